@@ -1,0 +1,26 @@
+"""The ``qabot`` command: one typer app; each sub-module registers its commands.
+
+Every command is a thin call into a package function. Heavy imports (torch, transformers, discord)
+happen inside the commands, so ``qabot --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from bot.cli import answer, data, run, store, train
+
+app = typer.Typer(
+    name="qabot",
+    help="A Discord Q&A bot that trains its own small language model.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+for module in (data, train, answer, store, run):
+    module.register(app)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,65 @@
+"""All of qabot's settings in one pydantic-settings object, read from the environment and ``.env``.
+
+Only entry points (the ``qabot`` CLI) build a ``Settings``; everything below receives it (or the values
+it needs) as arguments. ``DISCORD_TOKEN`` is a ``SecretStr``: its repr is masked and it is never logged.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+DEFAULT_DATABASE_URL = "sqlite:///data/qabot.db"
+DEFAULT_MODEL_DIR = Path("models/current")
+DEFAULT_FALLBACK = "I'm not sure about that yet."
+
+
+def _split_list(value: object) -> object:
+    """Accept ``"1,2, 3"`` (and JSON-ish lists) from the environment as a list."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.strip("[]").split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    discord_token: SecretStr | None = Field(None, description="Bot token from the Developer Portal (secret).")
+    database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy URL; postgresql+psycopg://… too.")
+    model_dir: Path = Field(DEFAULT_MODEL_DIR, description="Checkpoint folder (or pointer) the bot serves.")
+    base_datasets: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [Path("examples/soccer.json")],
+        description="Dataset files included in every retrain (comma-separated).",
+    )
+    admin_user_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="User ids with admin rights (comma-separated)."
+    )
+    admin_role: str | None = Field(None, description="Name of a role whose members are admins.")
+    allowed_channel_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Channels where every message is answered; elsewhere only mentions and DMs.",
+    )
+    user_cooldown_s: float = Field(5.0, ge=0, description="Minimum seconds between two questions of a user.")
+    dev_guild_id: int | None = Field(None, description="Guild where slash commands are synced at startup.")
+    max_new_tokens: int = Field(64, ge=1, le=1024, description="Answer length limit in tokens.")
+    confidence_threshold: float | None = Field(
+        None, description="Override the calibrated threshold below which the bot says it doesn't know."
+    )
+    fallback_answer: str = Field(DEFAULT_FALLBACK, description="What the bot says below the threshold.")
+    max_batch_size: int = Field(16, ge=1, description="Most questions generated together in one batch.")
+    batch_wait_ms: float = Field(5.0, ge=0, description="How long the answer worker gathers a batch.")
+    request_timeout_s: float = Field(60.0, gt=0, description="Per-question time limit.")
+    precision: str = Field("auto", description="auto | fp32 | int8 (CPU) | fp16 | bf16 (GPU).")
+
+    @field_validator("base_datasets", "admin_user_ids", "allowed_channel_ids", mode="before")
+    @classmethod
+    def _lists(cls, value: object) -> object:
+        return _split_list(value)
+
+    @property
+    def token(self) -> str | None:
+        """The token's value, for ``bot.start`` only."""
+        return self.discord_token.get_secret_value() if self.discord_token else None

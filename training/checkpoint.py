@@ -1,0 +1,123 @@
+"""The checkpoint folder contract.
+
+A checkpoint is a folder holding a ``save_pretrained`` model and tokenizer plus ``manifest.json``
+(base model, tokenizer choice, dataset sha256 and counts, hyper-parameters, metrics, library versions,
+created_at), ``metrics.json``, ``split.json`` and ``loss.png``. It is written into a hidden temporary
+sibling folder and renamed into place, so a crash never leaves a half-written checkpoint under the final
+name; the ``current`` pointer (a symlink) moves only after that rename succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+METRICS = "metrics.json"
+SPLIT = "split.json"
+LOSS_PLOT = "loss.png"
+CURRENT = "current"
+DEFAULT_MODELS_ROOT = Path("models")
+
+
+class CheckpointError(Exception):
+    """A model folder is missing, incomplete or unreadable; the message says what to do."""
+
+
+TRAIN_HINT = "qabot train --data examples/soccer.json --base scratch"
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    versions = {}
+    for name in ("torch", "transformers", "tokenizers", "datasets", "accelerate"):
+        with contextlib.suppress(md.PackageNotFoundError):
+            versions[name] = md.version(name)
+    return versions
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (temp file + rename) so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def staged_dir(final: Path, overwrite: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside ``final``; on success rename it to ``final``, else delete it."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists() and not overwrite:
+        raise CheckpointError(f"{final} already exists; choose another --out or remove it first")
+    tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        if final.exists():
+            # Move the old one aside first so there is never a moment without a complete folder.
+            old = final.parent / f".old-{final.name}-{uuid.uuid4().hex[:8]}"
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def point_current(target: Path, pointer: Path | None = None) -> Path:
+    """Atomically make ``pointer`` (default: ``<target's parent>/current``) a symlink to ``target``."""
+    target = Path(target).resolve()
+    pointer = Path(pointer) if pointer is not None else target.parent / CURRENT
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pointer.parent / f".{pointer.name}.{uuid.uuid4().hex[:8]}"
+    rel = os.path.relpath(target, pointer.parent.resolve())
+    os.symlink(rel, tmp)
+    os.replace(tmp, pointer)  # rename over the old link is atomic on POSIX
+    return pointer
+
+
+def resolve_model_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """The real checkpoint folder behind ``path`` (default ``models/current``), checked to be complete."""
+    path = Path(path) if path is not None else DEFAULT_MODELS_ROOT / CURRENT
+    if not path.exists():
+        raise CheckpointError(f"No model at {path}. Train one first: {TRAIN_HINT}")
+    real = path.resolve()
+    if not real.is_dir():
+        raise CheckpointError(f"{path} is not a model folder. Train one with: {TRAIN_HINT}")
+    if not (real / MANIFEST).is_file():
+        raise CheckpointError(
+            f"{path} has no {MANIFEST}: it is not a complete qabot checkpoint. Train one with: {TRAIN_HINT}"
+        )
+    if not (real / "config.json").is_file():
+        raise CheckpointError(f"{path} has no config.json: the model files are missing. Retrain: {TRAIN_HINT}")
+    return real
+
+
+def read_manifest(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    path = Path(model_dir) / MANIFEST
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise CheckpointError(f"{path} is missing. Train a model with: {TRAIN_HINT}") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path} is corrupt ({e}); retrain or restore the model folder") from e
+
+
+def model_version(model_dir: str | os.PathLike[str]) -> str:
+    """A short, stable name for a checkpoint: its folder name (``models/<run-name>``)."""
+    return Path(model_dir).resolve().name
