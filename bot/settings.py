@@ -7,10 +7,10 @@ it needs) as arguments. ``DISCORD_TOKEN`` is a ``SecretStr``: its repr is masked
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 DEFAULT_DATABASE_URL = "sqlite:///data/qabot.db"
 DEFAULT_MODEL_DIR = Path("models/current")

@@ -1,0 +1,85 @@
+"""The checkpoint folder contract: atomic staging, the `current` pointer, clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from training.checkpoint import (
+    CheckpointError,
+    point_current,
+    read_manifest,
+    resolve_model_dir,
+    staged_dir,
+    write_json,
+)
+
+
+def _fake_checkpoint(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / "manifest.json", {"base": "scratch"})
+    (folder / "config.json").write_text("{}")
+    return folder
+
+
+def test_staged_dir_renames_into_place_on_success(tmp_path):
+    final = tmp_path / "models" / "run-1"
+    with staged_dir(final) as tmp:
+        (tmp / "weights.bin").write_text("x")
+        assert not final.exists()
+    assert (final / "weights.bin").read_text() == "x"
+    assert [p.name for p in final.parent.iterdir()] == ["run-1"]
+
+
+def test_staged_dir_leaves_nothing_behind_on_crash(tmp_path):
+    final = tmp_path / "models" / "run-1"
+    with pytest.raises(RuntimeError), staged_dir(final) as tmp:
+        (tmp / "half.bin").write_text("x")
+        raise RuntimeError("killed mid-save")
+    assert not final.exists()
+    assert list(final.parent.iterdir()) == []
+
+
+def test_staged_dir_keeps_old_folder_when_overwrite_fails(tmp_path):
+    final = _fake_checkpoint(tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt), staged_dir(final, overwrite=True):
+        raise KeyboardInterrupt
+    assert read_manifest(final) == {"base": "scratch"}
+
+
+def test_staged_dir_refuses_to_clobber_without_overwrite(tmp_path):
+    final = _fake_checkpoint(tmp_path / "run")
+    with pytest.raises(CheckpointError, match="already exists"), staged_dir(final):
+        pass
+
+
+def test_point_current_moves_atomically(tmp_path):
+    a = _fake_checkpoint(tmp_path / "a")
+    b = _fake_checkpoint(tmp_path / "b")
+    pointer = point_current(a)
+    assert resolve_model_dir(pointer) == a.resolve()
+    point_current(b)
+    assert resolve_model_dir(pointer) == b.resolve()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "current"]
+
+
+def test_resolve_model_dir_errors_name_the_fix(tmp_path):
+    with pytest.raises(CheckpointError, match="qabot train"):
+        resolve_model_dir(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="manifest.json"):
+        resolve_model_dir(tmp_path / "empty")
+
+
+def test_corrupt_manifest_is_a_clear_error(tmp_path):
+    folder = _fake_checkpoint(tmp_path / "m")
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        read_manifest(folder)
+
+
+def test_write_json_is_complete_json(tmp_path):
+    write_json(tmp_path / "x.json", {"é": 1})
+    assert json.loads((tmp_path / "x.json").read_text(encoding="utf-8")) == {"é": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
