@@ -104,7 +104,9 @@ def resolve_model_dir(path: str | os.PathLike[str] | None = None) -> Path:
             f"{path} has no {MANIFEST}: it is not a complete qabot checkpoint. Train one with: {TRAIN_HINT}"
         )
     if not (real / "config.json").is_file():
-        raise CheckpointError(f"{path} has no config.json: the model files are missing. Retrain: {TRAIN_HINT}")
+        raise CheckpointError(
+            f"{path} has no config.json: the model files are missing. Retrain: {TRAIN_HINT}"
+        )
     return real
 
 
