@@ -1,0 +1,15 @@
+"""Shared fixtures for the bot tests (owned jointly by helpers GEN and BOT)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.tiny_checkpoint import build_tiny_checkpoint
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A trained tiny GPT-2 checkpoint folder (answers TINY_PAIRS, stops at EOS); read-only, shared."""
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("models") / "tiny-run")
