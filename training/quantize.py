@@ -1,0 +1,71 @@
+"""Precision for inference: fp32, int8 (CPU, dynamic quantization) or fp16/bf16 (CUDA).
+
+GPT-2's blocks use ``transformers.pytorch_utils.Conv1D`` (a Linear with a transposed weight), which
+``torch.ao.quantization.quantize_dynamic({nn.Linear})`` does not recognise: it would quantize only
+``lm_head``. So every Conv1D is first rewritten as an equivalent ``nn.Linear`` and then all Linears,
+``lm_head`` included, get int8 weights with dynamically quantized activations (fbgemm/x86).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+
+PRECISIONS = ("auto", "fp32", "int8", "fp16", "bf16")
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> int8 on CPU, bf16 (or fp16) on CUDA; reject combinations the device cannot run."""
+    precision = precision.lower()
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "int8"
+    if precision == "int8" and device.type != "cpu":
+        raise ValueError("int8 is the CPU precision; on a GPU use fp16 or bf16")
+    if precision in ("fp16", "bf16") and device.type == "cpu":
+        raise ValueError(f"{precision} is for GPUs; on CPU use int8 or fp32")
+    return precision
+
+
+def conv1d_to_linear(model: nn.Module) -> nn.Module:
+    """Replace every GPT-2 ``Conv1D`` (weight [in, out]) by an ``nn.Linear`` (weight [out, in]), in place."""
+    from transformers.pytorch_utils import Conv1D
+
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, Conv1D):
+                n_in, n_out = child.weight.shape
+                linear = nn.Linear(n_in, n_out, bias=child.bias is not None)
+                with torch.no_grad():
+                    linear.weight.copy_(child.weight.t())
+                    if child.bias is not None:
+                        linear.bias.copy_(child.bias)
+                setattr(parent, name, linear)
+    return model
+
+
+def quantize_int8(model: nn.Module) -> nn.Module:
+    """int8 weights for every Linear (Conv1D converted first); activations quantized per call."""
+    model = conv1d_to_linear(model)
+    if "x86" in torch.backends.quantized.supported_engines:
+        torch.backends.quantized.engine = "x86"
+    # lm_head shares its weight with the token embedding; quantizing it gives lm_head its own int8 copy
+    # (a quarter of the fp32 read per step) while the embedding lookup keeps the fp32 table.
+    with warnings.catch_warnings():
+        # torch.ao's quantized-tensor constructors warn that they will move to torchao; they still work.
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
+        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+
+
+def prepare_model(model: nn.Module, precision: str, device: torch.device) -> nn.Module:
+    """Put ``model`` on ``device`` in ``precision`` (already resolved) for inference."""
+    model.eval()
+    if precision == "int8":
+        return quantize_int8(model.to("cpu"))
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    return model.to(device=device, dtype=dtype)
