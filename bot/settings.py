@@ -25,7 +25,11 @@ def _split_list(value: object) -> object:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # env_ignore_empty: "DEV_GUILD_ID=" (as copied from .env.example) means unset, and "DISCORD_TOKEN=" means
+    # no token (terminal mode), not an empty token.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+    )
 
     discord_token: SecretStr | None = Field(None, description="Bot token from the Developer Portal (secret).")
     database_url: str = Field(DEFAULT_DATABASE_URL, description="SQLAlchemy URL; postgresql+psycopg://… too.")

@@ -1,0 +1,48 @@
+"""Split long answers into Discord-sized messages (2000 characters each) at natural boundaries.
+
+Discord rejects a message over 2000 characters. Cutting mid-word reads badly, so each piece ends at the
+last sentence end that fits, else the last whitespace, and only a single unbroken run longer than the limit
+is cut hard.
+"""
+
+from __future__ import annotations
+
+import re
+
+DISCORD_MESSAGE_LIMIT = 2000
+# A sentence ends with . ! ? (optionally followed by closing quotes/brackets) and then whitespace.
+_SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s+|\n+")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _last_boundary(window: str, pattern: re.Pattern[str]) -> int:
+    """Index just after the last match of ``pattern`` in ``window`` (0 when none)."""
+    end = 0
+    for match in pattern.finditer(window):
+        end = match.end()
+    return end
+
+
+def split_message(text: str, limit: int = DISCORD_MESSAGE_LIMIT) -> list[str]:
+    """Pieces of ``text``, each at most ``limit`` characters, that join back to the text modulo whitespace."""
+    if limit < 1:
+        raise ValueError("limit must be positive")
+    text = text.strip()
+    pieces: list[str] = []
+    while len(text) > limit:
+        # Look one character past the limit: a boundary right at the limit is still a clean cut.
+        window = text[: limit + 1]
+        cut = _last_boundary(window, _SENTENCE_END)
+        if cut < limit // 4:
+            # A sentence boundary this early would leave tiny pieces; prefer the last space.
+            cut = max(cut, _last_boundary(window, _WHITESPACE))
+        if cut == 0:
+            cut = limit  # one "word" longer than a message: nothing better than a hard cut
+        piece = text[:cut].rstrip()
+        if len(piece) > limit:
+            piece, cut = text[:limit], limit
+        pieces.append(piece)
+        text = text[cut:].lstrip()
+    if text:
+        pieces.append(text)
+    return pieces

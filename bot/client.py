@@ -1,0 +1,94 @@
+"""The Discord client: a ``commands.Bot`` that receives everything it needs through its constructor.
+
+Modelled on discord.py's ``examples/advanced_startup.py``: the ``Answerer``, the store's session factory
+and the ``RetrainJob`` are built by the entry point (``qabot run``) and injected here; cogs read them from
+the bot. Slash commands are synced in ``setup_hook`` to ``DEV_GUILD_ID`` only (instant, and once per
+process), or on demand with ``qabot sync``; never in ``on_ready``, which fires again on every reconnect and
+would soon hit Discord's rate limit on command syncs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.answerer import Answerer
+    from bot.exchanges import SessionFactory
+    from bot.retrain import RetrainJob
+
+log = logging.getLogger(__name__)
+
+COMMAND_PREFIX = "!"  # only for `!correct`; questions never need a prefix
+EXTENSIONS = ("bot.cogs.ask", "bot.cogs.feedback", "bot.cogs.admin")
+
+
+def make_intents() -> discord.Intents:
+    intents = discord.Intents.default()  # guilds, guild/DM messages and reactions
+    # Privileged: without it, messages in allowed channels arrive with empty content.
+    # Enable it under Bot → Privileged Gateway Intents in the Developer Portal.
+    intents.message_content = True
+    return intents
+
+
+class QABot(commands.Bot):
+    """qabot on Discord. ``answerer`` may be None only for ``qabot sync``, which never answers."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        answerer: Answerer | None,
+        session_factory: SessionFactory | None,
+        retrain_job: RetrainJob | None,
+        sync_dev_guild: bool = True,
+    ) -> None:
+        super().__init__(
+            command_prefix=COMMAND_PREFIX,
+            intents=make_intents(),
+            # Nothing the bot sends may ping: questions and answers can contain @everyone, roles or users.
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+        )
+        self.settings = settings
+        self.answerer = answerer
+        self.session_factory = session_factory
+        self.retrain_job = retrain_job
+        self._sync_dev_guild = sync_dev_guild
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        if self._sync_dev_guild and self.settings.dev_guild_id:
+            await self.sync_commands(self.settings.dev_guild_id)
+
+    async def sync_commands(self, guild_id: int | None = None) -> list[discord.app_commands.AppCommand]:
+        """Push the slash commands to one guild (instant) or globally (``guild_id`` None; up to an hour)."""
+        if guild_id is None:
+            synced = await self.tree.sync()
+        else:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+        log.info(
+            "synced %d slash commands to %s", len(synced), f"guild {guild_id}" if guild_id else "all guilds"
+        )
+        return synced
+
+    async def on_ready(self) -> None:
+        log.info(
+            "logged in as %s (%s) in %d guilds", self.user, getattr(self.user, "id", "?"), len(self.guilds)
+        )
+
+    async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
+        # Questions like "!what" reach the prefix parser too; unknown commands are not errors here.
+        if isinstance(error, commands.CommandNotFound):
+            return
+        if ctx.cog is not None and ctx.cog.has_error_handler():
+            return  # the cog answered already
+        log.error("prefix command %s failed", ctx.command, exc_info=error)

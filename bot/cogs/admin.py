@@ -1,0 +1,232 @@
+"""Admin slash commands: /retrain, /export, /teach, /unanswered, /stats, /model, /reload.
+
+Every command carries the same ``app_commands`` check (``bot.permissions.is_admin_check``): Manage Server,
+``ADMIN_USER_IDS`` or ``ADMIN_ROLE``. Anyone else gets an ephemeral refusal from ``cog_app_command_error``
+and the attempt is logged. Replies that expose data (exports, the unanswered queue) are ephemeral.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import admin_actions, exchanges
+from bot.chunking import split_message
+from bot.client import QABot
+from bot.permissions import NotAdmin, is_admin_check, refuse
+from bot.retrain import RetrainBusy, RetrainOptions, RetrainProgress
+from bot.status import ThrottledStatus
+
+log = logging.getLogger(__name__)
+
+NO_PING = discord.AllowedMentions.none()
+DM_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's default attachment limit outside boosted guilds
+ExportFormat = Literal["json", "jsonl", "csv", "sft", "kto", "dpo"]
+
+
+def _status_editor(interaction: discord.Interaction):
+    """An edit function for the retrain status message that survives the 15-minute interaction token.
+
+    Interaction webhooks expire after 15 minutes and a retrain can take longer; if an edit fails, the
+    status continues in a new channel message, which the bot can edit for as long as it likes.
+    """
+    target: dict[str, discord.Message | None] = {"message": None}
+
+    async def edit(text: str) -> None:
+        message = target["message"]
+        if message is None:
+            message = target["message"] = await interaction.original_response()
+        try:
+            await message.edit(content=text, allowed_mentions=NO_PING)
+        except discord.HTTPException:
+            if interaction.channel is None:
+                raise
+            target["message"] = await interaction.channel.send(text, allowed_mentions=NO_PING)
+
+    return edit
+
+
+class Admin(commands.Cog):
+    """Commands for the bot's admins."""
+
+    def __init__(self, bot: QABot) -> None:
+        self.bot = bot
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ):
+        if isinstance(error, NotAdmin):
+            await refuse(interaction, error)
+            return
+        log.error("/%s failed", interaction.command and interaction.command.name, exc_info=error)
+        text = "Sorry, that command failed; the details are in the bot's log."
+        send = (
+            interaction.followup.send if interaction.response.is_done() else interaction.response.send_message
+        )
+        await send(text, ephemeral=True, allowed_mentions=NO_PING)
+
+    # -- /retrain ------------------------------------------------------------------------------------
+    @app_commands.command(name="retrain")
+    @app_commands.describe(
+        epochs="Training epochs (default: the trainer's default)",
+        from_scratch="Train a new model from scratch instead of fine-tuning the serving one",
+        force="Swap in the new model even if it scores lower than the serving one",
+        cancel="Cancel the running retrain instead of starting one",
+    )
+    @is_admin_check()
+    async def retrain(
+        self,
+        interaction: discord.Interaction,
+        epochs: app_commands.Range[int, 1, 100] | None = None,
+        from_scratch: bool = False,
+        force: bool = False,
+        cancel: bool = False,
+    ) -> None:
+        """Retrain the model on everything the bot has learned (admins)."""
+        job = self.bot.retrain_job
+        if cancel:
+            stopped = await job.cancel()
+            text = (
+                "Retrain cancelled; the previous model keeps answering."
+                if stopped
+                else "No retrain is running."
+            )
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PING)
+            return
+        status = ThrottledStatus(_status_editor(interaction))
+
+        async def on_progress(progress: RetrainProgress) -> None:
+            await status.update(f"🛠️ Retraining… {progress.describe()}")
+
+        options = RetrainOptions(
+            epochs=epochs,
+            from_scratch=from_scratch,
+            force=force,
+            triggered_by=f"discord:{interaction.user.id}",
+        )
+        try:
+            task = job.start(options, on_progress)
+        except RetrainBusy as busy:
+            text = f"A retrain is already running: {busy}. Use `/retrain cancel:True` to stop it."
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PING)
+            return
+        await interaction.response.send_message("🛠️ Retrain started…", allowed_mentions=NO_PING)
+        result = await task
+        icon = {"swapped": "✅", "rejected": "↩️", "cancelled": "⏹️"}.get(result.status, "❌")
+        await status.final(f"{icon} Retrain {result.status}. {result.message}"[:2000])
+
+    # -- /export -------------------------------------------------------------------------------------
+    @app_commands.command(name="export")
+    @app_commands.describe(format="json (train-ready), jsonl, csv, sft, kto or dpo")
+    @is_admin_check()
+    async def export(self, interaction: discord.Interaction, format: ExportFormat = "json") -> None:
+        """Download the store as a dataset file (admins; only you see it)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        limit = interaction.guild.filesize_limit if interaction.guild else DM_UPLOAD_LIMIT
+        with tempfile.TemporaryDirectory(prefix="qabot-export-") as tmp:
+            path, rows = await admin_actions.export_file(self.bot.session_factory, format, Path(tmp))
+            if path.stat().st_size > limit:
+                path = await asyncio.to_thread(admin_actions.gzip_file, path)
+            if path.stat().st_size > limit:
+                text = (
+                    f"The {format} export ({rows} rows) is too large to upload; use `qabot export` instead."
+                )
+                await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PING)
+                return
+            await interaction.followup.send(
+                f"{rows} rows, format `{format}`.",
+                file=discord.File(path),
+                ephemeral=True,
+                allowed_mentions=NO_PING,
+            )
+
+    # -- /teach, /unanswered -------------------------------------------------------------------------
+    @app_commands.command(name="teach")
+    @app_commands.describe(question="The question", answer="The answer the bot should learn")
+    @is_admin_check()
+    async def teach(self, interaction: discord.Interaction, question: str, answer: str) -> None:
+        """Teach the bot a question and its answer (learned at the next /retrain; admins)."""
+        if not question.strip() or not answer.strip():
+            await interaction.response.send_message(
+                "Both question and answer are needed.", ephemeral=True, allowed_mentions=NO_PING
+            )
+            return
+        pair_id = await exchanges.teach(
+            self.bot.session_factory, question.strip(), answer.strip(), interaction.user.id
+        )
+        await interaction.response.send_message(
+            f"Learned pair #{pair_id}; it will be part of the next `/retrain`.",
+            ephemeral=True,
+            allowed_mentions=NO_PING,
+        )
+
+    @app_commands.command(name="unanswered")
+    @is_admin_check()
+    async def unanswered(self, interaction: discord.Interaction) -> None:
+        """Questions the bot could not answer, oldest first (admins)."""
+        rows = await exchanges.unanswered(self.bot.session_factory, limit=20)
+        pieces = split_message(admin_actions.unanswered_text(rows))
+        await interaction.response.send_message(pieces[0], ephemeral=True, allowed_mentions=NO_PING)
+        for piece in pieces[1:]:
+            await interaction.followup.send(piece, ephemeral=True, allowed_mentions=NO_PING)
+
+    # -- /stats, /model, /reload ---------------------------------------------------------------------
+    @app_commands.command(name="stats")
+    @is_admin_check()
+    async def stats(self, interaction: discord.Interaction) -> None:
+        """Usage, votes and the serving model's metrics, with a chart of questions per day (admins)."""
+        await interaction.response.defer(thinking=True)
+        stats = await exchanges.stats(self.bot.session_factory, days=14)
+        answerer = self.bot.answerer
+        manifest = getattr(answerer.generator, "manifest", None)
+        embed = discord.Embed(
+            title="qabot stats", description=admin_actions.stats_text(stats, answerer.model_version, manifest)
+        )
+        png = await asyncio.to_thread(admin_actions.questions_per_day_png, stats.get("per_day") or [])
+        embed.set_image(url="attachment://questions.png")
+        await interaction.followup.send(
+            embed=embed,
+            file=discord.File(io.BytesIO(png), filename="questions.png"),
+            allowed_mentions=NO_PING,
+        )
+
+    @app_commands.command(name="model")
+    @is_admin_check()
+    async def model(self, interaction: discord.Interaction) -> None:
+        """The serving model: base, data, metrics, threshold (admins)."""
+        answerer = self.bot.answerer
+        text = admin_actions.model_summary(
+            getattr(answerer.generator, "manifest", None), answerer.model_version
+        )
+        job = self.bot.retrain_job
+        if job is not None and job.running:
+            text += f"\nRetrain running: {job.progress.describe()}"
+        await interaction.response.send_message(text[:2000], ephemeral=True, allowed_mentions=NO_PING)
+
+    @app_commands.command(name="reload")
+    @is_admin_check()
+    async def reload(self, interaction: discord.Interaction) -> None:
+        """Load the model MODEL_DIR points at now, e.g. after `qabot train` on the host (admins)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        try:
+            version = await self.bot.retrain_job.reload()
+        except RetrainBusy as busy:
+            text = f"A retrain is running ({busy}); reload after it finishes."
+        except Exception as e:
+            log.exception("reload failed")
+            text = f"Reload failed, the previous model keeps answering: {e}"
+        else:
+            text = f"Now serving `{version}`."
+        await interaction.followup.send(text[:2000], ephemeral=True, allowed_mentions=NO_PING)
+
+
+async def setup(bot: QABot) -> None:
+    await bot.add_cog(Admin(bot))

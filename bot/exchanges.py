@@ -1,0 +1,182 @@
+"""The bot's bridge to the store: every database call runs in a worker thread, in its own transaction.
+
+Front ends (Discord cogs, the terminal, the retrain job) call these coroutines instead of touching
+``storage`` directly, so that (a) the event loop never blocks on SQL and (b) logging an exchange can
+never cost a user their answer: failures are logged and swallowed here, in one place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+SessionFactory = sessionmaker[Session]
+
+
+class AnswerLike(Protocol):
+    """The fields of ``bot.answerer.Answer`` that an exchange row needs."""
+
+    question: str
+    text: str
+    confidence: float
+    unanswered: bool
+    latency_s: float
+    model_version: str
+
+
+def _snowflake(value: int | str | None) -> str | None:
+    # The store keeps Discord ids as strings: they overflow some databases' signed 64-bit integers.
+    return None if value is None else str(value)
+
+
+async def run_in_session(
+    session_factory: SessionFactory, fn: Callable[..., T], /, *args: Any, **kwargs: Any
+) -> T:
+    """Run ``fn(session, *args, **kwargs)`` in a thread inside ``with session_factory.begin()``.
+
+    ``fn`` should return plain values (ids, dicts), not ORM objects: those expire when the session closes.
+    """
+
+    def work() -> T:
+        with session_factory.begin() as session:
+            return fn(session, *args, **kwargs)
+
+    return await asyncio.to_thread(work)
+
+
+async def log_exchange(
+    session_factory: SessionFactory,
+    answer: AnswerLike,
+    *,
+    source: str,
+    guild_id: int | str | None = None,
+    channel_id: int | str | None = None,
+    message_id: int | str | None = None,
+    user_id: int | str | None = None,
+    reply_message_id: int | str | None = None,
+) -> int | None:
+    """Store one question/answer; return the exchange id, or None when the database failed (logged)."""
+    from storage import repo
+
+    def write(session: Session) -> int:
+        row = repo.log_exchange(
+            session,
+            question=answer.question,
+            answer=answer.text,
+            model_version=answer.model_version,
+            confidence=answer.confidence,
+            unanswered=answer.unanswered,
+            latency_ms=answer.latency_s * 1000.0,
+            source=source,
+            guild_id=_snowflake(guild_id),
+            channel_id=_snowflake(channel_id),
+            message_id=_snowflake(message_id),
+            user_id=_snowflake(user_id),
+            reply_message_id=_snowflake(reply_message_id),
+        )
+        session.flush()
+        return row.id
+
+    try:
+        return await run_in_session(session_factory, write)
+    except Exception:
+        # The user already has their answer; losing the row is bad, but crashing the reply is worse.
+        log.exception("could not log exchange (source=%s, message=%s)", source, message_id)
+        return None
+
+
+async def record_vote(
+    session_factory: SessionFactory,
+    reply_message_id: int | str,
+    user_id: int | str,
+    vote: int | None,
+    *,
+    only_if: int | None = None,
+) -> int | None:
+    """Set (``vote`` = +1/-1) or remove (``vote`` = None) a user's vote on the answer ``reply_message_id``.
+
+    With ``only_if``, a removal happens only while the user's current vote equals it (so taking back 👎
+    after switching to 👍 keeps the 👍). Returns the exchange id, or None when the message is not a
+    logged answer.
+    """
+    from sqlalchemy import select
+
+    from storage import repo
+    from storage.models import Feedback
+
+    def write(session: Session) -> int | None:
+        exchange = repo.exchange_by_reply(session, _snowflake(reply_message_id))
+        if exchange is None:
+            return None
+        if vote is not None:
+            repo.set_vote(session, exchange.id, _snowflake(user_id), vote)
+            return exchange.id
+        if only_if is not None:
+            current = session.scalar(
+                select(Feedback.vote).where(
+                    Feedback.exchange_id == exchange.id, Feedback.user_id == _snowflake(user_id)
+                )
+            )
+            if current != only_if:
+                return exchange.id
+        repo.remove_vote(session, exchange.id, _snowflake(user_id))
+        return exchange.id
+
+    return await run_in_session(session_factory, write)
+
+
+async def record_correction(
+    session_factory: SessionFactory, reply_message_id: int | str, answer: str, admin_id: int | str
+) -> int | None:
+    """Store an admin's corrected answer for the bot answer ``reply_message_id``; None if no such answer."""
+    from storage import repo
+
+    def write(session: Session) -> int | None:
+        exchange = repo.exchange_by_reply(session, _snowflake(reply_message_id))
+        if exchange is None:
+            return None
+        repo.add_correction(session, exchange.id, answer, _snowflake(admin_id))
+        return exchange.id
+
+    return await run_in_session(session_factory, write)
+
+
+async def teach(
+    session_factory: SessionFactory, question: str, answer: str, admin_id: int | str | None
+) -> int:
+    """Add a taught question/answer pair; return its id."""
+    from storage import repo
+
+    def write(session: Session) -> int:
+        pair = repo.add_taught_pair(session, question, answer, admin_id=_snowflake(admin_id))
+        session.flush()
+        return pair.id
+
+    return await run_in_session(session_factory, write)
+
+
+async def unanswered(session_factory: SessionFactory, limit: int = 20) -> list[dict[str, Any]]:
+    """The unanswered queue, oldest first, as plain dicts (id, question, created_at)."""
+    from storage import repo
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        return [
+            {"id": row.id, "question": row.question, "created_at": row.created_at}
+            for row in repo.unanswered_queue(session, limit=limit)
+        ]
+
+    return await run_in_session(session_factory, read)
+
+
+async def stats(session_factory: SessionFactory, days: int = 14) -> dict[str, Any]:
+    """``storage.repo.get_stats`` in a thread."""
+    from storage import repo
+
+    return await run_in_session(session_factory, repo.get_stats, days=days)

@@ -1,0 +1,198 @@
+"""Terminal mode: the bot without Discord — same ``Answerer``, store and admin commands, at a prompt.
+
+Each line is a question, or one of the admin commands below. With stdin not a terminal it reads one line
+at a time and prints one answer per line, so it can be scripted::
+
+    printf 'Who won the 2014 World Cup?\\n/stats\\n' | qabot run --local
+
+Exchanges are logged with source ``terminal``. ``/retrain`` runs in the background (questions keep being
+answered); at the end of input the terminal waits for a running retrain to finish before it exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot import admin_actions, exchanges
+from bot.retrain import RetrainBusy, RetrainJob, RetrainOptions, RetrainProgress, RetrainResult
+from bot.status import ThrottledStatus
+
+log = logging.getLogger(__name__)
+
+HELP = """\
+Type a question, or a command:
+  /retrain [epochs=N] [from_scratch] [force]   retrain in the background on the store + BASE_DATASETS
+  /retrain cancel                              stop a running retrain
+  /export [FORMAT] [PATH]                      json (default) | jsonl | csv | sft | kto | dpo
+  /teach QUESTION | ANSWER                     add a question/answer pair for the next retrain
+  /unanswered                                  questions the bot could not answer, oldest first
+  /stats                                       counts, votes, questions per day, model metrics
+  /model                                       the serving model's manifest summary
+  /reload                                      serve what MODEL_DIR points at now
+  /help, /quit"""
+
+
+class Terminal:
+    """A line-based front end over the shared services."""
+
+    def __init__(
+        self,
+        *,
+        answerer: Any,
+        session_factory: exchanges.SessionFactory,
+        retrain_job: RetrainJob | None,
+        stdin: TextIO | None = None,
+        out: TextIO | None = None,
+    ) -> None:
+        self.answerer = answerer
+        self.session_factory = session_factory
+        self.retrain_job = retrain_job
+        self.stdin = stdin or sys.stdin
+        self.out = out or sys.stdout
+        self.interactive = self.stdin.isatty()
+        self._retrain: asyncio.Task[RetrainResult] | None = None
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    async def run(self) -> None:
+        """Read lines until end of input or /quit."""
+        if self.interactive:
+            self.say(f"qabot — model {self.answerer.model_version}. /help for commands, /quit to leave.")
+        while True:
+            if self.interactive:
+                print("> ", end="", file=self.out, flush=True)
+            line = await asyncio.to_thread(
+                self.stdin.readline
+            )  # never block the loop (the Answerer runs on it)
+            if not line:
+                break
+            if not await self.handle(line.strip()):
+                break
+        if self._retrain is not None and not self._retrain.done():
+            self.say(
+                "Waiting for the running retrain to finish (/retrain cancel from another shell: Ctrl-C)."
+            )
+            await self._retrain
+
+    async def handle(self, line: str) -> bool:
+        """Handle one line; False means quit."""
+        if not line:
+            return True
+        if not line.startswith("/"):
+            await self.answer(line)
+            return True
+        name, _, rest = line[1:].partition(" ")
+        name = name.lower()
+        if name in ("quit", "exit", "q"):
+            return False
+        handler = getattr(self, f"cmd_{name}", None)
+        if handler is None:
+            self.say(f"Unknown command /{name}. /help lists the commands.")
+            return True
+        try:
+            await handler(rest.strip())
+        except Exception as e:  # a failing command must not end the session
+            log.exception("/%s failed", name)
+            self.say(f"/{name} failed: {e}")
+        return True
+
+    async def answer(self, question: str) -> None:
+        try:
+            answer = await self.answerer.answer(question)
+        except ValueError as e:
+            self.say(f"({e})")
+            return
+        except TimeoutError:
+            self.say("(that took too long; try again)")
+            return
+        self.say(answer.text)
+        await exchanges.log_exchange(self.session_factory, answer, source="terminal")
+
+    # -- commands ------------------------------------------------------------------------------------
+    async def cmd_help(self, _: str) -> None:
+        self.say(HELP)
+
+    async def cmd_retrain(self, args: str) -> None:
+        if self.retrain_job is None:
+            self.say("Retraining is not available here.")
+            return
+        words = shlex.split(args)
+        if "cancel" in words:
+            stopped = await self.retrain_job.cancel()
+            self.say("Retrain cancelled." if stopped else "No retrain is running.")
+            return
+        options = RetrainOptions(triggered_by="terminal")
+        for word in words:
+            key, _, value = word.partition("=")
+            if key == "epochs" and value.isdigit():
+                options.epochs = int(value)
+            elif key in ("from_scratch", "force"):
+                setattr(options, key, value.lower() not in ("0", "false", "no"))
+            else:
+                self.say(
+                    f"Unknown /retrain option {word!r}. Usage: /retrain [epochs=N] [from_scratch] [force]"
+                )
+                return
+        status = ThrottledStatus(self._say_async)
+
+        async def on_progress(progress: RetrainProgress) -> None:
+            await status.update(f"[retrain] {progress.describe()}".replace("**", ""))
+
+        try:
+            task = self.retrain_job.start(options, on_progress)
+        except RetrainBusy as busy:
+            self.say(f"A retrain is already running: {str(busy).replace('**', '')}")
+            return
+        self.say("Retrain started in the background; questions are still answered by the current model.")
+
+        async def report() -> RetrainResult:
+            result = await task
+            await status.final(f"[retrain] {result.status}: {result.message}")
+            return result
+
+        self._retrain = asyncio.create_task(report())
+
+    async def _say_async(self, text: str) -> None:
+        self.say(text)
+
+    async def cmd_export(self, args: str) -> None:
+        words = shlex.split(args)
+        fmt = words[0] if words else "json"
+        target = Path(words[1]) if len(words) > 1 else Path.cwd()
+        path, rows = await admin_actions.export_file(self.session_factory, fmt, target)
+        self.say(f"Exported {rows} rows ({fmt}) to {path}")
+
+    async def cmd_teach(self, args: str) -> None:
+        question, sep, answer = args.partition("|")
+        if not sep or not question.strip() or not answer.strip():
+            self.say("Usage: /teach QUESTION | ANSWER")
+            return
+        pair_id = await exchanges.teach(self.session_factory, question.strip(), answer.strip(), admin_id=None)
+        self.say(f"Learned pair #{pair_id}; it will be part of the next /retrain.")
+
+    async def cmd_unanswered(self, _: str) -> None:
+        rows = await exchanges.unanswered(self.session_factory, limit=20)
+        self.say(admin_actions.unanswered_text(rows).replace("`", ""))
+
+    async def cmd_stats(self, _: str) -> None:
+        stats = await exchanges.stats(self.session_factory, days=14)
+        manifest = getattr(self.answerer.generator, "manifest", None)
+        self.say(admin_actions.stats_text(stats, self.answerer.model_version, manifest).replace("`", ""))
+        for day, n in stats.get("per_day") or []:
+            self.say(f"  {day}  {'#' * min(n, 60)} {n}")
+
+    async def cmd_model(self, _: str) -> None:
+        manifest = getattr(self.answerer.generator, "manifest", None)
+        self.say(admin_actions.model_summary(manifest, self.answerer.model_version).replace("`", ""))
+
+    async def cmd_reload(self, _: str) -> None:
+        if self.retrain_job is None:
+            self.say("Reloading is not available here.")
+            return
+        self.say(f"Now serving {await self.retrain_job.reload()}.")
