@@ -1,0 +1,313 @@
+"""Export the store as training data: ``json`` / ``jsonl`` / ``csv`` records, TRL ``sft`` / ``kto`` / ``dpo``.
+
+- ``json`` is the seed's schema (a list of ``{"question", "answer"}``), ready for ``qabot train``;
+  ``jsonl`` and ``csv`` hold the same records; ``sft`` is TRL's prompt/completion (standard, not
+  conversational) JSONL. These four collapse duplicates by normalized question to the best-supported
+  answer: an admin's answer (latest correction or taught pair), else the most net votes, else the latest.
+- ``kto``: prompt/completion/label, one line per distinct (question, completion): admin answers are
+  desirable, a bot answer an admin corrected is undesirable, other bot answers take the sign of their net
+  votes (unrated ones are left out).
+- ``dpo``: prompt/chosen (the latest correction)/rejected (the bot's answer), one line per distinct
+  (question, rejected answer).
+
+Filters apply to exchanges; a correction counts as an admin's verdict, so a corrected exchange passes
+``min_score`` / ``only_rated`` / ``exclude_unanswered`` (it is the best data there is). Taught pairs are
+filtered by time only. No ids are ever written; mentions, e-mail addresses and phone numbers are masked
+unless ``keep_pii``. Rows stream from one SQL statement (``yield_per``), so memory does not grow with the
+table, and the file is written to a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Text,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.db import READ_ONLY
+from storage.importing import import_records
+from storage.masking import mask_pii
+from storage.models import Correction, Exchange, Feedback, TaughtPair, UTCDateTime
+from storage.text import normalize_question
+
+__all__ = ["FORMATS", "ExportFilters", "export_dataset", "import_records"]
+
+FORMATS = ("json", "jsonl", "csv", "sft", "kto", "dpo")
+# Rows fetched per round trip: large enough to amortize, small enough that memory stays flat.
+YIELD_PER = 2000
+
+
+@dataclass(frozen=True)
+class ExportFilters:
+    since: datetime | None = None  # created at or after (UTC if naive)
+    until: datetime | None = None  # created before
+    min_score: int | None = None  # net votes (up - down) at least this
+    only_rated: bool = False  # exchanges with at least one vote
+    exclude_unanswered: bool = False  # drop the bot's "I don't know" answers
+    include_corrections: bool = True  # a correction replaces the bot's answer
+    include_taught: bool = True  # add /teach and imported pairs
+    keep_pii: bool = False  # do not mask mentions, e-mails, phone numbers
+
+
+def _time_window(column: Any, f: ExportFilters) -> list[ColumnElement[bool]]:
+    conds = []
+    if f.since is not None:
+        conds.append(column >= f.since)
+    if f.until is not None:
+        conds.append(column < f.until)
+    return conds
+
+
+def _exchanges(f: ExportFilters) -> Any:
+    """Filtered exchanges with their net votes and latest correction (NULL when none or not wanted)."""
+    votes = (
+        select(Feedback.exchange_id, func.sum(Feedback.vote).label("score"), func.count().label("n_votes"))
+        .group_by(Feedback.exchange_id)
+        .subquery("votes")
+    )
+    score = func.coalesce(votes.c.score, 0)
+    stmt = select(
+        Exchange.id,
+        Exchange.question_key.label("key"),
+        Exchange.question,
+        Exchange.answer.label("bot_answer"),
+        Exchange.unanswered,
+        Exchange.created_at.label("at"),
+        score.label("score"),
+    ).outerjoin(votes, votes.c.exchange_id == Exchange.id)
+    if f.include_corrections:
+        newest_first = (Correction.created_at.desc(), Correction.id.desc())
+        rn = func.row_number().over(partition_by=Correction.exchange_id, order_by=newest_first)
+        ranked = select(Correction.exchange_id, Correction.answer, Correction.created_at, rn.label("rn"))
+        corr = ranked.subquery("ranked_corrections")
+        stmt = stmt.outerjoin(corr, and_(corr.c.exchange_id == Exchange.id, corr.c.rn == 1))
+        stmt = stmt.add_columns(corr.c.answer.label("corr_answer"), corr.c.created_at.label("corr_at"))
+        corrected: ColumnElement[bool] = corr.c.answer.is_not(None)
+    else:
+        stmt = stmt.add_columns(
+            cast(null(), Text).label("corr_answer"), cast(null(), UTCDateTime()).label("corr_at")
+        )
+        corrected = false()
+    conds = _time_window(Exchange.created_at, f)
+    if f.min_score is not None:
+        conds.append(or_(score >= f.min_score, corrected))
+    if f.only_rated:
+        conds.append(or_(func.coalesce(votes.c.n_votes, 0) > 0, corrected))
+    if f.exclude_unanswered:
+        conds.append(or_(Exchange.unanswered.is_(False), corrected))
+    return stmt.where(*conds).subquery("ex")
+
+
+def _taught(f: ExportFilters) -> list[ColumnElement[bool]]:
+    return [TaughtPair.active.is_(True), *_time_window(TaughtPair.created_at, f)]
+
+
+def _best_answers(f: ExportFilters) -> Select[Any]:
+    """One (question, answer) per normalized question: the best-supported answer, oldest group first."""
+    ex = _exchanges(f)
+    admin = case((ex.c.corr_answer.is_not(None), 1), else_=0)
+    parts = [
+        select(
+            ex.c.key,
+            ex.c.question,
+            func.coalesce(ex.c.corr_answer, ex.c.bot_answer).label("answer"),
+            admin.label("admin"),
+            ex.c.corr_at.label("admin_at"),
+            ex.c.score,
+            ex.c.at,
+            literal(0, Integer).label("kind"),
+            ex.c.id,
+        )
+    ]
+    if f.include_taught:
+        parts.append(
+            select(
+                TaughtPair.question_key,
+                TaughtPair.question,
+                TaughtPair.answer,
+                literal(1, Integer),
+                TaughtPair.created_at,
+                literal(0, Integer),
+                TaughtPair.created_at,
+                literal(1, Integer),
+                TaughtPair.id,
+            ).where(*_taught(f))
+        )
+    c = union_all(*parts).subquery("candidates").c
+    # Admin answers first (latest wins), then net votes, then the latest; kind/id only make ties stable.
+    order = (c.admin.desc(), c.admin_at.desc(), c.score.desc(), c.at.desc(), c.kind.desc(), c.id.desc())
+    rank = func.row_number().over(partition_by=c.key, order_by=order).label("rank")
+    r = select(c.question, c.answer, c.at, c.kind, c.id, rank).subquery("ranked").c
+    return select(r.question, r.answer).where(r.rank == 1).order_by(r.at, r.kind, r.id)
+
+
+def _kto(f: ExportFilters) -> Select[Any]:
+    """(question, completion, good, bad, score) per distinct (question key, completion)."""
+    ex = _exchanges(f)
+    corrected = case((ex.c.corr_answer.is_not(None), 1), else_=0)
+    bot = select(
+        ex.c.key,
+        ex.c.question,
+        ex.c.bot_answer.label("completion"),
+        literal(0, Integer).label("good"),
+        corrected.label("bad"),
+        ex.c.score,
+        ex.c.at,
+    )
+    if f.exclude_unanswered:
+        bot = bot.where(ex.c.unanswered.is_(False))
+    parts = [bot]
+    if f.include_corrections:
+        parts.append(
+            select(
+                ex.c.key,
+                ex.c.question,
+                ex.c.corr_answer,
+                literal(1, Integer),
+                literal(0, Integer),
+                literal(0, Integer),
+                ex.c.corr_at,
+            ).where(ex.c.corr_answer.is_not(None))
+        )
+    if f.include_taught:
+        parts.append(
+            select(
+                TaughtPair.question_key,
+                TaughtPair.question,
+                TaughtPair.answer,
+                literal(1, Integer),
+                literal(0, Integer),
+                literal(0, Integer),
+                TaughtPair.created_at,
+            ).where(*_taught(f))
+        )
+    c = union_all(*parts).subquery("kto").c
+    good, bad, score = func.max(c.good), func.max(c.bad), func.sum(c.score)
+    return (
+        select(func.min(c.question), c.completion, good, bad, score)
+        .group_by(c.key, c.completion)
+        .having(or_(good > 0, bad > 0, score != 0))
+        .order_by(func.min(c.at), c.key, c.completion)
+    )
+
+
+def _dpo(f: ExportFilters) -> Select[Any]:
+    """(question, chosen, rejected) per distinct (question key, rejected): the latest correction wins."""
+    if not f.include_corrections:
+        return select(literal("").label("q"), literal(""), literal("")).where(false())
+    ex = _exchanges(f)
+    conds = [ex.c.corr_answer.is_not(None)]
+    if f.exclude_unanswered:
+        conds.append(ex.c.unanswered.is_(False))
+    rank = func.row_number().over(
+        partition_by=(ex.c.key, ex.c.bot_answer), order_by=(ex.c.corr_at.desc(), ex.c.id.desc())
+    )
+    r = (
+        select(ex.c.question, ex.c.corr_answer, ex.c.bot_answer, ex.c.at, ex.c.id, rank.label("rank"))
+        .where(*conds)
+        .subquery("ranked")
+        .c
+    )
+    return select(r.question, r.corr_answer, r.bot_answer).where(r.rank == 1).order_by(r.at, r.id)
+
+
+def _rows(session: Session, fmt: str, f: ExportFilters) -> Iterator[dict[str, Any]]:
+    """The dataset's rows as dicts, masked unless ``keep_pii``."""
+    m: Callable[[str], str] = (lambda s: s) if f.keep_pii else mask_pii
+    if fmt == "kto":
+        stmt = _kto(f)
+    elif fmt == "dpo":
+        stmt = _dpo(f)
+    else:
+        stmt = _best_answers(f)
+    for row in session.execute(stmt.execution_options(yield_per=YIELD_PER)):
+        if fmt in ("json", "jsonl", "csv"):
+            yield {"question": m(row[0]), "answer": m(row[1])}
+        elif fmt == "sft":
+            yield {"prompt": m(row[0]), "completion": m(row[1])}
+        elif fmt == "kto":
+            question, completion, good, bad, score = row
+            label = bool(good) or (not bad and score > 0)
+            yield {"prompt": m(question), "completion": m(completion), "label": label}
+        else:  # dpo: an admin "correcting" to the same text is no preference
+            question, chosen, rejected = row
+            if normalize_question(chosen) != normalize_question(rejected):
+                yield {"prompt": m(question), "chosen": m(chosen), "rejected": m(rejected)}
+
+
+@contextmanager
+def _atomic_text(path: Path) -> Iterator[IO[str]]:
+    """A text file that appears at ``path`` complete or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write(fmt: str, rows: Iterator[dict[str, Any]], fh: IO[str]) -> int:
+    n = 0
+    if fmt == "json":
+        fh.write("[")
+        for row in rows:
+            fh.write(("\n  " if n == 0 else ",\n  ") + json.dumps(row, ensure_ascii=False))
+            n += 1
+        fh.write("\n]\n" if n else "]\n")
+    elif fmt == "csv":
+        writer = csv.DictWriter(fh, fieldnames=["question", "answer"], lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow(row)
+            n += 1
+    else:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def export_dataset(
+    session_factory: sessionmaker[Session],
+    fmt: str,
+    out_path: str | Path,
+    filters: ExportFilters | None = None,
+) -> int:
+    """Write the store as a ``fmt`` dataset to ``out_path`` (atomically); return the number of rows."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    f = filters or ExportFilters()
+    with session_factory() as session:
+        # A plain read: on SQLite it must not queue behind (or hold up) the bot's writers.
+        session.connection(execution_options={READ_ONLY: True})
+        with _atomic_text(Path(out_path)) as fh:
+            return _write(fmt, _rows(session, fmt, f), fh)

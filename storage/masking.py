@@ -1,0 +1,51 @@
+"""Privacy masking for exported datasets: Discord mentions, e-mail addresses and phone numbers.
+
+Placeholders keep the sentence readable for training ("ask @user or write to [email]").
+"""
+
+from __future__ import annotations
+
+import re
+
+USER = "@user"
+ROLE = "@role"
+CHANNEL = "#channel"
+EMAIL = "[email]"
+PHONE = "[phone]"
+
+# Discord's wire syntax for mentions: <@123>, <@!123> (nickname), <@&123> (role), <#123> (channel).
+_USER_MENTION = re.compile(r"<@!?\d{5,25}>")
+_ROLE_MENTION = re.compile(r"<@&\d{5,25}>")
+_CHANNEL_MENTION = re.compile(r"<#\d{5,25}>")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
+# A run of digits with the separators phone numbers are written with: "+44 20 7946 0958", "(555) 123-4567".
+_PHONE_CANDIDATE = re.compile(r"(?<![\w+])\+?\(?\d[\d\s().-]{5,}\d(?!\w)")
+# Dates and times are digit runs too; they are not personal data.
+_DATE_LIKE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|\d{1,2}:\d{2}")
+# E.164: at most 15 digits; fewer than 7 is a score, a year or an amount, not a phone number.
+MIN_PHONE_DIGITS, MAX_PHONE_DIGITS = 7, 15
+BARE_PHONE_DIGITS = 10
+
+
+def _phone(match: re.Match[str]) -> str:
+    text = match.group(0)
+    digits = sum(ch.isdigit() for ch in text)
+    if not MIN_PHONE_DIGITS <= digits <= MAX_PHONE_DIGITS or _DATE_LIKE.fullmatch(text.strip()):
+        return text
+    # A bare number ("attendance 1000000") needs a '+' or a full national length to count as a phone.
+    if text.strip().isdigit() and digits < BARE_PHONE_DIGITS:
+        return text
+    # "1990 - 2000" style ranges: two short numbers around a spaced dash are not a phone number.
+    if re.fullmatch(r"\d{1,4}\s+-\s+\d{1,4}", text.strip()):
+        return text
+    trailing = text[len(text.rstrip()) :]
+    return PHONE + trailing
+
+
+def mask_pii(text: str) -> str:
+    """``text`` with mentions, e-mail addresses and phone numbers replaced by placeholders."""
+    text = _USER_MENTION.sub(USER, text)
+    text = _ROLE_MENTION.sub(ROLE, text)
+    text = _CHANNEL_MENTION.sub(CHANNEL, text)
+    text = _EMAIL.sub(EMAIL, text)
+    return _PHONE_CANDIDATE.sub(_phone, text)

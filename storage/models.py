@@ -1,0 +1,165 @@
+"""The store's tables (SQLAlchemy 2.0 typed declarative).
+
+Schema changes go through Alembic (``storage/migrations``); ``tests/storage`` checks that these models and
+the migrations agree. Discord snowflakes are strings (they overflow signed 64-bit integers in some
+databases); timestamps are UTC, stored naive and returned timezone-aware on every backend.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SNOWFLAKE = String(32)
+KEY = String(40)  # storage.text.question_key: sha1 hex
+
+# Stable constraint names, so migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC without a zone (SQLite has none) and always hands back aware UTC datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:  # naive values are taken to be UTC already
+            return value
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+class Exchange(Base):
+    """One question the bot received and the answer it gave."""
+
+    __tablename__ = "exchanges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+    question: Mapped[str] = mapped_column(Text)
+    question_key: Mapped[str] = mapped_column(KEY, index=True)
+    answer: Mapped[str] = mapped_column(Text)
+    model_version: Mapped[str] = mapped_column(String(64))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    unanswered: Mapped[bool] = mapped_column(Boolean, default=False)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(16))  # "discord" | "terminal"
+    guild_id: Mapped[str | None] = mapped_column(SNOWFLAKE)
+    channel_id: Mapped[str | None] = mapped_column(SNOWFLAKE)
+    message_id: Mapped[str | None] = mapped_column(SNOWFLAKE)
+    user_id: Mapped[str | None] = mapped_column(SNOWFLAKE)
+    # The bot's own reply message: reactions arrive with this id and map back to the exchange.
+    reply_message_id: Mapped[str | None] = mapped_column(SNOWFLAKE, index=True)
+
+    feedback: Mapped[list[Feedback]] = relationship(back_populates="exchange", passive_deletes=True)
+    corrections: Mapped[list[Correction]] = relationship(back_populates="exchange", passive_deletes=True)
+
+    # The unanswered queue scans unanswered rows oldest first.
+    __table_args__ = (Index("ix_exchanges_unanswered_created_at", "unanswered", "created_at"),)
+
+
+class Feedback(Base):
+    """A user's vote on an answer: one per user per exchange, changeable and removable."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(SNOWFLAKE)
+    vote: Mapped[int] = mapped_column(SmallInteger)  # +1 / -1
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)
+
+    exchange: Mapped[Exchange] = relationship(back_populates="feedback")
+
+    # The unique index also serves the per-exchange vote sums of exports (exchange_id leads).
+    __table_args__ = (
+        UniqueConstraint("exchange_id", "user_id"),
+        CheckConstraint("vote IN (-1, 1)", name="vote"),
+    )
+
+
+class Correction(Base):
+    """An admin's corrected answer for an exchange; the latest one replaces the bot's answer in exports."""
+
+    __tablename__ = "corrections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id", ondelete="CASCADE"))
+    answer: Mapped[str] = mapped_column(Text)
+    admin_id: Mapped[str | None] = mapped_column(SNOWFLAKE)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+    exchange: Mapped[Exchange] = relationship(back_populates="corrections")
+
+    __table_args__ = (Index("ix_corrections_exchange_id_created_at", "exchange_id", "created_at"),)
+
+
+class TaughtPair(Base):
+    """A question/answer an admin added with ``/teach`` or ``qabot import``."""
+
+    __tablename__ = "taught_pairs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    question_key: Mapped[str] = mapped_column(KEY, index=True)
+    answer: Mapped[str] = mapped_column(Text)
+    admin_id: Mapped[str | None] = mapped_column(SNOWFLAKE)
+    source: Mapped[str] = mapped_column(String(16), default="teach")  # "teach" | "import"
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+
+
+class TrainingRun(Base):
+    """One retrain: who started it, on what data, and how it ended."""
+
+    __tablename__ = "training_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | succeeded | failed
+    triggered_by: Mapped[str | None] = mapped_column(String(64))
+    dataset_sha256: Mapped[str | None] = mapped_column(String(64))
+    counts: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    model_path: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)

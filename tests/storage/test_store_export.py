@@ -1,0 +1,214 @@
+"""Exports: every format against golden files, each filter, privacy masking, atomic writes, import."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from storage import repo
+from storage.export import FORMATS, ExportFilters, export_dataset, import_records
+from storage.masking import mask_pii
+from storage.models import TaughtPair
+from tests.storage.seed import FALLBACK, T0, seed
+
+GOLDEN = Path(__file__).parent / "golden"
+# QABOT_UPDATE_GOLDEN=1 rewrites the golden files from the SQLite run (review the diff before committing).
+UPDATE = os.environ.get("QABOT_UPDATE_GOLDEN") == "1"
+
+
+@pytest.fixture
+def seeded(store):
+    seed(store)
+    return store
+
+
+def _records(factory, tmp_path: Path, **filters) -> dict[str, str]:
+    out = tmp_path / "out.json"
+    export_dataset(factory, "json", out, ExportFilters(**filters))
+    return {r["question"]: r["answer"] for r in json.loads(out.read_text())}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_export_matches_golden_file(seeded, tmp_path, db_url, fmt):
+    out = tmp_path / f"export.{fmt}"
+    n = export_dataset(seeded, fmt, out)
+    golden = GOLDEN / f"export.{fmt}"
+    if UPDATE and db_url.startswith("sqlite"):
+        golden.write_text(out.read_text(encoding="utf-8"), encoding="utf-8")
+    assert out.read_text(encoding="utf-8") == golden.read_text(encoding="utf-8")
+    assert n > 0
+
+
+def test_json_export_is_the_training_record_schema(seeded, tmp_path):
+    out = tmp_path / "train.json"
+    n = export_dataset(seeded, "json", out)
+    data = json.loads(out.read_text())
+    assert isinstance(data, list) and len(data) == n
+    assert all(set(r) == {"question", "answer"} for r in data)
+
+
+def test_duplicates_collapse_to_best_supported_answer(seeded, tmp_path):
+    got = _records(seeded, tmp_path, keep_pii=True)
+    offside = [q for q in got if q.lower().startswith("what is") and "offside" in q.lower()]
+    assert len(offside) == 1 and got[offside[0]] == "Being past the last defender."  # most net votes
+    assert got["Who is the best player?"] == "Ronaldo"  # no votes: the latest
+    assert got["What is a hat-trick?"] == "Three goals by one player in one game."  # latest correction
+    assert got["How long is a match"] == "90 minutes plus stoppage time."  # taught beats the fallback
+    assert "Is the ball round?" not in got  # retired taught pair
+
+
+def test_no_ids_in_any_dataset_format(seeded, tmp_path):
+    for fmt in FORMATS:
+        out = tmp_path / f"x.{fmt}"
+        export_dataset(seeded, fmt, out)
+        text = out.read_text()
+        for snowflake in ("111111111111111111", "222222222222222222", "333333333333333333", "u1", "a1"):
+            assert snowflake not in text
+
+
+def test_pii_is_masked_unless_kept(seeded, tmp_path):
+    masked = _records(seeded, tmp_path)
+    assert masked["Contact for tickets?"] == "Mail [email] or call [phone]."
+    assert "<@" not in masked["Who won the 2018 World Cup?"]
+    kept = _records(seeded, tmp_path, keep_pii=True)
+    assert kept["Contact for tickets?"] == "Mail tickets@example.com or call +1 (555) 123-4567."
+
+
+def test_since_and_until_select_a_time_window(seeded, tmp_path):
+    late = _records(seeded, tmp_path, since=T0 + timedelta(days=1))
+    assert set(late) == {"Who is the best player?", "What is a hat-trick?", "What is VAR?"}
+    early = _records(seeded, tmp_path, until=T0 + timedelta(hours=4), include_taught=False)
+    assert set(early) == {"What is offside?", "Who won the 2018 World Cup?"}
+
+
+def test_min_score_keeps_well_voted_and_corrected_answers(seeded, tmp_path):
+    got = _records(seeded, tmp_path, min_score=1, include_taught=False)
+    assert set(got) == {
+        "What is offside?",
+        "Who won the 2018 World Cup?",  # downvoted, but corrected
+        "Contact for tickets?",
+        "What is a hat-trick?",
+    }
+
+
+def test_min_score_without_corrections_judges_the_bot_answer(seeded, tmp_path):
+    got = _records(seeded, tmp_path, min_score=0, include_taught=False, include_corrections=False)
+    assert "Who won the 2018 World Cup?" not in got
+    assert got["What is a hat-trick?"] == "Three fouls."
+
+
+def test_only_rated_drops_answers_nobody_voted_on(seeded, tmp_path):
+    got = _records(seeded, tmp_path, only_rated=True, include_taught=False, include_corrections=False)
+    assert set(got) == {"What is offside?", "Who won the 2018 World Cup?", "Contact for tickets?"}
+
+
+def test_exclude_unanswered_drops_fallback_answers(seeded, tmp_path):
+    got = _records(seeded, tmp_path, include_taught=False)
+    assert got["What is VAR?"] == FALLBACK
+    got = _records(seeded, tmp_path, exclude_unanswered=True, include_taught=False)
+    assert "What is VAR?" not in got and "How long is a match?" not in got
+
+
+def test_flags_turn_off_corrections_and_taught_pairs(seeded, tmp_path):
+    got = _records(seeded, tmp_path, include_corrections=False, include_taught=False, keep_pii=True)
+    assert got["Who won the 2018 World Cup?"] == "Brazil"
+    assert got["How long is a match?"] == FALLBACK
+
+
+def test_kto_labels_come_from_votes_and_corrections(seeded, tmp_path):
+    out = tmp_path / "kto.jsonl"
+    export_dataset(seeded, "kto", out, ExportFilters(keep_pii=True))
+    rows = {
+        (r["prompt"].lower(), r["completion"]): r["label"]
+        for r in map(json.loads, out.read_text().split("\n")[:-1])
+    }
+    assert rows[("what is offside?", "Being past the last defender.")] is True
+    assert rows[("what is  offside", "No idea really.")] is False
+    assert rows[("who won the 2018 world cup?", "Brazil")] is False
+    assert rows[("what is a hat-trick?", "Three goals by one player in one game.")] is True
+    assert not any(c == "Messi" for _, c in rows)  # unrated: no label
+
+
+def test_dpo_pairs_correction_with_the_bot_answer(seeded, tmp_path):
+    out = tmp_path / "dpo.jsonl"
+    assert export_dataset(seeded, "dpo", out, ExportFilters(keep_pii=True)) == 2
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {
+        "prompt": "What is a hat-trick?",
+        "chosen": "Three goals by one player in one game.",
+        "rejected": "Three fouls.",
+    } in rows
+    assert export_dataset(seeded, "dpo", out, ExportFilters(include_corrections=False)) == 0
+
+
+def test_csv_round_trips_commas_quotes_and_newlines(store, tmp_path):
+    with store.begin() as s:
+        repo.add_taught_pair(s, 'Say "hi", please', "Line one,\nline two")
+    out = tmp_path / "x.csv"
+    export_dataset(store, "csv", out)
+    with out.open(newline="", encoding="utf-8") as fh:
+        assert list(csv.DictReader(fh)) == [{"question": 'Say "hi", please', "answer": "Line one,\nline two"}]
+
+
+def test_failed_export_leaves_the_old_file_and_no_temp(seeded, tmp_path, monkeypatch):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    out = folder / "keep.json"
+    out.write_text("old")
+    import storage.export as export_module
+
+    def boom(*_a, **_k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(export_module.json, "dumps", boom)
+    with pytest.raises(RuntimeError):
+        export_dataset(seeded, "json", out)
+    assert out.read_text() == "old"
+    assert [p.name for p in folder.iterdir()] == ["keep.json"]
+
+
+def test_unknown_format_is_refused(store, tmp_path):
+    with pytest.raises(ValueError, match="unknown export format"):
+        export_dataset(store, "xml", tmp_path / "x.xml")
+
+
+def test_empty_store_exports_valid_empty_files(store, tmp_path):
+    assert export_dataset(store, "json", tmp_path / "e.json") == 0
+    assert json.loads((tmp_path / "e.json").read_text()) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("ping <@123456789012345678> or <@!123456789012345678>", "ping @user or @user"),
+        ("in <#123456789012345678> for <@&123456789012345678>", "in #channel for @role"),
+        ("write to jo.doe+fan@mail.example.org.", "write to [email]."),
+        ("call +44 20 7946 0958 today", "call [phone] today"),
+        ("call (555) 123-4567", "call [phone]"),
+        ("final was 4-2 in 2018 with 78,011 fans", "final was 4-2 in 2018 with 78,011 fans"),
+        ("kick-off 2024-06-14 at 21:00", "kick-off 2024-06-14 at 21:00"),
+        ("holds 1000000 people", "holds 1000000 people"),
+    ],
+)
+def test_mask_pii(text, masked):
+    assert mask_pii(text) == masked
+
+
+def test_import_records_skips_duplicates_and_blanks(store):
+    records = [
+        {"question": "What is a corner?", "answer": "A restart from the corner arc."},
+        {"question": "what is a CORNER", "answer": "a restart from the corner arc"},  # same pair, normalized
+        {"question": "What is a corner?", "answer": "A kick from the corner."},  # new answer: added
+        {"question": "  ", "answer": "nothing"},
+    ]
+    with store.begin() as s:
+        assert import_records(s, records, admin_id=42) == (2, 2)
+    with store.begin() as s:
+        assert import_records(s, records[:1]) == (0, 1)
+        pairs = s.query(TaughtPair).all()
+    assert len(pairs) == 2 and {p.source for p in pairs} == {"import"} and pairs[0].admin_id == "42"
