@@ -1,9 +1,151 @@
-"""`qabot` sub-commands: answer (filled in by its issue)."""
+"""`qabot ask` and `qabot chat`: answer questions from the terminal with a trained checkpoint.
+
+Both build a ``Generator`` from the checkpoint folder (default: the ``MODEL_DIR`` setting,
+``models/current``) and an ``Answerer`` from the settings (threshold override, fallback text, answer
+length), so the terminal gives exactly the answers the Discord bot would.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+EXIT_USAGE = 2  # missing model or empty question: the user has to change something and retry
+
+ModelOpt = Annotated[
+    Path | None, typer.Option("--model", "-m", help="Checkpoint folder (default: MODEL_DIR, models/current).")
+]
+PrecisionOpt = Annotated[
+    str | None, typer.Option("--precision", help="auto | fp32 | int8 (CPU) | fp16 | bf16 (GPU).")
+]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(EXIT_USAGE)
+
+
+def _build_answerer(model: Path | None, precision: str | None) -> Any:
+    """Load the model and wrap it the way the bot does; a missing model exits with the train command."""
+    from transformers.utils import logging as hf_logging
+
+    from bot.answerer import Answerer
+    from bot.settings import Settings
+    from training.checkpoint import CheckpointError
+    from training.generate import Generator
+
+    hf_logging.disable_progress_bar()  # the terminal shows answers, not weight-loading bars
+    settings = Settings()
+    try:
+        generator = Generator.load(model or settings.model_dir, precision=precision or settings.precision)
+    except CheckpointError as e:
+        raise _fail(str(e)) from None
+    except ValueError as e:  # e.g. a precision the device cannot run
+        raise _fail(f"Cannot load the model: {e}") from None
+    return Answerer(
+        generator,
+        max_batch_size=settings.max_batch_size,
+        batch_wait_ms=settings.batch_wait_ms,
+        timeout_s=settings.request_timeout_s,
+        fallback=settings.fallback_answer,
+        threshold=settings.confidence_threshold,
+        max_new_tokens=settings.max_new_tokens,
+    )
+
+
+def answer_json(answer: Any) -> dict[str, Any]:
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "confidence": round(answer.confidence, 4),
+        "unanswered": answer.unanswered,
+        "latency_s": round(answer.latency_s, 4),
+        "tokens": answer.tokens,
+        "model_version": answer.model_version,
+        "truncated": answer.truncated,
+    }
+
+
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in quotes.")],
+    model: ModelOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object with confidence etc.")] = False,
+    precision: PrecisionOpt = None,
+) -> None:
+    """Answer one question and print the answer."""
+    import asyncio
+
+    from bot.answerer import clean_question
+
+    try:
+        clean_question(question)  # reject an empty question before paying for the model load
+    except ValueError as e:
+        raise _fail(str(e)) from None
+    answerer = _build_answerer(model, precision)
+
+    async def run() -> Any:
+        async with answerer:
+            return await answerer.answer(question)
+
+    answer = asyncio.run(run())
+    typer.echo(json.dumps(answer_json(answer), ensure_ascii=False) if as_json else answer.text)
+
+
+def chat(model: ModelOpt = None, precision: PrecisionOpt = None) -> None:
+    """Talk to the model: an interactive prompt, or one answer per stdin line when piped."""
+    import asyncio
+
+    answerer = _build_answerer(model, precision)
+    # Undecodable bytes on stdin become U+FFFD instead of crashing the loop.
+    if hasattr(sys.stdin, "reconfigure"):
+        sys.stdin.reconfigure(errors="replace")
+    interactive = sys.stdin.isatty()
+    asyncio.run(_interactive(answerer) if interactive else _scripted(answerer))
+
+
+async def _interactive(answerer: Any) -> None:
+    import asyncio
+    import contextlib
+
+    with contextlib.suppress(ImportError):
+        import readline  # noqa: F401  (arrow-key editing and history for input())
+    typer.echo(f"qabot chat — model {answerer.model_version}. Empty line or Ctrl-D to quit.")
+    async with answerer:
+        while True:
+            try:
+                line = await asyncio.to_thread(input, "you> ")
+            except (EOFError, KeyboardInterrupt):
+                typer.echo("")
+                return
+            if not line.strip():
+                return
+            try:
+                answer = await answerer.answer(line)
+            except ValueError as e:
+                typer.echo(str(e), err=True)
+                continue
+            marker = " (not sure)" if answer.unanswered else ""
+            typer.echo(f"bot> {answer.text}{marker}")
+
+
+async def _scripted(answerer: Any) -> None:
+    """One question per line in, one answer per line out (blank line for a blank question)."""
+    async with answerer:
+        for line in sys.stdin:
+            try:
+                answer = await answerer.answer(line)
+            except ValueError as e:
+                typer.echo(f"skipped: {e}", err=True)
+                typer.echo("")
+                continue
+            typer.echo(" ".join(answer.text.split()))  # an answer is always exactly one output line
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `qabot` app."""
+    app.command("ask")(ask)
+    app.command("chat")(chat)
