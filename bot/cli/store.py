@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +22,7 @@ DbOption = Annotated[
 ]
 
 
-class ExportFormat(str, Enum):
+class ExportFormat(StrEnum):
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
@@ -73,7 +73,9 @@ def export(
     corrections: Annotated[
         bool, typer.Option("--corrections/--no-corrections", help="Replace answers by admins' corrections.")
     ] = True,
-    taught: Annotated[bool, typer.Option("--taught/--no-taught", help="Include taught/imported pairs.")] = True,
+    taught: Annotated[
+        bool, typer.Option("--taught/--no-taught", help="Include taught and imported pairs.")
+    ] = True,
     keep_pii: Annotated[
         bool, typer.Option(help="Do not mask mentions, e-mail addresses and phone numbers.")
     ] = False,

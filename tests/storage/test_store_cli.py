@@ -1,0 +1,110 @@
+"""`qabot export`, `qabot import` and `qabot db upgrade` through the real typer app."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from bot.cli import app
+from storage.db import open_store
+from tests.storage.seed import seed
+
+runner = CliRunner()
+
+
+def test_db_upgrade_creates_the_schema(tmp_path):
+    url = f"sqlite:///{tmp_path / 'new' / 'q.db'}"
+    result = runner.invoke(app, ["db", "upgrade", "--db", url])
+    assert result.exit_code == 0, result.output
+    assert "revision 0001 (head)" in result.output
+    assert (tmp_path / "new" / "q.db").is_file()
+
+
+def test_db_default_comes_from_database_url_setting(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'from_env.db'}")
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "from_env.db").is_file()
+
+
+def test_export_with_filters(db_url, tmp_path):
+    factory = open_store(db_url)
+    seed(factory)
+    factory.kw["bind"].dispose()
+    out = tmp_path / "out" / "train.json"
+    args = ["export", "--db", db_url, "--format", "json", "-o", str(out)]
+    result = runner.invoke(app, [*args, "--min-score", "1", "--no-taught", "--until", "2024-03-01"])
+    assert result.exit_code == 0, result.output
+    records = json.loads(out.read_text())
+    assert "wrote 3 json rows" in result.output and len(records) == 3
+    assert {r["question"] for r in records} == {
+        "What is offside?",
+        "Who won the 2018 World Cup?",
+        "Contact for tickets?",
+    }
+    assert records[2]["answer"] == "Mail [email] or call [phone]."
+    result = runner.invoke(app, [*args, "--keep-pii", "--no-corrections", "--since", "2024-03-03"])
+    assert result.exit_code == 0, result.output
+    assert [r["answer"] for r in json.loads(out.read_text())] == [
+        "Ronaldo",
+        "Three fouls.",
+        "I'm not sure about that yet.",
+    ]
+
+
+def test_export_from_a_missing_database_fails_without_creating_it(tmp_path):
+    db = tmp_path / "nope.db"
+    result = runner.invoke(
+        app, ["export", "--db", f"sqlite:///{db}", "-f", "jsonl", "-o", str(tmp_path / "x")]
+    )
+    assert result.exit_code == 1
+    assert "no database at" in result.output
+    assert not db.exists()
+
+
+def test_export_rejects_bad_dates_and_formats(tmp_path):
+    base = ["export", "--db", f"sqlite:///{tmp_path / 'q.db'}", "-o", str(tmp_path / "x")]
+    assert runner.invoke(app, [*base, "-f", "xml"]).exit_code == 2
+    result = runner.invoke(app, [*base, "-f", "json", "--since", "last tuesday"])
+    assert result.exit_code == 2 and "ISO date" in result.output
+
+
+def test_import_adds_then_skips_duplicates_and_exports_them(db_url, tmp_path):
+    data = tmp_path / "pairs.json"
+    data.write_text(
+        json.dumps(
+            [
+                {"question": "What is a corner kick?", "answer": "A restart taken from the corner arc."},
+                {"question": "What is a throw-in?", "answer": "A restart taken with the hands."},
+            ]
+        )
+    )
+    result = runner.invoke(app, ["import", str(data), "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert "added 2, skipped 0" in result.output
+    result = runner.invoke(app, ["import", str(data), "--db", db_url])
+    assert "added 0, skipped 2" in result.output
+    out = tmp_path / "back.jsonl"
+    assert runner.invoke(app, ["export", "--db", db_url, "-f", "jsonl", "-o", str(out)]).exit_code == 0
+    assert len(out.read_text().splitlines()) == 2
+
+
+def test_import_with_custom_fields(tmp_path):
+    data = tmp_path / "faq.csv"
+    data.write_text("q,a\nWhat is a penalty?,A kick from the spot twelve yards out.\n")
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    result = runner.invoke(
+        app, ["import", str(data), "--db", url, "--question-field", "q", "--answer-field", "a"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "added 1" in result.output
+
+
+def test_import_of_a_bad_file_names_the_problem(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"question": "Only a question?"}]')
+    result = runner.invoke(app, ["import", str(bad), "--db", f"sqlite:///{tmp_path / 'q.db'}"])
+    assert result.exit_code == 2
+    assert "bad.json" in result.output

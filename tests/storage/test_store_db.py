@@ -1,0 +1,196 @@
+"""Engines and migrations: schema from empty, models == migrations, clear startup errors, concurrency."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, inspect, select, text
+
+from storage import repo
+from storage.db import StoreError, alembic_config, make_engine, open_store, transaction, upgrade
+from storage.export import export_dataset
+from storage.models import Base, Exchange
+
+TABLES = {"exchanges", "feedback", "corrections", "taught_pairs", "training_runs", "alembic_version"}
+
+
+def _head() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _engine(factory):
+    return factory.kw["bind"]
+
+
+def test_migrations_build_the_schema_from_empty(db_url):
+    assert upgrade(db_url) == _head()
+    engine = make_engine(db_url)
+    try:
+        assert set(inspect(engine).get_table_names()) == TABLES
+        with engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == _head()
+    finally:
+        engine.dispose()
+    assert upgrade(db_url) == _head()  # idempotent
+
+
+def test_models_match_migrations(store):
+    """The `alembic check` question: would autogenerate find anything to migrate?"""
+    with _engine(store).connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(ctx, Base.metadata) == []
+
+
+def test_downgrade_to_base_and_back(db_url):
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "base")
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "head")
+        assert set(inspect(engine).get_table_names()) == TABLES
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_uses_wal_foreign_keys_and_busy_timeout(tmp_path):
+    factory = open_store(f"sqlite:///{tmp_path / 'q.db'}", busy_timeout_s=3)
+    with _engine(factory).connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 3000
+
+
+def test_default_url_creates_the_data_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    factory = open_store()
+    _engine(factory).dispose()
+    assert (tmp_path / "data" / "qabot.db").is_file()
+
+
+def test_missing_database_is_a_clear_error_when_not_creating(tmp_path):
+    with pytest.raises(StoreError, match="no database at .*missing.db"):
+        open_store(f"sqlite:///{tmp_path / 'missing.db'}", create=False)
+
+
+def test_folder_that_cannot_be_created_is_a_clear_error(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(StoreError, match="cannot create the folder"):
+        open_store(f"sqlite:///{tmp_path / 'file' / 'q.db'}")
+
+
+def test_unreadable_database_is_a_clear_error(tmp_path):
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot read database .*garbage.db"):
+        open_store(f"sqlite:///{path}")
+
+
+def test_locked_database_at_startup_is_a_clear_error(tmp_path):
+    path = tmp_path / "locked.db"
+    other = sqlite3.connect(path, isolation_level=None)  # another program, in rollback-journal mode
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreError, match="locked"):
+            open_store(f"sqlite:///{path}", busy_timeout_s=0.2)
+        assert time.monotonic() - started < 5
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_unreachable_postgresql_is_a_clear_error():
+    with pytest.raises(StoreError, match="postgresql\\+psycopg://bot:\\*\\*\\*@127.0.0.1:9/"):
+        open_store("postgresql://bot:secret@127.0.0.1:9/qabot?connect_timeout=2")
+
+
+def test_failed_write_is_logged_and_raised(store, caplog):
+    caplog.set_level(logging.ERROR, logger="storage.db")
+    with pytest.raises(StoreError, match="could not log vote"), transaction(store, "log vote") as s:
+        repo.set_vote(s, 424242, "u1", 1)  # no such exchange: foreign key violation
+    assert any("could not log vote" in r.getMessage() for r in caplog.records)
+    with store.begin() as s:
+        assert s.scalar(select(func.count()).select_from(Exchange)) == 0
+
+
+def test_write_while_another_program_holds_the_lock_fails_clearly(tmp_path, caplog):
+    path = tmp_path / "q.db"
+    factory = open_store(f"sqlite:///{path}", busy_timeout_s=0.2)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError, match="locked"), transaction(factory, "log exchange") as s:
+            repo.log_exchange(
+                s, question="q", answer="a", model_version="v", confidence=1.0, unanswered=False,
+                latency_ms=1.0, source="terminal",
+            )  # fmt: skip
+        assert any("could not log exchange" in r.getMessage() for r in caplog.records)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with transaction(factory) as s:  # and the store works again afterwards
+        s.execute(text("SELECT 1"))
+
+
+def test_export_does_not_wait_for_a_writer(tmp_path):
+    factory = open_store(f"sqlite:///{tmp_path / 'q.db'}", busy_timeout_s=5)
+    with factory.begin() as s:
+        repo.add_taught_pair(s, "Q?", "A.")
+    writer = factory()
+    writer.execute(text("SELECT 1"))  # holds this process's write turn (BEGIN IMMEDIATE)
+    try:
+        started = time.monotonic()
+        assert export_dataset(factory, "jsonl", tmp_path / "out.jsonl") == 1
+        assert time.monotonic() - started < 2
+    finally:
+        writer.close()
+
+
+@pytest.mark.slow
+def test_50_threads_write_5000_exchanges_without_lock_errors(store):
+    threads, per_thread = 50, 100
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(threads)
+
+    def work(n: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(per_thread):
+                with store.begin() as s:
+                    repo.log_exchange(
+                        s, question=f"q {n} {i}", answer="a", model_version="v", confidence=0.5,
+                        unanswered=False, latency_ms=1.0, source="discord", reply_message_id=f"{n}{i}",
+                    )  # fmt: skip
+                    if i % 10 == 0:  # read-then-write transactions, as the reaction handler does
+                        found = repo.exchange_by_reply(s, f"{n}{i}")
+                        repo.set_vote(s, found.id, f"user{n}", 1)
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    pool = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert not errors, errors[:3]
+    with store.begin() as s:
+        assert s.scalar(select(func.count()).select_from(Exchange)) == threads * per_thread
+
+
+def test_migrations_ship_inside_the_package():
+    folder = Path(alembic_config().get_main_option("script_location"))
+    assert (folder / "env.py").is_file() and (folder / "script.py.mako").is_file()
+    assert folder.parent.name == "storage"
