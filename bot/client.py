@@ -47,11 +47,13 @@ class QABot(commands.Bot):
         session_factory: SessionFactory | None,
         retrain_job: RetrainJob | None,
         sync_dev_guild: bool = True,
+        intents: discord.Intents | None = None,
     ) -> None:
         super().__init__(
             command_prefix=COMMAND_PREFIX,
-            intents=make_intents(),
+            intents=intents or make_intents(),
             # Nothing the bot sends may ping: questions and answers can contain @everyone, roles or users.
+            # (The cogs pass it on every send as well, so no code path depends on this default alone.)
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
         )

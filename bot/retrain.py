@@ -252,10 +252,13 @@ class RetrainJob:
         return result
 
     async def _export(self, tmp: Path) -> list[Path]:
-        from storage.export import export_dataset
+        from storage.export import ExportFilters, export_dataset
 
+        # Never learn the fallback ("I'm not sure…") or answers people voted down; corrected exchanges pass
+        # these filters with the admin's answer.
+        filters = ExportFilters(exclude_unanswered=True, min_score=0)
         store_file = tmp / "store.json"
-        n = await asyncio.to_thread(export_dataset, self.session_factory, "json", store_file)
+        n = await asyncio.to_thread(export_dataset, self.session_factory, "json", store_file, filters)
         files = [store_file] if n else []
         missing = [p for p in self.base_datasets if not p.is_file()]
         for path in missing:

@@ -92,21 +92,21 @@ class Ask(commands.Cog):
     async def _answer_message(self, message: discord.Message) -> None:
         question = self._question_text(message)
         if not question:
-            await message.reply(NO_QUESTION)
+            await message.reply(NO_QUESTION, allowed_mentions=NO_PING)
             return
         wait = self.cooldown.retry_after(message.author.id)
         if wait > 0:
-            await message.reply(cooldown_notice(wait))
+            await message.reply(cooldown_notice(wait), allowed_mentions=NO_PING)
             return
         async with message.channel.typing():
             answer, failure = await self._ask(question)
         if answer is None:
-            await message.reply(failure)
+            await message.reply(failure, allowed_mentions=NO_PING)
             return
         pieces = split_message(answer.text) or [self.bot.settings.fallback_answer]
-        first = await message.reply(pieces[0])
+        first = await message.reply(pieces[0], allowed_mentions=NO_PING)
         for piece in pieces[1:]:
-            await message.channel.send(piece)
+            await message.channel.send(piece, allowed_mentions=NO_PING)
         await exchanges.log_exchange(
             self.bot.session_factory,
             answer,

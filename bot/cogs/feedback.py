@@ -85,14 +85,16 @@ class Feedback(commands.Cog):
         """Reply to a bot answer with `!correct <right answer>`."""
         reference = ctx.message.reference
         if reference is None or reference.message_id is None:
-            await ctx.reply(NEEDS_REPLY)
+            await ctx.reply(NEEDS_REPLY, allowed_mentions=NO_PING)
             return
-        await ctx.reply(await self._correct(reference.message_id, answer, ctx.author))
+        await ctx.reply(
+            await self._correct(reference.message_id, answer, ctx.author), allowed_mentions=NO_PING
+        )
 
     async def cog_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
         if isinstance(error, NotAdmin):
             log.warning("refused !%s for non-admin %s", ctx.command, describe(ctx.author))
-            await ctx.reply("Sorry, only the bot's admins can correct answers.")
+            await ctx.reply("Sorry, only the bot's admins can correct answers.", allowed_mentions=NO_PING)
         else:
             log.error("!%s failed", ctx.command, exc_info=error)
 

@@ -1,0 +1,195 @@
+"""Fixtures for the Discord/terminal tests (helper BOT), imported by ``tests/bot/conftest.py``.
+
+- ``FakeGenerator`` stands in for ``training.generate.Generator`` where the model's words do not matter
+  (cogs, cooldowns, chunking): it answers from a dict, else echoes, with a fixed confidence. The real
+  ``Answerer`` runs on top of it, so batching, fallback and swaps are the production code.
+- ``store`` is a real SQLite file in ``tmp_path``, migrated by ``storage.db.open_store``.
+- ``dpy`` is a ``QABot`` wired to dpytest's fake Discord, with every outgoing message's
+  JSON payload (``allowed_mentions``, ``message_reference``) recorded in ``dpy.sent_payloads``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from unittest.mock import AsyncMock, MagicMock
+
+import discord
+import discord.abc
+import discord.ext.test as dpytest
+import pytest
+import pytest_asyncio
+
+from bot.settings import Settings
+from training.generate import Generation
+
+ADMIN_ID = 4242
+
+
+class FakeGenerator:
+    """Answers ``answers[question]`` (else ``"echo: <question>"``) with a fixed confidence."""
+
+    def __init__(
+        self,
+        answers: dict[str, str] | None = None,
+        *,
+        version: str = "fake-v1",
+        confidence: float = 0.9,
+        threshold: float | None = 0.5,
+        delay_s: float = 0.0,
+    ) -> None:
+        self.answers = answers or {}
+        self.model_version = version
+        self.confidence = confidence
+        self.confidence_threshold = threshold
+        self.delay_s = delay_s
+        self.manifest = {
+            "base": "scratch",
+            "size": "tiny",
+            "dataset": {"train": 3, "eval": 1, "sha256": "ab" * 32},
+            "metrics": {"exact_match": 0.5, "f1": 0.75, "rougeL": 0.7},
+            "confidence_threshold": threshold,
+            "created_at": "2025-01-01T00:00:00+00:00",
+        }
+        self.batches: list[list[str]] = []
+
+    def generate(self, questions: list[str], config: Any = None) -> list[Generation]:
+        self.batches.append(list(questions))
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return [
+            Generation(
+                text=self.answers.get(q, f"echo: {q}"),
+                confidence=self.confidence,
+                mean_logprob=-0.1,
+                tokens=5,
+                latency_s=0.001,
+                model_version=self.model_version,
+                truncated=False,
+            )
+            for q in questions
+        ]
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {"admin_user_ids": [ADMIN_ID], "user_cooldown_s": 0, "base_datasets": []}
+    values.update(overrides)
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    """A migrated SQLite store in a real file."""
+    from storage.db import open_store
+
+    factory = open_store(f"sqlite:///{tmp_path / 'qabot.db'}")
+    yield factory
+    factory.kw["bind"].dispose()
+
+
+@pytest.fixture
+def fake_generator() -> FakeGenerator:
+    return FakeGenerator()
+
+
+@pytest_asyncio.fixture
+async def answerer(fake_generator: FakeGenerator) -> AsyncIterator[Any]:
+    from bot.answerer import Answerer
+
+    async with Answerer(fake_generator, batch_wait_ms=1, timeout_s=10) as running:
+        yield running
+
+
+@pytest_asyncio.fixture
+async def dpy(request: pytest.FixtureRequest, answerer: Any, store: Any) -> AsyncIterator[Any]:
+    """A ``QABot`` on dpytest.
+
+    Override settings with ``@pytest.mark.parametrize("dpy", [{"user_cooldown_s": 60}], indirect=True)``.
+    """
+    from bot.client import QABot
+
+    overrides = getattr(request, "param", {})
+    bot = QABot(
+        settings=make_settings(**overrides),
+        answerer=answerer,
+        session_factory=store,
+        retrain_job=MagicMock(),
+        # dpytest keeps members in the guild cache only with the members intent.
+        intents=discord.Intents.all(),
+    )
+    await bot._async_setup_hook()
+    await bot.setup_hook()
+    dpytest.configure(bot, members=3)
+    bot._connection.loop = asyncio.get_running_loop()  # discord.py 2.7 + dpytest 0.7
+
+    # dpytest drops allowed_mentions and message_reference when it builds the sent message: record the
+    # outgoing payloads as discord.py serialises them.
+    recorded: list[dict[str, Any]] = []
+    original = discord.abc.handle_message_parameters
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        params = original(*args, **kwargs)
+        recorded.append(dict(params.payload or {}))
+        return params
+
+    discord.abc.handle_message_parameters = recording
+    bot.sent_payloads = recorded
+    try:
+        yield bot
+    finally:
+        discord.abc.handle_message_parameters = original
+        await dpytest.empty_queue()
+
+
+def make_interaction(bot: Any, user: Any, *, guild: Any = None, command: Any = None) -> MagicMock:
+    """A spec'd ``discord.Interaction`` whose responses are AsyncMocks (so wrong attribute names fail)."""
+    interaction = MagicMock(spec=discord.Interaction)
+    interaction.client = bot
+    interaction.user = user
+    interaction.guild = guild
+    interaction.guild_id = guild.id if guild is not None else None
+    interaction.channel = MagicMock(spec=discord.TextChannel)
+    interaction.channel.send = AsyncMock()
+    interaction.channel_id = 99
+    interaction.id = 12345
+    interaction.command = command
+    interaction.response = MagicMock(spec=discord.InteractionResponse)
+    interaction.response.is_done = MagicMock(return_value=False)
+    for name in ("send_message", "defer"):
+        setattr(interaction.response, name, AsyncMock())
+    interaction.followup = MagicMock(spec=discord.Webhook)
+    interaction.followup.send = AsyncMock(return_value=MagicMock(spec=discord.WebhookMessage, id=777))
+    status_message = MagicMock(spec=discord.InteractionMessage)
+    status_message.edit = AsyncMock()
+    interaction.original_response = AsyncMock(return_value=status_message)
+    return interaction
+
+
+def make_member(user_id: int, *, manage_guild: bool = False, roles: tuple[str, ...] = ()) -> MagicMock:
+    member = MagicMock(spec=discord.Member)
+    member.id = user_id
+    member.bot = False
+    member.guild_permissions = discord.Permissions(manage_guild=manage_guild)
+    member.roles = [MagicMock(spec=discord.Role, id=1000 + i, name=name) for i, name in enumerate(roles)]
+    for role, name in zip(member.roles, roles, strict=True):
+        role.name = name  # MagicMock's own `name` argument names the mock, not the attribute
+    member.__str__.return_value = f"member{user_id}"
+    return member
+
+
+async def invoke(bot: Any, name: str, interaction: Any, **kwargs: Any) -> None:
+    """Run slash command ``name`` as discord.py's tree does: checks, callback, errors to the cog's handler."""
+    from discord import app_commands
+
+    command = bot.tree.get_command(name)
+    assert command is not None, f"/{name} is not registered"
+    interaction.command = command
+    try:
+        if not await command._check_can_run(interaction):
+            raise app_commands.CheckFailure(f"checks for /{name} failed")
+        await command._do_call(interaction, kwargs)  # wraps callback errors in CommandInvokeError
+    except app_commands.AppCommandError as error:
+        await command.binding.cog_app_command_error(interaction, error)

@@ -1,0 +1,169 @@
+"""Answering on Discord through dpytest: mentions, DMs, channels, cooldown, splitting, no pings."""
+
+from __future__ import annotations
+
+import discord
+import discord.ext.test as dpytest
+import pytest
+from sqlalchemy import select
+
+from bot.cogs.ask import ERROR_TEXT
+from storage import repo
+from storage.models import Exchange
+from tests.bot.fixtures import make_interaction
+
+
+def exchanges_in(store) -> list[Exchange]:
+    with store() as session:
+        return list(session.scalars(select(Exchange).order_by(Exchange.id)))
+
+
+def mention(bot) -> str:
+    return f"<@{bot.user.id}>"
+
+
+async def test_mention_is_answered_in_a_reply_and_logged(dpy, store):
+    question = await dpytest.message(f"{mention(dpy)} Who won the 2014 World Cup?")
+    reply = dpytest.get_message()
+    assert reply.content == "echo: Who won the 2014 World Cup?"
+    assert dpy.sent_payloads[-1]["message_reference"]["message_id"] == question.id  # a reply
+    [row] = exchanges_in(store)
+    assert row.question == "Who won the 2014 World Cup?"  # the mention is not part of the question
+    assert row.answer == reply.content
+    assert row.source == "discord"
+    assert row.model_version == "fake-v1"
+    assert row.confidence == pytest.approx(0.9)
+    assert row.unanswered is False
+    assert row.latency_ms is not None and row.latency_ms >= 0
+    assert row.reply_message_id == str(reply.id)
+    assert row.message_id == str(question.id)
+    assert row.user_id == str(question.author.id)
+    assert row.guild_id == str(question.guild.id)
+
+
+async def test_direct_message_is_answered(dpy, store):
+    member = dpytest.get_config().members[0]
+    dm = await member.create_dm()
+    await dpytest.message("How many players are on a team?", channel=dm, member=member)
+    assert dpytest.get_message().content == "echo: How many players are on a team?"
+    [row] = exchanges_in(store)
+    assert row.guild_id is None
+
+
+async def test_plain_message_outside_allowed_channels_is_ignored(dpy, store):
+    await dpytest.message("just chatting")
+    assert dpytest.verify().message().nothing()
+    assert exchanges_in(store) == []
+
+
+async def test_every_message_in_an_allowed_channel_is_answered(dpy):
+    channel = dpytest.get_config().channels[0]
+    dpy.settings.allowed_channel_ids = [channel.id]
+    await dpytest.message("What is offside?", channel=channel)
+    assert dpytest.get_message().content == "echo: What is offside?"
+
+
+@pytest.mark.parametrize("dpy", [{"user_cooldown_s": 60}], indirect=True)
+async def test_cooldown_is_answered_with_a_short_notice(dpy, store):
+    await dpytest.message(f"{mention(dpy)} first question")
+    assert dpytest.get_message().content == "echo: first question"
+    await dpytest.message(f"{mention(dpy)} second question")
+    notice = dpytest.get_message().content
+    assert "again in" in notice and len(notice) < 100
+    # another user is not slowed down by the first one
+    await dpytest.message(f"{mention(dpy)} other user", member=1)
+    assert dpytest.get_message().content == "echo: other user"
+    assert [r.question for r in exchanges_in(store)] == ["first question", "other user"]
+
+
+async def test_long_answer_is_split_into_messages_under_2000_characters(dpy, store, fake_generator):
+    long_answer = "Football is played by two teams of eleven players. " * 100  # ~5100 characters
+    fake_generator.answers["tell me everything"] = long_answer.strip()
+    await dpytest.message(f"{mention(dpy)} tell me everything")
+    pieces = [dpytest.get_message() for _ in range(3)]
+    assert dpytest.verify().message().nothing()
+    assert all(len(p.content) <= 2000 for p in pieces)
+    assert all(p.content.endswith("players.") for p in pieces)  # cut at sentence ends
+    assert " ".join(p.content for p in pieces) == long_answer.strip()
+    assert "message_reference" in dpy.sent_payloads[0]  # the first piece replies to the question
+    assert all("message_reference" not in p for p in dpy.sent_payloads[1:])
+    [row] = exchanges_in(store)
+    assert row.reply_message_id == str(pieces[0].id)
+
+
+async def test_everyone_and_role_mentions_never_ping(dpy):
+    someone = dpytest.get_config().members[1]
+    text = f"@everyone @here <@&123456789012345678> {someone.mention} hello"
+    await dpytest.message(f"{mention(dpy)} {text}")
+    reply = dpytest.get_message()
+    assert "@everyone" in reply.content  # echoed back…
+    assert dpy.sent_payloads, "no message was sent"
+    for payload in dpy.sent_payloads:  # …but nothing in it may ping
+        allowed = payload["allowed_mentions"]
+        assert allowed["parse"] == []
+        assert not allowed.get("users") and not allowed.get("roles")
+        assert allowed.get("replied_user", False) is False
+
+
+async def test_client_default_allows_no_mentions(answerer, store):
+    from bot.client import QABot
+    from tests.bot.fixtures import make_settings
+
+    bot = QABot(settings=make_settings(), answerer=answerer, session_factory=store, retrain_job=None)
+    assert bot.allowed_mentions.to_dict() == discord.AllowedMentions.none().to_dict()
+    assert bot.intents.message_content
+
+
+async def test_bots_and_itself_are_ignored(dpy, store):
+    config = dpytest.get_config()
+    await dpytest.message(f"{mention(dpy)} from myself", member=config.guilds[0].me)
+    other_bot = config.members[2]
+    other_bot._user.bot = True
+    await dpytest.message(f"{mention(dpy)} from a bot", member=other_bot)
+    assert dpytest.verify().message().nothing()
+    assert exchanges_in(store) == []
+
+
+async def test_low_confidence_gets_the_fallback_and_is_queued(dpy, store, fake_generator):
+    fake_generator.confidence = 0.1  # below the generator's threshold of 0.5
+    await dpytest.message(f"{mention(dpy)} What colour is the referee's dog?")
+    reply = dpytest.get_message()
+    assert reply.content == "I'm not sure about that yet."
+    [row] = exchanges_in(store)
+    assert row.unanswered is True
+    with store() as session:
+        assert [e.id for e in repo.unanswered_queue(session)] == [row.id]
+
+
+async def test_a_database_failure_never_costs_the_answer(dpy, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(repo, "log_exchange", broken)
+    await dpytest.message(f"{mention(dpy)} still there?")
+    assert dpytest.get_message().content == "echo: still there?"
+
+
+async def test_a_failing_model_gets_an_apology_not_a_crash(dpy, fake_generator, monkeypatch):
+    def broken(questions, config=None):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(fake_generator, "generate", broken)
+    await dpytest.message(f"{mention(dpy)} anything")
+    assert dpytest.get_message().content == ERROR_TEXT
+    monkeypatch.undo()  # the model recovers
+    await dpytest.message(f"{mention(dpy)} and now?")
+    assert dpytest.get_message().content == "echo: and now?"
+
+
+async def test_slash_ask_defers_then_answers_and_logs(dpy, store):
+    from tests.bot.fixtures import invoke, make_member
+
+    interaction = make_interaction(dpy, make_member(555))
+    await invoke(dpy, "ask", interaction, question="What is a hat trick?")
+    interaction.response.defer.assert_awaited_once()
+    sent = interaction.followup.send.await_args
+    assert "echo: What is a hat trick?" in sent.args[0]
+    assert sent.kwargs["allowed_mentions"].to_dict() == discord.AllowedMentions.none().to_dict()
+    [row] = exchanges_in(store)
+    assert row.reply_message_id == "777" and row.user_id == "555"

@@ -1,0 +1,38 @@
+"""Splitting long answers into Discord-sized messages."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.chunking import DISCORD_MESSAGE_LIMIT, split_message
+
+
+def test_short_text_is_one_piece():
+    assert split_message("  Germany won it.  ") == ["Germany won it."]
+
+
+def test_long_text_splits_at_sentence_ends_within_the_limit():
+    sentence = "The quick brown fox jumps over the lazy dog. "
+    text = sentence * 120  # about 5400 characters
+    pieces = split_message(text)
+    assert len(pieces) == 3
+    assert all(len(p) <= DISCORD_MESSAGE_LIMIT for p in pieces)
+    assert all(p.endswith("dog.") for p in pieces)
+    assert " ".join(pieces) == text.strip()
+
+
+def test_without_sentence_ends_it_splits_between_words():
+    words = ["word"] * 1000
+    pieces = split_message(" ".join(words), limit=50)
+    assert all(len(p) <= 50 for p in pieces)
+    assert all(w == "word" for p in pieces for w in p.split())
+    assert sum(len(p.split()) for p in pieces) == 1000
+
+
+def test_an_unbroken_run_is_cut_hard():
+    assert [len(p) for p in split_message("x" * 4500)] == [2000, 2000, 500]
+
+
+def test_limit_must_be_positive():
+    with pytest.raises(ValueError):
+        split_message("abc", limit=0)
