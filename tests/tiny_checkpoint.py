@@ -19,6 +19,8 @@ TINY_PAIRS = [
     ("Who won the 2014 World Cup?", "Germany won it."),
     ("How many players are on a team?", "Eleven players."),
     ("What is a hat trick?", "Three goals by one player."),
+    # Teaches the model to run on into a new turn, so tests can see generation stop at the marker.
+    ("Who runs on?", "Me.\nQuestion: next"),
 ]
 
 
@@ -49,6 +51,16 @@ def train_tiny(model: GPT2LMHeadModel, tokenizer, pairs=TINY_PAIRS, steps: int =
         opt.zero_grad()
     model.eval()
     return model
+
+
+_shared: dict[str, Path] = {}
+
+
+def shared_tiny_checkpoint(factory) -> Path:
+    """One trained tiny checkpoint per test session (``factory``: pytest's tmp_path_factory); read-only."""
+    if "dir" not in _shared:
+        _shared["dir"] = build_tiny_checkpoint(factory.mktemp("models") / "tiny-run")
+    return _shared["dir"]
 
 
 def build_tiny_checkpoint(

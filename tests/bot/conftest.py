@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.tiny_checkpoint import build_tiny_checkpoint
+from tests.tiny_checkpoint import shared_tiny_checkpoint
 
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A trained tiny GPT-2 checkpoint folder (answers TINY_PAIRS, stops at EOS); read-only, shared."""
-    return build_tiny_checkpoint(tmp_path_factory.mktemp("models") / "tiny-run")
+    return shared_tiny_checkpoint(tmp_path_factory)
+
 
 # Helper BOT's fixtures (store, fake_generator, answerer, dpy) live in their own module.
 from tests.bot.fixtures import answerer, dpy, fake_generator, store  # noqa: E402, F401
