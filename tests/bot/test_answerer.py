@@ -1,0 +1,174 @@
+"""Answerer: batching, per-request timeout, fallback below threshold, swap, bad input, event-loop lag."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.answerer import Answerer, clean_question
+from tests.tiny_checkpoint import TINY_PAIRS, tiny_model
+from training.generate import Generation, GenerationConfig, Generator
+from training.tokenizer import load_gpt2_tokenizer
+
+
+class FakeGenerator:
+    """Answers "<version>:<question>" after ``delay_s``; records every batch it was given."""
+
+    def __init__(self, version: str = "fake", delay_s: float = 0.0, confidence: float = 0.9, threshold=None):
+        self.model_version = version
+        self.delay_s = delay_s
+        self.confidence = confidence
+        self.confidence_threshold = threshold
+        self.batches: list[list[str]] = []
+        self.started = threading.Event()
+
+    def generate(self, questions: list[str], config: GenerationConfig | None = None) -> list[Generation]:
+        self.batches.append(list(questions))
+        self.started.set()
+        time.sleep(self.delay_s)
+        return [
+            Generation(
+                f"{self.model_version}:{q}", self.confidence, -0.1, 3, self.delay_s, self.model_version, False
+            )
+            for q in questions
+        ]
+
+
+@pytest.fixture(scope="module")
+def real_generator(tiny_checkpoint: Path) -> Generator:
+    return Generator.load(tiny_checkpoint, precision="fp32")
+
+
+async def test_answers_with_the_trained_model(real_generator: Generator) -> None:
+    async with Answerer(real_generator) as answerer:
+        answer = await answerer.answer("Who won the 2014 World Cup?")
+    assert answer.text == "Germany won it."
+    assert not answer.unanswered
+    assert answer.model_version == "tiny-run" == answerer.model_version
+    assert answer.tokens > 0 and answer.latency_s > 0 and 0 < answer.confidence <= 1
+
+
+async def test_concurrent_questions_share_one_batch_and_match_single_answers(
+    real_generator: Generator,
+) -> None:
+    questions = [q for q, _ in TINY_PAIRS] * 2
+    async with Answerer(real_generator, batch_wait_ms=50) as answerer:
+        together = await asyncio.gather(*(answerer.answer(q) for q in questions))
+        alone = [await answerer.answer(q) for q in questions]
+    assert [a.text for a in together] == [a.text for a in alone]
+    assert [a.question for a in together] == questions
+
+
+async def test_worker_batches_up_to_max_batch_size() -> None:
+    fake = FakeGenerator(delay_s=0.02)
+    async with Answerer(fake, max_batch_size=4, batch_wait_ms=30) as answerer:
+        answers = await asyncio.gather(*(answerer.answer(f"q{i}") for i in range(10)))
+    assert [a.text for a in answers] == [f"fake:q{i}" for i in range(10)]  # each caller got its own
+    assert max(len(b) for b in fake.batches) == 4
+    assert len(fake.batches) <= 4
+
+
+async def test_timeout_raises_and_the_worker_keeps_going() -> None:
+    fake = FakeGenerator(delay_s=0.3)
+    async with Answerer(fake, timeout_s=0.05) as answerer:
+        with pytest.raises(TimeoutError):
+            await answerer.answer("slow one")
+        answerer.timeout_s = 5
+        answer = await answerer.answer("next one")
+    assert answer.text == "fake:next one"
+
+
+async def test_fallback_below_explicit_threshold() -> None:
+    async with Answerer(FakeGenerator(confidence=0.2), threshold=0.5, fallback="Dunno.") as answerer:
+        answer = await answerer.answer("Anything?")
+    assert answer.unanswered and answer.text == "Dunno."
+    assert answer.confidence == 0.2
+
+
+async def test_calibrated_threshold_from_generator_and_settings_override() -> None:
+    fake = FakeGenerator(confidence=0.4, threshold=0.6)
+    async with Answerer(fake) as answerer:
+        assert (await answerer.answer("q")).unanswered
+    async with Answerer(fake, threshold=0.3) as answerer:  # settings override wins
+        assert not (await answerer.answer("q")).unanswered
+    async with Answerer(FakeGenerator(confidence=0.01)) as answerer:  # no threshold anywhere: answer
+        assert not (await answerer.answer("q")).unanswered
+
+
+async def test_real_model_below_threshold_says_it_does_not_know(real_generator: Generator) -> None:
+    async with Answerer(real_generator, threshold=0.999999, fallback="Not sure.") as answerer:
+        answer = await answerer.answer("Who won the 2014 World Cup?")
+    assert answer.unanswered and answer.text == "Not sure."
+
+
+async def test_swap_lets_inflight_batch_finish_on_the_old_model() -> None:
+    old, new = FakeGenerator("old", delay_s=0.2), FakeGenerator("new")
+    async with Answerer(old) as answerer:
+        first = asyncio.create_task(answerer.answer("a"))
+        await asyncio.to_thread(old.started.wait, 2)
+        answerer.swap(new)
+        assert answerer.generator is new and answerer.model_version == "new"
+        second = await answerer.answer("b")
+        assert (await first).text == "old:a"
+    assert second.text == "new:b"
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\n\t", "\x00\x07"])
+async def test_empty_question_is_rejected_without_generating(question: str) -> None:
+    fake = FakeGenerator()
+    async with Answerer(fake) as answerer:
+        with pytest.raises(ValueError, match="empty"):
+            await answerer.answer(question)
+    assert fake.batches == []
+
+
+def test_control_characters_are_stripped() -> None:
+    assert clean_question("  Who\x00 won\nAnswer: the\x1b cup?\r\n") == "Who won Answer: the cup?"
+
+
+def test_too_long_question_keeps_its_end_and_warns(caplog) -> None:
+    with caplog.at_level(logging.WARNING):
+        text = clean_question("x " * 5000 + "the end?", max_chars=100)
+    assert text.endswith("the end?") and len(text) <= 100
+    assert "too long" in caplog.text
+
+
+async def test_generation_error_fails_the_batch_not_the_worker() -> None:
+    class Broken(FakeGenerator):
+        def generate(self, questions, config=None):
+            if questions == ["boom"]:
+                raise RuntimeError("kaput")
+            return super().generate(questions, config)
+
+    async with Answerer(Broken()) as answerer:
+        with pytest.raises(RuntimeError, match="kaput"):
+            await answerer.answer("boom")
+        assert (await answerer.answer("fine")).text == "fake:fine"
+
+
+async def test_event_loop_stays_responsive_while_8_requests_generate() -> None:
+    generator = Generator(tiny_model(seed=2, n_positions=256), load_gpt2_tokenizer())  # runs to the limit
+    lags: list[float] = []
+
+    async def ticker(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(0.005)
+            lags.append(time.perf_counter() - before - 0.005)
+
+    async with Answerer(generator, max_batch_size=8, max_new_tokens=96) as answerer:
+        stop = asyncio.Event()
+        tick = asyncio.create_task(ticker(stop))
+        started = time.perf_counter()
+        answers = await asyncio.gather(*(answerer.answer(f"Question number {i}?") for i in range(8)))
+        elapsed = time.perf_counter() - started
+        stop.set()
+        await tick
+    assert all(a.tokens == 96 for a in answers)
+    assert elapsed > 0.1  # generation really took a while, so the lag measurement means something
+    assert max(lags) < 0.05, f"event loop blocked for {max(lags) * 1000:.0f} ms"
