@@ -1,0 +1,102 @@
+"""`qabot ask` / `qabot chat`: output, --json, exit codes, piped chat, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from training.checkpoint import TRAIN_HINT
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    # Settings read .env from the working directory: run from an empty folder so none leaks in.
+    monkeypatch.chdir(tmp_path)
+    for name in ("MODEL_DIR", "CONFIDENCE_THRESHOLD", "FALLBACK_ANSWER", "PRECISION", "MAX_NEW_TOKENS"):
+        monkeypatch.delenv(name, raising=False)
+    return CliRunner()
+
+
+def test_ask_prints_the_answer(runner: CliRunner, tiny_checkpoint: Path) -> None:
+    result = runner.invoke(app, ["ask", "--model", str(tiny_checkpoint), "Who won the 2014 World Cup?"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "Germany won it."
+
+
+def test_ask_json_has_confidence_latency_and_tokens(runner: CliRunner, tiny_checkpoint: Path) -> None:
+    args = [
+        "ask",
+        "-m",
+        str(tiny_checkpoint),
+        "--json",
+        "--precision",
+        "fp32",
+        "How many players are on a team?",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["answer"] == "Eleven players."
+    assert 0 < data["confidence"] <= 1 and data["tokens"] > 0 and data["latency_s"] > 0
+    assert data["model_version"] == "tiny-run" and data["unanswered"] is False
+
+
+def test_ask_uses_model_dir_setting_and_threshold_override(
+    runner: CliRunner, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODEL_DIR", str(tiny_checkpoint))
+    monkeypatch.setenv("CONFIDENCE_THRESHOLD", "0.9999999")
+    monkeypatch.setenv("FALLBACK_ANSWER", "No idea yet.")
+    result = runner.invoke(app, ["ask", "--json", "Who won the 2014 World Cup?"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["unanswered"] is True and data["answer"] == "No idea yet."
+
+
+def test_ask_without_a_model_says_how_to_train_one(runner: CliRunner) -> None:
+    result = runner.invoke(app, ["ask", "Who won?"])  # models/current does not exist in tmp_path
+    assert result.exit_code == 2
+    assert TRAIN_HINT in result.output
+
+
+@pytest.mark.parametrize("question", ["", "   "])
+def test_ask_empty_question_exits_2(runner: CliRunner, tiny_checkpoint: Path, question: str) -> None:
+    result = runner.invoke(app, ["ask", "--model", str(tiny_checkpoint), question])
+    assert result.exit_code == 2
+    assert "empty" in result.output
+
+
+def test_ask_rejects_a_precision_the_device_lacks(runner: CliRunner, tiny_checkpoint: Path) -> None:
+    result = runner.invoke(app, ["ask", "--model", str(tiny_checkpoint), "--precision", "fp16", "Who won?"])
+    assert result.exit_code == 2
+    assert "GPU" in result.output
+
+
+def test_chat_piped_gives_one_answer_per_line(runner: CliRunner, tiny_checkpoint: Path) -> None:
+    stdin = "Who won the 2014 World Cup?\n\nWhat is a hat trick?\nHow many players are on a team?"
+    result = runner.invoke(app, ["chat", "--model", str(tiny_checkpoint)], input=stdin)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        "Germany won it.",
+        "",
+        "Three goals by one player.",
+        "Eleven players.",
+    ]
+
+
+def test_chat_survives_invalid_utf8(runner: CliRunner, tiny_checkpoint: Path) -> None:
+    stdin = b"\xff\xfe\x80 broken\nWhat is a hat trick?\n"
+    result = runner.invoke(app, ["chat", "--model", str(tiny_checkpoint)], input=stdin)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and lines[1] == "Three goals by one player."
+
+
+def test_chat_without_a_model_exits_2(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["chat", "--model", str(tmp_path / "missing")], input="hi\n")
+    assert result.exit_code == 2
+    assert TRAIN_HINT in result.output
