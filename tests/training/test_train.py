@@ -1,0 +1,169 @@
+"""`train()`, `python -m training` and `qabot train|eval` on tiny scratch runs of a few steps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from tests.training.train_support import tiny_config, write_dataset
+from training.__main__ import main
+from training.checkpoint import read_manifest, resolve_model_dir
+from training.train import train
+
+
+@pytest.fixture(scope="session")
+def dataset_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_dataset(tmp_path_factory.mktemp("data") / "cup.json")
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, dataset_file: Path) -> tuple[Path, list[dict]]:
+    """(checkpoint folder under <tmp>/models, the JSON progress events it emitted)."""
+    events: list[dict] = []
+    out = train(tiny_config(dataset_file, tmp_path_factory.mktemp("models") / "run-1"), emit=events.append)
+    return out, events
+
+
+MANIFEST_KEYS = {
+    "base", "size", "tokenizer", "dataset", "hyperparameters", "metrics", "confidence_threshold",
+    "versions", "created_at", "model_version",
+}  # fmt: skip
+
+
+def test_checkpoint_is_complete_and_current_points_to_it(trained_run):
+    out, _ = trained_run
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "metrics.json", "split.json",
+                 "loss.png", "data_report.json"):  # fmt: skip
+        assert (out / name).is_file(), name
+    manifest = read_manifest(out)
+    assert manifest.keys() >= MANIFEST_KEYS
+    assert manifest["base"] == "scratch" and manifest["size"] == "tiny" and manifest["tokenizer"] == "bpe"
+    ds = manifest["dataset"]
+    assert ds["records_out"] == ds["train"] + ds["eval"] == 24 and len(ds["sha256"]) == 64
+    assert {"eval_loss", "f1", "exact_match", "rougeL", "recall_f1"} <= manifest["metrics"].keys()
+    assert resolve_model_dir(out.parent / "current") == out.resolve()
+    assert not list(out.parent.glob(".*"))  # no staging or work folder left behind
+    split = json.loads((out / "split.json").read_text())
+    train_q = {r["question"] for r in split["train"]}
+    assert split["eval"] and not train_q & {r["question"] for r in split["eval"]}
+
+
+def test_json_progress_reports_steps_and_eta(trained_run):
+    _, events = trained_run
+    logs = [e for e in events if e["event"] == "log"]
+    assert logs and all({"step", "epoch", "loss", "eta_s", "max_steps"} <= e.keys() for e in logs)
+    assert logs[-1]["step"] == 8 and logs[-1]["eta_s"] == 0
+    assert any(e["event"] == "eval" and e["eval_loss"] > 0 for e in events)
+
+
+def test_loss_decreases(dataset_file, tmp_path):
+    events: list[dict] = []
+    train(tiny_config(dataset_file, tmp_path / "m" / "r", max_steps=30, recall_sample=1), emit=events.append)
+    losses = [e["loss"] for e in events if e["event"] == "log"]
+    assert losses[-1] < 0.7 * losses[0]
+
+
+def test_crash_during_save_leaves_previous_model_and_pointer(trained_run, dataset_file, monkeypatch):
+    import training.report
+
+    out, _ = trained_run
+    before = (out / "model.safetensors").read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full while plotting")
+
+    monkeypatch.setattr(training.report, "plot_losses", crash)
+    with pytest.raises(OSError, match="disk full"):
+        train(
+            tiny_config(dataset_file, out.parent / "run-2", max_steps=2, recall_sample=1), emit=lambda e: None
+        )
+    assert not (out.parent / "run-2").exists()
+    assert resolve_model_dir(out.parent / "current") == out.resolve()
+    assert (out / "model.safetensors").read_bytes() == before
+    assert not list(out.parent.glob(".tmp-*"))
+
+
+def test_resume_continues_from_the_last_trainer_checkpoint(dataset_file, tmp_path):
+    cfg = tiny_config(dataset_file, tmp_path / "models" / "r", max_steps=6, save_steps=2, recall_sample=1)
+
+    def interrupt_at_step_5(event):
+        if event.get("step") == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, emit=interrupt_at_step_5)
+    assert not (tmp_path / "models" / "r").exists() and not (tmp_path / "models" / "current").exists()
+    events: list[dict] = []
+    cfg.resume = True
+    out = train(cfg, emit=events.append)
+    steps = [e["step"] for e in events if e["event"] == "log"]
+    assert steps[0] == 5 and steps[-1] == 6  # steps 1-4 came from checkpoint-4
+    assert read_manifest(out)["metrics"]["steps"] == 6
+
+
+def test_pretrained_folder_base_is_fine_tuned(trained_run, dataset_file, tmp_path):
+    base, _ = trained_run
+    out = train(tiny_config(dataset_file, tmp_path / "ft", base=str(base), max_steps=2, recall_sample=1),
+                emit=lambda e: None)  # fmt: skip
+    manifest = read_manifest(out)
+    assert (
+        manifest["base"] == str(base) and manifest["tokenizer"] == "pretrained" and manifest["size"] is None
+    )
+    assert manifest["vocab_size"] == read_manifest(base)["vocab_size"]
+
+
+def test_bad_data_is_a_clear_error_with_exit_2(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"question": "Who?"}]')
+    code = main(["--data", str(bad), "--base", "scratch", "--size", "tiny", "--progress", "json",
+                 "--out", str(tmp_path / "m")])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 2
+    event = json.loads(out.out.strip().splitlines()[-1])
+    assert event["event"] == "error" and "bad.json" in event["message"]
+    assert "Traceback" not in out.err
+
+
+def test_bad_base_names_the_alternatives(dataset_file, tmp_path, capsys):
+    code = main(
+        ["--data", str(dataset_file), "--base", str(tmp_path / "no" / "such"), "--out", str(tmp_path / "m")]
+    )
+    assert code == 2
+    assert "scratch" in capsys.readouterr().err
+
+
+def test_qabot_eval_json_reports_metrics(trained_run):
+    out, _ = trained_run
+    result = CliRunner().invoke(app, ["eval", "--model", str(out), "--json", "--max-new-tokens", "12"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert {"exact_match", "f1", "rougeL", "eval_loss", "n"} <= report.keys()
+    assert report["n"] == read_manifest(out)["dataset"]["eval"]
+    assert all(0 <= report[k] <= 1 for k in ("exact_match", "f1", "rougeL"))
+
+
+def test_qabot_eval_on_a_data_file_and_the_train_split(trained_run, tmp_path):
+    out, _ = trained_run
+    data = write_dataset(tmp_path / "three.json", n=3)
+    result = CliRunner().invoke(app, ["eval", "--model", str(out), "--data", str(data), "--json",
+                                      "--max-new-tokens", "4"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["n"] == 3
+    result = CliRunner().invoke(
+        app, ["eval", "--model", str(out), "--split", "train", "--max-new-tokens", "4"]
+    )
+    assert result.exit_code == 0 and "f1" in result.output
+
+
+def test_qabot_eval_missing_or_corrupt_model_exits_2(tmp_path):
+    result = CliRunner().invoke(app, ["eval", "--model", str(tmp_path / "nothing")])
+    assert result.exit_code == 2 and "No model" in result.output
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "manifest.json").write_text("{not json")
+    (tmp_path / "broken" / "config.json").write_text("{}")
+    result = CliRunner().invoke(app, ["eval", "--model", str(tmp_path / "broken")])
+    assert result.exit_code == 2 and "Error" in result.output

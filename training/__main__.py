@@ -1,0 +1,91 @@
+"""``python -m training`` — the training command line (``qabot train`` runs the same ``main``).
+
+python -m training --data examples/soccer.json --base scratch
+torchrun --nproc_per_node 2 -m training --data examples/soccer.json --base scratch --max-steps 50
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import traceback
+from typing import Any
+
+from training.callbacks import emit_json
+
+USAGE_ERROR = 2
+INTERRUPTED = 130
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    # SIGTERM becomes KeyboardInterrupt so the staging folder is cleaned up on the way out; the previous
+    # checkpoint and the current pointer are never touched before a run succeeds either way.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    from training.checkpoint import CheckpointError
+    from training.model import ModelLoadError
+    from training.train import TrainingError
+
+    errors: list[type[BaseException]] = [CheckpointError, ModelLoadError, TrainingError]
+    try:
+        from training.data import DatasetError
+
+        errors.append(DatasetError)
+    except ImportError:  # the dataset package is missing: then train() itself fails with a clear message
+        pass
+    return tuple(errors)
+
+
+def _summary(model_dir: Any, metrics: dict[str, Any]) -> str:
+    parts = [f"{k}={metrics[k]:.3f}" for k in ("eval_loss", "f1", "recall_f1") if metrics.get(k) is not None]
+    return f"Saved model to {model_dir}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m training") -> int:
+    """Run training from command-line arguments; returns the process exit code."""
+    from training.config import parse_config
+
+    config = parse_config(argv, prog)
+    json_mode = config.progress == "json"
+    if json_mode:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+
+    def fail(message: str, code: int) -> int:
+        if json_mode:
+            emit_json({"event": "error", "message": message})
+        print(f"Error: {message}", file=sys.stderr)
+        return code
+
+    from training.train import is_rank_zero, read_metrics, train
+
+    try:
+        model_dir = train(config)
+    except KeyboardInterrupt:
+        return fail(
+            "training interrupted; the previous model is untouched (continue with --resume)", INTERRUPTED
+        )
+    except _expected_errors() as e:
+        return fail(str(e), USAGE_ERROR)
+    except Exception as e:  # anything else: still one JSON error line for the retrain job, then the trace
+        traceback.print_exc()
+        return fail(f"{type(e).__name__}: {e}", 1)
+    if is_rank_zero():
+        metrics = read_metrics(model_dir)
+        if json_mode:
+            emit_json({"event": "done", "model_dir": str(model_dir), "metrics": metrics})
+        else:
+            print(_summary(model_dir, metrics))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Trainer callbacks: machine-readable progress (``--progress json``) for the bot's retrain job."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from transformers import TrainerCallback
+
+
+def emit_json(event: dict[str, Any], stream: TextIO | None = None) -> None:
+    """One JSON object per line, flushed at once so a reading process sees it live."""
+    stream = stream or sys.stdout
+    stream.write(json.dumps(event, default=str) + "\n")
+    stream.flush()
+
+
+class JsonProgressCallback(TrainerCallback):
+    """Prints ``{"event": "log", "step", "max_steps", "epoch", "loss", "learning_rate", "eta_s"}`` for each
+    training log, and ``{"event": "eval", ..., "eval_loss", "perplexity"}`` after each evaluation."""
+
+    def __init__(self, emit: Callable[[dict[str, Any]], None] = emit_json) -> None:
+        self.emit = emit
+        self.start: float | None = None
+        self.start_step = 0
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201 (Trainer's signature)
+        self.start = time.perf_counter()
+        self.start_step = state.global_step  # non-zero when resuming: do not count restored steps as speed
+
+    def _eta(self, state: Any) -> float | None:
+        done = state.global_step - self.start_step
+        if self.start is None or done <= 0:
+            return None
+        per_step = (time.perf_counter() - self.start) / done
+        return round(per_step * max(0, state.max_steps - state.global_step), 1)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
+        if not state.is_world_process_zero or not logs:
+            return
+        base = {"step": state.global_step, "max_steps": state.max_steps, "epoch": round(state.epoch or 0, 3)}
+        if "loss" in logs:
+            self.emit(
+                {
+                    "event": "log",
+                    **base,
+                    "loss": logs["loss"],
+                    "learning_rate": logs.get("learning_rate"),
+                    "grad_norm": logs.get("grad_norm"),
+                    "eta_s": self._eta(state),
+                }
+            )
+        elif "eval_loss" in logs:
+            loss = logs["eval_loss"]
+            self.emit({"event": "eval", **base, "eval_loss": loss, "perplexity": perplexity(loss)})
+
+
+def perplexity(loss: float) -> float:
+    """exp(loss), capped so a diverged run still serialises as a number."""
+    return math.exp(min(loss, 50.0))

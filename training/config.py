@@ -1,0 +1,168 @@
+"""``TrainConfig``: every training knob in one dataclass, with help text, defaults per base model, and the
+argparse parser that ``python -m training`` and ``qabot train`` share (so the two take the same options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from training.collate import COLLATORS, DEFAULT_COLLATOR
+from training.model import DEFAULT_SIZE, DEFAULT_TOKENIZER, SCRATCH, SIZES, TOKENIZERS
+
+DEFAULT_BASE = "distilgpt2"
+# Defaults that depend on whether we fine-tune a pretrained model or train from nothing. A scratch model
+# must learn the language of the dataset too, so it takes a larger learning rate and more epochs; the
+# scratch numbers are tuned with bench/quality.py (recall F1 >= 0.9 on examples/soccer.json in minutes).
+SCRATCH_DEFAULTS = {"epochs": 40.0, "lr": 2e-3, "weight_decay": 0.0}
+FINETUNE_DEFAULTS = {"epochs": 5.0, "lr": 1e-4, "weight_decay": 0.01}
+
+
+@dataclass
+class TrainConfig:
+    data: list[Path] = field(
+        default_factory=list, metadata={"help": "dataset file(s) (JSON, JSONL, CSV, ...); repeatable"}
+    )
+    base: str = field(
+        default=DEFAULT_BASE,
+        metadata={"help": "hub model name, local save_pretrained folder, or 'scratch' (GPT-2 from nothing)"},
+    )
+    size: str = field(
+        default=DEFAULT_SIZE, metadata={"help": f"scratch model size: {'|'.join(SIZES)}", "choices": SIZES}
+    )
+    tokenizer: str = field(
+        default=DEFAULT_TOKENIZER,
+        metadata={
+            "help": "scratch tokenizer: 'bpe' (byte-level BPE trained on the dataset) or 'gpt2' (GPT-2's)",
+            "choices": TOKENIZERS,
+        },
+    )
+    out: Path | None = field(
+        default=None,
+        metadata={"help": "checkpoint folder (default: models/<timestamp>, plus models/current)"},
+    )
+    models_root: Path = field(default=Path("models"), metadata={"help": "where default --out folders go"})
+    no_current: bool = field(
+        default=False, metadata={"help": "do not point <out's parent>/current at the new checkpoint"}
+    )
+    epochs: float | None = field(
+        default=None,
+        metadata={
+            "help": f"epochs (default {SCRATCH_DEFAULTS['epochs']:g} scratch, "
+            f"{FINETUNE_DEFAULTS['epochs']:g} fine-tune)"
+        },
+    )
+    max_steps: int = field(
+        default=-1, metadata={"help": "stop after this many optimizer steps (overrides epochs)"}
+    )
+    lr: float | None = field(
+        default=None,
+        metadata={
+            "help": f"peak learning rate (default {SCRATCH_DEFAULTS['lr']:g} scratch, "
+            f"{FINETUNE_DEFAULTS['lr']:g} fine-tune)"
+        },
+    )
+    batch_size: int = field(default=16, metadata={"help": "examples per device per step"})
+    grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps"})
+    warmup_ratio: float = field(default=0.05, metadata={"help": "share of steps with linear warmup"})
+    scheduler: str = field(
+        default="cosine",
+        metadata={"help": "learning-rate decay after warmup", "choices": ("cosine", "linear")},
+    )
+    weight_decay: float | None = field(
+        default=None, metadata={"help": "AdamW weight decay (default per base)"}
+    )
+    max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm (0 = off)"})
+    dropout: float = field(
+        default=0.0, metadata={"help": "scratch model dropout (memorising Q&A needs none)"}
+    )
+    max_length: int = field(default=512, metadata={"help": "longest example in tokens (prompt + answer)"})
+    seed: int = field(default=0, metadata={"help": "random seed (init, shuffling, split)"})
+    eval_fraction: float = field(
+        default=0.15, metadata={"help": "share of question groups held out for eval"}
+    )
+    loss_on_prompt: bool = field(default=False, metadata={"help": "also train on the question tokens"})
+    collator: str = field(
+        default=DEFAULT_COLLATOR,
+        metadata={
+            "help": "'pad' (dynamic padding, length-grouped) or 'flatten' (padding-free)",
+            "choices": COLLATORS,
+        },
+    )
+    early_stopping: int = field(
+        default=0, metadata={"help": "stop after N evals without eval-loss improvement (0 = off)"}
+    )
+    load_best: bool = field(default=False, metadata={"help": "keep the epoch with the lowest eval loss"})
+    save_steps: int = field(
+        default=0, metadata={"help": "steps between resumable Trainer checkpoints (0 = about 10 per run)"}
+    )
+    recall_sample: int = field(
+        default=200, metadata={"help": "training questions re-asked after training (recall metrics)"}
+    )
+    max_new_tokens: int = field(default=64, metadata={"help": "answer length limit for generation metrics"})
+    progress: str = field(
+        default="bar",
+        metadata={
+            "help": "'bar' (progress bar + log lines) or 'json' (one object per line)",
+            "choices": ("bar", "json"),
+        },
+    )
+    resume: bool = field(
+        default=False, metadata={"help": "continue the interrupted run for --out (or the latest one)"}
+    )
+
+    def resolved(self) -> TrainConfig:
+        """A copy with the per-base defaults filled in."""
+        defaults = SCRATCH_DEFAULTS if self.base == SCRATCH else FINETUNE_DEFAULTS
+        return dataclasses.replace(
+            self,
+            data=[Path(p) for p in self.data],
+            epochs=self.epochs if self.epochs is not None else defaults["epochs"],
+            lr=self.lr if self.lr is not None else defaults["lr"],
+            weight_decay=self.weight_decay if self.weight_decay is not None else defaults["weight_decay"],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            k: ([str(p) for p in v] if k == "data" else str(v) if isinstance(v, Path) else v)
+            for k, v in dataclasses.asdict(self).items()
+        }
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def build_parser(prog: str = "python -m training") -> argparse.ArgumentParser:
+    """argparse options generated from ``TrainConfig``'s fields and their help."""
+    parser = argparse.ArgumentParser(prog=prog, description="Train a Q&A model on dataset file(s).")
+    for f in dataclasses.fields(TrainConfig):
+        help_text = f.metadata.get("help", "")
+        kwargs: dict[str, Any] = {"dest": f.name, "help": help_text}
+        if f.name == "data":
+            kwargs.update(action="append", type=Path, required=False, metavar="PATH", default=None)
+        elif f.type in ("bool", bool):
+            kwargs.update(action="store_true", default=False)
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else None
+            caster = {"int": int, "float | None": float, "float": float, "int | None": int}.get(
+                str(f.type), str
+            )
+            if "Path" in str(f.type):
+                caster = Path
+            kwargs.update(type=caster, default=default)
+            if "choices" in f.metadata:
+                kwargs["choices"] = list(f.metadata["choices"])
+            if default is not None:
+                kwargs["help"] = f"{help_text} (default: {default})"
+        parser.add_argument(_option(f.name), **kwargs)
+    return parser
+
+
+def parse_config(argv: list[str] | None = None, prog: str = "python -m training") -> TrainConfig:
+    args = vars(build_parser(prog).parse_args(argv))
+    args["data"] = args["data"] or []
+    return TrainConfig(**args)

@@ -1,0 +1,246 @@
+"""Training a Q&A model with HF ``Trainer``: data pipeline -> base model -> train -> evaluate -> checkpoint.
+
+``train(config)`` returns the checkpoint folder. Trainer's own working files (its periodic checkpoints,
+for ``--resume``) live in a hidden ``.work-<name>`` folder beside the output; the checkpoint itself is
+written to a staging folder and renamed into place, and ``current`` moves only after that, so an
+interrupted or failed run never touches the previous model. Runs unchanged under ``torchrun`` (DDP): every
+rank trains, only rank 0 evaluates and writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from training.checkpoint import METRICS, CheckpointError, point_current, staged_dir, write_json
+from training.config import TrainConfig, build_parser, parse_config
+from training.records import Record
+
+log = logging.getLogger(__name__)
+
+WORK_PREFIX = ".work-"
+TOKENIZER_DIR = "tokenizer"  # inside the work folder, so DDP ranks and resumed runs share one vocabulary
+CONFIG_FILE = "train_config.json"
+MIN_SAVE_STEPS = 50
+
+__all__ = ["TrainConfig", "TrainingError", "build_parser", "parse_config", "train"]
+
+
+class TrainingError(Exception):
+    """A training request that cannot run as asked (nothing to resume, no training data, ...)."""
+
+
+def dataset_sha256(records: list[Record]) -> str:
+    """Fingerprint of exactly what the model was trained on (the cleaned records, in order)."""
+    blob = json.dumps([[r["question"], r["answer"]] for r in records], ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def _resolve_out(config: TrainConfig) -> Path:
+    """The checkpoint folder: --out, the interrupted run being resumed, or models/<timestamp>."""
+    if config.out is not None:
+        return Path(config.out)
+    root = Path(config.models_root)
+    if config.resume:
+        works = sorted(root.glob(f"{WORK_PREFIX}*"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
+        if not works:
+            raise TrainingError(f"--resume: no interrupted run under {root}/ (nothing to continue)")
+        return root / works[-1].name[len(WORK_PREFIX) :]
+    return root / time.strftime("%Y%m%d-%H%M%S")
+
+
+def _load_data(config: TrainConfig) -> tuple[Any, list[Record], list[Record]]:
+    from training.data import prepare_dataset, split_records
+
+    if not config.data:
+        raise TrainingError("no training data: pass --data PATH (repeatable)")
+    cleaned = prepare_dataset([Path(p) for p in config.data])
+    if not cleaned.records:
+        raise TrainingError(f"no usable records left after cleaning {', '.join(map(str, config.data))}")
+    train_recs, eval_recs = split_records(
+        cleaned.records, eval_fraction=config.eval_fraction, seed=config.seed
+    )
+    return cleaned, list(train_recs), list(eval_recs)
+
+
+def _auto_save_steps(config: TrainConfig, n_train: int, world_size: int) -> int:
+    """About 10 resumable checkpoints per run, but none more often than every MIN_SAVE_STEPS steps:
+    each one writes the optimizer state too, which would dominate short runs."""
+    per_epoch = math.ceil(n_train / (config.batch_size * world_size)) / config.grad_accum
+    total = config.max_steps if config.max_steps > 0 else math.ceil(per_epoch * (config.epochs or 1))
+    return max(MIN_SAVE_STEPS, math.ceil(total / 10))
+
+
+def _training_arguments(config: TrainConfig, work: Path, n_train: int, has_eval: bool) -> Any:
+    import torch
+    from transformers import TrainingArguments
+
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    on_gpu = torch.cuda.is_available()
+    per_epoch = has_eval and (config.early_stopping > 0 or config.load_best)
+    gpu = {}
+    if on_gpu:
+        bf16 = torch.cuda.is_bf16_supported()
+        gpu = {
+            "bf16": bf16,
+            "fp16": not bf16,
+            "tf32": torch.cuda.get_device_capability()[0] >= 8,
+            "optim": "adamw_torch_fused",
+            "dataloader_pin_memory": True,
+        }
+    return TrainingArguments(
+        output_dir=str(work / "trainer"),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        learning_rate=config.lr,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=max(config.batch_size, 32),
+        gradient_accumulation_steps=config.grad_accum,
+        lr_scheduler_type=config.scheduler,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a share of all steps
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        seed=config.seed,
+        use_cpu=not on_gpu,
+        train_sampling_strategy="group_by_length" if config.collator == "pad" else "random",
+        eval_strategy="epoch" if has_eval else "no",
+        # Trainer checkpoints exist for --resume: each epoch when picking the best epoch, else ~10 per run.
+        save_strategy="epoch" if per_epoch else "steps",
+        save_steps=config.save_steps or _auto_save_steps(config, n_train, world_size),
+        save_total_limit=2 if config.load_best else 1,
+        load_best_model_at_end=bool(config.load_best and has_eval),
+        metric_for_best_model="eval_loss",
+        greater_is_better=False,
+        logging_strategy="steps",
+        logging_steps=0.02,  # about 50 log lines per run
+        logging_first_step=True,
+        disable_tqdm=config.progress == "json",
+        report_to="none",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,  # examples are pre-tokenized; collating is cheap
+        ddp_find_unused_parameters=False,
+        **gpu,
+    )
+
+
+def _build_model(config: TrainConfig, args: Any, work: Path, train_recs: list[Record]) -> Any:
+    """The base model; a dataset-trained tokenizer is made once (rank 0 first) and saved in ``work``."""
+    from transformers import PreTrainedTokenizerFast, set_seed
+
+    from training.model import SCRATCH, build_scratch_model, load_base
+    from training.prompt import format_example
+    from training.tokenizer import EOS
+
+    set_seed(config.seed)  # the scratch model's initial weights
+    if config.base != SCRATCH or config.tokenizer != "bpe":
+        return load_base(config.base, config.size, config.tokenizer, dropout=config.dropout)
+    tok_dir = work / TOKENIZER_DIR
+    with args.main_process_first(desc="train tokenizer"):
+        if not (tok_dir / "tokenizer.json").is_file():
+            texts = ["".join(format_example(r["question"], r["answer"], "")) for r in train_recs]
+            loaded = load_base(SCRATCH, config.size, "bpe", texts=texts, dropout=config.dropout)
+            loaded.tokenizer.save_pretrained(tok_dir)
+            return loaded
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(tok_dir))
+    tokenizer.pad_token = tokenizer.eos_token = EOS
+    from training.model import LoadedModel
+
+    model = build_scratch_model(config.size, tokenizer, config.dropout)
+    return LoadedModel(model, tokenizer, SCRATCH, config.size, "bpe")
+
+
+def train(config: TrainConfig, emit: Any = None) -> Path:
+    """Train per ``config``; return the checkpoint folder. ``emit(dict)`` receives JSON progress events."""
+    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from training.callbacks import JsonProgressCallback
+    from training.collate import encode_records, make_collator
+
+    config = config.resolved()
+    out = _resolve_out(config)
+    work = out.parent / f"{WORK_PREFIX}{out.name}"
+    if out.exists() and not config.resume:
+        raise CheckpointError(f"{out} already exists; choose another --out or remove it first")
+    if config.resume and not (work / "trainer").is_dir():
+        raise TrainingError(f"--resume: no interrupted run for {out} (expected {work})")
+    if config.resume and not config.data and (work / CONFIG_FILE).is_file():
+        saved = json.loads((work / CONFIG_FILE).read_text(encoding="utf-8"))
+        config.data = [Path(p) for p in saved.get("data", [])]
+
+    cleaned, train_recs, eval_recs = _load_data(config)
+    args = _training_arguments(config, work, len(train_recs), has_eval=bool(eval_recs))
+    if args.process_index == 0:
+        work.mkdir(parents=True, exist_ok=True)
+        write_json(work / CONFIG_FILE, config.to_dict())
+    loaded = _build_model(config, args, work, train_recs)
+    tokenizer = loaded.tokenizer
+    context = int(
+        getattr(loaded.model.config, "n_positions", 0) or loaded.model.config.max_position_embeddings
+    )
+    max_length = min(config.max_length, context)
+    train_ds = encode_records(train_recs, tokenizer, max_length, config.loss_on_prompt)
+    eval_ds = encode_records(eval_recs, tokenizer, max_length) if eval_recs else None
+
+    callbacks: list[Any] = []
+    if config.early_stopping > 0 and eval_ds is not None:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping))
+    if config.progress == "json":
+        callbacks.append(JsonProgressCallback(emit) if emit else JsonProgressCallback())
+    trainer = Trainer(
+        model=loaded.model,
+        args=args,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        data_collator=make_collator(config.collator, tokenizer, on_gpu=args.device.type == "cuda"),
+        processing_class=tokenizer,
+        callbacks=callbacks,
+    )
+    if config.progress == "json":
+        trainer.remove_callback(PrinterCallback)  # it prints raw dicts to stdout, breaking JSON lines
+    resume_from = get_last_checkpoint(args.output_dir) if config.resume else None
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=resume_from)
+    train_seconds = time.perf_counter() - started
+    if not trainer.is_world_process_zero():
+        return out
+
+    from training.report import write_checkpoint
+
+    model = trainer.model
+    with staged_dir(out, overwrite=config.resume) as tmp:
+        write_checkpoint(
+            tmp,
+            model=model,
+            tokenizer=tokenizer,
+            loaded=loaded,
+            config=config,
+            cleaned=cleaned,
+            train_recs=train_recs,
+            eval_recs=eval_recs,
+            log_history=trainer.state.log_history,
+            train_seconds=train_seconds,
+            sha256=dataset_sha256(cleaned.records),
+            model_version=out.name,
+        )
+    if not config.no_current:
+        point_current(out)
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def read_metrics(model_dir: Path) -> dict[str, Any]:
+    path = Path(model_dir) / METRICS
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def is_rank_zero() -> bool:
+    """Rank 0, or not distributed: the process that reports (torchrun sets RANK for every worker)."""
+    return int(os.environ.get("RANK", "0")) == 0
