@@ -15,5 +15,5 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return shared_tiny_checkpoint(tmp_path_factory)
 
 
-# Helper BOT's fixtures (store, fake_generator, answerer, dpy) live in their own module.
-from tests.bot.fixtures import answerer, dpy, fake_generator, store  # noqa: E402, F401
+# Helper BOT's fixtures (store, fake_generator, answerer, dpy, trained_tiny) live in their own module.
+from tests.bot.fixtures import answerer, dpy, fake_generator, store, trained_tiny  # noqa: E402, F401

@@ -193,3 +193,55 @@ async def invoke(bot: Any, name: str, interaction: Any, **kwargs: Any) -> None:
         await command._do_call(interaction, kwargs)  # wraps callback errors in CommandInvokeError
     except app_commands.AppCommandError as error:
         await command.binding.cog_app_command_error(interaction, error)
+
+
+async def react(message: discord.Message, user: Any, emoji: str, *, add: bool = True) -> None:
+    """Add or remove a reaction through discord.py's gateway parser.
+
+    dpytest 0.7's own add_reaction omits the ``type`` field that discord.py 2.7's raw reaction events
+    require, so the payload is built here the way Discord sends it.
+    """
+    from discord.ext.test import backend, factories
+
+    data: dict[str, Any] = {
+        "message_id": message.id,
+        "channel_id": message.channel.id,
+        "user_id": user.id,
+        "emoji": {"id": None, "name": emoji},
+        "type": 0,  # normal (not a super reaction)
+        "burst": False,
+    }
+    if message.guild is not None:
+        data["guild_id"] = message.guild.id
+        if add and isinstance(user, discord.Member):
+            data["member"] = factories.dict_from_member(user)
+    state = backend.get_state()
+    (state.parse_message_reaction_add if add else state.parse_message_reaction_remove)(data)
+    await dpytest.run_all_events()
+
+
+TRAIN_FAST = ["--max-steps", "2", "--recall-sample", "0"]
+
+
+def small_dataset(path: Path, n: int = 30) -> Path:
+    """The first ``n`` pairs of examples/soccer.json (a few eval questions: a quick gate)."""
+    import json
+
+    records = json.loads(Path("examples/soccer.json").read_text(encoding="utf-8"))[:n]
+    path.write_text(json.dumps(records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny from-scratch checkpoint made by the real trainer (``python -m training``), with split.json."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("trained")
+    data = small_dataset(root / "data.json")
+    out = root / "run-initial"
+    cmd = [sys.executable, "-m", "training", "--data", str(data), "--base", "scratch", "--size", "tiny"]
+    cmd += ["--out", str(out), "--no-current", "--progress", "json", *TRAIN_FAST]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    return out

@@ -1,0 +1,142 @@
+"""RetrainJob end to end: export → `python -m training` subprocess → gate → swap (or keep the old model)."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot import exchanges
+from bot.answerer import Answerer
+from bot.retrain import RetrainBusy, RetrainJob, RetrainOptions
+from storage.models import Exchange, TrainingRun
+from tests.bot.fixtures import TRAIN_FAST, FakeGenerator, small_dataset
+from training.checkpoint import point_current
+from training.generate import Generator
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def serving(tmp_path: Path, trained_tiny: Path) -> Path:
+    """models/current → a private copy of the tiny trained model (the test may move the pointer)."""
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copytree(trained_tiny, models / trained_tiny.name)
+    return point_current(models / trained_tiny.name)
+
+
+def runs(store) -> list[TrainingRun]:
+    with store() as session:
+        return list(session.scalars(select(TrainingRun).order_by(TrainingRun.id)))
+
+
+async def test_retrain_swaps_in_a_model_that_is_not_worse(tmp_path, store, serving):
+    await exchanges.teach(store, "Who is the best goalkeeper ever?", "Many say Lev Yashin.", admin_id=1)
+    data = small_dataset(tmp_path / "base.json")
+    old_version = serving.resolve().name
+    async with Answerer(Generator.load(serving, precision="fp32"), batch_wait_ms=1) as answerer:
+        job = RetrainJob(
+            answerer=answerer,
+            session_factory=store,
+            model_pointer=serving,
+            base_datasets=[data],
+            # --lr 0: the fine-tuned model equals the serving one, so the gate sees equal scores and
+            # "not worse" must let it through (deterministically).
+            train_args=[*TRAIN_FAST, "--lr", "0"],
+            precision="fp32",
+        )
+        seen = []
+
+        async def on_progress(progress):
+            seen.append((progress.phase, progress.step))
+
+        result = await job.run(RetrainOptions(triggered_by="test"), on_progress)
+        assert result.status == "swapped", result.message
+        new_version = result.model_dir.name
+        assert new_version != old_version
+        assert answerer.model_version == new_version
+        assert serving.resolve() == result.model_dir.resolve()  # models/current moved
+        assert ("train", 2) in seen and seen[-1][0] == "done"
+        assert result.new_metrics["f1"] == pytest.approx(result.old_metrics["f1"])
+
+        # The next exchange is answered (and logged) by the new model.
+        answer = await answerer.answer("Who won the 2014 World Cup?")
+        await exchanges.log_exchange(store, answer, source="terminal")
+    with store() as session:
+        assert session.scalars(select(Exchange.model_version)).one() == new_version
+    [run] = runs(store)
+    assert run.status == "succeeded" and run.triggered_by == "test"
+    assert run.model_path == str(result.model_dir)
+    assert run.metrics["new"]["f1"] == pytest.approx(result.new_metrics["f1"])
+    assert run.dataset_sha256 and run.counts["train"] > 0
+
+
+async def test_failing_retrain_keeps_the_old_model_serving(tmp_path, store, serving):
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"question": "only a question"}]', encoding="utf-8")
+    old_target = serving.resolve()
+    generator = FakeGenerator(version="old-model")
+    async with Answerer(generator, batch_wait_ms=1) as answerer:
+        job = RetrainJob(
+            answerer=answerer, session_factory=store, model_pointer=serving, base_datasets=[broken]
+        )
+        result = await job.run(RetrainOptions(triggered_by="test"))
+        assert result.status == "failed"
+        assert "broken.json" in result.message  # the trainer's own explanation reaches the admin
+        assert "previous model keeps answering" in result.message
+        assert answerer.model_version == "old-model"
+        assert (await answerer.answer("still there?")).model_version == "old-model"
+    assert serving.resolve() == old_target
+    [run] = runs(store)
+    assert run.status == "failed" and "broken.json" in run.error
+
+
+async def test_cancel_kills_the_trainer_and_keeps_the_old_model(tmp_path, store, serving):
+    data = small_dataset(tmp_path / "base.json")
+    old_target = serving.resolve()
+    async with Answerer(FakeGenerator(version="old-model"), batch_wait_ms=1) as answerer:
+        job = RetrainJob(
+            answerer=answerer,
+            session_factory=store,
+            model_pointer=serving,
+            base_datasets=[data],
+            train_args=["--max-steps", "100000", "--recall-sample", "0"],
+        )
+        training = asyncio.Event()
+
+        async def on_progress(progress):
+            if progress.phase == "train" and progress.step:
+                training.set()
+
+        task = job.start(RetrainOptions(triggered_by="test"), on_progress)
+        await asyncio.wait_for(training.wait(), timeout=120)
+        with pytest.raises(RetrainBusy):  # one job at a time
+            job.start(RetrainOptions(triggered_by="someone else"))
+        assert await job.cancel() is True
+        result = await task
+        assert result.status == "cancelled"
+        assert answerer.model_version == "old-model"
+    assert serving.resolve() == old_target
+    assert not any(p.name.startswith("retrain-") for p in serving.parent.iterdir())
+    assert runs(store)[0].status == "cancelled"
+
+
+async def test_gate_rejects_a_worse_model_unless_forced(tmp_path, store, serving):
+    scores = {"old": 0.6, "new": 0.4}
+
+    def evaluate(model_dir, records):
+        return {"f1": scores["old" if model_dir == serving.resolve() else "new"], "n": len(records or [])}
+
+    job = RetrainJob(answerer=None, session_factory=store, model_pointer=serving, evaluate=evaluate)
+    new_dir = tmp_path / "new"
+    accepted, reason, new, old = await job._gate(new_dir, force=False)
+    assert not accepted and "worse" in reason and new["f1"] == 0.4 and old["f1"] == 0.6
+    accepted, reason, _, _ = await job._gate(new_dir, force=True)
+    assert accepted and "forced" in reason
+    scores["new"] = 0.6
+    accepted, _, _, _ = await job._gate(new_dir, force=False)
+    assert accepted  # equal is "not worse"
