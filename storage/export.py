@@ -59,6 +59,8 @@ __all__ = ["FORMATS", "ExportFilters", "export_dataset", "import_records"]
 FORMATS = ("json", "jsonl", "csv", "sft", "kto", "dpo")
 # Rows fetched per round trip: large enough to amortize, small enough that memory stays flat.
 YIELD_PER = 2000
+# One encoder for all rows: json.dumps(..., ensure_ascii=False) would build a new one per row.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
 @dataclass(frozen=True)
@@ -280,7 +282,7 @@ def _write(fmt: str, rows: Iterator[dict[str, Any]], fh: IO[str]) -> int:
     if fmt == "json":
         fh.write("[")
         for row in rows:
-            fh.write(("\n  " if n == 0 else ",\n  ") + json.dumps(row, ensure_ascii=False))
+            fh.write(("\n  " if n == 0 else ",\n  ") + _encode(row))
             n += 1
         fh.write("\n]\n" if n else "]\n")
     elif fmt == "csv":
@@ -291,7 +293,7 @@ def _write(fmt: str, rows: Iterator[dict[str, Any]], fh: IO[str]) -> int:
             n += 1
     else:
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            fh.write(_encode(row) + "\n")
             n += 1
     return n
 

@@ -14,9 +14,8 @@ EMAIL = "[email]"
 PHONE = "[phone]"
 
 # Discord's wire syntax for mentions: <@123>, <@!123> (nickname), <@&123> (role), <#123> (channel).
-_USER_MENTION = re.compile(r"<@!?\d{5,25}>")
-_ROLE_MENTION = re.compile(r"<@&\d{5,25}>")
-_CHANNEL_MENTION = re.compile(r"<#\d{5,25}>")
+_MENTION = re.compile(r"<(@!?|@&|#)\d{5,25}>")
+_MENTION_PLACEHOLDER = {"@": USER, "@!": USER, "@&": ROLE, "#": CHANNEL}
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
 # A run of digits with the separators phone numbers are written with: "+44 20 7946 0958", "(555) 123-4567".
 _PHONE_CANDIDATE = re.compile(r"(?<![\w+])\+?\(?\d[\d\s().-]{5,}\d(?!\w)")
@@ -44,8 +43,9 @@ def _phone(match: re.Match[str]) -> str:
 
 def mask_pii(text: str) -> str:
     """``text`` with mentions, e-mail addresses and phone numbers replaced by placeholders."""
-    text = _USER_MENTION.sub(USER, text)
-    text = _ROLE_MENTION.sub(ROLE, text)
-    text = _CHANNEL_MENTION.sub(CHANNEL, text)
-    text = _EMAIL.sub(EMAIL, text)
+    # The cheap `in` tests skip most regex passes: exports mask every text of every row.
+    if "<" in text:
+        text = _MENTION.sub(lambda m: _MENTION_PLACEHOLDER[m.group(1)], text)
+    if "@" in text:
+        text = _EMAIL.sub(EMAIL, text)
     return _PHONE_CANDIDATE.sub(_phone, text)

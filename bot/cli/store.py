@@ -98,7 +98,10 @@ def export(
     try:
         # An export never creates an empty database by accident.
         session_factory = open_store(url, create=False)
-        n = export_dataset(session_factory, fmt.value, out, filters)
+        try:
+            n = export_dataset(session_factory, fmt.value, out, filters)
+        finally:
+            session_factory.kw["bind"].dispose()
     except (StoreError, OSError) as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"wrote {n} {fmt.value} rows to {out}")
@@ -126,8 +129,12 @@ def import_(
         raise _fail(str(exc), code=2) from exc
     url = _database_url(db)
     try:
-        with transaction(open_store(url), "import records") as session:
-            added, skipped = import_records(session, records, admin_id=admin_id)
+        session_factory = open_store(url)
+        try:
+            with transaction(session_factory, "import records") as session:
+                added, skipped = import_records(session, records, admin_id=admin_id)
+        finally:
+            session_factory.kw["bind"].dispose()
     except StoreError as exc:
         raise _fail(str(exc)) from exc
     typer.echo(f"imported {path}: added {added}, skipped {skipped} (duplicates or empty)")

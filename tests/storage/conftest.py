@@ -58,7 +58,9 @@ class PostgresServer:
         if self.as_root:
             shutil.chown(self.datadir, "postgres", "postgres")
         pgdata = str(self.datadir / "data")
-        self._run(str(self.bindir / "initdb"), "-D", pgdata, "-A", "trust", "-U", self.user, "-E", "UTF8")
+        self._run(
+            str(self.bindir / "initdb"), "-D", pgdata, "-A", "trust", "-U", self.user, "-E", "UTF8", "-N"
+        )
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.datadir} -c fsync=off"
         log = str(self.datadir / "server.log")
         self._run(str(self.bindir / "pg_ctl"), "-D", pgdata, "-o", options, "-l", log, "-w", "start")

@@ -165,7 +165,7 @@ def test_failed_export_leaves_the_old_file_and_no_temp(seeded, tmp_path, monkeyp
     def boom(*_a, **_k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(export_module.json, "dumps", boom)
+    monkeypatch.setattr(export_module, "_encode", boom)
     with pytest.raises(RuntimeError):
         export_dataset(seeded, "json", out)
     assert out.read_text() == "old"
