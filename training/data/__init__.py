@@ -1,0 +1,36 @@
+"""The dataset pipeline: load any common Q&A file shape into ``{"question", "answer"}`` records,
+validate, normalize, filter, de-duplicate, report, and split train/eval by question.
+
+    from training.data import prepare_dataset, split_records
+    result = prepare_dataset(["examples/soccer.json"])
+    train, eval_ = split_records(result.records)
+"""
+
+from training.data.dedupe import CONFLICT_POLICIES
+from training.data.errors import DatasetError, DatasetWarning
+from training.data.load import FORMATS, LoadedDataset, load_dataset_file, read_dataset
+from training.data.normalize import comparison_key, normalize_text
+from training.data.pipeline import CleanOptions, CleanResult, clean_records, prepare_dataset
+from training.data.report import REASONS, CleanReport, render_report
+from training.data.split import DEFAULT_EVAL_FRACTION, split_records
+
+__all__ = [
+    "CONFLICT_POLICIES",
+    "DEFAULT_EVAL_FRACTION",
+    "FORMATS",
+    "REASONS",
+    "CleanOptions",
+    "CleanReport",
+    "CleanResult",
+    "DatasetError",
+    "DatasetWarning",
+    "LoadedDataset",
+    "clean_records",
+    "comparison_key",
+    "load_dataset_file",
+    "normalize_text",
+    "prepare_dataset",
+    "read_dataset",
+    "render_report",
+    "split_records",
+]

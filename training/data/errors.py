@@ -1,0 +1,58 @@
+"""Errors and warnings raised while reading a dataset, worded so a person can fix the file.
+
+A ``DatasetError`` names the file, where in it (record number, line, line:column or byte offset),
+the field, and what is wrong, e.g.::
+
+    data.jsonl: line 7, field 'answer': not a string (got int)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class DatasetError(Exception):
+    """An input dataset that cannot be used as it is; the message says where and why."""
+
+    def __init__(
+        self,
+        path: str | Path | None,
+        problem: str,
+        *,
+        record: int | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        field: str | None = None,
+        byte_offset: int | None = None,
+    ) -> None:
+        self.path = Path(path) if path is not None else None
+        self.problem = problem
+        self.record = record
+        self.line = line
+        self.column = column
+        self.field = field
+        self.byte_offset = byte_offset
+        super().__init__(self._message())
+
+    @property
+    def location(self) -> str:
+        """Where the problem is, e.g. ``record 3`` or ``line 5:12`` (empty when it is the whole file)."""
+        parts = []
+        if self.record is not None:
+            parts.append(f"record {self.record}")
+        if self.byte_offset is not None:
+            parts.append(f"byte {self.byte_offset}")
+        if self.line is not None:
+            parts.append(f"line {self.line}" + (f":{self.column}" if self.column is not None else ""))
+        if self.field is not None:
+            parts.append(f"field {self.field!r}")
+        return ", ".join(parts)
+
+    def _message(self) -> str:
+        head = str(self.path) if self.path is not None else "<records>"
+        where = self.location
+        return f"{head}: {where}: {self.problem}" if where else f"{head}: {self.problem}"
+
+
+class DatasetWarning(UserWarning):
+    """Something usable but worth knowing (e.g. an eval split too small to be trusted)."""

@@ -1,0 +1,203 @@
+"""Record shapes: turning one parsed item (a JSON object or CSV row) into question/answer pairs.
+
+Shapes, detected from the first record's fields (``--format`` forces one):
+
+- ``seed``: ``{"question", "answer"}`` (or any two fields named with --question-field/--answer-field)
+- ``alpaca``: ``instruction`` + optional ``input`` -> question, ``output`` -> answer
+- ``sharegpt``: ``conversations`` of ``{"from": "human"|"gpt", "value"}`` turns, one record per
+  human -> gpt pair
+- ``messages``: chat ``messages`` of ``{"role": "user"|"assistant", "content"}``, one record per pair
+- ``prompt-completion``: TRL's ``prompt`` / ``completion``, as strings or as message lists
+
+Flat shapes must give non-empty strings. A conversation turn whose text is empty is kept as an empty
+record, which cleaning then drops and counts under "empty", since real chat dumps often hold such turns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from training.data.errors import DatasetError
+from training.data.normalize import normalize_text
+from training.records import Record, make_record
+
+SHAPES = ("seed", "alpaca", "sharegpt", "messages", "prompt-completion")
+USER_ROLES = frozenset({"human", "user", "prompter"})
+ASSISTANT_ROLES = frozenset({"gpt", "assistant", "bot", "model", "chatgpt", "bard", "gpt4"})
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A record shape and the actual field names it reads (as spelled in the file)."""
+
+    name: str
+    question_field: str = "question"
+    answer_field: str = "answer"
+
+
+@dataclass(frozen=True)
+class Where:
+    """The location of one item, for error messages: record number or line number."""
+
+    path: str
+    record: int | None = None
+    line: int | None = None
+
+    def error(self, problem: str, field: str | None = None) -> DatasetError:
+        return DatasetError(self.path, problem, record=self.record, line=self.line, field=field)
+
+
+# The fields each shape needs, in detection order (conversation shapes first: they may also carry
+# unrelated "prompt"-like metadata fields).
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "sharegpt": ("conversations",),
+    "messages": ("messages",),
+    "alpaca": ("instruction", "output"),
+    "prompt-completion": ("prompt", "completion"),
+    "seed": ("question", "answer"),
+}
+
+
+def detect_shape(
+    first: Any,
+    where: Where,
+    forced: str | None = None,
+    question_field: str | None = None,
+    answer_field: str | None = None,
+) -> Shape:
+    """The shape of a dataset, judged from its first record (field names compared case-insensitively)."""
+    if not isinstance(first, dict):
+        raise where.error(f"expected an object with fields, got {_type(first)}")
+    if question_field or answer_field:
+        return Shape("seed", question_field or "question", answer_field or "answer")
+    keys = {str(k).lower(): str(k) for k in first}
+    for name in [forced] if forced else REQUIRED:
+        fields = REQUIRED[name]
+        missing = [f for f in fields if f not in keys]
+        if not missing:
+            return Shape(name, keys[fields[0]], keys[fields[-1]] if len(fields) > 1 else "")
+        if forced:
+            raise where.error(f"missing (the {forced} format needs it)", field=missing[0])
+    raise where.error(
+        f"cannot tell the format from its fields {sorted(keys.values())}; expected question/answer, "
+        "instruction/output (alpaca), conversations (sharegpt), messages, or prompt/completion "
+        "- pass --question-field/--answer-field or --format"
+    )
+
+
+def _type(value: Any) -> str:
+    return {dict: "an object", list: "a list", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _text(item: dict, field: str, where: Where, *, allow_empty: bool = False, label: str = "") -> str:
+    """The normalized string in ``item[field]``, or a DatasetError saying why there is none."""
+    name = label or field
+    if field not in item:
+        raise where.error("missing", field=name)
+    value = item[field]
+    if not isinstance(value, str):
+        raise where.error(f"not a string (got {_type(value)})", field=name)
+    text = normalize_text(value)
+    if not text and not allow_empty:
+        raise where.error("empty after cleaning", field=name)
+    return text
+
+
+def _content(turn: dict, where: Where, label: str) -> str:
+    """A chat turn's text: a string, or OpenAI-style content parts whose text parts are joined."""
+    key = "value" if "value" in turn else "content"
+    value = turn.get(key)
+    if isinstance(value, list):  # [{"type": "text", "text": "..."}, {"type": "image_url", ...}]
+        value = " ".join(p.get("text", "") for p in value if isinstance(p, dict) and p.get("type") == "text")
+        return normalize_text(value)
+    return _text(turn, key, where, allow_empty=True, label=f"{label}.{key}")
+
+
+def _pairs(turns: Any, where: Where, field: str) -> Iterator[Record]:
+    """One record per user turn directly followed by an assistant turn (system turns are skipped)."""
+    if not isinstance(turns, list):
+        raise where.error(f"not a list (got {_type(turns)})", field=field)
+    pending: str | None = None
+    for i, turn in enumerate(turns):
+        label = f"{field}[{i}]"
+        if not isinstance(turn, dict):
+            raise where.error(f"expected a turn object, got {_type(turn)}", field=label)
+        role_key = "from" if "from" in turn else "role"
+        role = turn.get(role_key)
+        if not isinstance(role, str):
+            problem = "missing" if role is None else f"not a string (got {_type(role)})"
+            raise where.error(problem, field=f"{label}.{role_key}")
+        role = role.lower()
+        if role in USER_ROLES:
+            pending = _content(turn, where, label)
+        elif role in ASSISTANT_ROLES:
+            if pending is not None:
+                yield make_record(pending, _content(turn, where, label))
+            pending = None
+        elif role != "system":
+            pending = None  # a tool/function turn breaks the question -> answer pairing
+
+
+def _message_text(value: Any, where: Where, field: str, roles: frozenset[str], last_only: bool) -> str:
+    """TRL prompt/completion value: a string, or a list of messages (last user / all assistant text)."""
+    if isinstance(value, str):
+        text = normalize_text(value)
+        if not text:
+            raise where.error("empty after cleaning", field=field)
+        return text
+    if isinstance(value, list):
+        texts = [_content(m, where, field) for m in value if isinstance(m, dict) and m.get("role") in roles]
+        if last_only:
+            texts = texts[-1:]  # the question is the last user turn; earlier ones are context
+        text = normalize_text(" ".join(texts))
+        if not text:
+            raise where.error(f"no {'/'.join(sorted(roles))} message with text", field=field)
+        return text
+    raise where.error(f"not a string or message list (got {_type(value)})", field=field)
+
+
+def _seed(item: dict, where: Where, shape: Shape) -> Iterator[Record]:
+    yield make_record(_text(item, shape.question_field, where), _text(item, shape.answer_field, where))
+
+
+def _alpaca(item: dict, where: Where, shape: Shape) -> Iterator[Record]:
+    question = _text(item, shape.question_field, where)
+    extra = item.get("input")
+    if extra is not None and not isinstance(extra, str):
+        raise where.error(f"not a string (got {_type(extra)})", field="input")
+    if extra and normalize_text(extra):
+        question = normalize_text(f"{question}\n{extra}")
+    yield make_record(question, _text(item, shape.answer_field, where))
+
+
+def _sharegpt(item: dict, where: Where, shape: Shape) -> Iterator[Record]:
+    if shape.question_field not in item:
+        raise where.error("missing", field=shape.question_field)
+    yield from _pairs(item[shape.question_field], where, shape.question_field)
+
+
+def _prompt_completion(item: dict, where: Where, shape: Shape) -> Iterator[Record]:
+    for field in (shape.question_field, shape.answer_field):
+        if field not in item:
+            raise where.error("missing", field=field)
+    question = _message_text(item[shape.question_field], where, shape.question_field, USER_ROLES, True)
+    answer = _message_text(item[shape.answer_field], where, shape.answer_field, ASSISTANT_ROLES, False)
+    yield make_record(question, answer)
+
+
+EXTRACTORS: dict[str, Callable[[dict, Where, Shape], Iterator[Record]]] = {
+    "seed": _seed,
+    "alpaca": _alpaca,
+    "sharegpt": _sharegpt,
+    "messages": _sharegpt,  # same pairing; the field name comes from the Shape
+    "prompt-completion": _prompt_completion,
+}
+
+
+def extract(item: Any, where: Where, shape: Shape) -> Iterator[Record]:
+    """The records in one item of a dataset of the given shape."""
+    if not isinstance(item, dict):
+        raise where.error(f"expected an object with fields, got {_type(item)}")
+    yield from EXTRACTORS[shape.name](item, where, shape)

@@ -1,0 +1,139 @@
+"""The cleaning pipeline: normalize -> drop empty -> filters -> exact duplicates (conflict policy) ->
+near-duplicates -> report. ``prepare_dataset`` loads files first; ``clean_records`` cleans records that
+came from anywhere (a file, the database, the bot's taught pairs)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from training.data.dedupe import CONFLICT_POLICIES, dedupe_exact, dedupe_near
+from training.data.errors import DatasetError
+from training.data.filters import MIN_ANSWER_CHARS, FilterSwitches, filter_reason
+from training.data.load import read_dataset
+from training.data.normalize import comparison_key, normalize_text
+from training.data.report import DUPLICATE, EMPTY, NEAR_DUPLICATE, CleanReport, token_stats
+from training.records import Record, make_record
+
+DEFAULT_NEAR_DUP_THRESHOLD = 0.9
+FEW_RECORDS = 20  # fewer than this and a model learns little beyond memorizing them
+
+
+@dataclass
+class CleanOptions:
+    """Every knob of the cleaning pipeline, with its default."""
+
+    near_dup_threshold: float = DEFAULT_NEAR_DUP_THRESHOLD  # similarity in (0, 1]; 1.0 turns it off
+    conflicts: str = "first"  # which answer a repeated question keeps: first | last | longest
+    offensive: bool = True  # drop pairs with offensive language
+    spam: bool = True  # drop pairs with links / invite URLs / long runs of one character
+    short: bool = True  # drop answers too short to be useful
+    min_answer_chars: int = MIN_ANSWER_CHARS
+    near_duplicates: bool = True
+    token_stats: bool = True  # GPT-2 token-length distribution in the report
+
+    def validate(self) -> None:
+        if self.conflicts not in CONFLICT_POLICIES:
+            raise ValueError(
+                f"conflicts must be one of {', '.join(CONFLICT_POLICIES)}, not {self.conflicts!r}"
+            )
+        if not 0.0 < self.near_dup_threshold <= 1.0:
+            raise ValueError(f"near_dup_threshold must be in (0, 1], not {self.near_dup_threshold}")
+
+
+@dataclass
+class CleanResult:
+    records: list[Record]
+    report: CleanReport = field(default_factory=CleanReport)
+
+
+def _normalized(records: Sequence[Record]) -> list[Record]:
+    out = []
+    for number, record in enumerate(records, 1):
+        for name in ("question", "answer"):
+            if not isinstance(record.get(name), str):
+                raise DatasetError(
+                    None, f"not a string (got {type(record.get(name)).__name__})", record=number, field=name
+                )
+        out.append(make_record(normalize_text(record["question"]), normalize_text(record["answer"])))
+    return out
+
+
+def clean_records(records: Sequence[Record], options: CleanOptions | None = None) -> CleanResult:
+    """Normalize, filter and de-duplicate ``records``; the report says what was removed and why."""
+    options = options or CleanOptions()
+    options.validate()
+    report = CleanReport(records_in=len(records))
+    switches = FilterSwitches(options.offensive, options.spam, options.short, options.min_answer_chars)
+
+    kept: list[Record] = []
+    q_keys: list[str] = []
+    a_keys: list[str] = []
+    for record in _normalized(records):
+        question, answer = record["question"], record["answer"]
+        answer_key = comparison_key(answer)
+        if not question or not answer:
+            report.remove(EMPTY, record)
+        elif reason := filter_reason(question, answer, switches, answer_key):
+            report.remove(reason, record)
+        else:
+            kept.append(record)
+            q_keys.append(comparison_key(question))
+            a_keys.append(answer_key)
+
+    exact = dedupe_exact(kept, q_keys, a_keys, options.conflicts)
+    for removed, original in exact.duplicates:
+        report.remove(DUPLICATE, kept[removed], duplicate_of=kept[original]["question"])
+    for winner, dropped in exact.conflicts:
+        report.add_conflict(
+            kept[winner]["question"], kept[winner]["answer"], [kept[i]["answer"] for i in dropped]
+        )
+    if report.conflicts:
+        report.warnings.append(
+            f"{report.conflicts} question(s) had conflicting answers; kept the {options.conflicts} "
+            "(--conflicts first|last|longest)"
+        )
+
+    survivors = exact.keep
+    if options.near_duplicates and options.near_dup_threshold < 1.0:
+        near = dedupe_near(
+            [q_keys[i] for i in survivors], [a_keys[i] for i in survivors], options.near_dup_threshold
+        )
+        for removed, similar, score in near.duplicates:
+            record, other = kept[survivors[removed]], kept[survivors[similar]]
+            report.remove(NEAR_DUPLICATE, record, similar_to=other["question"], similarity=round(score, 3))
+        survivors = [survivors[i] for i in near.keep]
+
+    result = [kept[i] for i in survivors]
+    report.records_out = len(result)
+    if options.token_stats:
+        report.tokens = token_stats(result)
+        if report.tokens and report.tokens["over_context"]:
+            report.warnings.append(
+                f"{report.tokens['over_context']} example(s) exceed GPT-2's 1024-token context"
+            )
+    if 0 < len(result) < FEW_RECORDS:
+        report.warnings.append(
+            f"only {len(result)} records: enough to try the pipeline, too few to learn much"
+        )
+    return CleanResult(result, report)
+
+
+def prepare_dataset(
+    paths: Sequence[str | Path], options: CleanOptions | None = None, **load_kwargs: Any
+) -> CleanResult:
+    """Load every file (``load_kwargs``: fmt, question_field, answer_field, records_key) and clean them
+    together, so duplicates across files are found too. Raises ``DatasetError`` for unusable input."""
+    if not paths:
+        raise DatasetError(None, "empty dataset: no files given")
+    records: list[Record] = []
+    sources = []
+    for path in paths:
+        loaded = read_dataset(path, **load_kwargs)
+        records.extend(loaded.records)
+        sources.append({"path": str(loaded.path), "format": loaded.format, "records": len(loaded.records)})
+    result = clean_records(records, options)
+    result.report.sources = sources
+    return result

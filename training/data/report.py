@@ -1,0 +1,172 @@
+"""The cleaning report: what came in, what went out and why, and how long the examples are in GPT-2
+tokens. ``to_dict`` is the ``--json`` form; ``render_report`` the table a person reads."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from training.data.filters import OFFENSIVE, REPEAT_RUN, SPAM_LINK, SPAM_REPEATED, TOO_SHORT
+from training.records import Record
+
+EMPTY = "empty"
+DUPLICATE = "duplicate"
+NEAR_DUPLICATE = "near_duplicate"
+# Every reason is always present in ``removed`` (0 when nothing was removed for it), in pipeline order.
+REASONS = (EMPTY, OFFENSIVE, SPAM_LINK, SPAM_REPEATED, TOO_SHORT, DUPLICATE, NEAR_DUPLICATE)
+REASON_HELP = {
+    EMPTY: "question or answer empty after cleaning",
+    OFFENSIVE: "offensive language (better-profanity word list)",
+    SPAM_LINK: "link or invite URL",
+    SPAM_REPEATED: f"a character repeated {REPEAT_RUN}+ times",
+    TOO_SHORT: "answer too short to be useful",
+    DUPLICATE: "same question (case/punctuation-insensitive) as a kept record",
+    NEAR_DUPLICATE: "question and answer nearly identical to a kept record",
+}
+MAX_EXAMPLES = 3
+MAX_CONFLICT_EXAMPLES = 5
+GPT2_CONTEXT = 1024  # GPT-2's n_positions: longer examples get truncated in training
+TOKEN_SAMPLE = 20_000  # records tokenized for the length distribution (all of them below this)
+LONGEST_CHECKED = 1_000  # the longest records by characters, always tokenized when sampling
+
+
+@dataclass
+class CleanReport:
+    records_in: int = 0
+    records_out: int = 0
+    removed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REASONS, 0))
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    conflicts: int = 0
+    conflict_examples: list[dict[str, Any]] = field(default_factory=list)
+    tokens: dict[str, float] | None = None
+    warnings: list[str] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+
+    def remove(self, reason: str, record: Record, **detail: Any) -> None:
+        """Count one removed record under ``reason``, keeping the first few as examples."""
+        self.removed[reason] = self.removed.get(reason, 0) + 1
+        shown = self.examples.setdefault(reason, [])
+        if len(shown) < MAX_EXAMPLES:
+            shown.append({"question": record["question"], "answer": record["answer"], **detail})
+
+    def add_conflict(self, question: str, kept: str, dropped: Sequence[str]) -> None:
+        self.conflicts += 1
+        if len(self.conflict_examples) < MAX_CONFLICT_EXAMPLES:
+            self.conflict_examples.append({"question": question, "kept": kept, "dropped": list(dropped)})
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able summary (the ``qabot data check --json`` object)."""
+        return {
+            "records_in": self.records_in,
+            "records_out": self.records_out,
+            "removed": dict(self.removed),
+            "removed_total": sum(self.removed.values()),
+            "examples": self.examples,
+            "conflicts": self.conflicts,
+            "conflict_examples": self.conflict_examples,
+            "tokens": self.tokens,
+            "warnings": list(self.warnings),
+            "sources": self.sources,
+        }
+
+
+@functools.cache
+def _gpt2_tokenizer():
+    # Loaded once per process: the report is built for every check/clean/train, and tests build many.
+    from training.tokenizer import load_gpt2_tokenizer
+
+    return load_gpt2_tokenizer()
+
+
+def token_lengths(records: Sequence[Record]) -> list[int]:
+    """GPT-2 BPE length of each record as a training example (prompt + answer + EOS)."""
+    from training.prompt import format_answer, format_prompt
+
+    texts = [format_prompt(r["question"]) + format_answer(r["answer"], "") for r in records]
+    # The Rust tokenizer's batch encoder: several times faster than calling the Python tokenizer.
+    encodings = _gpt2_tokenizer().backend_tokenizer.encode_batch(texts, add_special_tokens=False)
+    return [len(e.ids) + 1 for e in encodings]  # + 1 for the EOS token
+
+
+def token_stats(
+    records: Sequence[Record], sample: int = TOKEN_SAMPLE, seed: int = 0
+) -> dict[str, Any] | None:
+    """mean / p50 / p95 / max example length in GPT-2 tokens, or None for no records.
+
+    Past ``sample`` records, mean and percentiles come from a seeded random sample of that size (their
+    error is far below a token), and max / over_context from that sample plus the longest records by
+    character count, so the outliers that matter for truncation are still measured."""
+    import heapq
+    import random
+
+    import numpy as np
+
+    if not records:
+        return None
+    sampled = len(records) > sample
+    if sampled:
+        picked = random.Random(seed).sample(range(len(records)), sample)
+        size = lambda i: len(records[i]["question"]) + len(records[i]["answer"])  # noqa: E731
+        longest = set(heapq.nlargest(LONGEST_CHECKED, range(len(records)), key=size)) - set(picked)
+        lengths = np.asarray(token_lengths([records[i] for i in [*picked, *longest]]))
+        typical = lengths[:sample]
+    else:
+        lengths = typical = np.asarray(token_lengths(records))
+    return {
+        "tokenizer": "gpt2",
+        "mean": round(float(typical.mean()), 1),
+        "p50": float(np.percentile(typical, 50)),
+        "p95": float(np.percentile(typical, 95)),
+        "max": int(lengths.max()),
+        "over_context": int((lengths > GPT2_CONTEXT).sum()),
+        "sampled": sample if sampled else None,
+    }
+
+
+def _clip(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def render_report(report: CleanReport, console: Any = None) -> None:
+    """Print the report as rich tables (to stdout, or the given rich Console)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    summary = Table(title="Dataset", show_header=False)
+    for src in report.sources:
+        summary.add_row("file", f"{src['path']} ({src['format']}, {src['records']} records)")
+    summary.add_row("records in", str(report.records_in))
+    summary.add_row("records out", f"[bold]{report.records_out}[/bold]")
+    summary.add_row("conflicts", str(report.conflicts))
+    if report.tokens:
+        t = report.tokens
+        summary.add_row(
+            "tokens (GPT-2)", f"mean {t['mean']}  p50 {t['p50']:g}  p95 {t['p95']:g}  max {t['max']}"
+        )
+    console.print(summary)
+
+    removed = Table(title="Removed")
+    removed.add_column("reason")
+    removed.add_column("count", justify="right")
+    removed.add_column("why")
+    removed.add_column("example")
+    for reason in report.removed:
+        shown = report.examples.get(reason, [])
+        example = f"Q: {_clip(shown[0]['question'])}  A: {_clip(shown[0]['answer'], 40)}" if shown else ""
+        removed.add_row(reason, str(report.removed[reason]), REASON_HELP.get(reason, ""), example)
+    console.print(removed)
+
+    if report.conflict_examples:
+        conflicts = Table(title=f"Conflicts ({report.conflicts}): same question, different answers")
+        for column in ("question", "kept", "dropped"):
+            conflicts.add_column(column)
+        for c in report.conflict_examples:
+            conflicts.add_row(
+                _clip(c["question"]), _clip(c["kept"], 40), " | ".join(_clip(d, 40) for d in c["dropped"])
+            )
+        console.print(conflicts)
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
