@@ -1,9 +1,186 @@
-"""`qabot` sub-commands: data (filled in by its issue)."""
+"""`qabot data check` and `qabot data clean`: validate, clean and report on Q&A dataset files.
+
+Both load every PATH (any supported shape, detected automatically), clean the records together and
+print the report; ``clean`` also writes the result in the seed's schema (a JSON list of
+``{"question", "answer"}``), atomically. Invalid input (or nothing left after cleaning) exits with
+code 2 and writes nothing.
+"""
 
 from __future__ import annotations
 
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+EXIT_INVALID = 2
+
+data_app = typer.Typer(help="Check and clean Q&A dataset files.", no_args_is_help=True)
+
+
+class ConflictPolicy(StrEnum):
+    first = "first"
+    last = "last"
+    longest = "longest"
+
+
+PathsArg = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Dataset file(s): JSON list, JSON Lines or CSV holding question/answer, alpaca, sharegpt, "
+        "chat messages or prompt/completion records.",
+        show_default=False,
+    ),
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help="Force the file syntax (json, jsonl, csv) or the record shape (seed, alpaca, sharegpt, "
+        "messages, prompt-completion); detected when omitted.",
+    ),
+]
+QuestionFieldOpt = Annotated[
+    str | None, typer.Option("--question-field", help="Field/column holding the question.")
+]
+AnswerFieldOpt = Annotated[
+    str | None, typer.Option("--answer-field", help="Field/column holding the answer.")
+]
+RecordsKeyOpt = Annotated[
+    str | None,
+    typer.Option("--records-key", help="Key of the record list in a JSON object (a.b for nested)."),
+]
+ThresholdOpt = Annotated[
+    float,
+    typer.Option(
+        "--near-dup-threshold",
+        min=0.0,
+        max=1.0,
+        help="Similarity (0-1) of both question and answer at which a record is a near-duplicate; "
+        "1 turns the check off.",
+    ),
+]
+ConflictsOpt = Annotated[
+    ConflictPolicy, typer.Option("--conflicts", help="Answer kept when one question has several.")
+]
+OffensiveOpt = Annotated[bool, typer.Option("--offensive/--no-offensive", help="Drop offensive language.")]
+SpamOpt = Annotated[
+    bool, typer.Option("--spam/--no-spam", help="Drop links, invite URLs and repeated characters.")
+]
+ShortOpt = Annotated[bool, typer.Option("--short/--no-short", help="Drop answers too short to be useful.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")]
+
+
+def _prepare(paths: list[Path], load: dict[str, Any], clean: dict[str, Any], as_json: bool) -> Any:
+    """Load and clean; on invalid input print the error (stderr, and a JSON object with --json) and exit 2."""
+    from training.data import CleanOptions, DatasetError, prepare_dataset
+
+    try:
+        result = prepare_dataset(paths, CleanOptions(**clean), **load)
+        if not result.records:
+            raise DatasetError(
+                paths[0] if len(paths) == 1 else None,
+                f"empty dataset: no records left after cleaning ({result.report.records_in} in)",
+            )
+    except (DatasetError, ValueError) as exc:
+        if as_json:
+            typer.echo(json.dumps({"valid": False, "error": str(exc)}))
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    return result
+
+
+def _show(report: Any, as_json: bool, **extra: Any) -> None:
+    from training.data import render_report
+
+    if as_json:
+        typer.echo(json.dumps({"valid": True, **report.to_dict(), **extra}, ensure_ascii=False))
+    else:
+        render_report(report)
+
+
+@data_app.command("check")
+def check(
+    paths: PathsArg,
+    fmt: FormatOpt = None,
+    question_field: QuestionFieldOpt = None,
+    answer_field: AnswerFieldOpt = None,
+    records_key: RecordsKeyOpt = None,
+    near_dup_threshold: ThresholdOpt = 0.9,
+    conflicts: ConflictsOpt = ConflictPolicy.first,
+    offensive: OffensiveOpt = True,
+    spam: SpamOpt = True,
+    short: ShortOpt = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate and clean dataset files without writing anything: exit 0 if usable, 2 if not."""
+    load = {
+        "fmt": fmt,
+        "question_field": question_field,
+        "answer_field": answer_field,
+        "records_key": records_key,
+    }
+    clean = {
+        "near_dup_threshold": near_dup_threshold,
+        "conflicts": conflicts.value,
+        "offensive": offensive,
+        "spam": spam,
+        "short": short,
+    }
+    _show(_prepare(paths, load, clean, as_json).report, as_json)
+
+
+@data_app.command("clean")
+def clean(
+    paths: PathsArg,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Where to write the cleaned dataset (JSON list).", show_default=False
+        ),
+    ],
+    fmt: FormatOpt = None,
+    question_field: QuestionFieldOpt = None,
+    answer_field: AnswerFieldOpt = None,
+    records_key: RecordsKeyOpt = None,
+    near_dup_threshold: ThresholdOpt = 0.9,
+    conflicts: ConflictsOpt = ConflictPolicy.first,
+    offensive: OffensiveOpt = True,
+    spam: SpamOpt = True,
+    short: ShortOpt = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Clean dataset files and write the result as a JSON list of {"question", "answer"}."""
+    from training.checkpoint import write_json
+
+    load = {
+        "fmt": fmt,
+        "question_field": question_field,
+        "answer_field": answer_field,
+        "records_key": records_key,
+    }
+    clean = {
+        "near_dup_threshold": near_dup_threshold,
+        "conflicts": conflicts.value,
+        "offensive": offensive,
+        "spam": spam,
+        "short": short,
+    }
+    result = _prepare(paths, load, clean, as_json)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write_json(output, result.records)  # temp file + rename: readers never see half a file
+    except OSError as exc:
+        typer.echo(f"error: cannot write {output}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    _show(result.report, as_json, output=str(output))
+    if not as_json:
+        typer.echo(f"wrote {len(result.records)} records to {output}", err=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `qabot` app."""
+    """Add `qabot data check|clean` to the `qabot` app."""
+    app.add_typer(data_app, name="data")

@@ -17,13 +17,13 @@ NEAR_DUPLICATE = "near_duplicate"
 # Every reason is always present in ``removed`` (0 when nothing was removed for it), in pipeline order.
 REASONS = (EMPTY, OFFENSIVE, SPAM_LINK, SPAM_REPEATED, TOO_SHORT, DUPLICATE, NEAR_DUPLICATE)
 REASON_HELP = {
-    EMPTY: "question or answer empty after cleaning",
-    OFFENSIVE: "offensive language (better-profanity word list)",
+    EMPTY: "empty after cleaning",
+    OFFENSIVE: "offensive word",
     SPAM_LINK: "link or invite URL",
-    SPAM_REPEATED: f"a character repeated {REPEAT_RUN}+ times",
-    TOO_SHORT: "answer too short to be useful",
-    DUPLICATE: "same question (case/punctuation-insensitive) as a kept record",
-    NEAR_DUPLICATE: "question and answer nearly identical to a kept record",
+    SPAM_REPEATED: f"a char {REPEAT_RUN}+ times",
+    TOO_SHORT: "answer too short",
+    DUPLICATE: "same question",
+    NEAR_DUPLICATE: "near-identical Q&A",
 }
 MAX_EXAMPLES = 3
 MAX_CONFLICT_EXAMPLES = 5
