@@ -1,0 +1,201 @@
+"""Admin slash commands, called as the command tree would (checks included) with spec'd Interactions."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+from types import SimpleNamespace
+from unittest.mock import AsyncMock, MagicMock
+
+import discord
+import pytest
+from sqlalchemy import select
+
+from bot import exchanges
+from bot.permissions import REFUSAL
+from bot.retrain import RetrainBusy, RetrainJob
+from storage.models import TaughtPair
+from tests.bot.fixtures import ADMIN_ID, invoke, make_interaction, make_member
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def admin_interaction(bot, **kwargs):
+    return make_interaction(bot, make_member(ADMIN_ID), **kwargs)
+
+
+def taught(store) -> list[tuple[str, str]]:
+    with store() as session:
+        return [(p.question, p.answer) for p in session.scalars(select(TaughtPair).order_by(TaughtPair.id))]
+
+
+def sent_text(interaction) -> str:
+    call = interaction.followup.send.await_args or interaction.response.send_message.await_args
+    return call.args[0] if call.args else call.kwargs.get("content", "")
+
+
+ADMIN_COMMANDS = [
+    ("retrain", {}),
+    ("export", {"format": "json"}),
+    ("teach", {"question": "q?", "answer": "a."}),
+    ("unanswered", {}),
+    ("stats", {}),
+    ("model", {}),
+    ("reload", {}),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), ADMIN_COMMANDS)
+async def test_non_admins_are_refused_ephemerally_and_logged(dpy, store, caplog, name, kwargs):
+    dpy.retrain_job = MagicMock(spec=RetrainJob)
+    interaction = make_interaction(dpy, make_member(1), guild=MagicMock(spec=discord.Guild, id=5))
+    with caplog.at_level(logging.WARNING):
+        await invoke(dpy, name, interaction, **kwargs)
+    interaction.response.send_message.assert_awaited_once()
+    assert interaction.response.send_message.await_args.args[0] == REFUSAL
+    assert interaction.response.send_message.await_args.kwargs["ephemeral"] is True
+    interaction.response.defer.assert_not_awaited()
+    dpy.retrain_job.start.assert_not_called()
+    assert taught(store) == []
+    assert any(f"refused /{name}" in r.getMessage() and "(1)" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "user",
+    [
+        make_member(7, manage_guild=True),  # Discord's "Manage Server"
+        make_member(8, roles=("Coach",)),  # ADMIN_ROLE
+        make_member(ADMIN_ID),  # ADMIN_USER_IDS
+    ],
+    ids=["manage-server", "admin-role", "admin-user-id"],
+)
+async def test_admins_by_permission_role_or_id_may_teach(dpy, store, user):
+    dpy.settings.admin_role = "Coach"
+    interaction = make_interaction(dpy, user)
+    await invoke(dpy, "teach", interaction, question="What is VAR?", answer="The video assistant referee.")
+    assert "Learned pair" in sent_text(interaction)
+    assert interaction.response.send_message.await_args.kwargs["ephemeral"] is True
+    assert taught(store) == [("What is VAR?", "The video assistant referee.")]
+
+
+async def test_a_role_with_another_name_is_not_admin(dpy, store):
+    dpy.settings.admin_role = "Coach"
+    interaction = make_interaction(dpy, make_member(9, roles=("Player",)))
+    await invoke(dpy, "teach", interaction, question="q?", answer="a.")
+    assert sent_text(interaction) == REFUSAL and taught(store) == []
+
+
+async def test_retrain_reports_progress_in_one_status_message_and_the_failure(dpy, store):
+    # An empty store and no BASE_DATASETS: the job fails before training, and says why.
+    dpy.retrain_job = RetrainJob(answerer=dpy.answerer, session_factory=store, model_pointer=store_dir(store))
+    interaction = admin_interaction(dpy)
+    await invoke(dpy, "retrain", interaction, epochs=2)
+    assert interaction.response.send_message.await_args.args[0].startswith("🛠️ Retrain started")
+    status = await interaction.original_response()
+    final = status.edit.await_args.kwargs["content"]
+    assert final.startswith("❌ Retrain failed") and "Nothing to train on" in final
+    assert "previous model keeps answering" in final
+    assert dpy.answerer.model_version == "fake-v1"
+
+
+def store_dir(store):
+    from pathlib import Path
+
+    return Path(store.kw["bind"].url.database).parent / "models" / "current"
+
+
+async def test_a_second_retrain_sees_the_running_jobs_progress(dpy):
+    dpy.retrain_job = MagicMock(spec=RetrainJob)
+    dpy.retrain_job.start.side_effect = RetrainBusy("**train** · step 3/10")
+    interaction = admin_interaction(dpy)
+    await invoke(dpy, "retrain", interaction)
+    text = interaction.response.send_message.await_args.args[0]
+    assert "already running" in text and "step 3/10" in text
+
+
+async def test_retrain_cancel(dpy):
+    dpy.retrain_job = MagicMock(spec=RetrainJob)
+    dpy.retrain_job.cancel = AsyncMock(return_value=True)
+    interaction = admin_interaction(dpy)
+    await invoke(dpy, "retrain", interaction, cancel=True)
+    dpy.retrain_job.cancel.assert_awaited_once()
+    dpy.retrain_job.start.assert_not_called()
+    assert "cancelled" in interaction.response.send_message.await_args.args[0]
+
+
+async def test_export_sends_the_store_as_an_ephemeral_attachment(dpy, store):
+    await exchanges.teach(store, "Who won in 2014?", "Germany.", admin_id=1)
+    interaction = admin_interaction(dpy, guild=MagicMock(spec=discord.Guild, id=5, filesize_limit=8 * 2**20))
+    await invoke(dpy, "export", interaction, format="json")
+    interaction.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
+    call = interaction.followup.send.await_args
+    assert call.kwargs["ephemeral"] is True
+    file: discord.File = call.kwargs["file"]
+    assert file.filename == "qabot-json.json"
+    assert json.loads(file.fp.read()) == [{"question": "Who won in 2014?", "answer": "Germany."}]
+
+
+async def test_export_over_the_upload_limit_is_gzipped(dpy, store):
+    for i in range(40):
+        await exchanges.teach(
+            store, f"Question number {i} about football?", "A long answer. " * 40, admin_id=1
+        )
+    interaction = admin_interaction(dpy, guild=MagicMock(spec=discord.Guild, id=5, filesize_limit=4000))
+    await invoke(dpy, "export", interaction, format="jsonl")
+    file: discord.File = interaction.followup.send.await_args.kwargs["file"]
+    assert file.filename == "qabot-jsonl.jsonl.gz"
+    lines = gzip.decompress(file.fp.read()).decode().splitlines()
+    assert len(lines) == 40
+
+
+async def test_unanswered_lists_the_queue_oldest_first(dpy, store):
+    for question in ("first unknown?", "second unknown?"):
+        answer = SimpleNamespace(
+            question=question, text="I'm not sure.", confidence=0.1, unanswered=True, latency_s=0.01,
+            model_version="fake-v1",
+        )  # fmt: skip
+        await exchanges.log_exchange(store, answer, source="discord")
+    interaction = admin_interaction(dpy)
+    await invoke(dpy, "unanswered", interaction)
+    text = sent_text(interaction)
+    assert text.index("first unknown?") < text.index("second unknown?")
+    assert "/teach" in text
+    assert interaction.response.send_message.await_args.kwargs["ephemeral"] is True
+
+
+async def test_stats_shows_counts_model_metrics_and_a_png_chart(dpy, store):
+    import discord.ext.test as dpytest
+
+    for i in range(3):
+        await dpytest.message(f"<@{dpy.user.id}> question {i}")
+    interaction = admin_interaction(dpy)
+    await invoke(dpy, "stats", interaction)
+    call = interaction.followup.send.await_args
+    description = call.kwargs["embed"].description
+    assert "Questions: 3" in description and "fake-v1" in description and "f1 0.750" in description
+    file: discord.File = call.kwargs["file"]
+    assert file.filename == "questions.png" and file.fp.read().startswith(PNG_MAGIC)
+
+
+async def test_model_summarises_the_manifest(dpy):
+    interaction = admin_interaction(dpy)
+    await invoke(dpy, "model", interaction)
+    text = sent_text(interaction)
+    assert "fake-v1" in text and "scratch" in text and "f1 0.750" in text and "0.500" in text
+
+
+async def test_reload_swaps_to_what_model_dir_points_at(dpy):
+    dpy.retrain_job = MagicMock(spec=RetrainJob)
+    dpy.retrain_job.reload = AsyncMock(return_value="run-2")
+    interaction = admin_interaction(dpy)
+    await invoke(dpy, "reload", interaction)
+    assert sent_text(interaction) == "Now serving `run-2`."
+
+
+async def test_reload_failure_keeps_the_old_model(dpy):
+    dpy.retrain_job = MagicMock(spec=RetrainJob)
+    dpy.retrain_job.reload = AsyncMock(side_effect=OSError("no such folder"))
+    interaction = admin_interaction(dpy)
+    await invoke(dpy, "reload", interaction)
+    assert "previous model keeps answering" in sent_text(interaction)

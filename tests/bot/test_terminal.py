@@ -1,0 +1,181 @@
+"""Terminal mode scripted from stdin, `qabot run` start-up paths, and 200 concurrent askers."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+
+import discord
+import pytest
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from bot import exchanges
+from bot.answerer import Answerer
+from bot.cli import app
+from bot.retrain import RetrainJob
+from bot.terminal import Terminal
+from storage.models import Exchange, TaughtPair
+from training.generate import Generator
+
+
+def count(store, model) -> int:
+    with store() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+async def test_terminal_is_scriptable_from_stdin(tmp_path, store, answerer):
+    export = tmp_path / "out.jsonl"
+    script = "\n".join(
+        [
+            "Who won the 2014 World Cup?",
+            "",
+            "/teach What is VAR? | The video assistant referee.",
+            "/unanswered",
+            "/stats",
+            "/model",
+            f"/export jsonl {export}",
+            "/bogus",
+            "/retrain epochs=1",
+            "/quit",
+            "this line is never read",
+        ]
+    )
+    out = io.StringIO()
+    # /bin/false as the trainer: a retrain that fails at once (real runs are in test_retrain.py).
+    job = RetrainJob(
+        answerer=answerer,
+        session_factory=store,
+        model_pointer=tmp_path / "models" / "current",
+        python="/bin/false",
+    )
+    terminal = Terminal(
+        answerer=answerer, session_factory=store, retrain_job=job, stdin=io.StringIO(script + "\n"), out=out
+    )
+    await terminal.run()
+    text = out.getvalue()
+    assert "echo: Who won the 2014 World Cup?" in text
+    assert "Learned pair #1" in text
+    assert "No unanswered questions" in text
+    assert "Questions: 1" in text and "fake-v1" in text
+    assert "Exported 2 rows (jsonl)" in text
+    exported = [json.loads(line) for line in export.read_text().splitlines()]
+    assert {"question": "What is VAR?", "answer": "The video assistant referee."} in exported
+    assert "Unknown command /bogus" in text
+    # /retrain runs in the background; the terminal waits for it at the end and prints the result.
+    assert "[retrain] failed: Training failed: the trainer exited with code 1" in text
+    assert "never read" not in text
+    with store() as session:
+        [row] = session.scalars(select(Exchange)).all()
+        assert (row.source, row.question) == ("terminal", "Who won the 2014 World Cup?")
+    assert count(store, TaughtPair) == 1
+
+
+@pytest.mark.slow
+async def test_200_concurrent_questions_get_200_answers_and_200_rows(store, tiny_checkpoint):
+    generator = Generator.load(tiny_checkpoint, precision="fp32")
+    questions = [f"Who won the 2014 World Cup? ({i})" for i in range(200)]
+    async with Answerer(generator, max_batch_size=32, max_new_tokens=8, batch_wait_ms=5) as answerer:
+
+        async def ask_and_log(question: str):
+            answer = await answerer.answer(question)
+            await exchanges.log_exchange(store, answer, source="discord", user_id=hash(question) % 1000)
+            return answer
+
+        answers = await asyncio.gather(*(ask_and_log(q) for q in questions))
+    assert len(answers) == 200
+    assert [a.question for a in answers] == questions  # each caller got its own answer
+    assert all(a.text for a in answers)
+    assert count(store, Exchange) == 200
+
+
+# -- qabot run -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_env(monkeypatch, tmp_path):
+    """Run the CLI from an empty folder (no .env) with no token in the environment."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    return tmp_path
+
+
+def test_qabot_run_local_answers_stdin_and_logs(cli_env, tiny_checkpoint):
+    db = f"sqlite:///{cli_env / 'db.sqlite'}"
+    result = CliRunner().invoke(
+        app,
+        ["run", "--local", "--db", db, "--model", str(tiny_checkpoint)],
+        input="Who won the 2014 World Cup?\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Germany won it." in result.stdout
+    from storage.db import open_store
+
+    store = open_store(db)
+    with store() as session:
+        assert session.scalars(select(Exchange.source)).all() == ["terminal"]
+
+
+def test_qabot_run_without_a_model_prints_the_train_command(cli_env):
+    result = CliRunner().invoke(app, ["run", "--local", "--model", str(cli_env / "nothing")])
+    assert result.exit_code == 1
+    assert "qabot train --data examples/soccer.json --base scratch" in result.output
+
+
+def test_bootstrap_trains_the_example_model_when_none_exists(cli_env, tiny_checkpoint, monkeypatch):
+    import shutil
+
+    import training.train
+
+    (cli_env / "examples").mkdir()
+    (cli_env / "examples" / "soccer.json").write_text('[{"question": "q?", "answer": "a."}]')
+    calls = []
+
+    def fake_train(config):  # the real training run is tested in tests/training; here: what run does with it
+        calls.append(config)
+        out = Path(config.models_root) / "run-boot"
+        shutil.copytree(tiny_checkpoint, out)
+        return out
+
+    monkeypatch.setattr(training.train, "train", fake_train)
+    result = CliRunner().invoke(
+        app, ["run", "--bootstrap", "--db", f"sqlite:///{cli_env / 'd.db'}"], input=""
+    )
+    assert result.exit_code == 0, result.output
+    [config] = calls
+    assert config.base == "scratch" and [p.name for p in config.data] == ["soccer.json"]
+    assert (cli_env / "models" / "current").resolve().name == "run-boot"
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        (discord.LoginFailure("Improper token has been passed."), 2, "Discord rejected the token"),
+        (OSError("Network is unreachable"), 3, "could not reach Discord"),
+        (discord.PrivilegedIntentsRequired(None), 2, "Message Content Intent"),
+    ],
+    ids=["rejected-token", "unreachable", "intent"],
+)
+def test_discord_startup_failures_exit_with_a_clear_message(
+    cli_env, tiny_checkpoint, monkeypatch, error, code, message
+):
+    secret = "MTIz.fake.SECRET-TOKEN-VALUE"
+    monkeypatch.setenv("DISCORD_TOKEN", secret)
+
+    async def failing_login(self, token):
+        assert token == secret
+        raise error
+
+    monkeypatch.setattr(discord.Client, "login", failing_login)
+    db = f"sqlite:///{cli_env / 'db.sqlite'}"
+    result = CliRunner().invoke(app, ["run", "--db", db, "--model", str(tiny_checkpoint)])
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert secret not in result.output
+
+
+def test_sync_needs_a_token(cli_env):
+    result = CliRunner().invoke(app, ["sync"])
+    assert result.exit_code == 1 and "DISCORD_TOKEN is not set" in result.output
