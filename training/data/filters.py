@@ -21,6 +21,8 @@ SPAM_LINK = "spam_link"
 SPAM_REPEATED = "spam_repeated"
 TOO_SHORT = "too_short"
 
+_NUMBER_RE = re.compile(r"(?<!\S)[0-9]+(?!\S)")
+_AS_NUMBER = str.maketrans("0123456789", "０１２３４５６７８９")
 # Links and chat-invite URLs: a Q&A pair that sends people elsewhere is advertising, not an answer.
 _LINK_RE = re.compile(
     r"(?:https?://|www\.)\S+"
@@ -61,7 +63,8 @@ def _offensive_matcher() -> tuple[re.Pattern[str], re.Pattern[str]]:
         node = trie
         for ch in str(entry).lower():
             if ch in ALLOWED_CHARACTERS:
-                variants = profanity.CHARS_MAPPING.get(ch, (ch,))
+                # A digit in a listed word also matches the same digit when it stands as a number.
+                variants = profanity.CHARS_MAPPING.get(ch) or tuple({ch, ch.translate(_AS_NUMBER)})
                 node = node.setdefault("[" + "".join(re.escape(v) for v in variants) + "]", {})
         node[""] = {}
     # better-profanity joins consecutive words when matching ("hand job" -> "handjob"), so one separator
@@ -96,10 +99,15 @@ def _char_class(chars: set[str]) -> str:
 
 
 def is_offensive(*texts: str) -> bool:
-    """Whether any text holds a word from better-profanity's list (or a listed letter substitution)."""
+    """Whether any text holds a word from better-profanity's list (or a listed letter substitution).
+
+    Unlike better-profanity, a word made only of digits stays a number: it reads the score in
+    "beat Argentina 1-0 in the final" as "loin" ("1" for l, "0" for o)."""
     separators, words = _offensive_matcher()
-    # One search over all texts: a blank line between them is a boundary no listed word can span.
-    return words.search("\n\n".join(separators.sub(" ", t) for t in texts)) is not None
+    # Digits of a standalone number become fullwidth digits, which no letter substitution matches.
+    cleaned = (_NUMBER_RE.sub(lambda m: m[0].translate(_AS_NUMBER), separators.sub(" ", t)) for t in texts)
+    # One search over all texts: a line break is a boundary no listed word can span.
+    return words.search("\n\n".join(cleaned)) is not None
 
 
 def has_link(*texts: str) -> bool:

@@ -1,0 +1,186 @@
+"""Loading every supported dataset shape, and the errors for each kind of bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training.data import DatasetError, load_dataset_file, read_dataset
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "fmt", "count"),
+    [
+        ("seed.json", {}, "json/seed", 3),
+        ("alpaca.json", {}, "json/alpaca", 5),
+        ("sharegpt.json", {}, "json/sharegpt", 5),
+        ("messages.jsonl", {}, "jsonl/messages", 4),
+        ("prompt_completion.jsonl", {}, "jsonl/prompt-completion", 3),
+        ("trl_conversational.jsonl", {}, "jsonl/prompt-completion", 2),
+        ("qa.csv", {}, "csv/seed", 5),
+        ("custom.csv", {"question_field": "prompt_text", "answer_field": "response"}, "csv/seed", 2),
+        (
+            "nested.json",
+            {"records_key": "data.rows", "question_field": "q", "answer_field": "a"},
+            "json/seed",
+            2,
+        ),
+    ],
+)
+def test_each_shape_loads_with_the_right_record_count(name, kwargs, fmt, count):
+    loaded = read_dataset(FIXTURES / name, **kwargs)
+    assert loaded.format == fmt
+    assert len(loaded.records) == count
+    assert all(set(r) == {"question", "answer"} for r in loaded.records)
+
+
+def test_alpaca_input_is_appended_to_the_instruction():
+    records = load_dataset_file(FIXTURES / "alpaca.json")
+    assert records[1] == {
+        "question": "Translate the following football term into French. Goalkeeper",
+        "answer": "Gardien de but.",
+    }
+
+
+def test_sharegpt_gives_one_record_per_human_gpt_pair_and_skips_system_turns():
+    records = load_dataset_file(FIXTURES / "sharegpt.json")
+    assert records[0]["question"] == "Who won the 2014 FIFA World Cup?"
+    assert records[1] == {
+        "question": "Who scored the winning goal?",
+        "answer": "Mario Götze scored the winner in extra time.",
+    }
+    assert records[3] == {"question": "And extra time?", "answer": ""}  # cleaning drops it as "empty"
+
+
+def test_trl_conversational_takes_last_user_turn_and_assistant_reply():
+    records = load_dataset_file(FIXTURES / "trl_conversational.jsonl")
+    assert records[0] == {
+        "question": "How many substitutes may a team use?",
+        "answer": "Usually five, in up to three stoppages plus half-time.",
+    }
+
+
+def test_csv_handles_quotes_and_multiline_cells_and_normalizes_them():
+    records = load_dataset_file(FIXTURES / "qa.csv")
+    assert records[1]["question"] == 'Who is known as "The King" of football?'
+    assert records[4]["answer"] == "A yellow card; two in one match mean a red card."
+
+
+def test_format_flag_forces_the_shape_or_syntax(tmp_path):
+    path = tmp_path / "data.txt"
+    path.write_text('{"question": "Q1?", "answer": "A1 here."}\n{"question": "Q2?", "answer": "A2 here."}\n')
+    assert len(load_dataset_file(path, fmt="jsonl")) == 2
+    assert len(load_dataset_file(path)) == 2  # JSON Lines is also recognised without the flag
+    with pytest.raises(DatasetError, match="field 'instruction': missing"):
+        load_dataset_file(path, fmt="alpaca")
+
+
+def test_utf8_bom_and_utf16_files_load(tmp_path):
+    records = [{"question": "Qué es un gol?", "answer": "Cuando el balón cruza la línea."}]
+    bom = tmp_path / "bom.json"
+    bom.write_bytes(b"\xef\xbb\xbf" + json.dumps(records).encode())
+    utf16 = tmp_path / "excel.csv"
+    utf16.write_text("question,answer\nQué es un gol?,Cuando el balón cruza la línea.\n", encoding="utf-16")
+    assert load_dataset_file(bom) == records
+    assert load_dataset_file(utf16) == records
+
+
+def _error(tmp_path: Path, name: str, content: str | bytes, **kwargs) -> DatasetError:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(DatasetError) as info:
+        load_dataset_file(path, **kwargs)
+    assert str(path) in str(info.value)
+    return info.value
+
+
+def test_malformed_json_names_line_and_column(tmp_path):
+    err = _error(
+        tmp_path,
+        "bad.json",
+        '[\n  {"question": "Q?", "answer": "A."},\n  {"question": "Q2?" "answer": "A2."}\n]',
+    )
+    assert (err.line, err.column) == (3, 22)
+    assert "line 3:22" in str(err) and "malformed JSON" in str(err)
+
+
+def test_malformed_jsonl_names_the_line(tmp_path):
+    err = _error(
+        tmp_path, "bad.jsonl", '{"question": "Q?", "answer": "A."}\n\n{"question": "Q2?", "answer": }\n'
+    )
+    assert err.line == 3
+    assert "line 3:" in str(err)
+
+
+def test_missing_field_names_record_and_field(tmp_path):
+    err = _error(
+        tmp_path, "missing.json", json.dumps([{"question": "Q?", "answer": "A."}, {"question": "Q2?"}])
+    )
+    assert (err.record, err.field) == (2, "answer")
+    assert "record 2, field 'answer': missing" in str(err)
+
+
+def test_non_string_field_names_record_field_and_type(tmp_path):
+    err = _error(
+        tmp_path, "num.jsonl", '{"question": "Q?", "answer": "A."}\n{"question": "Year?", "answer": 1930}\n'
+    )
+    assert (err.line, err.field) == (2, "answer")
+    assert "not a string (got int)" in str(err)
+
+
+def test_text_empty_after_cleaning_is_an_error_in_flat_shapes(tmp_path):
+    err = _error(tmp_path, "blank.json", json.dumps([{"question": " \u200b\t ", "answer": "A."}]))
+    assert "record 1, field 'question': empty after cleaning" in str(err)
+
+
+def test_unreadable_encoding_names_the_byte_offset(tmp_path):
+    err = _error(tmp_path, "latin1.csv", "question,answer\nWho is Pelé?,A Brazilian.\n".encode("latin-1"))
+    assert err.byte_offset == len(b"question,answer\nWho is Pel")
+    assert f"byte {err.byte_offset}" in str(err) and "UTF-8" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ('{"data": [{"question": "Q?", "answer": "A."}]}', "pass --records-key ('data' holds a list)"),
+        ('"just a string"', "not a list"),
+    ],
+)
+def test_top_level_that_is_not_a_list(tmp_path, content, needle):
+    assert needle in str(_error(tmp_path, "obj.json", content))
+
+
+def test_records_key_that_is_absent_lists_the_keys(tmp_path):
+    err = _error(tmp_path, "obj.json", '{"rows": []}', records_key="data")
+    assert "no key 'data'" in str(err) and "['rows']" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("name", "content"), [("e.json", "[]"), ("e.jsonl", "\n\n"), ("e.csv", "question,answer\n")]
+)
+def test_empty_dataset(tmp_path, name, content):
+    assert "empty dataset" in str(_error(tmp_path, name, content))
+
+
+def test_csv_row_missing_a_cell_names_its_line(tmp_path):
+    err = _error(tmp_path, "short.csv", "question,answer\nQ1?,A one.\nQ2 without answer\n")
+    assert (err.line, err.field) == (3, "answer")
+
+
+def test_unknown_fields_say_which_flags_to_use(tmp_path):
+    err = _error(tmp_path, "odd.json", json.dumps([{"query": "Q?", "reply": "A."}]))
+    assert "--question-field" in str(err) and "record 1" in str(err)
+
+
+def test_bad_conversation_turn_names_the_turn(tmp_path):
+    rows = [{"conversations": [{"from": "human", "value": "Q?"}, {"value": "A."}]}]
+    err = _error(tmp_path, "conv.json", json.dumps(rows))
+    assert err.field == "conversations[1].role"
+    assert "record 1, field 'conversations[1].role': missing" in str(err)
