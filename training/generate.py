@@ -27,6 +27,7 @@ from transformers.generation.logits_process import (
 
 from training.checkpoint import model_version as folder_version
 from training.checkpoint import read_manifest, resolve_model_dir
+from training.decoders import GPT2Decoder, HFDecoder, supports_fast_path
 from training.prompt import STOP_STRINGS, extract_answer, format_prompt
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class Generator:
         manifest: dict[str, Any] | None = None,
         model_version: str = "unsaved",
         precision: str = "fp32",
+        fast: bool | None = None,
     ) -> None:
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -88,6 +90,8 @@ class Generator:
         self.model_version = model_version
         self.precision = precision
         self.device = next(model.parameters()).device
+        # The lean GPT-2 decoding path when the architecture allows it (fast=None), else the model's forward.
+        self.fast = supports_fast_path(model) if fast is None else fast
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
         self.context = int(getattr(model.config, "n_positions", None) or model.config.max_position_embeddings)
@@ -173,32 +177,20 @@ class Generator:
             ids[i, width - len(p) :] = torch.tensor(p)
             mask[i, width - len(p) :] = 1
         ids, mask = ids.to(dev), mask.to(dev)
-        # Left padding shifts real tokens right; positions must count real tokens only, so a padded row
-        # sees the same positions (and so the same answer) as it would alone.
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
         history = ids  # prompt + generated so far, for repetition controls
         generator = None
         if not config.greedy and config.seed is not None:
             generator = torch.Generator(device=dev).manual_seed(config.seed)
+        decoder = GPT2Decoder(self.model) if self.fast else HFDecoder(self.model)
 
         out_ids: list[list[int]] = [[] for _ in range(n)]
         out_lps: list[list[float]] = [[] for _ in range(n)]
         result: list[tuple | None] = [None] * n
         active = torch.arange(n, device=dev)  # original row index of each row still in the batch
         nl_rows: set[int] = set()  # rows that produced a newline (may be starting a stop marker)
-        cache = None
-        step_ids, step_pos = ids, positions
+        logits = decoder.start(ids, mask, config.max_new_tokens)
         for step in range(config.max_new_tokens):
-            out = self.model(
-                input_ids=step_ids,
-                attention_mask=mask,
-                position_ids=step_pos,
-                cache=cache,
-                use_cache=True,
-                logits_to_keep=1,
-            )
-            cache = out.cache
-            logits = out.logits[:, -1, :].float()
+            logits = logits.float()
             logprobs = torch.log_softmax(logits, dim=-1)
             if step < config.min_new_tokens:
                 logits[:, self.eos_id] = -math.inf
@@ -227,14 +219,11 @@ class Generator:
                 break
             if not bool(keep.all()):  # drop finished rows so they cost nothing from here on
                 idx = keep.nonzero()[:, 0]
-                cache.batch_select_indices(idx)
-                active, chosen, mask, positions = active[idx], chosen[idx], mask[idx], positions[idx]
-                history = history[idx]
-            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=1)
-            positions = positions[:, -1:] + 1
-            step_ids, step_pos = chosen[:, None], positions
+                decoder.select(idx)
+                active, chosen, history = active[idx], chosen[idx], history[idx]
             if config.repetition_penalty != 1.0 or config.no_repeat_ngram_size > 0:
-                history = torch.cat([history, step_ids], dim=1)
+                history = torch.cat([history, chosen[:, None]], dim=1)
+            logits = decoder.step(chosen)
         now = time.perf_counter() - start
         return [r if r is not None else (out_ids[i], out_lps[i], "length", now) for i, r in enumerate(result)]
 

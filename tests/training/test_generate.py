@@ -171,3 +171,18 @@ def test_precision_choices() -> None:
 
 def test_empty_batch_returns_nothing(untrained: Generator) -> None:
     assert untrained.generate([]) == []
+
+
+def test_lean_gpt2_path_matches_the_model_forward(checkpoint: Path) -> None:
+    fast = Generator.load(checkpoint, precision="fp32")
+    slow = Generator(fast.model, fast.tokenizer, model_version=fast.model_version, fast=False)
+    assert fast.fast and not slow.fast
+    questions = [*QUESTIONS, "A longer question, so the batch has padding on the left?"]
+    for config in (
+        GenerationConfig(max_new_tokens=16),
+        GenerationConfig(max_new_tokens=16, min_new_tokens=16),
+    ):
+        a, b = fast.generate(questions, config), slow.generate(questions, config)
+        assert [r.text for r in a] == [r.text for r in b]
+        for x, y in zip(a, b, strict=True):
+            assert x.mean_logprob == pytest.approx(y.mean_logprob, abs=1e-4)
