@@ -80,6 +80,10 @@ def detect_shape(
             return Shape(name, keys[fields[0]], keys[fields[-1]] if len(fields) > 1 else "")
         if forced:
             raise where.error(f"missing (the {forced} format needs it)", field=missing[0])
+    for name, fields in REQUIRED.items():  # half of a known pair: name the half that is missing
+        missing = [f for f in fields if f not in keys]
+        if len(missing) < len(fields):
+            raise where.error(f"missing (a {name} record needs {' and '.join(fields)})", field=missing[0])
     raise where.error(
         f"cannot tell the format from its fields {sorted(keys.values())}; expected question/answer, "
         "instruction/output (alpaca), conversations (sharegpt), messages, or prompt/completion "

@@ -1,0 +1,130 @@
+"""`qabot data check` and `qabot data clean` through typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+
+FIXTURES = Path(__file__).parent / "fixtures"
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, ["data", *map(str, args)])
+
+
+def test_check_json_reports_counts_and_duplicates():
+    result = run("check", FIXTURES / "seed.json", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["valid"], data["records_in"], data["records_out"]) == (True, 3, 2)
+    assert data["removed"]["duplicate"] == 1 and data["removed"]["near_duplicate"] == 0
+    assert data["conflicts"] == 0
+    assert data["tokens"]["max"] > 0
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "records_in"),
+    [
+        ("alpaca.json", [], 5),
+        ("sharegpt.json", [], 5),
+        ("messages.jsonl", [], 4),
+        ("prompt_completion.jsonl", [], 3),
+        ("qa.csv", ["--format", "csv"], 5),
+        ("custom.csv", ["--question-field", "prompt_text", "--answer-field", "response"], 2),
+        ("nested.json", ["--records-key", "data.rows", "--question-field", "q", "--answer-field", "a"], 2),
+    ],
+)
+def test_check_loads_every_shape(name, extra, records_in):
+    result = run("check", FIXTURES / name, "--json", *extra)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["records_in"] == records_in
+
+
+def test_check_prints_a_readable_table():
+    result = run("check", FIXTURES / "qa.csv")
+    assert result.exit_code == 0
+    for word in ("records in", "records out", "duplicate", "near_duplicate", "tokens (GPT-2)"):
+        assert word in result.stdout
+
+
+BAD_INPUTS = {
+    "malformed.json": ('[{"question": "Q?", "answer": "A."},\n {"question": "Q2?",}]', "line 2:"),
+    "missing.jsonl": ('{"question": "Q?"}\n', "line 1, field 'answer': missing"),
+    "not_string.json": ('[{"question": "Q?", "answer": 42}]', "record 1, field 'answer': not a string"),
+    "blank.json": (
+        '[{"question": "Q?", "answer": "\\u200b "}]',
+        "record 1, field 'answer': empty after cleaning",
+    ),
+    "latin1.csv": ("question,answer\nWho is Pelé?,A Brazilian forward.\n".encode("latin-1"), "byte 26"),
+    "object.json": ('{"rows": []}', "not a list"),
+    "empty.json": ("[]", "empty dataset"),
+    "all_spam.json": (
+        '[{"question": "Free?", "answer": "https://discord.gg/x"}]',
+        "no records left after cleaning",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUTS))
+def test_bad_input_exits_2_with_a_clear_message_and_writes_nothing(tmp_path, name):
+    content, needle = BAD_INPUTS[name]
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    out = tmp_path / "out" / "clean.json"
+
+    checked = run("check", path)
+    assert checked.exit_code == 2
+    assert needle in checked.stderr and name in checked.stderr
+    assert "Traceback" not in checked.output
+
+    as_json = run("check", path, "--json")
+    assert as_json.exit_code == 2 and json.loads(as_json.stdout)["valid"] is False
+
+    cleaned = run("clean", path, "-o", out)
+    assert cleaned.exit_code == 2 and needle in cleaned.stderr
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [name]  # no output, no temp file, no folder
+
+
+def test_missing_file_exits_2():
+    result = run("check", "/nonexistent/data.json")
+    assert result.exit_code == 2 and "cannot read the file" in result.stderr
+
+
+def test_clean_writes_the_seed_schema_with_the_chosen_options(tmp_path):
+    out = tmp_path / "clean.json"
+    result = run(
+        "clean", FIXTURES / "prompt_completion.jsonl", "-o", out, "--near-dup-threshold", "0.99", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert len(written) == 3  # at 0.99 "How wide's a goal?" is no longer a near-duplicate
+    assert all(set(r) == {"question", "answer"} for r in written)
+    assert json.loads(result.stdout)["output"] == str(out)
+
+
+def test_clean_conflict_policy_and_filter_switches(tmp_path):
+    data = tmp_path / "in.json"
+    data.write_text(
+        json.dumps(
+            [
+                {"question": "Who won in 2014?", "answer": "Germany."},
+                {"question": "who won in 2014", "answer": "Germany, beating Argentina in the final."},
+                {"question": "Where to watch?", "answer": "See https://example.com"},
+            ]
+        )
+    )
+    out = tmp_path / "out.json"
+    result = run("clean", data, "-o", out, "--conflicts", "longest", "--no-spam")
+    assert result.exit_code == 0, result.output
+    answers = [r["answer"] for r in json.loads(out.read_text())]
+    assert answers == ["Germany, beating Argentina in the final.", "See https://example.com"]
+
+    bad_policy = run("clean", data, "-o", out, "--conflicts", "random")
+    assert bad_policy.exit_code == 2
