@@ -71,7 +71,35 @@ SpamOpt = Annotated[
     bool, typer.Option("--spam/--no-spam", help="Drop links, invite URLs and repeated characters.")
 ]
 ShortOpt = Annotated[bool, typer.Option("--short/--no-short", help="Drop answers too short to be useful.")]
+AllowWordOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-word",
+        help="A listed word to let through the offensive filter (repeatable).",
+        show_default=False,
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")]
+
+
+def _clean_options(
+    threshold: float,
+    conflicts: ConflictPolicy,
+    offensive: bool,
+    spam: bool,
+    short: bool,
+    allow: list[str] | None,
+) -> dict[str, Any]:
+    from training.data.filters import DEFAULT_ALLOWED_WORDS
+
+    return {
+        "near_dup_threshold": threshold,
+        "conflicts": conflicts.value,
+        "offensive": offensive,
+        "spam": spam,
+        "short": short,
+        "allowed_words": (*DEFAULT_ALLOWED_WORDS, *(allow or ())),
+    }
 
 
 def _prepare(paths: list[Path], load: dict[str, Any], clean: dict[str, Any], as_json: bool) -> Any:
@@ -82,7 +110,7 @@ def _prepare(paths: list[Path], load: dict[str, Any], clean: dict[str, Any], as_
         result = prepare_dataset(paths, CleanOptions(**clean), **load)
         if not result.records:
             raise DatasetError(
-                paths[0] if len(paths) == 1 else None,
+                ", ".join(map(str, paths)),
                 f"empty dataset: no records left after cleaning ({result.report.records_in} in)",
             )
     except (DatasetError, ValueError) as exc:
@@ -114,6 +142,7 @@ def check(
     offensive: OffensiveOpt = True,
     spam: SpamOpt = True,
     short: ShortOpt = True,
+    allow_word: AllowWordOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Validate and clean dataset files without writing anything: exit 0 if usable, 2 if not."""
@@ -123,13 +152,7 @@ def check(
         "answer_field": answer_field,
         "records_key": records_key,
     }
-    clean = {
-        "near_dup_threshold": near_dup_threshold,
-        "conflicts": conflicts.value,
-        "offensive": offensive,
-        "spam": spam,
-        "short": short,
-    }
+    clean = _clean_options(near_dup_threshold, conflicts, offensive, spam, short, allow_word)
     _show(_prepare(paths, load, clean, as_json).report, as_json)
 
 
@@ -151,6 +174,7 @@ def clean(
     offensive: OffensiveOpt = True,
     spam: SpamOpt = True,
     short: ShortOpt = True,
+    allow_word: AllowWordOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Clean dataset files and write the result as a JSON list of {"question", "answer"}."""
@@ -162,13 +186,7 @@ def clean(
         "answer_field": answer_field,
         "records_key": records_key,
     }
-    clean = {
-        "near_dup_threshold": near_dup_threshold,
-        "conflicts": conflicts.value,
-        "offensive": offensive,
-        "spam": spam,
-        "short": short,
-    }
+    clean = _clean_options(near_dup_threshold, conflicts, offensive, spam, short, allow_word)
     result = _prepare(paths, load, clean, as_json)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)

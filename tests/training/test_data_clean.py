@@ -173,7 +173,17 @@ def test_fast_offensive_matcher_agrees_with_better_profanity():
         "shittake", "sHiT!", "penalty", "analysis", "cumulative", "homo sapiens", "a good tackle",
         "2 girls 1 cup",
     ]  # fmt: skip
-    assert [is_offensive(s) for s in samples] == [profanity.contains_profanity(s) for s in samples]
+    expected = [profanity.contains_profanity(s) for s in samples]
+    assert [is_offensive(s, allowed=frozenset()) for s in samples] == expected
+
+
+def test_allowed_words_pass_the_offensive_filter():
+    hand_of_god = rec("What was the Hand of God goal?", "Maradona's handball goal against England in 1986.")
+    assert clean([hand_of_god]).records == [hand_of_god]  # "god" is allowed by default
+    assert clean([hand_of_god], allowed_words=()).report.removed["offensive"] == 1
+    dick_kerr = rec("Who were the Dick, Kerr Ladies?", "A women's works team from Preston, founded in 1917.")
+    assert clean([dick_kerr]).report.removed["offensive"] == 1
+    assert clean([dick_kerr], allowed_words=("Dick",)).records == [dick_kerr]
 
 
 def test_scores_are_not_read_as_leetspeak():

@@ -128,3 +128,14 @@ def test_clean_conflict_policy_and_filter_switches(tmp_path):
 
     bad_policy = run("clean", data, "-o", out, "--conflicts", "random")
     assert bad_policy.exit_code == 2
+
+
+def test_allow_word_lets_a_listed_word_through(tmp_path):
+    data = tmp_path / "in.json"
+    data.write_text(
+        json.dumps(
+            [{"question": "Who were the Dick, Kerr Ladies?", "answer": "A women's team from Preston."}]
+        )
+    )
+    assert run("check", data).exit_code == 2  # the only record is filtered: nothing left
+    assert run("check", data, "--allow-word", "dick").exit_code == 0

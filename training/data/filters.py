@@ -39,6 +39,11 @@ _NOT_ALNUM_RE = re.compile(r"[\W_]+")
 _FILLER_ANSWERS = frozenset({"ok", "okay", "k", "lol", "idk", "yes or no", "thanks", "ty", "same", "+1"})
 
 
+# Words better-profanity lists that ordinary Q&A uses innocently: "the Hand of God goal",
+# "Hell's Kitchen", "kill the game off". Callers may allow more (qabot data ... --allow-word).
+DEFAULT_ALLOWED_WORDS = ("god", "hell", "kill")
+
+
 @dataclass(frozen=True)
 class FilterSwitches:
     """Which filters run (each can be turned off from the CLI)."""
@@ -47,10 +52,11 @@ class FilterSwitches:
     spam: bool = True
     short: bool = True
     min_answer_chars: int = MIN_ANSWER_CHARS
+    allowed_words: frozenset[str] = frozenset(DEFAULT_ALLOWED_WORDS)
 
 
 @functools.cache
-def _offensive_matcher() -> tuple[re.Pattern[str], re.Pattern[str]]:
+def _offensive_matcher(allowed: frozenset[str]) -> tuple[re.Pattern[str], re.Pattern[str]]:
     """(separators, words): ``separators`` finds runs of characters better-profanity does not treat as
     part of a word; once each run is a single space, ``words`` finds listed words between spaces."""
     from better_profanity import Profanity
@@ -60,6 +66,8 @@ def _offensive_matcher() -> tuple[re.Pattern[str], re.Pattern[str]]:
     separators = re.compile(f"[^{_char_class(ALLOWED_CHARACTERS)}]+")
     trie: dict = {}
     for entry in profanity.CENSOR_WORDSET:
+        if str(entry).lower() in allowed:
+            continue
         node = trie
         for ch in str(entry).lower():
             if ch in ALLOWED_CHARACTERS:
@@ -98,12 +106,13 @@ def _char_class(chars: set[str]) -> str:
     return "".join(parts)
 
 
-def is_offensive(*texts: str) -> bool:
-    """Whether any text holds a word from better-profanity's list (or a listed letter substitution).
+def is_offensive(*texts: str, allowed: frozenset[str] = frozenset(DEFAULT_ALLOWED_WORDS)) -> bool:
+    """Whether any text holds a word from better-profanity's list (or a listed letter substitution),
+    other than the ``allowed`` (lower-case) words.
 
     Unlike better-profanity, a word made only of digits stays a number: it reads the score in
     "beat Argentina 1-0 in the final" as "loin" ("1" for l, "0" for o)."""
-    separators, words = _offensive_matcher()
+    separators, words = _offensive_matcher(allowed)
     # Digits of a standalone number become fullwidth digits, which no letter substitution matches.
     cleaned = (_NUMBER_RE.sub(lambda m: m[0].translate(_AS_NUMBER), separators.sub(" ", t)) for t in texts)
     # One search over all texts: a line break is a boundary no listed word can span.
@@ -133,7 +142,7 @@ def filter_reason(
     question: str, answer: str, switches: FilterSwitches, answer_key: str | None = None
 ) -> str | None:
     """The first reason (offensive, spam_link, spam_repeated, too_short) to drop this pair, or None."""
-    if switches.offensive and is_offensive(question, answer):
+    if switches.offensive and is_offensive(question, answer, allowed=switches.allowed_words):
         return OFFENSIVE
     if switches.spam:
         if has_link(question, answer):

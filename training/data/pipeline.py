@@ -11,7 +11,7 @@ from typing import Any
 
 from training.data.dedupe import CONFLICT_POLICIES, dedupe_exact, dedupe_near
 from training.data.errors import DatasetError
-from training.data.filters import MIN_ANSWER_CHARS, FilterSwitches, filter_reason
+from training.data.filters import DEFAULT_ALLOWED_WORDS, MIN_ANSWER_CHARS, FilterSwitches, filter_reason
 from training.data.load import read_dataset
 from training.data.normalize import comparison_key, normalize_text
 from training.data.report import DUPLICATE, EMPTY, NEAR_DUPLICATE, CleanReport, token_stats
@@ -31,6 +31,7 @@ class CleanOptions:
     spam: bool = True  # drop pairs with links / invite URLs / long runs of one character
     short: bool = True  # drop answers too short to be useful
     min_answer_chars: int = MIN_ANSWER_CHARS
+    allowed_words: tuple[str, ...] = DEFAULT_ALLOWED_WORDS  # listed words the offensive filter lets pass
     near_duplicates: bool = True
     token_stats: bool = True  # GPT-2 token-length distribution in the report
 
@@ -66,7 +67,13 @@ def clean_records(records: Sequence[Record], options: CleanOptions | None = None
     options = options or CleanOptions()
     options.validate()
     report = CleanReport(records_in=len(records))
-    switches = FilterSwitches(options.offensive, options.spam, options.short, options.min_answer_chars)
+    switches = FilterSwitches(
+        options.offensive,
+        options.spam,
+        options.short,
+        options.min_answer_chars,
+        frozenset(w.lower() for w in options.allowed_words),
+    )
 
     kept: list[Record] = []
     q_keys: list[str] = []
