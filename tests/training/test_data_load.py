@@ -17,7 +17,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
     [
         ("seed.json", {}, "json/seed", 3),
         ("alpaca.json", {}, "json/alpaca", 5),
-        ("sharegpt.json", {}, "json/sharegpt", 5),
+        ("sharegpt.json", {}, "json/sharegpt", 4),
         ("messages.jsonl", {}, "jsonl/messages", 4),
         ("prompt_completion.jsonl", {}, "jsonl/prompt-completion", 3),
         ("trl_conversational.jsonl", {}, "jsonl/prompt-completion", 2),
@@ -53,7 +53,9 @@ def test_sharegpt_gives_one_record_per_human_gpt_pair_and_skips_system_turns():
         "question": "Who scored the winning goal?",
         "answer": "Mario Götze scored the winner in extra time.",
     }
-    assert records[3] == {"question": "And extra time?", "answer": ""}  # cleaning drops it as "empty"
+    assert len(records) == 4
+    # The turn without an answer is set aside, not fatal; cleaning counts it under "empty".
+    assert read_dataset(FIXTURES / "sharegpt.json").empty == [{"question": "And extra time?", "answer": ""}]
 
 
 def test_trl_conversational_takes_last_user_turn_and_assistant_reply():

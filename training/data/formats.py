@@ -9,8 +9,9 @@ Shapes, detected from the first record's fields (``--format`` forces one):
 - ``messages``: chat ``messages`` of ``{"role": "user"|"assistant", "content"}``, one record per pair
 - ``prompt-completion``: TRL's ``prompt`` / ``completion``, as strings or as message lists
 
-Flat shapes must give non-empty strings. A conversation turn whose text is empty is kept as an empty
-record, which cleaning then drops and counts under "empty", since real chat dumps often hold such turns.
+Flat shapes must give non-empty strings. A conversation turn whose text is empty gives an empty
+record, which the loader sets aside (cleaning counts it under "empty"): real chat dumps often hold such
+turns, and one should not reject a whole file.
 """
 
 from __future__ import annotations

@@ -28,12 +28,15 @@ _CSV_DELIMITERS = ",;\t|"
 
 @dataclass
 class LoadedDataset:
-    """The records of one file plus what was detected about it (for the report)."""
+    """The records of one file plus what was detected about it (for the report). ``empty`` holds the
+    conversation turns (sharegpt / messages) whose question or answer is empty: real chat dumps have
+    them, so they are set aside (and counted by cleaning) rather than failing the whole file."""
 
     path: Path
     syntax: str
     shape: str
     records: list[Record] = field(default_factory=list)
+    empty: list[Record] = field(default_factory=list)
 
     @property
     def format(self) -> str:
@@ -182,7 +185,8 @@ def read_dataset(
         if shape is None:
             shape = detect_shape(item, where, forced_shape, question_field, answer_field)
             loaded.shape = shape.name
-        loaded.records.extend(extract(item, where, shape))
+        for record in extract(item, where, shape):
+            (loaded.records if record["question"] and record["answer"] else loaded.empty).append(record)
     if shape is None:
         raise DatasetError(path, "empty dataset: no records")
     if not loaded.records:
@@ -197,5 +201,6 @@ def load_dataset_file(
     answer_field: str | None = None,
     records_key: str | None = None,
 ) -> list[Record]:
-    """The normalized records of a dataset file in any supported format; raises ``DatasetError``."""
+    """The normalized, non-empty records of a dataset file in any supported format; raises
+    ``DatasetError``."""
     return read_dataset(path, fmt, question_field, answer_field, records_key).records

@@ -139,8 +139,9 @@ def prepare_dataset(
     sources = []
     for path in paths:
         loaded = read_dataset(path, **load_kwargs)
-        records.extend(loaded.records)
-        sources.append({"path": str(loaded.path), "format": loaded.format, "records": len(loaded.records)})
+        records.extend(loaded.records + loaded.empty)  # cleaning counts the empty ones as removed
+        found = len(loaded.records) + len(loaded.empty)
+        sources.append({"path": str(loaded.path), "format": loaded.format, "records": found})
     result = clean_records(records, options)
     result.report.sources = sources
     return result
