@@ -187,6 +187,9 @@ def clean(
         "records_key": records_key,
     }
     clean = _clean_options(near_dup_threshold, conflicts, offensive, spam, short, allow_word)
+    if output.is_dir():
+        typer.echo(f"error: {output} is a folder; give a file name such as {output / 'clean.json'}", err=True)
+        raise typer.Exit(EXIT_INVALID)
     result = _prepare(paths, load, clean, as_json)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
