@@ -1,0 +1,230 @@
+"""Inference speed and int8 fidelity: the seed's fp32 ``model.generate`` against qabot's answer engine.
+
+    .venv/bin/python bench/inference.py [--model models/current] [--runs 10] [--skip-int8]
+
+1. Batch-1 latency for exactly 50 new tokens on a distilgpt2-size GPT-2 (6 layers x 768, random weights:
+   speed does not depend on what the weights say). Seed: fp32 ``model.generate`` (its KV cache on, as the
+   seed had it); engine: ``Generator`` (int8 weights, lean decoder). p50/p95 and ``latency_speedup``.
+2. 8 and 32 concurrent askers through the ``Answerer`` (50 tokens each) against the seed answering them
+   one by one: aggregate tokens/s and ``concurrency_speedup_8`` / ``_32``.
+3. int8 against fp32 greedy answers on the trained example model (``--model``, default models/current;
+   if there is none a scratch model is trained on examples/soccer.json first, which takes minutes):
+   ``int8_identical`` (share of identical answers) and ``int8_token_f1`` (mean token F1 between them).
+4. Memory traffic: weight bytes read per decoding step / step time, against the ~33 GB/s this 2-core
+   machine reads (``bandwidth_share``).
+
+Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+NEW_TOKENS = 50
+MEASURED_BANDWIDTH_GBS = 33.0  # read bandwidth measured on the project's 2-core machine (issue 4)
+QUESTIONS = [
+    "Who won the 2014 World Cup?",
+    "How many players does a football team have on the pitch?",
+    "What is the offside rule?",
+    "Which club has won the most Champions League titles?",
+]
+
+
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
+
+
+def timed(fn: Any, runs: int) -> list[float]:
+    fn(0)  # warm-up: first-call allocations and kernel selection
+    out = []
+    for i in range(runs):
+        start = time.perf_counter()
+        fn(i)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def weight_bytes(model: Any) -> int:
+    """Bytes of weights one decoding step reads: every matrix product's weights (int8 packed or float)."""
+    import torch
+    from torch.ao.nn.quantized.dynamic import Linear as QLinear
+
+    total = 0
+    for module in model.modules():
+        if isinstance(module, QLinear):  # int8 weight + fp32 bias
+            total += module.weight().numel() + (module.bias().numel() * 4 if module.bias() is not None else 0)
+        elif isinstance(module, torch.nn.Embedding):
+            continue  # a lookup reads one row, not the table (a tied lm_head is counted as the Linear)
+        elif type(module).__module__.startswith("torch.ao.nn.quantized"):
+            continue  # the packed-params holder inside a quantized Linear, counted above
+        else:
+            total += sum(p.numel() * p.element_size() for p in module.parameters(recurse=False))
+    return total
+
+
+def latency_and_concurrency(runs: int) -> dict[str, Any]:
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from bot.answerer import Answerer
+    from training.generate import GenerationConfig, Generator
+    from training.prompt import format_prompt
+    from training.quantize import quantize_int8
+    from training.tokenizer import load_gpt2_tokenizer
+
+    torch.manual_seed(0)
+    tok = load_gpt2_tokenizer()
+    seed_model = GPT2LMHeadModel(GPT2Config(n_layer=6, n_embd=768, n_head=12)).eval()
+    engine_model = quantize_int8(copy.deepcopy(seed_model))
+    engine = Generator(engine_model, tok, model_version="bench-6x768", precision="int8")
+    exact = GenerationConfig(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS)
+
+    def seed(i: int) -> None:
+        enc = tok(format_prompt(QUESTIONS[i % len(QUESTIONS)]), return_tensors="pt")
+        with torch.no_grad():
+            out = seed_model.generate(
+                **enc,
+                max_new_tokens=NEW_TOKENS,
+                min_new_tokens=NEW_TOKENS,
+                do_sample=False,
+                pad_token_id=tok.eos_token_id,
+            )
+        assert out.shape[1] - enc["input_ids"].shape[1] == NEW_TOKENS
+
+    def ours(i: int) -> None:
+        assert engine.generate([QUESTIONS[i % len(QUESTIONS)]], exact)[0].tokens == NEW_TOKENS
+
+    seed_s, ours_s = timed(seed, runs), timed(ours, runs)
+    result: dict[str, Any] = {
+        "seed_p50_s": round(statistics.median(seed_s), 4),
+        "seed_p95_s": round(percentile(seed_s, 0.95), 4),
+        "engine_p50_s": round(statistics.median(ours_s), 4),
+        "engine_p95_s": round(percentile(ours_s, 0.95), 4),
+    }
+    result["latency_speedup"] = round(result["seed_p50_s"] / result["engine_p50_s"], 2)
+    result["latency_speedup_p95"] = round(result["seed_p95_s"] / result["engine_p95_s"], 2)
+
+    # One by one, the seed serves NEW_TOKENS per question in its median latency.
+    seed_tps = NEW_TOKENS / result["seed_p50_s"]
+    result["seed_tokens_per_s"] = round(seed_tps, 1)
+
+    async def crowd(n: int) -> float:
+        async with Answerer(engine, max_batch_size=32, batch_wait_ms=5, timeout_s=600, config=exact,
+                            max_new_tokens=NEW_TOKENS) as answerer:  # fmt: skip
+            await answerer.answer(QUESTIONS[0])  # warm-up
+            start = time.perf_counter()
+            answers = await asyncio.gather(*(answerer.answer(f"{QUESTIONS[i % 4]} ({i})") for i in range(n)))
+            wall = time.perf_counter() - start
+        return sum(a.tokens for a in answers) / wall
+
+    for n in (8, 32):
+        tps = asyncio.run(crowd(n))
+        result[f"engine_tokens_per_s_{n}"] = round(tps, 1)
+        result[f"concurrency_speedup_{n}"] = round(tps / seed_tps, 2)
+
+    # Memory traffic at batch 1: weights read per step / time per step (prefill amortised in; so a floor).
+    step_s = result["engine_p50_s"] / NEW_TOKENS
+    engine_gbs = weight_bytes(engine_model) / step_s / 1e9
+    seed_gbs = weight_bytes(seed_model) / (result["seed_p50_s"] / NEW_TOKENS) / 1e9
+    result.update(
+        engine_weight_mb=round(weight_bytes(engine_model) / 1e6, 1),
+        seed_weight_mb=round(weight_bytes(seed_model) / 1e6, 1),
+        engine_ms_per_token=round(step_s * 1000, 2),
+        engine_gbs=round(engine_gbs, 1),
+        seed_gbs=round(seed_gbs, 1),
+        bandwidth_share=round(engine_gbs / MEASURED_BANDWIDTH_GBS, 2),
+        bandwidth_bound_ms_per_token=round(
+            weight_bytes(engine_model) / (MEASURED_BANDWIDTH_GBS * 1e9) * 1000, 2
+        ),
+    )
+    return result
+
+
+def trained_model_dir(arg: Path | None, tmp: Path) -> tuple[Path, str]:
+    from training.checkpoint import CheckpointError, resolve_model_dir
+
+    try:
+        return resolve_model_dir(arg), "given" if arg else "models/current"
+    except CheckpointError:
+        if arg is not None:
+            raise
+    from training.config import TrainConfig
+    from training.train import train
+
+    config = TrainConfig(
+        data=[ROOT / "examples" / "soccer.json"], base="scratch", out=tmp / "run", progress="json"
+    )
+    return train(config, emit=lambda event: None), "trained scratch model for this run (no models/current)"
+
+
+def int8_fidelity(model_arg: Path | None, limit: int) -> dict[str, Any]:
+    from training.generate import GenerationConfig, Generator
+    from training.metrics import token_f1
+
+    with tempfile.TemporaryDirectory(prefix="qabot-bench-") as tmp:
+        model_dir, source = trained_model_dir(model_arg, Path(tmp))
+        records = json.loads((ROOT / "examples" / "soccer.json").read_text(encoding="utf-8"))
+        questions = [r["question"] for r in records][:limit]
+        config = GenerationConfig(max_new_tokens=64)
+        answers = {}
+        for precision in ("fp32", "int8"):
+            gen = Generator.load(model_dir, device="cpu", precision=precision)
+            answers[precision] = [g.text for i in range(0, len(questions), 16)
+                                  for g in gen.generate(questions[i : i + 16], config)]  # fmt: skip
+    pairs = list(zip(answers["fp32"], answers["int8"], strict=True))
+    return {
+        "int8_identical": round(sum(a == b for a, b in pairs) / len(pairs), 4),
+        "int8_token_f1": round(sum(token_f1(b, a) for a, b in pairs) / len(pairs), 4),
+        "int8_questions": len(pairs),
+        "int8_model": source,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=None, help="trained checkpoint for the int8 check")
+    parser.add_argument("--runs", type=int, default=10, help="timed generations per side for latency")
+    parser.add_argument("--questions", type=int, default=400, help="questions for the int8 check")
+    parser.add_argument("--skip-int8", action="store_true", help="skip the trained-model int8 check")
+    args = parser.parse_args()
+
+    import platform
+
+    import torch
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    result: dict[str, Any] = {
+        "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
+        "torch": torch.__version__,
+        "new_tokens": NEW_TOKENS,
+    }
+    result.update(latency_and_concurrency(args.runs))
+    if args.skip_int8:
+        result["int8_note"] = "skipped (--skip-int8)"
+    else:
+        result.update(int8_fidelity(args.model, args.questions))
+    result["targets_met"] = {
+        "latency_speedup>=4": result["latency_speedup"] >= 4,
+        "concurrency_speedup_8>=15": result["concurrency_speedup_8"] >= 15,
+        "int8_identical>=0.95": result.get("int8_identical", 0) >= 0.95,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
