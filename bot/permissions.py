@@ -7,6 +7,8 @@ One predicate, used by the slash-command check (``is_admin_check``) and the pref
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 import discord
 from discord import app_commands
@@ -15,6 +17,7 @@ from discord.ext import commands
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 REFUSAL = "Sorry, only the bot's admins can use this command."
 
@@ -41,7 +44,7 @@ def describe(user: discord.abc.User) -> str:
     return f"{user} ({user.id})"
 
 
-def is_admin_check() -> app_commands.check:
+def is_admin_check() -> Callable[[T], T]:
     """An ``app_commands`` check: admins pass; anyone else gets ``NotAdmin`` (logged by the error handler)."""
 
     async def predicate(interaction: discord.Interaction) -> bool:
@@ -52,7 +55,7 @@ def is_admin_check() -> app_commands.check:
     return app_commands.check(predicate)
 
 
-def admin_only() -> commands.check:
+def admin_only() -> Callable[[T], T]:
     """The same rule for prefix commands (``!correct``)."""
 
     async def predicate(ctx: commands.Context) -> bool:

@@ -3,9 +3,9 @@
 One job at a time. A run exports the store (``storage.export``) plus ``BASE_DATASETS``, trains in a
 subprocess (``python -m training --progress json``: a crash or an out-of-memory kill cannot take the bot
 down, and cancel is a kill), evaluates the new checkpoint against the serving one on a fixed eval set
-(the serving model's recorded eval split), and only if the new model is not worse (or ``force``) swaps it
-into the ``Answerer`` and moves the ``models/current`` pointer. Otherwise the old model keeps serving and
-the result says why. Every run is recorded as a ``TrainingRun`` row.
+(``bot.gate``: the serving model's recorded eval split), and only if the new model is not worse (or
+``force``) swaps it into the ``Answerer`` and moves the ``models/current`` pointer. Otherwise the old
+model keeps serving and the result says why. Every run is recorded as a ``TrainingRun`` row.
 """
 
 from __future__ import annotations
@@ -13,10 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
-import os
-import signal
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,14 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot import gate
 from bot.exchanges import SessionFactory, run_in_session
+from bot.trainer_process import TrainerFailed, TrainerProcess
 
 log = logging.getLogger(__name__)
 
-GATE_METRIC = "f1"  # token F1 on the fixed eval set: robust to wording, and what the README reports
-GATE_TOLERANCE = 1e-9  # "not worse": equal scores (e.g. two tiny models both at 0) still pass
-STDERR_TAIL_LINES = 15
-KILL_GRACE_S = 10.0  # after SIGTERM the trainer removes its staging folder; then SIGKILL
 # storage's TrainingRun statuses; a gate rejection is a failed run whose error says "Rejected: …".
 RUN_STATUS = {"swapped": "succeeded", "rejected": "failed", "failed": "failed", "cancelled": "cancelled"}
 
@@ -94,24 +89,6 @@ class RetrainResult:
 ProgressCallback = Callable[[RetrainProgress], Awaitable[None]]
 
 
-def _default_evaluate(model_dir: Path, records: list[dict[str, str]] | None) -> dict[str, Any]:
-    from training.evaluate import evaluate_model
-
-    return evaluate_model(model_dir, records=records)
-
-
-def eval_records(model_dir: Path) -> list[dict[str, str]] | None:
-    """The eval split a checkpoint recorded in ``split.json`` (None when it has none)."""
-    from training.checkpoint import SPLIT
-
-    path = Path(model_dir) / SPLIT
-    if not path.is_file():
-        return None
-    data = json.loads(path.read_text(encoding="utf-8"))
-    records = data.get("eval") if isinstance(data, dict) else None
-    return [{"question": r["question"], "answer": r["answer"]} for r in records] if records else None
-
-
 class RetrainJob:
     """Runs retrains for one ``Answerer``; see the module docstring for the steps."""
 
@@ -126,7 +103,7 @@ class RetrainJob:
         precision: str = "auto",
         python: str = sys.executable,
         load_generator: Callable[[Path], Any] | None = None,
-        evaluate: Callable[[Path, list[dict[str, str]] | None], dict[str, Any]] = _default_evaluate,
+        evaluate: gate.Evaluate = gate.default_evaluate,
     ) -> None:
         self.answerer = answerer
         self.session_factory = session_factory
@@ -140,7 +117,7 @@ class RetrainJob:
         self.progress = RetrainProgress()
         self.last_result: RetrainResult | None = None
         self._task: asyncio.Task[RetrainResult] | None = None
-        self._proc: asyncio.subprocess.Process | None = None
+        self._trainer: TrainerProcess | None = None
         self._cancelled = False
 
     @staticmethod
@@ -176,8 +153,8 @@ class RetrainJob:
         if not self.running:
             return False
         self._cancelled = True
-        if self._proc is not None and self._proc.returncode is None:
-            self._kill()  # the run notices the dead trainer and finishes as "cancelled"
+        if self._trainer is not None and self._trainer.running:
+            self._kill()  # the run notices the stopped trainer and finishes as "cancelled"
         elif self._task is not None:
             self._task.cancel()  # exporting or evaluating: interrupt the coroutine itself
         if self._task is not None:
@@ -186,20 +163,8 @@ class RetrainJob:
         return True
 
     def _kill(self) -> None:
-        proc = self._proc
-        if proc is None or proc.returncode is not None:
-            return
-        # The trainer runs in its own session: signal its whole group (dataloader workers too). SIGTERM
-        # lets it delete its staging folder; SIGKILL follows if it does not exit in time.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGTERM)
-
-        def force() -> None:
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-
-        asyncio.get_running_loop().call_later(KILL_GRACE_S, force)
+        if self._trainer is not None:
+            self._trainer.stop()
 
     # -- the run -------------------------------------------------------------------------------------
     async def _report(self, on_progress: ProgressCallback | None, **changes: Any) -> None:
@@ -223,15 +188,16 @@ class RetrainJob:
             result.model_dir = new_dir
             manifest = _read_manifest(new_dir)
             await self._report(on_progress, phase="evaluate", detail="comparing with the serving model")
-            accepted, reason, result.new_metrics, result.old_metrics = await self._gate(
-                new_dir, options.force
+            verdict = await gate.compare(
+                new_dir, self.serving_dir, force=options.force, evaluate=self._evaluate
             )
-            if not accepted:
-                result.status, result.message = "rejected", reason
+            result.new_metrics, result.old_metrics = verdict.new, verdict.old
+            if not verdict.accepted:
+                result.status, result.message = "rejected", verdict.reason
             else:
                 await self._report(on_progress, phase="swap", detail="loading the new model")
                 await self._swap(new_dir)
-                result.status, result.message = "swapped", reason
+                result.status, result.message = "swapped", verdict.reason
         except asyncio.CancelledError:
             self._kill()
             result.status, result.message = "cancelled", "cancelled"
@@ -242,7 +208,7 @@ class RetrainJob:
             log.exception("retrain failed")
             result.message = f"{type(e).__name__}: {e}"
         finally:
-            self._proc = None
+            self._trainer = None
         if result.status != "swapped":
             result.message += " The previous model keeps answering."
         await self._finish_row(result, manifest)
@@ -291,70 +257,26 @@ class RetrainJob:
         cmd = self._train_command(data, options, out)
         log.info("retrain: %s", " ".join(cmd))
         await self._report(on_progress, phase="train", detail="starting the trainer")
-        stderr_path = tmp / "train.stderr"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # progress lines must not sit in a pipe buffer
-        with open(stderr_path, "wb") as stderr:  # a file, not a pipe: a chatty trainer can never block
-            self._proc = await asyncio.create_subprocess_exec(
-                *cmd, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env, start_new_session=True
+
+        async def on_log(event: dict[str, Any]) -> None:
+            await self._report(
+                on_progress,
+                step=event.get("step"),
+                max_steps=event.get("max_steps"),
+                epoch=event.get("epoch"),
+                loss=event.get("loss", self.progress.loss),
+                eta_s=event.get("eta_s"),
+                detail="",
             )
-            done, error = await self._follow(self._proc, on_progress)
-            returncode = await self._proc.wait()
+
+        self._trainer = TrainerProcess(cmd, tmp / "train.stderr")
+        try:
+            done = await self._trainer.run(on_log)
+        except TrainerFailed as e:
+            raise _RetrainFailed("cancelled" if self._cancelled else str(e)) from e
         if self._cancelled:
             raise _RetrainFailed("cancelled")
-        if returncode != 0 or done is None:
-            tail = _tail(stderr_path)
-            why = error or f"the trainer exited with code {returncode}"
-            raise _RetrainFailed(f"Training failed: {why}" + (f"\n```\n{tail}\n```" if tail else ""))
         return Path(done["model_dir"])
-
-    async def _follow(self, proc: asyncio.subprocess.Process, on_progress: ProgressCallback | None):
-        """Read the trainer's JSON lines; return (the "done" event or None, the error message or None)."""
-        done: dict[str, Any] | None = None
-        error: str | None = None
-        assert proc.stdout is not None
-        async for raw in proc.stdout:
-            try:
-                event = json.loads(raw)
-            except ValueError:
-                log.debug("trainer: %s", raw.decode(errors="replace").rstrip())
-                continue
-            if not isinstance(event, dict):
-                continue
-            kind = event.get("event")
-            if kind == "log":
-                await self._report(
-                    on_progress,
-                    step=event.get("step"),
-                    max_steps=event.get("max_steps") or event.get("total_steps"),
-                    epoch=event.get("epoch"),
-                    loss=event.get("loss", self.progress.loss),
-                    eta_s=event.get("eta_s"),
-                    detail="",
-                )
-            elif kind == "done":
-                done = event
-            elif kind == "error":
-                error = str(event.get("message", "unknown error"))
-        return done, error
-
-    async def _gate(self, new_dir: Path, force: bool) -> tuple[bool, str, dict[str, Any], dict[str, Any]]:
-        """Evaluate new and serving models on the same fixed eval set; (accepted, reason, new, old)."""
-        old_dir = self.serving_dir
-        records = eval_records(old_dir) if old_dir is not None else None
-        if records is None:
-            records = eval_records(new_dir)  # first model, or a serving model without a split
-        new = await asyncio.to_thread(self._evaluate, new_dir, records)
-        if old_dir is None:
-            return True, f"First model: {_score(new)}.", new, {}
-        old = await asyncio.to_thread(self._evaluate, old_dir, records)
-        comparison = (
-            f"new {_score(new)} vs serving {_score(old)} on {new.get('n', len(records or []))} questions"
-        )
-        if new.get(GATE_METRIC, 0.0) + GATE_TOLERANCE >= old.get(GATE_METRIC, 0.0):
-            return True, f"Swapped: {comparison}.", new, old
-        if force:
-            return True, f"Swapped (forced) although worse: {comparison}.", new, old
-        return False, f"Rejected: the new model is worse ({comparison}); use force to swap anyway.", new, old
 
     async def _swap(self, new_dir: Path) -> None:
         generator = await asyncio.to_thread(self._load_generator, new_dir)
@@ -420,10 +342,6 @@ class RetrainJob:
             log.exception("could not record the training run result")
 
 
-def _score(metrics: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {metrics[k]:.3f}" for k in ("f1", "exact_match", "rougeL") if k in metrics)
-
-
 def _read_manifest(model_dir: Path) -> dict[str, Any]:
     try:
         from training.checkpoint import read_manifest
@@ -431,11 +349,3 @@ def _read_manifest(model_dir: Path) -> dict[str, Any]:
         return read_manifest(model_dir)
     except Exception:
         return {}
-
-
-def _tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.strip().splitlines()[-lines:])[-1500:]

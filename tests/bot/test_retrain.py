@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot import exchanges
+from bot import exchanges, gate
 from bot.answerer import Answerer
 from bot.retrain import RetrainBusy, RetrainJob, RetrainOptions
 from storage.models import Exchange, TrainingRun
@@ -125,18 +125,23 @@ async def test_cancel_kills_the_trainer_and_keeps_the_old_model(tmp_path, store,
     assert runs(store)[0].status == "cancelled"
 
 
-async def test_gate_rejects_a_worse_model_unless_forced(tmp_path, store, serving):
+async def test_gate_rejects_a_worse_model_unless_forced(tmp_path, serving):
     scores = {"old": 0.6, "new": 0.4}
+    old_dir, new_dir = serving.resolve(), tmp_path / "new"
+
+    seen = []
 
     def evaluate(model_dir, records):
-        return {"f1": scores["old" if model_dir == serving.resolve() else "new"], "n": len(records or [])}
+        seen.append(len(records or []))
+        return {"f1": scores["old" if model_dir == old_dir else "new"], "n": len(records or [])}
 
-    job = RetrainJob(answerer=None, session_factory=store, model_pointer=serving, evaluate=evaluate)
-    new_dir = tmp_path / "new"
-    accepted, reason, new, old = await job._gate(new_dir, force=False)
-    assert not accepted and "worse" in reason and new["f1"] == 0.4 and old["f1"] == 0.6
-    accepted, reason, _, _ = await job._gate(new_dir, force=True)
-    assert accepted and "forced" in reason
+    verdict = await gate.compare(new_dir, old_dir, evaluate=evaluate)
+    assert not verdict.accepted and "worse" in verdict.reason
+    assert (verdict.new["f1"], verdict.old["f1"]) == (0.4, 0.6)
+    assert seen == [4, 4]  # both scored on the serving model's recorded eval split
+    assert (await gate.compare(new_dir, old_dir, force=True, evaluate=evaluate)).reason.startswith(
+        "Swapped (forced)"
+    )
     scores["new"] = 0.6
-    accepted, _, _, _ = await job._gate(new_dir, force=False)
-    assert accepted  # equal is "not worse"
+    assert (await gate.compare(new_dir, old_dir, evaluate=evaluate)).accepted  # equal is "not worse"
+    assert (await gate.compare(new_dir, None, evaluate=evaluate)).accepted  # the first model

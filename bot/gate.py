@@ -1,0 +1,74 @@
+"""The retrain gate: a new checkpoint replaces the serving one only if it is not worse on a fixed eval set.
+
+The fixed set is the serving model's recorded eval split (``split.json``), so successive models are
+compared on the same questions; a first model (or a serving model without a split) is checked on the new
+model's own eval split and always accepted. The metric is token F1 (``training.metrics``), the score the
+README reports; equal scores pass ("not worse"), and ``force`` swaps a worse model with a note saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+GATE_METRIC = "f1"
+GATE_TOLERANCE = 1e-9  # float noise; two tiny models that both score 0 are "equal", not "worse"
+
+Records = list[dict[str, str]]
+Evaluate = Callable[[Path, Records | None], dict[str, Any]]
+
+
+@dataclass
+class Verdict:
+    accepted: bool
+    reason: str
+    new: dict[str, Any] = field(default_factory=dict)
+    old: dict[str, Any] = field(default_factory=dict)
+
+
+def default_evaluate(model_dir: Path, records: Records | None) -> dict[str, Any]:
+    from training.evaluate import evaluate_model
+
+    return evaluate_model(model_dir, records=records)
+
+
+def eval_records(model_dir: Path) -> Records | None:
+    """The eval split a checkpoint recorded in ``split.json`` (None when it has none)."""
+    from training.checkpoint import SPLIT
+
+    path = Path(model_dir) / SPLIT
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    records = data.get("eval") if isinstance(data, dict) else None
+    return [{"question": r["question"], "answer": r["answer"]} for r in records] if records else None
+
+
+def score_text(metrics: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {metrics[k]:.3f}" for k in ("f1", "exact_match", "rougeL") if k in metrics)
+
+
+async def compare(
+    new_dir: Path, serving_dir: Path | None, *, force: bool = False, evaluate: Evaluate = default_evaluate
+) -> Verdict:
+    """Evaluate both checkpoints (in threads: generation is blocking work) on the same records."""
+    records = eval_records(serving_dir) if serving_dir is not None else None
+    if records is None:
+        records = eval_records(new_dir)
+    new = await asyncio.to_thread(evaluate, new_dir, records)
+    if serving_dir is None:
+        return Verdict(True, f"First model: {score_text(new)}.", new)
+    old = await asyncio.to_thread(evaluate, serving_dir, records)
+    n = new.get("n", len(records or []))
+    comparison = f"new {score_text(new)} vs serving {score_text(old)} on {n} questions"
+    if new.get(GATE_METRIC, 0.0) + GATE_TOLERANCE >= old.get(GATE_METRIC, 0.0):
+        return Verdict(True, f"Swapped: {comparison}.", new, old)
+    if force:
+        return Verdict(True, f"Swapped (forced) although worse: {comparison}.", new, old)
+    return Verdict(
+        False, f"Rejected: the new model is worse ({comparison}); use force to swap anyway.", new, old
+    )

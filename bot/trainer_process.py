@@ -1,0 +1,96 @@
+"""``TrainerProcess``: one ``python -m training --progress json`` child, followed line by line.
+
+The trainer prints one JSON object per line on stdout (``log`` / ``eval`` / ``done`` / ``error``); stderr
+goes to a file (a pipe nobody reads could fill up and block the child), whose tail explains a crash.
+The child runs in its own session so that stopping it reaches its worker processes too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+KILL_GRACE_S = 10.0  # after SIGTERM the trainer deletes its staging folder; SIGKILL if it takes longer
+STDERR_TAIL_LINES = 15
+
+
+class TrainerFailed(Exception):
+    """The trainer exited without a ``done`` event; the message carries its reason and stderr tail."""
+
+
+class TrainerProcess:
+    def __init__(self, cmd: Sequence[str], stderr_path: Path) -> None:
+        self.cmd = list(cmd)
+        self.stderr_path = Path(stderr_path)
+        self._proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    async def run(self, on_log: Callable[[dict[str, Any]], Awaitable[None]]) -> dict[str, Any]:
+        """Run to the end; ``on_log`` gets every ``log`` event. Returns the ``done`` event."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # progress lines must not wait in a pipe buffer
+        with open(self.stderr_path, "wb") as stderr:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.cmd, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env, start_new_session=True
+            )
+            try:
+                done, error = await self._follow(on_log)
+            finally:
+                returncode = await self._proc.wait()
+        if returncode != 0 or done is None:
+            why = error or f"the trainer exited with code {returncode}"
+            tail = self.stderr_tail()
+            raise TrainerFailed(f"Training failed: {why}" + (f"\n```\n{tail}\n```" if tail else ""))
+        return done
+
+    async def _follow(self, on_log: Callable[[dict[str, Any]], Awaitable[None]]):
+        done: dict[str, Any] | None = None
+        error: str | None = None
+        assert self._proc is not None and self._proc.stdout is not None
+        async for raw in self._proc.stdout:
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                log.debug("trainer: %s", raw.decode(errors="replace").rstrip())
+                continue
+            kind = event.get("event") if isinstance(event, dict) else None
+            if kind == "log":
+                await on_log(event)
+            elif kind == "done":
+                done = event
+            elif kind == "error":
+                error = str(event.get("message", "unknown error"))
+        return done, error
+
+    def stop(self) -> None:
+        """SIGTERM the trainer's process group now, SIGKILL after ``KILL_GRACE_S`` if it is still there."""
+        proc = self._proc
+        if proc is None or proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
+
+        def force() -> None:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+
+        asyncio.get_running_loop().call_later(KILL_GRACE_S, force)
+
+    def stderr_tail(self, lines: int = STDERR_TAIL_LINES) -> str:
+        try:
+            text = self.stderr_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])[-1500:]
