@@ -49,6 +49,8 @@ class QABot(commands.Bot):
         sync_dev_guild: bool = True,
         intents: discord.Intents | None = None,
     ) -> None:
+        # A text-only bot: discord.py's "PyNaCl/davey is not installed" voice warnings are noise here.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             command_prefix=COMMAND_PREFIX,
             intents=intents or make_intents(),

@@ -116,7 +116,10 @@ async def _run_terminal(answerer: Any, session_factory: Any, job: Any) -> int:
     if hasattr(sys.stdin, "reconfigure"):
         sys.stdin.reconfigure(errors="replace")  # invalid UTF-8 on stdin becomes U+FFFD, never a crash
     async with answerer:
-        await Terminal(answerer=answerer, session_factory=session_factory, retrain_job=job).run()
+        try:
+            await Terminal(answerer=answerer, session_factory=session_factory, retrain_job=job).run()
+        finally:
+            await job.cancel()  # Ctrl-C: the trainer runs in its own session and would outlive us
     return EXIT_OK
 
 
@@ -125,7 +128,10 @@ async def _run_discord(settings: Settings, answerer: Any, session_factory: Any, 
 
     async with answerer:
         bot = QABot(settings=settings, answerer=answerer, session_factory=session_factory, retrain_job=job)
-        return await _with_discord_errors(_start(bot, settings))
+        try:
+            return await _with_discord_errors(_start(bot, settings))
+        finally:
+            await job.cancel()  # shutting down: stop a retrain's trainer, which runs in its own session
 
 
 async def _start(bot: Any, settings: Settings) -> int:

@@ -185,7 +185,8 @@ class Terminal:
         manifest = getattr(self.answerer.generator, "manifest", None)
         self.say(admin_actions.stats_text(stats, self.answerer.model_version, manifest).replace("`", ""))
         for day, n in stats.get("per_day") or []:
-            self.say(f"  {day}  {'#' * min(n, 60)} {n}")
+            if n:  # the terminal's "chart": one bar per day with questions
+                self.say(f"  {day}  {'#' * min(n, 60)} {n}")
 
     async def cmd_model(self, _: str) -> None:
         manifest = getattr(self.answerer.generator, "manifest", None)
