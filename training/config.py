@@ -17,8 +17,8 @@ DEFAULT_BASE = "distilgpt2"
 # Defaults that depend on whether we fine-tune a pretrained model or train from nothing. A scratch model
 # must learn the language of the dataset too, so it takes a larger learning rate and more epochs; the
 # scratch numbers are tuned with bench/quality.py (recall F1 >= 0.9 on examples/soccer.json in minutes).
-SCRATCH_DEFAULTS = {"epochs": 40.0, "lr": 2e-3, "weight_decay": 0.0}
-FINETUNE_DEFAULTS = {"epochs": 5.0, "lr": 1e-4, "weight_decay": 0.01}
+SCRATCH_DEFAULTS = {"epochs": 30.0, "lr": 3e-3, "weight_decay": 0.0, "batch_size": 8}
+FINETUNE_DEFAULTS = {"epochs": 5.0, "lr": 1e-4, "weight_decay": 0.01, "batch_size": 16}
 
 
 @dataclass
@@ -65,7 +65,13 @@ class TrainConfig:
             f"{FINETUNE_DEFAULTS['lr']:g} fine-tune)"
         },
     )
-    batch_size: int = field(default=16, metadata={"help": "examples per device per step"})
+    batch_size: int | None = field(
+        default=None,
+        metadata={
+            "help": f"examples per device per step (default {SCRATCH_DEFAULTS['batch_size']} scratch, "
+            f"{FINETUNE_DEFAULTS['batch_size']} fine-tune: more, smaller steps memorise faster from scratch)"
+        },
+    )
     grad_accum: int = field(default=1, metadata={"help": "gradient accumulation steps"})
     warmup_ratio: float = field(default=0.05, metadata={"help": "share of steps with linear warmup"})
     scheduler: str = field(
@@ -123,6 +129,7 @@ class TrainConfig:
             epochs=self.epochs if self.epochs is not None else defaults["epochs"],
             lr=self.lr if self.lr is not None else defaults["lr"],
             weight_decay=self.weight_decay if self.weight_decay is not None else defaults["weight_decay"],
+            batch_size=self.batch_size if self.batch_size is not None else int(defaults["batch_size"]),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -24,7 +24,9 @@ DEFAULT_SIZE = "small"
 # default (scratch on examples/soccer.json) memorises its answers in minutes on 2 CPU cores.
 SIZES: dict[str, dict[str, int]] = {
     "tiny": {"n_layer": 2, "n_embd": 64, "n_head": 2, "n_positions": 256},
-    "small": {"n_layer": 4, "n_embd": 256, "n_head": 4, "n_positions": 512},
+    # Measured on examples/soccer.json (277 training pairs, dataset BPE, batch 8): 4x128 at lr 3e-3 recalls
+    # every answer (F1 1.0) after 30 epochs in ~80 CPU-seconds; 4x256 at lr 2e-3 reached F1 0.1 in 100.
+    "small": {"n_layer": 4, "n_embd": 128, "n_head": 4, "n_positions": 512},
     "distilgpt2": {"n_layer": 6, "n_embd": 768, "n_head": 12, "n_positions": 1024},
 }
 TOKENIZERS = ("bpe", "gpt2")
