@@ -6,16 +6,22 @@ torchrun --nproc_per_node 2 -m training --data examples/soccer.json --base scrat
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import sys
 import traceback
 from typing import Any
 
-from training.callbacks import emit_json
-
 USAGE_ERROR = 2
 INTERRUPTED = 130
+
+
+def emit_json(event: dict[str, Any]) -> None:
+    # Not training.callbacks.emit_json: that module imports Trainer (seconds), and errors such as an
+    # unreachable hub must be reported within seconds.
+    sys.stdout.write(json.dumps(event, default=str) + "\n")
+    sys.stdout.flush()
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:

@@ -158,11 +158,7 @@ def _build_model(config: TrainConfig, args: Any, work: Path, train_recs: list[Re
 
 def train(config: TrainConfig, emit: Any = None) -> Path:
     """Train per ``config``; return the checkpoint folder. ``emit(dict)`` receives JSON progress events."""
-    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
-    from transformers.trainer_utils import get_last_checkpoint
-
-    from training.callbacks import JsonProgressCallback
-    from training.collate import encode_records, make_collator
+    from training.model import SCRATCH, load_base
 
     config = config.resolved()
     out = _resolve_out(config)
@@ -175,12 +171,22 @@ def train(config: TrainConfig, emit: Any = None) -> Path:
         saved = json.loads((work / CONFIG_FILE).read_text(encoding="utf-8"))
         config.data = [Path(p) for p in saved.get("data", [])]
 
+    pretrained = None
+    if config.base != SCRATCH:  # fail on an unreachable or mistyped base before the data pipeline runs
+        pretrained = load_base(config.base)
     cleaned, train_recs, eval_recs = _load_data(config)
+
+    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from training.callbacks import JsonProgressCallback
+    from training.collate import encode_records, make_collator
+
     args = _training_arguments(config, work, len(train_recs), has_eval=bool(eval_recs))
     if args.process_index == 0:
         work.mkdir(parents=True, exist_ok=True)
         write_json(work / CONFIG_FILE, config.to_dict())
-    loaded = _build_model(config, args, work, train_recs)
+    loaded = pretrained or _build_model(config, args, work, train_recs)
     tokenizer = loaded.tokenizer
     context = int(
         getattr(loaded.model.config, "n_positions", 0) or loaded.model.config.max_position_embeddings
