@@ -171,23 +171,41 @@ def trained_model_dir(arg: Path | None, tmp: Path) -> tuple[Path, str]:
 
 
 def int8_fidelity(model_arg: Path | None, limit: int) -> dict[str, Any]:
+    """Greedy answers of the same checkpoint loaded in fp32 and in int8, over the dataset's questions."""
     from training.generate import GenerationConfig, Generator
     from training.metrics import token_f1
 
     with tempfile.TemporaryDirectory(prefix="qabot-bench-") as tmp:
         model_dir, source = trained_model_dir(model_arg, Path(tmp))
         records = json.loads((ROOT / "examples" / "soccer.json").read_text(encoding="utf-8"))
-        questions = [r["question"] for r in records][:limit]
+        questions = list(dict.fromkeys(r["question"] for r in records))[:limit]
+        split_file = model_dir / "split.json"
+        trained_on = set()
+        if split_file.is_file():
+            trained_on = {r["question"] for r in json.loads(split_file.read_text(encoding="utf-8"))["train"]}
         config = GenerationConfig(max_new_tokens=64)
-        answers = {}
+        out = {}
         for precision in ("fp32", "int8"):
             gen = Generator.load(model_dir, device="cpu", precision=precision)
-            answers[precision] = [g.text for i in range(0, len(questions), 16)
-                                  for g in gen.generate(questions[i : i + 16], config)]  # fmt: skip
-    pairs = list(zip(answers["fp32"], answers["int8"], strict=True))
+            out[precision] = [g for i in range(0, len(questions), 16)
+                              for g in gen.generate(questions[i : i + 16], config)]  # fmt: skip
+            threshold = gen.confidence_threshold
+    pairs = list(zip(out["fp32"], out["int8"], strict=True))
+
+    def share(keep: list[bool]) -> float | None:
+        chosen = [a.text == b.text for (a, b), k in zip(pairs, keep, strict=True) if k]
+        return round(sum(chosen) / len(chosen), 4) if chosen else None
+
+    def served(g: Any) -> str:  # what the bot shows: the fallback below the calibrated threshold
+        return "<fallback>" if threshold is not None and g.confidence < threshold else g.text
+
+    seen = [q in trained_on for q in questions]
     return {
-        "int8_identical": round(sum(a == b for a, b in pairs) / len(pairs), 4),
-        "int8_token_f1": round(sum(token_f1(b, a) for a, b in pairs) / len(pairs), 4),
+        "int8_identical": share([True] * len(pairs)),
+        "int8_token_f1": round(sum(token_f1(b.text, a.text) for a, b in pairs) / len(pairs), 4),
+        "int8_identical_trained_questions": share(seen),
+        "int8_identical_heldout_questions": share([not s for s in seen]),
+        "int8_identical_served": round(sum(served(a) == served(b) for a, b in pairs) / len(pairs), 4),
         "int8_questions": len(pairs),
         "int8_model": source,
     }

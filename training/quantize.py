@@ -3,17 +3,49 @@
 GPT-2's blocks use ``transformers.pytorch_utils.Conv1D`` (a Linear with a transposed weight), which
 ``torch.ao.quantization.quantize_dynamic({nn.Linear})`` does not recognise: it would quantize only
 ``lm_head``. So every Conv1D is first rewritten as an equivalent ``nn.Linear`` and then all Linears,
-``lm_head`` included, get int8 weights with dynamically quantized activations (fbgemm/x86).
+``lm_head`` included, get int8 weights (one scale per output row) with activations quantized per call
+(fbgemm/x86 kernels).
+
+Measured here (2-core AVX-512 VNNI EPYC, 1 thread, a 768x50257 ``lm_head`` at batch 1): this path takes
+~3 ms against 13 ms in fp32 and 10 ms in bf16; ``aten._weight_int8pack_mm`` (int8 weight-only) 36 ms
+(5.5 ms with bf16 activations); torchao 0.18's eager ``Int8WeightOnlyConfig`` 141 ms and
+``Int8DynamicActivationInt8WeightConfig`` 168 ms (they need ``torch.compile`` to be fast).
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
+from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
 
 PRECISIONS = ("auto", "fp32", "int8", "fp16", "bf16")
+
+
+@functools.cache
+def cpu_has_vnni() -> bool:
+    """AVX-512 VNNI / AVX-VNNI accumulate u8*s8 products straight into int32, without 16-bit saturation."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+class FullRangeDynamicLinear(DynamicQuantizedLinear):
+    """torch's dynamic int8 Linear, but activations use all 8 bits when the CPU cannot saturate.
+
+    torch always passes ``reduce_range=True`` (7-bit activations) to protect AVX2's 16-bit intermediate
+    sums; with VNNI that loss is unnecessary, and the extra bit raised int8/fp32 agreement on held-out
+    questions of the example model (0.91 -> 0.93 identical answers over the whole dataset).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.ops.quantized.linear_dynamic(x, self._packed_params._packed_params, reduce_range=False)
+        return y.to(x.dtype)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -54,12 +86,20 @@ def quantize_int8(model: nn.Module) -> nn.Module:
     model = conv1d_to_linear(model)
     if "x86" in torch.backends.quantized.supported_engines:
         torch.backends.quantized.engine = "x86"
-    # lm_head shares its weight with the token embedding; quantizing it gives lm_head its own int8 copy
-    # (a quarter of the fp32 read per step) while the embedding lookup keeps the fp32 table.
+    target = FullRangeDynamicLinear if cpu_has_vnni() else DynamicQuantizedLinear
     with warnings.catch_warnings():
-        # torch.ao's quantized-tensor constructors warn that they will move to torchao; they still work.
-        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
-        return torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+        # torch.ao's quantization entry points warn that they will move to torchao; they still work.
+        warnings.filterwarnings("ignore", category=UserWarning)
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        # lm_head shares its weight with the token embedding; quantizing it gives lm_head its own int8
+        # copy (a quarter of the fp32 read per step) while the embedding lookup keeps the fp32 table.
+        # Per-output-channel weight scales keep small rows precise next to large ones.
+        return torch.ao.quantization.quantize_dynamic(
+            model,
+            {nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
+            dtype=torch.qint8,
+            mapping={nn.Linear: target},
+        )
 
 
 def prepare_model(model: nn.Module, precision: str, device: torch.device) -> nn.Module:
