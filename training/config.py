@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,23 @@ DEFAULT_BASE = "distilgpt2"
 # scratch numbers are tuned with bench/quality.py (recall F1 >= 0.9 on examples/soccer.json in minutes).
 SCRATCH_DEFAULTS = {"epochs": 30.0, "lr": 3e-3, "weight_decay": 0.0, "batch_size": 8}
 FINETUNE_DEFAULTS = {"epochs": 5.0, "lr": 1e-4, "weight_decay": 0.01, "batch_size": 16}
+# Continuing a qabot checkpoint that was itself trained from scratch (the bot's retrain): the model is
+# small and knows only its dataset, so new pairs need scratch-like steps, but fewer epochs than from nothing.
+CONTINUE_DEFAULTS = {"epochs": 10.0, "lr": 1e-3, "weight_decay": 0.0, "batch_size": 8}
+
+
+def base_defaults(base: str) -> dict[str, float]:
+    """The default epochs / lr / weight decay / batch size for a base model."""
+    if base == SCRATCH:
+        return SCRATCH_DEFAULTS
+    manifest = Path(base) / "manifest.json"
+    if manifest.is_file():
+        try:
+            if json.loads(manifest.read_text(encoding="utf-8")).get("size") is not None:
+                return CONTINUE_DEFAULTS  # a scratch-trained qabot checkpoint records its size preset
+        except (OSError, ValueError):
+            pass
+    return FINETUNE_DEFAULTS
 
 
 @dataclass
@@ -122,7 +140,7 @@ class TrainConfig:
 
     def resolved(self) -> TrainConfig:
         """A copy with the per-base defaults filled in."""
-        defaults = SCRATCH_DEFAULTS if self.base == SCRATCH else FINETUNE_DEFAULTS
+        defaults = base_defaults(self.base)
         return dataclasses.replace(
             self,
             data=[Path(p) for p in self.data],

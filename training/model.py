@@ -7,6 +7,7 @@ alternatives, instead of ``from_pretrained``'s ~25 s of retries and a traceback.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import urllib.error
@@ -45,8 +46,8 @@ class LoadedModel:
     model: Any  # transformers.PreTrainedModel
     tokenizer: Any  # transformers.PreTrainedTokenizerFast
     base: str  # "scratch", a hub name, or a local folder
-    size: str | None  # scratch preset, None for pretrained bases
-    tokenizer_name: str  # "bpe" (trained on the dataset), "gpt2", or "pretrained"
+    size: str | None  # scratch preset (kept when continuing a qabot checkpoint), None for hub models
+    tokenizer_name: str  # "bpe" (trained on the dataset), "gpt2", or "pretrained" (the base's own)
 
     @property
     def is_scratch(self) -> bool:
@@ -191,4 +192,12 @@ def load_base(
             build_scratch_model(size, tokenizer, dropout), tokenizer, base, size, tokenizer_name
         )
     model, tokenizer = load_pretrained(base)
-    return LoadedModel(model, tokenizer, base, None, "pretrained")
+    size, tokenizer_name = None, "pretrained"
+    manifest = Path(base).expanduser() / "manifest.json"
+    if manifest.is_file():  # a qabot checkpoint: keep its lineage (size preset, tokenizer choice)
+        try:
+            info = json.loads(manifest.read_text(encoding="utf-8"))
+            size, tokenizer_name = info.get("size"), info.get("tokenizer") or tokenizer_name
+        except (OSError, ValueError):
+            pass
+    return LoadedModel(model, tokenizer, base, size, tokenizer_name)

@@ -12,6 +12,7 @@ from bot.cli import app
 from tests.training.train_support import tiny_config, write_dataset
 from training.__main__ import main
 from training.checkpoint import read_manifest, resolve_model_dir
+from training.config import CONTINUE_DEFAULTS, base_defaults
 from training.train import train
 
 
@@ -107,13 +108,12 @@ def test_resume_continues_from_the_last_trainer_checkpoint(dataset_file, tmp_pat
 
 def test_pretrained_folder_base_is_fine_tuned(trained_run, dataset_file, tmp_path):
     base, _ = trained_run
-    out = train(tiny_config(dataset_file, tmp_path / "ft", base=str(base), max_steps=2, recall_sample=1),
-                emit=lambda e: None)  # fmt: skip
-    manifest = read_manifest(out)
-    assert (
-        manifest["base"] == str(base) and manifest["tokenizer"] == "pretrained" and manifest["size"] is None
-    )
-    assert manifest["vocab_size"] == read_manifest(base)["vocab_size"]
+    config = tiny_config(dataset_file, tmp_path / "ft", base=str(base), max_steps=2, recall_sample=1, lr=None)
+    manifest = read_manifest(train(config, emit=lambda e: None))
+    assert manifest["base"] == str(base) and manifest["vocab_size"] == read_manifest(base)["vocab_size"]
+    # continuing a scratch-trained qabot checkpoint keeps its lineage and takes the "continue" defaults
+    assert manifest["size"] == "tiny" and manifest["tokenizer"] == "bpe"
+    assert manifest["hyperparameters"]["lr"] == CONTINUE_DEFAULTS["lr"] == base_defaults(str(base))["lr"]
 
 
 def test_bad_data_is_a_clear_error_with_exit_2(tmp_path, capsys):
