@@ -26,6 +26,16 @@ log = logging.getLogger(__name__)
 
 COMMAND_PREFIX = "!"  # only for `!correct`; questions never need a prefix
 EXTENSIONS = ("bot.cogs.ask", "bot.cogs.feedback", "bot.cogs.admin")
+# What the bot needs in a channel: read, reply (replies need Read Message History), embeds for /stats,
+# files for /export and the chart, and threads. Nothing administrative.
+INVITE_PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    send_messages_in_threads=True,
+    read_message_history=True,
+    embed_links=True,
+    attach_files=True,
+)
 
 
 def make_intents() -> discord.Intents:
@@ -84,10 +94,20 @@ class QABot(commands.Bot):
         )
         return synced
 
+    def invite_url(self) -> str | None:
+        """The OAuth2 URL that adds this bot to a server, with slash commands and the permissions it needs."""
+        if self.application_id is None:
+            return None
+        return discord.utils.oauth_url(
+            self.application_id, permissions=INVITE_PERMISSIONS, scopes=("bot", "applications.commands")
+        )
+
     async def on_ready(self) -> None:
         log.info(
             "logged in as %s (%s) in %d guilds", self.user, getattr(self.user, "id", "?"), len(self.guilds)
         )
+        if not self.guilds:
+            log.info("not in any server yet; invite the bot with %s", self.invite_url())
 
     async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
         # Questions like "!what" reach the prefix parser too; unknown commands are not errors here.

@@ -97,3 +97,12 @@ def test_qabot_sync_uploads_the_commands_to_a_guild(monkeypatch, tmp_path):
     assert synced == {"guild": 777}
     assert "Synced 9 commands to guild 777" in result.output and "/retrain" in result.output
     assert "SECRET" not in result.output
+
+
+def test_invite_url_asks_for_bot_and_slash_command_scopes():
+    bot = make_bot()
+    assert bot.invite_url() is None  # unknown until login
+    bot._connection.application_id = 123
+    url = bot.invite_url()
+    assert "client_id=123" in url and "scope=bot+applications.commands" in url
+    assert "permissions=274878024704" in url
