@@ -133,16 +133,33 @@ async def _interactive(answerer: Any) -> None:
 
 
 async def _scripted(answerer: Any) -> None:
-    """One question per line in, one answer per line out (blank line for a blank question)."""
+    """One question per line in, one answer per line out, in order (blank line for a blank question).
+
+    Lines are read in a thread and answered concurrently, so piped questions share batches, while each
+    answer is printed as soon as it and all before it are ready (a co-process can ask line by line).
+    """
+    import asyncio
+
+    async def one(line: str) -> str:
+        try:
+            answer = await answerer.answer(line)
+        except ValueError as e:
+            typer.echo(f"skipped: {e}", err=True)
+            return ""
+        return " ".join(answer.text.split())  # an answer is always exactly one output line
+
+    pending: asyncio.Queue[asyncio.Task[str] | None] = asyncio.Queue(maxsize=answerer.max_batch_size)
+
+    async def read() -> None:
+        while line := await asyncio.to_thread(sys.stdin.readline):
+            await pending.put(asyncio.create_task(one(line)))
+        await pending.put(None)
+
     async with answerer:
-        for line in sys.stdin:
-            try:
-                answer = await answerer.answer(line)
-            except ValueError as e:
-                typer.echo(f"skipped: {e}", err=True)
-                typer.echo("")
-                continue
-            typer.echo(" ".join(answer.text.split()))  # an answer is always exactly one output line
+        reader = asyncio.create_task(read())
+        while (task := await pending.get()) is not None:
+            typer.echo(await task)
+        await reader
 
 
 def register(app: typer.Typer) -> None:
