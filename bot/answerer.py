@@ -65,6 +65,12 @@ class _Request:
     arrived: float
 
 
+def _fail_all(requests: list[_Request], error: BaseException) -> None:
+    for r in requests:
+        if not r.future.done():
+            r.future.set_exception(error)
+
+
 class Answerer:
     """Batches concurrent questions onto one ``Generator``; ``async with Answerer(gen) as a: ...``."""
 
@@ -114,9 +120,7 @@ class Answerer:
                 await worker
         if self._queue is not None:
             while not self._queue.empty():
-                request = self._queue.get_nowait()
-                if not request.future.done():
-                    request.future.set_exception(RuntimeError("the answerer was closed"))
+                _fail_all([self._queue.get_nowait()], RuntimeError("the answerer was closed"))
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
@@ -190,11 +194,12 @@ class Answerer:
                 results = await loop.run_in_executor(
                     self._executor, generator.generate, questions, self.config
                 )
+            except asyncio.CancelledError:  # close() while generating: nobody will answer these callers
+                _fail_all(batch, RuntimeError("the answerer was closed"))
+                raise
             except Exception as e:  # a failed batch fails its callers, not the worker
                 log.exception("generation failed for a batch of %d", len(batch))
-                for r in batch:
-                    if not r.future.done():
-                        r.future.set_exception(e)
+                _fail_all(batch, e)
                 continue
             threshold = self.effective_threshold(generator)
             now = time.perf_counter()

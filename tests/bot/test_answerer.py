@@ -172,3 +172,17 @@ async def test_event_loop_stays_responsive_while_8_requests_generate() -> None:
     assert all(a.tokens == 96 for a in answers)
     assert elapsed > 0.1  # generation really took a while, so the lag measurement means something
     assert max(lags) < 0.05, f"event loop blocked for {max(lags) * 1000:.0f} ms"
+
+
+async def test_close_fails_requests_that_are_still_waiting() -> None:
+    fake = FakeGenerator(delay_s=0.3)
+    answerer = Answerer(fake, timeout_s=5)
+    await answerer.start()
+    inflight = asyncio.create_task(answerer.answer("in the batch"))
+    await asyncio.to_thread(fake.started.wait, 2)
+    queued = asyncio.create_task(answerer.answer("still queued"))
+    await asyncio.sleep(0.01)
+    await answerer.close()
+    for task in (inflight, queued):
+        with pytest.raises(RuntimeError, match="closed"):
+            await task
