@@ -4,9 +4,9 @@
 
 Seed recipe (DESIGN's list of faults): "Question: q\\nAnswer: a" without EOS, padded to 512, labels =
 input_ids (pads and question included), batch 8, lr 3e-5. Ours: the prompt contract with EOS, labels on
-the answer only, dynamic padding with length-grouped batches, batch 16, the scratch defaults' learning
-rate and schedule (``training.train``'s own TrainingArguments). Both use GPT-2's tokenizer so that only
-the recipe differs, and both run through HF Trainer.
+the answer only, dynamic padding with length-grouped batches, the scratch defaults' batch size, learning
+rate and schedule (``training.train``'s own TrainingArguments). Within each part below both recipes use
+the same tokenizer and GPT-2 config, so only the recipe differs; both run through HF Trainer.
 
 1. Throughput at distilgpt2's size (6x768) with GPT-2's tokenizer: a few steps of each recipe; real
    (non-pad) tokens per second, the first step excluded as warm-up. ``ratio`` = ours / seed.
@@ -147,6 +147,7 @@ def main() -> None:
     import torch
     import transformers
 
+    from training.config import SCRATCH_DEFAULTS
     from training.data import prepare_dataset, split_records
     from training.model import SIZES, train_bpe_tokenizer
     from training.prompt import format_example
@@ -175,9 +176,10 @@ def main() -> None:
         arch = SIZES["small"]
         per_epoch = sum(len(bpe(t)["input_ids"]) + 1 for t in texts)
         budget = int(per_epoch * args.loss_epochs)
-        seed_steps = math.ceil(budget / (per_epoch / len(texts) * SEED_BATCH))
+        seed_steps = math.ceil(budget / (per_epoch / len(texts) * SEED_BATCH)) + 2  # the budget stops it
         seed = run("seed", arch, bpe, train_recs, eval_recs, seed_steps, budget, work)
-        cap = math.ceil(budget / (per_epoch / len(texts) * 16)) + 1
+        ours_batch = int(SCRATCH_DEFAULTS["batch_size"])
+        cap = math.ceil(budget / (per_epoch / len(texts) * ours_batch)) + 2  # the budget stops it first
         ours = run("ours", arch, bpe, train_recs, eval_recs, cap, budget, work)
         flat = run("flatten", arch, bpe, train_recs, eval_recs, cap, budget, work)
         result["small"] = {"seed": seed, "ours": ours, "ratio": ours["tokens_per_s"] / seed["tokens_per_s"],
