@@ -167,3 +167,14 @@ def test_qabot_eval_missing_or_corrupt_model_exits_2(tmp_path):
     (tmp_path / "broken" / "config.json").write_text("{}")
     result = CliRunner().invoke(app, ["eval", "--model", str(tmp_path / "broken")])
     assert result.exit_code == 2 and "Error" in result.output
+
+
+def test_early_stopping_and_best_checkpoint_flags(dataset_file, tmp_path):
+    events: list[dict] = []
+    config = tiny_config(dataset_file, tmp_path / "es", max_steps=-1, epochs=3, lr=3e-2, early_stopping=1,
+                         load_best=True, recall_sample=1)  # fmt: skip
+    out = train(config, emit=events.append)
+    evals = [e["eval_loss"] for e in events if e["event"] == "eval"]
+    assert 1 <= len(evals) <= 3
+    # the saved model is the best epoch's: its eval loss is the lowest one seen
+    assert read_manifest(out)["metrics"]["eval_loss"] == pytest.approx(min(evals), rel=1e-3)
