@@ -70,7 +70,8 @@ class TrainConfig:
         default=None,
         metadata={
             "help": f"epochs (default {SCRATCH_DEFAULTS['epochs']:g} scratch, "
-            f"{FINETUNE_DEFAULTS['epochs']:g} fine-tune)"
+            f"{FINETUNE_DEFAULTS['epochs']:g} fine-tune, "
+            f"{CONTINUE_DEFAULTS['epochs']:g} continuing a scratch-trained checkpoint)"
         },
     )
     max_steps: int = field(
@@ -80,7 +81,8 @@ class TrainConfig:
         default=None,
         metadata={
             "help": f"peak learning rate (default {SCRATCH_DEFAULTS['lr']:g} scratch, "
-            f"{FINETUNE_DEFAULTS['lr']:g} fine-tune)"
+            f"{FINETUNE_DEFAULTS['lr']:g} fine-tune, "
+            f"{CONTINUE_DEFAULTS['lr']:g} continuing a scratch-trained checkpoint)"
         },
     )
     batch_size: int | None = field(
