@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bot.settings import DEFAULT_FALLBACK
+from bot.settings import DEFAULT_FALLBACK, Settings
 from training.generate import GenerationConfig, Generator
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,19 @@ class Answerer:
         self._executor: ThreadPoolExecutor | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_settings(cls, generator: Generator, settings: Settings) -> Answerer:
+        """An Answerer tuned by the user's settings (batching, time limit, fallback, threshold, length)."""
+        return cls(
+            generator,
+            max_batch_size=settings.max_batch_size,
+            batch_wait_ms=settings.batch_wait_ms,
+            timeout_s=settings.request_timeout_s,
+            fallback=settings.fallback_answer,
+            threshold=settings.confidence_threshold,
+            max_new_tokens=settings.max_new_tokens,
+        )
 
     async def start(self) -> None:
         if self._worker is not None:

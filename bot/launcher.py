@@ -64,15 +64,7 @@ def build_services(settings: Settings) -> tuple[Any, Any, Any]:
     model_dir = resolve_model_dir(settings.model_dir)
     session_factory = open_store(settings.database_url)
     generator = Generator.load(model_dir, precision=settings.precision)
-    answerer = Answerer(
-        generator,
-        max_batch_size=settings.max_batch_size,
-        batch_wait_ms=settings.batch_wait_ms,
-        timeout_s=settings.request_timeout_s,
-        fallback=settings.fallback_answer,
-        threshold=settings.confidence_threshold,
-        max_new_tokens=settings.max_new_tokens,
-    )
+    answerer = Answerer.from_settings(generator, settings)
     job = RetrainJob(
         answerer=answerer,
         session_factory=session_factory,

@@ -46,15 +46,7 @@ def _build_answerer(model: Path | None, precision: str | None) -> Any:
         raise _fail(str(e)) from None
     except ValueError as e:  # e.g. a precision the device cannot run
         raise _fail(f"Cannot load the model: {e}") from None
-    return Answerer(
-        generator,
-        max_batch_size=settings.max_batch_size,
-        batch_wait_ms=settings.batch_wait_ms,
-        timeout_s=settings.request_timeout_s,
-        fallback=settings.fallback_answer,
-        threshold=settings.confidence_threshold,
-        max_new_tokens=settings.max_new_tokens,
-    )
+    return Answerer.from_settings(generator, settings)
 
 
 def answer_json(answer: Any) -> dict[str, Any]:
