@@ -24,6 +24,7 @@ from typing import Any
 from bot import gate
 from bot.exchanges import SessionFactory, run_in_session
 from bot.trainer_process import TrainerFailed, TrainerProcess
+from training.checkpoint import SPLIT
 
 log = logging.getLogger(__name__)
 
@@ -248,6 +249,9 @@ class RetrainJob:
             cmd += ["--base", str(self.serving_dir)]  # fine-tune the serving model
         else:
             cmd += ["--base", "scratch"]
+        if self.serving_dir is not None and (self.serving_dir / SPLIT).is_file():
+            # The gate judges both models on the serving model's eval questions: keep them out of training.
+            cmd += ["--holdout", str(self.serving_dir / SPLIT)]
         return cmd + self.train_args
 
     async def _train(

@@ -110,6 +110,13 @@ class TrainConfig:
     eval_fraction: float = field(
         default=0.15, metadata={"help": "share of question groups held out for eval"}
     )
+    holdout: Path | None = field(
+        default=None,
+        metadata={
+            "help": "questions that must stay out of training: a checkpoint's split.json (its eval "
+            "questions) or a dataset file; they are put in the eval split"
+        },
+    )
     loss_on_prompt: bool = field(default=False, metadata={"help": "also train on the question tokens"})
     collator: str = field(
         default=DEFAULT_COLLATOR,

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from training.checkpoint import METRICS, CheckpointError, point_current, staged_dir, write_json
+from training.checkpoint import METRICS, SPLIT, CheckpointError, point_current, staged_dir, write_json
 from training.config import TrainConfig, build_parser, parse_config
 from training.records import Record
 
@@ -65,9 +65,27 @@ def _load_data(config: TrainConfig) -> tuple[Any, list[Record], list[Record]]:
     if not cleaned.records:
         raise TrainingError(f"no usable records left after cleaning {', '.join(map(str, config.data))}")
     train_recs, eval_recs = split_records(
-        cleaned.records, eval_fraction=config.eval_fraction, seed=config.seed
+        cleaned.records,
+        eval_fraction=config.eval_fraction,
+        seed=config.seed,
+        holdout=_holdout_questions(config.holdout),
     )
     return cleaned, list(train_recs), list(eval_recs)
+
+
+def _holdout_questions(path: Path | None) -> list[str]:
+    """The questions of ``--holdout``: a checkpoint's ``split.json`` (its eval side) or a dataset file."""
+    from training.data import load_dataset_file
+
+    if path is None:
+        return []
+    path = Path(path)
+    if path.name == SPLIT:
+        try:
+            return [r["question"] for r in json.loads(path.read_text(encoding="utf-8"))["eval"]]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise TrainingError(f"--holdout {path}: not a readable split.json ({e})") from e
+    return [r["question"] for r in load_dataset_file(path)]
 
 
 def _auto_save_steps(config: TrainConfig, n_train: int, world_size: int) -> int:

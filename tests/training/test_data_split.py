@@ -7,6 +7,7 @@ import warnings
 import pytest
 
 from training.data import DatasetWarning, comparison_key, split_records
+from training.records import make_record
 
 
 def records(n: int, copies: int = 1) -> list[dict[str, str]]:
@@ -63,3 +64,15 @@ def test_zero_fraction_and_empty_input_do_not_warn():
 def test_bad_fraction_is_rejected():
     with pytest.raises(ValueError, match="eval_fraction"):
         split_records(records(5), eval_fraction=1.0)
+
+
+def test_holdout_questions_always_go_to_eval():
+    records = [make_record(f"Question number {i}?", f"Answer {i}.") for i in range(40)]
+    train, evaluation = split_records(records, eval_fraction=0.15)
+    # Force questions that the plain split put in train (case and punctuation do not matter).
+    forced = [r["question"].upper().rstrip("?") for r in train[:3]]
+    train2, eval2 = split_records(records, eval_fraction=0.15, holdout=forced)
+    eval_questions = {r["question"] for r in eval2}
+    assert {r["question"] for r in train[:3]} <= eval_questions
+    assert not eval_questions & {r["question"] for r in train2}
+    assert len(train2) + len(eval2) == len(records)

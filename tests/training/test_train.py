@@ -109,7 +109,14 @@ def test_resume_continues_from_the_last_trainer_checkpoint(dataset_file, tmp_pat
 def test_pretrained_folder_base_is_fine_tuned(trained_run, dataset_file, tmp_path):
     base, _ = trained_run
     config = tiny_config(dataset_file, tmp_path / "ft", base=str(base), max_steps=2, recall_sample=1, lr=None)
-    manifest = read_manifest(train(config, emit=lambda e: None))
+    # What the bot's retrain passes: the gate's fixed eval questions. Another seed would split differently.
+    config.holdout, config.seed = base / "split.json", 7
+    out = train(config, emit=lambda e: None)
+    manifest = read_manifest(out)
+    held = {r["question"] for r in json.loads((base / "split.json").read_text())["eval"]}
+    new_split = json.loads((out / "split.json").read_text())
+    assert held <= {r["question"] for r in new_split["eval"]}
+    assert not held & {r["question"] for r in new_split["train"]}
     assert manifest["base"] == str(base) and manifest["vocab_size"] == read_manifest(base)["vocab_size"]
     # continuing a scratch-trained qabot checkpoint keeps its lineage and takes the "continue" defaults
     assert manifest["size"] == "tiny" and manifest["tokenizer"] == "bpe"

@@ -5,14 +5,15 @@ Groups are ordered by a seeded hash of their key (not by position), so the split
 the order of the input, and eval takes groups in that order until it holds ``eval_fraction`` of the
 records. Tiny datasets: with fewer than ``MIN_GROUPS`` distinct questions there is no eval set (all
 records train) and a ``DatasetWarning`` says so; otherwise eval gets at least one question and train
-keeps at least one.
+keeps at least one. ``holdout`` questions always go to eval first: the retrain gate passes the serving
+model's eval questions, so a retrained model is never trained on the questions it is judged by.
 """
 
 from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from training.data.errors import DatasetWarning
 from training.data.normalize import comparison_key
@@ -29,9 +30,13 @@ def _rank(key: str, seed: int) -> bytes:
 
 
 def split_records(
-    records: Sequence[Record], eval_fraction: float = DEFAULT_EVAL_FRACTION, seed: int = 0
+    records: Sequence[Record],
+    eval_fraction: float = DEFAULT_EVAL_FRACTION,
+    seed: int = 0,
+    holdout: Iterable[str] = (),
 ) -> tuple[list[Record], list[Record]]:
-    """(train, eval): a deterministic split of ``records`` grouped by question comparison key."""
+    """(train, eval): a deterministic split of ``records`` grouped by question comparison key;
+    questions in ``holdout`` (compared by key) are always in eval."""
     if not 0.0 <= eval_fraction < 1.0:
         raise ValueError(f"eval_fraction must be in [0, 1), not {eval_fraction}")
     if not 0 <= seed < 2**64:
@@ -52,9 +57,11 @@ def split_records(
     target = round(eval_fraction * len(records))
     eval_keys: set[str] = set()
     held = 0
-    for key in sorted(sizes, key=lambda k: (_rank(k, seed), k)):
+    forced = {comparison_key(q) for q in holdout}
+    # Held-out questions first, then the rest in seeded-hash order.
+    for key in sorted(sizes, key=lambda k: (k not in forced, _rank(k, seed), k)):
         # Stop once the target is met; always leave train at least one question.
-        if (held >= target and eval_keys) or len(eval_keys) == len(sizes) - 1:
+        if key not in forced and ((held >= target and eval_keys) or len(eval_keys) == len(sizes) - 1):
             break
         eval_keys.add(key)
         held += sizes[key]
