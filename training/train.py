@@ -199,6 +199,7 @@ def train(config: TrainConfig, emit: Any = None) -> Path:
 
     from training.callbacks import JsonProgressCallback
     from training.collate import encode_records, make_collator
+    from training.data.variants import with_question_variants
 
     args = _training_arguments(config, work, len(train_recs), has_eval=bool(eval_recs))
     if args.process_index == 0:
@@ -210,7 +211,8 @@ def train(config: TrainConfig, emit: Any = None) -> Path:
         getattr(loaded.model.config, "n_positions", 0) or loaded.model.config.max_position_embeddings
     )
     max_length = min(config.max_length, context)
-    train_ds = encode_records(train_recs, tokenizer, max_length, config.loss_on_prompt)
+    examples = train_recs if config.no_question_variants else with_question_variants(train_recs)
+    train_ds = encode_records(examples, tokenizer, max_length, config.loss_on_prompt)
     eval_ds = encode_records(eval_recs, tokenizer, max_length) if eval_recs else None
 
     callbacks: list[Any] = []
