@@ -55,12 +55,15 @@ def bootstrap_model(settings: Settings, data: Path = BOOTSTRAP_DATA) -> Path:
 
 def build_services(settings: Settings) -> tuple[Any, Any, Any]:
     """(answerer, session_factory, retrain_job) for ``settings``; raises CheckpointError/StoreError."""
+    from transformers.utils import logging as hf_logging
+
     from bot.answerer import Answerer
     from bot.retrain import RetrainJob
     from storage.db import open_store
     from training.checkpoint import resolve_model_dir
     from training.generate import Generator
 
+    hf_logging.disable_progress_bar()  # the bot shows answers, not weight-loading bars
     model_dir = resolve_model_dir(settings.model_dir)
     session_factory = open_store(settings.database_url)
     generator = Generator.load(model_dir, precision=settings.precision)
