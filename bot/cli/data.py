@@ -130,6 +130,17 @@ def _show(report: Any, as_json: bool, **extra: Any) -> None:
         render_report(report)
 
 
+def _load_options(
+    fmt: str | None, question_field: str | None, answer_field: str | None, records_key: str | None
+) -> dict[str, str | None]:
+    return {
+        "fmt": fmt,
+        "question_field": question_field,
+        "answer_field": answer_field,
+        "records_key": records_key,
+    }
+
+
 @data_app.command("check")
 def check(
     paths: PathsArg,
@@ -146,12 +157,7 @@ def check(
     as_json: JsonOpt = False,
 ) -> None:
     """Validate and clean dataset files without writing anything: exit 0 if usable, 2 if not."""
-    load = {
-        "fmt": fmt,
-        "question_field": question_field,
-        "answer_field": answer_field,
-        "records_key": records_key,
-    }
+    load = _load_options(fmt, question_field, answer_field, records_key)
     clean = _clean_options(near_dup_threshold, conflicts, offensive, spam, short, allow_word)
     _show(_prepare(paths, load, clean, as_json).report, as_json)
 
@@ -180,12 +186,7 @@ def clean(
     """Clean dataset files and write the result as a JSON list of {"question", "answer"}."""
     from training.checkpoint import write_json
 
-    load = {
-        "fmt": fmt,
-        "question_field": question_field,
-        "answer_field": answer_field,
-        "records_key": records_key,
-    }
+    load = _load_options(fmt, question_field, answer_field, records_key)
     clean = _clean_options(near_dup_threshold, conflicts, offensive, spam, short, allow_word)
     if output.is_dir():
         typer.echo(f"error: {output} is a folder; give a file name such as {output / 'clean.json'}", err=True)
