@@ -221,9 +221,10 @@ class RetrainJob:
     async def _export(self, tmp: Path) -> list[Path]:
         from storage.export import ExportFilters, export_dataset
 
-        # Never learn the fallback ("I'm not sure…") or answers people voted down; corrected exchanges pass
-        # these filters with the admin's answer.
-        filters = ExportFilters(exclude_unanswered=True, min_score=0)
+        # Learn only what people vouched for: upvoted answers, admin corrections (which pass these filters
+        # with the admin's answer) and taught pairs. An unrated answer is the model's own guess; training on
+        # it would only reinforce it, and the fallback ("I'm not sure…") must never be learned.
+        filters = ExportFilters(exclude_unanswered=True, min_score=1)
         store_file = tmp / "store.json"
         n = await asyncio.to_thread(export_dataset, self.session_factory, "json", store_file, filters)
         files = [store_file] if n else []

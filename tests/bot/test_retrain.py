@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 from pathlib import Path
 
@@ -145,3 +146,28 @@ async def test_gate_rejects_a_worse_model_unless_forced(tmp_path, serving):
     scores["new"] = 0.6
     assert (await gate.compare(new_dir, old_dir, evaluate=evaluate)).accepted  # equal is "not worse"
     assert (await gate.compare(new_dir, None, evaluate=evaluate)).accepted  # the first model
+
+
+async def test_retrain_learns_only_vouched_for_answers_and_holds_out_the_gate_questions(
+    tmp_path, store, serving
+):
+    from storage import repo
+
+    with store.begin() as session:
+        common = {"model_version": "m", "confidence": 0.9, "latency_ms": 5.0, "source": "discord"}
+        guess = repo.log_exchange(
+            session, question="Unrated guess?", answer="A guess.", unanswered=False, **common
+        )
+        liked = repo.log_exchange(
+            session, question="Liked one?", answer="A good one.", unanswered=False, **common
+        )
+        repo.log_exchange(session, question="Unknown?", answer="I'm not sure.", unanswered=True, **common)
+        repo.set_vote(session, liked.id, "u1", +1)
+        repo.set_vote(session, guess.id, "u1", +1)
+        repo.set_vote(session, guess.id, "u2", -1)  # net 0: nobody vouched for it
+        repo.add_taught_pair(session, "Taught one?", "Taught answer.", admin_id="1")
+    job = RetrainJob(answerer=None, session_factory=store, model_pointer=serving, base_datasets=[])
+    [exported] = await job._export(tmp_path)
+    assert {r["question"] for r in json.loads(exported.read_text())} == {"Liked one?", "Taught one?"}
+    cmd = job._train_command([exported], RetrainOptions(triggered_by="test"), tmp_path / "out")
+    assert cmd[cmd.index("--holdout") + 1] == str(serving.resolve() / "split.json")
