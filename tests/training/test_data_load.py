@@ -186,3 +186,25 @@ def test_bad_conversation_turn_names_the_turn(tmp_path):
     err = _error(tmp_path, "conv.json", json.dumps(rows))
     assert err.field == "conversations[1].role"
     assert "record 1, field 'conversations[1].role': missing" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "problem"),
+    [
+        (
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": None}]},
+                          {"role": "assistant", "content": "Fine."}]},
+            "messages[0].content[0].text",
+            "not a string (got null)",
+        ),
+        (
+            {"prompt": [{"role": ["user"], "content": "Hi?"}],
+             "completion": [{"role": "assistant", "content": "Hello."}]},
+            "prompt[0].role",
+            "not a string (got a list)",
+        ),
+    ],
+)  # fmt: skip
+def test_malformed_chat_parts_name_the_field_instead_of_crashing(tmp_path, row, field, problem):
+    err = _error(tmp_path, "chat.jsonl", json.dumps(row) + "\n")
+    assert err.field == field and problem in str(err)

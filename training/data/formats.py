@@ -115,8 +115,11 @@ def _content(turn: dict, where: Where, label: str) -> str:
     key = "value" if "value" in turn else "content"
     value = turn.get(key)
     if isinstance(value, list):  # [{"type": "text", "text": "..."}, {"type": "image_url", ...}]
-        value = " ".join(p.get("text", "") for p in value if isinstance(p, dict) and p.get("type") == "text")
-        return normalize_text(value)
+        parts = []
+        for i, part in enumerate(value):
+            if isinstance(part, dict) and part.get("type") == "text":
+                parts.append(_text(part, "text", where, allow_empty=True, label=f"{label}.{key}[{i}].text"))
+        return normalize_text(" ".join(parts))
     return _text(turn, key, where, allow_empty=True, label=f"{label}.{key}")
 
 
@@ -153,7 +156,15 @@ def _message_text(value: Any, where: Where, field: str, roles: frozenset[str], l
             raise where.error("empty after cleaning", field=field)
         return text
     if isinstance(value, list):
-        texts = [_content(m, where, field) for m in value if isinstance(m, dict) and m.get("role") in roles]
+        texts = []
+        for i, message in enumerate(value):
+            if not isinstance(message, dict):
+                continue
+            role = message.get("role")
+            if not isinstance(role, str):
+                raise where.error(f"not a string (got {_type(role)})", field=f"{field}[{i}].role")
+            if role in roles:
+                texts.append(_content(message, where, f"{field}[{i}]"))
         if last_only:
             texts = texts[-1:]  # the question is the last user turn; earlier ones are context
         text = normalize_text(" ".join(texts))
