@@ -111,6 +111,10 @@ class Terminal:
         except TimeoutError:
             self.say("(that took too long; try again)")
             return
+        except Exception as e:  # one failed generation must not end the session
+            log.exception("answering %r failed", question[:200])
+            self.say(f"(could not answer: {e})")
+            return
         self.say(answer.text)
         await exchanges.log_exchange(self.session_factory, answer, source="terminal")
 

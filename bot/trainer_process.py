@@ -27,6 +27,9 @@ class TrainerFailed(Exception):
     """The trainer exited without a ``done`` event; the message carries its reason and stderr tail."""
 
 
+SECRET_ENV = "DISCORD_TOKEN"
+
+
 class TrainerProcess:
     def __init__(self, cmd: Sequence[str], stderr_path: Path) -> None:
         self.cmd = list(cmd)
@@ -39,7 +42,9 @@ class TrainerProcess:
 
     async def run(self, on_log: Callable[[dict[str, Any]], Awaitable[None]]) -> dict[str, Any]:
         """Run to the end; ``on_log`` gets every ``log`` event. Returns the ``done`` event."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # progress lines must not wait in a pipe buffer
+        # The trainer needs no secrets: never hand it the Discord token. PYTHONUNBUFFERED: progress lines
+        # must not wait in a pipe buffer.
+        env = {k: v for k, v in os.environ.items() if k != SECRET_ENV} | {"PYTHONUNBUFFERED": "1"}
         with open(self.stderr_path, "wb") as stderr:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.cmd, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env, start_new_session=True

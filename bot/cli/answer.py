@@ -120,6 +120,9 @@ async def _interactive(answerer: Any) -> None:
             except ValueError as e:
                 typer.echo(str(e), err=True)
                 continue
+            except Exception as e:  # a timeout or a failed batch: say so and keep chatting
+                typer.echo(f"could not answer: {type(e).__name__}: {e}", err=True)
+                continue
             marker = " (not sure)" if answer.unanswered else ""
             typer.echo(f"bot> {answer.text}{marker}")
 
@@ -137,6 +140,9 @@ async def _scripted(answerer: Any) -> None:
             answer = await answerer.answer(line)
         except ValueError as e:
             typer.echo(f"skipped: {e}", err=True)
+            return ""
+        except Exception as e:  # keep the answers aligned with the questions: an empty line, a message
+            typer.echo(f"could not answer {line.strip()[:80]!r}: {type(e).__name__}: {e}", err=True)
             return ""
         return " ".join(answer.text.split())  # an answer is always exactly one output line
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,13 @@ async def test_retrain_learns_only_vouched_for_answers_and_holds_out_the_gate_qu
     assert {r["question"] for r in json.loads(exported.read_text())} == {"Liked one?", "Taught one?"}
     cmd = job._train_command([exported], RetrainOptions(triggered_by="test"), tmp_path / "out")
     assert cmd[cmd.index("--holdout") + 1] == str(serving.resolve() / "split.json")
+
+
+async def test_the_trainer_process_never_sees_the_discord_token(tmp_path, monkeypatch):
+    from bot.trainer_process import TrainerProcess
+
+    monkeypatch.setenv("DISCORD_TOKEN", "MTIz.secret")
+    probe = "import json, os; print(json.dumps({'event': 'done', 'token': os.environ.get('DISCORD_TOKEN')}))"
+    proc = TrainerProcess([sys.executable, "-c", probe], tmp_path / "stderr.log")
+    done = await proc.run(lambda event: asyncio.sleep(0))
+    assert done["token"] is None

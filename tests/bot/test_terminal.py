@@ -179,3 +179,23 @@ def test_discord_startup_failures_exit_with_a_clear_message(
 def test_sync_needs_a_token(cli_env):
     result = CliRunner().invoke(app, ["sync"])
     assert result.exit_code == 1 and "DISCORD_TOKEN is not set" in result.output
+
+
+async def test_a_failed_generation_does_not_end_the_terminal_session(store, fake_generator):
+    calls = {"n": 0}
+    generate = fake_generator.generate
+
+    def flaky(questions, config=None):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("CUDA out of memory")
+        return generate(questions, config)
+
+    fake_generator.generate = flaky
+    out = io.StringIO()
+    async with Answerer(fake_generator, batch_wait_ms=0) as answerer:
+        stdin = io.StringIO("first question\nsecond question\n")
+        await Terminal(answerer=answerer, session_factory=store, retrain_job=None, stdin=stdin, out=out).run()
+    assert "could not answer: CUDA out of memory" in out.getvalue()
+    assert "echo: second question" in out.getvalue()
+    assert count(store, Exchange) == 1
