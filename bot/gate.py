@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,12 +53,22 @@ def score_text(metrics: dict[str, Any]) -> str:
 
 
 async def compare(
-    new_dir: Path, serving_dir: Path | None, *, force: bool = False, evaluate: Evaluate = default_evaluate
+    new_dir: Path,
+    serving_dir: Path | None,
+    *,
+    force: bool = False,
+    evaluate: Evaluate = default_evaluate,
+    exclude: Collection[str] = (),
 ) -> Verdict:
-    """Evaluate both checkpoints (in threads: generation is blocking work) on the same records."""
+    """Evaluate both checkpoints (in threads: generation is blocking work) on the same records, leaving
+    out the ``exclude`` questions (what this retrain was taught: a fair test must not ask them)."""
+    from training.data import comparison_key
+
     records = eval_records(serving_dir) if serving_dir is not None else None
     if records is None:
         records = eval_records(new_dir)
+    skip = {comparison_key(q) for q in exclude}
+    records = [r for r in records or [] if comparison_key(r["question"]) not in skip] or None
     new = await asyncio.to_thread(evaluate, new_dir, records)
     if serving_dir is None:
         return Verdict(True, f"First model: {score_text(new)}.", new)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import sys
 import tempfile
@@ -30,6 +31,19 @@ log = logging.getLogger(__name__)
 
 # storage's TrainingRun statuses; a gate rejection is a failed run whose error says "Rejected: …".
 RUN_STATUS = {"swapped": "succeeded", "rejected": "failed", "failed": "failed", "cancelled": "cancelled"}
+
+
+STORE_EXPORT = "qabot-store-export.json"
+
+
+def _store_questions(data: list[Path]) -> list[str]:
+    """The questions the store export taught this run (the gate must not judge on them)."""
+    return [
+        r["question"]
+        for path in data
+        if path.name == STORE_EXPORT
+        for r in json.loads(path.read_text(encoding="utf-8"))
+    ]
 
 
 class RetrainBusy(RuntimeError):
@@ -185,12 +199,13 @@ class RetrainJob:
             with tempfile.TemporaryDirectory(prefix="qabot-retrain-") as tmp:
                 await self._report(on_progress, phase="export", detail="exporting the store")
                 data = await self._export(Path(tmp))
+                learned = _store_questions(data)
                 new_dir = await self._train(data, options, Path(tmp), on_progress)
             result.model_dir = new_dir
             manifest = _read_manifest(new_dir)
             await self._report(on_progress, phase="evaluate", detail="comparing with the serving model")
             verdict = await gate.compare(
-                new_dir, self.serving_dir, force=options.force, evaluate=self._evaluate
+                new_dir, self.serving_dir, force=options.force, evaluate=self._evaluate, exclude=learned
             )
             result.new_metrics, result.old_metrics = verdict.new, verdict.old
             if not verdict.accepted:
@@ -225,7 +240,7 @@ class RetrainJob:
         # with the admin's answer) and taught pairs. An unrated answer is the model's own guess; training on
         # it would only reinforce it, and the fallback ("I'm not sure…") must never be learned.
         filters = ExportFilters(exclude_unanswered=True, min_score=1)
-        store_file = tmp / "store.json"
+        store_file = tmp / STORE_EXPORT
         n = await asyncio.to_thread(export_dataset, self.session_factory, "json", store_file, filters)
         files = [store_file] if n else []
         missing = [p for p in self.base_datasets if not p.is_file()]
@@ -253,6 +268,10 @@ class RetrainJob:
         if self.serving_dir is not None and (self.serving_dir / SPLIT).is_file():
             # The gate judges both models on the serving model's eval questions: keep them out of training.
             cmd += ["--holdout", str(self.serving_dir / SPLIT)]
+        for path in data:
+            if path.name == STORE_EXPORT:
+                # ...except what admins taught or corrected and what people upvoted: that must be learned.
+                cmd += ["--always-train", str(path)]
         return cmd + self.train_args
 
     async def _train(

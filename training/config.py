@@ -119,6 +119,13 @@ class TrainConfig:
             "questions) or a dataset file; they are put in the eval split"
         },
     )
+    always_train: Path | None = field(
+        default=None,
+        metadata={
+            "help": "a dataset file (also given as --data) whose questions always train and are never "
+            "held out: the bot's taught pairs and corrections"
+        },
+    )
     no_question_variants: bool = field(
         default=False,
         metadata={"help": "train on the questions only as written (default: also lower-case, no '?')"},

@@ -68,13 +68,14 @@ def _load_data(config: TrainConfig) -> tuple[Any, list[Record], list[Record]]:
         cleaned.records,
         eval_fraction=config.eval_fraction,
         seed=config.seed,
-        holdout=_holdout_questions(config.holdout),
+        holdout=_questions(config.holdout, "--holdout"),
+        train_only=_questions(config.always_train, "--always-train"),
     )
     return cleaned, list(train_recs), list(eval_recs)
 
 
-def _holdout_questions(path: Path | None) -> list[str]:
-    """The questions of ``--holdout``: a checkpoint's ``split.json`` (its eval side) or a dataset file."""
+def _questions(path: Path | None, option: str) -> list[str]:
+    """The questions of ``path``: a checkpoint's ``split.json`` (its eval side) or a dataset file."""
     from training.data import load_dataset_file
 
     if path is None:
@@ -84,7 +85,7 @@ def _holdout_questions(path: Path | None) -> list[str]:
         try:
             return [r["question"] for r in json.loads(path.read_text(encoding="utf-8"))["eval"]]
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise TrainingError(f"--holdout {path}: not a readable split.json ({e})") from e
+            raise TrainingError(f"{option} {path}: not a readable split.json ({e})") from e
     return [r["question"] for r in load_dataset_file(path)]
 
 

@@ -147,6 +147,11 @@ async def test_gate_rejects_a_worse_model_unless_forced(tmp_path, serving):
     scores["new"] = 0.6
     assert (await gate.compare(new_dir, old_dir, evaluate=evaluate)).accepted  # equal is "not worse"
     assert (await gate.compare(new_dir, None, evaluate=evaluate)).accepted  # the first model
+    # Questions this retrain was taught are not a fair test: the gate leaves them out.
+    taught = [r["question"] for r in gate.eval_records(old_dir)[:3]]
+    seen.clear()
+    await gate.compare(new_dir, old_dir, evaluate=evaluate, exclude=[q.upper() for q in taught])
+    assert seen == [1, 1]
 
 
 async def test_retrain_learns_only_vouched_for_answers_and_holds_out_the_gate_questions(
@@ -172,6 +177,7 @@ async def test_retrain_learns_only_vouched_for_answers_and_holds_out_the_gate_qu
     assert {r["question"] for r in json.loads(exported.read_text())} == {"Liked one?", "Taught one?"}
     cmd = job._train_command([exported], RetrainOptions(triggered_by="test"), tmp_path / "out")
     assert cmd[cmd.index("--holdout") + 1] == str(serving.resolve() / "split.json")
+    assert cmd[cmd.index("--always-train") + 1] == str(exported)  # taught answers are never held out
 
 
 async def test_the_trainer_process_never_sees_the_discord_token(tmp_path, monkeypatch):

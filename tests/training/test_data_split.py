@@ -76,3 +76,13 @@ def test_holdout_questions_always_go_to_eval():
     assert {r["question"] for r in train[:3]} <= eval_questions
     assert not eval_questions & {r["question"] for r in train2}
     assert len(train2) + len(eval2) == len(records)
+
+
+def test_train_only_questions_never_go_to_eval_even_when_held_out():
+    records = [make_record(f"Question number {i}?", f"Answer {i}.") for i in range(40)]
+    _, evaluation = split_records(records, eval_fraction=0.15)
+    taught = [r["question"] for r in evaluation[:2]]
+    train, eval2 = split_records(records, eval_fraction=0.15, holdout=taught, train_only=taught)
+    assert set(taught) <= {r["question"] for r in train}
+    assert not set(taught) & {r["question"] for r in eval2}
+    assert eval2 and len(train) + len(eval2) == len(records)

@@ -7,6 +7,7 @@ records. Tiny datasets: with fewer than ``MIN_GROUPS`` distinct questions there 
 records train) and a ``DatasetWarning`` says so; otherwise eval gets at least one question and train
 keeps at least one. ``holdout`` questions always go to eval first: the retrain gate passes the serving
 model's eval questions, so a retrained model is never trained on the questions it is judged by.
+``train_only`` questions never go to eval, holdout or not: what an admin taught must be learned.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ def split_records(
     eval_fraction: float = DEFAULT_EVAL_FRACTION,
     seed: int = 0,
     holdout: Iterable[str] = (),
+    train_only: Iterable[str] = (),
 ) -> tuple[list[Record], list[Record]]:
     """(train, eval): a deterministic split of ``records`` grouped by question comparison key;
-    questions in ``holdout`` (compared by key) are always in eval."""
+    questions in ``holdout`` (compared by key) are always in eval, those in ``train_only`` never."""
     if not 0.0 <= eval_fraction < 1.0:
         raise ValueError(f"eval_fraction must be in [0, 1), not {eval_fraction}")
     if not 0 <= seed < 2**64:
@@ -57,11 +59,13 @@ def split_records(
     target = round(eval_fraction * len(records))
     eval_keys: set[str] = set()
     held = 0
-    forced = {comparison_key(q) for q in holdout}
+    trained = {comparison_key(q) for q in train_only}
+    forced = {comparison_key(q) for q in holdout} - trained
     # Held-out questions first, then the rest in seeded-hash order.
-    for key in sorted(sizes, key=lambda k: (k not in forced, _rank(k, seed), k)):
+    for key in sorted(sizes.keys() - trained, key=lambda k: (k not in forced, _rank(k, seed), k)):
         # Stop once the target is met; always leave train at least one question.
-        if key not in forced and ((held >= target and eval_keys) or len(eval_keys) == len(sizes) - 1):
+        full = (held >= target and eval_keys) or len(eval_keys) == len(sizes) - 1
+        if key not in forced and full:
             break
         eval_keys.add(key)
         held += sizes[key]
