@@ -15,6 +15,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import shutil
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
@@ -129,6 +130,7 @@ class RetrainJob:
         self._load_generator = load_generator or self._load_with(precision)
         self._evaluate = evaluate
         self.serving_dir: Path | None = self.model_pointer.resolve() if self.model_pointer.exists() else None
+        self._out: Path | None = None  # the running retrain's output folder
         self.progress = RetrainProgress()
         self.last_result: RetrainResult | None = None
         self._task: asyncio.Task[RetrainResult] | None = None
@@ -227,6 +229,7 @@ class RetrainJob:
             self._trainer = None
         if result.status != "swapped":
             result.message += " The previous model keeps answering."
+            await asyncio.to_thread(self._discard_outputs)
         await self._finish_row(result, manifest)
         self.last_result = result
         await self._report(on_progress, phase="done", detail=f"{result.status}: {result.message}")
@@ -274,10 +277,20 @@ class RetrainJob:
                 cmd += ["--always-train", str(path)]
         return cmd + self.train_args
 
+    def _discard_outputs(self) -> None:
+        """A rejected, failed or cancelled run leaves no model folder or Trainer work folder behind."""
+        from training.train import WORK_PREFIX
+
+        out, self._out = self._out, None
+        if out is not None and (self.serving_dir is None or out.resolve() != self.serving_dir):
+            shutil.rmtree(out, ignore_errors=True)
+            shutil.rmtree(out.parent / f"{WORK_PREFIX}{out.name}", ignore_errors=True)
+
     async def _train(
         self, data: list[Path], options: RetrainOptions, tmp: Path, on_progress: ProgressCallback | None
     ) -> Path:
         out = self.model_pointer.parent / f"retrain-{dt.datetime.now():%Y%m%d-%H%M%S-%f}"
+        self._out = out
         cmd = self._train_command(data, options, out)
         log.info("retrain: %s", " ".join(cmd))
         await self._report(on_progress, phase="train", detail="starting the trainer")
