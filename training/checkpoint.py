@@ -51,8 +51,12 @@ def utc_now() -> str:
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (temp file + rename) so a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk or an unserializable value leaves no stray file
+        raise
 
 
 @contextlib.contextmanager

@@ -134,14 +134,17 @@ class Generator:
     def encode_question(self, question: str, max_new_tokens: int) -> list[int]:
         """Prompt token ids; a question too long for the context keeps its end (with a warning)."""
         budget = self.context - max_new_tokens
-        ids = self.tokenizer(format_prompt(question))["input_ids"]
+        # Exactly the tokens training put before the answer (collate.py adds no special tokens either).
+        ids = self.tokenizer(format_prompt(question), add_special_tokens=False)["input_ids"]
         if len(ids) <= budget:
             return ids
-        q_ids = self.tokenizer(question.strip())["input_ids"]
+        q_ids = self.tokenizer(question.strip(), add_special_tokens=False)["input_ids"]
         overhead = len(ids) - len(q_ids)
         keep = max(1, budget - overhead)
         while True:  # re-tokenizing the cut text can shift a token; shrink until it fits
-            ids = self.tokenizer(format_prompt(self.tokenizer.decode(q_ids[-keep:])))["input_ids"]
+            ids = self.tokenizer(
+                format_prompt(self.tokenizer.decode(q_ids[-keep:])), add_special_tokens=False
+            )["input_ids"]
             if len(ids) <= budget or keep == 1:
                 break
             keep -= 1

@@ -183,7 +183,7 @@ class Admin(commands.Cog):
     @is_admin_check()
     async def stats(self, interaction: discord.Interaction) -> None:
         """Usage, votes and the serving model's metrics, with a chart of questions per day (admins)."""
-        await interaction.response.defer(thinking=True)
+        await interaction.response.defer(thinking=True, ephemeral=True)  # top questions are users' words
         stats = await exchanges.stats(self.bot.session_factory, days=14)
         answerer = self.bot.answerer
         manifest = getattr(answerer.generator, "manifest", None)
@@ -195,6 +195,7 @@ class Admin(commands.Cog):
         await interaction.followup.send(
             embed=embed,
             file=discord.File(io.BytesIO(png), filename="questions.png"),
+            ephemeral=True,
             allowed_mentions=NO_PING,
         )
 

@@ -172,6 +172,8 @@ async def test_stats_shows_counts_model_metrics_and_a_png_chart(dpy, store):
     interaction = admin_interaction(dpy)
     await invoke(dpy, "stats", interaction)
     call = interaction.followup.send.await_args
+    assert call.kwargs["ephemeral"] is True  # top questions are other users' words: admins only
+    assert interaction.response.defer.await_args.kwargs["ephemeral"] is True
     description = call.kwargs["embed"].description
     assert "Questions: 3" in description and "fake-v1" in description and "f1 0.750" in description
     file: discord.File = call.kwargs["file"]

@@ -83,3 +83,13 @@ def test_write_json_is_complete_json(tmp_path):
     write_json(tmp_path / "x.json", {"é": 1})
     assert json.loads((tmp_path / "x.json").read_text(encoding="utf-8")) == {"é": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_write_json_leaves_no_temp_file_when_it_fails(tmp_path, monkeypatch):
+    def disk_full(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("training.checkpoint.os.replace", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        write_json(tmp_path / "x.json", {"a": 1})
+    assert list(tmp_path.iterdir()) == []
