@@ -7,7 +7,7 @@ it needs) as arguments. ``DISCORD_TOKEN`` is a ``SecretStr``: its repr is masked
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -50,13 +50,18 @@ class Settings(BaseSettings):
     dev_guild_id: int | None = Field(None, description="Guild where slash commands are synced at startup.")
     max_new_tokens: int = Field(64, ge=1, le=1024, description="Answer length limit in tokens.")
     confidence_threshold: float | None = Field(
-        None, description="Override the calibrated threshold below which the bot says it doesn't know."
+        None,
+        ge=0.0,
+        le=1.0,
+        description="Override the calibrated threshold below which the bot says it doesn't know.",
     )
     fallback_answer: str = Field(DEFAULT_FALLBACK, description="What the bot says below the threshold.")
     max_batch_size: int = Field(16, ge=1, description="Most questions generated together in one batch.")
     batch_wait_ms: float = Field(5.0, ge=0, description="How long the answer worker gathers a batch.")
     request_timeout_s: float = Field(60.0, gt=0, description="Per-question time limit.")
-    precision: str = Field("auto", description="auto | fp32 | int8 (CPU) | fp16 | bf16 (GPU).")
+    precision: Literal["auto", "fp32", "int8", "fp16", "bf16"] = Field(
+        "auto", description="auto | fp32 | int8 (CPU) | fp16 | bf16 (GPU)."
+    )
 
     @field_validator("base_datasets", "admin_user_ids", "allowed_channel_ids", mode="before")
     @classmethod

@@ -34,12 +34,12 @@ def _build_answerer(model: Path | None, precision: str | None) -> Any:
     from transformers.utils import logging as hf_logging
 
     from bot.answerer import Answerer
-    from bot.settings import Settings
+    from bot.cli.common import load_settings
     from training.checkpoint import CheckpointError
     from training.generate import Generator
 
     hf_logging.disable_progress_bar()  # the terminal shows answers, not weight-loading bars
-    settings = Settings()
+    settings = load_settings()
     try:
         generator = Generator.load(model or settings.model_dir, precision=precision or settings.precision)
     except CheckpointError as e:

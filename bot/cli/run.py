@@ -29,10 +29,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the bot: on Discord with DISCORD_TOKEN, else in the terminal (scriptable from stdin)."""
         from bot import launcher
-        from bot.settings import Settings
+        from bot.cli.common import load_settings
 
-        updates = {k: v for k, v in {"database_url": db, "model_dir": model}.items() if v is not None}
-        settings = Settings().model_copy(update=updates)
+        settings = load_settings(database_url=db, model_dir=model)
         raise typer.Exit(launcher.run(settings, local=local, bootstrap=bootstrap))
 
     @app.command("sync")
@@ -46,6 +45,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Upload the slash commands to Discord: DEV_GUILD_ID, --guild ID, or --global."""
         from bot import launcher
-        from bot.settings import Settings
+        from bot.cli.common import load_settings
 
-        raise typer.Exit(launcher.sync(Settings(), guild_id=guild, global_=global_))
+        raise typer.Exit(launcher.sync(load_settings(), guild_id=guild, global_=global_))

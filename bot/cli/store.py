@@ -34,9 +34,9 @@ class ExportFormat(StrEnum):
 def _database_url(db: str | None) -> str:
     if db:
         return db
-    from bot.settings import Settings
+    from bot.cli.common import load_settings
 
-    return Settings().database_url
+    return load_settings().database_url
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:

@@ -47,9 +47,9 @@ def eval_command(
         typer.echo(f"Error: --split must be one of {', '.join(SPLITS)}", err=True)
         raise typer.Exit(USAGE_ERROR)
     if model is None:
-        from bot.settings import Settings
+        from bot.cli.common import load_settings
 
-        model = Settings().model_dir
+        model = load_settings().model_dir
     try:
         records = [r for path in data for r in load_dataset_file(path)] if data else None
         result = evaluate_model(

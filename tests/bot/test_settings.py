@@ -36,3 +36,17 @@ def test_dotenv_file_is_read(monkeypatch, tmp_path):
     s = Settings()
     assert s.database_url == "sqlite:///x.db"
     assert s.user_cooldown_s == 0
+
+
+def test_a_bad_setting_is_a_clear_error_not_a_traceback(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PRECISION", "bf17")
+    monkeypatch.setenv("DISCORD_TOKEN", "MTIz.secret-token")
+    result = CliRunner().invoke(app, ["run", "--local"])
+    assert result.exit_code == 2
+    assert "setting PRECISION" in result.output and "Traceback" not in result.output
+    assert "MTIz.secret-token" not in result.output
