@@ -182,17 +182,21 @@ class Answerer:
         assert self._queue is not None
         batch = [await self._queue.get()]
         deadline = asyncio.get_running_loop().time() + self.batch_wait_s
-        while len(batch) < self.max_batch_size:
-            if not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-                continue
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                break
-            try:
-                batch.append(await asyncio.wait_for(self._queue.get(), remaining))
-            except TimeoutError:
-                break
+        try:
+            while len(batch) < self.max_batch_size:
+                if not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                    continue
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), remaining))
+                except TimeoutError:
+                    break
+        except asyncio.CancelledError:  # close() while gathering: these callers are out of the queue now
+            _fail_all(batch, RuntimeError("the answerer was closed"))
+            raise
         return [r for r in batch if not r.future.done()]  # drop requests that already timed out
 
     async def _run(self) -> None:

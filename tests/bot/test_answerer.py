@@ -186,3 +186,13 @@ async def test_close_fails_requests_that_are_still_waiting() -> None:
     for task in (inflight, queued):
         with pytest.raises(RuntimeError, match="closed"):
             await task
+
+
+async def test_close_while_gathering_a_batch_fails_its_callers_at_once() -> None:
+    answerer = Answerer(FakeGenerator(), batch_wait_ms=10_000, timeout_s=30)  # a long gathering window
+    await answerer.start()
+    waiting = asyncio.create_task(answerer.answer("gathered, not yet generating"))
+    await asyncio.sleep(0.05)
+    await answerer.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        await asyncio.wait_for(waiting, timeout=2)  # not the 30 s request timeout
