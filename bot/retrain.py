@@ -136,6 +136,7 @@ class RetrainJob:
         self._task: asyncio.Task[RetrainResult] | None = None
         self._trainer: TrainerProcess | None = None
         self._cancelled = False
+        self._reloading = False  # a retrain must not start on a serving_dir that is about to change
 
     @staticmethod
     def _load_with(precision: str) -> Callable[[Path], Any]:
@@ -154,6 +155,8 @@ class RetrainJob:
         """Start a run in the background; raises ``RetrainBusy`` when one is running."""
         if self.running:
             raise RetrainBusy(self.progress.describe())
+        if self._reloading:
+            raise RetrainBusy("a /reload is loading a model; try again in a moment")
         self._cancelled = False
         self.progress = RetrainProgress()
         self._task = asyncio.create_task(self._run(options, on_progress), name="qabot-retrain")
@@ -317,8 +320,7 @@ class RetrainJob:
 
     async def _swap(self, new_dir: Path) -> None:
         generator = await asyncio.to_thread(self._load_generator, new_dir)
-        self.answerer.swap(generator)  # atomic: requests already in a batch finish on the old model
-        self.serving_dir = new_dir.resolve()
+        # The pointer first: if moving it fails, nothing has changed and the old model keeps serving.
         if self.model_pointer.is_symlink() or not self.model_pointer.exists():
             from training.checkpoint import point_current
 
@@ -329,13 +331,19 @@ class RetrainJob:
                 self.model_pointer,
                 new_dir,
             )
+        self.answerer.swap(generator)  # atomic: requests already in a batch finish on the old model
+        self.serving_dir = new_dir.resolve()
 
     async def reload(self) -> str:
         """Load whatever ``MODEL_DIR`` points at now (e.g. after ``qabot train``) and serve it."""
         if self.running:
             raise RetrainBusy(self.progress.describe())
         target = self.model_pointer.resolve()
-        generator = await asyncio.to_thread(self._load_generator, target)
+        self._reloading = True
+        try:
+            generator = await asyncio.to_thread(self._load_generator, target)
+        finally:
+            self._reloading = False
         self.answerer.swap(generator)
         self.serving_dir = target
         return getattr(generator, "model_version", target.name)

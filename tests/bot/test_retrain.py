@@ -189,3 +189,22 @@ async def test_the_trainer_process_never_sees_the_discord_token(tmp_path, monkey
     proc = TrainerProcess([sys.executable, "-c", probe], tmp_path / "stderr.log")
     done = await proc.run(lambda event: asyncio.sleep(0))
     assert done["token"] is None
+
+
+async def test_no_retrain_starts_while_a_reload_is_loading(store, serving):
+    import time
+
+    def slow_load(model_dir):
+        time.sleep(0.3)
+        return FakeGenerator(version="reloaded")
+
+    async with Answerer(FakeGenerator(version="old"), batch_wait_ms=1) as answerer:
+        job = RetrainJob(
+            answerer=answerer, session_factory=store, model_pointer=serving, load_generator=slow_load
+        )
+        reload = asyncio.create_task(job.reload())
+        await asyncio.sleep(0.05)
+        with pytest.raises(RetrainBusy, match="reload"):
+            job.start(RetrainOptions(triggered_by="test"))
+        await reload
+        assert answerer.model_version == "reloaded"
