@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot import admin_actions, exchanges
-from bot.retrain import RetrainBusy, RetrainJob, RetrainOptions, RetrainProgress, RetrainResult
+from bot.retrain import RetrainJob
+from bot.retrain_state import RetrainBusy, RetrainOptions, RetrainProgress, RetrainResult
 from bot.status import ThrottledStatus
 
 log = logging.getLogger(__name__)

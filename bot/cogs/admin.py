@@ -22,7 +22,7 @@ from bot import admin_actions, exchanges
 from bot.chunking import split_message
 from bot.client import QABot
 from bot.permissions import NotAdmin, is_admin_check, refuse
-from bot.retrain import RetrainBusy, RetrainOptions, RetrainProgress
+from bot.retrain_state import RetrainBusy, RetrainOptions, RetrainProgress
 from bot.status import ThrottledStatus
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,62 @@
+"""What a retrain is asked to do, how far it got and how it ended (the job itself: ``bot.retrain``)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class RetrainBusy(RuntimeError):
+    """A retrain is already running; ``RetrainJob.progress`` says how far it got."""
+
+
+@dataclass
+class RetrainOptions:
+    epochs: int | None = None
+    from_scratch: bool = False
+    force: bool = False  # swap even when the new model scores lower
+    triggered_by: str = "unknown"
+
+
+@dataclass
+class RetrainProgress:
+    phase: str = "starting"  # starting | export | train | evaluate | swap | done
+    step: int | None = None
+    max_steps: int | None = None
+    epoch: float | None = None
+    loss: float | None = None
+    eta_s: float | None = None
+    detail: str = ""
+
+    def describe(self) -> str:
+        parts = [f"**{self.phase}**"]
+        if self.step is not None:
+            parts.append(f"step {self.step}" + (f"/{self.max_steps}" if self.max_steps else ""))
+        if self.epoch is not None:
+            parts.append(f"epoch {self.epoch:.2f}")
+        if self.loss is not None:
+            parts.append(f"loss {self.loss:.3f}")
+        if self.eta_s is not None:
+            parts.append(f"ETA {int(self.eta_s) // 60}m{int(self.eta_s) % 60:02d}s")
+        if self.detail:
+            parts.append(self.detail)
+        return " · ".join(parts)
+
+
+@dataclass
+class RetrainResult:
+    status: str  # swapped | rejected | failed | cancelled
+    message: str
+    run_id: int | None = None
+    model_dir: Path | None = None
+    new_metrics: dict[str, Any] = field(default_factory=dict)
+    old_metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "swapped"
+
+
+ProgressCallback = Callable[[RetrainProgress], Awaitable[None]]
