@@ -9,7 +9,6 @@ README reports; equal scores pass ("not worse"), and ``force`` swaps a worse mod
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,13 +38,12 @@ def default_evaluate(model_dir: Path, records: Records | None) -> dict[str, Any]
 def eval_records(model_dir: Path) -> Records | None:
     """The eval split a checkpoint recorded in ``split.json`` (None when it has none)."""
     from training.checkpoint import SPLIT
+    from training.evaluate import read_split
 
-    path = Path(model_dir) / SPLIT
-    if not path.is_file():
+    if not (Path(model_dir) / SPLIT).is_file():
         return None
-    data = json.loads(path.read_text(encoding="utf-8"))
-    records = data.get("eval") if isinstance(data, dict) else None
-    return [{"question": r["question"], "answer": r["answer"]} for r in records] if records else None
+    records = read_split(model_dir)["eval"]
+    return [{"question": r["question"], "answer": r["answer"]} for r in records] or None
 
 
 def score_text(metrics: dict[str, Any]) -> str:

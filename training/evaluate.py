@@ -124,9 +124,9 @@ def read_split(model_dir: Path) -> dict[str, list[Record]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as e:
-        raise CheckpointError(f"{path} is missing: pass --data to evaluate this model on a dataset") from e
+        raise CheckpointError(f"{path} is missing") from e
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{path} is corrupt ({e}); pass --data instead") from e
+        raise CheckpointError(f"{path} is corrupt ({e})") from e
     return {"train": list(data.get("train", [])), "eval": list(data.get("eval", []))}
 
 
@@ -147,7 +147,10 @@ def evaluate_model(
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     real = resolve_model_dir(model_dir)
     if records is None:
-        recorded = read_split(real)
+        try:
+            recorded = read_split(real)
+        except CheckpointError as e:
+            raise CheckpointError(f"{e}: pass --data to evaluate this model on a dataset") from e
         records = recorded["train"] + recorded["eval"] if split == "all" else recorded[split]
     try:
         generator = Generator.load(real, device="auto", precision=precision)

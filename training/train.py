@@ -77,14 +77,15 @@ def _load_data(config: TrainConfig) -> tuple[Any, list[Record], list[Record]]:
 def _questions(path: Path | None, option: str) -> list[str]:
     """The questions of ``path``: a checkpoint's ``split.json`` (its eval side) or a dataset file."""
     from training.data import load_dataset_file
+    from training.evaluate import read_split
 
     if path is None:
         return []
     path = Path(path)
     if path.name == SPLIT:
         try:
-            return [r["question"] for r in json.loads(path.read_text(encoding="utf-8"))["eval"]]
-        except (OSError, ValueError, KeyError, TypeError) as e:
+            return [r["question"] for r in read_split(path.parent)["eval"]]
+        except (CheckpointError, KeyError, TypeError) as e:
             raise TrainingError(f"{option} {path}: not a readable split.json ({e})") from e
     return [r["question"] for r in load_dataset_file(path)]
 
