@@ -1,15 +1,16 @@
 """Inference speed and int8 fidelity: the seed's fp32 ``model.generate`` against qabot's answer engine.
 
-    .venv/bin/python bench/inference.py [--model models/current] [--runs 10] [--skip-int8]
+    .venv/bin/python bench/inference.py [--model DIR] [--runs 10] [--skip-int8]
 
 1. Batch-1 latency for exactly 50 new tokens on a distilgpt2-size GPT-2 (6 layers x 768, random weights:
    speed does not depend on what the weights say). Seed: fp32 ``model.generate`` (its KV cache on, as the
    seed had it); engine: ``Generator`` (int8 weights, lean decoder). p50/p95 and ``latency_speedup``.
 2. 8 and 32 concurrent askers through the ``Answerer`` (50 tokens each) against the seed answering them
    one by one: aggregate tokens/s and ``concurrency_speedup_8`` / ``_32``.
-3. int8 against fp32 greedy answers on the trained example model (``--model``, default models/current;
-   if there is none a scratch model is trained on examples/soccer.json first, which takes minutes):
-   ``int8_identical`` (share of identical answers) and ``int8_token_f1`` (mean token F1 between them).
+3. int8 against fp32 greedy answers on the trained example model (by default a scratch model trained on
+   examples/soccer.json in this run, ~90 s; or ``--model DIR``), over the dataset's questions in batches
+   of 16: ``int8_identical`` (share of identical answers) and ``int8_token_f1`` (mean token F1 between
+   them), split into trained and held-out questions, and as served (fallback below the threshold).
 4. Memory traffic: weight bytes read per decoding step / step time, against the ~33 GB/s this 2-core
    machine reads (``bandwidth_share``).
 
@@ -23,6 +24,7 @@ import asyncio
 import contextlib
 import copy
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -59,18 +61,18 @@ def timed(fn: Any, runs: int) -> list[float]:
 
 
 def weight_bytes(model: Any) -> int:
-    """Bytes of weights one decoding step reads: every matrix product's weights (int8 packed or float)."""
+    """Bytes of weights one decoding step reads: every matrix product's weights (int8 or float)."""
     import torch
-    from torch.ao.nn.quantized.dynamic import Linear as QLinear
+
+    from training.quantize import Int8Linear
 
     total = 0
     for module in model.modules():
-        if isinstance(module, QLinear):  # int8 weight + fp32 bias
-            total += module.weight().numel() + (module.bias().numel() * 4 if module.bias() is not None else 0)
+        if isinstance(module, Int8Linear):  # int8 weight + fp32 row sums (+ fp32 bias)
+            total += module.in_features * module.out_features
+            total += sum(b.numel() * b.element_size() for b in module.buffers(recurse=False))
         elif isinstance(module, torch.nn.Embedding):
             continue  # a lookup reads one row, not the table (a tied lm_head is counted as the Linear)
-        elif type(module).__module__.startswith("torch.ao.nn.quantized"):
-            continue  # the packed-params holder inside a quantized Linear, counted above
         else:
             total += sum(p.numel() * p.element_size() for p in module.parameters(recurse=False))
     return total
@@ -155,25 +157,23 @@ def latency_and_concurrency(runs: int) -> dict[str, Any]:
 
 
 def trained_model_dir(arg: Path | None, tmp: Path) -> tuple[Path, str]:
-    from training.checkpoint import CheckpointError, resolve_model_dir
+    """``--model``, or the example model trained here from scratch: same data and seed every run."""
+    from training.checkpoint import resolve_model_dir
 
-    try:
-        return resolve_model_dir(arg), "given" if arg else "models/current"
-    except CheckpointError:
-        if arg is not None:
-            raise
+    if arg is not None:
+        return resolve_model_dir(arg), str(arg)
     from training.config import TrainConfig
     from training.train import train
 
-    config = TrainConfig(
-        data=[ROOT / "examples" / "soccer.json"], base="scratch", out=tmp / "run", progress="json"
-    )
-    return train(config, emit=lambda event: None), "trained scratch model for this run (no models/current)"
+    data = ROOT / "examples" / "soccer.json"
+    config = TrainConfig(data=[data], base="scratch", out=tmp / "run", progress="json", no_current=True)
+    return train(config, emit=lambda event: None), "scratch model trained on examples/soccer.json in this run"
 
 
 def int8_fidelity(model_arg: Path | None, limit: int) -> dict[str, Any]:
     """Greedy answers of the same checkpoint loaded in fp32 and in int8, over the dataset's questions."""
     from training.generate import GenerationConfig, Generator
+    from training.gptq import INT8_FILE
     from training.metrics import token_f1
 
     with tempfile.TemporaryDirectory(prefix="qabot-bench-") as tmp:
@@ -184,14 +184,21 @@ def int8_fidelity(model_arg: Path | None, limit: int) -> dict[str, Any]:
         trained_on = set()
         if split_file.is_file():
             trained_on = {r["question"] for r in json.loads(split_file.read_text(encoding="utf-8"))["train"]}
+        # The same checkpoint without its GPTQ file: int8 weights rounded to nearest at load (the baseline).
+        rtn_dir = Path(tmp) / "rtn"
+        shutil.copytree(model_dir, rtn_dir, ignore=shutil.ignore_patterns(INT8_FILE))
         config = GenerationConfig(max_new_tokens=64)
         out = {}
-        for precision in ("fp32", "int8"):
-            gen = Generator.load(model_dir, device="cpu", precision=precision)
-            out[precision] = [g for i in range(0, len(questions), 16)
-                              for g in gen.generate(questions[i : i + 16], config)]  # fmt: skip
-            threshold = gen.confidence_threshold
+        for key, folder, precision in (("fp32", model_dir, "fp32"), ("int8", model_dir, "int8"),
+                                       ("rtn", rtn_dir, "int8")):  # fmt: skip
+            gen = Generator.load(folder, device="cpu", precision=precision)
+            out[key] = [g for i in range(0, len(questions), 16)
+                        for g in gen.generate(questions[i : i + 16], config)]  # fmt: skip
+            if key == "int8":
+                threshold = gen.confidence_threshold
+                weights = (gen.manifest.get("int8") or {}).get("method") or "round-to-nearest at load"
     pairs = list(zip(out["fp32"], out["int8"], strict=True))
+    rtn_same = sum(a.text == b.text for a, b in zip(out["fp32"], out["rtn"], strict=True))
 
     def share(keep: list[bool]) -> float | None:
         chosen = [a.text == b.text for (a, b), k in zip(pairs, keep, strict=True) if k]
@@ -208,7 +215,9 @@ def int8_fidelity(model_arg: Path | None, limit: int) -> dict[str, Any]:
         "int8_identical_heldout_questions": share([not s for s in seen]),
         "int8_identical_served": round(sum(served(a) == served(b) for a, b in pairs) / len(pairs), 4),
         "int8_questions": len(pairs),
+        "int8_identical_round_to_nearest": round(rtn_same / len(pairs), 4),
         "int8_model": source,
+        "int8_weights": weights,
     }
 
 

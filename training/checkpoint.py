@@ -2,9 +2,10 @@
 
 A checkpoint is a folder holding a ``save_pretrained`` model and tokenizer plus ``manifest.json``
 (base model, tokenizer choice, dataset sha256 and counts, hyper-parameters, metrics, library versions,
-created_at), ``metrics.json``, ``split.json`` and ``loss.png``. It is written into a hidden temporary
-sibling folder and renamed into place, so a crash never leaves a half-written checkpoint under the final
-name; the ``current`` pointer (a symlink) moves only after that rename succeeded.
+created_at), ``metrics.json``, ``split.json``, ``loss.png`` and ``int8.safetensors`` (GPTQ int8 weights,
+see ``training/gptq.py``). It is written into a hidden temporary sibling folder and renamed into place, so
+a crash never leaves a half-written checkpoint under the final name; the ``current`` pointer (a symlink)
+moves only after that rename succeeded.
 """
 
 from __future__ import annotations

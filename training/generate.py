@@ -25,8 +25,8 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
+from training.checkpoint import CheckpointError, read_manifest, resolve_model_dir
 from training.checkpoint import model_version as folder_version
-from training.checkpoint import read_manifest, resolve_model_dir
 from training.decoders import GPT2Decoder, HFDecoder, supports_fast_path
 from training.prompt import STOP_STRINGS, extract_answer, format_prompt
 
@@ -113,6 +113,7 @@ class Generator:
         """Load a checkpoint folder (default ``models/current``); CPU -> int8, CUDA -> bf16/fp16."""
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from training.gptq import INT8_FILE, read_int8_weights
         from training.quantize import prepare_model, resolve_precision
 
         real = resolve_model_dir(model_dir)
@@ -125,7 +126,11 @@ class Generator:
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         model = AutoModelForCausalLM.from_pretrained(str(real), dtype=torch.float32)
-        model = prepare_model(model, precision, dev)
+        int8_weights = read_int8_weights(real) if precision == "int8" else None
+        try:
+            model = prepare_model(model, precision, dev, int8_weights)
+        except ValueError as e:  # int8.safetensors does not fit this model
+            raise CheckpointError(f"{real / INT8_FILE}: {e}; delete it to round weights at load time") from e
         version = manifest.get("model_version") or folder_version(real)
         return cls(model, tokenizer, manifest=manifest, model_version=version, precision=precision)
 

@@ -1,28 +1,40 @@
-"""Precision for inference: fp32, int8 (CPU, dynamic quantization) or fp16/bf16 (CUDA).
+"""Precision for inference: fp32, int8 (CPU) or fp16/bf16 (CUDA).
 
-GPT-2's blocks use ``transformers.pytorch_utils.Conv1D`` (a Linear with a transposed weight), which
-``torch.ao.quantization.quantize_dynamic({nn.Linear})`` does not recognise: it would quantize only
-``lm_head``. So every Conv1D is first rewritten as an equivalent ``nn.Linear`` and then all Linears,
-``lm_head`` included, get int8 weights (one scale per output row) with activations quantized per call
-(fbgemm/x86 kernels).
+int8 here is "W8A8": int8 weights with one scale per output row, and int8 activations with one scale and
+offset per input row (per token), multiplied by fbgemm's u8 x s8 kernels into int32.
 
-Measured here (2-core AVX-512 VNNI EPYC, 1 thread, a 768x50257 ``lm_head`` at batch 1): this path takes
-~3 ms against 13 ms in fp32 and 10 ms in bf16; ``aten._weight_int8pack_mm`` (int8 weight-only) 36 ms
-(5.5 ms with bf16 activations); torchao 0.18's eager ``Int8WeightOnlyConfig`` 141 ms and
-``Int8DynamicActivationInt8WeightConfig`` 168 ms (they need ``torch.compile`` to be fast).
+- GPT-2's blocks use ``transformers.pytorch_utils.Conv1D`` (a Linear with a transposed weight), which
+  ``quantize_dynamic({nn.Linear})`` would skip: every Conv1D is rewritten as an ``nn.Linear`` first.
+- Weights come from the checkpoint's ``int8.safetensors`` when training wrote one (GPTQ: rounding error
+  compensated on the training data, see ``training/gptq.py``), else round-to-nearest at load time.
+- Activations: torch's dynamic int8 Linear quantizes a whole batch with one scale, so a token's rounding
+  (and the answer) depended on its batch mates and on padding. ``Int8Linear`` maps each row onto
+  [-1, 1] first (``x = center + radius * u``) and quantizes ``u`` with fixed parameters, so every row gets
+  its own full 8-bit range and an answer is the same alone or in any batch. ``W x = radius * (W u) +
+  center * W.sum(1)`` restores the result.
+
+Measured here (2-core AVX-512 VNNI EPYC, a 768x50257 ``lm_head`` at batch 1): fbgemm int8 ~3 ms against
+13 ms in fp32 and 10 ms in bf16; ``aten._weight_int8pack_mm`` (int8 weight-only) 36 ms (5.5 ms with bf16
+activations); torchao 0.18's eager ``Int8WeightOnlyConfig`` 141 ms and
+``Int8DynamicActivationInt8WeightConfig`` 168 ms (they need ``torch.compile`` to be fast). Agreement
+with fp32 greedy answers on the example model: see bench/inference.py.
 """
 
 from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.ao.nn.quantized.dynamic import Linear as DynamicQuantizedLinear
 
 PRECISIONS = ("auto", "fp32", "int8", "fp16", "bf16")
+QMAX = 127  # weights are symmetric int8 in [-127, 127]
+# Linears whose inputs are far from centered on zero: GPT-2's MLP output projection reads GELU's output
+# (>= -0.17, large positive). Others read LayerNorm or attention outputs, roughly symmetric.
+CENTERED_INPUTS = ("mlp.c_proj",)
 
 
 @functools.cache
@@ -35,17 +47,63 @@ def cpu_has_vnni() -> bool:
     return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
-class FullRangeDynamicLinear(DynamicQuantizedLinear):
-    """torch's dynamic int8 Linear, but activations use all 8 bits when the CPU cannot saturate.
+def activation_levels() -> int:
+    """Steps either side of a row's center: 8-bit activations with VNNI, 7-bit where AVX2 could saturate."""
+    return 127 if cpu_has_vnni() else 63
 
-    torch always passes ``reduce_range=True`` (7-bit activations) to protect AVX2's 16-bit intermediate
-    sums; with VNNI that loss is unnecessary, and the extra bit raised int8/fp32 agreement on held-out
-    questions of the example model (0.91 -> 0.93 identical answers over the whole dataset).
-    """
+
+def round_to_nearest(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric per-row int8 of a float [out, in] weight: (int8 weight, float32 scale per row)."""
+    scale = (weight.detach().abs().amax(dim=1).float() / QMAX).clamp_(min=1e-12)
+    q = torch.round(weight.detach().float() / scale[:, None]).clamp_(-QMAX, QMAX).to(torch.int8)
+    return q, scale
+
+
+class Int8Linear(nn.Module):
+    """A Linear with int8 weights (scale per output row) and int8 activations (scale per input row)."""
+
+    def __init__(
+        self, qweight: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor | None, *, centered: bool = False
+    ) -> None:
+        super().__init__()
+        self.out_features, self.in_features = qweight.shape
+        self.centered = centered
+        qweight, scale = qweight.cpu(), scale.detach().float().cpu()
+        zeros = torch.zeros(len(scale), dtype=torch.long)
+        with warnings.catch_warnings():
+            # torch.ao's quantized tensors warn that they will move to torchao; they still work in 2.13.
+            warnings.filterwarnings("ignore", category=UserWarning)
+            packed = torch._make_per_channel_quantized_tensor(qweight, scale.double(), zeros, 0)
+            self._packed = torch.ops.quantized.linear_prepack(packed, None)
+        self.register_buffer("row_sums", (qweight.float() * scale[:, None]).sum(dim=1) if centered else None)
+        self.register_buffer("bias", None if bias is None else bias.detach().float().cpu().clone())
+        levels = activation_levels()
+        self.x_scale, self.x_zero = 1.0 / levels, levels  # u in [-1, 1] -> [0, 2 * levels]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.ops.quantized.linear_dynamic(x, self._packed_params._packed_params, reduce_range=False)
-        return y.to(x.dtype)
+        tiny = torch.finfo(x.dtype).tiny  # a constant (or zero) row gives u = 0, not NaN
+        if self.centered:  # x = center + radius * u: W x = radius * (W u) + center * W.sum(1)
+            lo, hi = x.amin(dim=-1, keepdim=True), x.amax(dim=-1, keepdim=True)  # (aminmax is slower)
+            center = (hi + lo).mul_(0.5)
+            radius = (hi - lo).mul_(0.5).clamp_(min=tiny)
+            u = (x - center).div_(radius)
+        else:  # x = radius * u
+            center = None
+            radius = x.abs().amax(dim=-1, keepdim=True).clamp_(min=tiny)
+            u = x / radius
+        y = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(
+            u, self.x_scale, self.x_zero, self._packed
+        )
+        if center is not None:
+            shift = center * self.row_sums
+            if self.bias is not None:
+                shift += self.bias
+            return shift.addcmul_(y, radius)
+        return y.mul_(radius) if self.bias is None else torch.addcmul(self.bias, y, radius)
+
+    def extra_repr(self) -> str:
+        sizes = f"in_features={self.in_features}, out_features={self.out_features}"
+        return f"{sizes}, bias={self.bias is not None}, centered={self.centered}"
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -72,7 +130,7 @@ def conv1d_to_linear(model: nn.Module) -> nn.Module:
         for name, child in list(parent.named_children()):
             if isinstance(child, Conv1D):
                 n_in, n_out = child.weight.shape
-                linear = nn.Linear(n_in, n_out, bias=child.bias is not None)
+                linear = nn.Linear(n_in, n_out, bias=child.bias is not None, device=child.weight.device)
                 with torch.no_grad():
                     linear.weight.copy_(child.weight.t())
                     if child.bias is not None:
@@ -81,31 +139,42 @@ def conv1d_to_linear(model: nn.Module) -> nn.Module:
     return model
 
 
-def quantize_int8(model: nn.Module) -> nn.Module:
-    """int8 weights for every Linear (Conv1D converted first); activations quantized per call."""
-    model = conv1d_to_linear(model)
+Int8Weights = Mapping[str, tuple[torch.Tensor, torch.Tensor]]
+
+
+def quantize_int8(model: nn.Module, weights: Int8Weights | None = None) -> nn.Module:
+    """Every Linear (Conv1D converted first) -> ``Int8Linear``, in place; CPU only.
+
+    ``weights`` maps a Linear's module name to its (int8 weight, scale), e.g. GPTQ's from the checkpoint;
+    Linears it does not name are rounded to nearest. ``lm_head`` gets its own int8 copy of the weight it
+    shares with the token embedding (a quarter of the fp32 read per step); the lookup keeps fp32.
+    """
+    model = conv1d_to_linear(model.to("cpu"))
     if "x86" in torch.backends.quantized.supported_engines:
         torch.backends.quantized.engine = "x86"
-    target = FullRangeDynamicLinear if cpu_has_vnni() else DynamicQuantizedLinear
-    with warnings.catch_warnings():
-        # torch.ao's quantization entry points warn that they will move to torchao; they still work.
-        warnings.filterwarnings("ignore", category=UserWarning)
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        # lm_head shares its weight with the token embedding; quantizing it gives lm_head its own int8
-        # copy (a quarter of the fp32 read per step) while the embedding lookup keeps the fp32 table.
-        # Per-output-channel weight scales keep small rows precise next to large ones.
-        return torch.ao.quantization.quantize_dynamic(
-            model,
-            {nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
-            dtype=torch.qint8,
-            mapping={nn.Linear: target},
-        )
+    weights = weights or {}
+    linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    unknown = sorted(set(weights) - {n for n, _ in linears})
+    if unknown:
+        raise ValueError(f"int8 weights for layers the model does not have: {', '.join(unknown[:3])}")
+    for name, linear in linears:
+        qweight, scale = weights[name] if name in weights else round_to_nearest(linear.weight)
+        if qweight.shape != linear.weight.shape:
+            shapes = f"{tuple(qweight.shape)}, the model's is {tuple(linear.weight.shape)}"
+            raise ValueError(f"the int8 weight of {name} has shape {shapes}")
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        centered = any(name.endswith(s) for s in CENTERED_INPUTS)
+        setattr(parent, child, Int8Linear(qweight, scale, linear.bias, centered=centered))
+    return model
 
 
-def prepare_model(model: nn.Module, precision: str, device: torch.device) -> nn.Module:
+def prepare_model(
+    model: nn.Module, precision: str, device: torch.device, int8_weights: Int8Weights | None = None
+) -> nn.Module:
     """Put ``model`` on ``device`` in ``precision`` (already resolved) for inference."""
     model.eval()
     if precision == "int8":
-        return quantize_int8(model.to("cpu"))
+        return quantize_int8(model, int8_weights)
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
     return model.to(device=device, dtype=dtype)

@@ -1,6 +1,6 @@
-"""Writing a finished run into its (staging) checkpoint folder: model + tokenizer, final evaluation,
-calibrated confidence threshold, ``manifest.json``, ``metrics.json``, ``split.json``, ``data_report.json``
-and ``loss.png``.
+"""Writing a finished run into its (staging) checkpoint folder: model + tokenizer, GPTQ int8 weights,
+final evaluation, calibrated confidence threshold, ``manifest.json``, ``metrics.json``, ``split.json``,
+``data_report.json`` and ``loss.png``.
 """
 
 from __future__ import annotations
@@ -97,8 +97,11 @@ def write_checkpoint(
     model_version: str,
 ) -> None:
     """Everything a checkpoint folder holds, written into ``folder``."""
+    from training.gptq import write_int8_weights
+
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
+    int8 = write_int8_weights(folder, model, tokenizer, train_recs)
     metrics, threshold = final_metrics(model, tokenizer, train_recs, eval_recs, config)
     train_logs = [h for h in log_history if "train_runtime" in h]
     metrics["train_seconds"] = round(train_seconds, 1)
@@ -130,6 +133,7 @@ def write_checkpoint(
         },
         "metrics": metrics,
         "confidence_threshold": threshold,
+        "int8": int8,
         "versions": library_versions(),
         "created_at": utc_now(),
         "model_version": model_version,

@@ -31,14 +31,14 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, dataset_file: Path) ->
 
 MANIFEST_KEYS = {
     "base", "size", "tokenizer", "dataset", "hyperparameters", "metrics", "confidence_threshold",
-    "versions", "created_at", "model_version",
+    "versions", "created_at", "model_version", "int8",
 }  # fmt: skip
 
 
 def test_checkpoint_is_complete_and_current_points_to_it(trained_run):
     out, _ = trained_run
     for name in ("config.json", "model.safetensors", "tokenizer.json", "metrics.json", "split.json",
-                 "loss.png", "data_report.json"):  # fmt: skip
+                 "loss.png", "data_report.json", "int8.safetensors"):  # fmt: skip
         assert (out / name).is_file(), name
     manifest = read_manifest(out)
     assert manifest.keys() >= MANIFEST_KEYS
@@ -46,6 +46,7 @@ def test_checkpoint_is_complete_and_current_points_to_it(trained_run):
     ds = manifest["dataset"]
     assert ds["records_out"] == ds["train"] + ds["eval"] == 24 and len(ds["sha256"]) == 64
     assert {"eval_loss", "f1", "exact_match", "rougeL", "recall_f1"} <= manifest["metrics"].keys()
+    assert manifest["int8"]["method"] == "gptq" and manifest["int8"]["calibration_texts"] == ds["train"]
     assert resolve_model_dir(out.parent / "current") == out.resolve()
     assert not list(out.parent.glob(".*"))  # no staging or work folder left behind
     split = json.loads((out / "split.json").read_text())

@@ -1,0 +1,150 @@
+"""int8 inference: per-row activation quantization, GPTQ weights and the checkpoint's int8.safetensors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from tests.tiny_checkpoint import TINY_PAIRS, shared_tiny_checkpoint, tiny_model
+from training.checkpoint import CheckpointError
+from training.generate import GenerationConfig, Generator
+from training.gptq import INT8_FILE, gptq_quantize, read_int8_weights, write_int8_weights
+from training.quantize import QMAX, Int8Linear, quantize_int8, round_to_nearest
+from training.tokenizer import load_gpt2_tokenizer
+
+
+def int8_linear(n_in: int = 64, n_out: int = 48, *, centered: bool = False, seed: int = 0) -> tuple:
+    torch.manual_seed(seed)
+    linear = torch.nn.Linear(n_in, n_out)
+    qweight, scale = round_to_nearest(linear.weight)
+    return linear, Int8Linear(qweight, scale, linear.bias, centered=centered)
+
+
+@pytest.mark.parametrize("centered", [False, True])
+def test_int8_linear_is_close_to_fp32(centered: bool) -> None:
+    linear, q = int8_linear(centered=centered)
+    x = torch.randn(3, 5, 64) + (2.0 if centered else 0.0)  # one-sided rows are what `centered` is for
+    with torch.inference_mode():
+        ref, out = linear(x), q(x)
+    assert out.shape == ref.shape
+    assert (out - ref).norm() / ref.norm() < 0.02
+
+
+@pytest.mark.parametrize("centered", [False, True])
+def test_a_row_gets_the_same_result_alone_as_in_any_batch(centered: bool) -> None:
+    # One scale per row: a row's rounding must not depend on the other rows, even a much larger one.
+    _, q = int8_linear(centered=centered)
+    x = torch.randn(4, 64)
+    x[0] *= 50.0
+    with torch.inference_mode():
+        batch = q(x)
+        for i in range(len(x)):
+            assert torch.equal(q(x[i : i + 1]), batch[i : i + 1])
+
+
+def test_constant_and_zero_rows_are_exact_not_nan() -> None:
+    linear, centered = int8_linear(centered=True)
+    _, plain = int8_linear()
+    x = torch.stack([torch.zeros(64), torch.full((64,), 0.5)])
+    with torch.inference_mode():
+        out_c, out_p = centered(x), plain(x)
+    assert torch.isfinite(out_c).all() and torch.isfinite(out_p).all()
+    assert torch.allclose(out_c[0], linear.bias) and torch.allclose(out_p[0], linear.bias)
+    assert torch.allclose(out_c[1], linear.bias + 0.5 * centered.row_sums, atol=1e-6)
+
+
+def test_round_to_nearest_is_symmetric_per_row() -> None:
+    weight = torch.randn(8, 16) * torch.logspace(-3, 1, 8)[:, None]  # rows of very different sizes
+    qweight, scale = round_to_nearest(weight)
+    assert qweight.dtype == torch.int8 and qweight.abs().amax(dim=1).eq(QMAX).all()
+    assert ((qweight.float() * scale[:, None] - weight).abs() <= scale[:, None] / 2 + 1e-7).all()
+
+
+def test_gptq_lowers_the_output_error_of_rounding() -> None:
+    torch.manual_seed(0)
+    weight = torch.randn(96, 64) * 0.05
+    mixing = torch.eye(64) + 0.3 * torch.randn(64, 64)  # correlated inputs, as real activations are
+    x = torch.randn(4096, 64) @ mixing
+    moments = x.T @ x / len(x)
+    q_gptq, s_gptq = gptq_quantize(weight, moments)
+    q_rtn, s_rtn = round_to_nearest(weight)
+    test_x = torch.randn(1024, 64) @ mixing
+
+    def error(q: torch.Tensor, s: torch.Tensor) -> float:
+        return float(((test_x @ (weight - q.float() * s[:, None]).T) ** 2).mean())
+
+    assert q_gptq.dtype == torch.int8 and torch.equal(s_gptq, s_rtn)
+    assert error(q_gptq, s_gptq) < 0.8 * error(q_rtn, s_rtn)
+
+
+@pytest.fixture
+def gptq_checkpoint(tmp_path_factory: pytest.TempPathFactory, tmp_path: Path) -> Path:
+    """The shared tiny checkpoint plus the int8.safetensors training writes."""
+    folder = tmp_path / "tiny-gptq"
+    shutil.copytree(shared_tiny_checkpoint(tmp_path_factory), folder)
+    generator = Generator.load(folder, precision="fp32")
+    records = [{"question": q, "answer": a} for q, a in TINY_PAIRS]
+    summary = write_int8_weights(folder, tiny_model_from(folder), generator.tokenizer, records)
+    assert summary["method"] == "gptq" and summary["calibration_texts"] == len(records)
+    return folder
+
+
+def tiny_model_from(folder: Path) -> torch.nn.Module:
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(str(folder)).eval()
+
+
+def unpacked(module: Int8Linear) -> torch.Tensor:
+    return torch.ops.quantized.linear_unpack(module._packed)[0].int_repr()
+
+
+def test_int8_load_uses_the_checkpoints_gptq_weights(gptq_checkpoint: Path) -> None:
+    weights = read_int8_weights(gptq_checkpoint)
+    assert weights is not None and {"lm_head", "transformer.h.0.attn.c_attn"} <= weights.keys()
+    int8 = Generator.load(gptq_checkpoint, precision="int8")
+    for name, (qweight, _) in weights.items():
+        assert torch.equal(unpacked(int8.model.get_submodule(name)), qweight), name
+    fp32 = Generator.load(gptq_checkpoint, precision="fp32")
+    questions, config = [q for q, _ in TINY_PAIRS], GenerationConfig(max_new_tokens=24)
+    assert [r.text for r in int8.generate(questions, config)] == [
+        r.text for r in fp32.generate(questions, config)
+    ]
+
+
+def test_a_corrupt_int8_file_is_a_clear_checkpoint_error(gptq_checkpoint: Path) -> None:
+    (gptq_checkpoint / INT8_FILE).write_bytes(b"not safetensors")
+    with pytest.raises(CheckpointError, match=f"{INT8_FILE}.*delete it"):
+        Generator.load(gptq_checkpoint, precision="int8")
+    Generator.load(gptq_checkpoint, precision="fp32")  # fp32 never reads it
+
+
+def test_an_int8_file_of_another_model_names_the_layer(gptq_checkpoint: Path) -> None:
+    tensors = load_file(str(gptq_checkpoint / INT8_FILE))
+    tensors["lm_head.weight"] = tensors["lm_head.weight"][:, :32].contiguous()
+    save_file(tensors, str(gptq_checkpoint / INT8_FILE))
+    with pytest.raises(CheckpointError, match="lm_head has shape"):
+        Generator.load(gptq_checkpoint, precision="int8")
+
+
+def test_int8_answers_do_not_depend_on_their_batch_mates() -> None:
+    # With one activation scale per batch, each answer's log-probabilities moved by 1e-4..0.2 with its
+    # batch mates (and its text could change); per row only the fp32 parts' last bits may differ.
+    int8 = Generator(quantize_int8(tiny_model(seed=0).eval()), load_gpt2_tokenizer(), precision="int8")
+    questions = ["Who?", "A much longer question, so that the batch is padded on the left?", "Why not?"]
+    config = GenerationConfig(max_new_tokens=24)
+    batch = int8.generate(questions, config)
+    alone = [int8.generate([q], config)[0] for q in questions]
+    assert [(r.text, r.tokens) for r in batch] == [(r.text, r.tokens) for r in alone]
+    for b, a in zip(batch, alone, strict=True):
+        assert b.mean_logprob == pytest.approx(a.mean_logprob, abs=1e-6)
+
+
+def test_no_training_records_means_no_int8_file(tmp_path: Path) -> None:
+    summary = write_int8_weights(tmp_path, tiny_model(), load_gpt2_tokenizer(), [])
+    assert summary["file"] is None and not (tmp_path / INT8_FILE).exists()
+    assert read_int8_weights(tmp_path) is None  # Generator.load then rounds to nearest
