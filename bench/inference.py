@@ -4,9 +4,11 @@
 
 1. Batch-1 latency for exactly 50 new tokens on a distilgpt2-size GPT-2 (6 layers x 768, random weights:
    speed does not depend on what the weights say). Seed: fp32 ``model.generate`` (its KV cache on, as the
-   seed had it); engine: ``Generator`` (int8 weights, lean decoder). p50/p95 and ``latency_speedup``.
+   seed had it); engine: ``Generator`` (int8 weights, lean decoder), the two alternating run by run.
+   p50/p95 and ``latency_speedup``.
 2. 8 and 32 concurrent askers through the ``Answerer`` (50 tokens each) against the seed answering them
-   one by one: aggregate tokens/s and ``concurrency_speedup_8`` / ``_32``.
+   one by one (timed just before each crowd; median of 3): aggregate tokens/s and
+   ``concurrency_speedup_8`` / ``_32``.
 3. int8 against fp32 greedy answers on the trained example model (by default a scratch model trained on
    examples/soccer.json in this run, ~90 s; or ``--model DIR``), over the dataset's questions in batches
    of 16: ``int8_identical`` (share of identical answers) and ``int8_token_f1`` (mean token F1 between
@@ -23,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import copy
+import functools
 import json
 import shutil
 import statistics
@@ -50,13 +53,17 @@ def percentile(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
 
 
-def timed(fn: Any, runs: int) -> list[float]:
-    fn(0)  # warm-up: first-call allocations and kernel selection
-    out = []
+def interleaved(fns: list[Any], runs: int) -> list[list[float]]:
+    """Seconds per call of each of ``fns``, alternating them run by run, so that a machine that slows down
+    or speeds up during the benchmark (a shared VM does) affects every side alike."""
+    for fn in fns:
+        fn(0)  # warm-up: first-call allocations and kernel selection
+    out: list[list[float]] = [[] for _ in fns]
     for i in range(runs):
-        start = time.perf_counter()
-        fn(i)
-        out.append(time.perf_counter() - start)
+        for fn, times in zip(fns, out, strict=True):
+            start = time.perf_counter()
+            fn(i)
+            times.append(time.perf_counter() - start)
     return out
 
 
@@ -82,16 +89,21 @@ def latency_and_concurrency(runs: int) -> dict[str, Any]:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
+    from bot import torch_thread
     from bot.answerer import Answerer
     from training.generate import GenerationConfig, Generator
     from training.prompt import format_prompt
     from training.quantize import quantize_int8
     from training.tokenizer import load_gpt2_tokenizer
 
-    torch.manual_seed(0)
+    def build() -> tuple[Any, Any]:
+        torch.manual_seed(0)
+        seed_model = GPT2LMHeadModel(GPT2Config(n_layer=6, n_embd=768, n_head=12)).eval()
+        return seed_model, quantize_int8(copy.deepcopy(seed_model))
+
+    # Every torch call of this process on one thread, as in the bot (see bot/torch_thread.py).
     tok = load_gpt2_tokenizer()
-    seed_model = GPT2LMHeadModel(GPT2Config(n_layer=6, n_embd=768, n_head=12)).eval()
-    engine_model = quantize_int8(copy.deepcopy(seed_model))
+    seed_model, engine_model = torch_thread.call(build)
     engine = Generator(engine_model, tok, model_version="bench-6x768", precision="int8")
     exact = GenerationConfig(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS)
 
@@ -110,7 +122,8 @@ def latency_and_concurrency(runs: int) -> dict[str, Any]:
     def ours(i: int) -> None:
         assert engine.generate([QUESTIONS[i % len(QUESTIONS)]], exact)[0].tokens == NEW_TOKENS
 
-    seed_s, ours_s = timed(seed, runs), timed(ours, runs)
+    on_thread = [functools.partial(torch_thread.call, fn) for fn in (seed, ours)]
+    seed_s, ours_s = interleaved(on_thread, runs)
     result: dict[str, Any] = {
         "seed_p50_s": round(statistics.median(seed_s), 4),
         "seed_p95_s": round(percentile(seed_s, 0.95), 4),
@@ -121,8 +134,7 @@ def latency_and_concurrency(runs: int) -> dict[str, Any]:
     result["latency_speedup_p95"] = round(result["seed_p95_s"] / result["engine_p95_s"], 2)
 
     # One by one, the seed serves NEW_TOKENS per question in its median latency.
-    seed_tps = NEW_TOKENS / result["seed_p50_s"]
-    result["seed_tokens_per_s"] = round(seed_tps, 1)
+    result["seed_tokens_per_s"] = round(NEW_TOKENS / result["seed_p50_s"], 1)
 
     async def crowd(n: int) -> float:
         async with Answerer(engine, max_batch_size=32, batch_wait_ms=5, timeout_s=600, config=exact,
@@ -134,9 +146,13 @@ def latency_and_concurrency(runs: int) -> dict[str, Any]:
         return sum(a.tokens for a in answers) / wall
 
     for n in (8, 32):
-        tps = asyncio.run(crowd(n))
-        result[f"engine_tokens_per_s_{n}"] = round(tps, 1)
-        result[f"concurrency_speedup_{n}"] = round(tps / seed_tps, 2)
+        rates, ratios = [], []
+        for _ in range(3):  # each crowd against the seed timed just before it
+            seed_tps = NEW_TOKENS / statistics.median(interleaved(on_thread[:1], 3)[0])
+            rates.append(asyncio.run(crowd(n)))
+            ratios.append(rates[-1] / seed_tps)
+        result[f"engine_tokens_per_s_{n}"] = round(statistics.median(rates), 1)
+        result[f"concurrency_speedup_{n}"] = round(statistics.median(ratios), 2)
 
     # Memory traffic at batch 1: weights read per step / time per step (prefill amortised in; so a floor).
     step_s = result["engine_p50_s"] / NEW_TOKENS

@@ -15,10 +15,10 @@ import logging
 import re
 import time
 import unicodedata
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot import torch_thread
 from bot.settings import DEFAULT_FALLBACK, Settings
 from training.generate import GenerationConfig, Generator
 
@@ -100,7 +100,6 @@ class Answerer:
         )
         self._queue: asyncio.Queue[_Request] | None = None
         self._worker: asyncio.Task[None] | None = None
-        self._executor: ThreadPoolExecutor | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
@@ -121,8 +120,6 @@ class Answerer:
         if self._worker is not None:
             return
         self._queue = asyncio.Queue()
-        # One thread: batches run one after another, and torch uses its own threads inside each.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qabot-generate")
         self._worker = asyncio.create_task(self._run(), name="qabot-answerer")
 
     async def close(self) -> None:
@@ -134,9 +131,6 @@ class Answerer:
         if self._queue is not None:
             while not self._queue.empty():
                 _fail_all([self._queue.get_nowait()], RuntimeError("the answerer was closed"))
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
 
     async def __aenter__(self) -> Answerer:
         await self.start()
@@ -200,7 +194,6 @@ class Answerer:
         return [r for r in batch if not r.future.done()]  # drop requests that already timed out
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             batch = await self._gather_batch()
             if not batch:
@@ -208,9 +201,8 @@ class Answerer:
             generator = self._generator  # snapshot: swap() never changes a batch mid-flight
             questions = [r.question for r in batch]
             try:
-                results = await loop.run_in_executor(
-                    self._executor, generator.generate, questions, self.config
-                )
+                # Batches run one after another on the torch thread; torch uses its own threads inside each.
+                results = await torch_thread.run(generator.generate, questions, self.config)
             except asyncio.CancelledError:  # close() while generating: nobody will answer these callers
                 _fail_all(batch, RuntimeError("the answerer was closed"))
                 raise

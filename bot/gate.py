@@ -8,11 +8,12 @@ README reports; equal scores pass ("not worse"), and ``force`` swaps a worse mod
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bot import torch_thread
 
 GATE_METRIC = "f1"
 GATE_TOLERANCE = 1e-9  # float noise; two tiny models that both score 0 are "equal", not "worse"
@@ -58,8 +59,9 @@ async def compare(
     evaluate: Evaluate = default_evaluate,
     exclude: Collection[str] = (),
 ) -> Verdict:
-    """Evaluate both checkpoints (in threads: generation is blocking work) on the same records, leaving
-    out the ``exclude`` questions (what this retrain was taught: a fair test must not ask them)."""
+    """Evaluate both checkpoints (each on a thread of its own, so the torch thread goes on answering) on the
+    same records, leaving out the ``exclude`` questions (what this retrain was taught: a fair test must not
+    ask them)."""
     from training.data import comparison_key
 
     records = eval_records(serving_dir) if serving_dir is not None else None
@@ -67,10 +69,10 @@ async def compare(
         records = eval_records(new_dir)
     skip = {comparison_key(q) for q in exclude}
     records = [r for r in records or [] if comparison_key(r["question"]) not in skip] or None
-    new = await asyncio.to_thread(evaluate, new_dir, records)
+    new = await torch_thread.in_own_thread(evaluate, new_dir, records)
     if serving_dir is None:
         return Verdict(True, f"First model: {score_text(new)}.", new)
-    old = await asyncio.to_thread(evaluate, serving_dir, records)
+    old = await torch_thread.in_own_thread(evaluate, serving_dir, records)
     n = new.get("n", len(records or []))
     comparison = f"new {score_text(new)} vs serving {score_text(old)} on {n} questions"
     if new.get(GATE_METRIC, 0.0) + GATE_TOLERANCE >= old.get(GATE_METRIC, 0.0):

@@ -57,6 +57,7 @@ def build_services(settings: Settings) -> tuple[Any, Any, Any]:
     """(answerer, session_factory, retrain_job) for ``settings``; raises CheckpointError/StoreError."""
     from transformers.utils import logging as hf_logging
 
+    from bot import torch_thread
     from bot.answerer import Answerer
     from bot.retrain import RetrainJob
     from storage.db import open_store
@@ -66,7 +67,7 @@ def build_services(settings: Settings) -> tuple[Any, Any, Any]:
     hf_logging.disable_progress_bar()  # the bot shows answers, not weight-loading bars
     model_dir = resolve_model_dir(settings.model_dir)
     session_factory = open_store(settings.database_url)
-    generator = Generator.load(model_dir, precision=settings.precision)
+    generator = torch_thread.call(Generator.load, model_dir, precision=settings.precision)
     answerer = Answerer.from_settings(generator, settings)
     job = RetrainJob(
         answerer=answerer,

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot import gate
+from bot import gate, torch_thread
 from bot.exchanges import SessionFactory, run_in_session
 from bot.retrain_state import (
     ProgressCallback,
@@ -271,7 +271,7 @@ class RetrainJob:
         return Path(done["model_dir"])
 
     async def _swap(self, new_dir: Path) -> None:
-        generator = await asyncio.to_thread(self._load_generator, new_dir)
+        generator = await torch_thread.run(self._load_generator, new_dir)
         # The pointer first: if moving it fails, nothing has changed and the old model keeps serving.
         if self.model_pointer.is_symlink() or not self.model_pointer.exists():
             from training.checkpoint import point_current
@@ -293,7 +293,7 @@ class RetrainJob:
         target = self.model_pointer.resolve()
         self._reloading = True
         try:
-            generator = await asyncio.to_thread(self._load_generator, target)
+            generator = await torch_thread.run(self._load_generator, target)
         finally:
             self._reloading = False
         self.answerer.swap(generator)

@@ -33,6 +33,7 @@ def _build_answerer(model: Path | None, precision: str | None) -> Any:
     """Load the model and wrap it the way the bot does; a missing model exits with the train command."""
     from transformers.utils import logging as hf_logging
 
+    from bot import torch_thread
     from bot.answerer import Answerer
     from bot.cli.common import load_settings
     from training.checkpoint import CheckpointError
@@ -41,7 +42,9 @@ def _build_answerer(model: Path | None, precision: str | None) -> Any:
     hf_logging.disable_progress_bar()  # the terminal shows answers, not weight-loading bars
     settings = load_settings()
     try:
-        generator = Generator.load(model or settings.model_dir, precision=precision or settings.precision)
+        generator = torch_thread.call(
+            Generator.load, model or settings.model_dir, precision=precision or settings.precision
+        )
     except CheckpointError as e:
         raise _fail(str(e)) from None
     except ValueError as e:  # e.g. a precision the device cannot run
