@@ -130,6 +130,8 @@ class Generator:
         try:
             model = prepare_model(model, precision, dev, int8_weights)
         except ValueError as e:  # int8.safetensors does not fit this model
+            if int8_weights is None:
+                raise
             raise CheckpointError(f"{real / INT8_FILE}: {e}; delete it to round weights at load time") from e
         version = manifest.get("model_version") or folder_version(real)
         return cls(model, tokenizer, manifest=manifest, model_version=version, precision=precision)

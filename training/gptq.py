@@ -60,16 +60,15 @@ def input_moments(model: nn.Module, tokenizer: Any, texts: Sequence[str], batch_
     handles = [m.register_forward_hook(hook(n)) for n, m in linears]
     context = int(getattr(model.config, "n_positions", 0) or model.config.max_position_embeddings)
     try:
-        for i in range(0, len(texts), batch_size):
-            batch = tokenizer(
-                list(texts[i : i + batch_size]),
-                return_tensors="pt",
-                padding=True,
-                truncation=True,
-                max_length=context,
-            ).to(device)
-            keep[:] = [batch["attention_mask"].reshape(-1).bool()]
-            model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        rows = sorted((ids[:context] for ids in tokenizer(list(texts))["input_ids"] if ids), key=len)
+        for i in range(0, len(rows), batch_size):  # similar lengths together: little padding
+            batch = rows[i : i + batch_size]
+            width = max(len(ids) for ids in batch)
+            # Right padding with token 0 (the tokenizer may have no pad token); the mask drops it.
+            input_ids = torch.tensor([ids + [0] * (width - len(ids)) for ids in batch], device=device)
+            mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids in batch], device=device)
+            keep[:] = [mask.reshape(-1).bool()]
+            model(input_ids=input_ids, attention_mask=mask)
     finally:
         for handle in handles:
             handle.remove()
