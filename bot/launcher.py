@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +38,28 @@ def setup_logging(level: int) -> None:
     )
 
 
+def train_example(data: Path, out: Path) -> int:
+    """``python -m training`` from scratch on ``data`` into ``out``, in a child process; its exit code.
+
+    A child rather than this process: training here would leave the main thread with an OpenMP team of its
+    own beside the torch thread's, and every answer afterwards would be slower (see bot/torch_thread.py).
+    Ctrl-C reaches the child too; it removes its unfinished folder before it exits.
+    """
+    from bot.trainer_process import SECRET_ENV
+
+    cmd = [sys.executable, "-m", "training", "--data", str(data), "--base", "scratch", "--out", str(out),
+           "--no-current"]  # fmt: skip
+    child = subprocess.Popen(cmd, env={k: v for k, v in os.environ.items() if k != SECRET_ENV})
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        child.wait()  # it got the same Ctrl-C and is cleaning up
+        raise
+
+
 def bootstrap_model(settings: Settings, data: Path = BOOTSTRAP_DATA) -> Path:
     """Train the from-scratch example model (progress bar) and point ``MODEL_DIR`` at it."""
     from training.checkpoint import CheckpointError, point_current, resolve_model_dir
-    from training.config import TrainConfig
-    from training.train import train
 
     pointer = Path(settings.model_dir)
     if pointer.exists() and not pointer.is_symlink():
@@ -48,7 +68,10 @@ def bootstrap_model(settings: Settings, data: Path = BOOTSTRAP_DATA) -> Path:
     if not data.is_file():
         raise CheckpointError(f"{data} is missing; run `qabot run` from the repository root")
     print(f"No model at {pointer} yet: training the example model on {data} (a few minutes on a CPU)…")
-    out = train(TrainConfig(data=[data], base="scratch", models_root=pointer.parent, no_current=True))
+    out = pointer.parent / time.strftime("%Y%m%d-%H%M%S")
+    code = train_example(data, out)
+    if code != 0:
+        raise CheckpointError(f"training exited with code {code} (its messages are above)")
     point_current(out, pointer=pointer)
     return resolve_model_dir(pointer)
 
@@ -99,6 +122,8 @@ def run(settings: Settings, *, local: bool = False, bootstrap: bool = False) -> 
         answerer, session_factory, job = build_services(settings)
     except (CheckpointError, StoreError) as e:
         return _fail(str(e), EXIT_SETUP)
+    except ValueError as e:  # a precision this machine cannot run
+        return _fail(f"cannot load the model: {e}", EXIT_SETUP)
     if discord_mode:
         return asyncio.run(_run_discord(settings, answerer, session_factory, job))
     if settings.token is None:

@@ -110,8 +110,9 @@ def gptq_weights(model: nn.Module, tokenizer: Any, texts: Sequence[str]) -> Int8
     out = {}
     for name, module in work.named_modules():
         if isinstance(module, nn.Linear) and name in moments:
+            h = moments.pop(name)  # released layer by layer
             try:
-                out[name] = gptq_quantize(module.weight, moments[name])
+                out[name] = gptq_quantize(module.weight, h)
             except torch.linalg.LinAlgError:
                 continue  # H not invertible even damped: this layer is rounded to nearest at load
     return out
@@ -158,7 +159,8 @@ def read_int8_weights(folder: Path) -> Int8Weights | None:
             continue
         name = key.removesuffix(".weight")
         scale = tensors.get(f"{name}.scale")
-        if qweight.dtype != torch.int8 or scale is None or scale.shape != (qweight.shape[0],):
+        matrix = qweight.dtype == torch.int8 and qweight.dim() == 2
+        if not matrix or scale is None or scale.shape != qweight.shape[:1]:
             raise CheckpointError(f"{path}: {name} is not an int8 weight with one scale per row")
         weights[name] = (qweight, scale)
     return weights

@@ -11,7 +11,7 @@ input row (per token), multiplied by fbgemm's u8 x s8 kernels into int32.
   (and so its answer) depended on its batch mates and on their padding. ``Int8Linear`` divides each row by
   its own largest magnitude (``x = radius * u``, or ``x = center + radius * u`` for inputs far from
   centered on zero) and quantizes ``u`` in [-1, 1] with fixed parameters: every row gets the full 8 bits
-  and an answer is the same alone or in any batch. ``W x = radius * (W u) [+ center * W.sum(1)]``.
+  and its rounding no longer depends on its batch mates. ``W x = radius * (W u) [+ center * W.sum(1)]``.
 
 Measured here (2-core AVX-512 VNNI EPYC): a 768x50257 ``lm_head`` at batch 1 takes ~3 ms in fbgemm int8
 against 13 ms in fp32 and 10 ms in bf16; ``aten._weight_int8pack_mm`` (int8 weight-only) 36 ms (5.5 ms with
@@ -19,7 +19,7 @@ bf16 activations); torchao 0.18's eager ``Int8WeightOnlyConfig`` 141 ms and
 ``Int8DynamicActivationInt8WeightConfig`` 168 ms (they need ``torch.compile`` to be fast). On the example
 model, against fp32 logits on its eval split: one activation scale per batch gave a relative logit error of
 1.54% (KL 0.0018 per token), one per row 1.06% (0.0008), with GPTQ weights 0.95% (0.0007). Per-row scales
-cost 0-14% of decoding speed (interleaved A/B on the distilgpt2-size model, batch 1 to 32).
+cost 0-17% of decoding speed (interleaved A/B on the distilgpt2-size model, batch 1 to 32).
 """
 
 from __future__ import annotations
@@ -48,6 +48,12 @@ def cpu_has_vnni() -> bool:
     except OSError:
         return False
     return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+def int8_engine() -> str | None:
+    """The quantized engine whose kernels ``Int8Linear`` needs (fbgemm's, x86 only), or None."""
+    engines = torch.backends.quantized.supported_engines
+    return next((e for e in ("x86", "fbgemm") if e in engines), None)
 
 
 def activation_levels() -> int:
@@ -117,9 +123,11 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision == "auto":
         if device.type == "cuda":
             return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "int8"
+        return "int8" if int8_engine() else "fp32"
     if precision == "int8" and device.type != "cpu":
         raise ValueError("int8 is the CPU precision; on a GPU use fp16 or bf16")
+    if precision == "int8" and not int8_engine():
+        raise ValueError("int8 needs an x86 CPU (torch's fbgemm kernels); on this machine use fp32")
     if precision in ("fp16", "bf16") and device.type == "cpu":
         raise ValueError(f"{precision} is for GPUs; on CPU use int8 or fp32")
     return precision
@@ -152,9 +160,11 @@ def quantize_int8(model: nn.Module, weights: Int8Weights | None = None) -> nn.Mo
     Linears it does not name are rounded to nearest. ``lm_head`` gets its own int8 copy of the weight it
     shares with the token embedding (a quarter of the fp32 read per step); the lookup keeps fp32.
     """
+    engine = int8_engine()
+    if engine is None:
+        raise ValueError("int8 needs an x86 CPU (torch's fbgemm kernels); on this machine use fp32")
+    torch.backends.quantized.engine = engine
     model = conv1d_to_linear(model.to("cpu"))
-    if "x86" in torch.backends.quantized.supported_engines:
-        torch.backends.quantized.engine = "x86"
     weights = weights or {}
     linears = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     unknown = sorted(set(weights) - {n for n, _ in linears})

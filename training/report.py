@@ -5,6 +5,7 @@ final evaluation, calibrated confidence threshold, ``manifest.json``, ``metrics.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from training.evaluate import evaluate_records, recall_sample
 from training.records import Record
 
 DATA_REPORT = "data_report.json"
+log = logging.getLogger(__name__)
 
 
 def plot_losses(log_history: list[dict[str, Any]], path: Path) -> None:
@@ -97,11 +99,17 @@ def write_checkpoint(
     model_version: str,
 ) -> None:
     """Everything a checkpoint folder holds, written into ``folder``."""
-    from training.gptq import write_int8_weights
+    from training.gptq import INT8_FILE, write_int8_weights
 
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    int8 = write_int8_weights(folder, model, tokenizer, train_recs)
+    try:
+        int8 = write_int8_weights(folder, model, tokenizer, train_recs)
+    except Exception as e:  # optional: without the file int8 rounds to nearest at load; keep the model
+        error = f"{type(e).__name__}: {e}"
+        log.warning("GPTQ int8 weights skipped (%s); int8 serving will round to nearest", error)
+        (folder / INT8_FILE).unlink(missing_ok=True)
+        int8 = {"file": None, "method": "round-to-nearest at load", "error": error}
     metrics, threshold = final_metrics(model, tokenizer, train_recs, eval_recs, config)
     train_logs = [h for h in log_history if "train_runtime" in h]
     metrics["train_seconds"] = round(train_seconds, 1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from pathlib import Path
 
 import discord
 import pytest
@@ -127,26 +126,39 @@ def test_qabot_run_without_a_model_prints_the_train_command(cli_env):
 def test_bootstrap_trains_the_example_model_when_none_exists(cli_env, tiny_checkpoint, monkeypatch):
     import shutil
 
-    import training.train
+    import bot.launcher
 
     (cli_env / "examples").mkdir()
     (cli_env / "examples" / "soccer.json").write_text('[{"question": "q?", "answer": "a."}]')
     calls = []
 
-    def fake_train(config):  # the real training run is tested in tests/training; here: what run does with it
-        calls.append(config)
-        out = Path(config.models_root) / "run-boot"
+    def fake_train_example(data, out):  # the real child process: test_bootstrap_training_runs_in_a_child
+        calls.append((data, out))
         shutil.copytree(tiny_checkpoint, out)
-        return out
+        return 0
 
-    monkeypatch.setattr(training.train, "train", fake_train)
+    monkeypatch.setattr(bot.launcher, "train_example", fake_train_example)
     result = CliRunner().invoke(
         app, ["run", "--bootstrap", "--db", f"sqlite:///{cli_env / 'd.db'}"], input=""
     )
     assert result.exit_code == 0, result.output
-    [config] = calls
-    assert config.base == "scratch" and [p.name for p in config.data] == ["soccer.json"]
-    assert (cli_env / "models" / "current").resolve().name == "run-boot"
+    [(data, out)] = calls
+    assert data.name == "soccer.json" and out.parent.name == "models"
+    assert (cli_env / "models" / "current").resolve() == out.resolve()
+
+
+def test_bootstrap_training_runs_in_a_child_and_a_failure_leaves_no_model(cli_env, monkeypatch, capfd):
+    monkeypatch.setenv("DISCORD_TOKEN", "secret-token-value")
+    (cli_env / "examples").mkdir()
+    (cli_env / "examples" / "soccer.json").write_text('[{"question": "q?"}]')  # no answer: a data error
+    db = f"sqlite:///{cli_env / 'd.db'}"
+    result = CliRunner().invoke(app, ["run", "--bootstrap", "--local", "--db", db])
+    child = capfd.readouterr()  # the child's own output goes to the real file descriptors
+    assert result.exit_code == 1
+    assert "could not train the example model: training exited with code 2" in result.output
+    assert "soccer.json" in child.err and "answer" in child.err  # the child named the file and the field
+    assert "secret-token-value" not in result.output + child.out + child.err
+    assert not (cli_env / "models").exists() or not any((cli_env / "models").iterdir())
 
 
 @pytest.mark.parametrize(

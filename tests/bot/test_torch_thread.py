@@ -19,7 +19,7 @@ class ThreadRecordingGenerator(FakeGenerator):
         return super().generate(questions, config)
 
 
-def test_loading_and_generating_share_the_torch_thread() -> None:
+def test_call_runs_on_the_torch_thread() -> None:
     loaded_on = torch_thread.call(lambda: threading.current_thread().name)
     assert loaded_on.startswith("qabot-torch") and loaded_on != threading.current_thread().name
 

@@ -148,3 +148,28 @@ def test_no_training_records_means_no_int8_file(tmp_path: Path) -> None:
     summary = write_int8_weights(tmp_path, tiny_model(), load_gpt2_tokenizer(), [])
     assert summary["file"] is None and not (tmp_path / INT8_FILE).exists()
     assert read_int8_weights(tmp_path) is None  # Generator.load then rounds to nearest
+
+
+def test_without_fbgemm_kernels_auto_is_fp32_and_int8_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ARM builds of torch have qnnpack only, which cannot run Int8Linear's fbgemm op.
+    import training.quantize
+
+    monkeypatch.setattr(training.quantize, "int8_engine", lambda: None)
+    cpu = torch.device("cpu")
+    assert training.quantize.resolve_precision("auto", cpu) == "fp32"
+    with pytest.raises(ValueError, match="x86 CPU"):
+        training.quantize.resolve_precision("int8", cpu)
+    with pytest.raises(ValueError, match="x86 CPU"):
+        quantize_int8(tiny_model())
+
+
+def test_seven_bit_activations_where_the_cpu_could_saturate(monkeypatch: pytest.MonkeyPatch) -> None:
+    import training.quantize
+
+    monkeypatch.setattr(training.quantize, "activation_levels", lambda: 63)  # AVX2 without VNNI
+    linear, q = int8_linear(centered=True)
+    assert (q.x_scale, q.x_zero) == (1 / 63, 63)
+    x = torch.randn(4, 64) + 1.0
+    with torch.inference_mode():
+        ref, out = linear(x), q(x)
+    assert (out - ref).norm() / ref.norm() < 0.04

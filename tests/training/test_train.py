@@ -62,6 +62,20 @@ def test_json_progress_reports_steps_and_eta(trained_run):
     assert any(e["event"] == "eval" and e["eval_loss"] > 0 for e in events)
 
 
+def test_a_gptq_failure_keeps_the_trained_model_without_int8_weights(dataset_file, tmp_path, monkeypatch):
+    import training.gptq
+
+    def broken(folder, *args):
+        (folder / training.gptq.INT8_FILE).write_bytes(b"half written")
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(training.gptq, "write_int8_weights", broken)
+    out = train(tiny_config(dataset_file, tmp_path / "m" / "r", max_steps=2, recall_sample=1))
+    int8 = read_manifest(out)["int8"]
+    assert int8["file"] is None and int8["error"] == "RuntimeError: out of memory"
+    assert not (out / training.gptq.INT8_FILE).exists() and (out / "model.safetensors").is_file()
+
+
 def test_loss_decreases(dataset_file, tmp_path):
     events: list[dict] = []
     train(tiny_config(dataset_file, tmp_path / "m" / "r", max_steps=30, recall_sample=1), emit=events.append)
