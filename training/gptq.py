@@ -29,7 +29,7 @@ from torch import nn
 
 from training.checkpoint import CheckpointError
 from training.prompt import format_example
-from training.quantize import QMAX, Int8Weights, conv1d_to_linear
+from training.quantize import QMAX, Int8Weights, conv1d_to_linear, row_scales
 
 INT8_FILE = "int8.safetensors"
 MAX_CALIBRATION = 256  # training examples fed through the model to measure each layer's inputs
@@ -78,7 +78,7 @@ def input_moments(model: nn.Module, tokenizer: Any, texts: Sequence[str], batch_
 def gptq_quantize(weight: torch.Tensor, moments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """int8 [out, in] weight and float32 scale per row, minimising ``E||W x - Q x||^2`` column by column."""
     w = weight.detach().float().clone()
-    scale = (w.abs().amax(dim=1) / QMAX).clamp_(min=1e-12)
+    scale = row_scales(w)
     h = moments.float().clone()
     n = h.shape[0]
     dead = torch.diagonal(h) == 0  # an input never active in calibration: nothing to compensate with

@@ -35,6 +35,7 @@ from torch import nn
 PRECISIONS = ("auto", "fp32", "int8", "fp16", "bf16")
 QMAX = 127  # weights are symmetric int8 in [-127, 127]
 TINY = torch.finfo(torch.float32).tiny
+NO_INT8_KERNELS = "int8 needs an x86 CPU (torch's fbgemm kernels); on this machine use fp32"
 # Linears whose inputs are far from centered on zero: GPT-2's MLP output projection reads GELU's output
 # (>= -0.17, large positive). Others read LayerNorm or attention outputs, roughly symmetric.
 CENTERED_INPUTS = ("mlp.c_proj",)
@@ -61,9 +62,14 @@ def activation_levels() -> int:
     return 127 if cpu_has_vnni() else 63
 
 
+def row_scales(weight: torch.Tensor) -> torch.Tensor:
+    """float32 scale per row of a [out, in] weight: its largest magnitude maps to ``QMAX``."""
+    return (weight.detach().abs().amax(dim=1).float() / QMAX).clamp_(min=1e-12)
+
+
 def round_to_nearest(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Symmetric per-row int8 of a float [out, in] weight: (int8 weight, float32 scale per row)."""
-    scale = (weight.detach().abs().amax(dim=1).float() / QMAX).clamp_(min=1e-12)
+    scale = row_scales(weight)
     q = torch.round(weight.detach().float() / scale[:, None]).clamp_(-QMAX, QMAX).to(torch.int8)
     return q, scale
 
@@ -127,7 +133,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision == "int8" and device.type != "cpu":
         raise ValueError("int8 is the CPU precision; on a GPU use fp16 or bf16")
     if precision == "int8" and not int8_engine():
-        raise ValueError("int8 needs an x86 CPU (torch's fbgemm kernels); on this machine use fp32")
+        raise ValueError(NO_INT8_KERNELS)
     if precision in ("fp16", "bf16") and device.type == "cpu":
         raise ValueError(f"{precision} is for GPUs; on CPU use int8 or fp32")
     return precision
@@ -162,7 +168,7 @@ def quantize_int8(model: nn.Module, weights: Int8Weights | None = None) -> nn.Mo
     """
     engine = int8_engine()
     if engine is None:
-        raise ValueError("int8 needs an x86 CPU (torch's fbgemm kernels); on this machine use fp32")
+        raise ValueError(NO_INT8_KERNELS)
     torch.backends.quantized.engine = engine
     model = conv1d_to_linear(model.to("cpu"))
     weights = weights or {}
