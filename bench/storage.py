@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert  # noqa: E402
 
 from storage import repo  # noqa: E402
-from storage.db import open_store  # noqa: E402
+from storage.db import dispose, open_store  # noqa: E402
 from storage.export import export_dataset  # noqa: E402
 from storage.models import Correction, Exchange, Feedback  # noqa: E402
 from storage.text import question_key  # noqa: E402
@@ -73,7 +73,7 @@ def bench_writes(url: str) -> dict[str, float]:
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
-    factory.kw["bind"].dispose()
+    dispose(factory)
     q = statistics.quantiles(latencies, n=100)
     return {
         "write_p50_ms": round(q[49], 2),
@@ -110,7 +110,7 @@ def populate(url: str, rows: int) -> None:
             insert(Correction),
             [dict(exchange_id=i, answer=f"Fixed {i}", admin_id="9") for i in ids if i % 20 == 0],
         )
-    factory.kw["bind"].dispose()
+    dispose(factory)
 
 
 def child_export(url: str, out: str) -> None:

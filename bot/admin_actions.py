@@ -12,25 +12,18 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from bot.exchanges import SessionFactory
-
-EXPORT_FORMATS = ("json", "jsonl", "csv", "sft", "kto", "dpo")
-_SUFFIX = {"json": ".json", "csv": ".csv"}  # the rest are JSON Lines
-
-
-def export_name(fmt: str) -> str:
-    return f"qabot-{fmt}{_SUFFIX.get(fmt, '.jsonl')}"
+from bot.async_store import SessionFactory
+from storage.formats import check_format, default_file_name
 
 
 async def export_file(session_factory: SessionFactory, fmt: str, path: Path) -> tuple[Path, int]:
     """Export the store as ``fmt`` to ``path`` (a folder: a file named after the format); (file, rows)."""
     from storage.export import export_dataset
 
-    if fmt not in EXPORT_FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    check_format(fmt)
     path = Path(path)
     if path.is_dir():
-        path = path / export_name(fmt)
+        path = path / default_file_name(fmt)
     rows = await asyncio.to_thread(export_dataset, session_factory, fmt, path)
     return path, rows
 

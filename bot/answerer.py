@@ -116,6 +116,19 @@ class Answerer:
             max_new_tokens=settings.max_new_tokens,
         )
 
+    @classmethod
+    def load(cls, settings: Settings) -> Answerer:
+        """Load ``settings.model_dir`` at ``settings.precision`` on the torch thread, tuned by ``settings``.
+
+        What every front end (``qabot ask``/``chat``/``run``) serves. Raises ``CheckpointError`` when there
+        is no usable model and ``ValueError`` for a precision this machine cannot run.
+        """
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # front ends show answers, not weight-loading bars
+        generator = torch_thread.call(Generator.load, settings.model_dir, precision=settings.precision)
+        return cls.from_settings(generator, settings)
+
     async def start(self) -> None:
         if self._worker is not None:
             return

@@ -1,7 +1,8 @@
 """Start-up for ``qabot run`` and ``qabot sync``: build the services from ``Settings`` and run a front end.
 
 Discord when ``DISCORD_TOKEN`` is set (and not ``--local``), the terminal otherwise. Start-up failures end
-with a message that says what to do and a distinct exit code; the token itself is never printed.
+with a message that says what to do and one of ``bot.cli.common``'s exit codes; the token itself is never
+printed.
 """
 
 from __future__ import annotations
@@ -12,24 +13,33 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
+from bot.cli.common import EXIT_ERROR, EXIT_UNREACHABLE, EXIT_USAGE, fail
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    import typer
+
+    from bot.answerer import Answerer
+    from bot.async_store import SessionFactory
+    from bot.discord_app.startup import DiscordStartupError
+    from bot.retrain import RetrainJob
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_SETUP = 1  # no model, unreadable store, bad settings
-EXIT_TOKEN = 2  # Discord rejected the token (or a required intent is not enabled)
-EXIT_UNREACHABLE = 3  # Discord could not be reached
 BOOTSTRAP_DATA = Path("examples/soccer.json")
-PORTAL = "https://discord.com/developers/applications"
 
 
-def _fail(message: str, code: int) -> int:
-    print(f"Error: {message}", file=sys.stderr)
-    return code
+@dataclass
+class Services:
+    """What both front ends serve with, built once from the settings by ``build_services``."""
+
+    answerer: Answerer
+    session_factory: SessionFactory
+    retrain_job: RetrainJob
 
 
 def setup_logging(level: int) -> None:
@@ -45,7 +55,7 @@ def train_example(data: Path, out: Path) -> int:
     own beside the torch thread's, and every answer afterwards would be slower (see bot/torch_thread.py).
     Ctrl-C reaches the child too; it removes its unfinished folder before it exits.
     """
-    from bot.trainer_process import SECRET_ENV
+    from bot.retrain.trainer_process import SECRET_ENV
 
     cmd = [sys.executable, "-m", "training", "--data", str(data), "--base", "scratch", "--out", str(out),
            "--no-current"]  # fmt: skip
@@ -76,22 +86,14 @@ def bootstrap_model(settings: Settings, data: Path = BOOTSTRAP_DATA) -> Path:
     return resolve_model_dir(pointer)
 
 
-def build_services(settings: Settings) -> tuple[Any, Any, Any]:
-    """(answerer, session_factory, retrain_job) for ``settings``; raises CheckpointError/StoreError."""
-    from transformers.utils import logging as hf_logging
-
-    from bot import torch_thread
+def build_services(settings: Settings) -> Services:
+    """The answerer, the store and the retrain job for ``settings``; raises CheckpointError/StoreError."""
     from bot.answerer import Answerer
     from bot.retrain import RetrainJob
     from storage.db import open_store
-    from training.checkpoint import resolve_model_dir
-    from training.generate import Generator
 
-    hf_logging.disable_progress_bar()  # the bot shows answers, not weight-loading bars
-    model_dir = resolve_model_dir(settings.model_dir)
     session_factory = open_store(settings.database_url)
-    generator = torch_thread.call(Generator.load, model_dir, precision=settings.precision)
-    answerer = Answerer.from_settings(generator, settings)
+    answerer = Answerer.load(settings)
     job = RetrainJob(
         answerer=answerer,
         session_factory=session_factory,
@@ -99,11 +101,11 @@ def build_services(settings: Settings) -> tuple[Any, Any, Any]:
         base_datasets=settings.base_datasets,
         precision=settings.precision,
     )
-    return answerer, session_factory, job
+    return Services(answerer, session_factory, job)
 
 
-def run(settings: Settings, *, local: bool = False, bootstrap: bool = False) -> int:
-    """``qabot run``: returns the exit code."""
+def run(settings: Settings, *, local: bool = False, bootstrap: bool = False) -> None:
+    """``qabot run``: serve until the input ends or the connection closes; failures raise ``fail(...)``."""
     discord_mode = settings.token is not None and not local
     setup_logging(logging.INFO if discord_mode else logging.WARNING)
     from storage.db import StoreError
@@ -113,100 +115,72 @@ def run(settings: Settings, *, local: bool = False, bootstrap: bool = False) -> 
         resolve_model_dir(settings.model_dir)
     except CheckpointError as e:
         if not bootstrap:
-            return _fail(str(e), EXIT_SETUP)
+            raise fail(str(e), EXIT_ERROR) from None
         try:
             bootstrap_model(settings)
         except Exception as boot_error:  # training's own errors already say what is wrong
-            return _fail(f"could not train the example model: {boot_error}", EXIT_SETUP)
+            raise fail(f"could not train the example model: {boot_error}", EXIT_ERROR) from None
     try:
-        answerer, session_factory, job = build_services(settings)
+        services = build_services(settings)
     except (CheckpointError, StoreError) as e:
-        return _fail(str(e), EXIT_SETUP)
+        raise fail(str(e), EXIT_ERROR) from None
     except ValueError as e:  # a precision this machine cannot run
-        return _fail(f"cannot load the model: {e}", EXIT_SETUP)
+        raise fail(f"cannot load the model: {e}", EXIT_ERROR) from None
     if discord_mode:
-        return asyncio.run(_run_discord(settings, answerer, session_factory, job))
+        asyncio.run(_run_discord(settings, services))
+        return
     if settings.token is None:
         print("No DISCORD_TOKEN set: terminal mode (/help for commands).", file=sys.stderr)
-    return asyncio.run(_run_terminal(answerer, session_factory, job))
+    asyncio.run(_run_terminal(services))
 
 
-async def _run_terminal(answerer: Any, session_factory: Any, job: Any) -> int:
+async def _run_terminal(services: Services) -> None:
     from bot.terminal import Terminal
 
     if hasattr(sys.stdin, "reconfigure"):
         sys.stdin.reconfigure(errors="replace")  # invalid UTF-8 on stdin becomes U+FFFD, never a crash
-    async with answerer:
+    async with services.answerer:
         try:
-            await Terminal(answerer=answerer, session_factory=session_factory, retrain_job=job).run()
+            await Terminal(
+                answerer=services.answerer,
+                session_factory=services.session_factory,
+                retrain_job=services.retrain_job,
+            ).run()
         finally:
-            await job.cancel()  # Ctrl-C: the trainer runs in its own session and would outlive us
-    return EXIT_OK
+            await (
+                services.retrain_job.cancel()
+            )  # Ctrl-C: the trainer runs in its own session, would outlive us
 
 
-async def _run_discord(settings: Settings, answerer: Any, session_factory: Any, job: Any) -> int:
-    from bot.client import QABot
+async def _run_discord(settings: Settings, services: Services) -> None:
+    from bot.discord_app.startup import DiscordStartupError, run_bot
 
-    async with answerer:
-        bot = QABot(settings=settings, answerer=answerer, session_factory=session_factory, retrain_job=job)
+    async with services.answerer:
         try:
-            return await _with_discord_errors(_start(bot, settings))
+            await run_bot(settings, services.answerer, services.session_factory, services.retrain_job)
+        except DiscordStartupError as e:
+            raise _startup_failure(e) from None
         finally:
-            await job.cancel()  # shutting down: stop a retrain's trainer, which runs in its own session
+            await services.retrain_job.cancel()  # shutting down: stop a retrain's trainer (its own session)
 
 
-async def _start(bot: Any, settings: Settings) -> int:
-    async with bot:
-        await bot.start(settings.token)
-    return EXIT_OK
+def _startup_failure(error: DiscordStartupError) -> typer.Exit:
+    """How the CLI reports a Discord start-up failure: the token or intents are the user's to fix
+    (``EXIT_USAGE``); an unreachable Discord is not (``EXIT_UNREACHABLE``)."""
+    return fail(str(error), EXIT_USAGE if error.reachable else EXIT_UNREACHABLE)
 
 
-async def _with_discord_errors(coro: Any) -> int:
-    """Run a coroutine that talks to Discord; translate the start-up failures into messages + exit codes."""
-    import aiohttp
-    import discord
-
-    try:
-        return await coro
-    except discord.LoginFailure:
-        return _fail(
-            f"Discord rejected the token. Copy a new one from {PORTAL} → your app → Bot → Reset Token, "
-            "and put it in DISCORD_TOKEN (.env).",
-            EXIT_TOKEN,
-        )
-    except discord.PrivilegedIntentsRequired:
-        return _fail(
-            f"Discord refused the Message Content intent. Enable it at {PORTAL} → your app → Bot → "
-            "Privileged Gateway Intents → Message Content Intent.",
-            EXIT_TOKEN,
-        )
-    except (aiohttp.ClientError, discord.GatewayNotFound, OSError, TimeoutError) as e:
-        return _fail(
-            f"could not reach Discord ({type(e).__name__}: {e}). Check the network, proxy or firewall; "
-            "use `qabot run --local` for the terminal.",
-            EXIT_UNREACHABLE,
-        )
-
-
-def sync(settings: Settings, *, guild_id: int | None, global_: bool) -> int:
+def sync(settings: Settings, *, guild_id: int | None, global_: bool) -> None:
     """``qabot sync``: push the slash commands to one guild (instant) or to every guild (up to an hour)."""
     setup_logging(logging.WARNING)
     if settings.token is None:
-        return _fail("DISCORD_TOKEN is not set (see .env.example)", EXIT_SETUP)
+        raise fail("DISCORD_TOKEN is not set (see .env.example)", EXIT_ERROR)
+    from bot.discord_app.startup import DiscordStartupError, sync_commands
+
     target = None if global_ else (guild_id or settings.dev_guild_id)
-    return asyncio.run(_with_discord_errors(_sync(settings, target)))
-
-
-async def _sync(settings: Settings, guild_id: int | None) -> int:
-    from bot.client import QABot
-
-    # No model or store needed: syncing only uploads the command definitions.
-    bot = QABot(
-        settings=settings, answerer=None, session_factory=None, retrain_job=None, sync_dev_guild=False
-    )
-    async with bot:
-        await bot.login(settings.token)  # runs setup_hook, which loads the cogs
-        synced = await bot.sync_commands(guild_id)
-    where = f"guild {guild_id}" if guild_id else "all guilds (may take up to an hour to appear)"
+    try:
+        synced = asyncio.run(sync_commands(settings, target))
+    except DiscordStartupError as e:
+        raise _startup_failure(e) from None
+    where = f"guild {target}" if target else "all guilds (may take up to an hour to appear)"
     print(f"Synced {len(synced)} commands to {where}: " + ", ".join(f"/{c.name}" for c in synced))
-    return EXIT_OK

@@ -16,20 +16,23 @@ import logging
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from bot import admin_actions, exchanges
-from bot.retrain import RetrainJob
-from bot.retrain_state import RetrainBusy, RetrainOptions, RetrainProgress, RetrainResult
+from bot import admin_actions, async_store
+from bot.retrain import RetrainBusy, RetrainJob, RetrainOptions, RetrainProgress, RetrainResult
 from bot.status import ThrottledStatus
+from storage.formats import FORMATS
+
+if TYPE_CHECKING:
+    from bot.answerer import Answerer
 
 log = logging.getLogger(__name__)
 
-HELP = """\
+HELP = f"""\
 Type a question, or a command:
   /retrain [epochs=N] [from_scratch] [force]   retrain in the background on the store + BASE_DATASETS
   /retrain cancel                              stop a running retrain
-  /export [FORMAT] [PATH]                      json (default) | jsonl | csv | sft | kto | dpo
+  /export [FORMAT] [PATH]                      {" | ".join(FORMATS)} (default: json)
   /teach QUESTION | ANSWER                     add a question/answer pair for the next retrain
   /unanswered                                  questions the bot could not answer, oldest first
   /stats                                       counts, votes, questions per day, model metrics
@@ -44,8 +47,8 @@ class Terminal:
     def __init__(
         self,
         *,
-        answerer: Any,
-        session_factory: exchanges.SessionFactory,
+        answerer: Answerer,
+        session_factory: async_store.SessionFactory,
         retrain_job: RetrainJob | None,
         stdin: TextIO | None = None,
         out: TextIO | None = None,
@@ -117,7 +120,7 @@ class Terminal:
             self.say(f"(could not answer: {e})")
             return
         self.say(answer.text)
-        await exchanges.log_exchange(self.session_factory, answer, source="terminal")
+        await async_store.log_exchange(self.session_factory, answer, source="terminal")
 
     # -- commands ------------------------------------------------------------------------------------
     async def cmd_help(self, _: str) -> None:
@@ -178,15 +181,17 @@ class Terminal:
         if not sep or not question.strip() or not answer.strip():
             self.say("Usage: /teach QUESTION | ANSWER")
             return
-        pair_id = await exchanges.teach(self.session_factory, question.strip(), answer.strip(), admin_id=None)
+        pair_id = await async_store.teach(
+            self.session_factory, question.strip(), answer.strip(), admin_id=None
+        )
         self.say(f"Learned pair #{pair_id}; it will be part of the next /retrain.")
 
     async def cmd_unanswered(self, _: str) -> None:
-        rows = await exchanges.unanswered(self.session_factory, limit=20)
+        rows = await async_store.unanswered(self.session_factory, limit=20)
         self.say(admin_actions.unanswered_text(rows).replace("`", ""))
 
     async def cmd_stats(self, _: str) -> None:
-        stats = await exchanges.stats(self.session_factory, days=14)
+        stats = await async_store.stats(self.session_factory, days=14)
         manifest = getattr(self.answerer.generator, "manifest", None)
         self.say(admin_actions.stats_text(stats, self.answerer.model_version, manifest).replace("`", ""))
         for day, n in stats.get("per_day") or []:

@@ -229,6 +229,19 @@ def open_store(
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def engine_of(session_factory: sessionmaker[Session]) -> Engine:
+    """The engine behind a session factory made by ``open_store``."""
+    engine = session_factory.kw.get("bind")
+    if not isinstance(engine, Engine):
+        raise TypeError("this session factory is not bound to an engine (make it with open_store)")
+    return engine
+
+
+def dispose(session_factory: sessionmaker[Session]) -> None:
+    """Close the pooled connections of a store opened with ``open_store`` (when its user is done with it)."""
+    engine_of(session_factory).dispose()
+
+
 @contextmanager
 def transaction(session_factory: sessionmaker[Session], what: str = "write") -> Iterator[Session]:
     """``with transaction(factory, "log exchange") as session:`` — commit, or log and raise StoreError."""

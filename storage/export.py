@@ -49,6 +49,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db import READ_ONLY
+from storage.formats import FORMATS, check_format
 from storage.importing import import_records
 from storage.masking import mask_pii
 from storage.models import Correction, Exchange, Feedback, TaughtPair, UTCDateTime
@@ -56,7 +57,6 @@ from storage.text import normalize_question
 
 __all__ = ["FORMATS", "ExportFilters", "export_dataset", "import_records"]
 
-FORMATS = ("json", "jsonl", "csv", "sft", "kto", "dpo")
 # Rows fetched per round trip: large enough to amortize, small enough that memory stays flat.
 YIELD_PER = 2000
 # One encoder for all rows: json.dumps(..., ensure_ascii=False) would build a new one per row.
@@ -305,8 +305,7 @@ def export_dataset(
     filters: ExportFilters | None = None,
 ) -> int:
     """Write the store as a ``fmt`` dataset to ``out_path`` (atomically); return the number of rows."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    check_format(fmt)
     f = filters or ExportFilters()
     with session_factory() as session:
         # A plain read: on SQLite it must not queue behind (or hold up) the bot's writers.

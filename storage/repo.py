@@ -1,7 +1,8 @@
 """Repository functions: every read and write the bot makes, each taking a ``Session``.
 
 The caller owns the transaction (``with session_factory.begin() as session:``); nothing here commits.
-Ids of Discord objects are strings (snowflakes); ``int`` ids are accepted and converted.
+Ids of Discord objects are stored as strings (snowflakes overflow some databases' signed 64-bit
+integers); every function takes them as ``int`` or ``str`` and converts them with ``discord_id``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from storage.text import question_key
 __all__ = [
     "add_correction",
     "add_taught_pair",
+    "discord_id",
     "exchange_by_reply",
     "finish_training_run",
     "get_stats",
@@ -29,13 +31,15 @@ __all__ = [
     "set_vote",
     "start_training_run",
     "unanswered_queue",
+    "vote_of",
 ]
 
 SOURCES = ("discord", "terminal")
 RUN_STATUSES = ("running", "succeeded", "failed", "cancelled")
 
 
-def _id(value: int | str | None) -> str | None:
+def discord_id(value: int | str | None) -> str | None:
+    """A Discord id (snowflake) as the store keeps it: a string (None stays None)."""
     return None if value is None else str(value)
 
 
@@ -75,11 +79,11 @@ def log_exchange(
         unanswered=bool(unanswered),
         latency_ms=latency_ms,
         source=source,
-        guild_id=_id(guild_id),
-        channel_id=_id(channel_id),
-        message_id=_id(message_id),
-        user_id=_id(user_id),
-        reply_message_id=_id(reply_message_id),
+        guild_id=discord_id(guild_id),
+        channel_id=discord_id(channel_id),
+        message_id=discord_id(message_id),
+        user_id=discord_id(user_id),
+        reply_message_id=discord_id(reply_message_id),
         created_at=created_at or utc_now(),
     )
     session.add(row)
@@ -91,7 +95,11 @@ def exchange_by_reply(session: Session, reply_message_id: int | str | None) -> E
     """The exchange whose answer was posted as message ``reply_message_id`` (reactions arrive with it)."""
     if reply_message_id is None:
         return None
-    stmt = select(Exchange).where(Exchange.reply_message_id == str(reply_message_id)).order_by(Exchange.id)
+    stmt = (
+        select(Exchange)
+        .where(Exchange.reply_message_id == discord_id(reply_message_id))
+        .order_by(Exchange.id)
+    )
     return session.scalars(stmt.limit(1)).first()
 
 
@@ -104,7 +112,7 @@ def set_vote(session: Session, exchange_id: int, user_id: int | str, vote: int) 
     if vote not in (1, -1):
         raise ValueError(f"vote must be +1 or -1, got {vote!r}")
     now = utc_now()
-    values = {"exchange_id": exchange_id, "user_id": str(user_id), "vote": vote, "created_at": now}
+    values = {"exchange_id": exchange_id, "user_id": discord_id(user_id), "vote": vote, "created_at": now}
     dialect = session.get_bind().dialect.name
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
     if insert is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
@@ -118,10 +126,19 @@ def set_vote(session: Session, exchange_id: int, user_id: int | str, vote: int) 
     session.execute(stmt)
 
 
+def vote_of(session: Session, exchange_id: int, user_id: int | str) -> int | None:
+    """``user_id``'s vote (+1 / -1) on an exchange, or None when they have not voted on it."""
+    return session.scalar(
+        select(Feedback.vote).where(
+            Feedback.exchange_id == exchange_id, Feedback.user_id == discord_id(user_id)
+        )
+    )
+
+
 def remove_vote(session: Session, exchange_id: int, user_id: int | str) -> bool:
     """Remove ``user_id``'s vote on an exchange; True if there was one."""
     row = session.scalars(
-        select(Feedback).where(Feedback.exchange_id == exchange_id, Feedback.user_id == str(user_id))
+        select(Feedback).where(Feedback.exchange_id == exchange_id, Feedback.user_id == discord_id(user_id))
     ).first()
     if row is None:
         return False
@@ -144,7 +161,7 @@ def add_correction(
     row = Correction(
         exchange_id=exchange_id,
         answer=_text(answer, "answer"),
-        admin_id=_id(admin_id),
+        admin_id=discord_id(admin_id),
         created_at=created_at or utc_now(),
     )
     session.add(row)
@@ -167,7 +184,7 @@ def add_taught_pair(
         question=question,
         question_key=question_key(question),
         answer=_text(answer, "answer"),
-        admin_id=_id(admin_id),
+        admin_id=discord_id(admin_id),
         source=source,
         active=True,
         created_at=created_at or utc_now(),
@@ -199,7 +216,7 @@ def start_training_run(
 ) -> TrainingRun:
     """Record that a retrain started (status ``running``)."""
     row = TrainingRun(
-        triggered_by=_id(triggered_by),
+        triggered_by=discord_id(triggered_by),
         dataset_sha256=dataset_sha256,
         counts=counts,
         status="running",

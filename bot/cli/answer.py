@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-EXIT_USAGE = 2  # missing model or empty question: the user has to change something and retry
+if TYPE_CHECKING:
+    from bot.answerer import Answer, Answerer
 
 ModelOpt = Annotated[
     Path | None, typer.Option("--model", "-m", help="Checkpoint folder (default: MODEL_DIR, models/current).")
@@ -24,35 +25,22 @@ PrecisionOpt = Annotated[
 ]
 
 
-def _fail(message: str) -> typer.Exit:
-    typer.echo(message, err=True)
-    return typer.Exit(EXIT_USAGE)
-
-
-def _build_answerer(model: Path | None, precision: str | None) -> Any:
+def _build_answerer(model: Path | None, precision: str | None) -> Answerer:
     """Load the model and wrap it the way the bot does; a missing model exits with the train command."""
-    from transformers.utils import logging as hf_logging
-
-    from bot import torch_thread
     from bot.answerer import Answerer
-    from bot.cli.common import load_settings
+    from bot.cli.common import fail, load_settings
     from training.checkpoint import CheckpointError
-    from training.generate import Generator
 
-    hf_logging.disable_progress_bar()  # the terminal shows answers, not weight-loading bars
-    settings = load_settings()
+    settings = load_settings(model_dir=model, precision=precision)
     try:
-        generator = torch_thread.call(
-            Generator.load, model or settings.model_dir, precision=precision or settings.precision
-        )
+        return Answerer.load(settings)
     except CheckpointError as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     except ValueError as e:  # e.g. a precision the device cannot run
-        raise _fail(f"Cannot load the model: {e}") from None
-    return Answerer.from_settings(generator, settings)
+        raise fail(f"Cannot load the model: {e}") from None
 
 
-def answer_json(answer: Any) -> dict[str, Any]:
+def answer_json(answer: Answer) -> dict[str, Any]:
     return {
         "question": answer.question,
         "answer": answer.text,
@@ -75,14 +63,15 @@ def ask(
     import asyncio
 
     from bot.answerer import clean_question
+    from bot.cli.common import fail
 
     try:
         clean_question(question)  # reject an empty question before paying for the model load
     except ValueError as e:
-        raise _fail(str(e)) from None
+        raise fail(str(e)) from None
     answerer = _build_answerer(model, precision)
 
-    async def run() -> Any:
+    async def run() -> Answer:
         async with answerer:
             return await answerer.answer(question)
 
@@ -102,7 +91,7 @@ def chat(model: ModelOpt = None, precision: PrecisionOpt = None) -> None:
     asyncio.run(_interactive(answerer) if interactive else _scripted(answerer))
 
 
-async def _interactive(answerer: Any) -> None:
+async def _interactive(answerer: Answerer) -> None:
     import asyncio
     import contextlib
 
@@ -130,7 +119,7 @@ async def _interactive(answerer: Any) -> None:
             typer.echo(f"bot> {answer.text}{marker}")
 
 
-async def _scripted(answerer: Any) -> None:
+async def _scripted(answerer: Answerer) -> None:
     """One question per line in, one answer per line out, in order (blank line for a blank question).
 
     Lines are read in a thread and answered concurrently, so piped questions share batches, while each

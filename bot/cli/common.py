@@ -1,23 +1,44 @@
-"""What the ``qabot`` sub-commands share: reading the settings with a clear error instead of a traceback."""
+"""What the ``qabot`` sub-commands share: exit codes, one way to fail, and reading the settings.
+
+Exit codes (the same for every command, ``qabot run`` included):
+
+- ``EXIT_OK`` 0;
+- ``EXIT_ERROR`` 1: the command could not do its job (no model to serve, an unreadable store, a failed write);
+- ``EXIT_USAGE`` 2: the user has to change something and retry (an option, a setting, an input file, a
+  missing model for ``ask``/``eval``, the Discord token);
+- ``EXIT_UNREACHABLE`` 3: Discord could not be reached.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from bot.settings import Settings
+if TYPE_CHECKING:  # pydantic loads only when a command needs the settings: `qabot --help` stays instant
+    from bot.settings import Settings
 
-EXIT_BAD_SETTINGS = 2
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    """Print ``error: message`` on stderr and return the ``typer.Exit`` to raise: ``raise fail(...)``."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
 
 
 def load_settings(**overrides: Any) -> Settings:
     """``Settings`` from the environment / ``.env`` plus the command's options (None = not given).
 
-    An invalid value exits with code 2 and names the setting; the offending value itself is not echoed,
-    so a token pasted into the wrong variable is never printed.
+    An invalid value exits with ``EXIT_USAGE`` and names the setting; the offending value itself is not
+    echoed, so a token pasted into the wrong variable is never printed.
     """
     from pydantic import ValidationError
+
+    from bot.settings import Settings
 
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -25,4 +46,4 @@ def load_settings(**overrides: Any) -> Settings:
         for error in e.errors():
             name = ".".join(str(part) for part in error["loc"]).upper()
             typer.echo(f"error: setting {name}: {error['msg']} (check the environment and .env)", err=True)
-        raise typer.Exit(EXIT_BAD_SETTINGS) from None
+        raise typer.Exit(EXIT_USAGE) from None

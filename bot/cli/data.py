@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-EXIT_INVALID = 2
+from bot.cli.common import fail
 
 data_app = typer.Typer(help="Check and clean Q&A dataset files.", no_args_is_help=True)
 
@@ -103,7 +103,7 @@ def _clean_options(
 
 
 def _prepare(paths: list[Path], load: dict[str, Any], clean: dict[str, Any], as_json: bool) -> Any:
-    """Load and clean; on invalid input print the error (stderr, and a JSON object with --json) and exit 2."""
+    """Load and clean; on invalid input print the error (stderr, and a JSON object with --json), exit 2."""
     from training.data import CleanOptions, DatasetError, prepare_dataset
 
     try:
@@ -116,8 +116,7 @@ def _prepare(paths: list[Path], load: dict[str, Any], clean: dict[str, Any], as_
     except (DatasetError, ValueError) as exc:
         if as_json:
             typer.echo(json.dumps({"valid": False, "error": str(exc)}))
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_INVALID) from None
+        raise fail(str(exc)) from None
     return result
 
 
@@ -189,15 +188,13 @@ def clean(
     load = _load_options(fmt, question_field, answer_field, records_key)
     clean = _clean_options(near_dup_threshold, conflicts, offensive, spam, short, allow_word)
     if output.is_dir():
-        typer.echo(f"error: {output} is a folder; give a file name such as {output / 'clean.json'}", err=True)
-        raise typer.Exit(EXIT_INVALID)
+        raise fail(f"{output} is a folder; give a file name such as {output / 'clean.json'}")
     result = _prepare(paths, load, clean, as_json)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         write_json(output, result.records)  # temp file + rename: readers never see half a file
     except OSError as exc:
-        typer.echo(f"error: cannot write {output}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(EXIT_INVALID) from None
+        raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
     _show(result.report, as_json, output=str(output))
     if not as_json:
         typer.echo(f"wrote {len(result.records)} records to {output}", err=True)

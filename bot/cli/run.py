@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
         from bot.cli.common import load_settings
 
         settings = load_settings(database_url=db, model_dir=model)
-        raise typer.Exit(launcher.run(settings, local=local, bootstrap=bootstrap))
+        launcher.run(settings, local=local, bootstrap=bootstrap)
 
     @app.command("sync")
     def sync_command(
@@ -47,4 +47,4 @@ def register(app: typer.Typer) -> None:
         from bot import launcher
         from bot.cli.common import load_settings
 
-        raise typer.Exit(launcher.sync(load_settings(), guild_id=guild, global_=global_))
+        launcher.sync(load_settings(), guild_id=guild, global_=global_)

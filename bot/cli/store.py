@@ -16,19 +16,16 @@ from typing import Annotated
 
 import typer
 
+from bot.cli.common import EXIT_ERROR, EXIT_USAGE, fail
+from storage.formats import FORMATS
+
 DbOption = Annotated[
     str | None,
     typer.Option("--db", help="SQLAlchemy database URL. [default: DATABASE_URL, sqlite:///data/qabot.db]"),
 ]
 
 
-class ExportFormat(StrEnum):
-    json = "json"
-    jsonl = "jsonl"
-    csv = "csv"
-    sft = "sft"
-    kto = "kto"
-    dpo = "dpo"
+ExportFormat = StrEnum("ExportFormat", {fmt: fmt for fmt in FORMATS})  # typer offers an Enum's values
 
 
 def _database_url(db: str | None) -> str:
@@ -37,11 +34,6 @@ def _database_url(db: str | None) -> str:
     from bot.cli.common import load_settings
 
     return load_settings().database_url
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code)
 
 
 def _parse_time(value: str | None, option: str, *, end_of_day: bool = False) -> datetime | None:
@@ -81,7 +73,7 @@ def export(
     ] = False,
 ) -> None:
     """Export logged Q&A (with votes and corrections) as a training dataset."""
-    from storage.db import StoreError, open_store
+    from storage.db import StoreError, dispose, open_store
     from storage.export import ExportFilters, export_dataset
 
     filters = ExportFilters(
@@ -101,9 +93,9 @@ def export(
         try:
             n = export_dataset(session_factory, fmt.value, out, filters)
         finally:
-            session_factory.kw["bind"].dispose()
+            dispose(session_factory)
     except (StoreError, OSError) as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc), EXIT_ERROR) from exc
     typer.echo(f"wrote {n} {fmt.value} rows to {out}")
 
 
@@ -117,7 +109,7 @@ def import_(
     admin_id: Annotated[str | None, typer.Option(help="Who imported (stored with each pair).")] = None,
 ) -> None:
     """Import a dataset file as taught question/answer pairs (duplicates are skipped)."""
-    from storage.db import StoreError, open_store, transaction
+    from storage.db import StoreError, dispose, open_store, transaction
     from storage.export import import_records
     from training.data import DatasetError, load_dataset_file
 
@@ -126,7 +118,7 @@ def import_(
             path, fmt=fmt, question_field=question_field, answer_field=answer_field, records_key=records_key
         )
     except DatasetError as exc:
-        raise _fail(str(exc), code=2) from exc
+        raise fail(str(exc), EXIT_USAGE) from exc
     url = _database_url(db)
     try:
         session_factory = open_store(url)
@@ -134,9 +126,9 @@ def import_(
             with transaction(session_factory, "import records") as session:
                 added, skipped = import_records(session, records, admin_id=admin_id)
         finally:
-            session_factory.kw["bind"].dispose()
+            dispose(session_factory)
     except StoreError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc), EXIT_ERROR) from exc
     typer.echo(f"imported {path}: added {added}, skipped {skipped} (duplicates or empty)")
 
 
@@ -149,7 +141,7 @@ def upgrade(db: DbOption = None) -> None:
     try:
         revision = upgrade_db(url)
     except StoreError as exc:
-        raise _fail(str(exc)) from exc
+        raise fail(str(exc), EXIT_ERROR) from exc
     typer.echo(f"{describe(url)} is at revision {revision} (head)")
 
 

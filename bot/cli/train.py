@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-USAGE_ERROR = 2
+from bot.cli.common import fail
 
 
 def train_command(ctx: typer.Context) -> None:
@@ -44,8 +44,7 @@ def eval_command(
     from training.evaluate import SPLITS, evaluate_model
 
     if split not in SPLITS:
-        typer.echo(f"Error: --split must be one of {', '.join(SPLITS)}", err=True)
-        raise typer.Exit(USAGE_ERROR)
+        raise fail(f"--split must be one of {', '.join(SPLITS)}")
     if model is None:
         from bot.cli.common import load_settings
 
@@ -56,8 +55,7 @@ def eval_command(
             model, records, split, max_new_tokens=max_new_tokens, with_details=details and as_json
         )
     except (CheckpointError, DatasetError) as e:
-        typer.echo(f"Error: {e}", err=True)
-        raise typer.Exit(USAGE_ERROR) from e
+        raise fail(str(e)) from e
     if data:
         result["split"] = "data"
         result["data"] = [str(p) for p in data]

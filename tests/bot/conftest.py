@@ -1,4 +1,4 @@
-"""Shared fixtures for the bot tests (owned jointly by helpers GEN and BOT)."""
+"""Shared fixtures for the bot tests; the fakes and the other fixtures live in ``tests/bot/fixtures.py``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.bot.fixtures import answerer, dpy, fake_generator, store, trained_tiny  # noqa: F401
 from tests.tiny_checkpoint import shared_tiny_checkpoint
+
+# Fixtures that train a model (once per session): a test that uses one is slow by definition.
+TRAINING_FIXTURES = frozenset({"tiny_checkpoint", "trained_tiny"})
+HERE = Path(__file__).parent
 
 
 @pytest.fixture(scope="session")
@@ -15,5 +20,14 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return shared_tiny_checkpoint(tmp_path_factory)
 
 
-# Helper BOT's fixtures (store, fake_generator, answerer, dpy, trained_tiny) live in their own module.
-from tests.bot.fixtures import answerer, dpy, fake_generator, store, trained_tiny  # noqa: E402, F401
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse a bot test that trains a model (through a fixture) without ``@pytest.mark.slow``."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if item.path.is_relative_to(HERE)
+        and TRAINING_FIXTURES & set(getattr(item, "fixturenames", ()))
+        and item.get_closest_marker("slow") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError("these tests train a model but are not marked slow: " + ", ".join(unmarked))

@@ -1,8 +1,9 @@
-"""Fixtures for the Discord/terminal tests (helper BOT), imported by ``tests/bot/conftest.py``.
+"""Fakes, fixtures and helpers for the bot tests, imported by ``tests/bot/conftest.py`` and the test modules.
 
-- ``FakeGenerator`` stands in for ``training.generate.Generator`` where the model's words do not matter
-  (cogs, cooldowns, chunking): it answers from a dict, else echoes, with a fixed confidence. The real
-  ``Answerer`` runs on top of it, so batching, fallback and swaps are the production code.
+- ``FakeGenerator`` (the only one) stands in for ``training.generate.Generator`` where the model's words do
+  not matter (batching, cogs, cooldowns, the terminal): it answers from a dict, else echoes, with a fixed
+  confidence. The real ``Answerer`` runs on top of it, so batching, fallback and swaps are the production
+  code.
 - ``store`` is a real SQLite file in ``tmp_path``, migrated by ``storage.db.open_store``.
 - ``dpy`` is a ``QABot`` wired to dpytest's fake Discord, with every outgoing message's
   JSON payload (``allowed_mentions``, ``message_reference``) recorded in ``dpy.sent_payloads``.
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,7 +32,10 @@ ADMIN_ID = 4242
 
 
 class FakeGenerator:
-    """Answers ``answers[question]`` (else ``"echo: <question>"``) with a fixed confidence."""
+    """Answers ``answers[question]`` (else ``"echo: <question>"``) with a fixed confidence, after ``delay_s``.
+
+    ``batches`` records every batch it was given; ``started`` is set when the first batch begins.
+    """
 
     def __init__(
         self,
@@ -46,18 +51,21 @@ class FakeGenerator:
         self.confidence = confidence
         self.confidence_threshold = threshold
         self.delay_s = delay_s
+        # Every number differs from the others and from the threshold: a test can tell which one it sees.
         self.manifest = {
             "base": "scratch",
             "size": "tiny",
             "dataset": {"train": 3, "eval": 1, "sha256": "ab" * 32},
-            "metrics": {"exact_match": 0.5, "f1": 0.75, "rougeL": 0.7},
+            "metrics": {"exact_match": 0.25, "f1": 0.75, "rougeL": 0.7},
             "confidence_threshold": threshold,
             "created_at": "2025-01-01T00:00:00+00:00",
         }
         self.batches: list[list[str]] = []
+        self.started = threading.Event()
 
     def generate(self, questions: list[str], config: Any = None) -> list[Generation]:
         self.batches.append(list(questions))
+        self.started.set()
         if self.delay_s:
             time.sleep(self.delay_s)
         return [
@@ -66,7 +74,7 @@ class FakeGenerator:
                 confidence=self.confidence,
                 mean_logprob=-0.1,
                 tokens=5,
-                latency_s=0.001,
+                latency_s=self.delay_s,
                 model_version=self.model_version,
                 truncated=False,
             )
@@ -83,11 +91,11 @@ def make_settings(**overrides: Any) -> Settings:
 @pytest.fixture
 def store(tmp_path: Path):
     """A migrated SQLite store in a real file."""
-    from storage.db import open_store
+    from storage.db import dispose, open_store
 
     factory = open_store(f"sqlite:///{tmp_path / 'qabot.db'}")
     yield factory
-    factory.kw["bind"].dispose()
+    dispose(factory)
 
 
 @pytest.fixture
@@ -109,7 +117,7 @@ async def dpy(request: pytest.FixtureRequest, answerer: Any, store: Any) -> Asyn
 
     Override settings with ``@pytest.mark.parametrize("dpy", [{"user_cooldown_s": 60}], indirect=True)``.
     """
-    from bot.client import QABot
+    from bot.discord_app.client import QABot
 
     overrides = getattr(request, "param", {})
     bot = QABot(

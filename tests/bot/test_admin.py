@@ -12,8 +12,8 @@ import discord
 import pytest
 from sqlalchemy import select
 
-from bot import exchanges
-from bot.permissions import REFUSAL
+from bot import async_store
+from bot.discord_app.permissions import REFUSAL
 from bot.retrain import RetrainBusy, RetrainJob
 from storage.models import TaughtPair
 from tests.bot.fixtures import ADMIN_ID, invoke, make_interaction, make_member
@@ -86,9 +86,10 @@ async def test_a_role_with_another_name_is_not_admin(dpy, store):
     assert sent_text(interaction) == REFUSAL and taught(store) == []
 
 
-async def test_retrain_reports_progress_in_one_status_message_and_the_failure(dpy, store):
+async def test_retrain_reports_progress_in_one_status_message_and_the_failure(dpy, store, tmp_path):
     # An empty store and no BASE_DATASETS: the job fails before training, and says why.
-    dpy.retrain_job = RetrainJob(answerer=dpy.answerer, session_factory=store, model_pointer=store_dir(store))
+    pointer = tmp_path / "models" / "current"
+    dpy.retrain_job = RetrainJob(answerer=dpy.answerer, session_factory=store, model_pointer=pointer)
     interaction = admin_interaction(dpy)
     await invoke(dpy, "retrain", interaction, epochs=2)
     assert interaction.response.send_message.await_args.args[0].startswith("🛠️ Retrain started")
@@ -97,12 +98,6 @@ async def test_retrain_reports_progress_in_one_status_message_and_the_failure(dp
     assert final.startswith("❌ Retrain failed") and "Nothing to train on" in final
     assert "previous model keeps answering" in final
     assert dpy.answerer.model_version == "fake-v1"
-
-
-def store_dir(store):
-    from pathlib import Path
-
-    return Path(store.kw["bind"].url.database).parent / "models" / "current"
 
 
 async def test_a_second_retrain_sees_the_running_jobs_progress(dpy):
@@ -125,7 +120,7 @@ async def test_retrain_cancel(dpy):
 
 
 async def test_export_sends_the_store_as_an_ephemeral_attachment(dpy, store):
-    await exchanges.teach(store, "Who won in 2014?", "Germany.", admin_id=1)
+    await async_store.teach(store, "Who won in 2014?", "Germany.", admin_id=1)
     interaction = admin_interaction(dpy, guild=MagicMock(spec=discord.Guild, id=5, filesize_limit=8 * 2**20))
     await invoke(dpy, "export", interaction, format="json")
     interaction.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
@@ -138,7 +133,7 @@ async def test_export_sends_the_store_as_an_ephemeral_attachment(dpy, store):
 
 async def test_export_over_the_upload_limit_is_gzipped(dpy, store):
     for i in range(40):
-        await exchanges.teach(
+        await async_store.teach(
             store, f"Question number {i} about football?", "A long answer. " * 40, admin_id=1
         )
     interaction = admin_interaction(dpy, guild=MagicMock(spec=discord.Guild, id=5, filesize_limit=4000))
@@ -155,7 +150,7 @@ async def test_unanswered_lists_the_queue_oldest_first(dpy, store):
             question=question, text="I'm not sure.", confidence=0.1, unanswered=True, latency_s=0.01,
             model_version="fake-v1",
         )  # fmt: skip
-        await exchanges.log_exchange(store, answer, source="discord")
+        await async_store.log_exchange(store, answer, source="discord")
     interaction = admin_interaction(dpy)
     await invoke(dpy, "unanswered", interaction)
     text = sent_text(interaction)
@@ -184,7 +179,9 @@ async def test_model_summarises_the_manifest(dpy):
     interaction = admin_interaction(dpy)
     await invoke(dpy, "model", interaction)
     text = sent_text(interaction)
-    assert "fake-v1" in text and "scratch" in text and "f1 0.750" in text and "0.500" in text
+    assert "fake-v1" in text and "scratch" in text
+    assert "exact_match 0.250" in text and "f1 0.750" in text  # the manifest's metrics
+    assert "Confidence threshold: 0.500" in text  # and its calibrated threshold
 
 
 async def test_reload_swaps_to_what_model_dir_points_at(dpy):

@@ -4,39 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from bot.answerer import Answerer, clean_question
+from tests.bot.fixtures import FakeGenerator
 from tests.tiny_checkpoint import TINY_PAIRS, tiny_model
-from training.generate import Generation, GenerationConfig, Generator
+from training.generate import Generator
 from training.tokenizer import load_gpt2_tokenizer
-
-
-class FakeGenerator:
-    """Answers "<version>:<question>" after ``delay_s``; records every batch it was given."""
-
-    def __init__(self, version: str = "fake", delay_s: float = 0.0, confidence: float = 0.9, threshold=None):
-        self.model_version = version
-        self.delay_s = delay_s
-        self.confidence = confidence
-        self.confidence_threshold = threshold
-        self.batches: list[list[str]] = []
-        self.started = threading.Event()
-
-    def generate(self, questions: list[str], config: GenerationConfig | None = None) -> list[Generation]:
-        self.batches.append(list(questions))
-        self.started.set()
-        time.sleep(self.delay_s)
-        return [
-            Generation(
-                f"{self.model_version}:{q}", self.confidence, -0.1, 3, self.delay_s, self.model_version, False
-            )
-            for q in questions
-        ]
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +21,7 @@ def real_generator(tiny_checkpoint: Path) -> Generator:
     return Generator.load(tiny_checkpoint, precision="fp32")
 
 
+@pytest.mark.slow
 async def test_answers_with_the_trained_model(real_generator: Generator) -> None:
     async with Answerer(real_generator) as answerer:
         answer = await answerer.answer("Who won the 2014 World Cup?")
@@ -53,6 +31,7 @@ async def test_answers_with_the_trained_model(real_generator: Generator) -> None
     assert answer.tokens > 0 and answer.latency_s > 0 and 0 < answer.confidence <= 1
 
 
+@pytest.mark.slow
 async def test_concurrent_questions_share_one_batch_and_match_single_answers(
     real_generator: Generator,
 ) -> None:
@@ -68,7 +47,7 @@ async def test_worker_batches_up_to_max_batch_size() -> None:
     fake = FakeGenerator(delay_s=0.02)
     async with Answerer(fake, max_batch_size=4, batch_wait_ms=30) as answerer:
         answers = await asyncio.gather(*(answerer.answer(f"q{i}") for i in range(10)))
-    assert [a.text for a in answers] == [f"fake:q{i}" for i in range(10)]  # each caller got its own
+    assert [a.text for a in answers] == [f"echo: q{i}" for i in range(10)]  # each caller got its own
     assert max(len(b) for b in fake.batches) == 4
     assert len(fake.batches) <= 4
 
@@ -80,7 +59,7 @@ async def test_timeout_raises_and_the_worker_keeps_going() -> None:
             await answerer.answer("slow one")
         answerer.timeout_s = 5
         answer = await answerer.answer("next one")
-    assert answer.text == "fake:next one"
+    assert answer.text == "echo: next one"
 
 
 async def test_fallback_below_explicit_threshold() -> None:
@@ -96,10 +75,11 @@ async def test_calibrated_threshold_from_generator_and_settings_override() -> No
         assert (await answerer.answer("q")).unanswered
     async with Answerer(fake, threshold=0.3) as answerer:  # settings override wins
         assert not (await answerer.answer("q")).unanswered
-    async with Answerer(FakeGenerator(confidence=0.01)) as answerer:  # no threshold anywhere: answer
+    async with Answerer(FakeGenerator(confidence=0.01, threshold=None)) as answerer:  # none anywhere: answer
         assert not (await answerer.answer("q")).unanswered
 
 
+@pytest.mark.slow
 async def test_real_model_below_threshold_says_it_does_not_know(real_generator: Generator) -> None:
     async with Answerer(real_generator, threshold=0.999999, fallback="Not sure.") as answerer:
         answer = await answerer.answer("Who won the 2014 World Cup?")
@@ -107,15 +87,15 @@ async def test_real_model_below_threshold_says_it_does_not_know(real_generator: 
 
 
 async def test_swap_lets_inflight_batch_finish_on_the_old_model() -> None:
-    old, new = FakeGenerator("old", delay_s=0.2), FakeGenerator("new")
+    old, new = FakeGenerator(version="old", delay_s=0.2), FakeGenerator(version="new")
     async with Answerer(old) as answerer:
         first = asyncio.create_task(answerer.answer("a"))
         await asyncio.to_thread(old.started.wait, 2)
         answerer.swap(new)
         assert answerer.generator is new and answerer.model_version == "new"
         second = await answerer.answer("b")
-        assert (await first).text == "old:a"
-    assert second.text == "new:b"
+        assert ((await first).model_version, (await first).text) == ("old", "echo: a")
+    assert (second.model_version, second.text) == ("new", "echo: b")
 
 
 @pytest.mark.parametrize("question", ["", "   ", "\n\t", "\x00\x07"])
@@ -148,7 +128,7 @@ async def test_generation_error_fails_the_batch_not_the_worker() -> None:
     async with Answerer(Broken()) as answerer:
         with pytest.raises(RuntimeError, match="kaput"):
             await answerer.answer("boom")
-        assert (await answerer.answer("fine")).text == "fake:fine"
+        assert (await answerer.answer("fine")).text == "echo: fine"
 
 
 async def test_event_loop_stays_responsive_while_8_requests_generate() -> None:

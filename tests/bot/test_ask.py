@@ -7,7 +7,7 @@ import discord.ext.test as dpytest
 import pytest
 from sqlalchemy import select
 
-from bot.cogs.ask import ERROR_TEXT
+from bot.discord_app.cogs.ask import ERROR_TEXT
 from storage import repo
 from storage.models import Exchange
 from tests.bot.fixtures import make_interaction
@@ -106,7 +106,7 @@ async def test_everyone_and_role_mentions_never_ping(dpy):
 
 
 async def test_client_default_allows_no_mentions(answerer, store):
-    from bot.client import QABot
+    from bot.discord_app.client import QABot
     from tests.bot.fixtures import make_settings
 
     bot = QABot(settings=make_settings(), answerer=answerer, session_factory=store, retrain_job=None)

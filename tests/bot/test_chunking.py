@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.chunking import DISCORD_MESSAGE_LIMIT, split_message
+from bot.discord_app.chunking import DISCORD_MESSAGE_LIMIT, split_message
 
 
 def test_short_text_is_one_piece():

@@ -21,12 +21,14 @@ def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
     return CliRunner()
 
 
+@pytest.mark.slow
 def test_ask_prints_the_answer(runner: CliRunner, tiny_checkpoint: Path) -> None:
     result = runner.invoke(app, ["ask", "--model", str(tiny_checkpoint), "Who won the 2014 World Cup?"])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == "Germany won it."
 
 
+@pytest.mark.slow
 def test_ask_json_has_confidence_latency_and_tokens(runner: CliRunner, tiny_checkpoint: Path) -> None:
     args = [
         "ask",
@@ -45,6 +47,7 @@ def test_ask_json_has_confidence_latency_and_tokens(runner: CliRunner, tiny_chec
     assert data["model_version"] == "tiny-run" and data["unanswered"] is False
 
 
+@pytest.mark.slow
 def test_ask_uses_model_dir_setting_and_threshold_override(
     runner: CliRunner, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -64,18 +67,22 @@ def test_ask_without_a_model_says_how_to_train_one(runner: CliRunner) -> None:
 
 
 @pytest.mark.parametrize("question", ["", "   "])
-def test_ask_empty_question_exits_2(runner: CliRunner, tiny_checkpoint: Path, question: str) -> None:
-    result = runner.invoke(app, ["ask", "--model", str(tiny_checkpoint), question])
+def test_ask_empty_question_exits_2_before_loading_a_model(
+    runner: CliRunner, tmp_path: Path, question: str
+) -> None:
+    result = runner.invoke(app, ["ask", "--model", str(tmp_path / "missing"), question])
     assert result.exit_code == 2
-    assert "empty" in result.output
+    assert "empty" in result.output and TRAIN_HINT not in result.output  # rejected before the model load
 
 
+@pytest.mark.slow
 def test_ask_rejects_a_precision_the_device_lacks(runner: CliRunner, tiny_checkpoint: Path) -> None:
     result = runner.invoke(app, ["ask", "--model", str(tiny_checkpoint), "--precision", "fp16", "Who won?"])
     assert result.exit_code == 2
     assert "GPU" in result.output
 
 
+@pytest.mark.slow
 def test_chat_piped_gives_one_answer_per_line(runner: CliRunner, tiny_checkpoint: Path) -> None:
     stdin = "Who won the 2014 World Cup?\n\nWhat is a hat trick?\nHow many players are on a team?"
     result = runner.invoke(app, ["chat", "--model", str(tiny_checkpoint)], input=stdin)
@@ -88,6 +95,7 @@ def test_chat_piped_gives_one_answer_per_line(runner: CliRunner, tiny_checkpoint
     ]
 
 
+@pytest.mark.slow
 def test_chat_survives_invalid_utf8(runner: CliRunner, tiny_checkpoint: Path) -> None:
     stdin = b"\xff\xfe\x80 broken\nWhat is a hat trick?\n"
     result = runner.invoke(app, ["chat", "--model", str(tiny_checkpoint)], input=stdin)

@@ -11,7 +11,7 @@ import discord
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.client import QABot
+from bot.discord_app.client import QABot
 from bot.status import ThrottledStatus
 from tests.bot.fixtures import make_settings
 

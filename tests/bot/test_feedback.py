@@ -8,8 +8,8 @@ import discord.ext.test as dpytest
 from discord.ext.test import backend, factories
 from sqlalchemy import select
 
-from bot.cogs.feedback import NOT_AN_ANSWER, SAVED
-from bot.permissions import REFUSAL
+from bot.discord_app.cogs.feedback import NOT_AN_ANSWER, SAVED
+from bot.discord_app.permissions import REFUSAL
 from storage.models import Correction, Feedback
 from tests.bot.fixtures import invoke, make_interaction, make_member, react
 

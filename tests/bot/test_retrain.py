@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot import exchanges, gate
+from bot import async_store
 from bot.answerer import Answerer
-from bot.retrain import RetrainBusy, RetrainJob, RetrainOptions
+from bot.retrain import RetrainBusy, RetrainData, RetrainJob, RetrainOptions, gate
 from storage.models import Exchange, TrainingRun
 from tests.bot.fixtures import TRAIN_FAST, FakeGenerator, small_dataset
 from training.checkpoint import point_current
@@ -37,7 +37,7 @@ def runs(store) -> list[TrainingRun]:
 
 
 async def test_retrain_swaps_in_a_model_that_is_not_worse(tmp_path, store, serving):
-    await exchanges.teach(store, "Who is the best goalkeeper ever?", "Many say Lev Yashin.", admin_id=1)
+    await async_store.teach(store, "Who is the best goalkeeper ever?", "Many say Lev Yashin.", admin_id=1)
     data = small_dataset(tmp_path / "base.json")
     old_version = serving.resolve().name
     async with Answerer(Generator.load(serving, precision="fp32"), batch_wait_ms=1) as answerer:
@@ -67,7 +67,7 @@ async def test_retrain_swaps_in_a_model_that_is_not_worse(tmp_path, store, servi
 
         # The next exchange is answered (and logged) by the new model.
         answer = await answerer.answer("Who won the 2014 World Cup?")
-        await exchanges.log_exchange(store, answer, source="terminal")
+        await async_store.log_exchange(store, answer, source="terminal")
     with store() as session:
         assert session.scalars(select(Exchange.model_version)).one() == new_version
     [run] = runs(store)
@@ -174,15 +174,22 @@ async def test_retrain_learns_only_vouched_for_answers_and_holds_out_the_gate_qu
         repo.set_vote(session, guess.id, "u2", -1)  # net 0: nobody vouched for it
         repo.add_taught_pair(session, "Taught one?", "Taught answer.", admin_id="1")
     job = RetrainJob(answerer=None, session_factory=store, model_pointer=serving, base_datasets=[])
-    [exported] = await job._export(tmp_path)
-    assert {r["question"] for r in json.loads(exported.read_text())} == {"Liked one?", "Taught one?"}
-    cmd = job._train_command([exported], RetrainOptions(triggered_by="test"), tmp_path / "out")
+    data = await job._export(tmp_path)
+    assert data.base == [] and data.store_export is not None
+    exported = json.loads(data.store_export.read_text())
+    assert {r["question"] for r in exported} == {"Liked one?", "Taught one?"}
+    assert sorted(data.store_questions()) == ["Liked one?", "Taught one?"]  # the gate leaves these out
+    options = RetrainOptions(triggered_by="test")
+    cmd = job._train_command(data, options, tmp_path / "out")
     assert cmd[cmd.index("--holdout") + 1] == str(serving.resolve() / "split.json")
-    assert cmd[cmd.index("--always-train") + 1] == str(exported)  # taught answers are never held out
+    assert cmd[cmd.index("--always-train") + 1] == str(data.store_export)  # taught answers are never held out
+    # Only the store's export is always trained on, whatever a base dataset's file is called.
+    look_alike = RetrainData(store_export=None, base=[data.store_export])
+    assert "--always-train" not in job._train_command(look_alike, options, tmp_path / "out")
 
 
 async def test_the_trainer_process_never_sees_the_discord_token(tmp_path, monkeypatch):
-    from bot.trainer_process import TrainerProcess
+    from bot.retrain.trainer_process import TrainerProcess
 
     monkeypatch.setenv("DISCORD_TOKEN", "MTIz.secret")
     probe = "import json, os; print(json.dumps({'event': 'done', 'token': os.environ.get('DISCORD_TOKEN')}))"
@@ -208,3 +215,16 @@ async def test_no_retrain_starts_while_a_reload_is_loading(store, serving):
             job.start(RetrainOptions(triggered_by="test"))
         await reload
         assert answerer.model_version == "reloaded"
+
+
+async def test_cancelling_a_trainer_process_stops_the_child(tmp_path):
+    from bot.retrain.trainer_process import TrainerProcess
+
+    proc = TrainerProcess([sys.executable, "-c", "import time; time.sleep(60)"], tmp_path / "stderr.log")
+    task = asyncio.create_task(proc.run(lambda event: asyncio.sleep(0)))
+    while not proc.running:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=10)  # SIGTERM ends a sleeping child at once, not after 60 s
+    assert not proc.running

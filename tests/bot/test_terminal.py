@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from bot import exchanges
+from bot import async_store
 from bot.answerer import Answerer
 from bot.cli import app
 from bot.retrain import RetrainJob
@@ -80,7 +80,7 @@ async def test_200_concurrent_questions_get_200_answers_and_200_rows(store, tiny
 
         async def ask_and_log(question: str):
             answer = await answerer.answer(question)
-            await exchanges.log_exchange(store, answer, source="discord", user_id=hash(question) % 1000)
+            await async_store.log_exchange(store, answer, source="discord", user_id=hash(question) % 1000)
             return answer
 
         answers = await asyncio.gather(*(ask_and_log(q) for q in questions))
@@ -101,6 +101,7 @@ def cli_env(monkeypatch, tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_qabot_run_local_answers_stdin_and_logs(cli_env, tiny_checkpoint):
     db = f"sqlite:///{cli_env / 'db.sqlite'}"
     result = CliRunner().invoke(
@@ -123,6 +124,7 @@ def test_qabot_run_without_a_model_prints_the_train_command(cli_env):
     assert "qabot train --data examples/soccer.json --base scratch" in result.output
 
 
+@pytest.mark.slow
 def test_bootstrap_trains_the_example_model_when_none_exists(cli_env, tiny_checkpoint, monkeypatch):
     import shutil
 
@@ -147,6 +149,7 @@ def test_bootstrap_trains_the_example_model_when_none_exists(cli_env, tiny_check
     assert (cli_env / "models" / "current").resolve() == out.resolve()
 
 
+@pytest.mark.slow  # starts `python -m training` in a child process
 def test_bootstrap_training_runs_in_a_child_and_a_failure_leaves_no_model(cli_env, monkeypatch, capfd):
     monkeypatch.setenv("DISCORD_TOKEN", "secret-token-value")
     (cli_env / "examples").mkdir()
@@ -170,6 +173,7 @@ def test_bootstrap_training_runs_in_a_child_and_a_failure_leaves_no_model(cli_en
     ],
     ids=["rejected-token", "unreachable", "intent"],
 )
+@pytest.mark.slow
 def test_discord_startup_failures_exit_with_a_clear_message(
     cli_env, tiny_checkpoint, monkeypatch, error, code, message
 ):

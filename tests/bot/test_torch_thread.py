@@ -6,7 +6,7 @@ import threading
 
 from bot import torch_thread
 from bot.answerer import Answerer
-from tests.bot.test_answerer import FakeGenerator
+from tests.bot.fixtures import FakeGenerator
 
 
 class ThreadRecordingGenerator(FakeGenerator):
@@ -19,9 +19,15 @@ class ThreadRecordingGenerator(FakeGenerator):
         return super().generate(questions, config)
 
 
+def the_torch_thread() -> threading.Thread:
+    return torch_thread.call(threading.current_thread)
+
+
 def test_call_runs_on_the_torch_thread() -> None:
-    loaded_on = torch_thread.call(lambda: threading.current_thread().name)
-    assert loaded_on.startswith("qabot-torch") and loaded_on != threading.current_thread().name
+    thread = the_torch_thread()
+    assert thread is not threading.current_thread()
+    assert thread.name.startswith("qabot-torch_")  # the answering thread, not a side thread
+    assert the_torch_thread() is thread  # one thread, every time
 
 
 async def test_the_answerer_generates_on_the_torch_thread() -> None:
@@ -30,12 +36,12 @@ async def test_the_answerer_generates_on_the_torch_thread() -> None:
         await first.answer("Who?")
     async with Answerer(generator) as second:  # another Answerer (a reload): still the same thread
         await second.answer("Why?")
-    assert generator.threads == {torch_thread.call(lambda: threading.current_thread().name)}
+    assert generator.threads == {the_torch_thread().name}
 
 
 async def test_side_jobs_run_on_a_thread_that_ends() -> None:
     thread = await torch_thread.in_own_thread(threading.current_thread)
-    assert thread is not threading.current_thread()
-    assert not thread.name.startswith("qabot-torch_")  # not the answering thread
+    assert thread is not the_torch_thread() and thread is not threading.current_thread()
+    assert thread.name.startswith("qabot-torch-side_")
     thread.join(timeout=5)
     assert not thread.is_alive()

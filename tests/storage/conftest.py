@@ -113,8 +113,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def store(db_url: str):
     """A session factory on a migrated, empty store."""
-    from storage.db import open_store
+    from storage.db import dispose, open_store
 
     factory = open_store(db_url)
     yield factory
-    factory.kw["bind"].dispose()
+    dispose(factory)

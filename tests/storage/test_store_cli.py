@@ -7,7 +7,7 @@ import json
 from typer.testing import CliRunner
 
 from bot.cli import app
-from storage.db import open_store
+from storage.db import dispose, open_store
 from tests.storage.seed import seed
 
 runner = CliRunner()
@@ -32,7 +32,7 @@ def test_db_default_comes_from_database_url_setting(tmp_path, monkeypatch):
 def test_export_with_filters(db_url, tmp_path):
     factory = open_store(db_url)
     seed(factory)
-    factory.kw["bind"].dispose()
+    dispose(factory)
     out = tmp_path / "out" / "train.json"
     args = ["export", "--db", db_url, "--format", "json", "-o", str(out)]
     result = runner.invoke(app, [*args, "--min-score", "1", "--no-taught", "--until", "2024-03-01"])

@@ -16,7 +16,16 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select, text
 
 from storage import repo
-from storage.db import StoreError, alembic_config, make_engine, open_store, transaction, upgrade
+from storage.db import (
+    StoreError,
+    alembic_config,
+    dispose,
+    engine_of,
+    make_engine,
+    open_store,
+    transaction,
+    upgrade,
+)
 from storage.export import export_dataset
 from storage.models import Base, Exchange
 
@@ -25,10 +34,6 @@ TABLES = {"exchanges", "feedback", "corrections", "taught_pairs", "training_runs
 
 def _head() -> str:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
-
-
-def _engine(factory):
-    return factory.kw["bind"]
 
 
 def test_migrations_build_the_schema_from_empty(db_url):
@@ -45,7 +50,7 @@ def test_migrations_build_the_schema_from_empty(db_url):
 
 def test_models_match_migrations(store):
     """The `alembic check` question: would autogenerate find anything to migrate?"""
-    with _engine(store).connect() as conn:
+    with engine_of(store).connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(ctx, Base.metadata) == []
 
@@ -66,7 +71,7 @@ def test_downgrade_to_base_and_back(db_url):
 
 def test_sqlite_uses_wal_foreign_keys_and_busy_timeout(tmp_path):
     factory = open_store(f"sqlite:///{tmp_path / 'q.db'}", busy_timeout_s=3)
-    with _engine(factory).connect() as conn:
+    with engine_of(factory).connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 3000
@@ -75,7 +80,7 @@ def test_sqlite_uses_wal_foreign_keys_and_busy_timeout(tmp_path):
 def test_default_url_creates_the_data_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     factory = open_store()
-    _engine(factory).dispose()
+    dispose(factory)
     assert (tmp_path / "data" / "qabot.db").is_file()
 
 

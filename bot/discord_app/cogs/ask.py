@@ -15,16 +15,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import exchanges
-from bot.chunking import split_message
-from bot.client import QABot
+from bot import async_store
+from bot.discord_app.chunking import split_message
+from bot.discord_app.client import NO_PING, QABot
 
 log = logging.getLogger(__name__)
 
 NO_QUESTION = "Ask me a question — mention me with it, or use `/ask`."
 TIMEOUT_TEXT = "Sorry, that took too long. Please try again in a moment."
 ERROR_TEXT = "Sorry, something went wrong while answering. The admins can see the details in the log."
-NO_PING = discord.AllowedMentions.none()
 
 
 class UserCooldown:
@@ -107,7 +106,7 @@ class Ask(commands.Cog):
         first = await message.reply(pieces[0], allowed_mentions=NO_PING)
         for piece in pieces[1:]:
             await message.channel.send(piece, allowed_mentions=NO_PING)
-        await exchanges.log_exchange(
+        await async_store.log_exchange(
             self.bot.session_factory,
             answer,
             source="discord",
@@ -151,7 +150,7 @@ class Ask(commands.Cog):
         first = await interaction.followup.send(pieces[0], allowed_mentions=NO_PING, wait=True)
         for piece in pieces[1:]:
             await interaction.followup.send(piece, allowed_mentions=NO_PING)
-        await exchanges.log_exchange(
+        await async_store.log_exchange(
             self.bot.session_factory,
             answer,
             source="discord",

@@ -1,7 +1,7 @@
 """Feedback: 👍/👎 on the bot's answers become votes; admins correct answers with ``!correct`` / ``/correct``.
 
 Reactions arrive as *raw* events so that votes on answers older than the message cache still count. The
-answer is found by the id of the bot's reply, which ``bot.exchanges.log_exchange`` stored.
+answer is found by the id of the bot's reply, which ``bot.async_store.log_exchange`` stored.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import exchanges
-from bot.client import QABot
-from bot.permissions import NotAdmin, admin_only, describe, is_admin_check, refuse
+from bot import async_store
+from bot.discord_app.client import NO_PING, QABot
+from bot.discord_app.permissions import AdminCog, describe
 
 log = logging.getLogger(__name__)
 
@@ -22,11 +22,10 @@ VOTES = {"👍": 1, "👎": -1}
 NOT_AN_ANSWER = "That message is not one of my logged answers, so there is nothing to correct."
 NEEDS_REPLY = "Reply to one of my answers with `!correct <the right answer>`."
 SAVED = "Thanks — correction saved; the next `/retrain` will learn it."
-NO_PING = discord.AllowedMentions.none()
 
 
-class Feedback(commands.Cog):
-    """Votes and corrections."""
+class Feedback(AdminCog):
+    """Votes (anyone, by reaction) and corrections (the cog's commands: admins only)."""
 
     def __init__(self, bot: QABot) -> None:
         self.bot = bot
@@ -45,7 +44,7 @@ class Feedback(commands.Cog):
         if vote is None:
             return
         try:
-            await exchanges.record_vote(self.bot.session_factory, payload.message_id, payload.user_id, vote)
+            await async_store.record_vote(self.bot.session_factory, payload.message_id, payload.user_id, vote)
         except Exception:
             log.exception("could not record vote on message %s", payload.message_id)
 
@@ -56,7 +55,7 @@ class Feedback(commands.Cog):
             return
         try:
             # Removing 👎 after switching to 👍 must not delete the 👍: remove only the vote this emoji cast.
-            await exchanges.record_vote(
+            await async_store.record_vote(
                 self.bot.session_factory, payload.message_id, payload.user_id, None, only_if=vote
             )
         except Exception:
@@ -68,7 +67,7 @@ class Feedback(commands.Cog):
         if not answer:
             return "The correction is empty."
         try:
-            exchange_id = await exchanges.record_correction(
+            exchange_id = await async_store.record_correction(
                 self.bot.session_factory, message_id, answer, admin.id
             )
         except Exception:
@@ -80,7 +79,6 @@ class Feedback(commands.Cog):
         return SAVED
 
     @commands.command(name="correct")
-    @admin_only()
     async def correct_prefix(self, ctx: commands.Context, *, answer: str = "") -> None:
         """Reply to a bot answer with `!correct <right answer>`."""
         reference = ctx.message.reference
@@ -91,18 +89,10 @@ class Feedback(commands.Cog):
             await self._correct(reference.message_id, answer, ctx.author), allowed_mentions=NO_PING
         )
 
-    async def cog_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
-        if isinstance(error, NotAdmin):
-            log.warning("refused !%s for non-admin %s", ctx.command, describe(ctx.author))
-            await ctx.reply("Sorry, only the bot's admins can correct answers.", allowed_mentions=NO_PING)
-        else:
-            log.error("!%s failed", ctx.command, exc_info=error)
-
     @app_commands.command(name="correct")
     @app_commands.describe(
         message_id="ID of my answer (right-click → Copy Message ID)", answer="The right answer"
     )
-    @is_admin_check()
     async def correct_slash(self, interaction: discord.Interaction, message_id: str, answer: str) -> None:
         """Correct one of the bot's answers (admins)."""
         if not message_id.strip().isdigit():
@@ -110,14 +100,6 @@ class Feedback(commands.Cog):
         else:
             text = await self._correct(int(message_id), answer, interaction.user)
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PING)
-
-    async def cog_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ):
-        if isinstance(error, NotAdmin):
-            await refuse(interaction, error)
-        else:
-            log.error("/%s failed", interaction.command and interaction.command.name, exc_info=error)
 
 
 async def setup(bot: QABot) -> None:

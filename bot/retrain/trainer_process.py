@@ -41,7 +41,10 @@ class TrainerProcess:
         return self._proc is not None and self._proc.returncode is None
 
     async def run(self, on_log: Callable[[dict[str, Any]], Awaitable[None]]) -> dict[str, Any]:
-        """Run to the end; ``on_log`` gets every ``log`` event. Returns the ``done`` event."""
+        """Run to the end; ``on_log`` gets every ``log`` event. Returns the ``done`` event.
+
+        Cancelling the caller stops the trainer (``stop``) and waits for it to exit before re-raising.
+        """
         # The trainer needs no secrets: never hand it the Discord token. PYTHONUNBUFFERED: progress lines
         # must not wait in a pipe buffer.
         env = {k: v for k, v in os.environ.items() if k != SECRET_ENV} | {"PYTHONUNBUFFERED": "1"}
@@ -51,6 +54,9 @@ class TrainerProcess:
             )
             try:
                 done, error = await self._follow(on_log)
+            except asyncio.CancelledError:  # the run was cancelled: the trainer must not outlive it
+                self.stop()
+                raise
             finally:
                 returncode = await self._proc.wait()
         if returncode != 0 or done is None:

@@ -1,8 +1,11 @@
-"""The bot's bridge to the store: every database call runs in a worker thread, in its own transaction.
+"""The async facade over the store: every database call the bot makes, each in a worker thread and its own
+transaction.
 
 Front ends (Discord cogs, the terminal, the retrain job) call these coroutines instead of touching
 ``storage`` directly, so that (a) the event loop never blocks on SQL and (b) logging an exchange can
-never cost a user their answer: failures are logged and swallowed here, in one place.
+never cost a user their answer: failures are logged and swallowed here, in one place. The queries
+themselves live in ``storage.repo``; Discord ids go there as they come (``int``), and ``storage.repo``
+converts them to the strings the store keeps.
 """
 
 from __future__ import annotations
@@ -29,11 +32,6 @@ class AnswerLike(Protocol):
     unanswered: bool
     latency_s: float
     model_version: str
-
-
-def _snowflake(value: int | str | None) -> str | None:
-    # The store keeps Discord ids as strings: they overflow some databases' signed 64-bit integers.
-    return None if value is None else str(value)
 
 
 async def run_in_session(
@@ -75,11 +73,11 @@ async def log_exchange(
             unanswered=answer.unanswered,
             latency_ms=answer.latency_s * 1000.0,
             source=source,
-            guild_id=_snowflake(guild_id),
-            channel_id=_snowflake(channel_id),
-            message_id=_snowflake(message_id),
-            user_id=_snowflake(user_id),
-            reply_message_id=_snowflake(reply_message_id),
+            guild_id=guild_id,
+            channel_id=channel_id,
+            message_id=message_id,
+            user_id=user_id,
+            reply_message_id=reply_message_id,
         )
         session.flush()
         return row.id
@@ -106,27 +104,18 @@ async def record_vote(
     after switching to 👍 keeps the 👍). Returns the exchange id, or None when the message is not a
     logged answer.
     """
-    from sqlalchemy import select
-
     from storage import repo
-    from storage.models import Feedback
 
     def write(session: Session) -> int | None:
-        exchange = repo.exchange_by_reply(session, _snowflake(reply_message_id))
+        exchange = repo.exchange_by_reply(session, reply_message_id)
         if exchange is None:
             return None
         if vote is not None:
-            repo.set_vote(session, exchange.id, _snowflake(user_id), vote)
+            repo.set_vote(session, exchange.id, user_id, vote)
             return exchange.id
-        if only_if is not None:
-            current = session.scalar(
-                select(Feedback.vote).where(
-                    Feedback.exchange_id == exchange.id, Feedback.user_id == _snowflake(user_id)
-                )
-            )
-            if current != only_if:
-                return exchange.id
-        repo.remove_vote(session, exchange.id, _snowflake(user_id))
+        if only_if is not None and repo.vote_of(session, exchange.id, user_id) != only_if:
+            return exchange.id
+        repo.remove_vote(session, exchange.id, user_id)
         return exchange.id
 
     return await run_in_session(session_factory, write)
@@ -139,10 +128,10 @@ async def record_correction(
     from storage import repo
 
     def write(session: Session) -> int | None:
-        exchange = repo.exchange_by_reply(session, _snowflake(reply_message_id))
+        exchange = repo.exchange_by_reply(session, reply_message_id)
         if exchange is None:
             return None
-        repo.add_correction(session, exchange.id, answer, _snowflake(admin_id))
+        repo.add_correction(session, exchange.id, answer, admin_id)
         return exchange.id
 
     return await run_in_session(session_factory, write)
@@ -155,7 +144,7 @@ async def teach(
     from storage import repo
 
     def write(session: Session) -> int:
-        pair = repo.add_taught_pair(session, question, answer, admin_id=_snowflake(admin_id))
+        pair = repo.add_taught_pair(session, question, answer, admin_id=admin_id)
         session.flush()
         return pair.id
 

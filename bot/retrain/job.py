@@ -3,9 +3,12 @@
 One job at a time. A run exports the store (``storage.export``) plus ``BASE_DATASETS``, trains in a
 subprocess (``python -m training --progress json``: a crash or an out-of-memory kill cannot take the bot
 down, and cancel is a kill), evaluates the new checkpoint against the serving one on a fixed eval set
-(``bot.gate``: the serving model's recorded eval split), and only if the new model is not worse (or
+(``bot.retrain.gate``: the serving model's recorded eval split), and only if the new model is not worse (or
 ``force``) swaps it into the ``Answerer`` and moves the ``models/current`` pointer. Otherwise the old
 model keeps serving and the result says why. Every run is recorded as a ``TrainingRun`` row.
+
+Cancelling is asyncio cancellation of the run's task, whatever the phase: ``TrainerProcess`` stops the
+trainer when its wait is cancelled, and the run ends as "cancelled".
 """
 
 from __future__ import annotations
@@ -13,48 +16,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import json
 import logging
 import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot import gate, torch_thread
-from bot.exchanges import SessionFactory, run_in_session
-from bot.retrain_state import (
+from bot import torch_thread
+from bot.async_store import SessionFactory, run_in_session
+from bot.retrain import gate
+from bot.retrain.state import (
     ProgressCallback,
     RetrainBusy,
+    RetrainData,
     RetrainOptions,
     RetrainProgress,
     RetrainResult,
 )
-from bot.trainer_process import TrainerFailed, TrainerProcess
+from bot.retrain.trainer_process import TrainerFailed, TrainerProcess
 from training.checkpoint import SPLIT
+
+if TYPE_CHECKING:
+    from bot.answerer import Answerer
+    from training.generate import Generator
 
 log = logging.getLogger(__name__)
 
 # storage's TrainingRun statuses; a gate rejection is a failed run whose error says "Rejected: …".
 RUN_STATUS = {"swapped": "succeeded", "rejected": "failed", "failed": "failed", "cancelled": "cancelled"}
-
-
 STORE_EXPORT = "qabot-store-export.json"
-
-
-def _store_questions(data: list[Path]) -> list[str]:
-    """The questions the store export taught this run (the gate must not judge on them)."""
-    return [
-        r["question"]
-        for path in data
-        if path.name == STORE_EXPORT
-        for r in json.loads(path.read_text(encoding="utf-8"))
-    ]
+CANCELLED = "Cancelled."
 
 
 class _RetrainFailed(Exception):
-    pass
+    """A run cannot go on (nothing to train on); the message says why."""
 
 
 class RetrainJob:
@@ -63,14 +60,14 @@ class RetrainJob:
     def __init__(
         self,
         *,
-        answerer: Any,
+        answerer: Answerer,
         session_factory: SessionFactory,
         model_pointer: Path,
         base_datasets: Sequence[Path] = (),
         train_args: Sequence[str] = (),
         precision: str = "auto",
         python: str = sys.executable,
-        load_generator: Callable[[Path], Any] | None = None,
+        load_generator: Callable[[Path], Generator] | None = None,
         evaluate: gate.Evaluate = gate.default_evaluate,
     ) -> None:
         self.answerer = answerer
@@ -86,13 +83,11 @@ class RetrainJob:
         self.progress = RetrainProgress()
         self.last_result: RetrainResult | None = None
         self._task: asyncio.Task[RetrainResult] | None = None
-        self._trainer: TrainerProcess | None = None
-        self._cancelled = False
         self._reloading = False  # a retrain must not start on a serving_dir that is about to change
 
     @staticmethod
-    def _load_with(precision: str) -> Callable[[Path], Any]:
-        def load(model_dir: Path) -> Any:
+    def _load_with(precision: str) -> Callable[[Path], Generator]:
+        def load(model_dir: Path) -> Generator:
             from training.generate import Generator
 
             return Generator.load(model_dir, precision=precision)
@@ -109,7 +104,6 @@ class RetrainJob:
             raise RetrainBusy(self.progress.describe())
         if self._reloading:
             raise RetrainBusy("a /reload is loading a model; try again in a moment")
-        self._cancelled = False
         self.progress = RetrainProgress()
         self._task = asyncio.create_task(self._run(options, on_progress), name="qabot-retrain")
         return self._task
@@ -121,22 +115,13 @@ class RetrainJob:
         return await self.start(options, on_progress)
 
     async def cancel(self) -> bool:
-        """Stop the running job (kills the training subprocess); False when nothing was running."""
-        if not self.running:
+        """Stop the running job (its trainer too) and wait for it to end; False when nothing was running."""
+        if not self.running or self._task is None:
             return False
-        self._cancelled = True
-        if self._trainer is not None and self._trainer.running:
-            self._kill()  # the run notices the stopped trainer and finishes as "cancelled"
-        elif self._task is not None:
-            self._task.cancel()  # exporting or evaluating: interrupt the coroutine itself
-        if self._task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(self._task), timeout=30)
+        self._task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=30)
         return True
-
-    def _kill(self) -> None:
-        if self._trainer is not None:
-            self._trainer.stop()
 
     # -- the run -------------------------------------------------------------------------------------
     async def _report(self, on_progress: ProgressCallback | None, **changes: Any) -> None:
@@ -156,7 +141,7 @@ class RetrainJob:
             with tempfile.TemporaryDirectory(prefix="qabot-retrain-") as tmp:
                 await self._report(on_progress, phase="export", detail="exporting the store")
                 data = await self._export(Path(tmp))
-                learned = _store_questions(data)
+                learned = data.store_questions()
                 new_dir = await self._train(data, options, Path(tmp), on_progress)
             result.model_dir = new_dir
             manifest = _read_manifest(new_dir)
@@ -171,17 +156,13 @@ class RetrainJob:
                 await self._report(on_progress, phase="swap", detail="loading the new model")
                 await self._swap(new_dir)
                 result.status, result.message = "swapped", verdict.reason
-        except asyncio.CancelledError:
-            self._kill()
-            result.status, result.message = "cancelled", "cancelled"
-        except _RetrainFailed as e:
-            result.status = "cancelled" if self._cancelled else "failed"
-            result.message = "cancelled by an admin" if self._cancelled else str(e)
+        except asyncio.CancelledError:  # cancel(), in any phase; the trainer has stopped by now
+            result.status, result.message = "cancelled", CANCELLED
+        except (_RetrainFailed, TrainerFailed) as e:
+            result.message = str(e)
         except Exception as e:
             log.exception("retrain failed")
             result.message = f"{type(e).__name__}: {e}"
-        finally:
-            self._trainer = None
         if result.status != "swapped":
             result.message += " The previous model keeps answering."
             await asyncio.to_thread(self._discard_outputs)
@@ -191,7 +172,7 @@ class RetrainJob:
         log.info("retrain %s: %s", result.status, result.message)
         return result
 
-    async def _export(self, tmp: Path) -> list[Path]:
+    async def _export(self, tmp: Path) -> RetrainData:
         from storage.export import ExportFilters, export_dataset
 
         # Learn only what people vouched for: upvoted answers, admin corrections (which pass these filters
@@ -200,22 +181,22 @@ class RetrainJob:
         filters = ExportFilters(exclude_unanswered=True, min_score=1)
         store_file = tmp / STORE_EXPORT
         n = await asyncio.to_thread(export_dataset, self.session_factory, "json", store_file, filters)
-        files = [store_file] if n else []
         missing = [p for p in self.base_datasets if not p.is_file()]
         for path in missing:
             log.warning("BASE_DATASETS file %s does not exist; retraining without it", path)
-        files += [p.absolute() for p in self.base_datasets if p.is_file()]
-        if not files:
-            raise _RetrainFailed("Nothing to train on: the store is empty and no BASE_DATASETS file exists.")
-        await self._report(
-            None, detail=f"{n} records from the store + {len(files) - bool(n)} base dataset(s)"
+        data = RetrainData(
+            store_export=store_file if n else None,
+            base=[p.absolute() for p in self.base_datasets if p.is_file()],
         )
-        return files
+        if not data.files:
+            raise _RetrainFailed("Nothing to train on: the store is empty and no BASE_DATASETS file exists.")
+        await self._report(None, detail=f"{n} records from the store + {len(data.base)} base dataset(s)")
+        return data
 
-    def _train_command(self, data: list[Path], options: RetrainOptions, out: Path) -> list[str]:
+    def _train_command(self, data: RetrainData, options: RetrainOptions, out: Path) -> list[str]:
         # --no-current: the gate below, not the trainer, decides whether models/current moves.
         cmd = [self.python, "-m", "training", "--out", str(out), "--progress", "json", "--no-current"]
-        for path in data:
+        for path in data.files:
             cmd += ["--data", str(path)]
         if options.epochs is not None:
             cmd += ["--epochs", str(options.epochs)]
@@ -226,10 +207,9 @@ class RetrainJob:
         if self.serving_dir is not None and (self.serving_dir / SPLIT).is_file():
             # The gate judges both models on the serving model's eval questions: keep them out of training.
             cmd += ["--holdout", str(self.serving_dir / SPLIT)]
-        for path in data:
-            if path.name == STORE_EXPORT:
-                # ...except what admins taught or corrected and what people upvoted: that must be learned.
-                cmd += ["--always-train", str(path)]
+        if data.store_export is not None:
+            # ...except what admins taught or corrected and what people upvoted: that must be learned.
+            cmd += ["--always-train", str(data.store_export)]
         return cmd + self.train_args
 
     def _discard_outputs(self) -> None:
@@ -242,7 +222,7 @@ class RetrainJob:
             shutil.rmtree(out.parent / f"{WORK_PREFIX}{out.name}", ignore_errors=True)
 
     async def _train(
-        self, data: list[Path], options: RetrainOptions, tmp: Path, on_progress: ProgressCallback | None
+        self, data: RetrainData, options: RetrainOptions, tmp: Path, on_progress: ProgressCallback | None
     ) -> Path:
         out = self.model_pointer.parent / f"retrain-{dt.datetime.now():%Y%m%d-%H%M%S-%f}"
         self._out = out
@@ -261,13 +241,8 @@ class RetrainJob:
                 detail="",
             )
 
-        self._trainer = TrainerProcess(cmd, tmp / "train.stderr")
-        try:
-            done = await self._trainer.run(on_log)
-        except TrainerFailed as e:
-            raise _RetrainFailed("cancelled" if self._cancelled else str(e)) from e
-        if self._cancelled:
-            raise _RetrainFailed("cancelled")
+        trainer = TrainerProcess(cmd, tmp / "train.stderr")
+        done = await trainer.run(on_log)  # cancelled: it stops the trainer, waits for it, then re-raises
         return Path(done["model_dir"])
 
     async def _swap(self, new_dir: Path) -> None:

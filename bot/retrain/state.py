@@ -1,7 +1,9 @@
-"""What a retrain is asked to do, how far it got and how it ended (the job itself: ``bot.retrain``)."""
+"""What a retrain is asked to do, what it trains on, how far it got and how it ended (the job itself:
+``bot.retrain.job``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +20,25 @@ class RetrainOptions:
     from_scratch: bool = False
     force: bool = False  # swap even when the new model scores lower
     triggered_by: str = "unknown"
+
+
+@dataclass
+class RetrainData:
+    """The dataset files of one run: the store's export (None when the store had nothing to teach) and the
+    ``BASE_DATASETS`` files that exist."""
+
+    store_export: Path | None
+    base: list[Path]
+
+    @property
+    def files(self) -> list[Path]:
+        return ([self.store_export] if self.store_export is not None else []) + self.base
+
+    def store_questions(self) -> list[str]:
+        """The questions the store export teaches (always trained on, so the gate must not judge on them)."""
+        if self.store_export is None:
+            return []
+        return [r["question"] for r in json.loads(self.store_export.read_text(encoding="utf-8"))]
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Admin slash commands: /retrain, /export, /teach, /unanswered, /stats, /model, /reload.
 
-Every command carries the same ``app_commands`` check (``bot.permissions.is_admin_check``): Manage Server,
-``ADMIN_USER_IDS`` or ``ADMIN_ROLE``. Anyone else gets an ephemeral refusal from ``cog_app_command_error``
-and the attempt is logged. Replies that expose data (exports, the unanswered queue) are ephemeral.
+The cog is an ``AdminCog`` (``bot.discord_app.permissions``): one check guards every command (Manage Server,
+``ADMIN_USER_IDS`` or ``ADMIN_ROLE``); anyone else gets an ephemeral refusal and the attempt is logged.
+Replies that expose data (exports, the unanswered queue, stats) are ephemeral.
 """
 
 from __future__ import annotations
@@ -16,20 +16,19 @@ from typing import Literal
 
 import discord
 from discord import app_commands
-from discord.ext import commands
 
-from bot import admin_actions, exchanges
-from bot.chunking import split_message
-from bot.client import QABot
-from bot.permissions import NotAdmin, is_admin_check, refuse
-from bot.retrain_state import RetrainBusy, RetrainOptions, RetrainProgress
+from bot import admin_actions, async_store
+from bot.discord_app.chunking import split_message
+from bot.discord_app.client import NO_PING, QABot
+from bot.discord_app.permissions import AdminCog
+from bot.retrain import RetrainBusy, RetrainOptions, RetrainProgress
 from bot.status import ThrottledStatus
+from storage.formats import FORMATS
 
 log = logging.getLogger(__name__)
 
-NO_PING = discord.AllowedMentions.none()
 DM_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's default attachment limit outside boosted guilds
-ExportFormat = Literal["json", "jsonl", "csv", "sft", "kto", "dpo"]
+ExportFormat = Literal[FORMATS]  # the slash command offers exactly storage's formats as choices
 
 
 def _status_editor(interaction: discord.Interaction):
@@ -54,24 +53,11 @@ def _status_editor(interaction: discord.Interaction):
     return edit
 
 
-class Admin(commands.Cog):
+class Admin(AdminCog):
     """Commands for the bot's admins."""
 
     def __init__(self, bot: QABot) -> None:
         self.bot = bot
-
-    async def cog_app_command_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ):
-        if isinstance(error, NotAdmin):
-            await refuse(interaction, error)
-            return
-        log.error("/%s failed", interaction.command and interaction.command.name, exc_info=error)
-        text = "Sorry, that command failed; the details are in the bot's log."
-        send = (
-            interaction.followup.send if interaction.response.is_done() else interaction.response.send_message
-        )
-        await send(text, ephemeral=True, allowed_mentions=NO_PING)
 
     # -- /retrain ------------------------------------------------------------------------------------
     @app_commands.command(name="retrain")
@@ -81,7 +67,6 @@ class Admin(commands.Cog):
         force="Swap in the new model even if it scores lower than the serving one",
         cancel="Cancel the running retrain instead of starting one",
     )
-    @is_admin_check()
     async def retrain(
         self,
         interaction: discord.Interaction,
@@ -125,8 +110,7 @@ class Admin(commands.Cog):
 
     # -- /export -------------------------------------------------------------------------------------
     @app_commands.command(name="export")
-    @app_commands.describe(format="json (train-ready), jsonl, csv, sft, kto or dpo")
-    @is_admin_check()
+    @app_commands.describe(format="Dataset format (json is ready for `qabot train`)")
     async def export(self, interaction: discord.Interaction, format: ExportFormat = "json") -> None:
         """Download the store as a dataset file (admins; only you see it)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -151,7 +135,6 @@ class Admin(commands.Cog):
     # -- /teach, /unanswered -------------------------------------------------------------------------
     @app_commands.command(name="teach")
     @app_commands.describe(question="The question", answer="The answer the bot should learn")
-    @is_admin_check()
     async def teach(self, interaction: discord.Interaction, question: str, answer: str) -> None:
         """Teach the bot a question and its answer (learned at the next /retrain; admins)."""
         if not question.strip() or not answer.strip():
@@ -159,7 +142,7 @@ class Admin(commands.Cog):
                 "Both question and answer are needed.", ephemeral=True, allowed_mentions=NO_PING
             )
             return
-        pair_id = await exchanges.teach(
+        pair_id = await async_store.teach(
             self.bot.session_factory, question.strip(), answer.strip(), interaction.user.id
         )
         await interaction.response.send_message(
@@ -169,10 +152,9 @@ class Admin(commands.Cog):
         )
 
     @app_commands.command(name="unanswered")
-    @is_admin_check()
     async def unanswered(self, interaction: discord.Interaction) -> None:
         """Questions the bot could not answer, oldest first (admins)."""
-        rows = await exchanges.unanswered(self.bot.session_factory, limit=20)
+        rows = await async_store.unanswered(self.bot.session_factory, limit=20)
         pieces = split_message(admin_actions.unanswered_text(rows))
         await interaction.response.send_message(pieces[0], ephemeral=True, allowed_mentions=NO_PING)
         for piece in pieces[1:]:
@@ -180,11 +162,10 @@ class Admin(commands.Cog):
 
     # -- /stats, /model, /reload ---------------------------------------------------------------------
     @app_commands.command(name="stats")
-    @is_admin_check()
     async def stats(self, interaction: discord.Interaction) -> None:
         """Usage, votes and the serving model's metrics, with a chart of questions per day (admins)."""
         await interaction.response.defer(thinking=True, ephemeral=True)  # top questions are users' words
-        stats = await exchanges.stats(self.bot.session_factory, days=14)
+        stats = await async_store.stats(self.bot.session_factory, days=14)
         answerer = self.bot.answerer
         manifest = getattr(answerer.generator, "manifest", None)
         embed = discord.Embed(
@@ -200,7 +181,6 @@ class Admin(commands.Cog):
         )
 
     @app_commands.command(name="model")
-    @is_admin_check()
     async def model(self, interaction: discord.Interaction) -> None:
         """The serving model: base, data, metrics, threshold (admins)."""
         answerer = self.bot.answerer
@@ -213,7 +193,6 @@ class Admin(commands.Cog):
         await interaction.response.send_message(text[:2000], ephemeral=True, allowed_mentions=NO_PING)
 
     @app_commands.command(name="reload")
-    @is_admin_check()
     async def reload(self, interaction: discord.Interaction) -> None:
         """Load the model MODEL_DIR points at now, e.g. after `qabot train` on the host (admins)."""
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -19,13 +19,16 @@ from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.answerer import Answerer
-    from bot.exchanges import SessionFactory
+    from bot.async_store import SessionFactory
     from bot.retrain import RetrainJob
 
 log = logging.getLogger(__name__)
 
 COMMAND_PREFIX = "!"  # only for `!correct`; questions never need a prefix
-EXTENSIONS = ("bot.cogs.ask", "bot.cogs.feedback", "bot.cogs.admin")
+# Nothing the bot sends may ping: questions and answers can contain @everyone, roles or users. The client's
+# default and every send in the cogs use it, so no code path depends on one of them alone.
+NO_PING = discord.AllowedMentions.none()
+EXTENSIONS = ("bot.discord_app.cogs.ask", "bot.discord_app.cogs.feedback", "bot.discord_app.cogs.admin")
 # What the bot needs in a channel: read, reply (replies need Read Message History), embeds for /stats,
 # files for /export and the chart, and threads. Nothing administrative.
 INVITE_PERMISSIONS = discord.Permissions(
@@ -64,9 +67,7 @@ class QABot(commands.Bot):
         super().__init__(
             command_prefix=COMMAND_PREFIX,
             intents=intents or make_intents(),
-            # Nothing the bot sends may ping: questions and answers can contain @everyone, roles or users.
-            # (The cogs pass it on every send as well, so no code path depends on this default alone.)
-            allowed_mentions=discord.AllowedMentions.none(),
+            allowed_mentions=NO_PING,
             help_command=None,
         )
         self.settings = settings
