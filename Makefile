@@ -22,6 +22,7 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q
 
+# ruff check includes the import arrows: banned imports per folder (pyproject.toml, training/ and storage/ruff.toml).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
