@@ -1,5 +1,6 @@
 """``TrainConfig``: every training knob in one dataclass, with help text, defaults per base model, and the
-argparse parser that ``python -m training`` and ``qabot train`` share (so the two take the same options).
+command-line parser that ``python -m training`` and ``qabot train`` share (so the two take the same options),
+built from the fields' types by ``transformers.HfArgumentParser``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from transformers import HfArgumentParser
 
 from training.collate import COLLATORS, DEFAULT_COLLATOR
 from training.model import DEFAULT_SIZE, DEFAULT_TOKENIZER, SCRATCH, SIZES, TOKENIZERS
@@ -43,15 +46,20 @@ def base_defaults(base: str) -> dict[str, float]:
 
 @dataclass
 class TrainConfig:
+    """One training run's options; each field is a command-line option (``max_steps`` -> ``--max-steps``)."""
+
     data: list[Path] = field(
-        default_factory=list, metadata={"help": "dataset file(s) (JSON, JSONL, CSV, ...); repeatable"}
+        default_factory=list,
+        # "extend": each --data adds its paths (HfArgumentParser gives a list field nargs="+").
+        metadata={"help": "dataset file(s) (JSON, JSONL, CSV, ...); repeatable", "action": "extend"},
     )
     base: str = field(
         default=DEFAULT_BASE,
         metadata={"help": "hub model name, local save_pretrained folder, or 'scratch' (GPT-2 from nothing)"},
     )
     size: str = field(
-        default=DEFAULT_SIZE, metadata={"help": f"scratch model size: {'|'.join(SIZES)}", "choices": SIZES}
+        default=DEFAULT_SIZE,
+        metadata={"help": f"scratch model size: {'|'.join(SIZES)}", "choices": tuple(SIZES)},
     )
     tokenizer: str = field(
         default=DEFAULT_TOKENIZER,
@@ -179,37 +187,43 @@ class TrainConfig:
         }
 
 
-def _option(name: str) -> str:
-    return "--" + name.replace("_", "-")
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each default except ``None``: those depend on ``--base``, and the help text says how."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        return action.help if action.default is None else super()._get_help_string(action)
 
 
-def build_parser(prog: str = "python -m training") -> argparse.ArgumentParser:
-    """argparse options generated from ``TrainConfig``'s fields and their help."""
-    parser = argparse.ArgumentParser(prog=prog, description="Train a Q&A model on dataset file(s).")
-    for f in dataclasses.fields(TrainConfig):
-        help_text = f.metadata.get("help", "")
-        kwargs: dict[str, Any] = {"dest": f.name, "help": help_text}
-        if f.name == "data":
-            kwargs.update(action="append", type=Path, required=False, metavar="PATH", default=None)
-        elif f.type in ("bool", bool):
-            kwargs.update(action="store_true", default=False)
-        else:
-            default = f.default if f.default is not dataclasses.MISSING else None
-            caster = {"int": int, "float | None": float, "float": float, "int | None": int}.get(
-                str(f.type), str
-            )
-            if "Path" in str(f.type):
-                caster = Path
-            kwargs.update(type=caster, default=default)
-            if "choices" in f.metadata:
-                kwargs["choices"] = list(f.metadata["choices"])
-            if default is not None:
-                kwargs["help"] = f"{help_text} (default: {default})"
-        parser.add_argument(_option(f.name), **kwargs)
-    return parser
+def build_parser(
+    prog: str = "python -m training", config_class: type[TrainConfig] = TrainConfig
+) -> HfArgumentParser:
+    """The parser of every ``TrainConfig`` field, built by ``HfArgumentParser`` from the types and help.
+
+    Each field is an option in both spellings (``--max-steps``/``--max_steps``); a ``bool`` field is a flag
+    (``--no-current``, optionally ``--no-current false``); ``--data`` may repeat and takes several paths.
+    """
+    return HfArgumentParser(
+        config_class,
+        prog=prog,
+        description="Train a Q&A model on dataset file(s).",
+        formatter_class=_HelpFormatter,
+    )
 
 
-def parse_config(argv: list[str] | None = None, prog: str = "python -m training") -> TrainConfig:
-    args = vars(build_parser(prog).parse_args(argv))
-    args["data"] = args["data"] or []
-    return TrainConfig(**args)
+def parse_config(
+    argv: list[str] | None = None,
+    prog: str = "python -m training",
+    config_class: type[TrainConfig] = TrainConfig,
+) -> TrainConfig:
+    """``argv`` (default ``sys.argv[1:]``) as a ``config_class``; a bad option exits 2 with argparse's usage.
+
+    A subclass of ``TrainConfig`` with more fields parses the same way: each option's type comes from its
+    field's annotation."""
+    parser = build_parser(prog, config_class)
+    # look_for_args_file=False: no options are read from a ``<script>.args`` file beside the entry point.
+    config, unknown = parser.parse_args_into_dataclasses(
+        args=argv, return_remaining_strings=True, look_for_args_file=False
+    )
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    return config

@@ -1,0 +1,57 @@
+"""The training command line: options typed from ``TrainConfig``'s annotations by ``HfArgumentParser``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from training.config import TrainConfig, parse_config
+
+
+@dataclass
+class _ProbeConfig(TrainConfig):
+    tags: list[str] = field(default_factory=list, metadata={"help": "a list field", "action": "extend"})
+    temperature: float | None = field(default=None, metadata={"help": "an optional float field"})
+
+
+def test_list_and_optional_float_fields_parse_to_their_types():
+    config = parse_config(
+        ["--tags", "a", "--tags", "b", "c", "--temperature", "0.5"], config_class=_ProbeConfig
+    )
+    assert config.tags == ["a", "b", "c"]
+    assert isinstance(config.temperature, float) and config.temperature == 0.5
+    assert parse_config([], config_class=_ProbeConfig).temperature is None
+
+
+def test_the_options_the_bot_and_launcher_pass_keep_their_meaning():
+    config = parse_config(
+        ["--data", "store.json", "--data", "base.json", "--base", "scratch", "--size", "tiny",
+         "--out", "models/run", "--no-current", "--progress", "json", "--epochs", "3.0", "--max-steps", "5",
+         "--holdout", "models/old/split.json", "--always-train", "store.json", "--no-question-variants",
+         "--resume"]
+    )  # fmt: skip
+    assert config.data == [Path("store.json"), Path("base.json")]
+    assert (config.base, config.size, config.out, config.progress) == (
+        "scratch",
+        "tiny",
+        Path("models/run"),
+        "json",
+    )
+    assert config.no_current and config.no_question_variants and config.resume and not config.load_best
+    assert isinstance(config.epochs, float) and config.epochs == 3.0
+    assert isinstance(config.max_steps, int) and config.max_steps == 5
+    assert config.holdout == Path("models/old/split.json") and config.always_train == Path("store.json")
+
+
+def test_no_options_give_the_dataclass_defaults():
+    assert parse_config([]) == TrainConfig()
+
+
+@pytest.mark.parametrize("argv", [["--bogus"], ["--size", "huge"], ["--epochs", "many"]])
+def test_a_bad_option_exits_2_with_usage(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse_config(argv)
+    assert exit_.value.code == 2
+    assert "usage:" in capsys.readouterr().err
