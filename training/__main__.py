@@ -31,18 +31,13 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def _expected_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean "the request cannot run as asked": reported in one line with exit code 2."""
     from training.checkpoint import CheckpointError
+    from training.data import DatasetError
     from training.model import ModelLoadError
     from training.train import TrainingError
 
-    errors: list[type[BaseException]] = [CheckpointError, ModelLoadError, TrainingError]
-    try:
-        from training.data import DatasetError
-
-        errors.append(DatasetError)
-    except ImportError:  # the dataset package is missing: then train() itself fails with a clear message
-        pass
-    return tuple(errors)
+    return (CheckpointError, DatasetError, ModelLoadError, TrainingError)
 
 
 def _summary(model_dir: Any, metrics: dict[str, Any]) -> str:

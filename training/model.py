@@ -184,17 +184,18 @@ def load_base(
 ) -> LoadedModel:
     """The model training starts from: ``scratch`` (preset ``size``, tokenizer ``tokenizer_name`` trained on
     ``texts`` when ``bpe``), a local ``save_pretrained`` folder, or a hub name."""
-    if base == SCRATCH:
+    if base == SCRATCH:  # a GPT-2 from nothing, with GPT-2's tokenizer or a BPE trained on ``texts``
         if size not in SIZES:
             raise ModelLoadError(f"unknown --size {size!r}; choose one of {', '.join(SIZES)}")
         tokenizer = build_tokenizer(tokenizer_name, texts)
         return LoadedModel(
             build_scratch_model(size, tokenizer, dropout), tokenizer, base, size, tokenizer_name
         )
+    # A hub name or a local save_pretrained folder, fine-tuned with its own tokenizer...
     model, tokenizer = load_pretrained(base)
     size, tokenizer_name = None, "pretrained"
     manifest = Path(base).expanduser() / "manifest.json"
-    if manifest.is_file():  # a qabot checkpoint: keep its lineage (size preset, tokenizer choice)
+    if manifest.is_file():  # ...or a qabot checkpoint, continued: keep its lineage (size preset, tokenizer)
         try:
             info = json.loads(manifest.read_text(encoding="utf-8"))
             size, tokenizer_name = info.get("size"), info.get("tokenizer") or tokenizer_name

@@ -9,6 +9,7 @@ rank trains, only rank 0 evaluates and writes.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -20,8 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from training.checkpoint import METRICS, SPLIT, CheckpointError, point_current, staged_dir, write_json
+from training.collate import encode_records, make_collator
 from training.config import TrainConfig, build_parser, parse_config
+from training.data import load_dataset_file, prepare_dataset, split_records
+from training.data.variants import with_question_variants
+from training.model import SCRATCH, LoadedModel, build_scratch_model, load_base
+from training.prompt import format_example
 from training.records import Record
+from training.tokenizer import EOS, PreTrainedTokenizerFast
+
+# torch, transformers' Trainer and what builds on it (training.callbacks, training.evaluate, training.report)
+# take seconds to import, so the functions below import them where they are needed: importing this module
+# stays cheap (the bot reads WORK_PREFIX from it), and a bad --base or dataset is reported before they load.
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +68,7 @@ def _resolve_out(config: TrainConfig) -> Path:
 
 
 def _load_data(config: TrainConfig) -> tuple[Any, list[Record], list[Record]]:
-    from training.data import prepare_dataset, split_records
-
+    """The cleaned dataset and its train / eval split (``--holdout`` and ``--always-train`` applied)."""
     if not config.data:
         raise TrainingError("no training data: pass --data PATH (repeatable)")
     cleaned = prepare_dataset([Path(p) for p in config.data])
@@ -76,7 +86,6 @@ def _load_data(config: TrainConfig) -> tuple[Any, list[Record], list[Record]]:
 
 def _questions(path: Path | None, option: str) -> list[str]:
     """The questions of ``path``: a checkpoint's ``split.json`` (its eval side) or a dataset file."""
-    from training.data import load_dataset_file
     from training.evaluate import read_split
 
     if path is None:
@@ -150,17 +159,17 @@ def _training_arguments(config: TrainConfig, work: Path, n_train: int, has_eval:
     )
 
 
-def _build_model(config: TrainConfig, args: Any, work: Path, train_recs: list[Record]) -> Any:
-    """The base model; a dataset-trained tokenizer is made once (rank 0 first) and saved in ``work``."""
-    from transformers import PreTrainedTokenizerFast, set_seed
+def _scratch_model(config: TrainConfig, args: Any, work: Path, train_recs: list[Record]) -> LoadedModel:
+    """``--base scratch``: a GPT-2 of preset ``config.size`` with random weights and the chosen tokenizer."""
+    from transformers import set_seed  # imports torch
 
-    from training.model import SCRATCH, build_scratch_model, load_base
-    from training.prompt import format_example
-    from training.tokenizer import EOS
-
-    set_seed(config.seed)  # the scratch model's initial weights
-    if config.base != SCRATCH or config.tokenizer != "bpe":
-        return load_base(config.base, config.size, config.tokenizer, dropout=config.dropout)
+    set_seed(config.seed)  # the initial weights
+    if config.tokenizer != "bpe":
+        # Scratch with GPT-2's own tokenizer: nothing to learn from the data first. (load_base rejects a
+        # tokenizer name it does not know.)
+        return load_base(SCRATCH, config.size, config.tokenizer, dropout=config.dropout)
+    # Scratch with a byte-level BPE trained on the training split: rank 0 trains it once and saves it in
+    # the work folder; the other DDP ranks and a resumed run load that file, so all share one vocabulary.
     tok_dir = work / TOKENIZER_DIR
     with args.main_process_first(desc="train tokenizer"):
         if not (tok_dir / "tokenizer.json").is_file():
@@ -170,44 +179,47 @@ def _build_model(config: TrainConfig, args: Any, work: Path, train_recs: list[Re
             return loaded
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(tok_dir))
     tokenizer.pad_token = tokenizer.eos_token = EOS
-    from training.model import LoadedModel
-
     model = build_scratch_model(config.size, tokenizer, config.dropout)
     return LoadedModel(model, tokenizer, SCRATCH, config.size, "bpe")
 
 
+def _saved_data(config: TrainConfig, work: Path) -> list[Path]:
+    """``--data``; when resuming without it, the dataset files the interrupted run recorded."""
+    if config.data or not config.resume or not (work / CONFIG_FILE).is_file():
+        return list(config.data)
+    saved = json.loads((work / CONFIG_FILE).read_text(encoding="utf-8"))
+    return [Path(p) for p in saved.get("data", [])]
+
+
 def train(config: TrainConfig, emit: Any = None) -> Path:
     """Train per ``config``; return the checkpoint folder. ``emit(dict)`` receives JSON progress events."""
-    from training.model import SCRATCH, load_base
-
-    config = config.resolved()
+    # -- where the run writes, and what it reads ---------------------------------------------------------
     out = _resolve_out(config)
     work = out.parent / f"{WORK_PREFIX}{out.name}"
     if out.exists() and not config.resume:
         raise CheckpointError(f"{out} already exists; choose another --out or remove it first")
     if config.resume and not (work / "trainer").is_dir():
         raise TrainingError(f"--resume: no interrupted run for {out} (expected {work})")
-    if config.resume and not config.data and (work / CONFIG_FILE).is_file():
-        saved = json.loads((work / CONFIG_FILE).read_text(encoding="utf-8"))
-        config.data = [Path(p) for p in saved.get("data", [])]
+    config = dataclasses.replace(config, data=_saved_data(config, work)).resolved()
 
-    pretrained = None
-    if config.base != SCRATCH:  # fail on an unreachable or mistyped base before the data pipeline runs
-        pretrained = load_base(config.base)
+    # -- base model (fine-tune / continue) and data ------------------------------------------------------
+    # Fine-tuning a hub model or a local folder, or continuing a qabot checkpoint (load_base keeps its size
+    # and tokenizer lineage): loaded before the data pipeline, so a mistyped or unreachable base fails fast.
+    pretrained = load_base(config.base) if config.base != SCRATCH else None
     cleaned, train_recs, eval_recs = _load_data(config)
 
+    # -- Trainer setup (the heavy imports start here: see the note at the top) --------------------------
     from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
     from transformers.trainer_utils import get_last_checkpoint
 
     from training.callbacks import JsonProgressCallback
-    from training.collate import encode_records, make_collator
-    from training.data.variants import with_question_variants
 
     args = _training_arguments(config, work, len(train_recs), has_eval=bool(eval_recs))
     if args.process_index == 0:
         work.mkdir(parents=True, exist_ok=True)
         write_json(work / CONFIG_FILE, config.to_dict())
-    loaded = pretrained or _build_model(config, args, work, train_recs)
+    # Scratch models need the training split (for the BPE) and the Trainer's arguments (for rank order).
+    loaded = pretrained or _scratch_model(config, args, work, train_recs)
     tokenizer = loaded.tokenizer
     context = int(
         getattr(loaded.model.config, "n_positions", 0) or loaded.model.config.max_position_embeddings
@@ -233,6 +245,8 @@ def train(config: TrainConfig, emit: Any = None) -> Path:
     )
     if config.progress == "json":
         trainer.remove_callback(PrinterCallback)  # it prints raw dicts to stdout, breaking JSON lines
+
+    # -- train -------------------------------------------------------------------------------------------
     resume_from = get_last_checkpoint(args.output_dir) if config.resume else None
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume_from)
@@ -240,13 +254,13 @@ def train(config: TrainConfig, emit: Any = None) -> Path:
     if not trainer.is_world_process_zero():
         return out
 
+    # -- evaluate and write the checkpoint (rank 0 only) -------------------------------------------------
     from training.report import write_checkpoint
 
-    model = trainer.model
     with staged_dir(out, overwrite=config.resume) as tmp:
         write_checkpoint(
             tmp,
-            model=model,
+            model=trainer.model,
             tokenizer=tokenizer,
             loaded=loaded,
             config=config,
