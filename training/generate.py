@@ -65,6 +65,16 @@ class Generation:
     truncated: bool  # cut by max_new_tokens rather than ending on its own
 
 
+@dataclass
+class DecodedRow:
+    """One row of the decoding loop, before it becomes a ``Generation``."""
+
+    ids: list[int]  # generated token ids (including the EOS / stop token)
+    logprobs: list[float]  # log-probability of each generated token
+    reason: str  # "stop" (EOS or a stop marker) or "length" (max_new_tokens reached)
+    finished_s: float  # seconds from the start of the batch until the row finished
+
+
 def trim_to_sentence(text: str) -> str:
     """Drop an unfinished last sentence; keep the text whole when it has no complete sentence."""
     ends = list(_SENTENCE_END.finditer(text))
@@ -175,10 +185,10 @@ class Generator:
         prompts = [self.encode_question(q, max_new) for q in questions]
         prompts = [p for p in prompts for _ in range(config.num_return_sequences)]
         rows = self._decode(prompts, config, start)
-        return [self._finish(ids, lps, reason, t, config) for ids, lps, reason, t in rows]
+        return [self._finish(row) for row in rows]
 
-    def _decode(self, prompts: list[list[int]], config: GenerationConfig, start: float) -> list[tuple]:
-        """The decoding loop; returns per row (generated ids, token logprobs, stop reason, finish time)."""
+    def _decode(self, prompts: list[list[int]], config: GenerationConfig, start: float) -> list[DecodedRow]:
+        """The decoding loop: one ``DecodedRow`` per prompt, in order."""
         n, dev = len(prompts), self.device
         width = max(len(p) for p in prompts)
         ids = torch.full((n, width), self.pad_id, dtype=torch.long)
@@ -195,7 +205,7 @@ class Generator:
 
         out_ids: list[list[int]] = [[] for _ in range(n)]
         out_lps: list[list[float]] = [[] for _ in range(n)]
-        result: list[tuple | None] = [None] * n
+        result: list[DecodedRow | None] = [None] * n
         active = torch.arange(n, device=dev)  # original row index of each row still in the batch
         nl_rows: set[int] = set()  # rows that produced a newline (may be starting a stop marker)
         logits = decoder.start(ids, mask, config.max_new_tokens)
@@ -221,7 +231,7 @@ class Generator:
                 out_ids[row].append(tok)
                 out_lps[row].append(lp)
                 if is_done:
-                    result[row] = (out_ids[row], out_lps[row], "stop", now)
+                    result[row] = DecodedRow(out_ids[row], out_lps[row], "stop", now)
             if step == config.max_new_tokens - 1:
                 break
             keep = ~done
@@ -235,7 +245,10 @@ class Generator:
                 history = torch.cat([history, chosen[:, None]], dim=1)
             logits = decoder.step(chosen)
         now = time.perf_counter() - start
-        return [r if r is not None else (out_ids[i], out_lps[i], "length", now) for i, r in enumerate(result)]
+        return [
+            r if r is not None else DecodedRow(out_ids[i], out_lps[i], "length", now)
+            for i, r in enumerate(result)
+        ]
 
     def _choose(
         self,
@@ -276,10 +289,9 @@ class Generator:
                 hit[j] = any(s in tail for s in STOP_STRINGS)
         return hit
 
-    def _finish(
-        self, ids: list[int], lps: list[float], reason: str, finished_s: float, config: GenerationConfig
-    ) -> Generation:
+    def _finish(self, row: DecodedRow) -> Generation:
         """Decode one row into a ``Generation``: answer text only, confidence over the tokens it used."""
+        ids, lps, reason = row.ids, row.logprobs, row.reason
         used = len(ids)
         body = ids[:-1] if reason == "stop" and ids and ids[-1] == self.eos_id else ids
         text = self.tokenizer.decode(body, skip_special_tokens=True)
@@ -300,7 +312,7 @@ class Generator:
             confidence=math.exp(mean_lp) if used else 0.0,
             mean_logprob=mean_lp,
             tokens=used,
-            latency_s=finished_s,
+            latency_s=row.finished_s,
             model_version=self.model_version,
             truncated=truncated,
         )
