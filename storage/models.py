@@ -2,7 +2,9 @@
 
 Schema changes go through Alembic (``storage/migrations``); ``tests/storage`` checks that these models and
 the migrations agree. Discord snowflakes are strings (they overflow signed 64-bit integers in some
-databases); timestamps are UTC, stored naive and returned timezone-aware on every backend.
+databases); timestamps are UTC, stored naive and returned timezone-aware on every backend. The
+``question_key`` columns hold ``storage.text.question_key``: changing that rule means a migration that
+re-keys the stored rows.
 """
 
 from __future__ import annotations

@@ -1,8 +1,16 @@
-"""Question normalization for the store: the key that groups "the same question" in exports and stats.
+"""The store's rule for "the same question": the key that links an exchange to a taught pair and groups
+questions in exports, stats and imports.
 
-Deliberately small and self-contained (``storage`` does not import ``training``): Unicode NFKC, case-folded,
-whitespace collapsed, surrounding punctuation dropped. The key is stored hashed so it can be indexed
-whatever the question's length (PostgreSQL b-tree entries are limited to ~2.7 kB).
+Unicode NFKC, case-folded, whitespace collapsed, punctuation at the two ends dropped ("What's offside?" ==
+"what's offside"); punctuation inside is kept ("whats offside" is another question). The key is the sha1 of
+that form, so it can be indexed whatever the question's length (PostgreSQL b-tree entries are limited to
+~2.7 kB).
+
+``training.data.normalize.comparison_key`` is a looser rule (every punctuation mark and invisible character
+ignored) that training uses to find duplicates and keep a question on one side of the split. The two are
+kept apart on purpose: this key is written into every ``exchanges`` and ``taught_pairs`` row, so a change
+to it would need a migration that re-keys the stored rows, while training's key is recomputed from the data
+on every run. ``storage`` imports nothing from ``training``, hence a rule of its own here.
 """
 
 from __future__ import annotations

@@ -4,6 +4,11 @@
 removed, every run of whitespace (newlines included) collapsed to one space, ends stripped.
 ``comparison_key`` is only ever used to compare records, never written out: it is additionally
 NFKC-folded, casefolded and punctuation-insensitive, so "What's offside?" and "what’s OFFSIDE" match.
+
+``comparison_key`` is training's rule for "the same question" (duplicates, the train/eval split, the retrain
+gate's exclusions). The store has its own, stricter one (``storage.text.question_key``: only punctuation
+at the ends is ignored), because its key is saved in the database and cannot change without re-keying the
+stored rows; this one is recomputed on every run. Neither package imports the other, so each keeps its own.
 """
 
 from __future__ import annotations
