@@ -7,7 +7,8 @@ import unicodedata
 from hypothesis import given
 from hypothesis import strategies as st
 
-from training.data import comparison_key, normalize_text
+from training.data import CleanOptions, clean_records, comparison_key, normalize_text
+from training.data.report import DUPLICATE
 
 
 def test_normalize_composes_strips_invisibles_and_collapses_whitespace():
@@ -22,8 +23,15 @@ def test_comparison_key_ignores_case_punctuation_and_width():
 
 
 def test_comparison_key_is_never_stored():
-    text = "What's the OFFSIDE rule?"
-    assert normalize_text(text) == text  # the stored text keeps its case and punctuation
+    """Cleaning matches questions by their comparison key but keeps each record's own wording."""
+    answer = "Being beyond the second-last defender when the ball is played."
+    written = "What\u2019s the OFFSIDE rule?\u200b"  # not ASCII: normalize_text takes its full path
+    records = [{"question": q, "answer": answer} for q in (written, "what's the offside rule")]
+    result = clean_records(records, CleanOptions(token_stats=False))
+    assert result.report.removed[DUPLICATE] == 1  # the two share a comparison key...
+    # ...and the record kept is the normalized text (zero-width space gone, case and punctuation intact)
+    assert [r["question"] for r in result.records] == ["What\u2019s the OFFSIDE rule?"]
+    assert comparison_key(written) == "what s the offside rule"
 
 
 @given(st.text())

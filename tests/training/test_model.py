@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from training.model import SIZES, ModelLoadError, build_scratch_model, load_base, train_bpe_tokenizer
-from training.tokenizer import EOS
+from training.tokenizer import EOS, load_gpt2_tokenizer
 
 TEXTS = ["Question: Who won?\nAnswer: Germany won.", "Question: How many players?\nAnswer: Eleven."] * 5
 
@@ -33,8 +33,14 @@ def test_scratch_presets_match_the_tokenizer():
     assert (cfg.n_layer, cfg.n_embd) == (SIZES["tiny"]["n_layer"], SIZES["tiny"]["n_embd"])
     assert cfg.vocab_size == len(loaded.tokenizer) and cfg.eos_token_id == loaded.tokenizer.eos_token_id
     assert loaded.is_scratch and loaded.tokenizer_name == "bpe"
-    assert SIZES["distilgpt2"]["n_layer"] == 6 and SIZES["distilgpt2"]["n_embd"] == 768
     assert build_scratch_model("tiny", tok).config.vocab_size == len(tok)
+
+
+def test_distilgpt2_preset_has_distilgpt2s_parameter_count():
+    # GPT-2 small's 124,439,808 parameters less 6 of its 12 blocks (7,087,872 each): distilgpt2's 81.9M.
+    with torch.device("meta"):  # shapes only, no 330 MB of weights to initialise
+        model = build_scratch_model("distilgpt2", load_gpt2_tokenizer())
+    assert model.num_parameters() == 81_912_576
 
 
 def test_unknown_size_and_tokenizer_are_clear_errors():

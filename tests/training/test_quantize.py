@@ -103,6 +103,7 @@ def unpacked(module: Int8Linear) -> torch.Tensor:
     return torch.ops.quantized.linear_unpack(module._packed)[0].int_repr()
 
 
+@pytest.mark.slow
 def test_int8_load_uses_the_checkpoints_gptq_weights(gptq_checkpoint: Path) -> None:
     weights = read_int8_weights(gptq_checkpoint)
     assert weights is not None and {"lm_head", "transformer.h.0.attn.c_attn"} <= weights.keys()
@@ -116,6 +117,7 @@ def test_int8_load_uses_the_checkpoints_gptq_weights(gptq_checkpoint: Path) -> N
     ]
 
 
+@pytest.mark.slow
 def test_a_corrupt_int8_file_is_a_clear_checkpoint_error(gptq_checkpoint: Path) -> None:
     (gptq_checkpoint / INT8_FILE).write_bytes(b"not safetensors")
     with pytest.raises(CheckpointError, match=f"{INT8_FILE}.*delete it"):
@@ -123,6 +125,7 @@ def test_a_corrupt_int8_file_is_a_clear_checkpoint_error(gptq_checkpoint: Path) 
     Generator.load(gptq_checkpoint, precision="fp32")  # fp32 never reads it
 
 
+@pytest.mark.slow
 def test_an_int8_file_of_another_model_names_the_layer(gptq_checkpoint: Path) -> None:
     tensors = load_file(str(gptq_checkpoint / INT8_FILE))
     tensors["lm_head.weight"] = tensors["lm_head.weight"][:, :32].contiguous()
@@ -132,8 +135,8 @@ def test_an_int8_file_of_another_model_names_the_layer(gptq_checkpoint: Path) ->
 
 
 def test_int8_answers_do_not_depend_on_their_batch_mates() -> None:
-    # With one activation scale per batch, each answer's log-probabilities moved by 1e-4..0.2 with its
-    # batch mates (and its text could change); per row only the fp32 parts' last bits may differ.
+    # One activation scale per batch would move each answer's log-probabilities by 1e-4..0.2 with its
+    # batch mates (and could change its text); with one per row only the fp32 parts' last bits may differ.
     int8 = Generator(quantize_int8(tiny_model(seed=0).eval()), load_gpt2_tokenizer(), precision="int8")
     questions = ["Who?", "A much longer question, so that the batch is padded on the left?", "Why not?"]
     config = GenerationConfig(max_new_tokens=24)
