@@ -1,0 +1,8 @@
+"""Everything about the model: dataset loading and cleaning (``training.data``), the prompt contract,
+tokenizer and model construction, fine-tuning with HF ``Trainer``, evaluation, checkpoints, quantization and
+the ``Generator`` that answers from a checkpoint. Run it as ``python -m training``.
+
+May import the standard library and the ML stack (torch, transformers, tokenizers, ...); never ``bot`` (the
+application that uses this package) nor ``storage`` (the store talks to training only through dataset
+files in the ``{"question", "answer"}`` record schema).
+"""
