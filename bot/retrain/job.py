@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 # storage's TrainingRun statuses; a gate rejection is a failed run whose error says "Rejected: …".
 RUN_STATUS = {"swapped": "succeeded", "rejected": "failed", "failed": "failed", "cancelled": "cancelled"}
-STORE_EXPORT = "qabot-store-export.json"
+STORE_EXPORT = "qabot-store-export.json"  # the store export's name in the run's temporary folder
 CANCELLED = "Cancelled."
 
 
