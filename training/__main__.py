@@ -13,8 +13,18 @@ import sys
 import traceback
 from typing import Any
 
-USAGE_ERROR = 2
-INTERRUPTED = 130
+import transformers
+
+from training.checkpoint import CheckpointError
+from training.config import parse_config
+from training.data import DatasetError
+from training.model import ModelLoadError
+from training.train import TrainingError, is_rank_zero, read_metrics, train
+
+# Errors that mean "the request cannot run as asked": reported in one line with exit code 2.
+EXPECTED_ERRORS = (CheckpointError, DatasetError, ModelLoadError, TrainingError)
+EXIT_USAGE = 2  # the same code as the qabot CLI's EXIT_USAGE: change the request and retry
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 
 def emit_json(event: dict[str, Any]) -> None:
@@ -30,16 +40,6 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _expected_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean "the request cannot run as asked": reported in one line with exit code 2."""
-    from training.checkpoint import CheckpointError
-    from training.data import DatasetError
-    from training.model import ModelLoadError
-    from training.train import TrainingError
-
-    return (CheckpointError, DatasetError, ModelLoadError, TrainingError)
-
-
 def _summary(model_dir: Any, metrics: dict[str, Any]) -> str:
     parts = [f"{k}={metrics[k]:.3f}" for k in ("eval_loss", "f1", "recall_f1") if metrics.get(k) is not None]
     return f"Saved model to {model_dir}" + (f" ({', '.join(parts)})" if parts else "")
@@ -47,13 +47,9 @@ def _summary(model_dir: Any, metrics: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None, prog: str = "python -m training") -> int:
     """Run training from command-line arguments; returns the process exit code."""
-    from training.config import parse_config
-
     config = parse_config(argv, prog)
     json_mode = config.progress == "json"
     if json_mode:
-        import transformers
-
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
@@ -66,16 +62,14 @@ def main(argv: list[str] | None = None, prog: str = "python -m training") -> int
         print(f"Error: {message}", file=sys.stderr)
         return code
 
-    from training.train import is_rank_zero, read_metrics, train
-
     try:
         model_dir = train(config)
     except KeyboardInterrupt:
         return fail(
-            "training interrupted; the previous model is untouched (continue with --resume)", INTERRUPTED
+            "training interrupted; the previous model is untouched (continue with --resume)", EXIT_INTERRUPTED
         )
-    except _expected_errors() as e:
-        return fail(str(e), USAGE_ERROR)
+    except EXPECTED_ERRORS as e:
+        return fail(str(e), EXIT_USAGE)
     except Exception as e:  # anything else: still one JSON error line for the retrain job, then the trace
         traceback.print_exc()
         return fail(f"{type(e).__name__}: {e}", 1)
