@@ -135,35 +135,34 @@ def _unreachable_message(base: str) -> str:
 
 def load_pretrained(base: str) -> tuple[Any, Any]:
     """Model and tokenizer from a local ``save_pretrained`` folder or a hub name (fast failure offline)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     path = Path(base).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelLoadError(f"{path} has no config.json: not a save_pretrained model folder")
         try:
-            model = AutoModelForCausalLM.from_pretrained(path)
-            tokenizer = AutoTokenizer.from_pretrained(path)
+            return _from_pretrained(path)
         except (OSError, ValueError) as e:
             raise ModelLoadError(f"cannot load the model in {path}: {e}") from e
-        return model, _with_pad(tokenizer)
     # Hub names are "name" or "org/name"; anything else that does not exist is a mistyped folder.
     if base.startswith((".", "/", "~")) or base.count("/") > 1:
         raise ModelLoadError(f"--base {base}: no such folder. Use a hub name, a local folder or `scratch`")
     try:  # already downloaded once: no network needed
-        model = AutoModelForCausalLM.from_pretrained(base, local_files_only=True)
-        tokenizer = AutoTokenizer.from_pretrained(base, local_files_only=True)
-        return model, _with_pad(tokenizer)
+        return _from_pretrained(base, local_files_only=True)
     except (OSError, ValueError):
         pass
     if not _hub_reachable():
         raise ModelLoadError(_unreachable_message(base))
     try:
-        model = AutoModelForCausalLM.from_pretrained(base)
-        tokenizer = AutoTokenizer.from_pretrained(base)
+        return _from_pretrained(base)
     except (OSError, ValueError) as e:
         raise ModelLoadError(f"cannot load base model {base!r} from the hub: {e}") from e
-    return model, _with_pad(tokenizer)
+
+
+def _from_pretrained(source: str | Path, **kwargs: Any) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    return model, _with_pad(AutoTokenizer.from_pretrained(source, **kwargs))
 
 
 def _with_pad(tokenizer: Any) -> Any:
