@@ -4,5 +4,5 @@ the ``Generator`` that answers from a checkpoint. Run it as ``python -m training
 
 May import the standard library and the ML stack (torch, transformers, tokenizers, ...); never ``bot`` (the
 application that uses this package) nor ``storage`` (the store talks to training only through dataset
-files in the ``{"question", "answer"}`` record schema).
+files in the ``{"question", "answer"}`` record schema). ``training/ruff.toml`` has ruff check both.
 """
