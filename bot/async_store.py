@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +25,11 @@ SessionFactory = sessionmaker[Session]
 
 
 class AnswerLike(Protocol):
-    """The fields of ``bot.answerer.Answer`` that an exchange row needs."""
+    """The fields of ``bot.answerer.Answer`` that an exchange row needs.
+
+    ``zone`` ("answer" | "suggest" | "fallback"), ``matched_question`` and ``match_score`` say how the
+    answer was found; ``log_exchange`` stores None for an answer object that lacks them.
+    """
 
     question: str
     text: str
@@ -32,6 +37,18 @@ class AnswerLike(Protocol):
     unanswered: bool
     latency_s: float
     model_version: str
+    zone: str
+    matched_question: str | None
+    match_score: float | None
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    """What ``apply_vote`` did: the exchange voted on, the known question it matched, the net-vote change."""
+
+    exchange_id: int
+    matched_question: str | None
+    delta: int  # new vote − old vote (a removal: −old); 0 when nothing changed
 
 
 async def run_in_session(
@@ -78,6 +95,10 @@ async def log_exchange(
             message_id=message_id,
             user_id=user_id,
             reply_message_id=reply_message_id,
+            # getattr: answer objects made before these fields existed (tests, old callers) still log.
+            matched_question=getattr(answer, "matched_question", None),
+            match_score=getattr(answer, "match_score", None),
+            zone=getattr(answer, "zone", None),
         )
         session.flush()
         return row.id
@@ -90,6 +111,32 @@ async def log_exchange(
         return None
 
 
+async def apply_vote(
+    session_factory: SessionFactory,
+    reply_message_id: int | str,
+    user_id: int | str,
+    vote: int | None,
+    *,
+    only_if: int | None = None,
+) -> VoteResult | None:
+    """Set (``vote`` = +1/-1) or remove (``vote`` = None) a user's vote on the answer ``reply_message_id``.
+
+    With ``only_if``, a removal happens only while the user's current vote equals it (so taking back 👎
+    after switching to 👍 keeps the 👍). Returns the exchange, its matched question and the change in its
+    net votes (to nudge that question's ranking), or None when the message is not a logged answer.
+    """
+    from storage import repo
+
+    def write(session: Session) -> VoteResult | None:
+        exchange = repo.exchange_by_reply(session, reply_message_id)
+        if exchange is None:
+            return None
+        delta = repo.change_vote(session, exchange.id, user_id, vote, only_if=only_if)
+        return VoteResult(exchange.id, exchange.matched_question, delta)
+
+    return await run_in_session(session_factory, write)
+
+
 async def record_vote(
     session_factory: SessionFactory,
     reply_message_id: int | str,
@@ -98,27 +145,16 @@ async def record_vote(
     *,
     only_if: int | None = None,
 ) -> int | None:
-    """Set (``vote`` = +1/-1) or remove (``vote`` = None) a user's vote on the answer ``reply_message_id``.
+    """``apply_vote``, returning only the exchange id (None when the message is not a logged answer)."""
+    result = await apply_vote(session_factory, reply_message_id, user_id, vote, only_if=only_if)
+    return None if result is None else result.exchange_id
 
-    With ``only_if``, a removal happens only while the user's current vote equals it (so taking back 👎
-    after switching to 👍 keeps the 👍). Returns the exchange id, or None when the message is not a
-    logged answer.
-    """
+
+async def vote_totals(session_factory: SessionFactory) -> dict[str, int]:
+    """Net votes per matched known question (``storage.repo.vote_totals``), to rank questions at startup."""
     from storage import repo
 
-    def write(session: Session) -> int | None:
-        exchange = repo.exchange_by_reply(session, reply_message_id)
-        if exchange is None:
-            return None
-        if vote is not None:
-            repo.set_vote(session, exchange.id, user_id, vote)
-            return exchange.id
-        if only_if is not None and repo.vote_of(session, exchange.id, user_id) != only_if:
-            return exchange.id
-        repo.remove_vote(session, exchange.id, user_id)
-        return exchange.id
-
-    return await run_in_session(session_factory, write)
+    return await run_in_session(session_factory, repo.vote_totals)
 
 
 async def record_correction(
@@ -149,6 +185,48 @@ async def teach(
         return pair.id
 
     return await run_in_session(session_factory, write)
+
+
+async def live_pairs(session_factory: SessionFactory) -> list[dict[str, Any]]:
+    """Taught pairs and latest corrections to answer at once, oldest first (``storage.repo.live_pairs``)."""
+    from storage import repo
+
+    return await run_in_session(session_factory, repo.live_pairs)
+
+
+async def exchange(session_factory: SessionFactory, exchange_id: int) -> dict[str, Any] | None:
+    """One exchange as a plain dict (ids as the store keeps them: strings), or None when there is none."""
+    from storage import repo
+
+    def read(session: Session) -> dict[str, Any] | None:
+        row = repo.exchange_by_id(session, exchange_id)
+        if row is None:
+            return None
+        return {
+            "id": row.id,
+            "question": row.question,
+            "answer": row.answer,
+            "guild_id": row.guild_id,
+            "channel_id": row.channel_id,
+            "message_id": row.message_id,
+            "reply_message_id": row.reply_message_id,
+            "user_id": row.user_id,
+            "unanswered": row.unanswered,
+            "zone": row.zone,
+            "matched_question": row.matched_question,
+            "match_score": row.match_score,
+            "created_at": row.created_at,
+            "escalated_at": row.escalated_at,
+        }
+
+    return await run_in_session(session_factory, read)
+
+
+async def mark_escalated(session_factory: SessionFactory, exchange_id: int) -> bool:
+    """Mark an exchange as posted to the admins; True only for the one call that did (post only then)."""
+    from storage import repo
+
+    return await run_in_session(session_factory, repo.mark_escalated, exchange_id)
 
 
 async def unanswered(session_factory: SessionFactory, limit: int = 20) -> list[dict[str, Any]]:

@@ -90,6 +90,13 @@ class Exchange(Base):
     user_id: Mapped[str | None] = mapped_column(SNOWFLAKE)
     # The bot's own reply message: reactions arrive with this id and map back to the exchange.
     reply_message_id: Mapped[str | None] = mapped_column(SNOWFLAKE, index=True)
+    # How the answer was found (revision 0002; NULL on older rows): the known question retrieval matched,
+    # its normalised score, and the decision zone, "answer" | "suggest" | "fallback" (storage.repo.ZONES).
+    matched_question: Mapped[str | None] = mapped_column(Text)
+    match_score: Mapped[float | None] = mapped_column(Float)
+    zone: Mapped[str | None] = mapped_column(String(16))
+    # When the question was posted to the admins' escalation channel (at most once: repo.mark_escalated).
+    escalated_at: Mapped[datetime | None] = mapped_column()
 
     feedback: Mapped[list[Feedback]] = relationship(back_populates="exchange", passive_deletes=True)
     corrections: Mapped[list[Correction]] = relationship(back_populates="exchange", passive_deletes=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,21 +21,28 @@ from storage.text import question_key
 __all__ = [
     "add_correction",
     "add_taught_pair",
+    "change_vote",
     "discord_id",
+    "exchange_by_id",
     "exchange_by_reply",
     "finish_training_run",
     "get_stats",
     "latest_training_run",
+    "live_pairs",
     "log_exchange",
+    "mark_escalated",
     "remove_vote",
     "set_vote",
     "start_training_run",
     "unanswered_queue",
     "vote_of",
+    "vote_totals",
 ]
 
 SOURCES = ("discord", "terminal")
 RUN_STATUSES = ("running", "succeeded", "failed", "cancelled")
+# The answer path's decision: answered, "did you mean" suggestions, or the fallback.
+ZONES = ("answer", "suggest", "fallback")
 
 
 def discord_id(value: int | str | None) -> str | None:
@@ -65,10 +72,19 @@ def log_exchange(
     user_id: int | str | None = None,
     reply_message_id: int | str | None = None,
     created_at: datetime | None = None,
+    matched_question: str | None = None,
+    match_score: float | None = None,
+    zone: str | None = None,
 ) -> Exchange:
-    """Add one question and the bot's answer (flushed: the returned row has its id)."""
+    """Add one question and the bot's answer (flushed: the returned row has its id).
+
+    ``matched_question``/``match_score``/``zone`` say how the answer was found: the known question that
+    retrieval matched, its score, and the zone (one of ``ZONES``); all optional.
+    """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    if zone is not None and zone not in ZONES:
+        raise ValueError(f"zone must be one of {ZONES} or None, got {zone!r}")
     question = _text(question, "question")
     row = Exchange(
         question=question,
@@ -85,6 +101,9 @@ def log_exchange(
         user_id=discord_id(user_id),
         reply_message_id=discord_id(reply_message_id),
         created_at=created_at or utc_now(),
+        matched_question=matched_question or None,  # "" would be a key no vote total could use
+        match_score=None if match_score is None else float(match_score),
+        zone=zone,
     )
     session.add(row)
     session.flush()
@@ -101,6 +120,26 @@ def exchange_by_reply(session: Session, reply_message_id: int | str | None) -> E
         .order_by(Exchange.id)
     )
     return session.scalars(stmt.limit(1)).first()
+
+
+def exchange_by_id(session: Session, exchange_id: int) -> Exchange | None:
+    """The exchange with id ``exchange_id``, or None."""
+    return session.get(Exchange, exchange_id)
+
+
+def mark_escalated(session: Session, exchange_id: int, *, at: datetime | None = None) -> bool:
+    """Mark an exchange as posted to the admins; True only for the call that set it (once per exchange).
+
+    One ``UPDATE … WHERE escalated_at IS NULL``: of concurrent callers exactly one gets True. False also
+    when there is no such exchange.
+    """
+    stmt = (
+        update(Exchange)
+        .where(Exchange.id == exchange_id, Exchange.escalated_at.is_(None))
+        .values(escalated_at=at or utc_now())
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).rowcount == 1
 
 
 def set_vote(session: Session, exchange_id: int, user_id: int | str, vote: int) -> None:
@@ -145,6 +184,40 @@ def remove_vote(session: Session, exchange_id: int, user_id: int | str) -> bool:
     session.delete(row)
     session.flush()
     return True
+
+
+def change_vote(
+    session: Session, exchange_id: int, user_id: int | str, vote: int | None, *, only_if: int | None = None
+) -> int:
+    """Set (``vote`` = +1/-1) or remove (``vote`` = None) a user's vote; return the change in net votes.
+
+    The change is new vote − old vote (a removal: −old; 0 when nothing changed). With ``only_if``, a removal
+    happens only while the user's current vote equals it. The exchange row is locked first (``FOR UPDATE``
+    on PostgreSQL; SQLite writers are serialized anyway), so concurrent reactions on one answer cannot
+    both read the same old vote.
+    """
+    if vote is not None and vote not in (1, -1):
+        raise ValueError(f"vote must be +1, -1 or None, got {vote!r}")
+    session.execute(select(Exchange.id).where(Exchange.id == exchange_id).with_for_update())
+    old = vote_of(session, exchange_id, user_id) or 0
+    if vote is not None:
+        set_vote(session, exchange_id, user_id, vote)
+        return vote - old
+    if not old or (only_if is not None and old != only_if):
+        return 0
+    remove_vote(session, exchange_id, user_id)
+    return -old
+
+
+def vote_totals(session: Session) -> dict[str, int]:
+    """Net votes (sum of +1/-1) per matched known question, over every exchange that has one and a vote."""
+    stmt = (
+        select(Exchange.matched_question, func.sum(Feedback.vote))
+        .join(Feedback, Feedback.exchange_id == Exchange.id)
+        .where(Exchange.matched_question.is_not(None))
+        .group_by(Exchange.matched_question)
+    )
+    return {question: int(total) for question, total in session.execute(stmt)}
 
 
 def add_correction(
@@ -205,6 +278,41 @@ def unanswered_queue(session: Session, limit: int = 20) -> list[Exchange]:
         .limit(limit)
     )
     return list(session.scalars(stmt))
+
+
+def live_pairs(session: Session, *, since: datetime | None = None) -> list[dict[str, Any]]:
+    """What the bot must answer at once, without a retrain, oldest first (so later ones win).
+
+    Every active taught pair (``origin`` "taught") and, for each exchange with corrections, its latest
+    correction paired with the exchange's question (``origin`` "correction"); each a dict of
+    ``question``, ``answer``, ``origin``, ``created_at``. With ``since``, only those created after it.
+    """
+    taught = select(TaughtPair.question, TaughtPair.answer, TaughtPair.created_at, TaughtPair.id).where(
+        TaughtPair.active.is_(True)
+    )
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=Correction.exchange_id,
+            order_by=(Correction.created_at.desc(), Correction.id.desc()),
+        )
+        .label("rank")
+    )
+    ranked = select(
+        Correction.exchange_id, Correction.answer, Correction.created_at, Correction.id, rank
+    ).subquery("ranked")
+    corrected = (
+        select(Exchange.question, ranked.c.answer, ranked.c.created_at, ranked.c.id)
+        .join(ranked, ranked.c.exchange_id == Exchange.id)
+        .where(ranked.c.rank == 1)
+    )
+    if since is not None:
+        taught = taught.where(TaughtPair.created_at > since)
+        corrected = corrected.where(ranked.c.created_at > since)
+    rows = [(at, 0, i, q, a, "taught") for q, a, at, i in session.execute(taught)]
+    rows += [(at, 1, i, q, a, "correction") for q, a, at, i in session.execute(corrected)]
+    rows.sort(key=lambda r: r[:3])
+    return [{"question": q, "answer": a, "origin": o, "created_at": at} for at, _, _, q, a, o in rows]
 
 
 def start_training_run(

@@ -6,6 +6,7 @@ import logging
 import sqlite3
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select, text
+from sqlalchemy.orm import sessionmaker
 
 from storage import repo
 from storage.db import (
@@ -65,6 +67,83 @@ def test_downgrade_to_base_and_back(db_url):
         with engine.begin() as conn:
             command.upgrade(alembic_config(conn), "head")
         assert set(inspect(engine).get_table_names()) == TABLES
+    finally:
+        engine.dispose()
+
+
+SOURCE_COLUMNS = {"matched_question", "match_score", "zone", "escalated_at"}
+
+
+def _migrate(engine, direction: str, revision: str) -> None:
+    with engine.begin() as conn:
+        getattr(command, direction)(alembic_config(conn), revision)
+
+
+def _exchange_columns(engine) -> set[str]:
+    return {c["name"] for c in inspect(engine).get_columns("exchanges")}
+
+
+def _count(engine, table: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+def test_0002_up_down_up_keeps_every_row(db_url):
+    """0002 adds nullable columns (NULL on older rows) and drops them again without losing votes or
+    corrections: on SQLite a batch rebuild would drop `exchanges`, and its ON DELETE CASCADE would empty
+    both tables."""
+    engine = make_engine(db_url)
+    try:
+        _migrate(engine, "upgrade", "0001")
+        assert not SOURCE_COLUMNS & _exchange_columns(engine)
+        with engine.begin() as conn:  # a row written by a 0001-era bot
+            old_id = conn.execute(
+                text(
+                    "INSERT INTO exchanges (created_at, question, question_key, answer, model_version,"
+                    " unanswered, source) VALUES (:at, 'Old?', 'k', 'Old.', 'v0', false, 'discord')"
+                    " RETURNING id"
+                ),
+                {"at": datetime(2024, 1, 1)},
+            ).scalar_one()
+        _migrate(engine, "upgrade", "0002")
+        assert _exchange_columns(engine) >= SOURCE_COLUMNS
+        factory = sessionmaker(engine, expire_on_commit=False)
+        with factory.begin() as s:
+            old = s.get(Exchange, old_id)
+            assert (old.matched_question, old.match_score, old.zone, old.escalated_at) == (None,) * 4
+            new = repo.log_exchange(
+                s, question="New?", answer="New.", model_version="v1", confidence=0.9, unanswered=False,
+                latency_ms=1.0, source="discord", matched_question="Known?", match_score=0.8, zone="answer",
+            )  # fmt: skip
+            repo.mark_escalated(s, new.id)
+            new_id = new.id
+            for exchange_id in (old_id, new_id):
+                repo.set_vote(s, exchange_id, "u1", 1)
+                repo.add_correction(s, exchange_id, "Fixed.", "admin")
+        counts = {t: _count(engine, t) for t in ("exchanges", "feedback", "corrections")}
+        assert counts == {"exchanges": 2, "feedback": 2, "corrections": 2}
+
+        _migrate(engine, "downgrade", "0001")
+        assert not SOURCE_COLUMNS & _exchange_columns(engine)
+        assert {t: _count(engine, t) for t in counts} == counts
+        with engine.begin() as conn:  # a 0001-era bot can still write
+            conn.execute(
+                text(
+                    "INSERT INTO feedback (exchange_id, user_id, vote, created_at, updated_at)"
+                    " VALUES (:id, 'u2', -1, :at, :at)"
+                ),
+                {"id": new_id, "at": datetime(2024, 1, 2)},
+            )
+
+        _migrate(engine, "upgrade", "head")
+        assert _exchange_columns(engine) >= SOURCE_COLUMNS
+        assert _count(engine, "feedback") == 3 and _count(engine, "corrections") == 2
+        with factory.begin() as s:
+            assert {e.zone for e in s.scalars(select(Exchange))} == {None}  # dropped data stays dropped
+            assert repo.mark_escalated(s, new_id) is True
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(ctx, Base.metadata) == []
     finally:
         engine.dispose()
 
