@@ -1,10 +1,14 @@
-"""The answer service: many concurrent askers, one model, batched generation off the event loop.
+"""The answer service: many concurrent askers, one model, batched answering off the event loop.
 
 Callers ``await answerer.answer(question)``. One worker task gathers the requests that arrive within
-``batch_wait_ms`` (up to ``max_batch_size``), runs them through ``Generator.generate`` as one batch in a
-dedicated thread, and hands each caller its own ``Answer``. Batching is what makes a small CPU serve
-many people: one decoding step reads the weights once for the whole batch. Answers whose confidence is
-below the threshold become the fallback text and are flagged ``unanswered``.
+``batch_wait_ms`` (up to ``max_batch_size``) and answers them as one batch on the torch thread
+(``bot.answer_path``: retrieval, zone, then the model for the matched known questions), handing each
+caller its own ``Answer``. Batching is what makes a small CPU serve many people: one decoding step
+reads the weights once for the whole batch.
+
+What admins teach goes into ``Knowledge`` (``teach``, ``set_live``) and is answered from the next batch
+on; votes nudge a known question's ranking (``nudge``). ``swap`` serves a new model (and its index) from
+the next batch on, keeping what was taught.
 """
 
 from __future__ import annotations
@@ -12,50 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import time
-import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from bot import torch_thread
+from bot.answer_path import Answer, BatchSettings, answer_batch, clean_question
+from bot.knowledge import Knowledge
 from bot.settings import DEFAULT_FALLBACK, Settings
 from training.generate import GenerationConfig, Generator
+from training.zones import ZoneThresholds
+
+__all__ = ["Answer", "Answerer", "clean_question"]
 
 log = logging.getLogger(__name__)
-
-# Far more than any model context here holds; cutting characters first keeps tokenizing cheap, and the
-# Generator then keeps the end of what is left if it is still longer than the context.
-MAX_QUESTION_CHARS = 4000
-_SPACES = re.compile(r"\s+")
-
-
-@dataclass
-class Answer:
-    text: str
-    confidence: float
-    unanswered: bool
-    tokens: int
-    latency_s: float  # from the request arriving until its answer was ready (queueing included)
-    model_version: str
-    question: str  # the cleaned question that was asked
-    truncated: bool = False
-
-
-def clean_question(question: str, max_chars: int = MAX_QUESTION_CHARS) -> str:
-    """Strip control characters and surrounding space; empty -> ValueError; too long -> keep the end."""
-    if not isinstance(question, str):
-        raise TypeError(f"question must be a str, not {type(question).__name__}")
-    # Control characters (and lone surrogates from undecodable input) become spaces: a newline inside a
-    # question could otherwise fake the template's "\nAnswer:" marker.
-    chars = (" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in question)
-    text = _SPACES.sub(" ", "".join(chars)).strip()
-    if not text:
-        raise ValueError("The question is empty: type a question with some words in it.")
-    if len(text) > max_chars:
-        log.warning("question of %d characters is too long; keeping its last %d", len(text), max_chars)
-        text = text[-max_chars:].lstrip()
-    return text
 
 
 @dataclass
@@ -85,6 +59,7 @@ class Answerer:
         threshold: float | None = None,
         max_new_tokens: int = 64,
         config: GenerationConfig | None = None,
+        zone_overrides: dict[str, float] | None = None,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
@@ -98,6 +73,8 @@ class Answerer:
         self.config = replace(
             config or GenerationConfig(), max_new_tokens=max_new_tokens, num_return_sequences=1
         )
+        self.zone_overrides = dict(zone_overrides or {})  # settings win over the calibrated zones
+        self._knowledge = Knowledge(generator.index)
         self._queue: asyncio.Queue[_Request] | None = None
         self._worker: asyncio.Task[None] | None = None
 
@@ -114,6 +91,7 @@ class Answerer:
             fallback=settings.fallback_answer,
             threshold=settings.confidence_threshold,
             max_new_tokens=settings.max_new_tokens,
+            zone_overrides=settings.zone_overrides(),
         )
 
     @classmethod
@@ -162,15 +140,44 @@ class Answerer:
     def model_version(self) -> str:
         return self._generator.model_version
 
+    @property
+    def knowledge(self) -> Knowledge:
+        return self._knowledge
+
     def swap(self, new_generator: Generator) -> None:
-        """Serve later batches with ``new_generator``; a batch already generating finishes on the old one."""
-        self._generator = new_generator  # one reference assignment: atomic; the worker snapshots it per batch
+        """Serve later batches with ``new_generator`` (and its index, keeping what was taught); a batch
+        already answering finishes on the old one."""
+        # Two reference assignments, each atomic; the worker snapshots both per batch. The live index is
+        # rebuilt for the new encoder lazily, on the torch thread.
+        self._knowledge = self._knowledge.with_base(new_generator.index)
+        self._generator = new_generator
         log.info("answerer now serves model %s", new_generator.model_version)
 
     def effective_threshold(self, generator: Generator | None = None) -> float | None:
         if self.threshold is not None:
             return self.threshold
         return (generator or self._generator).confidence_threshold
+
+    def effective_zones(self, generator: Generator | None = None) -> ZoneThresholds:
+        zones = (generator or self._generator).zones
+        return replace(zones, **self.zone_overrides) if self.zone_overrides else zones
+
+    async def teach(self, question: str, answer: str, origin: str = "taught") -> None:
+        """Answer ``question`` with ``answer`` from the next batch on (until a retrain learns it)."""
+        question, answer = clean_question(question), answer.strip()
+        if not answer:
+            raise ValueError("The answer is empty.")
+        # Resolved on the torch thread, so a swap() just before cannot make this teach the old model's copy.
+        await torch_thread.run(lambda: self._knowledge.add_live(question, answer, origin))
+
+    async def set_live(self, pairs: Iterable[dict[str, str]]) -> None:
+        """Replace every taught pair (at start-up: the store's taught pairs and corrections)."""
+        pairs = list(pairs)
+        await torch_thread.run(lambda: self._knowledge.set_live(pairs))
+
+    async def nudge(self, question: str, votes: int) -> None:
+        """Votes on answers that used known ``question``: +1 per 👍, -1 per 👎 (negative: take back)."""
+        await torch_thread.run(lambda: self._knowledge.nudge(question, votes))
 
     async def answer(self, question: str) -> Answer:
         """Answer one question; ``ValueError`` if it is empty, ``TimeoutError`` after ``timeout_s``."""
@@ -211,11 +218,18 @@ class Answerer:
             batch = await self._gather_batch()
             if not batch:
                 continue
-            generator = self._generator  # snapshot: swap() never changes a batch mid-flight
+            # Snapshots: swap() never changes a batch mid-flight.
+            generator, knowledge = self._generator, self._knowledge
+            settings = BatchSettings(
+                config=self.config,
+                zones=self.effective_zones(generator),
+                threshold=self.effective_threshold(generator),
+                fallback=self.fallback,
+            )
             questions = [r.question for r in batch]
             try:
                 # Batches run one after another on the torch thread; torch uses its own threads inside each.
-                results = await torch_thread.run(generator.generate, questions, self.config)
+                results = await torch_thread.run(answer_batch, generator, knowledge, questions, settings)
             except asyncio.CancelledError:  # close() while generating: nobody will answer these callers
                 _fail_all(batch, RuntimeError("the answerer was closed"))
                 raise
@@ -223,23 +237,7 @@ class Answerer:
                 log.exception("generation failed for a batch of %d", len(batch))
                 _fail_all(batch, e)
                 continue
-            threshold = self.effective_threshold(generator)
             now = time.perf_counter()
-            for request, result in zip(batch, results, strict=True):
+            for request, answer in zip(batch, results, strict=True):
                 if not request.future.done():
-                    request.future.set_result(self._to_answer(request, result, generator, threshold, now))
-
-    def _to_answer(
-        self, request: _Request, result: Any, generator: Generator, threshold: float | None, now: float
-    ) -> Answer:
-        unanswered = not result.text or (threshold is not None and result.confidence < threshold)
-        return Answer(
-            text=self.fallback if unanswered else result.text,
-            confidence=result.confidence,
-            unanswered=unanswered,
-            tokens=result.tokens,
-            latency_s=now - request.arrived,
-            model_version=generator.model_version,
-            question=request.question,
-            truncated=result.truncated,
-        )
+                    request.future.set_result(replace(answer, latency_s=now - request.arrived))

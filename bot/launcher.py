@@ -134,12 +134,26 @@ def run(settings: Settings, *, local: bool = False, bootstrap: bool = False) -> 
     asyncio.run(_run_terminal(services))
 
 
+async def load_knowledge(services: Services) -> None:
+    """Give the answerer what the store knows beyond the model: taught pairs and corrections (answered at
+    once) and the votes on each known question (nudging its ranking)."""
+    from bot import async_store
+
+    try:
+        await services.answerer.set_live(await async_store.live_pairs(services.session_factory))
+        for question, votes in (await async_store.vote_totals(services.session_factory)).items():
+            await services.answerer.nudge(question, votes)
+    except Exception:  # the model still answers what it was trained on
+        log.exception("could not load taught pairs and votes from the store")
+
+
 async def _run_terminal(services: Services) -> None:
     from bot.terminal import Terminal
 
     if hasattr(sys.stdin, "reconfigure"):
         sys.stdin.reconfigure(errors="replace")  # invalid UTF-8 on stdin becomes U+FFFD, never a crash
     async with services.answerer:
+        await load_knowledge(services)
         try:
             await Terminal(
                 answerer=services.answerer,
@@ -156,6 +170,7 @@ async def _run_discord(settings: Settings, services: Services) -> None:
     from bot.discord_app.startup import DiscordStartupError, run_bot
 
     async with services.answerer:
+        await load_knowledge(services)
         try:
             await run_bot(settings, services.answerer, services.session_factory, services.retrain_job)
         except DiscordStartupError as e:

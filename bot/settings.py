@@ -56,6 +56,19 @@ class Settings(BaseSettings):
         description="Override the calibrated threshold below which the bot says it doesn't know.",
     )
     fallback_answer: str = Field(DEFAULT_FALLBACK, description="What the bot says below the threshold.")
+    answer_score: float | None = Field(
+        None, ge=0.0, le=1.0, description="Override the calibrated retrieval score needed to answer."
+    )
+    answer_margin: float | None = Field(
+        None, ge=0.0, le=1.0, description="Override the calibrated lead over the runner-up needed to answer."
+    )
+    suggest_score: float | None = Field(
+        None, ge=0.0, le=1.0, description='Override the calibrated score needed for "did you mean".'
+    )
+    show_sources: bool = Field(True, description="Show the closest known question under Discord answers.")
+    escalation_channel_id: int | None = Field(
+        None, description="Channel where unanswered questions are posted for admins to teach."
+    )
     max_batch_size: int = Field(16, ge=1, description="Most questions generated together in one batch.")
     batch_wait_ms: float = Field(5.0, ge=0, description="How long the answer worker gathers a batch.")
     request_timeout_s: float = Field(60.0, gt=0, description="Per-question time limit.")
@@ -67,6 +80,11 @@ class Settings(BaseSettings):
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
+
+    def zone_overrides(self) -> dict[str, float]:
+        """The zone thresholds set explicitly (the rest come from the checkpoint's calibration)."""
+        names = ("answer_score", "answer_margin", "suggest_score")
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
     @property
     def token(self) -> str | None:

@@ -29,12 +29,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HELP = f"""\
-Type a question, or a command:
+Type a question (when the bot asks "did you mean", type the number of your choice), or a command:
   /retrain [epochs=N] [from_scratch] [force]   retrain in the background on the store + BASE_DATASETS
   /retrain cancel                              stop a running retrain
   /export [FORMAT] [PATH]                      {" | ".join(FORMATS)} (default: json)
-  /teach QUESTION | ANSWER                     add a question/answer pair for the next retrain
-  /unanswered                                  questions the bot could not answer, oldest first
+  /teach QUESTION | ANSWER                     answer QUESTION with ANSWER from now on (and retrain on it)
+  /unanswered                                  questions the bot could not answer, similar ones grouped
   /stats                                       counts, votes, questions per day, model metrics
   /model                                       the serving model's manifest summary
   /reload                                      serve what MODEL_DIR points at now
@@ -60,6 +60,7 @@ class Terminal:
         self.out = out or sys.stdout
         self.interactive = self.stdin.isatty()
         self._retrain: asyncio.Task[RetrainResult] | None = None
+        self._offered: tuple[str, ...] = ()  # the last "did you mean" choices, picked by number
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -89,6 +90,9 @@ class Terminal:
         if not line:
             return True
         if not line.startswith("/"):
+            choice = int(line) if line.isdigit() else 0
+            if 1 <= choice <= len(self._offered):
+                line = self._offered[choice - 1]  # "did you mean" answered by number: ask that question
             await self.answer(line)
             return True
         name, _, rest = line[1:].partition(" ")
@@ -119,7 +123,11 @@ class Terminal:
             log.exception("answering %r failed", question[:200])
             self.say(f"(could not answer: {e})")
             return
-        self.say(answer.text)
+        self._offered = answer.suggestions
+        if answer.zone == "suggest" and not self.interactive:  # scripted: one line per question
+            self.say("Did you mean: " + " | ".join(f"{i}) {q}" for i, q in enumerate(answer.suggestions, 1)))
+        else:
+            self.say(answer.text)
         await async_store.log_exchange(self.session_factory, answer, source="terminal")
 
     # -- commands ------------------------------------------------------------------------------------
@@ -184,11 +192,12 @@ class Terminal:
         pair_id = await async_store.teach(
             self.session_factory, question.strip(), answer.strip(), admin_id=None
         )
-        self.say(f"Learned pair #{pair_id}; it will be part of the next /retrain.")
+        await self.answerer.teach(question, answer)
+        self.say(f"Learned pair #{pair_id}: answered from now on, and part of the next /retrain.")
 
     async def cmd_unanswered(self, _: str) -> None:
-        rows = await async_store.unanswered(self.session_factory, limit=20)
-        self.say(admin_actions.unanswered_text(rows).replace("`", ""))
+        groups = await admin_actions.unanswered_groups(self.session_factory)
+        self.say(admin_actions.unanswered_text(groups).replace("`", ""))
 
     async def cmd_stats(self, _: str) -> None:
         stats = await async_store.stats(self.session_factory, days=14)

@@ -139,6 +139,13 @@ class TrainConfig:
         metadata={"help": "train on the questions only as written (default: also lower-case, no '?')"},
     )
     loss_on_prompt: bool = field(default=False, metadata={"help": "also train on the question tokens"})
+    encoder: str = field(
+        default="auto",
+        metadata={
+            "help": "sentence encoder for the retrieval index: 'auto' (the bundled all-MiniLM-L6-v2 when "
+            "installed), 'none' (words only), or a sentence-transformers folder or hub name"
+        },
+    )
     collator: str = field(
         default=DEFAULT_COLLATOR,
         metadata={

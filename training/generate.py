@@ -29,6 +29,8 @@ from training.checkpoint import CheckpointError, read_manifest, resolve_model_di
 from training.checkpoint import model_version as folder_version
 from training.decoders import GPT2Decoder, HFDecoder, supports_fast_path
 from training.prompt import STOP_STRINGS, extract_answer, format_prompt
+from training.retrieval import RetrievalIndex
+from training.zones import ZoneThresholds
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +95,10 @@ class Generator:
         model_version: str = "unsaved",
         precision: str = "fp32",
         fast: bool | None = None,
+        index: RetrievalIndex | None = None,
     ) -> None:
         self.model = model.eval()
+        self.index = index  # the known questions this model was trained on (None: a plain model folder)
         self.tokenizer = tokenizer
         self.manifest = manifest or {}
         self.model_version = model_version
@@ -115,6 +119,11 @@ class Generator:
     def confidence_threshold(self) -> float | None:
         value = self.manifest.get("confidence_threshold")
         return float(value) if value is not None else None
+
+    @property
+    def zones(self) -> ZoneThresholds:
+        """The retrieval zones calibrated when this model was trained (defaults for older checkpoints)."""
+        return ZoneThresholds.from_dict(self.manifest.get("zones"))
 
     @classmethod
     def load(
@@ -144,7 +153,12 @@ class Generator:
                 raise
             raise CheckpointError(f"{real / INT8_FILE}: {e}; delete it to round weights at load time") from e
         version = manifest.get("model_version") or folder_version(real)
-        return cls(model, tokenizer, manifest=manifest, model_version=version, precision=precision)
+        index = RetrievalIndex.load(real)
+        if index is None:
+            log.warning("%s has no retrieval index: the model answers questions as typed", real)
+        return cls(
+            model, tokenizer, manifest=manifest, model_version=version, precision=precision, index=index
+        )
 
     # -- prompts -------------------------------------------------------------------------------------------
 

@@ -1,11 +1,13 @@
 """Writing a finished run into its (staging) checkpoint folder: model + tokenizer, GPTQ int8 weights,
-final evaluation, calibrated confidence threshold, ``manifest.json``, ``metrics.json``, ``split.json``,
+final evaluation, calibrated confidence threshold, the retrieval index over the known questions
+(``retrieval/``) with its calibrated answer zones, ``manifest.json``, ``metrics.json``, ``split.json``,
 ``data_report.json`` and ``loss.png``.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +85,32 @@ def final_metrics(
     return metrics, threshold
 
 
+def write_retrieval(
+    folder: Path, train_recs: list[Record], eval_recs: list[Record], encoder: str | None
+) -> dict[str, Any]:
+    """Calibrate the answer zones with an index over the training records (the eval questions unknown
+    to it), then save the index over every record in ``folder``; returns the manifest's summary."""
+    from training.embedder import Embedder
+    from training.metrics import token_f1
+    from training.retrieval import RetrievalIndex
+    from training.zones import calibrate_zones
+
+    started = time.perf_counter()
+    embedder = Embedder.load(encoder)
+    index = RetrievalIndex.build(train_recs, embedder)
+    zones, calibration = calibrate_zones(train_recs, eval_recs, index, token_f1)
+    if eval_recs:  # serve everything the dataset knows; the eval pairs were unknown only to calibrate
+        index = RetrievalIndex.build([*train_recs, *eval_recs], embedder)
+    index.save(folder)
+    return {
+        "records": len(index),
+        "encoder": embedder.name if embedder is not None else None,
+        "calibration": calibration,
+        "seconds": round(time.perf_counter() - started, 1),
+        "zones": zones.to_dict(),
+    }
+
+
 def write_checkpoint(
     folder: Path,
     *,
@@ -111,6 +139,7 @@ def write_checkpoint(
         (folder / INT8_FILE).unlink(missing_ok=True)
         int8 = {"file": None, "method": "round-to-nearest at load", "error": error}
     metrics, threshold = final_metrics(model, tokenizer, train_recs, eval_recs, config)
+    retrieval = write_retrieval(folder, train_recs, eval_recs, config.encoder)
     train_logs = [h for h in log_history if "train_runtime" in h]
     metrics["train_seconds"] = round(train_seconds, 1)
     if train_logs:
@@ -141,6 +170,8 @@ def write_checkpoint(
         },
         "metrics": metrics,
         "confidence_threshold": threshold,
+        "zones": retrieval.pop("zones"),
+        "retrieval": retrieval,
         "int8": int8,
         "versions": library_versions(),
         "created_at": utc_now(),

@@ -23,6 +23,7 @@ The index is built at training time from the training records and saved in the c
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import shutil
@@ -34,6 +35,7 @@ from typing import Any, Literal
 import bm25s
 import numpy as np
 import Stemmer
+from scipy import sparse
 
 from training.embedder import Embedder
 
@@ -42,6 +44,10 @@ RECORDS_FILE = "records.json"
 VECTORS_FILE = "vectors.npy"
 FORMAT_VERSION = 1
 WORD_WEIGHT = 0.7  # the word view decides; the character view rescues typos and inflections
+CANDIDATES = 64  # questions scored exactly per query (per stage-1 view)
+# Above this many known questions, meaning only re-ranks the word candidates: a full scan of 384-d
+# vectors costs ~1 ms per 10k questions on one core.
+DENSE_SCAN_MAX = 20_000
 DENSE_WEIGHT = 0.7  # with a sentence encoder, meaning leads and words break its ties
 NGRAM = 3
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -68,6 +74,12 @@ class _Stems:
 _stem = _Stems()
 
 
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest positive scores (unordered)."""
+    idx = np.argpartition(-scores, k - 1)[:k] if len(scores) > k else np.arange(len(scores))
+    return idx[scores[idx] > 0]
+
+
 def _content_words(text: str) -> list[str]:
     # Apostrophes are folded ("what's" -> "whats", "d'Or" -> "dor") rather than split off.
     words = _WORD.findall(text.lower().replace("'", "").replace("\u2019", ""))
@@ -90,53 +102,68 @@ def gram_terms(text: str) -> list[str]:
 
 
 class _View:
-    """One BM25 index over per-question term lists, with what normalisation needs."""
+    """One BM25 index over per-question term lists, with what normalisation needs.
+
+    bm25s keeps the weights column by column (term -> questions), which is what scoring every question
+    for a query needs; a row-major copy (question -> terms) scores a few candidate questions exactly."""
 
     def __init__(self, bm25: bm25s.BM25) -> None:
         self.bm25 = bm25
         self.vocab: dict[str, int] = bm25.vocab_dict
         n = int(bm25.scores["num_docs"])
         indptr, indices, data = (bm25.scores[k] for k in ("indptr", "indices", "data"))
-        # A document's self-score is the sum of its own terms' BM25 weights: one pass over the matrix.
-        self.self_scores = np.bincount(indices, weights=data, minlength=n)[:n].astype(np.float32)
-        self.self_scores[self.self_scores <= 0] = np.inf  # placeholder-only documents never match
+        n_terms = len(indptr) - 1  # bm25s adds an empty-string term with no column: never looked up
+        self.rows = sparse.csc_matrix((data, indices, indptr), shape=(n, n_terms)).tocsr()
+        # A question's self-score is the sum of its own terms' BM25 weights.
+        self.self_scores = np.asarray(self.rows.sum(axis=1)).ravel().astype(np.float32)
+        self.self_scores[self.self_scores <= 0] = np.inf  # placeholder-only questions never match
         df = np.diff(indptr)
-        # Lucene's idf (bm25s' default), and for terms the corpus never saw the idf of df = 0. (bm25s adds
-        # an empty-string term to its vocabulary that has no column: it is skipped.)
-        self.idf = {
-            t: math.log(1 + (n - df[i] + 0.5) / (df[i] + 0.5)) for t, i in self.vocab.items() if i < len(df)
-        }
+        # Lucene's idf (bm25s' default), and for terms the corpus never saw the idf of df = 0.
+        self.idf = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
         self.unknown_idf = math.log(1 + (n + 0.5) / 0.5)
 
     @classmethod
     def build(cls, terms: Sequence[list[str]]) -> _View:
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG
         bm25 = bm25s.BM25()
         bm25.index([t or [_PLACEHOLDER] for t in terms], show_progress=False)
         return cls(bm25)
 
-    def normalised(self, terms: list[str]) -> np.ndarray:
-        known = [t for t in terms if t in self.vocab]
-        if not known:
-            return np.zeros(len(self.self_scores), dtype=np.float32)
-        return self.bm25.get_scores(known) / self.self_scores
+    def __len__(self) -> int:
+        return len(self.self_scores)
 
-    def weight(self, term: str) -> float:
-        return self.idf.get(term, self.unknown_idf)
+    def ids(self, terms: list[str]) -> np.ndarray:
+        known = (self.vocab.get(t) for t in terms)
+        return np.array([i for i in known if i is not None and i < len(self.idf)], dtype=np.int64)
 
-    def coverage(self, terms: list[str]) -> np.ndarray:
-        """Per document: the share of the query's idf weight found in it (terms unknown to the corpus
-        count with the highest idf, so an off-topic word is never explained)."""
-        n = len(self.self_scores)
-        total = sum(self.weight(t) for t in terms)
-        out = np.zeros(n, dtype=np.float32)
-        if not total:
-            return out
-        indptr, indices = self.bm25.scores["indptr"], self.bm25.scores["indices"]
-        for t in terms:
-            tid = self.vocab.get(t)
-            if tid is not None and tid + 1 < len(indptr):
-                out[indices[indptr[tid] : indptr[tid + 1]]] += self.idf[t]
-        return out / total
+    def weight_total(self, terms: list[str], ids: np.ndarray) -> float:
+        """The query's idf mass; terms the corpus never saw count with the highest idf."""
+        return float(self.idf[ids].sum()) + (len(terms) - len(ids)) * self.unknown_idf
+
+    def normalised(self, ids: np.ndarray) -> np.ndarray:
+        """Every question's BM25 score for the query terms ``ids``, divided by its self-score."""
+        if not len(ids):
+            return np.zeros(len(self), dtype=np.float32)
+        return self.bm25.get_scores_from_ids(ids.tolist()) / self.self_scores
+
+    def exact(self, rows: np.ndarray, ids: np.ndarray, total: float) -> tuple[np.ndarray, np.ndarray]:
+        """For the questions ``rows`` only: (normalised score, coverage: the share of the query's idf
+        mass ``total`` that the question contains)."""
+        if not len(ids) or not total:
+            zeros = np.zeros(len(rows), dtype=np.float32)
+            return zeros, zeros
+        # Gather the candidates' (term, weight) entries straight from the CSR arrays: a handful of small
+        # numpy calls, where scipy's fancy indexing costs ~1 ms per call in overhead.
+        indptr = self.rows.indptr
+        starts, lengths = indptr[rows], indptr[rows + 1] - indptr[rows]
+        owner = np.repeat(np.arange(len(rows)), lengths)
+        positions = np.arange(lengths.sum()) + np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+        terms = self.rows.indices[positions]
+        hit = np.isin(terms, ids)
+        owner, terms = owner[hit], terms[hit]
+        raw = np.bincount(owner, weights=self.rows.data[positions][hit], minlength=len(rows))
+        covered = np.bincount(owner, weights=self.idf[terms], minlength=len(rows))
+        return raw / self.self_scores[rows], covered / total
 
 
 @dataclass(frozen=True)
@@ -166,7 +193,6 @@ class RetrievalIndex:
     ) -> None:
         self.records = list(records)
         self._word, self._gram = word, gram
-        self._word_sets = [set(word_terms(r["question"])) for r in self.records]
         # Dense scores need both the stored vectors and the encoder that made them.
         self.vectors = vectors if embedder is not None else None
         self.embedder = embedder if vectors is not None else None
@@ -203,41 +229,52 @@ class RetrievalIndex:
         """The ``k`` best matches, best first; matches sharing nothing with the query are left out.
         ``exclude``: a row to leave out (calibration asks "what if this question were unknown?")."""
         terms, grams = word_terms(query), gram_terms(query)
-        # Symmetric: how much of the known question was typed, and how much of what was typed it explains.
-        lexical = (
-            WORD_WEIGHT * (self._word.normalised(terms) + self._word.coverage(terms)) / 2
-            + (1 - WORD_WEIGHT) * (self._gram.normalised(grams) + self._gram.coverage(grams)) / 2
-        )
+        w_ids, g_ids = self._word.ids(terms), self._gram.ids(grams)
+        # Stage 1, every question, cheap: word BM25 (and meaning, when the encoder scan is affordable).
+        word = self._word.normalised(w_ids)
         dense = None
-        if self.vectors is not None:
+        if self.vectors is not None and len(self) <= DENSE_SCAN_MAX:
             if query_vector is None:
                 query_vector = self.encode([query])[0]
-            dense = np.clip(self.vectors @ query_vector, 0.0, 1.0)
-            score = DENSE_WEIGHT * dense + (1 - DENSE_WEIGHT) * lexical
+            dense = self.vectors @ query_vector
+        pools = [word] if len(w_ids) else [self._gram.normalised(g_ids)]  # typos only: grams find them
+        if dense is not None:
+            pools.append(dense)
+        rows = np.unique(np.concatenate([_top(pool, CANDIDATES) for pool in pools]))
+        if exclude is not None:
+            rows = rows[rows != exclude]
+        # Stage 2, the candidates only: symmetric word and 3-gram scores, and meaning.
+        w_total = self._word.weight_total(terms, w_ids)
+        w_norm, w_cov = self._word.exact(rows, w_ids, w_total)
+        g_norm, g_cov = self._gram.exact(rows, g_ids, self._gram.weight_total(grams, g_ids))
+        # How much of the known question was typed, and how much of what was typed it explains.
+        lexical = WORD_WEIGHT * (w_norm + w_cov) / 2 + (1 - WORD_WEIGHT) * (g_norm + g_cov) / 2
+        meaning = None
+        if self.vectors is not None:
+            if dense is None:
+                if query_vector is None:
+                    query_vector = self.encode([query])[0]
+                meaning = np.clip(self.vectors[rows] @ query_vector, 0.0, 1.0)
+            else:
+                meaning = np.clip(dense[rows], 0.0, 1.0)
+            score = DENSE_WEIGHT * meaning + (1 - DENSE_WEIGHT) * lexical
         else:
             score = lexical
-        if exclude is not None:
-            score = score.copy()
-            score[exclude] = 0.0
-        k = min(k, len(score))
-        top = np.argpartition(-score, k - 1)[:k] if k < len(score) else np.arange(len(score))
-        top = top[np.argsort(-score[top], kind="stable")]
-        total = sum(self._word.weight(t) for t in terms)
+        order = np.argsort(-score, kind="stable")[:k]
         out = []
-        for row in top.tolist():
-            if score[row] <= 0:
+        for j in order.tolist():
+            if score[j] <= 0:
                 break
-            shared = sum(self._word.weight(t) for t in terms if t in self._word_sets[row])
-            record = self.records[row]
+            record = self.records[int(rows[j])]
             out.append(
                 Match(
-                    row=row,
+                    row=int(rows[j]),
                     question=record["question"],
                     answer=record["answer"],
-                    score=float(min(score[row], 1.0)),
-                    lexical=float(min(lexical[row], 1.0)),
-                    dense=None if dense is None else float(dense[row]),
-                    coverage=shared / total if total else 0.0,
+                    score=float(min(score[j], 1.0)),
+                    lexical=float(min(lexical[j], 1.0)),
+                    dense=None if meaning is None else float(meaning[j]),
+                    coverage=float(w_cov[j]),
                     origin=record.get("origin", "trained"),
                 )
             )

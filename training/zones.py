@@ -22,6 +22,7 @@ from training.retrieval import Match, RetrievalIndex, word_terms
 
 MAX_SUGGESTIONS = 3
 MAX_PROBED = 400  # training questions turned into probes (enough for percentiles, cheap at 100k pairs)
+REWORDINGS_PER_QUESTION = 3  # of the five kinds, drawn at random: encoding probes is calibration's cost
 MAX_WRONG = 0.05  # at most this share of wrong matches may land in the answer zone
 OFF_TOPIC_PASS = 0.05  # at most this share of off-topic probes may reach "did you mean"
 NEAR_MISS_PASS = 0.10  # at most this share of near misses (unknown on-topic questions) may be answered
@@ -172,7 +173,8 @@ def calibrate_zones(
         rows = sorted(rng.sample(rows, MAX_PROBED))
     pos_queries, pos_rows = [], []
     for row in rows:
-        for q in probe_rewordings(train_records[row]["question"], rng):
+        kinds = probe_rewordings(train_records[row]["question"], rng)
+        for q in rng.sample(kinds, min(REWORDINGS_PER_QUESTION, len(kinds))):
             pos_queries.append(q)
             pos_rows.append(row)
     near_queries = [train_records[r]["question"] for r in rows] + [r["question"] for r in eval_records]

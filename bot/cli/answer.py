@@ -1,8 +1,10 @@
 """`qabot ask` and `qabot chat`: answer questions from the terminal with a trained checkpoint.
 
 Both build a ``Generator`` from the checkpoint folder (default: the ``MODEL_DIR`` setting,
-``models/current``) and an ``Answerer`` from the settings (threshold override, fallback text, answer
-length), so the terminal gives exactly the answers the Discord bot would.
+``models/current``) and an ``Answerer`` from the settings (zones, threshold, fallback text, answer length),
+with what the store taught since training (when the store exists), so the terminal gives exactly the
+answers the Discord bot would. ``--json`` shows where each answer came from: its zone, the known question
+it matched and how well.
 """
 
 from __future__ import annotations
@@ -25,19 +27,47 @@ PrecisionOpt = Annotated[
 ]
 
 
-def _build_answerer(model: Path | None, precision: str | None) -> Answerer:
-    """Load the model and wrap it the way the bot does; a missing model exits with the train command."""
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="One JSON object per answer: zone, confidence, matched question…")
+]
+
+
+def _build_answerer(model: Path | None, precision: str | None) -> tuple[Answerer, list[dict[str, Any]]]:
+    """Load the model and wrap it the way the bot does, with the store's taught pairs (applied by the
+    caller, inside its event loop); a missing model exits with the train command."""
     from bot.answerer import Answerer
     from bot.cli.common import fail, load_settings
     from training.checkpoint import CheckpointError
 
     settings = load_settings(model_dir=model, precision=precision)
     try:
-        return Answerer.load(settings)
+        return Answerer.load(settings), _taught_pairs(settings.database_url)
     except CheckpointError as e:
         raise fail(str(e)) from None
     except ValueError as e:  # e.g. a precision the device cannot run
         raise fail(f"Cannot load the model: {e}") from None
+
+
+def _taught_pairs(database_url: str) -> list[dict[str, Any]]:
+    """The store's taught pairs and corrections; none when there is no store yet (never creates one)."""
+    from sqlalchemy.engine import make_url
+
+    from storage import repo
+    from storage.db import dispose, open_store
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
+        return []
+    try:
+        factory = open_store(database_url)
+        try:
+            with factory.begin() as session:
+                return repo.live_pairs(session)
+        finally:
+            dispose(factory)
+    except Exception as e:  # answering without them beats not answering
+        typer.echo(f"warning: could not read taught pairs from the store ({e})", err=True)
+        return []
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:
@@ -50,13 +80,18 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         "tokens": answer.tokens,
         "model_version": answer.model_version,
         "truncated": answer.truncated,
+        "zone": answer.zone,
+        "matched_question": answer.matched_question,
+        "score": answer.match_score,
+        "suggestions": list(answer.suggestions),
+        "answered_by": answer.answered_by,
     }
 
 
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in quotes.")],
     model: ModelOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object with confidence etc.")] = False,
+    as_json: JsonOpt = False,
     precision: PrecisionOpt = None,
 ) -> None:
     """Answer one question and print the answer."""
@@ -69,26 +104,33 @@ def ask(
         clean_question(question)  # reject an empty question before paying for the model load
     except ValueError as e:
         raise fail(str(e)) from None
-    answerer = _build_answerer(model, precision)
+    answerer, taught = _build_answerer(model, precision)
 
     async def run() -> Answer:
         async with answerer:
+            await answerer.set_live(taught)
             return await answerer.answer(question)
 
     answer = asyncio.run(run())
     typer.echo(json.dumps(answer_json(answer), ensure_ascii=False) if as_json else answer.text)
 
 
-def chat(model: ModelOpt = None, precision: PrecisionOpt = None) -> None:
+def chat(model: ModelOpt = None, precision: PrecisionOpt = None, as_json: JsonOpt = False) -> None:
     """Talk to the model: an interactive prompt, or one answer per stdin line when piped."""
     import asyncio
 
-    answerer = _build_answerer(model, precision)
+    answerer, taught = _build_answerer(model, precision)
     # Undecodable bytes on stdin become U+FFFD instead of crashing the loop.
     if hasattr(sys.stdin, "reconfigure"):
         sys.stdin.reconfigure(errors="replace")
-    interactive = sys.stdin.isatty()
-    asyncio.run(_interactive(answerer) if interactive else _scripted(answerer))
+    interactive = sys.stdin.isatty() and not as_json
+
+    async def run() -> None:
+        async with answerer:
+            await answerer.set_live(taught)
+            await (_interactive(answerer) if interactive else _scripted(answerer, as_json))
+
+    asyncio.run(run())
 
 
 async def _interactive(answerer: Answerer) -> None:
@@ -98,29 +140,33 @@ async def _interactive(answerer: Answerer) -> None:
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (arrow-key editing and history for input())
     typer.echo(f"qabot chat — model {answerer.model_version}. Empty line or Ctrl-D to quit.")
-    async with answerer:
-        while True:
-            try:
-                line = await asyncio.to_thread(input, "you> ")
-            except (EOFError, KeyboardInterrupt):
-                typer.echo("")
-                return
-            if not line.strip():
-                return
-            try:
-                answer = await answerer.answer(line)
-            except ValueError as e:
-                typer.echo(str(e), err=True)
-                continue
-            except Exception as e:  # a timeout or a failed batch: say so and keep chatting
-                typer.echo(f"could not answer: {type(e).__name__}: {e}", err=True)
-                continue
-            marker = " (not sure)" if answer.unanswered else ""
-            typer.echo(f"bot> {answer.text}{marker}")
+    offered: tuple[str, ...] = ()
+    while True:
+        try:
+            line = await asyncio.to_thread(input, "you> ")
+        except (EOFError, KeyboardInterrupt):
+            typer.echo("")
+            return
+        if not line.strip():
+            return
+        if line.strip().isdigit() and 1 <= int(line) <= len(offered):
+            line = offered[int(line) - 1]  # "did you mean": the number of a known question
+        try:
+            answer = await answerer.answer(line)
+        except ValueError as e:
+            typer.echo(str(e), err=True)
+            continue
+        except Exception as e:  # a timeout or a failed batch: say so and keep chatting
+            typer.echo(f"could not answer: {type(e).__name__}: {e}", err=True)
+            continue
+        offered = answer.suggestions
+        marker = " (not sure)" if answer.unanswered else ""
+        typer.echo(f"bot> {answer.text}{marker}")
 
 
-async def _scripted(answerer: Answerer) -> None:
-    """One question per line in, one answer per line out, in order (blank line for a blank question).
+async def _scripted(answerer: Answerer, as_json: bool = False) -> None:
+    """One question per line in, one answer per line out, in order (blank line for a blank question;
+    with ``as_json`` one JSON object per line, ``{"question": …, "error": …}`` when it failed).
 
     Lines are read in a thread and answered concurrently, so piped questions share batches, while each
     answer is printed as soon as it and all before it are ready (a co-process can ask line by line).
@@ -132,10 +178,12 @@ async def _scripted(answerer: Answerer) -> None:
             answer = await answerer.answer(line)
         except ValueError as e:
             typer.echo(f"skipped: {e}", err=True)
-            return ""
+            return json.dumps({"question": line.strip(), "error": str(e)}) if as_json else ""
         except Exception as e:  # keep the answers aligned with the questions: an empty line, a message
             typer.echo(f"could not answer {line.strip()[:80]!r}: {type(e).__name__}: {e}", err=True)
-            return ""
+            return json.dumps({"question": line.strip(), "error": str(e)}) if as_json else ""
+        if as_json:
+            return json.dumps(answer_json(answer), ensure_ascii=False)
         return " ".join(answer.text.split())  # an answer is always exactly one output line
 
     pending: asyncio.Queue[asyncio.Task[str] | None] = asyncio.Queue(maxsize=answerer.max_batch_size)
@@ -145,11 +193,10 @@ async def _scripted(answerer: Answerer) -> None:
             await pending.put(asyncio.create_task(one(line)))
         await pending.put(None)
 
-    async with answerer:
-        reader = asyncio.create_task(read())
-        while (task := await pending.get()) is not None:
-            typer.echo(await task)
-        await reader
+    reader = asyncio.create_task(read())
+    while (task := await pending.get()) is not None:
+        typer.echo(await task)
+    await reader
 
 
 def register(app: typer.Typer) -> None:

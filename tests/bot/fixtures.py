@@ -27,6 +27,8 @@ import pytest_asyncio
 
 from bot.settings import Settings
 from training.generate import Generation
+from training.retrieval import RetrievalIndex
+from training.zones import ZoneThresholds
 
 ADMIN_ID = 4242
 
@@ -35,6 +37,7 @@ class FakeGenerator:
     """Answers ``answers[question]`` (else ``"echo: <question>"``) with a fixed confidence, after ``delay_s``.
 
     ``batches`` records every batch it was given; ``started`` is set when the first batch begins.
+    ``known``: the pairs of its retrieval index (lexical only); None: no index, answers as typed.
     """
 
     def __init__(
@@ -45,8 +48,12 @@ class FakeGenerator:
         confidence: float = 0.9,
         threshold: float | None = 0.5,
         delay_s: float = 0.0,
+        known: list[dict[str, str]] | None = None,
+        zones: ZoneThresholds | None = None,
     ) -> None:
         self.answers = answers or {}
+        self.index = RetrievalIndex.build(known) if known else None
+        self.zones = zones or ZoneThresholds()
         self.model_version = version
         self.confidence = confidence
         self.confidence_threshold = threshold
@@ -133,22 +140,27 @@ async def dpy(request: pytest.FixtureRequest, answerer: Any, store: Any) -> Asyn
     dpytest.configure(bot, members=3)
     bot._connection.loop = asyncio.get_running_loop()  # discord.py 2.7 + dpytest 0.7
 
-    # dpytest drops allowed_mentions and message_reference when it builds the sent message: record the
-    # outgoing payloads as discord.py serialises them.
+    # dpytest drops allowed_mentions, message_reference and components when it builds the sent message:
+    # record the outgoing payloads as discord.py serialises them, and the views sent or edited in.
     recorded: list[dict[str, Any]] = []
+    views: list[discord.ui.View] = []
     original = discord.abc.handle_message_parameters
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         params = original(*args, **kwargs)
         recorded.append(dict(params.payload or {}))
+        if isinstance(kwargs.get("view"), discord.ui.View):
+            views.append(kwargs["view"])
         return params
 
-    discord.abc.handle_message_parameters = recording
+    # Sends go through discord.abc, edits of a message through discord.message.
+    discord.abc.handle_message_parameters = discord.message.handle_message_parameters = recording
     bot.sent_payloads = recorded
+    bot.sent_views = views
     try:
         yield bot
     finally:
-        discord.abc.handle_message_parameters = original
+        discord.abc.handle_message_parameters = discord.message.handle_message_parameters = original
         await dpytest.empty_queue()
 
 
@@ -166,8 +178,10 @@ def make_interaction(bot: Any, user: Any, *, guild: Any = None, command: Any = N
     interaction.command = command
     interaction.response = MagicMock(spec=discord.InteractionResponse)
     interaction.response.is_done = MagicMock(return_value=False)
-    for name in ("send_message", "defer"):
+    for name in ("send_message", "defer", "edit_message", "send_modal"):
         setattr(interaction.response, name, AsyncMock())
+    interaction.message = None  # the message a clicked button is on: set by tests of components
+    interaction.edit_original_response = AsyncMock()
     interaction.followup = MagicMock(spec=discord.Webhook)
     interaction.followup.send = AsyncMock(return_value=MagicMock(spec=discord.WebhookMessage, id=777))
     status_message = MagicMock(spec=discord.InteractionMessage)
@@ -228,7 +242,7 @@ async def react(message: discord.Message, user: Any, emoji: str, *, add: bool = 
     await dpytest.run_all_events()
 
 
-TRAIN_FAST = ["--max-steps", "2", "--recall-sample", "0"]
+TRAIN_FAST = ["--max-steps", "2", "--recall-sample", "0", "--encoder", "none"]
 
 
 def small_dataset(path: Path, n: int = 30) -> Path:

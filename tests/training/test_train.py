@@ -13,7 +13,9 @@ from tests.training.train_support import tiny_config, write_dataset
 from training.__main__ import main
 from training.checkpoint import read_manifest, resolve_model_dir
 from training.config import CONTINUE_DEFAULTS, base_defaults
+from training.retrieval import RetrievalIndex
 from training.train import train
+from training.zones import ZoneThresholds
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +33,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, dataset_file: Path) ->
 
 MANIFEST_KEYS = {
     "base", "size", "tokenizer", "dataset", "hyperparameters", "metrics", "confidence_threshold",
-    "versions", "created_at", "model_version", "int8",
+    "versions", "created_at", "model_version", "int8", "zones", "retrieval",
 }  # fmt: skip
 
 
@@ -53,6 +55,22 @@ def test_checkpoint_is_complete_and_current_points_to_it(trained_run):
     split = json.loads((out / "split.json").read_text())
     train_q = {r["question"] for r in split["train"]}
     assert split["eval"] and not train_q & {r["question"] for r in split["eval"]}
+
+
+@pytest.mark.slow
+def test_checkpoint_indexes_every_known_question_with_calibrated_zones(trained_run):
+    out, _ = trained_run
+    manifest = read_manifest(out)
+    index = RetrievalIndex.load(out)
+    split = json.loads((out / "split.json").read_text())
+    # Every pair the dataset knows is served, the eval ones too (they were unknown only to calibrate).
+    assert index is not None and len(index) == manifest["retrieval"]["records"] == 24
+    assert {r["question"] for r in index.records} == {r["question"] for r in split["train"] + split["eval"]}
+    zones = ZoneThresholds.from_dict(manifest["zones"])
+    assert 0.0 < zones.suggest_score <= zones.answer_score <= 1.0
+    assert manifest["retrieval"]["encoder"] is None  # tiny_config: words only
+    asked = split["eval"][0]["question"]
+    assert index.search(asked)[0].question == asked
 
 
 @pytest.mark.slow

@@ -57,6 +57,7 @@ def tiny_config(data: Path, out: Path, **overrides) -> TrainConfig:
         recall_sample=6,
         max_new_tokens=12,
         progress="json",
+        encoder="none",  # words-only retrieval: loading the sentence encoder would double each run
     )
     values.update(overrides)
     return TrainConfig(**values)

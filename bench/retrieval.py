@@ -1,0 +1,105 @@
+"""Retrieval benchmark: latency of finding the nearest known question at 1k, 100k and 1M known pairs.
+
+    .venv/bin/python bench/retrieval.py [--sizes 1000,100000,1000000] [--queries 300]
+
+Synthetic corpora with a realistic (Zipf) vocabulary of 50k words, questions of 5-12 words; queries are
+known questions with a word dropped and another added. Words-only search (what every index does) and,
+where the corpus fits in the bench's time, the sentence encoder too (real encoder at 1k; at larger sizes
+stored unit vectors stand in for encoded questions, the query still encoded for real). Prints one JSON
+line: p50/p99 milliseconds per query for each size, build seconds, and top-1 accuracy on the queries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+TARGET_P50_MS_100K = 2.0
+VOCAB = 50_000
+
+
+def corpus(n: int, rng: np.random.Generator) -> tuple[list[dict[str, str]], list[str]]:
+    words = [f"w{i}x" for i in range(VOCAB)]
+    ranks = np.arange(1, VOCAB + 1)
+    p = (1 / ranks) / (1 / ranks).sum()
+    lengths = rng.integers(5, 13, size=n)
+    picks = rng.choice(VOCAB, size=int(lengths.sum()), p=p)
+    out, start = [], 0
+    for length in lengths:
+        q = " ".join(words[i] for i in picks[start : start + length])
+        out.append({"question": q + "?", "answer": "a"})
+        start += length
+    return out, words
+
+
+def queries(records, words, k: int, rng: np.random.Generator) -> tuple[list[str], list[int]]:
+    rows = rng.choice(len(records), size=k, replace=False)
+    qs = []
+    for row in rows:
+        w = records[row]["question"].rstrip("?").split()
+        w.pop(int(rng.integers(len(w))))
+        w.insert(int(rng.integers(len(w) + 1)), words[int(rng.integers(VOCAB))])
+        qs.append(" ".join(w))
+    return qs, rows.tolist()
+
+
+def measure(index, qs: list[str], rows: list[int]) -> dict:
+    times, hits = [], 0
+    for q, row in zip(qs, rows, strict=True):
+        start = time.perf_counter()
+        matches = index.search(q, k=3)
+        times.append((time.perf_counter() - start) * 1000)
+        hits += bool(matches) and matches[0].row == row
+    return {
+        "p50_ms": round(float(np.percentile(times, 50)), 3),
+        "p99_ms": round(float(np.percentile(times, 99)), 3),
+        "top1": round(hits / len(qs), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,100000,1000000", help="corpus sizes, comma-separated")
+    parser.add_argument("--queries", type=int, default=300)
+    args = parser.parse_args()
+
+    import torch
+
+    from training.embedder import Embedder
+    from training.retrieval import RetrievalIndex
+
+    torch.set_num_threads(1)  # as the bot answers: one torch thread
+    rng = np.random.default_rng(0)
+    embedder = Embedder.load("auto")
+    result: dict = {"encoder": embedder.name if embedder else None}
+    for n in (int(s) for s in args.sizes.split(",")):
+        records, words = corpus(n, rng)
+        qs, rows = queries(records, words, args.queries, rng)
+        start = time.perf_counter()
+        lexical = RetrievalIndex.build(records)
+        entry = {"build_s": round(time.perf_counter() - start, 1), "words": measure(lexical, qs, rows)}
+        if embedder is not None:
+            if n <= 5_000:
+                dense = RetrievalIndex.build(records, embedder)
+            else:  # encoding a million questions takes hours here: random unit vectors stand in
+                vectors = rng.standard_normal((n, 384), dtype=np.float32)
+                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+                dense = RetrievalIndex(lexical.records, lexical._word, lexical._gram, vectors, embedder)
+            entry["words_and_encoder"] = measure(dense, qs, rows)
+        result[str(n)] = entry
+        del lexical
+    p50 = result.get("100000", {}).get("words", {}).get("p50_ms")
+    result["target_met"] = p50 is not None and p50 <= TARGET_P50_MS_100K
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""What a batch of questions gets: retrieval, then a zone, then (for answers) the model.
+
+1. Each question is matched against what the bot knows (``bot.knowledge``: the checkpoint's index plus
+   pairs taught since).
+2. ``training.zones.decide`` puts it in a zone: *answer* (a strong match, clearly ahead of the runner-up),
+   *suggest* ("did you mean" up to three known questions) or *fallback* (not sure).
+3. An answered question that was trained is answered by the model **for the matched known question**: its
+   memorised answer is what it was taught. If the model is not confident on it (below the calibrated
+   threshold), the stored answer of that pair is served instead. A pair taught or corrected since the
+   last training is served as taught, without the model.
+
+A checkpoint without an index (a plain ``save_pretrained`` folder) is answered closed-book, as typed:
+the model's confidence alone decides between answer and fallback.
+
+Runs on the torch thread (the sentence encoder and the model are torch); one call per batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from training.zones import Decision, ZoneThresholds, decide
+
+if TYPE_CHECKING:
+    from bot.knowledge import Knowledge
+    from training.generate import Generation, GenerationConfig, Generator
+
+log = logging.getLogger(__name__)
+
+# Far more than any model context here holds; cutting characters first keeps tokenizing cheap, and the
+# Generator then keeps the end of what is left if it is still longer than the context.
+MAX_QUESTION_CHARS = 4000
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass
+class Answer:
+    text: str  # what the asker is shown (the fallback text when not sure; a plain list for "suggest")
+    confidence: float
+    unanswered: bool  # the fallback zone: nobody answered this question
+    tokens: int
+    latency_s: float  # from the request arriving until its answer was ready (queueing included)
+    model_version: str
+    question: str  # the cleaned question that was asked
+    truncated: bool = False
+    zone: str = "answer"  # "answer" | "suggest" | "fallback"
+    matched_question: str | None = None  # the known question used (or, for "suggest", the best one)
+    match_score: float | None = None  # its retrieval score, 0..1
+    suggestions: tuple[str, ...] = field(default_factory=tuple)  # "suggest": the known questions offered
+    answered_by: str = "model"  # "model" | "index" (the pair's stored answer) | "taught" | "correction" | ""
+
+
+def clean_question(question: str, max_chars: int = MAX_QUESTION_CHARS) -> str:
+    """Strip control characters and surrounding space; empty -> ValueError; too long -> keep the end."""
+    if not isinstance(question, str):
+        raise TypeError(f"question must be a str, not {type(question).__name__}")
+    # Control characters (and lone surrogates from undecodable input) become spaces: a newline inside a
+    # question could otherwise fake the template's "\nAnswer:" marker.
+    chars = (" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in question)
+    text = _SPACES.sub(" ", "".join(chars)).strip()
+    if not text:
+        raise ValueError("The question is empty: type a question with some words in it.")
+    if len(text) > max_chars:
+        log.warning("question of %d characters is too long; keeping its last %d", len(text), max_chars)
+        text = text[-max_chars:].lstrip()
+    return text
+
+
+def suggestion_text(suggestions: tuple[str, ...] | list[str]) -> str:
+    """The plain-text "did you mean" (terminal, logs, scripts); Discord shows buttons instead."""
+    lines = [f"{i}. {q}" for i, q in enumerate(suggestions, 1)]
+    return "Did you mean:\n" + "\n".join(lines)
+
+
+@dataclass
+class BatchSettings:
+    """What the Answerer decides for every batch (snapshotted per batch, like the generator)."""
+
+    config: GenerationConfig
+    zones: ZoneThresholds
+    threshold: float | None  # model confidence below which a trained pair's stored answer is served
+    fallback: str
+
+
+def answer_batch(
+    generator: Generator, knowledge: Knowledge, questions: list[str], settings: BatchSettings
+) -> list[Answer]:
+    """Answers for ``questions`` (latency_s left 0: the caller knows when each request arrived)."""
+    if not knowledge.available:
+        return _closed_book(generator, questions, settings)
+    decisions = [decide(m, settings.zones) for m in knowledge.search_many(questions)]
+    # One model batch for every answer the model gives: the matched known questions.
+    to_generate = [
+        i for i, d in enumerate(decisions) if d.zone == "answer" and d.match and d.match.origin == "trained"
+    ]
+    prompts = [decisions[i].match.question for i in to_generate]
+    generated = generator.generate(prompts, settings.config) if prompts else []
+    by_row = dict(zip(to_generate, generated, strict=True))
+    return [
+        _answer(q, d, by_row.get(i), generator.model_version, settings)
+        for i, (q, d) in enumerate(zip(questions, decisions, strict=True))
+    ]
+
+
+def _answer(
+    question: str, d: Decision, gen: Generation | None, version: str, settings: BatchSettings
+) -> Answer:
+    common = {"question": question, "model_version": version, "zone": d.zone, "latency_s": 0.0}
+    if d.match is not None:
+        common.update(matched_question=d.match.question, match_score=round(d.match.score, 4))
+    if d.zone == "suggest":
+        offered = tuple(m.question for m in d.suggestions)
+        return Answer(
+            text=suggestion_text(offered), confidence=d.match.score, unanswered=False, tokens=0,
+            suggestions=offered, answered_by="", **common,
+        )  # fmt: skip
+    if d.zone == "fallback":
+        score = d.match.score if d.match else 0.0
+        return Answer(
+            text=settings.fallback, confidence=score, unanswered=True, tokens=0, answered_by="", **common
+        )
+    match = d.match
+    if gen is None:  # taught or corrected since training: served as taught
+        return Answer(text=match.answer, confidence=match.score, unanswered=False, tokens=0,
+                      answered_by=match.origin, **common)  # fmt: skip
+    confident = bool(gen.text) and (settings.threshold is None or gen.confidence >= settings.threshold)
+    return Answer(
+        text=gen.text if confident else match.answer,
+        confidence=gen.confidence,
+        unanswered=False,
+        tokens=gen.tokens,
+        truncated=gen.truncated and confident,
+        answered_by="model" if confident else "index",
+        **common,
+    )
+
+
+def _closed_book(generator: Generator, questions: list[str], settings: BatchSettings) -> list[Answer]:
+    """No index: the model answers each question as typed; its confidence decides."""
+    out = []
+    for question, gen in zip(questions, generator.generate(questions, settings.config), strict=True):
+        unanswered = not gen.text or (settings.threshold is not None and gen.confidence < settings.threshold)
+        out.append(
+            Answer(
+                text=settings.fallback if unanswered else gen.text,
+                confidence=gen.confidence,
+                unanswered=unanswered,
+                tokens=gen.tokens,
+                latency_s=0.0,
+                model_version=generator.model_version,
+                question=question,
+                truncated=gen.truncated,
+                zone="fallback" if unanswered else "answer",
+                answered_by="" if unanswered else "model",
+            )
+        )
+    return out

@@ -1,0 +1,119 @@
+"""What the bot knows: the checkpoint's retrieval index plus what admins taught since it was trained.
+
+The checkpoint's index (``training.retrieval``) holds the pairs the model was trained on. Taught pairs and
+corrections arrive while the bot runs; they must be answered at once, long before a retrain. bm25s cannot
+add documents to a built index, so they live in a second, small index that is rebuilt whole on every
+change (milliseconds for hundreds of pairs, and its questions are the only ones encoded). A search asks
+both and merges: scores are self-normalised, so the two are comparable; a live pair replaces a trained one
+with the same question (a correction wins over what the model learned).
+
+👍/👎 votes nudge a pair's score (``NUDGE_PER_VOTE``, at most ``NUDGE_MAX`` either way), so a match people
+keep rejecting stops winning close calls without waiting for a retrain.
+
+Not thread-safe by itself: the ``Answerer`` calls it from its one torch thread only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+
+from training.retrieval import Match, RetrievalIndex
+from training.zones import MAX_SUGGESTIONS
+
+log = logging.getLogger(__name__)
+
+NUDGE_PER_VOTE = 0.02
+NUDGE_MAX = 0.1
+LIVE_TIE_BONUS = 1e-3  # a live pair with the same score as a trained one is the newer word
+
+
+def question_key(question: str) -> str:
+    """Case-, space- and edge-punctuation-insensitive key of a question (what "the same question" means
+    for replacing a trained pair by a taught one)."""
+    return " ".join(question.lower().strip(" ?!.").split())
+
+
+class Knowledge:
+    """The trained index (may be None: a plain model folder) and a live index of taught pairs."""
+
+    def __init__(self, base: RetrievalIndex | None) -> None:
+        self.base = base
+        self.live: RetrievalIndex | None = None
+        self._live_pairs: dict[str, dict[str, str]] = {}  # question key -> {"question", "answer", "origin"}
+        self._nudges: dict[str, float] = {}
+        self._stale = False  # the live index is rebuilt lazily, on the thread that searches
+
+    @property
+    def available(self) -> bool:
+        """True when there is anything to retrieve from (else the model answers closed-book)."""
+        return self.base is not None or bool(self._live_pairs)
+
+    def __len__(self) -> int:
+        return (len(self.base) if self.base is not None else 0) + len(self._live_pairs)
+
+    # -- changes ---------------------------------------------------------------------------------------
+
+    def with_base(self, base: RetrievalIndex | None) -> Knowledge:
+        """The same live pairs and nudges over a new checkpoint's index (after a model swap)."""
+        other = Knowledge(base)
+        other._nudges = dict(self._nudges)
+        other._live_pairs = dict(self._live_pairs)
+        other._stale = bool(other._live_pairs)
+        return other
+
+    def set_live(self, pairs: Iterable[dict[str, str]]) -> None:
+        """Replace the live pairs (``{"question", "answer", "origin"}``; a later one wins a repeat)."""
+        self._live_pairs = {}
+        for pair in pairs:
+            self._live_pairs[question_key(pair["question"])] = {
+                "question": pair["question"],
+                "answer": pair["answer"],
+                "origin": pair.get("origin", "taught"),
+            }
+        self._stale = True
+
+    def add_live(self, question: str, answer: str, origin: str = "taught") -> None:
+        """Teach one pair now: it is answered from the next question on."""
+        self._live_pairs[question_key(question)] = {"question": question, "answer": answer, "origin": origin}
+        self._stale = True
+
+    def nudge(self, question: str, votes: int) -> None:
+        """Shift ``question``'s future scores by ``votes`` (+1 per 👍, -1 per 👎), within ±NUDGE_MAX."""
+        key = question_key(question)
+        value = self._nudges.get(key, 0.0) + NUDGE_PER_VOTE * votes
+        self._nudges[key] = max(-NUDGE_MAX, min(NUDGE_MAX, value))
+
+    def _rebuild(self) -> None:
+        self._stale = False
+        if not self._live_pairs:
+            self.live = None
+            return
+        embedder = self.base.embedder if self.base is not None else None
+        self.live = RetrievalIndex.build(list(self._live_pairs.values()), embedder)
+
+    # -- search ----------------------------------------------------------------------------------------
+
+    def search_many(self, queries: Sequence[str], k: int = MAX_SUGGESTIONS) -> list[list[Match]]:
+        """Per query, up to ``k`` matches from both indexes, best first, one per distinct question."""
+        if not queries:
+            return []
+        if self._stale:
+            self._rebuild()
+        base = self.base.search_many(queries, k + 2) if self.base is not None else [[] for _ in queries]
+        live = self.live.search_many(queries, k) if self.live is not None else [[] for _ in queries]
+        return [self._merge(b, lv, k) for b, lv in zip(base, live, strict=True)]
+
+    def _merge(self, base: list[Match], live: list[Match], k: int) -> list[Match]:
+        best: dict[str, Match] = {}
+        for match in [*(replace(m, score=m.score + LIVE_TIE_BONUS) for m in live), *base]:
+            key = question_key(match.question)
+            if match.origin == "trained" and key in self._live_pairs:
+                continue  # taught or corrected since training: the live pair speaks for this question
+            nudged = self._nudges.get(key)
+            if nudged:
+                match = replace(match, score=max(0.0, min(1.0, match.score + nudged)))
+            if key not in best or match.score > best[key].score:
+                best[key] = match
+        return sorted(best.values(), key=lambda m: -m.score)[:k]

@@ -1,0 +1,111 @@
+"""The answer path: retrieval in front of the model, three zones, taught pairs answered at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.answerer import Answerer
+from tests.bot.fixtures import FakeGenerator
+from training.zones import ZoneThresholds
+
+KNOWN = [
+    {"question": "How many players may each team have on the pitch?", "answer": "Eleven, one a goalkeeper."},
+    {"question": "What does a yellow card signify?", "answer": "A caution."},
+    {"question": "Who won Euro 2016?", "answer": "Portugal."},
+    {"question": "Who won Euro 2004?", "answer": "Greece."},
+]
+# Wide zones for a tiny lexical index: the tests choose which zone a question lands in.
+ZONES = ZoneThresholds(answer_score=0.6, answer_margin=0.1, suggest_score=0.3)
+
+
+def fake(**kwargs) -> FakeGenerator:
+    answers = {r["question"]: f"model: {r['answer']}" for r in KNOWN}
+    return FakeGenerator(answers, known=KNOWN, zones=ZONES, **kwargs)
+
+
+async def test_rewording_is_answered_by_the_model_for_the_known_question() -> None:
+    gen = fake()
+    async with Answerer(gen) as answerer:
+        answer = await answerer.answer("how many players does each team have on the pitch")
+    assert answer.zone == "answer" and answer.answered_by == "model"
+    assert answer.text == "model: Eleven, one a goalkeeper."
+    assert answer.matched_question == KNOWN[0]["question"] and answer.match_score > 0.6
+    assert gen.batches == [[KNOWN[0]["question"]]]  # the model saw the known wording, not the user's
+
+
+async def test_unsure_model_serves_the_stored_answer() -> None:
+    gen = fake(confidence=0.2, threshold=0.5)
+    async with Answerer(gen) as answerer:
+        answer = await answerer.answer("What does a yellow card signify")
+    assert (answer.zone, answer.answered_by, answer.text) == ("answer", "index", "A caution.")
+
+
+async def test_ambiguous_question_gets_suggestions() -> None:
+    async with Answerer(fake()) as answerer:
+        answer = await answerer.answer("who won the euro")
+    assert answer.zone == "suggest" and not answer.unanswered
+    assert set(answer.suggestions) == {"Who won Euro 2016?", "Who won Euro 2004?"}
+    assert answer.text.startswith("Did you mean:\n1. ")
+
+
+async def test_off_topic_question_falls_back_without_the_model() -> None:
+    gen = fake()
+    async with Answerer(gen, fallback="Not sure.") as answerer:
+        answer = await answerer.answer("How do I bake sourdough bread?")
+    assert (answer.zone, answer.text, answer.unanswered) == ("fallback", "Not sure.", True)
+    assert gen.batches == []
+
+
+async def test_taught_pair_is_answered_at_once_as_taught() -> None:
+    gen = fake()
+    async with Answerer(gen) as answerer:
+        before = await answerer.answer("When does the club train on Tuesdays?")
+        await answerer.teach("When does the club train on Tuesdays?", "From 7 pm at Northfield.")
+        after = await answerer.answer("when is tuesday training at the club")
+    assert before.zone == "fallback"
+    assert (after.zone, after.text, after.answered_by) == ("answer", "From 7 pm at Northfield.", "taught")
+
+
+async def test_correction_beats_the_models_old_answer() -> None:
+    async with Answerer(fake()) as answerer:
+        await answerer.teach("What does a yellow card signify?", "A caution; two mean a red.", "correction")
+        answer = await answerer.answer("What does a yellow card signify?")
+    assert (answer.text, answer.answered_by) == ("A caution; two mean a red.", "correction")
+
+
+async def test_swap_keeps_what_was_taught() -> None:
+    async with Answerer(fake(version="v1")) as answerer:
+        await answerer.teach("Where is the clubhouse?", "Behind the north stand.")
+        answerer.swap(fake(version="v2"))
+        answer = await answerer.answer("where's the clubhouse")
+    assert (answer.text, answer.model_version) == ("Behind the north stand.", "v2")
+
+
+async def test_downvotes_push_a_close_match_out_of_the_answer_zone() -> None:
+    async with Answerer(fake(), zone_overrides={"answer_score": 0.75}) as answerer:
+        question = "how many players in each team"
+        first = await answerer.answer(question)
+        await answerer.nudge(KNOWN[0]["question"], -5)
+        nudged = await answerer.answer(question)
+    assert first.zone == "answer" and first.match_score >= 0.75
+    assert nudged.zone == "suggest" and nudged.match_score == pytest.approx(first.match_score - 0.1, abs=1e-3)
+
+
+async def test_settings_override_the_calibrated_zones() -> None:
+    async with Answerer(fake(), zone_overrides={"answer_score": 0.99, "suggest_score": 0.95}) as answerer:
+        answer = await answerer.answer("how many players does each team have on the pitch")
+    assert answer.zone == "fallback"
+
+
+async def test_without_an_index_the_model_answers_as_typed() -> None:
+    gen = FakeGenerator({"Who won?": "Somebody."}, confidence=0.9, threshold=0.5)
+    async with Answerer(gen) as answerer:
+        answer = await answerer.answer("Who won?")
+    assert (answer.zone, answer.text, answer.matched_question) == ("answer", "Somebody.", None)
+    assert gen.batches == [["Who won?"]]
+
+
+async def test_teaching_an_empty_answer_is_refused() -> None:
+    async with Answerer(fake()) as answerer:
+        with pytest.raises(ValueError):
+            await answerer.teach("A question?", "   ")
