@@ -1,4 +1,5 @@
-"""Admin actions shared by the Discord admin cog and the terminal: exports, summaries, the stats chart.
+"""Admin actions shared by the Discord admin cog and the terminal: exports, summaries, the stats chart, and
+the unanswered questions grouped by similarity.
 
 No ``discord`` import here: both front ends format the same facts the same way.
 """
@@ -9,9 +10,11 @@ import asyncio
 import gzip
 import io
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot import async_store
 from bot.async_store import SessionFactory
 from storage.formats import check_format, default_file_name
 
@@ -90,14 +93,81 @@ def stats_text(stats: dict[str, Any], version: str, manifest: dict[str, Any] | N
     return "\n".join(lines)
 
 
-def unanswered_text(rows: list[dict[str, Any]]) -> str:
+GROUP_SCORE = 0.5  # a question joins a group when the group's first question matches it this well
+UNANSWERED_SCAN = 200  # the oldest unanswered questions that /unanswered groups
+GROUPS_SHOWN = 15
+
+
+@dataclass(frozen=True)
+class UnansweredGroup:
+    """Similar unanswered questions: ``members`` oldest first, so ``members[0]`` is the oldest example."""
+
+    members: tuple[dict[str, Any], ...]
+
+    @property
+    def example(self) -> dict[str, Any]:
+        return self.members[0]
+
+    @property
+    def count(self) -> int:
+        return len(self.members)
+
+
+def group_unanswered(rows: list[dict[str, Any]], min_score: float = GROUP_SCORE) -> list[UnansweredGroup]:
+    """Group similar questions (``rows`` oldest first, each with ``question``), most asked group first.
+
+    By the same retrieval the answers use (lexical, over these questions only): two questions are similar
+    when one's search scores the other ``>= min_score``, and a group is everything linked that way to its
+    oldest question ("how long does a match last" joins "how long is a match" through "how long is a
+    football match?"). One answer taught for the example then covers the group's rewordings too.
+    """
     if not rows:
+        return []
+    from training.retrieval import RetrievalIndex
+
+    index = RetrievalIndex.build([{"question": str(r["question"]), "answer": ""} for r in rows])
+    similar = [
+        {m.row for m in found if m.score >= min_score}
+        for found in index.search_many([str(r["question"]) for r in rows], k=len(rows))
+    ]
+    grouped: set[int] = set()
+    groups = []
+    for seed in range(len(rows)):
+        if seed in grouped:
+            continue
+        members, frontier = {seed}, [seed]
+        while frontier:
+            for other in similar[frontier.pop()] - members - grouped:
+                members.add(other)
+                frontier.append(other)
+        grouped |= members
+        groups.append(UnansweredGroup(tuple(rows[j] for j in sorted(members))))
+    return sorted(groups, key=lambda g: -g.count)  # stable: among equal counts, the oldest first
+
+
+async def unanswered_groups(
+    session_factory: SessionFactory, limit: int = UNANSWERED_SCAN
+) -> list[UnansweredGroup]:
+    """The oldest ``limit`` unanswered questions, grouped (``group_unanswered``, in a worker thread)."""
+    rows = await async_store.unanswered(session_factory, limit=limit)
+    return await asyncio.to_thread(group_unanswered, rows)
+
+
+def unanswered_text(groups: list[UnansweredGroup], shown: int = GROUPS_SHOWN) -> str:
+    if not groups:
         return "No unanswered questions. 🎉"
-    lines = ["Unanswered questions (oldest first) — answer with `/teach question: … answer: …`:"]
-    for row in rows:
-        when = row.get("created_at")
-        stamp = when.strftime("%Y-%m-%d") if hasattr(when, "strftime") else ""
-        lines.append(f"• #{row['id']} {stamp} — {str(row['question'])[:150]}")
+    lines = [
+        "Unanswered questions, similar ones grouped, most asked first — "
+        "answer with `/teach question: … answer: …`:"
+    ]
+    for group in groups[:shown]:
+        example = group.example
+        when = example.get("created_at")
+        stamp = f" · since {when.strftime('%Y-%m-%d')}" if hasattr(when, "strftime") else ""
+        similar = f" (+{group.count - 1} similar)" if group.count > 1 else ""
+        lines.append(f"• {group.count}× {str(example['question'])[:150]}{similar}{stamp} · #{example['id']}")
+    if len(groups) > shown:
+        lines.append(f"… and {len(groups) - shown} more groups.")
     return "\n".join(lines)
 
 

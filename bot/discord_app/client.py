@@ -28,7 +28,12 @@ COMMAND_PREFIX = "!"  # only for `!correct`; questions never need a prefix
 # Nothing the bot sends may ping: questions and answers can contain @everyone, roles or users. The client's
 # default and every send in the cogs use it, so no code path depends on one of them alone.
 NO_PING = discord.AllowedMentions.none()
-EXTENSIONS = ("bot.discord_app.cogs.ask", "bot.discord_app.cogs.feedback", "bot.discord_app.cogs.admin")
+EXTENSIONS = (
+    "bot.discord_app.cogs.ask",
+    "bot.discord_app.cogs.escalation",
+    "bot.discord_app.cogs.feedback",
+    "bot.discord_app.cogs.admin",
+)
 # What the bot needs in a channel: read, reply (replies need Read Message History), embeds for /stats,
 # files for /export and the chart, and threads. Nothing administrative.
 INVITE_PERMISSIONS = discord.Permissions(

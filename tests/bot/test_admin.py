@@ -144,19 +144,46 @@ async def test_export_over_the_upload_limit_is_gzipped(dpy, store):
     assert len(lines) == 40
 
 
-async def test_unanswered_lists_the_queue_oldest_first(dpy, store):
-    for question in ("first unknown?", "second unknown?"):
-        answer = SimpleNamespace(
-            question=question, text="I'm not sure.", confidence=0.1, unanswered=True, latency_s=0.01,
-            model_version="fake-v1",
-        )  # fmt: skip
-        await async_store.log_exchange(store, answer, source="discord")
+def unanswered(question: str) -> SimpleNamespace:
+    return SimpleNamespace(
+        question=question, text="I'm not sure.", confidence=0.1, unanswered=True, latency_s=0.01,
+        model_version="fake-v1", zone="fallback", matched_question=None, match_score=None,
+    )  # fmt: skip
+
+
+async def test_unanswered_groups_similar_questions_most_asked_first(dpy, store):
+    questions = [
+        "who is the best goalkeeper ever",  # the oldest, but asked once
+        "how long is a match",
+        "How long is a football match?",
+        "how long does a match last",
+        "what time is kickoff",
+    ]
+    for question in questions:
+        await async_store.log_exchange(store, unanswered(question), source="discord")
     interaction = admin_interaction(dpy)
     await invoke(dpy, "unanswered", interaction)
     text = sent_text(interaction)
-    assert text.index("first unknown?") < text.index("second unknown?")
-    assert "/teach" in text
-    assert interaction.response.send_message.await_args.kwargs["ephemeral"] is True
+    lines = [line for line in text.splitlines() if line.startswith("•")]
+    assert lines[0].startswith("• 3× how long is a match (+2 similar)")  # its oldest example
+    assert lines[1].startswith("• 1× who is the best goalkeeper ever")  # then the oldest single ones
+    assert lines[2].startswith("• 1× what time is kickoff")
+    assert len(lines) == 3 and "/teach" in text
+    assert interaction.followup.send.await_args.kwargs["ephemeral"] is True
+
+
+async def test_unanswered_when_there_are_none(dpy):
+    interaction = admin_interaction(dpy)
+    await invoke(dpy, "unanswered", interaction)
+    assert sent_text(interaction) == "No unanswered questions. 🎉"
+
+
+async def test_teach_is_answered_at_once(dpy, store):
+    interaction = admin_interaction(dpy)
+    await invoke(dpy, "teach", interaction, question="What is VAR?", answer="The video assistant referee.")
+    assert "answered from now on" in sent_text(interaction)
+    answer = await dpy.answerer.answer("what is VAR")  # reworded, before any retrain
+    assert (answer.text, answer.answered_by) == ("The video assistant referee.", "taught")
 
 
 async def test_stats_shows_counts_model_metrics_and_a_png_chart(dpy, store):

@@ -91,12 +91,18 @@ async def test_long_answer_is_split_into_messages_under_2000_characters(dpy, sto
     assert row.reply_message_id == str(pieces[0].id)
 
 
-async def test_everyone_and_role_mentions_never_ping(dpy):
+async def test_mentions_are_not_part_of_the_question_and_nothing_sent_pings(dpy, store, fake_generator):
     someone = dpytest.get_config().members[1]
-    text = f"@everyone @here <@&123456789012345678> {someone.mention} hello"
+    channel = dpytest.get_config().channels[0]
+    # The answer itself holds @everyone, a role and a user: sent as text, it must still ping nobody.
+    fake_generator.answers["hello"] = f"@everyone @here <@&123456789012345678> {someone.mention} hi"
+    text = f"@everyone @here <@&123456789012345678> {someone.mention} <#{channel.id}> hello"
     await dpytest.message(f"{mention(dpy)} {text}")
     reply = dpytest.get_message()
-    assert "@everyone" in reply.content  # echoed back…
+    assert fake_generator.batches == [["hello"]]  # what the model saw: no mention of any kind
+    [row] = exchanges_in(store)
+    assert row.question == "hello"
+    assert "@everyone" in reply.content  # the answer is sent as it is…
     assert dpy.sent_payloads, "no message was sent"
     for payload in dpy.sent_payloads:  # …but nothing in it may ping
         allowed = payload["allowed_mentions"]

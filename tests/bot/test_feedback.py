@@ -111,3 +111,26 @@ async def test_slash_correct_refuses_non_admins(dpy, store):
     assert interaction.response.send_message.await_args.args[0] == REFUSAL
     assert interaction.response.send_message.await_args.kwargs["ephemeral"] is True
     assert corrections(store) == []
+
+
+async def test_a_correction_is_answered_at_once(dpy, store):
+    answer = await ask(dpy, "Who won the 2014 World Cup?")
+    assert answer.content == "echo: Who won the 2014 World Cup?"  # the model's (wrong) answer
+    admin = dpytest.get_config().members[0]
+    dpy.settings.admin_user_ids = [admin.id]
+    await reply_to(answer, "!correct Germany, beating Argentina 1-0 in the final.", admin)
+    assert dpytest.get_message().content == SAVED
+    # Before any retrain, the question (reworded too) gets the correction, not the model's old answer.
+    again = await ask(dpy, "who won the world cup in 2014")
+    assert again.content == (
+        "Germany, beating Argentina 1-0 in the final.\n-# closest known question: Who won the 2014 World Cup?"
+    )
+    reply = await dpy.answerer.answer("Who won the 2014 World Cup?")
+    assert reply.answered_by == "correction"
+
+
+async def test_slash_correct_is_answered_at_once(dpy, store):
+    answer = await ask(dpy, "What is offside?")
+    interaction = make_interaction(dpy, make_member(4242))
+    await invoke(dpy, "correct", interaction, message_id=str(answer.id), answer="A position rule.")
+    assert (await dpy.answerer.answer("What is offside?")).text == "A position rule."

@@ -215,3 +215,27 @@ async def test_a_failed_generation_does_not_end_the_terminal_session(store, fake
     assert "could not answer: CUDA out of memory" in out.getvalue()
     assert "echo: second question" in out.getvalue()
     assert count(store, Exchange) == 1
+
+
+async def test_terminal_unanswered_groups_similar_questions(store, answerer):
+    from types import SimpleNamespace
+
+    for question in ("how long is a match", "How long is a football match?", "who is the best keeper"):
+        unanswered = SimpleNamespace(
+            question=question, text="Not sure.", confidence=0.1, unanswered=True, latency_s=0.0,
+            model_version="v", zone="fallback", matched_question=None, match_score=None,
+        )  # fmt: skip
+        await async_store.log_exchange(store, unanswered, source="terminal")
+    out = io.StringIO()
+    terminal = Terminal(
+        answerer=answerer,
+        session_factory=store,
+        retrain_job=None,
+        stdin=io.StringIO("/unanswered\n"),
+        out=out,
+    )
+    await terminal.run()
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("•")]
+    assert lines[0].startswith("• 2× how long is a match (+1 similar)")
+    assert lines[1].startswith("• 1× who is the best keeper")
+    assert "`" not in out.getvalue()

@@ -134,30 +134,29 @@ class Admin(AdminCog):
 
     # -- /teach, /unanswered -------------------------------------------------------------------------
     @app_commands.command(name="teach")
-    @app_commands.describe(question="The question", answer="The answer the bot should learn")
+    @app_commands.describe(question="The question", answer="The answer the bot should give")
     async def teach(self, interaction: discord.Interaction, question: str, answer: str) -> None:
-        """Teach the bot a question and its answer (learned at the next /retrain; admins)."""
-        if not question.strip() or not answer.strip():
+        """Teach the bot a question and its answer, answered from now on (admins)."""
+        question, answer = question.strip(), answer.strip()
+        if not question or not answer:
             await interaction.response.send_message(
                 "Both question and answer are needed.", ephemeral=True, allowed_mentions=NO_PING
             )
             return
-        pair_id = await async_store.teach(
-            self.bot.session_factory, question.strip(), answer.strip(), interaction.user.id
-        )
+        pair_id = await async_store.teach(self.bot.session_factory, question, answer, interaction.user.id)
+        await self.bot.answerer.teach(question, answer)
         await interaction.response.send_message(
-            f"Learned pair #{pair_id}; it will be part of the next `/retrain`.",
+            f"Learned pair #{pair_id}: answered from now on, and part of the next `/retrain`.",
             ephemeral=True,
             allowed_mentions=NO_PING,
         )
 
     @app_commands.command(name="unanswered")
     async def unanswered(self, interaction: discord.Interaction) -> None:
-        """Questions the bot could not answer, oldest first (admins)."""
-        rows = await async_store.unanswered(self.bot.session_factory, limit=20)
-        pieces = split_message(admin_actions.unanswered_text(rows))
-        await interaction.response.send_message(pieces[0], ephemeral=True, allowed_mentions=NO_PING)
-        for piece in pieces[1:]:
+        """Questions the bot could not answer, similar ones grouped, most asked first (admins)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        groups = await admin_actions.unanswered_groups(self.bot.session_factory)
+        for piece in split_message(admin_actions.unanswered_text(groups)):
             await interaction.followup.send(piece, ephemeral=True, allowed_mentions=NO_PING)
 
     # -- /stats, /model, /reload ---------------------------------------------------------------------

@@ -1,15 +1,29 @@
 """Answering: mentions, DMs, messages in ``ALLOWED_CHANNEL_IDS``, and ``/ask``.
 
-Each question goes through the shared ``Answerer`` (batched with everyone else's), the answer replies to
-the question (split at sentence/word boundaries past 2000 characters), and the exchange is logged with
+Each question goes through the shared ``Answerer`` (batched with everyone else's). What it gets depends
+on the answer's zone:
+
+- *answer*: the answer replies to the question (split at sentence/word boundaries past 2000 characters),
+  with a ``-# closest known question: …`` line when ``SHOW_SOURCES`` is on and the match was worded
+  differently;
+- *suggest*: "Did you mean one of these?" with a button per known question (``views.SuggestionView``);
+  the asker's choice is answered and logged as an exchange of its own;
+- *fallback*: the fallback text for a mention, a DM or ``/ask``; **nothing** for a message in an open
+  (``ALLOWED_CHANNEL_IDS``) channel that did not mention the bot: chit-chat stays unanswered. Either way
+  it is logged as unanswered and, with ``ESCALATION_CHANNEL_ID``, posted once for the admins to teach.
+
+Mentions, @everyone/@here, channel links and custom emoji are removed from the question before it is
+answered (``replies.question_text``), and no send may ping (``NO_PING``). Every exchange is logged with
 the id of the reply, which is how 👍/👎 reactions and corrections find it later.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import re
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -18,12 +32,18 @@ from discord.ext import commands
 from bot import async_store
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
+from bot.discord_app.escalation import escalate
+from bot.discord_app.replies import SUGGEST_TEXT, Asked, answer_text, question_text, quoted
+from bot.discord_app.views import SuggestionView
 
 log = logging.getLogger(__name__)
 
 NO_QUESTION = "Ask me a question — mention me with it, or use `/ask`."
 TIMEOUT_TEXT = "Sorry, that took too long. Please try again in a moment."
 ERROR_TEXT = "Sorry, something went wrong while answering. The admins can see the details in the log."
+
+# Sends the pieces of one reply (the first with ``view``, if any); returns the first message sent.
+Send = Callable[[list[str], discord.ui.View | None], Awaitable[Any]]
 
 
 class UserCooldown:
@@ -52,6 +72,17 @@ def cooldown_notice(seconds: float) -> str:
     return f"Slow down a little — you can ask again in {max(1, round(seconds))} s."
 
 
+def _followup_sender(interaction: discord.Interaction) -> Send:
+    async def send(pieces: list[str], view: discord.ui.View | None) -> Any:
+        extra = {"view": view} if view is not None else {}
+        first = await interaction.followup.send(pieces[0], allowed_mentions=NO_PING, wait=True, **extra)
+        for piece in pieces[1:]:
+            await interaction.followup.send(piece, allowed_mentions=NO_PING)
+        return first
+
+    return send
+
+
 class Ask(commands.Cog):
     """Answers questions."""
 
@@ -60,62 +91,67 @@ class Ask(commands.Cog):
         self.cooldown = UserCooldown(bot.settings.user_cooldown_s)
 
     # -- deciding whether a message is a question for us -------------------------------------------
-    def _addressed_to_us(self, message: discord.Message) -> bool:
-        if message.guild is None:
-            return True  # a DM
-        if self.bot.user is not None and self.bot.user in message.mentions:
-            return True
+    def _explicit(self, message: discord.Message) -> bool:
+        """A DM or a mention of the bot: always answered, even with "not sure"."""
+        return message.guild is None or (self.bot.user is not None and self.bot.user in message.mentions)
+
+    def _in_open_channel(self, message: discord.Message) -> bool:
         channel_ids = {message.channel.id, getattr(message.channel, "parent_id", None)}
         return bool(channel_ids & set(self.bot.settings.allowed_channel_ids))
 
-    def _question_text(self, message: discord.Message) -> str:
-        text = message.content
-        if self.bot.user is not None:
-            text = re.sub(rf"<@!?{self.bot.user.id}>", " ", text)
-        return " ".join(text.split())
-
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
-        if message.author.bot or not self._addressed_to_us(message):
+        if message.author.bot:
             return  # other bots (and ourselves) never get answers: two bots could loop forever
+        explicit = self._explicit(message)
+        if not explicit and not self._in_open_channel(message):
+            return
         if message.content.startswith(self.bot.command_prefix):
             ctx = await self.bot.get_context(message)
             if ctx.valid:
                 return  # `!correct …` and friends are handled as commands
         try:
-            await self._answer_message(message)
+            await self._answer_message(message, explicit)
         except Exception:
             # Whatever happened, one user's message must not take the listener down.
             log.exception("failed to answer message %s", message.id)
 
-    async def _answer_message(self, message: discord.Message) -> None:
-        question = self._question_text(message)
+    async def _answer_message(self, message: discord.Message, explicit: bool) -> None:
+        # In an open channel the bot only speaks when it has something to say: no notices there.
+        question = question_text(message.content)
         if not question:
-            await message.reply(NO_QUESTION, allowed_mentions=NO_PING)
+            if explicit:
+                await message.reply(NO_QUESTION, allowed_mentions=NO_PING)
             return
         wait = self.cooldown.retry_after(message.author.id)
         if wait > 0:
-            await message.reply(cooldown_notice(wait), allowed_mentions=NO_PING)
+            if explicit:
+                await message.reply(cooldown_notice(wait), allowed_mentions=NO_PING)
             return
-        async with message.channel.typing():
+        if explicit:
+            async with message.channel.typing():
+                answer, failure = await self._ask(question)
+        else:
             answer, failure = await self._ask(question)
         if answer is None:
-            await message.reply(failure, allowed_mentions=NO_PING)
+            if explicit:
+                await message.reply(failure, allowed_mentions=NO_PING)
             return
-        pieces = split_message(answer.text) or [self.bot.settings.fallback_answer]
-        first = await message.reply(pieces[0], allowed_mentions=NO_PING)
-        for piece in pieces[1:]:
-            await message.channel.send(piece, allowed_mentions=NO_PING)
-        await async_store.log_exchange(
-            self.bot.session_factory,
-            answer,
-            source="discord",
-            guild_id=message.guild.id if message.guild else None,
-            channel_id=message.channel.id,
-            message_id=message.id,
+
+        async def send(pieces: list[str], view: discord.ui.View | None) -> discord.Message:
+            first = await message.reply(pieces[0], view=view, allowed_mentions=NO_PING)
+            for piece in pieces[1:]:
+                await message.channel.send(piece, allowed_mentions=NO_PING)
+            return first
+
+        asked = Asked(
             user_id=message.author.id,
-            reply_message_id=first.id,
+            channel_id=message.channel.id,
+            guild_id=message.guild.id if message.guild else None,
+            message_id=message.id,
+            explicit=explicit,
         )
+        await self._reply(answer, asked, send, late_reply_to=message.id)
 
     async def _ask(self, question: str):
         """(answer, None) or (None, text to show instead)."""
@@ -128,6 +164,69 @@ class Ask(commands.Cog):
         except Exception:
             log.exception("answerer failed on %r", question[:200])
             return None, ERROR_TEXT
+
+    def _answer_text(self, answer: Any) -> str:
+        if answer.unanswered:
+            return answer.text
+        return answer_text(
+            answer.text,
+            asked=answer.question,
+            matched_question=getattr(answer, "matched_question", None),
+            show_sources=self.bot.settings.show_sources,
+        )
+
+    async def _reply(
+        self, answer: Any, asked: Asked, send: Send, *, prefix: str = "", late_reply_to: int | None
+    ) -> None:
+        """Reply by zone, log the exchange, and escalate a "not sure".
+
+        ``late_reply_to``: the message an admin's later answer replies to (None: the first reply sent).
+        """
+        first = None
+        suggestions = getattr(answer, "suggestions", ())
+        if answer.zone == "suggest" and suggestions:
+            view = SuggestionView(
+                asker_id=asked.user_id,
+                suggestions=suggestions,
+                on_choose=functools.partial(self._choose, asked),
+            )
+            first = view.message = await send([prefix + SUGGEST_TEXT], view)
+        elif asked.explicit or not answer.unanswered:
+            pieces = split_message(prefix + self._answer_text(answer)) or [self.bot.settings.fallback_answer]
+            first = await send(pieces, None)
+        exchange_id = await async_store.log_exchange(
+            self.bot.session_factory,
+            answer,
+            source="discord",
+            guild_id=asked.guild_id,
+            channel_id=asked.channel_id,
+            message_id=asked.message_id,
+            user_id=asked.user_id,
+            reply_message_id=first.id if first is not None else None,
+        )
+        if answer.unanswered and exchange_id is not None:
+            if late_reply_to is None and first is not None:
+                late_reply_to = first.id
+            await escalate(
+                self.bot, exchange_id, answer.question, asked, late_reply_to, replied=first is not None
+            )
+
+    async def _choose(self, asked: Asked, interaction: discord.Interaction, question: str) -> None:
+        """The asker chose a suggested known question: answer it and log it as an exchange of its own."""
+        answer, failure = await self._ask(question)
+        if answer is None:
+            await interaction.followup.send(failure, ephemeral=True, allowed_mentions=NO_PING)
+            return
+        chosen = Asked(
+            user_id=asked.user_id,
+            channel_id=asked.channel_id,
+            guild_id=asked.guild_id,
+            message_id=asked.message_id,
+            explicit=True,  # a choice is always answered
+        )
+        await self._reply(
+            answer, chosen, _followup_sender(interaction), prefix=quoted(question) + "\n", late_reply_to=None
+        )
 
     # -- /ask --------------------------------------------------------------------------------------
     @app_commands.command(name="ask")
@@ -142,24 +241,20 @@ class Ask(commands.Cog):
             return
         # Generation can exceed Discord's 3 s deadline for a first response: defer ("thinking…") first.
         await interaction.response.defer(thinking=True)
-        answer, failure = await self._ask(question)
+        answer, failure = await self._ask(question_text(question))
         if answer is None:
             await interaction.followup.send(failure, allowed_mentions=NO_PING)
             return
-        pieces = split_message(f"> {discord.utils.escape_markdown(question)[:300]}\n{answer.text}")
-        first = await interaction.followup.send(pieces[0], allowed_mentions=NO_PING, wait=True)
-        for piece in pieces[1:]:
-            await interaction.followup.send(piece, allowed_mentions=NO_PING)
-        await async_store.log_exchange(
-            self.bot.session_factory,
-            answer,
-            source="discord",
-            guild_id=interaction.guild_id,
-            channel_id=interaction.channel_id,
-            message_id=interaction.id,
+        asked = Asked(
             user_id=interaction.user.id,
-            reply_message_id=first.id,
+            channel_id=interaction.channel_id,
+            guild_id=interaction.guild_id,
+            message_id=interaction.id,
+            explicit=True,
         )
+        # A later answer replies to the bot's own reply, which quotes the question (/ask leaves no message).
+        send = _followup_sender(interaction)
+        await self._reply(answer, asked, send, prefix=quoted(answer.question) + "\n", late_reply_to=None)
 
 
 async def setup(bot: QABot) -> None:

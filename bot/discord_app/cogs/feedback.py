@@ -1,7 +1,10 @@
 """Feedback: 👍/👎 on the bot's answers become votes; admins correct answers with ``!correct`` / ``/correct``.
 
 Reactions arrive as *raw* events so that votes on answers older than the message cache still count. The
-answer is found by the id of the bot's reply, which ``bot.async_store.log_exchange`` stored.
+answer is found by the id of the bot's reply, which ``bot.async_store.log_exchange`` stored. A vote also
+nudges the ranking of the known question the answer came from (``Answerer.nudge``, by the net change:
+switching 👍 to 👎 is −2), and a correction is taught to the answerer, so both act at once, not only at
+the next retrain.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ log = logging.getLogger(__name__)
 VOTES = {"👍": 1, "👎": -1}
 NOT_AN_ANSWER = "That message is not one of my logged answers, so there is nothing to correct."
 NEEDS_REPLY = "Reply to one of my answers with `!correct <the right answer>`."
-SAVED = "Thanks — correction saved; the next `/retrain` will learn it."
+SAVED = "Thanks — correction saved and answered from now on; the next `/retrain` will learn it too."
 
 
 class Feedback(AdminCog):
@@ -41,25 +44,32 @@ class Feedback(AdminCog):
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         vote = self._vote_of(payload)
-        if vote is None:
-            return
-        try:
-            await async_store.record_vote(self.bot.session_factory, payload.message_id, payload.user_id, vote)
-        except Exception:
-            log.exception("could not record vote on message %s", payload.message_id)
+        if vote is not None:
+            await self._vote(payload, vote)
 
     @commands.Cog.listener()
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
         vote = self._vote_of(payload)
-        if vote is None:
-            return
-        try:
+        if vote is not None:
             # Removing 👎 after switching to 👍 must not delete the 👍: remove only the vote this emoji cast.
-            await async_store.record_vote(
-                self.bot.session_factory, payload.message_id, payload.user_id, None, only_if=vote
+            await self._vote(payload, None, only_if=vote)
+
+    async def _vote(
+        self, payload: discord.RawReactionActionEvent, vote: int | None, *, only_if: int | None = None
+    ) -> None:
+        try:
+            result = await async_store.apply_vote(
+                self.bot.session_factory, payload.message_id, payload.user_id, vote, only_if=only_if
             )
         except Exception:
-            log.exception("could not remove vote on message %s", payload.message_id)
+            log.exception("could not record the vote on message %s", payload.message_id)
+            return
+        if result is None or not result.delta or not result.matched_question:
+            return
+        try:
+            await self.bot.answerer.nudge(result.matched_question, result.delta)
+        except Exception:
+            log.exception("could not nudge %r by %d", result.matched_question[:100], result.delta)
 
     # -- corrections ---------------------------------------------------------------------------------
     async def _correct(self, message_id: int, answer: str, admin: discord.abc.User) -> str:
@@ -76,6 +86,14 @@ class Feedback(AdminCog):
         if exchange_id is None:
             return NOT_AN_ANSWER
         log.info("correction by %s for exchange %s", describe(admin), exchange_id)
+        try:
+            row = await async_store.exchange(self.bot.session_factory, exchange_id)
+            await self.bot.answerer.teach(row["question"], answer, origin="correction")
+        except Exception:
+            log.exception("could not teach the correction for exchange %s", exchange_id)
+            return (
+                "Correction saved; the next `/retrain` will learn it (answering it now failed; see the log)."
+            )
         return SAVED
 
     @commands.command(name="correct")

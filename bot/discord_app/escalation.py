@@ -1,0 +1,224 @@
+"""Escalation: "not sure" questions go to the admins' channel once, with a **Teach** button.
+
+With ``ESCALATION_CHANNEL_ID`` set, each unanswered exchange is posted there once (``async_store.
+mark_escalated`` makes it once per exchange, even across processes): the question (escaped; no send
+pings), who asked and where, and a Teach button. Teach is for admins only (``permissions.is_admin``, the
+same rule as the admin commands); it opens a modal for the answer. On submit the pair is stored
+(``async_store.teach``, so the next retrain learns it) and taught to the answerer (answered at once, for
+everyone), the answer replies to the asker's message in its channel, and the escalation message says
+who answered and loses its button.
+
+The button is a ``discord.ui.DynamicItem``: its custom id carries the exchange id and the message to
+reply to, so it keeps working after a restart (``cogs/escalation.py`` registers it when it loads).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+
+from bot import async_store
+from bot.answer_path import Answer
+from bot.discord_app.chunking import split_message
+from bot.discord_app.client import NO_PING, QABot
+from bot.discord_app.permissions import FAILED, describe, is_admin, respond
+from bot.discord_app.replies import Asked, quoted, shorten
+
+log = logging.getLogger(__name__)
+
+TEACH_REFUSAL = "Sorry, only the bot's admins can teach it."
+GONE = "That question is no longer in the store, so there is nothing to teach here."
+EMPTY = "The answer is empty; nothing was taught."
+MODAL_TITLE_LIMIT = 45  # Discord's limit on a modal's title
+QUESTION_LIMIT = 1000  # the modal's question field
+ANSWER_LIMIT = 1800  # one Discord message with the line that introduces it
+# The late answer replies to the asker's message and notifies them (and only them): it may come hours
+# later. Nothing in its text can ping: users, roles and @everyone stay off.
+NOTIFY_ASKER = discord.AllowedMentions(everyone=False, users=False, roles=False, replied_user=True)
+
+
+def escalation_text(
+    exchange_id: int, question: str, asked: Asked, reply_to: int | None, replied: bool
+) -> str:
+    where = "in a DM" if asked.guild_id is None else f"in <#{asked.channel_id}>"
+    if asked.guild_id is not None and reply_to:
+        where += f" · [jump](https://discord.com/channels/{asked.guild_id}/{asked.channel_id}/{reply_to})"
+    status = "they were told I'm not sure" if replied else "no reply was posted (open channel)"
+    return (
+        f"❓ Unanswered question #{exchange_id}\n{quoted(question, 1500)}\n"
+        f"-# asked by <@{asked.user_id}> {where} · {status}"
+    )
+
+
+def teach_view(exchange_id: int, reply_to: int | None, *, answered: bool = False) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(TeachButton(exchange_id, reply_to, answered=answered))
+    return view
+
+
+async def escalate(
+    bot: QABot, exchange_id: int, question: str, asked: Asked, reply_to: int | None, *, replied: bool
+) -> discord.Message | None:
+    """Post an unanswered exchange to ``ESCALATION_CHANNEL_ID`` (once per exchange); the message or None.
+
+    ``reply_to``: the message the taught answer will reply to. Never raises: the asker is not affected.
+    """
+    channel_id = bot.settings.escalation_channel_id
+    if not channel_id:
+        return None
+    try:
+        if not await async_store.mark_escalated(bot.session_factory, exchange_id):
+            return None  # posted already
+        channel = bot.get_channel(channel_id) or await bot.fetch_channel(channel_id)
+        return await channel.send(
+            escalation_text(exchange_id, question, asked, reply_to, replied),
+            view=teach_view(exchange_id, reply_to),
+            allowed_mentions=NO_PING,
+        )
+    except Exception:
+        log.exception("could not post exchange %s to the escalation channel %s", exchange_id, channel_id)
+        return None
+
+
+class TeachButton(discord.ui.DynamicItem[discord.ui.Button], template=r"qabot:teach:(?P<id>\d+):(?P<to>\d+)"):
+    """Teach for one exchange; ``reply_to`` 0 in the custom id means "no message to reply to"."""
+
+    def __init__(self, exchange_id: int, reply_to: int | None, *, answered: bool = False) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="Answered" if answered else "Teach",
+                emoji="✅" if answered else "✏️",
+                style=discord.ButtonStyle.success if answered else discord.ButtonStyle.primary,
+                custom_id=f"qabot:teach:{exchange_id}:{reply_to or 0}",
+                disabled=answered,
+            )
+        )
+        self.exchange_id = exchange_id
+        self.reply_to = reply_to
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: Any, /
+    ) -> TeachButton:
+        return cls(int(match["id"]), int(match["to"]) or None)
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        if is_admin(interaction.user, interaction.client.settings):
+            return True
+        log.warning(
+            "refused Teach on exchange %s for non-admin %s", self.exchange_id, describe(interaction.user)
+        )
+        await respond(interaction, TEACH_REFUSAL)
+        return False
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        try:
+            row = await async_store.exchange(interaction.client.session_factory, self.exchange_id)
+            if row is None:
+                await respond(interaction, GONE)
+                return
+            await interaction.response.send_modal(TeachModal(row, self.reply_to))
+        except Exception:
+            log.exception("Teach on exchange %s failed", self.exchange_id)
+            await _tell(interaction, FAILED)
+
+
+class TeachModal(discord.ui.Modal):
+    """The answer to one unanswered exchange (its question pre-filled, editable into a cleaner wording)."""
+
+    def __init__(self, row: dict[str, Any], reply_to: int | None) -> None:
+        super().__init__(title=shorten(f"Teach: {row['question']}", MODAL_TITLE_LIMIT), timeout=30 * 60)
+        self.row = row
+        self.reply_to = reply_to
+        self.question = discord.ui.TextInput(
+            label="Question (taught as written here)",
+            default=shorten(row["question"], QUESTION_LIMIT),
+            max_length=QUESTION_LIMIT,
+        )
+        self.answer = discord.ui.TextInput(
+            label="Answer", style=discord.TextStyle.paragraph, max_length=ANSWER_LIMIT
+        )
+        self.add_item(self.question)
+        self.add_item(self.answer)
+
+    async def on_submit(self, interaction: discord.Interaction, /) -> None:
+        question = self.question.value.strip() or self.row["question"]
+        answer = self.answer.value.strip()
+        if not answer:
+            await respond(interaction, EMPTY)
+            return
+        await interaction.response.defer()  # acknowledges; the escalation message is edited below
+        bot: QABot = interaction.client
+        pair_id = await async_store.teach(bot.session_factory, question, answer, interaction.user.id)
+        await bot.answerer.teach(question, answer)
+        delivered = await deliver_answer(bot, self.row, self.reply_to, question, answer)
+        log.info("%s taught exchange %s as pair #%s", describe(interaction.user), self.row["id"], pair_id)
+        outcome = "sent to the asker" if delivered else "could not be sent to the asker"
+        await _mark_answered(interaction, self.row["id"], self.reply_to, f"<@{interaction.user.id}>", outcome)
+        text = f"Learned pair #{pair_id}: answered from now on, for everyone; the answer {outcome}."
+        if not delivered:
+            text += " (Their channel or message is gone, or I may not post there.)"
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PING)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:
+        log.error("teaching exchange %s failed", self.row.get("id"), exc_info=error)
+        await _tell(interaction, FAILED)
+
+
+async def deliver_answer(
+    bot: QABot, row: dict[str, Any], reply_to: int | None, question: str, answer: str
+) -> discord.Message | None:
+    """Reply to the asker with what an admin taught, and log it as an answer (votes and corrections work
+    on it). The reply, or None when the channel cannot be reached or written to."""
+    if not row.get("channel_id"):
+        return None
+    channel_id = int(row["channel_id"])
+    try:
+        channel = bot.get_channel(channel_id) or await bot.fetch_channel(channel_id)
+        pieces = split_message(f"An admin answered your question:\n{answer}")
+        reference = None
+        if reply_to:  # a deleted message: the answer is posted without the reply
+            reference = discord.MessageReference(
+                message_id=reply_to, channel_id=channel_id, fail_if_not_exists=False
+            )
+        first = await channel.send(pieces[0], reference=reference, allowed_mentions=NOTIFY_ASKER)
+        for piece in pieces[1:]:
+            await channel.send(piece, allowed_mentions=NO_PING)
+    except (discord.HTTPException, discord.InvalidData, AttributeError, ValueError):
+        log.warning("could not deliver the taught answer for exchange %s", row.get("id"), exc_info=True)
+        return None
+    taught = Answer(
+        text=answer, confidence=1.0, unanswered=False, tokens=0, latency_s=0.0,
+        model_version=bot.answerer.model_version, question=row["question"], zone="answer",
+        matched_question=question, match_score=1.0, answered_by="taught",
+    )  # fmt: skip
+    await async_store.log_exchange(
+        bot.session_factory, taught, source="discord", guild_id=row.get("guild_id"), channel_id=channel_id,
+        message_id=row.get("message_id"), user_id=row.get("user_id"), reply_message_id=first.id,
+    )  # fmt: skip
+    return first
+
+
+async def _mark_answered(
+    interaction: discord.Interaction, exchange_id: int, reply_to: int | None, admin: str, outcome: str
+) -> None:
+    """Edit the escalation message: who answered, and the button disabled."""
+    message = interaction.message
+    content = message.content if message is not None else f"❓ Unanswered question #{exchange_id}"
+    try:
+        await interaction.edit_original_response(
+            content=f"{content}\n✅ Answered by {admin}; {outcome}."[:2000],
+            view=teach_view(exchange_id, reply_to, answered=True),
+            allowed_mentions=NO_PING,
+        )
+    except discord.HTTPException:
+        log.warning("could not mark escalation of exchange %s as answered", exchange_id, exc_info=True)
+
+
+async def _tell(interaction: discord.Interaction, text: str) -> None:
+    try:
+        await respond(interaction, text)
+    except discord.HTTPException:
+        log.warning("could not tell %s: %s", describe(interaction.user), text)

@@ -1,0 +1,74 @@
+"""What the Discord cogs say and to whom: question text from a message, answer text with its source line,
+button labels, and ``Asked`` (where a question came from, for logging it and answering it later).
+
+Pure functions over strings: no network, no state.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from discord.utils import escape_markdown
+
+BUTTON_LABEL_LIMIT = 80  # Discord rejects a button label longer than this
+SOURCE_QUESTION_LIMIT = 200  # the "closest known question" line stays one short line
+SUGGEST_TEXT = "Did you mean one of these?"
+
+# Everything in a message that pings or points somewhere rather than asks: user (and the bot's own) mentions
+# <@id>/<@!id>, roles <@&id>, channels <#id>, slash-command mentions </name:id>, custom emoji <:name:id>, and
+# @everyone/@here. Removed before retrieval and generation, so they are never part of a question, never
+# echoed, and never matched on.
+_NOT_QUESTION = re.compile(r"<@[!&]?\d+>|<#\d+>|</[^<>:]+:\d+>|<a?:\w+:\d+>|(?<![\w.])@(?:everyone|here)\b")
+_NOT_WORD = re.compile(r"[^\w\s]")
+
+
+@dataclass(frozen=True)
+class Asked:
+    """Where a question came from: what its exchange logs, and where a late (taught) answer goes."""
+
+    user_id: int
+    channel_id: int | None
+    guild_id: int | None
+    message_id: int | None  # logged as the question's message: the message, or the /ask interaction's id
+    explicit: bool  # a mention, a DM or /ask: always answered, even "not sure"; False: an open channel
+
+
+def question_text(content: str) -> str:
+    """``content`` without mentions, @everyone/@here, channel links and custom emoji; spaces collapsed."""
+    return " ".join(_NOT_QUESTION.sub(" ", content).split())
+
+
+def same_question(a: str | None, b: str | None) -> bool:
+    """Equal but for case, punctuation and spacing ("What is VAR?" and "what is var")."""
+
+    def key(text: str | None) -> str:
+        return " ".join(_NOT_WORD.sub(" ", (text or "").lower()).split())
+
+    return key(a) == key(b)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def button_label(question: str) -> str:
+    return shorten(" ".join(question.split()), BUTTON_LABEL_LIMIT)
+
+
+def source_line(matched_question: str) -> str:
+    """Discord subtext under an answer naming the known question it came from."""
+    return f"-# closest known question: {escape_markdown(shorten(matched_question, SOURCE_QUESTION_LIMIT))}"
+
+
+def answer_text(text: str, *, asked: str, matched_question: str | None, show_sources: bool) -> str:
+    """The answer, plus the source line when sources are on and the match was worded differently."""
+    if show_sources and matched_question and not same_question(asked, matched_question):
+        return f"{text}\n{source_line(matched_question)}"
+    return text
+
+
+def quoted(question: str, limit: int = 300) -> str:
+    """The question as a one-line Markdown quote (what ``/ask`` and chosen suggestions reply under)."""
+    return f"> {escape_markdown(shorten(question, limit))}"

@@ -1,0 +1,233 @@
+"""Escalation: "not sure" questions posted once to the admins' channel; Teach → modal → answered everywhere.
+
+The Teach button is pressed the way discord.py dispatches it after a restart: the registered dynamic item
+is rebuilt from the custom id alone (``from_custom_id``), then its check and callback run. The modal is
+submitted through its own dispatch with the component payload Discord sends.
+"""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+from unittest.mock import AsyncMock
+
+import discord
+import discord.ext.test as dpytest
+import pytest
+from discord.ext.test import backend
+from sqlalchemy import select
+
+from bot import async_store
+from bot.discord_app.escalation import TEACH_REFUSAL, TeachButton, TeachModal, escalate
+from bot.discord_app.replies import Asked
+from storage.models import Exchange, TaughtPair
+from tests.bot.fixtures import ADMIN_ID, FakeGenerator, make_interaction, make_member
+from training.zones import ZoneThresholds
+
+KNOWN = [
+    {"question": "How long is a football match?", "answer": "90 minutes."},
+    {"question": "Who won the 2014 World Cup?", "answer": "Germany."},
+]
+FALLBACK = "I'm not sure about that yet."
+DOG = "What colour is the referee's *dog*?"
+DOG_ANSWER = "Referees do not bring dogs onto the pitch."
+
+
+@pytest.fixture
+def fake_generator() -> FakeGenerator:
+    return FakeGenerator(
+        {p["question"]: p["answer"] for p in KNOWN},
+        known=KNOWN,
+        zones=ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5),
+    )
+
+
+@pytest.fixture
+def admins(dpy):
+    """An escalation channel in the test guild; its id set as ESCALATION_CHANNEL_ID."""
+    guild = dpytest.get_config().guilds[0]
+    channel = backend.make_text_channel("qabot-admins", guild)
+    dpy.settings.escalation_channel_id = channel.id
+    return channel
+
+
+def exchanges(store) -> list[Exchange]:
+    with store() as session:
+        return list(session.scalars(select(Exchange).order_by(Exchange.id)))
+
+
+def taught(store) -> list[tuple[str, str]]:
+    with store() as session:
+        return [(p.question, p.answer) for p in session.scalars(select(TaughtPair))]
+
+
+async def press_teach(bot, escalation: discord.Message, user) -> SimpleNamespace:
+    """Press Teach on ``escalation`` as ``user``, as discord.py does for a registered dynamic item."""
+    [view] = [v for v in bot.sent_views if any(isinstance(i, TeachButton) for i in v.children)][-1:]
+    [button] = view.children
+    store = bot._connection._view_store
+    [(pattern, factory)] = store._dynamic_items.items()  # registered by the cog, as after a restart
+    match = pattern.fullmatch(button.custom_id)
+    assert factory is TeachButton and match is not None
+    interaction = make_interaction(bot, user)
+    interaction.message = escalation
+    item = await factory.from_custom_id(interaction, button.item, match)
+    if await item.interaction_check(interaction):
+        await item.callback(interaction)
+    return interaction
+
+
+async def submit(bot, modal: TeachModal, user, escalation, *, answer: str, question: str | None = None):
+    """Submit ``modal`` with the payload Discord sends (text inputs by custom id)."""
+    interaction = make_interaction(bot, user)
+    interaction.message = escalation
+    fields = [{"type": 4, "custom_id": modal.answer.custom_id, "value": answer}]
+    fields.append(
+        {"type": 4, "custom_id": modal.question.custom_id, "value": question or modal.question.default}
+    )
+    await modal._scheduled_task(interaction, [{"type": 1, "components": [f]} for f in fields], {})
+    return interaction
+
+
+async def test_an_unanswered_mention_is_escalated_once_with_a_teach_button(dpy, store, admins):
+    asker = dpytest.get_config().members[0]
+    question = await dpytest.message(f"<@{dpy.user.id}> <@{asker.id}> {DOG}")
+    assert dpytest.get_message().content == FALLBACK  # the asker is told first
+    escalation = dpytest.get_message()
+    assert escalation.channel.id == admins.id
+    [row] = exchanges(store)
+    assert f"#{row.id}" in escalation.content
+    assert "> What colour is the referee's \\*dog\\*?" in escalation.content  # escaped, mention-free
+    assert f"<@{asker.id}>" in escalation.content and f"<#{question.channel.id}>" in escalation.content
+    assert str(question.id) in escalation.content  # the jump link to the question
+    assert dpy.sent_payloads[-1]["allowed_mentions"]["parse"] == []
+    [button] = dpy.sent_views[-1].children
+    assert isinstance(button, TeachButton) and button.item.label == "Teach"
+    assert (button.exchange_id, button.reply_to) == (row.id, question.id)
+    assert row.escalated_at is not None
+    # Once per exchange: a second attempt posts nothing.
+    asked = Asked(
+        user_id=asker.id, channel_id=question.channel.id, guild_id=None, message_id=1, explicit=True
+    )
+    assert await escalate(dpy, row.id, DOG, asked, question.id, replied=True) is None
+    assert dpytest.verify().message().nothing()
+
+
+async def test_answered_questions_are_not_escalated(dpy, store, admins):
+    await dpytest.message(f"<@{dpy.user.id}> Who won the 2014 World Cup?")
+    assert dpytest.get_message().content == "Germany."
+    assert dpytest.verify().message().nothing()
+
+
+async def test_quiet_open_channel_questions_are_escalated_too(dpy, store, admins):
+    channel = dpytest.get_config().channels[0]
+    dpy.settings.allowed_channel_ids = [channel.id]
+    await dpytest.message(DOG, channel=channel)
+    escalation = dpytest.get_message()  # the only message: nothing was said in the open channel
+    assert escalation.channel.id == admins.id and "no reply was posted" in escalation.content
+    assert dpytest.verify().message().nothing()
+
+
+async def test_without_an_escalation_channel_nothing_is_posted(dpy, store):
+    await dpytest.message(f"<@{dpy.user.id}> {DOG}")
+    assert dpytest.get_message().content == FALLBACK
+    assert dpytest.verify().message().nothing()
+    assert exchanges(store)[0].escalated_at is None
+
+
+async def test_teach_answers_the_asker_and_everyone_from_now_on(dpy, store, admins):
+    question = await dpytest.message(f"<@{dpy.user.id}> {DOG}")
+    dpytest.get_message()  # the fallback
+    escalation = dpytest.get_message()
+    admin = make_member(ADMIN_ID)
+
+    pressed = await press_teach(dpy, escalation, admin)
+    modal = pressed.response.send_modal.await_args.args[0]
+    assert isinstance(modal, TeachModal) and len(modal.title) <= 45
+    assert modal.question.default == DOG and modal.answer.style is discord.TextStyle.paragraph
+
+    done = await submit(dpy, modal, admin, escalation, answer=DOG_ANSWER)
+    # Stored for the next retrain, and answered at once (a rewording too).
+    assert taught(store) == [(DOG, DOG_ANSWER)]
+    answer = await dpy.answerer.answer("what colour is the referees dog")  # reworded
+    assert (answer.text, answer.answered_by) == (DOG_ANSWER, "taught")
+    # The asker gets the answer as a reply to their question, which notifies only them.
+    late = dpytest.get_message()
+    assert late.channel.id == question.channel.id and DOG_ANSWER in late.content
+    payload = next(p for p in dpy.sent_payloads if DOG_ANSWER in p.get("content", ""))
+    assert payload["message_reference"]["message_id"] == question.id
+    assert payload["allowed_mentions"] == {"parse": [], "replied_user": True}
+    # The late answer is an exchange of its own, so votes and corrections work on it.
+    late_row = exchanges(store)[-1]
+    assert (late_row.question, late_row.answer, late_row.reply_message_id) == (DOG, DOG_ANSWER, str(late.id))
+    # The escalation message says who answered and loses its button; the admin is told, privately.
+    edit = done.edit_original_response.await_args.kwargs
+    assert f"Answered by <@{ADMIN_ID}>" in edit["content"] and "sent to the asker" in edit["content"]
+    [button] = edit["view"].children
+    assert button.item.disabled and button.item.label == "Answered"
+    confirm = done.followup.send.await_args
+    assert "answered from now on" in confirm.args[0] and confirm.kwargs["ephemeral"] is True
+
+
+async def test_teach_from_a_non_admin_is_refused(dpy, store, admins, caplog):
+    await dpytest.message(f"<@{dpy.user.id}> {DOG}")
+    dpytest.get_message()
+    escalation = dpytest.get_message()
+    with caplog.at_level(logging.WARNING):
+        pressed = await press_teach(dpy, escalation, make_member(1))
+    pressed.response.send_modal.assert_not_awaited()
+    pressed.response.send_message.assert_awaited_once()
+    assert pressed.response.send_message.await_args.args[0] == TEACH_REFUSAL
+    assert pressed.response.send_message.await_args.kwargs["ephemeral"] is True
+    assert any("refused Teach" in r.getMessage() for r in caplog.records)
+
+
+async def test_teach_when_the_asker_cannot_be_reached_still_teaches_and_says_so(
+    dpy, store, admins, monkeypatch
+):
+    await dpytest.message(f"<@{dpy.user.id}> {DOG}")
+    dpytest.get_message()
+    escalation = dpytest.get_message()
+    admin = make_member(ADMIN_ID)
+    modal = (await press_teach(dpy, escalation, admin)).response.send_modal.await_args.args[0]
+    gone = discord.NotFound(SimpleNamespace(status=404, reason="Not Found"), "Unknown Channel")
+    monkeypatch.setattr(dpy, "get_channel", lambda channel_id: None)
+    monkeypatch.setattr(dpy, "fetch_channel", AsyncMock(side_effect=gone))
+    done = await submit(dpy, modal, admin, escalation, answer=DOG_ANSWER)
+    assert taught(store) == [(DOG, DOG_ANSWER)]
+    text = done.followup.send.await_args.args[0]
+    assert "could not be sent to the asker" in text
+    assert dpytest.verify().message().nothing()
+
+
+async def test_an_empty_answer_teaches_nothing(dpy, store, admins):
+    await dpytest.message(f"<@{dpy.user.id}> {DOG}")
+    dpytest.get_message()
+    escalation = dpytest.get_message()
+    admin = make_member(ADMIN_ID)
+    modal = (await press_teach(dpy, escalation, admin)).response.send_modal.await_args.args[0]
+    done = await submit(dpy, modal, admin, escalation, answer="   ")
+    assert "empty" in done.response.send_message.await_args.args[0]
+    assert taught(store) == []
+
+
+async def test_teach_on_an_exchange_that_is_gone(dpy, store, admins):
+    interaction = make_interaction(dpy, make_member(ADMIN_ID))
+    await TeachButton(999, None).callback(interaction)
+    interaction.response.send_modal.assert_not_awaited()
+    assert "no longer in the store" in interaction.response.send_message.await_args.args[0]
+
+
+async def test_slash_ask_escalation_replies_to_the_bots_own_answer(dpy, store, admins):
+    from tests.bot.fixtures import invoke
+
+    interaction = make_interaction(dpy, make_member(555))
+    interaction.channel_id = dpytest.get_config().channels[0].id
+    await invoke(dpy, "ask", interaction, question=DOG)
+    assert interaction.followup.send.await_args.args[0].endswith(FALLBACK)
+    escalation = dpytest.get_message()
+    assert escalation.channel.id == admins.id and "<@555>" in escalation.content
+    [button] = dpy.sent_views[-1].children
+    assert button.reply_to == 777  # /ask leaves no message of the asker's: the bot's quoted answer
+    row = await async_store.exchange(store, button.exchange_id)
+    assert row["question"] == DOG and row["unanswered"] and row["reply_message_id"] == "777"
