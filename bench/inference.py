@@ -4,8 +4,9 @@
 
 1. Batch-1 latency for exactly 50 new tokens on a distilgpt2-size GPT-2 (6 layers x 768, random weights:
    speed does not depend on what the weights say). Seed: fp32 ``model.generate`` (its KV cache on, as the
-   seed had it); engine: ``Generator`` (int8 weights, lean decoder), the two alternating run by run.
-   p50/p95 and ``latency_speedup``.
+   seed had it); engine: the bot's whole answer path (``bot.answer_path``: retrieval over the example's
+   known questions with the sentence encoder, then ``Generator`` with int8 weights and its lean decoder
+   answering the matched question), the two alternating run by run. p50/p95 and ``latency_speedup``.
 2. 8 and 32 concurrent askers through the ``Answerer`` (50 tokens each) against the seed answering them
    one by one (timed just before each crowd; median of 3): aggregate tokens/s and
    ``concurrency_speedup_8`` / ``_32``.
@@ -67,6 +68,12 @@ def interleaved(fns: list[Any], runs: int) -> list[list[float]]:
     return out
 
 
+def timed(fn: Any, *args: Any) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
 def weight_bytes(model: Any) -> int:
     """Bytes of weights one decoding step reads: every matrix product's weights (int8 or float)."""
     import torch
@@ -90,11 +97,16 @@ def latency_and_concurrency(runs: int) -> dict[str, Any]:
     from transformers import GPT2Config, GPT2LMHeadModel
 
     from bot import torch_thread
+    from bot.answer_path import BatchSettings, answer_batch
     from bot.answerer import Answerer
+    from bot.knowledge import Knowledge
+    from training.embedder import Embedder
     from training.generate import GenerationConfig, Generator
     from training.prompt import format_prompt
     from training.quantize import quantize_int8
+    from training.retrieval import RetrievalIndex
     from training.tokenizer import load_gpt2_tokenizer
+    from training.zones import ZoneThresholds
 
     def build() -> tuple[Any, Any]:
         torch.manual_seed(0)
@@ -104,8 +116,17 @@ def latency_and_concurrency(runs: int) -> dict[str, Any]:
     # Every torch call of this process on one thread, as in the bot (see bot/torch_thread.py).
     tok = load_gpt2_tokenizer()
     seed_model, engine_model = torch_thread.call(build)
-    engine = Generator(engine_model, tok, model_version="bench-6x768", precision="int8")
+    # The retrieval in front of the engine: the example's questions plus the bench's, every question
+    # answered (zones wide open) so each one pays for retrieval and for 50 generated tokens.
+    known = json.loads((ROOT / "examples" / "soccer.json").read_text(encoding="utf-8"))
+    known += [{"question": q, "answer": "-"} for q in QUESTIONS]
+    embedder = torch_thread.call(Embedder.load, "auto")
+    index = torch_thread.call(RetrievalIndex.build, known, embedder)
+    engine = Generator(engine_model, tok, model_version="bench-6x768", precision="int8", index=index)
+    engine.manifest["zones"] = ZoneThresholds(0.0, 0.0, 0.0).to_dict()
     exact = GenerationConfig(max_new_tokens=NEW_TOKENS, min_new_tokens=NEW_TOKENS)
+    path = BatchSettings(config=exact, zones=engine.zones, threshold=None, fallback="-")
+    knowledge = Knowledge(index)
 
     def seed(i: int) -> None:
         enc = tok(format_prompt(QUESTIONS[i % len(QUESTIONS)]), return_tensors="pt")
@@ -120,7 +141,8 @@ def latency_and_concurrency(runs: int) -> dict[str, Any]:
         assert out.shape[1] - enc["input_ids"].shape[1] == NEW_TOKENS
 
     def ours(i: int) -> None:
-        assert engine.generate([QUESTIONS[i % len(QUESTIONS)]], exact)[0].tokens == NEW_TOKENS
+        answer = answer_batch(engine, knowledge, [QUESTIONS[i % len(QUESTIONS)].lower()], path)[0]
+        assert answer.tokens == NEW_TOKENS and answer.zone == "answer"
 
     on_thread = [functools.partial(torch_thread.call, fn) for fn in (seed, ours)]
     seed_s, ours_s = interleaved(on_thread, runs)
@@ -132,6 +154,9 @@ def latency_and_concurrency(runs: int) -> dict[str, Any]:
     }
     result["latency_speedup"] = round(result["seed_p50_s"] / result["engine_p50_s"], 2)
     result["latency_speedup_p95"] = round(result["seed_p95_s"] / result["engine_p95_s"], 2)
+    retrieval_s = [torch_thread.call(timed, knowledge.search_many, [q.lower()]) for q in QUESTIONS * 10]
+    result["retrieval_p50_ms"] = round(statistics.median(retrieval_s) * 1000, 2)
+    result["retrieval_encoder"] = embedder.name if embedder else None
 
     # One by one, the seed serves NEW_TOKENS per question in its median latency.
     result["seed_tokens_per_s"] = round(NEW_TOKENS / result["seed_p50_s"], 1)

@@ -111,7 +111,9 @@ def _answer(
 ) -> Answer:
     common = {"question": question, "model_version": version, "zone": d.zone, "latency_s": 0.0}
     if d.match is not None:
-        common.update(matched_question=d.match.question, match_score=round(d.match.score, 4))
+        common["match_score"] = round(d.match.score, 4)
+        if d.zone != "fallback":  # a far match was not used: votes on "not sure" must not nudge it
+            common["matched_question"] = d.match.question
     if d.zone == "suggest":
         offered = tuple(m.question for m in d.suggestions)
         return Answer(
