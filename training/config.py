@@ -51,7 +51,19 @@ class TrainConfig:
     data: list[Path] = field(
         default_factory=list,
         # "extend": each --data adds its paths (HfArgumentParser gives a list field nargs="+").
-        metadata={"help": "dataset file(s) (JSON, JSONL, CSV, ...); repeatable", "action": "extend"},
+        metadata={
+            "help": "dataset(s): JSON, JSONL, CSV/TSV, Parquet or Arrow files, save_to_disk folders, or "
+            "hf:owner/name on the hub; repeatable",
+            "action": "extend",
+        },
+    )
+    encoding: str | None = field(
+        default=None,
+        metadata={"help": "text encoding of the dataset files (e.g. cp1252, latin-1; default UTF-8)"},
+    )
+    split: str = field(
+        default="train",
+        metadata={"help": "split of a hub dataset (--data hf:owner/name) or a saved DatasetDict"},
     )
     base: str = field(
         default=DEFAULT_BASE,

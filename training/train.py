@@ -71,7 +71,7 @@ def _load_data(config: TrainConfig) -> tuple[Any, list[Record], list[Record]]:
     """The cleaned dataset and its train / eval split (``--holdout`` and ``--always-train`` applied)."""
     if not config.data:
         raise TrainingError("no training data: pass --data PATH (repeatable)")
-    cleaned = prepare_dataset([Path(p) for p in config.data])
+    cleaned = prepare_dataset([Path(p) for p in config.data], encoding=config.encoding, split=config.split)
     if not cleaned.records:
         raise TrainingError(f"no usable records left after cleaning {', '.join(map(str, config.data))}")
     train_recs, eval_recs = split_records(

@@ -29,8 +29,9 @@ class ConflictPolicy(StrEnum):
 PathsArg = Annotated[
     list[Path],
     typer.Argument(
-        help="Dataset file(s): JSON list, JSON Lines or CSV holding question/answer, alpaca, sharegpt, "
-        "chat messages or prompt/completion records.",
+        help="Dataset(s): a JSON list, JSON Lines, CSV/TSV, Parquet or Arrow file (gzip/bz2/xz too), a "
+        "datasets save_to_disk folder, or hf:owner/name on the Hugging Face hub; holding question/answer, "
+        "alpaca, sharegpt, chat messages or prompt/completion records.",
         show_default=False,
     ),
 ]
@@ -39,9 +40,20 @@ FormatOpt = Annotated[
     typer.Option(
         "--format",
         "-f",
-        help="Force the file syntax (json, jsonl, csv) or the record shape (seed, alpaca, sharegpt, "
-        "messages, prompt-completion); detected when omitted.",
+        help="Force the file syntax (json, jsonl, csv, parquet, arrow) or the record shape (seed, alpaca, "
+        "sharegpt, messages, prompt-completion); detected when omitted.",
     ),
+]
+EncodingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--encoding",
+        help="Text encoding of the files (e.g. cp1252 for Windows/Excel exports, latin-1); default UTF-8, "
+        "or UTF-16 with a byte-order mark.",
+    ),
+]
+SplitOpt = Annotated[
+    str, typer.Option("--split", help="Split of a hub dataset or a saved DatasetDict (train, test, ...).")
 ]
 QuestionFieldOpt = Annotated[
     str | None, typer.Option("--question-field", help="Field/column holding the question.")
@@ -66,7 +78,22 @@ ThresholdOpt = Annotated[
 ConflictsOpt = Annotated[
     ConflictPolicy, typer.Option("--conflicts", help="Answer kept when one question has several.")
 ]
-OffensiveOpt = Annotated[bool, typer.Option("--offensive/--no-offensive", help="Drop offensive language.")]
+OffensiveOpt = Annotated[
+    bool,
+    typer.Option(
+        "--offensive/--no-offensive",
+        help="Drop offensive language (a classifier proposes, a sentence encoder checks the context).",
+    ),
+]
+OffensiveThresholdOpt = Annotated[
+    float,
+    typer.Option(
+        "--offensive-threshold",
+        min=0.0,
+        max=1.0,
+        help="Classifier score (0-1] at which text is checked in context (default 0.5); lower catches more.",
+    ),
+]
 SpamOpt = Annotated[
     bool, typer.Option("--spam/--no-spam", help="Drop links, invite URLs and repeated characters.")
 ]
@@ -75,7 +102,7 @@ AllowWordOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--allow-word",
-        help="A listed word to let through the offensive filter (repeatable).",
+        help="A word the offensive filter ignores, e.g. a sport's or trade's jargon (repeatable).",
         show_default=False,
     ),
 ]
@@ -86,6 +113,7 @@ def _clean_options(
     threshold: float,
     conflicts: ConflictPolicy,
     offensive: bool,
+    offensive_threshold: float,
     spam: bool,
     short: bool,
     allow: list[str] | None,
@@ -96,6 +124,7 @@ def _clean_options(
         "near_dup_threshold": threshold,
         "conflicts": conflicts.value,
         "offensive": offensive,
+        "offensive_threshold": offensive_threshold,
         "spam": spam,
         "short": short,
         "allowed_words": (*DEFAULT_ALLOWED_WORDS, *(allow or ())),
@@ -130,13 +159,20 @@ def _show(report: Any, as_json: bool, **extra: Any) -> None:
 
 
 def _load_options(
-    fmt: str | None, question_field: str | None, answer_field: str | None, records_key: str | None
+    fmt: str | None,
+    question_field: str | None,
+    answer_field: str | None,
+    records_key: str | None,
+    encoding: str | None,
+    split: str,
 ) -> dict[str, str | None]:
     return {
         "fmt": fmt,
         "question_field": question_field,
         "answer_field": answer_field,
         "records_key": records_key,
+        "encoding": encoding,
+        "split": split,
     }
 
 
@@ -147,17 +183,22 @@ def check(
     question_field: QuestionFieldOpt = None,
     answer_field: AnswerFieldOpt = None,
     records_key: RecordsKeyOpt = None,
+    encoding: EncodingOpt = None,
+    split: SplitOpt = "train",
     near_dup_threshold: ThresholdOpt = 0.9,
     conflicts: ConflictsOpt = ConflictPolicy.first,
     offensive: OffensiveOpt = True,
+    offensive_threshold: OffensiveThresholdOpt = 0.5,
     spam: SpamOpt = True,
     short: ShortOpt = True,
     allow_word: AllowWordOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Validate and clean dataset files without writing anything: exit 0 if usable, 2 if not."""
-    load = _load_options(fmt, question_field, answer_field, records_key)
-    clean = _clean_options(near_dup_threshold, conflicts, offensive, spam, short, allow_word)
+    load = _load_options(fmt, question_field, answer_field, records_key, encoding, split)
+    clean = _clean_options(
+        near_dup_threshold, conflicts, offensive, offensive_threshold, spam, short, allow_word
+    )
     _show(_prepare(paths, load, clean, as_json).report, as_json)
 
 
@@ -174,9 +215,12 @@ def clean(
     question_field: QuestionFieldOpt = None,
     answer_field: AnswerFieldOpt = None,
     records_key: RecordsKeyOpt = None,
+    encoding: EncodingOpt = None,
+    split: SplitOpt = "train",
     near_dup_threshold: ThresholdOpt = 0.9,
     conflicts: ConflictsOpt = ConflictPolicy.first,
     offensive: OffensiveOpt = True,
+    offensive_threshold: OffensiveThresholdOpt = 0.5,
     spam: SpamOpt = True,
     short: ShortOpt = True,
     allow_word: AllowWordOpt = None,
@@ -185,8 +229,10 @@ def clean(
     """Clean dataset files and write the result as a JSON list of {"question", "answer"}."""
     from training.checkpoint import write_json
 
-    load = _load_options(fmt, question_field, answer_field, records_key)
-    clean = _clean_options(near_dup_threshold, conflicts, offensive, spam, short, allow_word)
+    load = _load_options(fmt, question_field, answer_field, records_key, encoding, split)
+    clean = _clean_options(
+        near_dup_threshold, conflicts, offensive, offensive_threshold, spam, short, allow_word
+    )
     if output.is_dir():
         raise fail(f"{output} is a folder; give a file name such as {output / 'clean.json'}")
     result = _prepare(paths, load, clean, as_json)

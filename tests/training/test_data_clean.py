@@ -148,7 +148,7 @@ def test_each_filter_removes_and_counts_and_can_be_switched_off(record, reason, 
     on = clean([keep, record])
     assert on.records == [keep]
     assert on.report.removed[reason] == 1
-    assert on.report.examples[reason] == [record]
+    assert [{k: e[k] for k in record} for e in on.report.examples[reason]] == [record]
     off = clean([keep, record], **{switch: False})
     assert len(off.records) == 2 and off.report.removed[reason] == 0
 
@@ -162,34 +162,6 @@ def test_filters_leave_ordinary_football_text_alone():
     assert not any(is_offensive(t) or has_link(t) or has_repeated_chars(t) for t in texts)
     assert not has_repeated_chars("A crowd of 1000000 is impossible.")  # runs of digits are numbers
     assert not is_too_short("11") and not is_too_short("No.") and is_too_short("lol")
-
-
-def test_fast_offensive_matcher_agrees_with_better_profanity():
-    from better_profanity import profanity
-
-    samples = [
-        "what the fuck is offside", "He is a sh1t player", "A$$ kicking", "classic pass", "handjob",
-        "hand job", "grass", "assessment of the ref", "B1TCH", "the kick-off time", "cocktail party",
-        "shittake", "sHiT!", "penalty", "analysis", "cumulative", "homo sapiens", "a good tackle",
-        "2 girls 1 cup",
-    ]  # fmt: skip
-    expected = [profanity.contains_profanity(s) for s in samples]
-    assert [is_offensive(s, allowed=frozenset()) for s in samples] == expected
-
-
-def test_allowed_words_pass_the_offensive_filter():
-    hand_of_god = rec("What was the Hand of God goal?", "Maradona's handball goal against England in 1986.")
-    assert clean([hand_of_god]).records == [hand_of_god]  # "god" is allowed by default
-    assert clean([hand_of_god], allowed_words=()).report.removed["offensive"] == 1
-    dick_kerr = rec("Who were the Dick, Kerr Ladies?", "A women's works team from Preston, founded in 1917.")
-    assert clean([dick_kerr]).report.removed["offensive"] == 1
-    assert clean([dick_kerr], allowed_words=("Dick",)).records == [dick_kerr]
-
-
-def test_scores_are_not_read_as_leetspeak():
-    # better-profanity reads "1-0 in" as "loin"; a football dataset is full of scores.
-    assert not is_offensive("Germany beat Argentina 1-0 in the final.")
-    assert is_offensive("you l0ser b1tch")
 
 
 def test_empty_records_are_counted_not_fatal():

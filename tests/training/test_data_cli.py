@@ -130,12 +130,11 @@ def test_clean_conflict_policy_and_filter_switches(tmp_path):
     assert bad_policy.exit_code == 2
 
 
-def test_allow_word_lets_a_listed_word_through(tmp_path):
+def test_allow_word_and_offensive_threshold_let_a_record_through(tmp_path):
     data = tmp_path / "in.json"
     data.write_text(
-        json.dumps(
-            [{"question": "Who were the Dick, Kerr Ladies?", "answer": "A women's team from Preston."}]
-        )
+        json.dumps([{"question": "Best comeback?", "answer": "Holy shit, what a comeback in Istanbul."}])
     )
     assert run("check", data).exit_code == 2  # the only record is filtered: nothing left
-    assert run("check", data, "--allow-word", "dick").exit_code == 0
+    assert run("check", data, "--allow-word", "shit").exit_code == 0
+    assert run("check", data, "--offensive-threshold", "0.99").exit_code == 0  # it scores 0.88

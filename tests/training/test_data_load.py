@@ -66,10 +66,10 @@ def test_trl_conversational_takes_last_user_turn_and_assistant_reply():
     }
 
 
-def test_csv_handles_quotes_and_multiline_cells_and_normalizes_them():
+def test_csv_handles_quotes_and_multiline_cells_and_keeps_the_answers_line_breaks():
     records = load_dataset_file(FIXTURES / "qa.csv")
     assert records[1]["question"] == 'Who is known as "The King" of football?'
-    assert records[4]["answer"] == "A yellow card; two in one match mean a red card."
+    assert records[4]["answer"] == "A yellow card;\ntwo in one match mean a red card."
 
 
 def test_format_flag_forces_the_shape_or_syntax(tmp_path):

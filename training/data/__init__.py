@@ -1,9 +1,9 @@
 """The dataset pipeline: load any common Q&A file shape into ``{"question", "answer"}`` records,
 validate, normalize, filter, de-duplicate, report, and split train/eval by question.
 
-Part of ``training``: imports the standard library, its data libraries (rapidfuzz, better-profanity, rich,
-numpy) and other ``training`` modules (records, prompt, tokenizer); never ``bot`` or ``storage`` (a store
-export reaches it as a dataset file).
+Part of ``training``: imports the standard library, its data libraries (rapidfuzz, alt-profanity-check,
+datasets/pyarrow, rich, numpy) and other ``training`` modules (records, prompt, tokenizer, embedder, model's
+hub probe); never ``bot`` or ``storage`` (a store export reaches it as a dataset file).
 
     from training.data import prepare_dataset, split_records
     result = prepare_dataset(["examples/soccer.json"])

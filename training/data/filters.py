@@ -1,28 +1,24 @@
 """Content filters: offensive language, spam (links, invite URLs, repeated characters) and answers too
 short to be useful. Each returns the removal reason for a record, or None to keep it.
 
-Offensive language uses better-profanity's maintained word list and its letter substitutions
-(``a`` -> ``@``/``4``, ``s`` -> ``$``/``5`` ...), but compiled into one trie-shaped regex:
-``profanity.contains_profanity`` itself scans its 900-word list word by word in Python (~16 ms per
-short text, i.e. most of an hour for 100k records); the compiled form gives the same answers in
-microseconds. A test checks the two agree.
+Offensive language is judged in context by ``training.data.offensive`` (a classifier, then a sentence
+encoder); it scores texts in batches, so ``clean_records`` scores every record at once and passes each
+record's result to ``filter_reason``.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 
 from training.data.normalize import comparison_key
+from training.data.offensive import DEFAULT_THRESHOLD, is_offensive
 
 OFFENSIVE = "offensive"
 SPAM_LINK = "spam_link"
 SPAM_REPEATED = "spam_repeated"
 TOO_SHORT = "too_short"
 
-_NUMBER_RE = re.compile(r"(?<!\S)[0-9]+(?!\S)")
-_AS_NUMBER = str.maketrans("0123456789", "０１２３４５６７８９")
 # Links and chat-invite URLs: a Q&A pair that sends people elsewhere is advertising, not an answer.
 _LINK_RE = re.compile(
     r"(?:https?://|www\.)\S+"
@@ -39,9 +35,9 @@ _NOT_ALNUM_RE = re.compile(r"[\W_]+")
 _FILLER_ANSWERS = frozenset({"ok", "okay", "k", "lol", "idk", "yes or no", "thanks", "ty", "same", "+1"})
 
 
-# Words better-profanity lists that ordinary Q&A uses innocently: "the Hand of God goal",
-# "Hell's Kitchen", "kill the game off". Callers may allow more (qabot data ... --allow-word).
-DEFAULT_ALLOWED_WORDS = ("god", "hell", "kill")
+# Words the offensive filter ignores by default; callers may add more (qabot data ... --allow-word). The
+# context check keeps "the Hand of God goal" or "kill the game off" without help, so none are needed.
+DEFAULT_ALLOWED_WORDS: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,70 +49,7 @@ class FilterSwitches:
     short: bool = True
     min_answer_chars: int = MIN_ANSWER_CHARS
     allowed_words: frozenset[str] = frozenset(DEFAULT_ALLOWED_WORDS)
-
-
-@functools.cache
-def _offensive_matcher(allowed: frozenset[str]) -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """(separators, words): ``separators`` finds runs of characters better-profanity does not treat as
-    part of a word; once each run is a single space, ``words`` finds listed words between spaces."""
-    from better_profanity import Profanity
-    from better_profanity.constants import ALLOWED_CHARACTERS
-
-    profanity = Profanity()
-    separators = re.compile(f"[^{_char_class(ALLOWED_CHARACTERS)}]+")
-    trie: dict = {}
-    for entry in profanity.CENSOR_WORDSET:
-        if str(entry).lower() in allowed:
-            continue
-        node = trie
-        for ch in str(entry).lower():
-            if ch in ALLOWED_CHARACTERS:
-                # A digit in a listed word also matches the same digit when it stands as a number.
-                variants = profanity.CHARS_MAPPING.get(ch) or tuple({ch, ch.translate(_AS_NUMBER)})
-                node = node.setdefault("[" + "".join(re.escape(v) for v in variants) + "]", {})
-        node[""] = {}
-    # better-profanity joins consecutive words when matching ("hand job" -> "handjob"), so one separator
-    # may sit between any two letters of a listed word.
-    gap, end = " ?", r"(?!\S)"
-
-    def alternatives(node: dict) -> str:
-        alts = [end if key == "" else key + after(child) for key, child in node.items()]
-        return alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-
-    def after(node: dict) -> str:
-        rest = {k: v for k, v in node.items() if k}
-        parts = ([gap + alternatives(rest)] if rest else []) + ([end] if "" in node else [])
-        return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
-
-    return separators, re.compile(r"(?<!\S)" + alternatives(trie), re.IGNORECASE)
-
-
-def _char_class(chars: set[str]) -> str:
-    """A compact regex class body (ranges of consecutive code points) for a set of characters."""
-    cps = sorted(ord(c) for c in chars if len(c) == 1)
-    parts: list[str] = []
-    i = 0
-    while i < len(cps):
-        j = i
-        while j + 1 < len(cps) and cps[j + 1] == cps[j] + 1:
-            j += 1
-        lo, hi = re.escape(chr(cps[i])), re.escape(chr(cps[j]))
-        parts.append(lo if i == j else f"{lo}-{hi}")
-        i = j + 1
-    return "".join(parts)
-
-
-def is_offensive(*texts: str, allowed: frozenset[str] = frozenset(DEFAULT_ALLOWED_WORDS)) -> bool:
-    """Whether any text holds a word from better-profanity's list (or a listed letter substitution),
-    other than the ``allowed`` (lower-case) words.
-
-    Unlike better-profanity, a word made only of digits stays a number: it reads the score in
-    "beat Argentina 1-0 in the final" as "loin" ("1" for l, "0" for o)."""
-    separators, words = _offensive_matcher(allowed)
-    # Digits of a standalone number become fullwidth digits, which no letter substitution matches.
-    cleaned = (_NUMBER_RE.sub(lambda m: m[0].translate(_AS_NUMBER), separators.sub(" ", t)) for t in texts)
-    # One search over all texts: a line break is a boundary no listed word can span.
-    return words.search("\n\n".join(cleaned)) is not None
+    offensive_threshold: float = DEFAULT_THRESHOLD
 
 
 def has_link(*texts: str) -> bool:
@@ -139,11 +72,21 @@ def is_too_short(answer: str, min_chars: int = MIN_ANSWER_CHARS, key: str | None
 
 
 def filter_reason(
-    question: str, answer: str, switches: FilterSwitches, answer_key: str | None = None
+    question: str,
+    answer: str,
+    switches: FilterSwitches,
+    answer_key: str | None = None,
+    offensive: bool | None = None,
 ) -> str | None:
-    """The first reason (offensive, spam_link, spam_repeated, too_short) to drop this pair, or None."""
-    if switches.offensive and is_offensive(question, answer, allowed=switches.allowed_words):
-        return OFFENSIVE
+    """The first reason (offensive, spam_link, spam_repeated, too_short) to drop this pair, or None.
+    ``offensive`` is the offensive filter's verdict when the caller scored the pair already."""
+    if switches.offensive:
+        if offensive is None:
+            offensive = is_offensive(
+                question, answer, allowed=switches.allowed_words, threshold=switches.offensive_threshold
+            )
+        if offensive:
+            return OFFENSIVE
     if switches.spam:
         if has_link(question, answer):
             return SPAM_LINK

@@ -9,9 +9,10 @@ Shapes, detected from the first record's fields (``--format`` forces one):
 - ``messages``: chat ``messages`` of ``{"role": "user"|"assistant", "content"}``, one record per pair
 - ``prompt-completion``: TRL's ``prompt`` / ``completion``, as strings or as message lists
 
-Flat shapes must give non-empty strings. A conversation turn whose text is empty gives an empty
-record, which the loader sets aside (cleaning counts it under "empty"): real chat dumps often hold such
-turns, and one should not reject a whole file.
+Texts keep their line breaks while extracted; ``_record`` then makes the question one line (answers keep
+theirs: lists and steps are common). Flat shapes must give non-empty strings. A conversation turn whose
+text is empty gives an empty record, which the loader sets aside (cleaning counts it under "empty"): real
+chat dumps often hold such turns, and one should not reject a whole file.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ def _text(item: dict, field: str, where: Where, *, allow_empty: bool = False, la
     value = item[field]
     if not isinstance(value, str):
         raise where.error(f"not a string (got {_type(value)})", field=name)
-    text = normalize_text(value)
+    text = normalize_text(value, multiline=True)
     if not text and not allow_empty:
         raise where.error("empty after cleaning", field=name)
     return text
@@ -119,7 +120,7 @@ def _content(turn: dict, where: Where, label: str) -> str:
         for i, part in enumerate(value):
             if isinstance(part, dict) and part.get("type") == "text":
                 parts.append(_text(part, "text", where, allow_empty=True, label=f"{label}.{key}[{i}].text"))
-        return normalize_text(" ".join(parts))
+        return normalize_text("\n".join(parts), multiline=True)
     return _text(turn, key, where, allow_empty=True, label=f"{label}.{key}")
 
 
@@ -142,7 +143,7 @@ def _pairs(turns: Any, where: Where, field: str) -> Iterator[Record]:
             pending = _content(turn, where, label)
         elif role in ASSISTANT_ROLES:
             if pending is not None:
-                yield make_record(pending, _content(turn, where, label))
+                yield _record(pending, _content(turn, where, label))
             pending = None
         elif role != "system":
             pending = None  # a tool/function turn breaks the question -> answer pairing
@@ -151,7 +152,7 @@ def _pairs(turns: Any, where: Where, field: str) -> Iterator[Record]:
 def _message_text(value: Any, where: Where, field: str, roles: frozenset[str], last_only: bool) -> str:
     """TRL prompt/completion value: a string, or a list of messages (last user / all assistant text)."""
     if isinstance(value, str):
-        text = normalize_text(value)
+        text = normalize_text(value, multiline=True)
         if not text:
             raise where.error("empty after cleaning", field=field)
         return text
@@ -167,15 +168,20 @@ def _message_text(value: Any, where: Where, field: str, roles: frozenset[str], l
                 texts.append(_content(message, where, f"{field}[{i}]"))
         if last_only:
             texts = texts[-1:]  # the question is the last user turn; earlier ones are context
-        text = normalize_text(" ".join(texts))
+        text = normalize_text("\n".join(texts), multiline=True)
         if not text:
             raise where.error(f"no {'/'.join(sorted(roles))} message with text", field=field)
         return text
     raise where.error(f"not a string or message list (got {_type(value)})", field=field)
 
 
+def _record(question: str, answer: str) -> Record:
+    """A record from extracted texts: the question on one line, the answer's line breaks kept."""
+    return make_record(normalize_text(question), answer)
+
+
 def _seed(item: dict, where: Where, shape: Shape) -> Iterator[Record]:
-    yield make_record(_text(item, shape.question_field, where), _text(item, shape.answer_field, where))
+    yield _record(_text(item, shape.question_field, where), _text(item, shape.answer_field, where))
 
 
 def _alpaca(item: dict, where: Where, shape: Shape) -> Iterator[Record]:
@@ -185,7 +191,7 @@ def _alpaca(item: dict, where: Where, shape: Shape) -> Iterator[Record]:
         raise where.error(f"not a string (got {_type(extra)})", field="input")
     if extra and normalize_text(extra):
         question = normalize_text(f"{question}\n{extra}")
-    yield make_record(question, _text(item, shape.answer_field, where))
+    yield _record(question, _text(item, shape.answer_field, where))
 
 
 def _sharegpt(item: dict, where: Where, shape: Shape) -> Iterator[Record]:
@@ -200,7 +206,7 @@ def _prompt_completion(item: dict, where: Where, shape: Shape) -> Iterator[Recor
             raise where.error("missing", field=field)
     question = _message_text(item[shape.question_field], where, shape.question_field, USER_ROLES, True)
     answer = _message_text(item[shape.answer_field], where, shape.answer_field, ASSISTANT_ROLES, False)
-    yield make_record(question, answer)
+    yield _record(question, answer)
 
 
 EXTRACTORS: dict[str, Callable[[dict, Where, Shape], Iterator[Record]]] = {

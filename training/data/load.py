@@ -1,16 +1,26 @@
-"""Reading a dataset file into records: the file syntax (JSON, JSON Lines, CSV) and the record shape
-(see ``formats``) are both detected, and every problem is reported as a ``DatasetError``.
+"""Reading a dataset into records: the source's syntax (JSON, JSON Lines, CSV/TSV, Parquet, Arrow, a
+``save_to_disk`` folder, ``hf:owner/name`` on the hub) and the record shape (see ``formats``) are both
+detected, and every problem is reported as a ``DatasetError``.
 
-``fmt`` may force either one: ``json``/``jsonl``/``csv`` force the syntax (the shape is still detected),
-``seed``/``alpaca``/``sharegpt``/``messages``/``prompt-completion`` force the shape.
+``fmt`` may force either one: ``json``/``jsonl``/``csv``/``parquet``/``arrow`` force the syntax (the shape
+is still detected), ``seed``/``alpaca``/``sharegpt``/``messages``/``prompt-completion`` force the shape.
+Binary files are recognised by their first bytes (``tables.MAGIC``); gzip/bz2/xz files are decompressed.
+
+CSV follows RFC 4180 (Python's default dialect: ``"`` quotes, ``""`` inside quotes, line breaks inside
+quoted fields); only the delimiter is guessed, among ``,`` ``;`` tab and ``|``. ``csv.Sniffer`` used to
+guess the whole dialect from a sample and, misled by apostrophes, could pick ``'`` as the quote.
 """
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import csv
+import gzip
 import io
+import itertools
 import json
+import lzma
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +28,26 @@ from typing import Any
 
 from training.data.errors import DatasetError
 from training.data.formats import SHAPES, Where, detect_shape, extract
+from training.data.tables import (
+    COMPRESSED,
+    DEFAULT_SPLIT,
+    HUB_PREFIX,
+    MAGIC_BYTES,
+    TABLE_SYNTAXES,
+    binary_kind,
+    disk_items,
+    hub_items,
+    table_items,
+)
 from training.records import Record
 
-SYNTAXES = ("json", "jsonl", "csv")
+SYNTAXES = ("json", "jsonl", "csv", *TABLE_SYNTAXES)
 FORMATS = SYNTAXES + SHAPES
 _SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv"}
+_DECOMPRESS = {"gzip": gzip.decompress, "bz2": bz2.decompress, "xz": lzma.decompress}
 _CSV_DELIMITERS = ",;\t|"
+_CSV_SNIFF_ROWS = 50  # records parsed with each candidate delimiter to choose one
+_CSV_SNIFF_CHARS = 65536
 
 
 @dataclass
@@ -43,33 +67,47 @@ class LoadedDataset:
         return f"{self.syntax}/{self.shape}"
 
 
-def _decode(path: Path, data: bytes) -> str:
-    """The file's text: UTF-8 (BOM allowed) or UTF-16 with a BOM; else an error with the byte offset."""
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+def _decode(path: Path, data: bytes, encoding: str | None = None) -> str:
+    """The file's text: ``encoding`` when given, else UTF-8 (BOM allowed) or UTF-16 with a BOM; an
+    undecodable byte is an error that names its offset and line."""
+    if encoding:
         try:
-            return data.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise DatasetError(path, f"unreadable UTF-16: {exc.reason}", byte_offset=exc.start) from None
+            codec = codecs.lookup(encoding).name
+        except LookupError:
+            problem = f"unknown --encoding {encoding!r} (e.g. utf-8, cp1252, latin-1)"
+            raise DatasetError(path, problem) from None
+        skip = len(codecs.BOM_UTF8) if codec == "utf-8" and data.startswith(codecs.BOM_UTF8) else 0
+        return _decoded(path, data, codec, skip, f"is not valid {encoding}")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return _decoded(path, data, "utf-16", 0, "is not valid UTF-16")
     skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    return _decoded(
+        path,
+        data,
+        "utf-8",
+        skip,
+        "is not valid UTF-8; save the file as UTF-8, or name its encoding with --encoding "
+        "(cp1252 for Windows/Excel files, latin-1)",
+    )
+
+
+def _decoded(path: Path, data: bytes, encoding: str, skip: int, problem: str) -> str:
     try:
-        return data[skip:].decode("utf-8")
+        return data[skip:].decode(encoding)
     except UnicodeDecodeError as exc:
         offset = exc.start + skip
         line = data.count(b"\n", 0, offset) + 1
         raise DatasetError(
-            path,
-            f"unreadable encoding: byte 0x{data[offset]:02x} is not valid UTF-8 ({exc.reason}); "
-            "save the file as UTF-8",
-            byte_offset=offset,
-            line=line,
+            path, f"unreadable encoding: byte 0x{data[offset]:02x} {problem}", byte_offset=offset, line=line
         ) from None
 
 
 def _syntax(path: Path, text: str, forced: str | None) -> str:
     if forced in SYNTAXES:
         return forced
-    if path.suffix.lower() in _SUFFIXES:
-        return _SUFFIXES[path.suffix.lower()]
+    suffixes = [s.lower() for s in path.suffixes if s.lower() not in (".gz", ".bz2", ".xz")]
+    if suffixes and suffixes[-1] in _SUFFIXES:
+        return _SUFFIXES[suffixes[-1]]
     return "json" if text.lstrip()[:1] in ("[", "{") else "csv"
 
 
@@ -126,16 +164,33 @@ def _jsonl_items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
         yield Where(str(path), line=lineno), item
 
 
-def _csv_items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
-    sample = text[:8192]
+def _csv_delimiter(path: Path, text: str) -> str:
+    """The delimiter (``,`` ``;`` tab ``|``) that splits the header into the most columns consistently
+    with the rows after it; a .tsv file is tab-separated."""
     if path.suffix.lower() == ".tsv":
-        dialect: Any = csv.excel_tab
-    else:
+        return "\t"
+    sample = text[:_CSV_SNIFF_CHARS]
+    best, best_score = ",", (False, 0, 0)
+    for delimiter in _CSV_DELIMITERS:
         try:
-            dialect = csv.Sniffer().sniff(sample, delimiters=_CSV_DELIMITERS)
-        except csv.Error:  # one column, or too irregular to sniff: plain commas
-            dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+            reader = csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter)
+            rows = list(itertools.islice(reader, _CSV_SNIFF_ROWS))
+        except csv.Error:
+            continue
+        if not rows:
+            continue
+        width = len(rows[0])
+        score = (width > 1, sum(len(row) == width for row in rows[1:]), width)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _csv_items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
+    # RFC 4180 quoting; strict: a stray quote after a closing one, or a quote never closed, is an error
+    # with its line rather than a silently merged field.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_csv_delimiter(path, text), strict=True)
+    start = 1
     try:
         header = next(reader, None)
         if not header or not any(h.strip() for h in header):
@@ -150,7 +205,42 @@ def _csv_items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
                 yield Where(str(path), line=start), dict(zip(header, row, strict=False))
             start = reader.line_num + 1
     except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            problem = "malformed CSV: a quoted field that starts in this row is never closed"
+            raise DatasetError(path, problem, line=start) from None
         raise DatasetError(path, f"malformed CSV: {exc}", line=reader.line_num) from None
+
+
+def _items(
+    path: Path, fmt: str | None, records_key: str | None, encoding: str | None, split: str
+) -> tuple[str, Iterator[tuple[Where, Any]]]:
+    """The source's syntax and its items (one per record, with where each is)."""
+    if str(path).startswith(HUB_PREFIX) and not path.exists():
+        return "hub", hub_items(str(path), split)
+    if path.is_dir():
+        return "save_to_disk", disk_items(path, split)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(path, f"cannot read the file: {exc.strerror or exc}") from None
+    kind = binary_kind(path, data[:MAGIC_BYTES])
+    if kind in COMPRESSED:
+        try:
+            data = _DECOMPRESS[kind](data)
+        except (OSError, EOFError, lzma.LZMAError) as exc:
+            raise DatasetError(path, f"unreadable {kind} file: {exc}") from None
+        kind = binary_kind(path, data[:MAGIC_BYTES])
+    if kind in TABLE_SYNTAXES or fmt in TABLE_SYNTAXES:
+        if kind in COMPRESSED or (kind is None and not data.strip()):
+            raise DatasetError(path, "empty dataset: the file is empty")
+        return kind or fmt, table_items(path, kind or fmt)
+    text = _decode(path, data, encoding)
+    if not text.strip():
+        raise DatasetError(path, "empty dataset: the file is empty")
+    syntax = _syntax(path, text, fmt)
+    if syntax == "json":
+        return _json_items(path, text, records_key)
+    return syntax, _jsonl_items(path, text) if syntax == "jsonl" else _csv_items(path, text)
 
 
 def read_dataset(
@@ -159,25 +249,16 @@ def read_dataset(
     question_field: str | None = None,
     answer_field: str | None = None,
     records_key: str | None = None,
+    encoding: str | None = None,
+    split: str = DEFAULT_SPLIT,
 ) -> LoadedDataset:
-    """Load one file into normalized records and say what format it was."""
+    """Load one source (a file, a ``save_to_disk`` folder or ``hf:owner/name``) into normalized records
+    and say what format it was. ``encoding`` names a text file's encoding; ``split`` picks the split of a
+    hub dataset or a saved ``DatasetDict``."""
     path = Path(path)
     if fmt is not None and fmt not in FORMATS:
         raise DatasetError(path, f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DatasetError(path, f"cannot read the file: {exc.strerror or exc}") from None
-    text = _decode(path, data)
-    if not text.strip():
-        raise DatasetError(path, "empty dataset: the file is empty")
-    syntax = _syntax(path, text, fmt)
-    if syntax == "json":
-        syntax, items = _json_items(path, text, records_key)
-    elif syntax == "jsonl":
-        items = _jsonl_items(path, text)
-    else:
-        items = _csv_items(path, text)
+    syntax, items = _items(path, fmt, records_key, encoding, split)
     forced_shape = fmt if fmt in SHAPES else None
     loaded = LoadedDataset(path, syntax, forced_shape or "?")
     shape = None
@@ -200,7 +281,8 @@ def load_dataset_file(
     question_field: str | None = None,
     answer_field: str | None = None,
     records_key: str | None = None,
+    encoding: str | None = None,
+    split: str = DEFAULT_SPLIT,
 ) -> list[Record]:
-    """The normalized, non-empty records of a dataset file in any supported format; raises
-    ``DatasetError``."""
-    return read_dataset(path, fmt, question_field, answer_field, records_key).records
+    """The normalized, non-empty records of a dataset in any supported format; raises ``DatasetError``."""
+    return read_dataset(path, fmt, question_field, answer_field, records_key, encoding, split).records

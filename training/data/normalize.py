@@ -1,7 +1,9 @@
 """Text normalization for dataset records, and the comparison key used to find duplicates.
 
 ``normalize_text`` changes what is stored: Unicode NFC, control / zero-width / format characters
-removed, every run of whitespace (newlines included) collapsed to one space, ends stripped.
+removed, every run of whitespace (newlines included) collapsed to one space, ends stripped. With
+``multiline=True`` (answers: lists and steps are common) line breaks are kept: spaces are collapsed
+within each line, trailing spaces stripped, and runs of blank lines shrink to one blank line.
 ``comparison_key`` is only ever used to compare records, never written out: it is additionally
 NFKC-folded, casefolded and punctuation-insensitive, so "What's offside?" and "what’s OFFSIDE" match.
 
@@ -50,8 +52,21 @@ def _punctuation_table() -> dict[int, str]:
     return {cp: " " for cp in range(sys.maxunicode + 1) if unicodedata.category(chr(cp)).startswith("P")}
 
 
-def normalize_text(text: str) -> str:
-    """The cleaned form of ``text`` that is stored and trained on (idempotent)."""
+# Line separators kept by multiline normalisation (str.splitlines' set: \r\n, \r, \v, \f, \x1c-\x1e,
+# \x85, U+2028, U+2029); each becomes "\n".
+_BLANK_LINES_RE = re.compile(r"\n{3,}")
+
+
+def normalize_text(text: str, multiline: bool = False) -> str:
+    """The cleaned form of ``text`` that is stored and trained on (idempotent). ``multiline`` keeps line
+    breaks (at most one blank line in a row); otherwise the text becomes one line."""
+    if multiline:
+        lines = (_one_line(line) for line in text.splitlines())
+        return _BLANK_LINES_RE.sub("\n\n", "\n".join(lines)).strip("\n")
+    return _one_line(text)
+
+
+def _one_line(text: str) -> str:
     if text.isascii() and text.isprintable():
         # Fast path for the common case: nothing to remove or compose, only whitespace to collapse.
         return " ".join(text.split())

@@ -11,10 +11,18 @@ from typing import Any
 
 from training.data.dedupe import CONFLICT_POLICIES, dedupe_exact, dedupe_near
 from training.data.errors import DatasetError
-from training.data.filters import DEFAULT_ALLOWED_WORDS, MIN_ANSWER_CHARS, FilterSwitches, filter_reason
+from training.data.filters import (
+    DEFAULT_ALLOWED_WORDS,
+    MIN_ANSWER_CHARS,
+    OFFENSIVE,
+    FilterSwitches,
+    filter_reason,
+)
 from training.data.load import read_dataset
 from training.data.normalize import comparison_key, normalize_text
+from training.data.offensive import DEFAULT_THRESHOLD, offensive_scores
 from training.data.report import DUPLICATE, EMPTY, NEAR_DUPLICATE, CleanReport, token_stats
+from training.prompt import STOP_STRINGS
 from training.records import Record, make_record
 
 DEFAULT_NEAR_DUP_THRESHOLD = 0.9
@@ -31,7 +39,8 @@ class CleanOptions:
     spam: bool = True  # drop pairs with links / invite URLs / long runs of one character
     short: bool = True  # drop answers too short to be useful
     min_answer_chars: int = MIN_ANSWER_CHARS
-    allowed_words: tuple[str, ...] = DEFAULT_ALLOWED_WORDS  # listed words the offensive filter lets pass
+    allowed_words: tuple[str, ...] = DEFAULT_ALLOWED_WORDS  # words the offensive filter ignores
+    offensive_threshold: float = DEFAULT_THRESHOLD  # classifier score that makes a sentence a candidate
     near_duplicates: bool = True
     token_stats: bool = True  # GPT-2 token-length distribution in the report
 
@@ -42,6 +51,8 @@ class CleanOptions:
             )
         if not 0.0 < self.near_dup_threshold <= 1.0:
             raise ValueError(f"near_dup_threshold must be in (0, 1], not {self.near_dup_threshold}")
+        if not 0.0 < self.offensive_threshold <= 1.0:
+            raise ValueError(f"offensive_threshold must be in (0, 1], not {self.offensive_threshold}")
 
 
 @dataclass
@@ -58,8 +69,23 @@ def _normalized(records: Sequence[Record]) -> list[Record]:
                 raise DatasetError(
                     None, f"not a string (got {type(record.get(name)).__name__})", record=number, field=name
                 )
-        out.append(make_record(normalize_text(record["question"]), normalize_text(record["answer"])))
+        question, answer = record["question"], record["answer"]
+        out.append(make_record(normalize_text(question), normalize_text(answer, multiline=True)))
     return out
+
+
+def _offensive(records: list[Record], switches: FilterSwitches) -> list[float | None]:
+    """Each record's offensive score (None: not offensive), question and answer scored in one batch."""
+    if not switches.offensive:
+        return [None] * len(records)
+    texts = [r["question"] for r in records] + [r["answer"] for r in records]
+    scores = offensive_scores(texts, switches.allowed_words, switches.offensive_threshold)
+    n = len(records)
+    return [max((s for s in (scores[i], scores[n + i]) if s is not None), default=None) for i in range(n)]
+
+
+def _has_stop_line(answer: str) -> bool:
+    return "\n" in answer and any(stop in answer for stop in STOP_STRINGS)
 
 
 def clean_records(records: Sequence[Record], options: CleanOptions | None = None) -> CleanResult:
@@ -73,18 +99,21 @@ def clean_records(records: Sequence[Record], options: CleanOptions | None = None
         options.short,
         options.min_answer_chars,
         frozenset(w.lower() for w in options.allowed_words),
+        options.offensive_threshold,
     )
 
+    normalized = _normalized(records)
+    offensive = _offensive(normalized, switches)
     kept: list[Record] = []
     q_keys: list[str] = []
     a_keys: list[str] = []
-    for record in _normalized(records):
+    for record, score in zip(normalized, offensive, strict=True):
         question, answer = record["question"], record["answer"]
         answer_key = comparison_key(answer)
         if not question or not answer:
             report.remove(EMPTY, record)
-        elif reason := filter_reason(question, answer, switches, answer_key):
-            report.remove(reason, record)
+        elif reason := filter_reason(question, answer, switches, answer_key, score is not None):
+            report.remove(reason, record, **({"score": round(score, 3)} if reason == OFFENSIVE else {}))
         else:
             kept.append(record)
             q_keys.append(comparison_key(question))
@@ -121,6 +150,11 @@ def clean_records(records: Sequence[Record], options: CleanOptions | None = None
             report.warnings.append(
                 f"{report.tokens['over_context']} example(s) exceed GPT-2's 1024-token context"
             )
+    if stops := sum(_has_stop_line(r["answer"]) for r in result):
+        report.warnings.append(
+            f"{stops} answer(s) have a line starting with 'Question:' or 'Answer:'; the model's answer "
+            "will stop before that line (the prompt's stop markers)"
+        )
     if 0 < len(result) < FEW_RECORDS:
         report.warnings.append(
             f"only {len(result)} records: enough to try the pipeline, too few to learn much"

@@ -18,7 +18,7 @@ NEAR_DUPLICATE = "near_duplicate"
 REASONS = (EMPTY, OFFENSIVE, SPAM_LINK, SPAM_REPEATED, TOO_SHORT, DUPLICATE, NEAR_DUPLICATE)
 REASON_HELP = {
     EMPTY: "empty after cleaning",
-    OFFENSIVE: "offensive word",
+    OFFENSIVE: "offensive language",
     SPAM_LINK: "link or invite URL",
     SPAM_REPEATED: f"a char {REPEAT_RUN}+ times",
     TOO_SHORT: "answer too short",
