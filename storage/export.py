@@ -1,14 +1,20 @@
 """Export the store as training data: ``json`` / ``jsonl`` / ``csv`` records, TRL ``sft`` / ``kto`` / ``dpo``.
 
 - ``json`` is the seed's schema (a list of ``{"question", "answer"}``), ready for ``qabot train``;
-  ``jsonl`` and ``csv`` hold the same records; ``sft`` is TRL's prompt/completion (standard, not
-  conversational) JSONL. These four collapse duplicates by normalized question to the best-supported
-  answer: an admin's answer (latest correction or taught pair), else the most net votes, else the latest.
-- ``kto``: prompt/completion/label, one line per distinct (question, completion): admin answers are
-  desirable, a bot answer an admin corrected is undesirable, other bot answers take the sign of their net
-  votes (unrated ones are left out).
-- ``dpo``: prompt/chosen (the latest correction)/rejected (the bot's answer), one line per distinct
-  (question, rejected answer).
+  ``jsonl`` and ``csv`` hold the same records. These three and ``sft`` collapse duplicates by normalized
+  question to the best-supported answer: an admin's answer (latest correction or taught pair), else the
+  most net votes, else the latest.
+- ``sft``, ``kto`` and ``dpo`` are TRL's *conversational* formats: every prompt is a list of messages
+  (``[{"role": "user", "content": question}]``) and every answer an assistant message, so TRL renders
+  them with the checkpoint's chat template, i.e. in qabot's prompt format (``training.prompt``).
+- ``sft``: ``{"messages": [user, assistant]}``.
+- ``kto``: ``{"prompt": [user], "completion": [assistant], "label": bool}``, one line per distinct
+  (question, completion): admin answers (taught pairs, corrections) are desirable, a bot answer an admin
+  corrected is undesirable, other bot answers take the sign of their net votes (unrated ones are left
+  out). A store is therefore mostly desirable; ``ExportSummary.kto_warning`` says when the balance is
+  outside what TRL's KTOTrainer recommends and which loss weights fit.
+- ``dpo``: ``{"prompt": [user], "chosen": [assistant: the latest correction], "rejected": [assistant: the
+  bot's answer]}``, one line per distinct (question, rejected answer).
 
 Filters apply to exchanges; a correction counts as an admin's verdict, so a corrected exchange passes
 ``min_score`` / ``only_rated`` / ``exclude_unanswered`` (it is the best data there is). Taught pairs are
@@ -49,13 +55,13 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.db import READ_ONLY
-from storage.formats import FORMATS, check_format
+from storage.formats import FORMATS, ExportSummary, check_format, dpo_row, kto_row, sft_row
 from storage.importing import import_records
 from storage.masking import mask_pii
 from storage.models import Correction, Exchange, Feedback, TaughtPair, UTCDateTime
 from storage.text import normalize_question
 
-__all__ = ["FORMATS", "ExportFilters", "export_dataset", "import_records"]
+__all__ = ["FORMATS", "ExportFilters", "ExportSummary", "export_dataset", "import_records", "write_export"]
 
 # Rows fetched per round trip: large enough to amortize, small enough that memory stays flat.
 YIELD_PER = 2000
@@ -250,15 +256,14 @@ def _rows(session: Session, fmt: str, f: ExportFilters) -> Iterator[dict[str, An
         if fmt in ("json", "jsonl", "csv"):
             yield {"question": m(row[0]), "answer": m(row[1])}
         elif fmt == "sft":
-            yield {"prompt": m(row[0]), "completion": m(row[1])}
+            yield sft_row(m(row[0]), m(row[1]))
         elif fmt == "kto":
             question, completion, good, bad, score = row
-            label = bool(good) or (not bad and score > 0)
-            yield {"prompt": m(question), "completion": m(completion), "label": label}
+            yield kto_row(m(question), m(completion), label=bool(good) or (not bad and score > 0))
         else:  # dpo: an admin "correcting" to the same text is no preference
             question, chosen, rejected = row
             if normalize_question(chosen) != normalize_question(rejected):
-                yield {"prompt": m(question), "chosen": m(chosen), "rejected": m(rejected)}
+                yield dpo_row(m(question), m(chosen), m(rejected))
 
 
 @contextmanager
@@ -275,6 +280,14 @@ def _atomic_text(path: Path) -> Iterator[IO[str]]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _tally(rows: Iterator[dict[str, Any]], summary: ExportSummary) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        summary.rows += 1
+        if "label" in row:
+            summary.labels[row["label"]] += 1
+        yield row
 
 
 def _write(fmt: str, rows: Iterator[dict[str, Any]], fh: IO[str]) -> int:
@@ -298,6 +311,24 @@ def _write(fmt: str, rows: Iterator[dict[str, Any]], fh: IO[str]) -> int:
     return n
 
 
+def write_export(
+    session_factory: sessionmaker[Session],
+    fmt: str,
+    out_path: str | Path,
+    filters: ExportFilters | None = None,
+) -> ExportSummary:
+    """Write the store as a ``fmt`` dataset to ``out_path`` (atomically); say what was written."""
+    check_format(fmt)
+    f = filters or ExportFilters()
+    summary = ExportSummary(fmt)
+    with session_factory() as session:
+        # A plain read: on SQLite it must not queue behind (or hold up) the bot's writers.
+        session.connection(execution_options={READ_ONLY: True})
+        with _atomic_text(Path(out_path)) as fh:
+            _write(fmt, _tally(_rows(session, fmt, f), summary), fh)
+    return summary
+
+
 def export_dataset(
     session_factory: sessionmaker[Session],
     fmt: str,
@@ -305,10 +336,4 @@ def export_dataset(
     filters: ExportFilters | None = None,
 ) -> int:
     """Write the store as a ``fmt`` dataset to ``out_path`` (atomically); return the number of rows."""
-    check_format(fmt)
-    f = filters or ExportFilters()
-    with session_factory() as session:
-        # A plain read: on SQLite it must not queue behind (or hold up) the bot's writers.
-        session.connection(execution_options={READ_ONLY: True})
-        with _atomic_text(Path(out_path)) as fh:
-            return _write(fmt, _rows(session, fmt, f), fh)
+    return write_export(session_factory, fmt, out_path, filters).rows

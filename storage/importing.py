@@ -1,13 +1,15 @@
 """Import ``{"question", "answer"}`` records (any shape ``training.data`` loads) as taught pairs.
 
 ``storage`` does not read dataset files itself: the ``qabot import`` command loads them with
-``training.data.load_dataset_file`` and hands the records over.
+``training.data.load_dataset_file`` (or, for TRL KTO/DPO files, ``training.preference``) and hands the
+records over. A record may carry ``"label": False`` (a KTO row marked undesirable, a DPO ``rejected``
+answer): it is counted and never taught, so a bad answer cannot come back as an admin's answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -19,16 +21,23 @@ from storage.text import normalize_question, question_key
 CHUNK = 500
 
 
+class ImportResult(NamedTuple):
+    added: int  # new taught pairs
+    skipped: int  # duplicates of a taught pair (or of an earlier record), or empty
+    undesirable: int = 0  # records labelled undesirable (``"label": False``): not taught
+
+
 def import_records(
     session: Session, records: Iterable[Mapping[str, Any]], admin_id: int | str | None = None
-) -> tuple[int, int]:
-    """Add each record as an active taught pair; return ``(added, skipped)``.
+) -> ImportResult:
+    """Add each record as an active taught pair; return ``(added, skipped, undesirable)``.
 
     Skipped: a pair whose normalized question and answer an active taught pair already has (or an
     earlier record of the same import), and records with an empty question or answer. A question that
     is already taught with a different answer is added: the latest taught answer wins in exports.
+    Records with ``"label": False`` are counted as undesirable and not imported.
     """
-    added = skipped = 0
+    added = skipped = undesirable = 0
     chunk: list[tuple[str, str, str, str]] = []
     seen: set[tuple[str, str]] = set()
 
@@ -65,6 +74,9 @@ def import_records(
         chunk.clear()
 
     for record in records:
+        if record.get("label", True) is False:
+            undesirable += 1
+            continue
         question = str(record.get("question") or "").strip()
         answer = str(record.get("answer") or "").strip()
         if not question or not answer:
@@ -75,4 +87,4 @@ def import_records(
             flush()
     if chunk:
         flush()
-    return added, skipped
+    return ImportResult(added, skipped, undesirable)

@@ -1,11 +1,16 @@
 """The checkpoint folder contract.
 
-A checkpoint is a folder holding a ``save_pretrained`` model and tokenizer plus ``manifest.json``
-(base model, tokenizer choice, dataset sha256 and counts, hyper-parameters, metrics, library versions,
+A checkpoint is a folder holding a ``save_pretrained`` model and tokenizer (with qabot's decoding in
+``generation_config.json``, the context in ``model_max_length`` and the prompt as ``chat_template``: see
+``training/interop.py``), a model card ``README.md``, the retrieval index, plus ``manifest.json`` (base
+model, tokenizer choice, dataset sha256 and counts, hyper-parameters, metrics, library versions,
 created_at), ``metrics.json``, ``split.json``, ``loss.png`` and ``int8.safetensors`` (GPTQ int8 weights,
 see ``training/gptq.py``). It is written into a hidden temporary sibling folder and renamed into place, so
 a crash never leaves a half-written checkpoint under the final name; the ``current`` pointer (a symlink)
 moves only after that rename succeeded.
+
+A plain ``save_pretrained`` folder (``config.json`` + weights, no ``manifest.json``: a hub download, a
+model trained with TRL on qabot's exports) is served too, with default thresholds and no retrieval index.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -26,6 +32,15 @@ SPLIT = "split.json"
 LOSS_PLOT = "loss.png"
 CURRENT = "current"
 DEFAULT_MODELS_ROOT = Path("models")
+# What save_pretrained writes for the weights: one file, or an index naming the shards.
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "tokenizer.model")
+log = logging.getLogger(__name__)
 
 
 class CheckpointError(Exception):
@@ -96,33 +111,78 @@ def point_current(target: Path, pointer: Path | None = None) -> Path:
     return pointer
 
 
+def has_weights(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in WEIGHT_FILES)
+
+
 def resolve_model_dir(path: str | os.PathLike[str] | None = None) -> Path:
-    """The real checkpoint folder behind ``path`` (default ``models/current``), checked to be complete."""
+    """The real model folder behind ``path`` (default ``models/current``), checked to be loadable: a qabot
+    checkpoint, or a plain ``save_pretrained`` folder (``config.json`` and weights, no manifest)."""
     path = Path(path) if path is not None else DEFAULT_MODELS_ROOT / CURRENT
     if not path.exists():
         raise CheckpointError(f"No model at {path}. Train one first: {TRAIN_HINT}")
     real = path.resolve()
     if not real.is_dir():
         raise CheckpointError(f"{path} is not a model folder. Train one with: {TRAIN_HINT}")
-    if not (real / MANIFEST).is_file():
-        raise CheckpointError(
-            f"{path} has no {MANIFEST}: it is not a complete qabot checkpoint. Train one with: {TRAIN_HINT}"
-        )
+    has_manifest = (real / MANIFEST).is_file()
     if not (real / "config.json").is_file():
+        if has_manifest:
+            raise CheckpointError(
+                f"{path} has no config.json: the model files are missing. Retrain: {TRAIN_HINT}"
+            )
         raise CheckpointError(
-            f"{path} has no config.json: the model files are missing. Retrain: {TRAIN_HINT}"
+            f"{path} is not a model folder: no {MANIFEST} (a qabot checkpoint) and no config.json with "
+            f"weights (a save_pretrained folder). Train one with: {TRAIN_HINT}"
+        )
+    # A qabot checkpoint's manifest is written last, so it vouches for the rest; a plain folder must show
+    # its weights.
+    if not has_manifest and not has_weights(real):
+        raise CheckpointError(
+            f"{path} has config.json but no weights ({' or '.join(WEIGHT_FILES[::2])}): an incomplete "
+            f"save_pretrained folder. Save the model again or retrain: {TRAIN_HINT}"
         )
     return real
 
 
-def read_manifest(model_dir: str | os.PathLike[str]) -> dict[str, Any]:
+def read_manifest(model_dir: str | os.PathLike[str], required: bool = True) -> dict[str, Any]:
+    """``manifest.json`` of ``model_dir``. Missing: an error, or (``required=False``, a plain
+    ``save_pretrained`` folder) ``{}`` and a warning that defaults apply. Corrupt: always an error."""
     path = Path(model_dir) / MANIFEST
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as e:
+        if not required:
+            log.warning(
+                "%s has no %s: a plain save_pretrained folder, served with default thresholds "
+                "(no calibrated confidence or answer zones)",
+                Path(model_dir),
+                MANIFEST,
+            )
+            return {}
         raise CheckpointError(f"{path} is missing. Train a model with: {TRAIN_HINT}") from e
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path} is corrupt ({e}); retrain or restore the model folder") from e
+
+
+def load_tokenizer(model_dir: Path) -> Any:
+    """The tokenizer saved in ``model_dir``, with pad = EOS when it has no pad token."""
+    from transformers import AutoTokenizer
+
+    # transformers 5 builds an empty tokenizer for a folder without tokenizer files: refuse that by name.
+    if not any((model_dir / f).is_file() for f in TOKENIZER_FILES):
+        raise CheckpointError(
+            f"{model_dir} has no tokenizer files: save the tokenizer into the folder too "
+            "(tokenizer.save_pretrained)"
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{model_dir}: the tokenizer does not load ({e})") from e
+    if tokenizer.eos_token_id is None:
+        raise CheckpointError(f"{model_dir}: the tokenizer has no EOS token, so answers could never end")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
 
 
 def model_version(model_dir: str | os.PathLike[str]) -> str:

@@ -25,7 +25,7 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from training.checkpoint import CheckpointError, read_manifest, resolve_model_dir
+from training.checkpoint import CheckpointError, load_tokenizer, read_manifest, resolve_model_dir
 from training.checkpoint import model_version as folder_version
 from training.decoders import GPT2Decoder, HFDecoder, supports_fast_path
 from training.prompt import STOP_STRINGS, extract_answer, format_prompt
@@ -129,21 +129,22 @@ class Generator:
     def load(
         cls, model_dir: str | Path | None = None, device: str = "auto", precision: str = "auto"
     ) -> Generator:
-        """Load a checkpoint folder (default ``models/current``); CPU -> int8, CUDA -> bf16/fp16."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        """Load a checkpoint folder (default ``models/current``); CPU -> int8, CUDA -> bf16/fp16.
+
+        A plain ``save_pretrained`` folder (no ``manifest.json``, e.g. trained with TRL on qabot's exports)
+        loads too, with a warning: default thresholds, no retrieval index, named after its folder."""
+        from transformers import AutoModelForCausalLM
 
         from training.gptq import INT8_FILE, read_int8_weights
         from training.quantize import prepare_model, resolve_precision
 
         real = resolve_model_dir(model_dir)
-        manifest = read_manifest(real)
+        manifest = read_manifest(real, required=False)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         dev = torch.device(device)
         precision = resolve_precision(precision, dev)
-        tokenizer = AutoTokenizer.from_pretrained(str(real))
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
+        tokenizer = load_tokenizer(real)
         model = AutoModelForCausalLM.from_pretrained(str(real), dtype=torch.float32)
         int8_weights = read_int8_weights(real) if precision == "int8" else None
         try:

@@ -1,7 +1,8 @@
 """The prompt contract: the one place that decides how a question (and its answer) is shown to the model.
 
 Training, evaluation and generation all call these functions, so the model always sees at inference
-time exactly the shape it was trained on.
+time exactly the shape it was trained on. ``chat_template`` writes the same contract as a Jinja chat
+template for the checkpoint's tokenizer, so plain transformers and TRL render it too.
 """
 
 from __future__ import annotations
@@ -35,3 +36,31 @@ def extract_answer(generated: str) -> str:
         if idx != -1:
             cut = min(cut, idx)
     return generated[:cut].strip()
+
+
+def prompt_template(eos_token: str) -> str:
+    """The whole training example with placeholders, as the model sees it (for manifests and model cards)."""
+    return format_prompt("{question}") + format_answer("{answer}", eos_token)
+
+
+def chat_template() -> str:
+    """The Jinja chat template (``tokenizer.chat_template``) that renders chat messages in this contract.
+
+    A user message becomes ``format_prompt(content)`` and an assistant message ``format_answer(content,
+    eos_token)``, so ``apply_chat_template([user], add_generation_prompt=True)`` is exactly the prompt the
+    model was trained on, and chat-style callers (a ``pipeline`` given messages, TRL's conversational
+    datasets) produce the training format. The prompt already ends where the answer starts, so the
+    generation prompt adds nothing. System and tool messages are left out: the model never saw any. The
+    assistant part is wrapped in ``{% generation %}`` so ``return_assistant_tokens_mask`` (TRL's
+    ``assistant_only_loss``) can find it.
+    """
+    # Jinja string literals take Python's escapes, so repr() writes the markers (and the newline) exactly.
+    user = f"{{{{ {QUESTION_MARKER + ' '!r} + (message['content'] | trim) + {chr(10) + ANSWER_MARKER!r} }}}}"
+    assistant = "{% generation %}{{ ' ' + (message['content'] | trim) + eos_token }}{% endgeneration %}"
+    return (
+        "{%- for message in messages -%}"
+        f"{{%- if message['role'] == 'user' -%}}{user}"
+        f"{{%- elif message['role'] == 'assistant' -%}}{assistant}"
+        "{%- endif -%}"
+        "{%- endfor -%}"
+    )

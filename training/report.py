@@ -1,6 +1,7 @@
-"""Writing a finished run into its (staging) checkpoint folder: model + tokenizer, GPTQ int8 weights,
-final evaluation, calibrated confidence threshold, the retrieval index over the known questions
-(``retrieval/``) with its calibrated answer zones, ``manifest.json``, ``metrics.json``, ``split.json``,
+"""Writing a finished run into its (staging) checkpoint folder: model + tokenizer (ready for plain
+transformers: ``training/interop.py``), GPTQ int8 weights, final evaluation, calibrated confidence
+threshold, the retrieval index over the known questions (``retrieval/``) with its calibrated answer
+zones, ``manifest.json``, the model card ``README.md``, ``metrics.json``, ``split.json``,
 ``data_report.json`` and ``loss.png``.
 """
 
@@ -14,6 +15,9 @@ from typing import Any
 from training.calibrate import calibrate_threshold
 from training.checkpoint import LOSS_PLOT, MANIFEST, METRICS, SPLIT, library_versions, utc_now, write_json
 from training.evaluate import evaluate_records, recall_sample
+from training.interop import model_context, prepare_for_transformers
+from training.model_card import write_model_card
+from training.prompt import STOP_STRINGS, format_answer, format_prompt, prompt_template
 from training.records import Record
 
 DATA_REPORT = "data_report.json"
@@ -111,6 +115,27 @@ def write_retrieval(
     }
 
 
+def tokenizer_report(records: list[Record], tokenizer: Any, name: str, context: int) -> dict[str, Any]:
+    """Example lengths (prompt + answer + EOS) in the tokenizer the model was trained with, against its
+    context: what ``data_report.json`` says instead of the GPT-2 count that dataset checks use."""
+    import numpy as np
+
+    texts = [format_prompt(r["question"]) + format_answer(r["answer"], "") for r in records]
+    lengths = np.asarray([len(ids) + 1 for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]])
+    return {
+        "tokenizer": name,
+        "tokenizer_class": type(tokenizer).__name__,
+        "vocab_size": len(tokenizer),
+        "context": context,
+        "mean": round(float(lengths.mean()), 1) if len(lengths) else None,
+        "p50": float(np.percentile(lengths, 50)) if len(lengths) else None,
+        "p95": float(np.percentile(lengths, 95)) if len(lengths) else None,
+        "max": int(lengths.max()) if len(lengths) else None,
+        "over_context": int((lengths > context).sum()),
+        "sampled": None,
+    }
+
+
 def write_checkpoint(
     folder: Path,
     *,
@@ -129,6 +154,8 @@ def write_checkpoint(
     """Everything a checkpoint folder holds, written into ``folder``."""
     from training.gptq import INT8_FILE, write_int8_weights
 
+    context = model_context(model)
+    prepare_for_transformers(model, tokenizer, config.max_new_tokens)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     try:
@@ -148,13 +175,19 @@ def write_checkpoint(
     metrics["final_loss"] = losses[-1] if losses else None
     metrics["steps"] = max((h.get("step", 0) for h in log_history), default=0)
     report = cleaned.report.to_dict()
+    # The cleaning report measured lengths with GPT-2's BPE; the model was trained with this tokenizer.
+    report["tokens_gpt2"] = report.get("tokens")
+    name = loaded.tokenizer_name if loaded.tokenizer_name != "pretrained" else f"pretrained ({loaded.base})"
+    report["tokens"] = tokenizer_report(cleaned.records, tokenizer, name, context)
     manifest = {
         "base": loaded.base,
         "size": loaded.size,
         "tokenizer": loaded.tokenizer_name,
         "vocab_size": len(tokenizer),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "prompt_template": "Question: {question}\\nAnswer: {answer}<eos>",
+        "context": context,
+        "prompt_template": prompt_template(tokenizer.eos_token),
+        "stop_strings": list(STOP_STRINGS),
         "dataset": {
             "files": [str(p) for p in config.data],
             "sha256": sha256,
@@ -181,4 +214,5 @@ def write_checkpoint(
     write_json(folder / SPLIT, {"train": train_recs, "eval": eval_recs})
     write_json(folder / DATA_REPORT, report)
     plot_losses(log_history, folder / LOSS_PLOT)
+    write_model_card(folder, manifest)
     write_json(folder / MANIFEST, manifest)  # last: a folder with a manifest is a complete checkpoint

@@ -1,7 +1,9 @@
 """`qabot` sub-commands for the Q&A store: `export`, `import`, `db upgrade`.
 
     qabot export --format json -o data/feedback.json --min-score 1 --exclude-unanswered
+    qabot export --format kto -o data/kto.jsonl      # TRL conversational; warns when unbalanced
     qabot import examples/soccer.json
+    qabot import data/kto.jsonl                      # only the desirable rows become taught pairs
     qabot db upgrade --db postgresql+psycopg://bot@localhost/qabot
 
 ``--db`` defaults to the ``DATABASE_URL`` setting (``sqlite:///data/qabot.db``).
@@ -52,7 +54,10 @@ def _parse_time(value: str | None, option: str, *, end_of_day: bool = False) -> 
 
 
 def export(
-    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="Dataset format to write.")],
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option("--format", "-f", help="Dataset format to write (see above for sft, kto, dpo)."),
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="File to write (atomically).")],
     db: DbOption = None,
     since: Annotated[str | None, typer.Option(help="Only exchanges from this date/time on (UTC).")] = None,
@@ -72,9 +77,25 @@ def export(
         bool, typer.Option(help="Do not mask mentions, e-mail addresses and phone numbers.")
     ] = False,
 ) -> None:
-    """Export logged Q&A (with votes and corrections) as a training dataset."""
+    """Export logged Q&A (with votes and corrections) as a training dataset.
+
+    json, jsonl, csv: {"question", "answer"} records for `qabot train --data`.
+
+    sft, kto, dpo: TRL's conversational JSONL (prompts and answers are
+    message lists), so TRL renders them with the checkpoint's chat template,
+    i.e. in qabot's prompt format. sft: "messages" (user, assistant).
+    kto: "prompt" (user), "completion" (assistant), "label" (true/false).
+    dpo: "prompt" (user), "chosen" (the admin's correction, assistant),
+    "rejected" (the bot's answer, assistant).
+
+    kto is mostly desirable (often ~99%): taught pairs and corrections count
+    as desirable; only corrected or downvoted bot answers are undesirable.
+    When desirable:undesirable is outside the 1:1 to 4:3 that TRL's
+    KTOTrainer recommends, a warning on stderr gives the KTOConfig weights
+    that fit; no rows are dropped.
+    """
     from storage.db import StoreError, dispose, open_store
-    from storage.export import ExportFilters, export_dataset
+    from storage.export import ExportFilters, write_export
 
     filters = ExportFilters(
         since=_parse_time(since, "--since"),
@@ -91,32 +112,48 @@ def export(
         # An export never creates an empty database by accident.
         session_factory = open_store(url, create=False)
         try:
-            n = export_dataset(session_factory, fmt.value, out, filters)
+            summary = write_export(session_factory, fmt.value, out, filters)
         finally:
             dispose(session_factory)
     except (StoreError, OSError) as exc:
         raise fail(str(exc), EXIT_ERROR) from exc
-    typer.echo(f"wrote {n} {fmt.value} rows to {out}")
+    typer.echo(f"wrote {summary.rows} {fmt.value} rows to {out}")
+    if warning := summary.kto_warning():
+        typer.echo(f"warning: {warning}", err=True)
 
 
 def import_(
-    path: Annotated[Path, typer.Argument(help="Dataset file: JSON, JSONL, CSV, alpaca, sharegpt ...")],
+    path: Annotated[
+        Path, typer.Argument(help="Dataset file: JSON, JSONL, CSV, alpaca, sharegpt, TRL sft/kto/dpo ...")
+    ],
     db: DbOption = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="File format (default: guessed).")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="File format, e.g. kto or dpo (default: guessed).")
+    ] = None,
     question_field: Annotated[str | None, typer.Option(help="Field holding the question.")] = None,
     answer_field: Annotated[str | None, typer.Option(help="Field holding the answer.")] = None,
     records_key: Annotated[str | None, typer.Option(help="Key of the record list in a JSON object.")] = None,
     admin_id: Annotated[str | None, typer.Option(help="Who imported (stored with each pair).")] = None,
 ) -> None:
-    """Import a dataset file as taught question/answer pairs (duplicates are skipped)."""
+    """Import a dataset file as taught question/answer pairs (duplicates are skipped).
+
+    A TRL kto file keeps its verdicts: rows with "label": false are counted
+    and not taught. A dpo file teaches each "chosen" answer, never the
+    "rejected" one.
+    """
     from storage.db import StoreError, dispose, open_store, transaction
     from storage.export import import_records
     from training.data import DatasetError, load_dataset_file
+    from training.preference import read_preference_file
 
     try:
-        records = load_dataset_file(
-            path, fmt=fmt, question_field=question_field, answer_field=answer_field, records_key=records_key
-        )
+        plain_options = question_field or answer_field or records_key
+        preference = None if plain_options else read_preference_file(path, fmt)
+        if preference is not None:
+            records = preference.records
+        else:
+            fields = {"question_field": question_field, "answer_field": answer_field}
+            records = load_dataset_file(path, fmt=fmt, records_key=records_key, **fields)
     except DatasetError as exc:
         raise fail(str(exc), EXIT_USAGE) from exc
     url = _database_url(db)
@@ -124,12 +161,16 @@ def import_(
         session_factory = open_store(url)
         try:
             with transaction(session_factory, "import records") as session:
-                added, skipped = import_records(session, records, admin_id=admin_id)
+                result = import_records(session, records, admin_id=admin_id)
         finally:
             dispose(session_factory)
     except StoreError as exc:
         raise fail(str(exc), EXIT_ERROR) from exc
-    typer.echo(f"imported {path}: added {added}, skipped {skipped} (duplicates or empty)")
+    line = f"imported {path}: added {result.added}, skipped {result.skipped} (duplicates or empty)"
+    if preference is not None:
+        why = "label false" if preference.kind == "kto" else "rejected answers"
+        line += f", skipped {result.undesirable} undesirable ({preference.kind} {why})"
+    typer.echo(line)
 
 
 def upgrade(db: DbOption = None) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from storage import repo
-from storage.export import FORMATS, ExportFilters, export_dataset, import_records
+from storage.export import FORMATS, ExportFilters, ExportSummary, export_dataset, import_records, write_export
 from storage.masking import mask_pii
 from storage.models import TaughtPair
 from tests.storage.seed import FALLBACK, T0, seed
@@ -124,7 +124,7 @@ def test_kto_labels_come_from_votes_and_corrections(seeded, tmp_path):
     out = tmp_path / "kto.jsonl"
     export_dataset(seeded, "kto", out, ExportFilters(keep_pii=True))
     rows = {
-        (r["prompt"].lower(), r["completion"]): r["label"]
+        (r["prompt"][0]["content"].lower(), r["completion"][0]["content"]): r["label"]
         for r in map(json.loads, out.read_text().split("\n")[:-1])
     }
     assert rows[("what is offside?", "Being past the last defender.")] is True
@@ -139,9 +139,9 @@ def test_dpo_pairs_correction_with_the_bot_answer(seeded, tmp_path):
     assert export_dataset(seeded, "dpo", out, ExportFilters(keep_pii=True)) == 2
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {
-        "prompt": "What is a hat-trick?",
-        "chosen": "Three goals by one player in one game.",
-        "rejected": "Three fouls.",
+        "prompt": [{"role": "user", "content": "What is a hat-trick?"}],
+        "chosen": [{"role": "assistant", "content": "Three goals by one player in one game."}],
+        "rejected": [{"role": "assistant", "content": "Three fouls."}],
     } in rows
     assert export_dataset(seeded, "dpo", out, ExportFilters(include_corrections=False)) == 0
 
@@ -207,8 +207,54 @@ def test_import_records_skips_duplicates_and_blanks(store):
         {"question": "  ", "answer": "nothing"},
     ]
     with store.begin() as s:
-        assert import_records(s, records, admin_id=42) == (2, 2)
+        assert import_records(s, records, admin_id=42) == (2, 2, 0)
     with store.begin() as s:
-        assert import_records(s, records[:1]) == (0, 1)
+        assert import_records(s, records[:1]) == (0, 1, 0)
         pairs = s.query(TaughtPair).all()
     assert len(pairs) == 2 and {p.source for p in pairs} == {"import"} and pairs[0].admin_id == "42"
+
+
+def test_trl_exports_are_conversational(seeded, tmp_path):
+    """Prompts are user messages and answers assistant messages, so TRL applies the chat template."""
+    user = {"role": "user", "content": "What is a hat-trick?"}
+    answer = {"role": "assistant", "content": "Three goals by one player in one game."}
+    rows = {}
+    for fmt in ("sft", "kto", "dpo"):
+        out = tmp_path / f"{fmt}.jsonl"
+        export_dataset(seeded, fmt, out, ExportFilters(keep_pii=True))
+        rows[fmt] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert {"messages": [user, answer]} in rows["sft"]
+    assert {"prompt": [user], "completion": [answer], "label": True} in rows["kto"]
+    assert all(set(r) == {"prompt", "chosen", "rejected"} for r in rows["dpo"])
+    for row in rows["kto"] + rows["dpo"]:
+        assert [m["role"] for m in row["prompt"]] == ["user"]
+        assert all(row[k][0]["role"] == "assistant" for k in ("completion", "chosen", "rejected") if k in row)
+
+
+def test_kto_export_summary_counts_labels_and_warns_outside_trl_range(seeded, tmp_path):
+    summary = write_export(seeded, "kto", tmp_path / "kto.jsonl")
+    assert (summary.rows, summary.labels[True], summary.labels[False]) == (8, 5, 3)
+    warning = summary.kto_warning()  # 5:3 = 1.67:1, above 4:3
+    assert warning and "5 desirable, 3 undesirable" in warning and "undesirable_weight" in warning
+    assert write_export(seeded, "json", tmp_path / "x.json").kto_warning() is None
+
+
+@pytest.mark.parametrize(
+    ("good", "bad", "warns"),
+    [(99, 1, True), (10, 10, False), (13, 10, False), (14, 10, True), (5, 10, True), (7, 0, True)],
+)
+def test_kto_warning_follows_trls_one_to_four_thirds_range(good, bad, warns):
+    summary = ExportSummary("kto", rows=good + bad, labels={True: good, False: bad})
+    assert (summary.kto_warning() is not None) is warns
+
+
+def test_import_records_does_not_teach_undesirable_answers(store):
+    records = [
+        {"question": "What is offside?", "answer": "Being past the last defender.", "label": True},
+        {"question": "What is offside?", "answer": "No idea really.", "label": False},
+        {"question": "What is a corner?", "answer": "A restart from the corner arc."},
+    ]
+    with store.begin() as s:
+        assert import_records(s, records) == (2, 0, 1)
+        taught = {p.answer for p in s.query(TaughtPair).all()}
+    assert taught == {"Being past the last defender.", "A restart from the corner arc."}

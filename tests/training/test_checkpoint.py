@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -20,6 +21,15 @@ def _fake_checkpoint(folder):
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "manifest.json", {"base": "scratch"})
     (folder / "config.json").write_text("{}")
+    return folder
+
+
+def _plain_folder(folder, weights="model.safetensors"):
+    """What save_pretrained writes, without qabot's manifest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text("{}")
+    if weights:
+        (folder / weights).write_bytes(b"")
     return folder
 
 
@@ -72,11 +82,40 @@ def test_resolve_model_dir_errors_name_the_fix(tmp_path):
         resolve_model_dir(tmp_path / "empty")
 
 
+@pytest.mark.parametrize(
+    "weights", ["model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"]
+)
+def test_plain_save_pretrained_folder_is_a_model_folder(tmp_path, weights):
+    folder = _plain_folder(tmp_path / "trl-sft", weights)
+    assert resolve_model_dir(folder) == folder.resolve()
+
+
+def test_config_without_weights_is_a_clear_error(tmp_path):
+    folder = _plain_folder(tmp_path / "half", weights=None)
+    with pytest.raises(CheckpointError, match="no weights"):
+        resolve_model_dir(folder)
+    (folder / "manifest.json").write_text("{}")
+    (folder / "config.json").unlink()
+    with pytest.raises(CheckpointError, match="no config.json"):
+        resolve_model_dir(folder)
+
+
+def test_missing_manifest_gives_defaults_and_a_warning_when_optional(tmp_path, caplog):
+    folder = _plain_folder(tmp_path / "plain")
+    with pytest.raises(CheckpointError, match="missing"):
+        read_manifest(folder)
+    with caplog.at_level(logging.WARNING):
+        assert read_manifest(folder, required=False) == {}
+    assert "no manifest.json" in caplog.text and "default thresholds" in caplog.text
+
+
 def test_corrupt_manifest_is_a_clear_error(tmp_path):
     folder = _fake_checkpoint(tmp_path / "m")
     (folder / "manifest.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="corrupt"):
         read_manifest(folder)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        read_manifest(folder, required=False)
 
 
 def test_write_json_is_complete_json(tmp_path):

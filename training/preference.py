@@ -1,0 +1,147 @@
+"""TRL preference files read back as records with a verdict, so importing one keeps only good answers.
+
+- KTO (unpaired preference): ``prompt``, ``completion``, ``label`` -> ``{"question", "answer", "label"}``
+  with the row's label (``true``: desirable).
+- DPO (preference): ``prompt``, ``chosen``, ``rejected`` -> the chosen answer (``label: True``) and the
+  rejected one (``label: False``). Without ``prompt`` (TRL's implicit prompt) ``chosen`` / ``rejected``
+  are whole conversations; their last question/answer pair is the one compared.
+
+Prompts and answers may be strings or TRL's conversational message lists (what ``qabot export`` writes);
+they are read by ``training.data``'s prompt/completion shape, so the text is cleaned as every dataset is.
+Files are JSON (a list) or JSON Lines, as TRL's ``Dataset.to_json`` and ``qabot export`` write them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from training.data import DatasetError
+from training.data.formats import Shape, Where, extract
+
+PREFERENCE_FORMATS = ("kto", "dpo")
+_TRUE = {"true", "1", "yes", "desirable"}
+_FALSE = {"false", "0", "no", "undesirable"}
+_PROMPT_COMPLETION = Shape("prompt-completion", "prompt", "completion")
+_CONVERSATION = Shape("messages", "messages", "")
+
+
+@dataclass
+class PreferenceFile:
+    kind: str  # "kto" or "dpo"
+    records: list[dict[str, Any]] = field(default_factory=list)  # question, answer, label
+
+    @property
+    def undesirable(self) -> int:
+        return sum(1 for r in self.records if r["label"] is False)
+
+
+def preference_kind(item: Any) -> str | None:
+    """``kto`` or ``dpo`` when a dataset row has that format's fields, else None."""
+    if not isinstance(item, dict):
+        return None
+    keys = {str(k).lower() for k in item}
+    if {"chosen", "rejected"} <= keys:
+        return "dpo"
+    if {"prompt", "completion", "label"} <= keys:
+        return "kto"
+    return None
+
+
+def _items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        try:
+            top = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DatasetError(path, f"malformed JSON: {e.msg}", line=e.lineno, column=e.colno) from None
+        if not isinstance(top, list):
+            raise DatasetError(path, "not a list of records")
+        yield from ((Where(str(path), record=i), item) for i, item in enumerate(top, 1))
+        return
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if line.strip():
+            try:
+                yield Where(str(path), line=lineno), json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DatasetError(path, f"malformed JSON: {e.msg}", line=lineno, column=e.colno) from None
+
+
+def _label(value: Any, where: Where) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if isinstance(value, int | str) and text in _TRUE | _FALSE:
+        return text in _TRUE
+    raise where.error(f"not a KTO label (true/false), got {value!r}", field="label")
+
+
+def _pair(item: dict, answer_field: str, where: Where) -> dict[str, str]:
+    """The (question, answer) of one row, the answer read from ``answer_field``."""
+    if "prompt" in item:
+        records = list(
+            extract({"prompt": item["prompt"], "completion": item[answer_field]}, where, _PROMPT_COMPLETION)
+        )
+    else:  # implicit prompt: the answer field holds the whole conversation
+        records = list(extract({"messages": item[answer_field]}, where, _CONVERSATION))
+    if not records or not records[-1]["question"] or not records[-1]["answer"]:
+        raise where.error("no question/answer pair", field=answer_field)
+    return dict(records[-1])
+
+
+def _rows(kind: str, item: Any, where: Where) -> Iterator[dict[str, Any]]:
+    if preference_kind(item) != kind:
+        raise where.error(
+            f"not a {kind} row (expected {'prompt/completion/label' if kind == 'kto' else 'chosen/rejected'})"
+        )
+    item = {str(k).lower(): v for k, v in item.items()}
+    if kind == "kto":
+        yield {**_pair(item, "completion", where), "label": _label(item["label"], where)}
+    else:
+        yield {**_pair(item, "chosen", where), "label": True}
+        yield {**_pair(item, "rejected", where), "label": False}
+
+
+def read_preference_file(path: str | Path, fmt: str | None = None) -> PreferenceFile | None:
+    """The labelled records of a KTO or DPO file; None when it is not one (unless ``fmt`` forces
+    ``kto``/``dpo``, which makes anything else an error). Raises ``DatasetError``."""
+    path = Path(path)
+    if fmt is not None and fmt not in PREFERENCE_FORMATS:
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DatasetError(path, f"cannot read the file: {e.strerror or e}") from None
+    # Cheap test first: most imports are plain Q&A files, which never name these fields.
+    if fmt is None and b'"chosen"' not in data and b'"label"' not in data:
+        return None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        if fmt is None:
+            return None  # the dataset loader reports the encoding precisely
+        raise DatasetError(path, "unreadable encoding: save the file as UTF-8") from None
+    if not text.lstrip().startswith(("[", "{")):
+        if fmt is None:
+            return None
+        raise DatasetError(path, f"a {fmt} file is JSON or JSON Lines")
+    items = _items(path, text)
+    try:
+        first = next(items, None)
+    except DatasetError:
+        if fmt is None:
+            return None  # not a JSON Lines preference file; the dataset loader says what it is
+        raise
+    if first is None:
+        raise DatasetError(path, "empty dataset: no records")
+    kind = fmt or preference_kind(first[1])
+    if kind is None:
+        return None
+    result = PreferenceFile(kind)
+    for where, item in itertools.chain([first], items):
+        result.records.extend(_rows(kind, item, where))
+    return result
