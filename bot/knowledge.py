@@ -5,7 +5,7 @@ corrections arrive while the bot runs; they must be answered at once, long befor
 add documents to a built index, so they live in a second, small index that is rebuilt whole on every
 change (milliseconds for hundreds of pairs, and its questions are the only ones encoded). A search asks
 both and merges: scores are self-normalised, so the two are comparable; a live pair replaces a trained one
-with the same question (a correction wins over what the model learned).
+with the same question (a correction wins over what the model learned), and wins a tie.
 
 👍/👎 votes nudge a pair's score (``NUDGE_PER_VOTE``, at most ``NUDGE_MAX`` either way), so a match people
 keep rejecting stops winning close calls without waiting for a retrain.
@@ -26,7 +26,6 @@ log = logging.getLogger(__name__)
 
 NUDGE_PER_VOTE = 0.02
 NUDGE_MAX = 0.1
-LIVE_TIE_BONUS = 1e-3  # a live pair with the same score as a trained one is the newer word
 
 
 def question_key(question: str) -> str:
@@ -107,7 +106,7 @@ class Knowledge:
 
     def _merge(self, base: list[Match], live: list[Match], k: int) -> list[Match]:
         best: dict[str, Match] = {}
-        for match in [*(replace(m, score=m.score + LIVE_TIE_BONUS) for m in live), *base]:
+        for match in [*live, *base]:  # live first: on a tie the newer word stays
             key = question_key(match.question)
             if match.origin == "trained" and key in self._live_pairs:
                 continue  # taught or corrected since training: the live pair speaks for this question
@@ -116,4 +115,5 @@ class Knowledge:
                 match = replace(match, score=max(0.0, min(1.0, match.score + nudged)))
             if key not in best or match.score > best[key].score:
                 best[key] = match
+        # Stable sort, live pairs listed first: an equal score puts what was taught ahead.
         return sorted(best.values(), key=lambda m: -m.score)[:k]
