@@ -43,8 +43,11 @@ def _front_matter(manifest: dict[str, Any]) -> str:
 
 
 def _metrics_table(metrics: dict[str, Any]) -> str:
-    rows = [f"| {name} | {_fmt(metrics[name])} | {about} |" for name, about in CARD_METRICS.items()]
-    rows = [r for r, name in zip(rows, CARD_METRICS, strict=True) if name in metrics]
+    rows = [
+        f"| {name} | {_fmt(metrics[name])} | {about} |"
+        for name, about in CARD_METRICS.items()
+        if name in metrics  # e.g. no recall_* with --recall-sample 0
+    ]
     if not rows:
         return "No metrics were recorded."
     n = metrics.get("eval_n")

@@ -134,3 +134,11 @@ def test_trained_checkpoint_carries_decoding_context_template_and_card(trained: 
     for expected in (manifest["dataset"]["sha256"], "## Intended use and limits", "pipeline(", "qabot ask",
                      "answer_score", "Question: {question}", "tokenizer=pipe.tokenizer"):  # fmt: skip
         assert expected in card, expected
+
+
+def test_model_card_lists_only_the_metrics_a_run_recorded() -> None:
+    """--recall-sample 0 records no recall metrics: the card leaves them out instead of failing."""
+    from training.model_card import render_model_card
+
+    card = render_model_card({"model_version": "run", "metrics": {"f1": 0.25, "eval_n": 4, "steps": 2}})
+    assert "| f1 | 0.25" in card and "recall_f1" not in card
