@@ -16,19 +16,21 @@ from typing import Any
 
 from bot import async_store
 from bot.async_store import SessionFactory
-from storage.formats import check_format, default_file_name
+from storage.formats import ExportSummary, check_format, default_file_name
 
 
-async def export_file(session_factory: SessionFactory, fmt: str, path: Path) -> tuple[Path, int]:
-    """Export the store as ``fmt`` to ``path`` (a folder: a file named after the format); (file, rows)."""
-    from storage.export import export_dataset
+async def export_file(session_factory: SessionFactory, fmt: str, path: Path) -> tuple[Path, ExportSummary]:
+    """Export the store as ``fmt`` to ``path`` (a folder: a file named after the format); (file, summary).
+    The summary's ``rows`` is what was written and ``kto_warning()`` the label-balance warning that
+    ``qabot export`` prints (None when there is none): both front ends show it to the admin."""
+    from storage.export import write_export
 
     check_format(fmt)
     path = Path(path)
     if path.is_dir():
         path = path / default_file_name(fmt)
-    rows = await asyncio.to_thread(export_dataset, session_factory, fmt, path)
-    return path, rows
+    summary = await asyncio.to_thread(write_export, session_factory, fmt, path)
+    return path, summary
 
 
 def gzip_file(path: Path) -> Path:

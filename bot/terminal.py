@@ -181,8 +181,10 @@ class Terminal:
         words = shlex.split(args)
         fmt = words[0] if words else "json"
         target = Path(words[1]) if len(words) > 1 else Path.cwd()
-        path, rows = await admin_actions.export_file(self.session_factory, fmt, target)
-        self.say(f"Exported {rows} rows ({fmt}) to {path}")
+        path, summary = await admin_actions.export_file(self.session_factory, fmt, target)
+        self.say(f"Exported {summary.rows} rows ({fmt}) to {path}")
+        if warning := summary.kto_warning():
+            self.say(f"warning: {warning}")
 
     async def cmd_teach(self, args: str) -> None:
         question, sep, answer = args.partition("|")

@@ -163,20 +163,24 @@ class Generator:
 
     # -- prompts -------------------------------------------------------------------------------------------
 
+    def _token_ids(self, text: str) -> list[int]:
+        """Exactly the tokens training put before the answer (collate.py adds no special tokens either).
+        ``verbose=False``: the tokenizer's ``model_max_length`` is the context, so an over-long question
+        would also log transformers' "Token indices sequence length is longer than ..." warning, though
+        ``encode_question`` cuts it and says so itself."""
+        return self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"]
+
     def encode_question(self, question: str, max_new_tokens: int) -> list[int]:
         """Prompt token ids; a question too long for the context keeps its end (with a warning)."""
         budget = self.context - max_new_tokens
-        # Exactly the tokens training put before the answer (collate.py adds no special tokens either).
-        ids = self.tokenizer(format_prompt(question), add_special_tokens=False)["input_ids"]
+        ids = self._token_ids(format_prompt(question))
         if len(ids) <= budget:
             return ids
-        q_ids = self.tokenizer(question.strip(), add_special_tokens=False)["input_ids"]
+        q_ids = self._token_ids(question.strip())
         overhead = len(ids) - len(q_ids)
         keep = max(1, budget - overhead)
         while True:  # re-tokenizing the cut text can shift a token; shrink until it fits
-            ids = self.tokenizer(
-                format_prompt(self.tokenizer.decode(q_ids[-keep:])), add_special_tokens=False
-            )["input_ids"]
+            ids = self._token_ids(format_prompt(self.tokenizer.decode(q_ids[-keep:])))
             if len(ids) <= budget or keep == 1:
                 break
             keep -= 1

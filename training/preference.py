@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from training.data import DatasetError
-from training.data.formats import Shape, Where, extract
+from training.data.formats import PREFERENCE_SHAPES, Shape, Where, extract
 
-PREFERENCE_FORMATS = ("kto", "dpo")
+PREFERENCE_FORMATS = PREFERENCE_SHAPES
 _TRUE = {"true", "1", "yes", "desirable"}
 _FALSE = {"false", "0", "no", "undesirable"}
 _PROMPT_COMPLETION = Shape("prompt-completion", "prompt", "completion")
@@ -93,7 +93,10 @@ def _pair(item: dict, answer_field: str, where: Where) -> dict[str, str]:
     return dict(records[-1])
 
 
-def _rows(kind: str, item: Any, where: Where) -> Iterator[dict[str, Any]]:
+def preference_rows(kind: str, item: Any, where: Where) -> Iterator[dict[str, Any]]:
+    """The labelled ``{"question", "answer", "label"}`` records of one ``kind`` row: a KTO row's pair with
+    its label; a DPO row's chosen pair (``True``) then its rejected pair (``False``). ``training.data``'s
+    loader reads KTO/DPO datasets through this, so ``qabot train`` and ``qabot import`` agree on them."""
     if preference_kind(item) != kind:
         raise where.error(
             f"not a {kind} row (expected {'prompt/completion/label' if kind == 'kto' else 'chosen/rejected'})"
@@ -143,5 +146,5 @@ def read_preference_file(path: str | Path, fmt: str | None = None) -> Preference
         return None
     result = PreferenceFile(kind)
     for where, item in itertools.chain([first], items):
-        result.records.extend(_rows(kind, item, where))
+        result.records.extend(preference_rows(kind, item, where))
     return result

@@ -31,7 +31,7 @@ PathsArg = Annotated[
     typer.Argument(
         help="Dataset(s): a JSON list, JSON Lines, CSV/TSV, Parquet or Arrow file (gzip/bz2/xz too), a "
         "datasets save_to_disk folder, or hf:owner/name on the Hugging Face hub; holding question/answer, "
-        "alpaca, sharegpt, chat messages or prompt/completion records.",
+        "alpaca, sharegpt, chat messages, prompt/completion or TRL kto/dpo preference records.",
         show_default=False,
     ),
 ]
@@ -41,7 +41,7 @@ FormatOpt = Annotated[
         "--format",
         "-f",
         help="Force the file syntax (json, jsonl, csv, parquet, arrow) or the record shape (seed, alpaca, "
-        "sharegpt, messages, prompt-completion); detected when omitted.",
+        "sharegpt, messages, prompt-completion, kto, dpo); detected when omitted.",
     ),
 ]
 EncodingOpt = Annotated[

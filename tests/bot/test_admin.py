@@ -129,6 +129,19 @@ async def test_export_sends_the_store_as_an_ephemeral_attachment(dpy, store):
     file: discord.File = call.kwargs["file"]
     assert file.filename == "qabot-json.json"
     assert json.loads(file.fp.read()) == [{"question": "Who won in 2014?", "answer": "Germany."}]
+    assert sent_text(interaction) == "1 rows, format `json`."  # no KTO warning outside kto exports
+
+
+async def test_kto_export_reply_carries_the_label_balance_warning(dpy, store):
+    await async_store.teach(store, "Who won in 2014?", "Germany.", admin_id=1)
+    interaction = admin_interaction(dpy, guild=MagicMock(spec=discord.Guild, id=5, filesize_limit=8 * 2**20))
+    await invoke(dpy, "export", interaction, format="kto")
+    call = interaction.followup.send.await_args
+    assert call.kwargs["ephemeral"] is True and call.kwargs["file"].filename == "qabot-kto.jsonl"
+    assert sent_text(interaction) == (
+        "1 rows, format `kto`.\n⚠️ kto: all 1 rows are desirable; KTO needs both kinds (downvoted or "
+        "corrected answers are the undesirable ones)"
+    )
 
 
 async def test_export_over_the_upload_limit_is_gzipped(dpy, store):

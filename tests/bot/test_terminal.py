@@ -72,6 +72,23 @@ async def test_terminal_is_scriptable_from_stdin(tmp_path, store, answerer):
     assert count(store, TaughtPair) == 1
 
 
+async def test_terminal_export_shows_the_kto_balance_warning(tmp_path, store, answerer):
+    await async_store.teach(store, "What is VAR?", "The video assistant referee.", admin_id=None)
+    script = f"/export kto {tmp_path}\n/export json {tmp_path}\n/quit\n"
+    out = io.StringIO()
+    await Terminal(
+        answerer=answerer, session_factory=store, retrain_job=None, stdin=io.StringIO(script), out=out
+    ).run()
+    lines = out.getvalue().splitlines()
+    at = lines.index(f"Exported 1 rows (kto) to {tmp_path / 'qabot-kto.jsonl'}")
+    # The same words `qabot export` prints: every row desirable, which KTO cannot train on.
+    assert lines[at + 1] == (
+        "warning: kto: all 1 rows are desirable; KTO needs both kinds (downvoted or corrected answers are "
+        "the undesirable ones)"
+    )
+    assert lines[at + 2].startswith("Exported 1 rows (json)") and "warning" not in "".join(lines[at + 2 :])
+
+
 @pytest.mark.slow
 async def test_200_concurrent_questions_get_200_answers_and_200_rows(store, tiny_checkpoint):
     generator = Generator.load(tiny_checkpoint, precision="fp32")

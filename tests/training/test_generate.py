@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers.utils import logging as transformers_logging
 
 from tests.tiny_checkpoint import TINY_PAIRS, shared_tiny_checkpoint, tiny_model
 from training.generate import GenerationConfig, Generator, trim_to_sentence
@@ -112,6 +113,20 @@ def test_question_longer_than_context_keeps_its_end(untrained: Generator, caplog
     assert "the real question at the end?" in untrained.tokenizer.decode(ids)
     assert "longer than the context" in caplog.text
     assert result.tokens == 16
+
+
+def test_over_long_question_logs_only_qabots_warning(caplog, capfd, monkeypatch) -> None:
+    # As in a checkpoint, model_max_length is the context; a fresh tokenizer (transformers warns once each).
+    tokenizer = load_gpt2_tokenizer()
+    generator = Generator(tiny_model(seed=1), tokenizer)
+    tokenizer.model_max_length = generator.context
+    transformers_logging.get_logger()  # configures transformers' root logger (no propagation outside CI)
+    monkeypatch.setattr(logging.getLogger("transformers"), "propagate", True)  # so caplog sees its records
+    with caplog.at_level(logging.WARNING):
+        generator.encode_question("filler " * 400 + "the real question?", max_new_tokens=16)
+    assert [r.name for r in caplog.records] == ["training.generate"]
+    assert "longer than the context allows" in caplog.records[0].getMessage()
+    assert "Token indices sequence length" not in caplog.text + capfd.readouterr().err
 
 
 def test_sampling_controls_and_several_sequences(untrained: Generator) -> None:

@@ -8,6 +8,8 @@ Shapes, detected from the first record's fields (``--format`` forces one):
   human -> gpt pair
 - ``messages``: chat ``messages`` of ``{"role": "user"|"assistant", "content"}``, one record per pair
 - ``prompt-completion``: TRL's ``prompt`` / ``completion``, as strings or as message lists
+- ``kto`` / ``dpo``: TRL preference rows (``prompt``/``completion``/``label``; ``prompt``/``chosen``/
+  ``rejected``), read by ``training.preference``: only desirable / chosen answers become records
 
 Texts keep their line breaks while extracted; ``_record`` then makes the question one line (answers keep
 theirs: lists and steps are common). Flat shapes must give non-empty strings. A conversation turn whose
@@ -26,6 +28,7 @@ from training.data.normalize import normalize_text
 from training.records import Record, make_record
 
 SHAPES = ("seed", "alpaca", "sharegpt", "messages", "prompt-completion")
+PREFERENCE_SHAPES = ("kto", "dpo")  # read by training.preference, never as plain pairs
 USER_ROLES = frozenset({"human", "user", "prompter"})
 ASSISTANT_ROLES = frozenset({"gpt", "assistant", "bot", "model", "chatgpt", "bard", "gpt4"})
 

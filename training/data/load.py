@@ -3,7 +3,12 @@
 detected, and every problem is reported as a ``DatasetError``.
 
 ``fmt`` may force either one: ``json``/``jsonl``/``csv``/``parquet``/``arrow`` force the syntax (the shape
-is still detected), ``seed``/``alpaca``/``sharegpt``/``messages``/``prompt-completion`` force the shape.
+is still detected), ``seed``/``alpaca``/``sharegpt``/``messages``/``prompt-completion``/``kto``/``dpo`` force
+the shape.
+
+TRL preference files are read by ``training.preference`` (the reader ``qabot import`` uses), not as plain
+prompt/completion pairs, so their verdicts hold: a KTO row labelled false is set aside in ``undesirable``
+(cleaning counts it as removed) and a DPO row gives its ``chosen`` answer, never the ``rejected`` one.
 Binary files are recognised by their first bytes (``tables.MAGIC``); gzip/bz2/xz files are decompressed.
 
 CSV follows RFC 4180 (Python's default dialect: ``"`` quotes, ``""`` inside quotes, line breaks inside
@@ -27,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from training.data.errors import DatasetError
-from training.data.formats import SHAPES, Where, detect_shape, extract
+from training.data.formats import PREFERENCE_SHAPES, SHAPES, Where, detect_shape, extract
 from training.data.tables import (
     COMPRESSED,
     DEFAULT_SPLIT,
@@ -39,10 +44,10 @@ from training.data.tables import (
     hub_items,
     table_items,
 )
-from training.records import Record
+from training.records import Record, make_record
 
 SYNTAXES = ("json", "jsonl", "csv", *TABLE_SYNTAXES)
-FORMATS = SYNTAXES + SHAPES
+FORMATS = SYNTAXES + SHAPES + PREFERENCE_SHAPES
 _SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv"}
 _DECOMPRESS = {"gzip": gzip.decompress, "bz2": bz2.decompress, "xz": lzma.decompress}
 _CSV_DELIMITERS = ",;\t|"
@@ -54,13 +59,15 @@ _CSV_SNIFF_CHARS = 65536
 class LoadedDataset:
     """The records of one file plus what was detected about it (for the report). ``empty`` holds the
     conversation turns (sharegpt / messages) whose question or answer is empty: real chat dumps have
-    them, so they are set aside (and counted by cleaning) rather than failing the whole file."""
+    them, so they are set aside (and counted by cleaning) rather than failing the whole file.
+    ``undesirable`` holds a KTO file's rows labelled false: never trained on, counted by cleaning."""
 
     path: Path
     syntax: str
     shape: str
     records: list[Record] = field(default_factory=list)
     empty: list[Record] = field(default_factory=list)
+    undesirable: list[Record] = field(default_factory=list)
 
     @property
     def format(self) -> str:
@@ -259,20 +266,58 @@ def read_dataset(
     if fmt is not None and fmt not in FORMATS:
         raise DatasetError(path, f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     syntax, items = _items(path, fmt, records_key, encoding, split)
-    forced_shape = fmt if fmt in SHAPES else None
+    forced_shape = fmt if fmt in SHAPES + PREFERENCE_SHAPES else None
     loaded = LoadedDataset(path, syntax, forced_shape or "?")
     shape = None
+    preference: str | None = None  # "kto" / "dpo": rows read by training.preference
     for where, item in items:
-        if shape is None:
-            shape = detect_shape(item, where, forced_shape, question_field, answer_field)
-            loaded.shape = shape.name
+        if shape is None and preference is None:
+            preference = _preference_kind(item, forced_shape, question_field, answer_field)
+            if preference is None:
+                shape = detect_shape(item, where, forced_shape, question_field, answer_field)
+            loaded.shape = preference or shape.name
+        if preference is not None:
+            _add_preference_rows(loaded, preference, item, where)
+            continue
         for record in extract(item, where, shape):
             (loaded.records if record["question"] and record["answer"] else loaded.empty).append(record)
-    if shape is None:
+    if shape is None and preference is None:
         raise DatasetError(path, "empty dataset: no records")
+    if not loaded.records and loaded.undesirable:
+        problem = f"no desirable pairs: all {len(loaded.undesirable)} kto rows are labelled false"
+        raise DatasetError(path, f"empty dataset: {problem}")
     if not loaded.records:
-        raise DatasetError(path, f"empty dataset: no question/answer pairs in the {shape.name} records")
+        raise DatasetError(path, f"empty dataset: no question/answer pairs in the {loaded.shape} records")
     return loaded
+
+
+def _preference_kind(
+    first: Any, forced_shape: str | None, question_field: str | None, answer_field: str | None
+) -> str | None:
+    """``kto`` / ``dpo`` when the dataset is a TRL preference file (judged from its first row, or forced);
+    None for every other shape, and when --question-field/--answer-field name the fields to read."""
+    from training.preference import preference_kind  # here: training.preference imports training.data
+
+    if question_field or answer_field:
+        return None
+    if forced_shape in PREFERENCE_SHAPES:
+        return forced_shape
+    if forced_shape not in (None, "prompt-completion"):
+        return None
+    return preference_kind(first)
+
+
+def _add_preference_rows(loaded: LoadedDataset, kind: str, item: Any, where: Where) -> None:
+    """One KTO/DPO row's records: desirable/chosen answers train, a KTO "label": false is set aside as
+    undesirable, and a DPO row's rejected answer is dropped (it is the other half of the pair)."""
+    from training.preference import preference_rows
+
+    for row in preference_rows(kind, item, where):
+        record = make_record(row["question"], row["answer"])
+        if row["label"]:
+            loaded.records.append(record)
+        elif kind == "kto":
+            loaded.undesirable.append(record)
 
 
 def load_dataset_file(

@@ -1,6 +1,7 @@
 """The cleaning pipeline: normalize -> drop empty -> filters -> exact duplicates (conflict policy) ->
-near-duplicates -> report. ``prepare_dataset`` loads files first; ``clean_records`` cleans records that
-came from anywhere (a file, the database, the bot's taught pairs)."""
+near-duplicates -> report. ``prepare_dataset`` loads files first (and counts a KTO file's undesirable rows,
+set aside by the loader, as removed); ``clean_records`` cleans records that came from anywhere (a file, the
+database, the bot's taught pairs)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from training.data.filters import (
 from training.data.load import read_dataset
 from training.data.normalize import comparison_key, normalize_text
 from training.data.offensive import DEFAULT_THRESHOLD, offensive_scores
-from training.data.report import DUPLICATE, EMPTY, NEAR_DUPLICATE, CleanReport, token_stats
+from training.data.report import DUPLICATE, EMPTY, NEAR_DUPLICATE, UNDESIRABLE, CleanReport, token_stats
 from training.prompt import STOP_STRINGS
 from training.records import Record, make_record
 
@@ -170,12 +171,17 @@ def prepare_dataset(
     if not paths:
         raise DatasetError(None, "empty dataset: no files given")
     records: list[Record] = []
+    undesirable: list[Record] = []
     sources = []
     for path in paths:
         loaded = read_dataset(path, **load_kwargs)
         records.extend(loaded.records + loaded.empty)  # cleaning counts the empty ones as removed
-        found = len(loaded.records) + len(loaded.empty)
+        undesirable.extend(loaded.undesirable)  # KTO "label": false: never trained on
+        found = len(loaded.records) + len(loaded.empty) + len(loaded.undesirable)
         sources.append({"path": str(loaded.path), "format": loaded.format, "records": found})
     result = clean_records(records, options)
+    result.report.records_in += len(undesirable)
+    for record in undesirable:
+        result.report.remove(UNDESIRABLE, record)
     result.report.sources = sources
     return result

@@ -11,12 +11,14 @@ from typing import Any
 from training.data.filters import OFFENSIVE, REPEAT_RUN, SPAM_LINK, SPAM_REPEATED, TOO_SHORT
 from training.records import Record
 
+UNDESIRABLE = "undesirable"  # a TRL KTO row labelled false: set aside when the file is read
 EMPTY = "empty"
 DUPLICATE = "duplicate"
 NEAR_DUPLICATE = "near_duplicate"
 # Every reason is always present in ``removed`` (0 when nothing was removed for it), in pipeline order.
-REASONS = (EMPTY, OFFENSIVE, SPAM_LINK, SPAM_REPEATED, TOO_SHORT, DUPLICATE, NEAR_DUPLICATE)
+REASONS = (UNDESIRABLE, EMPTY, OFFENSIVE, SPAM_LINK, SPAM_REPEATED, TOO_SHORT, DUPLICATE, NEAR_DUPLICATE)
 REASON_HELP = {
+    UNDESIRABLE: "undesirable (KTO label false)",
     EMPTY: "empty after cleaning",
     OFFENSIVE: "offensive language",
     SPAM_LINK: "link or invite URL",

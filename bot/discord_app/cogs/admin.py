@@ -116,17 +116,19 @@ class Admin(AdminCog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         limit = interaction.guild.filesize_limit if interaction.guild else DM_UPLOAD_LIMIT
         with tempfile.TemporaryDirectory(prefix="qabot-export-") as tmp:
-            path, rows = await admin_actions.export_file(self.bot.session_factory, format, Path(tmp))
+            path, summary = await admin_actions.export_file(self.bot.session_factory, format, Path(tmp))
+            rows, warning = summary.rows, summary.kto_warning()
+            note = f"\n⚠️ {warning}" if warning else ""  # the label balance `qabot export` warns about
             if path.stat().st_size > limit:
                 path = await asyncio.to_thread(admin_actions.gzip_file, path)
             if path.stat().st_size > limit:
                 text = (
                     f"The {format} export ({rows} rows) is too large to upload; use `qabot export` instead."
                 )
-                await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PING)
+                await interaction.followup.send(text + note, ephemeral=True, allowed_mentions=NO_PING)
                 return
             await interaction.followup.send(
-                f"{rows} rows, format `{format}`.",
+                f"{rows} rows, format `{format}`.{note}",
                 file=discord.File(path),
                 ephemeral=True,
                 allowed_mentions=NO_PING,
