@@ -155,13 +155,16 @@ async def unanswered_groups(
     return await asyncio.to_thread(group_unanswered, rows)
 
 
-def unanswered_text(groups: list[UnansweredGroup], shown: int = GROUPS_SHOWN) -> str:
+DISCORD_TEACH_HINT = "`/teach question: … answer: …`"
+
+
+def unanswered_text(
+    groups: list[UnansweredGroup], shown: int = GROUPS_SHOWN, teach_hint: str = DISCORD_TEACH_HINT
+) -> str:
+    """The grouped queue as text; ``teach_hint`` is how this front end teaches an answer."""
     if not groups:
         return "No unanswered questions. 🎉"
-    lines = [
-        "Unanswered questions, similar ones grouped, most asked first — "
-        "answer with `/teach question: … answer: …`:"
-    ]
+    lines = [f"Unanswered questions, similar ones grouped, most asked first — answer with {teach_hint}:"]
     for group in groups[:shown]:
         example = group.example
         when = example.get("created_at")

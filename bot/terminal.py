@@ -199,7 +199,9 @@ class Terminal:
 
     async def cmd_unanswered(self, _: str) -> None:
         groups = await admin_actions.unanswered_groups(self.session_factory)
-        self.say(admin_actions.unanswered_text(groups).replace("`", ""))
+        self.say(
+            admin_actions.unanswered_text(groups, teach_hint="/teach QUESTION | ANSWER").replace("`", "")
+        )
 
     async def cmd_stats(self, _: str) -> None:
         stats = await async_store.stats(self.session_factory, days=14)

@@ -256,3 +256,4 @@ async def test_terminal_unanswered_groups_similar_questions(store, answerer):
     assert lines[0].startswith("• 2× how long is a match (+1 similar)")
     assert lines[1].startswith("• 1× who is the best keeper")
     assert "`" not in out.getvalue()
+    assert "answer with /teach QUESTION | ANSWER" in out.getvalue()  # the terminal's syntax, not Discord's
