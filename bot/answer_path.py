@@ -6,8 +6,8 @@
    *suggest* ("did you mean" up to three known questions) or *fallback* (not sure).
 3. An answered question that was trained is answered by the model **for the matched known question**: its
    memorised answer is what it was taught. If the model is not confident on it (below the calibrated
-   threshold), the stored answer of that pair is served instead. A pair taught or corrected since the
-   last training is served as taught, without the model.
+   threshold), the stored answer of that pair is served instead. A pair the model never learned — taught
+   or corrected since the last training, or held out of training for evaluation — is served as stored.
 
 A checkpoint without an index (a plain ``save_pretrained`` folder) is answered closed-book, as typed:
 the model's confidence alone decides between answer and fallback.
@@ -126,9 +126,10 @@ def _answer(
             text=settings.fallback, confidence=score, unanswered=True, tokens=0, answered_by="", **common
         )
     match = d.match
-    if gen is None:  # taught or corrected since training: served as taught
+    if gen is None:  # a pair the model never learned (taught, corrected, held out): served as stored
+        by = match.origin if match.origin in ("taught", "correction") else "index"
         return Answer(text=match.answer, confidence=match.score, unanswered=False, tokens=0,
-                      answered_by=match.origin, **common)  # fmt: skip
+                      answered_by=by, **common)  # fmt: skip
     confident = bool(gen.text) and (settings.threshold is None or gen.confidence >= settings.threshold)
     return Answer(
         text=gen.text if confident else match.answer,

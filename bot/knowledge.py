@@ -106,9 +106,9 @@ class Knowledge:
 
     def _merge(self, base: list[Match], live: list[Match], k: int) -> list[Match]:
         best: dict[str, Match] = {}
-        for match in [*live, *base]:  # live first: on a tie the newer word stays
-            key = question_key(match.question)
-            if match.origin == "trained" and key in self._live_pairs:
+        for from_base, match in [*((False, m) for m in live), *((True, m) for m in base)]:
+            key = question_key(match.question)  # live first: on a tie the newer word stays
+            if from_base and key in self._live_pairs:
                 continue  # taught or corrected since training: the live pair speaks for this question
             nudged = self._nudges.get(key)
             if nudged:

@@ -96,7 +96,7 @@ def write_retrieval(
     to it), then save the index over every record in ``folder``; returns the manifest's summary."""
     from training.embedder import Embedder
     from training.metrics import token_f1
-    from training.retrieval import RetrievalIndex
+    from training.retrieval import HELD_OUT, RetrievalIndex
     from training.zones import calibrate_zones
 
     started = time.perf_counter()
@@ -104,7 +104,8 @@ def write_retrieval(
     index = RetrievalIndex.build(train_recs, embedder)
     zones, calibration = calibrate_zones(train_recs, eval_recs, index, token_f1)
     if eval_recs:  # serve everything the dataset knows; the eval pairs were unknown only to calibrate
-        index = RetrievalIndex.build([*train_recs, *eval_recs], embedder)
+        held_out = [{**r, "origin": HELD_OUT} for r in eval_recs]  # never trained: served as stored
+        index = RetrievalIndex.build([*train_recs, *held_out], embedder)
     index.save(folder)
     return {
         "records": len(index),

@@ -40,6 +40,7 @@ from scipy import sparse
 from training.embedder import Embedder
 
 INDEX_DIR = "retrieval"
+HELD_OUT = "held_out"
 RECORDS_FILE = "records.json"
 VECTORS_FILE = "vectors.npy"
 FORMAT_VERSION = 1
@@ -177,7 +178,9 @@ class Match:
     lexical: float  # self-normalised BM25 (words and 3-grams): 1.0 = all of this question's words typed
     dense: float | None  # cosine similarity of sentence embeddings (None: no encoder)
     coverage: float  # share of the query's term weight (idf) that this question contains, 0..1
-    origin: str = "trained"  # "trained" (indexed at training time), "taught", "correction"
+    # "trained" (the model learned it), HELD_OUT (in the dataset but kept out of training for evaluation),
+    # "taught" or "correction" (added in the store since training)
+    origin: str = "trained"
 
 
 class RetrievalIndex:

@@ -109,3 +109,13 @@ async def test_teaching_an_empty_answer_is_refused() -> None:
     async with Answerer(fake()) as answerer:
         with pytest.raises(ValueError):
             await answerer.teach("A question?", "   ")
+
+
+async def test_held_out_pair_is_served_as_stored_without_the_model() -> None:
+    """A pair kept out of training for evaluation is known to the index, not to the model."""
+    known = [*KNOWN, {"question": "What is a nutmeg?", "answer": "Through the legs.", "origin": "held_out"}]
+    gen = FakeGenerator({"What is a nutmeg?": "model guess"}, known=known, zones=ZONES)
+    async with Answerer(gen) as answerer:
+        answer = await answerer.answer("what's a nutmeg")
+    assert (answer.zone, answer.text, answer.answered_by) == ("answer", "Through the legs.", "index")
+    assert gen.batches == []

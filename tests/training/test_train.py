@@ -71,6 +71,7 @@ def test_checkpoint_indexes_every_known_question_with_calibrated_zones(trained_r
     assert manifest["retrieval"]["encoder"] is None  # tiny_config: words only
     asked = split["eval"][0]["question"]
     assert index.search(asked)[0].question == asked
+    assert index.search(asked)[0].origin == "held_out"  # known to the index, never learned by the model
 
 
 @pytest.mark.slow
