@@ -1,4 +1,5 @@
-"""A small, fixed store (timestamps and all) shared by the export, filter and golden-file tests."""
+"""A small, fixed store (timestamps and all) shared by the export, filter and golden-file tests, and
+``log_one`` for tests that need one exchange."""
 
 from __future__ import annotations
 
@@ -7,10 +8,25 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage import repo
-from storage.models import TaughtPair
+from storage.models import Exchange, TaughtPair
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 FALLBACK = "I'm not sure about that yet."
+
+
+def log_one(session: Session, question: str = "What is offside?", **kw) -> Exchange:
+    """One exchange with plain defaults; ``kw`` overrides any ``repo.log_exchange`` argument."""
+    args = dict(
+        question=question,
+        answer="An answer.",
+        model_version="v1",
+        confidence=0.8,
+        unanswered=False,
+        latency_ms=10.0,
+        source="discord",
+    )
+    args.update(kw)
+    return repo.log_exchange(session, **args)
 
 
 def _ask(session: Session, question: str, answer: str, at: timedelta, unanswered: bool = False, **ids) -> int:

@@ -10,20 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage import repo
 from storage.models import Exchange, Feedback
-
-
-def _log(session, question="What is offside?", **kw):
-    args = dict(
-        question=question,
-        answer="An answer.",
-        model_version="v1",
-        confidence=0.8,
-        unanswered=False,
-        latency_ms=10.0,
-        source="discord",
-    )
-    args.update(kw)
-    return repo.log_exchange(session, **args)
+from tests.storage.seed import log_one
 
 
 def _votes(session, exchange_id):
@@ -32,7 +19,7 @@ def _votes(session, exchange_id):
 
 def test_log_exchange_stores_every_field_with_snowflakes_as_strings(store):
     with store.begin() as s:
-        row = _log(
+        row = log_one(
             s,
             guild_id=1,
             channel_id=2,
@@ -54,14 +41,14 @@ def test_log_exchange_stores_every_field_with_snowflakes_as_strings(store):
 def test_log_exchange_rejects_empty_question_and_unknown_source(store):
     with store.begin() as s:
         with pytest.raises(ValueError):
-            _log(s, question="  ")
+            log_one(s, question="  ")
         with pytest.raises(ValueError):
-            _log(s, source="irc")
+            log_one(s, source="irc")
 
 
 def test_one_vote_per_user_changeable_and_removable(store):
     with store.begin() as s:
-        exchange_id = _log(s).id
+        exchange_id = log_one(s).id
         repo.set_vote(s, exchange_id, "u1", 1)
         repo.set_vote(s, exchange_id, "u1", 1)
         repo.set_vote(s, exchange_id, "u2", 1)
@@ -78,14 +65,14 @@ def test_one_vote_per_user_changeable_and_removable(store):
 
 def test_vote_values_are_checked(store):
     with store.begin() as s:
-        exchange_id = _log(s).id
+        exchange_id = log_one(s).id
         with pytest.raises(ValueError):
             repo.set_vote(s, exchange_id, "u1", 0)
 
 
 def test_database_enforces_one_vote_per_user(store):
     with pytest.raises(IntegrityError), store.begin() as s:
-        exchange_id = _log(s).id
+        exchange_id = log_one(s).id
         s.add_all([Feedback(exchange_id=exchange_id, user_id="u", vote=1) for _ in range(2)])
         s.flush()
 
@@ -99,10 +86,10 @@ def test_unanswered_queue_is_oldest_first_without_corrected_or_taught(store):
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
     with store.begin() as s:
         ids = [
-            _log(s, question=f"Question {i}?", unanswered=True, created_at=t0 + timedelta(hours=10 - i)).id
+            log_one(s, question=f"Question {i}?", unanswered=True, created_at=t0 + timedelta(hours=10 - i)).id
             for i in range(4)
         ]
-        _log(s, question="Answered?", unanswered=False)
+        log_one(s, question="Answered?", unanswered=False)
         repo.add_correction(s, ids[1], "Fixed.", "admin")
         repo.add_taught_pair(s, "question 2", "Taught.", "admin")  # same normalized question as ids[2]
     with store.begin() as s:
@@ -145,8 +132,8 @@ def test_get_stats_counts_days_top_questions_and_votes(store):
             (1, "Who won?"),
             (30, "Old?"),
         ]:
-            _log(s, question=question, created_at=now - timedelta(days=days_ago))
-        gone = _log(s, question="No idea?", unanswered=True, created_at=now)
+            log_one(s, question=question, created_at=now - timedelta(days=days_ago))
+        gone = log_one(s, question="No idea?", unanswered=True, created_at=now)
         repo.set_vote(s, gone.id, "u1", -1)
         repo.set_vote(s, gone.id, "u2", 1)
         repo.set_vote(s, gone.id, "u3", 1)

@@ -12,29 +12,16 @@ from sqlalchemy import event, select
 from storage import repo
 from storage.db import engine_of
 from storage.models import Exchange
+from tests.storage.seed import log_one
 
 T0 = datetime(2024, 3, 1, 12, tzinfo=UTC)
 
 
-def _log(session, question="What is offside?", **kw):
-    args = dict(
-        question=question,
-        answer="An answer.",
-        model_version="v1",
-        confidence=0.8,
-        unanswered=False,
-        latency_ms=10.0,
-        source="discord",
-    )
-    args.update(kw)
-    return repo.log_exchange(session, **args)
-
-
 def test_log_exchange_stores_how_the_answer_was_found(store):
     with store.begin() as s:
-        found = _log(s, matched_question="When is a player offside?", match_score=0.83, zone="answer").id
-        plain = _log(s).id
-        empty = _log(s, matched_question="", zone="fallback").id
+        found = log_one(s, matched_question="When is a player offside?", match_score=0.83, zone="answer").id
+        plain = log_one(s).id
+        empty = log_one(s, matched_question="", zone="fallback").id
     with store.begin() as s:
         row = s.get(Exchange, found)
         assert (row.matched_question, row.zone) == ("When is a player offside?", "answer")
@@ -47,12 +34,12 @@ def test_log_exchange_stores_how_the_answer_was_found(store):
 @pytest.mark.parametrize("zone", ["maybe", "", "ANSWER"])
 def test_log_exchange_rejects_an_unknown_zone(store, zone):
     with store.begin() as s, pytest.raises(ValueError, match="zone must be one of"):
-        _log(s, zone=zone)
+        log_one(s, zone=zone)
 
 
 def test_exchange_by_id(store):
     with store.begin() as s:
-        exchange_id = _log(s, question="Who won?", channel_id=7).id
+        exchange_id = log_one(s, question="Who won?", channel_id=7).id
     with store.begin() as s:
         row = repo.exchange_by_id(s, exchange_id)
         assert (row.question, row.channel_id) == ("Who won?", "7")
@@ -61,7 +48,7 @@ def test_exchange_by_id(store):
 
 def test_mark_escalated_sets_the_time_once(store):
     with store.begin() as s:
-        exchange_id = _log(s, unanswered=True).id
+        exchange_id = log_one(s, unanswered=True).id
     before = datetime.now(UTC)
     with store.begin() as s:
         assert repo.mark_escalated(s, exchange_id) is True
@@ -76,7 +63,7 @@ def test_mark_escalated_sets_the_time_once(store):
 
 def test_concurrent_escalations_of_one_exchange_have_exactly_one_winner(store):
     with store.begin() as s:
-        exchange_id = _log(s, unanswered=True).id
+        exchange_id = log_one(s, unanswered=True).id
     workers = 8
     barrier = threading.Barrier(workers)
     results: list[bool] = []
@@ -101,7 +88,7 @@ def test_concurrent_escalations_of_one_exchange_have_exactly_one_winner(store):
 
 def test_change_vote_returns_the_change_in_net_votes(store):
     with store.begin() as s:
-        exchange_id = _log(s).id
+        exchange_id = log_one(s).id
     steps = [
         (1, None, 1),  # first vote: +1
         (1, None, 0),  # same vote again: nothing changes
@@ -123,11 +110,11 @@ def test_change_vote_returns_the_change_in_net_votes(store):
 
 def test_vote_totals_are_net_votes_per_matched_question_in_one_query(store):
     with store.begin() as s:
-        a1 = _log(s, matched_question="A?").id
-        a2 = _log(s, question="a reworded", matched_question="A?").id
-        b = _log(s, matched_question="B?").id
-        unmatched = _log(s).id
-        _log(s, matched_question="C?")  # matched, never voted on: absent
+        a1 = log_one(s, matched_question="A?").id
+        a2 = log_one(s, question="a reworded", matched_question="A?").id
+        b = log_one(s, matched_question="B?").id
+        unmatched = log_one(s).id
+        log_one(s, matched_question="C?")  # matched, never voted on: absent
         for exchange_id, user, vote in [
             (a1, "u1", 1),
             (a1, "u2", 1),
@@ -165,12 +152,12 @@ def test_live_pairs_are_active_taught_pairs_and_latest_corrections_oldest_first(
         repo.add_taught_pair(s, "Taught first?", "T1.", created_at=T0)
         off = repo.add_taught_pair(s, "Retired?", "Old.", created_at=T0 + timedelta(hours=1))
         off.active = False
-        corrected = _log(s, question="Who won in 2014?", answer="Brazil.", created_at=T0)
+        corrected = log_one(s, question="Who won in 2014?", answer="Brazil.", created_at=T0)
         repo.add_correction(s, corrected.id, "Germany?", "admin", created_at=T0 + timedelta(hours=2))
         repo.add_correction(s, corrected.id, "Germany.", "admin", created_at=T0 + timedelta(hours=4))
-        _log(s, question="Never corrected?", created_at=T0)
+        log_one(s, question="Never corrected?", created_at=T0)
         repo.add_taught_pair(s, "Taught later?", "T2.", created_at=T0 + timedelta(hours=3))
-        other = _log(s, question="Offside?", answer="Wrong.", created_at=T0)
+        other = log_one(s, question="Offside?", answer="Wrong.", created_at=T0)
         repo.add_correction(s, other.id, "Right.", "admin", created_at=T0 + timedelta(hours=1, minutes=30))
     with store.begin() as s:
         pairs = repo.live_pairs(s)
@@ -189,7 +176,7 @@ def test_live_pairs_are_active_taught_pairs_and_latest_corrections_oldest_first(
 def test_a_newer_correction_of_a_taught_question_comes_after_it(store):
     """Later ones win: a correction made after a taught pair on the same question is listed after it."""
     with store.begin() as s:
-        exchange_id = _log(s, question="Who won?", created_at=T0).id
+        exchange_id = log_one(s, question="Who won?", created_at=T0).id
         repo.add_taught_pair(s, "Who won?", "Taught.", created_at=T0 + timedelta(minutes=1))
         repo.add_correction(s, exchange_id, "Corrected.", "admin", created_at=T0 + timedelta(minutes=2))
     with store.begin() as s:
