@@ -27,9 +27,18 @@ from bot.settings import DEFAULT_FALLBACK, Settings
 from training.generate import GenerationConfig, Generator
 from training.zones import ZoneThresholds
 
-__all__ = ["Answer", "Answerer", "clean_question"]
+__all__ = ["Answer", "Answerer", "AnswererBusy", "clean_question"]
 
 log = logging.getLogger(__name__)
+
+# Questions that may wait at once. Measured capacity on a 2-core CPU is about 8 answers a second
+# (bench/inference.py: ~420 tokens/s at 8 askers, ~50 tokens an answer); times the default 60 s request
+# timeout that is ~500: a question queued behind more would time out before its turn anyway.
+DEFAULT_MAX_QUEUE = 512
+
+
+class AnswererBusy(RuntimeError):
+    """Too many questions are waiting: the caller should say "busy, try again in a moment"."""
 
 
 @dataclass
@@ -60,9 +69,13 @@ class Answerer:
         max_new_tokens: int = 64,
         config: GenerationConfig | None = None,
         zone_overrides: dict[str, float] | None = None,
+        max_queue: int = DEFAULT_MAX_QUEUE,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
+        if max_queue < 1:
+            raise ValueError("max_queue must be at least 1")
+        self.max_queue = max_queue
         self._generator = generator
         self.max_batch_size = max_batch_size
         self.batch_wait_s = batch_wait_ms / 1000
@@ -92,6 +105,7 @@ class Answerer:
             threshold=settings.confidence_threshold,
             max_new_tokens=settings.max_new_tokens,
             zone_overrides=settings.zone_overrides(),
+            max_queue=settings.max_queue,
         )
 
     @classmethod
@@ -180,11 +194,14 @@ class Answerer:
         await torch_thread.run(lambda: self._knowledge.nudge(question, votes))
 
     async def answer(self, question: str) -> Answer:
-        """Answer one question; ``ValueError`` if it is empty, ``TimeoutError`` after ``timeout_s``."""
+        """Answer one question; ``ValueError`` if it is empty, ``AnswererBusy`` when ``max_queue``
+        questions are already waiting, ``TimeoutError`` after ``timeout_s``."""
         text = clean_question(question)
         if self._worker is None:
             await self.start()
         assert self._queue is not None
+        if self._queue.qsize() >= self.max_queue:  # a flood must not grow memory (or waits) without bound
+            raise AnswererBusy(f"{self._queue.qsize()} questions are waiting already")
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Request(text, future, time.perf_counter()))
         # On timeout wait_for cancels the future, so the worker skips the request if it has not started.

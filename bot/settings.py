@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///data/qabot.db"
@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     )
     user_cooldown_s: float = Field(5.0, ge=0, description="Minimum seconds between two questions of a user.")
     dev_guild_id: int | None = Field(None, description="Guild where slash commands are synced at startup.")
+    shard_count: int | None = Field(
+        None, ge=1, description="Total gateway shards across all processes (set past 2,500 guilds)."
+    )
+    shard_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Shards this process serves (comma-separated, 0..SHARD_COUNT-1); empty: all of them.",
+    )
     max_new_tokens: int = Field(64, ge=1, le=1024, description="Answer length limit in tokens.")
     confidence_threshold: float | None = Field(
         None,
@@ -72,14 +79,34 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(16, ge=1, description="Most questions generated together in one batch.")
     batch_wait_ms: float = Field(5.0, ge=0, description="How long the answer worker gathers a batch.")
     request_timeout_s: float = Field(60.0, gt=0, description="Per-question time limit.")
+    max_queue: int = Field(
+        512, ge=1, description='Questions that may wait at once; past it askers get "busy, try again".'
+    )
     precision: Literal["auto", "fp32", "int8", "fp16", "bf16"] = Field(
         "auto", description="auto | fp32 | int8 (CPU) | fp16 | bf16 (GPU)."
     )
 
-    @field_validator("base_datasets", "admin_user_ids", "allowed_channel_ids", mode="before")
+    @field_validator("base_datasets", "admin_user_ids", "allowed_channel_ids", "shard_ids", mode="before")
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shard_ids(cls, ids: list[int], info: ValidationInfo) -> list[int]:
+        if not ids:
+            return ids
+        if "shard_count" not in info.data:
+            return ids  # SHARD_COUNT itself was invalid and is reported
+        count = info.data["shard_count"]
+        if count is None:
+            raise ValueError("given without SHARD_COUNT (the total number of shards across all processes)")
+        bad = [i for i in ids if not 0 <= i < count]
+        if bad:
+            raise ValueError(f"{bad} out of range: with SHARD_COUNT={count} each must be 0..{count - 1}")
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"{ids} lists a shard twice")
+        return ids
 
     def zone_overrides(self) -> dict[str, float]:
         """The zone thresholds set explicitly (the rest come from the checkpoint's calibration)."""

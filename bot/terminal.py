@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from bot import admin_actions, async_store
+from bot.answerer import AnswererBusy
 from bot.retrain import RetrainBusy, RetrainJob, RetrainOptions, RetrainProgress, RetrainResult
 from bot.status import ThrottledStatus
 from storage.formats import FORMATS
@@ -118,6 +119,9 @@ class Terminal:
             return
         except TimeoutError:
             self.say("(that took too long; try again)")
+            return
+        except AnswererBusy:
+            self.say("(busy with other questions; try again in a moment)")
             return
         except Exception as e:  # one failed generation must not end the session
             log.exception("answering %r failed", question[:200])

@@ -119,3 +119,20 @@ async def test_held_out_pair_is_served_as_stored_without_the_model() -> None:
         answer = await answerer.answer("what's a nutmeg")
     assert (answer.zone, answer.text, answer.answered_by) == ("answer", "Through the legs.", "index")
     assert gen.batches == []
+
+
+async def test_a_flood_gets_busy_instead_of_an_unbounded_queue() -> None:
+    """Past max_queue waiting questions, askers are told "busy" at once; the rest are answered."""
+    import asyncio
+
+    from bot.answerer import AnswererBusy
+
+    gen = FakeGenerator(delay_s=0.2)
+    async with Answerer(gen, max_batch_size=1, max_queue=2, batch_wait_ms=0) as answerer:
+        results = await asyncio.gather(
+            *(answerer.answer(f"question {i}") for i in range(6)), return_exceptions=True
+        )
+    busy = [r for r in results if isinstance(r, AnswererBusy)]
+    answered = [r for r in results if not isinstance(r, BaseException)]
+    assert busy and answered and len(busy) + len(answered) == 6
+    assert len(answered) <= 3  # one generating, two waiting: nobody else was queued

@@ -7,7 +7,7 @@ import discord.ext.test as dpytest
 import pytest
 from sqlalchemy import select
 
-from bot.discord_app.cogs.ask import ERROR_TEXT
+from bot.discord_app.cogs.ask import BUSY_TEXT, ERROR_TEXT
 from storage import repo
 from storage.models import Exchange
 from tests.bot.fixtures import make_interaction
@@ -173,3 +173,10 @@ async def test_slash_ask_defers_then_answers_and_logs(dpy, store):
     assert sent.kwargs["allowed_mentions"].to_dict() == discord.AllowedMentions.none().to_dict()
     [row] = exchanges_in(store)
     assert row.reply_message_id == "777" and row.user_id == "555"
+
+
+async def test_a_full_queue_gets_busy_not_an_apology(dpy, monkeypatch):
+    monkeypatch.setattr(dpy.answerer, "max_queue", 1)
+    monkeypatch.setattr(dpy.answerer._queue, "qsize", lambda: 1)  # one question already waiting
+    await dpytest.message(f"{mention(dpy)} anything")
+    assert dpytest.get_message().content == BUSY_TEXT

@@ -30,6 +30,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import async_store
+from bot.answerer import AnswererBusy
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.escalation import escalate
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 
 NO_QUESTION = "Ask me a question — mention me with it, or use `/ask`."
 TIMEOUT_TEXT = "Sorry, that took too long. Please try again in a moment."
+BUSY_TEXT = "I'm busy with a lot of questions right now — please ask again in a moment."
 ERROR_TEXT = "Sorry, something went wrong while answering. The admins can see the details in the log."
 
 # Sends the pieces of one reply (the first with ``view``, if any); returns the first message sent.
@@ -161,6 +163,8 @@ class Ask(commands.Cog):
             return None, NO_QUESTION
         except TimeoutError:  # asyncio.TimeoutError is TimeoutError since 3.11
             return None, TIMEOUT_TEXT
+        except AnswererBusy:
+            return None, BUSY_TEXT
         except Exception:
             log.exception("answerer failed on %r", question[:200])
             return None, ERROR_TEXT
