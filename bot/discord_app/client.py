@@ -5,12 +5,17 @@ and the ``RetrainJob`` are built by the entry point (``qabot run``) and injected
 the bot. Slash commands are synced in ``setup_hook`` to ``DEV_GUILD_ID`` only (instant, and once per
 process), or on demand with ``qabot sync``; never in ``on_ready``, which fires again on every reconnect and
 would soon hit Discord's rate limit on command syncs.
+
+Past 2,500 guilds Discord requires gateway sharding: with ``SHARD_COUNT`` set, ``make_bot`` builds a
+``ShardedQABot`` (a ``QABot`` on ``commands.AutoShardedBot``) serving ``SHARD_IDS`` (or every shard), so
+several ``qabot run`` processes share one store. Without it the bot is a plain ``commands.Bot``, unchanged:
+an ``AutoShardedBot`` with no ``shard_count`` would ask Discord for its recommended count instead.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord.ext import commands
@@ -66,6 +71,7 @@ class QABot(commands.Bot):
         retrain_job: RetrainJob | None,
         sync_dev_guild: bool = True,
         intents: discord.Intents | None = None,
+        **options: Any,
     ) -> None:
         # A text-only bot: discord.py's "PyNaCl/davey is not installed" voice warnings are noise here.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -74,6 +80,7 @@ class QABot(commands.Bot):
             intents=intents or make_intents(),
             allowed_mentions=NO_PING,
             help_command=None,
+            **options,
         )
         self.settings = settings
         self.answerer = answerer
@@ -108,9 +115,17 @@ class QABot(commands.Bot):
             self.application_id, permissions=INVITE_PERMISSIONS, scopes=("bot", "applications.commands")
         )
 
+    def shards_served(self) -> str:
+        """Which gateway shards this process serves, for the logs."""
+        return "unsharded"
+
     async def on_ready(self) -> None:
         log.info(
-            "logged in as %s (%s) in %d guilds", self.user, getattr(self.user, "id", "?"), len(self.guilds)
+            "logged in as %s (%s) in %d guilds, %s",
+            self.user,
+            getattr(self.user, "id", "?"),
+            len(self.guilds),
+            self.shards_served(),
         )
         if not self.guilds:
             log.info("not in any server yet; invite the bot with %s", self.invite_url())
@@ -122,3 +137,41 @@ class QABot(commands.Bot):
         if ctx.cog is not None and ctx.cog.has_error_handler():
             return  # the cog answered already
         log.error("prefix command %s failed", ctx.command, exc_info=error)
+
+
+class ShardedQABot(QABot, commands.AutoShardedBot):
+    """``QABot`` on discord.py's ``AutoShardedBot``: the same cogs and hooks (it *is* a ``QABot``), with one
+    gateway connection per shard in ``shard_ids``. ``on_ready`` fires once all of them are ready."""
+
+    def shards_served(self) -> str:
+        ids = self.shard_ids if self.shard_ids is not None else range(self.shard_count or 0)
+        return f"shards {', '.join(map(str, ids))} of {self.shard_count}"
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        log.info("shard %d of %s ready", shard_id, self.shard_count)
+
+
+def make_bot(
+    settings: Settings,
+    *,
+    answerer: Answerer | None,
+    session_factory: SessionFactory | None,
+    retrain_job: RetrainJob | None,
+    sync_dev_guild: bool = True,
+    intents: discord.Intents | None = None,
+) -> QABot:
+    """A ``ShardedQABot`` when ``SHARD_COUNT`` is set (``SHARD_IDS`` empty: this process serves all shards),
+    else a plain ``QABot``."""
+    common: dict[str, Any] = dict(
+        settings=settings,
+        answerer=answerer,
+        session_factory=session_factory,
+        retrain_job=retrain_job,
+        sync_dev_guild=sync_dev_guild,
+        intents=intents,
+    )
+    if settings.shard_count is None:
+        return QABot(**common)
+    return ShardedQABot(
+        **common, shard_count=settings.shard_count, shard_ids=list(settings.shard_ids) or None
+    )

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 import aiohttp
 import discord
 
-from bot.discord_app.client import QABot
+from bot.discord_app.client import make_bot
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -37,9 +37,7 @@ async def run_bot(
     settings: Settings, answerer: Answerer, session_factory: SessionFactory, retrain_job: RetrainJob
 ) -> None:
     """Log in and serve until the connection is closed (Ctrl-C)."""
-    bot = QABot(
-        settings=settings, answerer=answerer, session_factory=session_factory, retrain_job=retrain_job
-    )
+    bot = make_bot(settings, answerer=answerer, session_factory=session_factory, retrain_job=retrain_job)
 
     async def start() -> None:
         async with bot:
@@ -51,9 +49,7 @@ async def run_bot(
 async def sync_commands(settings: Settings, guild_id: int | None) -> list[discord.app_commands.AppCommand]:
     """Upload the slash commands to one guild, or to every guild with ``guild_id`` None."""
     # No model or store needed: syncing only uploads the command definitions.
-    bot = QABot(
-        settings=settings, answerer=None, session_factory=None, retrain_job=None, sync_dev_guild=False
-    )
+    bot = make_bot(settings, answerer=None, session_factory=None, retrain_job=None, sync_dev_guild=False)
 
     async def sync() -> list[discord.app_commands.AppCommand]:
         async with bot:
