@@ -186,6 +186,14 @@ class TrainConfig:
     resume: bool = field(
         default=False, metadata={"help": "continue the interrupted run for --out (or the latest one)"}
     )
+    stale_work_hours: float = field(
+        default=24.0,
+        metadata={
+            "help": "remove other runs' Trainer work folders (.work-*, left by a killed run) once this many "
+            "hours old; each one found is reported (0 = remove them all, negative = never; a running "
+            "run's and the one --resume continues are kept)"
+        },
+    )
 
     def resolved(self) -> TrainConfig:
         """A copy with the per-base defaults filled in."""

@@ -29,6 +29,7 @@ from training.model import SCRATCH, LoadedModel, build_scratch_model, load_base
 from training.prompt import format_example
 from training.records import Record
 from training.tokenizer import EOS, PreTrainedTokenizerFast
+from training.workdirs import WORK_PREFIX, clean_stale_work, release_lock, write_lock
 
 # torch, transformers' Trainer and what builds on it (training.callbacks, training.evaluate, training.report)
 # take seconds to import, so the functions below import them where they are needed: importing this module
@@ -36,12 +37,11 @@ from training.tokenizer import EOS, PreTrainedTokenizerFast
 
 log = logging.getLogger(__name__)
 
-WORK_PREFIX = ".work-"
 TOKENIZER_DIR = "tokenizer"  # inside the work folder, so DDP ranks and resumed runs share one vocabulary
 CONFIG_FILE = "train_config.json"
 MIN_SAVE_STEPS = 50
 
-__all__ = ["TrainConfig", "TrainingError", "build_parser", "parse_config", "train"]
+__all__ = ["WORK_PREFIX", "TrainConfig", "TrainingError", "build_parser", "parse_config", "train"]
 
 
 class TrainingError(Exception):
@@ -192,10 +192,22 @@ def _saved_data(config: TrainConfig, work: Path) -> list[Path]:
 
 
 def train(config: TrainConfig, emit: Any = None) -> Path:
-    """Train per ``config``; return the checkpoint folder. ``emit(dict)`` receives JSON progress events."""
-    # -- where the run writes, and what it reads ---------------------------------------------------------
+    """Train per ``config``; return the checkpoint folder. ``emit(dict)`` receives JSON progress events.
+
+    Stale work folders of earlier runs beside the output are reported, and removed once
+    ``config.stale_work_hours`` old (``training.workdirs``); this run's own is locked while it runs."""
     out = _resolve_out(config)
     work = out.parent / f"{WORK_PREFIX}{out.name}"
+    if is_rank_zero():
+        clean_stale_work(out.parent, config.stale_work_hours, keep=[work])
+    try:
+        return _train(config, emit, out, work)
+    finally:
+        release_lock(work)  # the folder itself stays for --resume unless the run succeeded
+
+
+def _train(config: TrainConfig, emit: Any, out: Path, work: Path) -> Path:
+    # -- where the run writes, and what it reads ---------------------------------------------------------
     if out.exists() and not config.resume:
         raise CheckpointError(f"{out} already exists; choose another --out or remove it first")
     if config.resume and not (work / "trainer").is_dir():
@@ -217,6 +229,7 @@ def train(config: TrainConfig, emit: Any = None) -> Path:
     args = _training_arguments(config, work, len(train_recs), has_eval=bool(eval_recs))
     if args.process_index == 0:
         work.mkdir(parents=True, exist_ok=True)
+        write_lock(work)  # in use: no other run's clean_stale_work removes it
         write_json(work / CONFIG_FILE, config.to_dict())
     # Scratch models need the training split (for the BPE) and the Trainer's arguments (for rank order).
     loaded = pretrained or _scratch_model(config, args, work, train_recs)

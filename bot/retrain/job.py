@@ -5,7 +5,9 @@ subprocess (``python -m training --progress json``: a crash or an out-of-memory 
 down, and cancel is a kill), evaluates the new checkpoint against the serving one on a fixed eval set
 (``bot.retrain.gate``: the serving model's recorded eval split), and only if the new model is not worse (or
 ``force``) swaps it into the ``Answerer`` and moves the ``models/current`` pointer. Otherwise the old
-model keeps serving and the result says why. Every run is recorded as a ``TrainingRun`` row.
+model keeps serving and the result says why. Every run is recorded as a ``TrainingRun`` row. A run's
+Trainer work folder goes when it ends; one that a crash of the bot left behind (``.work-retrain-*``, not in
+use by a live trainer) is removed when the job is made and when the next run starts.
 
 Cancelling is asyncio cancellation of the run's task, whatever the phase: ``TrainerProcess`` stops the
 trainer when its wait is cancelled, and the run ends as "cancelled".
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 RUN_STATUS = {"swapped": "succeeded", "rejected": "failed", "failed": "failed", "cancelled": "cancelled"}
 STORE_EXPORT = "qabot-store-export.json"  # the store export's name in the run's temporary folder
 CANCELLED = "Cancelled."
+RETRAIN_PREFIX = "retrain-"  # a retrain's output folder: <models>/retrain-<timestamp>
 
 
 class _RetrainFailed(Exception):
@@ -84,6 +87,7 @@ class RetrainJob:
         self.last_result: RetrainResult | None = None
         self._task: asyncio.Task[RetrainResult] | None = None
         self._reloading = False  # a retrain must not start on a serving_dir that is about to change
+        self._clean_stale_work()
 
     @staticmethod
     def _load_with(precision: str) -> Callable[[Path], Generator]:
@@ -134,6 +138,7 @@ class RetrainJob:
                 log.exception("retrain progress callback failed")  # a UI hiccup must not fail the run
 
     async def _run(self, options: RetrainOptions, on_progress: ProgressCallback | None) -> RetrainResult:
+        await asyncio.to_thread(self._clean_stale_work)
         run_id = await self._start_row(options)
         result = RetrainResult(status="failed", message="", run_id=run_id)
         manifest: dict[str, Any] = {}
@@ -212,6 +217,16 @@ class RetrainJob:
             cmd += ["--always-train", str(data.store_export)]
         return cmd + self.train_args
 
+    def _clean_stale_work(self) -> None:
+        """Remove the Trainer work folders of earlier retrains that a crash left behind (one run at a time:
+        any not in use by a live trainer is stale); ``qabot train``'s own are left for ``--resume``."""
+        from training.workdirs import clean_stale_work
+
+        try:
+            clean_stale_work(self.model_pointer.parent, 0, keep=[self._out], prefix=RETRAIN_PREFIX)
+        except Exception:
+            log.exception("could not clean stale retrain work folders")
+
     def _discard_outputs(self) -> None:
         """A rejected, failed or cancelled run leaves no model folder or Trainer work folder behind."""
         from training.train import WORK_PREFIX
@@ -224,7 +239,7 @@ class RetrainJob:
     async def _train(
         self, data: RetrainData, options: RetrainOptions, tmp: Path, on_progress: ProgressCallback | None
     ) -> Path:
-        out = self.model_pointer.parent / f"retrain-{dt.datetime.now():%Y%m%d-%H%M%S-%f}"
+        out = self.model_pointer.parent / f"{RETRAIN_PREFIX}{dt.datetime.now():%Y%m%d-%H%M%S-%f}"
         self._out = out
         cmd = self._train_command(data, options, out)
         log.info("retrain: %s", " ".join(cmd))

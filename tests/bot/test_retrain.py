@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -126,6 +129,32 @@ async def test_cancel_kills_the_trainer_and_keeps_the_old_model(tmp_path, store,
     # Neither the half-trained model nor the Trainer's work folder (optimizer state) is left behind.
     assert sorted(p.name for p in serving.parent.iterdir()) == sorted([old_target.name, serving.name])
     assert runs(store)[0].status == "cancelled"
+
+
+async def test_retrain_removes_work_folders_its_crashed_runs_left(tmp_path, store):
+    """After a crash of the bot, a killed trainer's work folder (optimizer state) goes at the next start
+    and at the next run; a live trainer's and ``qabot train``'s own (for --resume) are kept."""
+    from training.workdirs import LOCK_FILE
+
+    models = tmp_path / "models"
+    exited = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    dead_pid = int(exited.stdout)
+
+    def work(name: str, pid: int) -> Path:
+        folder = models / f".work-{name}"
+        (folder / "trainer").mkdir(parents=True)
+        (folder / LOCK_FILE).write_text(json.dumps({"pid": pid, "started": time.time()}))
+        return folder
+
+    crashed = work("retrain-20260101-000000-000001", dead_pid)
+    running = work("retrain-20260101-000000-000002", os.getpid())
+    interrupted = work("20260101-000000", dead_pid)
+    job = RetrainJob(answerer=None, session_factory=store, model_pointer=models / "current")
+    assert not crashed.exists() and running.exists() and interrupted.exists()
+    crashed = work("retrain-20260101-000000-000003", dead_pid)
+    result = await job.run(RetrainOptions(triggered_by="test"))  # nothing to train on: it stops early
+    assert result.status == "failed" and "Nothing to train on" in result.message
+    assert not crashed.exists() and running.exists() and interrupted.exists()
 
 
 async def test_gate_rejects_a_worse_model_unless_forced(tmp_path, serving):

@@ -1,0 +1,216 @@
+"""Trainer work folders (``.work-<name>`` beside a checkpoint): who owns one, and removing the stale ones.
+
+A run writes its Trainer checkpoints (optimizer state included: about 1 GB for distilgpt2) to
+``<models>/.work-<name>`` and removes the folder when it succeeds; a failed or interrupted run keeps it for
+``--resume``. A run killed with ``kill -9`` (or a crashed bot) keeps it forever, so each run reports the
+stale ones it finds and removes those older than ``stale_work_hours``.
+
+A run marks its folder as in use with ``LOCK_FILE`` (pid, start time, host). A folder is in use while that
+pid is alive, is a Python process and started no later than the lock was written (a pid reused by another
+process does not count), or, when the lock is on another host, always. A folder without a lock counts as in
+use for ``STARTUP_GRACE_S`` after its last write (a run between ``mkdir`` and writing its lock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+WORK_PREFIX = ".work-"
+LOCK_FILE = "run.lock.json"
+# What only a qabot work folder holds: a ``.work-*`` folder with none of these is left alone.
+MARKERS = (LOCK_FILE, "train_config.json", "trainer")
+STARTUP_GRACE_S = 60.0
+START_SLACK_S = 5.0  # clock granularity between a process's start time and the time it wrote its lock
+
+
+@dataclass(frozen=True)
+class WorkDir:
+    """One ``.work-*`` folder: its size in bytes, seconds since anything in it was written, its owner."""
+
+    path: Path
+    size: int
+    age_s: float
+    pid: int | None
+    in_use: bool
+    removed: bool = False
+
+    def describe(self) -> str:
+        return f"{self.path} ({format_size(self.size)}, {format_age(self.age_s)} old)"
+
+
+def format_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def format_age(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+# -- the lock ------------------------------------------------------------------------------------------
+def write_lock(work: Path) -> None:
+    """Mark ``work`` as used by this process (call it as soon as the folder exists)."""
+    lock = {"pid": os.getpid(), "started": time.time(), "host": socket.gethostname()}
+    tmp = Path(work) / f".{LOCK_FILE}.{os.getpid()}"
+    tmp.write_text(json.dumps(lock), encoding="utf-8")
+    os.replace(tmp, Path(work) / LOCK_FILE)
+
+
+def read_lock(work: Path) -> dict[str, Any] | None:
+    try:
+        lock = json.loads((Path(work) / LOCK_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return lock if isinstance(lock, dict) and isinstance(lock.get("pid"), int) else None
+
+
+def release_lock(work: Path) -> None:
+    """Drop this process's lock on ``work`` (the folder stays, for ``--resume``); another's is kept."""
+    lock = read_lock(work)
+    if lock is not None and lock["pid"] == os.getpid() and lock.get("host") == socket.gethostname():
+        with contextlib.suppress(OSError):
+            (Path(work) / LOCK_FILE).unlink()
+
+
+def lock_in_use(lock: dict[str, Any]) -> bool:
+    """Whether the process that wrote ``lock`` may still be running the run."""
+    if lock.get("host", socket.gethostname()) != socket.gethostname():
+        return True  # another machine's process (a shared disk): it cannot be checked from here
+    pid = lock["pid"]
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, another user's
+    except OSError:
+        return False
+    if not _is_python(pid):
+        return False
+    started = _process_start(pid)
+    lock_time = lock.get("started")
+    return started is None or not isinstance(lock_time, int | float) or started <= lock_time + START_SLACK_S
+
+
+def _is_python(pid: int) -> bool:
+    """From ``/proc`` (Linux); where there is none, any live process counts as Python."""
+    proc = Path(f"/proc/{pid}")
+    if not proc.is_dir():
+        return True
+    names: list[str] = []
+    with contextlib.suppress(OSError):
+        names.append((proc / "comm").read_text().strip())
+    with contextlib.suppress(OSError, IndexError):
+        argv0 = (proc / "cmdline").read_bytes().split(b"\0")[0]
+        names.append(os.path.basename(argv0.decode(errors="replace")))
+    with contextlib.suppress(OSError):
+        names.append(os.path.basename(os.readlink(proc / "exe")))
+    return any("python" in name.lower() for name in names)
+
+
+def _process_start(pid: int) -> float | None:
+    """The process's start time (epoch seconds) from ``/proc``, or None where it cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        ticks = int(stat.rsplit(")", 1)[1].split()[19])  # field 22, counted after "pid (comm)"
+        lines = Path("/proc/stat").read_text().splitlines()
+        btime = next(int(line.split()[1]) for line in lines if line.startswith("btime"))
+        return btime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+# -- finding and removing stale folders ----------------------------------------------------------------
+def _size_and_newest(path: Path) -> tuple[int, float]:
+    size, newest = 0, path.lstat().st_mtime
+    for folder, dirs, files in os.walk(path):
+        for name in dirs + files:
+            with contextlib.suppress(OSError):
+                st = os.lstat(os.path.join(folder, name))
+                newest = max(newest, st.st_mtime)
+                if name in files:
+                    size += st.st_size
+    return size, newest
+
+
+def scan(root: Path, prefix: str = "") -> list[WorkDir]:
+    """The qabot work folders ``root/.work-<prefix>*``, oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    now = time.time()
+    for path in root.glob(f"{WORK_PREFIX}{prefix}*"):
+        if not path.is_dir() or path.is_symlink() or not any((path / m).exists() for m in MARKERS):
+            continue
+        try:
+            size, newest = _size_and_newest(path)
+        except OSError:
+            continue  # removed meanwhile
+        age = max(0.0, now - newest)
+        lock = read_lock(path)
+        in_use = lock_in_use(lock) if lock is not None else age < STARTUP_GRACE_S
+        found.append(WorkDir(path, size, age, lock["pid"] if lock else None, in_use))
+    return sorted(found, key=lambda w: -w.age_s)
+
+
+def clean_stale_work(
+    root: Path, max_age_hours: float, *, keep: Iterable[Path | None] = (), prefix: str = ""
+) -> list[WorkDir]:
+    """Report the stale work folders under ``root`` and remove those ``max_age_hours`` old or older.
+
+    Stale: not in use (see the module docstring) and not in ``keep`` (the run being resumed). 0 removes
+    every stale one, a negative number none. Returns the stale folders, ``removed`` set on those removed.
+    Never raises for a folder it cannot read or remove: it reports it and goes on.
+    """
+    kept = {Path(p).absolute() for p in keep if p is not None}
+    stale = []
+    for work in scan(root, prefix):
+        if work.in_use:
+            log.info("training work folder %s is in use by pid %s; kept", work.path, work.pid)
+            continue
+        if work.path.absolute() in kept:
+            continue
+        if max_age_hours >= 0 and work.age_s >= max_age_hours * 3600:
+            shutil.rmtree(work.path, ignore_errors=True)
+            work = replace(work, removed=not work.path.exists())
+        if work.removed:
+            log.warning("removed the stale training work folder %s", work.describe())
+        elif max_age_hours >= 0 and work.age_s >= max_age_hours * 3600:
+            log.warning("could not remove the stale training work folder %s", work.describe())
+        else:
+            when = (
+                "kept (--stale-work-hours < 0)"
+                if max_age_hours < 0
+                else (f"removed once {max_age_hours:g} h old (--stale-work-hours)")
+            )
+            log.warning(
+                "stale training work folder %s from an interrupted run: continue it with --resume --out %s; "
+                "%s",
+                work.describe(),
+                work.path.parent / work.path.name[len(WORK_PREFIX) :],
+                when,
+            )
+        stale.append(work)
+    return stale
