@@ -200,7 +200,7 @@ def write_checkpoint(
         "hyperparameters": {
             k: v
             for k, v in config.to_dict().items()
-            if k not in ("data", "out", "models_root", "progress", "resume", "no_current")
+            if k not in ("data", "out", "models_root", "progress", "resume", "no_current", "stale_work_hours")
         },
         "metrics": metrics,
         "confidence_threshold": threshold,
