@@ -39,10 +39,13 @@ def eval_command(
     ] = False,
 ) -> None:
     """Evaluate a checkpoint: exact match, token F1, ROUGE-L, answer-token loss and perplexity."""
+    from transformers.utils import logging as hf_logging
+
     from training.checkpoint import CheckpointError
     from training.data import DatasetError, load_dataset_file
     from training.evaluate import SPLITS, evaluate_model
 
+    hf_logging.disable_progress_bar()  # the command prints results, not weight-loading bars
     if split not in SPLITS:
         raise fail(f"--split must be one of {', '.join(SPLITS)}")
     if model is None:
