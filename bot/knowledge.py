@@ -5,7 +5,8 @@ corrections arrive while the bot runs; they must be answered at once, long befor
 add documents to a built index, so they live in a second, small index that is rebuilt whole on every
 change (milliseconds for hundreds of pairs, and its questions are the only ones encoded). A search asks
 both and merges: scores are self-normalised, so the two are comparable; a live pair replaces a trained one
-with the same question (a correction wins over what the model learned), and wins a tie.
+with the same question (a correction wins over what the model learned), and wins a tie. "The same question"
+is training's rule (``training.data.comparison_key``), the one a retrain dedupes the taught pairs by.
 
 👍/👎 votes nudge a pair's score (``NUDGE_PER_VOTE``, at most ``NUDGE_MAX`` either way), so a match people
 keep rejecting stops winning close calls without waiting for a retrain.
@@ -19,6 +20,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
+from training.data import comparison_key
 from training.retrieval import Match, RetrievalIndex
 from training.zones import MAX_SUGGESTIONS
 
@@ -26,12 +28,6 @@ log = logging.getLogger(__name__)
 
 NUDGE_PER_VOTE = 0.02
 NUDGE_MAX = 0.1
-
-
-def question_key(question: str) -> str:
-    """Case-, space- and edge-punctuation-insensitive key of a question (what "the same question" means
-    for replacing a trained pair by a taught one)."""
-    return " ".join(question.lower().strip(" ?!.").split())
 
 
 class Knowledge:
@@ -65,22 +61,19 @@ class Knowledge:
     def set_live(self, pairs: Iterable[dict[str, str]]) -> None:
         """Replace the live pairs (``{"question", "answer", "origin"}``; a later one wins a repeat)."""
         self._live_pairs = {}
+        self._stale = True  # even with no pairs: the old live index must go
         for pair in pairs:
-            self._live_pairs[question_key(pair["question"])] = {
-                "question": pair["question"],
-                "answer": pair["answer"],
-                "origin": pair.get("origin", "taught"),
-            }
-        self._stale = True
+            self.add_live(pair["question"], pair["answer"], pair.get("origin", "taught"))
 
     def add_live(self, question: str, answer: str, origin: str = "taught") -> None:
         """Teach one pair now: it is answered from the next question on."""
-        self._live_pairs[question_key(question)] = {"question": question, "answer": answer, "origin": origin}
+        pair = {"question": question, "answer": answer, "origin": origin}
+        self._live_pairs[comparison_key(question)] = pair
         self._stale = True
 
     def nudge(self, question: str, votes: int) -> None:
         """Shift ``question``'s future scores by ``votes`` (+1 per 👍, -1 per 👎), within ±NUDGE_MAX."""
-        key = question_key(question)
+        key = comparison_key(question)
         value = self._nudges.get(key, 0.0) + NUDGE_PER_VOTE * votes
         self._nudges[key] = max(-NUDGE_MAX, min(NUDGE_MAX, value))
 
@@ -107,7 +100,7 @@ class Knowledge:
     def _merge(self, base: list[Match], live: list[Match], k: int) -> list[Match]:
         best: dict[str, Match] = {}
         for from_base, match in [*((False, m) for m in live), *((True, m) for m in base)]:
-            key = question_key(match.question)  # live first: on a tie the newer word stays
+            key = comparison_key(match.question)  # live first: on a tie the newer word stays
             if from_base and key in self._live_pairs:
                 continue  # taught or corrected since training: the live pair speaks for this question
             nudged = self._nudges.get(key)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from discord.utils import escape_markdown
 
+from training.data import comparison_key
+
 BUTTON_LABEL_LIMIT = 80  # Discord rejects a button label longer than this
 SOURCE_QUESTION_LIMIT = 200  # the "closest known question" line stays one short line
 SUGGEST_TEXT = "Did you mean one of these?"
@@ -20,7 +22,6 @@ SUGGEST_TEXT = "Did you mean one of these?"
 # @everyone/@here. Removed before retrieval and generation, so they are never part of a question, never
 # echoed, and never matched on.
 _NOT_QUESTION = re.compile(r"<@[!&]?\d+>|<#\d+>|</[^<>:]+:\d+>|<a?:\w+:\d+>|(?<![\w.])@(?:everyone|here)\b")
-_NOT_WORD = re.compile(r"[^\w\s]")
 
 
 @dataclass(frozen=True)
@@ -40,12 +41,8 @@ def question_text(content: str) -> str:
 
 
 def same_question(a: str | None, b: str | None) -> bool:
-    """Equal but for case, punctuation and spacing ("What is VAR?" and "what is var")."""
-
-    def key(text: str | None) -> str:
-        return " ".join(_NOT_WORD.sub(" ", (text or "").lower()).split())
-
-    return key(a) == key(b)
+    """Equal but for case, punctuation and spacing ("What is VAR?" and "what is var"): training's rule."""
+    return comparison_key(a or "") == comparison_key(b or "")
 
 
 def shorten(text: str, limit: int) -> str:
