@@ -134,15 +134,15 @@ def run(settings: Settings, *, local: bool = False, bootstrap: bool = False) -> 
     asyncio.run(_run_terminal(services))
 
 
-async def load_knowledge(services: Services) -> None:
+async def load_knowledge(answerer: Answerer, session_factory: SessionFactory) -> None:
     """Give the answerer what the store knows beyond the model: taught pairs and corrections (answered at
-    once) and the votes on each known question (nudging its ranking)."""
+    once) and the votes on each known question (nudging its ranking). Every front end starts with it."""
     from bot import async_store
 
     try:
-        await services.answerer.set_live(await async_store.live_pairs(services.session_factory))
-        for question, votes in (await async_store.vote_totals(services.session_factory)).items():
-            await services.answerer.nudge(question, votes)
+        await answerer.set_live(await async_store.live_pairs(session_factory))
+        for question, votes in (await async_store.vote_totals(session_factory)).items():
+            await answerer.nudge(question, votes)
     except Exception:  # the model still answers what it was trained on
         log.exception("could not load taught pairs and votes from the store")
 
@@ -153,7 +153,7 @@ async def _run_terminal(services: Services) -> None:
     if hasattr(sys.stdin, "reconfigure"):
         sys.stdin.reconfigure(errors="replace")  # invalid UTF-8 on stdin becomes U+FFFD, never a crash
     async with services.answerer:
-        await load_knowledge(services)
+        await load_knowledge(services.answerer, services.session_factory)
         try:
             await Terminal(
                 answerer=services.answerer,
@@ -170,7 +170,7 @@ async def _run_discord(settings: Settings, services: Services) -> None:
     from bot.discord_app.startup import DiscordStartupError, run_bot
 
     async with services.answerer:
-        await load_knowledge(services)
+        await load_knowledge(services.answerer, services.session_factory)
         try:
             await run_bot(settings, services.answerer, services.session_factory, services.retrain_job)
         except DiscordStartupError as e:

@@ -2,15 +2,17 @@
 
 Both build a ``Generator`` from the checkpoint folder (default: the ``MODEL_DIR`` setting,
 ``models/current``) and an ``Answerer`` from the settings (zones, threshold, fallback text, answer length),
-with what the store taught since training (when the store exists), so the terminal gives exactly the
-answers the Discord bot would. ``--json`` shows where each answer came from: its zone, the known question
+with what the store taught and voted since training (when the store exists), so the terminal gives exactly
+the answers the Discord bot would. ``--json`` shows where each answer came from: its zone, the known question
 it matched and how well.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,6 +20,7 @@ import typer
 
 if TYPE_CHECKING:
     from bot.answerer import Answer, Answerer
+    from bot.async_store import SessionFactory
 
 ModelOpt = Annotated[
     Path | None, typer.Option("--model", "-m", help="Checkpoint folder (default: MODEL_DIR, models/current).")
@@ -32,42 +35,49 @@ JsonOpt = Annotated[
 ]
 
 
-def _build_answerer(model: Path | None, precision: str | None) -> tuple[Answerer, list[dict[str, Any]]]:
-    """Load the model and wrap it the way the bot does, with the store's taught pairs (applied by the
-    caller, inside its event loop); a missing model exits with the train command."""
+def _build_answerer(model: Path | None, precision: str | None) -> tuple[Answerer, SessionFactory | None]:
+    """Load the model and wrap it the way the bot does, with the store (when it exists) whose taught pairs
+    and votes ``_serving`` applies; a missing model exits with the train command."""
     from bot.answerer import Answerer
     from bot.cli.common import fail, load_settings
     from training.checkpoint import CheckpointError
 
     settings = load_settings(model_dir=model, precision=precision)
     try:
-        return Answerer.load(settings), _taught_pairs(settings.database_url)
+        return Answerer.load(settings), _existing_store(settings.database_url)
     except CheckpointError as e:
         raise fail(str(e)) from None
     except ValueError as e:  # e.g. a precision the device cannot run
         raise fail(f"Cannot load the model: {e}") from None
 
 
-def _taught_pairs(database_url: str) -> list[dict[str, Any]]:
-    """The store's taught pairs and corrections; none when there is no store yet (never creates one)."""
+def _existing_store(database_url: str) -> SessionFactory | None:
+    """The store, or None when there is none yet (``ask`` and ``chat`` never create one)."""
     from sqlalchemy.engine import make_url
 
-    from storage import repo
-    from storage.db import dispose, open_store
+    from storage.db import open_store
 
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
-        return []
+        return None
     try:
-        factory = open_store(database_url)
-        try:
-            with factory.begin() as session:
-                return repo.live_pairs(session)
-        finally:
-            dispose(factory)
-    except Exception as e:  # answering without them beats not answering
-        typer.echo(f"warning: could not read taught pairs from the store ({e})", err=True)
-        return []
+        return open_store(database_url)
+    except Exception as e:  # answering without what it taught beats not answering
+        typer.echo(f"warning: could not open the store ({e}); taught pairs are not used", err=True)
+        return None
+
+
+@contextlib.asynccontextmanager
+async def _serving(answerer: Answerer, store: SessionFactory | None) -> AsyncIterator[Answerer]:
+    """The answerer running, with what the store taught and voted applied, as ``qabot run`` starts."""
+    from bot.launcher import load_knowledge
+    from storage.db import dispose
+
+    async with answerer:
+        if store is not None:
+            await load_knowledge(answerer, store)
+            dispose(store)
+        yield answerer
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:
@@ -104,11 +114,10 @@ def ask(
         clean_question(question)  # reject an empty question before paying for the model load
     except ValueError as e:
         raise fail(str(e)) from None
-    answerer, taught = _build_answerer(model, precision)
+    answerer, store = _build_answerer(model, precision)
 
     async def run() -> Answer:
-        async with answerer:
-            await answerer.set_live(taught)
+        async with _serving(answerer, store):
             return await answerer.answer(question)
 
     answer = asyncio.run(run())
@@ -119,15 +128,14 @@ def chat(model: ModelOpt = None, precision: PrecisionOpt = None, as_json: JsonOp
     """Talk to the model: an interactive prompt, or one answer per stdin line when piped."""
     import asyncio
 
-    answerer, taught = _build_answerer(model, precision)
+    answerer, store = _build_answerer(model, precision)
     # Undecodable bytes on stdin become U+FFFD instead of crashing the loop.
     if hasattr(sys.stdin, "reconfigure"):
         sys.stdin.reconfigure(errors="replace")
     interactive = sys.stdin.isatty() and not as_json
 
     async def run() -> None:
-        async with answerer:
-            await answerer.set_live(taught)
+        async with _serving(answerer, store):
             await (_interactive(answerer) if interactive else _scripted(answerer, as_json))
 
     asyncio.run(run())
@@ -135,7 +143,6 @@ def chat(model: ModelOpt = None, precision: PrecisionOpt = None, as_json: JsonOp
 
 async def _interactive(answerer: Answerer) -> None:
     import asyncio
-    import contextlib
 
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (arrow-key editing and history for input())

@@ -108,3 +108,25 @@ def test_chat_without_a_model_exits_2(runner: CliRunner, tmp_path: Path) -> None
     result = runner.invoke(app, ["chat", "--model", str(tmp_path / "missing")], input="hi\n")
     assert result.exit_code == 2
     assert TRAIN_HINT in result.output
+
+
+@pytest.mark.slow
+def test_ask_answers_what_the_store_taught(
+    runner: CliRunner, tiny_checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`qabot ask` starts as `qabot run` does: taught pairs in an existing store are answered at once."""
+    from storage import repo
+    from storage.db import dispose, open_store
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    factory = open_store(url)
+    with factory.begin() as session:
+        repo.add_taught_pair(session, "When does the club train on Tuesdays?", "From 7 pm at Northfield.")
+    dispose(factory)
+    monkeypatch.setenv("DATABASE_URL", url)
+    result = runner.invoke(
+        app, ["ask", "-m", str(tiny_checkpoint), "--json", "When does the club train on Tuesdays"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert (data["answer"], data["answered_by"]) == ("From 7 pm at Northfield.", "taught")
