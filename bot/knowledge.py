@@ -93,8 +93,12 @@ class Knowledge:
             return []
         if self._stale:
             self._rebuild()
-        base = self.base.search_many(queries, k + 2) if self.base is not None else [[] for _ in queries]
-        live = self.live.search_many(queries, k) if self.live is not None else [[] for _ in queries]
+        # Both indexes use the same encoder (the live one is built with the base's): encode once.
+        encoder = self.base if self.base is not None else self.live
+        vectors = encoder.encode(queries) if encoder is not None else None
+        none: list[list[Match]] = [[] for _ in queries]
+        base = self.base.search_many(queries, k + 2, vectors=vectors) if self.base is not None else none
+        live = self.live.search_many(queries, k, vectors=vectors) if self.live is not None else none
         return [self._merge(b, lv, k) for b, lv in zip(base, live, strict=True)]
 
     def _merge(self, base: list[Match], live: list[Match], k: int) -> list[Match]:

@@ -201,8 +201,14 @@ class RetrievalIndex:
         self.embedder = embedder if vectors is not None else None
 
     @classmethod
-    def build(cls, records: Sequence[dict[str, Any]], embedder: Embedder | None = None) -> RetrievalIndex:
-        """Index ``records`` (``{"question", "answer"}``, optionally ``"origin"``) by question."""
+    def build(
+        cls,
+        records: Sequence[dict[str, Any]],
+        embedder: Embedder | None = None,
+        vectors: np.ndarray | None = None,
+    ) -> RetrievalIndex:
+        """Index ``records`` (``{"question", "answer"}``, optionally ``"origin"``) by question.
+        ``vectors``: the questions already encoded by ``embedder`` (encoding is the costly part)."""
         kept = [
             {"question": r["question"], "answer": r["answer"], "origin": r.get("origin", "trained")}
             for r in records
@@ -212,7 +218,8 @@ class RetrievalIndex:
         questions = [r["question"] for r in kept]
         word = _View.build([word_terms(q) for q in questions])
         gram = _View.build([gram_terms(q) for q in questions])
-        vectors = embedder.encode(questions) if embedder is not None else None
+        if embedder is not None and vectors is None:
+            vectors = embedder.encode(questions)
         return cls(kept, word, gram, vectors, embedder)
 
     def __len__(self) -> int:
@@ -284,10 +291,16 @@ class RetrievalIndex:
         return out
 
     def search_many(
-        self, queries: Sequence[str], k: int = 3, exclude: Sequence[int | None] | None = None
+        self,
+        queries: Sequence[str],
+        k: int = 3,
+        exclude: Sequence[int | None] | None = None,
+        vectors: np.ndarray | None = None,
     ) -> list[list[Match]]:
-        """``search`` for each query, encoding them as one batch."""
-        vectors = self.encode(queries) if queries else None
+        """``search`` for each query, encoding them as one batch (or using ``vectors``, already encoded
+        by this index's encoder)."""
+        if vectors is None and queries:
+            vectors = self.encode(queries)
         return [
             self.search(q, k, None if vectors is None else vectors[i], exclude[i] if exclude else None)
             for i, q in enumerate(queries)
