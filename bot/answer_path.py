@@ -12,7 +12,10 @@
 A checkpoint without an index (a plain ``save_pretrained`` folder) is answered closed-book, as typed:
 the model's confidence alone decides between answer and fallback.
 
-Runs on the torch thread (the sentence encoder and the model are torch); one call per batch.
+``route`` does steps 1–2 and says what the model must answer; ``finish`` makes the ``Answer`` once it
+has; ``answer_batch`` is both around one ``Generator.generate`` (the ``Answerer`` instead lets the routed
+questions join its running batch). Runs on the torch thread (the sentence encoder and the model are
+torch).
 """
 
 from __future__ import annotations
@@ -86,24 +89,46 @@ class BatchSettings:
     fallback: str
 
 
+@dataclass
+class Routed:
+    """A question after retrieval: its zone decision, and what the model must answer (None: nothing)."""
+
+    question: str
+    decision: Decision | None  # None: no index, the model answers the question as typed (closed book)
+    prompt: str | None  # the known question the model answers, or the question itself (closed book)
+
+
+def route(knowledge: Knowledge, questions: list[str], settings: BatchSettings) -> list[Routed]:
+    """Retrieval and a zone for each question; which of them the model must answer, and on what."""
+    if not knowledge.available:
+        return [Routed(q, None, q) for q in questions]
+    out = []
+    for q, matches in zip(questions, knowledge.search_many(questions), strict=True):
+        d = decide(matches, settings.zones)
+        # Only a trained pair is the model's to answer: it answers the matched known question.
+        trained = d.zone == "answer" and d.match is not None and d.match.origin == "trained"
+        out.append(Routed(q, d, d.match.question if trained else None))
+    return out
+
+
+def finish(routed: Routed, gen: Generation | None, version: str, settings: BatchSettings) -> Answer:
+    """The ``Answer`` for a routed question, given the model's generation when it had to answer."""
+    if routed.decision is None:
+        assert gen is not None
+        return _closed_book(routed.question, gen, version, settings)
+    return _answer(routed.question, routed.decision, gen, version, settings)
+
+
 def answer_batch(
     generator: Generator, knowledge: Knowledge, questions: list[str], settings: BatchSettings
 ) -> list[Answer]:
-    """Answers for ``questions`` (latency_s left 0: the caller knows when each request arrived)."""
-    if not knowledge.available:
-        return _closed_book(generator, questions, settings)
-    decisions = [decide(m, settings.zones) for m in knowledge.search_many(questions)]
-    # One model batch for every answer the model gives: the matched known questions.
-    to_generate = [
-        i for i, d in enumerate(decisions) if d.zone == "answer" and d.match and d.match.origin == "trained"
-    ]
-    prompts = [decisions[i].match.question for i in to_generate]
-    generated = generator.generate(prompts, settings.config) if prompts else []
-    by_row = dict(zip(to_generate, generated, strict=True))
-    return [
-        _answer(q, d, by_row.get(i), generator.model_version, settings)
-        for i, (q, d) in enumerate(zip(questions, decisions, strict=True))
-    ]
+    """Answers for ``questions`` as one batch (latency_s left 0: the caller knows when each arrived)."""
+    routed = route(knowledge, questions, settings)
+    # One model batch for every answer the model gives.
+    prompts = [r.prompt for r in routed if r.prompt is not None]
+    generated = iter(generator.generate(prompts, settings.config) if prompts else [])
+    version = generator.model_version
+    return [finish(r, next(generated) if r.prompt is not None else None, version, settings) for r in routed]
 
 
 def _answer(
@@ -142,23 +167,18 @@ def _answer(
     )
 
 
-def _closed_book(generator: Generator, questions: list[str], settings: BatchSettings) -> list[Answer]:
-    """No index: the model answers each question as typed; its confidence decides."""
-    out = []
-    for question, gen in zip(questions, generator.generate(questions, settings.config), strict=True):
-        unanswered = not gen.text or (settings.threshold is not None and gen.confidence < settings.threshold)
-        out.append(
-            Answer(
-                text=settings.fallback if unanswered else gen.text,
-                confidence=gen.confidence,
-                unanswered=unanswered,
-                tokens=gen.tokens,
-                latency_s=0.0,
-                model_version=generator.model_version,
-                question=question,
-                truncated=gen.truncated,
-                zone="fallback" if unanswered else "answer",
-                answered_by="" if unanswered else "model",
-            )
-        )
-    return out
+def _closed_book(question: str, gen: Generation, version: str, settings: BatchSettings) -> Answer:
+    """No index: the model answered the question as typed; its confidence decides."""
+    unanswered = not gen.text or (settings.threshold is not None and gen.confidence < settings.threshold)
+    return Answer(
+        text=settings.fallback if unanswered else gen.text,
+        confidence=gen.confidence,
+        unanswered=unanswered,
+        tokens=gen.tokens,
+        latency_s=0.0,
+        model_version=version,
+        question=question,
+        truncated=gen.truncated,
+        zone="fallback" if unanswered else "answer",
+        answered_by="" if unanswered else "model",
+    )

@@ -1,14 +1,17 @@
 """The answer service: many concurrent askers, one model, batched answering off the event loop.
 
-Callers ``await answerer.answer(question)``. One worker task gathers the requests that arrive within
-``batch_wait_ms`` (up to ``max_batch_size``) and answers them as one batch on the torch thread
-(``bot.answer_path``: retrieval, zone, then the model for the matched known questions), handing each
-caller its own ``Answer``. Batching is what makes a small CPU serve many people: one decoding step
-reads the weights once for the whole batch.
+Callers ``await answerer.answer(question)``. One worker task schedules them on the torch thread,
+one decoding step at a time (continuous batching, ``training.running``): between two steps, questions
+that arrived go through retrieval and a zone (``bot.answer_path``) and those the model must answer join
+the running batch (up to ``max_batch_size`` rows); an answer leaves the batch the step it ends. So a
+question never waits for other people's longer answers, and one decoding step still reads the weights
+once for everyone (what makes a small CPU serve many people). When idle, the first question waits up to
+``batch_wait_ms`` for others to start with it. ``scheduler="static"`` is the older whole-batch way
+(a batch runs until its longest answer ends; for benchmarks).
 
-What admins teach goes into ``Knowledge`` (``teach``, ``set_live``) and is answered from the next batch
-on; votes nudge a known question's ranking (``nudge``). ``swap`` serves a new model (and its index) from
-the next batch on, keeping what was taught.
+What admins teach goes into ``Knowledge`` (``teach``, ``set_live``) and is answered from the next
+question on; votes nudge a known question's ranking (``nudge``). ``swap`` serves a new model (and its
+index) to questions that start after it, keeping what was taught; rows in flight finish on their model.
 """
 
 from __future__ import annotations
@@ -20,11 +23,14 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+import torch
+
 from bot import torch_thread
-from bot.answer_path import Answer, BatchSettings, answer_batch, clean_question
+from bot.answer_path import Answer, BatchSettings, Routed, clean_question, finish, route
 from bot.knowledge import Knowledge
 from bot.settings import DEFAULT_FALLBACK, Settings
 from training.generate import GenerationConfig, Generator
+from training.running import RunningBatch
 from training.zones import ZoneThresholds
 
 __all__ = ["Answer", "Answerer", "AnswererBusy", "clean_question"]
@@ -37,15 +43,20 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_QUEUE = 512
 
 
+SCHEDULERS = ("continuous", "static")
+
+
 class AnswererBusy(RuntimeError):
     """Too many questions are waiting: the caller should say "busy, try again in a moment"."""
 
 
-@dataclass
+@dataclass(eq=False)  # a running batch's row key: compared by identity
 class _Request:
     question: str
     future: asyncio.Future[Answer]
     arrived: float
+    max_new_tokens: int | None = None  # this question's own limit (None: the answerer's)
+    routed: Routed | None = None  # set once retrieval has run
 
 
 def _fail_all(requests: list[_Request], error: BaseException) -> None:
@@ -70,7 +81,11 @@ class Answerer:
         config: GenerationConfig | None = None,
         zone_overrides: dict[str, float] | None = None,
         max_queue: int = DEFAULT_MAX_QUEUE,
+        scheduler: str = "continuous",
     ) -> None:
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {SCHEDULERS}, not {scheduler!r}")
+        self.scheduler = scheduler
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
         if max_queue < 1:
@@ -193,9 +208,10 @@ class Answerer:
         """Votes on answers that used known ``question``: +1 per 👍, -1 per 👎 (negative: take back)."""
         await torch_thread.run(lambda: self._knowledge.nudge(question, votes))
 
-    async def answer(self, question: str) -> Answer:
+    async def answer(self, question: str, *, max_new_tokens: int | None = None) -> Answer:
         """Answer one question; ``ValueError`` if it is empty, ``AnswererBusy`` when ``max_queue``
-        questions are already waiting, ``TimeoutError`` after ``timeout_s``."""
+        questions are already waiting, ``TimeoutError`` after ``timeout_s``. ``max_new_tokens``: a
+        lower token limit for this answer than the answerer's."""
         text = clean_question(question)
         if self._worker is None:
             await self.start()
@@ -203,13 +219,14 @@ class Answerer:
         if self._queue.qsize() >= self.max_queue:  # a flood must not grow memory (or waits) without bound
             raise AnswererBusy(f"{self._queue.qsize()} questions are waiting already")
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Request(text, future, time.perf_counter()))
+        await self._queue.put(_Request(text, future, time.perf_counter(), max_new_tokens))
         # On timeout wait_for cancels the future, so the worker skips the request if it has not started.
         return await asyncio.wait_for(future, timeout=self.timeout_s)
 
     # -- worker --------------------------------------------------------------------------------------------
 
     async def _gather_batch(self) -> list[_Request]:
+        """Wait for a question, then for more for up to ``batch_wait_ms`` (a burst prefills together)."""
         assert self._queue is not None
         batch = [await self._queue.get()]
         deadline = asyncio.get_running_loop().time() + self.batch_wait_s
@@ -228,33 +245,91 @@ class Answerer:
         except asyncio.CancelledError:  # close() while gathering: these callers are out of the queue now
             _fail_all(batch, RuntimeError("the answerer was closed"))
             raise
-        return [r for r in batch if not r.future.done()]  # drop requests that already timed out
+        return batch
+
+    def _waiting(self, room: int) -> list[_Request]:
+        """Up to ``room`` questions already queued, without waiting."""
+        assert self._queue is not None
+        out: list[_Request] = []
+        while len(out) < room and not self._queue.empty():
+            out.append(self._queue.get_nowait())
+        return out
+
+    def _settings(self, generator: Generator) -> BatchSettings:
+        return BatchSettings(
+            config=self.config,
+            zones=self.effective_zones(generator),
+            threshold=self.effective_threshold(generator),
+            fallback=self.fallback,
+        )
 
     async def _run(self) -> None:
+        """The scheduler: between two decoding steps, new questions join the running batch (retrieval
+        first) and finished answers leave it. ``static``: a batch runs until its last answer ends."""
+        batch: RunningBatch | None = None
+        admitted: list[_Request] = []
         while True:
-            batch = await self._gather_batch()
-            if not batch:
-                continue
-            # Snapshots: swap() never changes a batch mid-flight.
-            generator, knowledge = self._generator, self._knowledge
-            settings = BatchSettings(
-                config=self.config,
-                zones=self.effective_zones(generator),
-                threshold=self.effective_threshold(generator),
-                fallback=self.fallback,
-            )
-            questions = [r.question for r in batch]
             try:
-                # Batches run one after another on the torch thread; torch uses its own threads inside each.
-                results = await torch_thread.run(answer_batch, generator, knowledge, questions, settings)
-            except asyncio.CancelledError:  # close() while generating: nobody will answer these callers
-                _fail_all(batch, RuntimeError("the answerer was closed"))
+                if batch is None or not len(batch):
+                    admitted = await self._gather_batch()
+                    # Snapshots: a swap() serves later batches; rows in flight finish on their model.
+                    generator, knowledge = self._generator, self._knowledge
+                    settings = self._settings(generator)
+                    batch = generator.batch(self.config, slots=self.max_batch_size)
+                elif self.scheduler == "continuous" and batch.can_join and batch.generator is self._generator:
+                    knowledge = self._knowledge  # what was taught since the batch started counts
+                    admitted = self._waiting(self.max_batch_size - len(batch))
+                else:  # after a swap the old model's rows finish before the new model starts
+                    admitted = []
+                admitted = [r for r in admitted if not r.future.done()]  # drop requests that timed out
+                stale = [r for r in batch.keys if r.future.done()]
+                whole = self.scheduler == "static"
+                done = await torch_thread.run(_iterate, batch, knowledge, settings, admitted, stale, whole)
+            except asyncio.CancelledError:  # close(): nobody will answer these callers
+                _fail_all(admitted + (batch.keys if batch else []), RuntimeError("the answerer was closed"))
                 raise
-            except Exception as e:  # a failed batch fails its callers, not the worker
-                log.exception("generation failed for a batch of %d", len(batch))
-                _fail_all(batch, e)
+            except Exception as e:  # a failed step fails its callers, not the worker
+                log.exception("generation failed for %d questions", len(admitted) + len(batch or []))
+                _fail_all(admitted + (batch.keys if batch else []), e)
+                batch = None
                 continue
             now = time.perf_counter()
-            for request, answer in zip(batch, results, strict=True):
+            for request, answer in done:
                 if not request.future.done():
                     request.future.set_result(replace(answer, latency_s=now - request.arrived))
+
+
+@torch.inference_mode()
+def _iterate(
+    batch: RunningBatch,
+    knowledge: Knowledge,
+    settings: BatchSettings,
+    admitted: list[_Request],
+    stale: list[_Request],
+    whole: bool,
+) -> list[tuple[_Request, Answer]]:
+    """On the torch thread: route ``admitted`` (retrieval, zone); those the model must answer join
+    ``batch``; then one decoding step (``whole``: steps until the batch is empty). The answers ready."""
+    generator, version = batch.generator, batch.generator.model_version
+    done: list[tuple[_Request, Answer]] = []
+    if stale:
+        batch.drop(stale)
+    joining = []
+    for request, routed in zip(
+        admitted, route(knowledge, [r.question for r in admitted], settings), strict=True
+    ):
+        request.routed = routed
+        if routed.prompt is None:
+            done.append((request, finish(routed, None, version, settings)))
+        else:
+            joining.append(request)
+    limit = batch.config.max_new_tokens
+    batch.add(
+        [(r, generator.encode_question(r.routed.prompt, limit)) for r in joining],
+        max_new_tokens=[r.max_new_tokens for r in joining],
+    )
+    while True:
+        for request, row in batch.step():
+            done.append((request, finish(request.routed, generator.finish(row), version, settings)))
+        if not whole or not len(batch):
+            return done

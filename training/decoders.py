@@ -6,7 +6,9 @@ boolean padding mask built once, and logits for the last position only. At batch
 int8 matrix products take only a few milliseconds per token, so the Python and tensor bookkeeping of a
 general-purpose forward (mask construction, cache concatenation, output objects) is a large share of a
 step; this path removes most of it. ``HFDecoder`` runs any other causal LM through its own forward.
-Both expose ``start(ids, mask) -> logits``, ``step(next_ids) -> logits`` and ``select(rows)``.
+Both expose ``start(ids, mask, max_new) -> logits``, ``step(next_ids) -> logits`` and
+``evict(rows) -> order``; ``GPT2Decoder`` also lets rows ``join`` a running batch between steps
+(continuous batching, ``training.running``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,11 @@ class HFDecoder:
         self.model = model
         self.cache = None
 
-    def start(self, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
+    can_join = False  # a general cache has no room for rows that start later: one batch at a time
+
+    def start(
+        self, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int, slots: int = 0
+    ) -> torch.Tensor:
         self.mask = mask
         self.pos = positions_from_mask(mask)
         return self._forward(ids, self.pos)
@@ -40,9 +46,14 @@ class HFDecoder:
         self.pos = self.pos[:, -1:] + 1
         return self._forward(next_ids[:, None], self.pos)
 
-    def select(self, rows: torch.Tensor) -> None:
-        self.cache.batch_select_indices(rows)
-        self.mask, self.pos = self.mask[rows], self.pos[rows]
+    def evict(self, rows: list[int]) -> list[int]:
+        gone = set(rows)
+        order = [i for i in range(self.mask.shape[0]) if i not in gone]
+        if gone and order:
+            keep = torch.tensor(order, device=self.mask.device)
+            self.cache.batch_select_indices(keep)
+            self.mask, self.pos = self.mask[keep], self.pos[keep]
+        return order
 
     def _forward(self, ids: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         out = self.model(
@@ -70,54 +81,141 @@ def supports_fast_path(model: Any) -> bool:
 
 
 class GPT2Decoder:
-    """GPT-2 blocks run directly on their (possibly int8-quantized) submodules with a static KV cache."""
+    """GPT-2 blocks run directly on their (possibly int8-quantized) submodules with a static KV cache.
+
+    The cache is one preallocated tensor per layer, ``(slots, heads, time, head_dim)``: live rows occupy
+    slots ``[0, n)`` and share one time axis, each row's tokens ending at the write position ``t`` (a
+    row's earlier columns are masked out by ``valid``). Rows that join later (``join``) are prefilled
+    into free slots, right-aligned at ``t``; a finished row leaves by moving the last live slot into its
+    place (``evict``), so a step never copies the cache. When the time axis runs out of room, the
+    columns no live row uses any more are dropped (``_fit``).
+    """
+
+    can_join = True
 
     def __init__(self, model: Any) -> None:
         cfg = model.config
         self.tr, self.lm_head = model.transformer, model.lm_head
         self.n_head, self.head_dim = cfg.n_head, cfg.n_embd // cfg.n_head
-        self.eps = cfg.layer_norm_epsilon
         act = getattr(cfg, "activation_function", "gelu_new")
         # gelu_new is GPT-2's tanh approximation; F.gelu computes it as one fused op.
         self.act = (
             (lambda x: F.gelu(x, approximate="tanh")) if act in ("gelu_new", "gelu_pytorch_tanh") else None
         )
         self.act_module = None if self.act else self.tr.h[0].mlp.act
+        self.n = 0  # live rows
 
-    def start(self, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
-        b, t = ids.shape
-        total = t + max_new_tokens
+    # -- the cache -------------------------------------------------------------------------------------
+
+    def _allocate(self, slots: int, cap: int, device: torch.device) -> None:
         dtype = self.tr.wte.weight.dtype
-        shape = (b, self.n_head, total, self.head_dim)
-        self.k = [ids.new_zeros(shape, dtype=dtype) for _ in self.tr.h]
-        self.v = [ids.new_zeros(shape, dtype=dtype) for _ in self.tr.h]
-        self.valid = torch.zeros((b, total), dtype=torch.bool, device=ids.device)
-        self.valid[:, :t] = mask.bool()
-        self.t = t
-        self.pos = positions_from_mask(mask)
-        self.padded = not bool(mask.all())  # without padding, decoding steps need no mask at all
+        shape = (slots, self.n_head, cap, self.head_dim)
+        self.k = [torch.zeros(shape, dtype=dtype, device=device) for _ in self.tr.h]
+        self.v = [torch.zeros(shape, dtype=dtype, device=device) for _ in self.tr.h]
+        self.valid = torch.zeros((slots, cap), dtype=torch.bool, device=device)
+        self.pos = torch.zeros((slots, 1), dtype=torch.long, device=device)
+
+    def _fit(self, slots: int, left: int, right: int) -> None:
+        """Make room for ``slots`` rows, ``left`` columns before ``t`` and ``right`` after it: drop the
+        columns no live row uses, then grow the tensors if that is still not enough."""
+        n, t = self.n, self.t
+        used = self.valid[:n, :t].any(0).nonzero()
+        first = int(used[0]) if len(used) else t
+        span = t - first
+        new_t = max(span, left)
+        slots_now, cap = self.valid.shape
+        if slots <= slots_now and left <= t and t + right <= cap:
+            return
+        new_cap = max(cap, new_t + right)
+        old = (self.k, self.v, self.valid, self.pos)
+        self._allocate(max(slots, slots_now), new_cap, self.valid.device)
+        for new, prev in zip((*self.k, *self.v), (*old[0], *old[1]), strict=True):
+            new[:n, :, new_t - span : new_t] = prev[:n, :, first:t]
+        self.valid[:n, new_t - span : new_t] = old[2][:n, first:t]
+        self.pos[:n] = old[3][:n]
+        self.t = new_t
+
+    # -- rows ------------------------------------------------------------------------------------------
+
+    def start(
+        self, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int, slots: int = 0
+    ) -> torch.Tensor:
+        """A new batch: prefill ``ids`` (left-padded, ``mask`` marks real tokens) into slots ``[0, b)``,
+        with room for ``max_new_tokens`` more tokens each and ``slots`` rows in all."""
+        b, t = ids.shape
+        self._allocate(max(b, slots), t + max_new_tokens, ids.device)
+        self.n, self.t = 0, t
+        return self._prefill(ids, mask)
+
+    def join(self, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
+        """Rows joining the live ones: prefilled into the next free slots, their last token at ``t - 1``."""
+        if self.n == 0:
+            return self.start(ids, mask, max_new_tokens, slots=self.valid.shape[0])
+        b, w = ids.shape
+        # Room for the new rows' whole answers; old rows need less (they started earlier).
+        self._fit(self.n + b, w, max_new_tokens)
+        return self._prefill(ids, mask)
+
+    def _prefill(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, w = ids.shape
+        lo, hi, t = self.n, self.n + b, self.t
+        self.valid[lo:hi] = False
+        self.valid[lo:hi, t - w : t] = mask.bool()
+        pos = positions_from_mask(mask)
+        self.pos[lo:hi] = pos[:, -1:]
         # Prefill mask, explicit (with is_causal=True the logits drifted from the model's own forward
         # here): causal and not padding; every query may also see itself, so the (unused) rows of
         # padding positions never attend to nothing (which would give NaN).
-        causal = torch.ones((t, t), dtype=torch.bool, device=ids.device).tril()
-        attn = causal[None] & self.valid[:, None, :t]
-        attn |= torch.eye(t, dtype=torch.bool, device=ids.device)[None]
-        return self._forward(ids, self.pos, 0, attn[:, None])
+        causal = torch.ones((w, w), dtype=torch.bool, device=ids.device).tril()
+        attn = causal[None] & mask.bool()[:, None, :]
+        attn |= torch.eye(w, dtype=torch.bool, device=ids.device)[None]
+        ks = [k[lo:hi, :, t - w : t] for k in self.k]
+        vs = [v[lo:hi, :, t - w : t] for v in self.v]
+        logits = self._forward(ids, pos, 0, attn[:, None], ks, vs)
+        self.n = hi
+        self._padded = not bool(self.valid[:hi, :t].all())
+        return logits
 
     def step(self, next_ids: torch.Tensor) -> torch.Tensor:
-        self.valid[:, self.t] = True
-        self.pos = self.pos[:, -1:] + 1
-        start, self.t = self.t, self.t + 1
-        mask = self.valid[:, None, None, : self.t] if self.padded else None
-        return self._forward(next_ids[:, None], self.pos, start, mask)
+        """One token for every live row (in slot order); the logits of the next one."""
+        n, t = self.n, self.t
+        if t >= self.valid.shape[1]:
+            self._fit(n, 0, 1)  # only if a caller asked for more tokens than it made room for
+            t = self.t
+        self.valid[:n, t] = True
+        self.pos[:n] += 1
+        self.t = t + 1
+        mask = self.valid[:n, None, None, : t + 1] if self._padded else None
+        ks, vs = [k[:n] for k in self.k], [v[:n] for v in self.v]
+        return self._forward(next_ids[:, None], self.pos[:n], t, mask, ks, vs)
 
-    def select(self, rows: torch.Tensor) -> None:
-        self.k = [k[rows] for k in self.k]
-        self.v = [v[rows] for v in self.v]
-        self.valid, self.pos = self.valid[rows], self.pos[rows]
+    def evict(self, rows: list[int]) -> list[int]:
+        """Remove live ``rows``; the last live slot moves into each hole. Returns, per slot now live,
+        the slot it held before (so callers can reorder what they keep per row alike)."""
+        order = list(range(self.n))
+        t = self.t
+        for r in sorted(rows, reverse=True):
+            last = len(order) - 1
+            if r != last:
+                for cache in (*self.k, *self.v):
+                    cache[r, :, :t] = cache[last, :, :t]
+                self.valid[r] = self.valid[last]
+                self.pos[r] = self.pos[last]
+                order[r] = order[last]
+            order.pop()
+        self.n = len(order)
+        if rows and self.n:
+            self._padded = not bool(self.valid[: self.n, :t].all())
+        return order
 
     def _forward(
-        self, ids: torch.Tensor, pos: torch.Tensor, start: int, attn_mask: torch.Tensor | None
+        self,
+        ids: torch.Tensor,
+        pos: torch.Tensor,
+        start: int,
+        attn_mask: torch.Tensor | None,
+        ks: list[torch.Tensor],
+        vs: list[torch.Tensor],
     ) -> torch.Tensor:
         b, t = ids.shape
         end = start + t
@@ -126,11 +224,9 @@ class GPT2Decoder:
             x = block.ln_1(h)
             q, k, v = block.attn.c_attn(x).split(self.n_head * self.head_dim, dim=2)
             q = q.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
-            self.k[i][:, :, start:end] = k.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
-            self.v[i][:, :, start:end] = v.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
-            a = F.scaled_dot_product_attention(
-                q, self.k[i][:, :, :end], self.v[i][:, :, :end], attn_mask=attn_mask
-            )
+            ks[i][:, :, start:end] = k.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
+            vs[i][:, :, start:end] = v.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
+            a = F.scaled_dot_product_attention(q, ks[i][:, :, :end], vs[i][:, :, :end], attn_mask=attn_mask)
             h = h + block.attn.c_proj(a.transpose(1, 2).reshape(b, t, -1))
             x = block.mlp.c_fc(block.ln_2(h))
             x = self.act(x) if self.act else self.act_module(x)

@@ -18,24 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers.generation.logits_process import (
-    NoRepeatNGramLogitsProcessor,
-    RepetitionPenaltyLogitsProcessor,
-    TopKLogitsWarper,
-    TopPLogitsWarper,
-)
 
 from training.checkpoint import CheckpointError, load_tokenizer, read_manifest, resolve_model_dir
 from training.checkpoint import model_version as folder_version
-from training.decoders import GPT2Decoder, HFDecoder, supports_fast_path
+from training.decoders import supports_fast_path
 from training.prompt import STOP_STRINGS, extract_answer, format_prompt
 from training.retrieval import RetrievalIndex
+from training.running import DecodedRow, RunningBatch
 from training.zones import ZoneThresholds
 
 log = logging.getLogger(__name__)
 
 # A sentence ends at . ! ? (optionally followed by a closing quote/bracket) before whitespace or the end.
-_STOP_TAIL = 12  # tokens of a row's tail decoded when looking for a stop marker
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
 
 
@@ -65,16 +59,6 @@ class Generation:
     latency_s: float  # from the start of the batch until this answer finished
     model_version: str
     truncated: bool  # cut by max_new_tokens rather than ending on its own
-
-
-@dataclass
-class DecodedRow:
-    """One row of the decoding loop, before it becomes a ``Generation``."""
-
-    ids: list[int]  # generated token ids (including the EOS / stop token)
-    logprobs: list[float]  # log-probability of each generated token
-    reason: str  # "stop" (EOS or a stop marker) or "length" (max_new_tokens reached)
-    finished_s: float  # seconds from the start of the batch until the row finished
 
 
 def trim_to_sentence(text: str) -> str:
@@ -113,7 +97,7 @@ class Generator:
         # check decodes a row only after it produced one. Byte-level BPE spells "\n" as "Ċ".
         vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
         nl = [i for i, t in enumerate(vocab) if t is not None and ("Ċ" in t or "\n" in t)]
-        self._newline_ids = torch.tensor(nl, dtype=torch.long, device=self.device) if nl else None
+        self.newline_ids = torch.tensor(nl, dtype=torch.long, device=self.device) if nl else None
 
     @property
     def confidence_threshold(self) -> float | None:
@@ -191,124 +175,39 @@ class Generator:
 
     # -- generation ----------------------------------------------------------------------------------------
 
+    def _limited(self, config: GenerationConfig | None) -> GenerationConfig:
+        """``config`` with ``max_new_tokens`` cut to what the context leaves room for."""
+        config = config or GenerationConfig()
+        max_new = max(1, min(config.max_new_tokens, self.context - 8))
+        return config if max_new == config.max_new_tokens else replace(config, max_new_tokens=max_new)
+
+    def batch(self, config: GenerationConfig | None = None, *, slots: int = 0) -> RunningBatch:
+        """A running batch on this model (continuous batching): rows join with ``add``, decode with
+        ``step`` and leave when they finish; see ``training.running``. ``slots``: rows to make room for."""
+        return RunningBatch(self, self._limited(config), slots=slots)
+
     @torch.inference_mode()
     def generate(self, questions: list[str], config: GenerationConfig | None = None) -> list[Generation]:
         """Answer ``questions`` as one batch: ``num_return_sequences`` results per question, in order."""
-        config = config or GenerationConfig()
+        config = self._limited(config)
         if not questions:
             return []
-        max_new = max(1, min(config.max_new_tokens, self.context - 8))
-        if max_new != config.max_new_tokens:
-            config = replace(config, max_new_tokens=max_new)
         start = time.perf_counter()
-        prompts = [self.encode_question(q, max_new) for q in questions]
+        prompts = [self.encode_question(q, config.max_new_tokens) for q in questions]
         prompts = [p for p in prompts for _ in range(config.num_return_sequences)]
         rows = self._decode(prompts, config, start)
-        return [self._finish(row) for row in rows]
+        return [self.finish(row) for row in rows]
 
     def _decode(self, prompts: list[list[int]], config: GenerationConfig, start: float) -> list[DecodedRow]:
-        """The decoding loop: one ``DecodedRow`` per prompt, in order."""
-        n, dev = len(prompts), self.device
-        width = max(len(p) for p in prompts)
-        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((n, width), dtype=torch.long)
-        for i, p in enumerate(prompts):
-            ids[i, width - len(p) :] = torch.tensor(p)
-            mask[i, width - len(p) :] = 1
-        ids, mask = ids.to(dev), mask.to(dev)
-        history = ids  # prompt + generated so far, for repetition controls
-        generator = None
-        if not config.greedy and config.seed is not None:
-            generator = torch.Generator(device=dev).manual_seed(config.seed)
-        decoder = GPT2Decoder(self.model) if self.fast else HFDecoder(self.model)
+        """Every prompt decoded together until the last one finishes; one ``DecodedRow`` each, in order."""
+        batch = RunningBatch(self, config)
+        batch.add(list(enumerate(prompts)), started=start)
+        rows: dict[int, DecodedRow] = {}
+        while len(batch):
+            rows.update(batch.step())
+        return [rows[i] for i in range(len(prompts))]
 
-        out_ids: list[list[int]] = [[] for _ in range(n)]
-        out_lps: list[list[float]] = [[] for _ in range(n)]
-        result: list[DecodedRow | None] = [None] * n
-        active = torch.arange(n, device=dev)  # original row index of each row still in the batch
-        nl_rows: set[int] = set()  # rows that produced a newline (may be starting a stop marker)
-        logits = decoder.start(ids, mask, config.max_new_tokens)
-        for step in range(config.max_new_tokens):
-            logits = logits.float()
-            logprobs = torch.log_softmax(logits, dim=-1)
-            if step < config.min_new_tokens:
-                logits[:, self.eos_id] = -math.inf
-            chosen = self._choose(logits, history, config, generator)
-            chosen_lp = logprobs.gather(1, chosen[:, None])[:, 0]
-
-            done = chosen == self.eos_id
-            if step >= config.min_new_tokens:
-                done |= self._hit_stop(chosen, active, out_ids, nl_rows)
-            now = time.perf_counter() - start
-            chosen_l, lp_l, active_l, done_l = (
-                chosen.tolist(),
-                chosen_lp.tolist(),
-                active.tolist(),
-                done.tolist(),
-            )
-            for tok, lp, row, is_done in zip(chosen_l, lp_l, active_l, done_l, strict=True):
-                out_ids[row].append(tok)
-                out_lps[row].append(lp)
-                if is_done:
-                    result[row] = DecodedRow(out_ids[row], out_lps[row], "stop", now)
-            if step == config.max_new_tokens - 1:
-                break
-            keep = ~done
-            if not bool(keep.any()):
-                break
-            if not bool(keep.all()):  # drop finished rows so they cost nothing from here on
-                idx = keep.nonzero()[:, 0]
-                decoder.select(idx)
-                active, chosen, history = active[idx], chosen[idx], history[idx]
-            if config.repetition_penalty != 1.0 or config.no_repeat_ngram_size > 0:
-                history = torch.cat([history, chosen[:, None]], dim=1)
-            logits = decoder.step(chosen)
-        now = time.perf_counter() - start
-        return [
-            r if r is not None else DecodedRow(out_ids[i], out_lps[i], "length", now)
-            for i, r in enumerate(result)
-        ]
-
-    def _choose(
-        self,
-        logits: torch.Tensor,
-        history: torch.Tensor,
-        config: GenerationConfig,
-        rng: torch.Generator | None,
-    ) -> torch.Tensor:
-        """Next token per row: repetition controls, then greedy or temperature/top-k/top-p sampling."""
-        if config.repetition_penalty != 1.0:
-            logits = RepetitionPenaltyLogitsProcessor(config.repetition_penalty)(history, logits)
-        if config.no_repeat_ngram_size > 0:
-            logits = NoRepeatNGramLogitsProcessor(config.no_repeat_ngram_size)(history, logits)
-        if config.greedy:
-            return logits.argmax(dim=-1)
-        logits = logits / config.temperature
-        if config.top_k > 0:
-            logits = TopKLogitsWarper(config.top_k)(history, logits)
-        if config.top_p < 1.0:
-            logits = TopPLogitsWarper(config.top_p)(history, logits)
-        probs = torch.softmax(logits, dim=-1)
-        return torch.multinomial(probs, 1, generator=rng)[:, 0]
-
-    def _hit_stop(
-        self, chosen: torch.Tensor, active: torch.Tensor, out_ids: list[list[int]], nl_rows: set[int]
-    ) -> torch.Tensor:
-        """Rows whose text (with this step's token) now contains a template stop marker."""
-        hit = torch.zeros_like(chosen, dtype=torch.bool)
-        is_nl = torch.isin(chosen, self._newline_ids) if self._newline_ids is not None else ~hit
-        for j in is_nl.nonzero()[:, 0].tolist():
-            nl_rows.add(int(active[j]))
-        if not nl_rows:
-            return hit
-        # Markers start with a newline and are a few tokens long, so the row's tail is enough to look at.
-        for j, row in enumerate(active.tolist()):
-            if row in nl_rows:
-                tail = self.tokenizer.decode(out_ids[row][-_STOP_TAIL:] + [int(chosen[j])])
-                hit[j] = any(s in tail for s in STOP_STRINGS)
-        return hit
-
-    def _finish(self, row: DecodedRow) -> Generation:
+    def finish(self, row: DecodedRow) -> Generation:
         """Decode one row into a ``Generation``: answer text only, confidence over the tokens it used."""
         ids, lps, reason = row.ids, row.logprobs, row.reason
         used = len(ids)

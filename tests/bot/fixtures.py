@@ -70,6 +70,16 @@ class FakeGenerator:
         self.batches: list[list[str]] = []
         self.started = threading.Event()
 
+    # The step-wise API the Answerer schedules on (``training.running``): prompts are the questions.
+    def batch(self, config: Any = None, *, slots: int = 0) -> FakeBatch:
+        return FakeBatch(self, config)
+
+    def encode_question(self, question: str, max_new_tokens: int) -> str:
+        return question
+
+    def finish(self, generation: Generation) -> Generation:
+        return generation
+
     def generate(self, questions: list[str], config: Any = None) -> list[Generation]:
         self.batches.append(list(questions))
         self.started.set()
@@ -87,6 +97,37 @@ class FakeGenerator:
             )
             for q in questions
         ]
+
+
+class FakeBatch:
+    """A ``RunningBatch`` of a ``FakeGenerator``: rows join, and all of them finish at the next step
+    (answered by one ``generate`` call, which ``FakeGenerator.batches`` records)."""
+
+    can_join = True
+
+    def __init__(self, generator: FakeGenerator, config: Any) -> None:
+        self.generator, self.config = generator, config
+        self._rows: list[tuple[Any, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def keys(self) -> list[Any]:
+        return [key for key, _ in self._rows]
+
+    def add(self, prompts: list[tuple[Any, str]], *, max_new_tokens: Any = None, started: Any = None) -> None:
+        self._rows += list(prompts)
+
+    def drop(self, keys: list[Any]) -> None:
+        self._rows = [row for row in self._rows if not any(row[0] is k for k in keys)]
+
+    def step(self) -> list[tuple[Any, Generation]]:
+        if not self._rows:
+            return []
+        generated = self.generator.generate([q for _, q in self._rows], self.config)
+        rows, self._rows = self._rows, []
+        return [(key, g) for (key, _), g in zip(rows, generated, strict=True)]
 
 
 def make_settings(**overrides: Any) -> Settings:

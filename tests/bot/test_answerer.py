@@ -1,4 +1,5 @@
-"""Answerer: batching, per-request timeout, fallback below threshold, swap, bad input, event-loop lag."""
+"""Answerer: batching (continuous and static), per-request timeout, fallback below threshold, swap, bad
+input, event-loop lag."""
 
 from __future__ import annotations
 
@@ -176,3 +177,50 @@ async def test_close_while_gathering_a_batch_fails_its_callers_at_once() -> None
     await answerer.close()
     with pytest.raises(RuntimeError, match="closed"):
         await asyncio.wait_for(waiting, timeout=2)  # not the 30 s request timeout
+
+
+@pytest.fixture(scope="module")
+def runs_to_the_limit() -> Generator:
+    return Generator(tiny_model(seed=2, n_positions=256), load_gpt2_tokenizer())  # never says EOS
+
+
+async def finishing_order(generator: Generator, scheduler: str) -> list[str]:
+    """A long answer starts; two short questions arrive while it runs. Who finishes first?"""
+    order: list[str] = []
+
+    async def ask(answerer: Answerer, name: str, tokens: int) -> None:
+        answer = await answerer.answer(f"Question {name}?", max_new_tokens=tokens)
+        assert answer.tokens == tokens
+        order.append(name)
+
+    async with Answerer(generator, max_new_tokens=160, batch_wait_ms=0, scheduler=scheduler) as answerer:
+        long = asyncio.create_task(ask(answerer, "long", 160))
+        await asyncio.sleep(0.15)  # the long answer is some steps in
+        await asyncio.gather(ask(answerer, "short", 4), ask(answerer, "other", 6), long)
+    return order
+
+
+async def test_continuous_scheduler_lets_short_answers_overtake_a_long_one(
+    runs_to_the_limit: Generator,
+) -> None:
+    assert (await finishing_order(runs_to_the_limit, "continuous"))[-1] == "long"
+    # The whole-batch scheduler makes them wait for the long answer: the test tells the two apart.
+    assert (await finishing_order(runs_to_the_limit, "static"))[0] == "long"
+
+
+async def test_continuous_answers_equal_answers_given_alone(runs_to_the_limit: Generator) -> None:
+    questions = [f"Question number {i} about something else entirely?"[: 12 + 5 * i] for i in range(6)]
+    async with Answerer(runs_to_the_limit, max_new_tokens=12, batch_wait_ms=0) as answerer:
+        alone = [await answerer.answer(q) for q in questions]
+        staggered = []
+        for q in questions:  # each joins a batch that is already running, at another step
+            staggered.append(asyncio.create_task(answerer.answer(q)))
+            await asyncio.sleep(0.01)
+        joined = await asyncio.gather(*staggered)
+    assert [(a.text, a.tokens) for a in alone] == [(j.text, j.tokens) for j in joined]
+    assert [j.confidence for j in joined] == pytest.approx([a.confidence for a in alone], rel=1e-4)
+
+
+def test_unknown_scheduler_is_refused() -> None:
+    with pytest.raises(ValueError, match="scheduler"):
+        Answerer(FakeGenerator(), scheduler="fastest")

@@ -1,0 +1,124 @@
+"""Continuous batching: rows joining and leaving a running batch answer exactly as they would alone."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from tests.tiny_checkpoint import TINY_PAIRS, shared_tiny_checkpoint, tiny_model
+from training.generate import GenerationConfig, Generator
+from training.quantize import quantize_int8
+from training.running import DecodedRow
+from training.tokenizer import load_gpt2_tokenizer
+
+QUESTIONS = [q for q, _ in TINY_PAIRS] + [
+    "A much longer question that needs a lot more padding than the others do?",
+    "Hi?",
+    "Which club has won the most titles in the history of the competition so far?",
+]
+
+
+@pytest.fixture(scope="module")
+def untrained() -> Generator:
+    """Random weights: never says EOS, so every row runs to its own token limit."""
+    return Generator(tiny_model(seed=1), load_gpt2_tokenizer())
+
+
+def alone(gen: Generator, question: str, config: GenerationConfig) -> list[int]:
+    prompt = gen.encode_question(question, config.max_new_tokens)
+    return gen._decode([prompt], config, 0.0)[0].ids
+
+
+def run_staggered(gen: Generator, config: GenerationConfig, plan: list[tuple[int, int, int]]) -> dict:
+    """``plan``: (step at which it joins, question index, own token limit). Steps until every row is
+    done; returns key -> (ids, reason)."""
+    batch = gen.batch(config, slots=2)
+    out: dict[int, tuple[list[int], str]] = {}
+    step = 0
+    pending = sorted(enumerate(plan), key=lambda p: p[1][0])
+    while pending or len(batch):
+        joining = [(key, q, limit) for key, (at, q, limit) in pending if at <= step]
+        pending = [p for p in pending if p[1][0] > step]
+        if joining:
+            prompts = [
+                (key, gen.encode_question(QUESTIONS[q], config.max_new_tokens)) for key, q, _ in joining
+            ]
+            batch.add(prompts, max_new_tokens=[limit for *_, limit in joining])
+        for key, row in batch.step():
+            out[key] = (row.ids, row.reason)
+        step += 1
+    return out
+
+
+def test_rows_joining_midway_decode_as_they_would_alone(untrained: Generator) -> None:
+    config = GenerationConfig(max_new_tokens=20)
+    rng = random.Random(3)
+    # Rows join at many different steps with different limits, so the cache fills, frees slots, grows
+    # and drops the columns no live row uses any more.
+    plan = [(rng.randrange(0, 40), rng.randrange(len(QUESTIONS)), rng.randrange(3, 21)) for _ in range(24)]
+    out = run_staggered(untrained, config, plan)
+    assert sorted(out) == list(range(len(plan)))
+    expected = {q: alone(untrained, QUESTIONS[q], config) for _, q, _ in plan}
+    for key, (_, q, limit) in enumerate(plan):
+        ids, reason = out[key]
+        assert reason == "length" and len(ids) == limit  # random weights never stop on their own
+        assert ids == expected[q][:limit]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_trained_answers_identical_whatever_joins_them(
+    tmp_path_factory: pytest.TempPathFactory, precision: str
+) -> None:
+    gen = Generator.load(shared_tiny_checkpoint(tmp_path_factory), precision=precision)
+    config = GenerationConfig(max_new_tokens=24)
+    plan = [(at, q, 24) for at, q in [(0, 0), (0, 4), (1, 1), (3, 2), (3, 5), (4, 3), (9, 0), (10, 6)]]
+    out = run_staggered(gen, config, plan)
+    for key, (_, q, _) in enumerate(plan):
+        assert out[key][0] == alone(gen, QUESTIONS[q], config)
+    # The trained ones answer what they were taught and stop on their own (EOS, or the stop marker).
+    first = gen.finish(DecodedRow(out[0][0], [0.0] * len(out[0][0]), out[0][1], 0.0))
+    assert first.text == TINY_PAIRS[0][1]
+    runs_on = gen.finish(DecodedRow(out[5][0], [0.0] * len(out[5][0]), out[5][1], 0.0))
+    assert out[5][1] == "stop" and runs_on.text == "Me."
+
+
+def test_dropped_rows_leave_and_the_others_go_on(untrained: Generator) -> None:
+    config = GenerationConfig(max_new_tokens=12)
+    batch = untrained.batch(config)
+    batch.add([(k, untrained.encode_question(QUESTIONS[k], 12)) for k in range(4)])
+    batch.step()
+    batch.drop([1, 3])
+    assert sorted(batch.keys) == [0, 2]
+    done: dict = {}
+    while len(batch):
+        done.update(batch.step())
+    assert sorted(done) == [0, 2]
+    for k in (0, 2):
+        assert done[k].ids == alone(untrained, QUESTIONS[k], config)
+
+
+def test_other_architectures_take_rows_only_when_empty(untrained: Generator) -> None:
+    slow = Generator(untrained.model, untrained.tokenizer, fast=False)
+    config = GenerationConfig(max_new_tokens=6)
+    batch = slow.batch(config)
+    prompt = slow.encode_question("Hi?", 6)
+    batch.add([("a", prompt)])
+    assert not batch.can_join
+    with pytest.raises(RuntimeError, match="cannot add rows"):
+        batch.add([("b", prompt)])
+    while len(batch):
+        (key, row), *_ = batch.step() or [(None, None)]
+    assert batch.can_join and key == "a"
+    assert row.ids == alone(untrained, "Hi?", config)
+
+
+def test_int8_rows_joining_midway(untrained: Generator) -> None:
+    torch.manual_seed(0)
+    gen = Generator(quantize_int8(tiny_model(seed=2)), untrained.tokenizer, precision="int8")
+    config = GenerationConfig(max_new_tokens=10)
+    out = run_staggered(gen, config, [(0, 0, 10), (2, 3, 10), (2, 4, 6), (5, 1, 10)])
+    for key, q in enumerate([0, 3, 4, 1]):
+        assert out[key][0] == alone(gen, QUESTIONS[q], config)[: len(out[key][0])]

@@ -1,0 +1,208 @@
+"""Continuous batching: rows that decode together, one token per step, joining and leaving between steps.
+
+A ``RunningBatch`` holds the rows a ``Generator`` is answering right now. ``add`` prefills new rows
+(they join the running ones at the next step), ``step`` chooses one token for every live row and returns
+the rows that finished (EOS, a template stop marker or their token limit), which leave the batch at
+once; ``drop`` removes rows nobody waits for any more. This is iteration-level scheduling (Orca, OSDI
+2022; vLLM, TGI): a question that arrives while others are being answered starts at the next step
+instead of waiting for the whole batch to end, and a short answer is not held back by a long one.
+
+Each row decodes exactly as it would alone (greedy answers do not depend on batch mates): positions
+count its own tokens, its padding is masked, and its stop checks, token limit and repetition controls
+look at its own tokens only. ``Generator.generate`` is the same loop with every row added at once.
+
+Rows can join a running batch only on the lean GPT-2 decoder (``GPT2Decoder.can_join``); with any other
+architecture a batch takes new rows once it is empty.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+from transformers.generation.logits_process import (
+    NoRepeatNGramLogitsProcessor,
+    RepetitionPenaltyLogitsProcessor,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from training.decoders import GPT2Decoder, HFDecoder
+from training.prompt import STOP_STRINGS
+
+if TYPE_CHECKING:
+    from training.generate import GenerationConfig, Generator
+
+_STOP_TAIL = 12  # earlier tokens of a row decoded with the new one when looking for a stop marker
+
+
+@dataclass
+class DecodedRow:
+    """One finished row of the decoding loop, before it becomes a ``Generation``."""
+
+    ids: list[int]  # generated token ids (including the EOS / stop token)
+    logprobs: list[float]  # log-probability of each generated token
+    reason: str  # "stop" (EOS or a stop marker) or "length" (its token limit reached)
+    finished_s: float  # seconds from the row joining until it finished
+
+
+@dataclass
+class _Row:
+    key: Hashable
+    prompt: list[int]
+    max_new: int
+    started: float
+    ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    newline: bool = False  # produced a newline: may be starting a stop marker
+
+
+class RunningBatch:
+    """The rows one ``Generator`` is decoding, with one ``GenerationConfig``; one caller at a time."""
+
+    def __init__(self, generator: Generator, config: GenerationConfig, *, slots: int = 0) -> None:
+        self.generator = generator
+        self.config = config
+        self.slots = slots  # rows to make room for at once (more still fit: the cache grows)
+        model = generator.model
+        self._decoder = GPT2Decoder(model) if generator.fast else HFDecoder(model)
+        self._rows: list[_Row] = []
+        self._logits: torch.Tensor | None = None  # next-token logits of each live row, in row order
+        self._rng = None
+        if not config.greedy and config.seed is not None:
+            self._rng = torch.Generator(device=generator.device).manual_seed(config.seed)
+        self._history = config.repetition_penalty != 1.0 or config.no_repeat_ngram_size > 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    @property
+    def keys(self) -> list[Hashable]:
+        return [r.key for r in self._rows]
+
+    @property
+    def can_join(self) -> bool:
+        """Whether ``add`` may be called now (always, on the GPT-2 decoder; else only when empty)."""
+        return self._decoder.can_join or not self._rows
+
+    def add(
+        self,
+        prompts: Sequence[tuple[Hashable, list[int]]],
+        *,
+        max_new_tokens: Sequence[int | None] | None = None,
+        started: float | None = None,
+    ) -> None:
+        """Prefill ``(key, prompt token ids)`` rows; they decode from the next ``step`` on. A row's own
+        ``max_new_tokens`` may be lower than the config's (None: the config's)."""
+        if not prompts:
+            return
+        if not self.can_join:
+            raise RuntimeError("this decoder cannot add rows to a running batch")
+        limit = self.config.max_new_tokens
+        limits = [min(limit, m or limit) for m in (max_new_tokens or [None] * len(prompts))]
+        started = time.perf_counter() if started is None else started
+        dev = self.generator.device
+        width = max(len(p) for _, p in prompts)
+        ids = torch.full((len(prompts), width), self.generator.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(prompts), width), dtype=torch.long)
+        for i, (_, p) in enumerate(prompts):
+            ids[i, width - len(p) :] = torch.tensor(p)
+            mask[i, width - len(p) :] = 1
+        ids, mask = ids.to(dev), mask.to(dev)
+        if self._rows:
+            logits = self._decoder.join(ids, mask, max(limits))
+            self._logits = torch.cat([self._logits, logits])
+        else:
+            self._logits = self._decoder.start(ids, mask, max(limits), slots=self.slots)
+        self._rows += [_Row(k, p, m, started) for (k, p), m in zip(prompts, limits, strict=True)]
+
+    def drop(self, keys: Sequence[Hashable]) -> None:
+        """Remove rows whose answer nobody waits for any more (their callers timed out)."""
+        gone = set(keys)
+        self._evict([i for i, r in enumerate(self._rows) if r.key in gone])
+
+    def step(self) -> list[tuple[Hashable, DecodedRow]]:
+        """One token for every live row; the rows that finished with it, which have left the batch."""
+        if not self._rows:
+            return []
+        gen, config, rows = self.generator, self.config, self._rows
+        logits = self._logits.float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        young = [i for i, r in enumerate(rows) if len(r.ids) < config.min_new_tokens]
+        if young:  # EOS is not allowed before min_new_tokens
+            logits[young, gen.eos_id] = -math.inf
+        chosen = self._choose(logits)
+        chosen_l = chosen.tolist()
+        lp_l = logprobs.gather(1, chosen[:, None])[:, 0].tolist()
+        newline = self._newlines(chosen)
+        now = time.perf_counter()
+        finished: list[tuple[Hashable, DecodedRow]] = []
+        leaving: list[int] = []
+        for i, (row, tok, lp) in enumerate(zip(rows, chosen_l, lp_l, strict=True)):
+            row.ids.append(tok)
+            row.logprobs.append(lp)
+            row.newline = row.newline or newline[i]
+            grown_up = len(row.ids) > config.min_new_tokens
+            if grown_up and (tok == gen.eos_id or (row.newline and self._hit_stop(row))):
+                reason = "stop"
+            elif len(row.ids) >= row.max_new:
+                reason = "length"
+            else:
+                continue
+            finished.append((row.key, DecodedRow(row.ids, row.logprobs, reason, now - row.started)))
+            leaving.append(i)
+        self._logits = None  # replaced below for the rows that stay
+        order = self._evict(leaving)
+        if self._rows:
+            keep = chosen if not leaving else chosen[torch.tensor(order, device=chosen.device)]
+            self._logits = self._decoder.step(keep)
+        return finished
+
+    # -- internals ---------------------------------------------------------------------------------------
+
+    def _evict(self, rows: list[int]) -> list[int]:
+        if not rows:
+            return list(range(len(self._rows)))
+        order = self._decoder.evict(rows)
+        self._rows = [self._rows[o] for o in order]
+        if self._logits is not None:
+            self._logits = self._logits[torch.tensor(order, device=self._logits.device)] if order else None
+        return order
+
+    def _choose(self, logits: torch.Tensor) -> torch.Tensor:
+        """Next token per row: repetition controls, then greedy or temperature/top-k/top-p sampling."""
+        config = self.config
+        if self._history:  # per row, over its own prompt and answer (never another row's padding)
+            for i, row in enumerate(self._rows):
+                history = torch.tensor([row.prompt + row.ids], device=logits.device)
+                one = logits[i : i + 1]
+                if config.repetition_penalty != 1.0:
+                    one = RepetitionPenaltyLogitsProcessor(config.repetition_penalty)(history, one)
+                if config.no_repeat_ngram_size > 0:
+                    one = NoRepeatNGramLogitsProcessor(config.no_repeat_ngram_size)(history, one)
+                logits[i] = one[0]
+        if config.greedy:
+            return logits.argmax(dim=-1)
+        logits = logits / config.temperature
+        if config.top_k > 0:
+            logits = TopKLogitsWarper(config.top_k)(None, logits)
+        if config.top_p < 1.0:
+            logits = TopPLogitsWarper(config.top_p)(None, logits)
+        probs = torch.softmax(logits, dim=-1)
+        return torch.multinomial(probs, 1, generator=self._rng)[:, 0]
+
+    def _newlines(self, chosen: torch.Tensor) -> list[bool]:
+        """Rows whose token contains a newline: only those can complete a stop marker ("\\nQuestion:")."""
+        nl = self.generator.newline_ids
+        if nl is None:
+            return [True] * len(chosen)
+        return torch.isin(chosen, nl).tolist()
+
+    def _hit_stop(self, row: _Row) -> bool:
+        # Markers start with a newline and are a few tokens long, so the row's tail is enough to look at.
+        tail = self.generator.tokenizer.decode(row.ids[-(_STOP_TAIL + 1) :])
+        return any(s in tail for s in STOP_STRINGS)
