@@ -3,8 +3,11 @@
 The checkpoint's index (``training.retrieval``) holds the pairs the model was trained on. Taught pairs and
 corrections arrive while the bot runs; they must be answered at once, long before a retrain. bm25s cannot
 add documents to a built index, so they live in a second, small index that is rebuilt whole on every
-change (milliseconds for hundreds of pairs, and its questions are the only ones encoded). A search asks
-both and merges: scores are self-normalised, so the two are comparable; a live pair replaces a trained one
+change (milliseconds for hundreds of pairs, and its questions are the only ones encoded). Its words are
+weighed with the checkpoint index's term statistics (document frequencies, size, average length) plus
+its own: a BM25 of its own over twenty questions gives every word about the same idf, and its scores
+would not be on the scale the zones were calibrated on. A search asks both and merges: scores are
+self-normalised with the same statistics, so the two are comparable; a live pair replaces a trained one
 with the same question (a correction wins over what the model learned), and wins a tie. "The same question"
 is training's rule (``training.data.comparison_key``), the one a retrain dedupes the taught pairs by.
 
@@ -83,7 +86,7 @@ class Knowledge:
             self.live = None
             return
         embedder = self.base.embedder if self.base is not None else None
-        self.live = RetrievalIndex.build(list(self._live_pairs.values()), embedder)
+        self.live = RetrievalIndex.build(list(self._live_pairs.values()), embedder, like=self.base)
 
     # -- search ----------------------------------------------------------------------------------------
 

@@ -17,7 +17,9 @@ much of the *query's* own term weight the match explains: "Who won the cricket W
 number depends on the corpus size, so thresholds on them (``training.zones``) survive a re-index.
 
 The index is built at training time from the training records and saved in the checkpoint folder
-(``retrieval/``); the bot keeps what admins taught since in a second, small index that it rebuilds.
+(``retrieval/``); the bot keeps what admins taught since in a second, small index that it rebuilds,
+weighed with the checkpoint index's term statistics (``RetrievalIndex.build(..., like=...)``) so that its
+scores mean what the checkpoint's do.
 """
 
 from __future__ import annotations
@@ -106,36 +108,93 @@ class _View:
     """One BM25 index over per-question term lists, with what normalisation needs.
 
     bm25s keeps the weights column by column (term -> questions), which is what scoring every question
-    for a query needs; a row-major copy (question -> terms) scores a few candidate questions exactly."""
+    for a query needs; a row-major copy (question -> terms) scores a few candidate questions exactly.
 
-    def __init__(self, bm25: bm25s.BM25) -> None:
+    A view built ``like`` another (``_View.build(terms, like=base)``) weighs its few questions with the
+    term statistics of both corpora together: document frequencies, document count and average length.
+    Its self-normalised scores and coverage are then on the scale of the bigger view's (which the zones
+    were calibrated on), where a view of its own over twenty questions would give every word nearly the
+    same idf. It has no bm25s object (it is scored from its rows and never saved)."""
+
+    def __init__(self, bm25: bm25s.BM25 | None, **built: Any) -> None:
         self.bm25 = bm25
-        self.vocab: dict[str, int] = bm25.vocab_dict
-        n = int(bm25.scores["num_docs"])
-        indptr, indices, data = (bm25.scores[k] for k in ("indptr", "indices", "data"))
-        n_terms = len(indptr) - 1  # bm25s adds an empty-string term with no column: never looked up
-        self.rows = sparse.csc_matrix((data, indices, indptr), shape=(n, n_terms)).tocsr()
+        if bm25 is None:  # built like another view: see _like
+            self.vocab: dict[str, int] = built["vocab"]
+            self.extra: dict[str, int] = built["extra"]
+            self.rows = built["rows"]
+            self.idf = built["idf"]
+            self.df = built["df"]
+            self.total_length = int(self.rows.nnz)
+            self.unknown_idf = math.log(1 + (built["n_all"] + 0.5) / 0.5)
+        else:
+            self.vocab = bm25.vocab_dict
+            self.extra = {}
+            n = int(bm25.scores["num_docs"])
+            indptr, indices, data = (bm25.scores[k] for k in ("indptr", "indices", "data"))
+            n_terms = len(indptr) - 1  # bm25s adds an empty-string term with no column: never looked up
+            self.rows = sparse.csc_matrix((data, indices, indptr), shape=(n, n_terms)).tocsr()
+            self.df = np.diff(indptr)
+            self.total_length = int(len(data))  # terms are distinct per question: one entry per word
+            # Lucene's idf (bm25s' default), and for terms the corpus never saw the idf of df = 0.
+            self.idf = np.log(1 + (n - self.df + 0.5) / (self.df + 0.5)).astype(np.float32)
+            self.unknown_idf = math.log(1 + (n + 0.5) / 0.5)
         # A question's self-score is the sum of its own terms' BM25 weights.
         self.self_scores = np.asarray(self.rows.sum(axis=1)).ravel().astype(np.float32)
         self.self_scores[self.self_scores <= 0] = np.inf  # placeholder-only questions never match
-        df = np.diff(indptr)
-        # Lucene's idf (bm25s' default), and for terms the corpus never saw the idf of df = 0.
-        self.idf = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
-        self.unknown_idf = math.log(1 + (n + 0.5) / 0.5)
 
     @classmethod
-    def build(cls, terms: Sequence[list[str]]) -> _View:
+    def build(cls, terms: Sequence[list[str]], like: _View | None = None) -> _View:
+        if like is not None:
+            return cls._like(terms, like)
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG
         bm25 = bm25s.BM25()
         bm25.index([t or [_PLACEHOLDER] for t in terms], show_progress=False)
         return cls(bm25)
 
+    @classmethod
+    def _like(cls, terms: Sequence[list[str]], base: _View) -> _View:
+        """BM25 weights (bm25s' Lucene variant, k1 = 1.5, b = 0.75) for ``terms``' questions, with
+        ``base``'s corpus and these questions counted together for idf and the average length."""
+        n_base_terms = len(base.idf)
+        extra: dict[str, int] = {}
+        docs = []
+        for doc in terms:
+            ids = []
+            for t in dict.fromkeys(doc or [_PLACEHOLDER]):
+                i = base.vocab.get(t)
+                if i is None or i >= n_base_terms:
+                    i = extra.setdefault(t, n_base_terms + len(extra))
+                ids.append(i)
+            docs.append(ids)
+        n_vocab = n_base_terms + len(extra)
+        lengths = np.array([len(d) for d in docs], dtype=np.float64)
+        flat = np.fromiter((i for d in docs for i in d), dtype=np.int64, count=int(lengths.sum()))
+        df = np.zeros(n_vocab, dtype=np.int64)
+        df[:n_base_terms] = base.df
+        np.add.at(df, flat, 1)
+        n_all = len(base) + len(docs)
+        avg_length = (base.total_length + lengths.sum()) / n_all
+        idf = np.log(1 + (n_all - df + 0.5) / (df + 0.5)).astype(np.float32)
+        k1, b = 1.5, 0.75
+        tf_part = 1.0 / (1.0 + k1 * (1 - b + b * lengths / avg_length))  # tf = 1: terms are distinct
+        data = idf[flat] * np.repeat(tf_part, lengths.astype(np.int64))
+        indptr = np.concatenate([[0], np.cumsum(lengths.astype(np.int64))])
+        rows = sparse.csr_matrix((data.astype(np.float32), flat, indptr), shape=(len(docs), n_vocab))
+        return cls(None, vocab=base.vocab, extra=extra, rows=rows, idf=idf, df=df, n_all=n_all)
+
     def __len__(self) -> int:
         return len(self.self_scores)
 
     def ids(self, terms: list[str]) -> np.ndarray:
-        known = (self.vocab.get(t) for t in terms)
-        return np.array([i for i in known if i is not None and i < len(self.idf)], dtype=np.int64)
+        n_base = len(self.idf) - len(self.extra)
+        ids = []
+        for t in terms:
+            i = self.vocab.get(t)
+            if i is None or i >= n_base:
+                i = self.extra.get(t)
+            if i is not None:
+                ids.append(i)
+        return np.array(ids, dtype=np.int64)
 
     def weight_total(self, terms: list[str], ids: np.ndarray) -> float:
         """The query's idf mass; terms the corpus never saw count with the highest idf."""
@@ -145,7 +204,11 @@ class _View:
         """Every question's BM25 score for the query terms ``ids``, divided by its self-score."""
         if not len(ids):
             return np.zeros(len(self), dtype=np.float32)
-        return self.bm25.get_scores_from_ids(ids.tolist()) / self.self_scores
+        if self.bm25 is None:  # a few questions: sum their rows' weights for these terms
+            raw = np.asarray(self.rows[:, ids].sum(axis=1)).ravel()
+        else:
+            raw = self.bm25.get_scores_from_ids(ids.tolist())
+        return raw / self.self_scores
 
     def exact(self, rows: np.ndarray, ids: np.ndarray, total: float) -> tuple[np.ndarray, np.ndarray]:
         """For the questions ``rows`` only: (normalised score, coverage: the share of the query's idf
@@ -206,9 +269,13 @@ class RetrievalIndex:
         records: Sequence[dict[str, Any]],
         embedder: Embedder | None = None,
         vectors: np.ndarray | None = None,
+        like: RetrievalIndex | None = None,
     ) -> RetrievalIndex:
         """Index ``records`` (``{"question", "answer"}``, optionally ``"origin"``) by question.
-        ``vectors``: the questions already encoded by ``embedder`` (encoding is the costly part)."""
+        ``vectors``: the questions already encoded by ``embedder`` (encoding is the costly part).
+        ``like``: weigh the words with ``like``'s term statistics and these records' together, so that
+        scores and coverage are on ``like``'s scale (the bot's few taught pairs, scored as if they were
+        in the checkpoint's index; such an index is not saved)."""
         kept = [
             {"question": r["question"], "answer": r["answer"], "origin": r.get("origin", "trained")}
             for r in records
@@ -216,8 +283,8 @@ class RetrievalIndex:
         if not kept:
             raise ValueError("a retrieval index needs at least one record")
         questions = [r["question"] for r in kept]
-        word = _View.build([word_terms(q) for q in questions])
-        gram = _View.build([gram_terms(q) for q in questions])
+        word = _View.build([word_terms(q) for q in questions], like._word if like is not None else None)
+        gram = _View.build([gram_terms(q) for q in questions], like._gram if like is not None else None)
         if embedder is not None and vectors is None:
             vectors = embedder.encode(questions)
         return cls(kept, word, gram, vectors, embedder)
@@ -310,6 +377,8 @@ class RetrievalIndex:
 
     def save(self, folder: str | Path) -> Path:
         """Write the index into ``folder/retrieval/`` (records, both BM25 views, embeddings if any)."""
+        if self._word.bm25 is None or self._gram.bm25 is None:
+            raise ValueError("an index built like another one (live pairs) is not saved")
         out = Path(folder) / INDEX_DIR
         if out.exists():
             shutil.rmtree(out)

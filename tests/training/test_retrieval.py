@@ -102,3 +102,42 @@ def test_sentence_encoder_matches_synonyms(tmp_path) -> None:
         index.search("How big is a soccer net?")[0].score, abs=1e-5
     )
     assert RetrievalIndex.load(tmp_path, embedder=None).dense is False  # lexical only without the encoder
+
+
+LIVE = [
+    {"question": "Where does the club train on Tuesdays?", "answer": "Northfield.", "origin": "taught"},
+    {"question": "When is a player offside at a throw-in?", "answer": "Never.", "origin": "taught"},
+    {"question": "What", "answer": "Only a stopword-free question word.", "origin": "taught"},
+]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "where is training on a tuesday",
+        "offside from a throw in?",
+        "when is a player in an offside position at a throw-in",  # words from both corpora
+        "cricket",  # nothing known anywhere
+    ],
+)
+def test_live_pairs_scored_like_the_base_are_scored_as_one_merged_index(
+    index: RetrievalIndex, query: str
+) -> None:
+    # The few live pairs get the checkpoint's term statistics: the scores one index over both corpora
+    # would give them, not those of a BM25 over three questions (every word the same idf).
+    live = RetrievalIndex.build(LIVE, like=index)
+    merged = RetrievalIndex.build([*PAIRS, *LIVE])
+    alone = RetrievalIndex.build(LIVE)
+    got = {m.question: m for m in live.search(query, k=3)}
+    want = {m.question: m for m in merged.search(query, k=len(merged)) if m.origin == "taught"}
+    assert got.keys() == want.keys()
+    for question, match in got.items():
+        assert match.lexical == pytest.approx(want[question].lexical, abs=1e-5)
+        assert match.coverage == pytest.approx(want[question].coverage, abs=1e-5)
+    if query == "where is training on a tuesday":  # a live index of its own weighs words otherwise
+        assert alone.search(query)[0].lexical != pytest.approx(got[LIVE[0]["question"]].lexical, abs=1e-3)
+
+
+def test_an_index_built_like_another_is_not_saved(tmp_path, index: RetrievalIndex) -> None:
+    with pytest.raises(ValueError, match="not saved"):
+        RetrievalIndex.build(LIVE, like=index).save(tmp_path)
