@@ -31,7 +31,9 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The benchmarks' peers (CTranslate2) come with the bench extra, never with the bot.
 bench: install
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:

@@ -49,6 +49,23 @@ QUESTIONS = [
 ]
 
 
+def machine() -> str:
+    """The CPU model and core count, and torch's threads: what a benchmark line was measured on."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        names = [
+            ln.split(":", 1)[1].strip()
+            for ln in Path("/proc/cpuinfo").read_text().splitlines()
+            if ln.startswith("model name")
+        ]
+        cpu = f"{names[0]} x{len(names)}" if names else cpu
+    return f"{cpu}, {torch.get_num_threads()} torch threads"
+
+
 def percentile(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
@@ -270,23 +287,13 @@ def main() -> None:
     parser.add_argument("--skip-int8", action="store_true", help="skip the trained-model int8 check")
     args = parser.parse_args()
 
-    import platform
-
     import torch
     import transformers
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        names = [
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ]
-        cpu = f"{names[0]} x{len(names)}" if names else cpu
     result: dict[str, Any] = {
-        "machine": f"{cpu}, {torch.get_num_threads()} torch threads",
+        "machine": machine(),
         "torch": torch.__version__,
         "new_tokens": NEW_TOKENS,
     }

@@ -1,0 +1,226 @@
+"""Serving under load: questions arriving one by one at random moments (Poisson), continuous batching
+against the whole-batch (static) scheduler, through the bot's ``Answerer`` and its whole answer path.
+
+    .venv/bin/python bench/serving.py [--seconds 40] [--model DIR] [--skip-trained]
+
+For each model — the distilgpt2-size GPT-2 (6 x 768, random int8 weights) with every answer 40 tokens
+long (``distil_size_40``, the setting of the issue's table) and with each answer's length drawn from the
+example dataset's real answer lengths, 8-64 tokens (``distil_size``), and ``make run``'s default model
+(trained here on examples/soccer.json, or ``--model``; it ends its answers itself) — with retrieval over
+the example's questions in front:
+
+1. unloaded latency: one question at a time (p50, p95), and a line fitted to it (seconds per answer of n
+   tokens alone), against which ``slowdown_p95`` measures each loaded answer;
+2. burst capacity: 64 questions at once, answers per second, for each scheduler (the load levels are
+   shares of the static scheduler's capacity, today's);
+3. Poisson arrivals at 25/50/80% of that capacity for ``--seconds`` each, the same arrival times and
+   questions for both schedulers, run one after the other per level: p50/p95/p99 latency (arrival to
+   answer), throughput, and p95 / unloaded p50.
+
+Targets (issue 13): with continuous batching, p95 at 50% load <= 1.5x the unloaded p50 and at 80% load
+<= 2x; burst capacity not lower than static batching's. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.inference import machine, percentile, trained_model_dir  # noqa: E402
+
+LOADS = (0.25, 0.5, 0.8)
+BURST = 64
+UNLOADED = 24
+SCHEDULERS = ("continuous", "static")
+
+
+def answer_lengths(records: list[dict], tokenizer: Any) -> list[int]:
+    """Tokens of each example answer (+ its EOS), kept within 8..64: what the random model must say."""
+    return [max(8, min(64, len(tokenizer(r["answer"])["input_ids"]) + 1)) for r in records]
+
+
+class Workload:
+    """Questions to ask, each with its token limit (None: the model ends the answer itself)."""
+
+    def __init__(self, questions: list[str], lengths: list[int] | None, seed: int = 0) -> None:
+        self.questions, self.lengths, self.rng = questions, lengths, random.Random(seed)
+
+    def draw(self) -> tuple[str, int | None]:
+        i = self.rng.randrange(len(self.questions))
+        length = self.rng.choice(self.lengths) if self.lengths else None
+        return self.questions[i], length
+
+
+async def ask(answerer: Any, item: tuple[str, int | None]) -> tuple[float, int]:
+    start = time.perf_counter()
+    answer = await answerer.answer(item[0], max_new_tokens=item[1])
+    return time.perf_counter() - start, answer.tokens
+
+
+def summary(results: list[tuple[float, int]], wall: float) -> dict[str, float]:
+    latencies = [r[0] for r in results]
+    return {
+        "p50_s": round(statistics.median(latencies), 3),
+        "p95_s": round(percentile(latencies, 0.95), 3),
+        "p99_s": round(percentile(latencies, 0.99), 3),
+        "answers_per_s": round(len(results) / wall, 2),
+        "tokens_per_s": round(sum(r[1] for r in results) / wall, 1),
+        "answers": len(results),
+    }
+
+
+def alone_model(results: list[tuple[float, int]]) -> Any:
+    """Seconds an answer of n tokens takes alone: a line fitted to the unloaded answers."""
+    try:
+        fit = statistics.linear_regression([r[1] for r in results], [r[0] for r in results])
+        return lambda n: fit.intercept + fit.slope * n
+    except statistics.StatisticsError:  # every answer the same length
+        median = statistics.median(r[0] for r in results)
+        return lambda n: median
+
+
+async def burst(answerer: Any, items: list[tuple[str, int | None]]) -> dict[str, float]:
+    start = time.perf_counter()
+    results = await asyncio.gather(*(ask(answerer, item) for item in items))
+    return summary(results, time.perf_counter() - start)
+
+
+async def poisson(answerer: Any, arrivals: list[tuple[float, Any]], alone: Any) -> dict[str, float]:
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    tasks = []
+    for at, item in arrivals:
+        await asyncio.sleep(max(0.0, start + at - loop.time()))
+        tasks.append(asyncio.create_task(ask(answerer, item)))
+    results = await asyncio.gather(*tasks)
+    out = summary(results, loop.time() - start)
+    # How much longer than alone each answer took, for its own length (mixed lengths make p95 / unloaded
+    # p50 mostly a measure of how long the long answers are).
+    out["slowdown_p95"] = round(percentile([s / alone(n) for s, n in results], 0.95), 2)
+    return out
+
+
+def schedule(rate: float, seconds: float, work: Workload, seed: int) -> list[tuple[float, Any]]:
+    rng, t, out = random.Random(seed), 0.0, []
+    while True:
+        t += rng.expovariate(rate)
+        if t >= seconds:
+            return out
+        out.append((t, work.draw()))
+
+
+async def measure(generator: Any, work: Workload, seconds: float) -> dict[str, Any]:
+    from bot.answerer import Answerer
+
+    def answerer(scheduler: str) -> Answerer:
+        return Answerer(generator, max_batch_size=16, batch_wait_ms=5, timeout_s=600, scheduler=scheduler)
+
+    out: dict[str, Any] = {}
+    async with answerer("continuous") as a:
+        await a.answer(work.questions[0])  # warm-up
+        results = [await ask(a, work.draw()) for _ in range(UNLOADED)]
+    out["unloaded"] = summary(results, sum(r[0] for r in results))
+    alone = alone_model(results)
+    items = [work.draw() for _ in range(BURST)]
+    for scheduler in SCHEDULERS:
+        async with answerer(scheduler) as a:
+            out[f"burst_{scheduler}"] = await burst(a, items)
+    capacity = out["burst_static"]["answers_per_s"]
+    out["capacity_ratio"] = round(out["burst_continuous"]["answers_per_s"] / capacity, 2)
+    base = out["unloaded"]["p50_s"]
+    for load in LOADS:
+        arrivals = schedule(load * capacity, seconds, work, seed=int(load * 100))
+        for scheduler in SCHEDULERS:
+            async with answerer(scheduler) as a:
+                result = await poisson(a, arrivals, alone)
+            result["p95_over_unloaded_p50"] = round(result["p95_s"] / base, 2)
+            out[f"load_{round(load * 100)}_{scheduler}"] = result
+    return out
+
+
+def distil_size(records: list[dict]) -> tuple[Any, Workload]:
+    """The distilgpt2-size model with random int8 weights, retrieval over the example's questions."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from bot import torch_thread
+    from training.embedder import Embedder
+    from training.generate import Generator
+    from training.quantize import quantize_int8
+    from training.retrieval import RetrievalIndex
+    from training.tokenizer import load_gpt2_tokenizer
+    from training.zones import ZoneThresholds
+
+    def build() -> Any:
+        torch.manual_seed(0)
+        return quantize_int8(copy.deepcopy(GPT2LMHeadModel(GPT2Config(n_layer=6, n_embd=768, n_head=12))))
+
+    tok = load_gpt2_tokenizer()
+    model = torch_thread.call(build)
+    embedder = torch_thread.call(Embedder.load, "auto")
+    index = torch_thread.call(RetrievalIndex.build, records, embedder)
+    generator = Generator(model, tok, model_version="bench-6x768", precision="int8", index=index)
+    generator.manifest["zones"] = ZoneThresholds(0.0, 0.0, 0.0).to_dict()  # every question answered
+    questions = [r["question"].lower() for r in records]
+    return generator, Workload(questions, answer_lengths(records, tok))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=40.0, help="seconds of arrivals per load level")
+    parser.add_argument("--model", type=Path, default=None, help="trained checkpoint instead of training one")
+    parser.add_argument("--skip-trained", action="store_true", help="only the distilgpt2-size model")
+    args = parser.parse_args()
+
+    import torch
+    import transformers
+
+    from bot import torch_thread
+    from training.generate import Generator
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    records = json.loads((ROOT / "examples" / "soccer.json").read_text(encoding="utf-8"))
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "torch": torch.__version__,
+        "seconds_per_load": args.seconds,
+    }
+    generator, work = distil_size(records)
+    result["answer_tokens_p50"] = statistics.median(work.lengths)
+    # The issue's own setting first: every answer 40 tokens, so p95 / unloaded p50 compares like with like.
+    fixed = Workload(work.questions, [40])
+    result["distil_size_40"] = asyncio.run(measure(generator, fixed, args.seconds))
+    result["distil_size"] = asyncio.run(measure(generator, work, args.seconds))
+    if not args.skip_trained:
+        with tempfile.TemporaryDirectory(prefix="qabot-bench-") as tmp:
+            model_dir, source = trained_model_dir(args.model, Path(tmp))
+            trained = torch_thread.call(Generator.load, model_dir)
+            questions = [r["question"] for r in records]
+            result["trained_model"] = source
+            result["trained"] = asyncio.run(measure(trained, Workload(questions, None), args.seconds))
+    targets = {}
+    for name in ("distil_size_40", "distil_size", "trained"):
+        if name in result:
+            r = result[name]
+            targets[f"{name}_p95_at_50<=1.5x"] = r["load_50_continuous"]["p95_over_unloaded_p50"] <= 1.5
+            targets[f"{name}_p95_at_80<=2x"] = r["load_80_continuous"]["p95_over_unloaded_p50"] <= 2.0
+            targets[f"{name}_capacity_not_lower"] = r["capacity_ratio"] >= 1.0
+    result["targets_met"] = targets
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
