@@ -9,10 +9,14 @@ The numbers are calibrated at training time on probes the training run makes its
 set: rewordings generated from the training questions (casual, a word dropped, two words swapped, a typo,
 a filler phrase: ``probe_rewordings``), the held-out eval questions (on-topic but not known unless an
 indexed pair answers them the same way) and generic off-topic questions (``OFF_TOPIC_PROBES``).
+"Did you mean" starts above all off-topic probes but as many as a confidence bound on their small sample
+allows (``allowed_passes``), so that the share of *new* off-topic questions reaching it stays within
+``OFF_TOPIC_PASS``, not only the probes' share.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -24,7 +28,10 @@ MAX_SUGGESTIONS = 3
 MAX_PROBED = 400  # training questions turned into probes (enough for percentiles, cheap at 100k pairs)
 REWORDINGS_PER_QUESTION = 3  # of the five kinds, drawn at random: encoding probes is calibration's cost
 MAX_WRONG = 0.05  # at most this share of wrong matches may land in the answer zone
-OFF_TOPIC_PASS = 0.05  # at most this share of off-topic probes may reach "did you mean"
+OFF_TOPIC_PASS = 0.05  # at most this share of off-topic questions may reach "did you mean"
+# ... and that must hold for questions nobody probed: the probes are a small sample, so the cut lets
+# through only as many of them as keep the rate's one-sided upper confidence bound within OFF_TOPIC_PASS.
+OFF_TOPIC_CONFIDENCE = 0.8
 NEAR_MISS_PASS = 0.10  # at most this share of near misses (unknown on-topic questions) may be answered
 MARGINS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15)
 SUGGEST_WINDOW = 0.15  # suggestions are within this score of the best match
@@ -75,6 +82,33 @@ OFF_TOPIC_PROBES = (
     "How does scoring work in darts?",
     "What is the distance of a half marathon?",
     "Which team won the 2010 Rugby World Cup?",
+    # Other sports' rules and records, asked the way a dataset's own questions are: they share its
+    # question frames ("how many", "what is a", "who won") and sports words, and only the sport differs.
+    "What is a let in tennis?",
+    "How many frames are played in a snooker final?",
+    "What is a maiden over in cricket?",
+    "How do you win a point in badminton?",
+    "Who first ran a mile in under four minutes?",
+    "What is a scrum in rugby?",
+    "How long does a handball match last?",
+    "What is a penalty corner in field hockey?",
+    "Who won the Ryder Cup in 2012?",
+    "What is a home run?",
+    "How many rounds are in a championship boxing bout?",
+    "What is the diameter of a golf ball?",
+    "How many pins are there in ten-pin bowling?",
+    "Which jockey has won the Grand National the most times?",
+    "When were the first modern Olympic Games held?",
+    "What is a free throw worth?",
+    "How is a tie-break played in tennis?",
+    "Who holds the world record in the long jump?",
+    # Other fields.
+    "How do I make a cup of tea?",
+    "What is a black hole?",
+    "How many days are in a leap year?",
+    "What does DNA stand for?",
+    "How do I plant tomatoes?",
+    "Who was the first emperor of Rome?",
     "thanks a lot",
     "hi everyone, how are you doing",
     "anyone around tonight?",
@@ -145,6 +179,21 @@ def probe_rewordings(question: str, rng: random.Random) -> list[str]:
     return [q for q in out if q.strip() and q != question]
 
 
+def allowed_passes(n: int, rate: float = OFF_TOPIC_PASS, confidence: float = OFF_TOPIC_CONFIDENCE) -> int:
+    """How many of ``n`` off-topic probes may score above the "did you mean" cut: the most, ``k``, for
+    which seeing ``k`` or fewer would be unlikely (``1 - confidence``) if the true rate were ``rate``
+    (the Clopper-Pearson upper bound of ``k / n`` is at most ``rate``). Matching the sample rate
+    instead (``rate * n``) misses ``rate`` on new questions about half the time. 0 when ``n`` is too
+    small for any: the cut goes above every probe."""
+    k, cdf = -1, 0.0
+    while k + 1 <= n:
+        cdf += math.comb(n, k + 1) * rate ** (k + 1) * (1 - rate) ** (n - k - 1)
+        if cdf > 1 - confidence:
+            break
+        k += 1
+    return max(0, k)
+
+
 def _same_answer(a: str, b: str, f1: Callable[[str, str], float]) -> bool:
     return a == b or f1(a, b) >= 0.5
 
@@ -195,8 +244,8 @@ def calibrate_zones(
     ]
     off_scores = sorted(m[0].score if m else 0.0 for m in off)
 
-    # "Did you mean" starts above nearly all off-topic probes.
-    cut = min(len(off_scores) - 1, int((1 - OFF_TOPIC_PASS) * len(off_scores)))
+    # "Did you mean" starts above all off-topic probes but the few ``allowed_passes`` lets through.
+    cut = max(0, len(off_scores) - 1 - allowed_passes(len(off_scores)))
     suggest = min(0.9, max(0.3, off_scores[cut] + 0.01))
     # The answer zone: the (score, margin) answering the most positives rightly while keeping wrong
     # answers under MAX_WRONG of the positives answered and near misses under NEAR_MISS_PASS.

@@ -8,7 +8,14 @@ from pathlib import Path
 
 from training.metrics import token_f1
 from training.retrieval import Match, RetrievalIndex
-from training.zones import ZoneThresholds, calibrate_zones, decide, probe_rewordings
+from training.zones import (
+    OFF_TOPIC_PROBES,
+    ZoneThresholds,
+    allowed_passes,
+    calibrate_zones,
+    decide,
+    probe_rewordings,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "soccer.json"
 T = ZoneThresholds(answer_score=0.7, answer_margin=0.1, suggest_score=0.4)
@@ -57,3 +64,16 @@ def test_calibration_on_the_example_keeps_wrong_answers_rare() -> None:
     assert report["rewordings_answered_right"] >= 0.8  # most rewordings of known questions are answered
     assert report["near_miss_answered"] <= 0.1  # unknown on-topic questions mostly are not
     assert report["off_topic_fallback"] >= 0.9
+    # "Did you mean" starts above all off-topic probes but the few the confidence bound allows.
+    off = [m[0].score for m in index.search_many(list(OFF_TOPIC_PROBES), 3) if m]
+    assert sum(score >= thresholds.suggest_score for score in off) <= allowed_passes(len(OFF_TOPIC_PROBES))
+
+
+def test_allowed_passes_leaves_room_for_sampling_error() -> None:
+    # The sample rate alone (5% of n) would let 3 of 70 probes through and miss 5% on new questions
+    # about half the time; the bound lets fewer through, and none from a sample too small to tell.
+    assert allowed_passes(70) == 1
+    assert allowed_passes(10) == 0 and allowed_passes(46) == 0
+    assert 0 < allowed_passes(1000) < 50
+    strict, loose = allowed_passes(1000, confidence=0.95), allowed_passes(1000, confidence=0.5)
+    assert loose >= allowed_passes(1000) >= strict
