@@ -6,7 +6,9 @@ Synthetic corpora with a realistic (Zipf) vocabulary of 50k words, questions of 
 known questions with a word dropped and another added. Words-only search (what every index does) and,
 where the corpus fits in the bench's time, the sentence encoder too (real encoder at 1k; at larger sizes
 stored unit vectors stand in for encoded questions, the query still encoded for real). Prints one JSON
-line: p50/p99 milliseconds per query for each size, build seconds, and top-1 accuracy on the queries.
+line: p50/p99 milliseconds per query for each size, build seconds, and top-1 accuracy on the queries;
+and, per size, what rebuilding a live index of 100 taught pairs with that index's statistics costs
+(``live_rebuild_ms``) and searching it (``live_words``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 TARGET_P50_MS_100K = 2.0
 VOCAB = 50_000
+LIVE_PAIRS = 100  # taught since the last training
 
 
 def corpus(n: int, rng: np.random.Generator) -> tuple[list[dict[str, str]], list[str]]:
@@ -86,6 +89,14 @@ def main() -> None:
         start = time.perf_counter()
         lexical = RetrievalIndex.build(records)
         entry = {"build_s": round(time.perf_counter() - start, 1), "words": measure(lexical, qs, rows)}
+        # What a /teach costs: the bot rebuilds its live index of taught pairs, weighed with this index's
+        # term statistics, and searches it beside this one.
+        taught, _ = corpus(LIVE_PAIRS, rng)
+        start = time.perf_counter()
+        live = RetrievalIndex.build(taught, like=lexical)
+        entry["live_rebuild_ms"] = round((time.perf_counter() - start) * 1000, 2)
+        live_qs, live_rows = queries(taught, words, min(args.queries, LIVE_PAIRS), rng)
+        entry["live_words"] = measure(live, live_qs, live_rows)
         if embedder is not None:
             if n <= 5_000:
                 dense = RetrievalIndex.build(records, embedder)
