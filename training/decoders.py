@@ -41,7 +41,13 @@ class HFDecoder:
         self.pos = positions_from_mask(mask)
         return self._forward(ids, self.pos)
 
-    def step(self, next_ids: torch.Tensor) -> torch.Tensor:
+    def step(
+        self, next_ids: torch.Tensor | None, join: tuple | None = None, *, slots: int = 0
+    ) -> torch.Tensor:
+        if join is not None:  # only into an empty batch (can_join is False)
+            if next_ids is not None:
+                raise RuntimeError("this decoder cannot add rows to a running batch")
+            return self.start(*join)
         self.mask = torch.cat([self.mask, self.mask.new_ones((self.mask.shape[0], 1))], dim=1)
         self.pos = self.pos[:, -1:] + 1
         return self._forward(next_ids[:, None], self.pos)
@@ -104,6 +110,7 @@ class GPT2Decoder:
         )
         self.act_module = None if self.act else self.tr.h[0].mlp.act
         self.n = 0  # live rows
+        self.valid: torch.Tensor | None = None  # (slots, time): which cache columns hold a row's tokens
 
     # -- the cache -------------------------------------------------------------------------------------
 
@@ -116,19 +123,27 @@ class GPT2Decoder:
         self.pos = torch.zeros((slots, 1), dtype=torch.long, device=device)
 
     def _fit(self, slots: int, left: int, right: int) -> None:
-        """Make room for ``slots`` rows, ``left`` columns before ``t`` and ``right`` after it: drop the
-        columns no live row uses, then grow the tensors if that is still not enough."""
+        """Make room for ``slots`` rows, ``left`` columns before ``t`` and ``right`` after it: move the
+        live columns to the left edge (dropping those no live row uses any more), in place when they
+        fit, else into tensors with room for ``right`` twice over (so the next rows do not move it)."""
         n, t = self.n, self.t
+        slots_now, cap = self.valid.shape
+        if slots <= slots_now and left <= t and t + right <= cap:
+            return
         used = self.valid[:n, :t].any(0).nonzero()
         first = int(used[0]) if len(used) else t
         span = t - first
         new_t = max(span, left)
-        slots_now, cap = self.valid.shape
-        if slots <= slots_now and left <= t and t + right <= cap:
+        if slots <= slots_now and new_t + right <= cap:  # shift left in place
+            for cache in (*self.k, *self.v):
+                cache[:n, :, new_t - span : new_t] = cache[:n, :, first:t].clone()
+            live = self.valid[:n, first:t].clone()
+            self.valid[:n] = False
+            self.valid[:n, new_t - span : new_t] = live
+            self.t = new_t
             return
-        new_cap = max(cap, new_t + right)
         old = (self.k, self.v, self.valid, self.pos)
-        self._allocate(max(slots, slots_now), new_cap, self.valid.device)
+        self._allocate(max(slots, slots_now), max(cap, new_t + 2 * right), self.valid.device)
         for new, prev in zip((*self.k, *self.v), (*old[0], *old[1]), strict=True):
             new[:n, :, new_t - span : new_t] = prev[:n, :, first:t]
         self.valid[:n, new_t - span : new_t] = old[2][:n, first:t]
@@ -142,25 +157,55 @@ class GPT2Decoder:
     ) -> torch.Tensor:
         """A new batch: prefill ``ids`` (left-padded, ``mask`` marks real tokens) into slots ``[0, b)``,
         with room for ``max_new_tokens`` more tokens each and ``slots`` rows in all."""
-        b, t = ids.shape
-        self._allocate(max(b, slots), t + max_new_tokens, ids.device)
-        self.n, self.t = 0, t
-        return self._prefill(ids, mask)
+        self.n = 0
+        return self.step(None, (ids, mask, max_new_tokens), slots=slots)
 
-    def join(self, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
-        """Rows joining the live ones: prefilled into the next free slots, their last token at ``t - 1``."""
-        if self.n == 0:
-            return self.start(ids, mask, max_new_tokens, slots=self.valid.shape[0])
-        b, w = ids.shape
-        # Room for the new rows' whole answers; old rows need less (they started earlier).
-        self._fit(self.n + b, w, max_new_tokens)
-        return self._prefill(ids, mask)
+    def step(
+        self,
+        next_ids: torch.Tensor | None,
+        join: tuple[torch.Tensor, torch.Tensor, int] | None = None,
+        *,
+        slots: int = 0,
+    ) -> torch.Tensor:
+        """One token for every live row (``next_ids``, in slot order) and, in the same forward pass,
+        the prompts of rows that ``join`` (left-padded ids, their mask, their token limit): the weights
+        are read once for both. Returns the next-token logits of the live rows, then of the new ones."""
+        n = self.n
+        if (next_ids is None) != (n == 0):
+            raise ValueError("next_ids must give one token per live row")
+        groups = []
+        if join is not None:
+            ids, mask, max_new = join
+            b, w = ids.shape
+            if n == 0:  # a new batch: its prompts end at column w - 1
+                keep = self.valid.shape[0] if self.valid is not None else 0
+                self._allocate(max(b, slots, keep), w + max_new, ids.device)
+                self.t = w - 1
+            else:  # room for the prompts before the column written now, and for their whole answers
+                self._fit(n + b, w - 1, max_new + 1)
+        t = self.t
+        if t >= self.valid.shape[1]:
+            self._fit(n, 0, 1)  # only if a caller asked for more tokens than it made room for
+            t = self.t
+        if n:
+            self.valid[:n, t] = True
+            self.pos[:n] += 1
+            mask_n = self.valid[:n, None, None, : t + 1] if self._padded else None
+            ks, vs = [k[:n] for k in self.k], [v[:n] for v in self.v]
+            groups.append((next_ids[:, None], self.pos[:n], t, mask_n, ks, vs))
+        if join is not None:
+            groups.append(self._prompt_group(ids, mask, n, t + 1))
+            n += b
+        self.n, self.t = n, t + 1
+        self._padded = not bool(self.valid[:n, : t + 1].all())
+        return self._forward(groups)
 
-    def _prefill(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _prompt_group(self, ids: torch.Tensor, mask: torch.Tensor, lo: int, end: int) -> tuple:
+        """The forward-pass group of prompts prefilled into slots ``lo..``, right-aligned at ``end``."""
         b, w = ids.shape
-        lo, hi, t = self.n, self.n + b, self.t
+        hi = lo + b
         self.valid[lo:hi] = False
-        self.valid[lo:hi, t - w : t] = mask.bool()
+        self.valid[lo:hi, end - w : end] = mask.bool()
         pos = positions_from_mask(mask)
         self.pos[lo:hi] = pos[:, -1:]
         # Prefill mask, explicit (with is_causal=True the logits drifted from the model's own forward
@@ -169,25 +214,9 @@ class GPT2Decoder:
         causal = torch.ones((w, w), dtype=torch.bool, device=ids.device).tril()
         attn = causal[None] & mask.bool()[:, None, :]
         attn |= torch.eye(w, dtype=torch.bool, device=ids.device)[None]
-        ks = [k[lo:hi, :, t - w : t] for k in self.k]
-        vs = [v[lo:hi, :, t - w : t] for v in self.v]
-        logits = self._forward(ids, pos, 0, attn[:, None], ks, vs)
-        self.n = hi
-        self._padded = not bool(self.valid[:hi, :t].all())
-        return logits
-
-    def step(self, next_ids: torch.Tensor) -> torch.Tensor:
-        """One token for every live row (in slot order); the logits of the next one."""
-        n, t = self.n, self.t
-        if t >= self.valid.shape[1]:
-            self._fit(n, 0, 1)  # only if a caller asked for more tokens than it made room for
-            t = self.t
-        self.valid[:n, t] = True
-        self.pos[:n] += 1
-        self.t = t + 1
-        mask = self.valid[:n, None, None, : t + 1] if self._padded else None
-        ks, vs = [k[:n] for k in self.k], [v[:n] for v in self.v]
-        return self._forward(next_ids[:, None], self.pos[:n], t, mask, ks, vs)
+        ks = [k[lo:hi, :, end - w : end] for k in self.k]
+        vs = [v[lo:hi, :, end - w : end] for v in self.v]
+        return ids, pos, 0, attn[:, None], ks, vs
 
     def evict(self, rows: list[int]) -> list[int]:
         """Remove live ``rows``; the last live slot moves into each hole. Returns, per slot now live,
@@ -208,27 +237,32 @@ class GPT2Decoder:
             self._padded = not bool(self.valid[: self.n, :t].all())
         return order
 
-    def _forward(
-        self,
-        ids: torch.Tensor,
-        pos: torch.Tensor,
-        start: int,
-        attn_mask: torch.Tensor | None,
-        ks: list[torch.Tensor],
-        vs: list[torch.Tensor],
-    ) -> torch.Tensor:
-        b, t = ids.shape
-        end = start + t
-        h = self.tr.wte(ids) + self.tr.wpe(pos)
+    def _forward(self, groups: list[tuple]) -> torch.Tensor:
+        """Groups of rows ``(ids, positions, start column, attention mask, k views, v views)`` through
+        the blocks together: one matrix product per layer for all their tokens (selective batching, as
+        in Orca), attention per group over its own cache. Last-position logits, group after group."""
+        e = self.n_head * self.head_dim
+        shapes = [g[0].shape for g in groups]
+        sizes = [b * t for b, t in shapes]
+        hs = [(self.tr.wte(g[0]) + self.tr.wpe(g[1])).reshape(-1, e) for g in groups]
+        h = torch.cat(hs) if len(hs) > 1 else hs[0]
         for i, block in enumerate(self.tr.h):
-            x = block.ln_1(h)
-            q, k, v = block.attn.c_attn(x).split(self.n_head * self.head_dim, dim=2)
-            q = q.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
-            ks[i][:, :, start:end] = k.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
-            vs[i][:, :, start:end] = v.view(b, t, self.n_head, self.head_dim).transpose(1, 2)
-            a = F.scaled_dot_product_attention(q, ks[i][:, :, :end], vs[i][:, :, :end], attn_mask=attn_mask)
-            h = h + block.attn.c_proj(a.transpose(1, 2).reshape(b, t, -1))
+            qkv = block.attn.c_attn(block.ln_1(h))
+            parts = []
+            for (b, t), part, group in zip(shapes, qkv.split(sizes), groups, strict=True):
+                start, mask, ks, vs = group[2:]
+                end = start + t
+                q, k, v = (x.view(b, t, self.n_head, self.head_dim).transpose(1, 2) for x in part.split(e, 1))
+                ks[i][:, :, start:end] = k
+                vs[i][:, :, start:end] = v
+                a = F.scaled_dot_product_attention(q, ks[i][:, :, :end], vs[i][:, :, :end], attn_mask=mask)
+                parts.append(a.transpose(1, 2).reshape(b * t, e))
+            h = h + block.attn.c_proj(torch.cat(parts) if len(parts) > 1 else parts[0])
             x = block.mlp.c_fc(block.ln_2(h))
             x = self.act(x) if self.act else self.act_module(x)
             h = h + block.mlp.c_proj(x)
-        return self.lm_head(self.tr.ln_f(h[:, -1:, :]))[:, -1, :]
+        last, off = [], 0
+        for b, t in shapes:  # each row's last token
+            last.append(h[off + t - 1 : off + b * t : t])
+            off += b * t
+        return self.lm_head(self.tr.ln_f(torch.cat(last) if len(last) > 1 else last[0]))

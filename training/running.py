@@ -1,9 +1,10 @@
 """Continuous batching: rows that decode together, one token per step, joining and leaving between steps.
 
-A ``RunningBatch`` holds the rows a ``Generator`` is answering right now. ``add`` prefills new rows
-(they join the running ones at the next step), ``step`` chooses one token for every live row and returns
-the rows that finished (EOS, a template stop marker or their token limit), which leave the batch at
-once; ``drop`` removes rows nobody waits for any more. This is iteration-level scheduling (Orca, OSDI
+A ``RunningBatch`` holds the rows a ``Generator`` is answering right now. ``add`` queues new rows;
+``step`` chooses one token for every decoding row, returns the rows that finished with it (EOS, a
+template stop marker or their token limit), which leave the batch at once, and runs the remaining rows'
+tokens and the new rows' prompts through the model in one forward pass (the weights are read once for
+both); ``drop`` removes rows nobody waits for any more. This is iteration-level scheduling (Orca, OSDI
 2022; vLLM, TGI): a question that arrives while others are being answered starts at the next step
 instead of waiting for the whole batch to end, and a short answer is not held back by a long one.
 
@@ -70,7 +71,8 @@ class RunningBatch:
         self.slots = slots  # rows to make room for at once (more still fit: the cache grows)
         model = generator.model
         self._decoder = GPT2Decoder(model) if generator.fast else HFDecoder(model)
-        self._rows: list[_Row] = []
+        self._rows: list[_Row] = []  # decoding, in the decoder's slot order
+        self._joining: list[_Row] = []  # added, prefilled in the next step
         self._logits: torch.Tensor | None = None  # next-token logits of each live row, in row order
         self._rng = None
         if not config.greedy and config.seed is not None:
@@ -78,16 +80,16 @@ class RunningBatch:
         self._history = config.repetition_penalty != 1.0 or config.no_repeat_ngram_size > 0
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return len(self._rows) + len(self._joining)
 
     @property
     def keys(self) -> list[Hashable]:
-        return [r.key for r in self._rows]
+        return [r.key for r in (*self._rows, *self._joining)]
 
     @property
     def can_join(self) -> bool:
         """Whether ``add`` may be called now (always, on the GPT-2 decoder; else only when empty)."""
-        return self._decoder.can_join or not self._rows
+        return self._decoder.can_join or not len(self)
 
     def add(
         self,
@@ -96,8 +98,9 @@ class RunningBatch:
         max_new_tokens: Sequence[int | None] | None = None,
         started: float | None = None,
     ) -> None:
-        """Prefill ``(key, prompt token ids)`` rows; they decode from the next ``step`` on. A row's own
-        ``max_new_tokens`` may be lower than the config's (None: the config's)."""
+        """Rows ``(key, prompt token ids)`` that join at the next ``step`` (their prompts go through the
+        model in that step's forward pass). A row's own ``max_new_tokens`` may be lower than the
+        config's (None: the config's)."""
         if not prompts:
             return
         if not self.can_join:
@@ -105,30 +108,40 @@ class RunningBatch:
         limit = self.config.max_new_tokens
         limits = [min(limit, m or limit) for m in (max_new_tokens or [None] * len(prompts))]
         started = time.perf_counter() if started is None else started
+        self._joining += [_Row(k, p, m, started) for (k, p), m in zip(prompts, limits, strict=True)]
+
+    def _prompts(self, rows: list[_Row]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Left-padded prompt ids, their mask and the rows' largest token limit."""
+        width = max(len(r.prompt) for r in rows)
+        ids = torch.full((len(rows), width), self.generator.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, width - len(r.prompt) :] = torch.tensor(r.prompt)
+            mask[i, width - len(r.prompt) :] = 1
         dev = self.generator.device
-        width = max(len(p) for _, p in prompts)
-        ids = torch.full((len(prompts), width), self.generator.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        for i, (_, p) in enumerate(prompts):
-            ids[i, width - len(p) :] = torch.tensor(p)
-            mask[i, width - len(p) :] = 1
-        ids, mask = ids.to(dev), mask.to(dev)
-        if self._rows:
-            logits = self._decoder.join(ids, mask, max(limits))
-            self._logits = torch.cat([self._logits, logits])
-        else:
-            self._logits = self._decoder.start(ids, mask, max(limits), slots=self.slots)
-        self._rows += [_Row(k, p, m, started) for (k, p), m in zip(prompts, limits, strict=True)]
+        return ids.to(dev), mask.to(dev), max(r.max_new for r in rows)
 
     def drop(self, keys: Sequence[Hashable]) -> None:
         """Remove rows whose answer nobody waits for any more (their callers timed out)."""
         gone = set(keys)
+        self._joining = [r for r in self._joining if r.key not in gone]
         self._evict([i for i, r in enumerate(self._rows) if r.key in gone])
 
     def step(self) -> list[tuple[Hashable, DecodedRow]]:
-        """One token for every live row; the rows that finished with it, which have left the batch."""
-        if not self._rows:
-            return []
+        """One token for every decoding row, and the prompts of the rows that joined through the model
+        in the same forward pass; returns the rows that finished, which have left the batch."""
+        finished: list[tuple[Hashable, DecodedRow]] = []
+        chosen = self._choose_all(finished) if self._rows else None
+        joining, self._joining = self._joining, []
+        if self._rows or joining:
+            join = self._prompts(joining) if joining else None
+            self._logits = self._decoder.step(chosen, join, slots=self.slots)
+            self._rows += joining
+        return finished
+
+    def _choose_all(self, finished: list[tuple[Hashable, DecodedRow]]) -> torch.Tensor | None:
+        """Choose every decoding row's token; rows that end with it go to ``finished`` and leave. The
+        tokens of the rows that stay (None when none does)."""
         gen, config, rows = self.generator, self.config, self._rows
         logits = self._logits.float()
         logprobs = torch.log_softmax(logits, dim=-1)
@@ -140,7 +153,6 @@ class RunningBatch:
         lp_l = logprobs.gather(1, chosen[:, None])[:, 0].tolist()
         newline = self._newlines(chosen)
         now = time.perf_counter()
-        finished: list[tuple[Hashable, DecodedRow]] = []
         leaving: list[int] = []
         for i, (row, tok, lp) in enumerate(zip(rows, chosen_l, lp_l, strict=True)):
             row.ids.append(tok)
@@ -155,12 +167,11 @@ class RunningBatch:
                 continue
             finished.append((row.key, DecodedRow(row.ids, row.logprobs, reason, now - row.started)))
             leaving.append(i)
-        self._logits = None  # replaced below for the rows that stay
+        self._logits = None  # the next step's come from the decoder
         order = self._evict(leaving)
-        if self._rows:
-            keep = chosen if not leaving else chosen[torch.tensor(order, device=chosen.device)]
-            self._logits = self._decoder.step(keep)
-        return finished
+        if not self._rows:
+            return None
+        return chosen if not leaving else chosen[torch.tensor(order, device=chosen.device)]
 
     # -- internals ---------------------------------------------------------------------------------------
 

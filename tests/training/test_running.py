@@ -31,10 +31,12 @@ def alone(gen: Generator, question: str, config: GenerationConfig) -> list[int]:
     return gen._decode([prompt], config, 0.0)[0].ids
 
 
-def run_staggered(gen: Generator, config: GenerationConfig, plan: list[tuple[int, int, int]]) -> dict:
+def run_staggered(
+    gen: Generator, config: GenerationConfig, plan: list[tuple[int, int, int]], slots: int = 2
+) -> dict:
     """``plan``: (step at which it joins, question index, own token limit). Steps until every row is
     done; returns key -> (ids, reason)."""
-    batch = gen.batch(config, slots=2)
+    batch = gen.batch(config, slots=slots)
     out: dict[int, tuple[list[int], str]] = {}
     step = 0
     pending = sorted(enumerate(plan), key=lambda p: p[1][0])
@@ -65,6 +67,19 @@ def test_rows_joining_midway_decode_as_they_would_alone(untrained: Generator) ->
         ids, reason = out[key]
         assert reason == "length" and len(ids) == limit  # random weights never stop on their own
         assert ids == expected[q][:limit]
+
+
+def test_a_stream_of_rows_beside_long_ones(untrained: Generator) -> None:
+    """Rows keep arriving for many more steps than the cache is long: it moves its live columns to the
+    left edge (in place, or into bigger tensors) instead of growing for ever, and no answer changes."""
+    config = GenerationConfig(max_new_tokens=30)
+    plan = [(0, 3, 30), (25, 5, 30), (50, 6, 30)] + [
+        (2 * i, i % len(QUESTIONS), 4 + i % 5) for i in range(45)
+    ]
+    out = run_staggered(untrained, config, plan, slots=8)
+    expected = {q: alone(untrained, QUESTIONS[q], config) for _, q, _ in plan}
+    for key, (_, q, limit) in enumerate(plan):
+        assert out[key][0] == expected[q][:limit]
 
 
 @pytest.mark.slow
