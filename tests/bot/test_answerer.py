@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.answerer import Answerer, clean_question
+from bot.answerer import Answerer, _Request, clean_question
 from tests.bot.fixtures import FakeGenerator
 from tests.tiny_checkpoint import TINY_PAIRS, tiny_model
 from training.generate import Generator
@@ -224,3 +224,17 @@ async def test_continuous_answers_equal_answers_given_alone(runs_to_the_limit: G
 def test_unknown_scheduler_is_refused() -> None:
     with pytest.raises(ValueError, match="scheduler"):
         Answerer(FakeGenerator(), scheduler="fastest")
+
+
+async def test_a_nearly_full_batch_takes_waiting_questions_in_groups() -> None:
+    answerer = Answerer(FakeGenerator(), max_batch_size=8)
+    answerer._queue = asyncio.Queue()
+    assert answerer._admissible(running=3) == []  # nobody waiting
+    loop = asyncio.get_running_loop()
+    for i in range(5):
+        answerer._queue.put_nowait(_Request(f"q{i}", loop.create_future(), 0.0))
+    assert answerer._admissible(running=7) == []  # one free row: wait until a group (2) fits
+    assert [r.question for r in answerer._admissible(running=6)] == ["q0", "q1"]
+    assert [r.question for r in answerer._admissible(running=0)] == ["q2", "q3", "q4"]
+    answerer._queue.put_nowait(_Request("alone", loop.create_future(), 0.0))
+    assert [r.question for r in answerer._admissible(running=7)] == ["alone"]  # no group to wait for
