@@ -22,7 +22,6 @@ Prints one JSON line.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import importlib.util
 import json
@@ -102,22 +101,6 @@ def read_bandwidth_gbs(mib: int, repeats: int = 5) -> float:
     return buf.numel() * 4 / best / 1e9
 
 
-def machine() -> str:
-    import platform
-
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        names = [
-            ln.split(":", 1)[1].strip()
-            for ln in Path("/proc/cpuinfo").read_text().splitlines()
-            if ln.startswith("model name")
-        ]
-        cpu = f"{names[0]} x{len(names)}" if names else cpu
-    return f"{cpu}, {torch.get_num_threads()} torch threads"
-
-
 def run(runs: int, bandwidth_mib: int) -> dict[str, Any]:
     import ctranslate2
     import torch
@@ -193,7 +176,7 @@ def run(runs: int, bandwidth_mib: int) -> dict[str, Any]:
         }
 
     result: dict[str, Any] = {
-        "machine": machine(),
+        "machine": INFERENCE.machine(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "ctranslate2": ctranslate2.__version__,
