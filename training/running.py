@@ -121,12 +121,14 @@ class RunningBatch:
         dev = self.generator.device
         return ids.to(dev), mask.to(dev), max(r.max_new for r in rows)
 
+    @torch.inference_mode()
     def drop(self, keys: Sequence[Hashable]) -> None:
         """Remove rows whose answer nobody waits for any more (their callers timed out)."""
         gone = set(keys)
         self._joining = [r for r in self._joining if r.key not in gone]
         self._evict([i for i, r in enumerate(self._rows) if r.key in gone])
 
+    @torch.inference_mode()
     def step(self) -> list[tuple[Hashable, DecodedRow]]:
         """One token for every decoding row, and the prompts of the rows that joined through the model
         in the same forward pass; returns the rows that finished, which have left the batch."""
