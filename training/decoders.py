@@ -6,9 +6,9 @@ boolean padding mask built once, and logits for the last position only. At batch
 int8 matrix products take only a few milliseconds per token, so the Python and tensor bookkeeping of a
 general-purpose forward (mask construction, cache concatenation, output objects) is a large share of a
 step; this path removes most of it. ``HFDecoder`` runs any other causal LM through its own forward.
-Both expose ``start(ids, mask, max_new) -> logits``, ``step(next_ids) -> logits`` and
-``evict(rows) -> order``; ``GPT2Decoder`` also lets rows ``join`` a running batch between steps
-(continuous batching, ``training.running``).
+Both expose ``step(next_ids, join) -> logits`` (one token for every live row, and the prompts of rows
+that join: a new batch is a step with no live rows) and ``evict(rows) -> order``; only ``GPT2Decoder``
+lets rows join a batch that is still decoding (continuous batching, ``training.running``).
 """
 
 from __future__ import annotations
@@ -34,9 +34,7 @@ class HFDecoder:
 
     can_join = False  # a general cache has no room for rows that start later: one batch at a time
 
-    def start(
-        self, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int, slots: int = 0
-    ) -> torch.Tensor:
+    def _start(self, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
         self.mask = mask
         self.pos = positions_from_mask(mask)
         return self._forward(ids, self.pos)
@@ -47,7 +45,7 @@ class HFDecoder:
         if join is not None:  # only into an empty batch (can_join is False)
             if next_ids is not None:
                 raise RuntimeError("this decoder cannot add rows to a running batch")
-            return self.start(*join)
+            return self._start(*join)
         self.mask = torch.cat([self.mask, self.mask.new_ones((self.mask.shape[0], 1))], dim=1)
         self.pos = self.pos[:, -1:] + 1
         return self._forward(next_ids[:, None], self.pos)
@@ -152,14 +150,6 @@ class GPT2Decoder:
 
     # -- rows ------------------------------------------------------------------------------------------
 
-    def start(
-        self, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int, slots: int = 0
-    ) -> torch.Tensor:
-        """A new batch: prefill ``ids`` (left-padded, ``mask`` marks real tokens) into slots ``[0, b)``,
-        with room for ``max_new_tokens`` more tokens each and ``slots`` rows in all."""
-        self.n = 0
-        return self.step(None, (ids, mask, max_new_tokens), slots=slots)
-
     def step(
         self,
         next_ids: torch.Tensor | None,
@@ -197,7 +187,8 @@ class GPT2Decoder:
             groups.append(self._prompt_group(ids, mask, n, t + 1))
             n += b
         self.n, self.t = n, t + 1
-        self._padded = not bool(self.valid[:n, : t + 1].all())
+        if join is not None:  # a plain step leaves it as it was: its column is valid for every row
+            self._padded = not bool(self.valid[:n, : t + 1].all())
         return self._forward(groups)
 
     def _prompt_group(self, ids: torch.Tensor, mask: torch.Tensor, lo: int, end: int) -> tuple:
