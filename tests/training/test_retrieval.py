@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from training.embedder import Embedder, bundled_path
-from training.retrieval import RetrievalIndex, gram_terms, word_terms
+from training.lexical import gram_terms, word_terms
+from training.retrieval import RetrievalIndex
 
 PAIRS = [
     {"question": "How many players may each team have on the pitch at the start of a match?", "answer": "11"},

@@ -1,0 +1,191 @@
+"""The lexical side of retrieval: what a question's terms are, and BM25 over them.
+
+- ``word_terms``: lower-cased, English stopwords removed, Snowball-stemmed (PyStemmer) content words;
+- ``gram_terms``: character 3-grams of those words, so a typo still shares most of its grams;
+- ``BM25View``: one BM25 index (``bm25s``) over per-question term lists, with the self-scores and idf
+  that ``training.retrieval`` normalises and blends with.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import bm25s
+import numpy as np
+import Stemmer
+from scipy import sparse
+
+NGRAM = 3
+_WORD = re.compile(r"\w+", re.UNICODE)
+# Lucene's English stopword list (bm25s' default): articles, auxiliaries and prepositions only. Question
+# words stay: "who won" and "when was it won" want different answers, and idf keeps their weight low.
+STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN)
+_PLACEHOLDER = "\x00"  # a question made only of stopwords still gets a (never matching) document
+
+
+class _Stems:
+    """Snowball stemming with a cache: the same few thousand words come back in every question."""
+
+    def __init__(self) -> None:
+        self._stem = Stemmer.Stemmer("english").stemWord
+        self._cache: dict[str, str] = {}
+
+    def __call__(self, word: str) -> str:
+        out = self._cache.get(word)
+        if out is None:
+            out = self._cache[word] = self._stem(word)
+        return out
+
+
+_stem = _Stems()
+
+
+def _content_words(text: str) -> list[str]:
+    # Apostrophes are folded ("what's" -> "whats", "d'Or" -> "dor") rather than split off.
+    words = _WORD.findall(text.lower().replace("'", "").replace("\u2019", ""))
+    return [w for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+
+
+def word_terms(text: str) -> list[str]:
+    """The distinct stemmed content words of ``text``, in order."""
+    return list(dict.fromkeys(_stem(w) for w in _content_words(text)))
+
+
+def gram_terms(text: str) -> list[str]:
+    """The distinct character 3-grams of ``text``'s content words, word edges marked (``#pen``)."""
+    grams: dict[str, None] = {}
+    for word in _content_words(text):
+        padded = f"#{word}#"
+        for i in range(max(1, len(padded) - NGRAM + 1)):
+            grams[padded[i : i + NGRAM]] = None
+    return list(grams)
+
+
+class BM25View:
+    """One BM25 index over per-question term lists, with what normalisation needs.
+
+    bm25s keeps the weights column by column (term -> questions), which is what scoring every question
+    for a query needs; a row-major copy (question -> terms) scores a few candidate questions exactly.
+
+    A view built ``like`` another (``BM25View.build(terms, like=base)``) weighs its few questions with the
+    term statistics of both corpora together: document frequencies, document count and average length.
+    Its self-normalised scores and coverage are then on the scale of the bigger view's (which the zones
+    were calibrated on), where a view of its own over twenty questions would give every word nearly the
+    same idf. It has no bm25s object (it is scored from its rows and never saved)."""
+
+    def __init__(self, bm25: bm25s.BM25 | None, **built: Any) -> None:
+        self.bm25 = bm25
+        if bm25 is None:  # built like another view: see _like
+            self.vocab: dict[str, int] = built["vocab"]
+            self.extra: dict[str, int] = built["extra"]
+            self.rows = built["rows"]
+            self.idf = built["idf"]
+            self.df = built["df"]
+            self.total_length = int(self.rows.nnz)
+            self.unknown_idf = math.log(1 + (built["n_all"] + 0.5) / 0.5)
+        else:
+            self.vocab = bm25.vocab_dict
+            self.extra = {}
+            n = int(bm25.scores["num_docs"])
+            indptr, indices, data = (bm25.scores[k] for k in ("indptr", "indices", "data"))
+            n_terms = len(indptr) - 1  # bm25s adds an empty-string term with no column: never looked up
+            self.rows = sparse.csc_matrix((data, indices, indptr), shape=(n, n_terms)).tocsr()
+            self.df = np.diff(indptr)
+            self.total_length = int(len(data))  # terms are distinct per question: one entry per word
+            # Lucene's idf (bm25s' default), and for terms the corpus never saw the idf of df = 0.
+            self.idf = np.log(1 + (n - self.df + 0.5) / (self.df + 0.5)).astype(np.float32)
+            self.unknown_idf = math.log(1 + (n + 0.5) / 0.5)
+        # A question's self-score is the sum of its own terms' BM25 weights.
+        self.self_scores = np.asarray(self.rows.sum(axis=1)).ravel().astype(np.float32)
+        self.self_scores[self.self_scores <= 0] = np.inf  # placeholder-only questions never match
+
+    @classmethod
+    def build(cls, terms: Sequence[list[str]], like: BM25View | None = None) -> BM25View:
+        if like is not None:
+            return cls._like(terms, like)
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every build at DEBUG
+        bm25 = bm25s.BM25()
+        bm25.index([t or [_PLACEHOLDER] for t in terms], show_progress=False)
+        return cls(bm25)
+
+    @classmethod
+    def _like(cls, terms: Sequence[list[str]], base: BM25View) -> BM25View:
+        """BM25 weights (bm25s' Lucene variant, k1 = 1.5, b = 0.75) for ``terms``' questions, with
+        ``base``'s corpus and these questions counted together for idf and the average length."""
+        n_base_terms = len(base.idf)
+        extra: dict[str, int] = {}
+        docs = []
+        for doc in terms:
+            ids = []
+            for t in dict.fromkeys(doc or [_PLACEHOLDER]):
+                i = base.vocab.get(t)
+                if i is None or i >= n_base_terms:
+                    i = extra.setdefault(t, n_base_terms + len(extra))
+                ids.append(i)
+            docs.append(ids)
+        n_vocab = n_base_terms + len(extra)
+        lengths = np.array([len(d) for d in docs], dtype=np.float64)
+        flat = np.fromiter((i for d in docs for i in d), dtype=np.int64, count=int(lengths.sum()))
+        df = np.zeros(n_vocab, dtype=np.int64)
+        df[:n_base_terms] = base.df
+        np.add.at(df, flat, 1)
+        n_all = len(base) + len(docs)
+        avg_length = (base.total_length + lengths.sum()) / n_all
+        idf = np.log(1 + (n_all - df + 0.5) / (df + 0.5)).astype(np.float32)
+        k1, b = 1.5, 0.75
+        tf_part = 1.0 / (1.0 + k1 * (1 - b + b * lengths / avg_length))  # tf = 1: terms are distinct
+        data = idf[flat] * np.repeat(tf_part, lengths.astype(np.int64))
+        indptr = np.concatenate([[0], np.cumsum(lengths.astype(np.int64))])
+        rows = sparse.csr_matrix((data.astype(np.float32), flat, indptr), shape=(len(docs), n_vocab))
+        return cls(None, vocab=base.vocab, extra=extra, rows=rows, idf=idf, df=df, n_all=n_all)
+
+    def __len__(self) -> int:
+        return len(self.self_scores)
+
+    def ids(self, terms: list[str]) -> np.ndarray:
+        n_base = len(self.idf) - len(self.extra)
+        ids = []
+        for t in terms:
+            i = self.vocab.get(t)
+            if i is None or i >= n_base:
+                i = self.extra.get(t)
+            if i is not None:
+                ids.append(i)
+        return np.array(ids, dtype=np.int64)
+
+    def weight_total(self, terms: list[str], ids: np.ndarray) -> float:
+        """The query's idf mass; terms the corpus never saw count with the highest idf."""
+        return float(self.idf[ids].sum()) + (len(terms) - len(ids)) * self.unknown_idf
+
+    def normalised(self, ids: np.ndarray) -> np.ndarray:
+        """Every question's BM25 score for the query terms ``ids``, divided by its self-score."""
+        if not len(ids):
+            return np.zeros(len(self), dtype=np.float32)
+        if self.bm25 is None:  # a few questions: sum their rows' weights for these terms
+            raw = np.asarray(self.rows[:, ids].sum(axis=1)).ravel()
+        else:
+            raw = self.bm25.get_scores_from_ids(ids.tolist())
+        return raw / self.self_scores
+
+    def exact(self, rows: np.ndarray, ids: np.ndarray, total: float) -> tuple[np.ndarray, np.ndarray]:
+        """For the questions ``rows`` only: (normalised score, coverage: the share of the query's idf
+        mass ``total`` that the question contains)."""
+        if not len(ids) or not total:
+            zeros = np.zeros(len(rows), dtype=np.float32)
+            return zeros, zeros
+        # Gather the candidates' (term, weight) entries straight from the CSR arrays: a handful of small
+        # numpy calls, where scipy's fancy indexing costs ~1 ms per call in overhead.
+        indptr = self.rows.indptr
+        starts, lengths = indptr[rows], indptr[rows + 1] - indptr[rows]
+        owner = np.repeat(np.arange(len(rows)), lengths)
+        positions = np.arange(lengths.sum()) + np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+        terms = self.rows.indices[positions]
+        hit = np.isin(terms, ids)
+        owner, terms = owner[hit], terms[hit]
+        raw = np.bincount(owner, weights=self.rows.data[positions][hit], minlength=len(rows))
+        covered = np.bincount(owner, weights=self.idf[terms], minlength=len(rows))
+        return raw / self.self_scores[rows], covered / total
