@@ -52,16 +52,7 @@ QUESTIONS = [
 MISSING = 'ctranslate2 is not installed: this benchmark needs the bench extra, pip install -e ".[bench]"'
 
 
-def load_inference_bench() -> Any:
-    """``bench/inference.py`` as a module (bench/ is not a package), for its helpers."""
-    spec = importlib.util.spec_from_file_location("qabot_bench_inference", ROOT / "bench" / "inference.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-INFERENCE = load_inference_bench()
-percentile, interleaved, weight_bytes = INFERENCE.percentile, INFERENCE.interleaved, INFERENCE.weight_bytes
+from bench.inference import interleaved, machine, percentile, weight_bytes  # noqa: E402
 
 
 def ct2_weight_bytes(model: Any) -> int:
@@ -176,7 +167,7 @@ def run(runs: int, bandwidth_mib: int) -> dict[str, Any]:
         }
 
     result: dict[str, Any] = {
-        "machine": INFERENCE.machine(),
+        "machine": machine(),
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "ctranslate2": ctranslate2.__version__,

@@ -232,9 +232,9 @@ class Answerer:
         deadline = asyncio.get_running_loop().time() + self.batch_wait_s
         try:
             while len(batch) < self.max_batch_size:
-                if not self._queue.empty():
-                    batch.append(self._queue.get_nowait())
-                    continue
+                batch += self._waiting(self.max_batch_size - len(batch))
+                if len(batch) >= self.max_batch_size:
+                    break
                 remaining = deadline - asyncio.get_running_loop().time()
                 if remaining <= 0:
                     break
