@@ -54,6 +54,11 @@ def queries(records, words, k: int, rng: np.random.Generator) -> tuple[list[str]
     return qs, rows.tolist()
 
 
+def unit_vectors(rng, n: int) -> np.ndarray:
+    vectors = rng.standard_normal((n, 384), dtype=np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
 def measure(index, qs: list[str], rows: list[int]) -> dict:
     times, hits = [], 0
     for q, row in zip(qs, rows, strict=True):
@@ -77,7 +82,7 @@ def main() -> None:
     import torch
 
     from training.embedder import Embedder
-    from training.retrieval import RetrievalIndex
+    from training.retrieval import RetrievalIndex, Vectors
 
     torch.set_num_threads(1)  # as the bot answers: one torch thread
     rng = np.random.default_rng(0)
@@ -100,9 +105,8 @@ def main() -> None:
         if embedder is not None:
             if n <= 5_000:
                 dense = RetrievalIndex.build(records, embedder)
-            else:  # encoding a million questions takes hours here: random unit vectors stand in
-                vectors = rng.standard_normal((n, 384), dtype=np.float32)
-                vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            else:  # encoding a million pairs takes hours here: random unit vectors stand in
+                vectors = Vectors(*(unit_vectors(rng, n) for _ in range(2)))  # questions and pairs
                 dense = RetrievalIndex(lexical.records, lexical._word, lexical._gram, vectors, embedder)
             entry["words_and_encoder"] = measure(dense, qs, rows)
         result[str(n)] = entry

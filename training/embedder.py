@@ -69,8 +69,8 @@ class Embedder:
             log.warning("could not load the sentence encoder %r (%s): lexical retrieval only", name, e)
             return None
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """(len(texts), dim) float32 unit vectors."""
+    def encode(self, texts: Sequence[str], max_tokens: int = MAX_TOKENS) -> np.ndarray:
+        """(len(texts), dim) float32 unit vectors; each text cut to ``max_tokens`` tokens."""
         torch = self._torch
         out = []
         with torch.inference_mode():
@@ -79,7 +79,7 @@ class Embedder:
                     list(texts[start : start + BATCH]),
                     padding=True,
                     truncation=True,
-                    max_length=MAX_TOKENS,
+                    max_length=max_tokens,
                     return_tensors="pt",
                 )
                 hidden = self.model(**batch).last_hidden_state

@@ -94,11 +94,9 @@ def write_retrieval(
 ) -> dict[str, Any]:
     """Calibrate the answer zones with an index over the training records (the eval questions unknown
     to it), then save the index over every record in ``folder``; returns the manifest's summary."""
-    import numpy as np
-
     from training.embedder import Embedder
     from training.metrics import token_f1
-    from training.retrieval import HELD_OUT, RetrievalIndex
+    from training.retrieval import HELD_OUT, RetrievalIndex, Vectors
     from training.zones import calibrate_zones
 
     started = time.perf_counter()
@@ -108,8 +106,8 @@ def write_retrieval(
     if eval_recs:  # serve everything the dataset knows; the eval pairs were unknown only to calibrate
         held_out = [{**r, "origin": HELD_OUT} for r in eval_recs]  # never trained: served as stored
         vectors = None
-        if index.vectors is not None:  # the training questions are encoded already
-            vectors = np.concatenate([index.vectors, embedder.encode([r["question"] for r in eval_recs])])
+        if index.vectors is not None and embedder is not None:  # the training pairs are encoded already
+            vectors = index.vectors + Vectors.encode(embedder, eval_recs)
         index = RetrievalIndex.build([*train_recs, *held_out], embedder, vectors)
     index.save(folder)
     return {

