@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.answerer import Answerer, _Request, clean_question
+from bot.answerer import JOIN_SHARE, Answerer, _Request, clean_question
 from tests.bot.fixtures import FakeGenerator
 from tests.tiny_checkpoint import TINY_PAIRS, tiny_model
 from training.generate import Generator
@@ -226,15 +226,20 @@ def test_unknown_scheduler_is_refused() -> None:
         Answerer(FakeGenerator(), scheduler="fastest")
 
 
-async def test_a_nearly_full_batch_takes_waiting_questions_in_groups() -> None:
+async def test_questions_join_once_the_batch_has_decoded_long_enough_since_the_last_join() -> None:
     answerer = Answerer(FakeGenerator(), max_batch_size=8)
     answerer._queue = asyncio.Queue()
     assert answerer._admissible(running=3) == []  # nobody waiting
     loop = asyncio.get_running_loop()
     for i in range(5):
         answerer._queue.put_nowait(_Request(f"q{i}", loop.create_future(), 0.0))
-    assert answerer._admissible(running=7) == []  # one free row: wait until a group (2) fits
-    assert [r.question for r in answerer._admissible(running=6)] == ["q0", "q1"]
+    answerer._measured(0.010, joined=False)  # a plain step: 10 ms
+    answerer._measured(0.040, joined=True)  # a step with joins: 30 ms more, ending now
+    assert answerer._join_s == pytest.approx(0.030)
+    assert answerer._admissible(running=2) == []  # decoded 0 ms since: the questions wait
+    answerer._joined_at -= 0.029 * (1 - JOIN_SHARE) / JOIN_SHARE  # not quite long enough
+    assert answerer._admissible(running=2) == []
+    answerer._joined_at -= 0.002 * (1 - JOIN_SHARE) / JOIN_SHARE  # now joins are JOIN_SHARE of the time
+    assert [r.question for r in answerer._admissible(running=6)] == ["q0", "q1"]  # as many as fit
     assert [r.question for r in answerer._admissible(running=0)] == ["q2", "q3", "q4"]
-    answerer._queue.put_nowait(_Request("alone", loop.create_future(), 0.0))
-    assert [r.question for r in answerer._admissible(running=7)] == ["alone"]  # no group to wait for
+    assert answerer._admissible(running=8) == []  # no free row
