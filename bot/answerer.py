@@ -48,10 +48,10 @@ SCHEDULERS = ("continuous", "static")
 # each on a small CPU, whether one question joins or eight. Under a stream of arrivals, joining at every
 # step would spend most of the time on joins one question at a time, so after a join rows decode long
 # enough that joins take at most JOIN_SHARE of the time; a question arriving at a quiet moment still
-# joins at the next step. Measured here (2-core EPYC, the same arrivals, p95): against joining whenever
-# a quarter of the batch could, a quarter of the time gave 1.02 s vs 1.40 s on the distilgpt2-size model
-# at 5 questions/s and 1.52 vs 2.14 s on make run's model at 42/s (its capacity), 2.54 vs 2.36 s on the
-# first at 8/s; half the time did worse than a quarter at the higher rates.
+# joins at the next step. Measured here (2-core EPYC, two runs of the same arrivals, 20 s per rate, p95
+# summed over 5 and 8 questions/s on the distilgpt2-size model and 28 and 42/s on make run's): 5.89 s
+# and 5.50 s against 6.81 s and 5.77 s for joining whenever a quarter of the batch could; the two runs
+# differ by as much as the rules do, so the case for it is also that it bounds what joins cost.
 JOIN_SHARE = 0.25
 EMA = 0.2  # weight of the newest measurement in the step and join cost averages
 
