@@ -18,7 +18,8 @@ Query-Answer Relevance", SIGIR 2019).
 
 Raw BM25 scores depend on the corpus (its size and term statistics), so each is divided by the matched
 question's *self-score* (its score as its own query): 1.0 means "every word of this known question is in
-what you typed". The views are blended (``WORD_WEIGHT``) into one ``score``, and ``coverage`` says how
+what you typed". The word views are blended (``WORD_WEIGHT``), then with meaning (``BLEND``, which the
+index stores) into one ``score``, and ``coverage`` says how
 much of the *query's* own term weight the match explains: "Who won the cricket World Cup?" shares "won",
 "World Cup" with a soccer question, but "cricket" is unknown to the corpus and stays unexplained. Neither
 number depends on the corpus size, so thresholds on them (``training.zones``) survive a re-index.
