@@ -58,12 +58,14 @@ CANDIDATES = 64  # questions scored exactly per query (per stage-1 view)
 # vectors costs ~1 ms per 10k questions on one core.
 DENSE_SCAN_MAX = 20_000
 # How the views blend into ``score`` (the weights sum to 1). Words alone without an encoder; with one,
-# meaning leads (question and pair alike) and words rescue typos and names the encoder splits badly.
-# Chosen on a development set of 40 rewordings and 20 off-topic questions written for it (not the
-# benchmark's), with the zones calibrated as training does: against format 1's blend (question 0.7,
-# words 0.3), the right pair came first for 31 of 40 rewordings instead of 26, 19 were answered instead of
-# 16 (none wrongly either way), 8 got "not sure" instead of 13; no off-topic question was answered.
-BLEND = {"question": 0.4, "pair": 0.4, "lexical": 0.2}
+# meaning leads, the pair view most (people ask with the answer's words, and an off-topic question that
+# borrows a known question's frame rarely fits its answer), and words rescue typos and names the encoder
+# splits badly. Chosen on the development set ``examples/soccer_dev.json`` (60 rewordings, 40 off-topic
+# questions, 30 taught pairs asked in other words; not the benchmark's), with the zones calibrated as
+# training does, among eleven blends: against question 0.4 / pair 0.4 / words 0.2, 33 rewordings were
+# answered instead of 31 and 6 taught pairs instead of 4, none wrongly either way, and no more off-topic
+# questions were offered suggestions (2 of 40). Blends with pair >= 0.55 and words 0.1-0.15 did alike.
+BLEND = {"question": 0.3, "pair": 0.55, "lexical": 0.15}
 LEXICAL_ONLY = {"question": 0.0, "pair": 0.0, "lexical": 1.0}
 FORMAT_1_BLEND = {"question": 0.7, "pair": 0.0, "lexical": 0.3}
 
