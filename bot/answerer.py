@@ -276,11 +276,13 @@ class Answerer:
             return []
         return self._waiting(self.max_batch_size - running)
 
-    def _measured(self, seconds: float, joined: bool) -> None:
-        """Account one call of ``_iterate`` (continuous scheduling): a plain step, or a step with joins."""
-        if joined:
-            extra = max(0.0, seconds - self._step_s)
-            self._join_s = extra if not self._join_s else (1 - EMA) * self._join_s + EMA * extra
+    def _measured(self, seconds: float, joined: bool, fresh: bool = False) -> None:
+        """Account one call of ``_iterate`` (continuous scheduling): a plain step, a step with joins, or
+        the first step of a new batch (``fresh``: no rows were running, so nothing to measure a join by)."""
+        if joined or fresh:
+            if joined and not fresh and self._step_s:  # the extra time over a plain step is the join's
+                extra = max(0.0, seconds - self._step_s)
+                self._join_s = extra if not self._join_s else (1 - EMA) * self._join_s + EMA * extra
             self._joined_at = time.perf_counter()
         else:
             self._step_s = seconds if not self._step_s else (1 - EMA) * self._step_s + EMA * seconds
@@ -300,7 +302,8 @@ class Answerer:
         admitted: list[_Request] = []
         while True:
             try:
-                if batch is None or not len(batch):
+                fresh = batch is None or not len(batch)
+                if fresh:
                     admitted = await self._gather_batch()
                     # Snapshots: a swap() serves later batches; rows in flight finish on their model.
                     generator, knowledge = self._generator, self._knowledge
@@ -317,7 +320,7 @@ class Answerer:
                 started = time.perf_counter()
                 done = await torch_thread.run(_iterate, batch, knowledge, settings, admitted, stale, whole)
                 if not whole:
-                    self._measured(time.perf_counter() - started, bool(admitted))
+                    self._measured(time.perf_counter() - started, bool(admitted), fresh)
             except asyncio.CancelledError:  # close(): nobody will answer these callers
                 _fail_all(admitted + (batch.keys if batch else []), RuntimeError("the answerer was closed"))
                 raise

@@ -14,6 +14,7 @@ from bot.answerer import JOIN_SHARE, Answerer, _Request, clean_question
 from tests.bot.fixtures import FakeGenerator
 from tests.tiny_checkpoint import TINY_PAIRS, tiny_model
 from training.generate import Generator
+from training.running import RunningBatch
 from training.tokenizer import load_gpt2_tokenizer
 
 
@@ -184,9 +185,19 @@ def runs_to_the_limit() -> Generator:
     return Generator(tiny_model(seed=2, n_positions=256), load_gpt2_tokenizer())  # never says EOS
 
 
-async def finishing_order(generator: Generator, scheduler: str) -> list[str]:
+async def finishing_order(generator: Generator, scheduler: str, monkeypatch) -> list[str]:
     """A long answer starts; two short questions arrive while it runs. Who finishes first?"""
     order: list[str] = []
+    steps = 0
+    step = RunningBatch.step
+
+    def counted(self):  # at least 1 ms a step, so the long answer lasts whatever the machine's speed
+        nonlocal steps
+        steps += 1
+        time.sleep(0.001)
+        return step(self)
+
+    monkeypatch.setattr(RunningBatch, "step", counted)
 
     async def ask(answerer: Answerer, name: str, tokens: int) -> None:
         answer = await answerer.answer(f"Question {name}?", max_new_tokens=tokens)
@@ -195,17 +206,18 @@ async def finishing_order(generator: Generator, scheduler: str) -> list[str]:
 
     async with Answerer(generator, max_new_tokens=160, batch_wait_ms=0, scheduler=scheduler) as answerer:
         long = asyncio.create_task(ask(answerer, "long", 160))
-        await asyncio.sleep(0.15)  # the long answer is some steps in
+        while steps < 3:  # the long answer is some steps in, most of it still to come
+            await asyncio.sleep(0.001)
         await asyncio.gather(ask(answerer, "short", 4), ask(answerer, "other", 6), long)
     return order
 
 
 async def test_continuous_scheduler_lets_short_answers_overtake_a_long_one(
-    runs_to_the_limit: Generator,
+    runs_to_the_limit: Generator, monkeypatch
 ) -> None:
-    assert (await finishing_order(runs_to_the_limit, "continuous"))[-1] == "long"
+    assert (await finishing_order(runs_to_the_limit, "continuous", monkeypatch))[-1] == "long"
     # The whole-batch scheduler makes them wait for the long answer: the test tells the two apart.
-    assert (await finishing_order(runs_to_the_limit, "static"))[0] == "long"
+    assert (await finishing_order(runs_to_the_limit, "static", monkeypatch))[0] == "long"
 
 
 async def test_continuous_answers_equal_answers_given_alone(runs_to_the_limit: Generator) -> None:
@@ -233,6 +245,9 @@ async def test_questions_join_once_the_batch_has_decoded_long_enough_since_the_l
     loop = asyncio.get_running_loop()
     for i in range(5):
         answerer._queue.put_nowait(_Request(f"q{i}", loop.create_future(), 0.0))
+    answerer._measured(0.500, joined=True, fresh=True)  # a new batch's first step: nothing to compare
+    answerer._measured(0.020, joined=True)  # joins before any plain step was timed: not measured either
+    assert answerer._join_s == 0.0
     answerer._measured(0.010, joined=False)  # a plain step: 10 ms
     answerer._measured(0.040, joined=True)  # a step with joins: 30 ms more, ending now
     assert answerer._join_s == pytest.approx(0.030)
