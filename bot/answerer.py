@@ -10,7 +10,8 @@ once for everyone (what makes a small CPU serve many people). When idle, the fir
 (a batch runs until its longest answer ends; for benchmarks).
 
 What admins teach goes into ``Knowledge`` (``teach``, ``set_live``) and is answered from the next
-question on; votes nudge a known question's ranking (``nudge``). ``swap`` serves a new model (and its
+question on, and so does an asker's wording once they chose a "did you mean" suggestion (``learn_wording``);
+votes nudge a known question's ranking (``nudge``). ``swap`` serves a new model (and its
 index) to questions that start after it, keeping what was taught; rows in flight finish on their model.
 """
 
@@ -92,6 +93,7 @@ class Answerer:
         zone_overrides: dict[str, float] | None = None,
         max_queue: int = DEFAULT_MAX_QUEUE,
         scheduler: str = "continuous",
+        learn_wordings: bool = True,
     ) -> None:
         if scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler must be one of {SCHEDULERS}, not {scheduler!r}")
@@ -112,6 +114,7 @@ class Answerer:
             config or GenerationConfig(), max_new_tokens=max_new_tokens, num_return_sequences=1
         )
         self.zone_overrides = dict(zone_overrides or {})  # settings win over the calibrated zones
+        self.learn_wordings = learn_wordings  # False: choices of "did you mean" teach nothing
         self._knowledge = Knowledge(generator.index)
         self._queue: asyncio.Queue[_Request] | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -134,6 +137,7 @@ class Answerer:
             max_new_tokens=settings.max_new_tokens,
             zone_overrides=settings.zone_overrides(),
             max_queue=settings.max_queue,
+            learn_wordings=settings.learn_from_choices,
         )
 
     @classmethod
@@ -216,6 +220,19 @@ class Answerer:
         """Replace every taught pair (at start-up: the store's taught pairs and corrections)."""
         pairs = list(pairs)
         await torch_thread.run(lambda: self._knowledge.set_live(pairs))
+
+    async def learn_wording(self, wording: str, question: str) -> None:
+        """Someone who typed ``wording`` chose known ``question`` from "did you mean": answer that wording
+        (and wordings near it) as ``question`` from the next batch on. Nothing when learning is off."""
+        if self.learn_wordings:
+            wording = clean_question(wording)
+            await torch_thread.run(lambda: self._knowledge.add_wording(wording, question))
+
+    async def set_wordings(self, wordings: Iterable[dict[str, str]]) -> None:
+        """Replace every learned wording (at start-up: the choices in the store); nothing when learning
+        is off."""
+        wordings = list(wordings) if self.learn_wordings else []
+        await torch_thread.run(lambda: self._knowledge.set_wordings(wordings))
 
     async def nudge(self, question: str, votes: int) -> None:
         """Votes on answers that used known ``question``: +1 per 👍, -1 per 👎 (negative: take back)."""

@@ -194,6 +194,25 @@ async def live_pairs(session_factory: SessionFactory) -> list[dict[str, Any]]:
     return await run_in_session(session_factory, repo.live_pairs)
 
 
+async def record_choice(session_factory: SessionFactory, exchange_id: int, question: str) -> bool:
+    """The asker of "did you mean" exchange ``exchange_id`` chose ``question`` (``repo.record_choice``);
+    False also when the database failed (logged: the asker still gets the answer they chose)."""
+    from storage import repo
+
+    try:
+        return await run_in_session(session_factory, repo.record_choice, exchange_id, question)
+    except Exception:
+        log.exception("could not record the choice on exchange %s", exchange_id)
+        return False
+
+
+async def learned_wordings(session_factory: SessionFactory) -> list[dict[str, Any]]:
+    """Askers' wordings and the known questions they chose, oldest first (``repo.learned_wordings``)."""
+    from storage import repo
+
+    return await run_in_session(session_factory, repo.learned_wordings)
+
+
 async def exchange(session_factory: SessionFactory, exchange_id: int) -> dict[str, Any] | None:
     """One exchange as a plain dict (ids as the store keeps them: strings), or None when there is none."""
     from storage import repo

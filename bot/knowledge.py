@@ -14,6 +14,12 @@ is training's rule (``training.data.comparison_key``), the one a retrain dedupes
 👍/👎 votes nudge a pair's score (``NUDGE_PER_VOTE``, at most ``NUDGE_MAX`` either way), so a match people
 keep rejecting stops winning close calls without waiting for a retrain.
 
+People teach it their words too: when someone answered with "did you mean" chooses one of the known
+questions, their wording is *learned* (``add_wording``): it joins the live index as another way to ask
+that question, so the next person who words it alike is answered at once. A learned wording finds its
+known question (a trained pair, or a taught one) each time the live index is rebuilt, so it always serves
+that question's current answer, and it is dropped while its question is unknown (a model trained without it).
+
 Not thread-safe by itself: the ``Answerer`` calls it from its one torch thread only.
 """
 
@@ -29,6 +35,7 @@ from training.zones import MAX_SUGGESTIONS
 
 log = logging.getLogger(__name__)
 
+WORDING = "wording"  # the origin of a learned wording in the live index (never served as such)
 NUDGE_PER_VOTE = 0.02
 NUDGE_MAX = 0.1
 
@@ -41,6 +48,9 @@ class Knowledge:
         self.live: RetrievalIndex | None = None
         self._live_pairs: dict[str, dict[str, str]] = {}  # question key -> {"question", "answer", "origin"}
         self._nudges: dict[str, float] = {}
+        self._wordings: dict[str, tuple[str, str]] = {}  # wording key -> (wording, the question chosen)
+        self._chosen: dict[str, dict[str, str]] = {}  # wording key -> its known question's record
+        self._known: dict[str, dict[str, str]] | None = None  # base records by question key, when needed
         self._stale = False  # the live index is rebuilt lazily, on the thread that searches
 
     @property
@@ -58,7 +68,8 @@ class Knowledge:
         other = Knowledge(base)
         other._nudges = dict(self._nudges)
         other._live_pairs = dict(self._live_pairs)
-        other._stale = bool(other._live_pairs)
+        other._wordings = dict(self._wordings)
+        other._stale = bool(other._live_pairs or other._wordings)
         return other
 
     def set_live(self, pairs: Iterable[dict[str, str]]) -> None:
@@ -74,19 +85,50 @@ class Knowledge:
         self._live_pairs[comparison_key(question)] = pair
         self._stale = True
 
+    def set_wordings(self, wordings: Iterable[dict[str, str]]) -> None:
+        """Replace the learned wordings (``{"wording", "question"}``; a later one wins a repeat)."""
+        self._wordings = {}
+        self._stale = True
+        for item in wordings:
+            self.add_wording(item["wording"], item["question"])
+
+    def add_wording(self, wording: str, question: str) -> None:
+        """Answer ``wording`` (what someone typed) as known ``question`` (the suggestion they chose)."""
+        key = comparison_key(wording)
+        if key and key != comparison_key(question):
+            self._wordings[key] = (wording, question)
+            self._stale = True
+
     def nudge(self, question: str, votes: int) -> None:
         """Shift ``question``'s future scores by ``votes`` (+1 per 👍, -1 per 👎), within ±NUDGE_MAX."""
         key = comparison_key(question)
         value = self._nudges.get(key, 0.0) + NUDGE_PER_VOTE * votes
         self._nudges[key] = max(-NUDGE_MAX, min(NUDGE_MAX, value))
 
+    def _record(self, question: str) -> dict[str, str] | None:
+        """The known question's record (a live pair, else the checkpoint's), or None when unknown."""
+        key = comparison_key(question)
+        if key in self._live_pairs:
+            return self._live_pairs[key]
+        if self._known is None:
+            records = self.base.records if self.base is not None else []
+            self._known = {comparison_key(r["question"]): r for r in records}
+        return self._known.get(key)
+
     def _rebuild(self) -> None:
         self._stale = False
-        if not self._live_pairs:
+        records = list(self._live_pairs.values())
+        self._chosen = {}
+        for key, (wording, question) in self._wordings.items():
+            record = self._record(question)
+            if record is not None and key not in self._live_pairs:  # a taught pair for it says more
+                self._chosen[key] = record
+                records.append({"question": wording, "answer": record["answer"], "origin": WORDING})
+        if not records:
             self.live = None
             return
         embedder = self.base.embedder if self.base is not None else None
-        self.live = RetrievalIndex.build(list(self._live_pairs.values()), embedder, like=self.base)
+        self.live = RetrievalIndex.build(records, embedder, like=self.base)
 
     # -- search ----------------------------------------------------------------------------------------
 
@@ -107,6 +149,10 @@ class Knowledge:
     def _merge(self, base: list[Match], live: list[Match], k: int) -> list[Match]:
         best: dict[str, Match] = {}
         for from_base, match in [*((False, m) for m in live), *((True, m) for m in base)]:
+            if match.origin == WORDING:  # a learned wording stands for the question it was chosen as
+                known = self._chosen[comparison_key(match.question)]
+                match = replace(match, question=known["question"], answer=known["answer"],
+                                origin=known.get("origin", "trained"))  # fmt: skip
             key = comparison_key(match.question)  # live first: on a tie the newer word stays
             if from_base and key in self._live_pairs:
                 continue  # taught or corrected since training: the live pair speaks for this question

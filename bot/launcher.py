@@ -136,15 +136,17 @@ def run(settings: Settings, *, local: bool = False, bootstrap: bool = False) -> 
 
 async def load_knowledge(answerer: Answerer, session_factory: SessionFactory) -> None:
     """Give the answerer what the store knows beyond the model: taught pairs and corrections (answered at
-    once) and the votes on each known question (nudging its ranking). Every front end starts with it."""
+    once), the wordings askers resolved with "did you mean", and the votes on each known question (nudging
+    its ranking). Every front end starts with it."""
     from bot import async_store
 
     try:
         await answerer.set_live(await async_store.live_pairs(session_factory))
+        await answerer.set_wordings(await async_store.learned_wordings(session_factory))
         for question, votes in (await async_store.vote_totals(session_factory)).items():
             await answerer.nudge(question, votes)
     except Exception:  # the model still answers what it was trained on
-        log.exception("could not load taught pairs and votes from the store")
+        log.exception("could not load taught pairs, learned wordings and votes from the store")
 
 
 async def _run_terminal(services: Services) -> None:

@@ -73,6 +73,9 @@ class Settings(BaseSettings):
         None, ge=0.0, le=1.0, description='Override the calibrated score needed for "did you mean".'
     )
     show_sources: bool = Field(True, description="Show the closest known question under Discord answers.")
+    learn_from_choices: bool = Field(
+        True, description='After an asker picks a "did you mean" suggestion, answer their wording as it.'
+    )
     escalation_channel_id: int | None = Field(
         None, description="Channel where unanswered questions are posted for admins to teach."
     )

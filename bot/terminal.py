@@ -62,6 +62,7 @@ class Terminal:
         self.interactive = self.stdin.isatty()
         self._retrain: asyncio.Task[RetrainResult] | None = None
         self._offered: tuple[str, ...] = ()  # the last "did you mean" choices, picked by number
+        self._offered_for: tuple[str, int | None] = ("", None)  # ... for this question and exchange
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -92,8 +93,9 @@ class Terminal:
             return True
         if not line.startswith("/"):
             choice = int(line) if line.isdigit() else 0
-            if 1 <= choice <= len(self._offered):
-                line = self._offered[choice - 1]  # "did you mean" answered by number: ask that question
+            if 1 <= choice <= len(self._offered):  # "did you mean" answered by number: ask that question
+                line = self._offered[choice - 1]
+                await self.chose(line)
             await self.answer(line)
             return True
         name, _, rest = line[1:].partition(" ")
@@ -127,12 +129,19 @@ class Terminal:
             log.exception("answering %r failed", question[:200])
             self.say(f"(could not answer: {e})")
             return
-        self._offered = answer.suggestions
         if answer.zone == "suggest" and not self.interactive:  # scripted: one line per question
             self.say("Did you mean: " + " | ".join(f"{i}) {q}" for i, q in enumerate(answer.suggestions, 1)))
         else:
             self.say(answer.text)
-        await async_store.log_exchange(self.session_factory, answer, source="terminal")
+        exchange_id = await async_store.log_exchange(self.session_factory, answer, source="terminal")
+        self._offered, self._offered_for = answer.suggestions, (answer.question, exchange_id)
+
+    async def chose(self, question: str) -> None:
+        """The last "did you mean" was answered with ``question``: record it, learn the wording."""
+        wording, exchange_id = self._offered_for
+        if exchange_id is not None:
+            await async_store.record_choice(self.session_factory, exchange_id, question)
+        await self.answerer.learn_wording(wording, question)
 
     # -- commands ------------------------------------------------------------------------------------
     async def cmd_help(self, _: str) -> None:

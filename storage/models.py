@@ -97,6 +97,9 @@ class Exchange(Base):
     zone: Mapped[str | None] = mapped_column(String(16))
     # When the question was posted to the admins' escalation channel (at most once: repo.mark_escalated).
     escalated_at: Mapped[datetime | None] = mapped_column()
+    # For a "did you mean" (zone "suggest"): the known question the asker then chose (revision 0003), so
+    # the asker's wording is answered as that question from then on (repo.learned_wordings).
+    chosen_question: Mapped[str | None] = mapped_column(Text)
 
     feedback: Mapped[list[Feedback]] = relationship(back_populates="exchange", passive_deletes=True)
     corrections: Mapped[list[Correction]] = relationship(back_populates="exchange", passive_deletes=True)

@@ -142,6 +142,29 @@ def mark_escalated(session: Session, exchange_id: int, *, at: datetime | None = 
     return session.execute(stmt).rowcount == 1
 
 
+def record_choice(session: Session, exchange_id: int, question: str) -> bool:
+    """Record that the asker of a "did you mean" exchange chose known ``question``; True when recorded
+    (False: no such exchange, or it offered no suggestions). A later choice replaces an earlier one."""
+    stmt = (
+        update(Exchange)
+        .where(Exchange.id == exchange_id, Exchange.zone == "suggest")
+        .values(chosen_question=_text(question, "question"))
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).rowcount == 1
+
+
+def learned_wordings(session: Session) -> list[dict[str, Any]]:
+    """Every wording an asker resolved by choosing a suggestion, oldest first (so later ones win): dicts of
+    ``wording`` (what they typed), ``question`` (the known question they chose) and ``created_at``."""
+    stmt = (
+        select(Exchange.question, Exchange.chosen_question, Exchange.created_at)
+        .where(Exchange.chosen_question.is_not(None))
+        .order_by(Exchange.created_at, Exchange.id)
+    )
+    return [{"wording": w, "question": q, "created_at": at} for w, q, at in session.execute(stmt)]
+
+
 def set_vote(session: Session, exchange_id: int, user_id: int | str, vote: int) -> None:
     """Record ``user_id``'s vote (+1 / -1) on an exchange, replacing any earlier vote of theirs.
 

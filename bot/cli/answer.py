@@ -148,6 +148,7 @@ async def _interactive(answerer: Answerer) -> None:
         import readline  # noqa: F401  (arrow-key editing and history for input())
     typer.echo(f"qabot chat — model {answerer.model_version}. Empty line or Ctrl-D to quit.")
     offered: tuple[str, ...] = ()
+    asked = ""  # the question ``offered`` answered (a choice teaches its wording, for this chat)
     while True:
         try:
             line = await asyncio.to_thread(input, "you> ")
@@ -158,6 +159,7 @@ async def _interactive(answerer: Answerer) -> None:
             return
         if line.strip().isdigit() and 1 <= int(line) <= len(offered):
             line = offered[int(line) - 1]  # "did you mean": the number of a known question
+            await answerer.learn_wording(asked, line)
         try:
             answer = await answerer.answer(line)
         except ValueError as e:
@@ -166,7 +168,7 @@ async def _interactive(answerer: Answerer) -> None:
         except Exception as e:  # a timeout or a failed batch: say so and keep chatting
             typer.echo(f"could not answer: {type(e).__name__}: {e}", err=True)
             continue
-        offered = answer.suggestions
+        offered, asked = answer.suggestions, answer.question
         marker = " (not sure)" if answer.unanswered else ""
         typer.echo(f"bot> {answer.text}{marker}")
 

@@ -258,3 +258,23 @@ async def test_questions_join_once_the_batch_has_decoded_long_enough_since_the_l
     assert [r.question for r in answerer._admissible(running=6)] == ["q0", "q1"]  # as many as fit
     assert [r.question for r in answerer._admissible(running=0)] == ["q2", "q3", "q4"]
     assert answerer._admissible(running=8) == []  # no free row
+
+
+async def test_learned_wordings_follow_the_setting_and_survive_a_swap() -> None:
+    from tests.bot.fixtures import make_settings
+
+    known = [{"question": "How long is a football match?", "answer": "90 minutes."}]
+    wordings = [{"wording": "duration of a game", "question": "How long is a football match?"}]
+    off = Answerer.from_settings(FakeGenerator(known=known), make_settings(learn_from_choices=False))
+    assert off.learn_wordings is False
+    async with off:
+        await off.set_wordings(wordings)
+        await off.learn_wording("length of a game", "How long is a football match?")
+        assert (await off.answer("duration of a game")).zone != "answer"
+    on = Answerer.from_settings(FakeGenerator(known=known), make_settings())
+    async with on:
+        await on.set_wordings(wordings)
+        answer = await on.answer("duration of a game")
+        assert (answer.zone, answer.matched_question) == ("answer", "How long is a football match?")
+        on.swap(FakeGenerator(known=known, version="fake-v2"))  # a retrained model keeps what people taught
+        assert (await on.answer("duration of a game")).zone == "answer"

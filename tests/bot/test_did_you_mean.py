@@ -106,6 +106,31 @@ async def test_the_askers_choice_is_answered_and_logged_with_its_message(dpy, st
     assert choice_row.message_id == suggest_row.message_id and choice_row.user_id == str(asker.id)
 
 
+async def test_the_askers_choice_teaches_their_wording_at_once(dpy, store):
+    await dpytest.message(f"{mention(dpy)} how long")
+    dpytest.get_message()
+    asker = dpytest.get_config().members[0]
+    await click(dpy, dpy.sent_views[-1], "How long is half-time in a football match?", asker)
+    suggest_row, _ = exchanges(store)
+    assert suggest_row.chosen_question == "How long is half-time in a football match?"
+
+    # The next person who words it so gets the answer, not the buttons again.
+    await dpytest.message(f"{mention(dpy)} how long?")
+    assert dpytest.get_message().content.startswith("15 minutes.")
+    assert exchanges(store)[-1].zone == "answer"
+    assert exchanges(store)[-1].matched_question == "How long is half-time in a football match?"
+
+
+async def test_choices_teach_nothing_when_learning_is_off(dpy, store):
+    dpy.answerer.learn_wordings = False
+    await dpytest.message(f"{mention(dpy)} how long")
+    dpytest.get_message()
+    await click(dpy, dpy.sent_views[-1], "How long is a football match?", dpytest.get_config().members[0])
+    assert exchanges(store)[0].chosen_question == "How long is a football match?"  # still recorded
+    await dpytest.message(f"{mention(dpy)} how long?")
+    assert dpytest.get_message().content == SUGGEST_TEXT
+
+
 async def test_only_the_asker_may_choose(dpy, store):
     await dpytest.message(f"{mention(dpy)} football")
     dpytest.get_message()

@@ -41,3 +41,52 @@ def test_a_new_checkpoint_rescales_the_taught_pairs() -> None:
     merged = RetrievalIndex.build([*bigger, TAUGHT[0]]).search("where is training on a tuesday")[0]
     assert after.question == TAUGHT[0]["question"] and after.score == pytest.approx(merged.score, abs=1e-5)
     assert after.score != pytest.approx(before, abs=1e-3)  # "where" is common now: it weighs less
+
+
+def test_a_learned_wording_is_answered_as_the_question_it_was_chosen_as() -> None:
+    knowledge = Knowledge(RetrievalIndex.build(BASE))
+    wording = "who got the trophy in france that summer"
+    assert knowledge.search_many([wording])[0][0].score < 0.2  # shares little with any known question
+    knowledge.add_wording(wording, "Who won Euro 2016?")
+    for query in (wording, "who got the trophy in france"):
+        best = knowledge.search_many([query])[0][0]
+        # The known question stands for it: the model answers that question, as trained.
+        assert (best.question, best.answer, best.origin) == ("Who won Euro 2016?", "Portugal.", "trained")
+        assert best.score > 0.5
+    # Once, whatever the wording matched as: never listed twice among the suggestions.
+    questions = [m.question for m in knowledge.search_many(["who won euro 2016 in france"])[0]]
+    assert questions.count("Who won Euro 2016?") == 1
+
+
+def test_a_learned_wording_serves_its_questions_current_answer_and_goes_with_it() -> None:
+    knowledge = Knowledge(RetrievalIndex.build(BASE))
+    knowledge.set_live(TAUGHT)
+    knowledge.set_wordings(
+        [
+            {"wording": "what do i pay to be a member", "question": TAUGHT[1]["question"]},
+            {"wording": "how long do the two teams play", "question": "How long is a match?"},
+            {"wording": "who lifted the cup in france", "question": "A question nobody knows?"},
+        ]
+    )
+    best = knowledge.search_many(["what do i pay to be a member"])[0][0]
+    assert (best.question, best.answer, best.origin) == (TAUGHT[1]["question"], "120 pounds.", "taught")
+    knowledge.add_live(TAUGHT[1]["question"], "150 pounds from 2027.", origin="correction")
+    best = knowledge.search_many(["what do i pay to be a member"])[0][0]
+    assert (best.answer, best.origin) == ("150 pounds from 2027.", "correction")
+    lifted = knowledge.search_many(["who lifted the cup"])[0]
+    assert all(m.question != "A question nobody knows?" for m in lifted)  # unknown: nothing to stand for
+
+    # A checkpoint that no longer knows the chosen question drops its wordings; they come back with it.
+    without = knowledge.with_base(RetrievalIndex.build(BASE[:4]))
+    matches = without.search_many(["how long do the two teams"])[0]
+    assert all(m.question != "How long is a match?" for m in matches)
+    again = without.with_base(RetrievalIndex.build(BASE))
+    assert again.search_many(["how long do the two teams play"])[0][0].question == "How long is a match?"
+
+
+def test_a_taught_pair_for_the_same_wording_wins_over_the_learned_one() -> None:
+    knowledge = Knowledge(RetrievalIndex.build(BASE))
+    knowledge.add_wording("how long is extra time", "How long is a match?")
+    knowledge.add_live("How long is extra time?", "Two halves of 15 minutes.")
+    best = knowledge.search_many(["how long is extra time"])[0][0]
+    assert (best.question, best.answer) == ("How long is extra time?", "Two halves of 15 minutes.")

@@ -257,3 +257,34 @@ async def test_terminal_unanswered_groups_similar_questions(store, answerer):
     assert lines[1].startswith("• 1× who is the best keeper")
     assert "`" not in out.getvalue()
     assert "answer with /teach QUESTION | ANSWER" in out.getvalue()  # the terminal's syntax, not Discord's
+
+
+async def test_a_did_you_mean_choice_by_number_teaches_the_wording(store):
+    from tests.bot.fixtures import FakeGenerator
+    from training.zones import ZoneThresholds
+
+    known = [
+        {"question": "How long is a football match?", "answer": "90 minutes."},
+        {"question": "How long is half-time in a football match?", "answer": "15 minutes."},
+    ]
+    generator = FakeGenerator(
+        {p["question"]: p["answer"] for p in known},
+        known=known,
+        zones=ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5),
+    )
+    out = io.StringIO()
+    async with Answerer(generator, batch_wait_ms=0) as answerer:
+        stdin = io.StringIO("how long\n2\nhow long?\n")
+        await Terminal(answerer=answerer, session_factory=store, retrain_job=None, stdin=stdin, out=out).run()
+    assert out.getvalue().splitlines() == [
+        "Did you mean: 1) How long is a football match? | 2) How long is half-time in a football match?",
+        "15 minutes.",
+        "15 minutes.",  # the wording learned from the choice
+    ]
+    with store() as session:
+        rows = list(session.scalars(select(Exchange).order_by(Exchange.id)))
+    assert [(r.zone, r.chosen_question) for r in rows] == [
+        ("suggest", "How long is half-time in a football match?"),
+        ("answer", None),
+        ("answer", None),
+    ]

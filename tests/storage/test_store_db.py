@@ -71,7 +71,8 @@ def test_downgrade_to_base_and_back(db_url):
         engine.dispose()
 
 
-SOURCE_COLUMNS = {"matched_question", "match_score", "zone", "escalated_at"}
+SOURCE_COLUMNS = {"matched_question", "match_score", "zone", "escalated_at"}  # 0002
+CHOICE_COLUMNS = {"chosen_question"}  # 0003
 
 
 def _migrate(engine, direction: str, revision: str) -> None:
@@ -88,8 +89,8 @@ def _count(engine, table: str) -> int:
         return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
 
 
-def test_0002_up_down_up_keeps_every_row(db_url):
-    """0002 adds nullable columns (NULL on older rows) and drops them again without losing votes or
+def test_0002_and_0003_up_down_up_keep_every_row(db_url):
+    """0002 and 0003 add nullable columns (NULL on older rows) and drop them again without losing votes or
     corrections: on SQLite a batch rebuild would drop `exchanges`, and its ON DELETE CASCADE would empty
     both tables."""
     engine = make_engine(db_url)
@@ -105,17 +106,19 @@ def test_0002_up_down_up_keeps_every_row(db_url):
                 ),
                 {"at": datetime(2024, 1, 1)},
             ).scalar_one()
-        _migrate(engine, "upgrade", "0002")
-        assert _exchange_columns(engine) >= SOURCE_COLUMNS
+        _migrate(engine, "upgrade", "head")  # the ORM writes every column of the head revision
+        assert _exchange_columns(engine) >= SOURCE_COLUMNS | CHOICE_COLUMNS
         factory = sessionmaker(engine, expire_on_commit=False)
         with factory.begin() as s:
             old = s.get(Exchange, old_id)
             assert (old.matched_question, old.match_score, old.zone, old.escalated_at) == (None,) * 4
+            assert old.chosen_question is None
             new = repo.log_exchange(
                 s, question="New?", answer="New.", model_version="v1", confidence=0.9, unanswered=False,
-                latency_ms=1.0, source="discord", matched_question="Known?", match_score=0.8, zone="answer",
+                latency_ms=1.0, source="discord", matched_question="Known?", match_score=0.8, zone="suggest",
             )  # fmt: skip
             repo.mark_escalated(s, new.id)
+            assert repo.record_choice(s, new.id, "Known?")
             new_id = new.id
             for exchange_id in (old_id, new_id):
                 repo.set_vote(s, exchange_id, "u1", 1)
@@ -123,8 +126,12 @@ def test_0002_up_down_up_keeps_every_row(db_url):
         counts = {t: _count(engine, t) for t in ("exchanges", "feedback", "corrections")}
         assert counts == {"exchanges": 2, "feedback": 2, "corrections": 2}
 
+        _migrate(engine, "downgrade", "0002")
+        assert not CHOICE_COLUMNS & _exchange_columns(engine)
+        assert _exchange_columns(engine) >= SOURCE_COLUMNS
+        assert {t: _count(engine, t) for t in counts} == counts
         _migrate(engine, "downgrade", "0001")
-        assert not SOURCE_COLUMNS & _exchange_columns(engine)
+        assert not (SOURCE_COLUMNS | CHOICE_COLUMNS) & _exchange_columns(engine)
         assert {t: _count(engine, t) for t in counts} == counts
         with engine.begin() as conn:  # a 0001-era bot can still write
             conn.execute(
@@ -136,10 +143,11 @@ def test_0002_up_down_up_keeps_every_row(db_url):
             )
 
         _migrate(engine, "upgrade", "head")
-        assert _exchange_columns(engine) >= SOURCE_COLUMNS
+        assert _exchange_columns(engine) >= SOURCE_COLUMNS | CHOICE_COLUMNS
         assert _count(engine, "feedback") == 3 and _count(engine, "corrections") == 2
         with factory.begin() as s:
-            assert {e.zone for e in s.scalars(select(Exchange))} == {None}  # dropped data stays dropped
+            exchanges = list(s.scalars(select(Exchange)))
+            assert {(e.zone, e.chosen_question) for e in exchanges} == {(None, None)}  # dropped stays dropped
             assert repo.mark_escalated(s, new_id) is True
         with engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})

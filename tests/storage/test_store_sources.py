@@ -186,3 +186,23 @@ def test_a_newer_correction_of_a_taught_question_comes_after_it(store):
 def test_live_pairs_on_an_empty_store(store):
     with store.begin() as s:
         assert repo.live_pairs(s) == []
+
+
+def test_a_choice_is_recorded_on_did_you_mean_exchanges_only_and_read_back_oldest_first(store):
+    with store.begin() as s:
+        first = log_one(s, question="how long", zone="suggest", created_at=T0).id
+        answered = log_one(s, question="What is offside?", zone="answer").id
+        second = log_one(s, question="hat trick", zone="suggest", created_at=T0 + timedelta(minutes=1)).id
+        log_one(s, question="offered, not chosen", zone="suggest")
+    with store.begin() as s:
+        assert repo.record_choice(s, second, "What is a hat trick?") is True
+        assert repo.record_choice(s, first, "How long is a match?") is True
+        assert repo.record_choice(s, answered, "What is offside?") is False  # no suggestions were offered
+        assert repo.record_choice(s, second + 10, "What is a hat trick?") is False  # no such exchange
+        with pytest.raises(ValueError, match="question"):
+            repo.record_choice(s, first, "  ")
+    with store.begin() as s:
+        assert [(w["wording"], w["question"]) for w in repo.learned_wordings(s)] == [
+            ("how long", "How long is a match?"),
+            ("hat trick", "What is a hat trick?"),
+        ]

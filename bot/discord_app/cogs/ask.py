@@ -7,7 +7,8 @@ on the answer's zone:
   with a ``-# closest known question: …`` line when ``SHOW_SOURCES`` is on and the match was worded
   differently;
 - *suggest*: "Did you mean one of these?" with a button per known question (``views.SuggestionView``);
-  the asker's choice is answered and logged as an exchange of its own;
+  the asker's choice is answered and logged as an exchange of its own, recorded on the first exchange,
+  and their wording is answered as the chosen question from then on (``LEARN_FROM_CHOICES``);
 - *fallback*: the fallback text for a mention, a DM or ``/ask``; **nothing** for a message in an open
   (``ALLOWED_CHANNEL_IDS``) channel that did not mention the bot: chit-chat stays unanswered. Either way
   it is logged as unanswered and, with ``ESCALATION_CHANNEL_ID``, posted once for the admins to teach.
@@ -23,6 +24,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import discord
@@ -46,6 +48,15 @@ ERROR_TEXT = "Sorry, something went wrong while answering. The admins can see th
 
 # Sends the pieces of one reply (the first with ``view``, if any); returns the first message sent.
 Send = Callable[[list[str], discord.ui.View | None], Awaitable[Any]]
+
+
+@dataclass
+class Offer:
+    """A "did you mean" reply: who asked what, and (once logged) its exchange, for the asker's choice."""
+
+    asked: Asked
+    question: str  # as the asker typed it (cleaned)
+    exchange_id: int | None = None
 
 
 class UserCooldown:
@@ -188,11 +199,12 @@ class Ask(commands.Cog):
         """
         first = None
         suggestions = getattr(answer, "suggestions", ())
+        offer = Offer(asked, answer.question)
         if answer.zone == "suggest" and suggestions:
             view = SuggestionView(
                 asker_id=asked.user_id,
                 suggestions=suggestions,
-                on_choose=functools.partial(self._choose, asked),
+                on_choose=functools.partial(self._choose, offer),
             )
             first = view.message = await send([prefix + SUGGEST_TEXT], view)
         elif asked.explicit or not answer.unanswered:
@@ -208,6 +220,7 @@ class Ask(commands.Cog):
             user_id=asked.user_id,
             reply_message_id=first.id if first is not None else None,
         )
+        offer.exchange_id = exchange_id
         if answer.unanswered and exchange_id is not None:
             if late_reply_to is None and first is not None:
                 late_reply_to = first.id
@@ -215,8 +228,13 @@ class Ask(commands.Cog):
                 self.bot, exchange_id, answer.question, asked, late_reply_to, replied=first is not None
             )
 
-    async def _choose(self, asked: Asked, interaction: discord.Interaction, question: str) -> None:
-        """The asker chose a suggested known question: answer it and log it as an exchange of its own."""
+    async def _choose(self, offer: Offer, interaction: discord.Interaction, question: str) -> None:
+        """The asker chose a suggested known question: record the choice and learn their wording, then
+        answer it and log it as an exchange of its own."""
+        asked = offer.asked
+        if offer.exchange_id is not None:
+            await async_store.record_choice(self.bot.session_factory, offer.exchange_id, question)
+        await self.bot.answerer.learn_wording(offer.question, question)
         answer, failure = await self._ask(question)
         if answer is None:
             await interaction.followup.send(failure, ephemeral=True, allowed_mentions=NO_PING)
