@@ -16,11 +16,13 @@
 - ``dpo``: ``{"prompt": [user], "chosen": [assistant: the latest correction], "rejected": [assistant: the
   bot's answer]}``, one line per distinct (question, rejected answer).
 
-Filters apply to exchanges; a correction counts as an admin's verdict, so a corrected exchange passes
-``min_score`` / ``only_rated`` / ``exclude_unanswered`` (it is the best data there is). Taught pairs are
-filtered by time only. No ids are ever written; mentions, e-mail addresses and phone numbers are masked
-unless ``keep_pii``. Rows stream from one SQL statement (``yield_per``), so memory does not grow with the
-table, and the file is written to a temporary name and renamed into place.
+Exchanges answered with "did you mean" are left out (their reply lists questions; it answers nothing),
+unless an admin corrected them. Filters apply to exchanges; a correction counts as an admin's verdict,
+so a corrected exchange passes ``min_score`` / ``only_rated`` / ``exclude_unanswered`` (it is the best
+data there is). Taught pairs are filtered by time only. No ids are ever written; mentions, e-mail
+addresses and phone numbers are masked unless ``keep_pii``. Rows stream from one SQL statement
+(``yield_per``), so memory does not grow with the table, and the file is written to a temporary name and
+renamed into place.
 """
 
 from __future__ import annotations
@@ -121,6 +123,8 @@ def _exchanges(f: ExportFilters) -> Any:
         )
         corrected = false()
     conds = _time_window(Exchange.created_at, f)
+    # A "did you mean" reply lists known questions: no answer to learn from (unless an admin gave one).
+    conds.append(or_(Exchange.zone.is_(None), Exchange.zone != "suggest", corrected))
     if f.min_score is not None:
         conds.append(or_(score >= f.min_score, corrected))
     if f.only_rated:

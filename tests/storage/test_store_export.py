@@ -114,6 +114,18 @@ def test_exclude_unanswered_drops_fallback_answers(seeded, tmp_path):
     assert "What is VAR?" not in got and "How long is a match?" not in got
 
 
+def test_did_you_mean_replies_are_no_answers_to_export_unless_corrected(store, tmp_path):
+    with store.begin() as s:
+        asked = dict(model_version="v1", confidence=0.6, unanswered=False, latency_ms=1.0, source="discord")
+        offered = "Did you mean:\n1. How long is a match?\n2. How long is half-time?"
+        repo.log_exchange(s, question="how long", answer=offered, zone="suggest", **asked)
+        fixed = repo.log_exchange(s, question="how long is it", answer=offered, zone="suggest", **asked)
+        repo.add_correction(s, fixed.id, "90 minutes.", "admin")
+        repo.log_exchange(s, question="How long is a match?", answer="90 minutes.", zone="answer", **asked)
+    want = {"how long is it": "90 minutes.", "How long is a match?": "90 minutes."}
+    assert _records(store, tmp_path) == want
+
+
 def test_flags_turn_off_corrections_and_taught_pairs(seeded, tmp_path):
     got = _records(seeded, tmp_path, include_corrections=False, include_taught=False, keep_pii=True)
     assert got["Who won the 2018 World Cup?"] == "Brazil"
