@@ -13,7 +13,16 @@ from tests.tiny_checkpoint import TINY_PAIRS, shared_tiny_checkpoint, tiny_model
 from training.checkpoint import CheckpointError
 from training.generate import GenerationConfig, Generator
 from training.gptq import INT8_FILE, gptq_quantize, read_int8_weights, write_int8_weights
-from training.quantize import QMAX, Int8Linear, quantize_int8, round_to_nearest
+from training.quantize import (
+    QMAX,
+    TINY,
+    Int8Linear,
+    _centered,
+    _plain,
+    _row_scaled,
+    quantize_int8,
+    round_to_nearest,
+)
 from training.tokenizer import load_gpt2_tokenizer
 
 
@@ -55,6 +64,25 @@ def test_constant_and_zero_rows_are_exact_not_nan() -> None:
     assert torch.isfinite(out_c).all() and torch.isfinite(out_p).all()
     assert torch.allclose(out_c[0], linear.bias) and torch.allclose(out_p[0], linear.bias)
     assert torch.allclose(out_c[1], linear.bias + 0.5 * centered.row_sums, atol=1e-6)
+
+
+@pytest.mark.parametrize("centered", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_the_scripted_layers_compute_what_the_eager_functions_do(centered: bool, bias: bool) -> None:
+    plain, shifted = _row_scaled()
+    # Scripting must not fail quietly here (it would only cost speed): this torch scripts them.
+    assert isinstance(plain, torch.jit.ScriptFunction) and isinstance(shifted, torch.jit.ScriptFunction)
+    torch.manual_seed(1)
+    linear = torch.nn.Linear(64, 48, bias=bias)
+    q = Int8Linear(*round_to_nearest(linear.weight), linear.bias, centered=centered)
+    x = torch.randn(5, 64) + (2.0 if centered else 0.0)
+    x[2] = 0.0
+    args = (x, q._packed, q.x_scale, q.x_zero, q.bias)
+    with torch.inference_mode():
+        scripted = shifted(*args, q.row_sums) if centered else plain(*args)
+        eager = _centered(*args, q.row_sums) if centered else _plain(*args)
+        assert torch.equal(scripted, eager) and torch.equal(q(x), eager)
+    assert TINY == 1.1754943508222875e-38  # the literal the scripted functions clamp with
 
 
 def test_round_to_nearest_is_symmetric_per_row() -> None:
