@@ -74,7 +74,9 @@ class Settings(BaseSettings):
     )
     show_sources: bool = Field(True, description="Show the closest known question under Discord answers.")
     learn_from_choices: bool = Field(
-        True, description='After an asker picks a "did you mean" suggestion, answer their wording as it.'
+        True,
+        description='Answer an asker\'s wording as the question they picked from "did you mean", or that an '
+        "admin taught their escalated question as.",
     )
     escalation_channel_id: int | None = Field(
         None, description="Channel where unanswered questions are posted for admins to teach."

@@ -97,8 +97,9 @@ class Exchange(Base):
     zone: Mapped[str | None] = mapped_column(String(16))
     # When the question was posted to the admins' escalation channel (at most once: repo.mark_escalated).
     escalated_at: Mapped[datetime | None] = mapped_column()
-    # For a "did you mean" (zone "suggest"): the known question the asker then chose (revision 0003), so
-    # the asker's wording is answered as that question from then on (repo.learned_wordings).
+    # The known question this exchange turned out to mean (revision 0003): the one its asker chose from
+    # "did you mean", or the wording an admin taught a "not sure" question as; its wording is answered as
+    # that question from then on (repo.record_choice, repo.learned_wordings).
     chosen_question: Mapped[str | None] = mapped_column(Text)
 
     feedback: Mapped[list[Feedback]] = relationship(back_populates="exchange", passive_deletes=True)

@@ -143,11 +143,12 @@ def mark_escalated(session: Session, exchange_id: int, *, at: datetime | None = 
 
 
 def record_choice(session: Session, exchange_id: int, question: str) -> bool:
-    """Record that the asker of a "did you mean" exchange chose known ``question``; True when recorded
-    (False: no such exchange, or it offered no suggestions). A later choice replaces an earlier one."""
+    """Record the known ``question`` an exchange turned out to mean: what the asker of a "did you mean"
+    chose, or the wording an admin taught a "not sure" question as. True when recorded (False: no such
+    exchange, or it was answered). A later one replaces an earlier one."""
     stmt = (
         update(Exchange)
-        .where(Exchange.id == exchange_id, Exchange.zone == "suggest")
+        .where(Exchange.id == exchange_id, Exchange.zone.in_(("suggest", "fallback")))
         .values(chosen_question=_text(question, "question"))
         .execution_options(synchronize_session=False)
     )
@@ -155,8 +156,8 @@ def record_choice(session: Session, exchange_id: int, question: str) -> bool:
 
 
 def learned_wordings(session: Session) -> list[dict[str, Any]]:
-    """Every wording an asker resolved by choosing a suggestion, oldest first (so later ones win): dicts of
-    ``wording`` (what they typed), ``question`` (the known question they chose) and ``created_at``."""
+    """Every wording resolved to a known question (``record_choice``), oldest first (so later ones win):
+    dicts of ``wording`` (what was typed), ``question`` (the known question) and ``created_at``."""
     stmt = (
         select(Exchange.question, Exchange.chosen_question, Exchange.created_at)
         .where(Exchange.chosen_question.is_not(None))
@@ -291,12 +292,13 @@ def add_taught_pair(
 
 
 def unanswered_queue(session: Session, limit: int = 20) -> list[Exchange]:
-    """Unanswered exchanges, oldest first, that no correction or active taught pair has answered yet."""
+    """Unanswered exchanges, oldest first, that no correction or active taught pair has answered yet (nor
+    a taught pair under another wording: ``record_choice``)."""
     corrected = exists().where(Correction.exchange_id == Exchange.id)
     taught = exists().where(TaughtPair.question_key == Exchange.question_key, TaughtPair.active.is_(True))
     stmt = (
         select(Exchange)
-        .where(Exchange.unanswered.is_(True), ~corrected, ~taught)
+        .where(Exchange.unanswered.is_(True), ~corrected, ~taught, Exchange.chosen_question.is_(None))
         .order_by(Exchange.created_at, Exchange.id)
         .limit(limit)
     )

@@ -6,7 +6,8 @@ pings), who asked and where, and a Teach button. Teach is for admins only (``per
 same rule as the admin commands); it opens a modal for the answer. On submit the pair is stored
 (``async_store.teach``, so the next retrain learns it) and taught to the answerer (answered at once, for
 everyone), the answer replies to the asker's message in its channel, and the escalation message says
-who answered and loses its button.
+who answered and loses its button. An admin may edit the question into a cleaner wording: the asker's own
+wording is then learned as another way to ask it (``learn_wording``) and leaves the unanswered queue.
 
 The button is a ``discord.ui.DynamicItem``: its custom id carries the exchange id and the message to
 reply to, so it keeps working after a restart (``cogs/escalation.py`` registers it when it loads).
@@ -25,6 +26,7 @@ from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.permissions import FAILED, describe, is_admin, respond
 from bot.discord_app.replies import Asked, quoted, shorten
+from training.data import comparison_key
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +155,10 @@ class TeachModal(discord.ui.Modal):
         bot: QABot = interaction.client
         pair_id = await async_store.teach(bot.session_factory, question, answer, interaction.user.id)
         await bot.answerer.teach(question, answer)
+        if comparison_key(question) != comparison_key(self.row["question"]):  # taught in cleaner words:
+            # the asker's own wording is answered as it too, and leaves the unanswered queue.
+            await async_store.record_choice(bot.session_factory, self.row["id"], question)
+            await bot.answerer.learn_wording(self.row["question"], question)
         delivered = await deliver_answer(bot, self.row, self.reply_to, question, answer)
         log.info("%s taught exchange %s as pair #%s", describe(interaction.user), self.row["id"], pair_id)
         outcome = "sent to the asker" if delivered else "could not be sent to the asker"

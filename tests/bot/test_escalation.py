@@ -169,6 +169,23 @@ async def test_teach_answers_the_asker_and_everyone_from_now_on(dpy, store, admi
     assert "answered from now on" in confirm.args[0] and confirm.kwargs["ephemeral"] is True
 
 
+async def test_teaching_a_cleaner_wording_also_answers_the_askers_own(dpy, store, admins):
+    asked = "ref dog colour??"
+    await dpytest.message(f"<@{dpy.user.id}> {asked}")
+    dpytest.get_message()  # the fallback
+    escalation = dpytest.get_message()
+    admin = make_member(ADMIN_ID)
+    modal = (await press_teach(dpy, escalation, admin)).response.send_modal.await_args.args[0]
+    assert await async_store.unanswered(store) != []
+
+    await submit(dpy, modal, admin, escalation, answer=DOG_ANSWER, question=DOG)
+    assert taught(store) == [(DOG, DOG_ANSWER)]
+    assert exchanges(store)[0].chosen_question == DOG
+    answer = await dpy.answerer.answer("ref dog colour")  # the asker's words, not the taught ones
+    assert (answer.text, answer.matched_question, answer.answered_by) == (DOG_ANSWER, DOG, "taught")
+    assert await async_store.unanswered(store) == []  # answered, under another wording
+
+
 async def test_teach_from_a_non_admin_is_refused(dpy, store, admins, caplog):
     await dpytest.message(f"<@{dpy.user.id}> {DOG}")
     dpytest.get_message()

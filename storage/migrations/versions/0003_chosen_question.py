@@ -1,10 +1,11 @@
-"""Exchanges record which suggested question the asker chose after a "did you mean".
+"""Exchanges record the known question they turned out to mean: the one the asker chose from "did you
+mean", or the wording an admin taught a "not sure" question as.
 
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-02 09:00:00
 
-The asker's wording is then answered as the chosen question (``storage.repo.learned_wordings``). The
+The asker's wording is then answered as that question (``storage.repo.learned_wordings``). The
 downgrade drops the column the way 0002's does (SQLite's own ``DROP COLUMN``: a batch rebuild would
 cascade-delete the votes and corrections).
 """
