@@ -10,7 +10,7 @@ once for everyone (what makes a small CPU serve many people). When idle, the fir
 (a batch runs until its longest answer ends; for benchmarks).
 
 What admins teach goes into ``Knowledge`` (``teach``, ``set_live``) and is answered from the next
-question on, and so does an asker's wording once they chose a "did you mean" suggestion (``learn_wording``);
+question on, and so does an asker's wording once it is known which question it meant (``learn_wording``);
 votes nudge a known question's ranking (``nudge``). ``swap`` serves a new model (and its
 index) to questions that start after it, keeping what was taught; rows in flight finish on their model.
 """
@@ -222,8 +222,9 @@ class Answerer:
         await torch_thread.run(lambda: self._knowledge.set_live(pairs))
 
     async def learn_wording(self, wording: str, question: str) -> None:
-        """Someone who typed ``wording`` chose known ``question`` from "did you mean": answer that wording
-        (and wordings near it) as ``question`` from the next batch on. Nothing when learning is off."""
+        """``wording`` (what someone typed) turned out to mean known ``question`` (their "did you mean"
+        choice, or what an admin taught it as): answer it, and wordings near it, as ``question`` from the
+        next batch on. Nothing when learning is off."""
         if self.learn_wordings:
             wording = clean_question(wording)
             await torch_thread.run(lambda: self._knowledge.add_wording(wording, question))

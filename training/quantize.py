@@ -155,8 +155,8 @@ def _row_scaled() -> tuple[Any, Any]:
     """``_plain`` and ``_centered``, compiled by TorchScript. The per-row scaling is 6 to 13 small tensor
     ops per Linear, and at batch 1 their Python overhead was 17% of a decoding step (0.68 of 4.0 ms per
     token, distilgpt2-size, 2-core Xeon); scripted, 3.45 ms per token with the same numbers. TorchScript is
-    deprecated in favour of ``torch.compile``, which does not take fbgemm's packed weights here; where it
-    cannot script them, the same functions run eagerly."""
+    deprecated in favour of ``torch.compile`` (which, over the whole decoder, was slower here and changed
+    tokens); where torch cannot script them any more, the same functions run eagerly."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
