@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from bot.knowledge import Knowledge
@@ -90,3 +91,39 @@ def test_a_taught_pair_for_the_same_wording_wins_over_the_learned_one() -> None:
     knowledge.add_live("How long is extra time?", "Two halves of 15 minutes.")
     best = knowledge.search_many(["how long is extra time"])[0][0]
     assert (best.question, best.answer) == ("How long is extra time?", "Two halves of 15 minutes.")
+
+
+class CountingEncoder:
+    """A stand-in sentence encoder: a unit vector per text from its words; counts what it encodes."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def encode(self, texts, max_tokens: int = 64) -> np.ndarray:
+        self.texts += list(texts)
+        out = np.zeros((len(texts), 16), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                out[i, sum(map(ord, word)) % 16] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+def test_a_change_encodes_only_the_live_records_that_changed() -> None:
+    encoder = CountingEncoder()
+    knowledge = Knowledge(RetrievalIndex.build(BASE, encoder))
+    knowledge.set_live(TAUGHT)
+    knowledge.set_wordings([{"wording": "length of a game", "question": "How long is a match?"}])
+    knowledge.search_many(["where is training"])
+    encoder.texts.clear()
+    knowledge.add_wording("who took euro 2016", "Who won Euro 2016?")
+    best = knowledge.search_many(["who took euro 2016"])[0][0]
+    assert best.question == "Who won Euro 2016?"
+    # The query, and the new wording's question and pair texts: nothing encoded before is encoded again.
+    assert sorted(encoder.texts) == sorted(["who took euro 2016"] * 2 + ["who took euro 2016 Portugal."])
+    # A new answer for a taught question is a new pair text: that one record is encoded again.
+    encoder.texts.clear()
+    knowledge.add_live(TAUGHT[0]["question"], "Southfield, 8 pm.", origin="correction")
+    knowledge.search_many(["where is training"])
+    assert len(encoder.texts) == 3 and "where is training" in encoder.texts
