@@ -229,6 +229,11 @@ class Answerer:
             wording = clean_question(wording)
             await torch_thread.run(lambda: self._knowledge.add_wording(wording, question))
 
+    async def forget_wording(self, question: str, known: str) -> str | None:
+        """A 👎 on an answer to ``question`` that used ``known``: forget the learned wording that brought
+        it (``Knowledge.forget_wording``); that wording, or None."""
+        return await torch_thread.run(lambda: self._knowledge.forget_wording(question, known))
+
     async def set_wordings(self, wordings: Iterable[dict[str, str]]) -> None:
         """Replace every learned wording (at start-up: the choices in the store); nothing when learning
         is off."""

@@ -49,6 +49,7 @@ class VoteResult:
     exchange_id: int
     matched_question: str | None
     delta: int  # new vote − old vote (a removal: −old); 0 when nothing changed
+    question: str  # what the asker typed
 
 
 async def run_in_session(
@@ -132,7 +133,7 @@ async def apply_vote(
         if exchange is None:
             return None
         delta = repo.change_vote(session, exchange.id, user_id, vote, only_if=only_if)
-        return VoteResult(exchange.id, exchange.matched_question, delta)
+        return VoteResult(exchange.id, exchange.matched_question, delta, exchange.question)
 
     return await run_in_session(session_factory, write)
 
@@ -204,6 +205,13 @@ async def record_choice(session_factory: SessionFactory, exchange_id: int, quest
     except Exception:
         log.exception("could not record the choice on exchange %s", exchange_id)
         return False
+
+
+async def forget_wording(session_factory: SessionFactory, wording: str, question: str) -> int:
+    """Unlearn ``wording`` as a way to ask ``question`` (``repo.forget_wording``)."""
+    from storage import repo
+
+    return await run_in_session(session_factory, repo.forget_wording, wording, question)
 
 
 async def learned_wordings(session_factory: SessionFactory) -> list[dict[str, Any]]:

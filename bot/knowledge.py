@@ -13,7 +13,9 @@ with the same question (a correction wins over what the model learned), and wins
 is training's rule (``training.data.comparison_key``), the one a retrain dedupes the taught pairs by.
 
 👍/👎 votes nudge a pair's score (``NUDGE_PER_VOTE``, at most ``NUDGE_MAX`` either way), so a match people
-keep rejecting stops winning close calls without waiting for a retrain.
+keep rejecting stops winning close calls without waiting for a retrain; a 👎 on an answer that a learned
+wording (below) brought also forgets that wording (``forget_wording``): one person's choice teaches, and
+one person's 👎 takes it back.
 
 People teach it their words too: when someone answered with "did you mean" chooses one of the known
 questions, their wording is *learned* (``add_wording``): it joins the live index as another way to ask
@@ -113,11 +115,39 @@ class Knowledge:
             self._wordings[key] = (wording, question)
             self._stale = True
 
+    def forget_wording(self, question: str, known: str) -> str | None:
+        """A 👎 on an answer to ``question`` that used known question ``known``: forget the learned wording
+        that made ``known`` the match (one mapped to it that scores ``question`` at least as high as
+        ``known`` itself does), and return that wording; None when no learned wording was the reason."""
+        if self._stale:
+            self._rebuild()
+        if self.live is None:
+            return None
+        target = comparison_key(known)
+        encoder = self.base if self.base is not None else self.live
+        vectors = encoder.encode([question])
+        live = self.live.search_many([question], MAX_SUGGESTIONS + 2, vectors=vectors)[0]
+        mapped = [m for m in live if m.origin == WORDING and self._target(m) == target]
+        if not mapped:
+            return None
+        direct = [m for m in live if m.origin != WORDING]
+        if self.base is not None and target not in self._live_pairs:
+            direct += self.base.search_many([question], MAX_SUGGESTIONS + 2, vectors=vectors)[0]
+        if any(comparison_key(m.question) == target and m.score > mapped[0].score for m in direct):
+            return None  # the known question matched by itself: the wording was not why
+        wording, _ = self._wordings.pop(comparison_key(mapped[0].question))
+        self._stale = True
+        return wording
+
     def nudge(self, question: str, votes: int) -> None:
         """Shift ``question``'s future scores by ``votes`` (+1 per 👍, -1 per 👎), within ±NUDGE_MAX."""
         key = comparison_key(question)
         value = self._nudges.get(key, 0.0) + NUDGE_PER_VOTE * votes
         self._nudges[key] = max(-NUDGE_MAX, min(NUDGE_MAX, value))
+
+    def _target(self, match: Match) -> str:
+        """The question key a live match of a learned wording stands for."""
+        return comparison_key(self._chosen[comparison_key(match.question)]["question"])
 
     def _record(self, question: str) -> dict[str, str] | None:
         """The known question's record (a live pair, else the checkpoint's), or None when unknown."""

@@ -166,6 +166,18 @@ def learned_wordings(session: Session) -> list[dict[str, Any]]:
     return [{"wording": w, "question": q, "created_at": at} for w, q, at in session.execute(stmt)]
 
 
+def forget_wording(session: Session, wording: str, question: str) -> int:
+    """Unlearn ``wording`` as a way to ask known ``question``: clear it from every exchange that recorded
+    it (``record_choice``); how many did."""
+    stmt = (
+        update(Exchange)
+        .where(Exchange.question_key == question_key(wording), Exchange.chosen_question == question)
+        .values(chosen_question=None)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).rowcount
+
+
 def set_vote(session: Session, exchange_id: int, user_id: int | str, vote: int) -> None:
     """Record ``user_id``'s vote (+1 / -1) on an exchange, replacing any earlier vote of theirs.
 

@@ -67,7 +67,7 @@ async def test_apply_vote_reports_the_matched_question_and_the_change(store):
     async def vote(value, user=1, only_if=None):
         return await async_store.apply_vote(store, 9, user, value, only_if=only_if)
 
-    assert await vote(1) == async_store.VoteResult(row.id, "What is offside?", 1)
+    assert await vote(1) == async_store.VoteResult(row.id, "What is offside?", 1, "offside?")
     assert (await vote(-1)).delta == -2
     assert (await vote(-1, user=2)).delta == -1
     assert (await vote(None, only_if=1)).delta == 0  # user 1's 👍 is gone already: the 👎 stays

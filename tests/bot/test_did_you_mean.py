@@ -121,6 +121,21 @@ async def test_the_askers_choice_teaches_their_wording_at_once(dpy, store):
     assert exchanges(store)[-1].matched_question == "How long is half-time in a football match?"
 
 
+async def test_a_thumbs_down_takes_a_learned_wording_back(dpy, store):
+    await dpytest.message(f"{mention(dpy)} how long")
+    dpytest.get_message()
+    asker, other = dpytest.get_config().members[:2]
+    await click(dpy, dpy.sent_views[-1], "How long is half-time in a football match?", asker)
+    await dpytest.message(f"{mention(dpy)} how long?")
+    answer = dpytest.get_message()
+    assert answer.content.startswith("15 minutes.")  # the learned wording at work
+
+    await react(answer, other, "👎")  # someone says it was the wrong question
+    assert exchanges(store)[0].chosen_question is None  # unlearned in the store too (kept on restart)
+    await dpytest.message(f"{mention(dpy)} how long?")
+    assert dpytest.get_message().content == SUGGEST_TEXT  # asked back again
+
+
 async def test_choices_teach_nothing_when_learning_is_off(dpy, store):
     dpy.answerer.learn_wordings = False
     await dpytest.message(f"{mention(dpy)} how long")

@@ -85,6 +85,20 @@ def test_a_learned_wording_serves_its_questions_current_answer_and_goes_with_it(
     assert again.search_many(["how long do the two teams play"])[0][0].question == "How long is a match?"
 
 
+def test_a_thumbs_down_forgets_only_the_wording_that_brought_the_answer() -> None:
+    knowledge = Knowledge(RetrievalIndex.build(BASE))
+    knowledge.add_wording("who took the trophy in france", "Who won Euro 2016?")
+    knowledge.add_wording("how long do the two teams play", "How long is a match?")
+    # "who won euro 2016" matches its known question by itself: the wording was not why.
+    assert knowledge.forget_wording("who won euro 2016", "Who won Euro 2016?") is None
+    # The wording brought "who took the trophy in france?"; a wording for another question is not touched.
+    assert knowledge.forget_wording("who took the trophy in france?", "How long is a match?") is None
+    forgotten = knowledge.forget_wording("who took the trophy in france?", "Who won Euro 2016?")
+    assert forgotten == "who took the trophy in france"
+    assert knowledge.search_many(["who took the trophy in france"])[0][0].score < 0.5  # on its own again
+    assert knowledge.search_many(["how long do the two teams play"])[0][0].question == "How long is a match?"
+
+
 def test_a_taught_pair_for_the_same_wording_wins_over_the_learned_one() -> None:
     knowledge = Knowledge(RetrievalIndex.build(BASE))
     knowledge.add_wording("how long is extra time", "How long is a match?")

@@ -3,7 +3,8 @@
 Reactions arrive as *raw* events so that votes on answers older than the message cache still count. The
 answer is found by the id of the bot's reply, which ``bot.async_store.log_exchange`` stored. A vote also
 nudges the ranking of the known question the answer came from (``Answerer.nudge``, by the net change:
-switching 👍 to 👎 is −2), and a correction is taught to the answerer, so both act at once, not only at
+switching 👍 to 👎 is −2), a 👎 takes back the learned wording that brought the answer, if one did
+(``Answerer.forget_wording``), and a correction is taught to the answerer, so all act at once, not only at
 the next retrain.
 """
 
@@ -68,6 +69,12 @@ class Feedback(AdminCog):
             return
         try:
             await self.bot.answerer.nudge(result.matched_question, result.delta)
+            if vote == -1:  # a 👎 also takes back a learned wording that brought this answer
+                wording = await self.bot.answerer.forget_wording(result.question, result.matched_question)
+                if wording is not None:
+                    await async_store.forget_wording(
+                        self.bot.session_factory, wording, result.matched_question
+                    )
         except Exception:
             log.exception("could not nudge %r by %d", result.matched_question[:100], result.delta)
 
