@@ -1,4 +1,5 @@
-"""Repository functions: every read and write the bot makes, each taking a ``Session``.
+"""Repository functions: every read and write the bot makes, each taking a ``Session`` (the training-run
+rows are in ``storage.runs``).
 
 The caller owns the transaction (``with session_factory.begin() as session:``); nothing here commits.
 Ids of Discord objects are stored as strings (snowflakes overflow some databases' signed 64-bit
@@ -14,7 +15,7 @@ from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from storage.models import Correction, Exchange, Feedback, TaughtPair, TrainingRun, utc_now
+from storage.models import Correction, Exchange, Feedback, TaughtPair, utc_now
 from storage.stats import get_stats
 from storage.text import question_key
 
@@ -25,22 +26,18 @@ __all__ = [
     "discord_id",
     "exchange_by_id",
     "exchange_by_reply",
-    "finish_training_run",
     "get_stats",
-    "latest_training_run",
     "live_pairs",
     "log_exchange",
     "mark_escalated",
     "remove_vote",
     "set_vote",
-    "start_training_run",
     "unanswered_queue",
     "vote_of",
     "vote_totals",
 ]
 
 SOURCES = ("discord", "terminal")
-RUN_STATUSES = ("running", "succeeded", "failed", "cancelled")
 # The answer path's decision: answered, "did you mean" suggestions, or the fallback.
 ZONES = ("answer", "suggest", "fallback")
 
@@ -350,57 +347,3 @@ def live_pairs(session: Session, *, since: datetime | None = None) -> list[dict[
     rows += [(at, 1, i, q, a, "correction") for q, a, at, i in session.execute(corrected)]
     rows.sort(key=lambda r: r[:3])
     return [{"question": q, "answer": a, "origin": o, "created_at": at} for at, _, _, q, a, o in rows]
-
-
-def start_training_run(
-    session: Session,
-    *,
-    triggered_by: int | str | None,
-    dataset_sha256: str | None = None,
-    counts: dict[str, Any] | None = None,
-) -> TrainingRun:
-    """Record that a retrain started (status ``running``)."""
-    row = TrainingRun(
-        triggered_by=discord_id(triggered_by),
-        dataset_sha256=dataset_sha256,
-        counts=counts,
-        status="running",
-        started_at=utc_now(),
-    )
-    session.add(row)
-    session.flush()
-    return row
-
-
-def finish_training_run(
-    session: Session,
-    run_id: int,
-    *,
-    status: str,
-    metrics: dict[str, Any] | None = None,
-    model_path: str | None = None,
-    error: str | None = None,
-    dataset_sha256: str | None = None,
-    counts: dict[str, Any] | None = None,
-) -> TrainingRun:
-    """Record how a retrain ended; unset arguments keep what ``start_training_run`` stored."""
-    if status not in RUN_STATUSES:
-        raise ValueError(f"status must be one of {RUN_STATUSES}, got {status!r}")
-    row = session.get(TrainingRun, run_id)
-    if row is None:
-        raise LookupError(f"no training run {run_id}")
-    row.status = status
-    row.finished_at = utc_now()
-    row.metrics = metrics if metrics is not None else row.metrics
-    row.model_path = model_path if model_path is not None else row.model_path
-    row.error = error
-    row.dataset_sha256 = dataset_sha256 or row.dataset_sha256
-    row.counts = counts if counts is not None else row.counts
-    session.flush()
-    return row
-
-
-def latest_training_run(session: Session) -> TrainingRun | None:
-    """The most recently started training run, if any."""
-    stmt = select(TrainingRun).order_by(TrainingRun.started_at.desc(), TrainingRun.id.desc()).limit(1)
-    return session.scalars(stmt).first()

@@ -292,10 +292,10 @@ class RetrainJob:
 
     # -- TrainingRun rows ----------------------------------------------------------------------------
     async def _start_row(self, options: RetrainOptions) -> int | None:
-        from storage import repo
+        from storage import runs
 
         def write(session: Any) -> int:
-            row = repo.start_training_run(session, triggered_by=options.triggered_by)
+            row = runs.start_training_run(session, triggered_by=options.triggered_by)
             session.flush()
             return row.id
 
@@ -308,7 +308,7 @@ class RetrainJob:
     async def _finish_row(self, result: RetrainResult, manifest: dict[str, Any]) -> None:
         if result.run_id is None:
             return
-        from storage import repo
+        from storage import runs
 
         dataset = manifest.get("dataset") or {}
         counts = {k: dataset[k] for k in ("records_in", "records_out", "train", "eval") if k in dataset}
@@ -316,7 +316,7 @@ class RetrainJob:
         try:
             await run_in_session(
                 self.session_factory,
-                repo.finish_training_run,
+                runs.finish_training_run,
                 result.run_id,
                 status=RUN_STATUS[result.status],
                 metrics=metrics,

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from storage import repo
+from storage import repo, runs
 from storage.models import Exchange, Feedback
 from tests.storage.seed import log_one
 
@@ -104,14 +104,14 @@ def test_correction_needs_an_existing_exchange(store):
 
 def test_training_run_lifecycle(store):
     with store.begin() as s:
-        run_id = repo.start_training_run(s, triggered_by=42, dataset_sha256="ab" * 32, counts={"train": 9}).id
+        run_id = runs.start_training_run(s, triggered_by=42, dataset_sha256="ab" * 32, counts={"train": 9}).id
     with store.begin() as s:
-        assert repo.latest_training_run(s).status == "running"
-        repo.finish_training_run(
+        assert runs.latest_training_run(s).status == "running"
+        runs.finish_training_run(
             s, run_id, status="succeeded", metrics={"f1": 0.5}, model_path="models/x", counts={"train": 10}
         )
     with store.begin() as s:
-        run = repo.latest_training_run(s)
+        run = runs.latest_training_run(s)
         assert (run.status, run.metrics, run.counts, run.triggered_by) == (
             "succeeded",
             {"f1": 0.5},
@@ -120,7 +120,7 @@ def test_training_run_lifecycle(store):
         )
         assert run.finished_at >= run.started_at
         with pytest.raises(ValueError):
-            repo.finish_training_run(s, run_id, status="exploded")
+            runs.finish_training_run(s, run_id, status="exploded")
 
 
 def test_get_stats_counts_days_top_questions_and_votes(store):
