@@ -64,7 +64,7 @@ class Knowledge:
         self._known: dict[str, dict[str, str]] | None = None  # base records by question key, when needed
         # Each live record's (question, pair) vectors, by (question, answer): a rebuild encodes only what
         # changed (encoding is the costly part: 6 s for 1,000 records on a small CPU).
-        self._encoded: dict[tuple[str, str], tuple[np.ndarray, np.ndarray | None]] = {}
+        self._encoded: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._stale = False  # the live index is rebuilt lazily, on the thread that searches
 
     @property
@@ -119,20 +119,16 @@ class Knowledge:
         """A 👎 on an answer to ``question`` that used known question ``known``: forget the learned wording
         that made ``known`` the match (one mapped to it that scores ``question`` at least as high as
         ``known`` itself does), and return that wording; None when no learned wording was the reason."""
-        if self._stale:
-            self._rebuild()
-        if self.live is None:
-            return None
+        [base], [live] = self._search([question], MAX_SUGGESTIONS + 2)
         target = comparison_key(known)
-        encoder = self.base if self.base is not None else self.live
-        vectors = encoder.encode([question])
-        live = self.live.search_many([question], MAX_SUGGESTIONS + 2, vectors=vectors)[0]
-        mapped = [m for m in live if m.origin == WORDING and self._target(m) == target]
+        mapped = [
+            m for m in live if m.origin == WORDING and comparison_key(self._as_known(m).question) == target
+        ]
         if not mapped:
             return None
         direct = [m for m in live if m.origin != WORDING]
-        if self.base is not None and target not in self._live_pairs:
-            direct += self.base.search_many([question], MAX_SUGGESTIONS + 2, vectors=vectors)[0]
+        if target not in self._live_pairs:
+            direct += base
         if any(comparison_key(m.question) == target and m.score > mapped[0].score for m in direct):
             return None  # the known question matched by itself: the wording was not why
         wording, _ = self._wordings.pop(comparison_key(mapped[0].question))
@@ -145,9 +141,12 @@ class Knowledge:
         value = self._nudges.get(key, 0.0) + NUDGE_PER_VOTE * votes
         self._nudges[key] = max(-NUDGE_MAX, min(NUDGE_MAX, value))
 
-    def _target(self, match: Match) -> str:
-        """The question key a live match of a learned wording stands for."""
-        return comparison_key(self._chosen[comparison_key(match.question)]["question"])
+    def _as_known(self, match: Match) -> Match:
+        """A live match of a learned wording as the known question it stands for (its current answer)."""
+        known = self._chosen[comparison_key(match.question)]
+        return replace(
+            match, question=known["question"], answer=known["answer"], origin=known.get("origin", "trained")
+        )
 
     def _record(self, question: str) -> dict[str, str] | None:
         """The known question's record (a live pair, else the checkpoint's), or None when unknown."""
@@ -181,15 +180,11 @@ class Knowledge:
         new = [r for r, key in zip(records, keys, strict=True) if key not in self._encoded]
         if new:
             encoded = Vectors.encode(embedder, new)
-            for i, r in enumerate(new):
-                pair = None if encoded.pairs is None else encoded.pairs[i]
-                self._encoded[(r["question"], r["answer"])] = (encoded.questions[i], pair)
+            for r, question, pair in zip(new, encoded.questions, encoded.pairs, strict=True):
+                self._encoded[(r["question"], r["answer"])] = (question, pair)
         self._encoded = {key: self._encoded[key] for key in keys}
-        pairs = [self._encoded[key][1] for key in keys]
-        return Vectors(
-            np.stack([self._encoded[key][0] for key in keys]),
-            None if any(p is None for p in pairs) else np.stack(pairs),
-        )
+        questions, pairs = zip(*(self._encoded[key] for key in keys), strict=True)
+        return Vectors(np.stack(questions), np.stack(pairs))
 
     # -- search ----------------------------------------------------------------------------------------
 
@@ -197,6 +192,11 @@ class Knowledge:
         """Per query, up to ``k`` matches from both indexes, best first, one per distinct question."""
         if not queries:
             return []
+        base, live = self._search(queries, k)
+        return [self._merge(b, lv, k) for b, lv in zip(base, live, strict=True)]
+
+    def _search(self, queries: Sequence[str], k: int) -> tuple[list[list[Match]], list[list[Match]]]:
+        """Each index's own matches per query (the checkpoint's ``k + 2``, the live one's ``k``)."""
         if self._stale:
             self._rebuild()
         # Both indexes use the same encoder (the live one is built with the base's): encode once.
@@ -205,15 +205,13 @@ class Knowledge:
         none: list[list[Match]] = [[] for _ in queries]
         base = self.base.search_many(queries, k + 2, vectors=vectors) if self.base is not None else none
         live = self.live.search_many(queries, k, vectors=vectors) if self.live is not None else none
-        return [self._merge(b, lv, k) for b, lv in zip(base, live, strict=True)]
+        return base, live
 
     def _merge(self, base: list[Match], live: list[Match], k: int) -> list[Match]:
         best: dict[str, Match] = {}
         for from_base, match in [*((False, m) for m in live), *((True, m) for m in base)]:
             if match.origin == WORDING:  # a learned wording stands for the question it was chosen as
-                known = self._chosen[comparison_key(match.question)]
-                match = replace(match, question=known["question"], answer=known["answer"],
-                                origin=known.get("origin", "trained"))  # fmt: skip
+                match = self._as_known(match)
             key = comparison_key(match.question)  # live first: on a tie the newer word stays
             if from_base and key in self._live_pairs:
                 continue  # taught or corrected since training: the live pair speaks for this question

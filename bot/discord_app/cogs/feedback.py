@@ -76,7 +76,7 @@ class Feedback(AdminCog):
                         self.bot.session_factory, wording, result.matched_question
                     )
         except Exception:
-            log.exception("could not nudge %r by %d", result.matched_question[:100], result.delta)
+            log.exception("could not apply the vote (%d) to %r", result.delta, result.matched_question[:100])
 
     # -- corrections ---------------------------------------------------------------------------------
     async def _correct(self, message_id: int, answer: str, admin: discord.abc.User) -> str:
