@@ -17,6 +17,10 @@ the example's questions in front:
    questions for both schedulers, run one after the other per level: p50/p95/p99 latency (arrival to
    answer), throughput, and p95 / unloaded p50.
 
+On the trained model also 1-2 without answer drafts (``training.running``: a matched trained question's
+answer goes through the model as a draft it verifies in one pass): ``draft_unloaded_p50_speedup`` and
+``draft_capacity_ratio`` (the random-weight model says none of its drafts, so they stop there).
+
 Targets (issue 13): with continuous batching, p95 at 50% load <= 1.5x the unloaded p50 and at 80% load
 <= 2x; burst capacity not lower than static batching's. Prints one JSON line.
 """
@@ -121,22 +125,39 @@ def schedule(rate: float, seconds: float, work: Workload, seed: int) -> list[tup
         out.append((t, work.draw()))
 
 
-async def measure(generator: Any, work: Workload, seconds: float, loads: tuple[float, ...]) -> dict[str, Any]:
+async def measure(
+    generator: Any, work: Workload, seconds: float, loads: tuple[float, ...], drafts_too: bool = False
+) -> dict[str, Any]:
+    """``drafts_too``: also unloaded and burst without answer drafts (``GenerationConfig.drafts``)."""
     from bot.answerer import Answerer
+    from training.generate import GenerationConfig
 
-    def answerer(scheduler: str) -> Answerer:
-        return Answerer(generator, max_batch_size=16, batch_wait_ms=5, timeout_s=600, scheduler=scheduler)
+    def answerer(scheduler: str, drafts: bool = True) -> Answerer:
+        return Answerer(
+            generator, max_batch_size=16, batch_wait_ms=5, timeout_s=600, scheduler=scheduler,
+            config=GenerationConfig(drafts=drafts),
+        )  # fmt: skip
 
     out: dict[str, Any] = {}
-    async with answerer("continuous") as a:
-        await a.answer(work.questions[0])  # warm-up
-        results = [await ask(a, work.draw()) for _ in range(UNLOADED)]
-    out["unloaded"] = summary(results, sum(r[0] for r in results))
-    alone = alone_model(results)
     items = [work.draw() for _ in range(BURST)]
-    for scheduler in SCHEDULERS:
-        async with answerer(scheduler) as a:
-            out[f"burst_{scheduler}"] = await burst(a, items)
+    for drafts in (True, False) if drafts_too else (True,):
+        suffix = "" if drafts else "_no_drafts"
+        async with answerer("continuous", drafts) as a:
+            await a.answer(work.questions[0])  # warm-up
+            results = [await ask(a, work.draw()) for _ in range(UNLOADED)]
+        out[f"unloaded{suffix}"] = summary(results, sum(r[0] for r in results))
+        if drafts:
+            alone = alone_model(results)
+        for scheduler in SCHEDULERS if drafts else ("continuous",):
+            async with answerer(scheduler, drafts) as a:
+                out[f"burst_{scheduler}{suffix}"] = await burst(a, items)
+    if drafts_too:
+        out["draft_unloaded_p50_speedup"] = round(
+            out["unloaded_no_drafts"]["p50_s"] / out["unloaded"]["p50_s"], 2
+        )
+        out["draft_capacity_ratio"] = round(
+            out["burst_continuous"]["answers_per_s"] / out["burst_continuous_no_drafts"]["answers_per_s"], 2
+        )
     capacity = out["burst_static"]["answers_per_s"]
     out["capacity_ratio"] = round(out["burst_continuous"]["answers_per_s"] / capacity, 2)
     base = out["unloaded"]["p50_s"]
@@ -216,7 +237,9 @@ def main() -> None:
             trained = torch_thread.call(Generator.load, model_dir)
             questions = [r["question"] for r in records]
             result["trained_model"] = source
-            result["trained"] = asyncio.run(measure(trained, Workload(questions, None), args.seconds, loads))
+            result["trained"] = asyncio.run(
+                measure(trained, Workload(questions, None), args.seconds, loads, drafts_too=True)
+            )
     targets = {}
     for name in ("distil_size_40", "distil_size", "trained"):
         if name in result and {0.5, 0.8} <= set(loads):

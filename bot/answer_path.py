@@ -96,6 +96,7 @@ class Routed:
     question: str
     decision: Decision | None  # None: no index, the model answers the question as typed (closed book)
     prompt: str | None  # the known question the model answers, or the question itself (closed book)
+    draft: str | None = None  # the answer it was trained on for that question (its likely answer)
 
 
 def route(knowledge: Knowledge, questions: list[str], settings: BatchSettings) -> list[Routed]:
@@ -107,7 +108,8 @@ def route(knowledge: Knowledge, questions: list[str], settings: BatchSettings) -
         d = decide(matches, settings.zones)
         # Only a trained pair is the model's to answer: it answers the matched known question.
         trained = d.zone == "answer" and d.match is not None and d.match.origin == "trained"
-        out.append(Routed(q, d, d.match.question if trained else None))
+        match = d.match if trained else None
+        out.append(Routed(q, d, match.question if match else None, match.answer if match else None))
     return out
 
 
@@ -125,8 +127,9 @@ def answer_batch(
     """Answers for ``questions`` as one batch (latency_s left 0: the caller knows when each arrived)."""
     routed = route(knowledge, questions, settings)
     # One model batch for every answer the model gives.
-    prompts = [r.prompt for r in routed if r.prompt is not None]
-    generated = iter(generator.generate(prompts, settings.config) if prompts else [])
+    asked = [r for r in routed if r.prompt is not None]
+    prompts, drafts = [r.prompt for r in asked], [r.draft for r in asked]
+    generated = iter(generator.generate(prompts, settings.config, drafts) if prompts else [])
     version = generator.model_version
     return [finish(r, next(generated) if r.prompt is not None else None, version, settings) for r in routed]
 

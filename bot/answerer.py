@@ -386,6 +386,7 @@ def _iterate(
     batch.add(
         [(r, generator.encode_question(r.routed.prompt, limit)) for r in joining],
         max_new_tokens=[r.max_new_tokens for r in joining],
+        drafts=[generator.draft_ids(r.routed.draft) if r.routed.draft else None for r in joining],
     )
     while True:
         for request, row in batch.step():

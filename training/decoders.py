@@ -33,6 +33,7 @@ class HFDecoder:
         self.cache = None
 
     can_join = False  # a general cache has no room for rows that start later: one batch at a time
+    drafts = False  # nor a way to take back tokens a row did not say
 
     def _start(self, ids: torch.Tensor, mask: torch.Tensor, max_new_tokens: int) -> torch.Tensor:
         self.mask = mask
@@ -96,6 +97,7 @@ class GPT2Decoder:
     """
 
     can_join = True
+    drafts = True  # a joining row may bring a draft of its answer (``step``'s ``tail``, ``rewind``)
 
     def __init__(self, model: Any) -> None:
         cfg = model.config
@@ -156,10 +158,13 @@ class GPT2Decoder:
         join: tuple[torch.Tensor, torch.Tensor, int] | None = None,
         *,
         slots: int = 0,
+        tail: int = 1,
     ) -> torch.Tensor:
         """One token for every live row (``next_ids``, in slot order) and, in the same forward pass,
         the prompts of rows that ``join`` (left-padded ids, their mask, their token limit): the weights
-        are read once for both. Returns the next-token logits of the live rows, then of the new ones."""
+        are read once for both. Returns the next-token logits of the live rows, then of the new ones:
+        for each new row, those of its last ``tail`` positions (a prompt that ends with a draft of its
+        answer: what the model says after each draft token, see ``rewind``)."""
         n = self.n
         if (next_ids is None) != (n == 0):
             raise ValueError("next_ids must give one token per live row")
@@ -182,9 +187,9 @@ class GPT2Decoder:
             self.pos[:n] += 1
             mask_n = self.valid[:n, None, None, : t + 1] if self._padded else None
             ks, vs = [k[:n] for k in self.k], [v[:n] for v in self.v]
-            groups.append((next_ids[:, None], self.pos[:n], t, mask_n, ks, vs))
+            groups.append((next_ids[:, None], self.pos[:n], t, mask_n, ks, vs, 1))
         if join is not None:
-            groups.append(self._prompt_group(ids, mask, n, t + 1))
+            groups.append((*self._prompt_group(ids, mask, n, t + 1), tail))
             n += b
         self.n, self.t = n, t + 1
         if join is not None:  # a plain step leaves it as it was: its column is valid for every row
@@ -209,6 +214,17 @@ class GPT2Decoder:
         vs = [v[lo:hi, :, end - w : end] for v in self.v]
         return ids, pos, 0, attn[:, None], ks, vs
 
+    def rewind(self, rows: list[int], counts: list[int]) -> None:
+        """Take back the last ``counts[i]`` tokens of live row ``rows[i]`` (the end of a draft the model
+        did not say): their columns are masked out and the row's next token takes the first one's
+        position, so it decodes on exactly as if they had never been there."""
+        t = self.t
+        for r, c in zip(rows, counts, strict=True):
+            if c:
+                self.valid[r, t - c : t] = False
+                self.pos[r] -= c
+                self._padded = True
+
     def evict(self, rows: list[int]) -> list[int]:
         """Remove live ``rows``; the last live slot moves into each hole. Returns, per slot now live,
         the slot it held before (so callers can reorder what they keep per row alike)."""
@@ -229,9 +245,10 @@ class GPT2Decoder:
         return order
 
     def _forward(self, groups: list[tuple]) -> torch.Tensor:
-        """Groups of rows ``(ids, positions, start column, attention mask, k views, v views)`` through
-        the blocks together: one matrix product per layer for all their tokens (selective batching, as
-        in Orca), attention per group over its own cache. Last-position logits, group after group."""
+        """Groups of rows ``(ids, positions, start column, attention mask, k views, v views, tail)``
+        through the blocks together: one matrix product per layer for all their tokens (selective
+        batching, as in Orca), attention per group over its own cache. The logits of each row's last
+        ``tail`` positions, group after group."""
         e = self.n_head * self.head_dim
         shapes = [g[0].shape for g in groups]
         sizes = [b * t for b, t in shapes]
@@ -241,7 +258,7 @@ class GPT2Decoder:
             qkv = block.attn.c_attn(block.ln_1(h))
             parts = []
             for (b, t), part, group in zip(shapes, qkv.split(sizes), groups, strict=True):
-                start, mask, ks, vs = group[2:]
+                start, mask, ks, vs = group[2:6]
                 end = start + t
                 q, k, v = (x.view(b, t, self.n_head, self.head_dim).transpose(1, 2) for x in part.split(e, 1))
                 ks[i][:, :, start:end] = k
@@ -253,7 +270,8 @@ class GPT2Decoder:
             x = self.act(x) if self.act else self.act_module(x)
             h = h + block.mlp.c_proj(x)
         last, off = [], 0
-        for b, t in shapes:  # each row's last token
-            last.append(h[off + t - 1 : off + b * t : t])
+        for (b, t), group in zip(shapes, groups, strict=True):  # each row's last tokens
+            tail = group[6]
+            last.append(h[off : off + b * t].view(b, t, e)[:, t - tail :].reshape(b * tail, e))
             off += b * t
         return self.lm_head(self.tr.ln_f(torch.cat(last) if len(last) > 1 else last[0]))

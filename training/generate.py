@@ -22,9 +22,9 @@ import torch
 from training.checkpoint import CheckpointError, load_tokenizer, read_manifest, resolve_model_dir
 from training.checkpoint import model_version as folder_version
 from training.decoders import supports_fast_path
-from training.prompt import STOP_STRINGS, extract_answer, format_prompt
+from training.prompt import STOP_STRINGS, extract_answer, format_answer, format_prompt
 from training.retrieval import RetrievalIndex
-from training.running import DecodedRow, RunningBatch
+from training.running import DecodedRow, DraftStats, RunningBatch
 from training.zones import ZoneThresholds
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class GenerationConfig:
     num_return_sequences: int = 1
     min_new_tokens: int = 0  # EOS and stop markers are ignored before this many tokens (benchmarks)
     seed: int | None = None  # for sampling; None = torch's global RNG
+    drafts: bool = True  # verify answer drafts when given (greedy only; see training.running)
 
     @property
     def greedy(self) -> bool:
@@ -98,6 +99,7 @@ class Generator:
         vocab = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
         nl = [i for i, t in enumerate(vocab) if t is not None and ("Ċ" in t or "\n" in t)]
         self.newline_ids = torch.tensor(nl, dtype=torch.long, device=self.device) if nl else None
+        self.draft_stats = DraftStats()  # how often this model says the answer drafts it is given
 
     @property
     def confidence_threshold(self) -> float | None:
@@ -173,6 +175,10 @@ class Generator:
         )
         return ids[-budget:]
 
+    def draft_ids(self, answer: str) -> list[int]:
+        """The tokens the model says for ``answer`` if it answers as it was trained to (with EOS)."""
+        return self._token_ids(format_answer(answer, self.tokenizer.eos_token))
+
     # -- generation ----------------------------------------------------------------------------------------
 
     def _limited(self, config: GenerationConfig | None) -> GenerationConfig:
@@ -187,21 +193,36 @@ class Generator:
         return RunningBatch(self, self._limited(config), slots=slots)
 
     @torch.inference_mode()
-    def generate(self, questions: list[str], config: GenerationConfig | None = None) -> list[Generation]:
-        """Answer ``questions`` as one batch: ``num_return_sequences`` results per question, in order."""
+    def generate(
+        self,
+        questions: list[str],
+        config: GenerationConfig | None = None,
+        drafts: list[str | None] | None = None,
+    ) -> list[Generation]:
+        """Answer ``questions`` as one batch: ``num_return_sequences`` results per question, in order.
+        ``drafts``: per question, the answer it was trained on if known (faster, same answers)."""
         config = self._limited(config)
         if not questions:
             return []
         start = time.perf_counter()
         prompts = [self.encode_question(q, config.max_new_tokens) for q in questions]
-        prompts = [p for p in prompts for _ in range(config.num_return_sequences)]
-        rows = self._decode(prompts, config, start)
+        n = config.num_return_sequences
+        prompts = [p for p in prompts for _ in range(n)]
+        drafts = drafts or [None] * len(questions)
+        ids = [self.draft_ids(d) if d else None for d in drafts for _ in range(n)]
+        rows = self._decode(prompts, config, start, ids)
         return [self.finish(row) for row in rows]
 
-    def _decode(self, prompts: list[list[int]], config: GenerationConfig, start: float) -> list[DecodedRow]:
+    def _decode(
+        self,
+        prompts: list[list[int]],
+        config: GenerationConfig,
+        start: float,
+        drafts: list[list[int] | None] | None = None,
+    ) -> list[DecodedRow]:
         """Every prompt decoded together until the last one finishes; one ``DecodedRow`` each, in order."""
         batch = RunningBatch(self, config)
-        batch.add(list(enumerate(prompts)), started=start)
+        batch.add(list(enumerate(prompts)), started=start, drafts=drafts)
         rows: dict[int, DecodedRow] = {}
         while len(batch):
             rows.update(batch.step())

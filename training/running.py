@@ -12,6 +12,16 @@ Each row decodes exactly as it would alone (greedy answers do not depend on batc
 count its own tokens, its padding is masked, and its stop checks, token limit and repetition controls
 look at its own tokens only. ``Generator.generate`` is the same loop with every row added at once.
 
+**Answer drafts.** A row may join with a draft of its answer: when retrieval matched a trained question,
+the answer the model was taught for it, which is usually exactly what it says. The draft goes through
+the model with the prompt in the join's forward pass; the row keeps the longest start of it that greedy
+decoding would have chosen token by token (the model's choice after each draft token is in the same
+pass), and the cache forgets the rest (``GPT2Decoder.rewind``). A memorised answer is so said in one
+forward pass instead of one per token; a wrong draft costs its tokens' share of one pass and changes
+nothing (speculative decoding's verification, with the known answer as the draft: REST, He et al.,
+NAACL 2024). Only for greedy decoding without repetition controls, on the GPT-2 decoder. When a model
+keeps refusing its drafts (``DraftStats``) rows stop bringing them, but for an occasional probe.
+
 Rows can join a running batch only on the lean GPT-2 decoder (``GPT2Decoder.can_join``); with any other
 architecture a batch takes new rows once it is empty.
 """
@@ -41,6 +51,28 @@ if TYPE_CHECKING:
 _STOP_TAIL = 12  # earlier tokens of a row decoded with the new one when looking for a stop marker
 
 
+class DraftStats:
+    """What share of the draft tokens a model said (a moving average); drafts stop when it is low."""
+
+    MIN_SHARE = 0.5  # below: draft only every PROBE_EVERY-th join
+    PROBE_EVERY = 16
+    EMA = 0.2
+
+    def __init__(self) -> None:
+        self.share = 1.0
+        self._skipped = 0
+
+    def wanted(self) -> bool:
+        if self.share >= self.MIN_SHARE:
+            return True
+        self._skipped = (self._skipped + 1) % self.PROBE_EVERY
+        return self._skipped == 0
+
+    def update(self, said: int, offered: int) -> None:
+        if offered:
+            self.share = (1 - self.EMA) * self.share + self.EMA * said / offered
+
+
 @dataclass
 class DecodedRow:
     """One finished row of the decoding loop, before it becomes a ``Generation``."""
@@ -60,6 +92,7 @@ class _Row:
     ids: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     newline: bool = False  # produced a newline: may be starting a stop marker
+    draft: list[int] = field(default_factory=list)  # what it will likely say (checked at its join)
 
 
 class RunningBatch:
@@ -78,6 +111,14 @@ class RunningBatch:
         if not config.greedy and config.seed is not None:
             self._rng = torch.Generator(device=generator.device).manual_seed(config.seed)
         self._history = config.repetition_penalty != 1.0 or config.no_repeat_ngram_size > 0
+        # Verifying a draft compares it with the greedy choice at each position, in one pass.
+        self._drafts = (
+            config.drafts
+            and self._decoder.drafts
+            and config.greedy
+            and not self._history
+            and not config.min_new_tokens
+        )
 
     def __len__(self) -> int:
         return len(self._rows) + len(self._joining)
@@ -97,10 +138,11 @@ class RunningBatch:
         *,
         max_new_tokens: Sequence[int | None] | None = None,
         started: float | None = None,
+        drafts: Sequence[list[int] | None] | None = None,
     ) -> None:
         """Rows ``(key, prompt token ids)`` that join at the next ``step`` (their prompts go through the
         model in that step's forward pass). A row's own ``max_new_tokens`` may be lower than the
-        config's (None: the config's)."""
+        config's (None: the config's); its draft (token ids, None: none) is what it will likely say."""
         if not prompts:
             return
         if not self.can_join:
@@ -108,16 +150,21 @@ class RunningBatch:
         limit = self.config.max_new_tokens
         limits = [min(limit, m or limit) for m in (max_new_tokens or [None] * len(prompts))]
         started = time.perf_counter() if started is None else started
-        self._joining += [_Row(k, p, m, started) for (k, p), m in zip(prompts, limits, strict=True)]
+        drafts = drafts if self._drafts and drafts is not None else [None] * len(prompts)
+        self._joining += [
+            _Row(k, p, m, started, draft=list(d or [])[:m])
+            for (k, p), m, d in zip(prompts, limits, drafts, strict=True)
+        ]
 
     def _prompts(self, rows: list[_Row]) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Left-padded prompt ids, their mask and the rows' largest token limit."""
-        width = max(len(r.prompt) for r in rows)
+        """Left-padded prompt ids (each followed by its draft), their mask and the largest token limit."""
+        texts = [r.prompt + r.draft for r in rows]
+        width = max(len(t) for t in texts)
         ids = torch.full((len(rows), width), self.generator.pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, width - len(r.prompt) :] = torch.tensor(r.prompt)
-            mask[i, width - len(r.prompt) :] = 1
+        for i, text in enumerate(texts):
+            ids[i, width - len(text) :] = torch.tensor(text)
+            mask[i, width - len(text) :] = 1
         dev = self.generator.device
         return ids.to(dev), mask.to(dev), max(r.max_new for r in rows)
 
@@ -135,11 +182,52 @@ class RunningBatch:
         finished: list[tuple[Hashable, DecodedRow]] = []
         chosen = self._choose_all(finished) if self._rows else None
         joining, self._joining = self._joining, []
+        if any(r.draft for r in joining) and not self.generator.draft_stats.wanted():
+            for r in joining:
+                r.draft = []
         if self._rows or joining:
             join = self._prompts(joining) if joining else None
-            self._logits = self._decoder.step(chosen, join, slots=self.slots)
+            tail = 1 + max((len(r.draft) for r in joining), default=0)
+            extra = {"tail": tail} if tail > 1 else {}
+            self._logits = self._decoder.step(chosen, join, slots=self.slots, **extra)
             self._rows += joining
+            if tail > 1:
+                self._verify(len(self._rows) - len(joining), tail, finished)
         return finished
+
+    def _verify(self, first: int, tail: int, finished: list[tuple[Hashable, DecodedRow]]) -> None:
+        """The rows from ``first`` on just joined, each with the logits of its last ``tail`` positions:
+        each keeps the longest start of its draft that greedy decoding chooses, the rest is taken back;
+        rows that end within their draft leave at once."""
+        live, new = self._logits[:first], self._logits[first:].view(len(self._rows) - first, tail, -1)
+        choice = new.max(dim=-1).indices.tolist()
+        lse = torch.logsumexp(new.float(), dim=-1)
+        nexts, leaving, back, counts, offered, said = [], [], [], [], 0, 0
+        for i, row in enumerate(self._rows[first:]):
+            draft, m, a, reason = row.draft, len(row.draft), 0, None
+            at = tail - 1 - m  # the position whose logits choose the first answer token
+            if m:
+                d = torch.tensor(draft, device=new.device)
+                lps = (new[i, at : at + m].float().gather(1, d[:, None])[:, 0] - lse[i, at : at + m]).tolist()
+                newline = self._newlines(d)
+            while a < m and reason is None and choice[i][at + a] == draft[a]:
+                row.ids.append(draft[a])
+                row.logprobs.append(lps[a])
+                reason = self._ends(row, draft[a], newline[a])
+                a += 1
+            offered, said, row.draft = offered + m, said + a, []
+            nexts.append(new[i, at + a] if reason is None else new[i, at])
+            if reason is not None:
+                took = time.perf_counter() - row.started
+                finished.append((row.key, DecodedRow(row.ids, row.logprobs, reason, took)))
+                leaving.append(first + i)
+            elif a < m:
+                back.append(first + i)
+                counts.append(m - a)
+        self.generator.draft_stats.update(said, offered)
+        self._decoder.rewind(back, counts)
+        self._logits = torch.cat([live, torch.stack(nexts)])
+        self._evict(leaving)
 
     def _choose_all(self, finished: list[tuple[Hashable, DecodedRow]]) -> torch.Tensor | None:
         """Choose every decoding row's token; rows that end with it go to ``finished`` and leave. The
@@ -163,13 +251,8 @@ class RunningBatch:
         for i, (row, tok, lp) in enumerate(zip(rows, chosen_l, lp_l, strict=True)):
             row.ids.append(tok)
             row.logprobs.append(lp)
-            row.newline = row.newline or newline[i]
-            grown_up = len(row.ids) > config.min_new_tokens
-            if grown_up and (tok == gen.eos_id or (row.newline and self._hit_stop(row))):
-                reason = "stop"
-            elif len(row.ids) >= row.max_new:
-                reason = "length"
-            else:
+            reason = self._ends(row, tok, newline[i])
+            if reason is None:
                 continue
             finished.append((row.key, DecodedRow(row.ids, row.logprobs, reason, now - row.started)))
             leaving.append(i)
@@ -180,6 +263,16 @@ class RunningBatch:
         return chosen if not leaving else chosen[torch.tensor(order, device=chosen.device)]
 
     # -- internals ---------------------------------------------------------------------------------------
+
+    def _ends(self, row: _Row, tok: int, newline: bool) -> str | None:
+        """Why ``row`` ends with ``tok``, just appended: "stop" (EOS or a stop marker), "length" (its
+        token limit), or None (it goes on)."""
+        row.newline = row.newline or newline
+        if len(row.ids) > self.config.min_new_tokens and (
+            tok == self.generator.eos_id or (row.newline and self._hit_stop(row))
+        ):
+            return "stop"
+        return "length" if len(row.ids) >= row.max_new else None
 
     def _evict(self, rows: list[int]) -> list[int]:
         if not rows:

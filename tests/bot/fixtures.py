@@ -77,10 +77,13 @@ class FakeGenerator:
     def encode_question(self, question: str, max_new_tokens: int) -> str:
         return question
 
+    def draft_ids(self, answer: str) -> str:
+        return answer
+
     def finish(self, generation: Generation) -> Generation:
         return generation
 
-    def generate(self, questions: list[str], config: Any = None) -> list[Generation]:
+    def generate(self, questions: list[str], config: Any = None, drafts: Any = None) -> list[Generation]:
         self.batches.append(list(questions))
         self.started.set()
         if self.delay_s:
@@ -116,7 +119,14 @@ class FakeBatch:
     def keys(self) -> list[Any]:
         return [key for key, _ in self._rows]
 
-    def add(self, prompts: list[tuple[Any, str]], *, max_new_tokens: Any = None, started: Any = None) -> None:
+    def add(
+        self,
+        prompts: list[tuple[Any, str]],
+        *,
+        max_new_tokens: Any = None,
+        started: Any = None,
+        drafts: Any = None,
+    ) -> None:
         self._rows += list(prompts)
 
     def drop(self, keys: list[Any]) -> None:

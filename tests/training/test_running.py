@@ -10,7 +10,7 @@ import torch
 from tests.tiny_checkpoint import TINY_PAIRS, shared_tiny_checkpoint, tiny_model
 from training.generate import GenerationConfig, Generator
 from training.quantize import quantize_int8
-from training.running import DecodedRow
+from training.running import DecodedRow, DraftStats
 from training.tokenizer import load_gpt2_tokenizer
 
 QUESTIONS = [q for q, _ in TINY_PAIRS] + [
@@ -32,10 +32,14 @@ def alone(gen: Generator, question: str, config: GenerationConfig) -> list[int]:
 
 
 def run_staggered(
-    gen: Generator, config: GenerationConfig, plan: list[tuple[int, int, int]], slots: int = 2
+    gen: Generator,
+    config: GenerationConfig,
+    plan: list[tuple[int, int, int]],
+    slots: int = 2,
+    drafts: dict[int, list[int]] | None = None,
 ) -> dict:
-    """``plan``: (step at which it joins, question index, own token limit). Steps until every row is
-    done; returns key -> (ids, reason)."""
+    """``plan``: (step at which it joins, question index, own token limit), ``drafts``: by plan key.
+    Steps until every row is done; returns key -> (ids, reason)."""
     batch = gen.batch(config, slots=slots)
     out: dict[int, tuple[list[int], str]] = {}
     step = 0
@@ -47,7 +51,8 @@ def run_staggered(
             prompts = [
                 (key, gen.encode_question(QUESTIONS[q], config.max_new_tokens)) for key, q, _ in joining
             ]
-            batch.add(prompts, max_new_tokens=[limit for *_, limit in joining])
+            own = [(drafts or {}).get(key) for key, *_ in joining]
+            batch.add(prompts, max_new_tokens=[limit for *_, limit in joining], drafts=own)
         for key, row in batch.step():
             out[key] = (row.ids, row.reason)
         step += 1
@@ -137,3 +142,58 @@ def test_int8_rows_joining_midway(untrained: Generator) -> None:
     out = run_staggered(gen, config, [(0, 0, 10), (2, 3, 10), (2, 4, 6), (5, 1, 10)])
     for key, q in enumerate([0, 3, 4, 1]):
         assert out[key][0] == alone(gen, QUESTIONS[q], config)[: len(out[key][0])]
+
+
+def test_answer_drafts_change_no_answer(untrained: Generator) -> None:
+    """Rows joining midway with drafts of their answers: right ones (said in the join's pass), ones
+    right for a while (the rest taken back, the row decodes on from there), wrong ones, none."""
+    config = GenerationConfig(max_new_tokens=16)
+    rng = random.Random(5)
+    plan = [(rng.randrange(0, 20), rng.randrange(len(QUESTIONS)), rng.randrange(4, 17)) for _ in range(16)]
+    expected = {q: alone(untrained, QUESTIONS[q], config) for _, q, _ in plan}
+    drafts = {}
+    for key, (_, q, limit) in enumerate(plan):
+        own = expected[q][:limit]
+        kind = key % 4
+        if kind == 1:  # right up to a random token
+            cut = rng.randrange(len(own))
+            own = own[:cut] + [(own[cut] + 1) % 50257] + own[cut + 1 :]
+        elif kind == 2:
+            own = [(t + 7) % 50257 for t in own]
+        if kind != 3:
+            drafts[key] = own
+    out = run_staggered(untrained, config, plan, slots=4, drafts=drafts)
+    for key, (_, q, limit) in enumerate(plan):
+        assert out[key] == (expected[q][:limit], "length")
+
+
+def test_a_right_draft_is_said_in_the_join_step(tmp_path_factory: pytest.TempPathFactory) -> None:
+    gen = Generator.load(shared_tiny_checkpoint(tmp_path_factory))
+    config = GenerationConfig(max_new_tokens=24)
+    plain = gen.generate([q for q, _ in TINY_PAIRS], config)
+    batch = gen.batch(config)
+    prompts = [(i, gen.encode_question(q, 24)) for i, (q, _) in enumerate(TINY_PAIRS)]
+    batch.add(prompts, drafts=[gen.draft_ids(a) for _, a in TINY_PAIRS])
+    done = dict(batch.step())  # one forward pass: every answer said, through EOS or the stop marker
+    assert sorted(done) == list(range(len(TINY_PAIRS))) and not len(batch)
+    for i, gen_plain in enumerate(plain):
+        got = gen.finish(done[i])
+        assert (got.text, got.tokens) == (gen_plain.text, gen_plain.tokens)
+        assert got.confidence == pytest.approx(gen_plain.confidence, abs=1e-5)
+    assert gen.finish(done[3]).text == "Me."  # stopped at the marker inside its draft
+
+
+def test_drafts_a_model_keeps_refusing_stop_but_for_probes(untrained: Generator) -> None:
+    gen = Generator(untrained.model, untrained.tokenizer)
+    config = GenerationConfig(max_new_tokens=4)
+    offered = 0
+    for _ in range(40):
+        batch = gen.batch(config)
+        batch.add([(0, gen.encode_question("Hi?", 4))], drafts=[[11, 12, 13, 14]])
+        before = gen.draft_stats.share
+        batch.step()
+        offered += gen.draft_stats.share != before  # the share moves only when a draft was checked
+        while len(batch):
+            batch.step()
+    assert gen.draft_stats.share < DraftStats.MIN_SHARE
+    assert 4 <= offered <= 4 + 40 // DraftStats.PROBE_EVERY + 1
