@@ -293,9 +293,14 @@ class Answerer:
 
     def _admissible(self, running: int) -> list[_Request]:
         """Questions that join the running batch now: all that are waiting (as many as there are free
-        rows), once the batch has decoded long enough since the last join (``JOIN_SHARE``)."""
+        rows), once the batch has decoded long enough since the last join (``JOIN_SHARE``). The wait
+        protects the rows decoding from stalls; with more questions waiting than rows decoding (answers
+        drafted in the join's pass leave few rows decoding) it shortens in proportion: those waiting
+        would lose more than the rows decoding gain."""
         assert self._queue is not None
-        if time.perf_counter() - self._joined_at < self._join_s * (1 - JOIN_SHARE) / JOIN_SHARE:
+        waiting = self._queue.qsize()
+        gap = self._join_s * (1 - JOIN_SHARE) / JOIN_SHARE * min(1.0, running / max(waiting, 1))
+        if time.perf_counter() - self._joined_at < gap:
             return []
         return self._waiting(self.max_batch_size - running)
 

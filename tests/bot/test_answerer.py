@@ -251,13 +251,21 @@ async def test_questions_join_once_the_batch_has_decoded_long_enough_since_the_l
     answerer._measured(0.010, joined=False)  # a plain step: 10 ms
     answerer._measured(0.040, joined=True)  # a step with joins: 30 ms more, ending now
     assert answerer._join_s == pytest.approx(0.030)
-    assert answerer._admissible(running=2) == []  # decoded 0 ms since: the questions wait
+    assert answerer._admissible(running=5) == []  # decoded 0 ms since: the questions wait
     answerer._joined_at -= 0.029 * (1 - JOIN_SHARE) / JOIN_SHARE  # not quite long enough
-    assert answerer._admissible(running=2) == []
+    assert answerer._admissible(running=5) == []
     answerer._joined_at -= 0.002 * (1 - JOIN_SHARE) / JOIN_SHARE  # now joins are JOIN_SHARE of the time
     assert [r.question for r in answerer._admissible(running=6)] == ["q0", "q1"]  # as many as fit
     assert [r.question for r in answerer._admissible(running=0)] == ["q2", "q3", "q4"]
     assert answerer._admissible(running=8) == []  # no free row
+    # More questions waiting than rows decoding (answers said in the join's pass): the wait shortens in
+    # proportion, here to a quarter (1 row decoding, 4 waiting).
+    for i in range(5, 9):
+        answerer._queue.put_nowait(_Request(f"q{i}", loop.create_future(), 0.0))
+    answerer._joined_at = time.perf_counter()
+    assert answerer._admissible(running=1) == []
+    answerer._joined_at -= 0.031 * (1 - JOIN_SHARE) / JOIN_SHARE / 4
+    assert [r.question for r in answerer._admissible(running=1)] == ["q5", "q6", "q7", "q8"]
 
 
 async def test_learned_wordings_follow_the_setting_and_survive_a_swap() -> None:
