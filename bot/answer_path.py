@@ -23,9 +23,10 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from bot.knowledge import LIVE_ORIGINS
 from training.zones import Decision, ZoneThresholds, decide
 
 if TYPE_CHECKING:
@@ -104,8 +105,13 @@ def route(knowledge: Knowledge, questions: list[str], settings: BatchSettings) -
     if not knowledge.available:
         return [Routed(q, None, q) for q in questions]
     out = []
-    for q, matches in zip(questions, knowledge.search_many(questions), strict=True):
-        d = decide(matches, settings.zones)
+    matched = knowledge.search_many(questions)
+    cut, zones = knowledge.live_suggest, settings.zones
+    live = replace(zones, suggest_score=cut) if cut is not None and cut < zones.suggest_score else None
+    for q, matches in zip(questions, matched, strict=True):
+        d = decide(matches, zones)
+        if d.zone == "fallback" and live and d.match and d.match.origin in LIVE_ORIGINS:
+            d = decide(matches, live)  # a pair taught since training: offered from its own cut
         # Only a trained pair is the model's to answer: it answers the matched known question.
         trained = d.zone == "answer" and d.match is not None and d.match.origin == "trained"
         match = d.match if trained else None

@@ -12,6 +12,12 @@ self-normalised with the same statistics, so the two are comparable; a live pair
 with the same question (a correction wins over what the model learned), and wins a tie. "The same question"
 is training's rule (``training.data.comparison_key``), the one a retrain dedupes the taught pairs by.
 
+A taught pair is also offered ("did you mean") from a lower score than the checkpoint's cut: the live
+index's own, ``live_suggest``, set above the off-topic probes' matches among the taught pairs alone (as
+training sets the checkpoint's among all its questions), recomputed with every rebuild. Among a few
+taught pairs nothing off-topic scores high, so people asking for one in their own words get it offered
+instead of "not sure"; their choice then teaches the bot their wording (below).
+
 👍/👎 votes nudge a pair's score (``NUDGE_PER_VOTE``, at most ``NUDGE_MAX`` either way), so a match people
 keep rejecting stops winning close calls without waiting for a retrain; a 👎 on an answer that a learned
 wording (below) brought also forgets that wording (``forget_wording``): one person's choice teaches, and
@@ -29,6 +35,7 @@ Not thread-safe by itself: the ``Answerer`` calls it from its one torch thread o
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
@@ -37,12 +44,14 @@ import numpy as np
 from training.data import comparison_key
 from training.embedder import Embedder
 from training.retrieval import Match, RetrievalIndex, Vectors
-from training.zones import MAX_SUGGESTIONS
+from training.zones import MAX_SUGGESTIONS, OFF_TOPIC_PASS, OFF_TOPIC_PROBES, suggest_cut
 
 log = logging.getLogger(__name__)
 
 
 WORDING = "wording"  # the origin of a learned wording in the live index (never served as such)
+LIVE_ORIGINS = ("taught", "correction")  # pairs taught since training (``live_suggest`` applies to them)
+NEAR_SAMPLE = 200  # the checkpoint's questions asked of the live index to place ``live_suggest``
 NUDGE_PER_VOTE = 0.02
 NUDGE_MAX = 0.1
 
@@ -66,6 +75,9 @@ class Knowledge:
         # changed (encoding is the costly part: 6 s for 1,000 records on a small CPU).
         self._encoded: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         self._stale = False  # the live index is rebuilt lazily, on the thread that searches
+        # Where "did you mean" starts for a best match taught since training (None: nothing taught).
+        self.live_suggest: float | None = None
+        self._probes: np.ndarray | None = None  # OFF_TOPIC_PROBES' vectors, for live_suggest
 
     @property
     def available(self) -> bool:
@@ -84,7 +96,7 @@ class Knowledge:
         other._live_pairs = dict(self._live_pairs)
         other._wordings = dict(self._wordings)
         if _encoder_name(base) == _encoder_name(self.base):  # the same encoder: its vectors still hold
-            other._encoded = dict(self._encoded)
+            other._encoded, other._probes = dict(self._encoded), self._probes
         other._stale = bool(other._live_pairs or other._wordings)
         return other
 
@@ -168,11 +180,37 @@ class Knowledge:
                 self._chosen[key] = record
                 records.append({"question": wording, "answer": record["answer"], "origin": WORDING})
         if not records:
-            self.live, self._encoded = None, {}
+            self.live, self._encoded, self.live_suggest = None, {}, None
             return
         embedder = self.base.embedder if self.base is not None else None
         vectors = self._vectors(records, embedder) if embedder is not None else None
         self.live = RetrievalIndex.build(records, embedder, vectors, like=self.base)
+        self.live_suggest = self._live_cut()
+
+    def _live_cut(self) -> float:
+        """``live_suggest``: the checkpoint's "did you mean" cut sits above the off-topic probes' matches
+        among all its questions (other sports' questions reach high there); among the few pairs taught
+        since, they reach far lower, and so may a taught pair asked in other words. The same rule over
+        the live index alone, and above all but ``OFF_TOPIC_PASS`` of the checkpoint's own questions (on
+        the topic, not answered by a taught pair: what people ask that must not be offered one)."""
+        assert self.live is not None
+        if self._probes is None and self.live.dense:
+            self._probes = self.live.encode(OFF_TOPIC_PROBES)
+        off = self.live.search_many(OFF_TOPIC_PROBES, 1, vectors=self._probes)
+        cut = suggest_cut([m[0].score if m else 0.0 for m in off])
+        if self.base is None or not len(self.base):
+            return cut
+        rows = range(len(self.base))
+        if len(rows) > NEAR_SAMPLE:
+            rows = sorted(random.Random(0).sample(rows, NEAR_SAMPLE))
+        known = [self.base.records[r]["question"] for r in rows]
+        vectors = self.base.vectors.questions[list(rows)] if self.base.dense and self.live.dense else None
+        near = []
+        for question, matches in zip(known, self.live.search_many(known, 3, vectors=vectors), strict=True):
+            key = comparison_key(question)
+            taught = [m for m in matches if m.origin in LIVE_ORIGINS and comparison_key(m.question) != key]
+            near.append(taught[0].score if taught else 0.0)
+        return max(cut, float(np.quantile(near, 1 - OFF_TOPIC_PASS, method="higher")) + 0.01)
 
     def _vectors(self, records: list[dict[str, str]], embedder: Embedder) -> Vectors:
         """The records' vectors, encoding only those not encoded before (and forgetting the rest)."""

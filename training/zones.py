@@ -195,6 +195,14 @@ def allowed_passes(n: int, rate: float = OFF_TOPIC_PASS, confidence: float = OFF
     return max(0, k)
 
 
+def suggest_cut(off_topic_scores: Sequence[float]) -> float:
+    """Where "did you mean" starts, given the off-topic probes' best scores: above all of them but the
+    few ``allowed_passes`` lets through (within 0.3..0.9)."""
+    scores = sorted(off_topic_scores)
+    cut = max(0, len(scores) - 1 - allowed_passes(len(scores)))
+    return min(0.9, max(0.3, scores[cut] + 0.01))
+
+
 def _same_answer(a: str, b: str, f1: Callable[[str, str], float]) -> bool:
     return a == b or f1(a, b) >= 0.5
 
@@ -243,11 +251,7 @@ def calibrate_zones(
         for m, answer in zip(near, near_answers, strict=True)
         if m and not _same_answer(m[0].answer, answer, f1)
     ]
-    off_scores = sorted(m[0].score if m else 0.0 for m in off)
-
-    # "Did you mean" starts above all off-topic probes but the few ``allowed_passes`` lets through.
-    cut = max(0, len(off_scores) - 1 - allowed_passes(len(off_scores)))
-    suggest = min(0.9, max(0.3, off_scores[cut] + 0.01))
+    suggest = suggest_cut([m[0].score if m else 0.0 for m in off])
     # The answer zone: the (score, margin) answering the most positives rightly while keeping wrong
     # answers under MAX_WRONG of the positives answered and near misses under NEAR_MISS_PASS.
     best: tuple[int, float, float] | None = None

@@ -141,3 +141,31 @@ def test_a_change_encodes_only_the_live_records_that_changed() -> None:
     knowledge.add_live(TAUGHT[0]["question"], "Southfield, 8 pm.", origin="correction")
     knowledge.search_many(["where is training"])
     assert len(encoder.texts) == 3 and "where is training" in encoder.texts
+
+
+def test_a_taught_pair_asked_in_other_words_is_offered_from_its_own_cut() -> None:
+    from bot.answer_path import BatchSettings, route
+    from training.generate import GenerationConfig
+    from training.zones import ZoneThresholds
+
+    knowledge = Knowledge(RetrievalIndex.build(BASE))
+    assert knowledge.live_suggest is None  # nothing taught
+    knowledge.set_live(TAUGHT)
+    zones = ZoneThresholds(answer_score=0.8, answer_margin=0.05, suggest_score=0.55)
+    settings = BatchSettings(GenerationConfig(), zones, None, "Not sure.")
+    query = "how much is it to join the club"
+    best = knowledge.search_many([query])[0][0]
+    assert best.origin == "taught" and knowledge.live_suggest <= best.score < zones.suggest_score
+    questions = [query, "how do i boil an egg", "what happens with a card"]
+    asked, off_topic, known = route(knowledge, questions, settings)
+    assert asked.decision.zone == "suggest"
+    assert asked.decision.suggestions[0].question == TAUGHT[1]["question"]
+    # A question whose best match the checkpoint knows keeps the checkpoint's cut (0.43 here).
+    assert off_topic.decision.zone == known.decision.zone == "fallback"
+    # A pair taught close to the checkpoint's own questions: they must not be offered it, so it is
+    # offered only from above their scores against it.
+    close = {"question": "How long is a club match?", "answer": "80 minutes.", "origin": "taught"}
+    knowledge.set_live([*TAUGHT, close])
+    knowledge.search_many(["anything"])  # the live index is rebuilt on the next search
+    near = knowledge.live.search("How long is a match?")[0]
+    assert near.question == close["question"] and knowledge.live_suggest > near.score
