@@ -27,11 +27,12 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from bot.knowledge import LIVE_ORIGINS
-from training.zones import Decision, ZoneThresholds, decide
+from training.zones import MAX_SUGGESTIONS, Decision, ZoneThresholds, decide
 
 if TYPE_CHECKING:
     from bot.knowledge import Knowledge
     from training.generate import Generation, GenerationConfig, Generator
+    from training.retrieval import Match
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +111,24 @@ def route(knowledge: Knowledge, questions: list[str], settings: BatchSettings) -
     live = replace(zones, suggest_score=cut) if cut is not None and cut < zones.suggest_score else None
     for q, matches in zip(questions, matched, strict=True):
         d = decide(matches, zones)
-        if d.zone == "fallback" and live and d.match and d.match.origin in LIVE_ORIGINS:
+        if d.zone == "fallback" and live and _taught_ahead(matches, zones.answer_margin):
             d = decide(matches, live)  # a pair taught since training: offered from its own cut
         # Only a trained pair is the model's to answer: it answers the matched known question.
         trained = d.zone == "answer" and d.match is not None and d.match.origin == "trained"
         match = d.match if trained else None
         out.append(Routed(q, d, match.question if match else None, match.answer if match else None))
     return out
+
+
+def _taught_ahead(matches: list[Match], margin: float) -> bool:
+    """The best match is a pair taught since training, clearly ahead (``margin``) of the best the
+    checkpoint knows: else the question is about what the checkpoint covers, and its cut decides."""
+    if not matches or matches[0].origin not in LIVE_ORIGINS:
+        return False
+    known = [m.score for m in matches if m.origin not in LIVE_ORIGINS]
+    # Not among the top few: at most the last one's score.
+    best_known = known[0] if known else (matches[-1].score if len(matches) >= MAX_SUGGESTIONS else 0.0)
+    return matches[0].score - best_known >= margin
 
 
 def finish(routed: Routed, gen: Generation | None, version: str, settings: BatchSettings) -> Answer:

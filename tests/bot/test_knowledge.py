@@ -169,3 +169,20 @@ def test_a_taught_pair_asked_in_other_words_is_offered_from_its_own_cut() -> Non
     knowledge.search_many(["anything"])  # the live index is rebuilt on the next search
     near = knowledge.live.search("How long is a match?")[0]
     assert near.question == close["question"] and knowledge.live_suggest > near.score
+
+
+def test_a_taught_pair_is_offered_only_clearly_ahead_of_what_the_checkpoint_knows() -> None:
+    from bot.answer_path import _taught_ahead
+    from training.retrieval import Match
+
+    def match(score: float, origin: str) -> Match:
+        return Match(0, f"q{score}", "a", score, score, None, 1.0, origin)
+
+    assert _taught_ahead([match(0.5, "taught"), match(0.38, "trained")], margin=0.1)
+    # "How many players are on a basketball team?" against a taught "How many teams does the club run?"
+    # and the checkpoint's "How many players may each team have...?": about what the checkpoint covers.
+    assert not _taught_ahead([match(0.53, "taught"), match(0.51, "trained")], margin=0.1)
+    assert not _taught_ahead([match(0.6, "trained"), match(0.3, "taught")], margin=0.1)
+    # The checkpoint's best is not among the top three: it scores at most the third's.
+    taught = [match(0.5, "taught"), match(0.45, "correction"), match(0.42, "taught")]
+    assert not _taught_ahead(taught, margin=0.1) and _taught_ahead(taught[:2], margin=0.1)
