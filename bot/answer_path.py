@@ -3,9 +3,12 @@
 1. Each question is matched against what the bot knows (``bot.knowledge``: the checkpoint's index plus
    pairs taught since).
 2. ``training.zones.decide`` puts it in a zone: *answer* (a strong match, clearly ahead of the runner-up),
-   *suggest* ("did you mean" up to three known questions) or *fallback* (not sure).
+   *suggest* ("did you mean" up to three known questions) or *fallback* (not sure). A pair taught since
+   training that is clearly ahead of anything the checkpoint knows is offered from its own, lower cut
+   (``Knowledge.live_suggest``).
 3. An answered question that was trained is answered by the model **for the matched known question**: its
-   memorised answer is what it was taught. If the model is not confident on it (below the calibrated
+   memorised answer is what it was taught (and goes with it as the draft the model verifies:
+   ``training.running``). If the model is not confident on it (below the calibrated
    threshold), the stored answer of that pair is served instead. A pair the model never learned — taught
    or corrected since the last training, or held out of training for evaluation — is served as stored.
 

@@ -14,9 +14,11 @@ is training's rule (``training.data.comparison_key``), the one a retrain dedupes
 
 A taught pair is also offered ("did you mean") from a lower score than the checkpoint's cut: the live
 index's own, ``live_suggest``, set above the off-topic probes' matches among the taught pairs alone (as
-training sets the checkpoint's among all its questions), recomputed with every rebuild. Among a few
-taught pairs nothing off-topic scores high, so people asking for one in their own words get it offered
-instead of "not sure"; their choice then teaches the bot their wording (below).
+training sets the checkpoint's among all its questions) and above all but a few of the checkpoint's own
+questions' matches among them, recomputed with every rebuild (``bot.answer_path`` applies it when the
+taught pair is clearly ahead of anything the checkpoint knows). Among a few taught pairs nothing
+off-topic scores high, so people asking for one in their own words get it offered instead of "not
+sure"; their choice then teaches the bot their wording (below).
 
 👍/👎 votes nudge a pair's score (``NUDGE_PER_VOTE``, at most ``NUDGE_MAX`` either way), so a match people
 keep rejecting stops winning close calls without waiting for a retrain; a 👎 on an answer that a learned
