@@ -388,10 +388,13 @@ def _iterate(
         else:
             joining.append(request)
     limit = batch.config.max_new_tokens
+    drafts = None
+    if batch.takes_drafts:  # else tokenizing the answers would be wasted
+        drafts = [generator.draft_ids(r.routed.draft) if r.routed.draft else None for r in joining]
     batch.add(
         [(r, generator.encode_question(r.routed.prompt, limit)) for r in joining],
         max_new_tokens=[r.max_new_tokens for r in joining],
-        drafts=[generator.draft_ids(r.routed.draft) if r.routed.draft else None for r in joining],
+        drafts=drafts,
     )
     while True:
         for request, row in batch.step():

@@ -208,9 +208,8 @@ class Generator:
         prompts = [self.encode_question(q, config.max_new_tokens) for q in questions]
         n = config.num_return_sequences
         prompts = [p for p in prompts for _ in range(n)]
-        drafts = drafts or [None] * len(questions)
-        ids = [self.draft_ids(d) if d else None for d in drafts for _ in range(n)]
-        rows = self._decode(prompts, config, start, ids)
+        drafts = [d for d in drafts for _ in range(n)] if drafts else None
+        rows = self._decode(prompts, config, start, drafts)
         return [self.finish(row) for row in rows]
 
     def _decode(
@@ -218,11 +217,13 @@ class Generator:
         prompts: list[list[int]],
         config: GenerationConfig,
         start: float,
-        drafts: list[list[int] | None] | None = None,
+        drafts: list[str | None] | None = None,
     ) -> list[DecodedRow]:
-        """Every prompt decoded together until the last one finishes; one ``DecodedRow`` each, in order."""
+        """Every prompt decoded together until the last one finishes; one ``DecodedRow`` each, in order.
+        ``drafts``: answer texts (tokenized only when the batch takes drafts)."""
         batch = RunningBatch(self, config)
-        batch.add(list(enumerate(prompts)), started=start, drafts=drafts)
+        ids = [self.draft_ids(d) if d else None for d in drafts] if drafts and batch.takes_drafts else None
+        batch.add(list(enumerate(prompts)), started=start, drafts=ids)
         rows: dict[int, DecodedRow] = {}
         while len(batch):
             rows.update(batch.step())

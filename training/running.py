@@ -128,6 +128,11 @@ class RunningBatch:
         return [r.key for r in (*self._rows, *self._joining)]
 
     @property
+    def takes_drafts(self) -> bool:
+        """Whether ``add`` uses drafts (greedy, no repetition controls, the GPT-2 decoder, drafts on)."""
+        return self._drafts
+
+    @property
     def can_join(self) -> bool:
         """Whether ``add`` may be called now (always, on the GPT-2 decoder; else only when empty)."""
         return self._decoder.can_join or not len(self)

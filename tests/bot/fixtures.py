@@ -77,9 +77,6 @@ class FakeGenerator:
     def encode_question(self, question: str, max_new_tokens: int) -> str:
         return question
 
-    def draft_ids(self, answer: str) -> str:
-        return answer
-
     def finish(self, generation: Generation) -> Generation:
         return generation
 
@@ -107,6 +104,7 @@ class FakeBatch:
     (answered by one ``generate`` call, which ``FakeGenerator.batches`` records)."""
 
     can_join = True
+    takes_drafts = False
 
     def __init__(self, generator: FakeGenerator, config: Any) -> None:
         self.generator, self.config = generator, config
