@@ -59,7 +59,10 @@ def train_example(data: Path, out: Path) -> int:
 
     cmd = [sys.executable, "-m", "training", "--data", str(data), "--base", "scratch", "--out", str(out),
            "--no-current"]  # fmt: skip
-    child = subprocess.Popen(cmd, env={k: v for k, v in os.environ.items() if k != SECRET_ENV})
+    env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
+    # Its output goes to stderr (file descriptor 2): stdout carries only the answers that follow, so
+    # `printf 'question\n' | make run` prints one line per question even when it trains first.
+    child = subprocess.Popen(cmd, env=env, stdout=2)
     try:
         return child.wait()
     except KeyboardInterrupt:
@@ -77,7 +80,10 @@ def bootstrap_model(settings: Settings, data: Path = BOOTSTRAP_DATA) -> Path:
         raise CheckpointError(f"{pointer} exists but is not a complete model; remove it or set MODEL_DIR")
     if not data.is_file():
         raise CheckpointError(f"{data} is missing; run `qabot run` from the repository root")
-    print(f"No model at {pointer} yet: training the example model on {data} (a few minutes on a CPU)…")
+    print(
+        f"No model at {pointer} yet: training the example model on {data} (a few minutes on a CPU)…",
+        file=sys.stderr,
+    )
     out = pointer.parent / time.strftime("%Y%m%d-%H%M%S")
     code = train_example(data, out)
     if code != 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+from pathlib import Path
 
 import discord
 import pytest
@@ -179,6 +180,20 @@ def test_bootstrap_training_runs_in_a_child_and_a_failure_leaves_no_model(cli_en
     assert "soccer.json" in child.err and "answer" in child.err  # the child named the file and the field
     assert "secret-token-value" not in result.output + child.out + child.err
     assert not (cli_env / "models").exists() or not any((cli_env / "models").iterdir())
+
+
+def test_bootstrap_training_output_goes_to_stderr(tmp_path, monkeypatch, capfd):
+    """`printf 'q\\n' | make run` prints one line per question: training's own output is not on stdout."""
+    import bot.launcher
+
+    child = tmp_path / "fake-python"
+    child.write_text("#!/bin/sh\necho 'loss 0.5'\necho 'Saved model to x'\n")
+    child.chmod(0o755)
+    monkeypatch.setattr(bot.launcher.sys, "executable", str(child))
+    assert bot.launcher.train_example(Path("data.json"), tmp_path / "out") == 0
+    seen = capfd.readouterr()
+    assert "loss 0.5" in seen.err and "Saved model to x" in seen.err
+    assert seen.out == ""
 
 
 @pytest.mark.parametrize(
