@@ -1,6 +1,7 @@
 """The lexical side of retrieval: what a question's terms are, and BM25 over them.
 
-- ``word_terms``: lower-cased, English stopwords removed, Snowball-stemmed (PyStemmer) content words;
+- ``word_terms``: lower-cased, accents folded, English stopwords removed, Snowball-stemmed (PyStemmer)
+  content words;
 - ``gram_terms``: character 3-grams of those words, so a typo still shares most of its grams;
 - ``BM25View``: one BM25 index (``bm25s``) over per-question term lists, with the self-scores and idf
   that ``training.retrieval`` normalises and blends with.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,9 +46,20 @@ class _Stems:
 _stem = _Stems()
 
 
+# What ``word_terms`` and ``gram_terms`` make of a text; an index saved with an older version has its
+# term views rebuilt from its records on load (``training.retrieval``). 2: accents folded.
+TERMS_VERSION = 2
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents: people type "Aguero" and "superclasico" for "Agüero", "Superclásico"."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def _content_words(text: str) -> list[str]:
     # Apostrophes are folded ("what's" -> "whats", "d'Or" -> "dor") rather than split off.
-    words = _WORD.findall(text.lower().replace("'", "").replace("\u2019", ""))
+    words = _WORD.findall(_fold(text).replace("'", "").replace("\u2019", ""))
     return [w for w in words if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
 
 

@@ -43,7 +43,7 @@ import bm25s
 import numpy as np
 
 from training.embedder import Embedder
-from training.lexical import BM25View, gram_terms, word_terms
+from training.lexical import TERMS_VERSION, BM25View, gram_terms, word_terms
 
 INDEX_DIR = "retrieval"
 HELD_OUT = "held_out"
@@ -122,6 +122,14 @@ class Vectors:
         return Vectors(np.concatenate([self.questions, other.questions]), pairs)
 
 
+def _term_views(questions: Sequence[str], like: RetrievalIndex | None = None) -> tuple[BM25View, BM25View]:
+    """The word and 3-gram BM25 views of ``questions`` (weighed like ``like``'s, when given)."""
+    return (
+        BM25View.build([word_terms(q) for q in questions], like._word if like is not None else None),
+        BM25View.build([gram_terms(q) for q in questions], like._gram if like is not None else None),
+    )
+
+
 class RetrievalIndex:
     """Known questions and answers, searchable by their words and (optionally) their meaning."""
 
@@ -166,9 +174,7 @@ class RetrievalIndex:
         ]
         if not kept:
             raise ValueError("a retrieval index needs at least one record")
-        questions = [r["question"] for r in kept]
-        word = BM25View.build([word_terms(q) for q in questions], like._word if like is not None else None)
-        gram = BM25View.build([gram_terms(q) for q in questions], like._gram if like is not None else None)
+        word, gram = _term_views([r["question"] for r in kept], like)
         if embedder is not None and vectors is None:
             vectors = Vectors.encode(embedder, kept)
         return cls(kept, word, gram, vectors, embedder, like.blend if like is not None else None)
@@ -269,6 +275,7 @@ class RetrievalIndex:
             "format": FORMAT_VERSION,
             "embedder": self.embedder.name if self.embedder is not None else None,
             "blend": self.blend,
+            "terms": TERMS_VERSION,
             "records": self.records,
         }
         (out / RECORDS_FILE).write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
@@ -294,8 +301,12 @@ class RetrievalIndex:
         payload = json.loads((path / RECORDS_FILE).read_text(encoding="utf-8"))
         if payload.get("format") not in FORMATS:
             raise ValueError(f"{path}: retrieval index format {payload.get('format')!r} is not supported")
-        word = BM25View(bm25s.BM25.load(str(path / "words")))
-        gram = BM25View(bm25s.BM25.load(str(path / "grams")))
+        records = payload["records"]
+        if payload.get("terms", 1) == TERMS_VERSION:
+            word = BM25View(bm25s.BM25.load(str(path / "words")))
+            gram = BM25View(bm25s.BM25.load(str(path / "grams")))
+        else:  # saved with other terms (accents kept): queries' terms would not meet its own
+            word, gram = _term_views([r["question"] for r in records])
         vectors = None
         if (path / VECTORS_FILE).is_file():
             pairs = path / PAIR_VECTORS_FILE
@@ -303,4 +314,4 @@ class RetrievalIndex:
         if embedder == "auto":
             embedder = Embedder.load(payload.get("embedder")) if vectors is not None else None
         blend = payload.get("blend", FORMAT_1_BLEND)
-        return cls(payload["records"], word, gram, vectors, embedder, blend)
+        return cls(records, word, gram, vectors, embedder, blend)

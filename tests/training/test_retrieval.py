@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
+from training import lexical
 from training.embedder import Embedder, bundled_path
 from training.lexical import gram_terms, word_terms
 from training.retrieval import FORMAT_1_BLEND, PAIR_VECTORS_FILE, RECORDS_FILE, RetrievalIndex
@@ -82,6 +85,38 @@ def test_save_load_round_trip(tmp_path, index: RetrievalIndex) -> None:
         assert [m.row for m in loaded.search(query)] == [m.row for m in index.search(query)]
         assert loaded.search(query)[0].score == pytest.approx(index.search(query)[0].score)
     assert RetrievalIndex.load(tmp_path / "elsewhere") is None  # a plain model folder has no index
+
+
+ACCENTED = [
+    *PAIRS,
+    {"question": "Which clubs contest the Superclásico?", "answer": "Boca Juniors and River Plate."},
+    {"question": "What famous goal did Sergio Agüero score in 2012?", "answer": "The late title winner."},
+]
+
+
+def test_accents_are_folded_people_type_without_them() -> None:
+    assert word_terms("Superclásico") == word_terms("superclasico")
+    index = RetrievalIndex.build(ACCENTED)
+    assert index.search("who plays in the superclasico")[0].row == 6
+    assert index.search("aguero goal 2012")[0].row == 7
+
+
+def test_an_index_saved_with_older_terms_is_rebuilt_on_load(tmp_path, monkeypatch) -> None:
+    """An index saved before accents were folded kept "superclásico" as a term; loading it rebuilds its
+    term views from its records, or folded queries would never meet accented questions."""
+    with monkeypatch.context() as m:
+        m.setattr(lexical, "_fold", str.lower)  # the old terms
+        RetrievalIndex.build(ACCENTED).save(tmp_path)
+    records = tmp_path / "retrieval" / RECORDS_FILE
+    payload = json.loads(records.read_text())
+    stale = {**payload, "terms": lexical.TERMS_VERSION}  # as if the old views were current
+    records.write_text(json.dumps(stale))
+    stale = RetrievalIndex.load(tmp_path).search("superclasico")
+    assert not stale or stale[0].coverage == 0.0  # the word is not found (3-grams may still be)
+    del payload["terms"]  # what an older index says: nothing
+    records.write_text(json.dumps(payload))
+    [best, *_] = RetrievalIndex.load(tmp_path).search("superclasico")
+    assert best.row == 6 and best.coverage == pytest.approx(1.0)
 
 
 def test_empty_corpus_is_an_error() -> None:
