@@ -233,6 +233,28 @@ async def test_continuous_answers_equal_answers_given_alone(runs_to_the_limit: G
     assert [j.confidence for j in joined] == pytest.approx([a.confidence for a in alone], rel=1e-4)
 
 
+async def test_a_lone_answer_decodes_many_steps_per_call_to_the_torch_thread(
+    runs_to_the_limit: Generator, monkeypatch
+) -> None:
+    """Nobody waiting, nothing ending: the steps go on in one call (each call costs a hand-over)."""
+    import bot.answerer
+
+    calls: list[int] = []
+    iterate = bot.answerer._iterate
+
+    def counted(*args):
+        done, steps = iterate(*args)
+        calls.append(steps)
+        return done, steps
+
+    monkeypatch.setattr(bot.answerer, "_iterate", counted)
+    async with Answerer(runs_to_the_limit, max_new_tokens=40, batch_wait_ms=0) as answerer:
+        answer = await answerer.answer("A question nobody else asks?")
+    assert answer.tokens == 40
+    # The prompt's pass, a step for each token (the last one only picks it): at most MAX_STEPS a call.
+    assert sum(calls) == 41 and len(calls) == 2  # MAX_STEPS 32: not 41 hand-overs
+
+
 def test_unknown_scheduler_is_refused() -> None:
     with pytest.raises(ValueError, match="scheduler"):
         Answerer(FakeGenerator(), scheduler="fastest")
@@ -248,8 +270,9 @@ async def test_questions_join_once_the_batch_has_decoded_long_enough_since_the_l
     answerer._measured(0.500, joined=True, fresh=True)  # a new batch's first step: nothing to compare
     answerer._measured(0.020, joined=True)  # joins before any plain step was timed: not measured either
     assert answerer._join_s == 0.0
-    answerer._measured(0.010, joined=False)  # a plain step: 10 ms
-    answerer._measured(0.040, joined=True)  # a step with joins: 30 ms more, ending now
+    answerer._measured(0.040, joined=False, steps=4)  # plain steps: 10 ms each
+    assert answerer._step_s == pytest.approx(0.010)
+    answerer._measured(0.060, joined=True, steps=3)  # a step with joins, then 2 plain: 30 ms more
     assert answerer._join_s == pytest.approx(0.030)
     assert answerer._admissible(running=5) == []  # decoded 0 ms since: the questions wait
     answerer._joined_at -= 0.029 * (1 - JOIN_SHARE) / JOIN_SHARE  # not quite long enough
