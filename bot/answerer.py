@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-import torch
-
-from bot import torch_thread
-from bot.answer_path import Answer, BatchSettings, Routed, clean_question, finish, route
+from bot import scheduling, torch_thread
+from bot.answer_path import Answer, BatchSettings, Routed, clean_question
 from bot.knowledge import Knowledge
+from bot.scheduling import JoinPacer
 from bot.settings import DEFAULT_FALLBACK, Settings
 from training.generate import GenerationConfig, Generator
 from training.running import RunningBatch
@@ -46,16 +44,6 @@ DEFAULT_MAX_QUEUE = 512
 
 
 SCHEDULERS = ("continuous", "static")
-# Joining the running batch costs a retrieval (the sentence encoder) and a prefill, about a decoding step
-# each on a small CPU, whether one question joins or eight. Under a stream of arrivals, joining at every
-# step would spend most of the time on joins one question at a time, so after a join rows decode long
-# enough that joins take at most JOIN_SHARE of the time; a question arriving at a quiet moment still
-# joins at the next step. Measured here (2-core EPYC, two runs of the same arrivals, 20 s per rate, p95
-# summed over 5 and 8 questions/s on the distilgpt2-size model and 28 and 42/s on make run's): 5.89 s
-# and 5.50 s against 6.81 s and 5.77 s for joining whenever a quarter of the batch could; the two runs
-# differ by as much as the rules do, so the case for it is also that it bounds what joins cost.
-JOIN_SHARE = 0.25
-EMA = 0.2  # weight of the newest measurement in the step and join cost averages
 
 
 class AnswererBusy(RuntimeError):
@@ -119,9 +107,7 @@ class Answerer:
         self._knowledge = Knowledge(generator.index)
         self._queue: asyncio.Queue[_Request] | None = None
         self._worker: asyncio.Task[None] | None = None
-        self._step_s = 0.0  # what a decoding step costs (moving average, seconds)
-        self._join_s = 0.0  # what joining adds to a step (moving average, seconds)
-        self._joined_at = 0.0  # when the last join ended (time.perf_counter())
+        self._pacer = JoinPacer()
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
@@ -293,40 +279,16 @@ class Answerer:
         return out
 
     def _join_due(self, running: int) -> bool:
-        """Whether questions are waiting that may join a batch of ``running`` rows now: there is a free
-        row and the batch has decoded long enough since the last join (``JOIN_SHARE``). The wait
-        protects the rows decoding from stalls; with more questions waiting than rows decoding (answers
-        drafted in the join's pass leave few rows decoding) it shortens in proportion: those waiting
-        would lose more than the rows decoding gain. Also read on the torch thread between steps (a
-        queue's length and two floats: a stale read only moves a join by a step)."""
+        """Whether questions waiting may join a batch of ``running`` rows now (``JoinPacer.due``). Also
+        read on the torch thread between steps (a queue's length and two floats: a stale read only moves
+        a join by a step)."""
         assert self._queue is not None
-        waiting = self._queue.qsize()
-        if not waiting or running >= self.max_batch_size:
-            return False
-        gap = self._join_s * (1 - JOIN_SHARE) / JOIN_SHARE * min(1.0, running / waiting)
-        return time.perf_counter() - self._joined_at >= gap
-
-    def _join_due_in(self, batch: RunningBatch) -> bool:
-        return self._join_due(len(batch))
+        return self._pacer.due(running, self._queue.qsize(), self.max_batch_size)
 
     def _admissible(self, running: int) -> list[_Request]:
         """Questions that join the running batch now (``_join_due``): all that are waiting, as many as
         there are free rows."""
         return self._waiting(self.max_batch_size - running) if self._join_due(running) else []
-
-    def _measured(self, seconds: float, joined: bool, fresh: bool = False, steps: int = 1) -> None:
-        """Account one call of ``_iterate`` (continuous scheduling): ``steps`` decoding steps, the first
-        with joins (``joined``) or the first of a new batch (``fresh``: no rows were running, so nothing
-        to measure a join by)."""
-        plain = steps - (joined or fresh)
-        if joined or fresh:
-            if joined and not fresh and self._step_s:  # the extra time over plain steps is the join's
-                extra = max(0.0, seconds - steps * self._step_s)
-                self._join_s = extra if not self._join_s else (1 - EMA) * self._join_s + EMA * extra
-            self._joined_at = time.perf_counter()
-        elif plain:
-            per_step = seconds / plain
-            self._step_s = per_step if not self._step_s else (1 - EMA) * self._step_s + EMA * per_step
 
     def _settings(self, generator: Generator) -> BatchSettings:
         return BatchSettings(
@@ -358,16 +320,13 @@ class Answerer:
                 admitted = [r for r in admitted if not r.future.done()]  # drop requests that timed out
                 stale = [r for r in batch.keys if r.future.done()]
                 whole = self.scheduler == "static"
-                # Continuous: steps go on in one call until an answer ends or questions may join
-                # (``_join_due``); a call per step cost ~0.4 ms of hand-over, 30% of a step of make run's
-                # model.
-                joins = None if whole else functools.partial(self._join_due_in, batch)
                 started = time.perf_counter()
                 done, steps = await torch_thread.run(
-                    _iterate, batch, knowledge, settings, admitted, stale, joins
-                )
+                    scheduling.iterate, batch, knowledge, settings, admitted, stale,
+                    None if whole else self._join_due,
+                )  # fmt: skip
                 if not whole:
-                    self._measured(time.perf_counter() - started, bool(admitted), fresh, steps)
+                    self._pacer.measured(time.perf_counter() - started, bool(admitted), fresh, steps)
             except asyncio.CancelledError:  # close(): nobody will answer these callers
                 _fail_all(admitted + (batch.keys if batch else []), RuntimeError("the answerer was closed"))
                 raise
@@ -380,51 +339,3 @@ class Answerer:
             for request, answer in done:
                 if not request.future.done():
                     request.future.set_result(replace(answer, latency_s=now - request.arrived))
-
-
-MAX_STEPS = 32  # decoding steps in one call at most (close() waits for the call to end)
-
-
-@torch.inference_mode()
-def _iterate(
-    batch: RunningBatch,
-    knowledge: Knowledge,
-    settings: BatchSettings,
-    admitted: list[_Request],
-    stale: list[_Request],
-    joins: Callable[[], bool] | None,
-) -> tuple[list[tuple[_Request, Answer]], int]:
-    """On the torch thread: route ``admitted`` (retrieval, zone); those the model must answer join
-    ``batch``; then decoding steps until an answer ends, ``joins()`` says questions may join, or
-    ``MAX_STEPS`` (``joins`` None: until the batch is empty, the static scheduler). The answers ready and
-    the steps taken."""
-    generator, version = batch.generator, batch.generator.model_version
-    done: list[tuple[_Request, Answer]] = []
-    if stale:
-        batch.drop(stale)
-    joining = []
-    for request, routed in zip(
-        admitted, route(knowledge, [r.question for r in admitted], settings), strict=True
-    ):
-        request.routed = routed
-        if routed.prompt is None:
-            done.append((request, finish(routed, None, version, settings)))
-        else:
-            joining.append(request)
-    limit = batch.config.max_new_tokens
-    drafts = None
-    if batch.takes_drafts:  # else tokenizing the answers would be wasted
-        drafts = [generator.draft_ids(r.routed.draft) if r.routed.draft else None for r in joining]
-    batch.add(
-        [(r, generator.encode_question(r.routed.prompt, limit)) for r in joining],
-        max_new_tokens=[r.max_new_tokens for r in joining],
-        drafts=drafts,
-    )
-    steps = 0
-    while len(batch):
-        for request, row in batch.step():
-            done.append((request, finish(request.routed, generator.finish(row), version, settings)))
-        steps += 1
-        if joins is not None and (done or steps >= MAX_STEPS or joins()):
-            break
-    return done, steps

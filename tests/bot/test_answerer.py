@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.answerer import JOIN_SHARE, Answerer, _Request, clean_question
+from bot.answerer import Answerer, _Request, clean_question
+from bot.scheduling import JOIN_SHARE
 from tests.bot.fixtures import FakeGenerator
 from tests.tiny_checkpoint import TINY_PAIRS, tiny_model
 from training.generate import Generator
@@ -237,17 +238,17 @@ async def test_a_lone_answer_decodes_many_steps_per_call_to_the_torch_thread(
     runs_to_the_limit: Generator, monkeypatch
 ) -> None:
     """Nobody waiting, nothing ending: the steps go on in one call (each call costs a hand-over)."""
-    import bot.answerer
+    import bot.scheduling
 
     calls: list[int] = []
-    iterate = bot.answerer._iterate
+    iterate = bot.scheduling.iterate
 
     def counted(*args):
         done, steps = iterate(*args)
         calls.append(steps)
         return done, steps
 
-    monkeypatch.setattr(bot.answerer, "_iterate", counted)
+    monkeypatch.setattr(bot.scheduling, "iterate", counted)
     async with Answerer(runs_to_the_limit, max_new_tokens=40, batch_wait_ms=0) as answerer:
         answer = await answerer.answer("A question nobody else asks?")
     assert answer.tokens == 40
@@ -267,17 +268,17 @@ async def test_questions_join_once_the_batch_has_decoded_long_enough_since_the_l
     loop = asyncio.get_running_loop()
     for i in range(5):
         answerer._queue.put_nowait(_Request(f"q{i}", loop.create_future(), 0.0))
-    answerer._measured(0.500, joined=True, fresh=True)  # a new batch's first step: nothing to compare
-    answerer._measured(0.020, joined=True)  # joins before any plain step was timed: not measured either
-    assert answerer._join_s == 0.0
-    answerer._measured(0.040, joined=False, steps=4)  # plain steps: 10 ms each
-    assert answerer._step_s == pytest.approx(0.010)
-    answerer._measured(0.060, joined=True, steps=3)  # a step with joins, then 2 plain: 30 ms more
-    assert answerer._join_s == pytest.approx(0.030)
+    answerer._pacer.measured(0.500, joined=True, fresh=True)  # a new batch's first step: nothing to compare
+    answerer._pacer.measured(0.020, joined=True)  # joins before any plain step was timed: not measured either
+    assert answerer._pacer.join_s == 0.0
+    answerer._pacer.measured(0.040, joined=False, steps=4)  # plain steps: 10 ms each
+    assert answerer._pacer.step_s == pytest.approx(0.010)
+    answerer._pacer.measured(0.060, joined=True, steps=3)  # a step with joins, then 2 plain: 30 ms more
+    assert answerer._pacer.join_s == pytest.approx(0.030)
     assert answerer._admissible(running=5) == []  # decoded 0 ms since: the questions wait
-    answerer._joined_at -= 0.029 * (1 - JOIN_SHARE) / JOIN_SHARE  # not quite long enough
+    answerer._pacer.joined_at -= 0.029 * (1 - JOIN_SHARE) / JOIN_SHARE  # not quite long enough
     assert answerer._admissible(running=5) == []
-    answerer._joined_at -= 0.002 * (1 - JOIN_SHARE) / JOIN_SHARE  # now joins are JOIN_SHARE of the time
+    answerer._pacer.joined_at -= 0.002 * (1 - JOIN_SHARE) / JOIN_SHARE  # now joins are JOIN_SHARE of the time
     assert [r.question for r in answerer._admissible(running=6)] == ["q0", "q1"]  # as many as fit
     assert [r.question for r in answerer._admissible(running=0)] == ["q2", "q3", "q4"]
     assert answerer._admissible(running=8) == []  # no free row
@@ -285,9 +286,9 @@ async def test_questions_join_once_the_batch_has_decoded_long_enough_since_the_l
     # proportion, here to a quarter (1 row decoding, 4 waiting).
     for i in range(5, 9):
         answerer._queue.put_nowait(_Request(f"q{i}", loop.create_future(), 0.0))
-    answerer._joined_at = time.perf_counter()
+    answerer._pacer.joined_at = time.perf_counter()
     assert answerer._admissible(running=1) == []
-    answerer._joined_at -= 0.031 * (1 - JOIN_SHARE) / JOIN_SHARE / 4
+    answerer._pacer.joined_at -= 0.031 * (1 - JOIN_SHARE) / JOIN_SHARE / 4
     assert [r.question for r in answerer._admissible(running=1)] == ["q5", "q6", "q7", "q8"]
 
 
