@@ -5,8 +5,9 @@ one decoding step at a time (continuous batching, ``training.running``): between
 that arrived go through retrieval and a zone (``bot.answer_path``) and those the model must answer join
 the running batch (up to ``max_batch_size`` rows); an answer leaves the batch the step it ends. So a
 question never waits for other people's longer answers, and one decoding step still reads the weights
-once for everyone (what makes a small CPU serve many people). When idle, the first question waits up to
-``batch_wait_ms`` for others to start with it. ``scheduler="static"`` is the older whole-batch way
+once for everyone (what makes a small CPU serve many people). When idle, a question that comes in a
+burst (within ``batch_wait_ms`` of the one before) waits up to ``batch_wait_ms`` for others to start
+with it; one at a quiet moment starts at once. ``scheduler="static"`` is the older whole-batch way
 (a batch runs until its longest answer ends; for benchmarks).
 
 What admins teach goes into ``Knowledge`` (``teach``, ``set_live``) and is answered from the next
@@ -56,6 +57,7 @@ class _Request:
     future: asyncio.Future[Answer]
     arrived: float
     max_new_tokens: int | None = None  # this question's own limit (None: the answerer's)
+    after_s: float = float("inf")  # how long after the question before it this one came
     routed: Routed | None = None  # set once retrieval has run
 
 
@@ -108,6 +110,7 @@ class Answerer:
         self._queue: asyncio.Queue[_Request] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._pacer = JoinPacer()
+        self._last_arrival = float("-inf")  # when the latest question came (time.perf_counter())
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
@@ -242,17 +245,25 @@ class Answerer:
         if self._queue.qsize() >= self.max_queue:  # a flood must not grow memory (or waits) without bound
             raise AnswererBusy(f"{self._queue.qsize()} questions are waiting already")
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Request(text, future, time.perf_counter(), max_new_tokens))
+        now = time.perf_counter()
+        after_s, self._last_arrival = now - self._last_arrival, now
+        await self._queue.put(_Request(text, future, now, max_new_tokens, after_s))
         # On timeout wait_for cancels the future, so the worker skips the request if it has not started.
         return await asyncio.wait_for(future, timeout=self.timeout_s)
 
     # -- worker --------------------------------------------------------------------------------------------
 
     async def _gather_batch(self) -> list[_Request]:
-        """Wait for a question, then for more for up to ``batch_wait_ms`` (a burst prefills together)."""
+        """Wait for a question, then, if it came in a burst, for more for up to ``batch_wait_ms`` (a burst
+        prefills together)."""
         assert self._queue is not None
         batch = [await self._queue.get()]
-        deadline = asyncio.get_running_loop().time() + self.batch_wait_s
+        # A question at a quiet moment (the one before came longer ago than the window) seldom has company
+        # within the window, and with continuous batching one that comes later joins at the next step: it
+        # starts at once. The static scheduler always waits: there a
+        # question that misses the batch waits for all of it.
+        burst = self.scheduler == "static" or batch[0].after_s < self.batch_wait_s
+        deadline = asyncio.get_running_loop().time() + (self.batch_wait_s if burst else 0.0)
         try:
             while len(batch) < self.max_batch_size:
                 batch += self._waiting(self.max_batch_size - len(batch))

@@ -82,7 +82,7 @@ class Settings(BaseSettings):
         None, description="Channel where unanswered questions are posted for admins to teach."
     )
     max_batch_size: int = Field(16, ge=1, description="Most questions generated together in one batch.")
-    batch_wait_ms: float = Field(5.0, ge=0, description="How long the answer worker gathers a batch.")
+    batch_wait_ms: float = Field(5.0, ge=0, description="How long an idle answer worker gathers a burst.")
     request_timeout_s: float = Field(60.0, gt=0, description="Per-question time limit.")
     max_queue: int = Field(
         512, ge=1, description='Questions that may wait at once; past it askers get "busy, try again".'

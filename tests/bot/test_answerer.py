@@ -171,10 +171,26 @@ async def test_close_fails_requests_that_are_still_waiting() -> None:
             await task
 
 
+async def test_a_question_at_a_quiet_moment_starts_at_once_and_one_in_a_burst_waits_for_company() -> None:
+    fake = FakeGenerator()
+    # A long gathering window; a batch of two is full.
+    async with Answerer(fake, max_batch_size=2, batch_wait_ms=10_000, timeout_s=30) as answerer:
+        assert (await asyncio.wait_for(answerer.answer("alone"), timeout=2)).text == "echo: alone"
+        # Within the window of the one before: a burst under way, so the worker waits for more.
+        first = asyncio.create_task(answerer.answer("first of a burst"))
+        await asyncio.sleep(0.05)
+        assert not first.done()
+        second = await asyncio.wait_for(answerer.answer("second of the burst"), timeout=2)  # batch full
+        assert second.text == "echo: second of the burst"
+        assert (await first).text == "echo: first of a burst"
+    assert fake.batches[-1] == ["first of a burst", "second of the burst"]
+
+
 async def test_close_while_gathering_a_batch_fails_its_callers_at_once() -> None:
     answerer = Answerer(FakeGenerator(), batch_wait_ms=10_000, timeout_s=30)  # a long gathering window
     await answerer.start()
-    waiting = asyncio.create_task(answerer.answer("gathered, not yet generating"))
+    await answerer.answer("at a quiet moment: answered at once")
+    waiting = asyncio.create_task(answerer.answer("in a burst: gathered, not yet generating"))
     await asyncio.sleep(0.05)
     await answerer.close()
     with pytest.raises(RuntimeError, match="closed"):
