@@ -19,7 +19,7 @@ from training.checkpoint import CheckpointError
 from training.config import parse_config
 from training.data import DatasetError
 from training.model import ModelLoadError
-from training.train import TrainingError, is_rank_zero, read_metrics, train
+from training.train import TrainingError, is_rank_zero, leave_process_group, read_metrics, train
 
 # Errors that mean "the request cannot run as asked": reported in one line with exit code 2.
 EXPECTED_ERRORS = (CheckpointError, DatasetError, ModelLoadError, TrainingError)
@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m training") -> int
     except Exception as e:  # anything else: still one JSON error line for the retrain job, then the trace
         traceback.print_exc()
         return fail(f"{type(e).__name__}: {e}", 1)
+    finally:
+        leave_process_group()
     if is_rank_zero():
         metrics = read_metrics(model_dir)
         if json_mode:

@@ -296,6 +296,18 @@ def read_metrics(model_dir: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
+def leave_process_group() -> None:
+    """Tear down torchrun's process group, if this process joined one, before the process exits: a gloo
+    group left to the interpreter's finalization can abort a rank (SIGABRT, "terminate called without an
+    active exception"; pytorch/pytorch#179291), and torchrun then reports the run as failed and stops the
+    others. Seen here on the rank that finishes first while rank 0 writes the checkpoint (2 in 12 runs
+    with the CPU busy)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def is_rank_zero() -> bool:
     """Rank 0, or not distributed: the process that reports (torchrun sets RANK for every worker)."""
     return int(os.environ.get("RANK", "0")) == 0
