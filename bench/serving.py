@@ -15,7 +15,10 @@ the example's questions in front:
    shares of the static scheduler's capacity, today's);
 3. Poisson arrivals at 25/50/80% of that capacity for ``--seconds`` each, the same arrival times and
    questions for both schedulers, run one after the other per level: p50/p95/p99 latency (arrival to
-   answer), throughput, and p95 / unloaded p50.
+   answer), throughput, and p95 / unloaded p50. The schedulers are compared with the answer cache off
+   (``bot.scheduling.AnswerCache``: every answer decoded); at 50% and 80% the same arrivals are then
+   answered once more with it on (``load_50_continuous_cached``, with its ``cache_hit_rate``). Questions
+   are drawn uniformly from the example's, so repeats are common (how common depends on the load).
 
 On the trained model also 1-2 without answer drafts (``training.running``: a matched trained question's
 answer goes through the model as a draft it verifies in one pass): ``draft_unloaded_p50_speedup`` and
@@ -48,6 +51,7 @@ LOADS = (0.25, 0.5, 0.8)
 BURST = 64
 UNLOADED = 24
 SCHEDULERS = ("continuous", "static")
+CACHE = 1024  # the bot's default answer cache (Settings.answer_cache); off for the scheduler comparison
 
 
 def answer_lengths(records: list[dict], tokenizer: Any) -> list[int]:
@@ -132,10 +136,10 @@ async def measure(
     from bot.answerer import Answerer
     from training.generate import GenerationConfig
 
-    def answerer(scheduler: str, drafts: bool = True) -> Answerer:
+    def answerer(scheduler: str, drafts: bool = True, cache: int = 0) -> Answerer:
         return Answerer(
             generator, max_batch_size=16, batch_wait_ms=5, timeout_s=600, scheduler=scheduler,
-            config=GenerationConfig(drafts=drafts),
+            config=GenerationConfig(drafts=drafts), answer_cache=cache,
             max_queue=1_000_000,  # an overloaded scheduler shows in its latency, not in "busy" answers
         )  # fmt: skip
 
@@ -172,6 +176,12 @@ async def measure(
                 result = await poisson(a, arrivals, alone)
             result["p95_over_unloaded_p50"] = round(result["p95_s"] / base, 2)
             out[f"load_{round(load * 100)}_{scheduler}"] = result
+        if load >= 0.5:  # the same arrivals once more, with the bot's answer cache on
+            async with answerer("continuous", cache=CACHE) as a:
+                result = await poisson(a, arrivals, alone)
+                result["cache_hit_rate"] = round(a.cache.hits / max(1, a.cache.hits + a.cache.misses), 3)
+            result["p95_over_unloaded_p50"] = round(result["p95_s"] / base, 2)
+            out[f"load_{round(load * 100)}_continuous_cached"] = result
     return out
 
 

@@ -8,7 +8,8 @@ question never waits for other people's longer answers, and one decoding step st
 once for everyone (what makes a small CPU serve many people). When idle, a question that comes in a
 burst (within ``batch_wait_ms`` of the one before) waits up to ``batch_wait_ms`` for others to start
 with it; one at a quiet moment starts at once. ``scheduler="static"`` is the older whole-batch way
-(a batch runs until its longest answer ends; for benchmarks).
+(a batch runs until its longest answer ends; for benchmarks). What the model said for a known question
+is kept (``AnswerCache``, ``answer_cache`` entries): a question matched to it again does not join the batch.
 
 What admins teach goes into ``Knowledge`` (``teach``, ``set_live``) and is answered from the next
 question on, and so does an asker's wording once it is known which question it meant (``learn_wording``);
@@ -28,7 +29,7 @@ from dataclasses import dataclass, replace
 from bot import scheduling, torch_thread
 from bot.answer_path import Answer, BatchSettings, Routed, clean_question
 from bot.knowledge import Knowledge
-from bot.scheduling import JoinPacer
+from bot.scheduling import AnswerCache, JoinPacer
 from bot.settings import DEFAULT_FALLBACK, Settings
 from training.generate import GenerationConfig, Generator
 from training.running import RunningBatch
@@ -85,6 +86,7 @@ class Answerer:
         max_queue: int = DEFAULT_MAX_QUEUE,
         scheduler: str = "continuous",
         learn_wordings: bool = True,
+        answer_cache: int = 1024,
     ) -> None:
         if scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler must be one of {SCHEDULERS}, not {scheduler!r}")
@@ -110,6 +112,7 @@ class Answerer:
         self._queue: asyncio.Queue[_Request] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._pacer = JoinPacer()
+        self.cache = AnswerCache(answer_cache)  # what the model said per prompt (0: off)
         self._last_arrival = float("-inf")  # when the latest question came (time.perf_counter())
 
     # -- lifecycle -----------------------------------------------------------------------------------------
@@ -128,6 +131,7 @@ class Answerer:
             zone_overrides=settings.zone_overrides(),
             max_queue=settings.max_queue,
             learn_wordings=settings.learn_from_choices,
+            answer_cache=settings.answer_cache,
         )
 
     @classmethod
@@ -334,7 +338,7 @@ class Answerer:
                 started = time.perf_counter()
                 done, steps = await torch_thread.run(
                     scheduling.iterate, batch, knowledge, settings, admitted, stale,
-                    None if whole else self._join_due,
+                    None if whole else self._join_due, self.cache,
                 )  # fmt: skip
                 if not whole:
                     self._pacer.measured(time.perf_counter() - started, bool(admitted), fresh, steps)

@@ -5,6 +5,8 @@ then decoding steps)."""
 from __future__ import annotations
 
 import time
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -15,6 +17,7 @@ from bot.answer_path import Answer, BatchSettings, finish, route
 if TYPE_CHECKING:
     from bot.answerer import _Request as Request
     from bot.knowledge import Knowledge
+    from training.generate import Generation, GenerationConfig, Generator
     from training.running import RunningBatch
 
 # Joining the running batch costs a retrieval (the sentence encoder) and a prefill, about a decoding step
@@ -64,6 +67,54 @@ class JoinPacer:
             self.step_s = per_step if not self.step_s else (1 - EMA) * self.step_s + EMA * per_step
 
 
+CacheKey = tuple[str, str | None, int]  # the prompt, its draft, the token limit
+
+
+class AnswerCache:
+    """What the model said for a prompt, so that the same prompt is not decoded again: people ask the
+    same few things, and a matched question is answered by the model *for the known question*, so every
+    wording of it is one prompt. Only for greedy decoding (deterministic, and the same whatever the batch
+    mates: ``training.running``); keyed by the prompt, the draft and the token limit; the least recently
+    used go past ``size``. The cache belongs to one model and one generation config: another (a ``swap``)
+    starts it afresh. Used on the torch thread only."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.hits = self.misses = 0
+        # Held weakly: a swapped-out model is freed before the next question reaches the cache.
+        self._owner: tuple[weakref.ref[Generator], GenerationConfig] | None = None
+        self._entries: OrderedDict[CacheKey, Generation] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _usable(self, generator: Generator, config: GenerationConfig) -> bool:
+        if self.size <= 0 or not config.greedy:
+            return False
+        owner = self._owner
+        if owner is None or owner[0]() is not generator or owner[1] != config:
+            self._owner, self._entries = (weakref.ref(generator), config), OrderedDict()
+        return True
+
+    def get(self, generator: Generator, config: GenerationConfig, key: CacheKey) -> Generation | None:
+        if not self._usable(generator, config):
+            return None
+        found = self._entries.get(key)
+        if found is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+            self._entries.move_to_end(key)
+        return found
+
+    def put(self, generator: Generator, config: GenerationConfig, key: CacheKey, gen: Generation) -> None:
+        if self._usable(generator, config):
+            self._entries[key] = gen
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+
 # Continuous scheduling: decoding steps go on in one call to the torch thread until an answer ends or
 # questions may join; a call per step cost ~0.4 ms of hand-over, 30% of a step of make run's model.
 MAX_STEPS = 32  # decoding steps in one call at most (close() waits for the call to end)
@@ -77,12 +128,14 @@ def iterate(
     admitted: list[Request],
     stale: list[Request],
     joins: Callable[[int], bool] | None,
+    cache: AnswerCache | None = None,
 ) -> tuple[list[tuple[Request, Answer]], int]:
     """On the torch thread: route ``admitted`` (retrieval, zone); those the model must answer join
-    ``batch``; then decoding steps until an answer ends, ``joins(rows)`` says questions may join, or
-    ``MAX_STEPS`` (``joins`` None: until the batch is empty, the static scheduler). The answers ready and
-    the steps taken."""
-    generator, version = batch.generator, batch.generator.model_version
+    ``batch`` (unless ``cache`` has what the model said for the same prompt); then decoding steps until an
+    answer ends, ``joins(rows)`` says questions may join, or ``MAX_STEPS`` (``joins`` None: until the
+    batch is empty, the static scheduler). The answers ready and the steps taken."""
+    generator, version, config = batch.generator, batch.generator.model_version, batch.config
+    limit = config.max_new_tokens
     done: list[tuple[Request, Answer]] = []
     if stale:
         batch.drop(stale)
@@ -91,11 +144,13 @@ def iterate(
         admitted, route(knowledge, [r.question for r in admitted], settings), strict=True
     ):
         request.routed = routed
-        if routed.prompt is None:
-            done.append((request, finish(routed, None, version, settings)))
+        said = None
+        if routed.prompt is not None and cache is not None:
+            said = cache.get(generator, config, _cache_key(request, limit))
+        if routed.prompt is None or said is not None:
+            done.append((request, finish(routed, said, version, settings)))
         else:
             joining.append(request)
-    limit = batch.config.max_new_tokens
     drafts = None
     if batch.takes_drafts:  # else tokenizing the answers would be wasted
         drafts = [generator.draft_ids(r.routed.draft) if r.routed.draft else None for r in joining]
@@ -107,8 +162,16 @@ def iterate(
     steps = 0
     while len(batch):
         for request, row in batch.step():
-            done.append((request, finish(request.routed, generator.finish(row), version, settings)))
+            said = generator.finish(row)
+            if cache is not None:
+                cache.put(generator, config, _cache_key(request, limit), said)
+            done.append((request, finish(request.routed, said, version, settings)))
         steps += 1
         if joins is not None and (done or steps >= MAX_STEPS or joins(len(batch))):
             break
     return done, steps
+
+
+def _cache_key(request: Request, limit: int) -> CacheKey:
+    assert request.routed is not None and request.routed.prompt is not None
+    return request.routed.prompt, request.routed.draft, min(limit, request.max_new_tokens or limit)

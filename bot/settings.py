@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     max_queue: int = Field(
         512, ge=1, description='Questions that may wait at once; past it askers get "busy, try again".'
     )
+    answer_cache: int = Field(
+        1024, ge=0, description="What the model said for this many known questions is kept (0: off)."
+    )
     precision: Literal["auto", "fp32", "int8", "fp16", "bf16"] = Field(
         "auto", description="auto | fp32 | int8 (CPU) | fp16 | bf16 (GPU)."
     )

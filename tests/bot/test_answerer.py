@@ -39,7 +39,7 @@ async def test_concurrent_questions_share_one_batch_and_match_single_answers(
     real_generator: Generator,
 ) -> None:
     questions = [q for q, _ in TINY_PAIRS] * 2
-    async with Answerer(real_generator, batch_wait_ms=50) as answerer:
+    async with Answerer(real_generator, batch_wait_ms=50, answer_cache=0) as answerer:
         together = await asyncio.gather(*(answerer.answer(q) for q in questions))
         alone = [await answerer.answer(q) for q in questions]
     assert [a.text for a in together] == [a.text for a in alone]
@@ -239,7 +239,7 @@ async def test_continuous_scheduler_lets_short_answers_overtake_a_long_one(
 
 async def test_continuous_answers_equal_answers_given_alone(runs_to_the_limit: Generator) -> None:
     questions = [f"Question number {i} about something else entirely?"[: 12 + 5 * i] for i in range(6)]
-    async with Answerer(runs_to_the_limit, max_new_tokens=12, batch_wait_ms=0) as answerer:
+    async with Answerer(runs_to_the_limit, max_new_tokens=12, batch_wait_ms=0, answer_cache=0) as answerer:
         alone = [await answerer.answer(q) for q in questions]
         staggered = []
         for q in questions:  # each joins a batch that is already running, at another step
