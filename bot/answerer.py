@@ -9,7 +9,8 @@ once for everyone (what makes a small CPU serve many people). When idle, a quest
 burst (within ``batch_wait_ms`` of the one before) waits up to ``batch_wait_ms`` for others to start
 with it; one at a quiet moment starts at once. ``scheduler="static"`` is the older whole-batch way
 (a batch runs until its longest answer ends; for benchmarks). What the model said for a known question
-is kept (``AnswerCache``, ``answer_cache`` entries): a question matched to it again does not join the batch.
+is kept (``AnswerCache``, ``answer_cache`` entries): a question matched to it again does not join the
+batch, and one asked while it decodes follows that row.
 
 What admins teach goes into ``Knowledge`` (``teach``, ``set_live``) and is answered from the next
 question on, and so does an asker's wording once it is known which question it meant (``learn_wording``);
@@ -24,7 +25,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from bot import scheduling, torch_thread
 from bot.answer_path import Answer, BatchSettings, Routed, clean_question
@@ -60,12 +61,19 @@ class _Request:
     max_new_tokens: int | None = None  # this question's own limit (None: the answerer's)
     after_s: float = float("inf")  # how long after the question before it this one came
     routed: Routed | None = None  # set once retrieval has run
+    # The same prompt asked while this one decodes: answered with it (``scheduling.iterate``).
+    followers: list[_Request] = field(default_factory=list)
+
+    def waited_for(self) -> bool:
+        """Someone still waits for this row: its asker, or one of its followers."""
+        return not self.future.done() or any(not f.future.done() for f in self.followers)
 
 
 def _fail_all(requests: list[_Request], error: BaseException) -> None:
     for r in requests:
-        if not r.future.done():
-            r.future.set_exception(error)
+        for waiting in (r, *r.followers):
+            if not waiting.future.done():
+                waiting.future.set_exception(error)
 
 
 class Answerer:
@@ -333,7 +341,7 @@ class Answerer:
                 else:  # after a swap the old model's rows finish before the new model starts
                     admitted = []
                 admitted = [r for r in admitted if not r.future.done()]  # drop requests that timed out
-                stale = [r for r in batch.keys if r.future.done()]
+                stale = [r for r in batch.keys if not r.waited_for()]
                 whole = self.scheduler == "static"
                 started = time.perf_counter()
                 done, steps = await torch_thread.run(

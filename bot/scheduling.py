@@ -96,6 +96,10 @@ class AnswerCache:
             self._owner, self._entries = (weakref.ref(generator), config), OrderedDict()
         return True
 
+    def coalesces(self, generator: Generator, config: GenerationConfig) -> bool:
+        """Whether a prompt asked again while it decodes may wait for that row (as for a cached one)."""
+        return self._usable(generator, config)
+
     def get(self, generator: Generator, config: GenerationConfig, key: CacheKey) -> Generation | None:
         if not self._usable(generator, config):
             return None
@@ -131,9 +135,10 @@ def iterate(
     cache: AnswerCache | None = None,
 ) -> tuple[list[tuple[Request, Answer]], int]:
     """On the torch thread: route ``admitted`` (retrieval, zone); those the model must answer join
-    ``batch`` (unless ``cache`` has what the model said for the same prompt); then decoding steps until an
-    answer ends, ``joins(rows)`` says questions may join, or ``MAX_STEPS`` (``joins`` None: until the
-    batch is empty, the static scheduler). The answers ready and the steps taken."""
+    ``batch`` (unless ``cache`` has what the model said for the same prompt, or a row decodes it: they
+    follow that row); then decoding steps until an answer ends, ``joins(rows)`` says questions may join,
+    or ``MAX_STEPS`` (``joins`` None: until the batch is empty, the static scheduler). The answers ready
+    and the steps taken."""
     generator, version, config = batch.generator, batch.generator.model_version, batch.config
     limit = config.max_new_tokens
     done: list[tuple[Request, Answer]] = []
@@ -151,6 +156,8 @@ def iterate(
             done.append((request, finish(routed, said, version, settings)))
         else:
             joining.append(request)
+    if cache is not None and joining and cache.coalesces(generator, config):
+        joining = _coalesce(batch.keys, joining, limit)
     drafts = None
     if batch.takes_drafts:  # else tokenizing the answers would be wasted
         drafts = [generator.draft_ids(r.routed.draft) if r.routed.draft else None for r in joining]
@@ -165,7 +172,8 @@ def iterate(
             said = generator.finish(row)
             if cache is not None:
                 cache.put(generator, config, _cache_key(request, limit), said)
-            done.append((request, finish(request.routed, said, version, settings)))
+            for asker in (request, *request.followers):
+                done.append((asker, finish(asker.routed, said, version, settings)))
         steps += 1
         if joins is not None and (done or steps >= MAX_STEPS or joins(len(batch))):
             break
@@ -175,3 +183,18 @@ def iterate(
 def _cache_key(request: Request, limit: int) -> CacheKey:
     assert request.routed is not None and request.routed.prompt is not None
     return request.routed.prompt, request.routed.draft, min(limit, request.max_new_tokens or limit)
+
+
+def _coalesce(running: list[Request], joining: list[Request], limit: int) -> list[Request]:
+    """Of ``joining``, those that must decode: one whose prompt a row already decodes (or another one
+    joining now) follows that row instead and is answered with it (a question many ask at once)."""
+    leaders = {_cache_key(r, limit): r for r in running}
+    out = []
+    for request in joining:
+        key = _cache_key(request, limit)
+        if key in leaders:
+            leaders[key].followers.append(request)
+        else:
+            leaders[key] = request
+            out.append(request)
+    return out

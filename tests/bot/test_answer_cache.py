@@ -4,6 +4,7 @@ the model, the generation settings, a correction or a lower token limit."""
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import replace
 
 import pytest
@@ -14,6 +15,7 @@ from tests.bot.fixtures import FakeGenerator
 from tests.bot.test_answer_path import KNOWN, fake
 from tests.tiny_checkpoint import tiny_model
 from training.generate import Generation, GenerationConfig, Generator
+from training.running import RunningBatch
 from training.tokenizer import load_gpt2_tokenizer
 
 PITCH = KNOWN[0]["question"]
@@ -96,3 +98,75 @@ def test_the_setting_sizes_the_cache() -> None:
 
     assert Answerer.from_settings(FakeGenerator(), make_settings(answer_cache=0)).cache.size == 0
     assert Answerer.from_settings(FakeGenerator(), make_settings()).cache.size == 1024
+
+
+async def test_a_question_many_ask_at_once_is_decoded_once() -> None:
+    gen = fake()
+    async with Answerer(gen, batch_wait_ms=50) as answerer:
+        answers = await asyncio.gather(
+            *(
+                answerer.answer(q)
+                for q in [PITCH, "how many players per team on the pitch", PITCH, "Who won Euro 2016?"]
+            )
+        )
+    assert gen.batches == [[PITCH, "Who won Euro 2016?"]]  # one row each
+    assert [a.text for a in answers] == ["model: Eleven, one a goalkeeper."] * 3 + ["model: Portugal."]
+    assert answers[1].question == "how many players per team on the pitch"  # each keeps its own question
+
+
+@pytest.fixture
+def slow_rows(monkeypatch) -> list[int]:
+    """Each decoding step takes at least 2 ms (so an answer lasts while others arrive); returns the
+    number of rows each ``RunningBatch.add`` brought in."""
+    added: list[int] = []
+    step, add = RunningBatch.step, RunningBatch.add
+
+    def slow_step(self):
+        time.sleep(0.002)
+        return step(self)
+
+    def counted_add(self, prompts, **kwargs):
+        added.append(len(prompts))
+        return add(self, prompts, **kwargs)
+
+    monkeypatch.setattr(RunningBatch, "step", slow_step)
+    monkeypatch.setattr(RunningBatch, "add", counted_add)
+    return added
+
+
+async def test_a_follower_gets_its_answer_when_the_first_asker_gave_up(
+    closed_book: Generator, slow_rows: list[int]
+) -> None:
+    """The same question joins while its row decodes; the first asker gives up; the row goes on for the
+    second, who gets the answer the first would have had, and nothing else was decoded."""
+    async with Answerer(closed_book, max_new_tokens=48, batch_wait_ms=0, answer_cache=0) as answerer:
+        alone = await answerer.answer("Who won the league?")
+    slow_rows.clear()
+    async with Answerer(closed_book, max_new_tokens=48, batch_wait_ms=0, timeout_s=10) as answerer:
+        first = asyncio.create_task(answerer.answer("Who won the league?"))
+        await asyncio.sleep(0.02)
+        second = asyncio.create_task(answerer.answer("Who won the league?"))
+        await asyncio.sleep(0.002)  # in the queue...
+        while answerer._queue.qsize():  # ... then taken to join: it follows the first's row
+            await asyncio.sleep(0.002)
+        first.cancel()
+        answer = await second
+    assert (answer.text, answer.tokens) == (alone.text, 48)
+    assert sum(slow_rows) == 1 and answerer.cache.hits == 0  # one row, and not from the cache
+
+
+async def test_close_fails_the_followers_of_a_row_too(closed_book: Generator, slow_rows: list[int]) -> None:
+    answerer = Answerer(closed_book, max_new_tokens=200, batch_wait_ms=0, timeout_s=10)
+    await answerer.start()
+    first = asyncio.create_task(answerer.answer("Who won the cup?"))
+    await asyncio.sleep(0.03)
+    second = asyncio.create_task(answerer.answer("Who won the cup?"))
+    await asyncio.sleep(0.002)
+    while answerer._queue.qsize():  # the second has left the queue...
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(0.15)  # a few calls to the torch thread later (it is no longer one joining)
+    assert not first.done() and sum(slow_rows) == 1  # ... to follow the first's row, still decoding
+    await answerer.close()
+    for task in (first, second):
+        with pytest.raises(RuntimeError, match="closed"):
+            await task
