@@ -88,7 +88,9 @@ class AnswerCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _usable(self, generator: Generator, config: GenerationConfig) -> bool:
+    def serves(self, generator: Generator, config: GenerationConfig) -> bool:
+        """Whether the cache is on for this model and config (then a prompt asked again while it decodes
+        may also wait for that row); a model or config other than the last starts it afresh."""
         if self.size <= 0 or not config.greedy:
             return False
         owner = self._owner
@@ -96,12 +98,8 @@ class AnswerCache:
             self._owner, self._entries = (weakref.ref(generator), config), OrderedDict()
         return True
 
-    def coalesces(self, generator: Generator, config: GenerationConfig) -> bool:
-        """Whether a prompt asked again while it decodes may wait for that row (as for a cached one)."""
-        return self._usable(generator, config)
-
     def get(self, generator: Generator, config: GenerationConfig, key: CacheKey) -> Generation | None:
-        if not self._usable(generator, config):
+        if not self.serves(generator, config):
             return None
         found = self._entries.get(key)
         if found is None:
@@ -112,7 +110,7 @@ class AnswerCache:
         return found
 
     def put(self, generator: Generator, config: GenerationConfig, key: CacheKey, gen: Generation) -> None:
-        if self._usable(generator, config):
+        if self.serves(generator, config):
             self._entries[key] = gen
             self._entries.move_to_end(key)
             while len(self._entries) > self.size:
@@ -156,7 +154,7 @@ def iterate(
             done.append((request, finish(routed, said, version, settings)))
         else:
             joining.append(request)
-    if cache is not None and joining and cache.coalesces(generator, config):
+    if cache is not None and joining and cache.serves(generator, config):
         joining = _coalesce(batch.keys, joining, limit)
     drafts = None
     if batch.takes_drafts:  # else tokenizing the answers would be wasted
