@@ -13,9 +13,10 @@ small CPU takes about half the time of the general ``transformers`` forward for 
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,29 +101,52 @@ class Embedder:
         return np.concatenate(out)
 
 
+def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+
+@functools.cache
+def fp32_linear() -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The fastest fp32 ``F.linear`` for the encoder's few-token products on this CPU: oneDNN's (the
+    kernel ``torch.compile`` emits for CPU linears) where torch has it, else ``F.linear`` (MKL's sgemm).
+    Both are fp32 throughout; measured here (2-core EPYC, all-MiniLM-L6-v2): 12x384 by 384x1536 in 132
+    against 258 us, 48 tokens 340 against 891 us; encoding 16 questions 26 against 44 ms and the 334 of
+    the example 0.66 against 1.03 s, embeddings equal within 5e-7. Checked once on a probe (a torch
+    without oneDNN, or whose private op changed, falls back)."""
+    g = torch.Generator().manual_seed(0)
+    x, w, b = (torch.randn(shape, generator=g) for shape in ((2, 3, 8), (5, 8), (5,)))
+    try:
+        if torch.allclose(_onednn_linear(x, w, b), F.linear(x, w, b), rtol=1e-5, atol=1e-5):
+            return _onednn_linear
+    except (AttributeError, RuntimeError, NotImplementedError) as e:
+        log.debug("oneDNN linear unavailable (%s): MKL's", e)
+    return F.linear
+
+
 class LeanBert:
     """The forward pass of a ``BertModel`` (absolute positions, GELU, encoder only) as plain tensor ops:
     query, key and value in one product, one ``scaled_dot_product_attention`` per layer, and nothing a
     sentence embedding does not need (no pooler, no output objects), and a padded batch of a few texts
-    packed into one sequence of their real tokens (``_packed``). Same numbers as the model's own forward
-    up to float rounding."""
+    packed into one sequence of their real tokens (``_packed``); its products run on ``fp32_linear``.
+    Same numbers as the model's own forward up to float rounding."""
 
     def __init__(self, model: Any) -> None:
         cfg = model.config
         self.emb = model.embeddings
         self.heads, self.eps = cfg.num_attention_heads, cfg.layer_norm_eps
+        self.linear = fp32_linear()
         self.layers = []
         for layer in model.encoder.layer:
             att = layer.attention
             qkv = (att.self.query, att.self.key, att.self.value)
+            out, up, down = att.output.dense, layer.intermediate.dense, layer.output.dense
             self.layers.append(
                 (
-                    torch.cat([m.weight for m in qkv]).detach(),
-                    torch.cat([m.bias for m in qkv]).detach(),
-                    att.output.dense,
+                    (torch.cat([m.weight for m in qkv]).detach(), torch.cat([m.bias for m in qkv]).detach()),
+                    (out.weight.detach(), out.bias.detach()),
                     att.output.LayerNorm,
-                    layer.intermediate.dense,
-                    layer.output.dense,
+                    (up.weight.detach(), up.bias.detach()),
+                    (down.weight.detach(), down.bias.detach()),
                     layer.output.LayerNorm,
                 )
             )
@@ -166,11 +190,10 @@ class LeanBert:
     def _layers(self, h: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         b, t = h.shape[:2]
         d = h.shape[-1] // self.heads
-        for w_qkv, b_qkv, out, ln1, up, down, ln2 in self.layers:
-            q, k, v = (
-                x.view(b, t, self.heads, d).transpose(1, 2) for x in F.linear(h, w_qkv, b_qkv).chunk(3, -1)
-            )
+        linear = self.linear
+        for qkv, out, ln1, up, down, ln2 in self.layers:
+            q, k, v = (x.view(b, t, self.heads, d).transpose(1, 2) for x in linear(h, *qkv).chunk(3, -1))
             a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(b, t, -1)
-            h = ln1(out(a) + h)
-            h = ln2(down(F.gelu(up(h))) + h)
+            h = ln1(linear(a, *out) + h)
+            h = ln2(linear(F.gelu(linear(h, *up)), *down) + h)
         return h
