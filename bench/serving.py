@@ -1,7 +1,7 @@
 """Serving under load: questions arriving one by one at random moments (Poisson), continuous batching
 against the whole-batch (static) scheduler, through the bot's ``Answerer`` and its whole answer path.
 
-    .venv/bin/python bench/serving.py [--seconds 40] [--model DIR] [--skip-trained]
+    .venv/bin/python bench/serving.py [--seconds 40] [--model DIR] [--skip-trained] [--engine-only]
 
 For each model — the distilgpt2-size GPT-2 (6 x 768, random int8 weights) with every answer 40 tokens
 long (``distil_size_40``, the setting of the issue's table) and with each answer's length drawn from the
@@ -19,6 +19,10 @@ the example's questions in front:
    (``bot.scheduling.AnswerCache``: every answer decoded); at 50% and 80% the same arrivals are then
    answered once more with it on (``load_50_continuous_cached``, with its ``cache_hit_rate``). Questions
    are drawn uniformly from the example's, so repeats are common (how common depends on the load).
+
+First, for each model, what its torch work costs by how many share it (``engine_costs``): a decoding
+step of 1/4/8/16 rows, a question's prompt joining 8 rows (in plain steps), retrieval for 1/4/16
+questions at once; ``--engine-only`` stops there.
 
 On the trained model also 1-2 without answer drafts (``training.running``: a matched trained question's
 answer goes through the model as a draft it verifies in one pass): ``draft_unloaded_p50_speedup`` and
@@ -185,6 +189,57 @@ async def measure(
     return out
 
 
+def engine_costs(generator: Any, questions: list[str]) -> dict[str, Any]:
+    """What the worker's two kinds of torch work cost here, by how many share them (medians, ms): a
+    decoding step of n rows (``RunningBatch.step``: the forward pass, choosing and stop checks), a step in
+    which one more question's prompt joins 8 decoding rows (in plain steps of 8 rows), and retrieval
+    for n questions at once (``Knowledge.search_many``: the sentence encoder and the index). The load
+    targets ask p95 at 50% of burst capacity to stay within 1.5x of one question alone; these say how
+    much dearer each step and each join get once several questions share them."""
+    from bot.knowledge import Knowledge
+    from training.generate import GenerationConfig
+
+    rows, runs = (1, 4, 8, 16), 24
+    config = GenerationConfig(max_new_tokens=runs + 8, min_new_tokens=runs + 8, drafts=False)
+    prompts = [generator.encode_question(q, config.max_new_tokens) for q in questions[:16]]
+
+    def steps(n: int, join: bool = False) -> float:
+        batch = generator.batch(config, slots=16)
+        batch.add(list(enumerate(prompts[:n])))
+        batch.step()  # the prefill
+        times = []
+        for i in range(runs):
+            if join:
+                batch.add([(f"j{i}", prompts[(n + i) % len(prompts)])])
+            start = time.perf_counter()
+            batch.step()
+            times.append(time.perf_counter() - start)
+            if join:
+                batch.drop([f"j{i}"])
+        return statistics.median(times) * 1000
+
+    knowledge = Knowledge(generator.index)
+
+    def retrieval(n: int) -> float:
+        times = []
+        for i in range(runs // 2):
+            start = time.perf_counter()
+            knowledge.search_many(questions[i * n % len(questions) :][:n])
+            times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1000
+
+    step_ms = {n: round(steps(n), 2) for n in rows}
+    out: dict[str, Any] = {"step_ms": {str(n): v for n, v in step_ms.items()}}
+    out["step_8_over_1"] = round(step_ms[8] / step_ms[1], 2)
+    out["step_16_over_1"] = round(step_ms[16] / step_ms[1], 2)
+    out["join_1_into_8_steps"] = round(steps(8, join=True) / step_ms[8], 2)
+    if generator.index is not None:
+        ms = {n: round(retrieval(n), 2) for n in (1, 4, 16)}
+        out["retrieval_ms"] = {str(n): v for n, v in ms.items()}
+        out["retrieval_16_over_1"] = round(ms[16] / ms[1], 2)
+    return out
+
+
 def distil_size(records: list[dict]) -> tuple[Any, Workload]:
     """The distilgpt2-size model with random int8 weights, retrieval over the example's questions."""
     import torch
@@ -218,6 +273,7 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="trained checkpoint instead of training one")
     parser.add_argument("--skip-trained", action="store_true", help="only the distilgpt2-size model")
     parser.add_argument("--skip-mixed", action="store_true", help="distilgpt2-size: 40-token answers only")
+    parser.add_argument("--engine-only", action="store_true", help="only the step, join and retrieval costs")
     parser.add_argument(
         "--loads", default=",".join(map(str, LOADS)), help="shares of capacity, comma-separated"
     )
@@ -239,11 +295,13 @@ def main() -> None:
     }
     generator, work = distil_size(records)
     result["answer_tokens_p50"] = statistics.median(work.lengths)
+    result["distil_size_engine"] = torch_thread.call(engine_costs, generator, work.questions)
     # The issue's own setting first: every answer 40 tokens, so p95 / unloaded p50 compares like with like.
     fixed = Workload(work.questions, [40])
     loads = tuple(float(x) for x in args.loads.split(","))
-    result["distil_size_40"] = asyncio.run(measure(generator, fixed, args.seconds, loads))
-    if not args.skip_mixed:
+    if not args.engine_only:
+        result["distil_size_40"] = asyncio.run(measure(generator, fixed, args.seconds, loads))
+    if not (args.skip_mixed or args.engine_only):
         result["distil_size"] = asyncio.run(measure(generator, work, args.seconds, loads))
     if not args.skip_trained:
         with tempfile.TemporaryDirectory(prefix="qabot-bench-") as tmp:
@@ -251,12 +309,14 @@ def main() -> None:
             trained = torch_thread.call(Generator.load, model_dir)
             questions = [r["question"] for r in records]
             result["trained_model"] = source
-            result["trained"] = asyncio.run(
-                measure(trained, Workload(questions, None), args.seconds, loads, drafts_too=True)
-            )
+            result["trained_engine"] = torch_thread.call(engine_costs, trained, questions)
+            if not args.engine_only:
+                result["trained"] = asyncio.run(
+                    measure(trained, Workload(questions, None), args.seconds, loads, drafts_too=True)
+                )
     targets = {}
     for name in ("distil_size_40", "distil_size", "trained"):
-        if name in result and {0.5, 0.8} <= set(loads):
+        if name in result and {0.5, 0.8} <= set(loads):  # (not with --engine-only)
             r = result[name]
             targets[f"{name}_p95_at_50<=1.5x"] = r["load_50_continuous"]["p95_over_unloaded_p50"] <= 1.5
             targets[f"{name}_p95_at_80<=2x"] = r["load_80_continuous"]["p95_over_unloaded_p50"] <= 2.0
