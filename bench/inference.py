@@ -218,17 +218,19 @@ def latency_and_concurrency(runs: int) -> dict[str, Any]:
 
 
 def trained_model_dir(arg: Path | None, tmp: Path) -> tuple[Path, str]:
-    """``--model``, or the example model trained here from scratch: same data and seed every run."""
+    """``--model``, or the example model trained from scratch in this run, as ``make run`` trains it: same
+    data and seed every run, in a child process (training on this process's main thread would leave it
+    an OpenMP team beside the torch thread's, and every answer timed afterwards slower: bot/torch_thread.py;
+    measured here, a decoding step of make run's model 3.3-3.9 ms instead of 0.55-0.9 ms)."""
+    from bot.launcher import train_example
     from training.checkpoint import resolve_model_dir
 
     if arg is not None:
         return resolve_model_dir(arg), str(arg)
-    from training.config import TrainConfig
-    from training.train import train
-
-    data = ROOT / "examples" / "soccer.json"
-    config = TrainConfig(data=[data], base="scratch", out=tmp / "run", progress="json", no_current=True)
-    return train(config, emit=lambda event: None), "scratch model trained on examples/soccer.json in this run"
+    out = tmp / "run"
+    if train_example(ROOT / "examples" / "soccer.json", out) != 0:
+        raise SystemExit("training the example model failed (its messages are above)")
+    return resolve_model_dir(out), "scratch model trained on examples/soccer.json in this run"
 
 
 def int8_fidelity(model_arg: Path | None, limit: int) -> dict[str, Any]:
