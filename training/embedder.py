@@ -13,16 +13,17 @@ small CPU takes about half the time of the general ``transformers`` forward for 
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from training.quantize import fp32_linear
 
 log = logging.getLogger(__name__)
 
@@ -99,28 +100,6 @@ class Embedder:
         if not out:
             return np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
         return np.concatenate(out)
-
-
-def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
-
-
-@functools.cache
-def fp32_linear() -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
-    """The fastest fp32 ``F.linear`` for the encoder's few-token products on this CPU: oneDNN's (the
-    kernel ``torch.compile`` emits for CPU linears) where torch has it, else ``F.linear`` (MKL's sgemm).
-    Both are fp32 throughout; measured here (2-core EPYC, all-MiniLM-L6-v2): 12x384 by 384x1536 in 132
-    against 258 us, 48 tokens 340 against 891 us; encoding 16 questions 26 against 44 ms and the 334 of
-    the example 0.66 against 1.03 s, embeddings equal within 5e-7. Checked once on a probe (a torch
-    without oneDNN, or whose private op changed, falls back)."""
-    g = torch.Generator().manual_seed(0)
-    x, w, b = (torch.randn(shape, generator=g) for shape in ((2, 3, 8), (5, 8), (5,)))
-    try:
-        if torch.allclose(_onednn_linear(x, w, b), F.linear(x, w, b), rtol=1e-5, atol=1e-5):
-            return _onednn_linear
-    except (AttributeError, RuntimeError, NotImplementedError) as e:
-        log.debug("oneDNN linear unavailable (%s): MKL's", e)
-    return F.linear
 
 
 class LeanBert:

@@ -30,11 +30,12 @@ from __future__ import annotations
 import functools
 import logging
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,29 @@ def _row_scaled() -> tuple[Any, Any]:
     except Exception as e:  # a torch without TorchScript: the same math, op by op
         log.warning("int8 layers run without TorchScript (%s): a little slower, same answers", e)
         return _plain, _centered
+
+
+def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
+
+
+@functools.cache
+def fp32_linear() -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The fastest fp32 ``F.linear`` for a few rows at a time on this CPU: oneDNN's (the kernel
+    ``torch.compile`` emits for CPU linears) where torch has it, else ``F.linear`` (MKL's sgemm). Both are
+    fp32 throughout. Measured here (2-core EPYC): the sentence encoder's 12x384 by 384x1536 in 132 against
+    258 us, 48 tokens 340 against 891 us (encoding 16 questions 26 against 44 ms, the example's 334 in 0.66
+    against 1.03 s, embeddings equal within 5e-7); GPT-2's 768x50257 ``lm_head`` at 1 row 4.2 against
+    10.0 ms, at 8 rows 7.5 against 17.7 ms. Checked once on a probe (a torch without oneDNN, or whose
+    private op changed, falls back)."""
+    g = torch.Generator().manual_seed(0)
+    x, w, b = (torch.randn(shape, generator=g) for shape in ((2, 3, 8), (5, 8), (5,)))
+    try:
+        if torch.allclose(_onednn_linear(x, w, b), F.linear(x, w, b), rtol=1e-5, atol=1e-5):
+            return _onednn_linear
+    except (AttributeError, RuntimeError, NotImplementedError) as e:
+        log.debug("oneDNN linear unavailable (%s): MKL's", e)
+    return F.linear
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

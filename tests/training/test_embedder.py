@@ -29,20 +29,3 @@ def test_lean_forward_matches_the_models_own(monkeypatch: pytest.MonkeyPatch) ->
     assert np.abs(lean - embedder.encode(texts)).max() < 1e-5
     alone = embedder.encode([texts[0]])  # and a row padded in a batch is the row alone
     assert np.abs(lean[0] - alone[0]).max() < 1e-5
-
-
-def test_fp32_linear_falls_back_to_f_linear(monkeypatch: pytest.MonkeyPatch) -> None:
-    """oneDNN's product only where it works and gives F.linear's numbers; else F.linear itself."""
-    import torch.nn.functional as F
-
-    def broken(*args: object) -> None:
-        raise RuntimeError("no oneDNN here")
-
-    for fake in (broken, lambda x, w, b: F.linear(x, w, b) + 1e-3):
-        embedder_module.fp32_linear.cache_clear()
-        monkeypatch.setattr(embedder_module, "_onednn_linear", fake)
-        assert embedder_module.fp32_linear() is F.linear
-    monkeypatch.undo()
-    embedder_module.fp32_linear.cache_clear()
-    chosen = embedder_module.fp32_linear()
-    assert chosen in (F.linear, embedder_module._onednn_linear)

@@ -204,3 +204,21 @@ def test_seven_bit_activations_where_the_cpu_could_saturate(monkeypatch: pytest.
     with torch.inference_mode():
         ref, out = linear(x), q(x)
     assert (out - ref).norm() / ref.norm() < 0.04
+
+
+def test_fp32_linear_falls_back_to_f_linear(monkeypatch: pytest.MonkeyPatch) -> None:
+    """oneDNN's product only where it works and gives F.linear's numbers; else F.linear itself."""
+    import torch.nn.functional as F
+
+    from training import quantize
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("no oneDNN here")
+
+    for fake in (broken, lambda x, w, b: F.linear(x, w, b) + 1e-3):
+        quantize.fp32_linear.cache_clear()
+        monkeypatch.setattr(quantize, "_onednn_linear", fake)
+        assert quantize.fp32_linear() is F.linear
+    monkeypatch.undo()
+    quantize.fp32_linear.cache_clear()
+    assert quantize.fp32_linear() in (F.linear, quantize._onednn_linear)
