@@ -167,12 +167,12 @@ def _row_scaled() -> tuple[Any, Any]:
         return _plain, _centered
 
 
-def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
 
 
 @functools.cache
-def fp32_linear() -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+def fp32_linear() -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]:
     """The fastest fp32 ``F.linear`` for a few rows at a time on this CPU: oneDNN's (the kernel
     ``torch.compile`` emits for CPU linears) where torch has it, else ``F.linear`` (MKL's sgemm). Both are
     fp32 throughout. Measured here (2-core EPYC): the sentence encoder's 12x384 by 384x1536 in 132 against
