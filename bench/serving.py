@@ -50,12 +50,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.inference import machine, percentile, trained_model_dir  # noqa: E402
+from bot.settings import Settings  # noqa: E402
 
 LOADS = (0.25, 0.5, 0.8)
 BURST = 64
 UNLOADED = 24
 SCHEDULERS = ("continuous", "static")
-CACHE = 1024  # the bot's default answer cache (Settings.answer_cache); off for the scheduler comparison
+# The bot's default answer cache (off for the scheduler comparison).
+CACHE = Settings.model_fields["answer_cache"].default
 
 
 def answer_lengths(records: list[dict], tokenizer: Any) -> list[int]:

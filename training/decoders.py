@@ -106,12 +106,16 @@ class GPT2Decoder:
         cfg = model.config
         self.tr, self.lm_head = model.transformer, model.lm_head
         head = model.lm_head
-        weight = getattr(head, "weight", None)
-        if type(head) is nn.Linear and weight.device.type == "cpu" and weight.dtype == torch.float32:
+        if (
+            type(head) is nn.Linear
+            and head.weight.device.type == "cpu"
+            and head.weight.dtype == torch.float32
+        ):
             # fp32 on a CPU (evaluation, the retrain gate, machines without int8 kernels): the largest
             # product of a step, on oneDNN's kernel where torch has it (2.4x MKL's at one row).
-            linear, bias = fp32_linear(), None if head.bias is None else head.bias.detach()
-            self.lm_head = lambda x: linear(x, weight.detach(), bias)
+            linear, weight = fp32_linear(), head.weight.detach()
+            bias = None if head.bias is None else head.bias.detach()
+            self.lm_head = lambda x: linear(x, weight, bias)
         self.n_head, self.head_dim = cfg.n_head, cfg.n_embd // cfg.n_head
         act = getattr(cfg, "activation_function", "gelu_new")
         # gelu_new is GPT-2's tanh approximation; F.gelu computes it as one fused op.
