@@ -1,4 +1,5 @@
-"""Trainer callbacks: machine-readable progress (``--progress json``) for the bot's retrain job."""
+"""Trainer callbacks: the progress bar (``--progress bar``) and machine-readable progress (``--progress
+json``) for the bot's retrain job."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
 
 
 def emit_json(event: dict[str, Any], stream: TextIO | None = None) -> None:
@@ -57,6 +59,24 @@ class JsonProgressCallback(TrainerCallback):
         elif "eval_loss" in logs:
             loss = logs["eval_loss"]
             self.emit({"event": "eval", **base, "eval_loss": loss, "perplexity": perplexity(loss)})
+
+
+class LossBar(ProgressCallback):
+    """The Trainer's progress bar, with the latest training and eval loss shown on the bar itself instead
+    of a raw dict printed under it at every log (~50 per run, and the eval's after each epoch): a run in
+    a terminal is one bar. The whole history is in the checkpoint (``metrics.json``, ``loss.png``)."""
+
+    def on_train_begin(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        super().on_train_begin(args, state, control, **kwargs)
+        self.losses: dict[str, str] = {}
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001, ANN201
+        if not state.is_world_process_zero or self.training_bar is None or not logs:
+            return
+        for key in ("loss", "eval_loss"):
+            if isinstance(logs.get(key), int | float):
+                self.losses[key] = f"{logs[key]:.4g}"
+        self.training_bar.set_postfix(self.losses, refresh=True)
 
 
 def perplexity(loss: float) -> float:

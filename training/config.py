@@ -179,7 +179,7 @@ class TrainConfig:
     progress: str = field(
         default="bar",
         metadata={
-            "help": "'bar' (progress bar + log lines) or 'json' (one object per line)",
+            "help": "'bar' (a progress bar showing the latest losses) or 'json' (one object per line)",
             "choices": ("bar", "json"),
         },
     )

@@ -221,10 +221,10 @@ def _train(config: TrainConfig, emit: Any, out: Path, work: Path) -> Path:
     cleaned, train_recs, eval_recs = _load_data(config)
 
     # -- Trainer setup (the heavy imports start here: see the note at the top) --------------------------
-    from transformers import EarlyStoppingCallback, PrinterCallback, Trainer
+    from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback, Trainer
     from transformers.trainer_utils import get_last_checkpoint
 
-    from training.callbacks import JsonProgressCallback
+    from training.callbacks import JsonProgressCallback, LossBar
 
     args = _training_arguments(config, work, len(train_recs), has_eval=bool(eval_recs))
     if args.process_index == 0:
@@ -256,8 +256,13 @@ def _train(config: TrainConfig, emit: Any, out: Path, work: Path) -> Path:
         processing_class=tokenizer,
         callbacks=callbacks,
     )
+    # Both of the Trainer's own print raw log dicts: PrinterCallback (no bar) would break the JSON lines,
+    # ProgressCallback writes ~50 of them under the bar (LossBar shows the latest losses on it instead).
     if config.progress == "json":
-        trainer.remove_callback(PrinterCallback)  # it prints raw dicts to stdout, breaking JSON lines
+        trainer.remove_callback(PrinterCallback)
+    else:
+        trainer.remove_callback(ProgressCallback)
+        trainer.add_callback(LossBar())
 
     # -- train -------------------------------------------------------------------------------------------
     resume_from = get_last_checkpoint(args.output_dir) if config.resume else None

@@ -84,6 +84,14 @@ def test_json_progress_reports_steps_and_eta(trained_run):
 
 
 @pytest.mark.slow
+def test_progress_bar_shows_the_losses_on_the_bar_not_log_dicts(dataset_file, tmp_path, capfd):
+    train(tiny_config(dataset_file, tmp_path / "m" / "r", max_steps=4, recall_sample=1, progress="bar"))
+    out, err = capfd.readouterr()
+    assert "4/4" in err and "loss=" in err and "eval_loss=" in err  # tqdm's bar, with its postfix
+    assert "{'loss'" not in out + err and "'train_runtime'" not in out + err  # no raw Trainer dicts
+
+
+@pytest.mark.slow
 def test_a_gptq_failure_keeps_the_trained_model_without_int8_weights(dataset_file, tmp_path, monkeypatch):
     import training.gptq
 
