@@ -85,10 +85,17 @@ def test_json_progress_reports_steps_and_eta(trained_run):
 
 @pytest.mark.slow
 def test_progress_bar_shows_the_losses_on_the_bar_not_log_dicts(dataset_file, tmp_path, capfd):
-    train(tiny_config(dataset_file, tmp_path / "m" / "r", max_steps=4, recall_sample=1, progress="bar"))
+    out_dir = tmp_path / "m" / "r"
+    code = main(["--data", str(dataset_file), "--base", "scratch", "--size", "tiny", "--max-steps", "4",
+                 "--recall-sample", "1", "--encoder", "none", "--out", str(out_dir),
+                 "--no-current"])  # fmt: skip
     out, err = capfd.readouterr()
+    assert code == 0
     assert "4/4" in err and "loss=" in err and "eval_loss=" in err  # tqdm's bar, with its postfix
     assert "{'loss'" not in out + err and "'train_runtime'" not in out + err  # no raw Trainer dicts
+    # The summary names what each F1 measures (held-out: the model alone, without retrieval).
+    assert out.startswith(f"Saved model to {out_dir}: answer F1 ")
+    assert "on trained questions" in out and "on held-out ones by the model alone; eval loss " in out
 
 
 @pytest.mark.slow
