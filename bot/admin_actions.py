@@ -16,7 +16,7 @@ from typing import Any
 
 from bot import async_store
 from bot.async_store import SessionFactory
-from storage.formats import ExportSummary, check_format, default_file_name
+from storage.formats import ExportSummary, check_format
 
 
 async def export_file(session_factory: SessionFactory, fmt: str, path: Path) -> tuple[Path, ExportSummary]:
@@ -26,11 +26,9 @@ async def export_file(session_factory: SessionFactory, fmt: str, path: Path) -> 
     from storage.export import write_export
 
     check_format(fmt)
-    path = Path(path)
-    if path.is_dir():
-        path = path / default_file_name(fmt)
     summary = await asyncio.to_thread(write_export, session_factory, fmt, path)
-    return path, summary
+    assert summary.path is not None
+    return summary.path, summary
 
 
 def gzip_file(path: Path) -> Path:

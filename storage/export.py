@@ -30,7 +30,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,8 +56,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.db import READ_ONLY
-from storage.formats import FORMATS, ExportSummary, check_format, dpo_row, kto_row, sft_row
+from storage.db import READ_ONLY, StoreError
+from storage.formats import (
+    FORMATS,
+    ExportSummary,
+    check_format,
+    default_file_name,
+    dpo_row,
+    kto_row,
+    sft_row,
+)
 from storage.importing import import_records
 from storage.masking import mask_pii
 from storage.models import Correction, Exchange, Feedback, TaughtPair, UTCDateTime
@@ -272,18 +280,32 @@ def _rows(session: Session, fmt: str, f: ExportFilters) -> Iterator[dict[str, An
 
 @contextmanager
 def _atomic_text(path: Path) -> Iterator[IO[str]]:
-    """A text file that appears at ``path`` complete or not at all."""
+    """A text file that appears at ``path`` complete or not at all (created with the usual permissions:
+    the umask's, as any other file the user writes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+        with open(tmp, "x", encoding="utf-8", newline="") as fh:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def export_path(session_factory: sessionmaker[Session], fmt: str, out_path: str | Path) -> Path:
+    """Where an export to ``out_path`` goes: a folder gets ``default_file_name(fmt)`` in it. Never the
+    store's own SQLite file (``StoreError``): the export would replace the database it reads."""
+    out = Path(out_path)
+    if out.is_dir():
+        out = out / default_file_name(fmt)
+    url = session_factory.kw["bind"].url
+    own = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+    if own and out.resolve() == Path(url.database).resolve():
+        raise StoreError(f"{out} is the store's own database; export to another file")
+    return out
 
 
 def _tally(rows: Iterator[dict[str, Any]], summary: ExportSummary) -> Iterator[dict[str, Any]]:
@@ -321,14 +343,16 @@ def write_export(
     out_path: str | Path,
     filters: ExportFilters | None = None,
 ) -> ExportSummary:
-    """Write the store as a ``fmt`` dataset to ``out_path`` (atomically); say what was written."""
+    """Write the store as a ``fmt`` dataset to ``out_path`` (atomically; a folder: ``export_path``); say
+    what was written (``ExportSummary.path``: where)."""
     check_format(fmt)
     f = filters or ExportFilters()
     summary = ExportSummary(fmt)
+    summary.path = out = export_path(session_factory, fmt, out_path)
     with session_factory() as session:
         # A plain read: on SQLite it must not queue behind (or hold up) the bot's writers.
         session.connection(execution_options={READ_ONLY: True})
-        with _atomic_text(Path(out_path)) as fh:
+        with _atomic_text(out) as fh:
             _write(fmt, _tally(_rows(session, fmt, f), summary), fh)
     return summary
 

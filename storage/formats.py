@@ -12,6 +12,7 @@ answers ``[{"role": "assistant", ...}]``, so TRL applies the checkpoint's chat t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 # json: the seed's list of {"question", "answer"}; jsonl/csv: the same records; sft/kto/dpo: TRL's JSONL.
@@ -68,10 +69,11 @@ def dpo_row(question: str, chosen: str, rejected: str) -> dict[str, Any]:
 
 @dataclass
 class ExportSummary:
-    """What an export wrote: its rows and, for ``kto``, how many are desirable / undesirable."""
+    """What an export wrote: its rows, the file, and, for ``kto``, how many are desirable / undesirable."""
 
     fmt: str
     rows: int = 0
+    path: Path | None = None
     labels: dict[bool, int] = field(default_factory=lambda: {True: 0, False: 0})
 
     def kto_warning(self) -> str | None:

@@ -117,7 +117,7 @@ def export(
             dispose(session_factory)
     except (StoreError, OSError) as exc:
         raise fail(str(exc), EXIT_ERROR) from exc
-    typer.echo(f"wrote {summary.rows} {fmt.value} rows to {out}")
+    typer.echo(f"wrote {summary.rows} {fmt.value} rows to {summary.path}")
     if warning := summary.kto_warning():
         typer.echo(f"warning: {warning}", err=True)
 

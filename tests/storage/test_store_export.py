@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from storage import repo
+from storage.db import StoreError
 from storage.export import FORMATS, ExportFilters, ExportSummary, export_dataset, import_records, write_export
 from storage.masking import mask_pii
 from storage.models import TaughtPair
@@ -182,6 +183,30 @@ def test_failed_export_leaves_the_old_file_and_no_temp(seeded, tmp_path, monkeyp
         export_dataset(seeded, "json", out)
     assert out.read_text() == "old"
     assert [p.name for p in folder.iterdir()] == ["keep.json"]
+
+
+def test_export_never_replaces_the_store_it_reads(seeded, db_url, tmp_path):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("a PostgreSQL store is no file")
+    own = Path(db_url.removeprefix("sqlite:///"))
+    before = own.read_bytes()
+    with pytest.raises(StoreError, match="the store's own database"):
+        export_dataset(seeded, "json", tmp_path / ".." / tmp_path.name / own.name)
+    assert own.read_bytes() == before and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_export_to_a_folder_names_the_file_after_the_format(seeded, tmp_path):
+    summary = write_export(seeded, "jsonl", tmp_path)
+    assert summary.path == tmp_path / "qabot-jsonl.jsonl" and summary.path.is_file()
+
+
+def test_exported_file_has_the_usual_permissions(seeded, tmp_path):
+    umask = os.umask(0o022)
+    try:
+        export_dataset(seeded, "json", tmp_path / "out.json")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "out.json").stat().st_mode & 0o777 == 0o644  # readable by others, as cp would make it
 
 
 def test_unknown_format_is_refused(store, tmp_path):
