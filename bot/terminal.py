@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from bot import admin_actions, async_store
-from bot.answerer import AnswererBusy
+from bot.answerer import AnswererBusy, EmptyQuestion
 from bot.retrain import RetrainBusy, RetrainJob, RetrainOptions, RetrainProgress, RetrainResult
 from bot.status import ThrottledStatus
 from storage.formats import FORMATS
@@ -92,11 +92,11 @@ class Terminal:
         if not line:
             return True
         if not line.startswith("/"):
-            choice = int(line) if line.isdigit() else 0
-            if 1 <= choice <= len(self._offered):  # "did you mean" answered by number: ask that question
-                line = self._offered[choice - 1]
-                await self.chose(line)
-            await self.answer(line)
+            try:
+                await self.ask(line)
+            except Exception as e:  # nothing a user types may end the session (a store error, say)
+                log.exception("question %r failed", line[:200])
+                self.say(f"(could not answer: {e})")
             return True
         name, _, rest = line[1:].partition(" ")
         name = name.lower()
@@ -113,10 +113,19 @@ class Terminal:
             self.say(f"/{name} failed: {e}")
         return True
 
+    async def ask(self, line: str) -> None:
+        """A question, or the number of one the last "did you mean" offered (then that one is asked)."""
+        choice = int(line) if line.isdecimal() else 0  # isdigit() is also true of "²", which int() refuses
+        if 1 <= choice <= len(self._offered):
+            line = self._offered[choice - 1]
+            await self.chose(line)
+        await self.answer(line)
+
     async def answer(self, question: str) -> None:
+        self._offered = []  # a number typed after this answer fails picks nothing stale
         try:
             answer = await self.answerer.answer(question)
-        except ValueError as e:
+        except EmptyQuestion as e:
             self.say(f"({e})")
             return
         except TimeoutError:
@@ -159,7 +168,7 @@ class Terminal:
         options = RetrainOptions(triggered_by="terminal")
         for word in words:
             key, _, value = word.partition("=")
-            if key == "epochs" and value.isdigit():
+            if key == "epochs" and value.isdecimal():
                 options.epochs = int(value)
             elif key in ("from_scratch", "force"):
                 setattr(options, key, value.lower() not in ("0", "false", "no"))

@@ -157,7 +157,7 @@ async def _interactive(answerer: Answerer) -> None:
             return
         if not line.strip():
             return
-        if line.strip().isdigit() and 1 <= int(line) <= len(offered):
+        if line.strip().isdecimal() and 1 <= int(line) <= len(offered):
             line = offered[int(line) - 1]  # "did you mean": the number of a known question
             await answerer.learn_wording(asked, line)
         try:

@@ -249,6 +249,26 @@ async def test_a_failed_generation_does_not_end_the_terminal_session(store, fake
     assert count(store, Exchange) == 1
 
 
+async def test_nothing_typed_ends_the_terminal_session(store, answerer, monkeypatch):
+    out = io.StringIO()
+    calls = {"n": 0}
+    log_exchange = async_store.log_exchange
+
+    async def flaky(*args, **kwargs):  # the store fails once (a locked or vanished database)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("disk I/O error")
+        return await log_exchange(*args, **kwargs)
+
+    monkeypatch.setattr(async_store, "log_exchange", flaky)
+    # "²" is a digit to str.isdigit() and not to int(); then a question whose log fails, then one that works.
+    stdin = io.StringIO("²\nfirst question\nsecond question\n")
+    await Terminal(answerer=answerer, session_factory=store, retrain_job=None, stdin=stdin, out=out).run()
+    text = out.getvalue()
+    assert "echo: ²" in text and "could not answer: disk I/O error" in text
+    assert "echo: second question" in text
+
+
 async def test_terminal_unanswered_groups_similar_questions(store, answerer):
     from types import SimpleNamespace
 
