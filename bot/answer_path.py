@@ -62,8 +62,12 @@ class Answer:
     answered_by: str = "model"  # "model" | "index" (the pair's stored answer) | "taught" | "correction" | ""
 
 
+class EmptyQuestion(ValueError):
+    """What was asked has no words (front ends answer it with how to ask, not as a failure)."""
+
+
 def clean_question(question: str, max_chars: int = MAX_QUESTION_CHARS) -> str:
-    """Strip control characters and surrounding space; empty -> ValueError; too long -> keep the end."""
+    """Strip control characters and surrounding space; empty -> EmptyQuestion; too long -> keep the end."""
     if not isinstance(question, str):
         raise TypeError(f"question must be a str, not {type(question).__name__}")
     # Control characters (and lone surrogates from undecodable input) become spaces: a newline inside a
@@ -71,7 +75,7 @@ def clean_question(question: str, max_chars: int = MAX_QUESTION_CHARS) -> str:
     chars = (" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in question)
     text = _SPACES.sub(" ", "".join(chars)).strip()
     if not text:
-        raise ValueError("The question is empty: type a question with some words in it.")
+        raise EmptyQuestion("The question is empty: type a question with some words in it.")
     if len(text) > max_chars:
         log.warning("question of %d characters is too long; keeping its last %d", len(text), max_chars)
         text = text[-max_chars:].lstrip()

@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from bot import scheduling, torch_thread
-from bot.answer_path import Answer, BatchSettings, Routed, clean_question
+from bot.answer_path import Answer, BatchSettings, EmptyQuestion, Routed, clean_question
 from bot.knowledge import Knowledge
 from bot.scheduling import AnswerCache, JoinPacer
 from bot.settings import DEFAULT_FALLBACK, Settings
@@ -36,7 +36,7 @@ from training.generate import GenerationConfig, Generator
 from training.running import RunningBatch
 from training.zones import ZoneThresholds
 
-__all__ = ["Answer", "Answerer", "AnswererBusy", "clean_question"]
+__all__ = ["Answer", "Answerer", "AnswererBusy", "EmptyQuestion", "clean_question"]
 
 log = logging.getLogger(__name__)
 
@@ -247,9 +247,9 @@ class Answerer:
         await torch_thread.run(lambda: self._knowledge.nudge(question, votes))
 
     async def answer(self, question: str, *, max_new_tokens: int | None = None) -> Answer:
-        """Answer one question; ``ValueError`` if it is empty, ``AnswererBusy`` when ``max_queue``
-        questions are already waiting, ``TimeoutError`` after ``timeout_s``. ``max_new_tokens``: a
-        lower token limit for this answer than the answerer's."""
+        """Answer one question; ``EmptyQuestion`` (a ``ValueError``) if it is empty, ``AnswererBusy``
+        when ``max_queue`` questions are already waiting, ``TimeoutError`` after ``timeout_s``.
+        ``max_new_tokens``: a lower token limit for this answer than the answerer's."""
         text = clean_question(question)
         if self._worker is None:
             await self.start()

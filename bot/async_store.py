@@ -123,8 +123,9 @@ async def apply_vote(
     """Set (``vote`` = +1/-1) or remove (``vote`` = None) a user's vote on the answer ``reply_message_id``.
 
     With ``only_if``, a removal happens only while the user's current vote equals it (so taking back 👎
-    after switching to 👍 keeps the 👍). Returns the exchange, its matched question and the change in its
-    net votes (to nudge that question's ranking), or None when the message is not a logged answer.
+    after switching to 👍 keeps the 👍). Returns the exchange, its matched question (None for a "did you
+    mean" reply) and the change in its net votes (to nudge that question's ranking), or None when the
+    message is not a logged answer.
     """
     from storage import repo
 
@@ -133,7 +134,10 @@ async def apply_vote(
         if exchange is None:
             return None
         delta = repo.change_vote(session, exchange.id, user_id, vote, only_if=only_if)
-        return VoteResult(exchange.id, exchange.matched_question, delta, exchange.question)
+        # A "did you mean" reply offers questions and answers none: a vote on it says nothing of the one
+        # stored as its best match, so it nudges no ranking and takes back no wording.
+        matched = None if exchange.zone == "suggest" else exchange.matched_question
+        return VoteResult(exchange.id, matched, delta, exchange.question)
 
     return await run_in_session(session_factory, write)
 

@@ -75,7 +75,8 @@ async def test_admins_by_permission_role_or_id_may_teach(dpy, store, user):
     interaction = make_interaction(dpy, user)
     await invoke(dpy, "teach", interaction, question="What is VAR?", answer="The video assistant referee.")
     assert "Learned pair" in sent_text(interaction)
-    assert interaction.response.send_message.await_args.kwargs["ephemeral"] is True
+    interaction.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)  # before the model
+    assert interaction.followup.send.await_args.kwargs["ephemeral"] is True
     assert taught(store) == [("What is VAR?", "The video assistant referee.")]
 
 

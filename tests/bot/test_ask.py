@@ -157,6 +157,13 @@ async def test_a_failing_model_gets_an_apology_not_a_crash(dpy, fake_generator, 
     monkeypatch.setattr(fake_generator, "generate", broken)
     await dpytest.message(f"{mention(dpy)} anything")
     assert dpytest.get_message().content == ERROR_TEXT
+
+    def refuses(questions, config=None):  # a ValueError is a failure too, not "ask me a question"
+        raise ValueError("input ids too long for position embeddings")
+
+    monkeypatch.setattr(fake_generator, "generate", refuses)
+    await dpytest.message(f"{mention(dpy)} anything else")
+    assert dpytest.get_message().content == ERROR_TEXT
     monkeypatch.undo()  # the model recovers
     await dpytest.message(f"{mention(dpy)} and now?")
     assert dpytest.get_message().content == "echo: and now?"

@@ -136,6 +136,14 @@ async def test_a_thumbs_down_takes_a_learned_wording_back(dpy, store):
     assert dpytest.get_message().content == SUGGEST_TEXT  # asked back again
 
 
+async def test_a_vote_on_a_did_you_mean_moves_no_ranking(dpy, store):
+    await dpytest.message(f"{mention(dpy)} football")
+    reply = dpytest.get_message()
+    assert reply.content == SUGGEST_TEXT
+    await react(reply, dpytest.get_config().members[1], "👎")
+    assert dpy.answerer.knowledge._nudges == {}  # it offered three questions and answered none
+
+
 async def test_choices_teach_nothing_when_learning_is_off(dpy, store):
     dpy.answerer.learn_wordings = False
     await dpytest.message(f"{mention(dpy)} how long")
@@ -228,6 +236,18 @@ async def test_open_channel_chit_chat_gets_no_reply_but_is_logged(dpy, store):
     [row] = exchanges(store)
     assert (row.question, row.unanswered, row.zone) == ("hello there", True, "fallback")
     assert row.reply_message_id is None and row.message_id == str(message.id)
+
+
+@pytest.mark.parametrize("dpy", [{"user_cooldown_s": 30}], indirect=True)
+async def test_chat_the_bot_stays_silent_on_starts_no_cooldown(dpy):
+    channel = dpytest.get_config().channels[0]
+    dpy.settings.allowed_channel_ids = [channel.id]
+    await dpytest.message("hello there", channel=channel)
+    assert dpytest.verify().message().nothing()
+    await dpytest.message("hat trick?", channel=channel)  # the user's real question is answered
+    assert dpytest.get_message().content.startswith("Three goals")
+    await dpytest.message(f"{mention(dpy)} hat trick?", channel=channel)  # and a reply starts the window
+    assert "again in" in dpytest.get_message().content
 
 
 async def test_open_channel_questions_the_bot_knows_are_answered(dpy):

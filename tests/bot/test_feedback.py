@@ -98,9 +98,16 @@ async def test_slash_correct_by_message_id(dpy, store):
     admin = make_member(4242)  # ADMIN_USER_IDS in the test settings
     interaction = make_interaction(dpy, admin)
     await invoke(dpy, "correct", interaction, message_id=str(answer.id), answer="Germany.")
-    assert interaction.response.send_message.await_args.args[0] == SAVED
-    assert interaction.response.send_message.await_args.kwargs["ephemeral"] is True
+    interaction.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)  # before the model
+    assert interaction.followup.send.await_args.args[0] == SAVED
+    assert interaction.followup.send.await_args.kwargs["ephemeral"] is True
     assert corrections(store) == [("Germany.", "4242")]
+
+
+async def test_slash_correct_names_a_bad_message_id(dpy, store):
+    interaction = make_interaction(dpy, make_member(4242))
+    await invoke(dpy, "correct", interaction, message_id="²", answer="Germany.")  # a digit to isdigit()
+    assert "must be a message ID" in interaction.response.send_message.await_args.args[0]
 
 
 async def test_slash_correct_refuses_non_admins(dpy, store):

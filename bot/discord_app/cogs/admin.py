@@ -145,9 +145,12 @@ class Admin(AdminCog):
                 "Both question and answer are needed.", ephemeral=True, allowed_mentions=NO_PING
             )
             return
+        # Teaching waits for the model's thread (busy answering, maybe for seconds): Discord wants a first
+        # response within 3 s.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         pair_id = await async_store.teach(self.bot.session_factory, question, answer, interaction.user.id)
         await self.bot.answerer.teach(question, answer)
-        await interaction.response.send_message(
+        await interaction.followup.send(
             f"Learned pair #{pair_id}: answered from now on, and part of the next `/retrain`.",
             ephemeral=True,
             allowed_mentions=NO_PING,

@@ -32,7 +32,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import async_store
-from bot.answerer import AnswererBusy
+from bot.answerer import AnswererBusy, EmptyQuestion
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.escalation import escalate
@@ -67,18 +67,22 @@ class UserCooldown:
         self._clock = clock
         self._last: dict[int, float] = {}
 
-    def retry_after(self, user_id: int) -> float:
-        """0 when the user may ask now (and starts a new window); else seconds left."""
+    def retry_after(self, user_id: int, start: bool = True) -> float:
+        """0 when the user may ask now (and, with ``start``, starts a new window); else seconds left."""
         if self.per_s <= 0:
             return 0.0
-        now = self._clock()
-        left = self._last.get(user_id, -float("inf")) + self.per_s - now
+        left = self._last.get(user_id, -float("inf")) + self.per_s - self._clock()
         if left > 0:
             return left
-        self._last[user_id] = now
+        if start:
+            self.start(user_id)
+        return 0.0
+
+    def start(self, user_id: int) -> None:
+        """A new window for ``user_id`` from now."""
+        now = self._last[user_id] = self._clock()
         if len(self._last) > 10_000:  # forget long-idle users so the dict cannot grow forever
             self._last = {u: t for u, t in self._last.items() if now - t < self.per_s}
-        return 0.0
 
 
 def cooldown_notice(seconds: float) -> str:
@@ -136,7 +140,9 @@ class Ask(commands.Cog):
             if explicit:
                 await message.reply(NO_QUESTION, allowed_mentions=NO_PING)
             return
-        wait = self.cooldown.retry_after(message.author.id)
+        # In an open channel the window starts only once the bot replies: chat it stays silent on must not
+        # make the user's next real question wait.
+        wait = self.cooldown.retry_after(message.author.id, start=explicit)
         if wait > 0:
             if explicit:
                 await message.reply(cooldown_notice(wait), allowed_mentions=NO_PING)
@@ -164,13 +170,14 @@ class Ask(commands.Cog):
             message_id=message.id,
             explicit=explicit,
         )
-        await self._reply(answer, asked, send, late_reply_to=message.id)
+        if await self._reply(answer, asked, send, late_reply_to=message.id) and not explicit:
+            self.cooldown.start(message.author.id)
 
     async def _ask(self, question: str):
         """(answer, None) or (None, text to show instead)."""
         try:
             return await self.bot.answerer.answer(question), None
-        except ValueError:
+        except EmptyQuestion:  # any other error is a failure, not a hint on how to ask
             return None, NO_QUESTION
         except TimeoutError:  # asyncio.TimeoutError is TimeoutError since 3.11
             return None, TIMEOUT_TEXT
@@ -192,8 +199,8 @@ class Ask(commands.Cog):
 
     async def _reply(
         self, answer: Any, asked: Asked, send: Send, *, prefix: str = "", late_reply_to: int | None
-    ) -> None:
-        """Reply by zone, log the exchange, and escalate a "not sure".
+    ) -> bool:
+        """Reply by zone, log the exchange, and escalate a "not sure"; whether a reply was sent.
 
         ``late_reply_to``: the message an admin's later answer replies to (None: the first reply sent).
         """
@@ -227,6 +234,7 @@ class Ask(commands.Cog):
             await escalate(
                 self.bot, exchange_id, answer.question, asked, late_reply_to, replied=first is not None
             )
+        return first is not None
 
     async def _choose(self, offer: Offer, interaction: discord.Interaction, question: str) -> None:
         """The asker chose a suggested known question: record the choice and learn their wording, then

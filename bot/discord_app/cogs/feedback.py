@@ -120,11 +120,15 @@ class Feedback(AdminCog):
     )
     async def correct_slash(self, interaction: discord.Interaction, message_id: str, answer: str) -> None:
         """Correct one of the bot's answers (admins)."""
-        if not message_id.strip().isdigit():
-            text = "`message_id` must be a message ID (digits)."
-        else:
-            text = await self._correct(int(message_id), answer, interaction.user)
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_PING)
+        if not message_id.strip().isdecimal():
+            await interaction.response.send_message(
+                "`message_id` must be a message ID (digits).", ephemeral=True, allowed_mentions=NO_PING
+            )
+            return
+        # Teaching the correction waits for the model's thread: Discord wants a first response within 3 s.
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        text = await self._correct(int(message_id), answer, interaction.user)
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_PING)
 
 
 async def setup(bot: QABot) -> None:
