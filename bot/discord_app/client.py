@@ -87,6 +87,9 @@ class QABot(commands.Bot):
         self.session_factory = session_factory
         self.retrain_job = retrain_job
         self._sync_dev_guild = sync_dev_guild
+        # Escalated exchanges an admin's Teach has answered, and by whom: a second admin whose Teach form
+        # was opened before the first submitted must not send the asker another answer.
+        self.taught_exchanges: dict[int, int] = {}
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

@@ -151,8 +151,20 @@ class TeachModal(discord.ui.Modal):
         if not answer:
             await respond(interaction, EMPTY)
             return
-        await interaction.response.defer()  # acknowledges; the escalation message is edited below
         bot: QABot = interaction.client
+        by = bot.taught_exchanges.get(self.row["id"])
+        if by is not None:
+            await respond(interaction, f"<@{by}> has answered this question already; nothing was taught.")
+            return
+        bot.taught_exchanges[self.row["id"]] = interaction.user.id  # claimed before the first await
+        try:
+            await self._teach(interaction, bot, question, answer)
+        except BaseException:
+            del bot.taught_exchanges[self.row["id"]]  # not answered after all: another admin may
+            raise
+
+    async def _teach(self, interaction: discord.Interaction, bot: QABot, question: str, answer: str) -> None:
+        await interaction.response.defer()  # acknowledges; the escalation message is edited below
         pair_id = await async_store.teach(bot.session_factory, question, answer, interaction.user.id)
         await bot.answerer.teach(question, answer)
         if comparison_key(question) != comparison_key(self.row["question"]):  # taught in cleaner words:

@@ -67,5 +67,9 @@ def answer_text(text: str, *, asked: str, matched_question: str | None, show_sou
 
 
 def quoted(question: str, limit: int = 300) -> str:
-    """The question as a one-line Markdown quote (what ``/ask`` and chosen suggestions reply under)."""
-    return f"> {escape_markdown(shorten(question, limit))}"
+    """The question as a one-line Markdown quote (what ``/ask`` and chosen suggestions reply under), at
+    most ``limit`` characters after escaping (escapes can double a question's length)."""
+    text = escape_markdown(question)
+    if len(text) > limit:  # no lone backslash left to escape the ellipsis
+        text = text[: limit - 1].rstrip().rstrip("\\") + "…"
+    return f"> {text}"

@@ -1,7 +1,8 @@
 """Starting the Discord client for ``qabot run`` and ``qabot sync``, with start-up failures made readable.
 
-A rejected token, a missing privileged intent and an unreachable gateway each become a ``DiscordStartupError``
-whose message says what to do; the launcher turns it into an exit code. The token itself is never printed.
+A rejected token, a missing privileged intent, an unreachable gateway and Discord's own failures (5xx,
+rate limits) each become a ``DiscordStartupError`` whose message says what to do; the launcher turns it
+into an exit code. The token itself is never printed.
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ async def _explained(talk_to_discord: Awaitable[T]) -> T:
             f"Discord refused the Message Content intent. Enable it at {PORTAL} → your app → Bot → "
             "Privileged Gateway Intents → Message Content Intent.",
             reachable=True,
+        ) from None
+    except (discord.HTTPException, discord.ConnectionClosed) as e:  # reached, but it failed (5xx, 429, …)
+        raise DiscordStartupError(
+            f"Discord could not take the bot right now ({type(e).__name__}: {e}). It is usually brief: "
+            "try again in a few minutes (https://discordstatus.com).",
+            reachable=False,
         ) from None
     except (aiohttp.ClientError, discord.GatewayNotFound, OSError, TimeoutError) as e:
         raise DiscordStartupError(

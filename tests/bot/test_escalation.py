@@ -228,6 +228,30 @@ async def test_an_empty_answer_teaches_nothing(dpy, store, admins):
     assert taught(store) == []
 
 
+async def test_a_second_teach_of_the_same_question_is_refused(dpy, store, admins):
+    await dpytest.message(f"<@{dpy.user.id}> {DOG}")
+    dpytest.get_message()
+    escalation = dpytest.get_message()
+    first, second = make_member(ADMIN_ID), make_member(ADMIN_ID + 1, roles=("Admin",))
+    dpy.settings.admin_user_ids = [ADMIN_ID, ADMIN_ID + 1]
+    # Both open the form before either submits.
+    forms = [
+        (await press_teach(dpy, escalation, a)).response.send_modal.await_args.args[0]
+        for a in (first, second)
+    ]
+    await submit(dpy, forms[0], first, escalation, answer=DOG_ANSWER)
+    late = await submit(dpy, forms[1], second, escalation, answer="Another answer.")
+    assert late.response.send_message.await_args.args[0].startswith(f"<@{ADMIN_ID}> has answered this")
+    assert dpytest.get_message().content.endswith(DOG_ANSWER) and dpytest.verify().message().nothing()
+    assert taught(store) == [(DOG, DOG_ANSWER)]
+
+
+async def test_a_long_question_full_of_markdown_still_fits_one_escalation(dpy, store, admins):
+    await dpytest.message(f"<@{dpy.user.id}> " + "why do my __init__ and __repr__ fail? " * 45)
+    dpytest.get_message()  # "not sure"
+    assert len(dpytest.get_message().content) <= 2000  # escaping doubles the underscores
+
+
 async def test_teach_on_an_exchange_that_is_gone(dpy, store, admins):
     interaction = make_interaction(dpy, make_member(ADMIN_ID))
     await TeachButton(999, None).callback(interaction)

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import discord
 import pytest
@@ -196,14 +197,20 @@ def test_bootstrap_training_output_goes_to_stderr(tmp_path, monkeypatch, capfd):
     assert seen.out == ""
 
 
+def _response(status: int) -> SimpleNamespace:
+    """What discord.HTTPException reads of an aiohttp response."""
+    return SimpleNamespace(status=status, reason="Service Unavailable")
+
+
 @pytest.mark.parametrize(
     ("error", "code", "message"),
     [
         (discord.LoginFailure("Improper token has been passed."), 2, "Discord rejected the token"),
         (OSError("Network is unreachable"), 3, "could not reach Discord"),
         (discord.PrivilegedIntentsRequired(None), 2, "Message Content Intent"),
+        (discord.DiscordServerError(_response(503), "upstream connect error"), 3, "try again in a few"),
     ],
-    ids=["rejected-token", "unreachable", "intent"],
+    ids=["rejected-token", "unreachable", "intent", "server-error"],
 )
 @pytest.mark.slow
 def test_discord_startup_failures_exit_with_a_clear_message(
