@@ -62,6 +62,11 @@ class Answer:
     answered_by: str = "model"  # "model" | "index" (the pair's stored answer) | "taught" | "correction" | ""
 
 
+# Characters that show as nothing but are not whitespace: with format characters (zero-width space and
+# joiner, ...) a message of only these is empty, not a question to answer "not sure" and escalate.
+_BLANKS = frozenset(" \u2800\u3164\u115f\u1160\uffa0")  # space, braille blank, Hangul fillers
+
+
 class EmptyQuestion(ValueError):
     """What was asked has no words (front ends answer it with how to ask, not as a failure)."""
 
@@ -74,7 +79,7 @@ def clean_question(question: str, max_chars: int = MAX_QUESTION_CHARS) -> str:
     # question could otherwise fake the template's "\nAnswer:" marker.
     chars = (" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in question)
     text = _SPACES.sub(" ", "".join(chars)).strip()
-    if not text:
+    if all(c in _BLANKS or unicodedata.category(c) == "Cf" for c in text):  # "" too
         raise EmptyQuestion("The question is empty: type a question with some words in it.")
     if len(text) > max_chars:
         log.warning("question of %d characters is too long; keeping its last %d", len(text), max_chars)

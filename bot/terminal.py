@@ -138,10 +138,12 @@ class Terminal:
             log.exception("answering %r failed", question[:200])
             self.say(f"(could not answer: {e})")
             return
-        if answer.zone == "suggest" and not self.interactive:  # scripted: one line per question
-            self.say("Did you mean: " + " | ".join(f"{i}) {q}" for i, q in enumerate(answer.suggestions, 1)))
-        else:
+        if self.interactive:
             self.say(answer.text)
+        elif answer.zone == "suggest":  # scripted: one line per question
+            self.say("Did you mean: " + " | ".join(f"{i}) {q}" for i, q in enumerate(answer.suggestions, 1)))
+        else:  # an answer with line breaks (an admin's, say) is still one line
+            self.say(" ".join(answer.text.split()))
         exchange_id = await async_store.log_exchange(self.session_factory, answer, source="terminal")
         self._offered, self._offered_for = answer.suggestions, (answer.question, exchange_id)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.answerer import Answerer, _Request, clean_question
+from bot.answerer import Answerer, EmptyQuestion, _Request, clean_question
 from bot.scheduling import JOIN_SHARE
 from tests.bot.fixtures import FakeGenerator
 from tests.tiny_checkpoint import TINY_PAIRS, tiny_model
@@ -101,13 +101,19 @@ async def test_swap_lets_inflight_batch_finish_on_the_old_model() -> None:
     assert (second.model_version, second.text) == ("new", "echo: b")
 
 
-@pytest.mark.parametrize("question", ["", "   ", "\n\t", "\x00\x07"])
+# Blank to the eye too: zero-width space and joiner, braille blank, Hangul filler.
+@pytest.mark.parametrize("question", ["", "   ", "\n\t", "\x00\x07", "\u200b", "\u200d \u2800", "\u3164"])
 async def test_empty_question_is_rejected_without_generating(question: str) -> None:
     fake = FakeGenerator()
     async with Answerer(fake) as answerer:
-        with pytest.raises(ValueError, match="empty"):
+        with pytest.raises(EmptyQuestion, match="empty"):
             await answerer.answer(question)
     assert fake.batches == []
+
+
+def test_a_question_keeps_its_emoji_sequences():
+    family = "what does 👨\u200d👩\u200d👧 mean?"
+    assert clean_question(family) == family
 
 
 def test_control_characters_are_stripped() -> None:

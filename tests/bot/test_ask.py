@@ -27,6 +27,8 @@ async def test_mention_is_answered_in_a_reply_and_logged(dpy, store):
     reply = dpytest.get_message()
     assert reply.content == "echo: Who won the 2014 World Cup?"
     assert dpy.sent_payloads[-1]["message_reference"]["message_id"] == question.id  # a reply
+    # …that still goes out (and is logged) if the question is deleted meanwhile
+    assert dpy.sent_payloads[-1]["message_reference"]["fail_if_not_exists"] is False
     [row] = exchanges_in(store)
     assert row.question == "Who won the 2014 World Cup?"  # the mention is not part of the question
     assert row.answer == reply.content

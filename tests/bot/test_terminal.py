@@ -276,6 +276,14 @@ async def test_nothing_typed_ends_the_terminal_session(store, answerer, monkeypa
     assert "echo: second question" in text
 
 
+async def test_scripted_answers_with_line_breaks_stay_one_line(store, answerer, fake_generator):
+    fake_generator.answers["two lines?"] = "Line one.\nLine two."
+    out = io.StringIO()
+    stdin = io.StringIO("two lines?\nnext\n")
+    await Terminal(answerer=answerer, session_factory=store, retrain_job=None, stdin=stdin, out=out).run()
+    assert out.getvalue().splitlines() == ["Line one. Line two.", "echo: next"]
+
+
 async def test_terminal_unanswered_groups_similar_questions(store, answerer):
     from types import SimpleNamespace
 

@@ -158,7 +158,12 @@ class Ask(commands.Cog):
             return
 
         async def send(pieces: list[str], view: discord.ui.View | None) -> discord.Message:
-            first = await message.reply(pieces[0], view=view, allowed_mentions=NO_PING)
+            # A question deleted while it was answered still gets its answer (not replying to it), and
+            # the exchange is logged: a plain reply would fail and lose both.
+            reference = message.to_reference(fail_if_not_exists=False)
+            first = await message.channel.send(
+                pieces[0], reference=reference, view=view, allowed_mentions=NO_PING
+            )
             for piece in pieces[1:]:
                 await message.channel.send(piece, allowed_mentions=NO_PING)
             return first
