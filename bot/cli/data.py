@@ -235,6 +235,8 @@ def clean(
     )
     if output.is_dir():
         raise fail(f"{output} is a folder; give a file name such as {output / 'clean.json'}")
+    if any(output.resolve() == path.resolve() for path in paths):
+        raise fail(f"--output {output} is one of the input files; write the cleaned dataset to another file")
     result = _prepare(paths, load, clean, as_json)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)

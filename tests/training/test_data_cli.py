@@ -138,3 +138,14 @@ def test_allow_word_and_offensive_threshold_let_a_record_through(tmp_path):
     assert run("check", data).exit_code == 2  # the only record is filtered: nothing left
     assert run("check", data, "--allow-word", "shit").exit_code == 0
     assert run("check", data, "--offensive-threshold", "0.99").exit_code == 0  # it scores 0.88
+
+
+def test_clean_refuses_to_write_over_an_input(tmp_path, monkeypatch):
+    data = tmp_path / "in.json"
+    original = json.dumps([{"question": "Who won in 2014?", "answer": "Germany."}] * 2)
+    data.write_text(original)
+    monkeypatch.chdir(tmp_path)
+    result = run("clean", FIXTURES / "seed.json", "in.json", "-o", "./sub/../in.json")
+    assert result.exit_code == 2
+    assert "is one of the input files" in result.stderr and "Traceback" not in result.output
+    assert data.read_text() == original
