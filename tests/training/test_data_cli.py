@@ -149,3 +149,19 @@ def test_clean_refuses_to_write_over_an_input(tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert "is one of the input files" in result.stderr and "Traceback" not in result.output
     assert data.read_text() == original
+
+
+def test_brackets_in_the_data_print_as_written_not_as_markup(tmp_path):
+    data = tmp_path / "in.json"
+    data.write_text(
+        json.dumps(
+            [
+                {"question": "Why [/b]?", "answer": "Tags."},
+                {"question": "why [/b]", "answer": "Other [bold] tags."},
+                {"question": "Is [bold] ok?", "answer": "Yes."},
+            ]
+        )
+    )
+    result = run("check", data, "--no-offensive")
+    assert result.exit_code == 0, result.output
+    assert "Why [/b]?" in result.stdout and "Other [bold] tags." in result.stdout

@@ -128,18 +128,23 @@ def token_stats(
 
 
 def _clip(text: str, width: int = 60) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """``text`` cut to ``width`` characters, escaped so that brackets in it print as written, not as Rich
+    markup (a question holding ``[/b]`` made printing fail)."""
+    from rich.markup import escape
+
+    return escape(text if len(text) <= width else text[: width - 1] + "…")
 
 
 def render_report(report: CleanReport, console: Any = None) -> None:
     """Print the report as rich tables (to stdout, or the given rich Console)."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console()
     summary = Table(title="Dataset", show_header=False)
     for src in report.sources:
-        summary.add_row("file", f"{src['path']} ({src['format']}, {src['records']} records)")
+        summary.add_row("file", escape(f"{src['path']} ({src['format']}, {src['records']} records)"))
     summary.add_row("records in", str(report.records_in))
     summary.add_row("records out", f"[bold]{report.records_out}[/bold]")
     summary.add_row("conflicts", str(report.conflicts))
@@ -171,4 +176,4 @@ def render_report(report: CleanReport, console: Any = None) -> None:
             )
         console.print(conflicts)
     for warning in report.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
