@@ -46,6 +46,17 @@ def test_alpaca_input_is_appended_to_the_instruction():
     }
 
 
+def test_alpaca_keys_in_any_case_keep_the_input(tmp_path):
+    path = tmp_path / "alpaca.json"
+    row = {"Instruction": "Translate into French.", "Input": "Goalkeeper", "Output": "Gardien de but."}
+    path.write_text(json.dumps([row]))
+    records = load_dataset_file(path)
+    assert records == [{"question": "Translate into French. Goalkeeper", "answer": "Gardien de but."}]
+    path.write_text(json.dumps([{**row, "Input": 3}]))
+    with pytest.raises(DatasetError, match="record 1, field 'Input': not a string"):
+        load_dataset_file(path)
+
+
 def test_sharegpt_gives_one_record_per_human_gpt_pair_and_skips_system_turns():
     records = load_dataset_file(FIXTURES / "sharegpt.json")
     assert records[0]["question"] == "Who won the 2014 FIFA World Cup?"

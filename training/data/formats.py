@@ -189,9 +189,11 @@ def _seed(item: dict, where: Where, shape: Shape) -> Iterator[Record]:
 
 def _alpaca(item: dict, where: Where, shape: Shape) -> Iterator[Record]:
     question = _text(item, shape.question_field, where)
-    extra = item.get("input")
+    # "input" in any case, as detection matches "instruction"/"output" ("Input" was silently dropped)
+    input_field = next((k for k in item if str(k).lower() == "input"), "input")
+    extra = item.get(input_field)
     if extra is not None and not isinstance(extra, str):
-        raise where.error(f"not a string (got {_type(extra)})", field="input")
+        raise where.error(f"not a string (got {_type(extra)})", field=input_field)
     if extra and normalize_text(extra):
         question = normalize_text(f"{question}\n{extra}")
     yield _record(question, _text(item, shape.answer_field, where))
