@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from training.data import DatasetError, load_dataset_file, read_dataset
+from training.data import CleanOptions, DatasetError, load_dataset_file, prepare_dataset, read_dataset
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -190,6 +190,28 @@ def test_csv_row_missing_a_cell_names_its_line(tmp_path):
 def test_unknown_fields_say_which_flags_to_use(tmp_path):
     err = _error(tmp_path, "odd.json", json.dumps([{"query": "Q?", "reply": "A."}]))
     assert "--question-field" in str(err) and "record 1" in str(err)
+
+
+def test_sharegpt_roles_are_trimmed_and_conversations_without_a_pair_are_counted(tmp_path):
+    turn = lambda role, text: {"from": role, "value": text}  # noqa: E731
+    rows = [
+        {"conversations": [turn("Human ", "Q one?"), turn(" GPT", "A one.")]},
+        {"conversations": [turn("system", "Be brief."), turn("human", "Q two?")]},
+        {"conversations": [turn("customer", "Q three?"), turn("agent", "A three.")]},
+    ]
+    path = tmp_path / "chat.json"
+    path.write_text(json.dumps(rows))
+    loaded = read_dataset(path)
+    assert loaded.records == [{"question": "Q one?", "answer": "A one."}]
+    assert loaded.empty == [{"question": "Q two?", "answer": ""}, {"question": "", "answer": ""}]
+    assert loaded.unpaired == ["record 2", "record 3"]
+    result = prepare_dataset([path], CleanOptions(token_stats=False))
+    report = result.report
+    assert (report.records_in, report.removed["empty"], report.sources[0]["records"]) == (3, 2, 3)
+    assert report.warnings[0] == (
+        f"{path}: 2 conversation(s) without a user -> assistant pair with text, counted as empty: "
+        "record 2, record 3"
+    )
 
 
 def test_bad_conversation_turn_names_the_turn(tmp_path):

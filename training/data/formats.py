@@ -13,8 +13,9 @@ Shapes, detected from the first record's fields (``--format`` forces one):
 
 Texts keep their line breaks while extracted; ``_record`` then makes the question one line (answers keep
 theirs: lists and steps are common). Flat shapes must give non-empty strings. A conversation turn whose
-text is empty gives an empty record, which the loader sets aside (cleaning counts it under "empty"): real
-chat dumps often hold such turns, and one should not reject a whole file.
+text is empty gives an empty record, which the loader sets aside (cleaning counts it under "empty"), and so
+does a conversation without any user -> assistant pair: real chat dumps often hold such turns, and one
+should not reject a whole file. Roles are compared trimmed and in lower case.
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ class Where:
     path: str
     record: int | None = None
     line: int | None = None
+
+    @property
+    def place(self) -> str:
+        """``record 3`` or ``line 7``."""
+        return f"record {self.record}" if self.record is not None else f"line {self.line}"
 
     def error(self, problem: str, field: str | None = None) -> DatasetError:
         return DatasetError(self.path, problem, record=self.record, line=self.line, field=field)
@@ -128,10 +134,12 @@ def _content(turn: dict, where: Where, label: str) -> str:
 
 
 def _pairs(turns: Any, where: Where, field: str) -> Iterator[Record]:
-    """One record per user turn directly followed by an assistant turn (system turns are skipped)."""
+    """One record per user turn directly followed by an assistant turn (system turns are skipped); a
+    conversation without such a pair gives one empty record, so that cleaning counts it."""
     if not isinstance(turns, list):
         raise where.error(f"not a list (got {_type(turns)})", field=field)
     pending: str | None = None
+    paired = False
     for i, turn in enumerate(turns):
         label = f"{field}[{i}]"
         if not isinstance(turn, dict):
@@ -141,15 +149,18 @@ def _pairs(turns: Any, where: Where, field: str) -> Iterator[Record]:
         if not isinstance(role, str):
             problem = "missing" if role is None else f"not a string (got {_type(role)})"
             raise where.error(problem, field=f"{label}.{role_key}")
-        role = role.lower()
+        role = role.strip().lower()
         if role in USER_ROLES:
             pending = _content(turn, where, label)
         elif role in ASSISTANT_ROLES:
             if pending is not None:
+                paired = True
                 yield _record(pending, _content(turn, where, label))
             pending = None
         elif role != "system":
             pending = None  # a tool/function turn breaks the question -> answer pairing
+    if not paired:
+        yield _record(pending or "", "")
 
 
 def _message_text(value: Any, where: Where, field: str, roles: frozenset[str], last_only: bool) -> str:
@@ -167,7 +178,7 @@ def _message_text(value: Any, where: Where, field: str, roles: frozenset[str], l
             role = message.get("role")
             if not isinstance(role, str):
                 raise where.error(f"not a string (got {_type(role)})", field=f"{field}[{i}].role")
-            if role in roles:
+            if role.strip().lower() in roles:
                 texts.append(_content(message, where, f"{field}[{i}]"))
         if last_only:
             texts = texts[-1:]  # the question is the last user turn; earlier ones are context

@@ -60,7 +60,8 @@ class LoadedDataset:
     """The records of one file plus what was detected about it (for the report). ``empty`` holds the
     conversation turns (sharegpt / messages) whose question or answer is empty: real chat dumps have
     them, so they are set aside (and counted by cleaning) rather than failing the whole file.
-    ``undesirable`` holds a KTO file's rows labelled false: never trained on, counted by cleaning."""
+    ``undesirable`` holds a KTO file's rows labelled false: never trained on, counted by cleaning.
+    ``unpaired`` says where the conversations are that gave no question/answer pair with text."""
 
     path: Path
     syntax: str
@@ -68,6 +69,7 @@ class LoadedDataset:
     records: list[Record] = field(default_factory=list)
     empty: list[Record] = field(default_factory=list)
     undesirable: list[Record] = field(default_factory=list)
+    unpaired: list[str] = field(default_factory=list)
 
     @property
     def format(self) -> str:
@@ -279,8 +281,11 @@ def read_dataset(
         if preference is not None:
             _add_preference_rows(loaded, preference, item, where)
             continue
+        found = len(loaded.records)
         for record in extract(item, where, shape):
             (loaded.records if record["question"] and record["answer"] else loaded.empty).append(record)
+        if len(loaded.records) == found:
+            loaded.unpaired.append(where.place)
     if shape is None and preference is None:
         raise DatasetError(path, "empty dataset: no records")
     if not loaded.records and loaded.undesirable:

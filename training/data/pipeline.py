@@ -28,6 +28,7 @@ from training.records import Record, make_record
 
 DEFAULT_NEAR_DUP_THRESHOLD = 0.9
 FEW_RECORDS = 20  # fewer than this and a model learns little beyond memorizing them
+MAX_PLACES = 5  # conversations without a pair named in the report's warning
 
 
 @dataclass
@@ -173,8 +174,15 @@ def prepare_dataset(
     records: list[Record] = []
     undesirable: list[Record] = []
     sources = []
+    warnings = []
     for path in paths:
         loaded = read_dataset(path, **load_kwargs)
+        if unpaired := loaded.unpaired:
+            more = f" and {len(unpaired) - MAX_PLACES} more" if len(unpaired) > MAX_PLACES else ""
+            warnings.append(
+                f"{loaded.path}: {len(unpaired)} conversation(s) without a user -> assistant pair with text, "
+                f"counted as empty: {', '.join(unpaired[:MAX_PLACES])}{more}"
+            )
         records.extend(loaded.records + loaded.empty)  # cleaning counts the empty ones as removed
         undesirable.extend(loaded.undesirable)  # KTO "label": false: never trained on
         found = len(loaded.records) + len(loaded.empty) + len(loaded.undesirable)
@@ -184,4 +192,5 @@ def prepare_dataset(
     for record in undesirable:
         result.report.remove(UNDESIRABLE, record)
     result.report.sources = sources
+    result.report.warnings[:0] = warnings
     return result
