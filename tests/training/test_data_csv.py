@@ -83,3 +83,10 @@ def test_quotes_inside_an_unquoted_field_stay_text(tmp_path):
     path = tmp_path / "inch.csv"
     path.write_text("question,answer\nHow big is a goal?,8 yards by 8 feet (24' x 8'); not 7\" wide.\n")
     assert read_dataset(path).records[0]["answer"] == "8 yards by 8 feet (24' x 8'); not 7\" wide."
+
+
+def test_a_field_over_the_csv_modules_128_kib_default_loads(tmp_path):
+    path = tmp_path / "long.csv"
+    answer = "A long answer. " * 20_000  # 300 KB
+    path.write_text(f'question,answer\nWhy so long?,"{answer}"\n')
+    assert read_dataset(path).records == [{"question": "Why so long?", "answer": answer.strip()}]

@@ -53,6 +53,8 @@ _DECOMPRESS = {"gzip": gzip.decompress, "bz2": bz2.decompress, "xz": lzma.decomp
 _CSV_DELIMITERS = ",;\t|"
 _CSV_SNIFF_ROWS = 50  # records parsed with each candidate delimiter to choose one
 _CSV_SNIFF_CHARS = 65536
+_CSV_FIELD_LIMIT = 2**31 - 1  # the csv module's default (128 KiB) rejects valid files with a long answer;
+# this is the largest a C long holds everywhere (sys.maxsize overflows it on Windows)
 
 
 @dataclass
@@ -198,6 +200,7 @@ def _csv_delimiter(path: Path, text: str) -> str:
 def _csv_items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
     # RFC 4180 quoting; strict: a stray quote after a closing one, or a quote never closed, is an error
     # with its line rather than a silently merged field.
+    csv.field_size_limit(_CSV_FIELD_LIMIT)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_csv_delimiter(path, text), strict=True)
     start = 1
     try:
