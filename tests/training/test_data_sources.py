@@ -61,6 +61,19 @@ def test_save_to_disk_folder_and_datasetdict_split(tmp_path):
         load_dataset_file(tmp_path)
 
 
+def test_a_damaged_save_to_disk_folder_is_an_error_naming_it(tmp_path):
+    for name in ("shard", "state", "missing"):
+        _dataset().save_to_disk(str(tmp_path / name))
+    shard = next((tmp_path / "shard").glob("*.arrow"))
+    shard.write_bytes(shard.read_bytes()[:100])
+    (tmp_path / "state" / "state.json").write_text("{'bad")
+    next((tmp_path / "missing").glob("*.arrow")).unlink()
+    for name in ("shard", "state", "missing"):
+        with pytest.raises(DatasetError) as info:
+            load_dataset_file(tmp_path / name)
+        assert str(info.value).startswith(f"{tmp_path / name}: damaged save_to_disk folder (")
+
+
 def test_tables_share_field_mapping_shapes_and_validation(tmp_path):
     rows = [{"prompt_text": "Who won in 2014?", "response": "Germany."}]
     _dataset(rows).to_parquet(str(tmp_path / "custom.parquet"))

@@ -19,6 +19,7 @@ HUB_PREFIX = "hf:"
 DEFAULT_SPLIT = "train"
 TABLE_SYNTAXES = ("parquet", "arrow")
 BATCH_ROWS = 1024
+SAVED_FILES = ("state.json", "dataset_info.json", "dataset_dict.json")  # save_to_disk writes these
 # (first bytes, kind). Arrow has two layouts: the IPC *file* starts with "ARROW1"; the IPC *stream*
 # (what datasets writes, e.g. save_to_disk's data-00000-of-00001.arrow) with the 0xFFFFFFFF continuation
 # marker of its first message.
@@ -90,18 +91,21 @@ def _batch_rows(batches: Iterator[Any]) -> Iterator[dict[str, Any]]:
 
 
 def disk_items(path: Path, split: str = DEFAULT_SPLIT) -> Iterator[tuple[Where, Any]]:
-    """The rows of a folder written by ``Dataset.save_to_disk`` (or one split of a ``DatasetDict``)."""
+    """The rows of a folder written by ``Dataset.save_to_disk`` (or one split of a ``DatasetDict``); a
+    damaged one (a truncated shard, a bad state.json, a missing file) is an error naming the folder."""
     import datasets
+    import pyarrow as pa
 
     try:
         loaded = datasets.load_from_disk(str(path))
-    except FileNotFoundError:
-        raise DatasetError(
-            path, "a folder, not a dataset: give a file, or a folder written by datasets' save_to_disk"
-        ) from None
-    if isinstance(loaded, datasets.DatasetDict):
-        loaded = _split(path, loaded, split)
-    yield from _rows(str(path), iter(loaded))
+        if isinstance(loaded, datasets.DatasetDict):
+            loaded = _split(path, loaded, split)
+        yield from _rows(str(path), iter(loaded))
+    except (ValueError, OSError, pa.ArrowException) as exc:
+        if isinstance(exc, FileNotFoundError) and not any((path / name).exists() for name in SAVED_FILES):
+            problem = "a folder, not a dataset: give a file, or a folder written by datasets' save_to_disk"
+            raise DatasetError(path, problem) from None
+        raise DatasetError(path, f"damaged save_to_disk folder ({exc}); save the dataset again") from None
 
 
 def _split(source: str | Path, splits: Any, split: str) -> Any:
