@@ -19,6 +19,7 @@ from typing import Annotated
 import typer
 
 from bot.cli.common import EXIT_ERROR, EXIT_USAGE, fail
+from bot.cli.data import EncodingOpt, SplitOpt
 from storage.formats import FORMATS
 
 DbOption = Annotated[
@@ -124,7 +125,11 @@ def export(
 
 def import_(
     path: Annotated[
-        Path, typer.Argument(help="Dataset file: JSON, JSONL, CSV, alpaca, sharegpt, TRL sft/kto/dpo ...")
+        Path,
+        typer.Argument(
+            help="Dataset: a JSON, JSONL, CSV, Parquet or Arrow file, a save_to_disk folder or "
+            "hf:owner/name; question/answer, alpaca, sharegpt, TRL sft/kto/dpo ..."
+        ),
     ],
     db: DbOption = None,
     fmt: Annotated[
@@ -133,6 +138,8 @@ def import_(
     question_field: Annotated[str | None, typer.Option(help="Field holding the question.")] = None,
     answer_field: Annotated[str | None, typer.Option(help="Field holding the answer.")] = None,
     records_key: Annotated[str | None, typer.Option(help="Key of the record list in a JSON object.")] = None,
+    encoding: EncodingOpt = None,
+    split: SplitOpt = "train",
     admin_id: Annotated[str | None, typer.Option(help="Who imported (stored with each pair).")] = None,
 ) -> None:
     """Import a dataset file as taught question/answer pairs (duplicates are skipped).
@@ -144,16 +151,22 @@ def import_(
     from storage.db import StoreError, dispose, open_store, transaction
     from storage.export import import_records
     from training.data import DatasetError, load_dataset_file
+    from training.data.tables import HUB_PREFIX
     from training.preference import read_preference_file
 
+    # A UTF-8 KTO/DPO file is read with its verdicts counted; everything else (folders, hub datasets,
+    # other encodings) by the general loader, which also sets a KTO file's undesirable rows aside.
+    not_a_file = path.is_dir() or (str(path).startswith(HUB_PREFIX) and not path.exists())
     try:
-        plain_options = question_field or answer_field or records_key
+        plain_options = question_field or answer_field or records_key or encoding or not_a_file
         preference = None if plain_options else read_preference_file(path, fmt)
         if preference is not None:
             records = preference.records
         else:
             fields = {"question_field": question_field, "answer_field": answer_field}
-            records = load_dataset_file(path, fmt=fmt, records_key=records_key, **fields)
+            records = load_dataset_file(
+                path, fmt=fmt, records_key=records_key, encoding=encoding, split=split, **fields
+            )
     except DatasetError as exc:
         raise fail(str(exc), EXIT_USAGE) from exc
     url = _database_url(db)

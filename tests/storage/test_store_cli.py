@@ -110,3 +110,25 @@ def test_import_of_a_bad_file_names_the_problem(tmp_path):
     result = runner.invoke(app, ["import", str(bad), "--db", f"sqlite:///{tmp_path / 'q.db'}"])
     assert result.exit_code == 2
     assert "bad.json" in result.output
+
+
+def test_import_reads_folders_hub_names_and_other_encodings(tmp_path, monkeypatch):
+    import datasets
+
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    rows = [{"question": "What is a penalty?", "answer": "A kick from the spot twelve yards out."}]
+    splits = {"train": datasets.Dataset.from_list(rows * 2), "test": datasets.Dataset.from_list(rows)}
+    datasets.DatasetDict(splits).save_to_disk(str(tmp_path / "saved"))
+    result = runner.invoke(app, ["import", str(tmp_path / "saved"), "--db", url, "--split", "test"])
+    assert result.exit_code == 0, result.output
+    assert "added 1, skipped 0" in result.output
+
+    latin = tmp_path / "faq.csv"
+    latin.write_bytes("question,answer\nWho is Pelé?,A Brazilian forward.\n".encode("cp1252"))
+    result = runner.invoke(app, ["import", str(latin), "--db", url, "--encoding", "cp1252"])
+    assert result.exit_code == 0, result.output
+    assert "added 1" in result.output
+
+    monkeypatch.setattr("training.model._hub_reachable", lambda *a, **k: False)
+    result = runner.invoke(app, ["import", "hf:owner/name", "--db", url])
+    assert result.exit_code == 2 and "hub is unreachable" in result.stderr
