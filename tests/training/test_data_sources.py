@@ -142,6 +142,8 @@ def test_encoding_option_reads_windows_and_latin_files(tmp_path, encoding):
     assert load_dataset_file(path, encoding=encoding)[0]["answer"].startswith("A Brazilian forward")
     with pytest.raises(DatasetError, match="unknown --encoding 'klingon'"):
         load_dataset_file(path, encoding="klingon")
+    with pytest.raises(DatasetError, match="--encoding 'base64' is not a text encoding"):
+        load_dataset_file(path, encoding="base64")
 
 
 def test_encoding_and_split_reach_the_cli_and_training_config(tmp_path):

@@ -87,6 +87,11 @@ def _decode(path: Path, data: bytes, encoding: str | None = None) -> str:
         except LookupError:
             problem = f"unknown --encoding {encoding!r} (e.g. utf-8, cp1252, latin-1)"
             raise DatasetError(path, problem) from None
+        try:
+            "text".encode(codec)  # not b"".decode(codec): empty input skips the codec check
+        except LookupError:  # a bytes-to-bytes codec such as base64 or zlib
+            problem = f"--encoding {encoding!r} is not a text encoding (e.g. utf-8, cp1252, latin-1)"
+            raise DatasetError(path, problem) from None
         skip = len(codecs.BOM_UTF8) if codec == "utf-8" and data.startswith(codecs.BOM_UTF8) else 0
         return _decoded(path, data, codec, skip, f"is not valid {encoding}")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
