@@ -102,6 +102,16 @@ def test_utf8_bom_and_utf16_files_load(tmp_path):
     assert load_dataset_file(utf16) == records
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_bom_names_the_encoding_to_pass(tmp_path, encoding):
+    path = tmp_path / "faq.json"
+    records = [{"question": "Qué es un gol?", "answer": "Un tanto."}]
+    path.write_text(json.dumps(records, ensure_ascii=False), encoding=encoding)
+    with pytest.raises(DatasetError, match=f"UTF-16 without a byte-order mark; pass --encoding {encoding}$"):
+        load_dataset_file(path)
+    assert load_dataset_file(path, encoding=encoding) == records
+
+
 def _error(tmp_path: Path, name: str, content: str | bytes, **kwargs) -> DatasetError:
     path = tmp_path / name
     if isinstance(content, bytes):

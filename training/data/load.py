@@ -53,6 +53,7 @@ _DECOMPRESS = {"gzip": gzip.decompress, "bz2": bz2.decompress, "xz": lzma.decomp
 _CSV_DELIMITERS = ",;\t|"
 _CSV_SNIFF_ROWS = 50  # records parsed with each candidate delimiter to choose one
 _CSV_SNIFF_CHARS = 65536
+_NUL_SHARE = 0.25  # of a file's first KB; UTF-16 text in a Latin script has a NUL in every other byte
 _CSV_FIELD_LIMIT = 2**31 - 1  # the csv module's default (128 KiB) rejects valid files with a long answer;
 # this is the largest a C long holds everywhere (sys.maxsize overflows it on Windows)
 
@@ -96,6 +97,9 @@ def _decode(path: Path, data: bytes, encoding: str | None = None) -> str:
         return _decoded(path, data, codec, skip, f"is not valid {encoding}")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return _decoded(path, data, "utf-16", 0, "is not valid UTF-16")
+    if utf16 := _bomless_utf16(data):
+        problem = "unreadable encoding: many NUL bytes, as in UTF-16 without a byte-order mark"
+        raise DatasetError(path, f"{problem}; pass --encoding {utf16}")
     skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     return _decoded(
         path,
@@ -105,6 +109,15 @@ def _decode(path: Path, data: bytes, encoding: str | None = None) -> str:
         "is not valid UTF-8; save the file as UTF-8, or name its encoding with --encoding "
         "(cp1252 for Windows/Excel files, latin-1)",
     )
+
+
+def _bomless_utf16(data: bytes) -> str | None:
+    """``utf-16-le``/``-be`` when the first KB has many NUL bytes, as UTF-16 text without a BOM has (it
+    would decode as UTF-8, NUL being valid there, and fail later with a misleading error); else None."""
+    head = data[:1024]
+    if not head or head.count(0) < len(head) * _NUL_SHARE:
+        return None
+    return "utf-16-le" if head[1::2].count(0) > head[::2].count(0) else "utf-16-be"
 
 
 def _decoded(path: Path, data: bytes, encoding: str, skip: int, problem: str) -> str:
