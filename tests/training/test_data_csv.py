@@ -90,3 +90,10 @@ def test_a_field_over_the_csv_modules_128_kib_default_loads(tmp_path):
     answer = "A long answer. " * 20_000  # 300 KB
     path.write_text(f'question,answer\nWhy so long?,"{answer}"\n')
     assert read_dataset(path).records == [{"question": "Why so long?", "answer": answer.strip()}]
+
+
+def test_a_column_named_twice_is_an_error_not_the_last_one_kept(tmp_path):
+    path = tmp_path / "twice.csv"
+    path.write_text("question,answer,answer,,\nQ1?,First answer.,Second answer.,,\n")
+    with pytest.raises(DatasetError, match="line 1, field 'answer': named twice in the header; rename one"):
+        load_dataset_file(path)

@@ -226,6 +226,8 @@ def _csv_items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
         if not header or not any(h.strip() for h in header):
             raise DatasetError(path, "empty dataset: no header row", line=1)
         header = [h.strip() for h in header]
+        if twice := next((h for i, h in enumerate(header) if h and h in header[:i]), None):
+            raise DatasetError(path, "named twice in the header; rename one", line=1, field=twice)
         start = reader.line_num + 1
         for row in reader:
             if any(cell.strip() for cell in row):
