@@ -65,13 +65,21 @@ RecordsKeyOpt = Annotated[
     str | None,
     typer.Option("--records-key", help="Key of the record list in a JSON object (a.b for nested)."),
 ]
+
+
+def _above_zero_to_one(value: float) -> float:
+    """The cleaning thresholds' range, (0, 1], checked here so that the error names the option."""
+    if not 0.0 < value <= 1.0:
+        raise typer.BadParameter(f"{value:g} is not in the range 0<x<=1.")
+    return value
+
+
 ThresholdOpt = Annotated[
     float,
     typer.Option(
         "--near-dup-threshold",
-        min=0.0,
-        max=1.0,
-        help="Similarity (0-1) of both question and answer at which a record is a near-duplicate; "
+        callback=_above_zero_to_one,
+        help="Similarity (0-1] of both question and answer at which a record is a near-duplicate; "
         "1 turns the check off.",
     ),
 ]
@@ -89,8 +97,7 @@ OffensiveThresholdOpt = Annotated[
     float,
     typer.Option(
         "--offensive-threshold",
-        min=0.0,
-        max=1.0,
+        callback=_above_zero_to_one,
         help="Classifier score (0-1] at which text is checked in context (default 0.5); lower catches more.",
     ),
 ]

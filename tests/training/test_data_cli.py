@@ -165,3 +165,11 @@ def test_brackets_in_the_data_print_as_written_not_as_markup(tmp_path):
     result = run("check", data, "--no-offensive")
     assert result.exit_code == 0, result.output
     assert "Why [/b]?" in result.stdout and "Other [bold] tags." in result.stdout
+
+
+@pytest.mark.parametrize("option", ["--near-dup-threshold", "--offensive-threshold"])
+@pytest.mark.parametrize("value", ["0", "1.5"])
+def test_a_threshold_out_of_range_is_a_usage_error_naming_the_option(option, value):
+    result = run("check", FIXTURES / "seed.json", option, value)
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option}': {value} is not in the range 0<x<=1." in result.output
