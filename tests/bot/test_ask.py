@@ -184,6 +184,16 @@ async def test_slash_ask_defers_then_answers_and_logs(dpy, store):
     assert row.reply_message_id == "777" and row.user_id == "555"
 
 
+async def test_a_failed_slash_ask_ends_with_an_apology_not_thinking_forever(dpy, monkeypatch):
+    from tests.bot.fixtures import invoke, make_member
+
+    interaction = make_interaction(dpy, make_member(555))
+    interaction.response.is_done.return_value = True  # deferred: what follows is a follow-up
+    interaction.followup.send.side_effect = [RuntimeError("400 Bad Request"), None]  # the answer refused
+    await invoke(dpy, "ask", interaction, question="What is a hat trick?")
+    assert interaction.followup.send.await_args.args[0] == ERROR_TEXT
+
+
 async def test_a_full_queue_gets_busy_not_an_apology(dpy, monkeypatch):
     monkeypatch.setattr(dpy.answerer, "max_queue", 1)
     monkeypatch.setattr(dpy.answerer._queue, "qsize", lambda: 1)  # one question already waiting

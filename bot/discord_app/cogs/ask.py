@@ -36,6 +36,7 @@ from bot.answerer import AnswererBusy, EmptyQuestion
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.escalation import escalate
+from bot.discord_app.permissions import respond
 from bot.discord_app.replies import SUGGEST_TEXT, Asked, answer_text, question_text, quoted
 from bot.discord_app.views import SuggestionView
 
@@ -106,6 +107,16 @@ class Ask(commands.Cog):
     def __init__(self, bot: QABot) -> None:
         self.bot = bot
         self.cooldown = UserCooldown(bot.settings.user_cooldown_s)
+
+    async def cog_app_command_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        """``/ask`` failed after all (say, a reply Discord refused): an apology, not "thinking…" forever."""
+        log.error("/ask failed", exc_info=error)
+        try:
+            await respond(interaction, ERROR_TEXT)
+        except discord.HTTPException:
+            log.warning("could not tell %s that /ask failed", interaction.user.id)
 
     # -- deciding whether a message is a question for us -------------------------------------------
     def _explicit(self, message: discord.Message) -> bool:
