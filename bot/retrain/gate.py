@@ -4,6 +4,8 @@ The fixed set is the serving model's recorded eval split (``split.json``), so su
 compared on the same questions; a first model (or a serving model without a split) is checked on the new
 model's own eval split and always accepted. The metric is token F1 (``training.metrics``), the score the
 README reports; equal scores pass ("not worse"), and ``force`` swaps a worse model with a note saying so.
+Questions the retrain was taught are left out; when none is left to ask both models, the new one is
+rejected unless forced (it has proved nothing).
 """
 
 from __future__ import annotations
@@ -64,14 +66,22 @@ async def compare(
     ask them)."""
     from training.data import comparison_key
 
-    records = eval_records(serving_dir) if serving_dir is not None else None
-    if records is None:
-        records = eval_records(new_dir)
     skip = {comparison_key(q) for q in exclude}
-    records = [r for r in records or [] if comparison_key(r["question"]) not in skip] or None
-    new = await torch_thread.in_own_thread(evaluate, new_dir, records)
+
+    def fair(model_dir: Path) -> list[dict[str, str]]:
+        return [r for r in eval_records(model_dir) or [] if comparison_key(r["question"]) not in skip]
+
+    records = (fair(serving_dir) if serving_dir is not None else []) or fair(new_dir)
     if serving_dir is None:
+        new = await torch_thread.in_own_thread(evaluate, new_dir, records or None)
         return Verdict(True, f"First model: {score_text(new)}.", new)
+    if not records:  # None would score each model on a split of its own: no comparison at all
+        reason = "no eval question is left to compare the two models on (all were taught since)"
+        if force:
+            new = await torch_thread.in_own_thread(evaluate, new_dir, None)
+            return Verdict(True, f"Swapped (forced) with {reason}: new {score_text(new)}.", new)
+        return Verdict(False, f"Rejected: {reason}; use force to swap anyway.", {})
+    new = await torch_thread.in_own_thread(evaluate, new_dir, records)
     old = await torch_thread.in_own_thread(evaluate, serving_dir, records)
     n = new.get("n", len(records or []))
     comparison = f"new {score_text(new)} vs serving {score_text(old)} on {n} questions"

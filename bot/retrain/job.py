@@ -16,7 +16,6 @@ trainer when its wait is cancelled, and the run ends as "cancelled".
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import shutil
@@ -122,9 +121,15 @@ class RetrainJob:
         """Stop the running job (its trainer too) and wait for it to end; False when nothing was running."""
         if not self.running or self._task is None:
             return False
-        self._task.cancel()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.shield(self._task), timeout=30)
+        task = self._task
+        task.cancel()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=30)
+        except asyncio.CancelledError:
+            if not task.cancelled():  # this caller was cancelled, not (only) the job
+                raise
+        except Exception:  # the job's own failure is in its result; a timeout leaves it stopping
+            pass
         return True
 
     # -- the run -------------------------------------------------------------------------------------
@@ -138,11 +143,11 @@ class RetrainJob:
                 log.exception("retrain progress callback failed")  # a UI hiccup must not fail the run
 
     async def _run(self, options: RetrainOptions, on_progress: ProgressCallback | None) -> RetrainResult:
-        await asyncio.to_thread(self._clean_stale_work)
-        run_id = await self._start_row(options)
-        result = RetrainResult(status="failed", message="", run_id=run_id)
+        result = RetrainResult(status="failed", message="")
         manifest: dict[str, Any] = {}
-        try:
+        try:  # everything, its first steps too: a cancel() at any point ends in a "cancelled" result
+            await asyncio.to_thread(self._clean_stale_work)
+            result.run_id = await self._start_row(options)
             with tempfile.TemporaryDirectory(prefix="qabot-retrain-") as tmp:
                 await self._report(on_progress, phase="export", detail="exporting the store")
                 data = await self._export(Path(tmp))
@@ -160,6 +165,7 @@ class RetrainJob:
             else:
                 await self._report(on_progress, phase="swap", detail="loading the new model")
                 await self._swap(new_dir)
+                self._out = None  # serving now: a later run's failure must not discard it
                 result.status, result.message = "swapped", verdict.reason
         except asyncio.CancelledError:  # cancel(), in any phase; the trainer has stopped by now
             result.status, result.message = "cancelled", CANCELLED

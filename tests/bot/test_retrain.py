@@ -182,6 +182,13 @@ async def test_gate_rejects_a_worse_model_unless_forced(tmp_path, serving):
     seen.clear()
     await gate.compare(new_dir, old_dir, evaluate=evaluate, exclude=[q.upper() for q in taught])
     assert seen == [1, 1]
+    # All of them taught: nothing is left to compare on (None would score each on its own split).
+    seen.clear()
+    everything = [r["question"] for r in gate.eval_records(old_dir)]
+    verdict = await gate.compare(new_dir, old_dir, evaluate=evaluate, exclude=everything)
+    assert not verdict.accepted and "no eval question is left" in verdict.reason and seen == []
+    forced = await gate.compare(new_dir, old_dir, force=True, evaluate=evaluate, exclude=everything)
+    assert forced.accepted and forced.reason.startswith("Swapped (forced) with no eval question")
 
 
 async def test_retrain_learns_only_vouched_for_answers_and_holds_out_the_gate_questions(
@@ -257,3 +264,55 @@ async def test_cancelling_a_trainer_process_stops_the_child(tmp_path):
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, timeout=10)  # SIGTERM ends a sleeping child at once, not after 60 s
     assert not proc.running
+
+
+FAKE_TRAINER = """import json, sys
+from pathlib import Path
+out = Path(sys.argv[sys.argv.index("--out") + 1])
+out.mkdir(parents=True)
+(out / "split.json").write_text(json.dumps({"train": [], "eval": [{"question": "q?", "answer": "a"}]}))
+print(json.dumps({"event": "done", "model_dir": str(out), "metrics": {}}))
+"""
+
+
+def fake_models(tmp_path: Path, *names: str) -> list[Path]:
+    out = []
+    for name in names:
+        folder = tmp_path / "models" / name
+        folder.mkdir(parents=True)
+        (folder / "split.json").write_text(
+            json.dumps({"train": [], "eval": [{"question": "q?", "answer": "a"}]})
+        )
+        out.append(folder)
+    return out
+
+
+async def test_a_failed_run_never_removes_an_earlier_retrains_model(tmp_path, store):
+    first, other = fake_models(tmp_path, "A", "B")
+    pointer = point_current(first)
+    trainer = tmp_path / "fake_trainer.py"
+    trainer.write_text(FAKE_TRAINER)
+    data = small_dataset(tmp_path / "base.json")
+    async with Answerer(FakeGenerator(version="A"), batch_wait_ms=1) as answerer:
+        job = RetrainJob(
+            answerer=answerer, session_factory=store, model_pointer=pointer, base_datasets=[data],
+            load_generator=lambda path: FakeGenerator(version=path.name),
+            evaluate=lambda model_dir, records: {"f1": 1.0, "n": 1},
+        )  # fmt: skip
+        job._train_command = lambda data, options, out: [sys.executable, str(trainer), "--out", str(out)]
+        swapped = (await job.run(RetrainOptions())).model_dir
+        assert swapped is not None and swapped.is_dir()
+        point_current(other, pointer=pointer)  # an admin serves another model (qabot train, /reload)
+        await job.reload()
+        data.unlink()  # the next run fails before training
+        assert (await job.run(RetrainOptions())).status == "failed"
+        assert swapped.is_dir()  # a gated model that served is no failed run's output to discard
+
+
+async def test_a_cancel_right_after_start_ends_in_a_cancelled_result(tmp_path, store):
+    [first] = fake_models(tmp_path, "A")
+    job = RetrainJob(answerer=None, session_factory=store, model_pointer=point_current(first))
+    job.start(RetrainOptions())
+    await asyncio.sleep(0)  # the run has begun (cleaning stale work folders)
+    assert await job.cancel()  # no CancelledError into the caller
+    assert job.last_result is not None and job.last_result.status == "cancelled"
