@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -12,6 +13,8 @@ from typing import Any, TextIO
 
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
+
+from training.workdirs import PARENT_ENV
 
 
 def emit_json(event: dict[str, Any], stream: TextIO | None = None) -> None:
@@ -77,6 +80,29 @@ class LossBar(ProgressCallback):
             if isinstance(logs.get(key), int | float):
                 self.losses[key] = f"{logs[key]:.4g}"
         self.training_bar.set_postfix(self.losses, refresh=True)
+
+
+class ParentWatch(TrainerCallback):
+    """Stops the run (as SIGTERM does: ``KeyboardInterrupt``, so its staging folder is removed) once the
+    process ``PARENT_ENV`` names is no longer this one's parent; checked at every step and evaluation."""
+
+    def __init__(self, parent_pid: int) -> None:
+        self.parent_pid = parent_pid
+
+    def check(self) -> None:
+        if os.getppid() != self.parent_pid:
+            raise KeyboardInterrupt(f"process {self.parent_pid}, which started this run, has exited")
+
+    def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        self.check()
+
+    def on_evaluate(self, args, state, control, **kwargs):  # noqa: ANN001, ANN201
+        self.check()
+
+    @classmethod
+    def from_env(cls) -> ParentWatch | None:
+        value = os.environ.get(PARENT_ENV, "")
+        return cls(int(value)) if value.isdecimal() else None
 
 
 def perplexity(loss: float) -> float:

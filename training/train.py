@@ -224,7 +224,7 @@ def _train(config: TrainConfig, emit: Any, out: Path, work: Path) -> Path:
     from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback, Trainer
     from transformers.trainer_utils import get_last_checkpoint
 
-    from training.callbacks import JsonProgressCallback, LossBar
+    from training.callbacks import JsonProgressCallback, LossBar, ParentWatch
 
     args = _training_arguments(config, work, len(train_recs), has_eval=bool(eval_recs))
     if args.process_index == 0:
@@ -247,6 +247,8 @@ def _train(config: TrainConfig, emit: Any, out: Path, work: Path) -> Path:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping))
     if config.progress == "json":
         callbacks.append(JsonProgressCallback(emit) if emit else JsonProgressCallback())
+    if watch := ParentWatch.from_env():
+        callbacks.append(watch)
     trainer = Trainer(
         model=loaded.model,
         args=args,

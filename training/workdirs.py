@@ -34,6 +34,11 @@ MARKERS = (LOCK_FILE, "train_config.json", "trainer")
 STARTUP_GRACE_S = 60.0
 START_SLACK_S = 5.0  # clock granularity between a process's start time and the time it wrote its lock
 
+# Set by a process that runs training as its child (the bot's retrain job) to its own pid: if that process
+# dies (kill -9, a crash), the run stops too (``callbacks.ParentWatch``) instead of training on, unwatched,
+# into a model nobody gates.
+PARENT_ENV = "QABOT_TRAINER_PARENT"
+
 
 @dataclass(frozen=True)
 class WorkDir:

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from training.workdirs import PARENT_ENV
+
 log = logging.getLogger(__name__)
 
 KILL_GRACE_S = 10.0  # after SIGTERM the trainer deletes its staging folder; SIGKILL if it takes longer
@@ -47,7 +49,11 @@ class TrainerProcess:
         """
         # The trainer needs no secrets: never hand it the Discord token. PYTHONUNBUFFERED: progress lines
         # must not wait in a pipe buffer.
-        env = {k: v for k, v in os.environ.items() if k != SECRET_ENV} | {"PYTHONUNBUFFERED": "1"}
+        # PARENT_ENV: if this process dies, the trainer stops rather than train on into an ungated model.
+        env = {k: v for k, v in os.environ.items() if k != SECRET_ENV} | {
+            "PYTHONUNBUFFERED": "1",
+            PARENT_ENV: str(os.getpid()),
+        }
         with open(self.stderr_path, "wb") as stderr:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.cmd, stdout=asyncio.subprocess.PIPE, stderr=stderr, env=env, start_new_session=True

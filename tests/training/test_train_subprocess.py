@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,47 @@ def test_sigterm_mid_training_leaves_previous_model_and_pointer(tmp_path):
     assert resolve_model_dir(models / "current") == previous.resolve()
     assert not (models / "new").exists()
     assert not list(models.glob(".tmp-*"))
+
+
+@pytest.mark.slow
+def test_a_run_whose_parent_is_killed_stops_and_leaves_nothing(tmp_path):
+    """The bot's retrain job starts training with PARENT_ENV set to its pid; kill -9 of the bot must not
+    leave the trainer training on into a model nobody gates."""
+    from training.workdirs import PARENT_ENV
+
+    data = write_dataset(tmp_path / "cup.json")
+    models = tmp_path / "models"
+    train = [
+        sys.executable, "-m", "training", "--data", str(data), "--base", "scratch", "--size", "tiny",
+        "--max-steps", "100000", "--out", str(models / "new"), "--progress", "json", "--no-current",
+    ]  # fmt: skip
+    # A stand-in for the bot: starts the trainer as its child (sharing our stdout pipe), then waits.
+    parent = (
+        "import os, subprocess, sys, time\n"
+        f"child = subprocess.Popen({train!r}, env={{**os.environ, {PARENT_ENV!r}: str(os.getpid())}})\n"
+        "(open(sys.argv[1], 'w')).write(str(child.pid))\n"
+        "time.sleep(600)\n"
+    )
+    pid_file = tmp_path / "child.pid"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    bot = subprocess.Popen(
+        [sys.executable, "-c", parent, str(pid_file)], cwd=tmp_path, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert bot.stdout is not None
+    for line in bot.stdout:  # the trainer's progress: training is under way
+        if json.loads(line)["event"] == "log":
+            break
+    bot.kill()  # kill -9: no chance to stop its child
+    bot.wait(timeout=10)
+    child = int(pid_file.read_text())
+    stat = Path(f"/proc/{child}/stat")
+    deadline = time.monotonic() + 60
+    while stat.exists() and stat.read_text().split(") ")[1][0] != "Z":  # not exited (or not reaped) yet
+        if time.monotonic() > deadline:
+            os.kill(child, signal.SIGKILL)
+            pytest.fail("the trainer went on training after the process that started it was killed")
+        time.sleep(0.2)
+    rest = bot.stdout.read()  # the trainer's last lines
+    assert json.loads(rest.strip().splitlines()[-1])["event"] == "error"
+    assert not (models / "new").exists() and not list(models.glob(".tmp-*"))
