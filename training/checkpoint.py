@@ -134,14 +134,23 @@ def resolve_model_dir(path: str | os.PathLike[str] | None = None) -> Path:
             f"{path} is not a model folder: no {MANIFEST} (a qabot checkpoint) and no config.json with "
             f"weights (a save_pretrained folder). Train one with: {TRAIN_HINT}"
         )
-    # A qabot checkpoint's manifest is written last, so it vouches for the rest; a plain folder must show
-    # its weights.
-    if not has_manifest and not has_weights(real):
+    # Even a qabot checkpoint (whose manifest is written last) must still show its weights: a file deleted
+    # since would otherwise surface as transformers' own error at load time.
+    if not has_weights(real):
+        what = (
+            "the model files are missing. Retrain"
+            if has_manifest
+            else ("an incomplete save_pretrained folder. Save the model again or retrain")
+        )
         raise CheckpointError(
-            f"{path} has config.json but no weights ({' or '.join(WEIGHT_FILES[::2])}): an incomplete "
-            f"save_pretrained folder. Save the model again or retrain: {TRAIN_HINT}"
+            f"{path} has config.json but no weights ({' or '.join(WEIGHT_FILES[::2])}): {what}: {TRAIN_HINT}"
         )
     return real
+
+
+def weights_file(model_dir: Path) -> str:
+    """The name of the weights file (or shard index) in ``model_dir``, for error messages."""
+    return next((name for name in WEIGHT_FILES if (Path(model_dir) / name).is_file()), WEIGHT_FILES[0])
 
 
 def read_manifest(model_dir: str | os.PathLike[str], required: bool = True) -> dict[str, Any]:
@@ -149,7 +158,7 @@ def read_manifest(model_dir: str | os.PathLike[str], required: bool = True) -> d
     ``save_pretrained`` folder) ``{}`` and a warning that defaults apply. Corrupt: always an error."""
     path = Path(model_dir) / MANIFEST
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as e:
         if not required:
             log.warning(
@@ -162,6 +171,12 @@ def read_manifest(model_dir: str | os.PathLike[str], required: bool = True) -> d
         raise CheckpointError(f"{path} is missing. Train a model with: {TRAIN_HINT}") from e
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path} is corrupt ({e}); retrain or restore the model folder") from e
+    if not isinstance(manifest, dict):
+        raise CheckpointError(
+            f"{path} is corrupt (it holds {json.dumps(manifest)[:40]}, not a JSON object); retrain or "
+            "restore the model folder"
+        )
+    return manifest
 
 
 def load_tokenizer(model_dir: Path) -> Any:

@@ -19,11 +19,17 @@ from typing import Any
 
 import torch
 
-from training.checkpoint import CheckpointError, load_tokenizer, read_manifest, resolve_model_dir
+from training.checkpoint import (
+    CheckpointError,
+    load_tokenizer,
+    read_manifest,
+    resolve_model_dir,
+    weights_file,
+)
 from training.checkpoint import model_version as folder_version
 from training.decoders import supports_fast_path
 from training.prompt import STOP_STRINGS, extract_answer, format_answer, format_prompt
-from training.retrieval import RetrievalIndex
+from training.retrieval import INDEX_DIR, RetrievalIndex
 from training.running import DecodedRow, DraftStats, RunningBatch
 from training.zones import ZoneThresholds
 
@@ -66,6 +72,30 @@ def trim_to_sentence(text: str) -> str:
     """Drop an unfinished last sentence; keep the text whole when it has no complete sentence."""
     ends = list(_SENTENCE_END.finditer(text))
     return text[: ends[-1].end()].strip() if ends else text.strip()
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [""])[0]
+
+
+def _load_weights(auto_class: Any, real: Path) -> Any:
+    """``auto_class.from_pretrained(real)`` in fp32; a damaged or missing weights file, or a config.json
+    that does not fit the weights (another model size), is a ``CheckpointError`` naming the file."""
+    from safetensors import SafetensorError
+
+    weights = weights_file(real)
+    try:
+        return auto_class.from_pretrained(str(real), dtype=torch.float32)
+    except RuntimeError as e:  # transformers' size-mismatch report (it logs the details)
+        raise CheckpointError(
+            f"{real}: config.json does not fit {weights} ({_first_line(e)}); retrain or pick another model"
+        ) from e
+    except (SafetensorError, OSError, ValueError, EOFError) as e:
+        what = "config.json or " if isinstance(e, ValueError) else ""
+        raise CheckpointError(
+            f"{real}: {what}{weights} is damaged ({type(e).__name__}: {_first_line(e)}); retrain or pick "
+            "another model"
+        ) from e
 
 
 class Generator:
@@ -131,7 +161,7 @@ class Generator:
         dev = torch.device(device)
         precision = resolve_precision(precision, dev)
         tokenizer = load_tokenizer(real)
-        model = AutoModelForCausalLM.from_pretrained(str(real), dtype=torch.float32)
+        model = _load_weights(AutoModelForCausalLM, real)
         int8_weights = read_int8_weights(real) if precision == "int8" else None
         try:
             model = prepare_model(model, precision, dev, int8_weights)
@@ -140,7 +170,13 @@ class Generator:
                 raise
             raise CheckpointError(f"{real / INT8_FILE}: {e}; delete it to round weights at load time") from e
         version = manifest.get("model_version") or folder_version(real)
-        index = RetrievalIndex.load(real)
+        try:
+            index = RetrievalIndex.load(real)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise CheckpointError(
+                f"{real}: {INDEX_DIR}/ is damaged or unreadable ({type(e).__name__}: {_first_line(e)}); "
+                "retrain or pick another model"
+            ) from e
         if index is None:
             log.warning("%s has no retrieval index: the model answers questions as typed", real)
         return cls(

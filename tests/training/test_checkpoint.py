@@ -21,6 +21,7 @@ def _fake_checkpoint(folder):
     folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "manifest.json", {"base": "scratch"})
     (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"")
     return folder
 
 
@@ -100,6 +101,13 @@ def test_config_without_weights_is_a_clear_error(tmp_path):
         resolve_model_dir(folder)
 
 
+def test_checkpoint_whose_weights_were_deleted_is_a_clear_error(tmp_path):
+    folder = _fake_checkpoint(tmp_path / "run")
+    (folder / "model.safetensors").unlink()  # the manifest no longer vouches for files deleted since
+    with pytest.raises(CheckpointError, match=r"run has config.json but no weights .*missing. Retrain"):
+        resolve_model_dir(folder)
+
+
 def test_missing_manifest_gives_defaults_and_a_warning_when_optional(tmp_path, caplog):
     folder = _plain_folder(tmp_path / "plain")
     with pytest.raises(CheckpointError, match="missing"):
@@ -132,3 +140,12 @@ def test_write_json_leaves_no_temp_file_when_it_fails(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="No space"):
         write_json(tmp_path / "x.json", {"a": 1})
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("text", ["null", "[]", '"x"', "3"])
+def test_manifest_that_is_not_an_object_is_a_clear_error(tmp_path, text):
+    folder = _fake_checkpoint(tmp_path / "m")
+    (folder / "manifest.json").write_text(text)
+    for required in (True, False):
+        with pytest.raises(CheckpointError, match=r"m/manifest.json is corrupt .*not a JSON object"):
+            read_manifest(folder, required=required)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -12,8 +14,10 @@ import torch
 from transformers.utils import logging as transformers_logging
 
 from tests.tiny_checkpoint import TINY_PAIRS, shared_tiny_checkpoint, tiny_model
+from training.checkpoint import CheckpointError
 from training.generate import GenerationConfig, Generator, trim_to_sentence
 from training.quantize import conv1d_to_linear, resolve_precision
+from training.retrieval import RetrievalIndex
 from training.tokenizer import load_gpt2_tokenizer
 
 QUESTIONS = [q for q, _ in TINY_PAIRS]
@@ -167,6 +171,41 @@ def test_load_reads_manifest_and_defaults_to_int8_on_cpu(checkpoint: Path) -> No
     assert gen.confidence_threshold is None
     assert gen.model_version == "tiny-run"
     assert gen.manifest["base"] == "scratch"
+
+
+def _truncate(folder: Path, name: str) -> None:
+    (folder / name).write_bytes((folder / name).read_bytes()[:1000])
+
+
+def _other_size(folder: Path) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "n_embd": 32}))
+
+
+def _index_without_words(folder: Path) -> None:
+    RetrievalIndex.build([{"question": q, "answer": a} for q, a in TINY_PAIRS]).save(folder)
+    shutil.rmtree(folder / "retrieval" / "words")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda d: _truncate(d, "model.safetensors"), r"damaged: model.safetensors is damaged \(Safetensor"),
+        (_other_size, r"damaged: config.json does not fit model.safetensors"),
+        (_index_without_words, r"damaged: retrieval/ is damaged or unreadable \(FileNotFoundError"),
+    ],
+    ids=["truncated-weights", "config-of-another-size", "index-words-missing"],
+)
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_damaged_checkpoint_is_a_checkpoint_error_naming_the_file(
+    checkpoint: Path, tmp_path: Path, damage, message: str, precision: str
+) -> None:
+    folder = shutil.copytree(checkpoint, tmp_path / "damaged")
+    damage(folder)
+    with pytest.raises(CheckpointError, match=message) as err:
+        Generator.load(folder, precision=precision)
+    assert str(err.value).endswith("retrain or pick another model") and "\n" not in str(err.value)
 
 
 @pytest.mark.slow

@@ -230,6 +230,7 @@ def test_qabot_eval_missing_or_corrupt_model_exits_2(tmp_path):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "manifest.json").write_text("{not json")
     (tmp_path / "broken" / "config.json").write_text("{}")
+    (tmp_path / "broken" / "model.safetensors").write_bytes(b"")
     result = CliRunner().invoke(app, ["eval", "--model", str(tmp_path / "broken")])
     assert result.exit_code == 2 and "error:" in result.output.lower()
 

@@ -48,6 +48,7 @@ def test_sigterm_mid_training_leaves_previous_model_and_pointer(tmp_path):
     previous.mkdir(parents=True)
     write_json(previous / "manifest.json", {"base": "scratch"})
     (previous / "config.json").write_text("{}")
+    (previous / "model.safetensors").write_bytes(b"")
     point_current(previous)
     cmd = [
         sys.executable, "-m", "training", "--data", str(data), "--base", "scratch", "--size", "tiny",
