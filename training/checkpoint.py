@@ -100,14 +100,27 @@ def staged_dir(final: Path, overwrite: bool = False) -> Iterator[Path]:
 
 
 def point_current(target: Path, pointer: Path | None = None) -> Path:
-    """Atomically make ``pointer`` (default: ``<target's parent>/current``) a symlink to ``target``."""
+    """Atomically make ``pointer`` (default: ``<target's parent>/current``) a symlink to ``target``.
+
+    A ``CheckpointError`` naming the pointer when it cannot move (a real folder in its place, a read-only
+    folder); the pointer is then unchanged and no temporary link is left beside it."""
     target = Path(target).resolve()
     pointer = Path(pointer) if pointer is not None else target.parent / CURRENT
-    pointer.parent.mkdir(parents=True, exist_ok=True)
     tmp = pointer.parent / f".{pointer.name}.{uuid.uuid4().hex[:8]}"
-    rel = os.path.relpath(target, pointer.parent.resolve())
-    os.symlink(rel, tmp)
-    os.replace(tmp, pointer)  # rename over the old link is atomic on POSIX
+    try:
+        pointer.parent.mkdir(parents=True, exist_ok=True)
+        rel = os.path.relpath(target, pointer.parent.resolve())
+        os.symlink(rel, tmp)
+        os.replace(tmp, pointer)  # rename over the old link is atomic on POSIX
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        kind = (
+            " (a folder, not a symlink: remove or rename it)"
+            if pointer.is_dir() and not pointer.is_symlink()
+            else ""
+        )
+        raise CheckpointError(f"cannot point {pointer} at {target}: {e.strerror or e}{kind}") from e
     return pointer
 
 

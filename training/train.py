@@ -292,9 +292,12 @@ def _train(config: TrainConfig, emit: Any, out: Path, work: Path) -> Path:
             sha256=dataset_sha256(cleaned.records),
             model_version=out.name,
         )
+    shutil.rmtree(work, ignore_errors=True)  # the checkpoint is complete: nothing left to resume
     if not config.no_current:
-        point_current(out)
-    shutil.rmtree(work, ignore_errors=True)
+        try:
+            point_current(out)
+        except CheckpointError as e:
+            raise CheckpointError(f"the model is saved in {out}, but {e}") from e
     return out
 
 

@@ -75,6 +75,15 @@ def test_point_current_moves_atomically(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "current"]
 
 
+def test_point_current_over_a_real_folder_is_a_clear_error_and_leaves_no_temp_link(tmp_path):
+    a = _fake_checkpoint(tmp_path / "a")
+    (tmp_path / "current").mkdir()  # a folder where the pointer should be
+    with pytest.raises(CheckpointError, match=r"cannot point .*/current at .*/a: .*a folder, not a symlink"):
+        point_current(a)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "current"]
+    assert (tmp_path / "current").is_dir() and not (tmp_path / "current").is_symlink()
+
+
 def test_resolve_model_dir_errors_name_the_fix(tmp_path):
     with pytest.raises(CheckpointError, match="qabot train"):
         resolve_model_dir(tmp_path / "missing")
