@@ -191,6 +191,30 @@ def _saved_data(config: TrainConfig, work: Path) -> list[Path]:
     return [Path(p) for p in saved.get("data", [])]
 
 
+def _last_complete_checkpoint(trainer_dir: Path, remove_incomplete: bool) -> str | None:
+    """The newest Trainer checkpoint ``checkpoint-N`` under ``trainer_dir`` that was written to the end.
+
+    Trainer writes ``trainer_state.json`` after the weights, optimizer and RNG state, so a folder without a
+    readable one is a run killed mid-save; ``get_last_checkpoint`` would pick it for its higher number.
+    Those are skipped and (``remove_incomplete``, rank 0) removed: Trainer's rotation by number would
+    otherwise keep them and delete the complete checkpoints this run saves."""
+    best: tuple[int, Path] | None = None
+    for path in trainer_dir.glob("checkpoint-*"):
+        number = path.name.removeprefix("checkpoint-")
+        if not number.isdigit() or not path.is_dir():
+            continue
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            log.warning("%s is incomplete (a run stopped while saving it): not resumed from", path)
+            if remove_incomplete:
+                shutil.rmtree(path, ignore_errors=True)
+            continue
+        if best is None or int(number) > best[0]:
+            best = (int(number), path)
+    return str(best[1]) if best else None
+
+
 def train(config: TrainConfig, emit: Any = None) -> Path:
     """Train per ``config``; return the checkpoint folder. ``emit(dict)`` receives JSON progress events.
 
@@ -222,7 +246,6 @@ def _train(config: TrainConfig, emit: Any, out: Path, work: Path) -> Path:
 
     # -- Trainer setup (the heavy imports start here: see the note at the top) --------------------------
     from transformers import EarlyStoppingCallback, PrinterCallback, ProgressCallback, Trainer
-    from transformers.trainer_utils import get_last_checkpoint
 
     from training.callbacks import JsonProgressCallback, LossBar, ParentWatch
 
@@ -267,7 +290,9 @@ def _train(config: TrainConfig, emit: Any, out: Path, work: Path) -> Path:
         trainer.add_callback(LossBar())
 
     # -- train -------------------------------------------------------------------------------------------
-    resume_from = get_last_checkpoint(args.output_dir) if config.resume else None
+    resume_from = (
+        _last_complete_checkpoint(Path(args.output_dir), args.process_index == 0) if config.resume else None
+    )
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume_from)
     train_seconds = time.perf_counter() - started

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -142,22 +143,46 @@ def test_crash_during_save_leaves_previous_model_and_pointer(trained_run, datase
     assert not list(out.parent.glob(".tmp-*"))
 
 
+def _interrupt_at_step_5(event):
+    if event.get("step") == 5:
+        raise KeyboardInterrupt
+
+
+def _interrupted_run(dataset_file, tmp_path, **overrides):
+    """A run of 6 steps stopped at step 5: its work folder holds checkpoint-4. Returns its config."""
+    cfg = tiny_config(
+        dataset_file, tmp_path / "models" / "r", max_steps=6, save_steps=2, recall_sample=1, **overrides
+    )
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, emit=_interrupt_at_step_5)
+    assert (tmp_path / "models" / ".work-r" / "trainer" / "checkpoint-4" / "trainer_state.json").is_file()
+    return cfg
+
+
 @pytest.mark.slow
 def test_resume_continues_from_the_last_trainer_checkpoint(dataset_file, tmp_path):
-    cfg = tiny_config(dataset_file, tmp_path / "models" / "r", max_steps=6, save_steps=2, recall_sample=1)
-
-    def interrupt_at_step_5(event):
-        if event.get("step") == 5:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(cfg, emit=interrupt_at_step_5)
+    cfg = _interrupted_run(dataset_file, tmp_path)
     assert not (tmp_path / "models" / "r").exists() and not (tmp_path / "models" / "current").exists()
     events: list[dict] = []
     cfg.resume = True
     out = train(cfg, emit=events.append)
     steps = [e["step"] for e in events if e["event"] == "log"]
     assert steps[0] == 5 and steps[-1] == 6  # steps 1-4 came from checkpoint-4
+    assert read_manifest(out)["metrics"]["steps"] == 6
+
+
+@pytest.mark.slow
+def test_resume_skips_a_half_written_trainer_checkpoint(dataset_file, tmp_path):
+    cfg = _interrupted_run(dataset_file, tmp_path)
+    trainer_dir = tmp_path / "models" / ".work-r" / "trainer"
+    half = trainer_dir / "checkpoint-99999"  # killed while saving: weights, no trainer_state.json
+    half.mkdir()
+    shutil.copy(trainer_dir / "checkpoint-4" / "model.safetensors", half)
+    events: list[dict] = []
+    cfg.resume = True
+    out = train(cfg, emit=events.append)
+    steps = [e["step"] for e in events if e["event"] == "log"]
+    assert steps[0] == 5 and steps[-1] == 6  # from checkpoint-4, the newest complete one
     assert read_manifest(out)["metrics"]["steps"] == 6
 
 
