@@ -29,7 +29,7 @@ from training.model import SCRATCH, LoadedModel, build_scratch_model, load_base
 from training.prompt import format_example
 from training.records import Record
 from training.tokenizer import EOS, PreTrainedTokenizerFast
-from training.workdirs import WORK_PREFIX, clean_stale_work, release_lock, write_lock
+from training.workdirs import WORK_PREFIX, clean_stale_work, held_by_another_run, release_lock, write_lock
 
 # torch, transformers' Trainer and what builds on it (training.callbacks, training.evaluate, training.report)
 # take seconds to import, so the functions below import them where they are needed: importing this module
@@ -61,9 +61,17 @@ def _resolve_out(config: TrainConfig) -> Path:
     root = Path(config.models_root)
     if config.resume:
         works = sorted(root.glob(f"{WORK_PREFIX}*"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
-        if not works:
-            raise TrainingError(f"--resume: no interrupted run under {root}/ (nothing to continue)")
-        return root / works[-1].name[len(WORK_PREFIX) :]
+        # A run still training in its folder is not "interrupted": taking it over would train two runs
+        # into one folder.
+        busy = {work: held_by_another_run(work) for work in works}
+        free = [work for work in works if busy[work] is None]
+        if not free:
+            running = ", ".join(f"{work} (pid {pid})" for work, pid in busy.items())
+            raise TrainingError(
+                f"--resume: no interrupted run under {root}/ (nothing to continue)"
+                + (f"; still training: {running}" if running else "")
+            )
+        return root / free[-1].name[len(WORK_PREFIX) :]
     return root / time.strftime("%Y%m%d-%H%M%S")
 
 
@@ -234,6 +242,12 @@ def _train(config: TrainConfig, emit: Any, out: Path, work: Path) -> Path:
     # -- where the run writes, and what it reads ---------------------------------------------------------
     if out.exists() and not config.resume:
         raise CheckpointError(f"{out} already exists; choose another --out or remove it first")
+    owner = held_by_another_run(work) if is_rank_zero() else None
+    if owner is not None:
+        raise TrainingError(
+            f"{work} is in use by a running training run (pid {owner}) for {out}: wait for it to finish or "
+            "stop it, or choose another --out"
+        )
     if config.resume and not (work / "trainer").is_dir():
         raise TrainingError(f"--resume: no interrupted run for {out} (expected {work})")
     config = dataclasses.replace(config, data=_saved_data(config, work)).resolved()

@@ -118,6 +118,29 @@ def lock_in_use(lock: dict[str, Any]) -> bool:
     return started is None or not isinstance(lock_time, int | float) or started <= lock_time + START_SLACK_S
 
 
+def held_by_another_run(work: Path) -> int | None:
+    """The pid of another live run whose lock is on ``work``, or None when this process may train there.
+
+    This process's own lock does not count, nor, under torchrun (``WORLD_SIZE`` > 1), a sibling rank's (a
+    process with the same parent): rank 0 writes the lock the other ranks then see."""
+    lock = read_lock(work)
+    if lock is None or not lock_in_use(lock):
+        return None
+    if lock.get("host", socket.gethostname()) == socket.gethostname():
+        pid = lock["pid"]
+        if pid == os.getpid():
+            return None
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and _parent_pid(pid) == os.getppid():
+            return None
+    return int(lock["pid"])
+
+
+def _parent_pid(pid: int) -> int | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return None
+
+
 def _is_python(pid: int) -> bool:
     """From ``/proc`` (Linux); where there is none, any live process counts as Python."""
     proc = Path(f"/proc/{pid}")

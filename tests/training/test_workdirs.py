@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from training.config import TrainConfig
-from training.train import TrainingError, train
+from training.train import TrainingError, _resolve_out, train
 from training.workdirs import (
     LOCK_FILE,
     clean_stale_work,
@@ -33,6 +34,17 @@ def dead_pid() -> int:
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
     )
     return int(proc.stdout)
+
+
+@pytest.fixture
+def live_pid():
+    """The pid of another Python process that is running (a run still training, for its lock)."""
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]) as proc:
+        time.sleep(0.2)
+        try:
+            yield proc.pid
+        finally:
+            proc.kill()
 
 
 def make_work(
@@ -132,3 +144,26 @@ def test_train_cleans_beside_its_output_by_stale_work_hours(tmp_path, dead_pid):
     with pytest.raises(TrainingError):
         train(TrainConfig(base="scratch", out=models / "new", stale_work_hours=0))
     assert not young.exists()
+
+
+def test_resume_never_takes_over_a_folder_a_live_run_trains_in(tmp_path, dead_pid, live_pid):
+    models = tmp_path / "models"
+    models.mkdir()
+    interrupted = make_work(models, "interrupted", pid=dead_pid, age_s=3600)
+    live = make_work(models, "live", pid=live_pid, started=time.time())  # the latest: still training
+    lock = (live / LOCK_FILE).read_text()
+    # --resume without --out continues the latest *interrupted* run
+    assert _resolve_out(TrainConfig(resume=True, models_root=models)) == models / "interrupted"
+    # an explicit --out whose work folder is in use is refused, the live run's lock left alone
+    for resume in (True, False):
+        with pytest.raises(
+            TrainingError, match=rf"\.work-live is in use by a running training run \(pid {live_pid}\)"
+        ):
+            train(TrainConfig(base="scratch", data=[tmp_path / "x.json"], out=models / "live", resume=resume))
+    assert (live / LOCK_FILE).read_text() == lock
+    # nothing but live runs: nothing to resume, and the error says which are running
+    shutil.rmtree(interrupted)
+    with pytest.raises(
+        TrainingError, match=rf"no interrupted run .*still training: .*\.work-live \(pid {live_pid}\)"
+    ):
+        _resolve_out(TrainConfig(resume=True, models_root=models))
