@@ -253,4 +253,27 @@ def parse_config(
     )
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    config._given = _given_options(parser, argv)  # type: ignore[attr-defined]
     return config
+
+
+_UNSET = object()
+
+
+def _given_options(parser: argparse.ArgumentParser, argv: list[str] | None) -> frozenset[str]:
+    """The fields ``argv`` sets: argparse fills in a default only for a name the namespace lacks, so a
+    namespace pre-filled with a marker keeps the marker for every option not on the command line. (An
+    "extend" list such as ``--data`` cannot start from a marker; it counts as given when not empty.)"""
+    markers = {
+        action.dest: _UNSET
+        for action in parser._actions
+        if action.dest != argparse.SUPPRESS and not isinstance(action, argparse._ExtendAction)
+    }
+    namespace, _ = parser.parse_known_args(args=argv, namespace=argparse.Namespace(**markers))
+    return frozenset(k for k, v in vars(namespace).items() if v is not _UNSET and v != [])
+
+
+def given_options(config: TrainConfig) -> frozenset[str] | None:
+    """The options set on the command line, for a config from ``parse_config``; None for one built in
+    code (its caller set what differs from the defaults)."""
+    return getattr(config, "_given", None)

@@ -22,7 +22,7 @@ from typing import Any
 
 from training.checkpoint import METRICS, SPLIT, CheckpointError, point_current, staged_dir, write_json
 from training.collate import encode_records, make_collator
-from training.config import TrainConfig, build_parser, parse_config
+from training.config import TrainConfig, build_parser, given_options, parse_config
 from training.data import load_dataset_file, prepare_dataset, split_records
 from training.data.variants import with_question_variants
 from training.model import SCRATCH, LoadedModel, build_scratch_model, load_base
@@ -191,12 +191,77 @@ def _scratch_model(config: TrainConfig, args: Any, work: Path, train_recs: list[
     return LoadedModel(model, tokenizer, SCRATCH, config.size, "bpe")
 
 
-def _saved_data(config: TrainConfig, work: Path) -> list[Path]:
-    """``--data``; when resuming without it, the dataset files the interrupted run recorded."""
-    if config.data or not config.resume or not (work / CONFIG_FILE).is_file():
-        return list(config.data)
-    saved = json.loads((work / CONFIG_FILE).read_text(encoding="utf-8"))
-    return [Path(p) for p in saved.get("data", [])]
+def _resumed_config(config: TrainConfig, work: Path) -> TrainConfig:
+    """``config``; when resuming, each option not given on the command line comes from the interrupted
+    run's ``train_config.json`` (its data, base, size, tokenizer, hyper-parameters...), so ``--resume``
+    alone continues the same run. Where the config was built in code (no record of what the command line
+    gave), the options still at their defaults are the ones restored. Never restored: where the run
+    writes (--out, --models-root, --no-current), --resume itself, --progress and --stale-work-hours."""
+    path = work / CONFIG_FILE
+    if not config.resume or not path.is_file():
+        return config
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(saved, dict):
+            raise ValueError(f"it holds {json.dumps(saved)[:40]}, not a JSON object")
+    except (OSError, ValueError) as e:
+        raise TrainingError(
+            f"--resume: {path} is unreadable ({e}), so the interrupted run's options are unknown: delete "
+            f"it and pass them all again, or remove {work} and start a new run"
+        ) from e
+    given = given_options(config)
+    defaults = TrainConfig()
+    restored: dict[str, Any] = {}
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in saved or f.name in NOT_RESUMED:
+            continue
+        current, value = getattr(config, f.name), saved[f.name]
+        if f.name == "data" or given is None:
+            explicit = bool(current) if f.name == "data" else current != getattr(defaults, f.name)
+        else:
+            explicit = f.name in given
+        if not explicit:
+            restored[f.name] = _saved_value(path, f.name, value, getattr(defaults, f.name))
+    if restored:
+        log.info(
+            "--resume: the interrupted run's options: %s", ", ".join(f"{k}={v}" for k, v in restored.items())
+        )
+    return dataclasses.replace(config, **restored)
+
+
+NOT_RESUMED = frozenset({"out", "models_root", "no_current", "resume", "progress", "stale_work_hours"})
+PATH_OPTIONS = frozenset({"holdout", "always_train"})
+NUMBER_OPTIONS = frozenset({"epochs", "lr", "batch_size", "weight_decay"})
+
+
+def _saved_value(path: Path, name: str, value: Any, default: Any) -> Any:
+    """One option from ``train_config.json`` as ``TrainConfig`` holds it (paths as ``Path``); a value of
+    the wrong type is an error naming the file and the option."""
+    if name == "data":
+        ok = isinstance(value, list) and all(isinstance(p, str) for p in value)
+        converted: Any = [Path(p) for p in value] if ok else None
+    elif name in PATH_OPTIONS:
+        ok = value is None or isinstance(value, str)
+        converted = None if value is None else Path(value)
+    elif name in NUMBER_OPTIONS:  # None in TrainConfig (per-base defaults), numbers once resolved
+        ok, converted = (
+            value is None or (isinstance(value, int | float) and not isinstance(value, bool)),
+            value,
+        )
+    elif value is None or default is None:
+        ok, converted = True, value
+    elif isinstance(default, bool):
+        ok, converted = isinstance(value, bool), value
+    elif isinstance(default, int | float):
+        ok, converted = isinstance(value, int | float) and not isinstance(value, bool), value
+    else:
+        ok, converted = isinstance(value, type(default)), value
+    if not ok:
+        raise TrainingError(
+            f"--resume: {path} is corrupt: {name} = {json.dumps(value)[:40]} is not a valid value; delete "
+            f"it and pass the run's options again, or remove {path.parent} and start a new run"
+        )
+    return converted
 
 
 def _last_complete_checkpoint(trainer_dir: Path, remove_incomplete: bool) -> str | None:
@@ -250,7 +315,7 @@ def _train(config: TrainConfig, emit: Any, out: Path, work: Path) -> Path:
         )
     if config.resume and not (work / "trainer").is_dir():
         raise TrainingError(f"--resume: no interrupted run for {out} (expected {work})")
-    config = dataclasses.replace(config, data=_saved_data(config, work)).resolved()
+    config = _resumed_config(config, work).resolved()
 
     # -- base model (fine-tune / continue) and data ------------------------------------------------------
     # Fine-tuning a hub model or a local folder, or continuing a qabot checkpoint (load_base keeps its size

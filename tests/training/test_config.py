@@ -55,3 +55,12 @@ def test_a_bad_option_exits_2_with_usage(argv, capsys):
         parse_config(argv)
     assert exit_.value.code == 2
     assert "usage:" in capsys.readouterr().err
+
+
+def test_parse_config_records_which_options_the_command_line_gave():
+    from training.config import given_options
+
+    config = parse_config(["--data", "a.json", "--size", "tiny", "--resume", "--no-current", "false"])
+    assert given_options(config) == {"data", "size", "resume", "no_current"}
+    assert given_options(parse_config([])) == set()
+    assert given_options(TrainConfig()) is None  # built in code: unknown

@@ -172,6 +172,34 @@ def test_resume_continues_from_the_last_trainer_checkpoint(dataset_file, tmp_pat
 
 
 @pytest.mark.slow
+def test_resume_takes_the_options_not_given_from_the_interrupted_run(dataset_file, tmp_path, capsys):
+    # A tiny scratch run (not the default distilgpt2, small size, 64 answer tokens...) stopped at step 5.
+    cfg = _interrupted_run(dataset_file, tmp_path)
+    # Resumed with only --resume and --out: base, size, data, steps... come from train_config.json; an
+    # option given again wins.
+    code = main(["--resume", "--out", str(cfg.out), "--max-steps", "7", "--progress", "json"])
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0, events[-1]
+    steps = [e["step"] for e in events if e["event"] == "log"]
+    assert steps[0] == 5 and steps[-1] == 7  # steps 1-4 came from checkpoint-4, of the same model
+    manifest = read_manifest(cfg.out)
+    assert manifest["base"] == "scratch" and manifest["size"] == "tiny" and manifest["tokenizer"] == "bpe"
+    assert manifest["hyperparameters"]["max_steps"] == 7 and manifest["hyperparameters"]["lr"] == cfg.lr
+
+
+@pytest.mark.parametrize("text", ["{not json", "[]", '{"size": 3}'])
+def test_resume_with_a_corrupt_train_config_names_the_file(tmp_path, capsys, text):
+    work = tmp_path / "models" / ".work-r"
+    (work / "trainer").mkdir(parents=True)
+    (work / "train_config.json").write_text(text)
+    code = main(["--resume", "--out", str(tmp_path / "models" / "r"), "--progress", "json"])
+    out = capsys.readouterr()
+    assert code == 2 and "Traceback" not in out.err
+    message = json.loads(out.out.strip().splitlines()[-1])["message"]
+    assert f"{work / 'train_config.json'} is " in message and "start a new run" in message
+
+
+@pytest.mark.slow
 def test_resume_skips_a_half_written_trainer_checkpoint(dataset_file, tmp_path):
     cfg = _interrupted_run(dataset_file, tmp_path)
     trainer_dir = tmp_path / "models" / ".work-r" / "trainer"
