@@ -189,7 +189,8 @@ class TrainConfig:
     stale_work_hours: float = field(
         default=24.0,
         metadata={
-            "help": "remove other runs' Trainer work folders (.work-*, left by a killed run) once this many "
+            "help": "remove other runs' Trainer work and staging folders (.work-*, .tmp-*, .old-*, left by a "
+            "killed run) once this many "
             "hours old; each one found is reported (0 = remove them all, negative = never; a running "
             "run's and the one --resume continues are kept)"
         },

@@ -9,6 +9,10 @@ A run marks its folder as in use with ``LOCK_FILE`` (pid, start time, host). A f
 pid is alive, is a Python process and started no later than the lock was written (a pid reused by another
 process does not count), or, when the lock is on another host, always. A folder without a lock counts as in
 use for ``STARTUP_GRACE_S`` after its last write (a run between ``mkdir`` and writing its lock).
+
+A killed run can also leave ``checkpoint.staged_dir``'s folders beside the checkpoint: ``.tmp-<name>-*``
+(the checkpoint half written) and ``.old-<name>-*`` (the one it was replacing). They are in use while the
+run's ``.work-<name>`` lock is, and stale like work folders otherwise.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import time
@@ -29,6 +34,9 @@ log = logging.getLogger(__name__)
 
 WORK_PREFIX = ".work-"
 LOCK_FILE = "run.lock.json"
+# checkpoint.staged_dir's folders beside the checkpoint: ".tmp-<name>-<8 hex>" and ".old-<name>-<8 hex>".
+STAGING_PREFIXES = (".tmp-", ".old-")
+STAGING_NAME = re.compile(r"\.(?:tmp|old)-(?P<name>.+)-[0-9a-f]{8}")
 # What only a qabot work folder holds: a ``.work-*`` folder with none of these is left alone.
 MARKERS = (LOCK_FILE, "train_config.json", "trainer")
 STARTUP_GRACE_S = 60.0
@@ -203,15 +211,98 @@ def scan(root: Path, prefix: str = "") -> list[WorkDir]:
     return sorted(found, key=lambda w: -w.age_s)
 
 
+def scan_staging(root: Path, prefix: str = "") -> list[WorkDir]:
+    """The staging folders ``root/.tmp-<prefix>*-<hex>`` (a checkpoint being written, see
+    ``checkpoint.staged_dir``) and ``root/.old-<prefix>*-<hex>`` (the checkpoint it replaced, removed right
+    after the rename), oldest first. One is in use while its run's ``.work-<name>`` lock is (the run holds
+    it until the checkpoint is in place), or, without a lock, for ``STARTUP_GRACE_S`` after its last write."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    now = time.time()
+    for kind in STAGING_PREFIXES:
+        for path in root.glob(f"{kind}{prefix}*"):
+            match = STAGING_NAME.fullmatch(path.name)
+            if match is None or not path.is_dir() or path.is_symlink():
+                continue
+            try:
+                size, newest = _size_and_newest(path)
+            except OSError:
+                continue  # removed meanwhile
+            age = max(0.0, now - newest)
+            lock = read_lock(root / f"{WORK_PREFIX}{match['name']}")
+            in_use = lock_in_use(lock) if lock is not None else age < STARTUP_GRACE_S
+            found.append(WorkDir(path, size, age, lock["pid"] if lock else None, in_use))
+    return sorted(found, key=lambda w: -w.age_s)
+
+
+def staging_target(path: Path) -> Path:
+    """The checkpoint folder a staging folder was for: ``.tmp-<name>-<hex>`` -> ``<name>``."""
+    match = STAGING_NAME.fullmatch(path.name)
+    assert match is not None
+    return path.parent / match["name"]
+
+
 def clean_stale_work(
     root: Path, max_age_hours: float, *, keep: Iterable[Path | None] = (), prefix: str = ""
 ) -> list[WorkDir]:
-    """Report the stale work folders under ``root`` and remove those ``max_age_hours`` old or older.
+    """Report the stale work and staging folders under ``root`` and remove those ``max_age_hours`` old or
+    older.
 
     Stale: not in use (see the module docstring) and not in ``keep`` (the run being resumed). 0 removes
     every stale one, a negative number none. Returns the stale folders, ``removed`` set on those removed.
-    Never raises for a folder it cannot read or remove: it reports it and goes on.
+    Never raises for a folder it cannot read or remove: it reports it and goes on. A ``.old-<name>-*``
+    folder whose ``<name>`` is missing (a run killed between its two renames) holds the only copy of the
+    previous model: it is reported, never removed.
     """
+    keep = list(keep)
+    stale = _clean_work(root, max_age_hours, keep, prefix)
+    return stale + _clean_staging(root, max_age_hours, keep, prefix)
+
+
+def _clean_staging(
+    root: Path, max_age_hours: float, keep: Iterable[Path | None], prefix: str
+) -> list[WorkDir]:
+    kept = {Path(p).absolute() for p in keep if p is not None}
+    stale = []
+    for folder in scan_staging(root, prefix):
+        target = staging_target(folder.path)
+        work = target.parent / f"{WORK_PREFIX}{target.name}"
+        if folder.in_use or {target.absolute(), work.absolute()} & kept:
+            continue
+        if folder.path.name.startswith(".old-") and not target.exists():
+            log.warning(
+                "%s holds the previous model of %s, which is missing (a run was killed while replacing "
+                "it): rename it back to %s",
+                folder.describe(),
+                target,
+                target.name,
+            )
+            continue
+        due = max_age_hours >= 0 and folder.age_s >= max_age_hours * 3600
+        if due:
+            shutil.rmtree(folder.path, ignore_errors=True)
+            folder = replace(folder, removed=not folder.path.exists())
+        what = "staging folder" if folder.path.name.startswith(".tmp-") else "replaced checkpoint"
+        if folder.removed:
+            log.warning("removed the %s %s left by a killed training run", what, folder.describe())
+        elif due:
+            log.warning("could not remove the %s %s left by a killed training run", what, folder.describe())
+        else:
+            log.warning(
+                "%s %s left by a killed training run: %s",
+                what,
+                folder.describe(),
+                "kept (--stale-work-hours < 0)"
+                if max_age_hours < 0
+                else f"removed once {max_age_hours:g} h old (--stale-work-hours)",
+            )
+        stale.append(folder)
+    return stale
+
+
+def _clean_work(root: Path, max_age_hours: float, keep: Iterable[Path | None], prefix: str) -> list[WorkDir]:
     kept = {Path(p).absolute() for p in keep if p is not None}
     stale = []
     for work in scan(root, prefix):

@@ -167,3 +167,38 @@ def test_resume_never_takes_over_a_folder_a_live_run_trains_in(tmp_path, dead_pi
         TrainingError, match=rf"no interrupted run .*still training: .*\.work-live \(pid {live_pid}\)"
     ):
         _resolve_out(TrainConfig(resume=True, models_root=models))
+
+
+def make_staging(root: Path, name: str, *, age_s: float) -> Path:
+    """What ``checkpoint.staged_dir`` leaves when its run is killed: .tmp-<run>-<hex>, .old-<run>-<hex>."""
+    folder = root / name
+    folder.mkdir(parents=True)
+    (folder / "model.safetensors").write_bytes(b"\0" * 1024)
+    then = time.time() - age_s
+    os.utime(folder / "model.safetensors", (then, then))
+    os.utime(folder, (then, then))
+    return folder
+
+
+def test_staging_folders_of_killed_runs_are_removed_like_work_folders(tmp_path, dead_pid, live_pid, caplog):
+    make_work(tmp_path, "dead", pid=dead_pid, age_s=2 * DAY)
+    (tmp_path / "dead").mkdir()  # the checkpoint the .old- folder was replaced by
+    half = make_staging(tmp_path, ".tmp-dead-0123abcd", age_s=2 * DAY)
+    replaced = make_staging(tmp_path, ".old-dead-4567cdef", age_s=2 * DAY)
+    orphan = make_staging(tmp_path, ".tmp-nowork-89abcdef", age_s=2 * DAY)  # its work folder is gone too
+    young = make_staging(tmp_path, ".tmp-young-0000aaaa", age_s=3600)
+    make_work(tmp_path, "live", pid=live_pid, started=time.time())
+    writing = make_staging(tmp_path, ".tmp-live-1111bbbb", age_s=2 * DAY)  # a live run's checkpoint
+    only_copy = make_staging(tmp_path, ".old-gone-2222cccc", age_s=2 * DAY)  # killed between its renames
+    not_ours = make_staging(tmp_path, ".tmp-notes", age_s=2 * DAY)  # not staged_dir's name
+    with caplog.at_level(logging.WARNING, logger="training.workdirs"):
+        stale = clean_stale_work(tmp_path, 24)
+    removed = {w.path for w in stale if w.removed}
+    assert removed == {tmp_path / ".work-dead", half, replaced, orphan}
+    assert not any(p.exists() for p in removed)
+    assert young.exists() and young in {w.path for w in stale}  # reported, removed once 24 h old
+    assert writing.exists() and only_copy.exists() and not_ours.exists()
+    assert "rename it back to gone" in caplog.text and "removed the staging folder" in caplog.text
+    assert clean_stale_work(tmp_path, 0, keep=[tmp_path / ".work-young"]) == []  # resumed: its own kept
+    assert young.exists()
+    assert [w.path for w in clean_stale_work(tmp_path, 0)] == [young] and not young.exists()
