@@ -381,21 +381,27 @@ def _train(config: TrainConfig, emit: Any, out: Path, work: Path) -> Path:
     # -- evaluate and write the checkpoint (rank 0 only) -------------------------------------------------
     from training.report import write_checkpoint
 
-    with staged_dir(out, overwrite=config.resume) as tmp:
-        write_checkpoint(
-            tmp,
-            model=trainer.model,
-            tokenizer=tokenizer,
-            loaded=loaded,
-            config=config,
-            cleaned=cleaned,
-            train_recs=train_recs,
-            eval_recs=eval_recs,
-            log_history=trainer.state.log_history,
-            train_seconds=train_seconds,
-            sha256=dataset_sha256(cleaned.records),
-            model_version=out.name,
-        )
+    try:
+        with staged_dir(out, overwrite=config.resume) as tmp:
+            write_checkpoint(
+                tmp,
+                model=trainer.model,
+                tokenizer=tokenizer,
+                loaded=loaded,
+                config=config,
+                cleaned=cleaned,
+                train_recs=train_recs,
+                eval_recs=eval_recs,
+                log_history=trainer.state.log_history,
+                train_seconds=train_seconds,
+                sha256=dataset_sha256(cleaned.records),
+                model_version=out.name,
+            )
+    except OSError as e:  # a full disk, a read-only folder: staged_dir removed the half-written folder
+        raise CheckpointError(
+            f"could not write the checkpoint to {out} ({e}); the previous model is untouched. Free the space "
+            f"or fix the folder, then finish the run with --resume --out {out}"
+        ) from e
     shutil.rmtree(work, ignore_errors=True)  # the checkpoint is complete: nothing left to resume
     if not config.no_current:
         try:

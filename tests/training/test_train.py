@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 from pathlib import Path
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from tests.training.train_support import tiny_config, write_dataset
 from training.__main__ import main
-from training.checkpoint import read_manifest, resolve_model_dir
+from training.checkpoint import CheckpointError, read_manifest, resolve_model_dir
 from training.config import CONTINUE_DEFAULTS, base_defaults
 from training.retrieval import RetrievalIndex
 from training.train import train
@@ -133,7 +134,7 @@ def test_crash_during_save_leaves_previous_model_and_pointer(trained_run, datase
         raise OSError("disk full while plotting")
 
     monkeypatch.setattr(training.report, "plot_losses", crash)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CheckpointError, match=r"could not write the checkpoint to .*run-2 \(disk full"):
         train(
             tiny_config(dataset_file, out.parent / "run-2", max_steps=2, recall_sample=1), emit=lambda e: None
         )
@@ -230,6 +231,26 @@ def test_pretrained_folder_base_is_fine_tuned(trained_run, dataset_file, tmp_pat
     # continuing a scratch-trained qabot checkpoint keeps its lineage and takes the "continue" defaults
     assert manifest["size"] == "tiny" and manifest["tokenizer"] == "bpe"
     assert manifest["hyperparameters"]["lr"] == CONTINUE_DEFAULTS["lr"] == base_defaults(str(base))["lr"]
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_saving_is_an_error_naming_the_folder(dataset_file, tmp_path, capsys, monkeypatch):
+    import training.report
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(training.report, "plot_losses", disk_full)  # halfway through writing the folder
+    out = tmp_path / "models" / "run"
+    argv = ["--data", str(dataset_file), "--base", "scratch", "--size", "tiny", "--max-steps", "2",
+            "--recall-sample", "0", "--encoder", "none", "--out", str(out), "--progress", "json"]  # fmt: skip
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert f"could not write the checkpoint to {out} ([Errno 28] No space left on device)" in err
+    assert sorted(p.name for p in out.parent.iterdir()) == [".work-run"]  # no staging folder, no model
+    monkeypatch.undo()  # space freed: the run finishes from its last Trainer checkpoint
+    assert main([*argv, "--resume"]) == 0 and resolve_model_dir(out) == out.resolve()
 
 
 def test_bad_data_is_a_clear_error_with_exit_2(tmp_path, capsys):
