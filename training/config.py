@@ -44,6 +44,10 @@ def base_defaults(base: str) -> dict[str, float]:
     return FINETUNE_DEFAULTS
 
 
+class TrainingError(Exception):
+    """A training request that cannot run as asked (nothing to resume, no training data, ...)."""
+
+
 @dataclass
 class TrainConfig:
     """One training run's options; each field is a command-line option (``max_steps`` -> ``--max-steps``)."""
