@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
@@ -44,9 +44,21 @@ class StoreError(RuntimeError):
     """The database cannot be opened, upgraded or written; the message says which and why."""
 
 
+def _bad_url(reason: str) -> StoreError:
+    # The URL itself is never quoted: it may hold a password.
+    return StoreError(f"DATABASE_URL (or --db) is not a valid database URL ({reason})")
+
+
 def normalize_url(url: str | URL) -> URL:
-    """Parse ``url``; bare ``postgresql://`` / ``postgres://`` get the psycopg 3 driver we ship."""
-    parsed = make_url(url)
+    """Parse ``url``; bare ``postgresql://`` / ``postgres://`` get the psycopg 3 driver we ship.
+
+    A URL that cannot be parsed raises ``StoreError`` (without the URL, which may hold a password)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise _bad_url("expected e.g. sqlite:///data/qabot.db or postgresql://user@host/db") from None
+    except ValueError:  # the only number in a URL is its port
+        raise _bad_url("its port is not a number") from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed
@@ -160,13 +172,25 @@ def make_engine(
                 raise StoreError(
                     f"no database at {path}; create it with `qabot db upgrade --db {describe(parsed)}`"
                 )
-        engine = create_engine(
+        engine = _create_engine(
             parsed, connect_args={"timeout": busy_timeout_s, "check_same_thread": False}, pool_size=10
         )
         _setup_sqlite(engine, busy_timeout_s)
         return engine
     # PostgreSQL (or anything else SQLAlchemy knows): pre-ping survives server restarts.
-    return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=40)
+    return _create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=40)
+
+
+def _create_engine(url: URL, **kwargs: Any) -> Engine:
+    """``create_engine``; an unknown database kind or a driver that is not installed is a ``StoreError``."""
+    try:
+        return create_engine(url, **kwargs)
+    except NoSuchModuleError:
+        raise _bad_url(f"unknown database kind {url.drivername!r}") from None
+    except ImportError as exc:
+        raise _bad_url(f"the driver for {url.drivername} is not installed: {exc}") from None
+    except (ArgumentError, TypeError, ValueError) as exc:  # e.g. ?timeout=abc; its text may quote a secret
+        raise _bad_url(f"{url.drivername} rejects its options: {type(exc).__name__}") from None
 
 
 def alembic_config(connection: Any = None, url: str | URL | None = None) -> Any:

@@ -44,23 +44,22 @@ def _build_answerer(model: Path | None, precision: str | None) -> tuple[Answerer
 
     settings = load_settings(model_dir=model, precision=precision)
     try:
-        return Answerer.load(settings), _existing_store(settings.database_url)
+        answerer = Answerer.load(settings)
     except CheckpointError as e:
         raise fail(str(e)) from None
     except ValueError as e:  # e.g. a precision the device cannot run
         raise fail(f"Cannot load the model: {e}") from None
+    return answerer, _existing_store(settings.database_url)
 
 
 def _existing_store(database_url: str) -> SessionFactory | None:
     """The store, or None when there is none yet (``ask`` and ``chat`` never create one)."""
-    from sqlalchemy.engine import make_url
+    from storage.db import normalize_url, open_store
 
-    from storage.db import open_store
-
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
-        return None
     try:
+        url = normalize_url(database_url)
+        if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
+            return None
         return open_store(database_url)
     except Exception as e:  # answering without what it taught beats not answering
         typer.echo(f"warning: could not open the store ({e}); taught pairs are not used", err=True)

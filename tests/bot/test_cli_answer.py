@@ -130,3 +130,16 @@ def test_ask_answers_what_the_store_taught(
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert (data["answer"], data["answered_by"]) == ("From 7 pm at Northfield.", "taught")
+
+
+@pytest.mark.slow
+def test_ask_with_a_malformed_database_url_warns_about_the_store(
+    runner: CliRunner, tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bad DATABASE_URL is a store problem (a warning; the model still answers), not a model one."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://bot:hunter2@host:abc/qabot")
+    result = runner.invoke(app, ["ask", "-m", str(tiny_checkpoint), "Who won the 2014 World Cup?"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "Germany won it."
+    assert "DATABASE_URL (or --db) is not a valid database URL" in result.stderr
+    assert "hunter2" not in result.output and "model" not in result.stderr

@@ -31,6 +31,19 @@ def test_db_default_comes_from_database_url_setting(tmp_path, monkeypatch):
     assert (tmp_path / "from_env.db").is_file()
 
 
+def test_malformed_database_url_is_one_line_naming_the_setting(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://bot:hunter2@host:abc/qabot")
+    for args in (["db", "upgrade"], ["export", "-f", "json", "-o", "x.json"], ["import", "missing.json"]):
+        if args[0] == "import":
+            (tmp_path / "missing.json").write_text('[{"question": "q?", "answer": "a"}]')
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, result.output
+        assert result.output.splitlines() == [
+            "error: DATABASE_URL (or --db) is not a valid database URL (its port is not a number)"
+        ]
+
+
 def test_export_with_filters(db_url, tmp_path):
     factory = open_store(db_url)
     seed(factory)

@@ -209,6 +209,24 @@ def test_unreachable_postgresql_is_a_clear_error():
         open_store("postgresql://bot:secret@127.0.0.1:9/qabot?connect_timeout=2")
 
 
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("notaurl", "expected e.g. sqlite"),
+        ("postgresql://bot:secret@host:abc/qabot", "its port is not a number"),
+        ("foo://bot:secret@host/qabot", "unknown database kind 'foo'"),
+        ("mysql://bot:secret@host/qabot", "the driver for mysql is not installed"),
+        ("sqlite:///q.db?timeout=secret", "sqlite rejects its options"),
+    ],
+)
+def test_malformed_url_is_a_clear_error_without_the_url(url, reason, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for call in (open_store, upgrade):
+        with pytest.raises(StoreError, match="DATABASE_URL .*not a valid database URL") as info:
+            call(url)
+        assert reason in str(info.value) and "secret" not in str(info.value)
+
+
 def test_failed_write_is_logged_and_raised(store, caplog):
     caplog.set_level(logging.ERROR, logger="storage.db")
     with pytest.raises(StoreError, match="could not log vote"), transaction(store, "log vote") as s:
