@@ -64,9 +64,19 @@ def normalize_url(url: str | URL) -> URL:
     return parsed
 
 
+# Query-string keys whose values are secrets (compared lower-case): libpq's and common drivers' spellings.
+SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pwd", "pass", "sslpassword", "token", "secret"})
+
+
 def describe(url: str | URL) -> str:
-    """The URL without its password, for messages."""
-    return normalize_url(url).render_as_string(hide_password=True)
+    """The URL without its password, in the user part or the query string, for messages."""
+    parsed = normalize_url(url)
+    secret = {key: "***" for key in parsed.query if key.lower() in SECRET_QUERY_KEYS}
+    if not secret:
+        return parsed.render_as_string(hide_password=True)
+    # Rendering escapes the query's "*" as %2A; the mask reads better as typed.
+    text = parsed.update_query_dict(secret).render_as_string(hide_password=True)
+    return text.replace("=%2A%2A%2A", "=***")
 
 
 class _WriteGate:

@@ -21,6 +21,7 @@ from storage import repo
 from storage.db import (
     StoreError,
     alembic_config,
+    describe,
     dispose,
     engine_of,
     make_engine,
@@ -225,6 +226,18 @@ def test_malformed_url_is_a_clear_error_without_the_url(url, reason, tmp_path, m
         with pytest.raises(StoreError, match="DATABASE_URL .*not a valid database URL") as info:
             call(url)
         assert reason in str(info.value) and "secret" not in str(info.value)
+
+
+def test_a_password_in_the_query_string_is_masked_too():
+    url = "postgresql://bob@127.0.0.1:9/qabot?connect_timeout=2&Password=hunter2&sslpassword=hunter3"
+    with pytest.raises(StoreError) as info:
+        open_store(url)
+    message = str(info.value)
+    assert "hunter" not in message
+    assert "postgresql+psycopg://bob@127.0.0.1:9/qabot?Password=***&connect_timeout=2" in message
+    assert describe("postgresql://bob:pw@h/db?PWD=a&passwd=b&token=c&sslmode=require") == (
+        "postgresql+psycopg://bob:***@h/db?PWD=***&passwd=***&sslmode=require&token=***"
+    )
 
 
 def test_failed_write_is_logged_and_raised(store, caplog):
