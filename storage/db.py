@@ -228,14 +228,29 @@ def explain(url: str | URL, exc: BaseException) -> str:
 def _run_upgrade(engine: Engine, url: str | URL) -> str:
     from alembic import command
     from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from alembic.util.exc import CommandError
 
     with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), "head")
+        config = alembic_config(connection)
+        known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+        unknown = [r for r in MigrationContext.configure(connection).get_current_heads() if r not in known]
+        if unknown:
+            raise StoreError(
+                f"database {describe(url)} was made by a newer qabot (revision {', '.join(unknown)}); "
+                "upgrade qabot"
+            )
+        try:
+            command.upgrade(config, "head")
+        except CommandError as exc:  # anything else Alembic refuses: one line, not a traceback
+            raise StoreError(f"database {describe(url)}: cannot upgrade the schema: {exc}") from exc
         return MigrationContext.configure(connection).get_current_revision() or "base"
 
 
 def upgrade(url: str | URL = DEFAULT_URL, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> str:
-    """Bring the schema at ``url`` to the newest revision (creating it); return that revision."""
+    """Bring the schema at ``url`` to the newest revision (creating it); return that revision.
+
+    A database stamped by a newer qabot (a revision this one does not know) raises ``StoreError``."""
     engine = make_engine(url, busy_timeout_s=busy_timeout_s)
     try:
         return _run_upgrade(engine, url)
@@ -251,11 +266,14 @@ def open_store(
     """Open the store at ``url``: upgrade its schema to head and return a session factory.
 
     Raises ``StoreError`` with a readable message when the database is locked, unreadable, unreachable,
-    or (``create=False``) missing.
+    made by a newer qabot, or (``create=False``) missing.
     """
     engine = make_engine(url, create=create, busy_timeout_s=busy_timeout_s)
     try:
         revision = _run_upgrade(engine, url)
+    except StoreError:
+        engine.dispose()
+        raise
     except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
         engine.dispose()
         raise StoreError(explain(url, exc)) from exc

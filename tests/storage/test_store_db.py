@@ -240,6 +240,16 @@ def test_a_password_in_the_query_string_is_masked_too():
     )
 
 
+def test_a_store_from_a_newer_qabot_is_a_clear_error(db_url):
+    factory = open_store(db_url)
+    with transaction(factory) as session:
+        session.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    dispose(factory)
+    for call in (open_store, upgrade):
+        with pytest.raises(StoreError, match=r"made by a newer qabot \(revision 0099\); upgrade qabot"):
+            call(db_url)
+
+
 def test_failed_write_is_logged_and_raised(store, caplog):
     caplog.set_level(logging.ERROR, logger="storage.db")
     with pytest.raises(StoreError, match="could not log vote"), transaction(store, "log vote") as s:
