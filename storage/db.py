@@ -296,12 +296,16 @@ def dispose(session_factory: sessionmaker[Session]) -> None:
 
 @contextmanager
 def transaction(session_factory: sessionmaker[Session], what: str = "write") -> Iterator[Session]:
-    """``with transaction(factory, "log exchange") as session:`` — commit, or log and raise StoreError."""
+    """``with transaction(factory, "log exchange") as session:`` — commit, or raise StoreError.
+
+    The StoreError's message says what failed and why; its caller reports it. The traceback is logged at
+    debug level only: a command without logging set up would otherwise print it through Python's
+    last-resort handler before its own one-line error."""
     try:
         with session_factory.begin() as session:
             yield session
     except SQLAlchemyError as exc:
         url = session_factory.kw.get("bind")
         message = explain(url.url, exc) if isinstance(url, Engine) else str(exc)
-        log.error("store: could not %s: %s", what, message, exc_info=exc)
+        log.debug("store: could not %s: %s", what, message, exc_info=exc)
         raise StoreError(f"could not {what}: {message}") from exc

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
@@ -104,6 +106,23 @@ def test_import_adds_then_skips_duplicates_and_exports_them(db_url, tmp_path):
     out = tmp_path / "back.jsonl"
     assert runner.invoke(app, ["export", "--db", db_url, "-f", "jsonl", "-o", str(out)]).exit_code == 0
     assert len(out.read_text().splitlines()) == 2
+
+
+def test_import_into_a_read_only_store_is_one_line_without_a_traceback(tmp_path):
+    assert runner.invoke(app, ["db", "upgrade", "--db", f"sqlite:///{tmp_path / 'q.db'}"]).exit_code == 0
+    data = tmp_path / "pairs.json"
+    data.write_text('[{"question": "What is offside?", "answer": "A rule."}]')
+    read_only = f"sqlite:///file:{tmp_path / 'q.db'}?mode=ro&uri=true"
+    # A real process: under pytest the root logger has handlers, so Python's last-resort handler (which
+    # printed the logged traceback) never runs in CliRunner.
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "import", str(data), "--db", read_only],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("error: could not import records: ")
+    assert "readonly database" in result.stderr
 
 
 def test_import_with_custom_fields(tmp_path):
