@@ -34,7 +34,8 @@ def load_settings(**overrides: Any) -> Settings:
     """``Settings`` from the environment / ``.env`` plus the command's options (None = not given).
 
     An invalid value exits with ``EXIT_USAGE`` and names the setting; the offending value itself is not
-    echoed, so a token pasted into the wrong variable is never printed.
+    echoed, so a token pasted into the wrong variable is never printed. So does a ``.env`` that cannot be
+    read (not UTF-8, no permission).
     """
     from pydantic import ValidationError
 
@@ -47,3 +48,7 @@ def load_settings(**overrides: Any) -> Settings:
             name = ".".join(str(part) for part in error["loc"]).upper()
             typer.echo(f"error: setting {name}: {error['msg']} (check the environment and .env)", err=True)
         raise typer.Exit(EXIT_USAGE) from None
+    except UnicodeDecodeError as e:  # the text around the bad byte could be a secret: only its position
+        raise fail(f"cannot read .env: it is not UTF-8 text ({e.reason} at offset {e.start})") from None
+    except OSError as e:
+        raise fail(f"cannot read .env: {e.strerror or e}") from None

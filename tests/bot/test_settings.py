@@ -50,3 +50,26 @@ def test_a_bad_setting_is_a_clear_error_not_a_traceback(monkeypatch, tmp_path):
     assert result.exit_code == 2
     assert "setting PRECISION" in result.output and "Traceback" not in result.output
     assert "MTIz.secret-token" not in result.output
+
+
+def test_an_unreadable_dotenv_is_one_line_not_a_traceback(monkeypatch, tmp_path):
+    from pydantic_settings.sources.providers import dotenv
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_bytes(b"DISCORD_TOKEN=MTIz.secret\xff-token\n")
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 2
+    assert (
+        result.output == "error: cannot read .env: it is not UTF-8 text (invalid start byte at offset 25)\n"
+    )
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", ".env")
+
+    monkeypatch.setattr(dotenv, "dotenv_values", denied)
+    result = CliRunner().invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 2
+    assert result.output == "error: cannot read .env: Permission denied\n"
