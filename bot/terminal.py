@@ -12,6 +12,7 @@ answered); at the end of input the terminal waits for a running retrain to finis
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import shlex
 import sys
@@ -57,7 +58,8 @@ class Terminal:
         self.answerer = answerer
         self.session_factory = session_factory
         self.retrain_job = retrain_job
-        self.stdin = stdin or sys.stdin
+        # sys.stdin is None when the shell closed it (`qabot run --local 0<&-`): that is end of input.
+        self.stdin = stdin or sys.stdin or io.StringIO()
         self.out = out or sys.stdout
         self.interactive = self.stdin.isatty()
         self._retrain: asyncio.Task[RetrainResult] | None = None

@@ -10,11 +10,12 @@ it matched and how well.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -128,14 +129,16 @@ def chat(model: ModelOpt = None, precision: PrecisionOpt = None, as_json: JsonOp
     import asyncio
 
     answerer, store = _build_answerer(model, precision)
+    # sys.stdin is None when the shell closed it (`qabot chat 0<&-`): that is end of input.
+    stdin = sys.stdin or io.StringIO()
     # Undecodable bytes on stdin become U+FFFD instead of crashing the loop.
-    if hasattr(sys.stdin, "reconfigure"):
-        sys.stdin.reconfigure(errors="replace")
-    interactive = sys.stdin.isatty() and not as_json
+    if hasattr(stdin, "reconfigure"):
+        stdin.reconfigure(errors="replace")
+    interactive = stdin.isatty() and not as_json
 
     async def run() -> None:
         async with _serving(answerer, store):
-            await (_interactive(answerer) if interactive else _scripted(answerer, as_json))
+            await (_interactive(answerer) if interactive else _scripted(answerer, as_json, stdin))
 
     asyncio.run(run())
 
@@ -172,7 +175,7 @@ async def _interactive(answerer: Answerer) -> None:
         typer.echo(f"bot> {answer.text}{marker}")
 
 
-async def _scripted(answerer: Answerer, as_json: bool = False) -> None:
+async def _scripted(answerer: Answerer, as_json: bool = False, stdin: TextIO | None = None) -> None:
     """One question per line in, one answer per line out, in order (blank line for a blank question;
     with ``as_json`` one JSON object per line, ``{"question": …, "error": …}`` when it failed).
 
@@ -197,7 +200,7 @@ async def _scripted(answerer: Answerer, as_json: bool = False) -> None:
     pending: asyncio.Queue[asyncio.Task[str] | None] = asyncio.Queue(maxsize=answerer.max_batch_size)
 
     async def read() -> None:
-        while line := await asyncio.to_thread(sys.stdin.readline):
+        while line := await asyncio.to_thread((stdin or sys.stdin).readline):
             await pending.put(asyncio.create_task(one(line)))
         await pending.put(None)
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -93,6 +96,17 @@ def test_chat_piped_gives_one_answer_per_line(runner: CliRunner, tiny_checkpoint
         "Three goals by one player.",
         "Eleven players.",
     ]
+
+
+@pytest.mark.slow
+def test_chat_with_stdin_closed_ends_at_once(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    """`qabot chat 0<&-`: Python starts with sys.stdin None; that is end of input, not a crash."""
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "chat", "--model", str(tiny_checkpoint)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, preexec_fn=lambda: os.close(0),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
 
 
 @pytest.mark.slow

@@ -256,6 +256,14 @@ async def test_a_failed_generation_does_not_end_the_terminal_session(store, fake
     assert count(store, Exchange) == 1
 
 
+async def test_a_closed_stdin_is_end_of_input(store, answerer, monkeypatch):
+    monkeypatch.setattr("sys.stdin", None)  # what Python sets when fd 0 is closed (`qabot run --local 0<&-`)
+    out = io.StringIO()
+    await Terminal(answerer=answerer, session_factory=store, retrain_job=None, out=out).run()
+    assert out.getvalue() == ""
+    assert count(store, Exchange) == 0
+
+
 async def test_nothing_typed_ends_the_terminal_session(store, answerer, monkeypatch):
     out = io.StringIO()
     calls = {"n": 0}
