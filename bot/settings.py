@@ -27,8 +27,9 @@ def _split_list(value: object) -> object:
 class Settings(BaseSettings):
     # env_ignore_empty: "DEV_GUILD_ID=" (as copied from .env.example) means unset, and "DISCORD_TOKEN=" means
     # no token (terminal mode), not an empty token.
+    # allow_inf_nan=False: "inf" or "nan" is no number of seconds (BATCH_WAIT_MS=inf would stall answers).
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", env_ignore_empty=True, allow_inf_nan=False
     )
 
     discord_token: SecretStr | None = Field(None, description="Bot token from the Developer Portal (secret).")
@@ -82,7 +83,9 @@ class Settings(BaseSettings):
         None, description="Channel where unanswered questions are posted for admins to teach."
     )
     max_batch_size: int = Field(16, ge=1, description="Most questions generated together in one batch.")
-    batch_wait_ms: float = Field(5.0, ge=0, description="How long an idle answer worker gathers a burst.")
+    batch_wait_ms: float = Field(
+        5.0, ge=0, le=1000, description="How long an idle answer worker gathers a burst (at most 1000 ms)."
+    )
     request_timeout_s: float = Field(60.0, gt=0, description="Per-question time limit.")
     max_queue: int = Field(
         512, ge=1, description='Questions that may wait at once; past it askers get "busy, try again".'

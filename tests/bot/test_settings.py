@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from bot.settings import Settings
 
 
@@ -50,6 +53,26 @@ def test_a_bad_setting_is_a_clear_error_not_a_traceback(monkeypatch, tmp_path):
     assert result.exit_code == 2
     assert "setting PRECISION" in result.output and "Traceback" not in result.output
     assert "MTIz.secret-token" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BATCH_WAIT_MS", "inf"),
+        ("BATCH_WAIT_MS", "nan"),
+        ("BATCH_WAIT_MS", "1001"),
+        ("USER_COOLDOWN_S", "inf"),
+        ("REQUEST_TIMEOUT_S", "Infinity"),
+        ("CONFIDENCE_THRESHOLD", "nan"),
+        ("ANSWER_SCORE", "NaN"),
+    ],
+)
+def test_float_settings_refuse_inf_nan_and_a_batch_wait_past_a_second(monkeypatch, tmp_path, name, value):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    assert [error["loc"] for error in info.value.errors()] == [(name.lower(),)]
 
 
 def test_an_unreadable_dotenv_is_one_line_not_a_traceback(monkeypatch, tmp_path):
