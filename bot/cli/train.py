@@ -14,6 +14,9 @@ import typer
 
 from bot.cli.common import fail
 
+# The MAX_NEW_TOKENS setting's bound (bot/settings.py; importing it here would load pydantic for --help).
+MAX_NEW_TOKENS_LIMIT = 1024
+
 
 def train_command(ctx: typer.Context) -> None:
     """Train a model on Q&A dataset file(s); `qabot train --help` lists every option."""
@@ -33,7 +36,9 @@ def eval_command(
         str, typer.Option("--split", help="recorded split to use without --data: train|eval|all")
     ] = "eval",
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="answer length limit")] = 64,
+    max_new_tokens: Annotated[
+        int, typer.Option("--max-new-tokens", min=1, max=MAX_NEW_TOKENS_LIMIT, help="answer length limit")
+    ] = 64,
     details: Annotated[
         bool, typer.Option("--details", help="include every question's prediction (with --json)")
     ] = False,

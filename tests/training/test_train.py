@@ -309,6 +309,20 @@ def test_qabot_eval_missing_or_corrupt_model_exits_2(tmp_path):
     assert result.exit_code == 2 and "error:" in result.output.lower()
 
 
+@pytest.mark.parametrize("value", ["0", "-1", "1025", "100000"])
+def test_qabot_eval_max_new_tokens_takes_the_settings_range(tmp_path, value):
+    from bot.cli.train import MAX_NEW_TOKENS_LIMIT
+    from bot.settings import Settings
+
+    bound = {type(m).__name__: m for m in Settings.model_fields["max_new_tokens"].metadata}
+    assert (bound["Ge"].ge, bound["Le"].le) == (1, MAX_NEW_TOKENS_LIMIT)
+    result = CliRunner().invoke(
+        app, ["eval", "--model", str(tmp_path / "nothing"), "--max-new-tokens", value]
+    )
+    assert result.exit_code == 2
+    assert "Invalid value for '--max-new-tokens'" in result.output  # before the model is looked at
+
+
 @pytest.mark.slow
 def test_early_stopping_and_best_checkpoint_flags(dataset_file, tmp_path):
     events: list[dict] = []
