@@ -59,7 +59,7 @@ def train_example(data: Path, out: Path) -> int:
 
     cmd = [sys.executable, "-m", "training", "--data", str(data), "--base", "scratch", "--out", str(out),
            "--no-current"]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k != SECRET_ENV}
+    env = {k: v for k, v in os.environ.items() if k.upper() != SECRET_ENV}  # settings read any case
     # Its output goes to stderr (file descriptor 2): stdout carries only the answers that follow, so
     # `printf 'question\n' | make run` prints one line per question even when it trains first.
     child = subprocess.Popen(cmd, env=env, stdout=2)

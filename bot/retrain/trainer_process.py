@@ -50,7 +50,7 @@ class TrainerProcess:
         # The trainer needs no secrets: never hand it the Discord token. PYTHONUNBUFFERED: progress lines
         # must not wait in a pipe buffer.
         # PARENT_ENV: if this process dies, the trainer stops rather than train on into an ungated model.
-        env = {k: v for k, v in os.environ.items() if k != SECRET_ENV} | {
+        env = {k: v for k, v in os.environ.items() if k.upper() != SECRET_ENV} | {  # discord_token too
             "PYTHONUNBUFFERED": "1",
             PARENT_ENV: str(os.getpid()),
         }

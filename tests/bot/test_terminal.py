@@ -197,6 +197,25 @@ def test_bootstrap_training_output_goes_to_stderr(tmp_path, monkeypatch, capfd):
     assert seen.out == ""
 
 
+def test_bootstrap_training_child_gets_no_discord_token_in_any_case(tmp_path, monkeypatch):
+    import bot.launcher
+
+    seen = {}
+
+    class Child:
+        def __init__(self, cmd, env, stdout):
+            seen.update(env)
+
+        def wait(self):
+            return 0
+
+    for name in ("DISCORD_TOKEN", "discord_token", "Discord_Token"):  # settings read the name in any case
+        monkeypatch.setenv(name, "MTIz.secret")
+    monkeypatch.setattr(bot.launcher.subprocess, "Popen", Child)
+    assert bot.launcher.train_example(Path("data.json"), tmp_path / "out") == 0
+    assert seen and "MTIz.secret" not in seen.values()
+
+
 def _response(status: int) -> SimpleNamespace:
     """What discord.HTTPException reads of an aiohttp response."""
     return SimpleNamespace(status=status, reason="Service Unavailable")
