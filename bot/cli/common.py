@@ -30,6 +30,26 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     return typer.Exit(code)
 
 
+def check_store_url(url: str) -> str:
+    """``url``, unless it is an in-memory SQLite database (``sqlite://``): each command (and each of the
+    store's connections) would get its own empty one, so nothing imported or logged is kept. Exits with
+    ``EXIT_USAGE``. A URL that does not parse is left to ``open_store``, which says why."""
+    from storage.db import StoreError, normalize_url
+
+    try:
+        parsed = normalize_url(url)
+    except StoreError:
+        return url
+    if parsed.get_backend_name() == "sqlite" and (
+        parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
+    ):
+        raise fail(
+            "DATABASE_URL (or --db) is an in-memory SQLite database, which keeps nothing; "
+            "give a file, e.g. sqlite:///data/qabot.db"
+        )
+    return url
+
+
 def load_settings(**overrides: Any) -> Settings:
     """``Settings`` from the environment / ``.env`` plus the command's options (None = not given).
 

@@ -29,9 +29,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the bot: on Discord with DISCORD_TOKEN, else in the terminal (scriptable from stdin)."""
         from bot import launcher
-        from bot.cli.common import load_settings
+        from bot.cli.common import check_store_url, load_settings
 
         settings = load_settings(database_url=db, model_dir=model)
+        check_store_url(settings.database_url)
         launcher.run(settings, local=local, bootstrap=bootstrap)
 
     @app.command("sync")

@@ -32,11 +32,10 @@ ExportFormat = StrEnum("ExportFormat", {fmt: fmt for fmt in FORMATS})  # typer o
 
 
 def _database_url(db: str | None) -> str:
-    if db:
-        return db
-    from bot.cli.common import load_settings
+    """``--db`` or the ``DATABASE_URL`` setting; an in-memory SQLite URL exits with ``EXIT_USAGE``."""
+    from bot.cli.common import check_store_url, load_settings
 
-    return load_settings().database_url
+    return check_store_url(db or load_settings().database_url)
 
 
 def _parse_time(value: str | None, option: str, *, end_of_day: bool = False) -> datetime | None:

@@ -137,6 +137,12 @@ def test_qabot_run_local_answers_stdin_and_logs(cli_env, tiny_checkpoint):
         assert session.scalars(select(Exchange.source)).all() == ["terminal"]
 
 
+def test_qabot_run_refuses_an_in_memory_store(cli_env):
+    result = CliRunner().invoke(app, ["run", "--local", "--db", "sqlite://"], input="hi\n")
+    assert result.exit_code == 2
+    assert "DATABASE_URL (or --db) is an in-memory SQLite database" in result.output
+
+
 def test_qabot_run_without_a_model_prints_the_train_command(cli_env):
     result = CliRunner().invoke(app, ["run", "--local", "--model", str(cli_env / "nothing")])
     assert result.exit_code == 1

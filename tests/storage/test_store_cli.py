@@ -46,6 +46,21 @@ def test_malformed_database_url_is_one_line_naming_the_setting(tmp_path, monkeyp
         ]
 
 
+def test_an_in_memory_sqlite_store_is_refused(tmp_path, monkeypatch):
+    """Each command would get its own empty database: import twice would add everything twice."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pairs.json").write_text('[{"question": "q?", "answer": "a"}]')
+    for url in ("sqlite://", "sqlite:///:memory:", "sqlite:///file:x?mode=memory&uri=true"):
+        for args in (["db", "upgrade", "--db", url], ["import", "pairs.json", "--db", url]):
+            result = runner.invoke(app, args)
+            assert result.exit_code == 2, result.output
+            assert "DATABASE_URL (or --db) is an in-memory SQLite database" in result.output
+    monkeypatch.setenv("DATABASE_URL", "sqlite://")
+    result = runner.invoke(app, ["export", "-f", "json", "-o", "out.json"])
+    assert result.exit_code == 2 and "in-memory" in result.output
+    assert not (tmp_path / "out.json").exists()
+
+
 def test_export_with_filters(db_url, tmp_path):
     factory = open_store(db_url)
     seed(factory)
