@@ -200,15 +200,22 @@ def scan(root: Path, prefix: str = "") -> list[WorkDir]:
     for path in root.glob(f"{WORK_PREFIX}{prefix}*"):
         if not path.is_dir() or path.is_symlink() or not any((path / m).exists() for m in MARKERS):
             continue
-        try:
-            size, newest = _size_and_newest(path)
-        except OSError:
-            continue  # removed meanwhile
-        age = max(0.0, now - newest)
-        lock = read_lock(path)
-        in_use = lock_in_use(lock) if lock is not None else age < STARTUP_GRACE_S
-        found.append(WorkDir(path, size, age, lock["pid"] if lock else None, in_use))
+        if (entry := _entry(path, path, now)) is not None:
+            found.append(entry)
     return sorted(found, key=lambda w: -w.age_s)
+
+
+def _entry(path: Path, work: Path, now: float) -> WorkDir | None:
+    """``path``'s size and age, and whether the run whose work folder is ``work`` holds it (its lock; none:
+    a write within ``STARTUP_GRACE_S``); None when it was removed meanwhile."""
+    try:
+        size, newest = _size_and_newest(path)
+    except OSError:
+        return None
+    age = max(0.0, now - newest)
+    lock = read_lock(work)
+    in_use = lock_in_use(lock) if lock is not None else age < STARTUP_GRACE_S
+    return WorkDir(path, size, age, lock["pid"] if lock else None, in_use)
 
 
 def scan_staging(root: Path, prefix: str = "") -> list[WorkDir]:
@@ -226,14 +233,8 @@ def scan_staging(root: Path, prefix: str = "") -> list[WorkDir]:
             match = STAGING_NAME.fullmatch(path.name)
             if match is None or not path.is_dir() or path.is_symlink():
                 continue
-            try:
-                size, newest = _size_and_newest(path)
-            except OSError:
-                continue  # removed meanwhile
-            age = max(0.0, now - newest)
-            lock = read_lock(root / f"{WORK_PREFIX}{match['name']}")
-            in_use = lock_in_use(lock) if lock is not None else age < STARTUP_GRACE_S
-            found.append(WorkDir(path, size, age, lock["pid"] if lock else None, in_use))
+            if (entry := _entry(path, root / f"{WORK_PREFIX}{match['name']}", now)) is not None:
+                found.append(entry)
     return sorted(found, key=lambda w: -w.age_s)
 
 
