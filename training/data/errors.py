@@ -11,6 +11,27 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def location(
+    *,
+    record: int | None = None,
+    line: int | None = None,
+    column: int | None = None,
+    field: str | None = None,
+    byte_offset: int | None = None,
+) -> str:
+    """A place in a dataset file, e.g. ``record 3`` or ``line 5:12, field 'answer'`` ("" for none)."""
+    parts = []
+    if record is not None:
+        parts.append(f"record {record}")
+    if byte_offset is not None:
+        parts.append(f"byte {byte_offset}")
+    if line is not None:
+        parts.append(f"line {line}" + (f":{column}" if column is not None else ""))
+    if field is not None:
+        parts.append(f"field {field!r}")
+    return ", ".join(parts)
+
+
 class DatasetError(Exception):
     """An input dataset that cannot be used as it is; the message says where and why."""
 
@@ -37,16 +58,13 @@ class DatasetError(Exception):
     @property
     def location(self) -> str:
         """Where the problem is, e.g. ``record 3`` or ``line 5:12`` (empty when it is the whole file)."""
-        parts = []
-        if self.record is not None:
-            parts.append(f"record {self.record}")
-        if self.byte_offset is not None:
-            parts.append(f"byte {self.byte_offset}")
-        if self.line is not None:
-            parts.append(f"line {self.line}" + (f":{self.column}" if self.column is not None else ""))
-        if self.field is not None:
-            parts.append(f"field {self.field!r}")
-        return ", ".join(parts)
+        return location(
+            record=self.record,
+            line=self.line,
+            column=self.column,
+            field=self.field,
+            byte_offset=self.byte_offset,
+        )
 
     def _message(self) -> str:
         head = str(self.path) if self.path is not None else "<records>"

@@ -51,11 +51,6 @@ class Where:
     record: int | None = None
     line: int | None = None
 
-    @property
-    def place(self) -> str:
-        """``record 3`` or ``line 7``."""
-        return f"record {self.record}" if self.record is not None else f"line {self.line}"
-
     def error(self, problem: str, field: str | None = None) -> DatasetError:
         return DatasetError(self.path, problem, record=self.record, line=self.line, field=field)
 

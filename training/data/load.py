@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.data.errors import DatasetError
+from training.data.errors import DatasetError, location
 from training.data.formats import PREFERENCE_SHAPES, SHAPES, Where, detect_shape, extract
 from training.data.tables import (
     COMPRESSED,
@@ -308,7 +308,7 @@ def read_dataset(
         for record in extract(item, where, shape):
             (loaded.records if record["question"] and record["answer"] else loaded.empty).append(record)
         if len(loaded.records) == found:
-            loaded.unpaired.append(where.place)
+            loaded.unpaired.append(location(record=where.record, line=where.line))
     if shape is None and preference is None:
         raise DatasetError(path, "empty dataset: no records")
     if not loaded.records and loaded.undesirable:
