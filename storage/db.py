@@ -104,7 +104,10 @@ class _WriteGate:
             self._lock.release()
 
 
-def _sqlite_path(url: URL) -> Path | None:
+def sqlite_path(url: URL) -> Path | None:
+    """The file of a SQLite ``url`` (None: in memory, or a ``file:`` URI)."""
+    if url.get_backend_name() != "sqlite":
+        return None
     database = url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
@@ -171,7 +174,7 @@ def make_engine(
     """An engine for ``url``; for SQLite the parent folder is created (``create``) or must exist."""
     parsed = normalize_url(url)
     if parsed.get_backend_name() == "sqlite":
-        path = _sqlite_path(parsed)
+        path = sqlite_path(parsed)
         if path is not None:
             if create:
                 try:

@@ -56,7 +56,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.db import READ_ONLY, StoreError
+from storage.db import READ_ONLY, StoreError, engine_of, sqlite_path
 from storage.formats import (
     FORMATS,
     ExportSummary,
@@ -301,9 +301,8 @@ def export_path(session_factory: sessionmaker[Session], fmt: str, out_path: str 
     out = Path(out_path)
     if out.is_dir():
         out = out / default_file_name(fmt)
-    url = session_factory.kw["bind"].url
-    own = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
-    if own and out.resolve() == Path(url.database).resolve():
+    own = sqlite_path(engine_of(session_factory).url)
+    if own is not None and out.resolve() == own.resolve():
         raise StoreError(f"{out} is the store's own database; export to another file")
     return out
 
