@@ -236,16 +236,16 @@ def _run_upgrade(engine: Engine, url: str | URL) -> str:
 
     with engine.begin() as connection:
         config = alembic_config(connection)
-        known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
-        unknown = [r for r in MigrationContext.configure(connection).get_current_heads() if r not in known]
-        if unknown:
-            raise StoreError(
-                f"database {describe(url)} was made by a newer qabot (revision {', '.join(unknown)}); "
-                "upgrade qabot"
-            )
         try:
             command.upgrade(config, "head")
-        except CommandError as exc:  # anything else Alembic refuses: one line, not a traceback
+        except CommandError as exc:  # one line, not a traceback; which revisions it lacks, if that is why
+            known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+            heads = MigrationContext.configure(connection).get_current_heads()
+            if unknown := [r for r in heads if r not in known]:
+                raise StoreError(
+                    f"database {describe(url)} was made by a newer qabot (revision {', '.join(unknown)}); "
+                    "upgrade qabot"
+                ) from exc
             raise StoreError(f"database {describe(url)}: cannot upgrade the schema: {exc}") from exc
         return MigrationContext.configure(connection).get_current_revision() or "base"
 
