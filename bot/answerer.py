@@ -223,13 +223,13 @@ class Answerer:
         pairs = list(pairs)
         await torch_thread.run(lambda: self._knowledge.set_live(pairs))
 
-    async def learn_wording(self, wording: str, question: str) -> None:
+    async def learn_wording(self, wording: str, question: str, *, by_admin: bool = False) -> None:
         """``wording`` (what someone typed) turned out to mean known ``question`` (their "did you mean"
-        choice, or what an admin taught it as): answer it, and wordings near it, as ``question`` from the
-        next batch on. Nothing when learning is off."""
+        choice, or what an admin taught it as: ``by_admin``): answer it, and wordings near it, as
+        ``question`` from the next batch on. Nothing when learning is off."""
         if self.learn_wordings:
             wording = clean_question(wording)
-            await torch_thread.run(lambda: self._knowledge.add_wording(wording, question))
+            await torch_thread.run(lambda: self._knowledge.add_wording(wording, question, by_admin=by_admin))
 
     async def forget_wording(self, question: str, known: str) -> str | None:
         """A 👎 on an answer to ``question`` that used ``known``: forget the learned wording that brought

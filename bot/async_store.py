@@ -199,13 +199,18 @@ async def live_pairs(session_factory: SessionFactory) -> list[dict[str, Any]]:
     return await run_in_session(session_factory, repo.live_pairs)
 
 
-async def record_choice(session_factory: SessionFactory, exchange_id: int, question: str) -> bool:
-    """The asker of "did you mean" exchange ``exchange_id`` chose ``question`` (``repo.record_choice``);
-    False also when the database failed (logged: the asker still gets the answer they chose)."""
+async def record_choice(
+    session_factory: SessionFactory, exchange_id: int, question: str, *, by_admin: bool = False
+) -> bool:
+    """The asker of "did you mean" exchange ``exchange_id`` chose ``question``, or (``by_admin``) an admin
+    taught it as ``question`` (``repo.record_choice``); False also when the database failed (logged: the
+    asker still gets the answer they chose)."""
     from storage import repo
 
     try:
-        return await run_in_session(session_factory, repo.record_choice, exchange_id, question)
+        return await run_in_session(
+            session_factory, repo.record_choice, exchange_id, question, by_admin=by_admin
+        )
     except Exception:
         log.exception("could not record the choice on exchange %s", exchange_id)
         return False

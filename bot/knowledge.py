@@ -71,6 +71,7 @@ class Knowledge:
         self._live_pairs: dict[str, dict[str, str]] = {}  # question key -> {"question", "answer", "origin"}
         self._nudges: dict[str, float] = {}
         self._wordings: dict[str, tuple[str, str]] = {}  # wording key -> (wording, the question chosen)
+        self._admin_wordings: set[str] = set()  # keys of wordings an admin taught: votes never forget them
         self._chosen: dict[str, dict[str, str]] = {}  # wording key -> its known question's record
         self._known: dict[str, dict[str, str]] | None = None  # base records by question key, when needed
         # Each live record's (question, pair) vectors, by (question, answer): a rebuild encodes only what
@@ -97,6 +98,7 @@ class Knowledge:
         other._nudges = dict(self._nudges)
         other._live_pairs = dict(self._live_pairs)
         other._wordings = dict(self._wordings)
+        other._admin_wordings = set(self._admin_wordings)
         if _encoder_name(base) == _encoder_name(self.base):  # the same encoder: its vectors still hold
             other._encoded, other._probes = dict(self._encoded), self._probes
         other._stale = bool(other._live_pairs or other._wordings)
@@ -116,17 +118,23 @@ class Knowledge:
         self._stale = True
 
     def set_wordings(self, wordings: Iterable[dict[str, str]]) -> None:
-        """Replace the learned wordings (``{"wording", "question"}``; a later one wins a repeat)."""
+        """Replace the learned wordings (``{"wording", "question"}``, optionally ``"by_admin"``; a later one
+        wins a repeat)."""
         self._wordings = {}
+        self._admin_wordings = set()
         self._stale = True
         for item in wordings:
-            self.add_wording(item["wording"], item["question"])
+            self.add_wording(item["wording"], item["question"], by_admin=bool(item.get("by_admin")))
 
-    def add_wording(self, wording: str, question: str) -> None:
-        """Answer ``wording`` (what someone typed) as known ``question`` (the suggestion they chose)."""
+    def add_wording(self, wording: str, question: str, *, by_admin: bool = False) -> None:
+        """Answer ``wording`` (what someone typed) as known ``question`` (the suggestion they chose, or what
+        an admin taught it as: ``by_admin``, which no member's vote takes back)."""
         key = comparison_key(wording)
         if key and key != comparison_key(question):
             self._wordings[key] = (wording, question)
+            self._admin_wordings.discard(key)
+            if by_admin:
+                self._admin_wordings.add(key)
             self._stale = True
 
     def forget_wording(self, question: str, known: str) -> str | None:
@@ -145,7 +153,10 @@ class Knowledge:
             direct += base
         if any(comparison_key(m.question) == target and m.score > mapped[0].score for m in direct):
             return None  # the known question matched by itself: the wording was not why
-        wording, _ = self._wordings.pop(comparison_key(mapped[0].question))
+        key = comparison_key(mapped[0].question)
+        if key in self._admin_wordings:
+            return None  # an admin's decision: members' votes do not undo it
+        wording, _ = self._wordings.pop(key)
         self._stale = True
         return wording
 

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -101,6 +102,8 @@ class Exchange(Base):
     # "did you mean", or the wording an admin taught a "not sure" question as; its wording is answered as
     # that question from then on (repo.record_choice, repo.learned_wordings).
     chosen_question: Mapped[str | None] = mapped_column(Text)
+    # True when an admin taught that wording (revision 0004): members' votes never take it back.
+    chosen_by_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     feedback: Mapped[list[Feedback]] = relationship(back_populates="exchange", passive_deletes=True)
     corrections: Mapped[list[Correction]] = relationship(back_populates="exchange", passive_deletes=True)

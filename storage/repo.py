@@ -139,14 +139,14 @@ def mark_escalated(session: Session, exchange_id: int, *, at: datetime | None = 
     return session.execute(stmt).rowcount == 1
 
 
-def record_choice(session: Session, exchange_id: int, question: str) -> bool:
+def record_choice(session: Session, exchange_id: int, question: str, *, by_admin: bool = False) -> bool:
     """Record the known ``question`` an exchange turned out to mean: what the asker of a "did you mean"
-    chose, or the wording an admin taught a "not sure" question as. True when recorded (False: no such
-    exchange, or it was answered). A later one replaces an earlier one."""
+    chose, or (``by_admin``) the wording an admin taught a "not sure" question as. True when recorded
+    (False: no such exchange, or it was answered). A later one replaces an earlier one."""
     stmt = (
         update(Exchange)
         .where(Exchange.id == exchange_id, Exchange.zone.in_(("suggest", "fallback")))
-        .values(chosen_question=_text(question, "question"))
+        .values(chosen_question=_text(question, "question"), chosen_by_admin=by_admin)
         .execution_options(synchronize_session=False)
     )
     return session.execute(stmt).rowcount == 1
@@ -154,21 +154,29 @@ def record_choice(session: Session, exchange_id: int, question: str) -> bool:
 
 def learned_wordings(session: Session) -> list[dict[str, Any]]:
     """Every wording resolved to a known question (``record_choice``), oldest first (so later ones win):
-    dicts of ``wording`` (what was typed), ``question`` (the known question) and ``created_at``."""
+    dicts of ``wording`` (what was typed), ``question`` (the known question), ``created_at`` and
+    ``by_admin`` (an admin taught it)."""
     stmt = (
-        select(Exchange.question, Exchange.chosen_question, Exchange.created_at)
+        select(Exchange.question, Exchange.chosen_question, Exchange.created_at, Exchange.chosen_by_admin)
         .where(Exchange.chosen_question.is_not(None))
         .order_by(Exchange.created_at, Exchange.id)
     )
-    return [{"wording": w, "question": q, "created_at": at} for w, q, at in session.execute(stmt)]
+    return [
+        {"wording": w, "question": q, "created_at": at, "by_admin": admin}
+        for w, q, at, admin in session.execute(stmt)
+    ]
 
 
 def forget_wording(session: Session, wording: str, question: str) -> int:
-    """Unlearn ``wording`` as a way to ask known ``question``: clear it from every exchange that recorded
-    it (``record_choice``); how many did."""
+    """Unlearn ``wording`` as a way to ask known ``question``: clear it from every exchange where a member's
+    choice recorded it (``record_choice``); how many did. An admin's teaching stays."""
     stmt = (
         update(Exchange)
-        .where(Exchange.question_key == question_key(wording), Exchange.chosen_question == question)
+        .where(
+            Exchange.question_key == question_key(wording),
+            Exchange.chosen_question == question,
+            Exchange.chosen_by_admin.is_(False),
+        )
         .values(chosen_question=None)
         .execution_options(synchronize_session=False)
     )

@@ -169,8 +169,8 @@ class TeachModal(discord.ui.Modal):
         await bot.answerer.teach(question, answer)
         if comparison_key(question) != comparison_key(self.row["question"]):  # taught in cleaner words:
             # the asker's own wording is answered as it too, and leaves the unanswered queue.
-            await async_store.record_choice(bot.session_factory, self.row["id"], question)
-            await bot.answerer.learn_wording(self.row["question"], question)
+            await async_store.record_choice(bot.session_factory, self.row["id"], question, by_admin=True)
+            await bot.answerer.learn_wording(self.row["question"], question, by_admin=True)
         delivered = await deliver_answer(bot, self.row, self.reply_to, question, answer)
         log.info("%s taught exchange %s as pair #%s", describe(interaction.user), self.row["id"], pair_id)
         outcome = "sent to the asker" if delivered else "could not be sent to the asker"

@@ -73,7 +73,7 @@ def test_downgrade_to_base_and_back(db_url):
 
 
 SOURCE_COLUMNS = {"matched_question", "match_score", "zone", "escalated_at"}  # 0002
-CHOICE_COLUMNS = {"chosen_question"}  # 0003
+CHOICE_COLUMNS = {"chosen_question", "chosen_by_admin"}  # 0003, 0004
 
 
 def _migrate(engine, direction: str, revision: str) -> None:
@@ -114,6 +114,7 @@ def test_0002_and_0003_up_down_up_keep_every_row(db_url):
             old = s.get(Exchange, old_id)
             assert (old.matched_question, old.match_score, old.zone, old.escalated_at) == (None,) * 4
             assert old.chosen_question is None
+            assert old.chosen_by_admin is False
             new = repo.log_exchange(
                 s, question="New?", answer="New.", model_version="v1", confidence=0.9, unanswered=False,
                 latency_ms=1.0, source="discord", matched_question="Known?", match_score=0.8, zone="suggest",
