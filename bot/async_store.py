@@ -48,7 +48,7 @@ class VoteResult:
 
     exchange_id: int
     matched_question: str | None
-    delta: int  # new vote − old vote (a removal: −old); 0 when nothing changed
+    delta: int  # the change in the matched question's net votes (the user's vote on it, new − old)
     question: str  # what the asker typed
 
 
@@ -124,8 +124,8 @@ async def apply_vote(
 
     With ``only_if``, a removal happens only while the user's current vote equals it (so taking back 👎
     after switching to 👍 keeps the 👍). Returns the exchange, its matched question (None for a "did you
-    mean" reply) and the change in its net votes (to nudge that question's ranking), or None when the
-    message is not a logged answer.
+    mean" reply) and the change in that question's net votes (to nudge its ranking: one vote per user per
+    known question, ``repo.question_vote``), or None when the message is not a logged answer.
     """
     from storage import repo
 
@@ -133,11 +133,13 @@ async def apply_vote(
         exchange = repo.exchange_by_reply(session, reply_message_id)
         if exchange is None:
             return None
-        delta = repo.change_vote(session, exchange.id, user_id, vote, only_if=only_if)
         # A "did you mean" reply offers questions and answers none: a vote on it says nothing of the one
         # stored as its best match, so it nudges no ranking and takes back no wording.
         matched = None if exchange.zone == "suggest" else exchange.matched_question
-        return VoteResult(exchange.id, matched, delta, exchange.question)
+        before = repo.question_vote(session, user_id, matched) if matched else 0
+        repo.change_vote(session, exchange.id, user_id, vote, only_if=only_if)
+        after = repo.question_vote(session, user_id, matched) if matched else 0
+        return VoteResult(exchange.id, matched, after - before, exchange.question)
 
     return await run_in_session(session_factory, write)
 

@@ -42,7 +42,16 @@ class Settings(BaseSettings):
     admin_user_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list, description="User ids with admin rights (comma-separated)."
     )
-    admin_role: str | None = Field(None, description="Name of a role whose members are admins.")
+    admin_role: str | None = Field(
+        None, description="Name or id of a role whose members (in a home guild) are admins."
+    )
+    home_guild_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Guilds whose admins administer the bot (comma-separated); empty: DEV_GUILD_ID, if set.",
+    )
+    leave_other_guilds: bool = Field(
+        False, description="Leave every guild that is not a home guild (a private bot)."
+    )
     allowed_channel_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list,
         description="Channels where every message is answered; elsewhere only mentions and DMs.",
@@ -55,6 +64,13 @@ class Settings(BaseSettings):
     shard_ids: Annotated[list[int], NoDecode] = Field(
         default_factory=list,
         description="Shards this process serves (comma-separated, 0..SHARD_COUNT-1); empty: all of them.",
+    )
+    sync_interval_s: float = Field(
+        2.0,
+        ge=0,
+        le=3600,
+        description="How often (s) a bot looks in the store for what other processes taught, voted or "
+        "retrained (0: never).",
     )
     max_new_tokens: int = Field(64, ge=1, le=1024, description="Answer length limit in tokens.")
     confidence_threshold: float | None = Field(
@@ -97,7 +113,9 @@ class Settings(BaseSettings):
         "auto", description="auto | fp32 | int8 (CPU) | fp16 | bf16 (GPU)."
     )
 
-    @field_validator("base_datasets", "admin_user_ids", "allowed_channel_ids", "shard_ids", mode="before")
+    @field_validator(
+        "base_datasets", "admin_user_ids", "home_guild_ids", "allowed_channel_ids", "shard_ids", mode="before"
+    )
     @classmethod
     def _lists(cls, value: object) -> object:
         return _split_list(value)
@@ -118,6 +136,14 @@ class Settings(BaseSettings):
         if len(set(ids)) != len(ids):
             raise ValueError(f"{ids} lists a shard twice")
         return ids
+
+    @property
+    def home_guilds(self) -> frozenset[int]:
+        """The community's own guilds: ``HOME_GUILD_IDS``, else ``DEV_GUILD_ID``, else none (then only
+        ``ADMIN_USER_IDS`` are admins, and every guild counts as the community for votes)."""
+        if self.home_guild_ids:
+            return frozenset(self.home_guild_ids)
+        return frozenset({self.dev_guild_id} if self.dev_guild_id else ())
 
     def zone_overrides(self) -> dict[str, float]:
         """The zone thresholds set explicitly (the rest come from the checkpoint's calibration)."""

@@ -11,10 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from storage.changes import note
 from storage.models import Correction, Exchange, Feedback, TaughtPair, utc_now
 from storage.stats import get_stats
 from storage.text import question_key
@@ -35,6 +36,7 @@ __all__ = [
     "unanswered_queue",
     "vote_of",
     "vote_totals",
+    "question_vote",
 ]
 
 SOURCES = ("discord", "terminal")
@@ -149,7 +151,10 @@ def record_choice(session: Session, exchange_id: int, question: str, *, by_admin
         .values(chosen_question=_text(question, "question"), chosen_by_admin=by_admin)
         .execution_options(synchronize_session=False)
     )
-    return session.execute(stmt).rowcount == 1
+    if session.execute(stmt).rowcount != 1:
+        return False
+    note(session, "wording")  # every process serving the store learns it (storage.changes)
+    return True
 
 
 def learned_wordings(session: Session) -> list[dict[str, Any]]:
@@ -180,7 +185,10 @@ def forget_wording(session: Session, wording: str, question: str) -> int:
         .values(chosen_question=None)
         .execution_options(synchronize_session=False)
     )
-    return session.execute(stmt).rowcount
+    forgotten = session.execute(stmt).rowcount
+    if forgotten:
+        note(session, "wording")
+    return forgotten
 
 
 def set_vote(session: Session, exchange_id: int, user_id: int | str, vote: int) -> None:
@@ -204,6 +212,7 @@ def set_vote(session: Session, exchange_id: int, user_id: int | str, vote: int) 
         set_={"vote": stmt.excluded.vote, "updated_at": stmt.excluded.updated_at},
     )
     session.execute(stmt)
+    note(session, "vote")  # rankings follow the votes in every process
 
 
 def vote_of(session: Session, exchange_id: int, user_id: int | str) -> int | None:
@@ -224,6 +233,7 @@ def remove_vote(session: Session, exchange_id: int, user_id: int | str) -> bool:
         return False
     session.delete(row)
     session.flush()
+    note(session, "vote")
     return True
 
 
@@ -250,15 +260,43 @@ def change_vote(
     return -old
 
 
-def vote_totals(session: Session) -> dict[str, int]:
-    """Net votes (sum of +1/-1) per matched known question, over every exchange that has one and a vote."""
-    stmt = (
-        select(Exchange.matched_question, func.sum(Feedback.vote))
-        .join(Feedback, Feedback.exchange_id == Exchange.id)
-        .where(Exchange.matched_question.is_not(None))
-        .group_by(Exchange.matched_question)
+def _votes_on_answers() -> Any:
+    """Each vote on an answer that used a known question, ranked per (question, user): 1 is the latest.
+
+    A "did you mean" reply answers nothing, so votes on one count for no question."""
+    rank = func.row_number().over(
+        partition_by=(Exchange.matched_question, Feedback.user_id),
+        order_by=(Feedback.updated_at.desc(), Feedback.id.desc()),
     )
-    return {question: int(total) for question, total in session.execute(stmt)}
+    return (
+        select(
+            Exchange.matched_question.label("question"), Feedback.user_id, Feedback.vote, rank.label("rank")
+        )
+        .join(Feedback, Feedback.exchange_id == Exchange.id)
+        .where(
+            Exchange.matched_question.is_not(None), or_(Exchange.zone.is_(None), Exchange.zone != "suggest")
+        )
+    )
+
+
+def question_vote(session: Session, user_id: int | str, matched_question: str) -> int:
+    """``user_id``'s vote on known ``matched_question``: their latest vote on any answer that used it (0:
+    none). One person counts once per known question, however often they ask and vote."""
+    votes = (
+        _votes_on_answers()
+        .where(Feedback.user_id == discord_id(user_id), Exchange.matched_question == matched_question)
+        .subquery()
+    )
+    return session.scalar(select(votes.c.vote).where(votes.c.rank == 1)) or 0
+
+
+def vote_totals(session: Session) -> dict[str, int]:
+    """Net votes per matched known question: the sum of each user's ``question_vote`` on it, in one query."""
+    votes = _votes_on_answers().subquery()
+    stmt = (
+        select(votes.c.question, func.sum(votes.c.vote)).where(votes.c.rank == 1).group_by(votes.c.question)
+    )
+    return {question: int(total) for question, total in session.execute(stmt) if total}
 
 
 def add_correction(
@@ -280,6 +318,7 @@ def add_correction(
     )
     session.add(row)
     session.flush()
+    note(session, "correction")
     return row
 
 
@@ -305,6 +344,7 @@ def add_taught_pair(
     )
     session.add(row)
     session.flush()
+    note(session, "taught")
     return row
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
+from bot.discord_app.flood import EscalationLimiter
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ class QABot(commands.Bot):
         # Escalated exchanges an admin's Teach has answered, and by whom: a second admin whose Teach form
         # was opened before the first submitted must not send the asker another answer.
         self.taught_exchanges: dict[int, int] = {}
+        self.escalations = EscalationLimiter()
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -132,6 +134,29 @@ class QABot(commands.Bot):
         )
         if not self.guilds:
             log.info("not in any server yet; invite the bot with %s", self.invite_url())
+        if not self.settings.home_guilds:
+            log.warning(
+                "HOME_GUILD_IDS is not set: only ADMIN_USER_IDS can administer the bot, and votes from every "
+                "server count; set it to your server's id"
+            )
+        for guild in list(self.guilds):
+            await self._leave_if_foreign(guild)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        home = guild.id in self.settings.home_guilds
+        log.info("joined guild %s (%s)%s", guild.name, guild.id, " (home)" if home else "")
+        await self._leave_if_foreign(guild)
+
+    async def _leave_if_foreign(self, guild: discord.Guild) -> None:
+        """With ``LEAVE_OTHER_GUILDS`` (and a home guild set), leave any guild that is not a home guild."""
+        home = self.settings.home_guilds
+        if not (self.settings.leave_other_guilds and home) or guild.id in home:
+            return
+        try:
+            await guild.leave()
+            log.info("left guild %s (%s): not a home guild (LEAVE_OTHER_GUILDS)", guild.name, guild.id)
+        except discord.HTTPException:
+            log.warning("could not leave guild %s", guild.id, exc_info=True)
 
     async def on_command_error(self, ctx: commands.Context, error: commands.CommandError) -> None:
         # Questions like "!what" reach the prefix parser too; unknown commands are not errors here.

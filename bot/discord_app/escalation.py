@@ -1,13 +1,12 @@
 """Escalation: "not sure" questions go to the admins' channel once, with a **Teach** button.
 
 With ``ESCALATION_CHANNEL_ID`` set, each unanswered exchange is posted there once (``async_store.
-mark_escalated`` makes it once per exchange, even across processes): the question (escaped; no send
-pings), who asked and where, and a Teach button. Teach is for admins only (``permissions.is_admin``, the
-same rule as the admin commands); it opens a modal for the answer. On submit the pair is stored
-(``async_store.teach``, so the next retrain learns it) and taught to the answerer (answered at once, for
-everyone), the answer replies to the asker's message in its channel, and the escalation message says
-who answered and loses its button. An admin may edit the question into a cleaner wording: the asker's own
-wording is then learned as another way to ask it (``learn_wording``) and leaves the unanswered queue.
+mark_escalated``, even across processes), within limits (``flood``: a few posts per user, and a repeat
+of a posted question counted on that post). The post shows the question (escaped; nothing pings), who
+asked and where, and a Teach button for admins only (``permissions.is_admin``, checked on the click and
+again on submit). The modal's answer is stored and taught at once, replies to the asker, and the post
+says who answered. An admin may edit the question into a cleaner wording: the asker's own wording is
+then learned as another way to ask it, as the admin's decision (no member's 👎 takes it back).
 
 The button is a ``discord.ui.DynamicItem``: its custom id carries the exchange id and the message to
 reply to, so it keeps working after a restart (``cogs/escalation.py`` registers it when it loads).
@@ -24,6 +23,7 @@ from bot import async_store
 from bot.answer_path import Answer
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
+from bot.discord_app.flood import Posted, repeat_line
 from bot.discord_app.permissions import FAILED, describe, is_admin, respond
 from bot.discord_app.replies import Asked, quoted, shorten
 from training.data import comparison_key
@@ -70,18 +70,46 @@ async def escalate(
     channel_id = bot.settings.escalation_channel_id
     if not channel_id:
         return None
+    key = comparison_key(question)
     try:
+        verdict, earlier = bot.escalations.admit(asked.user_id, key)
+        if verdict == "repeat":
+            await _count_repeat(bot, earlier)
+            return None
+        if verdict == "limited":
+            log.info(
+                "not escalating exchange %s: user %s had their share of posts", exchange_id, asked.user_id
+            )
+            return None
         if not await async_store.mark_escalated(bot.session_factory, exchange_id):
             return None  # posted already
         channel = bot.get_channel(channel_id) or await bot.fetch_channel(channel_id)
-        return await channel.send(
-            escalation_text(exchange_id, question, asked, reply_to, replied),
-            view=teach_view(exchange_id, reply_to),
-            allowed_mentions=NO_PING,
-        )
+        text = escalation_text(exchange_id, question, asked, reply_to, replied)
+        message = await channel.send(text, view=teach_view(exchange_id, reply_to), allowed_mentions=NO_PING)
+        bot.escalations.posted(asked.user_id, key, exchange_id, text, message)
+        return message
     except Exception:
         log.exception("could not post exchange %s to the escalation channel %s", exchange_id, channel_id)
         return None
+
+
+async def admin_or_refuse(interaction: discord.Interaction, exchange_id: int) -> bool:
+    """True for an admin (``permissions.is_admin``); anyone else is told and the attempt is logged."""
+    if await is_admin(interaction.client, interaction.user, interaction.guild):
+        return True
+    log.warning("refused Teach on exchange %s for non-admin %s", exchange_id, describe(interaction.user))
+    await respond(interaction, TEACH_REFUSAL)
+    return False
+
+
+async def _count_repeat(bot: QABot, post: Posted) -> None:
+    """Say on the earlier post how often its question was asked (unless an admin answered it already)."""
+    if post.exchange_id in bot.taught_exchanges:
+        return
+    try:
+        await post.message.edit(content=f"{post.text}\n{repeat_line(post)}"[:2000], allowed_mentions=NO_PING)
+    except discord.HTTPException:
+        log.debug("could not count a repeat on escalation of exchange %s", post.exchange_id)
 
 
 class TeachButton(discord.ui.DynamicItem[discord.ui.Button], template=r"qabot:teach:(?P<id>\d+):(?P<to>\d+)"):
@@ -107,13 +135,7 @@ class TeachButton(discord.ui.DynamicItem[discord.ui.Button], template=r"qabot:te
         return cls(int(match["id"]), int(match["to"]) or None)
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        if is_admin(interaction.user, interaction.client.settings):
-            return True
-        log.warning(
-            "refused Teach on exchange %s for non-admin %s", self.exchange_id, describe(interaction.user)
-        )
-        await respond(interaction, TEACH_REFUSAL)
-        return False
+        return await admin_or_refuse(interaction, self.exchange_id)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         try:
@@ -146,6 +168,9 @@ class TeachModal(discord.ui.Modal):
         self.add_item(self.answer)
 
     async def on_submit(self, interaction: discord.Interaction, /) -> None:
+        # Checked again on submit: rights can be taken away while the form is open.
+        if not await admin_or_refuse(interaction, self.row["id"]):
+            return
         question = self.question.value.strip() or self.row["question"]
         answer = self.answer.value.strip()
         if not answer:

@@ -1,9 +1,12 @@
-"""Who may run admin commands: Discord's "Manage Server", or ``ADMIN_USER_IDS``, or ``ADMIN_ROLE``.
+"""Who may change what the bot knows: the admins of its home community, and ``ADMIN_USER_IDS``.
 
-One predicate (``is_admin``) behind one base class: an ``AdminCog`` checks it once for the whole cog, for
-slash commands (``interaction_check``) and prefix commands (``cog_check``) alike, so the two can never
-disagree and no command can forget it. Anyone else gets a refusal (ephemeral for slash commands) and the
-attempt is logged.
+The bot belongs to one community. ``HOME_GUILD_IDS`` (else ``DEV_GUILD_ID``) names its guild(s); an admin is
+a user listed in ``ADMIN_USER_IDS`` or a member of a home guild with "Manage Server" or ``ADMIN_ROLE`` *in
+that guild*. Discord's permissions are per guild: Manage Server in a server anyone can create means
+nothing here. Admin commands are taken in a home guild or a DM, never in another guild (but from
+``ADMIN_USER_IDS``); every admin effect (command, button, form submit) checks again when it happens. In
+other guilds the bot still answers, but their members' votes and choices change nothing
+(``in_community``). One base class, ``AdminCog``, applies the check to a whole cog.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.discord_app.client import NO_PING
-from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +29,60 @@ class NotAdmin(app_commands.CheckFailure, commands.CheckFailure):
     """Raised by the admin checks; ``AdminCog``'s error handlers turn it into a polite, logged refusal."""
 
 
-def is_admin(user: discord.abc.User, settings: Settings) -> bool:
-    """True for ADMIN_USER_IDS, for members with Manage Server, and for members holding ADMIN_ROLE."""
+async def home_member(client: discord.Client, guild_id: int, user_id: int) -> discord.Member | None:
+    """``user_id`` as a member of home guild ``guild_id`` (the cache, else one API call), or None."""
+    guild = client.get_guild(guild_id)
+    if guild is None:
+        return None
+    member = guild.get_member(user_id)
+    if member is not None:
+        return member
+    try:
+        return await guild.fetch_member(user_id)
+    except (discord.NotFound, discord.Forbidden):
+        return None
+    except discord.HTTPException:
+        log.warning("could not look up user %s in home guild %s", user_id, guild_id, exc_info=True)
+        return None
+
+
+def _has_admin_rights(member: discord.Member, admin_role: str | None) -> bool:
+    if member.guild_permissions.manage_guild:
+        return True
+    # ADMIN_ROLE may be a role's name or its id (names can be renamed; ids cannot).
+    return bool(admin_role) and any(r.name == admin_role or str(r.id) == admin_role for r in member.roles)
+
+
+async def is_admin(client: discord.Client, user: discord.abc.User, guild: discord.Guild | None) -> bool:
+    """Whether ``user``, acting in ``guild`` (None: a DM), may change what the bot knows."""
+    settings = client.settings
     if user.id in settings.admin_user_ids:
         return True
-    if isinstance(user, discord.Member):
-        if user.guild_permissions.manage_guild:
+    home = settings.home_guilds
+    if guild is not None:
+        # The member object of an interaction carries that guild's permissions: they count only there.
+        return (
+            guild.id in home
+            and isinstance(user, discord.Member)
+            and _has_admin_rights(user, settings.admin_role)
+        )
+    for guild_id in sorted(home):  # a DM: the user's rights in the home guild(s)
+        member = await home_member(client, guild_id, user.id)
+        if member is not None and _has_admin_rights(member, settings.admin_role):
             return True
-        role = settings.admin_role
-        # ADMIN_ROLE may be a role's name or its id (names can be renamed; ids cannot).
-        if role and any(r.name == role or str(r.id) == role for r in user.roles):
+    return False
+
+
+async def in_community(client: discord.Client, guild_id: int | None, user_id: int) -> bool:
+    """Whether what ``user_id`` does in ``guild_id`` (None: a DM) may change rankings and learned wordings:
+    in a home guild, or a DM from a home guild's member. With no home guild set, everywhere."""
+    home = client.settings.home_guilds
+    if not home:
+        return True
+    if guild_id is not None:
+        return guild_id in home
+    for home_id in sorted(home):
+        if await home_member(client, home_id, user_id) is not None:
             return True
     return False
 
@@ -45,11 +91,12 @@ def describe(user: discord.abc.User) -> str:
     return f"{user} ({user.id})"
 
 
-def require_admin(user: discord.abc.User, settings: Settings) -> bool:
+async def require_admin(client: discord.Client, user: discord.abc.User, guild: discord.Guild | None) -> bool:
     """True for an admin; ``NotAdmin`` for anyone else."""
-    if is_admin(user, settings):
+    if await is_admin(client, user, guild):
         return True
-    raise NotAdmin(f"{describe(user)} is not an admin")
+    where = f"guild {guild.id}" if guild is not None else "a DM"
+    raise NotAdmin(f"{describe(user)} is not an admin in {where}")
 
 
 async def respond(interaction: discord.Interaction, text: str) -> None:
@@ -62,10 +109,10 @@ class AdminCog(commands.Cog):
     """A cog whose every command is for admins (listeners, such as reactions, are not commands)."""
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
-        return require_admin(interaction.user, interaction.client.settings)
+        return await require_admin(interaction.client, interaction.user, interaction.guild)
 
     async def cog_check(self, ctx: commands.Context) -> bool:
-        return require_admin(ctx.author, ctx.bot.settings)
+        return await require_admin(ctx.bot, ctx.author, ctx.guild)
 
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError

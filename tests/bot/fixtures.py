@@ -31,6 +31,7 @@ from training.retrieval import RetrievalIndex
 from training.zones import ZoneThresholds
 
 ADMIN_ID = 4242
+HOME_GUILD_ID = 5151  # the community's own guild in these tests (HOME_GUILD_IDS)
 
 
 class FakeGenerator:
@@ -139,7 +140,12 @@ class FakeBatch:
 
 
 def make_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = {"admin_user_ids": [ADMIN_ID], "user_cooldown_s": 0, "base_datasets": []}
+    values: dict[str, Any] = {
+        "admin_user_ids": [ADMIN_ID],
+        "home_guild_ids": [HOME_GUILD_ID],
+        "user_cooldown_s": 0,
+        "base_datasets": [],
+    }
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
@@ -188,6 +194,8 @@ async def dpy(request: pytest.FixtureRequest, answerer: Any, store: Any) -> Asyn
     await bot.setup_hook()
     dpytest.configure(bot, members=3)
     bot._connection.loop = asyncio.get_running_loop()  # discord.py 2.7 + dpytest 0.7
+    if "home_guild_ids" not in overrides:  # dpytest's guild is the community's own, and HOME_GUILD_ID too
+        bot.settings.home_guild_ids = [HOME_GUILD_ID, *(guild.id for guild in bot.guilds)]
 
     # dpytest drops allowed_mentions, message_reference and components when it builds the sent message:
     # record the outgoing payloads as discord.py serialises them, and the views sent or edited in.
@@ -213,8 +221,20 @@ async def dpy(request: pytest.FixtureRequest, answerer: Any, store: Any) -> Asyn
         await dpytest.empty_queue()
 
 
+def make_guild(guild_id: int = 0) -> MagicMock:
+    """A spec'd guild (``HOME_GUILD_ID`` by default) with Discord's default upload limit."""
+    guild = MagicMock(spec=discord.Guild, id=guild_id or HOME_GUILD_ID)
+    guild.filesize_limit = 10 * 1024 * 1024
+    return guild
+
+
+DM = object()  # ``make_interaction(..., guild=DM)``: an interaction in a direct message
+
+
 def make_interaction(bot: Any, user: Any, *, guild: Any = None, command: Any = None) -> MagicMock:
-    """A spec'd ``discord.Interaction`` whose responses are AsyncMocks (so wrong attribute names fail)."""
+    """A spec'd ``discord.Interaction`` whose responses are AsyncMocks (so wrong attribute names fail), in
+    the home guild unless ``guild`` says otherwise (``DM``: a direct message)."""
+    guild = None if guild is DM else (guild or make_guild())
     interaction = MagicMock(spec=discord.Interaction)
     interaction.client = bot
     interaction.user = user

@@ -120,3 +120,16 @@ async def test_exchange_and_mark_escalated(store):
     assert (await async_store.exchange(store, exchange_id))["escalated_at"] is not None
     with store() as session:  # the unanswered queue is unchanged by escalation
         assert [e.id for e in repo.unanswered_queue(session)] == [exchange_id]
+
+
+async def test_one_user_downvoting_every_time_they_ask_counts_once(store):
+    """Asking again and 👎-ing each answer must not push a known question down for everyone."""
+    for reply in (21, 22, 23):
+        answer = FullAnswer("offside??", matched_question="What is offside?")
+        await async_store.log_exchange(store, answer, source="discord", reply_message_id=reply)
+    deltas = [(await async_store.apply_vote(store, reply, 1, -1)).delta for reply in (21, 22, 23)]
+    assert deltas == [-1, 0, 0]
+    assert await async_store.vote_totals(store) == {"What is offside?": -1}
+    assert (await async_store.apply_vote(store, 23, 1, 1)).delta == 2  # their latest vote is what counts
+    assert (await async_store.apply_vote(store, 22, 2, -1)).delta == -1  # another user counts on their own
+    assert await async_store.vote_totals(store) == {}  # +1 and -1: nothing to nudge

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from bot import async_store
 from bot.discord_app.escalation import TEACH_REFUSAL, TeachButton, TeachModal, escalate
+from bot.discord_app.flood import ESCALATIONS_PER_USER, EscalationLimiter
 from bot.discord_app.replies import Asked
 from storage.models import Exchange, TaughtPair
 from tests.bot.fixtures import ADMIN_ID, FakeGenerator, make_interaction, make_member
@@ -61,15 +62,16 @@ def taught(store) -> list[tuple[str, str]]:
         return [(p.question, p.answer) for p in session.scalars(select(TaughtPair))]
 
 
-async def press_teach(bot, escalation: discord.Message, user) -> SimpleNamespace:
-    """Press Teach on ``escalation`` as ``user``, as discord.py does for a registered dynamic item."""
+async def press_teach(bot, escalation: discord.Message, user, guild=None) -> SimpleNamespace:
+    """Press Teach on ``escalation`` as ``user`` (in ``guild``; default: the home guild), as discord.py
+    does for a registered dynamic item."""
     [view] = [v for v in bot.sent_views if any(isinstance(i, TeachButton) for i in v.children)][-1:]
     [button] = view.children
     store = bot._connection._view_store
     [(pattern, factory)] = store._dynamic_items.items()  # registered by the cog, as after a restart
     match = pattern.fullmatch(button.custom_id)
     assert factory is TeachButton and match is not None
-    interaction = make_interaction(bot, user)
+    interaction = make_interaction(bot, user, guild=guild)
     interaction.message = escalation
     item = await factory.from_custom_id(interaction, button.item, match)
     if await item.interaction_check(interaction):
@@ -272,3 +274,40 @@ async def test_slash_ask_escalation_replies_to_the_bots_own_answer(dpy, store, a
     assert button.reply_to == 777  # /ask leaves no message of the asker's: the bot's quoted answer
     row = await async_store.exchange(store, button.exchange_id)
     assert row["question"] == DOG and row["unanswered"] and row["reply_message_id"] == "777"
+
+
+async def test_a_flood_of_unanswered_messages_is_a_few_posts_and_repeats_are_counted(dpy, store, admins):
+    channel = dpytest.get_config().channels[0]
+    dpy.settings.allowed_channel_ids = [channel.id]
+    for i in range(30):  # one user, thirty different questions in an open channel: no reply, no cooldown
+        await dpytest.message(f"what colour is the referee's dog number {i}", channel=channel)
+    posts = []
+    while not dpytest.verify().message().nothing():
+        posts.append(dpytest.get_message())
+    assert len(posts) == ESCALATIONS_PER_USER and all(p.channel.id == admins.id for p in posts)
+    assert len(exchanges(store)) == 30  # every question is still logged, and waits in /unanswered
+
+    other = dpytest.get_config().members[1]
+    await dpytest.message(DOG, channel=channel, member=other)
+    first = dpytest.get_message()
+    await dpytest.message(DOG.lower(), channel=channel, member=dpytest.get_config().members[2])
+    assert dpytest.verify().message().nothing()  # a repeat: no second post...
+    edit = dpy.sent_payloads[-1]  # ...the first one is edited to count it
+    assert edit["content"].startswith(first.content) and edit["content"].endswith(
+        "asked 2× in all, by 2 people"
+    )
+
+
+def test_the_escalation_limiter_window_and_repeats():
+    now = [0.0]
+    limiter = EscalationLimiter(per_user=2, window_s=60, repeat_window_s=600, clock=lambda: now[0])
+    assert limiter.admit(1, "a") == ("post", None)
+    limiter.posted(1, "a", 10, "text a", None)
+    verdict, post = limiter.admit(2, "a")
+    assert verdict == "repeat" and post.count == 2 and post.askers == {1, 2}
+    limiter.posted(1, "b", 11, "text b", None)
+    assert limiter.admit(1, "c") == ("limited", None)
+    now[0] = 61.0  # the user's window has passed
+    assert limiter.admit(1, "c") == ("post", None)
+    now[0] = 700.0  # the repeat window too: "a" is a new post
+    assert limiter.admit(3, "a") == ("post", None)

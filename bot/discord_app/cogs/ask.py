@@ -36,7 +36,7 @@ from bot.answerer import AnswererBusy, EmptyQuestion
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.escalation import escalate
-from bot.discord_app.permissions import respond
+from bot.discord_app.permissions import in_community, respond
 from bot.discord_app.replies import SUGGEST_TEXT, Asked, answer_text, question_text, quoted
 from bot.discord_app.views import SuggestionView
 
@@ -256,9 +256,11 @@ class Ask(commands.Cog):
         """The asker chose a suggested known question: record the choice and learn their wording, then
         answer it and log it as an exchange of its own."""
         asked = offer.asked
-        if offer.exchange_id is not None:
-            await async_store.record_choice(self.bot.session_factory, offer.exchange_id, question)
-        await self.bot.answerer.learn_wording(offer.question, question)
+        # Only the home community's choices teach the bot wordings (another guild's would rank for it).
+        if await in_community(self.bot, asked.guild_id, asked.user_id):
+            if offer.exchange_id is not None:
+                await async_store.record_choice(self.bot.session_factory, offer.exchange_id, question)
+            await self.bot.answerer.learn_wording(offer.question, question)
         answer, failure = await self._ask(question)
         if answer is None:
             await interaction.followup.send(failure, ephemeral=True, allowed_mentions=NO_PING)

@@ -1,11 +1,11 @@
 """Feedback: 👍/👎 on the bot's answers become votes; admins correct answers with ``!correct`` / ``/correct``.
 
 Reactions arrive as *raw* events so that votes on answers older than the message cache still count. The
-answer is found by the id of the bot's reply, which ``bot.async_store.log_exchange`` stored. A vote also
-nudges the ranking of the known question the answer came from (``Answerer.nudge``, by the net change:
-switching 👍 to 👎 is −2), a 👎 takes back the learned wording that brought the answer, if one did
-(``Answerer.forget_wording``), and a correction is taught to the answerer, so all act at once, not only at
-the next retrain.
+answer is found by the id of the bot's reply, which ``bot.async_store.log_exchange`` stored. Votes count
+from the home community only (``permissions.in_community``), one per user per known question. A vote
+nudges the ranking of the known question the answer came from (``Answerer.nudge``, by the change in that
+user's vote on it), a 👎 takes back the wording a member's choice taught, if that brought the answer (an
+admin's is kept), and a correction is taught to the answerer: all act at once, not only at the next retrain.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from discord.ext import commands
 
 from bot import async_store
 from bot.discord_app.client import NO_PING, QABot
-from bot.discord_app.permissions import AdminCog, describe
+from bot.discord_app.permissions import AdminCog, describe, in_community
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +45,26 @@ class Feedback(AdminCog):
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         vote = self._vote_of(payload)
-        if vote is not None:
+        if vote is not None and await self._counts(payload):
             await self._vote(payload, vote)
 
     @commands.Cog.listener()
     async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
         vote = self._vote_of(payload)
-        if vote is not None:
+        if vote is not None and await self._counts(payload):
             # Removing 👎 after switching to 👍 must not delete the 👍: remove only the vote this emoji cast.
             await self._vote(payload, None, only_if=vote)
+
+    async def _counts(self, payload: discord.RawReactionActionEvent) -> bool:
+        """Votes count from the home community only: another guild's members rank nothing here."""
+        try:
+            if await in_community(self.bot, payload.guild_id, payload.user_id):
+                return True
+        except Exception:
+            log.exception("could not tell whether user %s is in the community", payload.user_id)
+            return False
+        log.debug("ignored a vote by %s in guild %s (not a home guild)", payload.user_id, payload.guild_id)
+        return False
 
     async def _vote(
         self, payload: discord.RawReactionActionEvent, vote: int | None, *, only_if: int | None = None

@@ -1,0 +1,191 @@
+"""The bot belongs to its home community: Manage Server in another guild is no admin right here, and
+another guild's members rank nothing. Each admin command, the Teach button and form, !correct, votes and
+"did you mean" choices are tried from another guild and from home."""
+
+from __future__ import annotations
+
+from unittest.mock import AsyncMock, MagicMock
+
+import discord
+import discord.ext.test as dpytest
+import pytest
+from discord.ext import commands
+from discord.ext.test import backend
+from sqlalchemy import select
+
+from bot.discord_app.escalation import TEACH_REFUSAL, TeachModal
+from bot.discord_app.permissions import REFUSAL, NotAdmin, in_community, is_admin
+from bot.retrain import RetrainJob
+from storage.models import Exchange, TaughtPair
+from tests.bot.fixtures import (
+    ADMIN_ID,
+    DM,
+    HOME_GUILD_ID,
+    FakeGenerator,
+    invoke,
+    make_guild,
+    make_interaction,
+    make_member,
+    react,
+)
+from tests.bot.test_admin import ADMIN_COMMANDS
+from tests.bot.test_did_you_mean import KNOWN, ZONES, click, mention
+from tests.bot.test_escalation import DOG, DOG_ANSWER, press_teach, submit
+
+OTHER_GUILD_ID = 9999
+ALL_ADMIN_COMMANDS = [*ADMIN_COMMANDS, ("correct", {"message_id": "1", "answer": "a."})]
+
+
+@pytest.fixture
+def fake_generator() -> FakeGenerator:
+    return FakeGenerator({p["question"]: p["answer"] for p in KNOWN}, known=KNOWN, zones=ZONES)
+
+
+def taught(store) -> list[tuple[str, str]]:
+    with store() as session:
+        return [(p.question, p.answer) for p in session.scalars(select(TaughtPair))]
+
+
+def other_guild_owner() -> MagicMock:
+    """Someone who made their own server, invited the bot, and has every right there."""
+    return make_member(666, manage_guild=True, roles=("Coach",))
+
+
+@pytest.mark.parametrize(("name", "kwargs"), ALL_ADMIN_COMMANDS, ids=[c for c, _ in ALL_ADMIN_COMMANDS])
+async def test_manage_server_in_another_guild_is_refused_every_admin_command(dpy, store, name, kwargs):
+    dpy.settings.admin_role = "Coach"
+    dpy.retrain_job = MagicMock(spec=RetrainJob)
+    interaction = make_interaction(dpy, other_guild_owner(), guild=make_guild(OTHER_GUILD_ID))
+    await invoke(dpy, name, interaction, **kwargs)
+    assert interaction.response.send_message.await_args.args[0] == REFUSAL
+    assert interaction.response.send_message.await_args.kwargs["ephemeral"] is True
+    interaction.response.defer.assert_not_awaited()
+    dpy.retrain_job.start.assert_not_called()
+    assert taught(store) == []
+
+
+@pytest.mark.parametrize(("name", "kwargs"), ALL_ADMIN_COMMANDS, ids=[c for c, _ in ALL_ADMIN_COMMANDS])
+@pytest.mark.parametrize(
+    "user", [make_member(7, manage_guild=True), make_member(8, roles=("Coach",))], ids=["manage", "role"]
+)
+async def test_a_home_guild_admin_passes_every_admin_commands_check(dpy, name, kwargs, user):
+    dpy.settings.admin_role = "Coach"
+    interaction = make_interaction(dpy, user)  # in the home guild
+    assert await dpy.tree.get_command(name)._check_can_run(interaction)
+
+
+async def test_a_home_guild_admin_teaches_and_another_guilds_owner_does_not(dpy, store):
+    home = make_interaction(dpy, make_member(7, manage_guild=True))
+    await invoke(dpy, "teach", home, question="What is VAR?", answer="The video assistant referee.")
+    other = make_interaction(dpy, other_guild_owner(), guild=make_guild(OTHER_GUILD_ID))
+    await invoke(dpy, "teach", other, question="Who won the 2014 World Cup?", answer="Claim your prize: x.y")
+    assert taught(store) == [("What is VAR?", "The video assistant referee.")]
+    assert (await dpy.answerer.answer("Who won the 2014 World Cup?")).text == "Germany."
+
+
+async def test_admin_user_ids_count_in_any_guild_and_in_dms(dpy):
+    for guild in (make_guild(OTHER_GUILD_ID), None):
+        assert await is_admin(dpy, make_member(ADMIN_ID), guild)
+
+
+async def test_in_a_dm_rights_come_from_the_users_home_guild_membership(dpy):
+    home = make_guild()
+    home.get_member = MagicMock(return_value=None)  # not cached: one API call
+    home.fetch_member = AsyncMock(
+        side_effect=lambda uid: (
+            make_member(uid, manage_guild=uid == 7)
+            if uid in (7, 8)
+            else (_ for _ in ()).throw(discord.NotFound(MagicMock(status=404), "unknown member"))
+        )
+    )
+    dpy.get_guild = MagicMock(side_effect=lambda gid: home if gid == HOME_GUILD_ID else None)
+    assert await is_admin(dpy, make_member(7), None)  # Manage Server at home
+    assert not await is_admin(dpy, make_member(8), None)  # a member at home, no rights
+    assert not await is_admin(dpy, other_guild_owner(), None)  # not a member at home
+    assert await in_community(dpy, None, 8) and not await in_community(dpy, None, 666)
+    interaction = make_interaction(dpy, make_member(7), guild=DM)
+    assert await dpy.tree.get_command("stats")._check_can_run(interaction)
+
+
+async def test_no_home_guild_means_only_admin_user_ids(dpy):
+    dpy.settings.home_guild_ids = []
+    dpy.settings.dev_guild_id = None
+    owner = make_member(7, manage_guild=True)
+    assert not await is_admin(dpy, owner, make_guild(HOME_GUILD_ID))
+    assert await is_admin(dpy, make_member(ADMIN_ID), make_guild(HOME_GUILD_ID))
+    dpy.settings.dev_guild_id = HOME_GUILD_ID  # DEV_GUILD_ID is the home guild when none is named
+    assert await is_admin(dpy, owner, make_guild(HOME_GUILD_ID))
+
+
+async def test_prefix_correct_from_another_guilds_owner_is_refused(dpy):
+    cog = dpy.get_cog("Feedback")
+    ctx = MagicMock(spec=commands.Context)
+    ctx.bot, ctx.author, ctx.guild = dpy, other_guild_owner(), make_guild(OTHER_GUILD_ID)
+    with pytest.raises(NotAdmin):
+        await cog.cog_check(ctx)
+    ctx.author, ctx.guild = make_member(7, manage_guild=True), make_guild()
+    assert await cog.cog_check(ctx)
+
+
+async def test_teach_button_from_another_guilds_owner_is_refused(dpy, store):
+    guild = dpytest.get_config().guilds[0]
+    dpy.settings.escalation_channel_id = backend.make_text_channel("qabot-admins", guild).id
+    await dpytest.message(f"{mention(dpy)} {DOG}")
+    dpytest.get_message()
+    escalation = dpytest.get_message()
+
+    # An escalation channel can be seen in another guild (a mistaken ESCALATION_CHANNEL_ID, a followed
+    # announcement channel): a press there carries that guild's rights, which count for nothing here.
+    pressed = await press_teach(dpy, escalation, other_guild_owner(), guild=make_guild(OTHER_GUILD_ID))
+    pressed.response.send_modal.assert_not_awaited()
+    assert pressed.response.send_message.await_args.args[0] == TEACH_REFUSAL
+    home_admin = await press_teach(dpy, escalation, make_member(7, manage_guild=True))
+    assert isinstance(home_admin.response.send_modal.await_args.args[0], TeachModal)
+
+
+async def test_the_teach_form_checks_again_on_submit(dpy, store):
+    dpy.settings.escalation_channel_id = backend.make_text_channel(
+        "qabot-admins", dpytest.get_config().guilds[0]
+    ).id
+    await dpytest.message(f"{mention(dpy)} {DOG}")
+    dpytest.get_message()
+    escalation = dpytest.get_message()
+    coach = make_member(8, roles=("Coach",))
+    dpy.settings.admin_role = "Coach"
+    modal = (await press_teach(dpy, escalation, coach)).response.send_modal.await_args.args[0]
+    assert isinstance(modal, TeachModal)
+    coach.roles = []  # the role is taken away while the form is open
+    submitted = await submit(dpy, modal, coach, escalation, answer=DOG_ANSWER)
+    assert submitted.response.send_message.await_args.args[0] == TEACH_REFUSAL
+    assert taught(store) == []
+
+
+async def test_another_guilds_votes_and_choices_change_no_ranking(dpy, store):
+    dpy.settings.home_guild_ids = [HOME_GUILD_ID]  # dpytest's guild is now someone else's server
+    nudge = AsyncMock(side_effect=dpy.answerer.nudge)
+    dpy.answerer.nudge = nudge
+    await dpytest.message(f"{mention(dpy)} hat trick?")
+    answer = dpytest.get_message()
+    await react(answer, dpytest.get_config().members[1], "👎")
+    nudge.assert_not_awaited()
+
+    await dpytest.message(f"{mention(dpy)} how long")
+    dpytest.get_message()
+    asker = dpytest.get_config().members[0]
+    await click(dpy, dpy.sent_views[-1], "How long is half-time in a football match?", asker)
+    with store() as session:
+        assert [e.chosen_question for e in session.scalars(select(Exchange))] == [None] * 3
+    assert (await dpy.answerer.answer("how long")).zone == "suggest"  # their wording taught nothing
+
+
+async def test_leave_other_guilds_leaves_only_foreign_guilds(dpy):
+    dpy.settings.leave_other_guilds = True
+    foreign, home = make_guild(OTHER_GUILD_ID), make_guild()
+    foreign.leave, home.leave = AsyncMock(), AsyncMock()
+    await dpy.on_guild_join(foreign)
+    await dpy.on_guild_join(home)
+    foreign.leave.assert_awaited_once()
+    home.leave.assert_not_awaited()
+    dpy.settings.leave_other_guilds = False
+    await dpy.on_guild_join(foreign)
+    foreign.leave.assert_awaited_once()
