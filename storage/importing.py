@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from storage.changes import note
 from storage.models import TaughtPair, utc_now
 from storage.text import normalize_question, question_key
 
@@ -87,4 +88,6 @@ def import_records(
             flush()
     if chunk:
         flush()
+    if added:
+        note(session, "taught")  # every running bot answers them within seconds (storage.changes)
     return ImportResult(added, skipped, undesirable)

@@ -179,3 +179,17 @@ class TrainingRun(Base):
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     model_path: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class Change(Base):
+    """One write that changed what the bot knows (revision 0005), committed with it: every process that
+    serves the store polls this log and reloads what changed (``storage.changes``). Pruned to about a day."""
+
+    __tablename__ = "changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # storage.changes.KINDS
+    # For kind "model": the checkpoint folder a gated retrain (or /reload) now serves, and its version.
+    model_path: Mapped[str | None] = mapped_column(Text)
+    model_version: Mapped[str | None] = mapped_column(String(64))

@@ -32,7 +32,15 @@ from storage.db import (
 from storage.export import export_dataset
 from storage.models import Base, Exchange
 
-TABLES = {"exchanges", "feedback", "corrections", "taught_pairs", "training_runs", "alembic_version"}
+TABLES = {
+    "exchanges",
+    "feedback",
+    "corrections",
+    "taught_pairs",
+    "training_runs",
+    "changes",
+    "alembic_version",
+}
 
 
 def _head() -> str:
@@ -154,6 +162,26 @@ def test_0002_and_0003_up_down_up_keep_every_row(db_url):
         with engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
             assert compare_metadata(ctx, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_0005_change_log_up_down_up_keeps_every_other_row(db_url):
+    """0005 adds the change log (``storage.changes``) and drops it again; no other table loses a row."""
+    engine = make_engine(db_url)
+    try:
+        _migrate(engine, "upgrade", "head")
+        factory = sessionmaker(engine, expire_on_commit=False)
+        with factory.begin() as s:
+            repo.add_taught_pair(s, "Old?", "Old.")
+        assert _count(engine, "changes") == 1 and _count(engine, "taught_pairs") == 1
+        _migrate(engine, "downgrade", "0004")
+        assert "changes" not in inspect(engine).get_table_names()
+        assert _count(engine, "taught_pairs") == 1
+        _migrate(engine, "upgrade", "head")
+        with factory.begin() as s:
+            repo.add_taught_pair(s, "New?", "New.")
+        assert _count(engine, "changes") == 1 and _count(engine, "taught_pairs") == 2
     finally:
         engine.dispose()
 
