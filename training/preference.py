@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.data import DatasetError
+from training.data import DatasetError, jsontext
 from training.data.formats import PREFERENCE_SHAPES, Shape, Where, extract
+from training.data.reading import read_source
 
 PREFERENCE_FORMATS = PREFERENCE_SHAPES
 _TRUE = {"true", "1", "yes", "desirable"}
@@ -56,7 +57,7 @@ def _items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
     stripped = text.lstrip()
     if stripped.startswith("["):
         try:
-            top = json.loads(text)
+            top = jsontext.document(path, text)
         except json.JSONDecodeError as e:
             raise DatasetError(path, f"malformed JSON: {e.msg}", line=e.lineno, column=e.colno) from None
         if not isinstance(top, list):
@@ -65,10 +66,7 @@ def _items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
         return
     for lineno, line in enumerate(text.split("\n"), 1):
         if line.strip():
-            try:
-                yield Where(str(path), line=lineno), json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DatasetError(path, f"malformed JSON: {e.msg}", line=lineno, column=e.colno) from None
+            yield Where(str(path), line=lineno), jsontext.line_item(path, line, lineno)
 
 
 def _label(value: Any, where: Where) -> bool:
@@ -115,10 +113,7 @@ def read_preference_file(path: str | Path, fmt: str | None = None) -> Preference
     path = Path(path)
     if fmt is not None and fmt not in PREFERENCE_FORMATS:
         return None
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise DatasetError(path, f"cannot read the file: {e.strerror or e}") from None
+    _, data = read_source(path)  # decompressed, and refused past the size limit
     # Cheap test first: most imports are plain Q&A files, which never name these fields.
     if fmt is None and b'"chosen"' not in data and b'"label"' not in data:
         return None

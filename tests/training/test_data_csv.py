@@ -85,11 +85,17 @@ def test_quotes_inside_an_unquoted_field_stay_text(tmp_path):
     assert read_dataset(path).records[0]["answer"] == "8 yards by 8 feet (24' x 8'); not 7\" wide."
 
 
-def test_a_field_over_the_csv_modules_128_kib_default_loads(tmp_path):
+def test_a_field_over_the_csv_modules_128_kib_default_is_refused_as_too_long_not_as_malformed(tmp_path):
     path = tmp_path / "long.csv"
-    answer = "A long answer. " * 20_000  # 300 KB
+    answer = "A long answer. " * 20_000  # 300 KB: over MAX_ANSWER_CHARS, under MAX_RECORD_CHARS
     path.write_text(f'question,answer\nWhy so long?,"{answer}"\n')
-    assert read_dataset(path).records == [{"question": "Why so long?", "answer": answer.strip()}]
+    with pytest.raises(DatasetError, match=r"line 2, field 'answer': too long for an answer: 299,999 char"):
+        read_dataset(path)
+    path.write_text(f'question,answer\nWhy so long?,"{answer * 4}"\n')  # 1.2 MB: past the csv limit too
+    with pytest.raises(
+        DatasetError, match=r"long.csv: line 2: record too long: a field over the 1 MiB limit"
+    ):
+        read_dataset(path)
 
 
 def test_a_column_named_twice_is_an_error_not_the_last_one_kept(tmp_path):

@@ -12,10 +12,11 @@ Shapes, detected from the first record's fields (``--format`` forces one):
   ``rejected``), read by ``training.preference``: only desirable / chosen answers become records
 
 Texts keep their line breaks while extracted; ``_record`` then makes the question one line (answers keep
-theirs: lists and steps are common). Flat shapes must give non-empty strings. A conversation turn whose
-text is empty gives an empty record, which the loader sets aside (cleaning counts it under "empty"), and so
-does a conversation without any user -> assistant pair: real chat dumps often hold such turns, and one
-should not reject a whole file. Roles are compared trimmed and in lower case.
+theirs: lists and steps are common) and holds both to ``MAX_QUESTION_CHARS`` / ``MAX_ANSWER_CHARS``. Flat
+shapes must give non-empty strings. A conversation turn whose text is empty gives an empty record, which
+the loader sets aside (cleaning counts it under "empty"), and so does a conversation without any user ->
+assistant pair: real chat dumps often hold such turns, and one should not reject a whole file. Roles are
+compared trimmed and in lower case.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from training.data.errors import DatasetError
+from training.data.jsontext import HugeNumber
+from training.data.limits import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, MAX_RECORD_CHARS, too_long
 from training.data.normalize import normalize_text
 from training.records import Record, make_record
 
@@ -98,7 +101,16 @@ def detect_shape(
 
 
 def _type(value: Any) -> str:
+    if isinstance(value, HugeNumber):
+        return repr(value)
     return {dict: "an object", list: "a list", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _normalized(value: str, where: Where, field: str, multiline: bool = True) -> str:
+    """``normalize_text(value)``; a value past ``MAX_RECORD_CHARS`` is refused before the work."""
+    if len(value) > MAX_RECORD_CHARS:
+        raise where.error(too_long(len(value)), field)
+    return normalize_text(value, multiline=multiline)
 
 
 def _text(item: dict, field: str, where: Where, *, allow_empty: bool = False, label: str = "") -> str:
@@ -109,7 +121,7 @@ def _text(item: dict, field: str, where: Where, *, allow_empty: bool = False, la
     value = item[field]
     if not isinstance(value, str):
         raise where.error(f"not a string (got {_type(value)})", field=name)
-    text = normalize_text(value, multiline=True)
+    text = _normalized(value, where, name)
     if not text and not allow_empty:
         raise where.error("empty after cleaning", field=name)
     return text
@@ -134,6 +146,7 @@ def _pairs(turns: Any, where: Where, field: str) -> Iterator[Record]:
     if not isinstance(turns, list):
         raise where.error(f"not a list (got {_type(turns)})", field=field)
     pending: str | None = None
+    asked = field  # the pending question's turn, for errors
     paired = False
     for i, turn in enumerate(turns):
         label = f"{field}[{i}]"
@@ -145,23 +158,24 @@ def _pairs(turns: Any, where: Where, field: str) -> Iterator[Record]:
             problem = "missing" if role is None else f"not a string (got {_type(role)})"
             raise where.error(problem, field=f"{label}.{role_key}")
         role = role.strip().lower()
+        text_label = f"{label}.{'value' if 'value' in turn else 'content'}"  # as _content reads it
         if role in USER_ROLES:
-            pending = _content(turn, where, label)
+            pending, asked = _content(turn, where, label), text_label
         elif role in ASSISTANT_ROLES:
             if pending is not None:
                 paired = True
-                yield _record(pending, _content(turn, where, label))
+                yield _record(pending, _content(turn, where, label), where, (asked, text_label))
             pending = None
         elif role != "system":
             pending = None  # a tool/function turn breaks the question -> answer pairing
     if not paired:
-        yield _record(pending or "", "")
+        yield _record(pending or "", "", where, (asked, field))
 
 
 def _message_text(value: Any, where: Where, field: str, roles: frozenset[str], last_only: bool) -> str:
     """TRL prompt/completion value: a string, or a list of messages (last user / all assistant text)."""
     if isinstance(value, str):
-        text = normalize_text(value, multiline=True)
+        text = _normalized(value, where, field)
         if not text:
             raise where.error("empty after cleaning", field=field)
         return text
@@ -184,13 +198,24 @@ def _message_text(value: Any, where: Where, field: str, roles: frozenset[str], l
     raise where.error(f"not a string or message list (got {_type(value)})", field=field)
 
 
-def _record(question: str, answer: str) -> Record:
-    """A record from extracted texts: the question on one line, the answer's line breaks kept."""
-    return make_record(normalize_text(question), answer)
+def _record(question: str, answer: str, where: Where, fields: tuple[str, str]) -> Record:
+    """A record from extracted texts: the question on one line, the answer's line breaks kept; a text past
+    its limit is an error naming ``fields`` (the question's, the answer's)."""
+    question = normalize_text(question)
+    if len(question) > MAX_QUESTION_CHARS:
+        raise where.error(too_long(len(question), "question"), fields[0])
+    if len(answer) > MAX_ANSWER_CHARS:
+        raise where.error(too_long(len(answer), "answer"), fields[1])
+    return make_record(question, answer)
+
+
+def _fields(shape: Shape) -> tuple[str, str]:
+    return shape.question_field, shape.answer_field
 
 
 def _seed(item: dict, where: Where, shape: Shape) -> Iterator[Record]:
-    yield _record(_text(item, shape.question_field, where), _text(item, shape.answer_field, where))
+    question = _text(item, shape.question_field, where)
+    yield _record(question, _text(item, shape.answer_field, where), where, _fields(shape))
 
 
 def _alpaca(item: dict, where: Where, shape: Shape) -> Iterator[Record]:
@@ -200,9 +225,9 @@ def _alpaca(item: dict, where: Where, shape: Shape) -> Iterator[Record]:
     extra = item.get(input_field)
     if extra is not None and not isinstance(extra, str):
         raise where.error(f"not a string (got {_type(extra)})", field=input_field)
-    if extra and normalize_text(extra):
+    if extra and _normalized(extra, where, input_field):
         question = normalize_text(f"{question}\n{extra}")
-    yield _record(question, _text(item, shape.answer_field, where))
+    yield _record(question, _text(item, shape.answer_field, where), where, _fields(shape))
 
 
 def _sharegpt(item: dict, where: Where, shape: Shape) -> Iterator[Record]:
@@ -217,7 +242,7 @@ def _prompt_completion(item: dict, where: Where, shape: Shape) -> Iterator[Recor
             raise where.error("missing", field=field)
     question = _message_text(item[shape.question_field], where, shape.question_field, USER_ROLES, True)
     answer = _message_text(item[shape.answer_field], where, shape.answer_field, ASSISTANT_ROLES, False)
-    yield _record(question, answer)
+    yield _record(question, answer, where, _fields(shape))
 
 
 EXTRACTORS: dict[str, Callable[[dict, Where, Shape], Iterator[Record]]] = {

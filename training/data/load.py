@@ -9,7 +9,9 @@ the shape.
 TRL preference files are read by ``training.preference`` (the reader ``qabot import`` uses), not as plain
 prompt/completion pairs, so their verdicts hold: a KTO row labelled false is set aside in ``undesirable``
 (cleaning counts it as removed) and a DPO row gives its ``chosen`` answer, never the ``rejected`` one.
-Binary files are recognised by their first bytes (``tables.MAGIC``); gzip/bz2/xz files are decompressed.
+Binary files are recognised by their first bytes (``tables.MAGIC``); gzip/bz2/xz files are decompressed
+(``reading``). Sizes are bounded (``limits``): a file, a JSON Lines line or CSV row, and each question and
+answer; JSON nested too deeply or holding a huge integer is an error with its record (``jsontext``).
 
 CSV follows RFC 4180 (Python's default dialect: ``"`` quotes, ``""`` inside quotes, line breaks inside
 quoted fields); only the delimiter is guessed, among ``,`` ``;`` tab and ``|``. ``csv.Sniffer`` used to
@@ -18,28 +20,25 @@ guess the whole dialect from a sample and, misled by apostrophes, could pick ``'
 
 from __future__ import annotations
 
-import bz2
-import codecs
 import csv
-import gzip
 import io
 import itertools
 import json
-import lzma
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.data import jsontext
 from training.data.errors import DatasetError, location
 from training.data.formats import PREFERENCE_SHAPES, SHAPES, Where, detect_shape, extract
+from training.data.limits import MAX_RECORD_CHARS, size
+from training.data.reading import decode, read_source
 from training.data.tables import (
     COMPRESSED,
     DEFAULT_SPLIT,
     HUB_PREFIX,
-    MAGIC_BYTES,
     TABLE_SYNTAXES,
-    binary_kind,
     disk_items,
     hub_items,
     table_items,
@@ -49,13 +48,9 @@ from training.records import Record, make_record
 SYNTAXES = ("json", "jsonl", "csv", *TABLE_SYNTAXES)
 FORMATS = SYNTAXES + SHAPES + PREFERENCE_SHAPES
 _SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv"}
-_DECOMPRESS = {"gzip": gzip.decompress, "bz2": bz2.decompress, "xz": lzma.decompress}
 _CSV_DELIMITERS = ",;\t|"
 _CSV_SNIFF_ROWS = 50  # records parsed with each candidate delimiter to choose one
 _CSV_SNIFF_CHARS = 65536
-_NUL_SHARE = 0.25  # of a file's first KB; UTF-16 text in a Latin script has a NUL in every other byte
-_CSV_FIELD_LIMIT = 2**31 - 1  # the csv module's default (128 KiB) rejects valid files with a long answer;
-# this is the largest a C long holds everywhere (sys.maxsize overflows it on Windows)
 
 
 @dataclass
@@ -79,58 +74,6 @@ class LoadedDataset:
         return f"{self.syntax}/{self.shape}"
 
 
-def _decode(path: Path, data: bytes, encoding: str | None = None) -> str:
-    """The file's text: ``encoding`` when given, else UTF-8 (BOM allowed) or UTF-16 with a BOM; an
-    undecodable byte is an error that names its offset and line."""
-    if encoding:
-        try:
-            codec = codecs.lookup(encoding).name
-        except LookupError:
-            problem = f"unknown --encoding {encoding!r} (e.g. utf-8, cp1252, latin-1)"
-            raise DatasetError(path, problem) from None
-        try:
-            "text".encode(codec)  # not b"".decode(codec): empty input skips the codec check
-        except LookupError:  # a bytes-to-bytes codec such as base64 or zlib
-            problem = f"--encoding {encoding!r} is not a text encoding (e.g. utf-8, cp1252, latin-1)"
-            raise DatasetError(path, problem) from None
-        skip = len(codecs.BOM_UTF8) if codec == "utf-8" and data.startswith(codecs.BOM_UTF8) else 0
-        return _decoded(path, data, codec, skip, f"is not valid {encoding}")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return _decoded(path, data, "utf-16", 0, "is not valid UTF-16")
-    if utf16 := _bomless_utf16(data):
-        problem = "unreadable encoding: many NUL bytes, as in UTF-16 without a byte-order mark"
-        raise DatasetError(path, f"{problem}; pass --encoding {utf16}")
-    skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
-    return _decoded(
-        path,
-        data,
-        "utf-8",
-        skip,
-        "is not valid UTF-8; save the file as UTF-8, or name its encoding with --encoding "
-        "(cp1252 for Windows/Excel files, latin-1)",
-    )
-
-
-def _bomless_utf16(data: bytes) -> str | None:
-    """``utf-16-le``/``-be`` when the first KB has many NUL bytes, as UTF-16 text without a BOM has (it
-    would decode as UTF-8, NUL being valid there, and fail later with a misleading error); else None."""
-    head = data[:1024]
-    if not head or head.count(0) < len(head) * _NUL_SHARE:
-        return None
-    return "utf-16-le" if head[1::2].count(0) > head[::2].count(0) else "utf-16-be"
-
-
-def _decoded(path: Path, data: bytes, encoding: str, skip: int, problem: str) -> str:
-    try:
-        return data[skip:].decode(encoding)
-    except UnicodeDecodeError as exc:
-        offset = exc.start + skip
-        line = data.count(b"\n", 0, offset) + 1
-        raise DatasetError(
-            path, f"unreadable encoding: byte 0x{data[offset]:02x} {problem}", byte_offset=offset, line=line
-        ) from None
-
-
 def _syntax(path: Path, text: str, forced: str | None) -> str:
     if forced in SYNTAXES:
         return forced
@@ -144,7 +87,7 @@ def _json_items(path: Path, text: str, records_key: str | None) -> tuple[str, It
     """Items of a JSON document (a list, or a list under ``records_key``); JSON Lines saved as .json
     are recognised by the 'Extra data' error on their second line."""
     try:
-        top = json.loads(text)
+        top = jsontext.document(path, text)
     except json.JSONDecodeError as exc:
         first_line = text.lstrip().split("\n", 1)[0]
         if exc.msg == "Extra data" and _is_json_object(first_line):
@@ -163,8 +106,8 @@ def _json_items(path: Path, text: str, records_key: str | None) -> tuple[str, It
 
 def _is_json_object(line: str) -> bool:
     try:
-        return isinstance(json.loads(line), dict)
-    except json.JSONDecodeError:
+        return isinstance(jsontext.loads(line), dict)
+    except ValueError:  # JSONDecodeError, JsonTooDeep
         return False
 
 
@@ -186,11 +129,7 @@ def _jsonl_items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
     for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(path, f"malformed JSON: {exc.msg}", line=lineno, column=exc.colno) from None
-        yield Where(str(path), line=lineno), item
+        yield Where(str(path), line=lineno), jsontext.line_item(path, line, lineno)
 
 
 def _csv_delimiter(path: Path, text: str) -> str:
@@ -218,7 +157,7 @@ def _csv_delimiter(path: Path, text: str) -> str:
 def _csv_items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
     # RFC 4180 quoting; strict: a stray quote after a closing one, or a quote never closed, is an error
     # with its line rather than a silently merged field.
-    csv.field_size_limit(_CSV_FIELD_LIMIT)
+    csv.field_size_limit(MAX_RECORD_CHARS)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_csv_delimiter(path, text), strict=True)
     start = 1
     try:
@@ -231,6 +170,8 @@ def _csv_items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
         start = reader.line_num + 1
         for row in reader:
             if any(cell.strip() for cell in row):
+                if (chars := sum(map(len, row))) > MAX_RECORD_CHARS:
+                    raise DatasetError(path, jsontext.record_too_long(chars), line=start)
                 if len(row) > len(header):
                     problem = f"{len(row)} columns but the header has {len(header)}"
                     raise DatasetError(path, problem, line=start)
@@ -239,6 +180,9 @@ def _csv_items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
     except csv.Error as exc:
         if "unexpected end of data" in str(exc):
             problem = "malformed CSV: a quoted field that starts in this row is never closed"
+            raise DatasetError(path, problem, line=start) from None
+        if "field larger than field limit" in str(exc):
+            problem = f"record too long: a field over the {size(MAX_RECORD_CHARS)} limit (MAX_RECORD_CHARS)"
             raise DatasetError(path, problem, line=start) from None
         raise DatasetError(path, f"malformed CSV: {exc}", line=reader.line_num) from None
 
@@ -251,22 +195,12 @@ def _items(
         return "hub", hub_items(str(path), split)
     if path.is_dir():
         return "save_to_disk", disk_items(path, split)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DatasetError(path, f"cannot read the file: {exc.strerror or exc}") from None
-    kind = binary_kind(path, data[:MAGIC_BYTES])
-    if kind in COMPRESSED:
-        try:
-            data = _DECOMPRESS[kind](data)
-        except (OSError, EOFError, lzma.LZMAError) as exc:
-            raise DatasetError(path, f"unreadable {kind} file: {exc}") from None
-        kind = binary_kind(path, data[:MAGIC_BYTES])
+    kind, data = read_source(path)
     if kind in TABLE_SYNTAXES or fmt in TABLE_SYNTAXES:
         if kind in COMPRESSED or (kind is None and not data.strip()):
             raise DatasetError(path, "empty dataset: the file is empty")
         return kind or fmt, table_items(path, kind or fmt)
-    text = _decode(path, data, encoding)
+    text = decode(path, data, encoding)
     if not text.strip():
         raise DatasetError(path, "empty dataset: the file is empty")
     syntax = _syntax(path, text, fmt)
