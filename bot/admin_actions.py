@@ -10,6 +10,7 @@ import asyncio
 import gzip
 import io
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 from bot import async_store
 from bot.async_store import SessionFactory
 from storage.formats import ExportSummary, check_format
+from training.data.limits import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
 
 
 async def export_file(session_factory: SessionFactory, fmt: str, path: Path) -> tuple[Path, ExportSummary]:
@@ -37,6 +39,20 @@ def gzip_file(path: Path) -> Path:
     with open(path, "rb") as src, gzip.open(out, "wb", compresslevel=9) as dst:
         shutil.copyfileobj(src, dst)
     return out
+
+
+def pair_problem(question: str, answer: str) -> str | None:
+    """Why an admin's question/answer cannot be taught (empty, or past the dataset limits), or None."""
+    if not question or not answer:
+        return "Both question and answer are needed."
+    for what, text, limit in (
+        ("question", question, MAX_QUESTION_CHARS),
+        ("answer", answer, MAX_ANSWER_CHARS),
+    ):
+        if len(text) > limit:
+            size = f"{len(text):,} characters; the limit is {limit:,}"
+            return f"The {what} is {size}. Shorten it; nothing was taught."
+    return None
 
 
 def model_summary(manifest: dict[str, Any] | None, version: str) -> str:
@@ -76,7 +92,18 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     return ", ".join(shown) or "none recorded"
 
 
-def stats_text(stats: dict[str, Any], version: str, manifest: dict[str, Any] | None) -> str:
+def _plain(text: str, limit: int) -> str:
+    """Someone's words on one line, cut to ``limit`` characters (the terminal shows them so)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+ShowText = Callable[[str, int], str]  # a user's text as this front end shows it safely, within a limit
+
+
+def stats_text(
+    stats: dict[str, Any], version: str, manifest: dict[str, Any] | None, show: ShowText = _plain
+) -> str:
     up, down = stats.get("upvotes", 0), stats.get("downvotes", 0)
     ratio = stats.get("vote_ratio")
     lines = [
@@ -89,7 +116,7 @@ def stats_text(stats: dict[str, Any], version: str, manifest: dict[str, Any] | N
         lines.append("Top questions:")
         for item in top[:5]:
             question, count = (item[0], item[1]) if isinstance(item, list | tuple) else (item, "")
-            lines.append(f"  {count}× {str(question)[:80]}")
+            lines.append(f"  {count}× {show(str(question), 80)}")
     return "\n".join(lines)
 
 
@@ -157,9 +184,13 @@ DISCORD_TEACH_HINT = "`/teach question: … answer: …`"
 
 
 def unanswered_text(
-    groups: list[UnansweredGroup], shown: int = GROUPS_SHOWN, teach_hint: str = DISCORD_TEACH_HINT
+    groups: list[UnansweredGroup],
+    shown: int = GROUPS_SHOWN,
+    teach_hint: str = DISCORD_TEACH_HINT,
+    show: ShowText = _plain,
 ) -> str:
-    """The grouped queue as text; ``teach_hint`` is how this front end teaches an answer."""
+    """The grouped queue as text; ``teach_hint`` is how this front end teaches an answer, ``show`` how it
+    shows people's questions (Discord: escaped, so a masked link or a code fence stays text)."""
     if not groups:
         return "No unanswered questions. 🎉"
     lines = [f"Unanswered questions, similar ones grouped, most asked first — answer with {teach_hint}:"]
@@ -168,7 +199,8 @@ def unanswered_text(
         when = example.get("created_at")
         stamp = f" · since {when.strftime('%Y-%m-%d')}" if hasattr(when, "strftime") else ""
         similar = f" (+{group.count - 1} similar)" if group.count > 1 else ""
-        lines.append(f"• {group.count}× {str(example['question'])[:150]}{similar}{stamp} · #{example['id']}")
+        question = show(str(example["question"]), 150)
+        lines.append(f"• {group.count}× {question}{similar}{stamp} · #{example['id']}")
     if len(groups) > shown:
         lines.append(f"… and {len(groups) - shown} more groups.")
     return "\n".join(lines)

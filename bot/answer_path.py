@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 # Generator then keeps the end of what is left if it is still longer than the context.
 MAX_QUESTION_CHARS = 4000
 _SPACES = re.compile(r"\s+")
+ZERO_WIDTH_JOINER = "\u200d"
 
 
 @dataclass
@@ -71,14 +72,29 @@ class EmptyQuestion(ValueError):
     """What was asked has no words (front ends answer it with how to ask, not as a failure)."""
 
 
+def _joins_emoji(chars: list[str], i: int) -> bool:
+    """A zero-width joiner between two characters that are not letters or digits (an emoji sequence)."""
+    return (
+        chars[i] == ZERO_WIDTH_JOINER
+        and 0 < i < len(chars) - 1
+        and not chars[i - 1].isalnum()
+        and not chars[i + 1].isalnum()
+        and not chars[i - 1].isspace()
+        and not chars[i + 1].isspace()
+    )
+
+
 def clean_question(question: str, max_chars: int = MAX_QUESTION_CHARS) -> str:
-    """Strip control characters and surrounding space; empty -> EmptyQuestion; too long -> keep the end."""
+    """The question on one line, without control or zero-width characters (as training cleans its records),
+    in NFC; empty -> EmptyQuestion; too long -> keep the end."""
     if not isinstance(question, str):
         raise TypeError(f"question must be a str, not {type(question).__name__}")
-    # Control characters (and lone surrogates from undecodable input) become spaces: a newline inside a
-    # question could otherwise fake the template's "\nAnswer:" marker.
-    chars = (" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in question)
-    text = _SPACES.sub(" ", "".join(chars)).strip()
+    # Control characters (and lone surrogates) become spaces: a newline inside a question could otherwise
+    # fake the template's "\nAnswer:" marker. Format characters go: "ho\u200bw many players" must be the
+    # "how many players" the index was built from; only a joiner inside an emoji sequence (👨‍👩‍👧) stays.
+    chars = [" " if unicodedata.category(c) in ("Cc", "Cs") else c for c in question]
+    kept = (c for i, c in enumerate(chars) if unicodedata.category(c) != "Cf" or _joins_emoji(chars, i))
+    text = _SPACES.sub(" ", unicodedata.normalize("NFC", "".join(kept))).strip()
     if all(c in _BLANKS or unicodedata.category(c) == "Cf" for c in text):  # "" too
         raise EmptyQuestion("The question is empty: type a question with some words in it.")
     if len(text) > max_chars:

@@ -214,12 +214,14 @@ class Terminal:
 
     async def cmd_teach(self, args: str) -> None:
         question, sep, answer = args.partition("|")
-        if not sep or not question.strip() or not answer.strip():
+        question, answer = question.strip(), answer.strip()
+        if not sep:
             self.say("Usage: /teach QUESTION | ANSWER")
             return
-        pair_id = await async_store.teach(
-            self.session_factory, question.strip(), answer.strip(), admin_id=None
-        )
+        if problem := admin_actions.pair_problem(question, answer):
+            self.say(problem)
+            return
+        pair_id = await async_store.teach(self.session_factory, question, answer, admin_id=None)
         await self.answerer.teach(question, answer)
         self.say(f"Learned pair #{pair_id}: answered from now on, and part of the next /retrain.")
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from discord.utils import escape_markdown
 
 from training.data import comparison_key
+from training.data.limits import MAX_ANSWER_CHARS
 
 BUTTON_LABEL_LIMIT = 80  # Discord rejects a button label longer than this
 SOURCE_QUESTION_LIMIT = 200  # the "closest known question" line stays one short line
@@ -60,16 +61,24 @@ def source_line(matched_question: str) -> str:
 
 
 def answer_text(text: str, *, asked: str, matched_question: str | None, show_sources: bool) -> str:
-    """The answer, plus the source line when sources are on and the match was worded differently."""
+    """The answer (at most ``MAX_ANSWER_CHARS``: two or three messages, even for an answer stored before
+    that limit), plus the source line when sources are on and the match was worded differently."""
+    text = shorten(text, MAX_ANSWER_CHARS)
     if show_sources and matched_question and not same_question(asked, matched_question):
         return f"{text}\n{source_line(matched_question)}"
     return text
 
 
+def user_text(text: str, limit: int) -> str:
+    """Someone's words shown to admins: one line, Markdown escaped (no masked links, no broken code
+    fences), at most ``limit`` characters."""
+    escaped = escape_markdown(" ".join(text.split()))
+    if len(escaped) > limit:  # no lone backslash left to escape the ellipsis
+        escaped = escaped[: limit - 1].rstrip().rstrip("\\") + "…"
+    return escaped
+
+
 def quoted(question: str, limit: int = 300) -> str:
     """The question as a one-line Markdown quote (what ``/ask`` and chosen suggestions reply under), at
     most ``limit`` characters after escaping (escapes can double a question's length)."""
-    text = escape_markdown(question)
-    if len(text) > limit:  # no lone backslash left to escape the ellipsis
-        text = text[: limit - 1].rstrip().rstrip("\\") + "…"
-    return f"> {text}"
+    return f"> {user_text(question, limit)}"

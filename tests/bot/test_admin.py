@@ -96,9 +96,37 @@ async def test_retrain_reports_progress_in_one_status_message_and_the_failure(dp
     assert interaction.response.send_message.await_args.args[0].startswith("🛠️ Retrain started")
     status = await interaction.original_response()
     final = status.edit.await_args.kwargs["content"]
-    assert final.startswith("❌ Retrain failed") and "Nothing to train on" in final
-    assert "previous model keeps answering" in final
+    assert final.startswith("❌ Retrain failed") and "previous model keeps answering" in final
+    # The public status says no more: the trainer's output goes to the admin alone (and the log).
+    assert all("Nothing to train on" not in c.kwargs["content"] for c in status.edit.await_args_list)
+    details = interaction.followup.send.await_args
+    assert "Nothing to train on" in details.args[0] and details.kwargs["ephemeral"] is True
     assert dpy.answerer.model_version == "fake-v1"
+
+
+async def test_teach_refuses_an_answer_past_the_limit(dpy, store):
+    interaction = admin_interaction(dpy)
+    await invoke(dpy, "teach", interaction, question="Rules?", answer="x" * 104_000)
+    text = interaction.response.send_message.await_args.args[0]
+    assert "104,000 characters" in text and "4,000" in text and taught(store) == []
+
+
+async def test_unanswered_and_stats_show_questions_as_text_not_markdown(dpy, store):
+    phishing = "[free nitro](https://evil.example) ```unclosed"
+    for _ in range(2):
+        await async_store.log_exchange(store, SimpleNamespace(
+            question=phishing, text="?", unanswered=True, confidence=0.1, latency_s=0.1, model_version="v",
+            zone="fallback",
+        ), source="discord")  # fmt: skip
+    interaction = admin_interaction(dpy)
+    await invoke(dpy, "unanswered", interaction)
+    shown = interaction.followup.send.await_args.args[0]
+    # The masked link's bracket is escaped (so it shows as text), and so are the backticks.
+    assert "2× \\[free nitro]" in shown and "\\`\\`\\`unclosed" in shown
+    interaction = admin_interaction(dpy)
+    await invoke(dpy, "stats", interaction)
+    description = interaction.followup.send.await_args.kwargs["embed"].description
+    assert "\\[free nitro]" in description and "\\`\\`\\`" in description
 
 
 async def test_a_second_retrain_sees_the_running_jobs_progress(dpy):

@@ -253,7 +253,9 @@ async def test_continuous_answers_equal_answers_given_alone(runs_to_the_limit: G
             await asyncio.sleep(0.01)
         joined = await asyncio.gather(*staggered)
     assert [(a.text, a.tokens) for a in alone] == [(j.text, j.tokens) for j in joined]
-    assert [j.confidence for j in joined] == pytest.approx([a.confidence for a in alone], rel=1e-4)
+    # Confidence multiplies a dozen float32 probabilities computed in batches of other shapes (which step
+    # each question joins at depends on timing): 2.4e-4 apart was seen on a loaded machine.
+    assert [j.confidence for j in joined] == pytest.approx([a.confidence for a in alone], rel=1e-3)
 
 
 async def test_a_lone_answer_decodes_many_steps_per_call_to_the_torch_thread(
@@ -332,3 +334,10 @@ async def test_learned_wordings_follow_the_setting_and_survive_a_swap() -> None:
         assert (answer.zone, answer.matched_question) == ("answer", "How long is a football match?")
         on.swap(FakeGenerator(known=known, version="fake-v2"))  # a retrained model keeps what people taught
         assert (await on.answer("duration of a game")).zone == "answer"
+
+
+@pytest.mark.parametrize(
+    "typed", ["ho\u200bw many players?", "how\u00ad many\u2060 players?", "\ufeffhow many\u200d players?"]
+)
+def test_zero_width_characters_inside_words_are_removed(typed) -> None:
+    assert clean_question(typed) == "how many players?"

@@ -11,6 +11,7 @@ from bot.discord_app.cogs.ask import BUSY_TEXT, ERROR_TEXT
 from storage import repo
 from storage.models import Exchange
 from tests.bot.fixtures import make_interaction
+from training.data.limits import MAX_ANSWER_CHARS
 
 
 def exchanges_in(store) -> list[Exchange]:
@@ -79,10 +80,10 @@ async def test_cooldown_is_answered_with_a_short_notice(dpy, store):
 
 
 async def test_long_answer_is_split_into_messages_under_2000_characters(dpy, store, fake_generator):
-    long_answer = "Football is played by two teams of eleven players. " * 100  # ~5100 characters
+    long_answer = "Football is played by two teams of eleven players. " * 75  # ~3800 characters
     fake_generator.answers["tell me everything"] = long_answer.strip()
     await dpytest.message(f"{mention(dpy)} tell me everything")
-    pieces = [dpytest.get_message() for _ in range(3)]
+    pieces = [dpytest.get_message() for _ in range(2)]
     assert dpytest.verify().message().nothing()
     assert all(len(p.content) <= 2000 for p in pieces)
     assert all(p.content.endswith("players.") for p in pieces)  # cut at sentence ends
@@ -91,6 +92,17 @@ async def test_long_answer_is_split_into_messages_under_2000_characters(dpy, sto
     assert all("message_reference" not in p for p in dpy.sent_payloads[1:])
     [row] = exchanges_in(store)
     assert row.reply_message_id == str(pieces[0].id)
+
+
+async def test_a_huge_stored_answer_is_cut_to_two_or_three_messages(dpy, store, fake_generator):
+    """An answer taught or imported before answers had a limit (104 KB was 53 messages per ask)."""
+    fake_generator.answers["tell me everything"] = "Football is played by two teams of eleven. " * 2500
+    await dpytest.message(f"{mention(dpy)} tell me everything")
+    pieces = []
+    while not dpytest.verify().message().nothing():
+        pieces.append(dpytest.get_message().content)
+    assert 2 <= len(pieces) <= 3 and pieces[-1].endswith("…")
+    assert sum(map(len, pieces)) <= MAX_ANSWER_CHARS + 2
 
 
 async def test_mentions_are_not_part_of_the_question_and_nothing_sent_pings(dpy, store, fake_generator):

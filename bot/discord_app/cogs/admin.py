@@ -21,12 +21,14 @@ from bot import admin_actions, async_store
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.permissions import AdminCog
+from bot.discord_app.replies import user_text
 from bot.retrain import RetrainBusy, RetrainOptions, RetrainProgress
 from bot.status import ThrottledStatus
 from storage.formats import FORMATS
 
 log = logging.getLogger(__name__)
 
+FAILURE_DETAILS = "The details are in the bot's log (and were sent to the admin who started it)."
 DM_UPLOAD_LIMIT = 10 * 1024 * 1024  # Discord's default attachment limit outside boosted guilds
 ExportFormat = Literal[FORMATS]  # the slash command offers exactly storage's formats as choices
 
@@ -89,7 +91,8 @@ class Admin(AdminCog):
         status = ThrottledStatus(_status_editor(interaction))
 
         async def on_progress(progress: RetrainProgress) -> None:
-            await status.update(f"🛠️ Retraining… {progress.describe()}")
+            if progress.phase != "done":  # the outcome is said once, below, without the trainer's output
+                await status.update(f"🛠️ Retraining… {progress.describe()}")
 
         options = RetrainOptions(
             epochs=epochs,
@@ -106,7 +109,18 @@ class Admin(AdminCog):
         await interaction.response.send_message("🛠️ Retrain started…", allowed_mentions=NO_PING)
         result = await task
         icon = {"swapped": "✅", "rejected": "↩️", "cancelled": "⏹️"}.get(result.status, "❌")
-        await status.final(f"{icon} Retrain {result.status}. {result.message}"[:2000])
+        if result.status != "failed":  # the gate's verdict: metrics, nothing from the trainer's output
+            await status.final(f"{icon} Retrain {result.status}. {result.message}"[:2000])
+            return
+        # The status message is public, and a failure's text is the trainer's output (paths, data):
+        # only the admin who asked sees it (while the interaction lasts); it is in the log either way.
+        await status.final(f"{icon} Retrain failed; the previous model keeps answering. {FAILURE_DETAILS}")
+        try:
+            await interaction.followup.send(
+                f"Retrain failed: {result.message}"[:2000], ephemeral=True, allowed_mentions=NO_PING
+            )
+        except discord.HTTPException:
+            log.warning("could not send the retrain failure's details to %s", interaction.user.id)
 
     # -- /export -------------------------------------------------------------------------------------
     @app_commands.command(name="export")
@@ -140,10 +154,9 @@ class Admin(AdminCog):
     async def teach(self, interaction: discord.Interaction, question: str, answer: str) -> None:
         """Teach the bot a question and its answer, answered from now on (admins)."""
         question, answer = question.strip(), answer.strip()
-        if not question or not answer:
-            await interaction.response.send_message(
-                "Both question and answer are needed.", ephemeral=True, allowed_mentions=NO_PING
-            )
+        problem = admin_actions.pair_problem(question, answer)
+        if problem:
+            await interaction.response.send_message(problem, ephemeral=True, allowed_mentions=NO_PING)
             return
         # Teaching waits for the model's thread (busy answering, maybe for seconds): Discord wants a first
         # response within 3 s.
@@ -161,7 +174,7 @@ class Admin(AdminCog):
         """Questions the bot could not answer, similar ones grouped, most asked first (admins)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         groups = await admin_actions.unanswered_groups(self.bot.session_factory)
-        for piece in split_message(admin_actions.unanswered_text(groups)):
+        for piece in split_message(admin_actions.unanswered_text(groups, show=user_text)):
             await interaction.followup.send(piece, ephemeral=True, allowed_mentions=NO_PING)
 
     # -- /stats, /model, /reload ---------------------------------------------------------------------
@@ -173,7 +186,8 @@ class Admin(AdminCog):
         answerer = self.bot.answerer
         manifest = getattr(answerer.generator, "manifest", None)
         embed = discord.Embed(
-            title="qabot stats", description=admin_actions.stats_text(stats, answerer.model_version, manifest)
+            title="qabot stats",
+            description=admin_actions.stats_text(stats, answerer.model_version, manifest, show=user_text),
         )
         png = await asyncio.to_thread(admin_actions.questions_per_day_png, stats.get("per_day") or [])
         embed.set_image(url="attachment://questions.png")
