@@ -43,9 +43,13 @@ class Services:
 
 
 def setup_logging(level: int) -> None:
+    """Log to stderr at ``level``, with secrets masked in every record (``training.redact``)."""
+    from training.redact import redact_logging
+
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
     )
+    redact_logging()
 
 
 def train_example(data: Path, out: Path) -> int:

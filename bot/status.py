@@ -2,6 +2,7 @@
 
 Discord rate-limits message edits (about 5 per 5 s per channel), and a trainer can log many times a
 second. Updates that arrive too soon are coalesced: only the newest text is shown, when the interval is up.
+A status message is public: every text goes through ``training.redact`` first.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+
+from training.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,7 @@ class ThrottledStatus:
 
     async def update(self, text: str) -> None:
         """Show ``text`` now if the interval has passed, else as soon as it has (newest text wins)."""
-        self._pending = text
+        self._pending = redact(text)
         wait = self._last_edit + self.interval - self._clock()
         if wait <= 0:
             await self._flush()
@@ -48,7 +51,7 @@ class ThrottledStatus:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
-        self._pending = text
+        self._pending = redact(text)
         await self._flush()
 
     async def _flush_later(self, wait: float) -> None:

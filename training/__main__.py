@@ -19,6 +19,7 @@ from training.checkpoint import CheckpointError
 from training.config import parse_config
 from training.data import DatasetError
 from training.model import ModelLoadError
+from training.redact import redact, redact_logging
 from training.train import TrainingError, is_rank_zero, leave_process_group, read_metrics, train
 
 # Errors that mean "the request cannot run as asked": reported in one line with exit code 2.
@@ -62,10 +63,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m training") -> int
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    redact_logging()
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _raise_interrupt)
 
     def fail(message: str, code: int) -> int:
+        message = redact(message)
         if json_mode:
             emit_json({"event": "error", "message": message})
         print(f"Error: {message}", file=sys.stderr)
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m training") -> int
     except EXPECTED_ERRORS as e:
         return fail(str(e), EXIT_USAGE)
     except Exception as e:  # anything else: still one JSON error line for the retrain job, then the trace
-        traceback.print_exc()
+        print(redact(traceback.format_exc()), end="", file=sys.stderr)
         return fail(f"{type(e).__name__}: {e}", 1)
     finally:
         leave_process_group()

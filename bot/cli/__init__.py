@@ -23,4 +23,7 @@ for module in (data, train, answer, store, run):
 
 
 def main() -> None:
+    from training.redact import redact_logging
+
+    redact_logging()  # a warning logged before (or without) any logging set-up is masked too
     app()

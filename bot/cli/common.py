@@ -25,8 +25,11 @@ EXIT_UNREACHABLE = 3
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    """Print ``error: message`` on stderr and return the ``typer.Exit`` to raise: ``raise fail(...)``."""
-    typer.echo(f"error: {message}", err=True)
+    """Print ``error: message`` on stderr (secrets masked: ``training.redact``) and return the
+    ``typer.Exit`` to raise: ``raise fail(...)``."""
+    from training.redact import redact
+
+    typer.echo(f"error: {redact(message)}", err=True)
     return typer.Exit(code)
 
 

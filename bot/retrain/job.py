@@ -38,6 +38,7 @@ from bot.retrain.state import (
 )
 from bot.retrain.trainer_process import TrainerFailed, TrainerProcess
 from training.checkpoint import SPLIT
+from training.redact import redact
 
 if TYPE_CHECKING:
     from bot.answerer import Answerer
@@ -135,7 +136,7 @@ class RetrainJob:
     # -- the run -------------------------------------------------------------------------------------
     async def _report(self, on_progress: ProgressCallback | None, **changes: Any) -> None:
         for key, value in changes.items():
-            setattr(self.progress, key, value)
+            setattr(self.progress, key, redact(value) if isinstance(value, str) else value)
         if on_progress is not None:
             try:
                 await on_progress(self.progress)
@@ -177,6 +178,9 @@ class RetrainJob:
         if result.status != "swapped":
             result.message += " The previous model keeps answering."
             await asyncio.to_thread(self._discard_outputs)
+        # The trainer's error and stderr tail may quote a dataset line: no token reaches the status
+        # message, the TrainingRun row or the log.
+        result.message = redact(result.message)
         await self._finish_row(result, manifest)
         self.last_result = result
         await self._report(on_progress, phase="done", detail=f"{result.status}: {result.message}")

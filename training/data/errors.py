@@ -4,11 +4,16 @@ A ``DatasetError`` names the file, where in it (record number, line, line:column
 the field, and what is wrong, e.g.::
 
     data.jsonl: line 7, field 'answer': not a string (got int)
+
+The problem and field may quote the file (a header, a key, a value): both go through ``training.redact``,
+so a ``.env`` passed as a dataset never has its token printed.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from training.redact import redact
 
 
 def location(
@@ -47,11 +52,11 @@ class DatasetError(Exception):
         byte_offset: int | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else None
-        self.problem = problem
+        self.problem = redact(problem)
         self.record = record
         self.line = line
         self.column = column
-        self.field = field
+        self.field = redact(field) if field is not None else None
         self.byte_offset = byte_offset
         super().__init__(self._message())
 

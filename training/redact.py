@@ -1,0 +1,70 @@
+"""``redact``: the one rule that keeps secrets out of what qabot writes (errors, logs, the retrain status
+and ``TrainingRun.error``). Two shapes are masked as ``***``:
+
+- a Discord bot token, or anything shaped like one: three base64url segments joined by dots, the first
+  at least 23 characters (the user id), then at least 6 and at least 27 (a JWT is masked too);
+- the value of a settings line ``NAME=value`` (what a ``.env`` holds) whose name is in capitals, as
+  environment variables are, or names a secret in any case (``token``, ``password``, ``secret``, ``key``…),
+  so a ``.env`` given as a dataset never has its lines quoted back.
+
+``RedactingFilter`` applies it to log records (message, arguments and traceback); ``redact_logging``
+installs it on the root logger's handlers and on ``logging.lastResort``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+MASK = "***"
+TOKEN = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{23,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{27,}")
+_SECRET_WORDS = re.compile(r"token|secret|passw|pwd|key|auth|credential|cookie|session", re.IGNORECASE)
+_ASSIGNMENT = re.compile(
+    r"(?<![\w.-])(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<eq>[ \t]*=(?!=)[ \t]*)"
+    r"(?P<value>\"[^\"\n]*\"?|'[^'\n]*'?|[^\s'\",;&)\]}]+)"
+)
+
+
+def _mask_assignment(match: re.Match[str]) -> str:
+    name = match["name"]
+    secret = (name.isupper() and len(name) > 1) or _SECRET_WORDS.search(name)
+    return f"{name}{match['eq']}{MASK}" if secret else match[0]
+
+
+def redact(text: str) -> str:
+    """``text`` with Discord-token-shaped strings and the values of ``NAME=value`` settings lines masked."""
+    if not text:
+        return text
+    return _ASSIGNMENT.sub(_mask_assignment, TOKEN.sub(MASK, text))
+
+
+class RedactingFilter(logging.Filter):
+    """Masks secrets in a log record before any handler formats it (``redact``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: left for the handler to report, as logging does
+            return True
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+_FILTER = RedactingFilter()
+
+
+def redact_logging() -> None:
+    """Install ``RedactingFilter`` on every handler of the root logger and on ``logging.lastResort`` (what
+    prints a warning when no logging is set up); call it again after adding handlers. Idempotent."""
+    handlers = [*logging.getLogger().handlers, logging.lastResort]
+    for handler in handlers:
+        if handler is not None and _FILTER not in handler.filters:
+            handler.addFilter(_FILTER)
