@@ -296,10 +296,14 @@ def _atomic_text(path: Path) -> Iterator[IO[str]]:
 
 
 def export_path(session_factory: sessionmaker[Session], fmt: str, out_path: str | Path) -> Path:
-    """Where an export to ``out_path`` goes: a folder gets ``default_file_name(fmt)`` in it. Never the
-    store's own SQLite file (``StoreError``): the export would replace the database it reads."""
-    out = Path(out_path)
-    if out.is_dir():
+    """Where an export to ``out_path`` goes: a folder (an existing one, or a name ending in ``/``, which
+    is created) gets ``default_file_name(fmt)`` in it. Never the store's own SQLite file (``StoreError``):
+    the export would replace the database it reads."""
+    text = os.fspath(out_path)
+    out = Path(text)
+    if text.endswith(tuple(sep for sep in (os.sep, os.altsep) if sep)) or out.is_dir():
+        if out.exists() and not out.is_dir():
+            raise StoreError(f"{out} is a file, not a folder; give a folder or a file name")
         out = out / default_file_name(fmt)
     own = sqlite_path(engine_of(session_factory).url)
     if own is not None and out.resolve() == own.resolve():

@@ -58,7 +58,15 @@ def export(
         ExportFormat,
         typer.Option("--format", "-f", help="Dataset format to write (see above for sft, kto, dpo)."),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="File to write (atomically).")],
+    out: Annotated[
+        str,  # not Path: a trailing "/" (a folder) must survive
+        typer.Option(
+            "--out",
+            "-o",
+            help="File to write (atomically), or a folder (an existing one, or a name ending in /, which is "
+            "created) to write qabot-<format><suffix> in.",
+        ),
+    ],
     db: DbOption = None,
     since: Annotated[str | None, typer.Option(help="Only exchanges from this date/time on (UTC).")] = None,
     until: Annotated[

@@ -123,6 +123,24 @@ def test_import_adds_then_skips_duplicates_and_exports_them(db_url, tmp_path):
     assert len(out.read_text().splitlines()) == 2
 
 
+def test_export_to_a_new_folder_with_a_trailing_slash_writes_inside_it(db_url, tmp_path):
+    """`-o newdir/` used to write a *file* named newdir, which the next export overwrote."""
+    pairs = tmp_path / "pairs.json"
+    pairs.write_text('[{"question": "What is a corner kick?", "answer": "A restart from the corner arc."}]')
+    assert runner.invoke(app, ["import", str(pairs), "--db", db_url]).exit_code == 0
+    folder = tmp_path / "newdir"
+    for fmt, name in (("json", "qabot-json.json"), ("csv", "qabot-csv.csv")):
+        result = runner.invoke(app, ["export", "--db", db_url, "-f", fmt, "-o", f"{folder}/"])
+        assert result.exit_code == 0, result.output
+        assert result.output == f"wrote 1 {fmt} rows to {folder / name}\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["qabot-csv.csv", "qabot-json.json"]
+    result = runner.invoke(app, ["export", "--db", db_url, "-f", "json", "-o", f"{pairs}/"])
+    assert (
+        result.exit_code == 1
+        and result.output == f"error: {pairs} is a file, not a folder; give a folder or a file name\n"
+    )
+
+
 def test_import_into_a_read_only_store_is_one_line_without_a_traceback(tmp_path):
     assert runner.invoke(app, ["db", "upgrade", "--db", f"sqlite:///{tmp_path / 'q.db'}"]).exit_code == 0
     data = tmp_path / "pairs.json"

@@ -200,6 +200,11 @@ def test_export_to_a_folder_names_the_file_after_the_format(seeded, tmp_path):
     assert summary.path == tmp_path / "qabot-jsonl.jsonl" and summary.path.is_file()
 
 
+def test_export_to_a_name_ending_in_a_slash_creates_that_folder(seeded, tmp_path):
+    summary = write_export(seeded, "csv", f"{tmp_path / 'new' / 'exports'}/")
+    assert summary.path == tmp_path / "new" / "exports" / "qabot-csv.csv" and summary.path.is_file()
+
+
 def test_exported_file_has_the_usual_permissions(seeded, tmp_path):
     umask = os.umask(0o022)
     try:
