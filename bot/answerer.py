@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from bot import scheduling, torch_thread
@@ -245,6 +245,12 @@ class Answerer:
     async def nudge(self, question: str, votes: int) -> None:
         """Votes on answers that used known ``question``: +1 per 👍, -1 per 👎 (negative: take back)."""
         await torch_thread.run(lambda: self._knowledge.nudge(question, votes))
+
+    async def set_votes(self, totals: Mapping[str, int]) -> None:
+        """Replace every nudge with the net votes per known question (at start-up and when the store's
+        votes change: ``bot.knowledge_sync``)."""
+        totals = dict(totals)
+        await torch_thread.run(lambda: self._knowledge.set_votes(totals))
 
     async def answer(self, question: str, *, max_new_tokens: int | None = None) -> Answer:
         """Answer one question; ``EmptyQuestion`` (a ``ValueError``) if it is empty, ``AnswererBusy``

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -165,6 +165,12 @@ class Knowledge:
         key = comparison_key(question)
         value = self._nudges.get(key, 0.0) + NUDGE_PER_VOTE * votes
         self._nudges[key] = max(-NUDGE_MAX, min(NUDGE_MAX, value))
+
+    def set_votes(self, totals: Mapping[str, int]) -> None:
+        """Replace every nudge with the net votes per known question (the store's ``vote_totals``)."""
+        self._nudges = {}
+        for question, votes in totals.items():
+            self.nudge(question, votes)
 
     def _as_known(self, match: Match) -> Match:
         """A live match of a learned wording as the known question it stands for (its current answer)."""

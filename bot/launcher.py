@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from bot.answerer import Answerer
     from bot.async_store import SessionFactory
     from bot.discord_app.startup import DiscordStartupError
+    from bot.knowledge_sync import KnowledgeSync
     from bot.retrain import RetrainJob
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class Services:
     answerer: Answerer
     session_factory: SessionFactory
     retrain_job: RetrainJob
+    sync: KnowledgeSync  # what the store knows, loaded at start and followed while serving
 
 
 def setup_logging(level: int) -> None:
@@ -99,10 +101,12 @@ def bootstrap_model(settings: Settings, data: Path = BOOTSTRAP_DATA) -> Path:
 def build_services(settings: Settings) -> Services:
     """The answerer, the store and the retrain job for ``settings``; raises CheckpointError/StoreError."""
     from bot.answerer import Answerer
+    from bot.knowledge_sync import KnowledgeSync, marked_feed
     from bot.retrain import RetrainJob
     from storage.db import open_store
 
     session_factory = open_store(settings.database_url)
+    feed = marked_feed(session_factory)  # before the model loads
     answerer = Answerer.load(settings)
     job = RetrainJob(
         answerer=answerer,
@@ -111,7 +115,10 @@ def build_services(settings: Settings) -> Services:
         base_datasets=settings.base_datasets,
         precision=settings.precision,
     )
-    return Services(answerer, session_factory, job)
+    sync = KnowledgeSync(
+        answerer, session_factory, interval_s=settings.sync_interval_s, feed=feed, retrain_job=job
+    )
+    return Services(answerer, session_factory, job, sync)
 
 
 def run(settings: Settings, *, local: bool = False, bootstrap: bool = False) -> None:
@@ -144,28 +151,13 @@ def run(settings: Settings, *, local: bool = False, bootstrap: bool = False) -> 
     asyncio.run(_run_terminal(services))
 
 
-async def load_knowledge(answerer: Answerer, session_factory: SessionFactory) -> None:
-    """Give the answerer what the store knows beyond the model: taught pairs and corrections (answered at
-    once), the wordings askers resolved with "did you mean", and the votes on each known question (nudging
-    its ranking). Every front end starts with it."""
-    from bot import async_store
-
-    try:
-        await answerer.set_live(await async_store.live_pairs(session_factory))
-        await answerer.set_wordings(await async_store.learned_wordings(session_factory))
-        for question, votes in (await async_store.vote_totals(session_factory)).items():
-            await answerer.nudge(question, votes)
-    except Exception:  # the model still answers what it was trained on
-        log.exception("could not load taught pairs, learned wordings and votes from the store")
-
-
 async def _run_terminal(services: Services) -> None:
     from bot.terminal import Terminal
 
     if hasattr(sys.stdin, "reconfigure"):
         sys.stdin.reconfigure(errors="replace")  # invalid UTF-8 on stdin becomes U+FFFD, never a crash
-    async with services.answerer:
-        await load_knowledge(services.answerer, services.session_factory)
+    # The sync loads what the store knows, then follows what other processes on it change.
+    async with services.answerer, services.sync:
         try:
             await Terminal(
                 answerer=services.answerer,
@@ -181,8 +173,7 @@ async def _run_terminal(services: Services) -> None:
 async def _run_discord(settings: Settings, services: Services) -> None:
     from bot.discord_app.startup import DiscordStartupError, run_bot
 
-    async with services.answerer:
-        await load_knowledge(services.answerer, services.session_factory)
+    async with services.answerer, services.sync:
         try:
             await run_bot(settings, services.answerer, services.session_factory, services.retrain_job)
         except DiscordStartupError as e:

@@ -3,8 +3,9 @@
 Both build a ``Generator`` from the checkpoint folder (default: the ``MODEL_DIR`` setting,
 ``models/current``) and an ``Answerer`` from the settings (zones, threshold, fallback text, answer length),
 with what the store taught and voted since training (when the store exists), so the terminal gives exactly
-the answers the Discord bot would. ``--json`` shows where each answer came from: its zone, the known question
-it matched and how well.
+the answers the Discord bot would; ``chat`` keeps following what other processes on the store change
+(``bot.knowledge_sync``). ``--json`` shows where each answer came from: its zone, the known question it
+matched and how well.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import typer
 if TYPE_CHECKING:
     from bot.answerer import Answer, Answerer
     from bot.async_store import SessionFactory
+    from bot.knowledge_sync import KnowledgeSync
 
 ModelOpt = Annotated[
     Path | None, typer.Option("--model", "-m", help="Checkpoint folder (default: MODEL_DIR, models/current).")
@@ -36,21 +38,37 @@ JsonOpt = Annotated[
 ]
 
 
-def _build_answerer(model: Path | None, precision: str | None) -> tuple[Answerer, SessionFactory | None]:
-    """Load the model and wrap it the way the bot does, with the store (when it exists) whose taught pairs
-    and votes ``_serving`` applies; a missing model exits with the train command."""
+def _build_answerer(
+    model: Path | None, precision: str | None, *, follow: bool = False
+) -> tuple[Answerer, KnowledgeSync | None]:
+    """Load the model and wrap it the way the bot does, with the sync of the store (when it exists) whose
+    taught pairs and votes ``_serving`` applies (and, with ``follow``, keeps applying, as ``qabot run``
+    does); a missing model exits with the train command."""
     from bot.answerer import Answerer
     from bot.cli.common import fail, load_settings
+    from bot.knowledge_sync import KnowledgeSync, marked_feed
     from training.checkpoint import CheckpointError
 
     settings = load_settings(model_dir=model, precision=precision)
+    store = _existing_store(settings.database_url)
+    feed = marked_feed(store) if store is not None and follow else None  # before the model loads
     try:
         answerer = Answerer.load(settings)
     except CheckpointError as e:
         raise fail(str(e)) from None
     except ValueError as e:  # e.g. a precision the device cannot run
         raise fail(f"Cannot load the model: {e}") from None
-    return answerer, _existing_store(settings.database_url)
+    if store is None:
+        return answerer, None
+    sync = KnowledgeSync(
+        answerer,
+        store,
+        interval_s=settings.sync_interval_s if follow else 0,
+        feed=feed,
+        model_dir=settings.model_dir,
+        precision=settings.precision,
+    )
+    return answerer, sync
 
 
 def _existing_store(database_url: str) -> SessionFactory | None:
@@ -68,16 +86,20 @@ def _existing_store(database_url: str) -> SessionFactory | None:
 
 
 @contextlib.asynccontextmanager
-async def _serving(answerer: Answerer, store: SessionFactory | None) -> AsyncIterator[Answerer]:
-    """The answerer running, with what the store taught and voted applied, as ``qabot run`` starts."""
-    from bot.launcher import load_knowledge
+async def _serving(answerer: Answerer, sync: KnowledgeSync | None) -> AsyncIterator[Answerer]:
+    """The answerer running, with what the store taught and voted applied (and followed, when the sync
+    polls), as ``qabot run`` starts."""
     from storage.db import dispose
 
     async with answerer:
-        if store is not None:
-            await load_knowledge(answerer, store)
-            dispose(store)
-        yield answerer
+        if sync is None:
+            yield answerer
+            return
+        try:
+            async with sync:
+                yield answerer
+        finally:
+            dispose(sync.session_factory)
 
 
 def answer_json(answer: Answer) -> dict[str, Any]:
@@ -114,10 +136,10 @@ def ask(
         clean_question(question)  # reject an empty question before paying for the model load
     except ValueError as e:
         raise fail(str(e)) from None
-    answerer, store = _build_answerer(model, precision)
+    answerer, sync = _build_answerer(model, precision)
 
     async def run() -> Answer:
-        async with _serving(answerer, store):
+        async with _serving(answerer, sync):
             return await answerer.answer(question)
 
     answer = asyncio.run(run())
@@ -128,7 +150,7 @@ def chat(model: ModelOpt = None, precision: PrecisionOpt = None, as_json: JsonOp
     """Talk to the model: an interactive prompt, or one answer per stdin line when piped."""
     import asyncio
 
-    answerer, store = _build_answerer(model, precision)
+    answerer, sync = _build_answerer(model, precision, follow=True)
     # sys.stdin is None when the shell closed it (`qabot chat 0<&-`): that is end of input.
     stdin = sys.stdin or io.StringIO()
     # Undecodable bytes on stdin become U+FFFD instead of crashing the loop.
@@ -137,13 +159,15 @@ def chat(model: ModelOpt = None, precision: PrecisionOpt = None, as_json: JsonOp
     interactive = stdin.isatty() and not as_json
 
     async def run() -> None:
-        async with _serving(answerer, store):
-            await (_interactive(answerer) if interactive else _scripted(answerer, as_json, stdin))
+        local = sync.local_wordings if sync is not None else []  # a pick teaches this chat only
+        async with _serving(answerer, sync):
+            await (_interactive(answerer, local) if interactive else _scripted(answerer, as_json, stdin))
 
     asyncio.run(run())
 
 
-async def _interactive(answerer: Answerer) -> None:
+async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = None) -> None:
+    """``local``: the wordings this chat learned, kept when the store's are reloaded."""
     import asyncio
 
     with contextlib.suppress(ImportError):
@@ -162,6 +186,8 @@ async def _interactive(answerer: Answerer) -> None:
         if line.strip().isdecimal() and 1 <= int(line) <= len(offered):
             line = offered[int(line) - 1]  # "did you mean": the number of a known question
             await answerer.learn_wording(asked, line)
+            if local is not None:
+                local.append({"wording": asked, "question": line})
         try:
             answer = await answerer.answer(line)
         except ValueError as e:

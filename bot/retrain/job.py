@@ -4,8 +4,9 @@ One job at a time. A run exports the store (``storage.export``) plus ``BASE_DATA
 subprocess (``python -m training --progress json``: a crash or an out-of-memory kill cannot take the bot
 down, and cancel is a kill), evaluates the new checkpoint against the serving one on a fixed eval set
 (``bot.retrain.gate``: the serving model's recorded eval split), and only if the new model is not worse (or
-``force``) swaps it into the ``Answerer`` and moves the ``models/current`` pointer. Otherwise the old
-model keeps serving and the result says why. Every run is recorded as a ``TrainingRun`` row. A run's
+``force``) swaps it into the ``Answerer`` and moves the ``models/current`` pointer (then logs the swap in the
+store, and every other process serving it loads that model too: ``follow``). Otherwise the old model keeps
+serving and the result says why. Every run is recorded as a ``TrainingRun`` row. A run's
 Trainer work folder goes when it ends; one that a crash of the bot left behind (``.work-retrain-*``, not in
 use by a live trainer) is removed when the job is made and when the next run starts.
 
@@ -285,20 +286,45 @@ class RetrainJob:
             )
         self.answerer.swap(generator)  # atomic: requests already in a batch finish on the old model
         self.serving_dir = new_dir.resolve()
+        await self._announce(getattr(generator, "model_version", new_dir.name))
+
+    async def _announce(self, version: str) -> None:
+        """Log the model now served in the store's change log: every other process serving the store loads
+        it too (``bot.knowledge_sync``, ``follow``)."""
+        from storage.changes import note
+
+        try:
+            await run_in_session(
+                self.session_factory,
+                note,
+                "model",
+                model_path=str(self.serving_dir),
+                model_version=version[:64],
+            )
+        except Exception:  # this process serves it already; the others do after a restart
+            log.exception("could not tell the other processes about model %s", self.serving_dir)
+
+    async def follow(self, model_dir: Path) -> str:
+        """Serve ``model_dir``, which another process serving the store swapped in (its gated retrain or
+        its /reload): loaded off the event loop, swapped in only once loaded; not announced again. Raises
+        what loading raised, and the old model keeps serving."""
+        target = Path(model_dir).resolve()
+        generator = await torch_thread.run(self._load_generator, target)
+        self.answerer.swap(generator)
+        self.serving_dir = target
+        return getattr(generator, "model_version", target.name)
 
     async def reload(self) -> str:
         """Load whatever ``MODEL_DIR`` points at now (e.g. after ``qabot train``) and serve it."""
         if self.running:
             raise RetrainBusy(self.progress.describe())
-        target = self.model_pointer.resolve()
         self._reloading = True
         try:
-            generator = await torch_thread.run(self._load_generator, target)
+            version = await self.follow(self.model_pointer)
         finally:
             self._reloading = False
-        self.answerer.swap(generator)
-        self.serving_dir = target
-        return getattr(generator, "model_version", target.name)
+        await self._announce(version)
+        return version
 
     # -- TrainingRun rows ----------------------------------------------------------------------------
     async def _start_row(self, options: RetrainOptions) -> int | None:

@@ -1,0 +1,272 @@
+"""Every process serves every change (``bot.knowledge_sync``): two "processes" (each its own Answerer, store
+engine and sync) on one store; what one is taught, corrected, learns or is voted, the other answers after
+one poll; a model one swaps in after its gate, the other loads once; a failure is logged and retried."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import async_store, knowledge_sync
+from bot.answerer import Answerer
+from bot.knowledge import NUDGE_PER_VOTE
+from bot.knowledge_sync import KnowledgeSync
+from bot.retrain import RetrainJob, RetrainOptions
+from storage import repo
+from storage.changes import note
+from storage.db import dispose, open_store
+from tests.bot.fixtures import FakeGenerator, small_dataset
+from tests.bot.test_retrain import FAKE_TRAINER, fake_models
+from tests.storage.conftest import postgres_server  # noqa: F401  (a fixture)
+from training.checkpoint import point_current
+from training.zones import ZoneThresholds
+
+KNOWN = [
+    {"question": "How long is a football match?", "answer": "90 minutes."},
+    {"question": "How long is half-time in a football match?", "answer": "15 minutes."},
+]
+ZONES = ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'qabot.db'}"
+    return request.getfixturevalue("postgres_server").database()
+
+
+def generator(version: str = "v1") -> FakeGenerator:
+    return FakeGenerator(
+        {p["question"]: p["answer"] for p in KNOWN}, known=KNOWN, zones=ZONES, version=version
+    )
+
+
+class Process:
+    """One serving process: its own engine on the store, its Answerer, its sync (not polling by itself)."""
+
+    def __init__(self, answerer: Answerer, store: Any, retrain_job: RetrainJob | None = None) -> None:
+        self.answerer, self.store = answerer, store
+        self.sync = KnowledgeSync(answerer, store, interval_s=0, retrain_job=retrain_job)
+
+    async def ask(self, question: str) -> str:
+        return (await self.answerer.answer(question)).text
+
+
+@asynccontextmanager
+async def process(url: str, version: str = "v1") -> AsyncIterator[Process]:
+    store = open_store(url)
+    try:
+        async with Answerer(generator(version), batch_wait_ms=0) as answerer:
+            proc = Process(answerer, store)
+            async with proc.sync:
+                yield proc
+    finally:
+        dispose(store)
+
+
+async def log(proc: Process, question: str, reply_id: int) -> int:
+    answer = await proc.answerer.answer(question)
+    return await async_store.log_exchange(proc.store, answer, source="discord", reply_message_id=reply_id)
+
+
+async def test_a_pair_taught_in_one_process_is_answered_by_the_other_after_a_poll(url):
+    async with process(url) as a, process(url) as b:
+        # What the terminal's /teach and Discord's /teach do in process A.
+        await async_store.teach(a.store, "What is VAR?", "The video assistant referee.", admin_id=1)
+        await a.answerer.teach("What is VAR?", "The video assistant referee.")
+        assert await b.ask("What is VAR?") != "The video assistant referee."
+        assert [c.kind for c in await b.sync.poll()] == ["taught"]
+        assert await b.ask("What is VAR?") == "The video assistant referee."
+        await a.sync.poll()  # A's own change comes back to it: applied again, still answered
+        assert await a.ask("What is VAR?") == "The video assistant referee."
+
+
+async def test_a_correction_in_one_process_is_answered_by_the_other(url):
+    async with process(url) as a, process(url) as b:
+        await log(a, "Who is the best keeper?", 600)
+        assert await async_store.record_correction(a.store, 600, "Lev Yashin.", admin_id=1)
+        await b.sync.poll()
+        answer = await b.answerer.answer("Who is the best keeper?")
+        assert (answer.text, answer.answered_by) == ("Lev Yashin.", "correction")
+
+
+async def test_a_wording_learned_in_one_process_is_answered_by_the_other(url):
+    async with process(url) as a, process(url) as b:
+        exchange_id = await log(a, "how long", 700)
+        assert (await b.answerer.answer("how long")).zone == "suggest"
+        assert await async_store.record_choice(a.store, exchange_id, KNOWN[1]["question"])
+        await b.sync.poll()
+        assert await b.ask("how long") == "15 minutes."
+        # An admin's wording, and one forgotten again, travel the same way.
+        assert await async_store.forget_wording(a.store, "how long", KNOWN[1]["question"]) == 1
+        await b.sync.poll()
+        assert (await b.answerer.answer("how long")).zone == "suggest"
+
+
+async def test_a_vote_in_one_process_nudges_the_ranking_in_the_other(url):
+    question = KNOWN[0]["question"]
+
+    def score(proc: Process) -> float:
+        return proc.answerer.knowledge.search_many([question])[0][0].score
+
+    async with process(url) as a, process(url) as b:
+        await log(a, question, 800)
+        before = score(b)
+        result = await async_store.apply_vote(a.store, 800, 42, -1)
+        assert result is not None and result.delta == -1
+        await b.sync.poll()
+        assert score(b) == pytest.approx(before - NUDGE_PER_VOTE)
+        await async_store.apply_vote(a.store, 800, 42, None, only_if=-1)  # the 👎 taken back
+        await b.sync.poll()
+        assert score(b) == pytest.approx(before)
+
+
+async def test_a_teach_that_commits_while_a_reload_runs_is_not_hidden_by_it(url, monkeypatch):
+    """The reload read the store just before this process's own teach committed (and was taught to its
+    answerer): replacing the live pairs with what it read must not hide that pair until the next poll."""
+    real, raced = knowledge_sync.read_knowledge, []
+
+    def racing(session_factory: Any, parts: Any) -> dict[str, Any]:
+        known = real(session_factory, parts)
+        if not raced:
+            raced.append(True)
+            with session_factory.begin() as session:  # what /teach in this process does meanwhile
+                repo.add_taught_pair(session, "What is VAR?", "The video assistant referee.")
+            a.answerer.knowledge.add_live("What is VAR?", "The video assistant referee.")
+        return known
+
+    async with process(url) as a, process(url) as b:
+        monkeypatch.setattr(knowledge_sync, "read_knowledge", racing)
+        await async_store.teach(b.store, "Who is the best keeper?", "Lev Yashin.", admin_id=1)
+        await a.sync.poll()
+        assert raced and await a.ask("What is VAR?") == "The video assistant referee."
+        assert await a.ask("Who is the best keeper?") == "Lev Yashin."
+
+
+async def test_a_failed_reload_is_logged_and_retried_at_the_next_poll(url, monkeypatch, caplog):
+    real = knowledge_sync.read_knowledge
+    calls = []
+
+    def flaky(*args: Any) -> dict[str, Any]:
+        calls.append(args)
+        if len(calls) <= 2:
+            raise OSError("the store went away")
+        return real(*args)
+
+    async with process(url) as a, process(url) as b:
+        monkeypatch.setattr(knowledge_sync, "read_knowledge", flaky)
+        await async_store.teach(a.store, "What is VAR?", "The video assistant referee.", admin_id=1)
+        b.sync.interval_s = 0.01
+        await b.sync.close()  # restart B's sync with its loop: it must survive the failure
+        await b.sync.start()
+        with caplog.at_level(logging.ERROR, logger="bot.knowledge_sync"):
+            for _ in range(300):
+                if await b.ask("What is VAR?") == "The video assistant referee.":
+                    break
+                await asyncio.sleep(0.01)
+        assert await b.ask("What is VAR?") == "The video assistant referee."
+        assert "could not load taught pairs" in caplog.text  # at start
+        assert "could not follow the store's changes" in caplog.text  # the first poll
+        assert len(calls) >= 3
+
+
+# -- models --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def models(tmp_path: Path) -> dict[str, Any]:
+    """models/current → models/A, a fake trainer that makes a retrain's folder, and loads counted by name."""
+    [first] = fake_models(tmp_path, "A")
+    trainer = tmp_path / "fake_trainer.py"
+    trainer.write_text(FAKE_TRAINER)
+    loads: list[str] = []
+
+    def load(path: Path) -> FakeGenerator:
+        loads.append(path.name)
+        if path.name == "broken":
+            raise OSError("no weights in models/broken")
+        return generator(path.name)
+
+    return {"pointer": point_current(first), "trainer": trainer, "loads": loads, "load": load}
+
+
+def job(proc: Process, models: dict[str, Any], tmp_path: Path) -> RetrainJob:
+    retrain = RetrainJob(
+        answerer=proc.answerer, session_factory=proc.store, model_pointer=models["pointer"],
+        base_datasets=[small_dataset(tmp_path / "base.json")], load_generator=models["load"],
+        evaluate=lambda model_dir, records: {"f1": 1.0, "n": 1},
+    )  # fmt: skip
+    trainer = models["trainer"]
+    retrain._train_command = lambda data, options, out: [sys.executable, str(trainer), "--out", str(out)]
+    proc.sync = KnowledgeSync(proc.answerer, proc.store, interval_s=0, retrain_job=retrain)
+    return retrain
+
+
+async def test_a_model_swapped_in_after_the_gate_is_loaded_by_the_other_process_once(url, models, tmp_path):
+    async with process(url, "A") as a, process(url, "A") as b:
+        job_a, job_b = job(a, models, tmp_path), job(b, models, tmp_path)
+        await a.sync.start(), await b.sync.start()
+        result = await job_a.run(RetrainOptions())
+        assert result.status == "swapped", result.message
+        new = result.model_dir.name
+        assert models["loads"] == [new] and a.answerer.model_version == new  # A's own swap
+        [change] = await b.sync.poll()
+        assert (change.kind, change.model_path) == ("model", str(result.model_dir.resolve()))
+        assert b.answerer.model_version == new and job_b.serving_dir == result.model_dir.resolve()
+        assert await b.sync.poll() == [] and await a.sync.poll() != []
+        assert models["loads"] == [new, new]  # once in each process: never again, never in A twice
+
+
+async def test_a_model_that_fails_to_load_leaves_the_old_one_serving(url, models, tmp_path, caplog):
+    async with process(url, "A") as a, process(url, "A") as b:
+        job_a, _ = job(a, models, tmp_path), job(b, models, tmp_path)
+        await b.sync.start()
+        [broken] = fake_models(tmp_path, "broken")
+        point_current(broken, pointer=models["pointer"])
+        with pytest.raises(OSError):
+            await job_a.reload()  # A cannot load it either: nothing is announced
+        [good] = fake_models(tmp_path, "C")
+        point_current(good, pointer=models["pointer"])
+        await job_a.reload()  # /reload in A: B follows
+        await b.sync.poll()
+        assert b.answerer.model_version == "C"
+        # A model another process serves that this one cannot load: logged, the old one keeps answering.
+        await async_store.run_in_session(
+            a.store, note, "model", model_path=str(broken.resolve()), model_version="broken"
+        )
+        with caplog.at_level(logging.ERROR, logger="bot.knowledge_sync"):
+            await b.sync.poll()
+        assert b.answerer.model_version == "C" and "could not load model" in caplog.text
+        assert await b.ask("How long is a football match?") == "90 minutes."
+        await b.sync.poll()
+        assert models["loads"].count("broken") == 2  # A's reload, then B once: never retried
+
+
+async def test_without_a_retrain_job_the_model_is_loaded_at_the_sync_s_precision(url, tmp_path, monkeypatch):
+    """``qabot chat``: no RetrainJob; the sync loads the announced folder itself."""
+    import training.generate
+
+    loaded: list[tuple[str, str]] = []
+
+    def fake_load(path: Path, *, precision: str) -> FakeGenerator:
+        loaded.append((path.name, precision))
+        return generator(path.name)
+
+    monkeypatch.setattr(training.generate.Generator, "load", staticmethod(fake_load))
+    [first, second] = fake_models(tmp_path, "A", "B")
+    async with process(url, "A") as a, process(url, "A") as b:
+        b.sync = KnowledgeSync(b.answerer, b.store, interval_s=0, model_dir=first, precision="fp32")
+        await b.sync.start()
+        for folder in (first, second):  # its own model first: not loaded again
+            await async_store.run_in_session(
+                a.store, note, "model", model_path=str(folder), model_version=folder.name
+            )
+            await b.sync.poll()
+        assert loaded == [("B", "fp32")] and b.answerer.model_version == "B"
