@@ -166,6 +166,23 @@ def weights_file(model_dir: Path) -> str:
     return next((name for name in WEIGHT_FILES if (Path(model_dir) / name).is_file()), WEIGHT_FILES[0])
 
 
+def check_finite_weights(model: Any, model_dir: Path) -> None:
+    """A ``CheckpointError`` naming the folder and the first parameter that holds NaN or inf: such a model
+    answers garbage with a NaN confidence (not valid JSON). One sum per tensor finds them (NaN and inf
+    propagate through it); only a tensor whose sum is not finite is checked element by element, so a sum
+    that merely overflows is no error."""
+    import torch
+
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if not param.is_floating_point() or torch.isfinite(param.sum()) or torch.isfinite(param).all():
+                continue
+            raise CheckpointError(
+                f"{model_dir}: {weights_file(model_dir)} holds NaN or infinite values, first in {name}; "
+                "retrain or pick another model"
+            )
+
+
 def read_manifest(model_dir: str | os.PathLike[str], required: bool = True) -> dict[str, Any]:
     """``manifest.json`` of ``model_dir``. Missing: an error, or (``required=False``, a plain
     ``save_pretrained`` folder) ``{}`` and a warning that defaults apply. Corrupt: always an error."""

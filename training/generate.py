@@ -21,6 +21,7 @@ import torch
 
 from training.checkpoint import (
     CheckpointError,
+    check_finite_weights,
     load_tokenizer,
     read_manifest,
     resolve_model_dir,
@@ -162,6 +163,7 @@ class Generator:
         precision = resolve_precision(precision, dev)
         tokenizer = load_tokenizer(real)
         model = _load_weights(AutoModelForCausalLM, real)
+        check_finite_weights(model, real)
         int8_weights = read_int8_weights(real) if precision == "int8" else None
         try:
             model = prepare_model(model, precision, dev, int8_weights)

@@ -162,5 +162,8 @@ def read_int8_weights(folder: Path) -> Int8Weights | None:
         matrix = qweight.dtype == torch.int8 and qweight.dim() == 2
         if not matrix or scale is None or scale.shape != qweight.shape[:1]:
             raise CheckpointError(f"{path}: {name} is not an int8 weight with one scale per row")
+        if not torch.isfinite(scale).all():
+            problem = f"{name}'s scales hold NaN or infinite values"
+            raise CheckpointError(f"{path}: {problem}; delete it to round weights at load time")
         weights[name] = (qweight, scale)
     return weights

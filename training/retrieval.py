@@ -311,7 +311,40 @@ class RetrievalIndex:
         if (path / VECTORS_FILE).is_file():
             pairs = path / PAIR_VECTORS_FILE
             vectors = Vectors(np.load(path / VECTORS_FILE), np.load(pairs) if pairs.is_file() else None)
+        _check_rows(records, word, gram, vectors)
         if embedder == "auto":
             embedder = Embedder.load(payload.get("embedder")) if vectors is not None else None
+        if vectors is not None and embedder is not None:
+            dim = getattr(getattr(embedder, "model", None), "config", None)
+            dim = getattr(dim, "hidden_size", None)
+            if dim is not None and vectors.questions.shape[1] != dim:
+                raise ValueError(
+                    f"{VECTORS_FILE} holds {vectors.questions.shape[1]}-dimensional vectors, but the "
+                    f"encoder {embedder.name} makes {dim}"
+                )
         blend = payload.get("blend", FORMAT_1_BLEND)
         return cls(records, word, gram, vectors, embedder, blend)
+
+
+def _check_rows(records: Any, word: BM25View, gram: BM25View, vectors: Vectors | None) -> None:
+    """A ValueError unless every part of a saved index describes the same questions: a records.json, a
+    BM25 view or a vectors file that disagrees with the others in rows (a file replaced by hand, or copied
+    from another run) would load and then fail every question with an IndexError."""
+    if not isinstance(records, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("question"), str) and isinstance(r.get("answer"), str)
+        for r in records
+    ):
+        raise ValueError(f"{RECORDS_FILE} does not hold a list of question/answer records")
+    rows = {"the BM25 view words/": len(word), "the BM25 view grams/": len(gram)}
+    if vectors is not None:
+        for name, matrix in ((VECTORS_FILE, vectors.questions), (PAIR_VECTORS_FILE, vectors.pairs)):
+            if matrix is None:
+                continue
+            if matrix.ndim != 2 or matrix.shape[1] != vectors.questions.shape[-1]:
+                raise ValueError(f"{name} is not a matrix of {VECTORS_FILE}'s width (shape {matrix.shape})")
+            if not np.isfinite(matrix.sum()):  # unit vectors: a sum cannot overflow; NaN and inf show
+                raise ValueError(f"{name} holds NaN or infinite values")
+            rows[name] = matrix.shape[0]
+    for name, n in rows.items():
+        if n != len(records):
+            raise ValueError(f"{RECORDS_FILE} holds {len(records)} questions but {name} {n}")

@@ -6,9 +6,12 @@ import json
 import logging
 
 import pytest
+import torch
 
+from tests.tiny_checkpoint import tiny_model
 from training.checkpoint import (
     CheckpointError,
+    check_finite_weights,
     point_current,
     read_manifest,
     resolve_model_dir,
@@ -158,3 +161,24 @@ def test_manifest_that_is_not_an_object_is_a_clear_error(tmp_path, text):
     for required in (True, False):
         with pytest.raises(CheckpointError, match=r"m/manifest.json is corrupt .*not a JSON object"):
             read_manifest(folder, required=required)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_weights_holding_nan_or_inf_are_refused_naming_the_folder_and_parameter(tmp_path, bad):
+    model = tiny_model()
+    check_finite_weights(model, tmp_path)  # a healthy model passes
+    with torch.no_grad():
+        model.transformer.h[1].mlp.c_fc.weight[3, 5] = bad
+    with pytest.raises(CheckpointError) as err:
+        check_finite_weights(model, tmp_path)
+    assert str(err.value) == (
+        f"{tmp_path}: model.safetensors holds NaN or infinite values, first in "
+        "transformer.h.1.mlp.c_fc.weight; retrain or pick another model"
+    )
+
+
+def test_finite_weights_whose_sum_overflows_pass(tmp_path):
+    model = tiny_model()
+    with torch.no_grad():
+        model.transformer.wte.weight.fill_(3e38)  # every value finite; their sum is inf
+    check_finite_weights(model, tmp_path)

@@ -9,8 +9,10 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 from transformers.utils import logging as transformers_logging
 
 from tests.tiny_checkpoint import TINY_PAIRS, shared_tiny_checkpoint, tiny_model
@@ -187,6 +189,27 @@ def _index_without_words(folder: Path) -> None:
     shutil.rmtree(folder / "retrieval" / "words")
 
 
+def _index_rows_disagree(folder: Path) -> None:
+    """records.json one question longer than its BM25 views: loaded, every search hit an IndexError."""
+    RetrievalIndex.build([{"question": q, "answer": a} for q, a in TINY_PAIRS]).save(folder)
+    path = folder / "retrieval" / "records.json"
+    payload = json.loads(path.read_text())
+    payload["records"].append({"question": "Who is new here?", "answer": "Nobody.", "origin": "trained"})
+    path.write_text(json.dumps(payload))
+
+
+def _index_vectors_disagree(folder: Path) -> None:
+    RetrievalIndex.build([{"question": q, "answer": a} for q, a in TINY_PAIRS]).save(folder)
+    np.save(folder / "retrieval" / "vectors.npy", np.ones((len(TINY_PAIRS) - 1, 384), dtype=np.float32))
+
+
+def _nan_weight(folder: Path) -> None:
+    """A model whose weights hold a NaN answered with "confidence": NaN, which is not JSON."""
+    weights = load_file(folder / "model.safetensors")
+    weights["transformer.h.0.attn.c_attn.weight"][0, 0] = float("nan")
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("damage", "message"),
@@ -194,8 +217,27 @@ def _index_without_words(folder: Path) -> None:
         (lambda d: _truncate(d, "model.safetensors"), r"damaged: model.safetensors is damaged \(Safetensor"),
         (_other_size, r"damaged: config.json does not fit model.safetensors"),
         (_index_without_words, r"damaged: retrieval/ is damaged or unreadable \(FileNotFoundError"),
+        (
+            _index_rows_disagree,
+            r"damaged: retrieval/ .*\(ValueError: records.json holds 5 questions but the BM25",
+        ),
+        (
+            _index_vectors_disagree,
+            r"damaged: retrieval/ .*\(ValueError: records.json holds 4 questions but vectors",
+        ),
+        (
+            _nan_weight,
+            r"damaged: model.safetensors holds NaN or infinite values, first in transformer.h.0.attn",
+        ),
     ],
-    ids=["truncated-weights", "config-of-another-size", "index-words-missing"],
+    ids=[
+        "truncated-weights",
+        "config-of-another-size",
+        "index-words-missing",
+        "index-rows-disagree",
+        "index-vectors-disagree",
+        "nan-weights",
+    ],
 )
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_damaged_checkpoint_is_a_checkpoint_error_naming_the_file(

@@ -162,6 +162,15 @@ def test_an_int8_file_of_another_model_names_the_layer(gptq_checkpoint: Path) ->
         Generator.load(gptq_checkpoint, precision="int8")
 
 
+@pytest.mark.slow
+def test_int8_scales_holding_nan_are_a_clear_checkpoint_error(gptq_checkpoint: Path) -> None:
+    tensors = load_file(str(gptq_checkpoint / INT8_FILE))
+    tensors["lm_head.scale"][0] = float("nan")
+    save_file(tensors, str(gptq_checkpoint / INT8_FILE))
+    with pytest.raises(CheckpointError, match="lm_head's scales hold NaN or infinite values; delete it"):
+        Generator.load(gptq_checkpoint, precision="int8")
+
+
 def test_int8_answers_do_not_depend_on_their_batch_mates() -> None:
     # One activation scale per batch would move each answer's log-probabilities by 1e-4..0.2 with its
     # batch mates (and could change its text); with one per row only the fp32 parts' last bits may differ.

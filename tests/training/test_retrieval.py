@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from training import lexical
 from training.embedder import Embedder, bundled_path
 from training.lexical import gram_terms, word_terms
-from training.retrieval import FORMAT_1_BLEND, PAIR_VECTORS_FILE, RECORDS_FILE, RetrievalIndex
+from training.retrieval import FORMAT_1_BLEND, PAIR_VECTORS_FILE, RECORDS_FILE, VECTORS_FILE, RetrievalIndex
 
 PAIRS = [
     {"question": "How many players may each team have on the pitch at the start of a match?", "answer": "11"},
@@ -92,6 +93,43 @@ ACCENTED = [
     {"question": "Which clubs contest the Superclásico?", "answer": "Boca Juniors and River Plate."},
     {"question": "What famous goal did Sergio Agüero score in 2012?", "answer": "The late title winner."},
 ]
+
+
+def _saved(tmp_path, index: RetrievalIndex):
+    index.save(tmp_path)
+    return tmp_path / "retrieval"
+
+
+def test_records_that_disagree_with_the_bm25_views_are_refused_at_load(tmp_path, index) -> None:
+    folder = _saved(tmp_path, index)
+    payload = json.loads((folder / RECORDS_FILE).read_text())
+    payload["records"] = payload["records"][:-1]  # searching would hand back row 6 of 5: IndexError
+    (folder / RECORDS_FILE).write_text(json.dumps(payload))
+    with pytest.raises(ValueError, match="records.json holds 5 questions but the BM25 view words/ 6"):
+        RetrievalIndex.load(tmp_path)
+
+
+def test_vectors_that_disagree_with_the_records_are_refused_at_load(tmp_path, index) -> None:
+    folder = _saved(tmp_path, index)
+    np.save(folder / VECTORS_FILE, np.ones((5, 8), dtype=np.float32))
+    with pytest.raises(ValueError, match="records.json holds 6 questions but vectors.npy 5"):
+        RetrievalIndex.load(tmp_path, embedder=None)
+    np.save(folder / VECTORS_FILE, np.full((6, 8), np.nan, dtype=np.float32))
+    with pytest.raises(ValueError, match="vectors.npy holds NaN or infinite values"):
+        RetrievalIndex.load(tmp_path, embedder=None)
+    np.save(folder / VECTORS_FILE, np.ones((6, 8), dtype=np.float32))
+    np.save(folder / PAIR_VECTORS_FILE, np.ones((6, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match=r"pair_vectors.npy is not a matrix of vectors.npy's width \(shape"):
+        RetrievalIndex.load(tmp_path, embedder=None)
+
+
+def test_records_that_are_not_question_answer_pairs_are_refused_at_load(tmp_path, index) -> None:
+    folder = _saved(tmp_path, index)
+    payload = json.loads((folder / RECORDS_FILE).read_text())
+    payload["records"][2]["answer"] = None
+    (folder / RECORDS_FILE).write_text(json.dumps(payload))
+    with pytest.raises(ValueError, match="records.json does not hold a list of question/answer records"):
+        RetrievalIndex.load(tmp_path)
 
 
 def test_accents_are_folded_people_type_without_them() -> None:
