@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from training.data import DatasetError, jsontext
-from training.data.formats import PREFERENCE_SHAPES, Shape, Where, extract
+from training.data.formats import PREFERENCE_SHAPES, Shape, Where, _type, extract
 from training.data.reading import read_source
 
 PREFERENCE_FORMATS = PREFERENCE_SHAPES
@@ -75,7 +75,8 @@ def _label(value: Any, where: Where) -> bool:
     text = str(value).strip().lower()
     if isinstance(value, int | str) and text in _TRUE | _FALSE:
         return text in _TRUE
-    raise where.error(f"not a KTO label (true/false), got {value!r}", field="label")
+    shown = repr(value) if isinstance(value, int | float | str) else _type(value)
+    raise where.error(f"not a KTO label (true/false), got {shown[:40]}", field="label")
 
 
 def _pair(item: dict, answer_field: str, where: Where) -> dict[str, str]:

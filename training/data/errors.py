@@ -11,9 +11,17 @@ so a ``.env`` passed as a dataset never has its token printed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from training.redact import redact
+
+
+def listing(items: Iterable[object], limit: int = 10) -> str:
+    """``items`` as a list for a message, at most ``limit`` of them: ``['a', 'b'] and 8 more``."""
+    items = list(items)
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return f"{items[:limit]!r}{more}"
 
 
 def location(

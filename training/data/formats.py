@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from training.data.errors import DatasetError
+from training.data.errors import DatasetError, listing
 from training.data.jsontext import HugeNumber
 from training.data.limits import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, MAX_RECORD_CHARS, too_long
 from training.data.normalize import normalize_text
@@ -94,7 +94,7 @@ def detect_shape(
         if len(missing) < len(fields):
             raise where.error(f"missing (a {name} record needs {' and '.join(fields)})", field=missing[0])
     raise where.error(
-        f"cannot tell the format from its fields {sorted(keys.values())}; expected question/answer, "
+        f"cannot tell the format from its fields {listing(sorted(keys.values()))}; expected question/answer, "
         "instruction/output (alpaca), conversations (sharegpt), messages, or prompt/completion "
         "- pass --question-field/--answer-field or --format"
     )

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from training.data import jsontext
-from training.data.errors import DatasetError, location
+from training.data.errors import DatasetError, listing, location
 from training.data.formats import PREFERENCE_SHAPES, SHAPES, Where, detect_shape, extract
 from training.data.limits import MAX_RECORD_CHARS, size
 from training.data.reading import decode, read_source
@@ -97,7 +97,7 @@ def _json_items(path: Path, text: str, records_key: str | None) -> tuple[str, It
         top = _under_key(path, top, records_key)
     elif isinstance(top, dict):
         lists = [k for k, v in top.items() if isinstance(v, list)]
-        hint = f"; pass --records-key ({', '.join(map(repr, lists))} holds a list)" if lists else ""
+        hint = f"; pass --records-key ({', '.join(map(repr, lists[:10]))} holds a list)" if lists else ""
         raise DatasetError(path, f"not a list: the top level is an object, not a list of records{hint}")
     if not isinstance(top, list):
         raise DatasetError(path, f"not a list: the top level is {type(top).__name__}, not a list of records")
@@ -116,7 +116,7 @@ def _under_key(path: Path, top: Any, records_key: str) -> Any:
     node = top
     for part in records_key.split("."):
         if not isinstance(node, dict) or part not in node:
-            keys = sorted(node) if isinstance(node, dict) else []
+            keys = listing(sorted(node) if isinstance(node, dict) else [])
             raise DatasetError(path, f"no key {part!r} for --records-key {records_key!r} (keys: {keys})")
         node = node[part]
     if not isinstance(node, list):
