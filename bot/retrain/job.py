@@ -204,9 +204,13 @@ class RetrainJob:
             store_export=store_file if n else None,
             base=[p.absolute() for p in self.base_datasets if p.is_file()],
         )
+        if too_long := await asyncio.to_thread(data.drop_oversized):
+            log.warning("retrain: %d store pair(s) past the question/answer length limits left out", too_long)
         if not data.files:
             raise _RetrainFailed("Nothing to train on: the store is empty and no BASE_DATASETS file exists.")
-        await self._report(None, detail=f"{n} records from the store + {len(data.base)} base dataset(s)")
+        skipped = f" ({too_long} too long to train on left out)" if too_long else ""
+        detail = f"{n - too_long} records from the store{skipped} + {len(data.base)} base dataset(s)"
+        await self._report(None, detail=detail)
         return data
 
     def _train_command(self, data: RetrainData, options: RetrainOptions, out: Path) -> list[str]:

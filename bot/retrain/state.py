@@ -34,6 +34,28 @@ class RetrainData:
     def files(self) -> list[Path]:
         return ([self.store_export] if self.store_export is not None else []) + self.base
 
+    def drop_oversized(self) -> int:
+        """Take the store export's pairs past ``MAX_QUESTION_CHARS`` / ``MAX_ANSWER_CHARS`` (as cleaned) out
+        of it and say how many: the trainer refuses a file holding one, and a store may hold pairs taught
+        before the limits (or at a terminal). The bot still serves them as taught."""
+        from training.checkpoint import write_json
+        from training.data import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, normalize_text
+
+        if self.store_export is None:
+            return 0
+        records = json.loads(self.store_export.read_text(encoding="utf-8"))
+        kept = [
+            r
+            for r in records
+            if len(normalize_text(r["question"])) <= MAX_QUESTION_CHARS
+            and len(normalize_text(r["answer"], multiline=True)) <= MAX_ANSWER_CHARS
+        ]
+        if len(kept) < len(records):
+            write_json(self.store_export, kept)
+        if not kept:
+            self.store_export = None
+        return len(records) - len(kept)
+
     def store_questions(self) -> list[str]:
         """The questions the store export teaches (always trained on, so the gate must not judge on them)."""
         if self.store_export is None:
