@@ -5,19 +5,31 @@ a key they are plain duplicates; if not, the question is a *conflict* and the po
 kept: ``first`` or ``last`` occurrence, or the ``longest`` answer.
 
 Near: two records are near-duplicates when both their questions and their answers are at least
-``threshold`` similar (rapidfuzz's normalized Indel similarity on comparison keys). Requiring both
-keeps "Who won the 2010 World Cup? Spain." apart from "Who won the 2014 World Cup? Germany.", whose
-questions alone are 96% alike. Candidate pairs come from MinHash LSH over the questions' character
-5-grams (signatures and banding computed with numpy), so no step compares every pair.
+``threshold`` similar (rapidfuzz's normalized Indel similarity on comparison keys), hold the same
+numbers, and their questions do not differ in a name or a word (``training.data.facts``): "How many goals
+did Pele score at the 1958 World Cup?" is 96% like the 1970 one and another fact. Candidate pairs come
+from MinHash LSH over the questions' character 5-grams (signatures and banding computed with numpy),
+within blocks of equal numbers, each record meeting at most WINDOW others per band: memory and time grow
+linearly even when every question is like thousands of others (a templated catalogue).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from training.data.facts import (
+    DIFFERENCES,
+    NUMBER,
+    NUMBER_RUN,
+    QuestionFacts,
+    Vocabulary,
+    fact_difference,
+    numbers_of,
+    question_facts,
+)
 from training.records import Record
 
 CONFLICT_POLICIES = ("first", "last", "longest")
@@ -30,9 +42,15 @@ BANDS, ROWS = 21, 3
 # Character 5-grams: short enough that one typo changes only five of them, long enough that two
 # unrelated questions rarely share many (3-grams such as "the" and "ing" are everywhere).
 SHINGLE = 5
-# A band bucket this large holds records that share only common boilerplate ("what is the"): comparing
-# all its pairs would be quadratic, and the pairs that matter also meet in a smaller bucket.
-MAX_BUCKET = 500
+# In a band bucket each record meets the next WINDOW records in alphabetical order of the questions: a
+# small bucket is compared in full, while one that holds thousands of templated questions ("How much does
+# the Acme red mug cost?" and every other brand, colour and item) costs WINDOW comparisons per record
+# instead of one per member. A mistyped copy sorts next to its original unless the typo is early in the
+# question, and then it still meets it in the bands its typo did not touch.
+WINDOW = 8
+VERIFY_CHUNK = 1 << 18  # candidate pairs similarity-checked per rapidfuzz call
+APART_EXAMPLES = 5
+CLUSTER_CHECKS = 8  # records already merged into a kept one that a newcomer is checked against
 
 
 @dataclass
@@ -130,29 +148,37 @@ def minhash_signatures(keys: Sequence[str], num_perm: int = NUM_PERM, seed: int 
     return sigs
 
 
-def candidate_pairs(sigs: np.ndarray) -> np.ndarray:
-    """Pairs (i, j), i < j, of rows that agree on every row of at least one band; shape (m, 2)."""
+def candidate_pairs(
+    sigs: np.ndarray, blocks: np.ndarray | None = None, rank: np.ndarray | None = None
+) -> np.ndarray:
+    """Pairs (i, j), i < j, of rows that agree on every row of at least one band and share a block
+    (``blocks``: an id per row; rows in different blocks never pair); shape (m, 2).
+
+    Within a band's bucket each row meets only the WINDOW rows after it in ``rank`` order (the questions'
+    alphabetical order), so a bucket of b rows yields at most WINDOW * b pairs, never b**2 / 2."""
     n = len(sigs)
-    found = [np.empty((0, 2), dtype=np.int64)]
+    blocks = np.zeros(n, dtype=np.uint64) if blocks is None else blocks.astype(np.uint64)
+    rank = np.arange(n) if rank is None else rank
     weights = np.asarray(_MIX, dtype=np.uint64)[np.arange(ROWS) % len(_MIX)] + np.arange(
         ROWS, dtype=np.uint64
     )
+    codes = np.empty(0, dtype=np.int64)  # i * n + j of each distinct pair found so far
     for band in range(BANDS):
         with np.errstate(over="ignore"):  # one 64-bit value per band; a rare collision only adds a pair
             bucket = (sigs[:, band * ROWS : (band + 1) * ROWS] * weights).sum(axis=1, dtype=np.uint64)
-        order = np.argsort(bucket, kind="stable")
+            bucket ^= blocks * _MIX[2]
+        order = np.lexsort((rank, bucket))
         ranked = bucket[order]
-        bounds = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1], True])
-        sizes = np.diff(bounds)
-        twos = bounds[:-1][sizes == 2]  # most buckets that matter hold two records: do them at once
-        found.append(np.stack([order[twos], order[twos + 1]], axis=1))
-        larger = (sizes > 2) & (sizes <= MAX_BUCKET)
-        for start, size in zip(bounds[:-1][larger].tolist(), sizes[larger].tolist(), strict=True):
-            members = order[start : start + size]
-            i, j = np.triu_indices(size, k=1)
-            found.append(np.stack([members[i], members[j]], axis=1))
-    pairs = np.sort(np.concatenate(found), axis=1).astype(np.int64)
-    codes = np.unique(pairs[:, 0] * n + pairs[:, 1])  # one row per distinct pair
+        found = [codes]
+        for step in range(1, min(WINDOW, n - 1) + 1):
+            same = np.flatnonzero(ranked[step:] == ranked[:-step])
+            i, j = order[same], order[same + step]
+            found.append(np.minimum(i, j).astype(np.int64) * n + np.maximum(i, j))
+        codes = np.concatenate(found)
+        codes.sort()  # merged band by band (sort, then drop repeats): memory stays O(pairs found)
+        first = np.ones(len(codes), dtype=bool)
+        first[1:] = codes[1:] != codes[:-1]
+        codes = codes[first]
     return np.stack([codes // n, codes % n], axis=1)
 
 
@@ -160,31 +186,128 @@ def candidate_pairs(sigs: np.ndarray) -> np.ndarray:
 class NearResult:
     keep: list[int]
     duplicates: list[tuple[int, int, float]]  # (removed index, kept index it resembles, similarity)
+    # Pairs kept although alike (training.data.facts), by difference: a kept question that is an earlier
+    # kept one with other numbers (such pairs are never compared), or a compared pair alike enough to
+    # merge that differs in a name or word; and the first few of each as (earlier index, later index,
+    # question similarity, difference).
+    apart: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DIFFERENCES, 0))
+    apart_examples: list[tuple[int, int, float, str]] = field(default_factory=list)
+
+    def keep_apart(self, i: int, j: int, similarity: float, difference: str) -> None:
+        self.apart[difference] += 1
+        if self.apart[difference] <= APART_EXAMPLES:
+            self.apart_examples.append((i, j, similarity, difference))
 
 
 def dedupe_near(
-    question_keys: Sequence[str], answer_keys: Sequence[str], threshold: float = 0.9
+    question_keys: Sequence[str],
+    answer_keys: Sequence[str],
+    threshold: float = 0.9,
+    questions: Sequence[str] | None = None,
 ) -> NearResult:
-    """Drop each record that is a near-duplicate of an earlier kept one (greedy, in input order)."""
-    from rapidfuzz.distance import Indel
+    """Drop each record that is a near-duplicate of an earlier kept one (greedy, in input order): its
+    question and answer both at least ``threshold`` alike, with the same numbers, and its question the
+    same in names and words (``training.data.facts``).
 
+    ``questions`` (the normalized texts, for their capitals) lets names count as facts; without them
+    only numbers and words do."""
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"near-duplicate threshold must be in (0, 1], not {threshold}")
     n = len(question_keys)
+    result = NearResult(list(range(n)), [])
     if n < 2 or threshold >= 1.0:
-        return NearResult(list(range(n)), [])
-    pairs = candidate_pairs(minhash_signatures(question_keys))
+        return result
+    # Records whose questions or answers hold other numbers state other facts ("Stadium 13"; "holds 9,000"),
+    # so they need never meet: one LSH block per pair of number tuples.
+    numbers = [numbers_of(k) for k in question_keys]
+    block_ids: dict[tuple[tuple[str, ...], ...], int] = {}
+    blocks = np.fromiter(
+        (
+            block_ids.setdefault((q, numbers_of(a)), len(block_ids))
+            for q, a in zip(numbers, answer_keys, strict=True)
+        ),
+        np.int64,
+        count=n,
+    )
+    rank = np.empty(n, dtype=np.int64)
+    rank[sorted(range(n), key=question_keys.__getitem__)] = np.arange(n)
+    pairs = candidate_pairs(minhash_signatures(question_keys), blocks, rank)
+    facts = _Facts(question_keys if questions is None else questions, question_keys)
     neighbours: dict[int, list[tuple[int, float]]] = {}
-    for i, j in pairs.tolist():
-        q_sim = Indel.normalized_similarity(question_keys[i], question_keys[j], score_cutoff=threshold)
-        if q_sim and Indel.normalized_similarity(answer_keys[i], answer_keys[j], score_cutoff=threshold):
-            neighbours.setdefault(j, []).append((i, q_sim))
+    for i, j, similarity in _alike(question_keys, answer_keys, pairs, threshold):
+        if difference := facts.difference(i, j):
+            result.keep_apart(i, j, similarity, difference)
+        else:
+            neighbours.setdefault(j, []).append((i, similarity))
     removed: dict[int, tuple[int, float]] = {}
+    merged: dict[int, list[int]] = {}  # kept index -> the records merged into it
     for j in sorted(neighbours):
         # j goes only if it resembles an earlier record that is itself kept, so chains A~B~C where A
-        # and C differ keep C.
-        match = next(((i, s) for i, s in sorted(neighbours[j]) if i not in removed), None)
-        if match is not None:
-            removed[j] = match
-    keep = [i for i in range(n) if i not in removed]
-    return NearResult(keep, [(j, i, s) for j, (i, s) in sorted(removed.items())])
+        # and C differ keep C; and only if it is plainly the same fact as those merged into that one
+        # before it (a mistyped "ilver" may resemble both "silver" and "olive": it takes one of them).
+        for i, similarity in sorted(neighbours[j]):
+            others = merged.get(i, [])[:CLUSTER_CHECKS]
+            if i not in removed and not any(facts.difference(k, j, spelling=False) for k in others):
+                removed[j] = (i, similarity)
+                merged.setdefault(i, []).append(j)
+                break
+    result.keep = [i for i in range(n) if i not in removed]
+    result.duplicates = [(j, i, s) for j, (i, s) in sorted(removed.items())]
+    _count_number_variants(question_keys, numbers, result)
+    return result
+
+
+class _Facts:
+    """Each question's facts, worked out when it first meets a similar one."""
+
+    def __init__(self, questions: Sequence[str], keys: Sequence[str]) -> None:
+        self.questions, self.keys = questions, keys
+        self.vocabulary = Vocabulary(keys)
+        self.known: dict[int, QuestionFacts] = {}
+
+    def of(self, i: int) -> QuestionFacts:
+        if i not in self.known:
+            self.known[i] = question_facts(self.questions[i], self.keys[i])
+        return self.known[i]
+
+    def difference(self, i: int, j: int, spelling: bool = True) -> str | None:
+        return fact_difference(self.of(i), self.of(j), self.vocabulary, spelling)
+
+
+def _alike(
+    question_keys: Sequence[str], answer_keys: Sequence[str], pairs: np.ndarray, threshold: float
+) -> Iterator[tuple[int, int, float]]:
+    """(i, j, question similarity) of the candidate pairs whose questions and answers are both at least
+    ``threshold`` alike (rapidfuzz's Indel similarity, in C, a block of pairs per call)."""
+    for start in range(0, len(pairs), VERIFY_CHUNK):
+        block = pairs[start : start + VERIFY_CHUNK]
+        questions = _similarities(question_keys, block, threshold)
+        block, questions = block[questions > 0], questions[questions > 0]
+        answers = _similarities(answer_keys, block, threshold) > 0
+        for (i, j), similarity in zip(block[answers].tolist(), questions[answers].tolist(), strict=True):
+            yield i, j, similarity
+
+
+def _similarities(texts: Sequence[str], pairs: np.ndarray, threshold: float) -> np.ndarray:
+    """Each pair's similarity, 0 where it is below ``threshold``."""
+    from rapidfuzz.distance import Indel
+    from rapidfuzz.process import cpdist
+
+    if not len(pairs):
+        return np.zeros(0)  # cpdist answers an empty list with one score
+    left = [texts[i] for i in pairs[:, 0].tolist()]
+    right = [texts[j] for j in pairs[:, 1].tolist()]
+    return cpdist(left, right, scorer=Indel.normalized_similarity, score_cutoff=threshold, dtype=np.float64)
+
+
+def _count_number_variants(keys: Sequence[str], numbers: list[tuple[str, ...]], result: NearResult) -> None:
+    """Count as kept apart each kept question that is an earlier kept one with other numbers (the same
+    words: "Stadium 13" after "Stadium 12"), pairs that blocking kept from ever being compared."""
+    from rapidfuzz.distance import Indel
+
+    first: dict[str, int] = {}
+    for j in result.keep:
+        if numbers[j]:
+            i = first.setdefault(NUMBER_RUN.sub("#", keys[j]), j)
+            if i != j:
+                result.keep_apart(i, j, Indel.normalized_similarity(keys[i], keys[j]), NUMBER)
