@@ -22,7 +22,17 @@ from training.data.filters import (
 from training.data.load import read_dataset
 from training.data.normalize import comparison_key, normalize_text
 from training.data.offensive import DEFAULT_THRESHOLD, offensive_scores
-from training.data.report import DUPLICATE, EMPTY, NEAR_DUPLICATE, UNDESIRABLE, CleanReport, token_stats
+from training.data.report import (
+    DUPLICATE,
+    EMPTY,
+    EXACT,
+    NEAR,
+    NEAR_DUPLICATE,
+    NORMALIZED,
+    UNDESIRABLE,
+    CleanReport,
+    token_stats,
+)
 from training.prompt import STOP_STRINGS
 from training.records import Record, make_record
 
@@ -123,7 +133,9 @@ def clean_records(records: Sequence[Record], options: CleanOptions | None = None
 
     exact = dedupe_exact(kept, q_keys, a_keys, options.conflicts)
     for removed, original in exact.duplicates:
-        report.remove(DUPLICATE, kept[removed], duplicate_of=kept[original]["question"])
+        question, dropped = kept[original]["question"], kept[removed]["question"]
+        report.remove(DUPLICATE, kept[removed], duplicate_of=question)
+        report.merge(EXACT if question == dropped else NORMALIZED, question, dropped, 1.0)
     for winner, dropped in exact.conflicts:
         report.add_conflict(
             kept[winner]["question"], kept[winner]["answer"], [kept[i]["answer"] for i in dropped]
@@ -136,12 +148,19 @@ def clean_records(records: Sequence[Record], options: CleanOptions | None = None
 
     survivors = exact.keep
     if options.near_duplicates and options.near_dup_threshold < 1.0:
+        questions = [kept[i]["question"] for i in survivors]
         near = dedupe_near(
-            [q_keys[i] for i in survivors], [a_keys[i] for i in survivors], options.near_dup_threshold
+            [q_keys[i] for i in survivors],
+            [a_keys[i] for i in survivors],
+            options.near_dup_threshold,
+            questions,
         )
         for removed, similar, score in near.duplicates:
             record, other = kept[survivors[removed]], kept[survivors[similar]]
             report.remove(NEAR_DUPLICATE, record, similar_to=other["question"], similarity=round(score, 3))
+            report.merge(NEAR, other["question"], record["question"], score)
+        apart = [(questions[i], questions[j], s, d) for i, j, s, d in near.apart_examples]
+        report.keep_apart(near.apart, apart)
         survivors = [survivors[i] for i in near.keep]
 
     result = [kept[i] for i in survivors]

@@ -1,4 +1,5 @@
-"""The cleaning report: what came in, what went out and why, and how long the examples are in GPT-2
+"""The cleaning report: what came in, what went out and why (with the first few merged pairs of each
+duplicate rule, and similar pairs kept apart as different facts), and how long the examples are in GPT-2
 tokens. ``to_dict`` is the ``--json`` form; ``render_report`` the table a person reads."""
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from training.data.facts import DIFFERENCES
 from training.data.filters import OFFENSIVE, REPEAT_RUN, SPAM_LINK, SPAM_REPEATED, TOO_SHORT
 from training.records import Record
 
@@ -27,7 +29,16 @@ REASON_HELP = {
     DUPLICATE: "same question",
     NEAR_DUPLICATE: "near-identical Q&A",
 }
+# How a dropped record matched the kept one: the same text (after normalize_text), the same comparison
+# key (case, punctuation or invisible characters apart), or near-identical question and answer.
+EXACT, NORMALIZED, NEAR = "exact", "normalized", "near"
+MERGE_RULES = {
+    EXACT: "same text",
+    NORMALIZED: "same but for case/punctuation",
+    NEAR: "question and answer alike (≥ --near-dup-threshold), same numbers, names and words",
+}
 MAX_EXAMPLES = 3
+MAX_MERGED = 8  # merged pairs listed per rule; the counts cover them all
 MAX_CONFLICT_EXAMPLES = 5
 GPT2_CONTEXT = 1024  # GPT-2's n_positions: longer examples get truncated in training
 TOKEN_SAMPLE = 20_000  # records tokenized for the length distribution (all of them below this)
@@ -42,6 +53,12 @@ class CleanReport:
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     conflicts: int = 0
     conflict_examples: list[dict[str, Any]] = field(default_factory=list)
+    merged: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MERGE_RULES, 0))
+    merged_pairs: list[dict[str, Any]] = field(default_factory=list)
+    # Questions kept although alike (training.data.facts): by number, those that are an earlier kept one
+    # with other numbers; by name or word, compared pairs otherwise alike enough to merge.
+    kept_apart: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DIFFERENCES, 0))
+    kept_apart_examples: list[dict[str, Any]] = field(default_factory=list)
     tokens: dict[str, float] | None = None
     warnings: list[str] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
@@ -52,6 +69,23 @@ class CleanReport:
         shown = self.examples.setdefault(reason, [])
         if len(shown) < MAX_EXAMPLES:
             shown.append({"question": record["question"], "answer": record["answer"], **detail})
+
+    def merge(self, rule: str, kept: str, dropped: str, similarity: float) -> None:
+        """Count one dropped question merged into a kept one under ``rule``, listing the first few."""
+        self.merged[rule] += 1
+        if self.merged[rule] <= MAX_MERGED:
+            pair = {"rule": rule, "kept": kept, "dropped": dropped, "similarity": round(similarity, 3)}
+            self.merged_pairs.append(pair)
+
+    def keep_apart(self, counts: dict[str, int], examples: Sequence[tuple[str, str, float, str]]) -> None:
+        """Add the counts of similar pairs kept apart by ``training.data.facts``, and up to MAX_EXAMPLES
+        of each difference from ``examples`` (first question, second question, similarity, difference)."""
+        for difference, count in counts.items():
+            self.kept_apart[difference] = self.kept_apart.get(difference, 0) + count
+        for first, second, similarity, difference in examples:
+            if sum(e["differs_in"] == difference for e in self.kept_apart_examples) < MAX_EXAMPLES:
+                example = {"first": first, "second": second, "similarity": round(similarity, 3)}
+                self.kept_apart_examples.append({**example, "differs_in": difference})
 
     def add_conflict(self, question: str, kept: str, dropped: Sequence[str]) -> None:
         self.conflicts += 1
@@ -68,6 +102,10 @@ class CleanReport:
             "examples": self.examples,
             "conflicts": self.conflicts,
             "conflict_examples": self.conflict_examples,
+            "merged": dict(self.merged),
+            "merged_pairs": self.merged_pairs,
+            "kept_apart": dict(self.kept_apart),
+            "kept_apart_examples": self.kept_apart_examples,
             "tokens": self.tokens,
             "warnings": list(self.warnings),
             "sources": self.sources,
@@ -175,5 +213,37 @@ def render_report(report: CleanReport, console: Any = None) -> None:
                 _clip(c["question"]), _clip(c["kept"], 40), " | ".join(_clip(d, 40) for d in c["dropped"])
             )
         console.print(conflicts)
+    _render_merges(report, console)
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+
+
+def _render_merges(report: CleanReport, console: Any) -> None:
+    """The merged pairs listed (first MAX_MERGED of each rule, and how many more) and the pairs kept apart."""
+    from rich.table import Table
+
+    if report.merged_pairs:
+        counts = ", ".join(f"{rule} {n}" for rule, n in report.merged.items() if n)
+        merged = Table(title=f"Merged pairs ({counts}): dropped question -> kept one")
+        for column in ("rule", "similarity", "dropped", "kept"):
+            merged.add_column(column)
+        for pair in report.merged_pairs:
+            merged.add_row(
+                pair["rule"], f"{pair['similarity']:g}", _clip(pair["dropped"]), _clip(pair["kept"])
+            )
+        legend = "; ".join(f"{rule}: {MERGE_RULES[rule]}" for rule, n in report.merged.items() if n)
+        more = sum(report.merged.values()) - len(report.merged_pairs)
+        merged.caption = legend + (
+            f"\n… and {more} more (the first {MAX_MERGED} of each rule)" if more else ""
+        )
+        console.print(merged)
+    if apart := sum(report.kept_apart.values()):
+        counts = ", ".join(f"{d} {n}" for d, n in report.kept_apart.items() if n)
+        kept = Table(title=f"Kept apart ({apart} similar pairs; differ in {counts}): different facts")
+        for column in ("differs in", "similarity", "question", "other question"):
+            kept.add_column(column)
+        for pair in report.kept_apart_examples:
+            kept.add_row(
+                pair["differs_in"], f"{pair['similarity']:g}", _clip(pair["first"]), _clip(pair["second"])
+            )
+        console.print(kept)
