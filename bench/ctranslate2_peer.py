@@ -119,9 +119,9 @@ def run(runs: int, bandwidth_mib: int) -> dict[str, Any]:
     import transformers
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from training.generate import GenerationConfig, Generator
     from training.prompt import format_prompt
-    from training.quantize import quantize_int8
+    from training.runtime.generate import GenerationConfig, Generator
+    from training.runtime.quantize import quantize_int8
     from training.tokenizer import load_gpt2_tokenizer
 
     load_before = os.getloadavg()[0]

@@ -4,9 +4,9 @@
 
 1. Batch-1 latency for exactly 50 new tokens on a distilgpt2-size GPT-2 (6 layers x 768, random weights:
    speed does not depend on what the weights say). Seed: fp32 ``model.generate`` (its KV cache on, as the
-   seed had it); engine: the bot's whole answer path (``bot.answer_path``: retrieval over the example's
-   known questions with the sentence encoder, then ``Generator`` with int8 weights and its lean decoder
-   answering the matched question), the two alternating run by run. p50/p95 and ``latency_speedup``.
+   seed had it); engine: the bot's whole answer path (``bot.answering.answer_path``: retrieval over the
+   example's known questions with the sentence encoder, then ``Generator`` with int8 weights and its lean
+   decoder answering the matched question), the two alternating run by run. p50/p95 and ``latency_speedup``.
 2. 8 and 32 concurrent askers through the ``Answerer`` (50 tokens each) against the seed answering them
    one by one (timed just before each crowd; median of 3): aggregate tokens/s and
    ``concurrency_speedup_8`` / ``_32``.
@@ -14,9 +14,9 @@
    examples/soccer.json in this run, ~90 s; or ``--model DIR``), over the dataset's questions in batches
    of 16: ``int8_identical`` (share of identical answers) and ``int8_token_f1`` (mean token F1 between
    them), split into trained and held-out questions, and as served (fallback below the threshold).
-   Then the int8 answers again, each question given its dataset answer as a draft (``training.running``):
-   ``draft_identical`` (same text and token count; must be 1.0) and ``draft_speedup`` (seconds for all
-   the answers without drafts / with them).
+   Then the int8 answers again, each question given its dataset answer as a draft
+   (``training.runtime.batching``): ``draft_identical`` (same text and token count; must be 1.0) and
+   ``draft_speedup`` (seconds for all the answers without drafts / with them).
 4. Memory traffic: weight bytes read per decoding step / step time, against the ~33 GB/s this 2-core
    machine reads (``bandwidth_share``).
 
@@ -98,7 +98,7 @@ def weight_bytes(model: Any) -> int:
     """Bytes of weights one decoding step reads: every matrix product's weights (int8 or float)."""
     import torch
 
-    from training.quantize import Int8Linear
+    from training.runtime.quantize import Int8Linear
 
     total = 0
     for module in model.modules():
@@ -116,24 +116,24 @@ def latency_and_concurrency(runs: int) -> dict[str, Any]:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from bot import torch_thread
-    from bot.answer_path import BatchSettings, answer_batch
-    from bot.answerer import Answerer
-    from bot.knowledge import Knowledge
-    from training.embedder import Embedder
-    from training.generate import GenerationConfig, Generator
+    from bot.answering import torch_thread
+    from bot.answering.answer_path import BatchSettings, answer_batch
+    from bot.answering.answerer import Answerer
+    from bot.answering.knowledge import Knowledge
     from training.prompt import format_prompt
-    from training.quantize import quantize_int8
-    from training.retrieval import RetrievalIndex
+    from training.retrieval.embedder import Embedder
+    from training.retrieval.index import RetrievalIndex
+    from training.retrieval.zones import ZoneThresholds
+    from training.runtime.generate import GenerationConfig, Generator
+    from training.runtime.quantize import quantize_int8
     from training.tokenizer import load_gpt2_tokenizer
-    from training.zones import ZoneThresholds
 
     def build() -> tuple[Any, Any]:
         torch.manual_seed(0)
         seed_model = GPT2LMHeadModel(GPT2Config(n_layer=6, n_embd=768, n_head=12)).eval()
         return seed_model, quantize_int8(copy.deepcopy(seed_model))
 
-    # Every torch call of this process on one thread, as in the bot (see bot/torch_thread.py).
+    # Every torch call of this process on one thread, as in the bot (see bot/answering/torch_thread.py).
     tok = load_gpt2_tokenizer()
     seed_model, engine_model = torch_thread.call(build)
     # The retrieval in front of the engine: the example's questions plus the bench's, every question
@@ -220,8 +220,9 @@ def latency_and_concurrency(runs: int) -> dict[str, Any]:
 def trained_model_dir(arg: Path | None, tmp: Path) -> tuple[Path, str]:
     """``--model``, or the example model trained from scratch in this run, as ``make run`` trains it: same
     data and seed every run, in a child process (training on this process's main thread would leave it
-    an OpenMP team beside the torch thread's, and every answer timed afterwards slower: bot/torch_thread.py;
-    measured here, a decoding step of make run's model 3.3-3.9 ms instead of 0.55-0.9 ms)."""
+    an OpenMP team beside the torch thread's, and every answer timed afterwards slower:
+    bot/answering/torch_thread.py; measured here, a decoding step of make run's model 3.3-3.9 ms instead of
+    0.55-0.9 ms)."""
     from bot.launcher import train_example
     from training.checkpoint import resolve_model_dir
 
@@ -235,9 +236,9 @@ def trained_model_dir(arg: Path | None, tmp: Path) -> tuple[Path, str]:
 
 def int8_fidelity(model_arg: Path | None, limit: int) -> dict[str, Any]:
     """Greedy answers of the same checkpoint loaded in fp32 and in int8, over the dataset's questions."""
-    from training.generate import GenerationConfig, Generator
-    from training.gptq import INT8_FILE
     from training.metrics import token_f1
+    from training.runtime.generate import GenerationConfig, Generator
+    from training.runtime.gptq import INT8_FILE
 
     with tempfile.TemporaryDirectory(prefix="qabot-bench-") as tmp:
         model_dir, source = trained_model_dir(model_arg, Path(tmp))

@@ -16,7 +16,7 @@ the example's questions in front:
 3. Poisson arrivals at 25/50/80% of that capacity for ``--seconds`` each, the same arrival times and
    questions for both schedulers, run one after the other per level: p50/p95/p99 latency (arrival to
    answer), throughput, and p95 / unloaded p50. The schedulers are compared with the answer cache off
-   (``bot.scheduling.AnswerCache``: every answer decoded); at 50% and 80% the same arrivals are then
+   (``bot.answering.scheduling.AnswerCache``: every answer decoded); at 50% and 80% the same arrivals are then
    answered once more with it on (``load_50_continuous_cached``, with its ``cache_hit_rate``). Questions
    are drawn uniformly from the example's, so repeats are common (how common depends on the load).
 
@@ -24,9 +24,9 @@ First, for each model, what its torch work costs by how many share it (``engine_
 step of 1/4/8/16 rows, a question's prompt joining 8 rows (in plain steps), retrieval for 1/4/16
 questions at once; ``--engine-only`` stops there.
 
-On the trained model also 1-2 without answer drafts (``training.running``: a matched trained question's
-answer goes through the model as a draft it verifies in one pass): ``draft_unloaded_p50_speedup`` and
-``draft_capacity_ratio`` (the random-weight model says none of its drafts, so they stop there).
+On the trained model also 1-2 without answer drafts (``training.runtime.batching``: a matched trained
+question's answer goes through the model as a draft it verifies in one pass): ``draft_unloaded_p50_speedup``
+and ``draft_capacity_ratio`` (the random-weight model says none of its drafts, so they stop there).
 
 Targets (issue 13): with continuous batching, p95 at 50% load <= 1.5x the unloaded p50 and at 80% load
 <= 2x; burst capacity not lower than static batching's. Prints one JSON line.
@@ -139,8 +139,8 @@ async def measure(
     generator: Any, work: Workload, seconds: float, loads: tuple[float, ...], drafts_too: bool = False
 ) -> dict[str, Any]:
     """``drafts_too``: also unloaded and burst without answer drafts (``GenerationConfig.drafts``)."""
-    from bot.answerer import Answerer
-    from training.generate import GenerationConfig
+    from bot.answering.answerer import Answerer
+    from training.runtime.generate import GenerationConfig
 
     def answerer(scheduler: str, drafts: bool = True, cache: int = 0) -> Answerer:
         return Answerer(
@@ -198,8 +198,8 @@ def engine_costs(generator: Any, questions: list[str]) -> dict[str, Any]:
     for n questions at once (``Knowledge.search_many``: the sentence encoder and the index). The load
     targets ask p95 at 50% of burst capacity to stay within 1.5x of one question alone; these say how
     much dearer each step and each join get once several questions share them."""
-    from bot.knowledge import Knowledge
-    from training.generate import GenerationConfig
+    from bot.answering.knowledge import Knowledge
+    from training.runtime.generate import GenerationConfig
 
     rows, runs = (1, 4, 8, 16), 24
     config = GenerationConfig(max_new_tokens=runs + 8, min_new_tokens=runs + 8, drafts=False)
@@ -247,13 +247,13 @@ def distil_size(records: list[dict]) -> tuple[Any, Workload]:
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from bot import torch_thread
-    from training.embedder import Embedder
-    from training.generate import Generator
-    from training.quantize import quantize_int8
-    from training.retrieval import RetrievalIndex
+    from bot.answering import torch_thread
+    from training.retrieval.embedder import Embedder
+    from training.retrieval.index import RetrievalIndex
+    from training.retrieval.zones import ZoneThresholds
+    from training.runtime.generate import Generator
+    from training.runtime.quantize import quantize_int8
     from training.tokenizer import load_gpt2_tokenizer
-    from training.zones import ZoneThresholds
 
     def build() -> Any:
         torch.manual_seed(0)
@@ -284,8 +284,8 @@ def main() -> None:
     import torch
     import transformers
 
-    from bot import torch_thread
-    from training.generate import Generator
+    from bot.answering import torch_thread
+    from training.runtime.generate import Generator
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()

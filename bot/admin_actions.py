@@ -150,7 +150,7 @@ def group_unanswered(rows: list[dict[str, Any]], min_score: float = GROUP_SCORE)
     """
     if not rows:
         return []
-    from training.retrieval import RetrievalIndex
+    from training.retrieval.index import RetrievalIndex
 
     index = RetrievalIndex.build([{"question": str(r["question"]), "answer": ""} for r in rows])
     similar = [

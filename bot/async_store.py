@@ -25,7 +25,7 @@ SessionFactory = sessionmaker[Session]
 
 
 class AnswerLike(Protocol):
-    """The fields of ``bot.answerer.Answer`` that an exchange row needs.
+    """The fields of ``bot.answering.answerer.Answer`` that an exchange row needs.
 
     ``zone`` ("answer" | "suggest" | "fallback"), ``matched_question`` and ``match_score`` say how the
     answer was found; ``log_exchange`` stores None for an answer object that lacks them.

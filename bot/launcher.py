@@ -23,10 +23,10 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     import typer
 
-    from bot.answerer import Answerer
+    from bot.answering.answerer import Answerer
+    from bot.answering.knowledge_sync import KnowledgeSync
     from bot.async_store import SessionFactory
     from bot.discord_app.startup import DiscordStartupError
-    from bot.knowledge_sync import KnowledgeSync
     from bot.retrain import RetrainJob
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,9 @@ def train_example(data: Path, out: Path) -> int:
     """``python -m training`` from scratch on ``data`` into ``out``, in a child process; its exit code.
 
     A child rather than this process: training here would leave the main thread with an OpenMP team of its
-    own beside the torch thread's, and every answer afterwards would be slower (see bot/torch_thread.py).
-    Ctrl-C reaches the child too; it removes its unfinished folder before it exits.
+    own beside the torch thread's, and every answer afterwards would be slower (see
+    bot/answering/torch_thread.py). Ctrl-C reaches the child too; it removes its unfinished folder before it
+    exits.
     """
     from bot.retrain.trainer_process import SECRET_ENV
 
@@ -100,8 +101,8 @@ def bootstrap_model(settings: Settings, data: Path = BOOTSTRAP_DATA) -> Path:
 
 def build_services(settings: Settings) -> Services:
     """The answerer, the store and the retrain job for ``settings``; raises CheckpointError/StoreError."""
-    from bot.answerer import Answerer
-    from bot.knowledge_sync import KnowledgeSync, marked_feed
+    from bot.answering.answerer import Answerer
+    from bot.answering.knowledge_sync import KnowledgeSync, marked_feed
     from bot.retrain import RetrainJob
     from storage.db import open_store
 

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from training.prompt import DEFAULT_MAX_NEW_TOKENS
+
 DEFAULT_DATABASE_URL = "sqlite:///data/qabot.db"
 DEFAULT_MODEL_DIR = Path("models/current")
 DEFAULT_FALLBACK = "I'm not sure about that yet."
@@ -72,7 +74,9 @@ class Settings(BaseSettings):
         description="How often (s) a bot looks in the store for what other processes taught, voted or "
         "retrained (0: never).",
     )
-    max_new_tokens: int = Field(64, ge=1, le=1024, description="Answer length limit in tokens.")
+    max_new_tokens: int = Field(
+        DEFAULT_MAX_NEW_TOKENS, ge=1, le=1024, description="Answer length limit in tokens."
+    )
     confidence_threshold: float | None = Field(
         None,
         ge=0.0,

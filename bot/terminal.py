@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from bot import admin_actions, async_store
-from bot.answerer import AnswererBusy, EmptyQuestion
+from bot.answering.answerer import AnswererBusy, EmptyQuestion
 from bot.retrain import RetrainBusy, RetrainJob, RetrainOptions, RetrainProgress, RetrainResult
 from bot.status import ThrottledStatus
 from storage.formats import FORMATS
 
 if TYPE_CHECKING:
-    from bot.answerer import Answerer
+    from bot.answering.answerer import Answerer
 
 log = logging.getLogger(__name__)
 

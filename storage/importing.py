@@ -1,7 +1,7 @@
 """Import ``{"question", "answer"}`` records (any shape ``training.data`` loads) as taught pairs.
 
 ``storage`` does not read dataset files itself: the ``qabot import`` command loads them with
-``training.data.load_dataset_file`` (or, for TRL KTO/DPO files, ``training.preference``) and hands the
+``training.data.load_dataset_file`` (or, for TRL KTO/DPO files, ``training.data.preference``) and hands the
 records over. A record may carry ``"label": False`` (a KTO row marked undesirable, a DPO ``rejected``
 answer): it is counted and never taught, so a bad answer cannot come back as an admin's answer.
 """

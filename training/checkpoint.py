@@ -5,9 +5,9 @@ A checkpoint is a folder holding a ``save_pretrained`` model and tokenizer (with
 ``training/interop.py``), a model card ``README.md``, the retrieval index, plus ``manifest.json`` (base
 model, tokenizer choice, dataset sha256 and counts, hyper-parameters, metrics, library versions,
 created_at), ``metrics.json``, ``split.json``, ``loss.png`` and ``int8.safetensors`` (GPTQ int8 weights,
-see ``training/gptq.py``). It is written into a hidden temporary sibling folder and renamed into place, so
-a crash never leaves a half-written checkpoint under the final name; the ``current`` pointer (a symlink)
-moves only after that rename succeeded.
+see ``training/runtime/gptq.py``). It is written into a hidden temporary sibling folder and renamed into
+place, so a crash never leaves a half-written checkpoint under the final name; the ``current`` pointer (a
+symlink) moves only after that rename succeeded.
 
 A plain ``save_pretrained`` folder (``config.json`` + weights, no ``manifest.json``: a hub download, a
 model trained with TRL on qabot's exports) is served too, with default thresholds and no retrieval index.

@@ -16,6 +16,7 @@ from transformers import HfArgumentParser
 
 from training.collate import COLLATORS, DEFAULT_COLLATOR
 from training.model import DEFAULT_SIZE, DEFAULT_TOKENIZER, SCRATCH, SIZES, TOKENIZERS
+from training.prompt import DEFAULT_MAX_NEW_TOKENS
 
 DEFAULT_BASE = "distilgpt2"
 # Defaults that depend on whether we fine-tune a pretrained model or train from nothing. A scratch model
@@ -179,7 +180,9 @@ class TrainConfig:
     recall_sample: int = field(
         default=200, metadata={"help": "training questions re-asked after training (recall metrics)"}
     )
-    max_new_tokens: int = field(default=64, metadata={"help": "answer length limit for generation metrics"})
+    max_new_tokens: int = field(
+        default=DEFAULT_MAX_NEW_TOKENS, metadata={"help": "answer length limit for generation metrics"}
+    )
     progress: str = field(
         default="bar",
         metadata={

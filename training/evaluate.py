@@ -17,6 +17,7 @@ from training.callbacks import perplexity
 from training.checkpoint import SPLIT, CheckpointError, resolve_model_dir
 from training.collate import IGNORE_INDEX, encode_records, make_collator
 from training.metrics import aggregate, token_f1
+from training.prompt import DEFAULT_MAX_NEW_TOKENS
 from training.records import Record
 
 SPLITS = ("train", "eval", "all")
@@ -58,10 +59,13 @@ def answer_loss(
 
 
 def generate_answers(
-    generator: Any, records: Sequence[Record], max_new_tokens: int = 64, batch_size: int = EVAL_BATCH_SIZE
+    generator: Any,
+    records: Sequence[Record],
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+    batch_size: int = EVAL_BATCH_SIZE,
 ) -> list[Any]:
     """Greedy answers (``Generation`` objects) for every record's question, in order."""
-    from training.generate import GenerationConfig
+    from training.runtime.generate import GenerationConfig
 
     config = GenerationConfig(max_new_tokens=max_new_tokens)
     out: list[Any] = []
@@ -76,13 +80,13 @@ def evaluate_records(
     records: Sequence[Record],
     *,
     generator: Any = None,
-    max_new_tokens: int = 64,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     with_details: bool = False,
 ) -> dict[str, Any]:
     """``{"n", "eval_loss", "perplexity", "exact_match", "f1", "rougeL"}`` for ``records`` (plus
     ``"details"``: question, reference, prediction, confidence, f1 per record, when asked)."""
     if generator is None:
-        from training.generate import Generator
+        from training.runtime.generate import Generator
 
         generator = Generator(model, tokenizer)
     records = list(records)
@@ -135,13 +139,13 @@ def evaluate_model(
     records: Sequence[Record] | None = None,
     split: str = "eval",
     *,
-    max_new_tokens: int = 64,
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     precision: str = "fp32",
     with_details: bool = False,
 ) -> dict[str, Any]:
     """Metrics of a saved checkpoint (default ``models/current``) on ``records``, or, when ``records`` is
     None, on its own recorded ``split`` (train | eval | all)."""
-    from training.generate import Generator
+    from training.runtime.generate import Generator
 
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")

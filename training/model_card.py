@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from training.prompt import DEFAULT_MAX_NEW_TOKENS
+
 MODEL_CARD = "README.md"
 # Metrics shown in the card, in this order, with what each measures.
 CARD_METRICS = {
@@ -63,7 +65,7 @@ def render_model_card(manifest: dict[str, Any]) -> str:
     zones = manifest.get("zones") or {}
     files = ", ".join(f"`{Path(f).name}`" for f in data.get("files") or []) or "n/a"
     stops = ", ".join(f"`{json.dumps(s)}`" for s in manifest.get("stop_strings") or [])
-    max_new = hyper.get("max_new_tokens", 64)
+    max_new = hyper.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)
     base = f"`{manifest.get('base', 'n/a')}`"
     if manifest.get("size"):
         base += f" (size preset `{manifest['size']}`)"

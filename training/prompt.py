@@ -7,6 +7,10 @@ template for the checkpoint's tokenizer, so plain transformers and TRL render it
 
 from __future__ import annotations
 
+# How many new tokens an answer may have, unless told otherwise: every default (settings, generation,
+# evaluation, the trainer's metrics, the model card) is this one.
+DEFAULT_MAX_NEW_TOKENS = 64
+
 QUESTION_MARKER = "Question:"
 ANSWER_MARKER = "Answer:"
 # Strings that, if the model starts producing them, mean the answer is over (it began a new turn).

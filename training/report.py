@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from training.calibrate import calibrate_threshold
 from training.checkpoint import LOSS_PLOT, MANIFEST, METRICS, SPLIT, library_versions, utc_now, write_json
 from training.evaluate import evaluate_records, recall_sample
 from training.interop import model_context, prepare_for_transformers
 from training.model_card import write_model_card
 from training.prompt import STOP_STRINGS, format_answer, format_prompt, prompt_template
 from training.records import Record
+from training.retrieval.calibrate import calibrate_threshold
 
 DATA_REPORT = "data_report.json"
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def final_metrics(
     model: Any, tokenizer: Any, train_recs: list[Record], eval_recs: list[Record], config: Any
 ) -> tuple[dict[str, Any], float | None]:
     """Eval-split and recall metrics, and the confidence threshold calibrated on their generations."""
-    from training.generate import Generator
+    from training.runtime.generate import Generator
 
     generator = Generator(model, tokenizer)
     metrics: dict[str, Any] = {}
@@ -94,10 +94,10 @@ def write_retrieval(
 ) -> dict[str, Any]:
     """Calibrate the answer zones with an index over the training records (the eval questions unknown
     to it), then save the index over every record in ``folder``; returns the manifest's summary."""
-    from training.embedder import Embedder
     from training.metrics import token_f1
-    from training.retrieval import HELD_OUT, RetrievalIndex, Vectors
-    from training.zones import calibrate_zones
+    from training.retrieval.embedder import Embedder
+    from training.retrieval.index import HELD_OUT, RetrievalIndex, Vectors
+    from training.retrieval.zones import calibrate_zones
 
     started = time.perf_counter()
     embedder = Embedder.load(encoder)
@@ -156,7 +156,7 @@ def write_checkpoint(
     model_version: str,
 ) -> None:
     """Everything a checkpoint folder holds, written into ``folder``."""
-    from training.gptq import INT8_FILE, write_int8_weights
+    from training.runtime.gptq import INT8_FILE, write_int8_weights
 
     context = model_context(model)
     prepare_for_transformers(model, tokenizer, config.max_new_tokens)

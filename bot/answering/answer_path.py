@@ -1,14 +1,16 @@
 """What a batch of questions gets: retrieval, then a zone, then (for answers) the model.
 
-1. Each question is matched against what the bot knows (``bot.knowledge``: the checkpoint's index plus
+1. Each question is matched against what the bot knows (``bot.answering.knowledge``: the checkpoint's index
+   plus
    pairs taught since).
-2. ``training.zones.decide`` puts it in a zone: *answer* (a strong match, clearly ahead of the runner-up),
+2. ``training.retrieval.zones.decide`` puts it in a zone: *answer* (a strong match, clearly ahead of the
+   runner-up),
    *suggest* ("did you mean" up to three known questions) or *fallback* (not sure). A pair taught since
    training that is clearly ahead of anything the checkpoint knows is offered from its own, lower cut
    (``Knowledge.live_suggest``).
 3. An answered question that was trained is answered by the model **for the matched known question**: its
    memorised answer is what it was taught (and goes with it as the draft the model verifies:
-   ``training.running``). If the model is not confident on it (below the calibrated
+   ``training.runtime.batching``). If the model is not confident on it (below the calibrated
    threshold), the stored answer of that pair is served instead. A pair the model never learned — taught
    or corrected since the last training, or held out of training for evaluation — is served as stored.
 
@@ -29,13 +31,13 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from bot.knowledge import LIVE_ORIGINS
-from training.zones import MAX_SUGGESTIONS, Decision, ZoneThresholds, decide
+from bot.answering.knowledge import LIVE_ORIGINS
+from training.retrieval.zones import MAX_SUGGESTIONS, Decision, ZoneThresholds, decide
 
 if TYPE_CHECKING:
-    from bot.knowledge import Knowledge
-    from training.generate import Generation, GenerationConfig, Generator
-    from training.retrieval import Match
+    from bot.answering.knowledge import Knowledge
+    from training.retrieval.index import Match
+    from training.runtime.generate import Generation, GenerationConfig, Generator
 
 log = logging.getLogger(__name__)
 

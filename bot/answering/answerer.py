@@ -1,9 +1,9 @@
 """The answer service: many concurrent askers, one model, batched answering off the event loop.
 
 Callers ``await answerer.answer(question)``. One worker task schedules them on the torch thread,
-one decoding step at a time (continuous batching, ``training.running``): between two steps, questions
-that arrived go through retrieval and a zone (``bot.answer_path``) and those the model must answer join
-the running batch (up to ``max_batch_size`` rows); an answer leaves the batch the step it ends. So a
+one decoding step at a time (continuous batching, ``training.runtime.batching``): between two steps, questions
+that arrived go through retrieval and a zone (``bot.answering.answer_path``) and those the model must answer
+join the running batch (up to ``max_batch_size`` rows); an answer leaves the batch the step it ends. So a
 question never waits for other people's longer answers, and one decoding step still reads the weights
 once for everyone (what makes a small CPU serve many people). When idle, a question that comes in a
 burst (within ``batch_wait_ms`` of the one before) waits up to ``batch_wait_ms`` for others to start
@@ -25,16 +25,17 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
-from bot import scheduling, torch_thread
-from bot.answer_path import Answer, BatchSettings, EmptyQuestion, Routed, clean_question
-from bot.knowledge import Knowledge
-from bot.scheduling import AnswerCache, JoinPacer
+from bot.answering import scheduling, torch_thread
+from bot.answering.answer_path import Answer, BatchSettings, EmptyQuestion, clean_question
+from bot.answering.knowledge import Knowledge
+from bot.answering.scheduling import AnswerCache, JoinPacer, Request
 from bot.settings import DEFAULT_FALLBACK, Settings
-from training.generate import GenerationConfig, Generator
-from training.running import RunningBatch
-from training.zones import ZoneThresholds
+from training.prompt import DEFAULT_MAX_NEW_TOKENS
+from training.retrieval.zones import ZoneThresholds
+from training.runtime.batching import RunningBatch
+from training.runtime.generate import GenerationConfig, Generator
 
 __all__ = ["Answer", "Answerer", "AnswererBusy", "EmptyQuestion", "clean_question"]
 
@@ -53,23 +54,7 @@ class AnswererBusy(RuntimeError):
     """Too many questions are waiting: the caller should say "busy, try again in a moment"."""
 
 
-@dataclass(eq=False)  # a running batch's row key: compared by identity
-class _Request:
-    question: str
-    future: asyncio.Future[Answer]
-    arrived: float
-    max_new_tokens: int | None = None  # this question's own limit (None: the answerer's)
-    after_s: float = float("inf")  # how long after the question before it this one came
-    routed: Routed | None = None  # set once retrieval has run
-    # The same prompt asked while this one decodes: answered with it (``scheduling.iterate``).
-    followers: list[_Request] = field(default_factory=list)
-
-    def waited_for(self) -> bool:
-        """Someone still waits for this row: its asker, or one of its followers."""
-        return not self.future.done() or any(not f.future.done() for f in self.followers)
-
-
-def _fail_all(requests: list[_Request], error: BaseException) -> None:
+def _fail_all(requests: list[Request], error: BaseException) -> None:
     for r in requests:
         for waiting in (r, *r.followers):
             if not waiting.future.done():
@@ -88,7 +73,7 @@ class Answerer:
         timeout_s: float = 60.0,
         fallback: str = DEFAULT_FALLBACK,
         threshold: float | None = None,
-        max_new_tokens: int = 64,
+        max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
         config: GenerationConfig | None = None,
         zone_overrides: dict[str, float] | None = None,
         max_queue: int = DEFAULT_MAX_QUEUE,
@@ -117,7 +102,7 @@ class Answerer:
         self.zone_overrides = dict(zone_overrides or {})  # settings win over the calibrated zones
         self.learn_wordings = learn_wordings  # False: choices of "did you mean" teach nothing
         self._knowledge = Knowledge(generator.index)
-        self._queue: asyncio.Queue[_Request] | None = None
+        self._queue: asyncio.Queue[Request] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._pacer = JoinPacer()
         self.cache = AnswerCache(answer_cache)  # what the model said per prompt (0: off)
@@ -248,7 +233,7 @@ class Answerer:
 
     async def set_votes(self, totals: Mapping[str, int]) -> None:
         """Replace every nudge with the net votes per known question (at start-up and when the store's
-        votes change: ``bot.knowledge_sync``)."""
+        votes change: ``bot.answering.knowledge_sync``)."""
         totals = dict(totals)
         await torch_thread.run(lambda: self._knowledge.set_votes(totals))
 
@@ -265,13 +250,13 @@ class Answerer:
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         now = time.perf_counter()
         after_s, self._last_arrival = now - self._last_arrival, now
-        await self._queue.put(_Request(text, future, now, max_new_tokens, after_s))
+        await self._queue.put(Request(text, future, now, max_new_tokens, after_s))
         # On timeout wait_for cancels the future, so the worker skips the request if it has not started.
         return await asyncio.wait_for(future, timeout=self.timeout_s)
 
     # -- worker --------------------------------------------------------------------------------------------
 
-    async def _gather_batch(self) -> list[_Request]:
+    async def _gather_batch(self) -> list[Request]:
         """Wait for a question, then, if it came in a burst, for more for up to ``batch_wait_ms`` (a burst
         prefills together)."""
         assert self._queue is not None
@@ -299,10 +284,10 @@ class Answerer:
             raise
         return batch
 
-    def _waiting(self, room: int) -> list[_Request]:
+    def _waiting(self, room: int) -> list[Request]:
         """Up to ``room`` questions already queued, without waiting."""
         assert self._queue is not None
-        out: list[_Request] = []
+        out: list[Request] = []
         while len(out) < room and not self._queue.empty():
             out.append(self._queue.get_nowait())
         return out
@@ -314,7 +299,7 @@ class Answerer:
         assert self._queue is not None
         return self._pacer.due(running, self._queue.qsize(), self.max_batch_size)
 
-    def _admissible(self, running: int) -> list[_Request]:
+    def _admissible(self, running: int) -> list[Request]:
         """Questions that join the running batch now (``_join_due``): all that are waiting, as many as
         there are free rows."""
         return self._waiting(self.max_batch_size - running) if self._join_due(running) else []
@@ -331,7 +316,7 @@ class Answerer:
         """The scheduler: between two decoding steps, new questions join the running batch (retrieval
         first) and finished answers leave it. ``static``: a batch runs until its last answer ends."""
         batch: RunningBatch | None = None
-        admitted: list[_Request] = []
+        admitted: list[Request] = []
         while True:
             try:
                 fresh = batch is None or not len(batch)

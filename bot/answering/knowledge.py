@@ -1,7 +1,7 @@
 """What the bot knows: the checkpoint's retrieval index plus what admins taught since it was trained.
 
-The checkpoint's index (``training.retrieval``) holds the pairs the model was trained on. Taught pairs and
-corrections arrive while the bot runs; they must be answered at once, long before a retrain. bm25s cannot
+The checkpoint's index (``training.retrieval.index``) holds the pairs the model was trained on. Taught pairs
+and corrections arrive while the bot runs; they must be answered at once, long before a retrain. bm25s cannot
 add documents to a built index, so they live in a second, small index that is rebuilt on every change:
 its BM25 whole (milliseconds for thousands of records), its sentence vectors only for the records that
 changed (encoding 1,000 records took 6 s on a 2-core CPU, which every choice would have paid). Its words are
@@ -15,8 +15,8 @@ is training's rule (``training.data.comparison_key``), the one a retrain dedupes
 A taught pair is also offered ("did you mean") from a lower score than the checkpoint's cut: the live
 index's own, ``live_suggest``, set above the off-topic probes' matches among the taught pairs alone (as
 training sets the checkpoint's among all its questions) and above all but a few of the checkpoint's own
-questions' matches among them, recomputed with every rebuild (``bot.answer_path`` applies it when the
-taught pair is clearly ahead of anything the checkpoint knows). Among a few taught pairs nothing
+questions' matches among them, recomputed with every rebuild (``bot.answering.answer_path`` applies it when
+the taught pair is clearly ahead of anything the checkpoint knows). Among a few taught pairs nothing
 off-topic scores high, so people asking for one in their own words get it offered instead of "not
 sure"; their choice then teaches the bot their wording (below).
 
@@ -44,9 +44,9 @@ from dataclasses import replace
 import numpy as np
 
 from training.data import comparison_key
-from training.embedder import Embedder
-from training.retrieval import Match, RetrievalIndex, Vectors
-from training.zones import MAX_SUGGESTIONS, OFF_TOPIC_PASS, OFF_TOPIC_PROBES, suggest_cut
+from training.retrieval.embedder import Embedder
+from training.retrieval.index import Match, RetrievalIndex, Vectors
+from training.retrieval.zones import MAX_SUGGESTIONS, OFF_TOPIC_PASS, OFF_TOPIC_PROBES, suggest_cut
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot import torch_thread
+from bot.answering import torch_thread
 from storage.changes import ChangeFeed, Noted
 
 if TYPE_CHECKING:
-    from bot.answerer import Answerer
+    from bot.answering.answerer import Answerer
     from bot.async_store import SessionFactory
     from bot.retrain import RetrainJob
 
@@ -210,7 +210,7 @@ class KnowledgeSync:
             if self.retrain_job is not None:
                 version = await self.retrain_job.follow(target)
             else:
-                from training.generate import Generator
+                from training.runtime.generate import Generator
 
                 generator = await torch_thread.run(Generator.load, target, precision=self.precision)
                 self.answerer.swap(generator)

@@ -4,21 +4,39 @@ then decoding steps)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
 
-from bot.answer_path import Answer, BatchSettings, finish, route
+from bot.answering.answer_path import Answer, BatchSettings, Routed, finish, route
 
 if TYPE_CHECKING:
-    from bot.answerer import _Request as Request
-    from bot.knowledge import Knowledge
-    from training.generate import Generation, GenerationConfig, Generator
-    from training.running import RunningBatch
+    from bot.answering.knowledge import Knowledge
+    from training.runtime.batching import RunningBatch
+    from training.runtime.generate import Generation, GenerationConfig, Generator
+
+
+@dataclass(eq=False)  # a running batch's row key: compared by identity
+class Request:
+    question: str
+    future: asyncio.Future[Answer]
+    arrived: float
+    max_new_tokens: int | None = None  # this question's own limit (None: the answerer's)
+    after_s: float = float("inf")  # how long after the question before it this one came
+    routed: Routed | None = None  # set once retrieval has run
+    # The same prompt asked while this one decodes: answered with it (``scheduling.iterate``).
+    followers: list[Request] = field(default_factory=list)
+
+    def waited_for(self) -> bool:
+        """Someone still waits for this row: its asker, or one of its followers."""
+        return not self.future.done() or any(not f.future.done() for f in self.followers)
+
 
 # Joining the running batch costs a retrieval (the sentence encoder) and a prefill, about a decoding step
 # each on a small CPU, whether one question joins or eight. Under a stream of arrivals, joining at every
@@ -74,9 +92,9 @@ class AnswerCache:
     """What the model said for a prompt, so that the same prompt is not decoded again: people ask the
     same few things, and a matched question is answered by the model *for the known question*, so every
     wording of it is one prompt. Only for greedy decoding (deterministic, and the same whatever the batch
-    mates: ``training.running``); keyed by the prompt, the draft and the token limit; the least recently
-    used go past ``size``. The cache belongs to one model and one generation config: another (a ``swap``)
-    starts it afresh. Used on the torch thread only."""
+    mates: ``training.runtime.batching``); keyed by the prompt, the draft and the token limit; the least
+    recently used go past ``size``. The cache belongs to one model and one generation config: another (a
+    ``swap``) starts it afresh. Used on the torch thread only."""
 
     def __init__(self, size: int) -> None:
         self.size = size

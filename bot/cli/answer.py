@@ -4,8 +4,8 @@ Both build a ``Generator`` from the checkpoint folder (default: the ``MODEL_DIR`
 ``models/current``) and an ``Answerer`` from the settings (zones, threshold, fallback text, answer length),
 with what the store taught and voted since training (when the store exists), so the terminal gives exactly
 the answers the Discord bot would; ``chat`` keeps following what other processes on the store change
-(``bot.knowledge_sync``). ``--json`` shows where each answer came from: its zone, the known question it
-matched and how well.
+(``bot.answering.knowledge_sync``). ``--json`` shows where each answer came from: its zone, the known
+question it matched and how well.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 import typer
 
 if TYPE_CHECKING:
-    from bot.answerer import Answer, Answerer
+    from bot.answering.answerer import Answer, Answerer
+    from bot.answering.knowledge_sync import KnowledgeSync
     from bot.async_store import SessionFactory
-    from bot.knowledge_sync import KnowledgeSync
 
 ModelOpt = Annotated[
     Path | None, typer.Option("--model", "-m", help="Checkpoint folder (default: MODEL_DIR, models/current).")
@@ -44,9 +44,9 @@ def _build_answerer(
     """Load the model and wrap it the way the bot does, with the sync of the store (when it exists) whose
     taught pairs and votes ``_serving`` applies (and, with ``follow``, keeps applying, as ``qabot run``
     does); a missing model exits with the train command."""
-    from bot.answerer import Answerer
+    from bot.answering.answerer import Answerer
+    from bot.answering.knowledge_sync import KnowledgeSync, marked_feed
     from bot.cli.common import fail, load_settings
-    from bot.knowledge_sync import KnowledgeSync, marked_feed
     from training.checkpoint import CheckpointError
 
     settings = load_settings(model_dir=model, precision=precision)
@@ -129,7 +129,7 @@ def ask(
     """Answer one question and print the answer."""
     import asyncio
 
-    from bot.answerer import clean_question
+    from bot.answering.answerer import clean_question
     from bot.cli.common import fail
 
     try:

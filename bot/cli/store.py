@@ -158,8 +158,8 @@ def import_(
     from storage.db import StoreError, dispose, open_store, transaction
     from storage.export import import_records
     from training.data import DatasetError, load_dataset_file
+    from training.data.preference import read_preference_file
     from training.data.tables import HUB_PREFIX
-    from training.preference import read_preference_file
 
     # A UTF-8 KTO/DPO file is read with its verdicts counted; everything else (folders, hub datasets,
     # other encodings) by the general loader, which also sets a KTO file's undesirable rows aside.

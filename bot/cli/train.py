@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from bot.cli.common import fail
+from training.prompt import DEFAULT_MAX_NEW_TOKENS
 
 # The MAX_NEW_TOKENS setting's bound (bot/settings.py; importing it here would load pydantic for --help).
 MAX_NEW_TOKENS_LIMIT = 1024
@@ -38,7 +39,7 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
     max_new_tokens: Annotated[
         int, typer.Option("--max-new-tokens", min=1, max=MAX_NEW_TOKENS_LIMIT, help="answer length limit")
-    ] = 64,
+    ] = DEFAULT_MAX_NEW_TOKENS,
     details: Annotated[
         bool, typer.Option("--details", help="include every question's prediction (with --json)")
     ] = False,

@@ -24,7 +24,7 @@ from bot.discord_app.flood import EscalationLimiter
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.answerer import Answerer
+    from bot.answering.answerer import Answerer
     from bot.async_store import SessionFactory
     from bot.retrain import RetrainJob
 

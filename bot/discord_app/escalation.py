@@ -20,7 +20,7 @@ from typing import Any
 import discord
 
 from bot import async_store
-from bot.answer_path import Answer
+from bot.answering.answer_path import Answer
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.flood import Posted, repeat_line

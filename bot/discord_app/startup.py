@@ -17,7 +17,7 @@ from bot.discord_app.client import make_bot
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.answerer import Answerer
+    from bot.answering.answerer import Answerer
     from bot.async_store import SessionFactory
     from bot.retrain import RetrainJob
 

@@ -5,8 +5,8 @@
 - ``gate``: a new checkpoint replaces the serving one only if it is not worse on a fixed eval set;
 - ``trainer_process``: one ``python -m training --progress json`` child, followed line by line.
 
-May import ``bot.answerer``/``bot.torch_thread``/``bot.async_store``, ``training`` and ``storage``; never
-``discord`` (the Discord cogs and the terminal both drive it).
+May import ``bot.answering.answerer``/``bot.answering.torch_thread``/``bot.async_store``, ``training`` and
+``storage``; never ``discord`` (the Discord cogs and the terminal both drive it).
 """
 
 from bot.retrain.job import RetrainJob

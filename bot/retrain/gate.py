@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot import torch_thread
+from bot.answering import torch_thread
 
 GATE_METRIC = "f1"
 GATE_TOLERANCE = 1e-9  # float noise; two tiny models that both score 0 are "equal", not "worse"

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot import torch_thread
+from bot.answering import torch_thread
 from bot.async_store import SessionFactory, run_in_session
 from bot.retrain import gate
 from bot.retrain.state import (
@@ -42,8 +42,8 @@ from training.checkpoint import SPLIT
 from training.redact import redact
 
 if TYPE_CHECKING:
-    from bot.answerer import Answerer
-    from training.generate import Generator
+    from bot.answering.answerer import Answerer
+    from training.runtime.generate import Generator
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class RetrainJob:
     @staticmethod
     def _load_with(precision: str) -> Callable[[Path], Generator]:
         def load(model_dir: Path) -> Generator:
-            from training.generate import Generator
+            from training.runtime.generate import Generator
 
             return Generator.load(model_dir, precision=precision)
 
@@ -294,7 +294,7 @@ class RetrainJob:
 
     async def _announce(self, version: str) -> None:
         """Log the model now served in the store's change log: every other process serving the store loads
-        it too (``bot.knowledge_sync``, ``follow``)."""
+        it too (``bot.answering.knowledge_sync``, ``follow``)."""
         from storage.changes import note
 
         try:

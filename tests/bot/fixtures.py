@@ -1,6 +1,7 @@
 """Fakes, fixtures and helpers for the bot tests, imported by ``tests/bot/conftest.py`` and the test modules.
 
-- ``FakeGenerator`` (the only one) stands in for ``training.generate.Generator`` where the model's words do
+- ``FakeGenerator`` (the only one) stands in for ``training.runtime.generate.Generator`` where the model's
+  words do
   not matter (batching, cogs, cooldowns, the terminal): it answers from a dict, else echoes, with a fixed
   confidence. The real ``Answerer`` runs on top of it, so batching, fallback and swaps are the production
   code.
@@ -26,9 +27,9 @@ import pytest
 import pytest_asyncio
 
 from bot.settings import Settings
-from training.generate import Generation
-from training.retrieval import RetrievalIndex
-from training.zones import ZoneThresholds
+from training.retrieval.index import RetrievalIndex
+from training.retrieval.zones import ZoneThresholds
+from training.runtime.generate import Generation
 
 ADMIN_ID = 4242
 HOME_GUILD_ID = 5151  # the community's own guild in these tests (HOME_GUILD_IDS)
@@ -71,7 +72,7 @@ class FakeGenerator:
         self.batches: list[list[str]] = []
         self.started = threading.Event()
 
-    # The step-wise API the Answerer schedules on (``training.running``): prompts are the questions.
+    # The step-wise API the Answerer schedules on (``training.runtime.batching``): prompts are the questions.
     def batch(self, config: Any = None, *, slots: int = 0) -> FakeBatch:
         return FakeBatch(self, config)
 
@@ -167,7 +168,7 @@ def fake_generator() -> FakeGenerator:
 
 @pytest_asyncio.fixture
 async def answerer(fake_generator: FakeGenerator) -> AsyncIterator[Any]:
-    from bot.answerer import Answerer
+    from bot.answering.answerer import Answerer
 
     async with Answerer(fake_generator, batch_wait_ms=1, timeout_s=10) as running:
         yield running

@@ -9,13 +9,13 @@ from dataclasses import replace
 
 import pytest
 
-from bot.answerer import Answerer
-from bot.scheduling import AnswerCache
+from bot.answering.answerer import Answerer
+from bot.answering.scheduling import AnswerCache
 from tests.bot.fixtures import FakeGenerator
 from tests.bot.test_answer_path import KNOWN, fake
 from tests.tiny_checkpoint import tiny_model
-from training.generate import Generation, GenerationConfig, Generator
-from training.running import RunningBatch
+from training.runtime.batching import RunningBatch
+from training.runtime.generate import Generation, GenerationConfig, Generator
 from training.tokenizer import load_gpt2_tokenizer
 
 PITCH = KNOWN[0]["question"]

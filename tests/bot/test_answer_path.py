@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.answerer import Answerer
+from bot.answering.answerer import Answerer
 from tests.bot.fixtures import FakeGenerator
-from training.zones import ZoneThresholds
+from training.retrieval.zones import ZoneThresholds
 
 KNOWN = [
     {"question": "How many players may each team have on the pitch?", "answer": "Eleven, one a goalkeeper."},
@@ -125,7 +125,7 @@ async def test_a_flood_gets_busy_instead_of_an_unbounded_queue() -> None:
     """Past max_queue waiting questions, askers are told "busy" at once; the rest are answered."""
     import asyncio
 
-    from bot.answerer import AnswererBusy
+    from bot.answering.answerer import AnswererBusy
 
     gen = FakeGenerator(delay_s=0.2)
     async with Answerer(gen, max_batch_size=1, max_queue=2, batch_wait_ms=0) as answerer:

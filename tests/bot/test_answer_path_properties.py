@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.answer_path import MAX_QUESTION_CHARS
-from bot.answerer import Answerer, EmptyQuestion, clean_question
+from bot.answering.answer_path import MAX_QUESTION_CHARS
+from bot.answering.answerer import Answerer, EmptyQuestion, clean_question
 from tests.bot.fixtures import FakeGenerator
-from training.zones import ZoneThresholds
+from training.retrieval.zones import ZoneThresholds
 
 KNOWN = [
     {"question": "How many players are on a football team?", "answer": "Eleven."},

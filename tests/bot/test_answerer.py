@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.answerer import Answerer, EmptyQuestion, _Request, clean_question
-from bot.scheduling import JOIN_SHARE
+from bot.answering.answerer import Answerer, EmptyQuestion, clean_question
+from bot.answering.scheduling import JOIN_SHARE, Request
 from tests.bot.fixtures import FakeGenerator
 from tests.tiny_checkpoint import TINY_PAIRS, tiny_model
-from training.generate import Generator
-from training.running import RunningBatch
+from training.runtime.batching import RunningBatch
+from training.runtime.generate import Generator
 from training.tokenizer import load_gpt2_tokenizer
 
 
@@ -262,17 +262,17 @@ async def test_a_lone_answer_decodes_many_steps_per_call_to_the_torch_thread(
     runs_to_the_limit: Generator, monkeypatch
 ) -> None:
     """Nobody waiting, nothing ending: the steps go on in one call (each call costs a hand-over)."""
-    import bot.scheduling
+    import bot.answering.scheduling
 
     calls: list[int] = []
-    iterate = bot.scheduling.iterate
+    iterate = bot.answering.scheduling.iterate
 
     def counted(*args):
         done, steps = iterate(*args)
         calls.append(steps)
         return done, steps
 
-    monkeypatch.setattr(bot.scheduling, "iterate", counted)
+    monkeypatch.setattr(bot.answering.scheduling, "iterate", counted)
     async with Answerer(runs_to_the_limit, max_new_tokens=40, batch_wait_ms=0) as answerer:
         answer = await answerer.answer("A question nobody else asks?")
     assert answer.tokens == 40
@@ -291,7 +291,7 @@ async def test_questions_join_once_the_batch_has_decoded_long_enough_since_the_l
     assert answerer._admissible(running=3) == []  # nobody waiting
     loop = asyncio.get_running_loop()
     for i in range(5):
-        answerer._queue.put_nowait(_Request(f"q{i}", loop.create_future(), 0.0))
+        answerer._queue.put_nowait(Request(f"q{i}", loop.create_future(), 0.0))
     answerer._pacer.measured(0.500, joined=True, fresh=True)  # a new batch's first step: nothing to compare
     answerer._pacer.measured(0.020, joined=True)  # joins before any plain step was timed: not measured either
     assert answerer._pacer.join_s == 0.0
@@ -309,7 +309,7 @@ async def test_questions_join_once_the_batch_has_decoded_long_enough_since_the_l
     # More questions waiting than rows decoding (answers said in the join's pass): the wait shortens in
     # proportion, here to a quarter (1 row decoding, 4 waiting).
     for i in range(5, 9):
-        answerer._queue.put_nowait(_Request(f"q{i}", loop.create_future(), 0.0))
+        answerer._queue.put_nowait(Request(f"q{i}", loop.create_future(), 0.0))
     answerer._pacer.joined_at = time.perf_counter()
     assert answerer._admissible(running=1) == []
     answerer._pacer.joined_at -= 0.031 * (1 - JOIN_SHARE) / JOIN_SHARE / 4

@@ -16,7 +16,7 @@ from storage.models import Exchange
 
 @dataclass
 class FullAnswer:
-    """An answer with every field ``AnswerLike`` names (as ``bot.answerer.Answer`` has them)."""
+    """An answer with every field ``AnswerLike`` names (as ``bot.answering.answerer.Answer`` has them)."""
 
     question: str
     text: str = "An answer."

@@ -1,7 +1,7 @@
 """Answers by zone on Discord: "did you mean" buttons, the sources line, quiet open channels, vote nudges.
 
 The ``FakeGenerator`` here has a lexical retrieval index over ``KNOWN`` and fixed zones, so each question's
-zone is decided by the real retrieval and ``training.zones.decide``:
+zone is decided by the real retrieval and ``training.retrieval.zones.decide``:
 
 - "hat trick?" → answer ("What is a hat trick?", 0.86, far ahead of the rest);
 - "football" → suggest (three known questions between 0.56 and 0.62);
@@ -22,7 +22,7 @@ from bot.discord_app.replies import SUGGEST_TEXT, button_label, question_text, s
 from bot.discord_app.views import ONLY_ASKER, SuggestionView
 from storage.models import Exchange
 from tests.bot.fixtures import FakeGenerator, make_interaction, react
-from training.zones import ZoneThresholds
+from training.retrieval.zones import ZoneThresholds
 
 KNOWN = [
     {"question": "How long is a football match?", "answer": "90 minutes, in two halves of 45."},

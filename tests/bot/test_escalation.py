@@ -23,7 +23,7 @@ from bot.discord_app.flood import ESCALATIONS_PER_USER, EscalationLimiter
 from bot.discord_app.replies import Asked
 from storage.models import Exchange, TaughtPair
 from tests.bot.fixtures import ADMIN_ID, FakeGenerator, make_interaction, make_member
-from training.zones import ZoneThresholds
+from training.retrieval.zones import ZoneThresholds
 
 KNOWN = [
     {"question": "How long is a football match?", "answer": "90 minutes."},

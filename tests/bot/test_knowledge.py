@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bot.knowledge import Knowledge
-from training.retrieval import RetrievalIndex
+from bot.answering.knowledge import Knowledge
+from training.retrieval.index import RetrievalIndex
 
 BASE = [
     {"question": "How many players may each team have on the pitch at the start of a match?", "answer": "11"},
@@ -144,9 +144,9 @@ def test_a_change_encodes_only_the_live_records_that_changed() -> None:
 
 
 def test_a_taught_pair_asked_in_other_words_is_offered_from_its_own_cut() -> None:
-    from bot.answer_path import BatchSettings, route
-    from training.generate import GenerationConfig
-    from training.zones import ZoneThresholds
+    from bot.answering.answer_path import BatchSettings, route
+    from training.retrieval.zones import ZoneThresholds
+    from training.runtime.generate import GenerationConfig
 
     knowledge = Knowledge(RetrievalIndex.build(BASE))
     assert knowledge.live_suggest is None  # nothing taught
@@ -172,8 +172,8 @@ def test_a_taught_pair_asked_in_other_words_is_offered_from_its_own_cut() -> Non
 
 
 def test_a_taught_pair_is_offered_only_clearly_ahead_of_what_the_checkpoint_knows() -> None:
-    from bot.answer_path import _taught_ahead
-    from training.retrieval import Match
+    from bot.answering.answer_path import _taught_ahead
+    from training.retrieval.index import Match
 
     def match(score: float, origin: str) -> Match:
         return Match(0, f"q{score}", "a", score, score, None, 1.0, origin)

@@ -1,6 +1,7 @@
-"""Every process serves every change (``bot.knowledge_sync``): two "processes" (each its own Answerer, store
-engine and sync) on one store; what one is taught, corrected, learns or is voted, the other answers after
-one poll; a model one swaps in after its gate, the other loads once; a failure is logged and retried."""
+"""Every process serves every change (``bot.answering.knowledge_sync``): two "processes" (each its own
+Answerer, store engine and sync) on one store; what one is taught, corrected, learns or is voted, the other
+answers after one poll; a model one swaps in after its gate, the other loads once; a failure is logged and
+retried."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from bot import async_store, knowledge_sync
-from bot.answerer import Answerer
-from bot.knowledge import NUDGE_PER_VOTE
-from bot.knowledge_sync import KnowledgeSync
+from bot import async_store
+from bot.answering import knowledge_sync
+from bot.answering.answerer import Answerer
+from bot.answering.knowledge import NUDGE_PER_VOTE
+from bot.answering.knowledge_sync import KnowledgeSync
 from bot.retrain import RetrainJob, RetrainOptions
 from storage import repo
 from storage.changes import note
@@ -26,7 +28,7 @@ from tests.bot.fixtures import FakeGenerator, small_dataset
 from tests.bot.test_retrain import FAKE_TRAINER, fake_models
 from tests.storage.conftest import postgres_server  # noqa: F401  (a fixture)
 from training.checkpoint import point_current
-from training.zones import ZoneThresholds
+from training.retrieval.zones import ZoneThresholds
 
 KNOWN = [
     {"question": "How long is a football match?", "answer": "90 minutes."},
@@ -166,7 +168,7 @@ async def test_a_failed_reload_is_logged_and_retried_at_the_next_poll(url, monke
         b.sync.interval_s = 0.01
         await b.sync.close()  # restart B's sync with its loop: it must survive the failure
         await b.sync.start()
-        with caplog.at_level(logging.ERROR, logger="bot.knowledge_sync"):
+        with caplog.at_level(logging.ERROR, logger="bot.answering.knowledge_sync"):
             for _ in range(300):
                 if await b.ask("What is VAR?") == "The video assistant referee.":
                     break
@@ -241,7 +243,7 @@ async def test_a_model_that_fails_to_load_leaves_the_old_one_serving(url, models
         await async_store.run_in_session(
             a.store, note, "model", model_path=str(broken.resolve()), model_version="broken"
         )
-        with caplog.at_level(logging.ERROR, logger="bot.knowledge_sync"):
+        with caplog.at_level(logging.ERROR, logger="bot.answering.knowledge_sync"):
             await b.sync.poll()
         assert b.answerer.model_version == "C" and "could not load model" in caplog.text
         assert await b.ask("How long is a football match?") == "90 minutes."
@@ -251,7 +253,7 @@ async def test_a_model_that_fails_to_load_leaves_the_old_one_serving(url, models
 
 async def test_without_a_retrain_job_the_model_is_loaded_at_the_sync_s_precision(url, tmp_path, monkeypatch):
     """``qabot chat``: no RetrainJob; the sync loads the announced folder itself."""
-    import training.generate
+    import training.runtime.generate
 
     loaded: list[tuple[str, str]] = []
 
@@ -259,7 +261,7 @@ async def test_without_a_retrain_job_the_model_is_loaded_at_the_sync_s_precision
         loaded.append((path.name, precision))
         return generator(path.name)
 
-    monkeypatch.setattr(training.generate.Generator, "load", staticmethod(fake_load))
+    monkeypatch.setattr(training.runtime.generate.Generator, "load", staticmethod(fake_load))
     [first, second] = fake_models(tmp_path, "A", "B")
     async with process(url, "A") as a, process(url, "A") as b:
         b.sync = KnowledgeSync(b.answerer, b.store, interval_s=0, model_dir=first, precision="fp32")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from bot.answerer import Answerer
+from bot.answering.answerer import Answerer
 from bot.cli.common import fail
 from bot.retrain import RetrainJob, RetrainOptions
 from bot.retrain.trainer_process import TrainerFailed

@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import select
 
 from bot import async_store
-from bot.answerer import Answerer
+from bot.answering.answerer import Answerer
 from bot.retrain import RetrainBusy, RetrainData, RetrainJob, RetrainOptions, gate
 from storage.models import Exchange, TrainingRun
 from tests.bot.fixtures import TRAIN_FAST, FakeGenerator, small_dataset
 from training.checkpoint import point_current
-from training.generate import Generator
+from training.runtime.generate import Generator
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 from bot import async_store
-from bot.answerer import Answerer
+from bot.answering.answerer import Answerer
 from bot.retrain import RetrainData, RetrainJob, RetrainOptions
 from tests.bot.fixtures import FakeGenerator
 from training.data import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS

@@ -14,12 +14,12 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from bot import async_store
-from bot.answerer import Answerer
+from bot.answering.answerer import Answerer
 from bot.cli import app
 from bot.retrain import RetrainJob
 from bot.terminal import Terminal
 from storage.models import Exchange, TaughtPair
-from training.generate import Generator
+from training.runtime.generate import Generator
 
 
 def count(store, model) -> int:
@@ -344,7 +344,7 @@ async def test_terminal_unanswered_groups_similar_questions(store, answerer):
 
 async def test_a_did_you_mean_choice_by_number_teaches_the_wording(store):
     from tests.bot.fixtures import FakeGenerator
-    from training.zones import ZoneThresholds
+    from training.retrieval.zones import ZoneThresholds
 
     known = [
         {"question": "How long is a football match?", "answer": "90 minutes."},

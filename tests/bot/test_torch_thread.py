@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from bot import torch_thread
-from bot.answerer import Answerer
+from bot.answering import torch_thread
+from bot.answering.answerer import Answerer
 from tests.bot.fixtures import FakeGenerator
 
 

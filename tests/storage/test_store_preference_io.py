@@ -13,7 +13,7 @@ from storage.db import dispose, open_store
 from storage.models import TaughtPair
 from tests.storage.seed import seed
 from training.data import DatasetError
-from training.preference import read_preference_file
+from training.data.preference import read_preference_file
 
 runner = CliRunner()
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from tests.tiny_checkpoint import TINY_PAIRS, shared_tiny_checkpoint, tiny_model
-from training.generate import GenerationConfig, Generator
-from training.quantize import quantize_int8
-from training.running import DecodedRow, DraftStats
+from training.runtime.batching import DecodedRow, DraftStats
+from training.runtime.generate import GenerationConfig, Generator
+from training.runtime.quantize import quantize_int8
 from training.tokenizer import load_gpt2_tokenizer
 
 QUESTIONS = [q for q, _ in TINY_PAIRS] + [

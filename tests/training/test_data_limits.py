@@ -21,7 +21,7 @@ from training.data import (
     load_dataset_file,
     read_dataset,
 )
-from training.preference import read_preference_file
+from training.data.preference import read_preference_file
 
 GOOD = {"question": "What is offside?", "answer": "Being past the second-last defender."}
 DEEP = "[" * 100_000 + "]" * 100_000

@@ -1,5 +1,5 @@
-"""TRL KTO / DPO files given to `qabot train --data` / `qabot data check`: read by training.preference, so a
-KTO row labelled false and a DPO row's rejected answer never become training pairs."""
+"""TRL KTO / DPO files given to `qabot train --data` / `qabot data check`: read by training.data.preference,
+so a KTO row labelled false and a DPO row's rejected answer never become training pairs."""
 
 from __future__ import annotations
 

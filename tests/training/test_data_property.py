@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from training.data import FORMATS, MAX_ANSWER_CHARS, MAX_QUESTION_CHARS, DatasetError, read_dataset
-from training.preference import read_preference_file
+from training.data.preference import read_preference_file
 
 FIELDS = [
     "question", "answer", "Question", "ANSWER", "instruction", "input", "output", "conversations", "messages",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training import embedder as embedder_module
-from training.embedder import Embedder, LeanBert, bundled_path
+from training.retrieval import embedder as embedder_module
+from training.retrieval.embedder import Embedder, LeanBert, bundled_path
 
 PACKED = LeanBert._packed
 

@@ -17,9 +17,9 @@ from transformers.utils import logging as transformers_logging
 
 from tests.tiny_checkpoint import TINY_PAIRS, shared_tiny_checkpoint, tiny_model
 from training.checkpoint import CheckpointError
-from training.generate import GenerationConfig, Generator, trim_to_sentence
-from training.quantize import conv1d_to_linear, resolve_precision
-from training.retrieval import RetrievalIndex
+from training.retrieval.index import RetrievalIndex
+from training.runtime.generate import GenerationConfig, Generator, trim_to_sentence
+from training.runtime.quantize import conv1d_to_linear, resolve_precision
 from training.tokenizer import load_gpt2_tokenizer
 
 QUESTIONS = [q for q, _ in TINY_PAIRS]
@@ -130,7 +130,7 @@ def test_over_long_question_logs_only_qabots_warning(caplog, capfd, monkeypatch)
     monkeypatch.setattr(logging.getLogger("transformers"), "propagate", True)  # so caplog sees its records
     with caplog.at_level(logging.WARNING):
         generator.encode_question("filler " * 400 + "the real question?", max_new_tokens=16)
-    assert [r.name for r in caplog.records] == ["training.generate"]
+    assert [r.name for r in caplog.records] == ["training.runtime.generate"]
     assert "longer than the context allows" in caplog.records[0].getMessage()
     assert "Token indices sequence length" not in caplog.text + capfd.readouterr().err
 

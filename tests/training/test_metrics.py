@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from training.calibrate import calibrate_threshold
 from training.metrics import aggregate, exact_match, normalize_answer, rouge_l, token_f1
+from training.retrieval.calibrate import calibrate_threshold
 
 
 def test_normalize_answer_follows_squad():

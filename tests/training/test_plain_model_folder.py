@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 from bot.cli import app
 from tests.tiny_checkpoint import tiny_model
 from training.checkpoint import CheckpointError
-from training.generate import GenerationConfig, Generator
+from training.retrieval.zones import ZoneThresholds
+from training.runtime.generate import GenerationConfig, Generator
 from training.tokenizer import load_gpt2_tokenizer
-from training.zones import ZoneThresholds
 
 
 @pytest.fixture(scope="module")

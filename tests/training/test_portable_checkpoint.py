@@ -12,9 +12,9 @@ import pytest
 from tests.tiny_checkpoint import TINY_PAIRS, tiny_model
 from tests.training.portable_support import MAX_NEW_TOKENS, shared_portable_checkpoint
 from tests.training.train_support import tiny_config, write_dataset
-from training.generate import GenerationConfig, Generator
 from training.interop import prepare_for_transformers
 from training.prompt import STOP_STRINGS, extract_answer, format_answer, format_prompt
+from training.runtime.generate import GenerationConfig, Generator
 from training.tokenizer import load_gpt2_tokenizer
 
 QUESTIONS = ["What is offside?", "  padded question?  ", "two\nlines", "braces {{ x }} and {% y %}", "é ü ß"]

@@ -11,9 +11,9 @@ from safetensors.torch import load_file, save_file
 
 from tests.tiny_checkpoint import TINY_PAIRS, shared_tiny_checkpoint, tiny_model
 from training.checkpoint import CheckpointError
-from training.generate import GenerationConfig, Generator
-from training.gptq import INT8_FILE, gptq_quantize, read_int8_weights, write_int8_weights
-from training.quantize import (
+from training.runtime.generate import GenerationConfig, Generator
+from training.runtime.gptq import INT8_FILE, gptq_quantize, read_int8_weights, write_int8_weights
+from training.runtime.quantize import (
     QMAX,
     TINY,
     Int8Linear,
@@ -192,21 +192,21 @@ def test_no_training_records_means_no_int8_file(tmp_path: Path) -> None:
 
 def test_without_fbgemm_kernels_auto_is_fp32_and_int8_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     # ARM builds of torch have qnnpack only, which cannot run Int8Linear's fbgemm op.
-    import training.quantize
+    import training.runtime.quantize
 
-    monkeypatch.setattr(training.quantize, "int8_engine", lambda: None)
+    monkeypatch.setattr(training.runtime.quantize, "int8_engine", lambda: None)
     cpu = torch.device("cpu")
-    assert training.quantize.resolve_precision("auto", cpu) == "fp32"
+    assert training.runtime.quantize.resolve_precision("auto", cpu) == "fp32"
     with pytest.raises(ValueError, match="x86 CPU"):
-        training.quantize.resolve_precision("int8", cpu)
+        training.runtime.quantize.resolve_precision("int8", cpu)
     with pytest.raises(ValueError, match="x86 CPU"):
         quantize_int8(tiny_model())
 
 
 def test_seven_bit_activations_where_the_cpu_could_saturate(monkeypatch: pytest.MonkeyPatch) -> None:
-    import training.quantize
+    import training.runtime.quantize
 
-    monkeypatch.setattr(training.quantize, "activation_levels", lambda: 63)  # AVX2 without VNNI
+    monkeypatch.setattr(training.runtime.quantize, "activation_levels", lambda: 63)  # AVX2 without VNNI
     linear, q = int8_linear(centered=True)
     assert (q.x_scale, q.x_zero) == (1 / 63, 63)
     x = torch.randn(4, 64) + 1.0
@@ -219,7 +219,7 @@ def test_fp32_linear_falls_back_to_f_linear(monkeypatch: pytest.MonkeyPatch) -> 
     """oneDNN's product only where it works and gives F.linear's numbers; else F.linear itself."""
     import torch.nn.functional as F
 
-    from training import quantize
+    from training.runtime import quantize
 
     def broken(*args: object) -> None:
         raise RuntimeError("no oneDNN here")

@@ -7,10 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from training import lexical
-from training.embedder import Embedder, bundled_path
-from training.lexical import gram_terms, word_terms
-from training.retrieval import FORMAT_1_BLEND, PAIR_VECTORS_FILE, RECORDS_FILE, VECTORS_FILE, RetrievalIndex
+from training.retrieval import lexical
+from training.retrieval.embedder import Embedder, bundled_path
+from training.retrieval.index import (
+    FORMAT_1_BLEND,
+    PAIR_VECTORS_FILE,
+    RECORDS_FILE,
+    VECTORS_FILE,
+    RetrievalIndex,
+)
+from training.retrieval.lexical import gram_terms, word_terms
 
 PAIRS = [
     {"question": "How many players may each team have on the pitch at the start of a match?", "answer": "11"},

@@ -15,9 +15,9 @@ from tests.training.train_support import tiny_config, write_dataset
 from training.__main__ import main
 from training.checkpoint import CheckpointError, read_manifest, resolve_model_dir
 from training.config import CONTINUE_DEFAULTS, base_defaults
-from training.retrieval import RetrievalIndex
+from training.retrieval.index import RetrievalIndex
+from training.retrieval.zones import ZoneThresholds
 from training.train import train
-from training.zones import ZoneThresholds
 
 
 @pytest.fixture(scope="session")
@@ -102,17 +102,17 @@ def test_progress_bar_shows_the_losses_on_the_bar_not_log_dicts(dataset_file, tm
 
 @pytest.mark.slow
 def test_a_gptq_failure_keeps_the_trained_model_without_int8_weights(dataset_file, tmp_path, monkeypatch):
-    import training.gptq
+    import training.runtime.gptq
 
     def broken(folder, *args):
-        (folder / training.gptq.INT8_FILE).write_bytes(b"half written")
+        (folder / training.runtime.gptq.INT8_FILE).write_bytes(b"half written")
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(training.gptq, "write_int8_weights", broken)
+    monkeypatch.setattr(training.runtime.gptq, "write_int8_weights", broken)
     out = train(tiny_config(dataset_file, tmp_path / "m" / "r", max_steps=2, recall_sample=1))
     int8 = read_manifest(out)["int8"]
     assert int8["file"] is None and int8["error"] == "RuntimeError: out of memory"
-    assert not (out / training.gptq.INT8_FILE).exists() and (out / "model.safetensors").is_file()
+    assert not (out / training.runtime.gptq.INT8_FILE).exists() and (out / "model.safetensors").is_file()
 
 
 @pytest.mark.slow

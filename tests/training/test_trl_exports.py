@@ -14,8 +14,8 @@ from storage.db import dispose, open_store  # noqa: E402
 from storage.export import export_dataset  # noqa: E402
 from tests.storage.seed import seed  # noqa: E402
 from tests.training.portable_support import shared_portable_checkpoint  # noqa: E402
-from training.generate import GenerationConfig, Generator  # noqa: E402
 from training.prompt import format_answer, format_prompt  # noqa: E402
+from training.runtime.generate import GenerationConfig, Generator  # noqa: E402
 
 TRAINERS = {
     "sft": ("SFTTrainer", "SFTConfig", {"assistant_only_loss": True}),

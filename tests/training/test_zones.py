@@ -7,8 +7,8 @@ import random
 from pathlib import Path
 
 from training.metrics import token_f1
-from training.retrieval import Match, RetrievalIndex
-from training.zones import (
+from training.retrieval.index import Match, RetrievalIndex
+from training.retrieval.zones import (
     OFF_TOPIC_PROBES,
     ZoneThresholds,
     allowed_passes,

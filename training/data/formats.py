@@ -9,7 +9,7 @@ Shapes, detected from the first record's fields (``--format`` forces one):
 - ``messages``: chat ``messages`` of ``{"role": "user"|"assistant", "content"}``, one record per pair
 - ``prompt-completion``: TRL's ``prompt`` / ``completion``, as strings or as message lists
 - ``kto`` / ``dpo``: TRL preference rows (``prompt``/``completion``/``label``; ``prompt``/``chosen``/
-  ``rejected``), read by ``training.preference``: only desirable / chosen answers become records
+  ``rejected``), read by ``training.data.preference``: only desirable / chosen answers become records
 
 Texts keep their line breaks while extracted; ``_record`` then makes the question one line (answers keep
 theirs: lists and steps are common) and holds both to ``MAX_QUESTION_CHARS`` / ``MAX_ANSWER_CHARS``. Flat
@@ -32,7 +32,7 @@ from training.data.normalize import normalize_text
 from training.records import Record, make_record
 
 SHAPES = ("seed", "alpaca", "sharegpt", "messages", "prompt-completion")
-PREFERENCE_SHAPES = ("kto", "dpo")  # read by training.preference, never as plain pairs
+PREFERENCE_SHAPES = ("kto", "dpo")  # read by training.data.preference, never as plain pairs
 USER_ROLES = frozenset({"human", "user", "prompter"})
 ASSISTANT_ROLES = frozenset({"gpt", "assistant", "bot", "model", "chatgpt", "bard", "gpt4"})
 

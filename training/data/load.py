@@ -6,7 +6,7 @@ detected, and every problem is reported as a ``DatasetError``.
 is still detected), ``seed``/``alpaca``/``sharegpt``/``messages``/``prompt-completion``/``kto``/``dpo`` force
 the shape.
 
-TRL preference files are read by ``training.preference`` (the reader ``qabot import`` uses), not as plain
+TRL preference files are read by ``training.data.preference`` (the reader ``qabot import`` uses), not as plain
 prompt/completion pairs, so their verdicts hold: a KTO row labelled false is set aside in ``undesirable``
 (cleaning counts it as removed) and a DPO row gives its ``chosen`` answer, never the ``rejected`` one.
 Binary files are recognised by their first bytes (``tables.MAGIC``); gzip/bz2/xz files are decompressed
@@ -228,7 +228,7 @@ def read_dataset(
     forced_shape = fmt if fmt in SHAPES + PREFERENCE_SHAPES else None
     loaded = LoadedDataset(path, syntax, forced_shape or "?")
     shape = None
-    preference: str | None = None  # "kto" / "dpo": rows read by training.preference
+    preference: str | None = None  # "kto" / "dpo": rows read by training.data.preference
     for where, item in items:
         if shape is None and preference is None:
             preference = _preference_kind(item, forced_shape, question_field, answer_field)
@@ -258,7 +258,9 @@ def _preference_kind(
 ) -> str | None:
     """``kto`` / ``dpo`` when the dataset is a TRL preference file (judged from its first row, or forced);
     None for every other shape, and when --question-field/--answer-field name the fields to read."""
-    from training.preference import preference_kind  # here: training.preference imports training.data
+    from training.data.preference import (
+        preference_kind,  # here: training.data.preference imports training.data
+    )
 
     if question_field or answer_field:
         return None
@@ -272,7 +274,7 @@ def _preference_kind(
 def _add_preference_rows(loaded: LoadedDataset, kind: str, item: Any, where: Where) -> None:
     """One KTO/DPO row's records: desirable/chosen answers train, a KTO "label": false is set aside as
     undesirable, and a DPO row's rejected answer is dropped (it is the other half of the pair)."""
-    from training.preference import preference_rows
+    from training.data.preference import preference_rows
 
     for row in preference_rows(kind, item, where):
         record = make_record(row["question"], row["answer"])

@@ -4,7 +4,8 @@
    inside the package, so it works offline) scores each piece of a few sentences. It weighs words, not
    meanings: "the cock pheasant", "a bastard file" or "the penis and scrotum" in a medical answer score as
    high as insults (0.9+), so a score at or above ``threshold`` only makes a piece a candidate.
-2. The bundled all-MiniLM-L6-v2 encoder (``training.embedder``) compares each candidate with labelled
+2. The bundled all-MiniLM-L6-v2 encoder (``training.retrieval.embedder``) compares each candidate with
+   labelled
    reference sentences (``offensive_references.jsonl``: benign technical sentences that use such words,
    and insults); the candidate is offensive when it is closer to an insult than to any benign sentence.
    Without the encoder, stage 1 decides alone.
@@ -110,7 +111,7 @@ class _Context:
 
 @functools.cache
 def _context() -> _Context | None:
-    from training.embedder import BUNDLED, Embedder, bundled_path
+    from training.retrieval.embedder import BUNDLED, Embedder, bundled_path
 
     path = bundled_path()
     if path is None:

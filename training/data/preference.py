@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.data import DatasetError, jsontext
+from training.data import jsontext
+from training.data.errors import DatasetError
 from training.data.formats import PREFERENCE_SHAPES, Shape, Where, _type, extract
 from training.data.reading import read_source
 

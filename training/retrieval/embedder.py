@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.quantize import fp32_linear
+from training.runtime.quantize import fp32_linear
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@
   content words;
 - ``gram_terms``: character 3-grams of those words, so a typo still shares most of its grams;
 - ``BM25View``: one BM25 index (``bm25s``) over per-question term lists, with the self-scores and idf
-  that ``training.retrieval`` normalises and blends with.
+  that ``training.retrieval.index`` normalises and blends with.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ _stem = _Stems()
 
 
 # What ``word_terms`` and ``gram_terms`` make of a text; an index saved with an older version has its
-# term views rebuilt from its records on load (``training.retrieval``). 2: accents folded.
+# term views rebuilt from its records on load (``training.retrieval.index``). 2: accents folded.
 TERMS_VERSION = 2
 
 

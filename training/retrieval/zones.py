@@ -22,8 +22,8 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from training.lexical import word_terms
-from training.retrieval import Match, RetrievalIndex
+from training.retrieval.index import Match, RetrievalIndex
+from training.retrieval.lexical import word_terms
 
 MAX_SUGGESTIONS = 3
 MAX_PROBED = 400  # training questions turned into probes (enough for percentiles, cheap at 100k pairs)

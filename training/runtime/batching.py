@@ -32,7 +32,7 @@ import math
 import time
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import torch
 from transformers.generation.logits_process import (
@@ -42,11 +42,40 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from training.decoders import GPT2Decoder, HFDecoder
-from training.prompt import STOP_STRINGS
+from training.prompt import DEFAULT_MAX_NEW_TOKENS, STOP_STRINGS
+from training.runtime.decoders import GPT2Decoder, HFDecoder
 
-if TYPE_CHECKING:
-    from training.generate import GenerationConfig, Generator
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS
+    temperature: float = 0.0  # 0 = greedy (deterministic)
+    top_p: float = 1.0
+    top_k: int = 0  # 0 = off
+    repetition_penalty: float = 1.0  # 1 = off; >1 discourages tokens already in prompt or answer
+    no_repeat_ngram_size: int = 0  # 0 = off
+    num_return_sequences: int = 1
+    min_new_tokens: int = 0  # EOS and stop markers are ignored before this many tokens (benchmarks)
+    seed: int | None = None  # for sampling; None = torch's global RNG
+    drafts: bool = True  # verify answer drafts when given (greedy only; see training.runtime.batching)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature <= 0.0
+
+
+class DecodingModel(Protocol):
+    """What a running batch needs of the model it decodes with: a ``Generator``, or a test's stand-in."""
+
+    model: Any
+    tokenizer: Any
+    fast: bool  # GPT-2 blocks: the lean decoder
+    device: Any
+    pad_id: int
+    eos_id: int | None
+    newline_ids: Any
+    draft_stats: DraftStats
+
 
 _STOP_TAIL = 12  # earlier tokens of a row decoded with the new one when looking for a stop marker
 
@@ -98,7 +127,7 @@ class _Row:
 class RunningBatch:
     """The rows one ``Generator`` is decoding, with one ``GenerationConfig``; one caller at a time."""
 
-    def __init__(self, generator: Generator, config: GenerationConfig, *, slots: int = 0) -> None:
+    def __init__(self, generator: DecodingModel, config: GenerationConfig, *, slots: int = 0) -> None:
         self.generator = generator
         self.config = config
         self.slots = slots  # rows to make room for at once (more still fit: the cache grows)

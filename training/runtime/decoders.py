@@ -8,7 +8,7 @@ general-purpose forward (mask construction, cache concatenation, output objects)
 step; this path removes most of it. ``HFDecoder`` runs any other causal LM through its own forward.
 Both expose ``step(next_ids, join) -> logits`` (one token for every live row, and the prompts of rows
 that join: a new batch is a step with no live rows) and ``evict(rows) -> order``; only ``GPT2Decoder``
-lets rows join a batch that is still decoding (continuous batching, ``training.running``).
+lets rows join a batch that is still decoding (continuous batching, ``training.runtime.batching``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.quantize import fp32_linear
+from training.runtime.quantize import fp32_linear
 
 
 def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:

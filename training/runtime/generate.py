@@ -28,34 +28,16 @@ from training.checkpoint import (
     weights_file,
 )
 from training.checkpoint import model_version as folder_version
-from training.decoders import supports_fast_path
 from training.prompt import STOP_STRINGS, extract_answer, format_answer, format_prompt
-from training.retrieval import INDEX_DIR, RetrievalIndex
-from training.running import DecodedRow, DraftStats, RunningBatch
-from training.zones import ZoneThresholds
+from training.retrieval.index import INDEX_DIR, RetrievalIndex
+from training.retrieval.zones import ZoneThresholds
+from training.runtime.batching import DecodedRow, DraftStats, GenerationConfig, RunningBatch
+from training.runtime.decoders import supports_fast_path
 
 log = logging.getLogger(__name__)
 
 # A sentence ends at . ! ? (optionally followed by a closing quote/bracket) before whitespace or the end.
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
-
-
-@dataclass(frozen=True)
-class GenerationConfig:
-    max_new_tokens: int = 64
-    temperature: float = 0.0  # 0 = greedy (deterministic)
-    top_p: float = 1.0
-    top_k: int = 0  # 0 = off
-    repetition_penalty: float = 1.0  # 1 = off; >1 discourages tokens already in prompt or answer
-    no_repeat_ngram_size: int = 0  # 0 = off
-    num_return_sequences: int = 1
-    min_new_tokens: int = 0  # EOS and stop markers are ignored before this many tokens (benchmarks)
-    seed: int | None = None  # for sampling; None = torch's global RNG
-    drafts: bool = True  # verify answer drafts when given (greedy only; see training.running)
-
-    @property
-    def greedy(self) -> bool:
-        return self.temperature <= 0.0
 
 
 @dataclass
@@ -152,8 +134,8 @@ class Generator:
         loads too, with a warning: default thresholds, no retrieval index, named after its folder."""
         from transformers import AutoModelForCausalLM
 
-        from training.gptq import INT8_FILE, read_int8_weights
-        from training.quantize import prepare_model, resolve_precision
+        from training.runtime.gptq import INT8_FILE, read_int8_weights
+        from training.runtime.quantize import prepare_model, resolve_precision
 
         real = resolve_model_dir(model_dir)
         manifest = read_manifest(real, required=False)
@@ -227,7 +209,8 @@ class Generator:
 
     def batch(self, config: GenerationConfig | None = None, *, slots: int = 0) -> RunningBatch:
         """A running batch on this model (continuous batching): rows join with ``add``, decode with
-        ``step`` and leave when they finish; see ``training.running``. ``slots``: rows to make room for."""
+        ``step`` and leave when they finish; see ``training.runtime.batching``. ``slots``: rows to make room
+        for."""
         return RunningBatch(self, self._limited(config), slots=slots)
 
     @torch.inference_mode()

@@ -29,7 +29,7 @@ from torch import nn
 
 from training.checkpoint import CheckpointError
 from training.prompt import format_example
-from training.quantize import QMAX, Int8Weights, conv1d_to_linear, row_scales
+from training.runtime.quantize import QMAX, Int8Weights, conv1d_to_linear, row_scales
 
 INT8_FILE = "int8.safetensors"
 MAX_CALIBRATION = 256  # training examples fed through the model to measure each layer's inputs

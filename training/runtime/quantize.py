@@ -6,7 +6,7 @@ input row (per token), multiplied by fbgemm's u8 x s8 kernels into int32.
 - GPT-2's blocks use ``transformers.pytorch_utils.Conv1D`` (a Linear with a transposed weight), which
   ``quantize_dynamic({nn.Linear})`` would skip: every Conv1D is rewritten as an ``nn.Linear`` first.
 - Weights come from the checkpoint's ``int8.safetensors`` when training wrote one (GPTQ: rounding error
-  compensated on the training data, see ``training/gptq.py``), else they are rounded to nearest here.
+  compensated on the training data, see ``training/runtime/gptq.py``), else they are rounded to nearest here.
 - Activations: torch's dynamic int8 Linear quantizes a whole batch with one scale, so a token's rounding
   (and so its answer) depended on its batch mates and on their padding. ``Int8Linear`` divides each row by
   its own largest magnitude (``x = radius * u``, or ``x = center + radius * u`` for inputs far from

@@ -32,7 +32,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import async_store
-from bot.answerer import AnswererBusy, EmptyQuestion
+from bot.answering.answerer import AnswererBusy, EmptyQuestion
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.escalation import escalate
