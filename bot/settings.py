@@ -17,6 +17,15 @@ from training.prompt import DEFAULT_MAX_NEW_TOKENS
 DEFAULT_DATABASE_URL = "sqlite:///data/qabot.db"
 DEFAULT_MODEL_DIR = Path("models/current")
 DEFAULT_FALLBACK = "I'm not sure about that yet."
+# The answer service's defaults, shared by the Settings fields below and ``Answerer.__init__``.
+DEFAULT_MAX_BATCH_SIZE = 16
+DEFAULT_BATCH_WAIT_MS = 5.0
+DEFAULT_REQUEST_TIMEOUT_S = 60.0
+# Questions that may wait at once. Measured capacity on a 2-core CPU is about 8 answers a second
+# (bench/inference.py: ~420 tokens/s at 8 askers, ~50 tokens an answer); times the default 60 s request
+# timeout that is ~500: a question queued behind more would time out before its turn anyway.
+DEFAULT_MAX_QUEUE = 512
+DEFAULT_ANSWER_CACHE = 1024
 
 
 def _split_list(value: object) -> object:
@@ -102,16 +111,25 @@ class Settings(BaseSettings):
     escalation_channel_id: int | None = Field(
         None, description="Channel where unanswered questions are posted for admins to teach."
     )
-    max_batch_size: int = Field(16, ge=1, description="Most questions generated together in one batch.")
-    batch_wait_ms: float = Field(
-        5.0, ge=0, le=1000, description="How long an idle answer worker gathers a burst (at most 1000 ms)."
+    max_batch_size: int = Field(
+        DEFAULT_MAX_BATCH_SIZE, ge=1, description="Most questions generated together in one batch."
     )
-    request_timeout_s: float = Field(60.0, gt=0, description="Per-question time limit.")
+    batch_wait_ms: float = Field(
+        DEFAULT_BATCH_WAIT_MS,
+        ge=0,
+        le=1000,
+        description="How long an idle answer worker gathers a burst (at most 1000 ms).",
+    )
+    request_timeout_s: float = Field(DEFAULT_REQUEST_TIMEOUT_S, gt=0, description="Per-question time limit.")
     max_queue: int = Field(
-        512, ge=1, description='Questions that may wait at once; past it askers get "busy, try again".'
+        DEFAULT_MAX_QUEUE,
+        ge=1,
+        description='Questions that may wait at once; past it askers get "busy, try again".',
     )
     answer_cache: int = Field(
-        1024, ge=0, description="What the model said for this many known questions is kept (0: off)."
+        DEFAULT_ANSWER_CACHE,
+        ge=0,
+        description="What the model said for this many known questions is kept (0: off).",
     )
     precision: Literal["auto", "fp32", "int8", "fp16", "bf16"] = Field(
         "auto", description="auto | fp32 | int8 (CPU) | fp16 | bf16 (GPU)."

@@ -31,7 +31,15 @@ from bot.answering import scheduling, torch_thread
 from bot.answering.answer_path import Answer, BatchSettings, EmptyQuestion, clean_question
 from bot.answering.knowledge import Knowledge
 from bot.answering.scheduling import AnswerCache, JoinPacer, Request
-from bot.settings import DEFAULT_FALLBACK, Settings
+from bot.settings import (
+    DEFAULT_ANSWER_CACHE,
+    DEFAULT_BATCH_WAIT_MS,
+    DEFAULT_FALLBACK,
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_MAX_QUEUE,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    Settings,
+)
 from training.prompt import DEFAULT_MAX_NEW_TOKENS
 from training.retrieval.zones import ZoneThresholds
 from training.runtime.batching import RunningBatch
@@ -40,12 +48,6 @@ from training.runtime.generate import GenerationConfig, Generator
 __all__ = ["Answer", "Answerer", "AnswererBusy", "EmptyQuestion", "clean_question"]
 
 log = logging.getLogger(__name__)
-
-# Questions that may wait at once. Measured capacity on a 2-core CPU is about 8 answers a second
-# (bench/inference.py: ~420 tokens/s at 8 askers, ~50 tokens an answer); times the default 60 s request
-# timeout that is ~500: a question queued behind more would time out before its turn anyway.
-DEFAULT_MAX_QUEUE = 512
-
 
 SCHEDULERS = ("continuous", "static")
 
@@ -68,9 +70,9 @@ class Answerer:
         self,
         generator: Generator,
         *,
-        max_batch_size: int = 16,
-        batch_wait_ms: float = 5.0,
-        timeout_s: float = 60.0,
+        max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+        batch_wait_ms: float = DEFAULT_BATCH_WAIT_MS,
+        timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
         fallback: str = DEFAULT_FALLBACK,
         threshold: float | None = None,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
@@ -79,7 +81,7 @@ class Answerer:
         max_queue: int = DEFAULT_MAX_QUEUE,
         scheduler: str = "continuous",
         learn_wordings: bool = True,
-        answer_cache: int = 1024,
+        answer_cache: int = DEFAULT_ANSWER_CACHE,
     ) -> None:
         if scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler must be one of {SCHEDULERS}, not {scheduler!r}")

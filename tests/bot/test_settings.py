@@ -96,3 +96,20 @@ def test_an_unreadable_dotenv_is_one_line_not_a_traceback(monkeypatch, tmp_path)
     result = CliRunner().invoke(app, ["db", "upgrade"])
     assert result.exit_code == 2
     assert result.output == "error: cannot read .env: Permission denied\n"
+
+
+ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
+
+
+def test_env_example_lists_every_setting_with_its_default(monkeypatch, tmp_path):
+    """``.env.example`` is where a user finds every setting: each field of ``Settings`` is there, nothing
+    else is, and a value it shows is the default (an empty one means unset)."""
+    import re
+
+    names = re.findall(r"^([A-Z][A-Z0-9_]*)=", ENV_EXAMPLE.read_text(encoding="utf-8"), re.MULTILINE)
+    assert len(names) == len(set(names)), "a setting is listed twice"
+    assert set(names) == {name.upper() for name in Settings.model_fields}
+    monkeypatch.chdir(tmp_path)
+    for name in names:
+        monkeypatch.delenv(name, raising=False)
+    assert Settings(_env_file=ENV_EXAMPLE) == Settings(_env_file=None)
