@@ -32,12 +32,15 @@ from typing import Any
 
 from training.data import CleanOptions, clean_records
 from training.data.offensive import offensive_scores
+from training.data.options import DEFAULT_NEAR_DUP_THRESHOLD
 from training.records import Record, make_record
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--n", type=int, default=100_000, help="total pairs, planted copies included")
 parser.add_argument("--dup-fraction", type=float, default=0.1, help="share of pairs that are planted copies")
-parser.add_argument("--threshold", type=float, default=0.9, help="near-duplicate similarity threshold")
+parser.add_argument(
+    "--threshold", type=float, default=DEFAULT_NEAR_DUP_THRESHOLD, help="near-duplicate similarity threshold"
+)
 parser.add_argument("--seed", type=int, default=0)
 parser.add_argument(
     "--templated", default="20000,200000", help="templated catalogue sizes, comma-separated ('' skips)"

@@ -8,7 +8,12 @@ code 2 and writes nothing.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import json
+import typing
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -16,14 +21,12 @@ from typing import Annotated, Any
 import typer
 
 from bot.cli.common import fail
+from training.data.options import CONFLICT_POLICIES, CleanOptions
 
 data_app = typer.Typer(help="Check and clean Q&A dataset files.", no_args_is_help=True)
 
-
-class ConflictPolicy(StrEnum):
-    first = "first"
-    last = "last"
-    longest = "longest"
+DEFAULTS = CleanOptions()  # the cleaning pipeline's defaults are the commands' defaults
+ConflictPolicy = StrEnum("ConflictPolicy", [(policy, policy) for policy in CONFLICT_POLICIES])
 
 
 PathsArg = Annotated[
@@ -98,7 +101,8 @@ OffensiveThresholdOpt = Annotated[
     typer.Option(
         "--offensive-threshold",
         callback=_above_zero_to_one,
-        help="Classifier score (0-1] at which text is checked in context (default 0.5); lower catches more.",
+        help=f"Classifier score (0-1] at which text is checked in context (default "
+        f"{DEFAULTS.offensive_threshold:g}); lower catches more.",
     ),
 ]
 SpamOpt = Annotated[
@@ -116,41 +120,91 @@ AllowWordOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as one JSON object.")]
 
 
-def _clean_options(
-    threshold: float,
-    conflicts: ConflictPolicy,
-    offensive: bool,
-    offensive_threshold: float,
-    spam: bool,
-    short: bool,
-    allow: list[str] | None,
-) -> dict[str, Any]:
-    from training.data.filters import DEFAULT_ALLOWED_WORDS
+@dataclasses.dataclass(frozen=True)
+class DataOptions:
+    """What ``data check`` and ``data clean`` share: the files, how to read them and how to clean them.
+    Their command-line parameters, in this order and with these defaults (``with_data_options``)."""
 
-    return {
-        "near_dup_threshold": threshold,
-        "conflicts": conflicts.value,
-        "offensive": offensive,
-        "offensive_threshold": offensive_threshold,
-        "spam": spam,
-        "short": short,
-        "allowed_words": (*DEFAULT_ALLOWED_WORDS, *(allow or ())),
-    }
+    paths: PathsArg
+    fmt: FormatOpt = None
+    question_field: QuestionFieldOpt = None
+    answer_field: AnswerFieldOpt = None
+    records_key: RecordsKeyOpt = None
+    encoding: EncodingOpt = None
+    split: SplitOpt = "train"
+    near_dup_threshold: ThresholdOpt = DEFAULTS.near_dup_threshold
+    conflicts: ConflictsOpt = ConflictPolicy(DEFAULTS.conflicts)
+    offensive: OffensiveOpt = DEFAULTS.offensive
+    offensive_threshold: OffensiveThresholdOpt = DEFAULTS.offensive_threshold
+    spam: SpamOpt = DEFAULTS.spam
+    short: ShortOpt = DEFAULTS.short
+    allow_word: AllowWordOpt = None
+    as_json: JsonOpt = False
+
+    def load_options(self) -> dict[str, str | None]:
+        """The keyword arguments of ``prepare_dataset`` that say how to read the files."""
+        names = ("fmt", "question_field", "answer_field", "records_key", "encoding", "split")
+        return {name: getattr(self, name) for name in names}
+
+    def clean_options(self) -> CleanOptions:
+        return CleanOptions(
+            near_dup_threshold=self.near_dup_threshold,
+            conflicts=self.conflicts.value,
+            offensive=self.offensive,
+            offensive_threshold=self.offensive_threshold,
+            spam=self.spam,
+            short=self.short,
+            allowed_words=(*DEFAULTS.allowed_words, *(self.allow_word or ())),
+        )
 
 
-def _prepare(paths: list[Path], load: dict[str, Any], clean: dict[str, Any], as_json: bool) -> Any:
+def with_data_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``command(options: DataOptions, **own)`` as a typer command: its parameters are ``DataOptions``'
+    (PATHS first, then the command's own, then the rest), and it is called with them gathered."""
+    shared_hints = typing.get_type_hints(DataOptions, include_extras=True)
+    own_hints = typing.get_type_hints(command, include_extras=True)
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    shared = [
+        inspect.Parameter(
+            f.name,
+            keyword,
+            default=inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default,
+            annotation=shared_hints[f.name],
+        )
+        for f in dataclasses.fields(DataOptions)
+    ]
+    own = [
+        p.replace(kind=keyword, annotation=own_hints[p.name])
+        for p in inspect.signature(command).parameters.values()
+        if p.name != "options"
+    ]
+    names = {p.name for p in shared}
+
+    @functools.wraps(command)
+    def run(**values: Any) -> None:
+        options = DataOptions(**{name: values.pop(name) for name in names})
+        command(options, **values)
+
+    parameters = [shared[0], *own, *shared[1:]]
+    run.__signature__ = inspect.Signature(parameters)
+    run.__annotations__ = {p.name: p.annotation for p in parameters}
+    return run
+
+
+def _prepare(options: DataOptions) -> Any:
     """Load and clean; on invalid input print the error (stderr, and a JSON object with --json), exit 2."""
-    from training.data import CleanOptions, DatasetError, prepare_dataset
+    from training.data import DatasetError, prepare_dataset
 
+    paths = options.paths
     try:
-        result = prepare_dataset(paths, CleanOptions(**clean), **load)
+        result = prepare_dataset(paths, options.clean_options(), **options.load_options())
         if not result.records:
             raise DatasetError(
                 ", ".join(map(str, paths)),
                 f"empty dataset: no records left after cleaning ({result.report.records_in} in)",
             )
     except (DatasetError, ValueError) as exc:
-        if as_json:
+        if options.as_json:
             typer.echo(json.dumps({"valid": False, "error": str(exc)}))
         raise fail(str(exc)) from None
     return result
@@ -165,93 +219,39 @@ def _show(report: Any, as_json: bool, **extra: Any) -> None:
         render_report(report)
 
 
-def _load_options(
-    fmt: str | None,
-    question_field: str | None,
-    answer_field: str | None,
-    records_key: str | None,
-    encoding: str | None,
-    split: str,
-) -> dict[str, str | None]:
-    return {
-        "fmt": fmt,
-        "question_field": question_field,
-        "answer_field": answer_field,
-        "records_key": records_key,
-        "encoding": encoding,
-        "split": split,
-    }
-
-
 @data_app.command("check")
-def check(
-    paths: PathsArg,
-    fmt: FormatOpt = None,
-    question_field: QuestionFieldOpt = None,
-    answer_field: AnswerFieldOpt = None,
-    records_key: RecordsKeyOpt = None,
-    encoding: EncodingOpt = None,
-    split: SplitOpt = "train",
-    near_dup_threshold: ThresholdOpt = 0.9,
-    conflicts: ConflictsOpt = ConflictPolicy.first,
-    offensive: OffensiveOpt = True,
-    offensive_threshold: OffensiveThresholdOpt = 0.5,
-    spam: SpamOpt = True,
-    short: ShortOpt = True,
-    allow_word: AllowWordOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
+@with_data_options
+def check(options: DataOptions) -> None:
     """Validate and clean dataset files without writing anything: exit 0 if usable, 2 if not."""
-    load = _load_options(fmt, question_field, answer_field, records_key, encoding, split)
-    clean = _clean_options(
-        near_dup_threshold, conflicts, offensive, offensive_threshold, spam, short, allow_word
-    )
-    _show(_prepare(paths, load, clean, as_json).report, as_json)
+    _show(_prepare(options).report, options.as_json)
 
 
 @data_app.command("clean")
+@with_data_options
 def clean(
-    paths: PathsArg,
+    options: DataOptions,
     output: Annotated[
         Path,
         typer.Option(
             "--output", "-o", help="Where to write the cleaned dataset (JSON list).", show_default=False
         ),
     ],
-    fmt: FormatOpt = None,
-    question_field: QuestionFieldOpt = None,
-    answer_field: AnswerFieldOpt = None,
-    records_key: RecordsKeyOpt = None,
-    encoding: EncodingOpt = None,
-    split: SplitOpt = "train",
-    near_dup_threshold: ThresholdOpt = 0.9,
-    conflicts: ConflictsOpt = ConflictPolicy.first,
-    offensive: OffensiveOpt = True,
-    offensive_threshold: OffensiveThresholdOpt = 0.5,
-    spam: SpamOpt = True,
-    short: ShortOpt = True,
-    allow_word: AllowWordOpt = None,
-    as_json: JsonOpt = False,
 ) -> None:
     """Clean dataset files and write the result as a JSON list of {"question", "answer"}."""
     from training.checkpoint import write_json
 
-    load = _load_options(fmt, question_field, answer_field, records_key, encoding, split)
-    clean = _clean_options(
-        near_dup_threshold, conflicts, offensive, offensive_threshold, spam, short, allow_word
-    )
     if output.is_dir():
         raise fail(f"{output} is a folder; give a file name such as {output / 'clean.json'}")
-    if any(output.resolve() == path.resolve() for path in paths):
+    if any(output.resolve() == path.resolve() for path in options.paths):
         raise fail(f"--output {output} is one of the input files; write the cleaned dataset to another file")
-    result = _prepare(paths, load, clean, as_json)
+    result = _prepare(options)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         write_json(output, result.records)  # temp file + rename: readers never see half a file
     except OSError as exc:
         raise fail(f"cannot write {output}: {exc.strerror or exc}") from None
-    _show(result.report, as_json, output=str(output))
-    if not as_json:
+    _show(result.report, options.as_json, output=str(output))
+    if not options.as_json:
         typer.echo(f"wrote {len(result.records)} records to {output}", err=True)
 
 

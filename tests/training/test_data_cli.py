@@ -173,3 +173,30 @@ def test_a_threshold_out_of_range_is_a_usage_error_naming_the_option(option, val
     result = run("check", FIXTURES / "seed.json", option, value)
     assert result.exit_code == 2
     assert f"Invalid value for '{option}': {value} is not in the range 0<x<=1." in result.output
+
+
+def test_check_and_clean_share_their_options_and_the_pipelines_defaults():
+    """One list of options (``DataOptions``) for both commands, defaulting to ``CleanOptions``'."""
+    import typer.main
+
+    from bot.cli.data import data_app
+    from training.data import CleanOptions
+
+    group = typer.main.get_group(data_app)
+    params = {name: {p.name: p for p in group.commands[name].params} for name in ("check", "clean")}
+    assert set(params["clean"]) - set(params["check"]) == {"output"}
+    defaults = CleanOptions()
+    for name in ("check", "clean"):
+        assert params[name]["near_dup_threshold"].default == defaults.near_dup_threshold
+        assert params[name]["offensive_threshold"].default == defaults.offensive_threshold
+        assert params[name]["conflicts"].default == defaults.conflicts
+
+
+def test_the_qabot_command_starts_without_the_cleaning_pipeline():
+    """`qabot --help` stays quick: the data commands' defaults come without numpy and the pipeline."""
+    import subprocess
+    import sys
+
+    probe = "import sys, bot.cli; print([m for m in ('numpy', 'training.data.pipeline') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -13,36 +13,47 @@ Size limits (``limits``): ``MAX_QUESTION_CHARS``, ``MAX_ANSWER_CHARS`` (the bot 
 with the same two), ``MAX_RECORD_CHARS``, ``MAX_DATASET_BYTES``.
 """
 
-from training.data.dedupe import CONFLICT_POLICIES
-from training.data.errors import DatasetError, DatasetWarning
-from training.data.limits import MAX_ANSWER_CHARS, MAX_DATASET_BYTES, MAX_QUESTION_CHARS, MAX_RECORD_CHARS
-from training.data.load import FORMATS, LoadedDataset, load_dataset_file, read_dataset
-from training.data.normalize import comparison_key, normalize_text
-from training.data.pipeline import CleanOptions, CleanResult, clean_records, prepare_dataset
-from training.data.report import REASONS, CleanReport, render_report
-from training.data.split import DEFAULT_EVAL_FRACTION, split_records
+from __future__ import annotations
 
-__all__ = [
-    "CONFLICT_POLICIES",
-    "DEFAULT_EVAL_FRACTION",
-    "FORMATS",
-    "MAX_ANSWER_CHARS",
-    "MAX_DATASET_BYTES",
-    "MAX_QUESTION_CHARS",
-    "MAX_RECORD_CHARS",
-    "REASONS",
-    "CleanOptions",
-    "CleanReport",
-    "CleanResult",
-    "DatasetError",
-    "DatasetWarning",
-    "LoadedDataset",
-    "clean_records",
-    "comparison_key",
-    "load_dataset_file",
-    "normalize_text",
-    "prepare_dataset",
-    "read_dataset",
-    "render_report",
-    "split_records",
-]
+import importlib
+from typing import Any
+
+# Each name loads with its module on first use: ``comparison_key`` (the bot's) and ``options`` (what
+# ``qabot --help`` shows) come without numpy and the rest of the pipeline.
+_HOME = {
+    "CONFLICT_POLICIES": "options",
+    "DEFAULT_EVAL_FRACTION": "split",
+    "FORMATS": "load",
+    "MAX_ANSWER_CHARS": "limits",
+    "MAX_DATASET_BYTES": "limits",
+    "MAX_QUESTION_CHARS": "limits",
+    "MAX_RECORD_CHARS": "limits",
+    "REASONS": "report",
+    "CleanOptions": "options",
+    "CleanReport": "report",
+    "CleanResult": "pipeline",
+    "DatasetError": "errors",
+    "DatasetWarning": "errors",
+    "LoadedDataset": "load",
+    "clean_records": "pipeline",
+    "comparison_key": "normalize",
+    "load_dataset_file": "load",
+    "normalize_text": "normalize",
+    "prepare_dataset": "pipeline",
+    "read_dataset": "load",
+    "render_report": "report",
+    "split_records": "split",
+}
+__all__ = list(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOME})

@@ -30,9 +30,9 @@ from training.data.facts import (
     numbers_of,
     question_facts,
 )
+from training.data.options import CONFLICT_POLICIES, DEFAULT_NEAR_DUP_THRESHOLD
 from training.records import Record
 
-CONFLICT_POLICIES = ("first", "last", "longest")
 # 21 bands of 3 rows: a pair of questions whose 5-gram sets have Jaccard similarity 0.5 becomes a
 # candidate with probability 1 - (1 - 0.5**3)**21 = 0.94, at 0.6 with 0.99 (one typo in a 60-character
 # question leaves ~0.85); verification then applies the real threshold, so these trade only speed
@@ -202,7 +202,7 @@ class NearResult:
 def dedupe_near(
     question_keys: Sequence[str],
     answer_keys: Sequence[str],
-    threshold: float = 0.9,
+    threshold: float = DEFAULT_NEAR_DUP_THRESHOLD,
     questions: Sequence[str] | None = None,
 ) -> NearResult:
     """Drop each record that is a near-duplicate of an earlier kept one (greedy, in input order): its

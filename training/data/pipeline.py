@@ -10,18 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from training.data.dedupe import CONFLICT_POLICIES, dedupe_exact, dedupe_near
+from training.data.dedupe import dedupe_exact, dedupe_near
 from training.data.errors import DatasetError
-from training.data.filters import (
-    DEFAULT_ALLOWED_WORDS,
-    MIN_ANSWER_CHARS,
-    OFFENSIVE,
-    FilterSwitches,
-    filter_reason,
-)
+from training.data.filters import OFFENSIVE, FilterSwitches, filter_reason
 from training.data.load import read_dataset
 from training.data.normalize import comparison_key, normalize_text
-from training.data.offensive import DEFAULT_THRESHOLD, offensive_scores
+from training.data.offensive import offensive_scores
+from training.data.options import CleanOptions
 from training.data.report import (
     DUPLICATE,
     EMPTY,
@@ -36,35 +31,8 @@ from training.data.report import (
 from training.prompt import STOP_STRINGS
 from training.records import Record, make_record
 
-DEFAULT_NEAR_DUP_THRESHOLD = 0.9
 FEW_RECORDS = 20  # fewer than this and a model learns little beyond memorizing them
 MAX_PLACES = 5  # conversations without a pair named in the report's warning
-
-
-@dataclass
-class CleanOptions:
-    """Every knob of the cleaning pipeline, with its default."""
-
-    near_dup_threshold: float = DEFAULT_NEAR_DUP_THRESHOLD  # similarity in (0, 1]; 1.0 turns it off
-    conflicts: str = "first"  # which answer a repeated question keeps: first | last | longest
-    offensive: bool = True  # drop pairs with offensive language
-    spam: bool = True  # drop pairs with links / invite URLs / long runs of one character
-    short: bool = True  # drop answers too short to be useful
-    min_answer_chars: int = MIN_ANSWER_CHARS
-    allowed_words: tuple[str, ...] = DEFAULT_ALLOWED_WORDS  # words the offensive filter ignores
-    offensive_threshold: float = DEFAULT_THRESHOLD  # classifier score that makes a sentence a candidate
-    near_duplicates: bool = True
-    token_stats: bool = True  # GPT-2 token-length distribution in the report
-
-    def validate(self) -> None:
-        if self.conflicts not in CONFLICT_POLICIES:
-            raise ValueError(
-                f"conflicts must be one of {', '.join(CONFLICT_POLICIES)}, not {self.conflicts!r}"
-            )
-        if not 0.0 < self.near_dup_threshold <= 1.0:
-            raise ValueError(f"near_dup_threshold must be in (0, 1], not {self.near_dup_threshold}")
-        if not 0.0 < self.offensive_threshold <= 1.0:
-            raise ValueError(f"offensive_threshold must be in (0, 1], not {self.offensive_threshold}")
 
 
 @dataclass
