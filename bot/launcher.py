@@ -1,7 +1,7 @@
 """Start-up for ``qabot run`` and ``qabot sync``: build the services from ``Settings`` and run a front end.
 
 Discord when ``DISCORD_TOKEN`` is set (and not ``--local``), the terminal otherwise. Start-up failures end
-with a message that says what to do and one of ``bot.cli.common``'s exit codes; the token itself is never
+with a message that says what to do and one of ``training.exit_codes``; the token itself is never
 printed.
 """
 
@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli.common import EXIT_ERROR, EXIT_UNREACHABLE, EXIT_USAGE, fail
+from bot.cli.common import fail
 from bot.settings import Settings
+from training.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 
 if TYPE_CHECKING:
     import typer
@@ -93,7 +94,7 @@ def bootstrap_model(settings: Settings, data: Path = BOOTSTRAP_DATA) -> Path:
     )
     out = pointer.parent / time.strftime("%Y%m%d-%H%M%S")
     code = train_example(data, out)
-    if code != 0:
+    if code != EXIT_OK:
         raise CheckpointError(f"training exited with code {code} (its messages are above)")
     point_current(out, pointer=pointer)
     return resolve_model_dir(pointer)

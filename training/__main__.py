@@ -18,14 +18,13 @@ import transformers
 from training.checkpoint import CheckpointError
 from training.config import parse_config
 from training.data import DatasetError
+from training.exit_codes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from training.model import ModelLoadError
 from training.redact import redact, redact_logging
 from training.train import TrainingError, is_rank_zero, leave_process_group, read_metrics, train
 
 # Errors that mean "the request cannot run as asked": reported in one line with exit code 2.
 EXPECTED_ERRORS = (CheckpointError, DatasetError, ModelLoadError, TrainingError)
-EXIT_USAGE = 2  # the same code as the qabot CLI's EXIT_USAGE: change the request and retry
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 
 
 def emit_json(event: dict[str, Any]) -> None:
@@ -84,7 +83,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m training") -> int
         return fail(str(e), EXIT_USAGE)
     except Exception as e:  # anything else: still one JSON error line for the retrain job, then the trace
         print(redact(traceback.format_exc()), end="", file=sys.stderr)
-        return fail(f"{type(e).__name__}: {e}", 1)
+        return fail(f"{type(e).__name__}: {e}", EXIT_ERROR)
     finally:
         leave_process_group()
     if is_rank_zero():
@@ -93,7 +92,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m training") -> int
             emit_json({"event": "done", "model_dir": str(model_dir), "metrics": metrics})
         else:
             print(_summary(model_dir, metrics))
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -1,13 +1,5 @@
-"""What the ``qabot`` sub-commands share: exit codes, one way to fail, and reading the settings.
-
-Exit codes (the same for every command, ``qabot run`` included):
-
-- ``EXIT_OK`` 0;
-- ``EXIT_ERROR`` 1: the command could not do its job (no model to serve, an unreadable store, a failed write);
-- ``EXIT_USAGE`` 2: the user has to change something and retry (an option, a setting, an input file, a
-  missing model for ``ask``/``eval``, the Discord token);
-- ``EXIT_UNREACHABLE`` 3: Discord could not be reached.
-"""
+"""What the ``qabot`` sub-commands share: one way to fail (with the exit codes of ``training.exit_codes``,
+the same for every command) and reading the settings."""
 
 from __future__ import annotations
 
@@ -15,13 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from training.exit_codes import EXIT_USAGE
+
 if TYPE_CHECKING:  # pydantic loads only when a command needs the settings: `qabot --help` stays instant
     from bot.settings import Settings
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:

@@ -18,9 +18,10 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.common import EXIT_ERROR, EXIT_USAGE, fail
+from bot.cli.common import fail
 from bot.cli.data import EncodingOpt, SplitOpt
 from storage.formats import FORMATS
+from training.exit_codes import EXIT_ERROR, EXIT_USAGE
 
 DbOption = Annotated[
     str | None,
