@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from bot import admin_actions, async_store
+from bot.answering.answer_path import suggestion_text
 from bot.answering.answerer import AnswererBusy, EmptyQuestion
 from bot.retrain import RetrainBusy, RetrainJob, RetrainOptions, RetrainProgress, RetrainResult
 from bot.status import ThrottledStatus
@@ -143,7 +144,7 @@ class Terminal:
         if self.interactive:
             self.say(answer.text)
         elif answer.zone == "suggest":  # scripted: one line per question
-            self.say("Did you mean: " + " | ".join(f"{i}) {q}" for i, q in enumerate(answer.suggestions, 1)))
+            self.say(suggestion_text(answer.suggestions, style="line"))
         else:  # an answer with line breaks (an admin's, say) is still one line
             self.say(" ".join(answer.text.split()))
         exchange_id = await async_store.log_exchange(self.session_factory, answer, source="terminal")

@@ -29,7 +29,7 @@ import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from bot.answering.knowledge import LIVE_ORIGINS
 from training.retrieval.zones import MAX_SUGGESTIONS, Decision, ZoneThresholds, decide
@@ -105,10 +105,18 @@ def clean_question(question: str, max_chars: int = MAX_QUESTION_CHARS) -> str:
     return text
 
 
-def suggestion_text(suggestions: tuple[str, ...] | list[str]) -> str:
-    """The plain-text "did you mean" (terminal, logs, scripts); Discord shows buttons instead."""
-    lines = [f"{i}. {q}" for i, q in enumerate(suggestions, 1)]
-    return "Did you mean:\n" + "\n".join(lines)
+def suggestion_text(
+    suggestions: tuple[str, ...] | list[str] = (), *, style: Literal["list", "line", "buttons"] = "list"
+) -> str:
+    """How "did you mean" reads, wherever it is shown: ``list``, the known questions numbered one a line (a
+    suggestion's ``Answer.text``: ``qabot ask``/``chat``, the store); ``line``, numbered on one line (a
+    scripted terminal session answers one line per question); ``buttons``, the line above Discord's
+    buttons, which name the questions themselves."""
+    if style == "buttons":
+        return "Did you mean one of these?"
+    if style == "line":
+        return "Did you mean: " + " | ".join(f"{i}) {q}" for i, q in enumerate(suggestions, 1))
+    return "Did you mean:\n" + "\n".join(f"{i}. {q}" for i, q in enumerate(suggestions, 1))
 
 
 @dataclass

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 
 from discord.utils import escape_markdown
 
+from bot.answering.answer_path import suggestion_text
 from training.data import comparison_key
 from training.data.limits import MAX_ANSWER_CHARS
 
 BUTTON_LABEL_LIMIT = 80  # Discord rejects a button label longer than this
 SOURCE_QUESTION_LIMIT = 200  # the "closest known question" line stays one short line
-SUGGEST_TEXT = "Did you mean one of these?"
+SUGGEST_TEXT = suggestion_text(style="buttons")  # above the "did you mean" buttons
 
 # Everything in a message that pings or points somewhere rather than asks: user (and the bot's own) mentions
 # <@id>/<@!id>, roles <@&id>, channels <#id>, slash-command mentions </name:id>, custom emoji <:name:id>, and

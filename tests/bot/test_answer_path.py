@@ -136,3 +136,14 @@ async def test_a_flood_gets_busy_instead_of_an_unbounded_queue() -> None:
     answered = [r for r in results if not isinstance(r, BaseException)]
     assert busy and answered and len(busy) + len(answered) == 6
     assert len(answered) <= 3  # one generating, two waiting: nobody else was queued
+
+
+def test_did_you_mean_reads_one_way_in_each_place() -> None:
+    from bot.answering.answer_path import suggestion_text
+    from bot.discord_app.replies import SUGGEST_TEXT
+
+    offered = ("Who won Euro 2016?", "Who won Euro 2004?")
+    assert suggestion_text(offered) == "Did you mean:\n1. Who won Euro 2016?\n2. Who won Euro 2004?"
+    one_line = "Did you mean: 1) Who won Euro 2016? | 2) Who won Euro 2004?"
+    assert suggestion_text(offered, style="line") == one_line
+    assert SUGGEST_TEXT == suggestion_text(style="buttons") == "Did you mean one of these?"
