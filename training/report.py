@@ -95,24 +95,29 @@ def write_retrieval(
     """Calibrate the answer zones with an index over the training records (the eval questions unknown
     to it), then save the index over every record in ``folder``; returns the manifest's summary."""
     from training.metrics import token_f1
+    from training.retrieval.alterations import learn
     from training.retrieval.embedder import Embedder
     from training.retrieval.index import HELD_OUT, RetrievalIndex, Vectors
     from training.retrieval.zones import calibrate_zones
 
     started = time.perf_counter()
     embedder = Embedder.load(encoder)
-    index = RetrievalIndex.build(train_recs, embedder)
+    # Word alterations learned from the data the index knows (calibration's: the training records only).
+    index = RetrievalIndex.build(train_recs, embedder, alterations=learn(train_recs))
     zones, calibration = calibrate_zones(train_recs, eval_recs, index, token_f1)
     if eval_recs:  # serve everything the dataset knows; the eval pairs were unknown only to calibrate
         held_out = [{**r, "origin": HELD_OUT} for r in eval_recs]  # never trained: served as stored
         vectors = None
         if index.vectors is not None and embedder is not None:  # the training pairs are encoded already
             vectors = index.vectors + Vectors.encode(embedder, eval_recs)
-        index = RetrievalIndex.build([*train_recs, *held_out], embedder, vectors)
+        index = RetrievalIndex.build(
+            [*train_recs, *held_out], embedder, vectors, alterations=learn([*train_recs, *eval_recs])
+        )
     index.save(folder)
     return {
         "records": len(index),
         "encoder": embedder.name if embedder is not None else None,
+        "alterations": len(index.alterations),
         "calibration": calibration,
         "seconds": round(time.perf_counter() - started, 1),
         "zones": zones.to_dict(),

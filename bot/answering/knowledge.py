@@ -40,10 +40,12 @@ import logging
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
 from training.data import comparison_key
+from training.retrieval.alterations import Alterations, admin_entries
 from training.retrieval.embedder import Embedder
 from training.retrieval.index import Match, RetrievalIndex, Vectors
 from training.retrieval.zones import MAX_SUGGESTIONS, OFF_TOPIC_PASS, OFF_TOPIC_PROBES, suggest_cut
@@ -81,6 +83,9 @@ class Knowledge:
         # Where "did you mean" starts for a best match taught since training (None: nothing taught).
         self.live_suggest: float | None = None
         self._probes: np.ndarray | None = None  # OFF_TOPIC_PROBES' vectors, for live_suggest
+        # Admins' synonyms (``set_synonyms``) over the checkpoint's alterations: what every search applies.
+        self._synonyms: list[dict[str, Any]] = []
+        self.alterations = self._alterations()
 
     @property
     def available(self) -> bool:
@@ -99,10 +104,22 @@ class Knowledge:
         other._live_pairs = dict(self._live_pairs)
         other._wordings = dict(self._wordings)
         other._admin_wordings = set(self._admin_wordings)
+        other.set_synonyms(self._synonyms)
         if _encoder_name(base) == _encoder_name(self.base):  # the same encoder: its vectors still hold
             other._encoded, other._probes = dict(self._encoded), self._probes
         other._stale = bool(other._live_pairs or other._wordings)
         return other
+
+    def set_synonyms(self, synonyms: Iterable[Mapping[str, Any]]) -> None:
+        """Replace the admins' synonyms (``{"word", "means": [...]}``, later ones win; empty ``means``:
+        ``word`` has no alterations, not even learned ones), applied from the next search on."""
+        self._synonyms = [{"word": s["word"], "means": list(s.get("means") or ())} for s in synonyms]
+        self.alterations = self._alterations()
+        self._stale = True  # the live index searches with them too
+
+    def _alterations(self) -> Alterations:
+        learned = self.base.alterations if self.base is not None else Alterations()
+        return learned.merged(admin_entries(self._synonyms)) if self._synonyms else learned
 
     def set_live(self, pairs: Iterable[dict[str, str]]) -> None:
         """Replace the live pairs (``{"question", "answer", "origin"}``; a later one wins a repeat)."""
@@ -203,7 +220,9 @@ class Knowledge:
             return
         embedder = self.base.embedder if self.base is not None else None
         vectors = self._vectors(records, embedder) if embedder is not None else None
-        self.live = RetrievalIndex.build(records, embedder, vectors, like=self.base)
+        self.live = RetrievalIndex.build(
+            records, embedder, vectors, like=self.base, alterations=self.alterations
+        )
         self.live_suggest = self._live_cut()
 
     def _live_cut(self) -> float:
@@ -258,9 +277,13 @@ class Knowledge:
             self._rebuild()
         # Both indexes use the same encoder (the live one is built with the base's): encode once.
         encoder = self.base if self.base is not None else self.live
-        vectors = encoder.encode(queries) if encoder is not None else None
+        altered = self.alterations
+        vectors = encoder.encode_queries(queries, altered) if encoder is not None else None
         none: list[list[Match]] = [[] for _ in queries]
-        base = self.base.search_many(queries, k + 2, vectors=vectors) if self.base is not None else none
+        if self.base is not None:
+            base = self.base.search_many(queries, k + 2, vectors=vectors, alterations=altered)
+        else:
+            base = none
         live = self.live.search_many(queries, k, vectors=vectors) if self.live is not None else none
         return base, live
 

@@ -42,8 +42,9 @@ from typing import Any, Literal
 import bm25s
 import numpy as np
 
+from training.retrieval.alterations import Alterations
 from training.retrieval.embedder import Embedder
-from training.retrieval.lexical import TERMS_VERSION, BM25View, gram_terms, word_terms
+from training.retrieval.lexical import TERMS_VERSION, BM25View, gram_terms, stem_terms, word_grams, word_terms
 
 INDEX_DIR = "retrieval"
 HELD_OUT = "held_out"
@@ -76,6 +77,11 @@ def pair_text(record: dict[str, Any]) -> str:
 
 
 PAIR_MAX_TOKENS = 128  # a question with its answer: the length all-MiniLM-L6-v2 was trained on
+
+
+def _cosine(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Each row's cosine with the query vector (unit vectors), or with the closer of its two rows."""
+    return matrix @ query if query.ndim == 1 else (matrix @ query.T).max(axis=1)
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
@@ -141,9 +147,12 @@ class RetrievalIndex:
         vectors: Vectors | None = None,
         embedder: Embedder | None = None,
         blend: dict[str, float] | None = None,
+        alterations: Alterations | None = None,
     ) -> None:
         self.records = list(records)
         self._word, self._gram = word, gram
+        # Other words for what people type (``training.retrieval.alterations``), applied to each query.
+        self.alterations = alterations if alterations is not None else Alterations()
         # Dense scores need both the stored vectors and the encoder that made them.
         self.vectors = vectors if embedder is not None else None
         self.embedder = embedder if vectors is not None else None
@@ -162,12 +171,14 @@ class RetrievalIndex:
         embedder: Embedder | None = None,
         vectors: Vectors | None = None,
         like: RetrievalIndex | None = None,
+        alterations: Alterations | None = None,
     ) -> RetrievalIndex:
         """Index ``records`` (``{"question", "answer"}``, optionally ``"origin"``) by question and, with
         an encoder, by meaning. ``vectors``: the records already encoded by ``embedder`` (encoding is the
         costly part). ``like``: weigh the words with ``like``'s term statistics and these records'
         together, so that scores and coverage are on ``like``'s scale (the bot's few taught pairs, scored
-        as if they were in the checkpoint's index; such an index is not saved), and blend as it does."""
+        as if they were in the checkpoint's index; such an index is not saved), and blend as it does.
+        ``alterations``: applied to every query (default: ``like``'s, else none)."""
         kept = [
             {"question": r["question"], "answer": r["answer"], "origin": r.get("origin", "trained")}
             for r in records
@@ -177,7 +188,9 @@ class RetrievalIndex:
         word, gram = _term_views([r["question"] for r in kept], like)
         if embedder is not None and vectors is None:
             vectors = Vectors.encode(embedder, kept)
-        return cls(kept, word, gram, vectors, embedder, like.blend if like is not None else None)
+        if alterations is None and like is not None:
+            alterations = like.alterations
+        return cls(kept, word, gram, vectors, embedder, like.blend if like is not None else None, alterations)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -190,38 +203,77 @@ class RetrievalIndex:
         """Query vectors for ``search`` (one batch: cheaper than one call per query), or None."""
         return self.embedder.encode(queries) if self.embedder is not None else None
 
+    def encode_queries(
+        self, queries: Sequence[str], alterations: Alterations | None = None
+    ) -> list[np.ndarray] | None:
+        """``search``'s query vectors, one batch: each query's, and for a query with alterations a second
+        row, its rewording in the dataset's words (``Alterations.rewrite``); None without an encoder."""
+        if self.embedder is None:
+            return None
+        altered = alterations if alterations is not None else self.alterations
+        rewritten = [altered.rewrite(q) if altered else None for q in queries]
+        extra = [r for r in rewritten if r is not None]
+        encoded = self.embedder.encode([*queries, *extra])
+        out, j = [], len(queries)
+        for i, r in enumerate(rewritten):
+            if r is None:
+                out.append(encoded[i])
+            else:
+                out.append(encoded[[i, j]])
+                j += 1
+        return out
+
     def search(
-        self, query: str, k: int = 3, query_vector: np.ndarray | None = None, exclude: int | None = None
+        self,
+        query: str,
+        k: int = 3,
+        query_vector: np.ndarray | None = None,
+        exclude: int | None = None,
+        alterations: Alterations | None = None,
     ) -> list[Match]:
         """The ``k`` best matches, best first; matches sharing nothing with the query are left out.
-        ``exclude``: a row to leave out (calibration asks "what if this question were unknown?")."""
-        terms, grams = word_terms(query), gram_terms(query)
+        ``exclude``: a row to leave out (calibration asks "what if this question were unknown?").
+        ``alterations``: instead of the index's own (the bot's: the checkpoint's with the admins').
+        ``query_vector``: from ``encode_queries`` (two rows: a question scores the closer one)."""
+        altered = alterations if alterations is not None else self.alterations
+        slots = altered.slots(query)
+        if slots is None:
+            terms, grams = word_terms(query), gram_terms(query)
+        else:  # every alternative's terms find candidates; each slot counts its best one (stage 2)
+            word_slots = [[stem_terms(words) for words in slot] for slot in slots]
+            gram_slots = [[word_grams(words) for words in slot] for slot in slots]
+            terms = list(dict.fromkeys(t for slot in word_slots for option in slot for t in option))
+            grams = list(dict.fromkeys(g for slot in gram_slots for option in slot for g in option))
         w_ids, g_ids = self._word.ids(terms), self._gram.ids(grams)
         # Stage 1, every question, cheap: word BM25 (and meaning, when the encoder scan is affordable).
         word = self._word.normalised(w_ids)
         vectors, sims = self.vectors, []
         if vectors is not None and query_vector is None:
-            query_vector = self.encode([query])[0]
+            query_vector = self.encode_queries([query], altered)[0]  # type: ignore[index]
         if vectors is not None and len(self) <= DENSE_SCAN_MAX:
-            sims = [m @ query_vector for m in (vectors.questions, vectors.pairs) if m is not None]
+            sims = [_cosine(m, query_vector) for m in (vectors.questions, vectors.pairs) if m is not None]
         pools = [word] if len(w_ids) else [self._gram.normalised(g_ids)]  # typos only: grams find them
         rows = np.unique(np.concatenate([_top(pool, CANDIDATES) for pool in [*pools, *sims]]))
         if exclude is not None:
             rows = rows[rows != exclude]
         # Stage 2, the candidates only: symmetric word and 3-gram scores, and meaning.
-        w_total = self._word.weight_total(terms, w_ids)
-        w_norm, w_cov = self._word.exact(rows, w_ids, w_total)
-        g_norm, g_cov = self._gram.exact(rows, g_ids, self._gram.weight_total(grams, g_ids))
+        if slots is None:
+            w_total = self._word.weight_total(terms, w_ids)
+            w_norm, w_cov = self._word.exact(rows, w_ids, w_total)
+            g_norm, g_cov = self._gram.exact(rows, g_ids, self._gram.weight_total(grams, g_ids))
+        else:
+            w_norm, w_cov = self._word.exact_slots(rows, word_slots)
+            g_norm, g_cov = self._gram.exact_slots(rows, gram_slots)
         # How much of the known question was typed, and how much of what was typed it explains.
         lexical = WORD_WEIGHT * (w_norm + w_cov) / 2 + (1 - WORD_WEIGHT) * (g_norm + g_cov) / 2
         blend = self.blend
         score = blend["lexical"] * lexical
         meaning = None
         if vectors is not None:
-            q_sim = sims[0][rows] if sims else vectors.questions[rows] @ query_vector
+            q_sim = sims[0][rows] if sims else _cosine(vectors.questions[rows], query_vector)
             meaning = blend["question"] * np.clip(q_sim, 0.0, 1.0)
             if vectors.pairs is not None:
-                p_sim = sims[1][rows] if sims else vectors.pairs[rows] @ query_vector
+                p_sim = sims[1][rows] if sims else _cosine(vectors.pairs[rows], query_vector)
                 meaning = meaning + blend["pair"] * np.clip(p_sim, 0.0, 1.0)
             score = score + meaning
             meaning = meaning / (blend["question"] + blend["pair"])
@@ -250,14 +302,17 @@ class RetrievalIndex:
         queries: Sequence[str],
         k: int = 3,
         exclude: Sequence[int | None] | None = None,
-        vectors: np.ndarray | None = None,
+        vectors: np.ndarray | Sequence[np.ndarray] | None = None,
+        alterations: Alterations | None = None,
     ) -> list[list[Match]]:
         """``search`` for each query, encoding them as one batch (or using ``vectors``, already encoded
         by this index's encoder)."""
         if vectors is None and queries:
-            vectors = self.encode(queries)
+            vectors = self.encode_queries(queries, alterations)
         return [
-            self.search(q, k, None if vectors is None else vectors[i], exclude[i] if exclude else None)
+            self.search(
+                q, k, None if vectors is None else vectors[i], exclude[i] if exclude else None, alterations
+            )
             for i, q in enumerate(queries)
         ]
 
@@ -281,6 +336,8 @@ class RetrievalIndex:
         (out / RECORDS_FILE).write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
         self._word.bm25.save(str(out / "words"), show_progress=False)
         self._gram.bm25.save(str(out / "grams"), show_progress=False)
+        if self.alterations:
+            self.alterations.save(out)
         if self.vectors is not None:
             np.save(out / VECTORS_FILE, self.vectors.questions)
             if self.vectors.pairs is not None:
@@ -323,7 +380,8 @@ class RetrievalIndex:
                     f"encoder {embedder.name} makes {dim}"
                 )
         blend = payload.get("blend", FORMAT_1_BLEND)
-        return cls(records, word, gram, vectors, embedder, blend)
+        # An index saved before alterations were learned has none: its queries are searched as typed.
+        return cls(records, word, gram, vectors, embedder, blend, Alterations.load(path))
 
 
 def _check_rows(records: Any, word: BM25View, gram: BM25View, vectors: Vectors | None) -> None:

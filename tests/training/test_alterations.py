@@ -1,0 +1,183 @@
+"""Word alterations: learned from a small dataset, applied to the query without inflating scores, saved
+with the index, and an index saved without them still loads."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from training.retrieval.alterations import ALTERATIONS_FILE, Alteration, Alterations, learn
+from training.retrieval.index import INDEX_DIR, RetrievalIndex
+from training.retrieval.lexical import BM25View, word_terms
+
+RECORDS = [
+    {"question": "How many substitutes may a team use?", "answer": "Five substitutes in most competitions."},
+    {"question": "When may substitutes come on?", "answer": "At a stoppage, with the referee's permission."},
+    {"question": "Who won the first World Cup?", "answer": "Uruguay won the 1930 World Cup."},
+    {"question": "Which country hosted the 2014 World Cup?", "answer": "Brazil hosted the World Cup."},
+    {"question": "What does a referee do?", "answer": "The referee enforces the laws."},
+    {"question": "Can the referee stop play?", "answer": "Yes, the referee may stop play for an injury."},
+    {"question": "What does expected goals (xG) measure?", "answer": "The quality of a chance."},
+    {"question": "How big is the penalty area?", "answer": "It is 16.5 m deep."},
+    {"question": "Who is the best goalkeeper ever?", "answer": "Many say Lev Yashin."},
+]
+
+
+@pytest.fixture(scope="module")
+def learned() -> Alterations:
+    return learn(RECORDS)
+
+
+def _means(alterations: Alterations) -> dict[str, tuple[str, ...]]:
+    return {e.word: e.means for e in alterations}
+
+
+def test_prefixes_of_frequent_words_are_learned_as_abbreviations(learned: Alterations) -> None:
+    means = _means(learned)
+    assert means["subs"] == ("substitutes",)
+    assert means["ref"] == ("referee",)
+    rules = {e.word: (e.source, e.rule) for e in learned}
+    assert rules["ref"] == ("learned", "prefix")
+    # A typed word the dataset itself uses is no abbreviation ("stop"), nor an everyday word ("car" of
+    # "cards"), nor a prefix of a word the dataset seldom uses ("yash" of "Yashin").
+    assert "stop" not in means and "yash" not in means
+    cards = [{"question": "How many cards are there?", "answer": "Cards: red cards and yellow cards."}]
+    assert "car" not in _means(learn(cards))
+
+
+def test_acronyms_of_frequent_word_sequences_and_of_the_datasets_definitions(learned: Alterations) -> None:
+    means = _means(learned)
+    assert means["wc"] == ("world cup",)  # "World Cup" five times, "world" never alone
+    assert means["xg"] == ("expected goals",)  # written "expected goals (xG)" once
+    assert {e.word: e.rule for e in learned}["xg"] == "defined"
+    assert "pa" not in means  # "penalty area" once: not yet a name people abbreviate
+
+
+def test_query_words_get_their_alternatives_in_slots(learned: Alterations) -> None:
+    slots = learned.slots("how many subs per team")
+    assert slots == [[["how", "many", "per", "team"]], [["subs"], ["substitutes"]]]
+    assert learned.slots("refs") == [[[]], [["refs"], ["referee"]]]  # stems: "refs" is "ref"
+    assert learned.slots("how big is the penalty area") is None
+    assert learned.rewrite("Who won the first WC?") == "Who won the first world cup?"
+    assert learned.rewrite("nothing to change") is None
+
+
+def test_generic_chat_abbreviations_come_with_learning_only_when_asked() -> None:
+    assert _means(learn(RECORDS))["ppl"] == ("people",)
+    assert "ppl" not in _means(learn(RECORDS, with_generic=False))
+
+
+def test_an_alternative_finds_the_datasets_word(learned: Alterations) -> None:
+    index = RetrievalIndex.build(RECORDS, alterations=learned)
+    plain = RetrievalIndex.build(RECORDS)
+    best = index.search("how many subs can a team use")[0]
+    assert best.row == 0
+    assert best.lexical > plain.search("how many subs can a team use")[0].lexical
+    assert index.search("who won the first wc")[0].row == 2
+
+
+def test_expansion_never_scores_above_typing_the_known_words(learned: Alterations) -> None:
+    index = RetrievalIndex.build(RECORDS, alterations=learned)
+    typed = index.search("Who won the first World Cup?")[0]
+    abbreviated = index.search("Who won the first wc?")[0]
+    assert typed.row == abbreviated.row == 2 and typed.score == pytest.approx(1.0, abs=1e-6)
+    assert abbreviated.score <= typed.score + 1e-9 and abbreviated.lexical <= 1.0
+    # "cup" typed beside "wc" (which stands for "world cup") counts once, not twice.
+    both = index.search("world cup wc who won the first")[0]
+    assert both.score <= typed.score + 1e-9
+
+
+def test_a_slot_scores_its_best_alternative_not_their_sum() -> None:
+    docs = [["red", "card"], ["yellow", "card"], ["red", "yellow", "card"], ["goal"]]
+    view = BM25View.build(docs)
+    rows = np.arange(len(docs))
+
+    def typed(terms: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        ids = view.ids(terms)
+        return view.exact(rows, ids, view.weight_total(terms, ids))
+
+    # "rc" might mean "red" or "yellow" here: the third question holds both, and scores only what typing
+    # the better one would, not both.
+    norm, coverage = view.exact_slots(rows, [[["card"]], [["rc"], ["red"], ["yellow"]]])
+    red, yellow = typed(["red", "card"]), typed(["yellow", "card"])
+    assert norm[2] == pytest.approx(max(red[0][2], yellow[0][2]))
+    assert norm[2] < typed(["red", "yellow", "card"])[0][2]
+    assert norm[0] == pytest.approx(1.0) and coverage[0] == pytest.approx(red[1][0])
+    assert (norm <= 1.0 + 1e-6).all() and (coverage <= 1.0 + 1e-6).all()
+    # A term typed in one slot and offered in another counts in the first only.
+    norm, _ = view.exact_slots(rows, [[["red", "card"]], [["rc"], ["red", "card"]]])
+    assert norm[0] == pytest.approx(1.0)
+
+
+def test_a_plain_slot_scores_as_exact_does() -> None:
+    index = RetrievalIndex.build(RECORDS)
+    view = index._word
+    rows = np.arange(len(RECORDS))
+    terms = word_terms("how many substitutes may the referee use")
+    ids = view.ids(terms)
+    expected = view.exact(rows, ids, view.weight_total(terms, ids))
+    got = view.exact_slots(rows, [[terms]])
+    np.testing.assert_allclose(got[0], expected[0], rtol=1e-5)
+    np.testing.assert_allclose(got[1], expected[1], rtol=1e-5)
+
+
+def test_admin_entries_go_over_learned_ones_and_an_empty_one_removes(learned: Alterations) -> None:
+    merged = learned.merged(
+        [
+            Alteration("goalie", ("goalkeeper",), "admin"),
+            Alteration("the box", ("penalty area",), "admin"),
+            Alteration("ref", (), "admin"),  # an admin says "ref" is not short for anything here
+        ]
+    )
+    assert merged.slots("why does the goalie wear other colours")[1] == [["goalie"], ["goalkeeper"]]
+    assert merged.slots("how big is the box")[1] == [["box"], ["penalty", "area"]]
+    assert merged.slots("refs") is None
+    index = RetrievalIndex.build(RECORDS)
+    assert index.search("who is the best goalie", alterations=merged)[0].row == 8
+
+
+def test_alterations_are_saved_with_the_index_and_loaded(tmp_path, learned: Alterations) -> None:
+    RetrievalIndex.build(RECORDS, alterations=learned).save(tmp_path)
+    payload = json.loads((tmp_path / INDEX_DIR / ALTERATIONS_FILE).read_text(encoding="utf-8"))
+    assert payload["format"] == 1
+    assert {"word": "wc", "means": ["world cup"], "source": "learned", "rule": "acronym"} in payload[
+        "alterations"
+    ]
+    loaded = RetrievalIndex.load(tmp_path)
+    assert loaded is not None and _means(loaded.alterations) == _means(learned)
+    assert loaded.search("subs per team")[0].row == 0
+
+
+def test_an_index_saved_without_alterations_loads_and_searches_as_typed(tmp_path, learned) -> None:
+    RetrievalIndex.build(RECORDS, alterations=learned).save(tmp_path)
+    (tmp_path / INDEX_DIR / ALTERATIONS_FILE).unlink()  # as an index saved before alterations existed
+    loaded = RetrievalIndex.load(tmp_path)
+    assert loaded is not None and not loaded.alterations
+    assert loaded.search("who won the first World Cup")[0].row == 2
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "not json",
+        json.dumps({"format": 99, "alterations": []}),
+        json.dumps({"format": 1, "alterations": [{"word": "x", "means": "y", "source": "learned"}]}),
+        json.dumps({"format": 1, "alterations": [{"word": "x", "means": ["y"], "source": "someone"}]}),
+    ],
+)
+def test_a_damaged_alterations_file_is_refused_at_load(tmp_path, learned, content: str) -> None:
+    RetrievalIndex.build(RECORDS, alterations=learned).save(tmp_path)
+    (tmp_path / INDEX_DIR / ALTERATIONS_FILE).write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError):
+        RetrievalIndex.load(tmp_path)
+
+
+def test_an_index_built_like_another_uses_its_alterations(learned: Alterations) -> None:
+    base = RetrievalIndex.build(RECORDS, alterations=learned)
+    live = RetrievalIndex.build(
+        [{"question": "Where is the next World Cup?", "answer": "In 2026: USA."}], like=base
+    )
+    assert live.alterations is base.alterations
+    assert live.search("next wc where")[0].row == 0
