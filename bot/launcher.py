@@ -63,10 +63,9 @@ def train_example(data: Path, out: Path) -> int:
     bot/answering/torch_thread.py). Ctrl-C reaches the child too; it removes its unfinished folder before it
     exits.
     """
-    from bot.retrain.trainer_process import SECRET_ENV
+    from bot.retrain.trainer_process import SECRET_ENV, trainer_command
 
-    cmd = [sys.executable, "-m", "training", "--data", str(data), "--base", "scratch", "--out", str(out),
-           "--no-current"]  # fmt: skip
+    cmd = trainer_command(out, [data])
     env = {k: v for k, v in os.environ.items() if k.upper() != SECRET_ENV}  # settings read any case
     # Its output goes to stderr (file descriptor 2): stdout carries only the answers that follow, so
     # `printf 'question\n' | make run` prints one line per question even when it trains first.

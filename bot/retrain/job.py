@@ -37,7 +37,7 @@ from bot.retrain.state import (
     RetrainProgress,
     RetrainResult,
 )
-from bot.retrain.trainer_process import TrainerFailed, TrainerProcess
+from bot.retrain.trainer_process import TrainerFailed, TrainerProcess, trainer_command
 from training.checkpoint import SPLIT
 from training.redact import redact
 
@@ -214,23 +214,25 @@ class RetrainJob:
         return data
 
     def _train_command(self, data: RetrainData, options: RetrainOptions, out: Path) -> list[str]:
-        # --no-current: the gate below, not the trainer, decides whether models/current moves.
-        cmd = [self.python, "-m", "training", "--out", str(out), "--progress", "json", "--no-current"]
-        for path in data.files:
-            cmd += ["--data", str(path)]
+        # --no-current (trainer_command): the gate below, not the trainer, decides whether models/current
+        # moves.
+        extra: list[str] = []
         if options.epochs is not None:
-            cmd += ["--epochs", str(options.epochs)]
-        if not options.from_scratch and self.serving_dir is not None:
-            cmd += ["--base", str(self.serving_dir)]  # fine-tune the serving model
-        else:
-            cmd += ["--base", "scratch"]
+            extra += ["--epochs", str(options.epochs)]
         if self.serving_dir is not None and (self.serving_dir / SPLIT).is_file():
             # The gate judges both models on the serving model's eval questions: keep them out of training.
-            cmd += ["--holdout", str(self.serving_dir / SPLIT)]
+            extra += ["--holdout", str(self.serving_dir / SPLIT)]
         if data.store_export is not None:
             # ...except what admins taught or corrected and what people upvoted: that must be learned.
-            cmd += ["--always-train", str(data.store_export)]
-        return cmd + self.train_args
+            extra += ["--always-train", str(data.store_export)]
+        return trainer_command(
+            out,
+            data.files,
+            base=None if options.from_scratch else self.serving_dir,  # else fine-tune the serving model
+            json_progress=True,
+            options=[*extra, *self.train_args],
+            python=self.python,
+        )
 
     def _clean_stale_work(self) -> None:
         """Remove the Trainer work folders of earlier retrains that a crash left behind (one run at a time:

@@ -13,10 +13,12 @@ import json
 import logging
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from training.exit_codes import EXIT_OK
 from training.workdirs import PARENT_ENV
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,29 @@ class TrainerFailed(Exception):
 
 
 SECRET_ENV = "DISCORD_TOKEN"
+
+
+def trainer_command(
+    out: Path,
+    data: Sequence[Path],
+    *,
+    base: Path | None = None,
+    json_progress: bool = False,
+    options: Sequence[str] = (),
+    python: str | None = None,
+) -> list[str]:
+    """The command line of a ``python -m training`` child (the bot's and the tests' only one): train on
+    ``data`` into ``out``, from scratch or fine-tuning ``base``, and leave the ``models/current`` pointer to
+    the caller (``--no-current``). ``json_progress``: one JSON event a line on stdout, what
+    ``TrainerProcess`` follows. ``options``: more of the trainer's options, last (so they win). ``python``:
+    the interpreter (default: this one's)."""
+    cmd = [python or sys.executable, "-m", "training", "--out", str(out), "--no-current"]
+    if json_progress:
+        cmd += ["--progress", "json"]
+    for path in data:
+        cmd += ["--data", str(path)]
+    cmd += ["--base", "scratch" if base is None else str(base)]
+    return cmd + list(options)
 
 
 class TrainerProcess:
@@ -65,7 +90,7 @@ class TrainerProcess:
                 raise
             finally:
                 returncode = await self._proc.wait()
-        if returncode != 0 or done is None:
+        if returncode != EXIT_OK or done is None:
             why = error or f"the trainer exited with code {returncode}"
             tail = self.stderr_tail()
             raise TrainerFailed(f"Training failed: {why}" + (f"\n```\n{tail}\n```" if tail else ""))

@@ -328,12 +328,50 @@ def small_dataset(path: Path, n: int = 30) -> Path:
 def trained_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny from-scratch checkpoint made by the real trainer (``python -m training``), with split.json."""
     import subprocess
-    import sys
+
+    from bot.retrain.trainer_process import trainer_command
 
     root = tmp_path_factory.mktemp("trained")
     data = small_dataset(root / "data.json")
     out = root / "run-initial"
-    cmd = [sys.executable, "-m", "training", "--data", str(data), "--base", "scratch", "--size", "tiny"]
-    cmd += ["--out", str(out), "--no-current", "--progress", "json", *TRAIN_FAST]
+    cmd = trainer_command(out, [data], json_progress=True, options=["--size", "tiny", *TRAIN_FAST])
     subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    return out
+
+
+# Run as the interpreter of ``trainer_command`` (``python -m training --out DIR …``): makes DIR with a
+# split.json, as the real trainer would, and reports it done on stdout.
+FAKE_TRAINER = """import json, sys
+from pathlib import Path
+assert sys.argv[1:3] == ["-m", "training"], sys.argv
+out = Path(sys.argv[sys.argv.index("--out") + 1])
+out.mkdir(parents=True)
+(out / "split.json").write_text(json.dumps({"train": [], "eval": [{"question": "q?", "answer": "a"}]}))
+print(json.dumps({"event": "done", "model_dir": str(out), "metrics": {}}))
+"""
+
+
+def fake_trainer(folder: Path) -> str:
+    """A stand-in interpreter for ``RetrainJob(python=...)``: it runs the job's real trainer command
+    (``bot.retrain.trainer_process.trainer_command``) as ``FAKE_TRAINER`` in a moment."""
+    import sys
+
+    path = folder / "fake-python"
+    path.write_text(f"#!{sys.executable}\n{FAKE_TRAINER}", encoding="utf-8")
+    path.chmod(0o755)
+    return str(path)
+
+
+def fake_models(tmp_path: Path, *names: str) -> list[Path]:
+    """Folders ``tmp_path/models/<name>`` that pass for retrained models (a split.json each)."""
+    import json
+
+    out = []
+    for name in names:
+        folder = tmp_path / "models" / name
+        folder.mkdir(parents=True)
+        (folder / "split.json").write_text(
+            json.dumps({"train": [], "eval": [{"question": "q?", "answer": "a"}]})
+        )
+        out.append(folder)
     return out

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,8 +23,7 @@ from bot.retrain import RetrainJob, RetrainOptions
 from storage import repo
 from storage.changes import note
 from storage.db import dispose, open_store
-from tests.bot.fixtures import FakeGenerator, small_dataset
-from tests.bot.test_retrain import FAKE_TRAINER, fake_models
+from tests.bot.fixtures import FakeGenerator, fake_models, fake_trainer, small_dataset
 from tests.storage.conftest import postgres_server  # noqa: F401  (a fixture)
 from training.checkpoint import point_current
 from training.retrieval.zones import ZoneThresholds
@@ -186,8 +184,7 @@ async def test_a_failed_reload_is_logged_and_retried_at_the_next_poll(url, monke
 def models(tmp_path: Path) -> dict[str, Any]:
     """models/current → models/A, a fake trainer that makes a retrain's folder, and loads counted by name."""
     [first] = fake_models(tmp_path, "A")
-    trainer = tmp_path / "fake_trainer.py"
-    trainer.write_text(FAKE_TRAINER)
+    trainer = fake_trainer(tmp_path)
     loads: list[str] = []
 
     def load(path: Path) -> FakeGenerator:
@@ -203,10 +200,8 @@ def job(proc: Process, models: dict[str, Any], tmp_path: Path) -> RetrainJob:
     retrain = RetrainJob(
         answerer=proc.answerer, session_factory=proc.store, model_pointer=models["pointer"],
         base_datasets=[small_dataset(tmp_path / "base.json")], load_generator=models["load"],
-        evaluate=lambda model_dir, records: {"f1": 1.0, "n": 1},
+        evaluate=lambda model_dir, records: {"f1": 1.0, "n": 1}, python=models["trainer"],
     )  # fmt: skip
-    trainer = models["trainer"]
-    retrain._train_command = lambda data, options, out: [sys.executable, str(trainer), "--out", str(out)]
     proc.sync = KnowledgeSync(proc.answerer, proc.store, interval_s=0, retrain_job=retrain)
     return retrain
 

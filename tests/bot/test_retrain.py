@@ -18,8 +18,9 @@ from bot import async_store
 from bot.answering.answerer import Answerer
 from bot.retrain import RetrainBusy, RetrainData, RetrainJob, RetrainOptions, gate
 from storage.models import Exchange, TrainingRun
-from tests.bot.fixtures import TRAIN_FAST, FakeGenerator, small_dataset
+from tests.bot.fixtures import TRAIN_FAST, FakeGenerator, fake_models, fake_trainer, small_dataset
 from training.checkpoint import point_current
+from training.config import parse_config
 from training.runtime.generate import Generator
 
 pytestmark = pytest.mark.slow
@@ -217,8 +218,12 @@ async def test_retrain_learns_only_vouched_for_answers_and_holds_out_the_gate_qu
     assert sorted(data.store_questions()) == ["Liked one?", "Taught one?"]  # the gate leaves these out
     options = RetrainOptions(triggered_by="test")
     cmd = job._train_command(data, options, tmp_path / "out")
-    assert cmd[cmd.index("--holdout") + 1] == str(serving.resolve() / "split.json")
-    assert cmd[cmd.index("--always-train") + 1] == str(data.store_export)  # taught answers are never held out
+    assert cmd[1:3] == ["-m", "training"]
+    config = parse_config(cmd[3:])  # the trainer's own parser
+    assert (config.out, config.no_current, config.progress) == (tmp_path / "out", True, "json")
+    assert config.base == str(serving.resolve())  # fine-tunes the serving model
+    assert config.holdout == serving.resolve() / "split.json"
+    assert config.always_train == data.store_export  # taught answers are never held out
     # Only the store's export is always trained on, whatever a base dataset's file is called.
     look_alike = RetrainData(store_export=None, base=[data.store_export])
     assert "--always-train" not in job._train_command(look_alike, options, tmp_path / "out")
@@ -267,40 +272,16 @@ async def test_cancelling_a_trainer_process_stops_the_child(tmp_path):
     assert not proc.running
 
 
-FAKE_TRAINER = """import json, sys
-from pathlib import Path
-out = Path(sys.argv[sys.argv.index("--out") + 1])
-out.mkdir(parents=True)
-(out / "split.json").write_text(json.dumps({"train": [], "eval": [{"question": "q?", "answer": "a"}]}))
-print(json.dumps({"event": "done", "model_dir": str(out), "metrics": {}}))
-"""
-
-
-def fake_models(tmp_path: Path, *names: str) -> list[Path]:
-    out = []
-    for name in names:
-        folder = tmp_path / "models" / name
-        folder.mkdir(parents=True)
-        (folder / "split.json").write_text(
-            json.dumps({"train": [], "eval": [{"question": "q?", "answer": "a"}]})
-        )
-        out.append(folder)
-    return out
-
-
 async def test_a_failed_run_never_removes_an_earlier_retrains_model(tmp_path, store):
     first, other = fake_models(tmp_path, "A", "B")
     pointer = point_current(first)
-    trainer = tmp_path / "fake_trainer.py"
-    trainer.write_text(FAKE_TRAINER)
     data = small_dataset(tmp_path / "base.json")
     async with Answerer(FakeGenerator(version="A"), batch_wait_ms=1) as answerer:
         job = RetrainJob(
             answerer=answerer, session_factory=store, model_pointer=pointer, base_datasets=[data],
             load_generator=lambda path: FakeGenerator(version=path.name),
-            evaluate=lambda model_dir, records: {"f1": 1.0, "n": 1},
+            evaluate=lambda model_dir, records: {"f1": 1.0, "n": 1}, python=fake_trainer(tmp_path),
         )  # fmt: skip
-        job._train_command = lambda data, options, out: [sys.executable, str(trainer), "--out", str(out)]
         swapped = (await job.run(RetrainOptions())).model_dir
         assert swapped is not None and swapped.is_dir()
         point_current(other, pointer=pointer)  # an admin serves another model (qabot train, /reload)

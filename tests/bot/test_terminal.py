@@ -222,6 +222,31 @@ def test_bootstrap_training_child_gets_no_discord_token_in_any_case(tmp_path, mo
     assert seen and "MTIz.secret" not in seen.values()
 
 
+def test_bootstrap_training_runs_the_trainers_own_command_line(tmp_path, monkeypatch):
+    """The example model is trained from scratch into the new folder; the pointer is the launcher's."""
+    import sys
+
+    import bot.launcher
+    from training.config import parse_config
+
+    commands = []
+
+    class Child:
+        def __init__(self, cmd, env, stdout):
+            commands.append(cmd)
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(bot.launcher.subprocess, "Popen", Child)
+    assert bot.launcher.train_example(Path("data.json"), tmp_path / "out") == 0
+    [cmd] = commands
+    assert cmd[:3] == [sys.executable, "-m", "training"]
+    config = parse_config(cmd[3:])
+    assert (config.data, config.base, config.out) == ([Path("data.json")], "scratch", tmp_path / "out")
+    assert config.no_current  # the launcher moves the pointer once the model is saved
+
+
 def _response(status: int) -> SimpleNamespace:
     """What discord.HTTPException reads of an aiohttp response."""
     return SimpleNamespace(status=status, reason="Service Unavailable")
