@@ -16,9 +16,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.changes import note
-from storage.models import Correction, Exchange, Feedback, TaughtPair, utc_now
+from storage.models import MAX_SYNONYM_CHARS, Correction, Exchange, Feedback, Synonym, TaughtPair, utc_now
 from storage.stats import get_stats
-from storage.text import question_key
+from storage.text import normalize_question, question_key
 
 __all__ = [
     "add_correction",
@@ -37,6 +37,9 @@ __all__ = [
     "vote_of",
     "vote_totals",
     "question_vote",
+    "remove_synonym",
+    "set_synonym",
+    "synonyms",
 ]
 
 SOURCES = ("discord", "terminal")
@@ -261,42 +264,46 @@ def change_vote(
 
 
 def _votes_on_answers() -> Any:
-    """Each vote on an answer that used a known question, ranked per (question, user): 1 is the latest.
+    """Every vote on an answer that used a known question: (question, user, vote), oldest first.
 
     A "did you mean" reply answers nothing, so votes on one count for no question."""
-    rank = func.row_number().over(
-        partition_by=(Exchange.matched_question, Feedback.user_id),
-        order_by=(Feedback.updated_at.desc(), Feedback.id.desc()),
-    )
     return (
-        select(
-            Exchange.matched_question.label("question"), Feedback.user_id, Feedback.vote, rank.label("rank")
-        )
+        select(Exchange.matched_question, Feedback.user_id, Feedback.vote)
         .join(Feedback, Feedback.exchange_id == Exchange.id)
         .where(
             Exchange.matched_question.is_not(None), or_(Exchange.zone.is_(None), Exchange.zone != "suggest")
         )
+        .order_by(Feedback.updated_at, Feedback.id)
     )
 
 
 def question_vote(session: Session, user_id: int | str, matched_question: str) -> int:
-    """``user_id``'s vote on known ``matched_question``: their latest vote on any answer that used it (0:
-    none). One person counts once per known question, however often they ask and vote."""
-    votes = (
-        _votes_on_answers()
-        .where(Feedback.user_id == discord_id(user_id), Exchange.matched_question == matched_question)
-        .subquery()
-    )
-    return session.scalar(select(votes.c.vote).where(votes.c.rank == 1)) or 0
+    """``user_id``'s vote on known ``matched_question``: their latest vote on any answer that used it, in any
+    wording with the same key (0: none). One person counts once per known question, however often they ask
+    and vote, and whatever wording an admin re-taught it under."""
+    key = question_key(matched_question)
+    latest = 0
+    for question, _, vote in session.execute(
+        _votes_on_answers().where(Feedback.user_id == discord_id(user_id))
+    ):
+        if question_key(question) == key:
+            latest = vote
+    return latest
 
 
 def vote_totals(session: Session) -> dict[str, int]:
-    """Net votes per matched known question: the sum of each user's ``question_vote`` on it, in one query."""
-    votes = _votes_on_answers().subquery()
-    stmt = (
-        select(votes.c.question, func.sum(votes.c.vote)).where(votes.c.rank == 1).group_by(votes.c.question)
-    )
-    return {question: int(total) for question, total in session.execute(stmt) if total}
+    """Net votes per known question (by ``question_key``; named by its latest wording): the sum of each
+    user's ``question_vote`` on it, read in one query."""
+    latest: dict[tuple[str, str], int] = {}
+    names: dict[str, str] = {}
+    for question, user_id, vote in session.execute(_votes_on_answers()):
+        key = question_key(question)
+        latest[key, user_id] = vote
+        names[key] = question
+    totals: dict[str, int] = {}
+    for (key, _), vote in latest.items():
+        totals[key] = totals.get(key, 0) + vote
+    return {names[key]: total for key, total in totals.items() if total}
 
 
 def add_correction(
@@ -395,3 +402,48 @@ def live_pairs(session: Session, *, since: datetime | None = None) -> list[dict[
     rows += [(at, 1, i, q, a, "correction") for q, a, at, i in session.execute(corrected)]
     rows.sort(key=lambda r: r[:3])
     return [{"question": q, "answer": a, "origin": o, "created_at": at} for at, _, _, q, a, o in rows]
+
+
+def _synonym_text(value: str, what: str) -> str:
+    text = " ".join(_text(value, what).split())
+    if len(text) > MAX_SYNONYM_CHARS:
+        raise ValueError(f"{what} is {len(text)} characters; the limit is {MAX_SYNONYM_CHARS}")
+    return text
+
+
+def set_synonym(session: Session, word: str, means: list[str], admin_id: int | str | None = None) -> Synonym:
+    """Store an admin's synonym: people type ``word`` for each of ``means`` (replacing what ``word`` had;
+    an empty ``means``: ``word`` has no alterations, not even learned ones)."""
+    word = _synonym_text(word, "word")
+    means = list(dict.fromkeys(_synonym_text(m, "meaning") for m in means))
+    key = normalize_question(word)
+    row = session.scalar(select(Synonym).where(Synonym.word_key == key))
+    now = utc_now()
+    if row is None:
+        row = Synonym(word=word, word_key=key, created_at=now)
+        session.add(row)
+    row.word, row.means, row.admin_id, row.updated_at = word, means, discord_id(admin_id), now
+    session.flush()
+    note(session, "synonym")
+    return row
+
+
+def remove_synonym(session: Session, word: str) -> bool:
+    """Delete the admins' synonym for ``word``; False when there was none."""
+    row = session.scalar(select(Synonym).where(Synonym.word_key == normalize_question(word)))
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    note(session, "synonym")
+    return True
+
+
+def synonyms(session: Session) -> list[dict[str, Any]]:
+    """The admins' synonyms, oldest change first (so later ones win): dicts of ``word``, ``means`` (a
+    list; empty: no alterations for ``word``), ``admin_id`` and ``updated_at``."""
+    stmt = select(Synonym).order_by(Synonym.updated_at, Synonym.id)
+    return [
+        {"word": r.word, "means": list(r.means or []), "admin_id": r.admin_id, "updated_at": r.updated_at}
+        for r in session.scalars(stmt)
+    ]

@@ -23,8 +23,9 @@ def _last_boundary(window: str, pattern: re.Pattern[str]) -> int:
     return end
 
 
-def split_message(text: str, limit: int = DISCORD_MESSAGE_LIMIT) -> list[str]:
-    """Pieces of ``text``, each at most ``limit`` characters, that join back to the text modulo whitespace."""
+def split_message(text: str, limit: int = DISCORD_MESSAGE_LIMIT, max_pieces: int | None = None) -> list[str]:
+    """Pieces of ``text``, each at most ``limit`` characters, that join back to the text modulo whitespace;
+    with ``max_pieces``, at most that many, the last one cut with an ellipsis when there was more."""
     if limit < 1:
         raise ValueError("limit must be positive")
     text = text.strip()
@@ -45,4 +46,7 @@ def split_message(text: str, limit: int = DISCORD_MESSAGE_LIMIT) -> list[str]:
         text = text[cut:].lstrip()
     if text:
         pieces.append(text)
+    if max_pieces is not None and len(pieces) > max_pieces:
+        pieces = pieces[:max_pieces]
+        pieces[-1] = pieces[-1][: limit - 1].rstrip() + "…"
     return pieces

@@ -24,7 +24,7 @@ from bot.answering.answer_path import Answer
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.flood import Posted, repeat_line
-from bot.discord_app.permissions import FAILED, describe, is_admin, respond
+from bot.discord_app.permissions import FAILED, describe, in_community, is_admin, respond
 from bot.discord_app.replies import Asked, quoted, shorten
 from training.data import comparison_key
 
@@ -72,9 +72,12 @@ async def escalate(
         return None
     key = comparison_key(question)
     try:
+        if not await in_community(bot, asked.guild_id, asked.user_id):
+            return None  # another guild's questions are not the home admins' work (nor a way to flood them)
         verdict, earlier = bot.escalations.admit(asked.user_id, key)
         if verdict == "repeat":
             await _count_repeat(bot, earlier)
+        if verdict in ("repeat", "counted"):
             return None
         if verdict == "limited":
             log.info(

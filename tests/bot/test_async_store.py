@@ -133,3 +133,13 @@ async def test_one_user_downvoting_every_time_they_ask_counts_once(store):
     assert (await async_store.apply_vote(store, 23, 1, 1)).delta == 2  # their latest vote is what counts
     assert (await async_store.apply_vote(store, 22, 2, -1)).delta == -1  # another user counts on their own
     assert await async_store.vote_totals(store) == {}  # +1 and -1: nothing to nudge
+
+
+async def test_a_known_question_retaught_in_other_case_still_counts_one_vote_per_user(store):
+    """An admin re-teaching "What is a hat trick?" as "what is a hat trick" gives nobody a second vote."""
+    for reply, matched in ((31, "What is a hat trick?"), (32, "what is a hat trick")):
+        answer = FullAnswer("hat trick?", matched_question=matched)
+        await async_store.log_exchange(store, answer, source="discord", reply_message_id=reply)
+    assert (await async_store.apply_vote(store, 31, 1, -1)).delta == -1
+    assert (await async_store.apply_vote(store, 32, 1, -1)).delta == 0
+    assert list((await async_store.vote_totals(store)).values()) == [-1]

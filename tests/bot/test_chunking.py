@@ -36,3 +36,12 @@ def test_an_unbroken_run_is_cut_hard():
 def test_limit_must_be_positive():
     with pytest.raises(ValueError):
         split_message("abc", limit=0)
+
+
+def test_max_pieces_cuts_the_last_piece_with_an_ellipsis():
+    """A quoted question, a 4,000-character answer and a source line once made four messages."""
+    text = "> " + "q" * 298 + "\n" + "An answer sentence. " * 200 + "\n-# closest known question: " + "x" * 200
+    assert len(split_message(text)) == 4
+    pieces = split_message(text, max_pieces=3)
+    assert len(pieces) == 3 and pieces[-1].endswith("…") and all(len(p) <= 2000 for p in pieces)
+    assert split_message("short", max_pieces=3) == ["short"]

@@ -305,9 +305,22 @@ def test_the_escalation_limiter_window_and_repeats():
     limiter.posted(1, "a", 10, "text a", None)
     verdict, post = limiter.admit(2, "a")
     assert verdict == "repeat" and post.count == 2 and post.askers == {1, 2}
+    assert limiter.admit(1, "a")[0] == "counted"  # counted on the post, not edited again within a minute
     limiter.posted(1, "b", 11, "text b", None)
     assert limiter.admit(1, "c") == ("limited", None)
     now[0] = 61.0  # the user's window has passed
     assert limiter.admit(1, "c") == ("post", None)
     now[0] = 700.0  # the repeat window too: "a" is a new post
     assert limiter.admit(3, "a") == ("post", None)
+
+
+def test_many_accounts_share_one_budget_and_failed_posts_track_no_one():
+    now = [0.0]
+    limiter = EscalationLimiter(per_user=3, per_window=5, window_s=60, clock=lambda: now[0])
+    for user in range(5):
+        assert limiter.admit(user, f"q{user}")[0] == "post"
+        limiter.posted(user, f"q{user}", user, "text", None)
+    assert limiter.admit(99, "new")[0] == "limited"  # a sixth account: the channel had its share
+    for user in range(100, 20_100):  # nothing posted (the channel is gone): nobody is remembered
+        limiter.admit(user, f"lost {user}")
+    assert len(limiter._posts_by_user) == 5

@@ -22,6 +22,7 @@ from tests.bot.fixtures import (
     DM,
     HOME_GUILD_ID,
     FakeGenerator,
+    command_named,
     invoke,
     make_guild,
     make_interaction,
@@ -71,7 +72,7 @@ async def test_manage_server_in_another_guild_is_refused_every_admin_command(dpy
 async def test_a_home_guild_admin_passes_every_admin_commands_check(dpy, name, kwargs, user):
     dpy.settings.admin_role = "Coach"
     interaction = make_interaction(dpy, user)  # in the home guild
-    assert await dpy.tree.get_command(name)._check_can_run(interaction)
+    assert await command_named(dpy, name)._check_can_run(interaction)
 
 
 async def test_a_home_guild_admin_teaches_and_another_guilds_owner_does_not(dpy, store):
@@ -189,3 +190,12 @@ async def test_leave_other_guilds_leaves_only_foreign_guilds(dpy):
     dpy.settings.leave_other_guilds = False
     await dpy.on_guild_join(foreign)
     foreign.leave.assert_awaited_once()
+
+
+async def test_another_guilds_unanswered_questions_are_not_escalated(dpy, store):
+    guild = dpytest.get_config().guilds[0]
+    dpy.settings.escalation_channel_id = backend.make_text_channel("qabot-admins", guild).id
+    dpy.settings.home_guild_ids = [HOME_GUILD_ID]  # dpytest's guild is someone else's server
+    await dpytest.message(f"{mention(dpy)} {DOG}")
+    assert dpytest.get_message().content == "I'm not sure about that yet."  # the asker is still answered
+    assert dpytest.verify().message().nothing()  # but the home admins' channel gets nothing

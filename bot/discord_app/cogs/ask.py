@@ -1,21 +1,17 @@
 """Answering: mentions, DMs, messages in ``ALLOWED_CHANNEL_IDS``, and ``/ask``.
 
-Each question goes through the shared ``Answerer`` (batched with everyone else's). What it gets depends
-on the answer's zone:
+Each question goes through the shared ``Answerer``; what it gets depends on the answer's zone:
 
-- *answer*: the answer replies to the question (split at sentence/word boundaries past 2000 characters),
-  with a ``-# closest known question: …`` line when ``SHOW_SOURCES`` is on and the match was worded
-  differently;
-- *suggest*: "Did you mean one of these?" with a button per known question (``views.SuggestionView``);
-  the asker's choice is answered and logged as an exchange of its own, recorded on the first exchange,
-  and their wording is answered as the chosen question from then on (``LEARN_FROM_CHOICES``);
-- *fallback*: the fallback text for a mention, a DM or ``/ask``; **nothing** for a message in an open
-  (``ALLOWED_CHANNEL_IDS``) channel that did not mention the bot: chit-chat stays unanswered. Either way
-  it is logged as unanswered and, with ``ESCALATION_CHANNEL_ID``, posted once for the admins to teach.
+- *answer*: a reply (split at sentence/word boundaries past 2000 characters), with a ``-# closest known
+  question: …`` line when ``SHOW_SOURCES`` is on and the match was worded differently;
+- *suggest*: "Did you mean one of these?", a button per known question (``views.SuggestionView``); the
+  choice is answered and logged as an exchange of its own, and its wording learned (``LEARN_FROM_CHOICES``);
+- *fallback*: the fallback text for a mention, a DM or ``/ask``; **nothing** in an open channel without a
+  mention (chit-chat stays unanswered). Logged as unanswered and, with ``ESCALATION_CHANNEL_ID``, posted
+  once for the admins to teach.
 
-Mentions, @everyone/@here, channel links and custom emoji are removed from the question before it is
-answered (``replies.question_text``), and no send may ping (``NO_PING``). Every exchange is logged with
-the id of the reply, which is how 👍/👎 reactions and corrections find it later.
+Mentions and emoji are removed from the question first (``replies.question_text``); no send may ping
+(``NO_PING``). Each exchange is logged with its reply's id, by which 👍/👎 and corrections find it.
 """
 
 from __future__ import annotations
@@ -45,6 +41,7 @@ log = logging.getLogger(__name__)
 NO_QUESTION = "Ask me a question — mention me with it, or use `/ask`."
 TIMEOUT_TEXT = "Sorry, that took too long. Please try again in a moment."
 BUSY_TEXT = "I'm busy with a lot of questions right now — please ask again in a moment."
+MAX_REPLY_MESSAGES = 3  # one answer is at most MAX_ANSWER_CHARS plus its quote and source lines
 ERROR_TEXT = "Sorry, something went wrong while answering. The admins can see the details in the log."
 
 # Sends the pieces of one reply (the first with ``view``, if any); returns the first message sent.
@@ -231,7 +228,8 @@ class Ask(commands.Cog):
             )
             first = view.message = await send([prefix + SUGGEST_TEXT], view)
         elif asked.explicit or not answer.unanswered:
-            pieces = split_message(prefix + self._answer_text(answer)) or [self.bot.settings.fallback_answer]
+            text = prefix + self._answer_text(answer)
+            pieces = split_message(text, max_pieces=MAX_REPLY_MESSAGES) or [self.bot.settings.fallback_answer]
             first = await send(pieces, None)
         exchange_id = await async_store.log_exchange(
             self.bot.session_factory,
