@@ -40,7 +40,7 @@ def test_limit_must_be_positive():
 
 def test_max_pieces_cuts_the_last_piece_with_an_ellipsis():
     """A quoted question, a 4,000-character answer and a source line once made four messages."""
-    text = "> " + "q" * 298 + "\n" + "An answer sentence. " * 200 + "\n-# closest known question: " + "x" * 200
+    text = "> " + "q " * 149 + "\n" + "a" * 4000 + "\n-# closest known question: " + "x" * 200
     assert len(split_message(text)) == 4
     pieces = split_message(text, max_pieces=3)
     assert len(pieces) == 3 and pieces[-1].endswith("…") and all(len(p) <= 2000 for p in pieces)
