@@ -1,5 +1,5 @@
-"""Admin actions shared by the Discord admin cog and the terminal: exports, summaries, the stats chart, and
-the unanswered questions grouped by similarity.
+"""Admin actions shared by the Discord admin cog and the terminal: exports, summaries, the stats chart, the
+unanswered questions grouped by similarity, and synonyms (words people type for the dataset's words).
 
 No ``discord`` import here: both front ends format the same facts the same way.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import io
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -221,3 +222,113 @@ def questions_per_day_png(per_day: list[tuple[Any, int]]) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+# -- synonyms (word alterations) -------------------------------------------------------------------------
+
+MAX_MEANINGS = 5  # what one word may stand for
+
+
+def parse_meanings(text: str) -> list[str]:
+    """An admin's meanings of a word, separated by commas, semicolons or ``|`` ("goalkeeper, keeper")."""
+    return [m.strip() for m in re.split(r"[,;|]", text) if m.strip()]
+
+
+def synonym_problem(word: str, means: list[str]) -> str | None:
+    """Why ``word`` cannot be stored as meaning ``means``, or None."""
+    from storage.models import MAX_SYNONYM_CHARS
+    from training.retrieval.alterations import MAX_PHRASE_WORDS, key_of
+
+    if not word.strip():
+        return "Say which word people type."
+    if not means:
+        return "Say what it means, in the dataset's words (several: separate them with commas)."
+    if len(means) > MAX_MEANINGS:
+        return f"At most {MAX_MEANINGS} meanings per word."
+    for text in (word, *means):
+        if len(text) > MAX_SYNONYM_CHARS:
+            return f"“{text[:40]}…” is {len(text)} characters; the limit is {MAX_SYNONYM_CHARS}."
+        if not key_of(text):
+            return f"“{text}” has no word the search uses (only words like “the”, “a”, “is”)."
+        if len(key_of(text)) > MAX_PHRASE_WORDS:
+            return f"“{text}” is more than {MAX_PHRASE_WORDS} words; use a shorter phrase."
+    if {key_of(m) for m in means} == {key_of(word)}:
+        return f"“{word}” already finds the same words as “{', '.join(means)}”."
+    return None
+
+
+async def _apply_synonyms(session_factory: SessionFactory, answerer: Any) -> None:
+    """The store's synonyms, served by this process from the next question on (other processes follow
+    the change log)."""
+    from bot.answering.knowledge_sync import load_knowledge
+
+    await load_knowledge(answerer, session_factory, {"synonyms"})
+
+
+def _describe(alteration: Any) -> str:
+    how = {
+        "learned": f"learned from the dataset ({alteration.rule})",
+        "generic": "built in",
+        "admin": "an admin's",
+    }
+    source = how.get(alteration.source, alteration.source)
+    return f"“{alteration.word}” → {', '.join(alteration.means)} ({source})"
+
+
+async def add_synonym(
+    session_factory: SessionFactory, answerer: Any, word: str, means: list[str], admin_id: int | str | None
+) -> str:
+    """Store that people type ``word`` for ``means`` and serve it at once; the reply for the admin."""
+    word, means = " ".join(word.split()), [" ".join(m.split()) for m in means]
+    problem = synonym_problem(word, means)
+    if problem:
+        return problem
+    await async_store.set_synonym(session_factory, word, means, admin_id)
+    await _apply_synonyms(session_factory, answerer)
+    return (
+        f"“{word}” now also means: {', '.join(means)}. Applied from the next question on, and part of the "
+        "next `/retrain`."
+    )
+
+
+async def remove_synonym(
+    session_factory: SessionFactory, answerer: Any, word: str, admin_id: int | str | None
+) -> str:
+    """Take back an admin's synonym for ``word``; where ``word`` has no admin's synonym but one learned from
+    the dataset (or built in), switch that one off. The reply for the admin."""
+    word = " ".join(word.split())
+    if not word:
+        return "Say which word."
+    removed = await async_store.remove_synonym(session_factory, word)
+    if removed:
+        await _apply_synonyms(session_factory, answerer)
+        now = answerer.knowledge.alterations.find(word)
+        if now is None:
+            return f"Removed “{word}”: it is searched as typed from the next question on."
+        return f"Removed yours; {_describe(now)} applies again (remove it again to switch that off)."
+    current = answerer.knowledge.alterations.find(word)
+    if current is None:
+        return f"“{word}” has no synonym."
+    await async_store.set_synonym(session_factory, word, [], admin_id)  # an empty one: switched off
+    await _apply_synonyms(session_factory, answerer)
+    return f"Switched off {_describe(current)}: “{word}” is searched as typed from the next question on."
+
+
+async def synonyms_text(session_factory: SessionFactory, answerer: Any, word: str | None = None) -> str:
+    """What ``word`` means to the search, or the admins' synonyms and how many were learned."""
+    alterations = answerer.knowledge.alterations
+    if word and word.strip():
+        found = alterations.find(word)
+        return (
+            _describe(found) if found is not None else f"“{word.strip()}” has no synonym: searched as typed."
+        )
+    rows = await async_store.synonyms(session_factory)
+    lines = [f"“{r['word']}” → {', '.join(r['means']) or '(none: switched off)'}" for r in rows]
+    counts: dict[str, int] = {}
+    for alteration in alterations:
+        counts[alteration.source] = counts.get(alteration.source, 0) + 1
+    head = (
+        f"{len(rows)} admin synonym(s); {counts.get('learned', 0)} learned from the dataset and "
+        f"{counts.get('generic', 0)} built in (`word:` shows what one word means)."
+    )
+    return "\n".join([head, *lines])

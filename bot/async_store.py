@@ -285,3 +285,29 @@ async def stats(session_factory: SessionFactory, days: int = 14) -> dict[str, An
     from storage import repo
 
     return await run_in_session(session_factory, repo.get_stats, days=days)
+
+
+async def synonyms(session_factory: SessionFactory) -> list[dict[str, Any]]:
+    """The admins' synonyms, oldest change first (``storage.repo.synonyms``)."""
+    from storage import repo
+
+    return await run_in_session(session_factory, repo.synonyms)
+
+
+async def set_synonym(
+    session_factory: SessionFactory, word: str, means: list[str], admin_id: int | str | None
+) -> None:
+    """Store an admin's synonym (``storage.repo.set_synonym``; empty ``means``: ``word`` has none)."""
+    from storage import repo
+
+    def write(session: Session) -> None:
+        repo.set_synonym(session, word, means, admin_id)
+
+    await run_in_session(session_factory, write)
+
+
+async def remove_synonym(session_factory: SessionFactory, word: str) -> bool:
+    """Delete the admins' synonym for ``word`` (``storage.repo.remove_synonym``); False: there was none."""
+    from storage import repo
+
+    return await run_in_session(session_factory, repo.remove_synonym, word)

@@ -37,6 +37,9 @@ Type a question (when the bot asks "did you mean", type the number of your choic
   /retrain cancel                              stop a running retrain
   /export [FORMAT] [PATH]                      {" | ".join(FORMATS)} (default: json)
   /teach QUESTION | ANSWER                     answer QUESTION with ANSWER from now on (and retrain on it)
+  /synonym WORD = MEANING[, MEANING]           people type WORD for MEANING: search both, from now on
+  /synonym WORD =                              take WORD's back (a learned one: switch it off)
+  /synonym [WORD]                              the synonyms, or what WORD means to the search
   /unanswered                                  questions the bot could not answer, similar ones grouped
   /stats                                       counts, votes, questions per day, model metrics
   /model                                       the serving model's manifest summary
@@ -225,6 +228,18 @@ class Terminal:
         pair_id = await async_store.teach(self.session_factory, question, answer, admin_id=None)
         await self.answerer.teach(question, answer)
         self.say(f"Learned pair #{pair_id}: answered from now on, and part of the next /retrain.")
+
+    async def cmd_synonym(self, args: str) -> None:
+        word, sep, means = args.partition("=")
+        if not sep:
+            self.say(await admin_actions.synonyms_text(self.session_factory, self.answerer, word))
+        elif means.strip():
+            meanings = admin_actions.parse_meanings(means)
+            self.say(
+                await admin_actions.add_synonym(self.session_factory, self.answerer, word, meanings, None)
+            )
+        else:
+            self.say(await admin_actions.remove_synonym(self.session_factory, self.answerer, word, None))
 
     async def cmd_unanswered(self, _: str) -> None:
         groups = await admin_actions.unanswered_groups(self.session_factory)

@@ -1,7 +1,8 @@
 """The change log: every write that changes what the bot knows appends a row in its own transaction, so
 every process serving the store (``SHARD_IDS``, a second ``qabot run``) sees it and reloads.
 
-``note`` is called by ``storage.repo``'s writers (taught pairs, corrections, learned wordings, votes) and
+``note`` is called by ``storage.repo``'s writers (taught pairs, corrections, learned wordings, votes,
+synonyms) and
 ``storage.importing``, and by the retrain job for a swapped model. A reader keeps a ``ChangeFeed``: ``mark()``
 where it starts, then ``read()`` returns each change committed since, once.
 
@@ -28,7 +29,7 @@ from storage.models import Change, utc_now
 
 __all__ = ["KINDS", "ChangeFeed", "Noted", "note", "prune", "read_session"]
 
-KINDS = ("taught", "correction", "wording", "vote", "model")
+KINDS = ("taught", "correction", "wording", "vote", "model", "synonym")
 WINDOW = 100  # ids below the newest that a feed reads again (transactions that commit out of id order)
 KEEP = timedelta(days=1)  # rows older than this are pruned (every PRUNE_EVERY-th note)
 PRUNE_EVERY = 100

@@ -33,6 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 SNOWFLAKE = String(32)
 KEY = String(40)  # storage.text.question_key: sha1 hex
+MAX_SYNONYM_CHARS = 100  # a synonym's word, and each of its meanings
 
 # Stable constraint names, so migrations can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -193,3 +194,20 @@ class Change(Base):
     # For kind "model": the checkpoint folder a gated retrain (or /reload) now serves, and its version.
     model_path: Mapped[str | None] = mapped_column(Text)
     model_version: Mapped[str | None] = mapped_column(String(64))
+
+
+class Synonym(Base):
+    """An admin's word alteration (revision 0006): people type ``word`` for each of ``means``, the dataset's
+    words; no ``means``: ``word`` has none, not even one learned from the data. Every process applies them to
+    the questions' words at once (``storage.changes``: "synonym"), and a retrain writes them into its
+    checkpoint."""
+
+    __tablename__ = "synonyms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    word: Mapped[str] = mapped_column(String(MAX_SYNONYM_CHARS))
+    word_key: Mapped[str] = mapped_column(String(MAX_SYNONYM_CHARS), unique=True)  # normalize_question(word)
+    means: Mapped[list[str]] = mapped_column(JSON)
+    admin_id: Mapped[str | None] = mapped_column(SNOWFLAKE)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now, index=True)

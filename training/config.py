@@ -151,6 +151,13 @@ class TrainConfig:
             "held out: the bot's taught pairs and corrections"
         },
     )
+    synonyms: Path | None = field(
+        default=None,
+        metadata={
+            "help": "a JSON file of admins' synonyms (a list of word and means: the bot's /synonym), saved "
+            "in the index's alterations over those learned from the data"
+        },
+    )
     no_question_variants: bool = field(
         default=False,
         metadata={"help": "train on the questions only as written (default: also lower-case, no '?')"},

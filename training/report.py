@@ -90,20 +90,26 @@ def final_metrics(
 
 
 def write_retrieval(
-    folder: Path, train_recs: list[Record], eval_recs: list[Record], encoder: str | None
+    folder: Path,
+    train_recs: list[Record],
+    eval_recs: list[Record],
+    encoder: str | None,
+    synonyms: Path | None = None,
 ) -> dict[str, Any]:
     """Calibrate the answer zones with an index over the training records (the eval questions unknown
-    to it), then save the index over every record in ``folder``; returns the manifest's summary."""
+    to it), then save the index over every record in ``folder``; returns the manifest's summary.
+    ``synonyms``: admins' synonyms (``--synonyms``), saved with the alterations learned from the data."""
     from training.metrics import token_f1
-    from training.retrieval.alterations import learn
+    from training.retrieval.alterations import admin_entries, learn, read_synonyms
     from training.retrieval.embedder import Embedder
     from training.retrieval.index import HELD_OUT, RetrievalIndex, Vectors
     from training.retrieval.zones import calibrate_zones
 
     started = time.perf_counter()
+    admins = admin_entries(read_synonyms(synonyms)) if synonyms is not None else []
     embedder = Embedder.load(encoder)
     # Word alterations learned from the data the index knows (calibration's: the training records only).
-    index = RetrievalIndex.build(train_recs, embedder, alterations=learn(train_recs))
+    index = RetrievalIndex.build(train_recs, embedder, alterations=learn(train_recs).merged(admins))
     zones, calibration = calibrate_zones(train_recs, eval_recs, index, token_f1)
     if eval_recs:  # serve everything the dataset knows; the eval pairs were unknown only to calibrate
         held_out = [{**r, "origin": HELD_OUT} for r in eval_recs]  # never trained: served as stored
@@ -111,7 +117,10 @@ def write_retrieval(
         if index.vectors is not None and embedder is not None:  # the training pairs are encoded already
             vectors = index.vectors + Vectors.encode(embedder, eval_recs)
         index = RetrievalIndex.build(
-            [*train_recs, *held_out], embedder, vectors, alterations=learn([*train_recs, *eval_recs])
+            [*train_recs, *held_out],
+            embedder,
+            vectors,
+            alterations=learn([*train_recs, *eval_recs]).merged(admins),
         )
     index.save(folder)
     return {
@@ -175,7 +184,7 @@ def write_checkpoint(
         (folder / INT8_FILE).unlink(missing_ok=True)
         int8 = {"file": None, "method": "round-to-nearest at load", "error": error}
     metrics, threshold = final_metrics(model, tokenizer, train_recs, eval_recs, config)
-    retrieval = write_retrieval(folder, train_recs, eval_recs, config.encoder)
+    retrieval = write_retrieval(folder, train_recs, eval_recs, config.encoder, config.synonyms)
     train_logs = [h for h in log_history if "train_runtime" in h]
     metrics["train_seconds"] = round(train_seconds, 1)
     if train_logs:

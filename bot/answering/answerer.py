@@ -229,6 +229,12 @@ class Answerer:
         wordings = list(wordings) if self.learn_wordings else []
         await torch_thread.run(lambda: self._knowledge.set_wordings(wordings))
 
+    async def set_synonyms(self, synonyms: Iterable[Mapping[str, object]]) -> None:
+        """Replace the admins' synonyms (the store's: ``{"word", "means": [...]}``), applied to every
+        question's words from the next batch on (``Knowledge.set_synonyms``)."""
+        synonyms = [dict(s) for s in synonyms]
+        await torch_thread.run(lambda: self._knowledge.set_synonyms(synonyms))
+
     async def nudge(self, question: str, votes: int) -> None:
         """Votes on answers that used known ``question``: +1 per 👍, -1 per 👎 (negative: take back)."""
         await torch_thread.run(lambda: self._knowledge.nudge(question, votes))

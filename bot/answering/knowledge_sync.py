@@ -5,11 +5,12 @@ terminal, ``qabot chat``) is taught, corrected, voted or retrained, the others s
 Writers log each change in the store, in its own transaction (``storage.changes``). ``KnowledgeSync`` polls
 that log; when something changed it reloads that part of what the bot knows beyond the model, the same way
 start-up loads all of it (``load_knowledge``): taught pairs and corrections (``Answerer.set_live``), learned
-wordings (``set_wordings``), net votes (``set_votes``). A "model" change (another process's gated retrain or
-``/reload``) is loaded off the event loop and swapped in, once, unless this process serves that folder
-already; a model that fails to load is logged and the old one keeps serving. The process's own changes come
-back too and are applied again: a reload is idempotent, and the store is the one truth all converge to. A
-failed poll is logged and retried at the next one; it never ends the bot.
+wordings (``set_wordings``), net votes (``set_votes``), admins' synonyms (``set_synonyms``). A "model"
+change (another process's gated retrain or ``/reload``) is loaded off the event loop and swapped in, once,
+unless this process serves that folder already; a model that fails to load is logged and the old one keeps
+serving. The process's own changes come back too and are applied again: a reload is idempotent, and the
+store is the one truth all converge to. A failed poll is logged and retried at the next one; it never ends
+the bot.
 """
 
 from __future__ import annotations
@@ -32,18 +33,30 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Which part of the live knowledge each kind of change touches ("model" is handled on its own).
-PARTS = {"taught": "pairs", "correction": "pairs", "wording": "wordings", "vote": "votes"}
+PARTS = {
+    "taught": "pairs",
+    "correction": "pairs",
+    "wording": "wordings",
+    "vote": "votes",
+    "synonym": "synonyms",
+}
 ALL_PARTS = frozenset(PARTS.values())
 ROUNDS = 3  # reads of the log per poll at most, while changes keep coming in (``KnowledgeSync.poll``)
 
 
 def read_knowledge(session_factory: SessionFactory, parts: Iterable[str] = ALL_PARTS) -> dict[str, Any]:
     """What the store knows beyond the model, in one read: ``pairs`` (taught pairs and latest corrections),
-    ``wordings`` (learned wordings), ``votes`` (net votes per known question); only the ``parts`` asked."""
+    ``wordings`` (learned wordings), ``votes`` (net votes per known question), ``synonyms`` (admins' word
+    alterations); only the ``parts`` asked."""
     from storage import repo
     from storage.changes import read_session
 
-    readers = {"pairs": repo.live_pairs, "wordings": repo.learned_wordings, "votes": repo.vote_totals}
+    readers = {
+        "pairs": repo.live_pairs,
+        "wordings": repo.learned_wordings,
+        "votes": repo.vote_totals,
+        "synonyms": repo.synonyms,
+    }
     with read_session(session_factory) as session:
         return {part: readers[part](session) for part in parts}
 
@@ -78,6 +91,8 @@ async def load_knowledge(
         await answerer.set_wordings([*known["wordings"], *local_wordings])
     if "votes" in known:
         await answerer.set_votes(known["votes"])
+    if "synonyms" in known:
+        await answerer.set_synonyms(known["synonyms"])
 
 
 class KnowledgeSync:

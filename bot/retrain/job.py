@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import logging
 import shutil
 import sys
@@ -26,6 +27,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot import async_store
 from bot.answering import torch_thread
 from bot.async_store import SessionFactory, run_in_session
 from bot.retrain import gate
@@ -50,6 +52,7 @@ log = logging.getLogger(__name__)
 # storage's TrainingRun statuses; a gate rejection is a failed run whose error says "Rejected: …".
 RUN_STATUS = {"swapped": "succeeded", "rejected": "failed", "failed": "failed", "cancelled": "cancelled"}
 STORE_EXPORT = "qabot-store-export.json"  # the store export's name in the run's temporary folder
+SYNONYMS_EXPORT = "qabot-synonyms.json"  # the admins' synonyms, saved in the new checkpoint
 CANCELLED = "Cancelled."
 RETRAIN_PREFIX = "retrain-"  # a retrain's output folder: <models>/retrain-<timestamp>
 
@@ -208,6 +211,11 @@ class RetrainJob:
             log.warning("retrain: %d store pair(s) past the question/answer length limits left out", too_long)
         if not data.files:
             raise _RetrainFailed("Nothing to train on: the store is empty and no BASE_DATASETS file exists.")
+        synonyms = await async_store.synonyms(self.session_factory)
+        if synonyms:  # /synonym: written into the new checkpoint's alterations (the bot applies them anyway)
+            data.synonyms = tmp / SYNONYMS_EXPORT
+            rows = [{"word": s["word"], "means": s["means"]} for s in synonyms]
+            data.synonyms.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
         skipped = f" ({too_long} too long to train on left out)" if too_long else ""
         detail = f"{n - too_long} records from the store{skipped} + {len(data.base)} base dataset(s)"
         await self._report(None, detail=detail)
@@ -225,6 +233,8 @@ class RetrainJob:
         if data.store_export is not None:
             # ...except what admins taught or corrected and what people upvoted: that must be learned.
             extra += ["--always-train", str(data.store_export)]
+        if data.synonyms is not None:
+            extra += ["--synonyms", str(data.synonyms)]
         return trainer_command(
             out,
             data.files,

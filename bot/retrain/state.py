@@ -29,6 +29,7 @@ class RetrainData:
 
     store_export: Path | None
     base: list[Path]
+    synonyms: Path | None = None  # the admins' synonyms (``--synonyms``), when there are any
 
     @property
     def files(self) -> list[Path]:

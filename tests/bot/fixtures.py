@@ -272,11 +272,19 @@ def make_member(user_id: int, *, manage_guild: bool = False, roles: tuple[str, .
     return member
 
 
+def command_named(bot: Any, name: str) -> Any:
+    """The slash command ``name`` ("teach"; a group's: "synonym add") from ``bot``'s tree, or None."""
+    command = bot.tree.get_command(name.split()[0])
+    for part in name.split()[1:]:
+        command = command.get_command(part) if command is not None else None
+    return command
+
+
 async def invoke(bot: Any, name: str, interaction: Any, **kwargs: Any) -> None:
     """Run slash command ``name`` as discord.py's tree does: checks, callback, errors to the cog's handler."""
     from discord import app_commands
 
-    command = bot.tree.get_command(name)
+    command = command_named(bot, name)
     assert command is not None, f"/{name} is not registered"
     interaction.command = command
     try:

@@ -48,6 +48,24 @@ def test_every_write_that_changes_what_the_bot_knows_logs_one_change(store):
     assert kinds(store) == ["taught", "correction", "wording", "wording", "vote", "vote", "taught"]
 
 
+def test_synonyms_are_replaced_by_word_removed_and_logged(store):
+    with store.begin() as s:
+        repo.set_synonym(s, "goalie", ["goalkeeper"], admin_id=7)
+        repo.set_synonym(s, "the box", ["penalty area", "penalty area", " 18-yard  box "])
+        repo.set_synonym(s, " GOALIE ", ["goalkeeper", "keeper"])  # the same word: replaced
+        repo.set_synonym(s, "ref", [])  # "ref" has no alterations here, not even learned ones
+        assert repo.remove_synonym(s, "The Box") is True
+        assert repo.remove_synonym(s, "the box") is False  # nothing left: no change
+    with store() as s:
+        got = [(x["word"], x["means"], x["admin_id"]) for x in repo.synonyms(s)]
+    assert got == [("GOALIE", ["goalkeeper", "keeper"], None), ("ref", [], None)]
+    assert kinds(store) == ["synonym"] * 5
+    with pytest.raises(ValueError, match="word"), store.begin() as s:
+        repo.set_synonym(s, "  ", ["x"])
+    with pytest.raises(ValueError, match="limit"), store.begin() as s:
+        repo.set_synonym(s, "x", ["y" * 101])
+
+
 def test_a_change_rolled_back_logs_nothing(store):
     with pytest.raises(RuntimeError), store.begin() as s:
         repo.add_taught_pair(s, "What is VAR?", "The video assistant referee.")

@@ -39,6 +39,7 @@ TABLES = {
     "taught_pairs",
     "training_runs",
     "changes",
+    "synonyms",
     "alembic_version",
 }
 
@@ -182,6 +183,27 @@ def test_0005_change_log_up_down_up_keeps_every_other_row(db_url):
         with factory.begin() as s:
             repo.add_taught_pair(s, "New?", "New.")
         assert _count(engine, "changes") == 1 and _count(engine, "taught_pairs") == 2
+    finally:
+        engine.dispose()
+
+
+def test_0006_synonyms_up_down_up_keeps_every_other_row(db_url):
+    """0006 adds the admins' synonyms and drops them again; no other table loses a row."""
+    engine = make_engine(db_url)
+    try:
+        _migrate(engine, "upgrade", "head")
+        factory = sessionmaker(engine, expire_on_commit=False)
+        with factory.begin() as s:
+            repo.add_taught_pair(s, "What is a goalkeeper?", "The player who may handle the ball.")
+            repo.set_synonym(s, "goalie", ["goalkeeper"], admin_id=7)
+        assert _count(engine, "synonyms") == 1 and _count(engine, "changes") == 2
+        _migrate(engine, "downgrade", "0005")
+        assert "synonyms" not in inspect(engine).get_table_names()
+        assert _count(engine, "taught_pairs") == 1 and _count(engine, "changes") == 2
+        _migrate(engine, "upgrade", "head")
+        with factory.begin() as s:
+            repo.set_synonym(s, "keeper", ["goalkeeper"])
+            assert [x["word"] for x in repo.synonyms(s)] == ["keeper"]
     finally:
         engine.dispose()
 

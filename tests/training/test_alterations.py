@@ -181,3 +181,22 @@ def test_an_index_built_like_another_uses_its_alterations(learned: Alterations) 
     )
     assert live.alterations is base.alterations
     assert live.search("next wc where")[0].row == 0
+
+
+def test_training_saves_admins_synonyms_over_the_learned_ones(tmp_path) -> None:
+    from training.report import write_retrieval
+
+    synonyms = tmp_path / "synonyms.json"
+    synonyms.write_text(
+        json.dumps([{"word": "goalie", "means": ["goalkeeper"]}, {"word": "ref", "means": []}]),
+        encoding="utf-8",
+    )
+    summary = write_retrieval(tmp_path, RECORDS[:7], RECORDS[7:], "none", synonyms)
+    loaded = RetrievalIndex.load(tmp_path)
+    assert loaded is not None and summary["alterations"] == len(loaded.alterations)
+    assert loaded.alterations.find("goalie") == Alteration("goalie", ("goalkeeper",), "admin")
+    assert loaded.alterations.find("refs") is None  # an admin switched the learned "ref" off
+    assert loaded.alterations.find("wc") is not None
+    synonyms.write_text('{"goalie": "goalkeeper"}', encoding="utf-8")
+    with pytest.raises(ValueError, match="synonyms must be a list"):
+        write_retrieval(tmp_path, RECORDS[:7], RECORDS[7:], "none", synonyms)

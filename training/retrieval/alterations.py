@@ -171,6 +171,7 @@ class Alterations:
             if key and len(key) <= MAX_PHRASE_WORDS and (means or not entry.means):
                 by_key[key] = replace(entry, means=means)
         self.entries = [e for e in by_key.values() if e.means]
+        self._entries = {key: e for key, e in by_key.items() if e.means}
         self._alternatives = {
             key: [words for words in (content_words(m) for m in e.means) if words]
             for key, e in by_key.items()
@@ -193,6 +194,10 @@ class Alterations:
 
     def __iter__(self):  # noqa: ANN204 - an iterator of Alteration
         return iter(self.entries)
+
+    def find(self, phrase: str) -> Alteration | None:
+        """The alteration that applies where ``phrase`` is typed ("refs" finds "ref"'s), or None."""
+        return self._entries.get(key_of(phrase))
 
     def slots(self, text: str) -> list[list[list[str]]] | None:
         """``text``'s content words in slots for ``BM25View.exact_slots``: first the words without
@@ -285,6 +290,24 @@ def parse(item: Any) -> Alteration:
 
 def generic() -> list[Alteration]:
     return [Alteration(word, means, "generic") for word, means in GENERIC.items()]
+
+
+def read_synonyms(path: Path) -> list[dict[str, Any]]:
+    """The admins' synonyms in a JSON file (``[{"word", "means": [...]}]``: what a retrain passes); a
+    ValueError naming the file for anything else."""
+    try:
+        items = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read synonyms ({type(e).__name__}: {e})") from e
+    if not isinstance(items, list) or not all(
+        isinstance(i, dict)
+        and isinstance(i.get("word"), str)
+        and isinstance(i.get("means"), list)
+        and all(isinstance(m, str) for m in i["means"])
+        for i in items
+    ):
+        raise ValueError(f'{path}: synonyms must be a list of {{"word": text, "means": [text, ...]}}')
+    return items
 
 
 def admin_entries(pairs: Iterable[Mapping[str, Any]]) -> list[Alteration]:

@@ -1,4 +1,4 @@
-"""Admin slash commands: /retrain, /export, /teach, /unanswered, /stats, /model, /reload.
+"""Admin slash commands: /retrain, /export, /teach, /synonym, /unanswered, /stats, /model, /reload.
 
 The cog is an ``AdminCog`` (``bot.discord_app.permissions``): one check guards every command (Manage Server,
 ``ADMIN_USER_IDS`` or ``ADMIN_ROLE``); anyone else gets an ephemeral refusal and the attempt is logged.
@@ -168,6 +168,45 @@ class Admin(AdminCog):
             ephemeral=True,
             allowed_mentions=NO_PING,
         )
+
+    # -- /synonym add|remove|list ---------------------------------------------------------------------
+    synonym = app_commands.Group(name="synonym", description="Words people type for the dataset's words")
+
+    @synonym.command(name="add")
+    @app_commands.describe(
+        word="What people type (a word or short phrase), e.g. goalie",
+        means="What it means in the dataset's words, e.g. goalkeeper (several: separate with commas)",
+    )
+    async def synonym_add(self, interaction: discord.Interaction, word: str, means: str) -> None:
+        """People type this word for those words: searched as both, from now on (admins)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        text = await admin_actions.add_synonym(
+            self.bot.session_factory,
+            self.bot.answerer,
+            word,
+            admin_actions.parse_meanings(means),
+            interaction.user.id,
+        )
+        await interaction.followup.send(text[:2000], ephemeral=True, allowed_mentions=NO_PING)
+
+    @synonym.command(name="remove")
+    @app_commands.describe(word="The word whose synonym goes (a learned one is switched off)")
+    async def synonym_remove(self, interaction: discord.Interaction, word: str) -> None:
+        """Take back a synonym, or switch off one learned from the dataset (admins)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        text = await admin_actions.remove_synonym(
+            self.bot.session_factory, self.bot.answerer, word, interaction.user.id
+        )
+        await interaction.followup.send(text[:2000], ephemeral=True, allowed_mentions=NO_PING)
+
+    @synonym.command(name="list")
+    @app_commands.describe(word="Show what this one word means to the search")
+    async def synonym_list(self, interaction: discord.Interaction, word: str | None = None) -> None:
+        """The admins' synonyms, and how many were learned from the dataset (admins)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        text = await admin_actions.synonyms_text(self.bot.session_factory, self.bot.answerer, word)
+        for piece in split_message(text):
+            await interaction.followup.send(piece, ephemeral=True, allowed_mentions=NO_PING)
 
     @app_commands.command(name="unanswered")
     async def unanswered(self, interaction: discord.Interaction) -> None:
