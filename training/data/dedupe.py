@@ -6,11 +6,12 @@ kept: ``first`` or ``last`` occurrence, or the ``longest`` answer.
 
 Near: two records are near-duplicates when both their questions and their answers are at least
 ``threshold`` similar (rapidfuzz's normalized Indel similarity on comparison keys), hold the same
-numbers, and their questions do not differ in a name or a word (``training.data.facts``): "How many goals
-did Pele score at the 1958 World Cup?" is 96% like the 1970 one and another fact. Candidate pairs come
-from MinHash LSH over the questions' character 5-grams (signatures and banding computed with numpy),
-within blocks of equal numbers, each record meeting at most WINDOW others per band: memory and time grow
-linearly even when every question is like thousands of others (a templated catalogue).
+numbers, and do not differ in a name or a word (``training.data.facts``: the questions' words, and the
+answers' yes / no, negations and number words): "How many goals did Pele score at the 1958 World Cup?"
+is 96% like the 1970 one and another fact. Candidate pairs come from MinHash LSH over the questions'
+character 5-grams (signatures and banding computed with numpy), within blocks of equal numbers, each
+record meeting at most WINDOW others per band: memory and time grow linearly even when every question is
+like thousands of others (a templated catalogue).
 """
 
 from __future__ import annotations
@@ -232,7 +233,7 @@ def dedupe_near(
     rank = np.empty(n, dtype=np.int64)
     rank[sorted(range(n), key=question_keys.__getitem__)] = np.arange(n)
     pairs = candidate_pairs(minhash_signatures(question_keys), blocks, rank)
-    facts = _Facts(question_keys if questions is None else questions, question_keys)
+    facts = _Facts(question_keys if questions is None else questions, question_keys, answer_keys)
     neighbours: dict[int, list[tuple[int, float]]] = {}
     for i, j, similarity in _alike(question_keys, answer_keys, pairs, threshold):
         if difference := facts.difference(i, j):
@@ -258,16 +259,16 @@ def dedupe_near(
 
 
 class _Facts:
-    """Each question's facts, worked out when it first meets a similar one."""
+    """Each question's facts (its answer's included), worked out when it first meets a similar one."""
 
-    def __init__(self, questions: Sequence[str], keys: Sequence[str]) -> None:
-        self.questions, self.keys = questions, keys
+    def __init__(self, questions: Sequence[str], keys: Sequence[str], answer_keys: Sequence[str]) -> None:
+        self.questions, self.keys, self.answer_keys = questions, keys, answer_keys
         self.vocabulary = Vocabulary(keys)
         self.known: dict[int, QuestionFacts] = {}
 
     def of(self, i: int) -> QuestionFacts:
         if i not in self.known:
-            self.known[i] = question_facts(self.questions[i], self.keys[i])
+            self.known[i] = question_facts(self.questions[i], self.keys[i], self.answer_keys[i])
         return self.known[i]
 
     def difference(self, i: int, j: int, spelling: bool = True) -> str | None:

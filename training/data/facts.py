@@ -3,13 +3,18 @@
 Character similarity cannot tell "How many goals did Pele score at the 1958 World Cup?" from the 1970 one
 (96% alike), nor "Stadium 12" from "Stadium 13", nor one product of a templated catalogue from the next.
 A near-duplicate is the same question typed differently, so two questions differ in fact when they differ
-in a ``number`` (their digits, in order, or a code holding them); a ``name`` (a capitalised word, not
-opening a sentence, that the other lacks in any case: Tim / Tom; a question in all capitals or all lower
-case names nothing); or a ``word``: function words ("the", "at", "please") may come and go, but every
-other changed word must keep half its letters ("stel" / "steel", "teamshave" / "teams have"; not "red" /
-"blue"), and a word of the dataset's own vocabulary traded for another ("mug" / "rug" in a catalogue) is
-another thing, since a typo does not recur that often. Spelling alone cannot tell two rare words a letter
-apart ("height" / "weight" in a small file): the answers, which must be as alike, still can.
+in a ``number`` (their digits, in order, or a code holding them; number words count too: "five" /
+"eleven"); a ``name`` (a capitalised word, not opening a sentence, that the other lacks in any case: Tim /
+Tom, though "Sunday" / "Sundays" is one; a question in all capitals or all lower case names nothing); or a
+``word``: function words ("the", "at", "please") may come and go, but every other changed word must keep
+half its letters ("stel" / "steel", "teamshave" / "teams have"; not "red" / "blue"), and a word of the
+dataset's own vocabulary traded for another ("mug" / "rug" in a catalogue) is another thing, since a typo
+does not recur that often. Half the letters is no slip when the change is an opposite: "to" / "from",
+"with" / "without", or a word and its opposite prefix ("inside" / "outside", "minimum" / "maximum", "men"
+/ "women", "direct" / "indirect"); nor is a negation gained or lost ("can" / "can't"). The answers, which
+must be as alike, count as well: "Yes, ..." / "No, ...", or other number words, are other facts. Spelling
+alone cannot tell two rare words a letter apart ("height" / "weight" in a small file): answers that differ
+still can.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ DIFFERENCES = (NUMBER, NAME, WORD)
 # Words whose change rarely changes what is asked: articles, forms of "be"/"do"/"have", modal verbs,
 # the prepositions people swap ("at"/"in" the World Cup), contraction tails and courtesy. Question words,
 # negations and contrast words (before/after, more/less) are deliberately absent: they change the fact.
+# A preposition here may come or go, but not be traded for its opposite ("to" / "from": OPPOSED).
 _FUNCTION_WORDS = """
     a an the is are was were be been being am do does did done has have had having can could will would
     shall should may might must of in on at to for from by with about into onto and or as it its this that
@@ -50,9 +56,40 @@ MISTYPED = 0.75  # a rare word this like a common one may be it mistyped (one sl
 # "wha" may be "who" as well as "what").
 PLAINLY_MISTYPED = 0.9
 RUN_IN_LETTERS = 4  # a common word this long found inside a rare one was run into it ("how" is too short)
+# Opposites: two words that are these two words, or these two prefixes of one stem of OPPOSED_STEM letters
+# or more ("in" / "out" + "side", "" / "wo" + "men", "" / "in" + "direct"), mean opposite things, however
+# many letters they share. Direction and polarity words, and the prefixes that turn a word around.
+_OPPOSED = """
+    to/from in/out on/off up/down over/under above/below before/after pre/post more/less most/least
+    max/min with/without yes/no and/or /un /in /im /il /ir /dis /non /wo
+"""
+OPPOSED = frozenset(frozenset(pair.split("/")) for pair in _OPPOSED.split())
+OPPOSED_STEM = 3
+# Words that turn a statement around: the number of them is part of the fact ("Can a keeper..." / "Can't
+# a keeper..."). Also "n't" ("can t" in a comparison key: a "t" after a word ending in "n") and its
+# forms typed without the apostrophe (an auxiliary + "nt": "dont", "isnt", "cant").
+_NEGATIONS = "no not never cannot nor none nothing nobody neither nowhere"
+NEGATIONS = frozenset(_NEGATIONS.split())
+_NT_AUXILIARIES = "is are was were do does did has have had could would should must might ca wo ai"
+NT_AUXILIARIES = frozenset(_NT_AUXILIARIES.split())
+ANSWER_YES_NO = frozenset(("yes", "no"))  # an answer opening with one of these answers a yes/no question
+# Number words: a fact like digits ("five" / "eleven" players).
+_NUMBER_WORDS = """
+    zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen
+    seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty ninety hundred thousand
+    million billion dozen first second third fourth fifth sixth seventh eighth ninth tenth
+"""
+NUMBER_WORDS = frozenset(_NUMBER_WORDS.split())
 NUMBER_RUN = re.compile(r"\d+")
 # A word, and whether a sentence starts before it (the start of the text, or after . ! ? :).
 _WORD = re.compile(r"(?P<start>^\W*|[.!?:]\W*)?(?P<word>\w+)")
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerFacts:
+    numbers: tuple[str, ...] = ()  # number words, in order (its digits block: dedupe never compares others)
+    yes_no: str = ""  # "yes" or "no" when it opens with one
+    negations: int = 0  # NEGATIONS after the opening
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +98,9 @@ class QuestionFacts:
     names: frozenset[str]  # folded capitalised words not opening a sentence
     folded: frozenset[str]  # every word, folded: what a name of the other question is looked up in
     words: tuple[str, ...]  # the comparison key's words, in order
+    number_words: tuple[str, ...] = ()  # NUMBER_WORDS, in order
+    negations: int = 0
+    answer: AnswerFacts = AnswerFacts()  # its answer's, when given
 
 
 def fold(word: str) -> str:
@@ -75,15 +115,58 @@ def numbers_of(key: str) -> tuple[str, ...]:
     return tuple(NUMBER_RUN.findall(key))
 
 
-def question_facts(question: str, key: str) -> QuestionFacts:
-    """The facts of ``question`` (its normalized text, for case) and ``key`` (its comparison key)."""
+def question_facts(question: str, key: str, answer_key: str | None = None) -> QuestionFacts:
+    """The facts of ``question`` (its normalized text, for case) and ``key`` (its comparison key), and of
+    its answer (``answer_key``, its comparison key) if given."""
     text = unicodedata.normalize("NFKC", question)
     found = [(m["start"] is not None, m["word"]) for m in _WORD.finditer(text)]
     # Capitals mark names only in a question that also has words in lower case (not "WHO WON IN 1970").
     has_case = any(w[0].islower() for _, w in found)
     names = frozenset(fold(w) for opens, w in found if has_case and not opens and w[0].isupper())
     folded = frozenset(fold(w) for _, w in found)
-    return QuestionFacts(numbers_of(key), names, folded, tuple(key.split()))
+    words = tuple(key.split())
+    answer = AnswerFacts()
+    if answer_key is not None:
+        said = answer_key.split()
+        yes_no = said[0] if said and said[0] in ANSWER_YES_NO else ""
+        answer = AnswerFacts(_number_words(said), yes_no, _negations(said[1:] if yes_no else said))
+    return QuestionFacts(
+        numbers_of(key), names, folded, words, _number_words(words), _negations(words), answer
+    )
+
+
+def _number_words(words: Sequence[str]) -> tuple[str, ...]:
+    return tuple(w for w in words if w in NUMBER_WORDS)
+
+
+def _negations(words: Sequence[str]) -> int:
+    """How many words of a comparison key negate: NEGATIONS, "n't" ("can t") and "dont"."""
+    return sum(
+        w in NEGATIONS
+        or (w == "t" and k > 0 and words[k - 1].endswith("n"))
+        or (w.endswith("nt") and w[:-2] in NT_AUXILIARIES)
+        for k, w in enumerate(words)
+    )
+
+
+def opposed(a: str, b: str) -> bool:
+    """Whether words ``a`` and ``b`` are opposites (OPPOSED): "to" / "from", "inside" / "outside",
+    "men" / "women", "minimum" / "maximum"; letters they share are no sign of a slip."""
+    common = 0  # letters the two end with alike: the longest stem they may share
+    while common < min(len(a), len(b)) and a[-1 - common] == b[-1 - common]:
+        common += 1
+    return any(
+        frozenset((a[: len(a) - k], b[: len(b) - k])) in OPPOSED
+        for k in range(common, -1, -1)
+        if k == 0 or k >= OPPOSED_STEM
+    )
+
+
+def inflected(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` are one word, singular and plural ("team" / "teams", "match" / "matches",
+    "party" / "parties"): an inflection, not another thing."""
+    short, long = sorted((a, b), key=len)
+    return long in (short + "s", short + "es") or (short.endswith("y") and long == short[:-1] + "ies")
 
 
 def _changed_spans(a: tuple[str, ...], b: tuple[str, ...]) -> list[tuple[list[str], list[str]]]:
@@ -138,7 +221,7 @@ class Vocabulary:
             return False
         rare = [w for w in words if w not in self.words]
         for word in other:
-            if word in words or word in FUNCTION_WORDS:
+            if word in words or word in FUNCTION_WORDS or any(inflected(word, w) for w in words):
                 continue
             if word in self.words:
                 # Unless a rare word here is it mistyped, or one is the other misspelt many times
@@ -177,13 +260,19 @@ def fact_difference(
     """How two questions differ in fact (``number``, ``name`` or ``word``), or None if they may be one.
     ``spelling=False`` skips the spelling test of changed rare words, leaving only the plain differences:
     numbers, names, and the dataset's common words."""
-    if a.numbers != b.numbers:
+    if a.numbers != b.numbers or a.number_words != b.number_words or a.answer.numbers != b.answer.numbers:
         return NUMBER
     if not (_names_kept(a, b, vocabulary) and _names_kept(b, a, vocabulary)):
         return NAME
+    if a.negations != b.negations or a.answer.negations != b.answer.negations:
+        return WORD  # "can" / "can't"
+    if {a.answer.yes_no, b.answer.yes_no} == ANSWER_YES_NO:
+        return WORD  # "Yes, ..." / "No, ...": the questions ask opposite things
     for gone, added in _changed_spans(a.words, b.words):
         if any(c.isdigit() for w in (*gone, *added) for c in w):
             return NUMBER  # the same digits in another code: "x100a" / "x100b"
+        if any(opposed(g, w) for g in gone for w in added):
+            return WORD  # "to" / "from", "inside" / "outside": however alike, never a slip
         # Function words may come and go; a common word may not be traded for another.
         content_gone = [w for w in gone if w not in FUNCTION_WORDS]
         content_added = [w for w in added if w not in FUNCTION_WORDS]
@@ -205,6 +294,8 @@ def _names_kept(a: QuestionFacts, b: QuestionFacts, vocabulary: Vocabulary) -> b
     for name in missing:
         if any(name in r or (vocabulary.nearest(r) or ("",))[0] == name for r in rare):
             continue
+        if any(inflected(name, w) for w in b.folded):
+            continue  # "Sundays" / "Sunday"
         if name not in vocabulary.words and any(w in name for w in b.folded & vocabulary.words):
             continue  # "Maplebellow" holds "maple"
         near = name not in vocabulary.words and vocabulary.nearest(name)
