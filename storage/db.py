@@ -7,13 +7,11 @@ PostgreSQL (``postgresql+psycopg://…``) work with no code change.
 SQLite details, and why:
 - WAL journal: readers (exports, /stats) never block the writer and vice versa.
 - ``synchronous=NORMAL``: in WAL mode a commit is still atomic and durable against process crashes; only
-  an OS crash can lose the last commits, which is the usual trade for logging workloads.
+  an OS crash can lose the last commits, the usual trade for logging workloads.
 - Every write transaction is ``BEGIN IMMEDIATE``: a read-then-write transaction (look up an exchange, then
-  vote) would otherwise fail at once with "database is locked" when another connection wrote in between,
-  whatever the busy timeout.
-- Writers of one process queue on a lock before ``BEGIN IMMEDIATE`` instead of inside SQLite's busy handler,
-  which sleeps in steps of up to 100 ms; that keeps the write p99 in milliseconds with 50 writer threads.
-  The busy timeout still covers other processes.
+  vote) would otherwise fail at once with "database is locked" when another connection wrote in between.
+- Writers of one process queue on a lock (``_WriteGate``) before ``BEGIN IMMEDIATE``, not in SQLite's busy
+  handler, which sleeps in steps of up to 100 ms; the busy timeout still covers other processes.
 """
 
 from __future__ import annotations

@@ -1,28 +1,17 @@
 """Export the store as training data: ``json`` / ``jsonl`` / ``csv`` records, TRL ``sft`` / ``kto`` / ``dpo``.
 
-- ``json`` is the seed's schema (a list of ``{"question", "answer"}``), ready for ``qabot train``;
-  ``jsonl`` and ``csv`` hold the same records. These three and ``sft`` collapse duplicates by normalized
-  question to the best-supported answer: an admin's answer (latest correction or taught pair), else the
-  most net votes, else the latest.
-- ``sft``, ``kto`` and ``dpo`` are TRL's *conversational* formats: every prompt is a list of messages
-  (``[{"role": "user", "content": question}]``) and every answer an assistant message, so TRL renders
-  them with the checkpoint's chat template, i.e. in qabot's prompt format (``training.prompt``).
-- ``sft``: ``{"messages": [user, assistant]}``.
-- ``kto``: ``{"prompt": [user], "completion": [assistant], "label": bool}``, one line per distinct
-  (question, completion): admin answers (taught pairs, corrections) are desirable, a bot answer an admin
-  corrected is undesirable, other bot answers take the sign of their net votes (unrated ones are left
-  out). A store is therefore mostly desirable; ``ExportSummary.kto_warning`` says when the balance is
-  outside what TRL's KTOTrainer recommends and which loss weights fit.
-- ``dpo``: ``{"prompt": [user], "chosen": [assistant: the latest correction], "rejected": [assistant: the
-  bot's answer]}``, one line per distinct (question, rejected answer).
+- ``json`` (the seed's schema, ready for ``qabot train``), ``jsonl``, ``csv`` and ``sft`` collapse
+  duplicates by normalized question to the best-supported answer: an admin's (latest correction or
+  taught pair), else the most net votes, else the latest. Row shapes: ``storage.formats``.
+- ``kto``: one line per distinct (question, completion): admin answers are desirable, a bot answer an
+  admin corrected is undesirable, other bot answers take the sign of their net votes (unrated: left out).
+- ``dpo``: the latest correction chosen over the bot's answer, one line per distinct (question, rejected).
 
-Exchanges answered with "did you mean" are left out (their reply lists questions; it answers nothing),
-unless an admin corrected them. Filters apply to exchanges; a correction counts as an admin's verdict,
-so a corrected exchange passes ``min_score`` / ``only_rated`` / ``exclude_unanswered`` (it is the best
-data there is). Taught pairs are filtered by time only. No ids are ever written; mentions, e-mail
+"Did you mean" exchanges are left out (their reply answers nothing) unless an admin corrected them; a
+correction is an admin's verdict, so a corrected exchange passes ``min_score`` / ``only_rated`` /
+``exclude_unanswered``. Taught pairs are filtered by time only. No ids are written; mentions, e-mail
 addresses and phone numbers are masked unless ``keep_pii``. Rows stream from one SQL statement
-(``yield_per``), so memory does not grow with the table, and the file is written to a temporary name and
-renamed into place.
+(``yield_per``), so memory stays flat, and the file is written to a temporary name and renamed.
 """
 
 from __future__ import annotations

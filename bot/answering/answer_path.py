@@ -1,26 +1,18 @@
 """What a batch of questions gets: retrieval, then a zone, then (for answers) the model.
 
-1. Each question is matched against what the bot knows (``bot.answering.knowledge``: the checkpoint's index
-   plus
-   pairs taught since).
+1. Each question is matched against what the bot knows (``bot.answering.knowledge``).
 2. ``training.retrieval.zones.decide`` puts it in a zone: *answer* (a strong match, clearly ahead of the
-   runner-up),
-   *suggest* ("did you mean" up to three known questions) or *fallback* (not sure). A pair taught since
-   training that is clearly ahead of anything the checkpoint knows is offered from its own, lower cut
+   runner-up), *suggest* ("did you mean" up to three known questions) or *fallback* (not sure); a pair
+   taught since training and clearly ahead of the checkpoint's best is offered from its own, lower cut
    (``Knowledge.live_suggest``).
-3. An answered question that was trained is answered by the model **for the matched known question**: its
-   memorised answer is what it was taught (and goes with it as the draft the model verifies:
-   ``training.runtime.batching``). If the model is not confident on it (below the calibrated
-   threshold), the stored answer of that pair is served instead. A pair the model never learned — taught
-   or corrected since the last training, or held out of training for evaluation — is served as stored.
+3. A trained question is answered by the model **for the matched known question**, whose answer it
+   memorised (the taught answer goes along as the draft the model verifies: ``training.runtime.batching``).
+   Below the calibrated confidence threshold, or for a pair the model never learned (taught or corrected
+   since training, or held out for evaluation), the pair's stored answer is served.
 
-A checkpoint without an index (a plain ``save_pretrained`` folder) is answered closed-book, as typed:
-the model's confidence alone decides between answer and fallback.
-
-``route`` does steps 1–2 and says what the model must answer; ``finish`` makes the ``Answer`` once it
-has; ``answer_batch`` is both around one ``Generator.generate`` (the ``Answerer`` instead lets the routed
-questions join its running batch). Runs on the torch thread (the sentence encoder and the model are
-torch).
+Without an index (a plain ``save_pretrained`` folder) a question is answered closed-book, as typed: the
+model's confidence alone decides. ``route`` does steps 1–2, ``finish`` makes the ``Answer``;
+``answer_batch`` is both around one ``Generator.generate``. Runs on the torch thread.
 """
 
 from __future__ import annotations

@@ -1,21 +1,17 @@
 """The answer service: many concurrent askers, one model, batched answering off the event loop.
 
-Callers ``await answerer.answer(question)``. One worker task schedules them on the torch thread,
-one decoding step at a time (continuous batching, ``training.runtime.batching``): between two steps, questions
-that arrived go through retrieval and a zone (``bot.answering.answer_path``) and those the model must answer
-join the running batch (up to ``max_batch_size`` rows); an answer leaves the batch the step it ends. So a
-question never waits for other people's longer answers, and one decoding step still reads the weights
-once for everyone (what makes a small CPU serve many people). When idle, a question that comes in a
-burst (within ``batch_wait_ms`` of the one before) waits up to ``batch_wait_ms`` for others to start
-with it; one at a quiet moment starts at once. ``scheduler="static"`` is the older whole-batch way
-(a batch runs until its longest answer ends; for benchmarks). What the model said for a known question
-is kept (``AnswerCache``, ``answer_cache`` entries): a question matched to it again does not join the
-batch, and one asked while it decodes follows that row.
+Callers ``await answerer.answer(question)``. One worker task schedules them on the torch thread, one
+decoding step at a time (continuous batching, ``training.runtime.batching``): between two steps, questions
+that arrived go through retrieval and a zone (``bot.answering.answer_path``) and those the model must
+answer join the running batch (up to ``max_batch_size`` rows). So a question never waits for other
+people's longer answers, and one decoding step still reads the weights once for everyone (what makes a
+small CPU serve many people). What the model said for a known question is kept (``AnswerCache``): a
+question matched to it again does not join the batch, and one asked while it decodes follows that row.
+``scheduler="static"`` is the older whole-batch way (for benchmarks).
 
-What admins teach goes into ``Knowledge`` (``teach``, ``set_live``) and is answered from the next
-question on, and so does an asker's wording once it is known which question it meant (``learn_wording``);
-votes nudge a known question's ranking (``nudge``). ``swap`` serves a new model (and its
-index) to questions that start after it, keeping what was taught; rows in flight finish on their model.
+``teach``, ``set_live``, ``learn_wording`` and ``nudge`` change what the bot knows (``Knowledge``) from the
+next question on. ``swap`` serves a new model (and its index) to questions that start after it, keeping
+what was taught; rows in flight finish on their model.
 """
 
 from __future__ import annotations

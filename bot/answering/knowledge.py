@@ -1,35 +1,15 @@
 """What the bot knows: the checkpoint's retrieval index plus what admins taught since it was trained.
 
-The checkpoint's index (``training.retrieval.index``) holds the pairs the model was trained on. Taught pairs
-and corrections arrive while the bot runs; they must be answered at once, long before a retrain. bm25s cannot
-add documents to a built index, so they live in a second, small index that is rebuilt on every change:
-its BM25 whole (milliseconds for thousands of records), its sentence vectors only for the records that
-changed (encoding 1,000 records took 6 s on a 2-core CPU, which every choice would have paid). Its words are
-weighed with the checkpoint index's term statistics (document frequencies, size, average length) plus
-its own: a BM25 of its own over twenty questions gives every word about the same idf, and its scores
-would not be on the scale the zones were calibrated on. A search asks both and merges: scores are
-self-normalised with the same statistics, so the two are comparable; a live pair replaces a trained one
-with the same question (a correction wins over what the model learned), and wins a tie. "The same question"
-is training's rule (``training.data.comparison_key``), the one a retrain dedupes the taught pairs by.
-
-A taught pair is also offered ("did you mean") from a lower score than the checkpoint's cut: the live
-index's own, ``live_suggest``, set above the off-topic probes' matches among the taught pairs alone (as
-training sets the checkpoint's among all its questions) and above all but a few of the checkpoint's own
-questions' matches among them, recomputed with every rebuild (``bot.answering.answer_path`` applies it when
-the taught pair is clearly ahead of anything the checkpoint knows). Among a few taught pairs nothing
-off-topic scores high, so people asking for one in their own words get it offered instead of "not
-sure"; their choice then teaches the bot their wording (below).
-
-👍/👎 votes nudge a pair's score (``NUDGE_PER_VOTE``, at most ``NUDGE_MAX`` either way), so a match people
-keep rejecting stops winning close calls without waiting for a retrain; a 👎 on an answer that a learned
-wording (below) brought also forgets that wording (``forget_wording``): one person's choice teaches, and
-one person's 👎 takes it back.
-
-People teach it their words too: when someone answered with "did you mean" chooses one of the known
-questions, their wording is *learned* (``add_wording``): it joins the live index as another way to ask
-that question, so the next person who words it alike is answered at once. A learned wording finds its
-known question (a trained pair, or a taught one) each time the live index is rebuilt, so it always serves
-that question's current answer, and it is dropped while its question is unknown (a model trained without it).
+Taught pairs and corrections must be answered at once, long before a retrain, and bm25s cannot add
+documents to a built index: they live in a second, small *live* index, rebuilt on every change (only
+changed records are re-encoded) and weighed with the checkpoint index's term statistics, so that its
+scores are on the scale the zones were calibrated on. A search asks both and merges: a live pair replaces
+a trained one with the same question (``training.data.comparison_key``, the rule a retrain dedupes the
+taught pairs by) and wins a tie. A taught pair is offered ("did you mean") from the live index's own,
+lower cut (``live_suggest``). An asker's choice among suggestions is learned as another wording of that
+question (``add_wording``), which serves the question's current answer and is dropped while the question
+is unknown; 👍/👎 votes nudge a pair's score (``nudge``), and a 👎 takes back the learned wording that
+brought the answer (``forget_wording``).
 
 Not thread-safe by itself: the ``Answerer`` calls it from its one torch thread only.
 """
@@ -56,6 +36,8 @@ log = logging.getLogger(__name__)
 WORDING = "wording"  # the origin of a learned wording in the live index (never served as such)
 LIVE_ORIGINS = ("taught", "correction")  # pairs taught since training (``live_suggest`` applies to them)
 NEAR_SAMPLE = 200  # the checkpoint's questions asked of the live index to place ``live_suggest``
+# 👍/👎 move a pair's score by NUDGE_PER_VOTE per net vote, at most NUDGE_MAX either way: a match
+# people keep rejecting stops winning close calls without waiting for a retrain.
 NUDGE_PER_VOTE = 0.02
 NUDGE_MAX = 0.1
 
@@ -220,6 +202,8 @@ class Knowledge:
             return
         embedder = self.base.embedder if self.base is not None else None
         vectors = self._vectors(records, embedder) if embedder is not None else None
+        # With the checkpoint's term statistics: a BM25 of its own over twenty questions would give every
+        # word about the same idf, and its scores would not be on the scale the zones were calibrated on.
         self.live = RetrievalIndex.build(
             records, embedder, vectors, like=self.base, alterations=self.alterations
         )

@@ -3,18 +3,14 @@
 Character similarity cannot tell "How many goals did Pele score at the 1958 World Cup?" from the 1970 one
 (96% alike), nor "Stadium 12" from "Stadium 13", nor one product of a templated catalogue from the next.
 A near-duplicate is the same question typed differently, so two questions differ in fact when they differ
-in a ``number`` (their digits, in order, or a code holding them; number words count too: "five" /
-"eleven"); a ``name`` (a capitalised word, not opening a sentence, that the other lacks in any case: Tim /
-Tom, though "Sunday" / "Sundays" is one; a question in all capitals or all lower case names nothing); or a
-``word``: function words ("the", "at", "please") may come and go, but every other changed word must keep
-half its letters ("stel" / "steel", "teamshave" / "teams have"; not "red" / "blue"), and a word of the
-dataset's own vocabulary traded for another ("mug" / "rug" in a catalogue) is another thing, since a typo
-does not recur that often. Half the letters is no slip when the change is an opposite: "to" / "from",
-"with" / "without", or a word and its opposite prefix ("inside" / "outside", "minimum" / "maximum", "men"
-/ "women", "direct" / "indirect"); nor is a negation gained or lost ("can" / "can't"). The answers, which
-must be as alike, count as well: "Yes, ..." / "No, ...", or other number words, are other facts. Spelling
-alone cannot tell two rare words a letter apart ("height" / "weight" in a small file): answers that differ
-still can.
+in a ``number`` (their digits, in order, or a code holding them; number words count too); a ``name`` (a
+capitalised word, not opening a sentence, that the other lacks in any case: Tim / Tom; a question in all
+capitals or all lower case names nothing); or a ``word``: function words may come and go, but every other
+changed word must keep half its letters ("stel" / "steel"; not "red" / "blue"), must not be traded for its
+opposite ("to" / "from", "inside" / "outside": ``OPPOSED``) nor for another word of the dataset's own
+vocabulary ("mug" / "rug" in a catalogue: a typo does not recur that often), and a negation gained or lost
+("can" / "can't") is another question. The answers, which must be as alike, count as well ("Yes, ..." /
+"No, ..."): spelling alone cannot tell two rare words a letter apart ("height" / "weight"); answers can.
 """
 
 from __future__ import annotations

@@ -1,22 +1,17 @@
 """Record shapes: turning one parsed item (a JSON object or CSV row) into question/answer pairs.
 
-Shapes, detected from the first record's fields (``--format`` forces one):
+Detected from the first record's fields (``--format`` forces one): ``seed`` (``question``/``answer``, or
+the fields --question-field/--answer-field name); ``alpaca`` (``instruction`` + optional ``input`` ->
+question, ``output`` -> answer); ``sharegpt`` (``conversations`` of ``{"from": "human"|"gpt", "value"}``
+turns); ``messages`` (``{"role": "user"|"assistant", "content"}``); ``prompt-completion`` (TRL's, strings
+or message lists); ``kto`` / ``dpo`` (TRL preference rows, read by ``training.data.preference``: only
+desirable / chosen answers become records). A conversation gives one record per user -> assistant pair.
 
-- ``seed``: ``{"question", "answer"}`` (or any two fields named with --question-field/--answer-field)
-- ``alpaca``: ``instruction`` + optional ``input`` -> question, ``output`` -> answer
-- ``sharegpt``: ``conversations`` of ``{"from": "human"|"gpt", "value"}`` turns, one record per
-  human -> gpt pair
-- ``messages``: chat ``messages`` of ``{"role": "user"|"assistant", "content"}``, one record per pair
-- ``prompt-completion``: TRL's ``prompt`` / ``completion``, as strings or as message lists
-- ``kto`` / ``dpo``: TRL preference rows (``prompt``/``completion``/``label``; ``prompt``/``chosen``/
-  ``rejected``), read by ``training.data.preference``: only desirable / chosen answers become records
-
-Texts keep their line breaks while extracted; ``_record`` then makes the question one line (answers keep
-theirs: lists and steps are common) and holds both to ``MAX_QUESTION_CHARS`` / ``MAX_ANSWER_CHARS``. Flat
-shapes must give non-empty strings. A conversation turn whose text is empty gives an empty record, which
-the loader sets aside (cleaning counts it under "empty"), and so does a conversation without any user ->
-assistant pair: real chat dumps often hold such turns, and one should not reject a whole file. Roles are
-compared trimmed and in lower case.
+``_record`` makes the question one line (answers keep theirs: lists and steps are common) and holds both
+to ``MAX_QUESTION_CHARS`` / ``MAX_ANSWER_CHARS``. Flat shapes must give non-empty strings; an empty
+conversation turn, or a conversation without a user -> assistant pair, gives an empty record, which the
+loader sets aside (cleaning counts it under "empty"): real chat dumps hold such turns, and one should not
+reject a whole file. Roles are compared trimmed and in lower case.
 """
 
 from __future__ import annotations

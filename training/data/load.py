@@ -1,21 +1,14 @@
 """Reading a dataset into records: the source's syntax (JSON, JSON Lines, CSV/TSV, Parquet, Arrow, a
 ``save_to_disk`` folder, ``hf:owner/name`` on the hub) and the record shape (see ``formats``) are both
-detected, and every problem is reported as a ``DatasetError``.
+detected, and every problem is reported as a ``DatasetError``. ``fmt`` may force either:
+``json``/``jsonl``/``csv``/``parquet``/``arrow`` the syntax, a shape name (``formats``) the shape.
 
-``fmt`` may force either one: ``json``/``jsonl``/``csv``/``parquet``/``arrow`` force the syntax (the shape
-is still detected), ``seed``/``alpaca``/``sharegpt``/``messages``/``prompt-completion``/``kto``/``dpo`` force
-the shape.
-
-TRL preference files are read by ``training.data.preference`` (the reader ``qabot import`` uses), not as plain
-prompt/completion pairs, so their verdicts hold: a KTO row labelled false is set aside in ``undesirable``
-(cleaning counts it as removed) and a DPO row gives its ``chosen`` answer, never the ``rejected`` one.
-Binary files are recognised by their first bytes (``tables.MAGIC``); gzip/bz2/xz files are decompressed
-(``reading``). Sizes are bounded (``limits``): a file, a JSON Lines line or CSV row, and each question and
-answer; JSON nested too deeply or holding a huge integer is an error with its record (``jsontext``).
-
-CSV follows RFC 4180 (Python's default dialect: ``"`` quotes, ``""`` inside quotes, line breaks inside
-quoted fields); only the delimiter is guessed, among ``,`` ``;`` tab and ``|``. ``csv.Sniffer`` used to
-guess the whole dialect from a sample and, misled by apostrophes, could pick ``'`` as the quote.
+TRL preference files are read by ``training.data.preference`` (the reader ``qabot import`` uses), not as
+plain prompt/completion pairs, so their verdicts hold: a KTO row labelled false is set aside in
+``undesirable`` (cleaning counts it as removed) and a DPO row gives its ``chosen`` answer, never the
+``rejected`` one. Binary files are recognised by their first bytes (``tables.MAGIC``); gzip/bz2/xz files
+are decompressed (``reading``); sizes and JSON nesting are bounded (``limits``, ``jsontext``). CSV follows
+RFC 4180 (Python's default dialect); only the delimiter is guessed, among ``,`` ``;`` tab and ``|``.
 """
 
 from __future__ import annotations
@@ -48,6 +41,8 @@ from training.records import Record, make_record
 SYNTAXES = ("json", "jsonl", "csv", *TABLE_SYNTAXES)
 FORMATS = SYNTAXES + SHAPES + PREFERENCE_SHAPES
 _SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "csv"}
+# Only the delimiter is guessed (RFC 4180 otherwise): csv.Sniffer, guessing the whole dialect from a
+# sample, was misled by apostrophes and could pick ' as the quote.
 _CSV_DELIMITERS = ",;\t|"
 _CSV_SNIFF_ROWS = 50  # records parsed with each candidate delimiter to choose one
 _CSV_SNIFF_CHARS = 65536

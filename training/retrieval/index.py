@@ -1,33 +1,16 @@
 """The retrieval index: find the known question nearest to what someone typed.
 
-A model trained on a few hundred pairs memorises their exact wording, and people never type that
-wording. So the answer path first finds the nearest known question and lets the model answer *that*
-(Lewis et al., "Question and Answer Test-Train Overlap", EACL 2021; RePAQ, TACL 2021). Two lexical views,
-both BM25 (``bm25s``) over the known questions (``training.retrieval.lexical``):
-
-- words: lower-cased, English stopwords removed, Snowball-stemmed (PyStemmer), so inflections and word
-  order do not matter;
-- character 3-grams of those words, so a typo ("dimensons") still shares most of its grams.
-
-With a sentence encoder (``training.retrieval.embedder``), meaning joins them, in two views: the query
-against each known *question*, and against the question *with its answer* (the pair). People often ask with
-words only the answer has ("who was Der Bomber?" for "Who was Gerd Müller?", "the Agüero goal against QPR"
-for "What famous late goal won Manchester City the 2011–12 league title?"); FAQ retrieval matches the query
-against both sides for this reason (Sakata et al., "FAQ Retrieval using Query-Question Similarity and
-BERT-Based Query-Answer Relevance", SIGIR 2019).
-
-Raw BM25 scores depend on the corpus (its size and term statistics), so each is divided by the matched
-question's *self-score* (its score as its own query): 1.0 means "every word of this known question is in
-what you typed". The word views are blended (``WORD_WEIGHT``), then with meaning (``BLEND``, which the
-index stores) into one ``score``, and ``coverage`` says how
-much of the *query's* own term weight the match explains: "Who won the cricket World Cup?" shares "won",
-"World Cup" with a soccer question, but "cricket" is unknown to the corpus and stays unexplained. Neither
-number depends on the corpus size, so thresholds on them (``training.retrieval.zones``) survive a re-index.
-
-The index is built at training time from the training records and saved in the checkpoint folder
-(``retrieval/``); the bot keeps what admins taught since in a second, small index that it rebuilds,
-weighed with the checkpoint index's term statistics (``RetrievalIndex.build(..., like=...)``) so that its
-scores mean what the checkpoint's do.
+A model trained on a few hundred pairs memorises their exact wording, and people never type that wording,
+so the answer path first finds the nearest known question and lets the model answer *that* (Lewis et al.,
+"Question and Answer Test-Train Overlap", EACL 2021; RePAQ, TACL 2021). Views: words and character
+3-grams, both BM25 over the known questions (``training.retrieval.lexical``), and, with a sentence encoder
+(``training.retrieval.embedder``), meaning: the query against each known question and against the question
+*with its answer*, since people often ask with words only the answer has (Sakata et al., SIGIR 2019).
+Each BM25 score is divided by the matched question's *self-score* (1.0: every word of the known question
+is in the query); the views blend (``WORD_WEIGHT``, ``BLEND``) into one ``score``, and ``coverage`` says
+how much of the query's own term weight the match explains. Neither depends on the corpus size, so the
+thresholds on them (``training.retrieval.zones``) survive a re-index. Built at training time and saved in
+the checkpoint folder (``retrieval/``); the bot's index of pairs taught since is built ``like=`` it.
 """
 
 from __future__ import annotations

@@ -1,29 +1,17 @@
 """Continuous batching: rows that decode together, one token per step, joining and leaving between steps.
 
-A ``RunningBatch`` holds the rows a ``Generator`` is answering right now. ``add`` queues new rows;
-``step`` chooses one token for every decoding row, returns the rows that finished with it (EOS, a
-template stop marker or their token limit), which leave the batch at once, and runs the remaining rows'
-tokens and the new rows' prompts through the model in one forward pass (the weights are read once for
-both); ``drop`` removes rows nobody waits for any more. This is iteration-level scheduling (Orca, OSDI
-2022; vLLM, TGI): a question that arrives while others are being answered starts at the next step
-instead of waiting for the whole batch to end, and a short answer is not held back by a long one.
+A ``RunningBatch`` holds the rows a ``Generator`` is answering right now. ``add`` queues new rows; ``step``
+chooses one token for every decoding row, returns the rows that finished with it (EOS, a template stop
+marker or their token limit), which leave at once, and runs the remaining rows' tokens and the new rows'
+prompts through the model in one forward pass (the weights are read once for both); ``drop`` removes rows
+nobody waits for any more. This is iteration-level scheduling (Orca, OSDI 2022; vLLM, TGI): a question
+that arrives mid-batch starts at the next step, and a short answer is not held back by a long one. Each
+row decodes exactly as it would alone (its positions, padding mask, stop checks, token limit and
+repetition controls are its own); ``Generator.generate`` is the same loop with every row added at once.
 
-Each row decodes exactly as it would alone (greedy answers do not depend on batch mates): positions
-count its own tokens, its padding is masked, and its stop checks, token limit and repetition controls
-look at its own tokens only. ``Generator.generate`` is the same loop with every row added at once.
-
-**Answer drafts.** A row may join with a draft of its answer: when retrieval matched a trained question,
-the answer the model was taught for it, which is usually exactly what it says. The draft goes through
-the model with the prompt in the join's forward pass; the row keeps the longest start of it that greedy
-decoding would have chosen token by token (the model's choice after each draft token is in the same
-pass), and the cache forgets the rest (``GPT2Decoder.rewind``). A memorised answer is so said in one
-forward pass instead of one per token; a wrong draft costs its tokens' share of one pass and changes
-nothing (speculative decoding's verification, with the known answer as the draft: REST, He et al.,
-NAACL 2024). Only for greedy decoding without repetition controls, on the GPT-2 decoder. When a model
-keeps refusing its drafts (``DraftStats``) rows stop bringing them, but for an occasional probe.
-
-Rows can join a running batch only on the lean GPT-2 decoder (``GPT2Decoder.can_join``); with any other
-architecture a batch takes new rows once it is empty.
+A row may join with a *draft* of its answer, verified in its join's forward pass (``_verify``). Rows join
+a running batch only on the lean GPT-2 decoder (``GPT2Decoder.can_join``); with any other architecture a
+batch takes new rows once it is empty.
 """
 
 from __future__ import annotations
@@ -232,7 +220,11 @@ class RunningBatch:
     def _verify(self, first: int, tail: int, finished: list[tuple[Hashable, DecodedRow]]) -> None:
         """The rows from ``first`` on just joined, each with the logits of its last ``tail`` positions:
         each keeps the longest start of its draft that greedy decoding chooses, the rest is taken back;
-        rows that end within their draft leave at once."""
+        rows that end within their draft leave at once. A draft is the answer the model was taught for
+        the matched question, usually exactly what it says: a memorised answer is so said in one forward
+        pass instead of one per token, and a wrong draft costs its tokens' share of one pass and changes
+        nothing (speculative decoding's verification, with the known answer as the draft: REST, He et
+        al., NAACL 2024)."""
         live, new = self._logits[:first], self._logits[first:].view(len(self._rows) - first, tail, -1)
         choice = new.max(dim=-1).indices.tolist()
         lse = torch.logsumexp(new.float(), dim=-1)

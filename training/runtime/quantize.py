@@ -5,24 +5,13 @@ input row (per token), multiplied by fbgemm's u8 x s8 kernels into int32.
 
 - GPT-2's blocks use ``transformers.pytorch_utils.Conv1D`` (a Linear with a transposed weight), which
   ``quantize_dynamic({nn.Linear})`` would skip: every Conv1D is rewritten as an ``nn.Linear`` first.
-- Weights come from the checkpoint's ``int8.safetensors`` when training wrote one (GPTQ: rounding error
-  compensated on the training data, see ``training/runtime/gptq.py``), else they are rounded to nearest here.
-- Activations: torch's dynamic int8 Linear quantizes a whole batch with one scale, so a token's rounding
-  (and so its answer) depended on its batch mates and on their padding. ``Int8Linear`` divides each row by
-  its own largest magnitude (``x = radius * u``, or ``x = center + radius * u`` for inputs far from
-  centered on zero) and quantizes ``u`` in [-1, 1] with fixed parameters: every row gets the full 8 bits
-  and its rounding no longer depends on its batch mates. ``W x = radius * (W u) [+ center * W.sum(1)]``.
+- Weights come from the checkpoint's ``int8.safetensors`` when training wrote one (GPTQ,
+  ``training/runtime/gptq.py``), else they are rounded to nearest here.
+- Activations: with one scale per batch (torch's dynamic int8 Linear) a token's rounding, and so its
+  answer, depended on its batch mates and their padding. ``Int8Linear`` scales each row by its own largest
+  magnitude (``x = radius * u``, or ``x = center + radius * u``) and quantizes ``u`` in [-1, 1].
 
-Measured here (2-core AVX-512 VNNI EPYC): a 768x50257 ``lm_head`` at batch 1 takes ~3 ms in fbgemm int8
-against 13 ms in fp32 and 10 ms in bf16; ``aten._weight_int8pack_mm`` (int8 weight-only) 36 ms (5.5 ms with
-bf16 activations); torchao 0.18's eager ``Int8WeightOnlyConfig`` 141 ms and
-``Int8DynamicActivationInt8WeightConfig`` 168 ms (they need ``torch.compile`` to be fast). On the example
-model, against fp32 logits on its eval split: one activation scale per batch gave a relative logit error of
-1.54% (KL 0.0018 per token), one per row 1.06% (0.0008), with GPTQ weights 0.95% (0.0007). Per-row scales
-cost 0-17% of decoding speed (interleaved A/B on the distilgpt2-size model, batch 1 to 32); most of that
-was the Python overhead of their small ops, which TorchScript removes (``_row_scaled``). Also measured on a
-2-core Xeon with AMX: oneDNN's ``qlinear_pointwise`` gives the same numbers as fbgemm but no faster
-(768x3072: 86 vs 43 us at batch 1, 117 vs 81 us at batch 8).
+Speed against other int8 kernels and logit error, as measured: ``docs/notes.md``.
 """
 
 from __future__ import annotations
