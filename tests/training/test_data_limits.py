@@ -218,3 +218,127 @@ def test_train_reports_bad_input_in_one_line_with_exit_2(bad_files, tmp_path, ca
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith(f"Error: {bad_files[name]}: record ") and err.count("\n") == 1
+
+
+def _peak(read) -> tuple[BaseException | None, int]:
+    """What ``read()`` raised (None for nothing), and the peak of Python's allocations while it ran."""
+    tracemalloc.start()
+    try:
+        try:
+            read()
+        except Exception as exc:  # noqa: BLE001 - the caller checks it
+            return exc, tracemalloc.get_traced_memory()[1]
+        return None, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+TINY = 1_000_000  # "{}" records after a few good ones: 3 MB of text, about 70 MB as Python objects
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "records_key"),
+    [
+        ("many.json", "[" + (json.dumps(GOOD) + ",") * 11 + "{}," * TINY + "{}]", None),
+        ("many.jsonl", (json.dumps(GOOD) + "\n") * 11 + "{}\n" * TINY, None),
+        (
+            "nested.json",
+            '{"meta": {"v": 1}, "data": [' + (json.dumps(GOOD) + ",") * 11 + "{}," * TINY + "{}]}",
+            "data",
+        ),
+        ("many.csv", "question,answer\n" + "Q?,A.\n" * 11 + ",x\n" * TINY, None),
+    ],
+    ids=["json", "jsonl", "records-key", "csv"],
+)
+def test_a_file_of_many_small_records_is_refused_past_max_records_in_bounded_memory(
+    tmp_path, monkeypatch, name, text, records_key
+):
+    """A file is read one record at a time and refused past MAX_RECORDS (1,000,000), so 240 MiB of "{}"
+    lines (84 million records, from a 245 KB .gz) is an error, not GBs of objects and a MemoryError."""
+    monkeypatch.setattr("training.data.load.MAX_RECORDS", 10)
+    path = tmp_path / name
+    path.write_text(text)
+    del text
+    error, peak = _peak(lambda: read_dataset(path, records_key=records_key))
+    assert isinstance(error, DatasetError)
+    assert str(error) == (
+        f"{path}: more than the 10-record limit for one dataset file (MAX_RECORDS); "
+        "split it into smaller files"
+    )
+    assert peak < 3 * path.stat().st_size + (4 << 20)  # the bytes and the text, not 70 MB of objects
+
+
+def test_a_preference_file_is_refused_past_max_records(tmp_path, monkeypatch):
+    monkeypatch.setattr("training.data.preference.MAX_RECORDS", 3)
+    row = json.dumps({"prompt": "Q?", "completion": "A.", "label": True})
+    for name, text in (("kto.jsonl", (row + "\n") * 5), ("kto.json", "[" + ",".join([row] * 5) + "]")):
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(DatasetError, match=rf"^{path}: more than the 3-record limit .*\(MAX_RECORDS\)"):
+            read_preference_file(path)
+
+
+def test_max_records_is_a_million_and_exported():
+    from training.data import MAX_RECORDS
+
+    assert MAX_RECORDS == 1_000_000
+
+
+def test_malformed_json_after_good_records_is_reported_before_any_record(tmp_path):
+    """The list is checked whole before its records are read, as json.loads did: the syntax error, not
+    record 1's problem, is what a file broken at its end reports."""
+    path = _json(
+        tmp_path / "broken.json", ['{"q": 1}', json.dumps(GOOD), '{"question": "Q?" "answer": "A."}']
+    )
+    with pytest.raises(DatasetError) as info:
+        read_dataset(path)
+    assert str(info.value) == f"{path}: line 4:19: malformed JSON: Expecting ',' delimiter"
+
+
+def test_json_lines_saved_as_json_and_a_records_key_still_load(tmp_path):
+    lines = tmp_path / "lines.json"
+    lines.write_text((json.dumps(GOOD) + "\n") * 3)
+    assert read_dataset(lines).syntax == "jsonl" and len(load_dataset_file(lines)) == 3
+    nested = tmp_path / "nested.json"
+    nested.write_text(json.dumps({"data": {"rows": [GOOD], "n": 1}, "x": [1]}))
+    assert load_dataset_file(nested, records_key="data.rows") == [GOOD]
+    with pytest.raises(
+        DatasetError, match=r"no key 'rowz' for --records-key 'data.rowz' \(keys: \['n', 'rows'\]\)$"
+    ):
+        read_dataset(nested, records_key="data.rowz")
+    with pytest.raises(
+        DatasetError, match=r"pass --records-key \('data', 'x' holds a list\)|'x' holds a list"
+    ):
+        read_dataset(nested)
+
+
+@pytest.mark.parametrize("reader", [read_dataset, read_preference_file])
+def test_running_out_of_memory_while_reading_is_a_one_line_error_naming_the_file(
+    tmp_path, monkeypatch, reader
+):
+    """The last resort, for what the limits do not foresee: MemoryError is a DatasetError (exit 2)."""
+
+    def no_memory(path):
+        raise MemoryError
+
+    monkeypatch.setattr("training.data.load.read_source", no_memory)
+    monkeypatch.setattr("training.data.preference.read_source", no_memory)
+    path = _json(tmp_path / "big.json", [json.dumps(GOOD)])
+    with pytest.raises(DatasetError) as info:
+        reader(path)
+    assert str(info.value) == (
+        f"{path}: ran out of memory while reading it (MemoryError); split it into smaller files"
+    )
+    result = runner.invoke(app, ["data", "check", str(path)])
+    assert result.exit_code == 2 and result.output == f"error: {info.value}\n"
+
+
+
+def test_a_huge_key_is_cut_in_the_error(tmp_path):
+    """A record whose keys are 900,000 characters long gave a 1.8 MB error line."""
+    path = tmp_path / "hugekey.json"
+    path.write_text(json.dumps([{"k" * 900_000: "x", "j" * 900_000: "y"}]))
+    with pytest.raises(DatasetError) as info:
+        read_dataset(path)
+    message = str(info.value)
+    assert f"fields ['{'j' * 40}…', '{'k' * 40}…']" in message and len(message) < 500

@@ -10,7 +10,7 @@ hub probe); never ``bot`` or ``storage`` (a store export reaches it as a dataset
     train, eval_ = split_records(result.records)
 
 Size limits (``limits``): ``MAX_QUESTION_CHARS``, ``MAX_ANSWER_CHARS`` (the bot bounds what it is taught
-with the same two), ``MAX_RECORD_CHARS``, ``MAX_DATASET_BYTES``.
+with the same two), ``MAX_RECORD_CHARS``, ``MAX_DATASET_BYTES``, ``MAX_RECORDS``.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ _HOME = {
     "MAX_DATASET_BYTES": "limits",
     "MAX_QUESTION_CHARS": "limits",
     "MAX_RECORD_CHARS": "limits",
+    "MAX_RECORDS": "limits",
     "REASONS": "report",
     "CleanOptions": "options",
     "CleanReport": "report",

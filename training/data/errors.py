@@ -16,12 +16,25 @@ from pathlib import Path
 
 from training.redact import redact
 
+NAME_CHARS = 40  # of a key or header name quoted in a message
 
-def listing(items: Iterable[object], limit: int = 10) -> str:
-    """``items`` as a list for a message, at most ``limit`` of them: ``['a', 'b'] and 8 more``."""
+
+def shown(items: Iterable[object]) -> list[object]:
+    """``items`` as a message quotes them: a name past ``NAME_CHARS`` cut there, with "…" (a 2 MB key
+    would otherwise be a 2 MB error line)."""
+    return [
+        f"{item[:NAME_CHARS]}…" if isinstance(item, str) and len(item) > NAME_CHARS else item
+        for item in items
+    ]
+
+
+def listing(items: Iterable[object], limit: int = 10, total: int | None = None) -> str:
+    """``items`` as a list for a message, at most ``limit`` of them, each cut (``shown``): ``['a', 'b'] and
+    8 more``. ``total``: how many there are, when ``items`` holds only the first ones."""
     items = list(items)
-    more = f" and {len(items) - limit} more" if len(items) > limit else ""
-    return f"{items[:limit]!r}{more}"
+    total = len(items) if total is None else total
+    more = f" and {total - min(limit, len(items))} more" if total > min(limit, len(items)) else ""
+    return f"{shown(items[:limit])!r}{more}"
 
 
 def location(

@@ -14,9 +14,14 @@ MAX_ANSWER_CHARS = 4000
 # One JSON Lines line, one CSV row or one field in any file, before cleaning; far above any record that
 # can pass the two limits above, and a bound on what cleaning ever has to hold for one record.
 MAX_RECORD_CHARS = 1 << 20
-# One text file (JSON, JSON Lines, CSV), after decompression: about a million typical Q&A pairs, 20
-# times Alpaca's 52k. Parsing holds the text a few times over, so this bounds a load to a few GB.
+# One text file (JSON, JSON Lines, CSV), after decompression, and the uncompressed data and the text of
+# a Parquet/Arrow file: about a million typical Q&A pairs, 20 times Alpaca's 52k. Parsing holds the text
+# a few times over, so this bounds a load to a few GB.
 MAX_DATASET_BYTES = 256 << 20
+# Records (JSON items, JSON Lines lines, CSV rows, table rows) in one file: the same million typical pairs.
+# It bounds a file of many tiny records (240 MiB of "{}" lines is 84 million), which the byte limit
+# alone does not: each record costs a few hundred bytes once parsed.
+MAX_RECORDS = 1_000_000
 
 
 def size(n: int) -> str:
@@ -25,6 +30,16 @@ def size(n: int) -> str:
         if n >= 1 << shift:
             return f"{n / (1 << shift):.3g} {unit}"
     return f"{n} bytes"
+
+
+def too_many_records(limit: int) -> str:
+    """The problem text for a file holding more than ``limit`` (``MAX_RECORDS``) records."""
+    limit_text = f"the {limit:,}-record limit for one dataset file (MAX_RECORDS)"
+    return f"more than {limit_text}; split it into smaller files"
+
+
+# The last resort, for what the limits above do not foresee (one record holding millions of values).
+OUT_OF_MEMORY = "ran out of memory while reading it (MemoryError); split it into smaller files"
 
 
 _TEXT_LIMITS = {

@@ -17,15 +17,16 @@ import csv
 import io
 import itertools
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from training.data import jsontext
-from training.data.errors import DatasetError, listing, location
+from training.data.errors import DatasetError, listing, location, shown
 from training.data.formats import PREFERENCE_SHAPES, SHAPES, Where, detect_shape, extract
-from training.data.limits import MAX_RECORD_CHARS, size
+from training.data.limits import MAX_RECORD_CHARS, MAX_RECORDS, OUT_OF_MEMORY, size, too_many_records
 from training.data.reading import decode, read_source
 from training.data.tables import (
     COMPRESSED,
@@ -46,6 +47,8 @@ _SUFFIXES = {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "cs
 _CSV_DELIMITERS = ",;\t|"
 _CSV_SNIFF_ROWS = 50  # records parsed with each candidate delimiter to choose one
 _CSV_SNIFF_CHARS = 65536
+_NOT_BLANK = re.compile(r"\S")
+_LINE_END = re.compile(r"\r\n?|\n")
 
 
 @dataclass
@@ -75,28 +78,35 @@ def _syntax(path: Path, text: str, forced: str | None) -> str:
     suffixes = [s.lower() for s in path.suffixes if s.lower() not in (".gz", ".bz2", ".xz")]
     if suffixes and suffixes[-1] in _SUFFIXES:
         return _SUFFIXES[suffixes[-1]]
-    return "json" if text.lstrip()[:1] in ("[", "{") else "csv"
+    return "json" if _first_char(text) in ("[", "{") else "csv"
+
+
+def _first_char(text: str) -> str:
+    """The first character of ``text`` that is not whitespace ("" for none), without copying ``text``."""
+    found = _NOT_BLANK.search(text)
+    return found.group() if found else ""
 
 
 def _json_items(path: Path, text: str, records_key: str | None) -> tuple[str, Iterator[tuple[Where, Any]]]:
-    """Items of a JSON document (a list, or a list under ``records_key``); JSON Lines saved as .json
-    are recognised by the 'Extra data' error on their second line."""
+    """Items of a JSON document (a list, or a list under ``records_key``), parsed one at a time; JSON
+    Lines saved as .json are recognised by the 'Extra data' error after their first line."""
+    pos = jsontext.first(text)
+    if text.startswith("[", pos) and not records_key:
+        return "json", _numbered(path, jsontext.array_items(path, text, pos, limit=MAX_RECORDS))
     try:
-        top = jsontext.document(path, text)
+        pos = _records_at(path, text, pos, records_key)
     except json.JSONDecodeError as exc:
-        first_line = text.lstrip().split("\n", 1)[0]
-        if exc.msg == "Extra data" and _is_json_object(first_line):
+        newline = text.find("\n", pos)
+        if exc.msg == "Extra data" and _is_json_object(text[pos : newline if newline >= 0 else len(text)]):
             return "jsonl", _jsonl_items(path, text)
-        raise DatasetError(path, f"malformed JSON: {exc.msg}", line=exc.lineno, column=exc.colno) from None
-    if records_key:
-        top = _under_key(path, top, records_key)
-    elif isinstance(top, dict):
-        lists = [k for k, v in top.items() if isinstance(v, list)]
-        hint = f"; pass --records-key ({', '.join(map(repr, lists[:10]))} holds a list)" if lists else ""
-        raise DatasetError(path, f"not a list: the top level is an object, not a list of records{hint}")
-    if not isinstance(top, list):
-        raise DatasetError(path, f"not a list: the top level is {type(top).__name__}, not a list of records")
-    return "json", ((Where(str(path), record=i), item) for i, item in enumerate(top, 1))
+        raise jsontext.malformed(path, exc) from None
+    except jsontext.JsonTooDeep as exc:
+        raise DatasetError(path, str(exc)) from None
+    return "json", _numbered(path, jsontext.array_items(path, text, pos, checked=True))
+
+
+def _numbered(path: Path, items: Iterator[tuple[int, Any]]) -> Iterator[tuple[Where, Any]]:
+    return ((Where(str(path), record=number), item) for number, item in items)
 
 
 def _is_json_object(line: str) -> bool:
@@ -106,25 +116,52 @@ def _is_json_object(line: str) -> bool:
         return False
 
 
-def _under_key(path: Path, top: Any, records_key: str) -> Any:
-    """``top[a][b]`` for a records key ``a.b``, with an error naming the available keys."""
-    node = top
-    for part in records_key.split("."):
-        if not isinstance(node, dict) or part not in node:
-            keys = listing(sorted(node) if isinstance(node, dict) else [])
+def _records_at(path: Path, text: str, pos: int, records_key: str | None) -> int:
+    """The offset of the list of records in a JSON document that is not a plain list, ``top[a][b]`` for a
+    records key ``a.b``: the document is checked whole first (each value parsed and dropped, never held
+    together), and a missing key is an error naming the keys there are."""
+    parts = records_key.split(".") if records_key else []
+    if not text.startswith("{", pos):
+        top = jsontext.loads(text)  # a number, string...: small, or malformed
+        if parts:
+            raise DatasetError(path, f"no key {parts[0]!r} for --records-key {records_key!r} (keys: [])")
+        raise DatasetError(path, f"not a list: the top level is {type(top).__name__}, not a list of records")
+    seen = jsontext.members(text, pos, parts[0] if parts else None)
+    if (end := jsontext.first(text, seen.end)) < len(text):
+        raise json.JSONDecodeError("Extra data", text, end)
+    if not parts:
+        lists = ", ".join(map(repr, shown(seen.lists)))
+        hint = f"; pass --records-key ({lists} holds a list)" if lists else ""
+        raise DatasetError(path, f"not a list: the top level is an object, not a list of records{hint}")
+    for number, part in enumerate(parts):
+        if number:
+            if not text.startswith("{", pos):
+                raise DatasetError(path, f"no key {part!r} for --records-key {records_key!r} (keys: [])")
+            seen = jsontext.members(text, pos, part)
+        if seen.value is None:
+            keys = listing(seen.keys, total=seen.count)
             raise DatasetError(path, f"no key {part!r} for --records-key {records_key!r} (keys: {keys})")
-        node = node[part]
-    if not isinstance(node, list):
-        raise DatasetError(path, f"not a list: {records_key!r} holds {type(node).__name__}, not a list")
-    return node
+        pos = seen.value
+    if not text.startswith("[", pos):
+        kind = jsontext.value_type(text, pos)
+        raise DatasetError(path, f"not a list: {records_key!r} holds {kind}, not a list")
+    return pos
 
 
 def _jsonl_items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
-    # split on "\n" only: str.splitlines would also break at U+2028 etc., which JSON strings may hold
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        yield Where(str(path), line=lineno), jsontext.line_item(path, line, lineno)
+    for lineno, item in jsontext.lines(path, text):
+        yield Where(str(path), line=lineno), item
+
+
+def _text_lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` as ``io.StringIO(text, newline="")`` gives them (each ending at CR LF, CR or
+    LF, kept), one at a time: a StringIO would hold a copy of the text, four bytes a character."""
+    pos, total = 0, len(text)
+    while pos < total:
+        found = _LINE_END.search(text, pos)
+        end = found.end() if found else total
+        yield text[pos:end]
+        pos = end
 
 
 def _csv_delimiter(path: Path, text: str) -> str:
@@ -153,7 +190,7 @@ def _csv_items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
     # RFC 4180 quoting; strict: a stray quote after a closing one, or a quote never closed, is an error
     # with its line rather than a silently merged field.
     csv.field_size_limit(MAX_RECORD_CHARS)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_csv_delimiter(path, text), strict=True)
+    reader = csv.reader(_text_lines(text), delimiter=_csv_delimiter(path, text), strict=True)
     start = 1
     try:
         header = next(reader, None)
@@ -196,7 +233,8 @@ def _items(
             raise DatasetError(path, "empty dataset: the file is empty")
         return kind or fmt, table_items(path, kind or fmt)
     text = decode(path, data, encoding)
-    if not text.strip():
+    del data  # the text is what is read from now on
+    if not text or text.isspace():
         raise DatasetError(path, "empty dataset: the file is empty")
     syntax = _syntax(path, text, fmt)
     if syntax == "json":
@@ -215,8 +253,25 @@ def read_dataset(
 ) -> LoadedDataset:
     """Load one source (a file, a ``save_to_disk`` folder or ``hf:owner/name``) into normalized records
     and say what format it was. ``encoding`` names a text file's encoding; ``split`` picks the split of a
-    hub dataset or a saved ``DatasetDict``."""
+    hub dataset or a saved ``DatasetDict``. Past ``MAX_RECORDS`` records, or out of memory, it is a
+    ``DatasetError`` too."""
     path = Path(path)
+    try:
+        return _read_dataset(path, fmt, question_field, answer_field, records_key, encoding, split)
+    except MemoryError:
+        pass  # raised below, once this traceback, and the objects its frames hold, are gone
+    raise DatasetError(path, OUT_OF_MEMORY)
+
+
+def _read_dataset(
+    path: Path,
+    fmt: str | None,
+    question_field: str | None,
+    answer_field: str | None,
+    records_key: str | None,
+    encoding: str | None,
+    split: str,
+) -> LoadedDataset:
     if fmt is not None and fmt not in FORMATS:
         raise DatasetError(path, f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     syntax, items = _items(path, fmt, records_key, encoding, split)
@@ -224,7 +279,9 @@ def read_dataset(
     loaded = LoadedDataset(path, syntax, forced_shape or "?")
     shape = None
     preference: str | None = None  # "kto" / "dpo": rows read by training.data.preference
-    for where, item in items:
+    for count, (where, item) in enumerate(items, 1):
+        if count > MAX_RECORDS:
+            raise DatasetError(path, too_many_records(MAX_RECORDS))
         if shape is None and preference is None:
             preference = _preference_kind(item, forced_shape, question_field, answer_field)
             if preference is None:

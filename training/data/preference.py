@@ -14,7 +14,6 @@ Files are JSON (a list) or JSON Lines, as TRL's ``Dataset.to_json`` and ``qabot 
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 from training.data import jsontext
 from training.data.errors import DatasetError
 from training.data.formats import PREFERENCE_SHAPES, Shape, Where, _type, extract
+from training.data.limits import MAX_RECORDS, OUT_OF_MEMORY, too_many_records
 from training.data.reading import read_source
 
 PREFERENCE_FORMATS = PREFERENCE_SHAPES
@@ -55,19 +55,13 @@ def preference_kind(item: Any) -> str | None:
 
 
 def _items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        try:
-            top = jsontext.document(path, text)
-        except json.JSONDecodeError as e:
-            raise DatasetError(path, f"malformed JSON: {e.msg}", line=e.lineno, column=e.colno) from None
-        if not isinstance(top, list):
-            raise DatasetError(path, "not a list of records")
-        yield from ((Where(str(path), record=i), item) for i, item in enumerate(top, 1))
+    """A JSON list's items or JSON Lines' lines, parsed one at a time."""
+    if text.startswith("[", start := jsontext.first(text)):
+        for number, item in jsontext.array_items(path, text, start):
+            yield Where(str(path), record=number), item
         return
-    for lineno, line in enumerate(text.split("\n"), 1):
-        if line.strip():
-            yield Where(str(path), line=lineno), jsontext.line_item(path, line, lineno)
+    for lineno, item in jsontext.lines(path, text):
+        yield Where(str(path), line=lineno), item
 
 
 def _label(value: Any, where: Where) -> bool:
@@ -111,8 +105,17 @@ def preference_rows(kind: str, item: Any, where: Where) -> Iterator[dict[str, An
 
 def read_preference_file(path: str | Path, fmt: str | None = None) -> PreferenceFile | None:
     """The labelled records of a KTO or DPO file; None when it is not one (unless ``fmt`` forces
-    ``kto``/``dpo``, which makes anything else an error). Raises ``DatasetError``."""
+    ``kto``/``dpo``, which makes anything else an error). Raises ``DatasetError``, past ``MAX_RECORDS``
+    rows or out of memory too."""
     path = Path(path)
+    try:
+        return _read_preference_file(path, fmt)
+    except MemoryError:
+        pass  # raised below, once this traceback, and the objects its frames hold, are gone
+    raise DatasetError(path, OUT_OF_MEMORY)
+
+
+def _read_preference_file(path: Path, fmt: str | None) -> PreferenceFile | None:
     if fmt is not None and fmt not in PREFERENCE_FORMATS:
         return None
     _, data = read_source(path)  # decompressed, and refused past the size limit
@@ -142,6 +145,8 @@ def read_preference_file(path: str | Path, fmt: str | None = None) -> Preference
     if kind is None:
         return None
     result = PreferenceFile(kind)
-    for where, item in itertools.chain([first], items):
+    for count, (where, item) in enumerate(itertools.chain([first], items), 1):
+        if count > MAX_RECORDS:
+            raise DatasetError(path, too_many_records(MAX_RECORDS))
         result.records.extend(preference_rows(kind, item, where))
     return result
