@@ -26,7 +26,7 @@ from dataclasses import replace
 from bot.answering import scheduling, torch_thread
 from bot.answering.answer_path import Answer, BatchSettings, EmptyQuestion, clean_question
 from bot.answering.knowledge import Knowledge
-from bot.answering.scheduling import AnswerCache, JoinPacer, Request
+from bot.answering.scheduling import AnswerCache, Batch, JoinPacer, Request
 from bot.settings import (
     DEFAULT_ANSWER_CACHE,
     DEFAULT_BATCH_WAIT_MS,
@@ -38,7 +38,6 @@ from bot.settings import (
 )
 from training.prompt import DEFAULT_MAX_NEW_TOKENS
 from training.retrieval.zones import ZoneThresholds
-from training.runtime.batching import RunningBatch
 from training.runtime.generate import GenerationConfig, Generator
 
 __all__ = ["Answer", "Answerer", "AnswererBusy", "EmptyQuestion", "clean_question"]
@@ -319,7 +318,7 @@ class Answerer:
     async def _run(self) -> None:
         """The scheduler: between two decoding steps, new questions join the running batch (retrieval
         first) and finished answers leave it. ``static``: a batch runs until its last answer ends."""
-        batch: RunningBatch | None = None
+        batch: Batch | None = None
         admitted: list[Request] = []
         while True:
             try:

@@ -8,9 +8,9 @@ import asyncio
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import torch
 
@@ -18,7 +18,6 @@ from bot.answering.answer_path import Answer, BatchSettings, Routed, finish, rou
 
 if TYPE_CHECKING:
     from bot.answering.knowledge import Knowledge
-    from training.runtime.batching import RunningBatch
     from training.runtime.generate import Generation, GenerationConfig, Generator
 
 
@@ -38,6 +37,41 @@ class Request:
         return not self.future.done() or any(not f.future.done() for f in self.followers)
 
 
+@runtime_checkable
+class Batch(Protocol):
+    """What the scheduler drives: ``training.runtime.batching.RunningBatch`` (its rows' keys are
+    ``Request``s), or a test's stand-in, which declares it (``tests/bot/test_scheduling.py`` holds both to
+    it)."""
+
+    generator: Generator  # whose rows these are
+    config: GenerationConfig
+
+    def __len__(self) -> int: ...
+
+    @property
+    def keys(self) -> list[Any]: ...
+
+    @property
+    def takes_drafts(self) -> bool: ...
+
+    @property
+    def can_join(self) -> bool: ...
+
+    def add(
+        self,
+        prompts: Sequence[tuple[Hashable, Any]],
+        *,
+        max_new_tokens: Sequence[int | None] | None = None,
+        drafts: Sequence[list[int] | None] | None = None,
+    ) -> None: ...
+
+    def drop(self, keys: Sequence[Hashable]) -> None: ...
+
+    def step(self) -> list[tuple[Any, Any]]:
+        """The rows that finished (key, row for ``generator.finish``), which have left the batch."""
+        ...
+
+
 # Joining the running batch costs a retrieval (the sentence encoder) and a prefill, about a decoding step
 # each on a small CPU, whether one question joins or eight. Under a stream of arrivals, joining at every
 # step would spend most of the time on joins one question at a time, so after a join rows decode long
@@ -52,12 +86,13 @@ EMA = 0.2  # weight of the newest measurement in the step and join cost averages
 
 class JoinPacer:
     """What a decoding step and a join cost (moving averages, measured by the worker), and from them
-    whether questions may join now."""
+    whether questions may join now. ``clock``: seconds, ``time.perf_counter`` (a test's own clock)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock
         self.step_s = 0.0  # what a decoding step costs (seconds)
         self.join_s = 0.0  # what joining adds to a step (seconds)
-        self.joined_at = 0.0  # when the last join ended (time.perf_counter())
+        self.joined_at = 0.0  # when the last join ended (clock())
 
     def due(self, running: int, waiting: int, max_rows: int) -> bool:
         """Whether ``waiting`` questions may join a batch of ``running`` rows (at most ``max_rows``) now:
@@ -68,7 +103,7 @@ class JoinPacer:
         if not waiting or running >= max_rows:
             return False
         gap = self.join_s * (1 - JOIN_SHARE) / JOIN_SHARE * min(1.0, running / waiting)
-        return time.perf_counter() - self.joined_at >= gap
+        return self.clock() - self.joined_at >= gap
 
     def measured(self, seconds: float, joined: bool, fresh: bool = False, steps: int = 1) -> None:
         """Account one call of ``iterate``: ``steps`` decoding steps, the first with joins (``joined``)
@@ -79,7 +114,7 @@ class JoinPacer:
             if joined and not fresh and self.step_s:  # the extra time over plain steps is the join's
                 extra = max(0.0, seconds - steps * self.step_s)
                 self.join_s = extra if not self.join_s else (1 - EMA) * self.join_s + EMA * extra
-            self.joined_at = time.perf_counter()
+            self.joined_at = self.clock()
         elif plain:
             per_step = seconds / plain
             self.step_s = per_step if not self.step_s else (1 - EMA) * self.step_s + EMA * per_step
@@ -142,7 +177,7 @@ MAX_STEPS = 32  # decoding steps in one call at most (close() waits for the call
 
 @torch.inference_mode()
 def iterate(
-    batch: RunningBatch,
+    batch: Batch,
     knowledge: Knowledge,
     settings: BatchSettings,
     admitted: list[Request],

@@ -26,6 +26,7 @@ import discord.ext.test as dpytest
 import pytest
 import pytest_asyncio
 
+from bot.answering.scheduling import Batch
 from bot.settings import Settings
 from training.retrieval.index import RetrievalIndex
 from training.retrieval.zones import ZoneThresholds
@@ -101,9 +102,10 @@ class FakeGenerator:
         ]
 
 
-class FakeBatch:
-    """A ``RunningBatch`` of a ``FakeGenerator``: rows join, and all of them finish at the next step
-    (answered by one ``generate`` call, which ``FakeGenerator.batches`` records)."""
+class FakeBatch(Batch):
+    """The scheduler's ``Batch`` (as a ``RunningBatch`` is one) for a ``FakeGenerator``: rows join, and all
+    of them finish at the next step (answered by one ``generate`` call, which ``FakeGenerator.batches``
+    records)."""
 
     can_join = True
     takes_drafts = False

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from bot.answering.answerer import Answerer, EmptyQuestion, clean_question
-from bot.answering.scheduling import JOIN_SHARE, Request
 from tests.bot.fixtures import FakeGenerator
 from tests.tiny_checkpoint import TINY_PAIRS, tiny_model
 from training.runtime.batching import RunningBatch
@@ -283,37 +282,6 @@ async def test_a_lone_answer_decodes_many_steps_per_call_to_the_torch_thread(
 def test_unknown_scheduler_is_refused() -> None:
     with pytest.raises(ValueError, match="scheduler"):
         Answerer(FakeGenerator(), scheduler="fastest")
-
-
-async def test_questions_join_once_the_batch_has_decoded_long_enough_since_the_last_join() -> None:
-    answerer = Answerer(FakeGenerator(), max_batch_size=8)
-    answerer._queue = asyncio.Queue()
-    assert answerer._admissible(running=3) == []  # nobody waiting
-    loop = asyncio.get_running_loop()
-    for i in range(5):
-        answerer._queue.put_nowait(Request(f"q{i}", loop.create_future(), 0.0))
-    answerer._pacer.measured(0.500, joined=True, fresh=True)  # a new batch's first step: nothing to compare
-    answerer._pacer.measured(0.020, joined=True)  # joins before any plain step was timed: not measured either
-    assert answerer._pacer.join_s == 0.0
-    answerer._pacer.measured(0.040, joined=False, steps=4)  # plain steps: 10 ms each
-    assert answerer._pacer.step_s == pytest.approx(0.010)
-    answerer._pacer.measured(0.060, joined=True, steps=3)  # a step with joins, then 2 plain: 30 ms more
-    assert answerer._pacer.join_s == pytest.approx(0.030)
-    assert answerer._admissible(running=5) == []  # decoded 0 ms since: the questions wait
-    answerer._pacer.joined_at -= 0.029 * (1 - JOIN_SHARE) / JOIN_SHARE  # not quite long enough
-    assert answerer._admissible(running=5) == []
-    answerer._pacer.joined_at -= 0.002 * (1 - JOIN_SHARE) / JOIN_SHARE  # now joins are JOIN_SHARE of the time
-    assert [r.question for r in answerer._admissible(running=6)] == ["q0", "q1"]  # as many as fit
-    assert [r.question for r in answerer._admissible(running=0)] == ["q2", "q3", "q4"]
-    assert answerer._admissible(running=8) == []  # no free row
-    # More questions waiting than rows decoding (answers said in the join's pass): the wait shortens in
-    # proportion, here to a quarter (1 row decoding, 4 waiting).
-    for i in range(5, 9):
-        answerer._queue.put_nowait(Request(f"q{i}", loop.create_future(), 0.0))
-    answerer._pacer.joined_at = time.perf_counter()
-    assert answerer._admissible(running=1) == []
-    answerer._pacer.joined_at -= 0.031 * (1 - JOIN_SHARE) / JOIN_SHARE / 4
-    assert [r.question for r in answerer._admissible(running=1)] == ["q5", "q6", "q7", "q8"]
 
 
 async def test_learned_wordings_follow_the_setting_and_survive_a_swap() -> None:
