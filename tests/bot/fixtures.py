@@ -142,6 +142,23 @@ class FakeBatch(Batch):
         return [(key, g) for (key, _), g in zip(rows, generated, strict=True)]
 
 
+# A few known pairs and wide zones for their tiny lexical index, so that a test chooses which zone a question
+# lands in (the answer path's and the answer cache's tests).
+KNOWN = [
+    {"question": "How many players may each team have on the pitch?", "answer": "Eleven, one a goalkeeper."},
+    {"question": "What does a yellow card signify?", "answer": "A caution."},
+    {"question": "Who won Euro 2016?", "answer": "Portugal."},
+    {"question": "Who won Euro 2004?", "answer": "Greece."},
+]
+ZONES = ZoneThresholds(answer_score=0.6, answer_margin=0.1, suggest_score=0.3)
+
+
+def known_generator(**kwargs: Any) -> FakeGenerator:
+    """A ``FakeGenerator`` whose index holds ``KNOWN`` and whose model says ``model: <answer>`` for them."""
+    answers = {r["question"]: f"model: {r['answer']}" for r in KNOWN}
+    return FakeGenerator(answers, known=KNOWN, zones=ZONES, **kwargs)
+
+
 def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "admin_user_ids": [ADMIN_ID],

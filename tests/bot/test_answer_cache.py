@@ -4,15 +4,17 @@ the model, the generation settings, a correction or a lower token limit."""
 from __future__ import annotations
 
 import asyncio
-import time
+import inspect
+import threading
+from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
 
+from bot.answering import torch_thread
 from bot.answering.answerer import Answerer
 from bot.answering.scheduling import AnswerCache
-from tests.bot.fixtures import FakeGenerator
-from tests.bot.test_answer_path import KNOWN, fake
+from tests.bot.fixtures import KNOWN, FakeGenerator, known_generator
 from tests.tiny_checkpoint import tiny_model
 from training.runtime.batching import RunningBatch
 from training.runtime.generate import Generation, GenerationConfig, Generator
@@ -22,7 +24,7 @@ PITCH = KNOWN[0]["question"]
 
 
 async def test_two_wordings_of_a_known_question_decode_it_once() -> None:
-    gen = fake()
+    gen = known_generator()
     async with Answerer(gen) as answerer:
         first = await answerer.answer("how many players does each team have on the pitch")
         second = await answerer.answer("How many players can each team have on the pitch?")
@@ -33,7 +35,7 @@ async def test_two_wordings_of_a_known_question_decode_it_once() -> None:
 
 
 async def test_a_correction_wins_over_a_cached_answer() -> None:
-    async with Answerer(fake()) as answerer:
+    async with Answerer(known_generator()) as answerer:
         assert (await answerer.answer("What does a yellow card signify?")).answered_by == "model"
         await answerer.teach("What does a yellow card signify?", "A caution; two mean a red.", "correction")
         answer = await answerer.answer("What does a yellow card signify?")
@@ -41,7 +43,7 @@ async def test_a_correction_wins_over_a_cached_answer() -> None:
 
 
 async def test_a_new_model_starts_a_new_cache() -> None:
-    old, new = fake(), fake(version="fake-v2")
+    old, new = known_generator(), known_generator(version="fake-v2")
     new.answers[PITCH] = "new model: eleven"
     async with Answerer(old) as answerer:
         await answerer.answer(PITCH)
@@ -53,7 +55,7 @@ async def test_a_new_model_starts_a_new_cache() -> None:
 
 async def test_the_cache_is_off_at_size_0_and_when_sampling() -> None:
     for kwargs in ({"answer_cache": 0}, {"config": GenerationConfig(temperature=0.7)}):
-        gen = fake()
+        gen = known_generator()
         async with Answerer(gen, **kwargs) as answerer:
             for _ in range(2):
                 await answerer.answer(PITCH)
@@ -101,7 +103,7 @@ def test_the_setting_sizes_the_cache() -> None:
 
 
 async def test_a_question_many_ask_at_once_is_decoded_once() -> None:
-    gen = fake()
+    gen = known_generator()
     async with Answerer(gen, batch_wait_ms=50) as answerer:
         answers = await asyncio.gather(
             *(
@@ -114,59 +116,112 @@ async def test_a_question_many_ask_at_once_is_decoded_once() -> None:
     assert answers[1].question == "how many players per team on the pitch"  # each keeps its own question
 
 
-@pytest.fixture
-def slow_rows(monkeypatch) -> list[int]:
-    """Each decoding step takes at least 2 ms (so an answer lasts while others arrive); returns the
-    number of rows each ``RunningBatch.add`` brought in."""
-    added: list[int] = []
-    step, add = RunningBatch.step, RunningBatch.add
+class Decoding:
+    """The real running batch, watched and held by a test: ``rows`` counts the rows each ``add`` brought
+    in; while ``go`` is clear a step waits for it (``held`` says one does); ``wait_admitted(n)`` returns
+    once the scheduler's calls that took in ``n`` questions in all have returned; after the call that
+    takes the ``hold_after``-th question in, steps wait for ``go`` again."""
 
-    def slow_step(self):
-        time.sleep(0.002)
+    def __init__(self) -> None:
+        self.rows: list[int] = []
+        self.go, self.held = threading.Event(), threading.Event()
+        self.go.set()
+        self.hold_after: int | None = None
+        self._admitted = 0
+        self._changed = threading.Condition()
+
+    def admitted(self, n: int) -> None:
+        """On the torch thread, at the end of a scheduler's call that took ``n`` questions in."""
+        with self._changed:
+            self._admitted += n
+            if n and self.hold_after is not None and self._admitted >= self.hold_after:
+                self.held.clear()
+                self.go.clear()
+            self._changed.notify_all()
+
+    @property
+    def total_admitted(self) -> int:
+        with self._changed:
+            return self._admitted
+
+    def wait_admitted(self, n: int) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._admitted >= n, timeout=10)
+
+
+@pytest.fixture
+def decoding(monkeypatch) -> Iterator[Decoding]:
+    import bot.answering.scheduling
+
+    watch = Decoding()
+    step, add, iterate = RunningBatch.step, RunningBatch.add, bot.answering.scheduling.iterate
+    admitted_at = list(inspect.signature(iterate).parameters).index("admitted")
+
+    def held_step(self):
+        if not watch.go.is_set():
+            watch.held.set()
+            watch.go.wait(10)
         return step(self)
 
     def counted_add(self, prompts, **kwargs):
-        added.append(len(prompts))
+        watch.rows.append(len(prompts))
         return add(self, prompts, **kwargs)
 
-    monkeypatch.setattr(RunningBatch, "step", slow_step)
+    def watched_iterate(*args):
+        result = iterate(*args)
+        watch.admitted(len(args[admitted_at]))
+        return result
+
+    monkeypatch.setattr(RunningBatch, "step", held_step)
     monkeypatch.setattr(RunningBatch, "add", counted_add)
-    return added
+    monkeypatch.setattr(bot.answering.scheduling, "iterate", watched_iterate)
+    yield watch
+    watch.go.set()  # a step still held goes on (the torch thread is shared by every test)
+
+
+async def ask_twice_while_the_first_decodes(answerer: Answerer, question: str, watch: Decoding):
+    """The first asker's row starts decoding; the same question comes while its first step runs, so that
+    call to the torch thread ends after it, and the next one takes the second in: it follows the first's
+    row, which is still decoding when that call ends (it decodes at most ``MAX_STEPS``, fewer than the
+    answer's tokens). Both askers' tasks, once that call has returned."""
+    admitted = watch.total_admitted
+    watch.held.clear()
+    watch.go.clear()
+    first = asyncio.create_task(answerer.answer(question))
+    assert await asyncio.to_thread(watch.held.wait, 10)  # its row is in its first step
+    second = asyncio.create_task(answerer.answer(question))
+    await asyncio.sleep(0)  # the second task runs up to waiting for its answer: it is queued
+    watch.go.set()
+    assert await asyncio.to_thread(watch.wait_admitted, admitted + 2)
+    return first, second
 
 
 async def test_a_follower_gets_its_answer_when_the_first_asker_gave_up(
-    closed_book: Generator, slow_rows: list[int]
+    closed_book: Generator, decoding: Decoding
 ) -> None:
     """The same question joins while its row decodes; the first asker gives up; the row goes on for the
     second, who gets the answer the first would have had, and nothing else was decoded."""
     async with Answerer(closed_book, max_new_tokens=48, batch_wait_ms=0, answer_cache=0) as answerer:
         alone = await answerer.answer("Who won the league?")
-    slow_rows.clear()
     async with Answerer(closed_book, max_new_tokens=48, batch_wait_ms=0, timeout_s=10) as answerer:
-        first = asyncio.create_task(answerer.answer("Who won the league?"))
-        await asyncio.sleep(0.02)
-        second = asyncio.create_task(answerer.answer("Who won the league?"))
-        await asyncio.sleep(0.002)  # in the queue...
-        while answerer._queue.qsize():  # ... then taken to join: it follows the first's row
-            await asyncio.sleep(0.002)
+        decoding.rows.clear()
+        first, second = await ask_twice_while_the_first_decodes(answerer, "Who won the league?", decoding)
         first.cancel()
         answer = await second
     assert (answer.text, answer.tokens) == (alone.text, 48)
-    assert sum(slow_rows) == 1 and answerer.cache.hits == 0  # one row, and not from the cache
+    assert sum(decoding.rows) == 1 and answerer.cache.hits == 0  # one row, and not from the cache
 
 
-async def test_close_fails_the_followers_of_a_row_too(closed_book: Generator, slow_rows: list[int]) -> None:
+async def test_close_fails_the_followers_of_a_row_too(closed_book: Generator, decoding: Decoding) -> None:
     answerer = Answerer(closed_book, max_new_tokens=200, batch_wait_ms=0, timeout_s=10)
     await answerer.start()
-    first = asyncio.create_task(answerer.answer("Who won the cup?"))
-    await asyncio.sleep(0.03)
-    second = asyncio.create_task(answerer.answer("Who won the cup?"))
-    await asyncio.sleep(0.002)
-    while answerer._queue.qsize():  # the second has left the queue...
-        await asyncio.sleep(0.005)
-    await asyncio.sleep(0.15)  # a few calls to the torch thread later (it is no longer one joining)
-    assert not first.done() and sum(slow_rows) == 1  # ... to follow the first's row, still decoding
+    decoding.hold_after = 2  # once the second follows the first's row, the row stops mid-answer
+    first, second = await ask_twice_while_the_first_decodes(answerer, "Who won the cup?", decoding)
+    assert await asyncio.to_thread(decoding.held.wait, 10)
+    assert not first.done() and sum(decoding.rows) == 1  # the second follows the first's row, decoding
     await answerer.close()
     for task in (first, second):
         with pytest.raises(RuntimeError, match="closed"):
             await task
+    decoding.go.set()
+    await torch_thread.run(lambda: None)  # the held call has ended: the torch thread is free again

@@ -5,26 +5,11 @@ from __future__ import annotations
 import pytest
 
 from bot.answering.answerer import Answerer
-from tests.bot.fixtures import FakeGenerator
-from training.retrieval.zones import ZoneThresholds
-
-KNOWN = [
-    {"question": "How many players may each team have on the pitch?", "answer": "Eleven, one a goalkeeper."},
-    {"question": "What does a yellow card signify?", "answer": "A caution."},
-    {"question": "Who won Euro 2016?", "answer": "Portugal."},
-    {"question": "Who won Euro 2004?", "answer": "Greece."},
-]
-# Wide zones for a tiny lexical index: the tests choose which zone a question lands in.
-ZONES = ZoneThresholds(answer_score=0.6, answer_margin=0.1, suggest_score=0.3)
-
-
-def fake(**kwargs) -> FakeGenerator:
-    answers = {r["question"]: f"model: {r['answer']}" for r in KNOWN}
-    return FakeGenerator(answers, known=KNOWN, zones=ZONES, **kwargs)
+from tests.bot.fixtures import KNOWN, ZONES, FakeGenerator, known_generator
 
 
 async def test_rewording_is_answered_by_the_model_for_the_known_question() -> None:
-    gen = fake()
+    gen = known_generator()
     async with Answerer(gen) as answerer:
         answer = await answerer.answer("how many players does each team have on the pitch")
     assert answer.zone == "answer" and answer.answered_by == "model"
@@ -34,14 +19,14 @@ async def test_rewording_is_answered_by_the_model_for_the_known_question() -> No
 
 
 async def test_unsure_model_serves_the_stored_answer() -> None:
-    gen = fake(confidence=0.2, threshold=0.5)
+    gen = known_generator(confidence=0.2, threshold=0.5)
     async with Answerer(gen) as answerer:
         answer = await answerer.answer("What does a yellow card signify")
     assert (answer.zone, answer.answered_by, answer.text) == ("answer", "index", "A caution.")
 
 
 async def test_ambiguous_question_gets_suggestions() -> None:
-    async with Answerer(fake()) as answerer:
+    async with Answerer(known_generator()) as answerer:
         answer = await answerer.answer("who won the euro")
     assert answer.zone == "suggest" and not answer.unanswered
     assert set(answer.suggestions) == {"Who won Euro 2016?", "Who won Euro 2004?"}
@@ -49,7 +34,7 @@ async def test_ambiguous_question_gets_suggestions() -> None:
 
 
 async def test_off_topic_question_falls_back_without_the_model() -> None:
-    gen = fake()
+    gen = known_generator()
     async with Answerer(gen, fallback="Not sure.") as answerer:
         answer = await answerer.answer("How do I bake sourdough bread?")
     assert (answer.zone, answer.text, answer.unanswered) == ("fallback", "Not sure.", True)
@@ -57,7 +42,7 @@ async def test_off_topic_question_falls_back_without_the_model() -> None:
 
 
 async def test_taught_pair_is_answered_at_once_as_taught() -> None:
-    gen = fake()
+    gen = known_generator()
     async with Answerer(gen) as answerer:
         before = await answerer.answer("When does the club train on Tuesdays?")
         await answerer.teach("When does the club train on Tuesdays?", "From 7 pm at Northfield.")
@@ -67,22 +52,22 @@ async def test_taught_pair_is_answered_at_once_as_taught() -> None:
 
 
 async def test_correction_beats_the_models_old_answer() -> None:
-    async with Answerer(fake()) as answerer:
+    async with Answerer(known_generator()) as answerer:
         await answerer.teach("What does a yellow card signify?", "A caution; two mean a red.", "correction")
         answer = await answerer.answer("What does a yellow card signify?")
     assert (answer.text, answer.answered_by) == ("A caution; two mean a red.", "correction")
 
 
 async def test_swap_keeps_what_was_taught() -> None:
-    async with Answerer(fake(version="v1")) as answerer:
+    async with Answerer(known_generator(version="v1")) as answerer:
         await answerer.teach("Where is the clubhouse?", "Behind the north stand.")
-        answerer.swap(fake(version="v2"))
+        answerer.swap(known_generator(version="v2"))
         answer = await answerer.answer("where's the clubhouse")
     assert (answer.text, answer.model_version) == ("Behind the north stand.", "v2")
 
 
 async def test_downvotes_push_a_close_match_out_of_the_answer_zone() -> None:
-    async with Answerer(fake(), zone_overrides={"answer_score": 0.75}) as answerer:
+    async with Answerer(known_generator(), zone_overrides={"answer_score": 0.75}) as answerer:
         question = "how many players in each team"
         first = await answerer.answer(question)
         await answerer.nudge(KNOWN[0]["question"], -5)
@@ -92,7 +77,8 @@ async def test_downvotes_push_a_close_match_out_of_the_answer_zone() -> None:
 
 
 async def test_settings_override_the_calibrated_zones() -> None:
-    async with Answerer(fake(), zone_overrides={"answer_score": 0.99, "suggest_score": 0.95}) as answerer:
+    overrides = {"answer_score": 0.99, "suggest_score": 0.95}
+    async with Answerer(known_generator(), zone_overrides=overrides) as answerer:
         answer = await answerer.answer("how many players does each team have on the pitch")
     assert answer.zone == "fallback"
 
@@ -106,7 +92,7 @@ async def test_without_an_index_the_model_answers_as_typed() -> None:
 
 
 async def test_teaching_an_empty_answer_is_refused() -> None:
-    async with Answerer(fake()) as answerer:
+    async with Answerer(known_generator()) as answerer:
         with pytest.raises(ValueError):
             await answerer.teach("A question?", "   ")
 

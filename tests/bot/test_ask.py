@@ -207,7 +207,11 @@ async def test_a_failed_slash_ask_ends_with_an_apology_not_thinking_forever(dpy,
 
 
 async def test_a_full_queue_gets_busy_not_an_apology(dpy, monkeypatch):
-    monkeypatch.setattr(dpy.answerer, "max_queue", 1)
-    monkeypatch.setattr(dpy.answerer._queue, "qsize", lambda: 1)  # one question already waiting
+    from bot.answering.answerer import AnswererBusy
+
+    async def full(question, **kwargs):  # what the answerer says past MAX_QUEUE (test_answer_path)
+        raise AnswererBusy("1 questions are waiting already")
+
+    monkeypatch.setattr(dpy.answerer, "answer", full)
     await dpytest.message(f"{mention(dpy)} anything")
     assert dpytest.get_message().content == BUSY_TEXT
