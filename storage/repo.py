@@ -162,16 +162,22 @@ def record_choice(session: Session, exchange_id: int, question: str, *, by_admin
 
 def learned_wordings(session: Session) -> list[dict[str, Any]]:
     """Every wording resolved to a known question (``record_choice``), oldest first (so later ones win):
-    dicts of ``wording`` (what was typed), ``question`` (the known question), ``created_at`` and
-    ``by_admin`` (an admin taught it)."""
+    dicts of ``wording`` (what was typed), ``question`` (the known question), ``created_at``, ``by_admin``
+    (an admin taught it) and ``user_id`` (who asked)."""
     stmt = (
-        select(Exchange.question, Exchange.chosen_question, Exchange.created_at, Exchange.chosen_by_admin)
+        select(
+            Exchange.question,
+            Exchange.chosen_question,
+            Exchange.created_at,
+            Exchange.chosen_by_admin,
+            Exchange.user_id,
+        )
         .where(Exchange.chosen_question.is_not(None))
         .order_by(Exchange.created_at, Exchange.id)
     )
     return [
-        {"wording": w, "question": q, "created_at": at, "by_admin": admin}
-        for w, q, at, admin in session.execute(stmt)
+        {"wording": w, "question": q, "created_at": at, "by_admin": admin, "user_id": user}
+        for w, q, at, admin, user in session.execute(stmt)
     ]
 
 

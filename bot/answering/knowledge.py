@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from training.data import comparison_key
-from training.retrieval.alterations import Alterations, admin_entries
+from training.retrieval.alterations import Alterations, admin_entries, choice_pair, from_choices
 from training.retrieval.embedder import Embedder
 from training.retrieval.index import Match, RetrievalIndex, Vectors
 from training.retrieval.zones import MAX_SUGGESTIONS, OFF_TOPIC_PASS, OFF_TOPIC_PROBES, suggest_cut
@@ -56,6 +56,10 @@ class Knowledge:
         self._nudges: dict[str, float] = {}
         self._wordings: dict[str, tuple[str, str]] = {}  # wording key -> (wording, the question chosen)
         self._admin_wordings: set[str] = set()  # keys of wordings an admin taught: votes never forget them
+        # Who chose each wording ("admin": an admin taught it), and the one word it says a dataset word is
+        # typed as (``training.retrieval.alterations.choice_pair``), for alterations people agree on.
+        self._wording_users: dict[str, set[str]] = {}
+        self._word_pairs: dict[str, tuple[str, str] | None] = {}
         self._chosen: dict[str, dict[str, str]] = {}  # wording key -> its known question's record
         self._known: dict[str, dict[str, str]] | None = None  # base records by question key, when needed
         # Each live record's (question, pair) vectors, by (question, answer): a rebuild encodes only what
@@ -86,6 +90,8 @@ class Knowledge:
         other._live_pairs = dict(self._live_pairs)
         other._wordings = dict(self._wordings)
         other._admin_wordings = set(self._admin_wordings)
+        other._wording_users = {k: set(v) for k, v in self._wording_users.items()}
+        other._word_pairs = {k: other._word_pair(*w) for k, w in other._wordings.items()}  # new vocabulary
         other.set_synonyms(self._synonyms)
         if _encoder_name(base) == _encoder_name(self.base):  # the same encoder: its vectors still hold
             other._encoded, other._probes = dict(self._encoded), self._probes
@@ -100,8 +106,17 @@ class Knowledge:
         self._stale = True  # the live index searches with them too
 
     def _alterations(self) -> Alterations:
+        """The checkpoint's alterations, then those people's choices agree on, then the admins'."""
         learned = self.base.alterations if self.base is not None else Alterations()
-        return learned.merged(admin_entries(self._synonyms)) if self._synonyms else learned
+        pairs = [(p, self._wording_users.get(k, set())) for k, p in self._word_pairs.items() if p is not None]
+        chosen = [a for a in from_choices(pairs) if learned.find(a.word) is None]
+        if not chosen and not self._synonyms:
+            return learned
+        return learned.merged(chosen, admin_entries(self._synonyms))
+
+    def _word_pair(self, wording: str, question: str) -> tuple[str, str] | None:
+        known = self.base.knows if self.base is not None else (lambda word: False)
+        return choice_pair(wording, question, known)
 
     def set_live(self, pairs: Iterable[dict[str, str]]) -> None:
         """Replace the live pairs (``{"question", "answer", "origin"}``; a later one wins a repeat)."""
@@ -116,25 +131,42 @@ class Knowledge:
         self._live_pairs[comparison_key(question)] = pair
         self._stale = True
 
-    def set_wordings(self, wordings: Iterable[dict[str, str]]) -> None:
-        """Replace the learned wordings (``{"wording", "question"}``, optionally ``"by_admin"``; a later one
-        wins a repeat)."""
-        self._wordings = {}
-        self._admin_wordings = set()
+    def set_wordings(self, wordings: Iterable[Mapping[str, Any]]) -> None:
+        """Replace the learned wordings (``{"wording", "question"}``, optionally ``"by_admin"`` and
+        ``"user_id"``; a later one wins a repeat)."""
+        self._wordings, self._admin_wordings = {}, set()
+        self._wording_users, self._word_pairs = {}, {}
         self._stale = True
         for item in wordings:
-            self.add_wording(item["wording"], item["question"], by_admin=bool(item.get("by_admin")))
+            self._add_wording(
+                item["wording"], item["question"], bool(item.get("by_admin")), item.get("user_id")
+            )
+        self.alterations = self._alterations()
 
-    def add_wording(self, wording: str, question: str, *, by_admin: bool = False) -> None:
+    def add_wording(
+        self, wording: str, question: str, *, by_admin: bool = False, user_id: str | int | None = None
+    ) -> None:
         """Answer ``wording`` (what someone typed) as known ``question`` (the suggestion they chose, or what
-        an admin taught it as: ``by_admin``, which no member's vote takes back)."""
+        an admin taught it as: ``by_admin``, which no member's vote takes back). Where ``CHOICE_USERS``
+        people's choices (or an admin's) say one word they typed means a word of the dataset, it does
+        (``training.retrieval.alterations.from_choices``)."""
+        if self._add_wording(wording, question, by_admin, user_id):
+            self.alterations = self._alterations()
+
+    def _add_wording(self, wording: str, question: str, by_admin: bool, user_id: str | int | None) -> bool:
         key = comparison_key(wording)
-        if key and key != comparison_key(question):
-            self._wordings[key] = (wording, question)
-            self._admin_wordings.discard(key)
-            if by_admin:
-                self._admin_wordings.add(key)
-            self._stale = True
+        if not key or key == comparison_key(question):
+            return False
+        if key not in self._wordings or self._wordings[key][1] != question:
+            self._wording_users[key] = set()
+            self._word_pairs[key] = self._word_pair(wording, question)
+        self._wordings[key] = (wording, question)
+        self._wording_users[key].add("admin" if by_admin else str(user_id))
+        self._admin_wordings.discard(key)
+        if by_admin:
+            self._admin_wordings.add(key)
+        self._stale = True
+        return True
 
     def forget_wording(self, question: str, known: str) -> str | None:
         """A 👎 on an answer to ``question`` that used known question ``known``: forget the learned wording
@@ -156,6 +188,9 @@ class Knowledge:
         if key in self._admin_wordings:
             return None  # an admin's decision: members' votes do not undo it
         wording, _ = self._wordings.pop(key)
+        self._wording_users.pop(key, None)
+        if self._word_pairs.pop(key, None) is not None:
+            self.alterations = self._alterations()
         self._stale = True
         return wording
 

@@ -210,3 +210,25 @@ async def test_a_retrain_passes_the_synonyms_to_the_trainer(store, tmp_path):
         {"word": "goalie", "means": ["goalkeeper"]},
         {"word": "ref", "means": []},
     ]
+
+
+def test_a_word_two_askers_chose_alike_stands_for_the_dataset_word_everywhere():
+    from bot.answering.knowledge import Knowledge
+
+    knowledge = Knowledge(RetrievalIndex.build(KNOWN))
+    other = "what does the goalie do"  # another question with the same word
+    knowledge.add_wording("goalie role", KNOWN[0]["question"], user_id=1)
+    knowledge.add_wording("the goalie's role", KNOWN[0]["question"], user_id=1)
+    assert knowledge.alterations.find("goalie") is None  # one person: their wordings only
+    knowledge.set_wordings(
+        [
+            {"wording": "goalie role", "question": KNOWN[0]["question"], "user_id": "1"},
+            {"wording": "role of a goalie?", "question": KNOWN[0]["question"], "user_id": "2"},
+        ]
+    )
+    assert knowledge.alterations.find("goalies").means == ("goalkeeper",)
+    assert knowledge.search_many([other])[0][0].question == KNOWN[0]["question"]
+    knowledge.set_wordings([{"wording": "goalie role", "question": KNOWN[0]["question"], "by_admin": True}])
+    assert knowledge.alterations.find("goalie") is not None  # an admin's teaching is enough alone
+    knowledge.set_synonyms([{"word": "goalie", "means": []}])  # ... and an admin can switch it off
+    assert knowledge.alterations.find("goalie") is None

@@ -200,3 +200,27 @@ def test_training_saves_admins_synonyms_over_the_learned_ones(tmp_path) -> None:
     synonyms.write_text('{"goalie": "goalkeeper"}', encoding="utf-8")
     with pytest.raises(ValueError, match="synonyms must be a list"):
         write_retrieval(tmp_path, RECORDS[:7], RECORDS[7:], "none", synonyms)
+
+
+def test_a_choice_says_which_dataset_word_one_unknown_typed_word_stands_for() -> None:
+    from training.retrieval.alterations import choice_pair, from_choices
+
+    known = {"role", "goalkeeper", "kit", "long", "stoppage", "time", "what", "how"}.__contains__
+    goalkeeper = "What is the role of the goalkeeper?"
+    assert choice_pair("goalie role", goalkeeper, known) == ("goalie", "goalkeeper")
+    assert choice_pair("what is the goalie's role", goalkeeper, known) == ("goalies", "goalkeeper")
+    assert choice_pair("what does the goalie do", goalkeeper, known) is None  # "role" or "goalkeeper"?
+    assert choice_pair("how long is injury time", "How long is stoppage time?", known) == (
+        "injury",
+        "stoppage",
+    )
+    assert choice_pair("goalie keeper role", goalkeeper, known) is None  # two unknown words: which one?
+    assert choice_pair("role of the kit", goalkeeper, known) is None  # "kit" is the dataset's own word
+    assert choice_pair("goalie", "What colour kit must a goalkeeper wear?", known) is None  # which word?
+    pair = ("goalie", "goalkeeper")
+    assert from_choices([(pair, {"1"}), (pair, {"1"})]) == []  # one person's choices: not yet
+    assert from_choices([(pair, {"1"}), (pair, {"2"})]) == [
+        Alteration("goalie", ("goalkeeper",), "learned", "choices")
+    ]
+    assert from_choices([(pair, {"admin"})])[0].means == ("goalkeeper",)
+    assert len(from_choices([(pair, {"1"}), (("goalies", "goalkeepers"), {"2"})])) == 1  # the same stems

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -316,6 +316,50 @@ def admin_entries(pairs: Iterable[Mapping[str, Any]]) -> list[Alteration]:
 
 
 # -- learning --------------------------------------------------------------------------------------------
+
+CHOICE_USERS = 2  # askers whose choices must agree before a word they typed stands for a dataset word
+
+
+def choice_pair(wording: str, question: str, known: Callable[[str], bool]) -> tuple[str, str] | None:
+    """What an asker's choice of ``question`` for their ``wording`` says about one word: (the one word they
+    typed that neither the question nor the dataset has (``known``), the one word of the question their
+    wording lacks), or None when the choice does not single out one such pair."""
+    typed_words, meant_words = content_words(wording), content_words(question)
+    typed_stems, meant_stems = {stem(w) for w in typed_words}, {stem(w) for w in meant_words}
+    typed = [
+        w
+        for w in dict.fromkeys(typed_words)
+        if stem(w) not in meant_stems
+        and w.isalpha()
+        and w not in FUNCTION
+        and w not in COMMON
+        and not known(w)
+    ]
+    meant = [w for w in dict.fromkeys(meant_words) if stem(w) not in typed_stems and w not in FUNCTION]
+    if len(typed) != 1 or len(meant) != 1:
+        return None  # "what does the goalie do" for "the role of the goalkeeper": "role" or "goalkeeper"?
+    return typed[0], meant[0]
+
+
+def from_choices(
+    pairs: Iterable[tuple[tuple[str, str], set[str]]], min_users: int = CHOICE_USERS
+) -> list[Alteration]:
+    """Alterations that people's choices agree on: each (typed word, meaning) with the users who chose it
+    (``"admin"``: an admin taught it, enough alone); a word stands for the meaning most of them chose once
+    ``min_users`` did."""
+    users: dict[tuple[str, ...], dict[tuple[str, ...], set[str]]] = defaultdict(lambda: defaultdict(set))
+    words: dict[tuple[str, ...], str] = {}  # by stems ("goalie", "goalie's"): one spelling of each
+    for (typed, meant), who in pairs:
+        typed_key, meant_key = key_of(typed), key_of(meant)
+        words.setdefault(typed_key, typed)
+        words.setdefault(meant_key, meant)
+        users[typed_key][meant_key] |= who
+    out = []
+    for typed_key, meanings in sorted(users.items()):
+        meant_key, who = max(meanings.items(), key=lambda kv: (len(kv[1]), kv[0]))
+        if len(who) >= min_users or "admin" in who:
+            out.append(Alteration(words[typed_key], (words[meant_key],), "learned", "choices"))
+    return out
 
 
 def learn(records: Sequence[Mapping[str, Any]], *, with_generic: bool = True) -> Alterations:

@@ -27,7 +27,15 @@ import numpy as np
 
 from training.retrieval.alterations import Alterations
 from training.retrieval.embedder import Embedder
-from training.retrieval.lexical import TERMS_VERSION, BM25View, gram_terms, stem_terms, word_grams, word_terms
+from training.retrieval.lexical import (
+    TERMS_VERSION,
+    BM25View,
+    gram_terms,
+    stem,
+    stem_terms,
+    word_grams,
+    word_terms,
+)
 
 INDEX_DIR = "retrieval"
 HELD_OUT = "held_out"
@@ -177,6 +185,10 @@ class RetrievalIndex:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def knows(self, word: str) -> bool:
+        """Whether a known question has ``word`` (a folded content word; stemmed here)."""
+        return stem(word) in self._word.vocab
 
     @property
     def dense(self) -> bool:
