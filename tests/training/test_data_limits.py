@@ -333,6 +333,15 @@ def test_running_out_of_memory_while_reading_is_a_one_line_error_naming_the_file
     assert result.exit_code == 2 and result.output == f"error: {info.value}\n"
 
 
+def test_a_file_compressed_twice_says_so(tmp_path):
+    path = tmp_path / "twice.json.gz"
+    path.write_bytes(gzip.compress(gzip.compress(json.dumps([GOOD]).encode())))
+    with pytest.raises(DatasetError) as info:
+        read_dataset(path)
+    assert str(info.value) == (
+        f"{path}: compressed twice (gzip inside gzip): decompress it once and pass the inner file"
+    )
+
 
 def test_a_huge_key_is_cut_in_the_error(tmp_path):
     """A record whose keys are 900,000 characters long gave a 1.8 MB error line."""

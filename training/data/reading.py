@@ -1,6 +1,7 @@
 """A dataset file's bytes and text, within ``limits``: a text file over ``MAX_DATASET_BYTES`` is refused
 before it is read, a gzip/bz2/xz file is decompressed as a stream and refused once it passes that size (a
-4 MB file can expand to 4 GB), and text is UTF-8 (BOM allowed), UTF-16 with a BOM, or a named encoding.
+4 MB file can expand to 4 GB; one compressed twice is refused), and text is UTF-8 (BOM allowed), UTF-16
+with a BOM, or a named encoding.
 """
 
 from __future__ import annotations
@@ -42,7 +43,11 @@ def read_source(path: Path) -> tuple[str | None, bytes]:
     except OSError as exc:
         raise DatasetError(path, f"cannot read the file: {exc.strerror or exc}") from None
     data = _decompressed(path, kind)
-    return binary_kind(path, data[:MAGIC_BYTES]), data
+    inner = binary_kind(path, data[:MAGIC_BYTES])
+    if inner in COMPRESSED:
+        problem = f"compressed twice ({inner} inside {kind}): decompress it once and pass the inner file"
+        raise DatasetError(path, problem)
+    return inner, data
 
 
 def _limit() -> str:
