@@ -29,6 +29,14 @@ runner = CliRunner()
         ("DATABASE_URL=postgresql://bob:pw@db/qabot", "DATABASE_URL=***"),
         ("db?password=hunter2&sslmode=require", "db?password=***&sslmode=require"),
         ("fields ['DISCORD_TOKEN=abc', 'B']", "fields ['DISCORD_TOKEN=***', 'B']"),
+        # NAME: value, for names with a secret word as a part, or in capitals with an underscore
+        ("fields ['db_password: hunter2']", "fields ['db_password: ***']"),
+        ("DB_PASSWORD:hunter2", "DB_PASSWORD:***"),
+        ("apiKey: abc123", "apiKey: ***"),
+        ("X-Api-Key: abc123", "X-Api-Key: ***"),
+        ("Authorization: Bearer abc.def", "Authorization: Bearer ***"),
+        ("secret : 's3 cr3t'", "secret : ***"),
+        ("DATABASE_URL: postgresql://bob:pw@db/qabot", "DATABASE_URL: ***"),
     ],
 )
 def test_redact_masks_tokens_and_settings_lines(text, expected):
@@ -44,6 +52,11 @@ def test_redact_masks_tokens_and_settings_lines(text, expected):
         "if a == b",
         "models/retrain-20260101-101010-123456",
         "What does 'x = 1' mean in Python?",
+        "Question: what is offside? Answer: being past the second-last defender.",
+        "Turkey: Ankara; monkey: banana; tokens: 512; keyboard: qwerty",
+        "ERROR: database locked",  # capitals without an underscore: a log level, not a setting
+        "record 3, field 'token': not a string (got int)",
+        "see https://example.com:8080/a::b at 12:30",
     ],
 )
 def test_redact_leaves_ordinary_text_alone(text):
@@ -60,6 +73,15 @@ def test_a_settings_file_given_as_a_dataset_never_shows_its_token(tmp_path):
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and result.output.startswith(f"error: {env}: ")
         assert TOKEN not in result.output and "sqlite:///data" not in result.output
+
+
+def test_a_name_colon_secret_line_is_masked_where_an_error_quotes_it(tmp_path):
+    """The reviewer's file: a CSV whose header is a settings line and whose first row is another."""
+    path = tmp_path / "env2.csv"
+    path.write_text("db_password: hunter2\napi_key: sk-live-abcdefghijklmnopqrstuvwx\n")
+    result = runner.invoke(app, ["data", "check", str(path)])
+    assert result.exit_code == 2 and "cannot tell the format from its fields" in result.output
+    assert "hunter2" not in result.output and "sk-live" not in result.output
 
 
 def test_a_token_in_a_json_value_is_masked_where_an_error_quotes_it(tmp_path):
