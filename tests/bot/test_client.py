@@ -15,7 +15,18 @@ from bot.discord_app.client import QABot
 from bot.status import ThrottledStatus
 from tests.bot.fixtures import make_settings
 
-ALL_COMMANDS = {"ask", "correct", "retrain", "export", "teach", "unanswered", "stats", "model", "reload"}
+ALL_COMMANDS = {
+    "ask",
+    "correct",
+    "retrain",
+    "export",
+    "teach",
+    "unanswered",
+    "stats",
+    "model",
+    "reload",
+    "synonym",
+}
 
 
 def make_bot(**settings) -> QABot:
@@ -95,7 +106,9 @@ def test_qabot_sync_uploads_the_commands_to_a_guild(monkeypatch, tmp_path):
     result = CliRunner().invoke(app, ["sync", "--guild", "777"])
     assert result.exit_code == 0, result.output
     assert synced == {"guild": 777}
-    assert "Synced 9 commands to guild 777" in result.output and "/retrain" in result.output
+    assert (
+        f"Synced {len(ALL_COMMANDS)} commands to guild 777" in result.output and "/retrain" in result.output
+    )
     assert "SECRET" not in result.output
 
 
