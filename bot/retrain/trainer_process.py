@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from training.exit_codes import EXIT_OK
+from training.redact import redact
 from training.workdirs import PARENT_ENV
 
 log = logging.getLogger(__name__)
 
 KILL_GRACE_S = 10.0  # after SIGTERM the trainer deletes its staging folder; SIGKILL if it takes longer
 STDERR_TAIL_LINES = 15
+STDERR_TAIL_CHARS = 1500
 
 
 class TrainerFailed(Exception):
@@ -135,4 +137,5 @@ class TrainerProcess:
             text = self.stderr_path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.strip().splitlines()[-lines:])[-1500:]
+        # Masked before it is cut: a token the cut fell into would no longer look like one.
+        return redact("\n".join(text.strip().splitlines()[-lines:]))[-STDERR_TAIL_CHARS:]

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from bot.answering.answerer import Answerer
 from bot.cli.common import fail
 from bot.retrain import RetrainJob, RetrainOptions
-from bot.retrain.trainer_process import TrainerFailed
+from bot.retrain.trainer_process import STDERR_TAIL_CHARS, TrainerFailed, TrainerProcess
 from bot.status import ThrottledStatus
 from storage.models import TrainingRun
 from tests.bot.fixtures import FakeGenerator
@@ -87,3 +87,13 @@ async def test_the_status_message_masks_every_text():
 def test_the_cli_error_line_masks_the_token(capsys):
     fail(f"cannot log in: DISCORD_TOKEN={TOKEN} was refused")
     assert capsys.readouterr().err == "error: cannot log in: DISCORD_TOKEN=*** was refused\n"
+
+
+def test_the_trainer_stderr_tail_is_masked_before_it_is_cut(tmp_path):
+    """The tail was cut to its last 1,500 characters first: a token the cut fell into lost its head, no
+    longer looked like a token, and its secret part was kept."""
+    line = "warning: bad record " + TOKEN + " "
+    (tmp_path / "err").write_text(line + "x" * (STDERR_TAIL_CHARS - len(line) + 30) + "\n")  # cut: 30 in
+    tail = TrainerProcess(["true"], tmp_path / "err").stderr_tail()
+    assert TOKEN[-20:] not in tail
+    assert tail.endswith(" " + "x" * (STDERR_TAIL_CHARS - len(line) + 30)) and len(tail) <= STDERR_TAIL_CHARS
