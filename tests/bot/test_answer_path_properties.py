@@ -13,16 +13,7 @@ from hypothesis import strategies as st
 
 from bot.answering.answer_path import MAX_QUESTION_CHARS
 from bot.answering.answerer import Answerer, EmptyQuestion, clean_question
-from tests.bot.fixtures import FakeGenerator
-from training.retrieval.zones import ZoneThresholds
-
-KNOWN = [
-    {"question": "How many players are on a football team?", "answer": "Eleven."},
-    {"question": "How long is a football match?", "answer": "90 minutes."},
-    {"question": "Who won the 2014 World Cup?", "answer": "Germany."},
-    {"question": "What is a hat trick?", "answer": "Three goals by one player in one match."},
-]
-ZONES = ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5)
+from tests.bot.fixtures import known_generator
 
 # Every code point (lone surrogates, format and control characters included), with Discord-ish words mixed in.
 ANY_CHAR = st.characters(codec=None, categories=None)
@@ -48,8 +39,8 @@ def test_clean_question_is_bounded_one_line_and_idempotent(typed: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def generator() -> FakeGenerator:
-    return FakeGenerator({p["question"]: p["answer"] for p in KNOWN}, known=KNOWN, zones=ZONES)
+def generator():
+    return known_generator()
 
 
 @given(typed=TYPED)
