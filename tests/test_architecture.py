@@ -36,9 +36,8 @@ def _imports(path: Path, name: str, modules: dict[str, Path]) -> set[str]:
                 package = name.split(".") if is_package else name.split(".")[:-1]
                 package = package[: len(package) - (node.level - 1)]
                 base = ".".join([*package, base] if base else package)
-            for alias in node.names:
-                full = f"{base}.{alias.name}"
-                targets.add(full if full in modules else base)
+            targets.add(base)  # ``from pkg import module`` runs ``pkg/__init__.py`` first
+            targets.update(f"{base}.{alias.name}" for alias in node.names)
     return {t for t in targets if t in modules and t != name}
 
 

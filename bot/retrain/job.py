@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from bot import async_store
 from bot.answering import torch_thread
 from bot.async_store import SessionFactory, run_in_session
-from bot.retrain import gate
+from bot.retrain.gate import Evaluate, compare, default_evaluate
 from bot.retrain.state import (
     ProgressCallback,
     RetrainBusy,
@@ -75,7 +75,7 @@ class RetrainJob:
         precision: str = "auto",
         python: str = sys.executable,
         load_generator: Callable[[Path], Generator] | None = None,
-        evaluate: gate.Evaluate = gate.default_evaluate,
+        evaluate: Evaluate = default_evaluate,
     ) -> None:
         self.answerer = answerer
         self.session_factory = session_factory
@@ -161,7 +161,7 @@ class RetrainJob:
             result.model_dir = new_dir
             manifest = _read_manifest(new_dir)
             await self._report(on_progress, phase="evaluate", detail="comparing with the serving model")
-            verdict = await gate.compare(
+            verdict = await compare(
                 new_dir, self.serving_dir, force=options.force, evaluate=self._evaluate, exclude=learned
             )
             result.new_metrics, result.old_metrics = verdict.new, verdict.old
