@@ -125,9 +125,9 @@ async def apply_vote(
     With ``only_if``, a removal happens only while the user's current vote equals it (so taking back 👎
     after switching to 👍 keeps the 👍). Returns the exchange, its matched question (None for a "did you
     mean" reply) and the change in that question's net votes (to nudge its ranking: one vote per user per
-    known question, ``repo.question_vote``), or None when the message is not a logged answer.
+    known question, ``votes.question_vote``), or None when the message is not a logged answer.
     """
-    from storage import repo
+    from storage import repo, votes
 
     def write(session: Session) -> VoteResult | None:
         exchange = repo.exchange_by_reply(session, reply_message_id)
@@ -136,9 +136,9 @@ async def apply_vote(
         # A "did you mean" reply offers questions and answers none: a vote on it says nothing of the one
         # stored as its best match, so it nudges no ranking and takes back no wording.
         matched = None if exchange.zone == "suggest" else exchange.matched_question
-        before = repo.question_vote(session, user_id, matched) if matched else 0
-        repo.change_vote(session, exchange.id, user_id, vote, only_if=only_if)
-        after = repo.question_vote(session, user_id, matched) if matched else 0
+        before = votes.question_vote(session, user_id, matched) if matched else 0
+        votes.change_vote(session, exchange.id, user_id, vote, only_if=only_if)
+        after = votes.question_vote(session, user_id, matched) if matched else 0
         return VoteResult(exchange.id, matched, after - before, exchange.question)
 
     return await run_in_session(session_factory, write)
@@ -158,10 +158,10 @@ async def record_vote(
 
 
 async def vote_totals(session_factory: SessionFactory) -> dict[str, int]:
-    """Net votes per matched known question (``storage.repo.vote_totals``), to rank questions at startup."""
-    from storage import repo
+    """Net votes per matched known question (``storage.votes.vote_totals``), to rank questions at startup."""
+    from storage import votes
 
-    return await run_in_session(session_factory, repo.vote_totals)
+    return await run_in_session(session_factory, votes.vote_totals)
 
 
 async def record_correction(

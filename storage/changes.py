@@ -1,8 +1,8 @@
 """The change log: every write that changes what the bot knows appends a row in its own transaction, so
 every process serving the store (``SHARD_IDS``, a second ``qabot run``) sees it and reloads.
 
-``note`` is called by ``storage.repo``'s writers (taught pairs, corrections, learned wordings, votes,
-synonyms) and
+``note`` is called by ``storage.repo``'s writers (taught pairs, corrections, learned wordings, synonyms),
+``storage.votes`` and
 ``storage.importing``, and by the retrain job for a swapped model. A reader keeps a ``ChangeFeed``: ``mark()``
 where it starts, then ``read()`` returns each change committed since, once.
 

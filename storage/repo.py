@@ -1,5 +1,5 @@
 """Repository functions: every read and write the bot makes, each taking a ``Session`` (the training-run
-rows are in ``storage.runs``).
+rows are in ``storage.runs``, the votes in ``storage.votes``).
 
 The caller owns the transaction (``with session_factory.begin() as session:``); nothing here commits.
 Ids of Discord objects are stored as strings (snowflakes overflow some databases' signed 64-bit
@@ -11,19 +11,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from storage.changes import note
-from storage.models import MAX_SYNONYM_CHARS, Correction, Exchange, Feedback, Synonym, TaughtPair, utc_now
+from storage.models import MAX_SYNONYM_CHARS, Correction, Exchange, Synonym, TaughtPair, utc_now
 from storage.stats import get_stats
 from storage.text import normalize_question, question_key
 
 __all__ = [
     "add_correction",
     "add_taught_pair",
-    "change_vote",
     "discord_id",
     "exchange_by_id",
     "exchange_by_reply",
@@ -31,12 +29,7 @@ __all__ = [
     "live_pairs",
     "log_exchange",
     "mark_escalated",
-    "remove_vote",
-    "set_vote",
     "unanswered_queue",
-    "vote_of",
-    "vote_totals",
-    "question_vote",
     "remove_synonym",
     "set_synonym",
     "synonyms",
@@ -198,118 +191,6 @@ def forget_wording(session: Session, wording: str, question: str) -> int:
     if forgotten:
         note(session, "wording")
     return forgotten
-
-
-def set_vote(session: Session, exchange_id: int, user_id: int | str, vote: int) -> None:
-    """Record ``user_id``'s vote (+1 / -1) on an exchange, replacing any earlier vote of theirs.
-
-    One atomic ``INSERT … ON CONFLICT DO UPDATE``, so two concurrent reactions of the same user cannot
-    both insert.
-    """
-    if vote not in (1, -1):
-        raise ValueError(f"vote must be +1 or -1, got {vote!r}")
-    now = utc_now()
-    values = {"exchange_id": exchange_id, "user_id": discord_id(user_id), "vote": vote, "created_at": now}
-    dialect = session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-    if insert is None:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise NotImplementedError(f"votes on {dialect} are not supported")
-    # ORM-enabled insert: the UTCDateTime type processes the timestamps.
-    stmt = insert(Feedback).values(**values, updated_at=now)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[Feedback.exchange_id, Feedback.user_id],
-        set_={"vote": stmt.excluded.vote, "updated_at": stmt.excluded.updated_at},
-    )
-    session.execute(stmt)
-    note(session, "vote")  # rankings follow the votes in every process
-
-
-def vote_of(session: Session, exchange_id: int, user_id: int | str) -> int | None:
-    """``user_id``'s vote (+1 / -1) on an exchange, or None when they have not voted on it."""
-    return session.scalar(
-        select(Feedback.vote).where(
-            Feedback.exchange_id == exchange_id, Feedback.user_id == discord_id(user_id)
-        )
-    )
-
-
-def remove_vote(session: Session, exchange_id: int, user_id: int | str) -> bool:
-    """Remove ``user_id``'s vote on an exchange; True if there was one."""
-    row = session.scalars(
-        select(Feedback).where(Feedback.exchange_id == exchange_id, Feedback.user_id == discord_id(user_id))
-    ).first()
-    if row is None:
-        return False
-    session.delete(row)
-    session.flush()
-    note(session, "vote")
-    return True
-
-
-def change_vote(
-    session: Session, exchange_id: int, user_id: int | str, vote: int | None, *, only_if: int | None = None
-) -> int:
-    """Set (``vote`` = +1/-1) or remove (``vote`` = None) a user's vote; return the change in net votes.
-
-    The change is new vote − old vote (a removal: −old; 0 when nothing changed). With ``only_if``, a removal
-    happens only while the user's current vote equals it. The exchange row is locked first (``FOR UPDATE``
-    on PostgreSQL; SQLite writers are serialized anyway), so concurrent reactions on one answer cannot
-    both read the same old vote.
-    """
-    if vote is not None and vote not in (1, -1):
-        raise ValueError(f"vote must be +1, -1 or None, got {vote!r}")
-    session.execute(select(Exchange.id).where(Exchange.id == exchange_id).with_for_update())
-    old = vote_of(session, exchange_id, user_id) or 0
-    if vote is not None:
-        set_vote(session, exchange_id, user_id, vote)
-        return vote - old
-    if not old or (only_if is not None and old != only_if):
-        return 0
-    remove_vote(session, exchange_id, user_id)
-    return -old
-
-
-def _votes_on_answers() -> Any:
-    """Every vote on an answer that used a known question: (question, user, vote), oldest first.
-
-    A "did you mean" reply answers nothing, so votes on one count for no question."""
-    return (
-        select(Exchange.matched_question, Feedback.user_id, Feedback.vote)
-        .join(Feedback, Feedback.exchange_id == Exchange.id)
-        .where(
-            Exchange.matched_question.is_not(None), or_(Exchange.zone.is_(None), Exchange.zone != "suggest")
-        )
-        .order_by(Feedback.updated_at, Feedback.id)
-    )
-
-
-def question_vote(session: Session, user_id: int | str, matched_question: str) -> int:
-    """``user_id``'s vote on known ``matched_question``: their latest vote on any answer that used it, in any
-    wording with the same key (0: none). One person counts once per known question, however often they ask
-    and vote, and whatever wording an admin re-taught it under."""
-    key = question_key(matched_question)
-    latest = 0
-    for question, _, vote in session.execute(
-        _votes_on_answers().where(Feedback.user_id == discord_id(user_id))
-    ):
-        if question_key(question) == key:
-            latest = vote
-    return latest
-
-
-def vote_totals(session: Session) -> dict[str, int]:
-    """Net votes per known question (by ``question_key``; named by its latest wording): the sum of each
-    user's ``question_vote`` on it, read in one query."""
-    latest: dict[tuple[str, str], int] = {}
-    names: dict[str, str] = {}
-    for question, user_id, vote in session.execute(_votes_on_answers()):
-        key = question_key(question)
-        latest[key, user_id] = vote
-        names[key] = question
-    totals: dict[str, int] = {}
-    for (key, _), vote in latest.items():
-        totals[key] = totals.get(key, 0) + vote
-    return {names[key]: total for key, total in totals.items() if total}
 
 
 def add_correction(

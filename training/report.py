@@ -101,7 +101,8 @@ def write_retrieval(
     to it), then save the index over every record in ``folder``; returns the manifest's summary.
     ``synonyms``: admins' synonyms (``--synonyms``), saved with the alterations learned from the data."""
     from training.metrics import token_f1
-    from training.retrieval.alterations import admin_entries, learn, read_synonyms
+    from training.retrieval.alterations import admin_entries, read_synonyms
+    from training.retrieval.alterations_learning import learn
     from training.retrieval.embedder import Embedder
     from training.retrieval.index import HELD_OUT, RetrievalIndex, Vectors
     from training.retrieval.zones import calibrate_zones

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from training.data import comparison_key
-from training.retrieval.alterations import Alterations, admin_entries, choice_pair, from_choices
+from training.retrieval.alterations import Alterations, admin_entries
+from training.retrieval.alterations_learning import choice_pair, from_choices
 from training.retrieval.embedder import Embedder
 from training.retrieval.index import Match, RetrievalIndex, Vectors
 from training.retrieval.zones import MAX_SUGGESTIONS, OFF_TOPIC_PASS, OFF_TOPIC_PROBES, suggest_cut
@@ -57,7 +58,7 @@ class Knowledge:
         self._wordings: dict[str, tuple[str, str]] = {}  # wording key -> (wording, the question chosen)
         self._admin_wordings: set[str] = set()  # keys of wordings an admin taught: votes never forget them
         # Who chose each wording ("admin": an admin taught it), and the one word it says a dataset word is
-        # typed as (``training.retrieval.alterations.choice_pair``), for alterations people agree on.
+        # typed as (``training.retrieval.alterations_learning.choice_pair``), for alterations people agree on.
         self._wording_users: dict[str, set[str]] = {}
         self._word_pairs: dict[str, tuple[str, str] | None] = {}
         self._chosen: dict[str, dict[str, str]] = {}  # wording key -> its known question's record
@@ -149,7 +150,7 @@ class Knowledge:
         """Answer ``wording`` (what someone typed) as known ``question`` (the suggestion they chose, or what
         an admin taught it as: ``by_admin``, which no member's vote takes back). Where ``CHOICE_USERS``
         people's choices (or an admin's) say one word they typed means a word of the dataset, it does
-        (``training.retrieval.alterations.from_choices``)."""
+        (``training.retrieval.alterations_learning.from_choices``)."""
         if self._add_wording(wording, question, by_admin, user_id):
             self.alterations = self._alterations()
 

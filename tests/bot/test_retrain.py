@@ -195,7 +195,7 @@ async def test_gate_rejects_a_worse_model_unless_forced(tmp_path, serving):
 async def test_retrain_learns_only_vouched_for_answers_and_holds_out_the_gate_questions(
     tmp_path, store, serving
 ):
-    from storage import repo
+    from storage import repo, votes
 
     with store.begin() as session:
         common = {"model_version": "m", "confidence": 0.9, "latency_ms": 5.0, "source": "discord"}
@@ -206,9 +206,9 @@ async def test_retrain_learns_only_vouched_for_answers_and_holds_out_the_gate_qu
             session, question="Liked one?", answer="A good one.", unanswered=False, **common
         )
         repo.log_exchange(session, question="Unknown?", answer="I'm not sure.", unanswered=True, **common)
-        repo.set_vote(session, liked.id, "u1", +1)
-        repo.set_vote(session, guess.id, "u1", +1)
-        repo.set_vote(session, guess.id, "u2", -1)  # net 0: nobody vouched for it
+        votes.set_vote(session, liked.id, "u1", +1)
+        votes.set_vote(session, guess.id, "u1", +1)
+        votes.set_vote(session, guess.id, "u2", -1)  # net 0: nobody vouched for it
         repo.add_taught_pair(session, "Taught one?", "Taught answer.", admin_id="1")
     job = RetrainJob(answerer=None, session_factory=store, model_pointer=serving, base_datasets=[])
     data = await job._export(tmp_path)

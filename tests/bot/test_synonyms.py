@@ -19,7 +19,7 @@ from storage import repo
 from storage.db import dispose, open_store
 from tests.bot.fixtures import ADMIN_ID, FakeGenerator, invoke, make_interaction, make_member
 from tests.storage.conftest import postgres_server  # noqa: F401  (a fixture)
-from training.retrieval.alterations import learn
+from training.retrieval.alterations_learning import learn
 from training.retrieval.index import RetrievalIndex
 from training.retrieval.zones import ZoneThresholds
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage import repo
+from storage import repo, votes
 from storage.models import Exchange, TaughtPair
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -52,14 +52,14 @@ def seed(factory: sessionmaker[Session]) -> None:
     h = timedelta(hours=1)
     with factory.begin() as s:
         offside = _ask(s, "What is offside?", "Being past the last defender.", 0 * h)
-        repo.set_vote(s, offside, "u1", 1)
-        repo.set_vote(s, offside, "u2", 1)
+        votes.set_vote(s, offside, "u1", 1)
+        votes.set_vote(s, offside, "u2", 1)
         # Same question, normalized: fewer net votes, so the first answer wins.
         offside2 = _ask(s, "what is  OFFSIDE", "No idea really.", 1 * h)
-        repo.set_vote(s, offside2, "u3", -1)
+        votes.set_vote(s, offside2, "u3", -1)
         # A wrong answer an admin corrected: the correction wins whatever the votes.
         cup = _ask(s, "Who won the 2018 World Cup?", "Brazil", 3 * h)
-        repo.set_vote(s, cup, "u1", -1)
+        votes.set_vote(s, cup, "u1", -1)
         repo.add_correction(
             s, cup, "France won it; ask <@123456789012345678> for details.", "a1", created_at=T0 + 3.5 * h
         )
@@ -68,7 +68,7 @@ def seed(factory: sessionmaker[Session]) -> None:
         tickets = _ask(
             s, "Contact for tickets?", "Mail tickets@example.com or call +1 (555) 123-4567.", 5 * h
         )
-        repo.set_vote(s, tickets, "u2", 1)
+        votes.set_vote(s, tickets, "u2", 1)
         repo.add_taught_pair(
             s, "How long is a match", "90 minutes plus stoppage time.", "a1", created_at=T0 + 6 * h
         )

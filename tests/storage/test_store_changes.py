@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from storage import changes, repo
+from storage import changes, repo, votes
 from storage.changes import ChangeFeed, note, prune
 from storage.db import engine_of
 from storage.importing import import_records
@@ -40,9 +40,9 @@ def test_every_write_that_changes_what_the_bot_knows_logs_one_change(store):
         assert not repo.record_choice(s, answer, "How long is a match?")  # nothing recorded: no change
         repo.forget_wording(s, "how long?", "How long is a match?")
         repo.forget_wording(s, "how long?", "How long is a match?")  # nothing left to forget
-        repo.change_vote(s, answer, "u1", 1)
-        repo.change_vote(s, answer, "u1", None)
-        repo.change_vote(s, answer, "u1", None)  # no vote to take back
+        votes.change_vote(s, answer, "u1", 1)
+        votes.change_vote(s, answer, "u1", None)
+        votes.change_vote(s, answer, "u1", None)  # no vote to take back
         import_records(s, [{"question": "Q1?", "answer": "A1."}, {"question": "Q2?", "answer": "A2."}])
         import_records(s, [{"question": "Q1?", "answer": "A1."}])  # all duplicates: nothing added
     assert kinds(store) == ["taught", "correction", "wording", "wording", "vote", "vote", "taught"]

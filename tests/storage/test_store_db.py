@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import sessionmaker
 
-from storage import repo
+from storage import repo, votes
 from storage.db import (
     StoreError,
     alembic_config,
@@ -132,7 +132,7 @@ def test_0002_and_0003_up_down_up_keep_every_row(db_url):
             assert repo.record_choice(s, new.id, "Known?")
             new_id = new.id
             for exchange_id in (old_id, new_id):
-                repo.set_vote(s, exchange_id, "u1", 1)
+                votes.set_vote(s, exchange_id, "u1", 1)
                 repo.add_correction(s, exchange_id, "Fixed.", "admin")
         counts = {t: _count(engine, t) for t in ("exchanges", "feedback", "corrections")}
         assert counts == {"exchanges": 2, "feedback": 2, "corrections": 2}
@@ -304,7 +304,7 @@ def test_a_store_from_a_newer_qabot_is_a_clear_error(db_url):
 def test_failed_write_is_raised_with_its_traceback_at_debug_level_only(store, caplog):
     caplog.set_level(logging.DEBUG, logger="storage.db")
     with pytest.raises(StoreError, match="could not log vote"), transaction(store, "log vote") as s:
-        repo.set_vote(s, 424242, "u1", 1)  # no such exchange: foreign key violation
+        votes.set_vote(s, 424242, "u1", 1)  # no such exchange: foreign key violation
     logged = [r for r in caplog.records if "could not log vote" in r.getMessage()]
     assert logged and all(r.levelno == logging.DEBUG for r in logged) and logged[0].exc_info
     with store.begin() as s:
@@ -360,7 +360,7 @@ def test_50_threads_write_5000_exchanges_without_lock_errors(store):
                     )  # fmt: skip
                     if i % 10 == 0:  # read-then-write transactions, as the reaction handler does
                         found = repo.exchange_by_reply(s, f"{n}{i}")
-                        repo.set_vote(s, found.id, f"user{n}", 1)
+                        votes.set_vote(s, found.id, f"user{n}", 1)
         except BaseException as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from storage import repo, runs
+from storage import repo, runs, votes
 from storage.models import Exchange, Feedback
 from tests.storage.seed import log_one
 
@@ -49,16 +49,16 @@ def test_log_exchange_rejects_empty_question_and_unknown_source(store):
 def test_one_vote_per_user_changeable_and_removable(store):
     with store.begin() as s:
         exchange_id = log_one(s).id
-        repo.set_vote(s, exchange_id, "u1", 1)
-        repo.set_vote(s, exchange_id, "u1", 1)
-        repo.set_vote(s, exchange_id, "u2", 1)
+        votes.set_vote(s, exchange_id, "u1", 1)
+        votes.set_vote(s, exchange_id, "u1", 1)
+        votes.set_vote(s, exchange_id, "u2", 1)
     with store.begin() as s:
         assert sorted((v.user_id, v.vote) for v in _votes(s, exchange_id)) == [("u1", 1), ("u2", 1)]
-        repo.set_vote(s, exchange_id, "u1", -1)  # changed
+        votes.set_vote(s, exchange_id, "u1", -1)  # changed
     with store.begin() as s:
         assert sorted((v.user_id, v.vote) for v in _votes(s, exchange_id)) == [("u1", -1), ("u2", 1)]
-        assert repo.remove_vote(s, exchange_id, "u2") is True
-        assert repo.remove_vote(s, exchange_id, "u2") is False
+        assert votes.remove_vote(s, exchange_id, "u2") is True
+        assert votes.remove_vote(s, exchange_id, "u2") is False
     with store.begin() as s:
         assert [(v.user_id, v.vote) for v in _votes(s, exchange_id)] == [("u1", -1)]
 
@@ -67,7 +67,7 @@ def test_vote_values_are_checked(store):
     with store.begin() as s:
         exchange_id = log_one(s).id
         with pytest.raises(ValueError):
-            repo.set_vote(s, exchange_id, "u1", 0)
+            votes.set_vote(s, exchange_id, "u1", 0)
 
 
 def test_database_enforces_one_vote_per_user(store):
@@ -79,7 +79,7 @@ def test_database_enforces_one_vote_per_user(store):
 
 def test_vote_on_missing_exchange_violates_foreign_key(store):
     with pytest.raises(IntegrityError), store.begin() as s:
-        repo.set_vote(s, 12345, "u1", 1)
+        votes.set_vote(s, 12345, "u1", 1)
 
 
 def test_unanswered_queue_is_oldest_first_without_corrected_or_taught(store):
@@ -134,9 +134,9 @@ def test_get_stats_counts_days_top_questions_and_votes(store):
         ]:
             log_one(s, question=question, created_at=now - timedelta(days=days_ago))
         gone = log_one(s, question="No idea?", unanswered=True, created_at=now)
-        repo.set_vote(s, gone.id, "u1", -1)
-        repo.set_vote(s, gone.id, "u2", 1)
-        repo.set_vote(s, gone.id, "u3", 1)
+        votes.set_vote(s, gone.id, "u1", -1)
+        votes.set_vote(s, gone.id, "u2", 1)
+        votes.set_vote(s, gone.id, "u3", 1)
     with store.begin() as s:
         stats = repo.get_stats(s, days=3, now=now)
         total = s.scalar(select(func.count()).select_from(Exchange))

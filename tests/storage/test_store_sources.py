@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import event, select
 
-from storage import repo
+from storage import repo, votes
 from storage.db import engine_of
 from storage.models import Exchange
 from tests.storage.seed import log_one
@@ -101,11 +101,11 @@ def test_change_vote_returns_the_change_in_net_votes(store):
     ]
     for vote, only_if, delta in steps:
         with store.begin() as s:
-            assert repo.change_vote(s, exchange_id, "u1", vote, only_if=only_if) == delta, (vote, only_if)
+            assert votes.change_vote(s, exchange_id, "u1", vote, only_if=only_if) == delta, (vote, only_if)
     with store.begin() as s:
-        assert repo.vote_of(s, exchange_id, "u1") is None
+        assert votes.vote_of(s, exchange_id, "u1") is None
         with pytest.raises(ValueError):
-            repo.change_vote(s, exchange_id, "u1", 2)
+            votes.change_vote(s, exchange_id, "u1", 2)
 
 
 def test_vote_totals_count_one_vote_per_user_per_known_question_in_one_query(store):
@@ -124,7 +124,7 @@ def test_vote_totals_count_one_vote_per_user_per_known_question_in_one_query(sto
             (b, "u2", -1),
             (unmatched, "u1", 1),
         ]:
-            repo.set_vote(s, exchange_id, user, vote)
+            votes.set_vote(s, exchange_id, user, vote)
     statements: list[str] = []
     engine = engine_of(store)
 
@@ -135,7 +135,7 @@ def test_vote_totals_count_one_vote_per_user_per_known_question_in_one_query(sto
         s.execute(select(Exchange.id).limit(1))  # the transaction's BEGIN is not the aggregate
         event.listen(engine, "before_cursor_execute", count)
         try:
-            totals = repo.vote_totals(s)
+            totals = votes.vote_totals(s)
         finally:
             event.remove(engine, "before_cursor_execute", count)
     # u1 voted on A? twice (asking it in two wordings): their latest vote, -1, is the one that counts.
@@ -145,7 +145,7 @@ def test_vote_totals_count_one_vote_per_user_per_known_question_in_one_query(sto
 
 def test_vote_totals_on_an_empty_store(store):
     with store.begin() as s:
-        assert repo.vote_totals(s) == {}
+        assert votes.vote_totals(s) == {}
 
 
 def test_live_pairs_are_active_taught_pairs_and_latest_corrections_oldest_first(store):

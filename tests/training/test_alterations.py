@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from training.retrieval.alterations import ALTERATIONS_FILE, Alteration, Alterations, learn
+from training.retrieval.alterations import ALTERATIONS_FILE, Alteration, Alterations
+from training.retrieval.alterations_learning import learn
 from training.retrieval.index import INDEX_DIR, RetrievalIndex
 from training.retrieval.lexical import BM25View, word_terms
 
@@ -203,7 +204,7 @@ def test_training_saves_admins_synonyms_over_the_learned_ones(tmp_path) -> None:
 
 
 def test_a_choice_says_which_dataset_word_one_unknown_typed_word_stands_for() -> None:
-    from training.retrieval.alterations import choice_pair, from_choices
+    from training.retrieval.alterations_learning import choice_pair, from_choices
 
     known = {"role", "goalkeeper", "kit", "long", "stoppage", "time", "what", "how"}.__contains__
     goalkeeper = "What is the role of the goalkeeper?"
