@@ -1,4 +1,5 @@
-"""Shared fixtures for the bot tests; the fakes and the other fixtures live in ``tests/bot/fixtures.py``."""
+"""Shared fixtures for the bot tests; they live in ``tests/bot/fixtures.py``, the generator fakes in
+``tests/bot/fakes.py``."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import pytest
 from bot.answering import torch_thread
 from bot.answering.answerer import Answerer
 from bot.answering.scheduling import AnswerCache
-from tests.bot.fixtures import KNOWN, FakeGenerator, known_generator
+from tests.bot.fakes import KNOWN, FakeGenerator, known_generator
 from tests.tiny_checkpoint import tiny_model
 from training.runtime.batching import RunningBatch
 from training.runtime.generate import Generation, GenerationConfig, Generator

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.answering.answerer import Answerer
-from tests.bot.fixtures import KNOWN, ZONES, FakeGenerator, known_generator
+from tests.bot.fakes import KNOWN, ZONES, FakeGenerator, known_generator
 
 
 async def test_rewording_is_answered_by_the_model_for_the_known_question() -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bot.answering.answer_path import MAX_QUESTION_CHARS
 from bot.answering.answerer import Answerer, EmptyQuestion, clean_question
-from tests.bot.fixtures import known_generator
+from tests.bot.fakes import known_generator
 
 # Every code point (lone surrogates, format and control characters included), with Discord-ish words mixed in.
 ANY_CHAR = st.characters(codec=None, categories=None)

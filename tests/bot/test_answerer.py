@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.answering.answerer import Answerer, EmptyQuestion, clean_question
-from tests.bot.fixtures import FakeGenerator
+from tests.bot.fakes import FakeGenerator
 from tests.tiny_checkpoint import TINY_PAIRS, tiny_model
 from training.runtime.batching import RunningBatch
 from training.runtime.generate import Generator

@@ -21,7 +21,8 @@ from sqlalchemy import select
 from bot.discord_app.replies import SUGGEST_TEXT, button_label, question_text, same_question
 from bot.discord_app.views import ONLY_ASKER, SuggestionView
 from storage.models import Exchange
-from tests.bot.fixtures import FakeGenerator, make_interaction, react
+from tests.bot.fakes import FakeGenerator
+from tests.bot.fixtures import make_interaction, react
 from training.retrieval.zones import ZoneThresholds
 
 KNOWN = [

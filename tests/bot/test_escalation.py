@@ -22,7 +22,8 @@ from bot.discord_app.escalation import TEACH_REFUSAL, TeachButton, TeachModal, e
 from bot.discord_app.flood import ESCALATIONS_PER_USER, EscalationLimiter
 from bot.discord_app.replies import Asked
 from storage.models import Exchange, TaughtPair
-from tests.bot.fixtures import ADMIN_ID, FakeGenerator, make_interaction, make_member
+from tests.bot.fakes import FakeGenerator
+from tests.bot.fixtures import ADMIN_ID, make_interaction, make_member
 from training.retrieval.zones import ZoneThresholds
 
 KNOWN = [

@@ -23,7 +23,8 @@ from bot.retrain import RetrainJob, RetrainOptions
 from storage import repo
 from storage.changes import note
 from storage.db import dispose, open_store
-from tests.bot.fixtures import FakeGenerator, fake_models, fake_trainer, small_dataset
+from tests.bot.fakes import FakeGenerator
+from tests.bot.fixtures import fake_models, fake_trainer, small_dataset
 from tests.storage.conftest import postgres_server  # noqa: F401  (a fixture)
 from training.checkpoint import point_current
 from training.retrieval.zones import ZoneThresholds

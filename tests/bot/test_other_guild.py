@@ -17,11 +17,11 @@ from bot.discord_app.escalation import TEACH_REFUSAL, TeachModal
 from bot.discord_app.permissions import REFUSAL, NotAdmin, in_community, is_admin
 from bot.retrain import RetrainJob
 from storage.models import Exchange, TaughtPair
+from tests.bot.fakes import FakeGenerator
 from tests.bot.fixtures import (
     ADMIN_ID,
     DM,
     HOME_GUILD_ID,
-    FakeGenerator,
     command_named,
     invoke,
     make_guild,

@@ -12,7 +12,7 @@ from bot.retrain import RetrainJob, RetrainOptions
 from bot.retrain.trainer_process import STDERR_TAIL_CHARS, TrainerFailed, TrainerProcess
 from bot.status import ThrottledStatus
 from storage.models import TrainingRun
-from tests.bot.fixtures import FakeGenerator
+from tests.bot.fakes import FakeGenerator
 
 TOKEN = "MTA4NzY1NDMyMTA5ODc2NTQz" + "." + "GhT3xQ" + "." + "k9Zb2-Lr_7vQeWx1NcPa0sYdF4uJmH8tRgE"
 

@@ -18,7 +18,8 @@ from bot import async_store
 from bot.answering.answerer import Answerer
 from bot.retrain import RetrainBusy, RetrainData, RetrainJob, RetrainOptions, gate
 from storage.models import Exchange, TrainingRun
-from tests.bot.fixtures import TRAIN_FAST, FakeGenerator, fake_models, fake_trainer, small_dataset
+from tests.bot.fakes import FakeGenerator
+from tests.bot.fixtures import TRAIN_FAST, fake_models, fake_trainer, small_dataset
 from training.checkpoint import point_current
 from training.config import parse_config
 from training.runtime.generate import Generator

@@ -8,7 +8,7 @@ import json
 from bot import async_store
 from bot.answering.answerer import Answerer
 from bot.retrain import RetrainData, RetrainJob, RetrainOptions
-from tests.bot.fixtures import FakeGenerator
+from tests.bot.fakes import FakeGenerator
 from training.data import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
 
 OK = {"question": "What is offside?", "answer": "Being past the second-last defender."}

@@ -9,7 +9,7 @@ import inspect
 import pytest
 
 from bot.answering.scheduling import JOIN_SHARE, Batch, JoinPacer
-from tests.bot.fixtures import FakeBatch, FakeGenerator
+from tests.bot.fakes import FakeBatch, FakeGenerator
 from tests.tiny_checkpoint import tiny_model
 from training.runtime.batching import RunningBatch
 from training.runtime.generate import GenerationConfig, Generator

@@ -17,7 +17,8 @@ from bot.answering.answerer import Answerer
 from bot.answering.knowledge_sync import KnowledgeSync
 from storage import repo
 from storage.db import dispose, open_store
-from tests.bot.fixtures import ADMIN_ID, FakeGenerator, invoke, make_interaction, make_member
+from tests.bot.fakes import FakeGenerator
+from tests.bot.fixtures import ADMIN_ID, invoke, make_interaction, make_member
 from tests.storage.conftest import postgres_server  # noqa: F401  (a fixture)
 from training.retrieval.alterations_learning import learn
 from training.retrieval.index import RetrievalIndex

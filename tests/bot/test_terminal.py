@@ -368,7 +368,7 @@ async def test_terminal_unanswered_groups_similar_questions(store, answerer):
 
 
 async def test_a_did_you_mean_choice_by_number_teaches_the_wording(store):
-    from tests.bot.fixtures import FakeGenerator
+    from tests.bot.fakes import FakeGenerator
     from training.retrieval.zones import ZoneThresholds
 
     known = [

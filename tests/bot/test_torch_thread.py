@@ -6,7 +6,7 @@ import threading
 
 from bot.answering import torch_thread
 from bot.answering.answerer import Answerer
-from tests.bot.fixtures import FakeGenerator
+from tests.bot.fakes import FakeGenerator
 
 
 class ThreadRecordingGenerator(FakeGenerator):
