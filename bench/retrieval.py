@@ -82,7 +82,8 @@ def main() -> None:
     import torch
 
     from training.retrieval.embedder import Embedder
-    from training.retrieval.index import RetrievalIndex, Vectors
+    from training.retrieval.index import RetrievalIndex
+    from training.retrieval.vectors import Vectors
 
     torch.set_num_threads(1)  # as the bot answers: one torch thread
     rng = np.random.default_rng(0)

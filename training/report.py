@@ -104,7 +104,8 @@ def write_retrieval(
     from training.retrieval.alterations import admin_entries, read_synonyms
     from training.retrieval.alterations_learning import learn
     from training.retrieval.embedder import Embedder
-    from training.retrieval.index import HELD_OUT, RetrievalIndex, Vectors
+    from training.retrieval.index import HELD_OUT, RetrievalIndex
+    from training.retrieval.vectors import Vectors
     from training.retrieval.zones import calibrate_zones
 
     started = time.perf_counter()

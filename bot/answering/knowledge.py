@@ -28,7 +28,8 @@ from training.data import comparison_key
 from training.retrieval.alterations import Alterations, admin_entries
 from training.retrieval.alterations_learning import choice_pair, from_choices
 from training.retrieval.embedder import Embedder
-from training.retrieval.index import Match, RetrievalIndex, Vectors
+from training.retrieval.index import Match, RetrievalIndex
+from training.retrieval.vectors import Vectors
 from training.retrieval.zones import MAX_SUGGESTIONS, OFF_TOPIC_PASS, OFF_TOPIC_PROBES, suggest_cut
 
 log = logging.getLogger(__name__)

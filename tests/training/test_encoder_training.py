@@ -22,7 +22,8 @@ from training.retrieval.embedder import (
     multilingual_available,
 )
 from training.retrieval.encoder_training import auc, tune_encoder
-from training.retrieval.index import INDEX_DIR, RetrievalIndex, Vectors
+from training.retrieval.index import INDEX_DIR, RetrievalIndex
+from training.retrieval.vectors import Vectors
 
 TOPICS = ["players", "yellow card", "red card", "offside", "penalty", "goal", "corner", "throw-in"]
 FRAMES = ["How many {} are there?", "What does a {} mean?", "When is a {} given?", "Who decides a {}?"]

@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from training.retrieval.embedder import Embedder
-from training.retrieval.index import BLEND, RetrievalIndex, Vectors
+from training.retrieval.index import BLEND, RetrievalIndex
+from training.retrieval.vectors import Vectors
 from training.retrieval.zones import OFF_TOPIC_PROBES, probe_rewordings
 
 SEED = 1  # calibration's rewordings use seed 0

@@ -36,6 +36,7 @@ from training.retrieval.lexical import (
     word_grams,
     word_terms,
 )
+from training.retrieval.vectors import Vectors
 
 INDEX_DIR = "retrieval"
 HELD_OUT = "held_out"
@@ -60,14 +61,6 @@ DENSE_SCAN_MAX = 20_000
 BLEND = {"question": 0.3, "pair": 0.55, "lexical": 0.15}
 LEXICAL_ONLY = {"question": 0.0, "pair": 0.0, "lexical": 1.0}
 FORMAT_1_BLEND = {"question": 0.7, "pair": 0.0, "lexical": 0.3}
-
-
-def pair_text(record: dict[str, Any]) -> str:
-    """What the pair view encodes: the question followed by its answer."""
-    return f"{record['question']} {record['answer']}"
-
-
-PAIR_MAX_TOKENS = 128  # a question with its answer: the length all-MiniLM-L6-v2 was trained on
 
 
 def _cosine(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -95,28 +88,6 @@ class Match:
     # "trained" (the model learned it), HELD_OUT (in the dataset but kept out of training for evaluation),
     # "taught" or "correction" (added in the store since training)
     origin: str = "trained"
-
-
-@dataclass(frozen=True)
-class Vectors:
-    """Sentence embeddings of an index's records: one per question and one per question with its answer
-    (``pairs``; None in an index saved before pairs were encoded)."""
-
-    questions: np.ndarray
-    pairs: np.ndarray | None
-
-    @classmethod
-    def encode(cls, embedder: Embedder, records: Sequence[dict[str, Any]]) -> Vectors:
-        return cls(
-            embedder.encode([r["question"] for r in records]),
-            embedder.encode([pair_text(r) for r in records], max_tokens=PAIR_MAX_TOKENS),
-        )
-
-    def __add__(self, other: Vectors) -> Vectors:
-        pairs = None
-        if self.pairs is not None and other.pairs is not None:
-            pairs = np.concatenate([self.pairs, other.pairs])
-        return Vectors(np.concatenate([self.questions, other.questions]), pairs)
 
 
 def _term_views(questions: Sequence[str], like: RetrievalIndex | None = None) -> tuple[BM25View, BM25View]:
