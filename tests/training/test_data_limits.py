@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import tracemalloc
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
+from tests.training.memory_support import peak_of
 from training.__main__ import main as train_main
 from training.data import (
     MAX_ANSWER_CHARS,
@@ -105,14 +105,9 @@ def _bomb(path: Path, megabytes: int) -> Path:
 def test_a_compressed_file_is_read_as_a_stream_and_refused_past_the_limit(tmp_path, monkeypatch):
     monkeypatch.setattr("training.data.reading.MAX_DATASET_BYTES", 4 << 20)
     path = _bomb(tmp_path / "bomb.jsonl.gz", 64)
-    tracemalloc.start()
-    try:
-        with pytest.raises(DatasetError) as info:
-            read_dataset(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert str(info.value) == (
+    error, peak = peak_of(lambda: read_dataset(path))
+    assert isinstance(error, DatasetError)
+    assert str(error) == (
         f"{path}: decompresses to more than the 4 MiB limit for one dataset file (MAX_DATASET_BYTES); "
         "split it into smaller files"
     )
@@ -220,19 +215,6 @@ def test_train_reports_bad_input_in_one_line_with_exit_2(bad_files, tmp_path, ca
     assert err.startswith(f"Error: {bad_files[name]}: record ") and err.count("\n") == 1
 
 
-def _peak(read) -> tuple[BaseException | None, int]:
-    """What ``read()`` raised (None for nothing), and the peak of Python's allocations while it ran."""
-    tracemalloc.start()
-    try:
-        try:
-            read()
-        except Exception as exc:  # noqa: BLE001 - the caller checks it
-            return exc, tracemalloc.get_traced_memory()[1]
-        return None, tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
 TINY = 1_000_000  # "{}" records after a few good ones: 3 MB of text, about 70 MB as Python objects
 
 
@@ -259,7 +241,7 @@ def test_a_file_of_many_small_records_is_refused_past_max_records_in_bounded_mem
     path = tmp_path / name
     path.write_text(text)
     del text
-    error, peak = _peak(lambda: read_dataset(path, records_key=records_key))
+    error, peak = peak_of(lambda: read_dataset(path, records_key=records_key))
     assert isinstance(error, DatasetError)
     assert str(error) == (
         f"{path}: more than the 10-record limit for one dataset file (MAX_RECORDS); "

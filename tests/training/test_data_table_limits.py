@@ -5,13 +5,12 @@ naming the record and field. The limits are made small here; the reviewer's file
 
 from __future__ import annotations
 
-import tracemalloc
-
 import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from tests.training.memory_support import peak_of
 from training.data import DatasetError, load_dataset_file, read_dataset
 
 BIG = "a" * 100_000
@@ -67,16 +66,9 @@ def test_a_long_parquet_cell_is_refused_with_its_record_and_field_before_it_is_d
     path = tmp_path / "bigcell.parquet"  # one 100,000-character text, dictionary-encoded in 150 rows
     table = pa.table({"question": ["Q?"] * 150, "answer": pa.array([BIG] * 150, type=pa.large_string())})
     pq.write_table(table, path)
-    tracemalloc.start()
-    try:
-        with pytest.raises(DatasetError) as info:
-            read_dataset(path)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert str(info.value).startswith(
-        f"{path}: record 1, field 'answer': record too long: 100,002 bytes of text"
-    )
+    error, peak = peak_of(lambda: read_dataset(path))
+    assert isinstance(error, DatasetError)
+    assert str(error).startswith(f"{path}: record 1, field 'answer': record too long: 100,002 bytes of text")
     assert peak < 4 << 20  # as Python objects, the batch's 150 texts are 15 MB
 
 
