@@ -134,3 +134,13 @@ def test_redact_logging_covers_the_root_handlers_and_the_last_resort(capsys):
     finally:
         root.removeHandler(handler)
     assert TOKEN not in capsys.readouterr().err
+
+
+def test_a_token_shaped_key_is_redacted_before_a_message_cuts_it():
+    from training.data.errors import shown
+
+    token = "MTA" + "x" * 23 + ".Gxxxxx." + "y" * 27
+    [name] = shown([token])
+    assert "MTA" not in name and "yyy" not in name
+    assert shown(["k" * 5000])[0] == "k" * 40 + "…"
+    assert shown(["short"]) == ["short"]

@@ -17,15 +17,21 @@ from pathlib import Path
 from training.redact import redact
 
 NAME_CHARS = 40  # of a key or header name quoted in a message
+REDACT_SPAN = 200  # characters past NAME_CHARS redacted before the cut (a Discord token is ~72)
 
 
 def shown(items: Iterable[object]) -> list[object]:
     """``items`` as a message quotes them: a name past ``NAME_CHARS`` cut there, with "…" (a 2 MB key
-    would otherwise be a 2 MB error line)."""
-    return [
-        f"{item[:NAME_CHARS]}…" if isinstance(item, str) and len(item) > NAME_CHARS else item
-        for item in items
-    ]
+    would otherwise be a 2 MB error line). Redacted before the cut: a token the cut fell into would no
+    longer look like one, and its start would be shown."""
+    return [_shown(item) if isinstance(item, str) else item for item in items]
+
+
+def _shown(name: str) -> str:
+    # A token that starts within NAME_CHARS ends well within REDACT_SPAN of it.
+    cut = len(name) > NAME_CHARS + REDACT_SPAN
+    name = redact(name[: NAME_CHARS + REDACT_SPAN])
+    return f"{name[:NAME_CHARS]}…" if cut or len(name) > NAME_CHARS else name
 
 
 def listing(items: Iterable[object], limit: int = 10, total: int | None = None) -> str:

@@ -186,6 +186,17 @@ def _csv_delimiter(path: Path, text: str) -> str:
     return best
 
 
+def _named_twice(header: list[str]) -> str | None:
+    """The first non-blank column name seen before in ``header`` (in linear time: a header may hold 250k)."""
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            return name
+        if name:
+            seen.add(name)
+    return None
+
+
 def _csv_items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
     # RFC 4180 quoting; strict: a stray quote after a closing one, or a quote never closed, is an error
     # with its line rather than a silently merged field.
@@ -197,7 +208,7 @@ def _csv_items(path: Path, text: str) -> Iterator[tuple[Where, Any]]:
         if not header or not any(h.strip() for h in header):
             raise DatasetError(path, "empty dataset: no header row", line=1)
         header = [h.strip() for h in header]
-        if twice := next((h for i, h in enumerate(header) if h and h in header[:i]), None):
+        if twice := _named_twice(header):
             raise DatasetError(path, "named twice in the header; rename one", line=1, field=twice)
         start = reader.line_num + 1
         for row in reader:
