@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import answer, data, run, store, train
+from bot.cli import answer, data, desk, run, store, train
 
 app = typer.Typer(
     name="qabot",
@@ -18,7 +18,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for module in (data, train, answer, store, run):
+for module in (data, train, answer, store, desk, run):
     module.register(app)
 
 

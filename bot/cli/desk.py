@@ -1,0 +1,97 @@
+"""`qabot` sub-commands for the admins' knowledge desk: `gaps`.
+
+    qabot gaps                                  # the last 30 days' gaps, most askers first
+    qabot gaps --since 2025-05-01 --json        # clusters with their questions, for scripts
+    qabot gaps --plot gaps.png                  # top gaps and answered / suggested / not-sure per day
+
+``--db`` defaults to the ``DATABASE_URL`` setting and ``--model`` to ``MODEL_DIR``: the checkpoint's
+encoder and index are read (the model is not loaded).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.cli.common import fail
+from bot.cli.store import DbOption, _parse_time
+from training.exit_codes import EXIT_ERROR
+
+DEFAULT_DAYS = 30  # the period `qabot gaps` looks at without --since
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+ModelOpt = Annotated[
+    Path | None, typer.Option("--model", "-m", help="Checkpoint folder (default: MODEL_DIR, models/current).")
+]
+
+
+def _open(db: str | None):
+    """The settings and the existing store (never created here); exits with EXIT_ERROR without one."""
+    from bot.cli.common import check_store_url, load_settings
+    from storage.db import StoreError, open_store
+
+    settings = load_settings(database_url=db)
+    url = check_store_url(settings.database_url)
+    try:
+        return settings, open_store(url, create=False)
+    except StoreError as exc:
+        raise fail(str(exc), EXIT_ERROR) from exc
+
+
+def gaps(
+    db: DbOption = None,
+    model: ModelOpt = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help=f"Questions from this date/time on (UTC). [default: {DEFAULT_DAYS} days ago]"),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Questions before this date/time (a date includes that day).")
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, max=200, help="How many gaps to report.")] = 20,
+    as_json: JsonOpt = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Also write a PNG: top gaps, and answer shares per day.")
+    ] = None,
+) -> None:
+    """What people asked and nobody answered, grouped by meaning, most askers first.
+
+    Unanswered and 👎'd questions of the period, clustered with the checkpoint's
+    sentence encoder; each gap with its count, a few wordings and the nearest
+    known question (a near miss reads differently from a new topic).
+    """
+    from bot.desk import service
+    from bot.desk.report import gaps_png, gaps_text, shares_line
+    from storage.db import dispose
+
+    start = _parse_time(since, "--since") or datetime.now(UTC) - timedelta(days=DEFAULT_DAYS)
+    end = _parse_time(until, "--until", end_of_day=True)
+    settings, store = _open(db)
+    model_dir = model or settings.model_dir
+    try:
+        report = service.offline_gaps(
+            model_dir, store, settings.zone_overrides(), since=start, until=end, shown=top
+        )
+        shares = service.read_shares(store, start, end)
+    except service.DeskUnavailable as exc:
+        raise fail(str(exc), EXIT_ERROR) from exc
+    finally:
+        dispose(store)
+    if plot is not None:
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plot.write_bytes(gaps_png(report, shares))
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        return
+    typer.echo(gaps_text(report))
+    typer.echo(shares_line(shares))
+    if plot is not None:
+        typer.echo(f"wrote {plot}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the `qabot` app."""
+    app.command("gaps")(gaps)

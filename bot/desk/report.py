@@ -1,0 +1,95 @@
+"""The desk's findings as text (Discord, the terminal) and as a chart (``--plot``): no ``discord`` here,
+both front ends format the same facts the same way; ``show`` is how a front end shows people's words."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bot.desk.gaps import Gap, GapReport
+
+ShowText = Callable[[str, int], str]
+PLOTTED_GAPS = 10
+
+
+def plain(text: str, limit: int) -> str:
+    """Someone's words on one line, cut to ``limit`` characters (the terminal shows them so)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def nearest_line(gap: Gap, show: ShowText = plain) -> str:
+    if gap.nearest is None:
+        return "nothing known is near"
+    return f"nearest known: “{show(gap.nearest, 80)}” ({gap.nearest_score:.2f})"
+
+
+def gap_text(rank: int, gap: Gap, show: ShowText = plain) -> str:
+    """One gap: rank, askers, count, a few wordings, the nearest known question."""
+    who = f"{gap.askers} asker{'s' if gap.askers != 1 else ''}"
+    lines = [f"{rank}. {who}, {gap.count} question{'s' if gap.count != 1 else ''} · #{gap.latest['id']}"]
+    lines += [f"   “{show(e, 120)}”" for e in gap.examples]
+    lines.append(f"   {nearest_line(gap, show)}")
+    return "\n".join(lines)
+
+
+def gaps_text(report: GapReport, show: ShowText = plain, limit: int | None = None) -> str:
+    """The report: a head line, then each gap (``limit``: only the first that many)."""
+    head = (
+        f"{len(report.gaps)} gap(s) from {report.considered} unanswered or 👎'd question(s)"
+        + (f" since {report.since:%Y-%m-%d}" if report.since else "")
+        + (f"; {report.covered} answered since" if report.covered else "")
+        + (f"; {report.left_out} left out (past the encoding budget)" if report.left_out else "")
+    )
+    if not report.gaps:
+        return head + ". Nothing waits. 🎉"
+    shown = report.gaps if limit is None else report.gaps[:limit]
+    return "\n".join([head + ":", *(gap_text(i, g, show) for i, g in enumerate(shown, 1))])
+
+
+def shares_line(shares: Sequence[dict[str, Any]]) -> str:
+    """Answered / suggested / not-sure shares over ``shares`` (``storage.desk.zone_shares``' days)."""
+    totals = {k: sum(d[k] for d in shares) for k in ("answered", "suggested", "not_sure")}
+    n = sum(totals.values())
+    if not n:
+        return "No questions in this period."
+    return (
+        f"{n} questions: answered {totals['answered'] / n:.0%} · did you mean {totals['suggested'] / n:.0%}"
+        f" · not sure {totals['not_sure'] / n:.0%}"
+    )
+
+
+def gaps_png(report: GapReport, shares: Sequence[dict[str, Any]]) -> bytes:
+    """Two panels as PNG bytes (matplotlib's Agg backend, no display): the top gaps by askers, and the
+    answered / suggested / not-sure shares per day."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 6), dpi=100)
+    top, bottom = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 2]})
+    gaps = report.gaps[:PLOTTED_GAPS][::-1]  # largest on top
+    top.barh([plain(g.examples[0], 50) for g in gaps], [g.askers for g in gaps], color="#ED4245")
+    top.set_title("Top gaps (distinct askers)")
+    top.tick_params(axis="y", labelsize=7)
+    days = [d["day"] for d in shares]
+    totals = [max(1, d["answered"] + d["suggested"] + d["not_sure"]) for d in shares]
+    series = {
+        k: [d[k] / t for d, t in zip(shares, totals, strict=True)]
+        for k in ("answered", "suggested", "not_sure")
+    }
+    colours = {"answered": "#57F287", "suggested": "#FEE75C", "not_sure": "#ED4245"}
+    labels = [d.strftime("%m-%d") if hasattr(d, "strftime") else str(d) for d in days]
+    if days:
+        bottom.stackplot(
+            range(len(days)), *series.values(), labels=list(series), colors=list(colours.values())
+        )
+        bottom.set_xticks(range(len(days)), labels, rotation=45, fontsize=7)
+        bottom.legend(loc="upper left", fontsize=7)
+    bottom.set_ylim(0, 1)
+    bottom.set_title("Answered / did you mean / not sure, share per day")
+    for ax in (top, bottom):
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()

