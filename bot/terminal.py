@@ -41,6 +41,7 @@ Type a question (when the bot asks "did you mean", type the number of your choic
   /synonym WORD =                              take WORD's back (a learned one: switch it off)
   /synonym [WORD]                              the synonyms, or what WORD means to the search
   /unanswered                                  questions the bot could not answer, similar ones grouped
+  /gaps [DAYS]                                 unanswered and 👎'd questions by meaning, most askers first
   /stats                                       counts, votes, questions per day, model metrics
   /model                                       the serving model's manifest summary
   /reload                                      serve what MODEL_DIR points at now
@@ -246,6 +247,17 @@ class Terminal:
         self.say(
             admin_actions.unanswered_text(groups, teach_hint="/teach QUESTION | ANSWER").replace("`", "")
         )
+
+    async def cmd_gaps(self, args: str) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        from bot.desk import service
+        from bot.desk.report import gaps_text
+
+        days = int(args) if args.isdecimal() and int(args) > 0 else 30
+        since = datetime.now(UTC) - timedelta(days=days)
+        report = await service.serving_gaps(self.answerer, self.session_factory, since=since)
+        self.say(gaps_text(report) + "\nAnswer one with /teach QUESTION | ANSWER.")
 
     async def cmd_stats(self, _: str) -> None:
         stats = await async_store.stats(self.session_factory, days=14)

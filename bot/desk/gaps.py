@@ -1,17 +1,15 @@
 """Coverage gaps: what people asked and could not get answered, grouped by meaning, most askers first.
 
-The period's unanswered and 👎'd questions (``storage.desk.gap_questions``) are grouped by wording
-(``training.data.comparison_key``), encoded with the checkpoint's sentence encoder (its base, without a
-dataset's tuning: the adapter was fit to known questions, gaps are unknown ones), and clustered with
-scikit-learn's agglomerative clustering (average linkage, cosine). The vectors are first centred on the
-mean of the generic off-topic probes (``training.retrieval.zones.OFF_TOPIC_PROBES``): e5's cosines crowd
-into 0.7-0.9 for anything, MiniLM's spread over 0-1, and centring puts both on one scale, so one cut
-(``CLUSTER_DISTANCE``) serves every encoder. Encoding is the cost (~10 ms a wording on one core): at most
-``MAX_ENCODED`` wordings are encoded (most askers first, then the latest), and the rest join the cluster
-of their lexically nearest encoded wording (TF-IDF over character n-grams) when it is close enough.
-Clusters rank by distinct askers (an exchange without a user id, such as a terminal's, counts as one);
-each shown one gets the nearest known question (a near miss reads differently from a new topic), and one
-the bot would now answer (an admin taught it since) is counted as covered and left out.
+The period's unanswered and 👎'd questions (``storage.desk.gap_questions``) are grouped by wording, encoded
+with the checkpoint's sentence encoder (untuned: its adapter was fit to known questions, gaps are unknown
+ones) and clustered with scikit-learn's agglomerative clustering (average linkage, cosine). The vectors are
+first centred on the mean of the generic off-topic probes and the questions themselves: e5's raw cosines
+crowd into 0.7-0.9, MiniLM's spread over 0-1, and a community's shared domain ("the stadium") makes all its
+questions alike; centring removes both, so one cut (``CLUSTER_DISTANCE``) serves every encoder. Encoding is
+the cost: at most ``MAX_ENCODED`` wordings are encoded (most askers first, then the latest); the rest join
+the gap of their lexically nearest encoded wording (TF-IDF, character n-grams) when it is close enough.
+Gaps rank by distinct askers (a question without a user id, such as a terminal's, counts as one); each
+shown one gets its nearest known question, and one the bot would now answer is counted as covered.
 """
 
 from __future__ import annotations
@@ -28,8 +26,10 @@ from training.data import comparison_key
 
 log = logging.getLogger(__name__)
 
-CLUSTER_DISTANCE = 0.6  # average cosine distance (centred vectors) under which wordings share a gap
-MAX_ENCODED = 1500  # wordings encoded per run: ~15-20 s on a 2-core CPU (bench/gaps.py)
+# Average cosine distance (centred vectors) under which wordings share a gap. Chosen on our own sets (three
+# topics and one-offs as in tests/bot/test_gaps.py; bench/gaps.py's forty planted topics) for e5 and MiniLM.
+CLUSTER_DISTANCE = 0.6
+MAX_ENCODED = 1000  # wordings encoded per run: ~15 s on a 2-core CPU (bench/gaps.py)
 LEXICAL_JOIN = 0.5  # TF-IDF cosine at which a wording past the budget joins an encoded one's gap
 EXAMPLES = 3  # wordings shown per gap
 SHOWN = 20  # gaps reported
@@ -128,9 +128,9 @@ def _wordings(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return sorted(groups.values(), key=lambda g: (-_askers(g), -g[-1]["id"]))
 
 
-def centre(vectors: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``vectors`` minus the mean of ``reference`` (the off-topic probes' vectors), unit length again."""
-    out = vectors - reference.mean(axis=0)
+def centre(vectors: np.ndarray, probes: np.ndarray) -> np.ndarray:
+    """``vectors`` minus the mean of ``probes`` and ``vectors`` together, unit length again."""
+    out = vectors - np.vstack([probes, vectors]).mean(axis=0)
     return out / np.linalg.norm(out, axis=1, keepdims=True).clip(min=1e-12)
 
 

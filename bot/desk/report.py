@@ -34,14 +34,19 @@ def gap_text(rank: int, gap: Gap, show: ShowText = plain) -> str:
     return "\n".join(lines)
 
 
-def gaps_text(report: GapReport, show: ShowText = plain, limit: int | None = None) -> str:
-    """The report: a head line, then each gap (``limit``: only the first that many)."""
-    head = (
+def gaps_head(report: GapReport) -> str:
+    """One line: how many gaps from how many questions, since when, how many answered since."""
+    return (
         f"{len(report.gaps)} gap(s) from {report.considered} unanswered or 👎'd question(s)"
         + (f" since {report.since:%Y-%m-%d}" if report.since else "")
         + (f"; {report.covered} answered since" if report.covered else "")
         + (f"; {report.left_out} left out (past the encoding budget)" if report.left_out else "")
     )
+
+
+def gaps_text(report: GapReport, show: ShowText = plain, limit: int | None = None) -> str:
+    """The report: a head line, then each gap (``limit``: only the first that many)."""
+    head = gaps_head(report)
     if not report.gaps:
         return head + ". Nothing waits. 🎉"
     shown = report.gaps if limit is None else report.gaps[:limit]

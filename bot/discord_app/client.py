@@ -39,6 +39,7 @@ EXTENSIONS = (
     "bot.discord_app.cogs.escalation",
     "bot.discord_app.cogs.feedback",
     "bot.discord_app.cogs.admin",
+    "bot.discord_app.cogs.desk",
 )
 # What the bot needs in a channel: read, reply (replies need Read Message History), embeds for /stats,
 # files for /export and the chart, and threads. Nothing administrative.

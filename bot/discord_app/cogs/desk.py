@@ -1,0 +1,77 @@
+"""The admins' knowledge desk on Discord: /gaps (what people could not get answered, with a Teach button
+per gap).
+
+An ``AdminCog``: one check guards every command (``bot.discord_app.permissions``). Replies are ephemeral:
+they show people's questions. A gap's Teach button is the escalation channel's (``escalation.TeachButton``,
+registered by ``cogs/escalation.py``): it answers the gap's latest question, replies to its asker, and the
+taught pair answers the gap's other wordings from then on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from datetime import UTC, datetime, timedelta
+
+import discord
+from discord import app_commands
+
+from bot.desk import service
+from bot.desk.report import gap_text, gaps_head, gaps_png, shares_line
+from bot.discord_app.chunking import split_message
+from bot.discord_app.client import NO_PING, QABot
+from bot.discord_app.escalation import teach_view
+from bot.discord_app.permissions import AdminCog
+from bot.discord_app.replies import user_text
+
+log = logging.getLogger(__name__)
+
+GAPS_WITH_BUTTONS = 5  # gaps sent as their own message with a Teach button (the rest are listed)
+DEFAULT_DAYS = 30
+
+
+def _reply_to(question: dict) -> int | None:
+    """The asker's message a Teach answer replies to (None: asked outside Discord)."""
+    message_id = question.get("message_id")
+    return int(message_id) if message_id and str(message_id).isdecimal() else None
+
+
+class Desk(AdminCog):
+    """The admins' knowledge desk."""
+
+    def __init__(self, bot: QABot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="gaps")
+    @app_commands.describe(days="How many days back to look (default 30)")
+    async def gaps(
+        self, interaction: discord.Interaction, days: app_commands.Range[int, 1, 365] = DEFAULT_DAYS
+    ) -> None:
+        """What people asked and nobody answered, grouped by meaning, most askers first (admins)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        since = datetime.now(UTC) - timedelta(days=days)
+        factory = self.bot.session_factory
+        report = await service.serving_gaps(self.bot.answerer, factory, since=since)
+        shares = await asyncio.to_thread(service.read_shares, factory, since, None)
+        head = gaps_head(report) if report.gaps else gaps_head(report) + ". Nothing waits. 🎉"
+        png = await asyncio.to_thread(gaps_png, report, shares)
+        await interaction.followup.send(
+            f"{head}\n{shares_line(shares)}",
+            file=discord.File(io.BytesIO(png), filename="gaps.png"),
+            ephemeral=True,
+            allowed_mentions=NO_PING,
+        )
+        for rank, gap in enumerate(report.gaps[:GAPS_WITH_BUTTONS], 1):
+            text = gap_text(rank, gap, show=user_text)
+            view = teach_view(gap.latest["id"], _reply_to(gap.latest))
+            await interaction.followup.send(text[:2000], view=view, ephemeral=True, allowed_mentions=NO_PING)
+        rest = report.gaps[GAPS_WITH_BUTTONS:]
+        if rest:
+            lines = [gap_text(i, g, show=user_text) for i, g in enumerate(rest, GAPS_WITH_BUTTONS + 1)]
+            for piece in split_message("\n".join(lines)):
+                await interaction.followup.send(piece, ephemeral=True, allowed_mentions=NO_PING)
+
+
+async def setup(bot: QABot) -> None:
+    await bot.add_cog(Desk(bot))
