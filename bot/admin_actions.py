@@ -19,6 +19,7 @@ from typing import Any
 from bot import async_store
 from bot.async_store import SessionFactory
 from storage.formats import ExportSummary, check_format
+from training.data.filters import has_secret
 from training.data.limits import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
 
 
@@ -43,9 +44,12 @@ def gzip_file(path: Path) -> Path:
 
 
 def pair_problem(question: str, answer: str) -> str | None:
-    """Why an admin's question/answer cannot be taught (empty, or past the dataset limits), or None."""
+    """Why an admin's question/answer cannot be taught (empty, past the dataset limits, or holding a
+    token-shaped secret the bot would then repeat to anyone), or None."""
     if not question or not answer:
         return "Both question and answer are needed."
+    if has_secret(question, answer):
+        return "That holds a token-shaped secret, which anyone could then read. Nothing was taught."
     for what, text, limit in (
         ("question", question, MAX_QUESTION_CHARS),
         ("answer", answer, MAX_ANSWER_CHARS),

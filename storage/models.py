@@ -160,7 +160,7 @@ class TaughtPair(Base):
     question_key: Mapped[str] = mapped_column(KEY, index=True)
     answer: Mapped[str] = mapped_column(Text)
     admin_id: Mapped[str | None] = mapped_column(SNOWFLAKE)
-    source: Mapped[str] = mapped_column(String(16), default="teach")  # "teach" | "import"
+    source: Mapped[str] = mapped_column(String(16), default="teach")  # "teach" | "import" | "member"
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
 
@@ -211,3 +211,38 @@ class Synonym(Base):
     admin_id: Mapped[str | None] = mapped_column(SNOWFLAKE)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now, index=True)
+
+
+class Candidate(Base):
+    """A question/answer pair proposed by the community (revision 0007): a trusted member's reply to a
+    question the bot could not answer, a message marked as the answer (✅, "Mark as answer"), a solved forum
+    post, or one harvested from a channel's history. It waits for an admin (``status`` "pending") unless
+    trusted members' answers go live at once; accepting it makes a ``TaughtPair`` (source "member") that
+    is served at once and joins the next retrain. Provenance (message links, who marked and who accepted
+    it) stays here (``storage.candidates``)."""
+
+    __tablename__ = "candidates"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # storage.candidates.STATUSES
+    source: Mapped[str] = mapped_column(String(16))  # storage.candidates.SOURCES
+    question: Mapped[str] = mapped_column(Text)
+    question_key: Mapped[str] = mapped_column(KEY, index=True)
+    answer: Mapped[str] = mapped_column(Text)
+    guild_id: Mapped[str | None] = mapped_column(SNOWFLAKE)
+    channel_id: Mapped[str | None] = mapped_column(SNOWFLAKE)
+    question_message_id: Mapped[str | None] = mapped_column(SNOWFLAKE)
+    answer_message_id: Mapped[str | None] = mapped_column(SNOWFLAKE)
+    question_url: Mapped[str | None] = mapped_column(Text)
+    answer_url: Mapped[str | None] = mapped_column(Text)
+    asker_id: Mapped[str | None] = mapped_column(SNOWFLAKE)
+    author_id: Mapped[str | None] = mapped_column(SNOWFLAKE)  # who wrote the answer
+    marked_by: Mapped[str | None] = mapped_column(SNOWFLAKE)  # who marked it (✅, command), if anyone
+    exchange_id: Mapped[int | None] = mapped_column(ForeignKey("exchanges.id", ondelete="SET NULL"))
+    decided_by: Mapped[str | None] = mapped_column(SNOWFLAKE)  # the admin (or "trusted") who decided
+    decided_at: Mapped[datetime | None] = mapped_column()
+    taught_pair_id: Mapped[int | None] = mapped_column(ForeignKey("taught_pairs.id", ondelete="SET NULL"))
+
+    # The review queue reads pending rows oldest first.
+    __table_args__ = (Index("ix_candidates_status_created_at", "status", "created_at"),)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -149,12 +149,23 @@ def import_(
     encoding: EncodingOpt = None,
     split: SplitOpt = "train",
     admin_id: Annotated[str | None, typer.Option(help="Who imported (stored with each pair).")] = None,
+    filters: Annotated[
+        bool,
+        typer.Option(
+            "--filter/--no-filter",
+            help="Drop offensive, spam and too-short pairs as `qabot data check` does (token-shaped "
+            "secrets are always dropped).",
+        ),
+    ] = True,
 ) -> None:
     """Import a dataset file as taught question/answer pairs (duplicates are skipped).
 
-    A TRL kto file keeps its verdicts: rows with "label": false are counted
-    and not taught. A dpo file teaches each "chosen" answer, never the
-    "rejected" one.
+    Records are cleaned as `qabot data check` cleans them (normalized;
+    secrets, offensive language, spam and empty answers dropped; a question
+    repeated in the file keeps its last answer), and the report says how
+    many each rule removed. A TRL kto file keeps its verdicts: rows with
+    "label": false are counted and not taught. A dpo file teaches each
+    "chosen" answer, never the "rejected" one.
     """
     from storage.db import StoreError, dispose, open_store, transaction
     from storage.export import import_records
@@ -175,6 +186,7 @@ def import_(
             records = load_dataset_file(
                 path, fmt=fmt, records_key=records_key, encoding=encoding, split=split, **fields
             )
+        records, undesirable, removed = _cleaned(records, filters)
     except DatasetError as exc:
         raise fail(str(exc), EXIT_USAGE) from exc
     url = _database_url(db)
@@ -187,11 +199,30 @@ def import_(
             dispose(session_factory)
     except StoreError as exc:
         raise fail(str(exc), EXIT_ERROR) from exc
-    line = f"imported {path}: added {result.added}, skipped {result.skipped} (duplicates or empty)"
+    line = f"imported {path}: added {result.added}, skipped {result.skipped} (already taught)"
+    if removed:
+        line += ", removed by cleaning: " + ", ".join(f"{n} {reason}" for reason, n in removed.items())
     if preference is not None:
         why = "label false" if preference.kind == "kto" else "rejected answers"
-        line += f", skipped {result.undesirable} undesirable ({preference.kind} {why})"
+        line += f", skipped {undesirable} undesirable ({preference.kind} {why})"
     typer.echo(line)
+
+
+def _cleaned(records: Any, filters: bool) -> tuple[list[dict[str, Any]], int, dict[str, int]]:
+    """The records an import teaches, cleaned as ``qabot data check`` cleans (no near-duplicate merging:
+    an admin's wordings are kept), how many were undesirable (KTO label false: never taught), and the
+    removals per reason that removed any."""
+    from training.data.options import CleanOptions
+    from training.data.pipeline import clean_records
+
+    records = list(records)
+    wanted = [r for r in records if r.get("label", True) is not False]
+    undesirable = len(records) - len(wanted)
+    switches = {} if filters else {"offensive": False, "spam": False, "short": False}
+    options = CleanOptions(near_duplicates=False, token_stats=False, conflicts="last", **switches)
+    result = clean_records(wanted, options)
+    removed = {reason: n for reason, n in result.report.removed.items() if n}
+    return result.records, undesirable, removed
 
 
 def upgrade(db: DbOption = None) -> None:

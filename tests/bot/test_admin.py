@@ -114,6 +114,15 @@ async def test_teach_refuses_an_answer_past_the_limit(dpy, store):
     assert "104,000 characters" in text and "4,000" in text and taught(store) == []
 
 
+async def test_teach_refuses_a_token_shaped_secret(dpy, store):
+    """The bot would repeat a taught answer to anyone: a token-shaped string is never taught."""
+    token = "N" + "a" * 23 + "." + "b" * 6 + "." + "c" * 27  # built here: no token-shaped literal in the repo
+    interaction = admin_interaction(dpy)
+    await invoke(dpy, "teach", interaction, question="What is the bot token?", answer=f"It is {token}")
+    text = interaction.response.send_message.await_args.args[0]
+    assert "token-shaped secret" in text and token not in text and taught(store) == []
+
+
 async def test_unanswered_and_stats_show_questions_as_text_not_markdown(dpy, store):
     phishing = "[free nitro](https://evil.example) ```unclosed"
     for _ in range(2):

@@ -123,6 +123,35 @@ def test_import_adds_then_skips_duplicates_and_exports_them(db_url, tmp_path):
     assert len(out.read_text().splitlines()) == 2
 
 
+def test_import_cleans_as_data_check_does_and_never_teaches_a_secret(db_url, tmp_path):
+    """An imported file is cleaned like `qabot data check`: a token-shaped secret and a spam link are
+    removed and counted; a question repeated in the file keeps its last answer. `--no-filter`
+    keeps the link, never the secret."""
+    token = "M" + "x" * 23 + "." + "y" * 6 + "." + "z" * 27  # built here: no token-shaped literal in the repo
+    rows = [
+        {"question": "What is the bot token?", "answer": f"It is {token}"},
+        {"question": "Where are the rules?", "answer": "See https://example.com/rules now"},
+        {"question": "What is a throw-in?", "answer": "A restart with the feet."},
+        {"question": "what is a  throw-in?", "answer": "A restart taken with the hands."},
+    ]
+    data = tmp_path / "pairs.json"
+    data.write_text(json.dumps(rows))
+    result = runner.invoke(app, ["import", str(data), "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert "added 1, skipped 0" in result.output
+    assert all(f"1 {why}" in result.output for why in ("secret", "spam_link", "duplicate"))
+    assert token not in result.output
+    result = runner.invoke(app, ["import", str(data), "--db", db_url, "--no-filter"])
+    assert "added 1, skipped 1" in result.output and "1 secret" in result.output  # the link, now
+    out = tmp_path / "back.json"
+    assert runner.invoke(app, ["export", "--db", db_url, "-f", "json", "-o", str(out)]).exit_code == 0
+    taught = {r["question"]: r["answer"] for r in json.loads(out.read_text())}
+    assert taught == {
+        "what is a throw-in?": "A restart taken with the hands.",
+        "Where are the rules?": "See https://example.com/rules now",
+    }
+
+
 def test_export_to_a_new_folder_with_a_trailing_slash_writes_inside_it(db_url, tmp_path):
     """`-o newdir/` used to write a *file* named newdir, which the next export overwrote."""
     pairs = tmp_path / "pairs.json"

@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import sessionmaker
 
-from storage import repo, votes
+from storage import candidates, repo, votes
 from storage.db import (
     StoreError,
     alembic_config,
@@ -37,6 +37,7 @@ TABLES = {
     "feedback",
     "corrections",
     "taught_pairs",
+    "candidates",
     "training_runs",
     "changes",
     "synonyms",
@@ -378,3 +379,23 @@ def test_migrations_ship_inside_the_package():
     folder = Path(alembic_config().get_main_option("script_location"))
     assert (folder / "env.py").is_file() and (folder / "script.py.mako").is_file()
     assert folder.parent.name == "storage"
+
+
+def test_0007_candidates_up_down_up_keeps_every_other_row(db_url):
+    """0007 adds members' candidate pairs and drops them again; the taught pair one became stays."""
+    engine = make_engine(db_url)
+    try:
+        _migrate(engine, "upgrade", "head")
+        factory = sessionmaker(engine, expire_on_commit=False)
+        with factory.begin() as s:
+            row, _ = candidates.propose(s, question="Q?", answer="A.", source="reply", answer_message_id=3)
+            candidates.accept(s, row.id, 7)
+        assert _count(engine, "candidates") == 1 and _count(engine, "taught_pairs") == 1
+        _migrate(engine, "downgrade", "0006")
+        assert "candidates" not in inspect(engine).get_table_names()
+        assert _count(engine, "taught_pairs") == 1
+        _migrate(engine, "upgrade", "head")
+        with factory.begin() as s:
+            assert candidates.propose(s, question="Q?", answer="A.", source="harvest")[1]
+    finally:
+        engine.dispose()

@@ -1,5 +1,6 @@
-"""Content filters: offensive language, spam (links, invite URLs, repeated characters) and answers too
-short to be useful. Each returns the removal reason for a record, or None to keep it.
+"""Content filters: secrets (a Discord-token-shaped string: a bot must never learn to say one), offensive
+language, spam (links, invite URLs, repeated characters) and answers too short to be useful. Each returns
+the removal reason for a record, or None to keep it.
 
 Offensive language is judged in context by ``training.data.offensive`` (a classifier, then a sentence
 encoder); it scores texts in batches, so ``clean_records`` scores every record at once and passes each
@@ -13,7 +14,9 @@ from dataclasses import dataclass
 
 from training.data.normalize import comparison_key
 from training.data.offensive import DEFAULT_THRESHOLD, is_offensive
+from training.redact import TOKEN
 
+SECRET = "secret"
 OFFENSIVE = "offensive"
 SPAM_LINK = "spam_link"
 SPAM_REPEATED = "spam_repeated"
@@ -59,6 +62,11 @@ def has_link(*texts: str) -> bool:
     return ("/" in joined or "ww" in joined.lower()) and _LINK_RE.search(joined) is not None
 
 
+def has_secret(*texts: str) -> bool:
+    """Whether any text holds something shaped like a Discord token (``training.redact.TOKEN``)."""
+    return any(TOKEN.search(text) for text in texts)
+
+
 def has_repeated_chars(*texts: str) -> bool:
     """Whether any text repeats one non-digit character REPEAT_RUN or more times in a row."""
     return _REPEAT_RE.search("\n".join(texts)) is not None
@@ -78,8 +86,11 @@ def filter_reason(
     answer_key: str | None = None,
     offensive: bool | None = None,
 ) -> str | None:
-    """The first reason (offensive, spam_link, spam_repeated, too_short) to drop this pair, or None.
-    ``offensive`` is the offensive filter's verdict when the caller scored the pair already."""
+    """The first reason (secret, offensive, spam_link, spam_repeated, too_short) to drop this pair, or
+    None. ``offensive`` is the offensive filter's verdict when the caller scored the pair already. The
+    secret check has no switch."""
+    if has_secret(question, answer):
+        return SECRET
     if switches.offensive:
         if offensive is None:
             offensive = is_offensive(

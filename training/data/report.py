@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from training.data.facts import DIFFERENCES
-from training.data.filters import OFFENSIVE, REPEAT_RUN, SPAM_LINK, SPAM_REPEATED, TOO_SHORT
+from training.data.filters import OFFENSIVE, REPEAT_RUN, SECRET, SPAM_LINK, SPAM_REPEATED, TOO_SHORT
 from training.records import Record
 
 UNDESIRABLE = "undesirable"  # a TRL KTO row labelled false: set aside when the file is read
@@ -18,10 +18,21 @@ EMPTY = "empty"
 DUPLICATE = "duplicate"
 NEAR_DUPLICATE = "near_duplicate"
 # Every reason is always present in ``removed`` (0 when nothing was removed for it), in pipeline order.
-REASONS = (UNDESIRABLE, EMPTY, OFFENSIVE, SPAM_LINK, SPAM_REPEATED, TOO_SHORT, DUPLICATE, NEAR_DUPLICATE)
+REASONS = (
+    UNDESIRABLE,
+    EMPTY,
+    SECRET,
+    OFFENSIVE,
+    SPAM_LINK,
+    SPAM_REPEATED,
+    TOO_SHORT,
+    DUPLICATE,
+    NEAR_DUPLICATE,
+)
 REASON_HELP = {
     UNDESIRABLE: "undesirable (KTO label false)",
     EMPTY: "empty after cleaning",
+    SECRET: "a token-shaped secret",
     OFFENSIVE: "offensive language",
     SPAM_LINK: "link or invite URL",
     SPAM_REPEATED: f"a char {REPEAT_RUN}+ times",

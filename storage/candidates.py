@@ -1,0 +1,158 @@
+"""Candidate pairs from the community (``storage.models.Candidate``): proposed, then accepted or rejected.
+
+``propose`` stores one (a trusted member's answer can be accepted at once: ``trusted=True``); the same
+question and answer messages, or the same question and answer text while one waits, are proposed once.
+``accept`` (optionally with an admin's edited question or answer) makes a ``TaughtPair`` with source
+"member", which every process serves at once (``storage.changes``: "taught") and the next retrain learns;
+``reject`` closes it. ``pending`` is the review queue's part, oldest first. Like ``storage.repo``, the
+caller owns the transaction; Discord ids are taken as ``int`` or ``str``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import Candidate, TaughtPair, utc_now
+from storage.repo import add_taught_pair, discord_id
+from storage.text import question_key
+
+__all__ = ["SOURCES", "STATUSES", "accept", "candidate", "pending", "propose", "reject"]
+
+# reply: a trusted member replied to the question; reaction: ✅ by the asker or a trusted member;
+# command: the "Mark as answer" message command; forum: a forum post marked solved; harvest: found in a
+# channel's history.
+SOURCES = ("reply", "reaction", "command", "forum", "harvest")
+STATUSES = ("pending", "accepted", "rejected")
+TAUGHT_SOURCE = "member"  # TaughtPair.source of an accepted candidate
+
+
+def _text(value: str, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def propose(
+    session: Session,
+    *,
+    question: str,
+    answer: str,
+    source: str,
+    guild_id: int | str | None = None,
+    channel_id: int | str | None = None,
+    question_message_id: int | str | None = None,
+    answer_message_id: int | str | None = None,
+    question_url: str | None = None,
+    answer_url: str | None = None,
+    asker_id: int | str | None = None,
+    author_id: int | str | None = None,
+    marked_by: int | str | None = None,
+    exchange_id: int | None = None,
+    trusted: bool = False,
+    created_at: datetime | None = None,
+) -> tuple[Candidate, bool]:
+    """Store a candidate pair; ``(candidate, new)``. Not new: the same pair was proposed before (by its
+    messages, or by its text while pending), and that one is returned unchanged. ``trusted``: accepted at
+    once, decided by its author (``marked_by`` if none)."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
+    question, answer = _text(question, "question"), _text(answer, "answer")
+    key = question_key(question)
+    same = None
+    if answer_message_id is not None:  # the same messages, whatever became of them
+        same = session.scalars(
+            select(Candidate).where(
+                Candidate.answer_message_id == discord_id(answer_message_id),
+                Candidate.question_message_id.is_(None)
+                if question_message_id is None
+                else Candidate.question_message_id == discord_id(question_message_id),
+            )
+        ).first()
+    if same is None:  # the same text, still waiting
+        same = session.scalars(
+            select(Candidate).where(
+                Candidate.question_key == key, Candidate.answer == answer, Candidate.status == "pending"
+            )
+        ).first()
+    if same is not None:
+        return same, False
+    row = Candidate(
+        created_at=created_at or utc_now(),
+        status="pending",
+        source=source,
+        question=question,
+        question_key=key,
+        answer=answer,
+        guild_id=discord_id(guild_id),
+        channel_id=discord_id(channel_id),
+        question_message_id=discord_id(question_message_id),
+        answer_message_id=discord_id(answer_message_id),
+        question_url=question_url,
+        answer_url=answer_url,
+        asker_id=discord_id(asker_id),
+        author_id=discord_id(author_id),
+        marked_by=discord_id(marked_by),
+        exchange_id=exchange_id,
+    )
+    session.add(row)
+    session.flush()
+    if trusted:
+        accept(session, row.id, author_id if author_id is not None else marked_by)
+    return row, True
+
+
+def candidate(session: Session, candidate_id: int) -> Candidate | None:
+    return session.get(Candidate, candidate_id)
+
+
+def pending(session: Session, limit: int = 20) -> list[Candidate]:
+    """Candidates waiting for an admin, oldest first."""
+    stmt = (
+        select(Candidate)
+        .where(Candidate.status == "pending")
+        .order_by(Candidate.created_at, Candidate.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def accept(
+    session: Session,
+    candidate_id: int,
+    admin_id: int | str | None,
+    *,
+    question: str | None = None,
+    answer: str | None = None,
+) -> TaughtPair | None:
+    """Accept a pending candidate, with the admin's edits if any: the taught pair it became (served at
+    once), or None when there is no such pending candidate (already decided, or never proposed)."""
+    row = session.get(Candidate, candidate_id, with_for_update=True)
+    if row is None or row.status != "pending":
+        return None
+    if question is not None:
+        row.question = _text(question, "question")
+        row.question_key = question_key(row.question)
+    if answer is not None:
+        row.answer = _text(answer, "answer")
+    pair = add_taught_pair(session, row.question, row.answer, admin_id, source=TAUGHT_SOURCE)
+    row.status, row.decided_by, row.decided_at, row.taught_pair_id = (
+        "accepted",
+        discord_id(admin_id),
+        utc_now(),
+        pair.id,
+    )
+    session.flush()
+    return pair
+
+
+def reject(session: Session, candidate_id: int, admin_id: int | str | None) -> bool:
+    """Reject a pending candidate; False when there is no such pending candidate."""
+    row = session.get(Candidate, candidate_id, with_for_update=True)
+    if row is None or row.status != "pending":
+        return False
+    row.status, row.decided_by, row.decided_at = "rejected", discord_id(admin_id), utc_now()
+    session.flush()
+    return True

@@ -1,0 +1,96 @@
+"""Candidate pairs from members' answers (revision 0007): proposed once, accepted (served at once, with
+provenance) or rejected, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from storage import candidates, repo
+from storage.changes import ChangeFeed
+from storage.models import Candidate, TaughtPair
+
+LINKS = {
+    "guild_id": 1,
+    "channel_id": 2,
+    "question_message_id": 30,
+    "answer_message_id": 31,
+    "question_url": "https://discord.com/channels/1/2/30",
+    "answer_url": "https://discord.com/channels/1/2/31",
+    "asker_id": 40,
+    "author_id": 41,
+}
+
+
+def test_propose_keeps_provenance_and_waits(store):
+    with store.begin() as s:
+        row, new = candidates.propose(
+            s, question=" Can I wear a cap? ", answer="Only the goalkeeper.", source="reply", **LINKS
+        )
+        assert new and row.status == "pending" and row.question == "Can I wear a cap?"
+        assert (row.author_id, row.answer_message_id) == ("41", "31")  # snowflakes stored as strings
+    with store.begin() as s:
+        assert [c.question for c in candidates.pending(s)] == ["Can I wear a cap?"]
+        assert s.query(TaughtPair).count() == 0 and repo.live_pairs(s) == []  # nothing live yet
+
+
+def test_same_messages_or_same_pending_text_are_proposed_once(store):
+    with store.begin() as s:
+        first, _ = candidates.propose(s, question="Q?", answer="A.", source="reply", **LINKS)
+        again, new = candidates.propose(s, question="Q?", answer="Other.", source="reaction", **LINKS)
+        assert not new and again.id == first.id and again.answer == "A."
+        text_again, new = candidates.propose(s, question="q ?", answer="A.", source="harvest")
+        assert not new and text_again.id == first.id
+        other, new = candidates.propose(s, question="Q?", answer="B.", source="harvest")
+        assert new and other.id != first.id
+        assert s.query(Candidate).count() == 2
+
+
+def test_accept_with_edits_serves_at_once_and_records_who(store):
+    with store.begin() as s:
+        row, _ = candidates.propose(s, question="cap?", answer="goalie only", source="command", **LINKS)
+    feed = ChangeFeed(store)
+    feed.mark()
+    with store.begin() as s:
+        pair = candidates.accept(s, row.id, 99, question="Can I wear a cap?", answer="Only the goalkeeper.")
+        assert pair is not None and pair.source == "member" and pair.admin_id == "99"
+    with store.begin() as s:
+        got = candidates.candidate(s, row.id)
+        assert (got.status, got.decided_by, got.taught_pair_id) == ("accepted", "99", pair.id)
+        assert got.decided_at is not None and got.answer_url == LINKS["answer_url"]
+        live = repo.live_pairs(s)
+        assert [(p["question"], p["answer"]) for p in live] == [("Can I wear a cap?", "Only the goalkeeper.")]
+        assert [c.kind for c in feed.read()] == ["taught"]  # every process reloads
+        assert candidates.pending(s) == []
+        assert candidates.accept(s, row.id, 99) is None  # decided once
+        assert candidates.reject(s, row.id, 99) is False
+
+
+def test_reject_closes_without_teaching(store):
+    with store.begin() as s:
+        row, _ = candidates.propose(s, question="Q?", answer="A.", source="forum")
+        assert candidates.reject(s, row.id, 5)
+        assert candidates.candidate(s, row.id).status == "rejected"
+        assert repo.live_pairs(s) == [] and candidates.pending(s) == []
+        assert candidates.reject(s, 12345, 5) is False
+        # A rejected text may be proposed again later (new messages).
+        _, new = candidates.propose(s, question="Q?", answer="A.", source="forum")
+        assert new
+
+
+def test_trusted_answer_goes_live_at_once_decided_by_its_author(store):
+    with store.begin() as s:
+        row, _ = candidates.propose(s, question="Q?", answer="A.", source="reply", trusted=True, **LINKS)
+        assert row.status == "accepted" and row.decided_by == "41"
+        assert [p["question"] for p in repo.live_pairs(s)] == ["Q?"]
+
+
+@pytest.mark.parametrize(
+    "field,value,match",
+    [("source", "dm", "source must be one of"), ("question", "  ", "question"), ("answer", "", "answer")],
+)
+def test_bad_input_is_refused_and_stores_nothing(store, field, value, match):
+    args = {"question": "Q?", "answer": "A.", "source": "reply", field: value}
+    with pytest.raises(ValueError, match=match), store.begin() as s:
+        candidates.propose(s, **args)
+    with store.begin() as s:
+        assert s.query(Candidate).count() == 0
