@@ -246,3 +246,30 @@ class Candidate(Base):
 
     # The review queue reads pending rows oldest first.
     __table_args__ = (Index("ix_candidates_status_created_at", "status", "created_at"),)
+
+
+class Dismissal(Base):
+    """A review item an admin closed without changing what the bot knows (revision 0008): a 👎'd answer
+    judged right (``kind`` "downvote"). The review queue leaves it out from then on (``storage.review``)."""
+
+    __tablename__ = "dismissals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id", ondelete="CASCADE"))
+    admin_id: Mapped[str | None] = mapped_column(SNOWFLAKE)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+    __table_args__ = (UniqueConstraint("kind", "exchange_id"),)
+
+
+class HarvestCursor(Base):
+    """How far a channel's history was harvested (revision 0008): the newest message read, so the next
+    harvest of that channel starts after it (``storage.review``)."""
+
+    __tablename__ = "harvest_cursors"
+
+    channel_id: Mapped[str] = mapped_column(SNOWFLAKE, primary_key=True)
+    last_message_id: Mapped[str] = mapped_column(SNOWFLAKE)
+    messages_read: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)

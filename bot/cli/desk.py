@@ -1,8 +1,10 @@
-"""`qabot` sub-commands for the admins' knowledge desk: `gaps`.
+"""`qabot` sub-commands for the admins' knowledge desk: `gaps`, `review`.
 
     qabot gaps                                  # the last 30 days' gaps, most askers first
     qabot gaps --since 2025-05-01 --json        # clusters with their questions, for scripts
     qabot gaps --plot gaps.png                  # top gaps and answered / suggested / not-sure per day
+    qabot review --json                         # what waits for an admin
+    qabot review --accept phrasing:12           # or --reject ID, or --edit ID --answer "…"
 
 ``--db`` defaults to the ``DATABASE_URL`` setting and ``--model`` to ``MODEL_DIR``: the checkpoint's
 encoder and index are read (the model is not loaded).
@@ -92,6 +94,74 @@ def gaps(
         typer.echo(f"wrote {plot}")
 
 
+ItemOpt = Annotated[str | None, typer.Option(metavar="ID", help="A review item, e.g. phrasing:12.")]
+
+
+def review(
+    db: DbOption = None,
+    model: ModelOpt = None,
+    as_json: JsonOpt = False,
+    accept: ItemOpt = None,
+    reject: ItemOpt = None,
+    edit: ItemOpt = None,
+    question: Annotated[str | None, typer.Option(help="With --edit: the corrected question.")] = None,
+    answer: Annotated[str | None, typer.Option(help="With --edit: the corrected answer.")] = None,
+    admin_id: Annotated[str | None, typer.Option(help="Who decides (stored with the decision).")] = None,
+) -> None:
+    """What waits for an admin: alternate phrasings, 👎'd answers, members' answers.
+
+    Without an option, lists the queue. --accept, --reject or --edit decides
+    one item; every running bot serves the decision within SYNC_INTERVAL_S.
+    """
+    import asyncio
+
+    from bot.desk import review as review_mod
+    from bot.desk.report import review_text
+    from storage.db import dispose
+
+    chosen = [(a, i) for a, i in (("accept", accept), ("reject", reject), ("edit", edit)) if i]
+    if len(chosen) > 1:
+        raise fail("give one of --accept, --reject, --edit")
+    settings, store = _open(db)
+    try:
+        if not chosen:
+            items = asyncio.run(review_mod.items(store))
+            if as_json:
+                typer.echo(json.dumps({"items": items}, ensure_ascii=False, indent=2, default=_json_default))
+            else:
+                typer.echo(review_text(items))
+            return
+        from bot.desk.service import checkpoint_knowledge
+
+        action, item = chosen[0]
+        knowledge = None
+        if item.startswith("phrasing:"):  # the known question's answer comes from the checkpoint
+            knowledge, _ = checkpoint_knowledge(model or settings.model_dir, store, {})
+        try:
+            decision = asyncio.run(
+                review_mod.decide(
+                    store, None, item, action, admin_id, question=question, answer=answer, knowledge=knowledge
+                )
+            )
+        except (review_mod.ReviewError, ValueError) as exc:
+            raise fail(str(exc)) from exc
+    finally:
+        dispose(store)
+    if as_json:
+        typer.echo(
+            json.dumps({"item": item, "done": decision.done, "text": decision.text}, ensure_ascii=False)
+        )
+    else:
+        typer.echo(decision.text.replace("`", ""))
+    if not decision.done:
+        raise typer.Exit(EXIT_ERROR)
+
+
+def _json_default(value: object) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `qabot` app."""
     app.command("gaps")(gaps)
+    app.command("review")(review)

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 # Average cosine distance (centred vectors) under which wordings share a gap. Chosen on our own sets (three
 # topics and one-offs as in tests/bot/test_gaps.py; bench/gaps.py's forty planted topics) for e5 and MiniLM.
-CLUSTER_DISTANCE = 0.6
+CLUSTER_DISTANCE = 0.65
 MAX_ENCODED = 1000  # wordings encoded per run: ~15 s on a 2-core CPU (bench/gaps.py)
 LEXICAL_JOIN = 0.5  # TF-IDF cosine at which a wording past the budget joins an encoded one's gap
 EXAMPLES = 3  # wordings shown per gap

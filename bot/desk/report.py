@@ -98,3 +98,36 @@ def gaps_png(report: GapReport, shares: Sequence[dict[str, Any]]) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return buf.getvalue()
+
+
+def review_item_text(item: dict[str, Any], show: ShowText = plain) -> str:
+    """One review item in a line or three, led by its id (``phrasing:12``, ``downvote:7``, ...)."""
+    kind = item["kind"]
+    if kind == "phrasing":
+        who = f"{item['askers']} asker{'s' if item['askers'] != 1 else ''}"
+        return (
+            f"🔁 `{item['id']}` people asked “{show(item['wording'], 150)}” and chose "
+            f"“{show(item['question'], 150)}” ({who})"
+        )
+    if kind == "downvote":
+        return (
+            f"👎 `{item['id']}` “{show(item['question'], 150)}” was answered "
+            f"“{show(item['answer'], 300)}” ({item['downvotes']} 👎, net {item['net']})"
+        )
+    links = " ".join(u for u in (item.get("question_url"), item.get("answer_url")) if u)
+    return (
+        f"💬 `{item['id']}` a member's answer ({item['source']}): “{show(item['question'], 150)}”\n"
+        f"   → “{show(item['answer'], 300)}”" + (f"\n   {links}" if links else "")
+    )
+
+
+def review_text(items: Sequence[dict[str, Any]], show: ShowText = plain) -> str:
+    """The queue: counts per kind, then each item."""
+    if not items:
+        return "Nothing waits for review. 🎉"
+    counts = {k: sum(1 for i in items if i["kind"] == k) for k in ("phrasing", "downvote", "candidate")}
+    head = (
+        f"{len(items)} item(s) to review: {counts['phrasing']} phrasing(s), {counts['downvote']} 👎'd "
+        f"answer(s), {counts['candidate']} member answer(s):"
+    )
+    return "\n".join([head, *(review_item_text(i, show) for i in items)])

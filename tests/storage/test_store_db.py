@@ -38,6 +38,8 @@ TABLES = {
     "corrections",
     "taught_pairs",
     "candidates",
+    "dismissals",
+    "harvest_cursors",
     "training_runs",
     "changes",
     "synonyms",

@@ -1,5 +1,6 @@
 """The admins' knowledge desk on Discord: /gaps (what people could not get answered, with a Teach button
-per gap).
+per gap) and /review (alternate phrasings, 👎'd answers and members' answers, with Accept / Edit / Reject:
+``review_views``, whose buttons this cog registers so they work after a restart).
 
 An ``AdminCog``: one check guards every command (``bot.discord_app.permissions``). Replies are ephemeral:
 they show people's questions. A gap's Teach button is the escalation channel's (``escalation.TeachButton``,
@@ -17,16 +18,19 @@ from datetime import UTC, datetime, timedelta
 import discord
 from discord import app_commands
 
+from bot.desk import review as review_queue
 from bot.desk import service
-from bot.desk.report import gap_text, gaps_head, gaps_png, shares_line
+from bot.desk.report import gap_text, gaps_head, gaps_png, review_item_text, shares_line
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.escalation import teach_view
 from bot.discord_app.permissions import AdminCog
 from bot.discord_app.replies import user_text
+from bot.discord_app.review_views import ReviewButton, review_view
 
 log = logging.getLogger(__name__)
 
+REVIEW_SHOWN = 10  # review items sent with their buttons per /review (decide them, then ask again)
 GAPS_WITH_BUTTONS = 5  # gaps sent as their own message with a Teach button (the rest are listed)
 DEFAULT_DAYS = 30
 
@@ -42,6 +46,12 @@ class Desk(AdminCog):
 
     def __init__(self, bot: QABot) -> None:
         self.bot = bot
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(ReviewButton)
+
+    async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(ReviewButton)
 
     @app_commands.command(name="gaps")
     @app_commands.describe(days="How many days back to look (default 30)")
@@ -71,6 +81,32 @@ class Desk(AdminCog):
             lines = [gap_text(i, g, show=user_text) for i, g in enumerate(rest, GAPS_WITH_BUTTONS + 1)]
             for piece in split_message("\n".join(lines)):
                 await interaction.followup.send(piece, ephemeral=True, allowed_mentions=NO_PING)
+
+    @app_commands.command(name="review")
+    async def review(self, interaction: discord.Interaction) -> None:
+        """What waits for an admin: alternate phrasings, 👎'd answers, members' answers (admins)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        items = await review_queue.items(self.bot.session_factory)
+        if not items:
+            await interaction.followup.send(
+                "Nothing waits for review. 🎉", ephemeral=True, allowed_mentions=NO_PING
+            )
+            return
+        more = (
+            f" (the first {REVIEW_SHOWN} below; decide them, then `/review` again)"
+            if len(items) > REVIEW_SHOWN
+            else ""
+        )
+        await interaction.followup.send(
+            f"{len(items)} item(s) wait for review{more}.", ephemeral=True, allowed_mentions=NO_PING
+        )
+        for item in items[:REVIEW_SHOWN]:
+            await interaction.followup.send(
+                review_item_text(item, show=user_text)[:2000],
+                view=review_view(item["id"]),
+                ephemeral=True,
+                allowed_mentions=NO_PING,
+            )
 
 
 async def setup(bot: QABot) -> None:

@@ -1,0 +1,174 @@
+"""The review queue (``bot.desk.review``, ``qabot review``, ``/review``): alternate phrasings, 👎'd answers
+and members' candidate pairs, decided with Accept / Edit / Reject. The buttons are pressed the way
+discord.py dispatches a registered dynamic item after a restart (rebuilt from the custom id, then check and
+callback)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.discord_app.review_views import REFUSAL, ReviewButton, ReviewEditModal
+from storage import candidates, repo, votes
+from storage.models import Correction, Exchange, TaughtPair
+from tests.bot.fakes import FakeGenerator
+from tests.bot.fixtures import ADMIN_ID, invoke, make_interaction, make_member
+from training.retrieval.zones import ZoneThresholds
+
+KNOWN = [
+    {"question": "How long is a football match?", "answer": "90 minutes."},
+    {"question": "Who won the 2014 World Cup?", "answer": "Germany."},
+]
+WORDING = "how many mins is a game"
+
+
+@pytest.fixture
+def fake_generator() -> FakeGenerator:
+    return FakeGenerator(
+        {p["question"]: p["answer"] for p in KNOWN},
+        known=KNOWN,
+        zones=ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5),
+    )
+
+
+def fill_queue(store) -> dict[str, int]:
+    """One item of each kind, written through the store's own functions."""
+    common = dict(model_version="fake-v1", confidence=0.5, latency_ms=1.0, source="discord", guild_id=5151)
+    with store.begin() as s:
+        chose = repo.log_exchange(
+            s, question=WORDING, answer="Did you mean…", unanswered=False, user_id=11, zone="suggest",
+            matched_question=KNOWN[0]["question"], match_score=0.6, **common,
+        )  # fmt: skip
+        repo.record_choice(s, chose.id, KNOWN[0]["question"])
+        answered = repo.log_exchange(
+            s, question="who won in 2014", answer="France.", unanswered=False, user_id=12, zone="answer",
+            matched_question=KNOWN[1]["question"], match_score=0.9, reply_message_id=555, **common,
+        )  # fmt: skip
+        votes.set_vote(s, answered.id, 13, -1)
+        cand, _ = candidates.propose(
+            s, question="Is VAR used in the league?", answer="Yes, since 2019.", source="reply",
+            answer_message_id=777, author_id=14,
+        )  # fmt: skip
+    return {"phrasing": chose.id, "downvote": answered.id, "candidate": cand.id}
+
+
+def test_qabot_review_json_lists_each_kind_with_its_id(store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ids = fill_queue(store)
+    url = str(store.kw["bind"].url)
+    result = CliRunner().invoke(app, ["review", "--db", url, "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.stdout)["items"]
+    assert [i["id"] for i in items] == [f"{k}:{n}" for k, n in ids.items()]
+    phrasing, downvote, candidate = items
+    assert (phrasing["wording"], phrasing["question"], phrasing["askers"]) == (
+        WORDING,
+        KNOWN[0]["question"],
+        1,
+    )
+    assert (downvote["answer"], downvote["downvotes"]) == ("France.", 1)
+    assert candidate["answer"] == "Yes, since 2019." and candidate["source"] == "reply"
+
+    reject = CliRunner().invoke(app, ["review", "--db", url, "--reject", f"downvote:{ids['downvote']}"])
+    assert reject.exit_code == 0 and "Dismissed" in reject.stdout
+    again = CliRunner().invoke(app, ["review", "--db", url, "--json"], catch_exceptions=False)
+    assert [i["kind"] for i in json.loads(again.stdout)["items"]] == ["phrasing", "candidate"]
+
+
+async def review_buttons(dpy, user) -> dict[str, dict[str, ReviewButton]]:
+    """/review as ``user``; each item's buttons by item id and action."""
+    interaction = make_interaction(dpy, user)
+    await invoke(dpy, "review", interaction)
+    out: dict[str, dict[str, ReviewButton]] = {}
+    for call in interaction.followup.send.await_args_list[1:]:
+        buttons = call.kwargs["view"].children
+        out[buttons[0].item_id] = {b.action: b for b in buttons}
+    return out
+
+
+async def press(dpy, button: ReviewButton, user, content: str = "item"):
+    """Press ``button`` as discord.py does for a registered dynamic item: rebuilt from its custom id."""
+    await dpy.get_cog("Desk").cog_load()  # registers the class (dpytest swapped the state it was loaded on)
+    [(pattern, factory)] = [
+        (p, f) for p, f in dpy._connection._view_store._dynamic_items.items() if f is ReviewButton
+    ]
+    match = pattern.fullmatch(button.custom_id)
+    interaction = make_interaction(dpy, user)
+    interaction.message = type("Message", (), {"content": content, "id": 1})()
+    item = await factory.from_custom_id(interaction, button.item, match)
+    if await item.interaction_check(interaction):
+        await item.callback(interaction)
+    return interaction
+
+
+async def test_accepting_a_phrasing_through_its_button_makes_it_permanent_and_live(dpy, store):
+    ids = fill_queue(store)
+    buttons = await review_buttons(dpy, make_member(ADMIN_ID))
+    assert set(buttons) == {f"{k}:{n}" for k, n in ids.items()}
+
+    pressed = await press(
+        dpy, buttons[f"phrasing:{ids['phrasing']}"]["accept"], make_member(7, manage_guild=True)
+    )
+    edited = pressed.edit_original_response.await_args.kwargs
+    assert edited["view"] is None and "Accepted by <@7>" in edited["content"]
+    with store() as s:
+        row = s.get(Exchange, ids["phrasing"])
+        assert row.chosen_by_admin and row.chosen_question == KNOWN[0]["question"]
+        [correction] = s.scalars(select(Correction)).all()
+        assert (correction.exchange_id, correction.answer) == (ids["phrasing"], "90 minutes.")
+    assert (await dpy.answerer.answer(WORDING)).text == "90 minutes."  # served at once
+    # A member's 👎 no longer takes the wording back: it is an admin's now.
+    with store.begin() as s:
+        assert repo.forget_wording(s, WORDING, KNOWN[0]["question"]) == 0
+    assert f"phrasing:{ids['phrasing']}" not in await review_buttons(dpy, make_member(ADMIN_ID))
+
+
+async def test_a_non_admin_press_is_refused_and_changes_nothing(dpy, store):
+    ids = fill_queue(store)
+    buttons = await review_buttons(dpy, make_member(ADMIN_ID))
+    pressed = await press(dpy, buttons[f"candidate:{ids['candidate']}"]["accept"], make_member(99))
+    assert pressed.response.send_message.await_args.args[0] == REFUSAL
+    with store() as s:
+        assert s.scalars(select(TaughtPair)).all() == []
+
+
+async def test_accepting_a_members_answer_teaches_it_at_once(dpy, store):
+    ids = fill_queue(store)
+    buttons = await review_buttons(dpy, make_member(ADMIN_ID))
+    await press(dpy, buttons[f"candidate:{ids['candidate']}"]["accept"], make_member(ADMIN_ID))
+    with store() as s:
+        [pair] = s.scalars(select(TaughtPair)).all()
+        assert (pair.question, pair.source) == ("Is VAR used in the league?", "member")
+    assert (await dpy.answerer.answer("Is VAR used in the league?")).text == "Yes, since 2019."
+
+
+async def test_editing_a_downvoted_answer_stores_the_correction(dpy, store):
+    ids = fill_queue(store)
+    buttons = await review_buttons(dpy, make_member(ADMIN_ID))
+    pressed = await press(dpy, buttons[f"downvote:{ids['downvote']}"]["edit"], make_member(ADMIN_ID))
+    [modal] = pressed.response.send_modal.await_args.args
+    assert isinstance(modal, ReviewEditModal) and modal.answer.default == "France."
+    submit = make_interaction(dpy, make_member(ADMIN_ID))
+    submit.message = None
+    fields = [
+        {"type": 1, "components": [{"type": 4, "custom_id": modal.answer.custom_id, "value": "Germany."}]}
+    ]
+    await modal._scheduled_task(submit, fields, {})
+    with store() as s:
+        [correction] = s.scalars(select(Correction)).all()
+        assert (correction.exchange_id, correction.answer, correction.admin_id) == (
+            ids["downvote"], "Germany.", str(ADMIN_ID),
+        )  # fmt: skip
+    assert "Corrected" in submit.followup.send.await_args.args[0]
+
+
+async def test_rejecting_a_phrasing_forgets_the_wording(dpy, store):
+    ids = fill_queue(store)
+    buttons = await review_buttons(dpy, make_member(ADMIN_ID))
+    await press(dpy, buttons[f"phrasing:{ids['phrasing']}"]["reject"], make_member(ADMIN_ID))
+    with store() as s:
+        assert s.get(Exchange, ids["phrasing"]).chosen_question is None
