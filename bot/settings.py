@@ -111,6 +111,18 @@ class Settings(BaseSettings):
     escalation_channel_id: int | None = Field(
         None, description="Channel where unanswered questions are posted for admins to teach."
     )
+    trusted_role_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Roles whose members' replies count as answers (the harvest; comma-separated).",
+    )
+    digest_weekly: bool = Field(
+        False,
+        description="Post a weekly digest (gaps, review queue, answer shares) to the escalation channel.",
+    )
+    digest_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = Field(
+        "mon", description="The weekday (UTC) the weekly digest is posted on."
+    )
+    digest_hour: int = Field(9, ge=0, le=23, description="The hour (UTC) the weekly digest is posted at.")
     max_batch_size: int = Field(
         DEFAULT_MAX_BATCH_SIZE, ge=1, description="Most questions generated together in one batch."
     )
@@ -136,7 +148,13 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "base_datasets", "admin_user_ids", "home_guild_ids", "allowed_channel_ids", "shard_ids", mode="before"
+        "base_datasets",
+        "admin_user_ids",
+        "home_guild_ids",
+        "allowed_channel_ids",
+        "shard_ids",
+        "trusted_role_ids",
+        mode="before",
     )
     @classmethod
     def _lists(cls, value: object) -> object:

@@ -5,6 +5,7 @@
     qabot gaps --plot gaps.png                  # top gaps and answered / suggested / not-sure per day
     qabot review --json                         # what waits for an admin
     qabot review --accept phrasing:12           # or --reject ID, or --edit ID --answer "…"
+    qabot harvest --channel 123456789012345678  # a channel's answered questions, for review
 
 ``--db`` defaults to the ``DATABASE_URL`` setting and ``--model`` to ``MODEL_DIR``: the checkpoint's
 encoder and index are read (the model is not loaded).
@@ -157,6 +158,44 @@ def review(
         raise typer.Exit(EXIT_ERROR)
 
 
+def harvest(
+    channel: Annotated[int, typer.Option("--channel", help="The text channel, thread or forum id.")],
+    db: DbOption = None,
+    model: ModelOpt = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Messages to read this time.")] = 1000,
+) -> None:
+    """Propose what a Discord channel already answered for review.
+
+    Reads the channel's history through Discord's API (DISCORD_TOKEN; the bot
+    needs Read Message History there) from where the last harvest stopped:
+    solved forum posts, trusted members' replies (TRUSTED_ROLE_IDS), replies
+    marked ✅. What the bot already answers, or was proposed before, is left out.
+    """
+    import asyncio
+
+    from bot.desk.service import checkpoint_knowledge, known_checker
+    from storage.db import dispose
+    from training.exit_codes import EXIT_USAGE
+
+    settings, store = _open(db)
+    token = settings.token
+    if not token:
+        dispose(store)
+        raise fail("harvest reads the channel through Discord's API: set DISCORD_TOKEN", EXIT_USAGE)
+    from bot.discord_app.harvest import HarvestFailed, harvest_with_token
+
+    try:
+        knowledge, zones = checkpoint_knowledge(model or settings.model_dir, store, settings.zone_overrides())
+        known = known_checker(knowledge, zones)
+        trusted = frozenset(settings.trusted_role_ids)
+        result = asyncio.run(harvest_with_token(token, channel, store, known, trusted, limit=limit))
+    except HarvestFailed as exc:
+        raise fail(str(exc), exc.code) from None
+    finally:
+        dispose(store)
+    typer.echo(result.text())
+
+
 def _json_default(value: object) -> str:
     return value.isoformat() if isinstance(value, datetime) else str(value)
 
@@ -165,3 +204,4 @@ def register(app: typer.Typer) -> None:
     """Add this module's commands to the `qabot` app."""
     app.command("gaps")(gaps)
     app.command("review")(review)
+    app.command("harvest")(harvest)

@@ -132,3 +132,15 @@ def read_shares(
 
     with read_session(session_factory) as session:
         return zone_shares(session, since=since, until=until)
+
+
+def known_checker(knowledge: Knowledge, zones: ZoneThresholds):
+    """``known(questions)``: per question, whether ``knowledge`` answers it now (the answer zone)."""
+    from training.retrieval.zones import decide
+
+    def known(questions: list[str]) -> list[bool]:
+        if not knowledge.available:
+            return [False] * len(questions)
+        return [bool(m) and decide(m, zones).zone == "answer" for m in knowledge.search_many(questions)]
+
+    return known

@@ -1,6 +1,7 @@
 """The admins' knowledge desk on Discord: /gaps (what people could not get answered, with a Teach button
-per gap) and /review (alternate phrasings, 👎'd answers and members' answers, with Accept / Edit / Reject:
-``review_views``, whose buttons this cog registers so they work after a restart).
+per gap), /review (alternate phrasings, 👎'd answers and members' answers, with Accept / Edit / Reject:
+``review_views``, whose buttons this cog registers so they work after a restart) and /harvest (a channel's
+answered questions into the review queue: ``bot.discord_app.harvest``).
 
 An ``AdminCog``: one check guards every command (``bot.discord_app.permissions``). Replies are ephemeral:
 they show people's questions. A gap's Teach button is the escalation channel's (``escalation.TeachButton``,
@@ -18,12 +19,14 @@ from datetime import UTC, datetime, timedelta
 import discord
 from discord import app_commands
 
+from bot.answering import torch_thread
 from bot.desk import review as review_queue
 from bot.desk import service
 from bot.desk.report import gap_text, gaps_head, gaps_png, review_item_text, shares_line
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.escalation import teach_view
+from bot.discord_app.harvest import HARVEST_LIMIT, MAX_LIMIT, harvest_channel
 from bot.discord_app.permissions import AdminCog
 from bot.discord_app.replies import user_text
 from bot.discord_app.review_views import ReviewButton, review_view
@@ -107,6 +110,38 @@ class Desk(AdminCog):
                 ephemeral=True,
                 allowed_mentions=NO_PING,
             )
+
+    @app_commands.command(name="harvest")
+    @app_commands.describe(
+        channel="A text channel, thread or forum whose answered questions to propose for review",
+        limit="Messages to read this time (the next /harvest goes on from there)",
+    )
+    async def harvest(
+        self,
+        interaction: discord.Interaction,
+        channel: discord.TextChannel | discord.ForumChannel | discord.Thread,
+        limit: app_commands.Range[int, 1, MAX_LIMIT] = HARVEST_LIMIT,
+    ) -> None:
+        """Propose what a channel already answered (solved posts, trusted replies, ✅) for review (admins)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        answerer = self.bot.answerer
+        known = service.known_checker(answerer.knowledge, answerer.effective_zones())
+
+        async def known_async(questions: list[str]) -> list[bool]:
+            return await torch_thread.run(known, questions)
+
+        trusted = frozenset(self.bot.settings.trusted_role_ids)
+        try:
+            result = await harvest_channel(
+                channel, self.bot.session_factory, known_async, trusted, limit=limit
+            )
+        except discord.Forbidden:
+            text = f"I may not read the history of {channel.mention} (Read Message History)."
+        else:
+            text = result.text() + (" See `/review`." if result.proposed else "")
+            if not trusted:
+                text += " (TRUSTED_ROLE_IDS is not set: only ✅ by the asker and solved forum posts count.)"
+        await interaction.followup.send(text[:2000], ephemeral=True, allowed_mentions=NO_PING)
 
 
 async def setup(bot: QABot) -> None:

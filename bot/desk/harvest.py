@@ -1,0 +1,192 @@
+"""Harvest what a channel already answered: question/answer pairs found in its history, proposed to the
+review queue (``storage.candidates``, source "harvest"). No ``discord`` here: the Discord side
+(``bot.discord_app.harvest``) turns messages into ``Said`` records, in the order they were posted.
+
+What counts as answered (``find_pairs``):
+- a forum post marked solved (a tag named like ``SOLVED_TAGS``): its title and first message, answered by
+  the message marked ✅ in it, else a trusted member's reply, else the first reply by someone else;
+- a trusted member's (``TRUSTED_ROLE_IDS``) reply to someone else's message;
+- a reply marked ✅ by the person it replied to or by a trusted member.
+An answer is its message and its author's messages right after it. ``harvest`` then leaves out what the
+bot already answers (``known``: the answer zone of the serving knowledge), what was proposed before (the
+same messages or, while pending, the same text: ``storage.candidates.propose``) and repeats within the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+CHECK = "✅"
+SOLVED_TAGS = ("answered", "solved", "resolved")  # forum tags that mark a post solved (case-insensitive)
+MIN_ANSWER_CHARS = 2
+MIN_QUESTION_WORDS = 3  # shorter messages ("lol", "thanks!") are chatter, not questions
+MAX_JOINED = 5  # an answer joins at most this many consecutive messages of its author
+
+
+@dataclass(frozen=True)
+class Said:
+    """One message as the harvest needs it."""
+
+    id: int
+    author_id: int
+    content: str
+    reply_to: int | None = None  # the message it replies to
+    author_roles: frozenset[int] = frozenset()
+    author_bot: bool = False
+    checked_by: frozenset[int] = frozenset()  # who reacted ✅
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Post:
+    """A forum post: its thread's title and tags, and its messages (the first is the question's body)."""
+
+    id: int
+    title: str
+    tags: tuple[str, ...]
+    messages: tuple[Said, ...]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """A question/answer found in the history, with where it came from."""
+
+    question: str
+    answer: str
+    question_message: Said
+    answer_message: Said
+    how: str  # "forum" | "reply" | "reaction" (which rule found it)
+    marked_by: int | None = None
+
+
+@dataclass
+class HarvestResult:
+    """What one harvest did: messages read, pairs found, and what became of them."""
+
+    read: int = 0
+    found: int = 0
+    proposed: list[int] = field(default_factory=list)  # candidate ids
+    known: int = 0  # the bot answers them already
+    queued: int = 0  # proposed before (still waiting, or decided)
+    last_message_id: int | None = None
+
+    def text(self) -> str:
+        return (
+            f"Read {self.read} message(s), found {self.found} answered question(s): {len(self.proposed)} "
+            f"proposed for review, {self.known} already known, {self.queued} already proposed."
+        )
+
+
+def _answer_from(messages: Sequence[Said], start: int) -> tuple[str, int]:
+    """The answer that begins at ``messages[start]``: it and its author's messages right after it."""
+    first = messages[start]
+    parts, i = [first.content.strip()], start + 1
+    while i < len(messages) and messages[i].author_id == first.author_id and len(parts) < MAX_JOINED:
+        if messages[i].reply_to not in (None, first.reply_to):
+            break
+        parts.append(messages[i].content.strip())
+        i += 1
+    return "\n".join(p for p in parts if p), i
+
+
+def _usable(said: Said) -> bool:
+    return not said.author_bot and len(said.content.strip()) >= MIN_ANSWER_CHARS
+
+
+def _asks(said: Said) -> bool:
+    return _usable(said) and len(said.content.split()) >= MIN_QUESTION_WORDS
+
+
+def find_pairs(messages: Sequence[Said], trusted: Callable[[Said | int], bool]) -> list[Pair]:
+    """Replies that answer a message (a trusted member's, or marked ✅ by the asker or a trusted member),
+    in the order posted. ``trusted(said_or_user_id)``: whether its author (or that user) is trusted."""
+    by_id = {m.id: m for m in messages}
+    pairs = []
+    for i, said in enumerate(messages):
+        question = by_id.get(said.reply_to) if said.reply_to is not None else None
+        if question is None or not _usable(said) or not _asks(question):
+            continue
+        if question.author_id == said.author_id:
+            continue
+        markers = [u for u in said.checked_by if u == question.author_id or trusted(u)]
+        if not markers and not trusted(said):
+            continue
+        answer, _ = _answer_from(messages, i)
+        how = "reaction" if markers else "reply"
+        pairs.append(
+            Pair(question.content.strip(), answer, question, said, how, markers[0] if markers else None)
+        )
+    return pairs
+
+
+def post_pair(post: Post, trusted: Callable[[Said | int], bool]) -> Pair | None:
+    """A solved forum post's pair (None: not marked solved, or nobody else answered)."""
+    if not post.messages or not {t.casefold() for t in post.tags} & set(SOLVED_TAGS):
+        return None
+    first, replies = post.messages[0], post.messages[1:]
+    body = first.content.strip()
+    question = (
+        post.title.strip() if not body or body == post.title.strip() else f"{post.title.strip()}\n{body}"
+    )
+    others = [(i, m) for i, m in enumerate(replies, 1) if m.author_id != first.author_id and _usable(m)]
+    if not others:
+        return None
+
+    def markers(m: Said) -> list[int]:
+        return [u for u in m.checked_by if u == first.author_id or trusted(u)]
+
+    marked = [(i, m) for i, m in others if markers(m)]
+    by_trusted = [(i, m) for i, m in others if trusted(m)]
+    i, said = (marked or by_trusted or others)[0]
+    answer, _ = _answer_from(post.messages, i)
+    return Pair(question, answer, first, said, "forum", markers(said)[0] if marked else None)
+
+
+def distinct(pairs: Iterable[Pair]) -> list[Pair]:
+    """The pairs, each question asked once (the first answer found wins)."""
+    from training.data import comparison_key
+
+    seen: set[str] = set()
+    out = []
+    for pair in pairs:
+        key = comparison_key(pair.question)
+        if key not in seen:
+            seen.add(key)
+            out.append(pair)
+    return out
+
+
+def propose_all(
+    session: Any,
+    pairs: Sequence[Pair],
+    known: Callable[[list[str]], list[bool]],
+    *,
+    guild_id: int | None,
+    channel_id: int | None,
+    result: HarvestResult,
+) -> HarvestResult:
+    """Propose each pair the bot does not answer yet (``known``: per question, whether it does) into the
+    review queue, in the caller's transaction; counts in ``result``."""
+    from storage import candidates
+
+    pairs = distinct(pairs)
+    result.found += len(pairs)
+    answered = known([p.question for p in pairs]) if pairs else []
+    for pair, is_known in zip(pairs, answered, strict=True):
+        if is_known:
+            result.known += 1
+            continue
+        row, new = candidates.propose(
+            session, question=pair.question, answer=pair.answer, source="harvest", guild_id=guild_id,
+            channel_id=channel_id, question_message_id=pair.question_message.id,
+            answer_message_id=pair.answer_message.id, question_url=pair.question_message.url,
+            answer_url=pair.answer_message.url, asker_id=pair.question_message.author_id,
+            author_id=pair.answer_message.author_id, marked_by=pair.marked_by,
+        )  # fmt: skip
+        if new:
+            result.proposed.append(row.id)
+        else:
+            result.queued += 1
+    return result

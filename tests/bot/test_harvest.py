@@ -1,0 +1,182 @@
+"""Harvest (``bot.desk.harvest``, ``bot.discord_app.harvest``, ``/harvest``, ``qabot harvest``): a recorded
+channel history (``tests/bot/data/harvest_history.json``) read through spec'd discord.py channels and
+messages, the pairs it answered proposed for review once, what the bot knows left out, and the next run
+resuming after the last message read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from unittest.mock import MagicMock
+
+import discord
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.discord_app.harvest import harvest_channel
+from storage.models import Candidate
+from tests.bot.fakes import FakeGenerator
+from tests.bot.fixtures import ADMIN_ID, invoke, make_interaction, make_member
+from training.retrieval.zones import ZoneThresholds
+
+HISTORY = json.loads((Path(__file__).parent / "data" / "harvest_history.json").read_text(encoding="utf-8"))
+TRUSTED = frozenset({900})
+KNOWN = [{"question": "Who won the 2014 World Cup?", "answer": "Germany."}]
+
+
+@pytest.fixture
+def fake_generator() -> FakeGenerator:
+    return FakeGenerator(
+        {p["question"]: p["answer"] for p in KNOWN},
+        known=KNOWN,
+        zones=ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5),
+    )
+
+
+async def _aiter(items):
+    for item in items:
+        yield item
+
+
+def member(user_id: int, roles=(), bot: bool = False) -> MagicMock:
+    m = MagicMock(spec=discord.Member, id=user_id, bot=bot)
+    m.roles = [MagicMock(spec=discord.Role, id=r) for r in roles]
+    return m
+
+
+def roles_of(user_id: int) -> list[int]:
+    for m in [*HISTORY["messages"], *(x for p in HISTORY["forum"]["posts"] for x in p["messages"])]:
+        if m["author"] == user_id:
+            return m["roles"]
+    return []
+
+
+def message(record: dict, channel_id: int) -> MagicMock:
+    """A spec'd discord.Message from a recorded one."""
+    msg = MagicMock(spec=discord.Message, id=record["id"], content=record["content"])
+    msg.author = member(record["author"], record["roles"], record.get("bot", False))
+    reply_to = record.get("reply_to")
+    msg.reference = MagicMock(spec=discord.MessageReference, message_id=reply_to) if reply_to else None
+    msg.jump_url = f"https://discord.com/channels/5151/{channel_id}/{record['id']}"
+    reactions = []
+    if record.get("checked_by"):
+        reaction = MagicMock(spec=discord.Reaction, emoji="✅")
+        users = [member(u, roles_of(u)) for u in record["checked_by"]]
+        reaction.users = MagicMock(side_effect=lambda limit=None, users=users: _aiter(users))
+        reactions.append(reaction)
+    msg.reactions = reactions
+    return msg
+
+
+def history_of(records: list[dict], channel_id: int):
+    """``channel.history`` over ``records``: oldest first, after a message, at most ``limit``."""
+
+    def history(limit=100, after=None, oldest_first=None):
+        assert oldest_first is True
+        kept = [r for r in records if after is None or r["id"] > after.id][:limit]
+        return _aiter([message(r, channel_id) for r in kept])
+
+    return MagicMock(side_effect=history)
+
+
+def text_channel() -> MagicMock:
+    channel = MagicMock(spec=discord.TextChannel, id=HISTORY["channel"]["id"])
+    channel.guild = MagicMock(spec=discord.Guild, id=5151)
+    channel.history = history_of(HISTORY["messages"], channel.id)
+    return channel
+
+
+def forum_channel() -> MagicMock:
+    forum = MagicMock(spec=discord.ForumChannel, id=HISTORY["forum"]["id"])
+    forum.guild = MagicMock(spec=discord.Guild, id=5151)
+    threads = []
+    for post in HISTORY["forum"]["posts"]:
+        thread = MagicMock(spec=discord.Thread, id=post["id"])
+        thread.name = post["title"]
+        thread.applied_tags = [MagicMock(spec=discord.ForumTag) for _ in post["tags"]]
+        for tag, name in zip(thread.applied_tags, post["tags"], strict=True):
+            tag.name = name
+        thread.history = history_of(post["messages"], post["id"])
+        threads.append(thread)
+    forum.threads = threads
+    forum.archived_threads = MagicMock(side_effect=lambda limit=None: _aiter([]))
+    return forum
+
+
+def proposed(store) -> list[tuple[str, str, str | None]]:
+    with store() as s:
+        rows = s.scalars(select(Candidate).order_by(Candidate.id))
+        return [(c.question, c.answer, c.marked_by) for c in rows]
+
+
+async def known_none(questions):
+    return [False] * len(questions)
+
+
+async def test_a_channels_answered_questions_are_proposed_once_and_the_next_run_resumes(store):
+    result = await harvest_channel(text_channel(), store, known_none, TRUSTED)
+    assert result.read == len(HISTORY["messages"]) and result.last_message_id == 4016
+    assert proposed(store) == [
+        ("How do I reset my account password?",  # a trusted member's reply, its next message joined
+         "Go to Settings → Account → Reset password.\nYou get an e-mail within a minute.", None),
+        ("Does the stadium have wifi?", "Yes: the network is StadiumGuest, no password.", "101"),  # ✅ asker
+        ("Who won the 2014 World Cup?", "Germany, 1-0 against Argentina.", None),
+        ("Can I bring an umbrella into the ground?", "Only small folding ones.", "200"),  # ✅ trusted
+    ]  # fmt: skip
+    # Not proposed: an untrusted reply nobody marked, chatter marked ✅, the bot, and the same question
+    # asked again later (4013) within the run.
+    again = await harvest_channel(text_channel(), store, known_none, TRUSTED)
+    assert (again.read, again.found, again.proposed) == (0, 0, [])  # resumed after 4016
+
+
+async def test_what_was_proposed_before_or_is_known_is_left_out(store):
+    from storage import review
+
+    await harvest_channel(text_channel(), store, known_none, TRUSTED)
+    with store.begin() as s:  # forget the cursor: the whole history is read again
+        s.delete(s.get(review.HarvestCursor, "4000"))
+
+    async def knows_world_cup(questions):
+        return ["World Cup" in q for q in questions]
+
+    again = await harvest_channel(text_channel(), store, knows_world_cup, TRUSTED)
+    assert (again.found, again.known, again.queued, again.proposed) == (4, 1, 3, [])
+    assert len(proposed(store)) == 4
+
+
+async def test_without_trusted_roles_only_marked_answers_count(store):
+    await harvest_channel(text_channel(), store, known_none, frozenset())
+    assert [q for q, _, _ in proposed(store)] == ["Does the stadium have wifi?"]
+
+
+async def test_a_forums_solved_posts_are_proposed_with_the_marked_answer(store):
+    result = await harvest_channel(forum_channel(), store, known_none, TRUSTED)
+    assert result.read == 7
+    assert proposed(store) == [
+        ("Where do I collect my season ticket?\nI renewed online last week.",
+         "At the ticket office, gate 4, with your ID.", None),
+        ("Can I pay with cash at the kiosks?", "Card only since 2023.", "101"),
+    ]  # fmt: skip
+    again = await harvest_channel(forum_channel(), store, known_none, TRUSTED)
+    assert again.read == 0  # each post is harvested once
+
+
+@pytest.mark.parametrize("dpy", [{"trusted_role_ids": [900]}], indirect=True)
+async def test_the_harvest_command_leaves_out_what_the_bot_answers(dpy, store):
+    interaction = make_interaction(dpy, make_member(ADMIN_ID))
+    await invoke(dpy, "harvest", interaction, channel=text_channel())
+    text = interaction.followup.send.await_args.args[0]
+    assert text.startswith(
+        "Read 16 message(s), found 4 answered question(s): 3 proposed for review, 1 already"
+    )
+    assert "Who won the 2014 World Cup?" not in [q for q, _, _ in proposed(store)]
+
+
+def test_qabot_harvest_without_a_token_fails_fast(store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    url = str(store.kw["bind"].url)
+    result = CliRunner().invoke(app, ["harvest", "--channel", "4000", "--db", url])
+    assert result.exit_code == 2 and "set DISCORD_TOKEN" in result.output
