@@ -1,7 +1,8 @@
 """The admins' knowledge desk on Discord: /gaps (what people could not get answered, with a Teach button
 per gap), /review (alternate phrasings, 👎'd answers and members' answers, with Accept / Edit / Reject:
 ``review_views``, whose buttons this cog registers so they work after a restart) and /harvest (a channel's
-answered questions into the review queue: ``bot.discord_app.harvest``).
+answered questions into the review queue: ``bot.discord_app.harvest``); with ``DIGEST_WEEKLY``, a weekly
+digest in the escalation channel (``bot.desk.digest``), posted by the process that serves its guild.
 
 An ``AdminCog``: one check guards every command (``bot.discord_app.permissions``). Replies are ephemeral:
 they show people's questions. A gap's Teach button is the escalation channel's (``escalation.TeachButton``,
@@ -14,14 +15,16 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import discord
 from discord import app_commands
+from discord.ext import tasks
 
 from bot.answering import torch_thread
 from bot.desk import review as review_queue
 from bot.desk import service
+from bot.desk.digest import build_digest, digest_text, due
 from bot.desk.report import gap_text, gaps_head, gaps_png, review_item_text, shares_line
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
@@ -49,12 +52,39 @@ class Desk(AdminCog):
 
     def __init__(self, bot: QABot) -> None:
         self.bot = bot
+        self.digest_loop: tasks.Loop | None = None
 
     async def cog_load(self) -> None:
         self.bot.add_dynamic_items(ReviewButton)
+        settings = self.bot.settings
+        if settings.digest_weekly and self.digest_loop is None:
+            # Every day at DIGEST_HOUR; the tick posts on DIGEST_DAY only (tasks.loop has no weekly time).
+            self.digest_loop = tasks.loop(time=time(hour=settings.digest_hour, tzinfo=UTC))(self._digest_tick)
+            self.digest_loop.before_loop(self.bot.wait_until_ready)
+            self.digest_loop.start()
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(ReviewButton)
+        if self.digest_loop is not None:
+            self.digest_loop.cancel()
+
+    async def _digest_tick(self) -> None:
+        settings = self.bot.settings
+        if due(datetime.now(UTC), settings.digest_day, settings.digest_hour):
+            try:
+                await self.post_digest()
+            except Exception:  # a failed digest must not stop next week's
+                log.exception("could not post the weekly digest")
+
+    async def post_digest(self, now: datetime | None = None) -> discord.Message | None:
+        """Post the week's digest to ``ESCALATION_CHANNEL_ID``; None when this process does not serve that
+        channel (another shard does) or none is set."""
+        channel_id = self.bot.settings.escalation_channel_id
+        channel = self.bot.get_channel(channel_id) if channel_id else None
+        if channel is None:
+            return None
+        digest = await build_digest(self.bot.answerer, self.bot.session_factory, now)
+        return await channel.send(digest_text(digest, show=user_text), allowed_mentions=NO_PING)
 
     @app_commands.command(name="gaps")
     @app_commands.describe(days="How many days back to look (default 30)")
