@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
@@ -191,6 +192,8 @@ def main() -> None:
         "baseline_encode_all_s": round(out["wordings"] / out["rate"], 1),
         "speedup": round(out["wordings"] / out["rate"] / out["seconds"], 2),
         "top10_topic_purity": round(sum(purities) / len(purities), 3),
+        "load_avg_1m": round(os.getloadavg()[0], 2),  # other work on the machine during the run
+        "cpus": os.cpu_count(),
         "target": "gaps_s <= 30, peak_rss_mb <= 1024 on 2 cores",
     }
     print(json.dumps(line))
