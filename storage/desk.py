@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage.models import Correction, Exchange, Feedback, TaughtPair
+from storage.models import Correction, Dismissal, Exchange, Feedback, TaughtPair
 
 __all__ = ["downvoted_answers", "gap_questions", "zone_shares"]
 
@@ -39,14 +39,16 @@ def gap_questions(
 ) -> list[dict[str, Any]]:
     """The questions of a period nobody has answered yet, oldest first: those the bot was not sure about
     (``why`` "unanswered": no correction, no taught pair of that wording, no wording chosen for it since)
-    and the answers people 👎'd more than 👍'd and no admin corrected (``why`` "downvoted"). Dicts of
+    and the answers people 👎'd more than 👍'd that no admin corrected or judged right (``why``
+    "downvoted"; ``storage.review.dismiss``). Dicts of
     ``id``, ``question``, ``user_id``, ``created_at``, ``why``, ``message_id``, ``channel_id``."""
     corrected = exists().where(Correction.exchange_id == Exchange.id)
     taught = exists().where(TaughtPair.question_key == Exchange.question_key, TaughtPair.active.is_(True))
     net = _net_votes()
     unanswered = (Exchange.unanswered.is_(True)) & ~taught & Exchange.chosen_question.is_(None)
     downvoted = (Exchange.unanswered.is_(False)) & or_(Exchange.zone.is_(None), Exchange.zone != "suggest")
-    downvoted = downvoted & (net < 0)
+    dismissed = exists().where(Dismissal.exchange_id == Exchange.id, Dismissal.kind == "downvote")
+    downvoted = downvoted & (net < 0) & ~dismissed
     stmt = select(
         Exchange.id,
         Exchange.question,

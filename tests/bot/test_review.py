@@ -172,3 +172,20 @@ async def test_rejecting_a_phrasing_forgets_the_wording(dpy, store):
     await press(dpy, buttons[f"phrasing:{ids['phrasing']}"]["reject"], make_member(ADMIN_ID))
     with store() as s:
         assert s.get(Exchange, ids["phrasing"]).chosen_question is None
+
+
+async def test_a_dismissed_downvote_leaves_the_queue_and_the_gaps(store):
+    from bot.desk import review
+    from storage.changes import read_session
+    from storage.desk import gap_questions
+
+    ids = fill_queue(store)
+    with read_session(store) as s:
+        assert [q["why"] for q in gap_questions(s)] == ["downvoted"]
+    decision = await review.decide(store, None, f"downvote:{ids['downvote']}", "reject", ADMIN_ID)
+    assert decision.done
+    assert [i["kind"] for i in await review.items(store)] == ["phrasing", "candidate"]
+    with read_session(store) as s:
+        assert gap_questions(s) == []
+    again = await review.decide(store, None, f"downvote:{ids['downvote']}", "accept", ADMIN_ID)
+    assert not again.done and "already" in again.text
