@@ -42,6 +42,7 @@ Type a question (when the bot asks "did you mean", type the number of your choic
   /synonym [WORD]                              the synonyms, or what WORD means to the search
   /unanswered                                  questions the bot could not answer, similar ones grouped
   /gaps [DAYS]                                 unanswered and 👎'd questions by meaning, most askers first
+  /review [accept|reject ID] [edit ID | ANSWER] what waits for an admin, and deciding it
   /stats                                       counts, votes, questions per day, model metrics
   /model                                       the serving model's manifest summary
   /reload                                      serve what MODEL_DIR points at now
@@ -258,6 +259,28 @@ class Terminal:
         since = datetime.now(UTC) - timedelta(days=days)
         report = await service.serving_gaps(self.answerer, self.session_factory, since=since)
         self.say(gaps_text(report) + "\nAnswer one with /teach QUESTION | ANSWER.")
+
+    async def cmd_review(self, args: str) -> None:
+        from bot.desk import review
+        from bot.desk.report import review_text
+
+        head, _, answer = args.partition("|")
+        words = head.split()
+        if not words:
+            text = review_text(await review.items(self.session_factory))
+            self.say(
+                text.replace("`", "")
+                + "\nDecide with /review accept ID, /review reject ID, /review edit ID | ANSWER."
+            )
+            return
+        if len(words) != 2:
+            self.say("Usage: /review, /review accept ID, /review reject ID, /review edit ID | ANSWER")
+            return
+        action, item = words
+        decision = await review.decide(
+            self.session_factory, self.answerer, item, action, None, answer=answer.strip() or None
+        )
+        self.say(decision.text.replace("`", ""))
 
     async def cmd_stats(self, _: str) -> None:
         stats = await async_store.stats(self.session_factory, days=14)

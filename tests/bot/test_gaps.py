@@ -194,3 +194,24 @@ async def test_the_terminals_gaps_command_lists_the_gaps(answerer, store):
     text = out.getvalue()
     assert text.startswith("2 gap(s) from 5 unanswered") and "1. 4 askers, 4 questions" in text
     assert "/teach QUESTION | ANSWER" in text
+
+
+def test_a_gap_the_bot_now_answers_is_counted_as_covered_and_left_out(e5):
+    from bot.desk.gaps import annotate
+    from training.retrieval.index import Match
+    from training.retrieval.zones import ZoneThresholds
+
+    gaps, _, _ = cluster_gaps(rows_of([*WIFI, *REFUNDS]), e5.encode)
+    taught = "Is there wifi at the stadium?"
+
+    def matches(question: str) -> list[Match]:
+        score = 0.95 if question in WIFI else 0.6  # wifi was taught since; refunds are a near miss
+        return [Match(0, taught, "Yes.", score, score, score, score, "taught")]
+
+    found = {e: matches(e) for g in gaps for e in g.examples}
+    kept, covered = annotate(gaps, found, ZoneThresholds(answer_score=0.9, answer_margin=0.05))
+    assert covered == 1
+    assert {q["question"] for q in kept[0].questions} == set(REFUNDS)
+    assert (kept[0].nearest, kept[0].nearest_score) == (taught, 0.6)
+    kept, covered = annotate(gaps, found, None)  # no zones: nothing counts as covered
+    assert covered == 0 and len(kept) == 2

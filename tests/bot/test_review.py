@@ -189,3 +189,22 @@ async def test_a_dismissed_downvote_leaves_the_queue_and_the_gaps(store):
         assert gap_questions(s) == []
     again = await review.decide(store, None, f"downvote:{ids['downvote']}", "accept", ADMIN_ID)
     assert not again.done and "already" in again.text
+
+
+async def test_the_terminal_lists_the_queue_and_decides_an_item(answerer, store):
+    import io
+
+    from bot.terminal import Terminal
+
+    ids = fill_queue(store)
+    out = io.StringIO()
+    terminal = Terminal(
+        answerer=answerer, session_factory=store, retrain_job=None, stdin=io.StringIO(), out=out
+    )
+    await terminal.handle("/review")
+    assert out.getvalue().startswith(
+        "3 item(s) to review: 1 phrasing(s), 1 👎'd answer(s), 1 member answer(s)"
+    )
+    await terminal.handle(f"/review edit candidate:{ids['candidate']} | Yes, in every match since 2019.")
+    assert "Learned pair #" in out.getvalue().splitlines()[-1]
+    assert (await answerer.answer("Is VAR used in the league?")).text == "Yes, in every match since 2019."
