@@ -6,7 +6,7 @@ ones) and clustered with scikit-learn's agglomerative clustering (average linkag
 first centred on the mean of the generic off-topic probes and the questions themselves: e5's raw cosines
 crowd into 0.7-0.9, MiniLM's spread over 0-1, and a community's shared domain ("the stadium") makes all its
 questions alike; centring removes both, so one cut (``CLUSTER_DISTANCE``) serves every encoder. Encoding is
-the cost: at most ``MAX_ENCODED`` wordings are encoded (most askers first, then the latest); the rest join
+the cost: wordings are encoded most askers first within a time budget (``ENCODE_BUDGET_S``); the rest join
 the gap of their lexically nearest encoded wording (TF-IDF, character n-grams) when it is close enough.
 Gaps rank by distinct askers (a question without a user id, such as a terminal's, counts as one); each
 shown one gets its nearest known question, and one the bot would now answer is counted as covered.
@@ -15,6 +15,7 @@ shown one gets its nearest known question, and one the bot would now answer is c
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +30,13 @@ log = logging.getLogger(__name__)
 # Average cosine distance (centred vectors) under which wordings share a gap. Chosen on our own sets (three
 # topics and one-offs as in tests/bot/test_gaps.py; bench/gaps.py's forty planted topics) for e5 and MiniLM.
 CLUSTER_DISTANCE = 0.65
-MAX_ENCODED = 1000  # wordings encoded per run: ~15 s on a 2-core CPU (bench/gaps.py)
+# Encoding is the cost (~10 ms a wording on a core): the most asked wordings are encoded in chunks until
+# ENCODE_BUDGET_S has passed (at least MIN_ENCODED of them, at most MAX_ENCODED), so a run takes about as
+# long on a slow or busy machine, which encodes fewer (bench/gaps.py: 100k logged questions in <=30 s).
+MAX_ENCODED = 2000
+MIN_ENCODED = 200
+ENCODE_CHUNK = 100
+ENCODE_BUDGET_S = 12.0
 LEXICAL_JOIN = 0.5  # TF-IDF cosine at which a wording past the budget joins an encoded one's gap
 EXAMPLES = 3  # wordings shown per gap
 SHOWN = 20  # gaps reported
@@ -165,8 +172,21 @@ def _lexical_join(encoded: list[str], rest: list[str]) -> list[int | None]:
     return out
 
 
+def _encode_within(texts: list[str], encode: Encode, budget_s: float | None) -> np.ndarray:
+    """``texts``' vectors in order, chunk by chunk, until ``budget_s`` has passed (None: all of them)."""
+    start, out = time.perf_counter(), []
+    for i in range(0, len(texts), ENCODE_CHUNK):
+        if budget_s is not None and i >= MIN_ENCODED and time.perf_counter() - start > budget_s:
+            break
+        out.append(encode(texts[i : i + ENCODE_CHUNK]))
+    return np.concatenate(out)
+
+
 def cluster_gaps(
-    rows: Sequence[dict[str, Any]], encode: Encode, max_encoded: int = MAX_ENCODED
+    rows: Sequence[dict[str, Any]],
+    encode: Encode,
+    max_encoded: int = MAX_ENCODED,
+    budget_s: float | None = ENCODE_BUDGET_S,
 ) -> tuple[list[Gap], int, int]:
     """The rows' gaps, most askers first (then most questions, then the most recent), the number of
     wordings encoded, and the number of questions left in no gap."""
@@ -175,10 +195,11 @@ def cluster_gaps(
     if not rows:
         return [], 0, 0
     wordings = _wordings(rows)
-    chosen, rest = wordings[:max_encoded], wordings[max_encoded:]
+    probes = encode(list(OFF_TOPIC_PROBES))
+    vectors = _encode_within([w[-1]["question"] for w in wordings[:max_encoded]], encode, budget_s)
+    chosen, rest = wordings[: len(vectors)], wordings[len(vectors) :]
     texts = [w[-1]["question"] for w in chosen]
-    vectors = encode([*texts, *OFF_TOPIC_PROBES])
-    labels = _clusters(centre(vectors[: len(texts)], vectors[len(texts) :]))
+    labels = _clusters(centre(vectors, probes))
     members: dict[int, list[dict[str, Any]]] = {}
     for label, group in zip(labels.tolist(), chosen, strict=True):
         members.setdefault(label, []).extend(group)
@@ -241,10 +262,11 @@ def find_gaps(
     since: datetime | None = None,
     until: datetime | None = None,
     max_encoded: int = MAX_ENCODED,
+    budget_s: float | None = ENCODE_BUDGET_S,
 ) -> GapReport:
     """``cluster_gaps`` then ``annotate`` in one call, for a caller that may search on this thread
     (``search``: ``Knowledge.search_many``; None: no nearest known questions)."""
-    gaps, encoded, left_out = cluster_gaps(rows, encode, max_encoded)
+    gaps, encoded, left_out = cluster_gaps(rows, encode, max_encoded, budget_s)
     clusters = len(gaps)
     texts = to_look_up(gaps, shown)
     found = dict(zip(texts, search(texts), strict=True)) if search is not None and texts else {}
