@@ -161,14 +161,11 @@ def _lexical_join(encoded: list[str], rest: list[str]) -> list[int | None]:
     tfidf = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 4), sublinear_tf=True)
     matrix = tfidf.fit_transform([*encoded, *rest])
     sims = (matrix[len(encoded) :] @ matrix[: len(encoded)].T).tocsr()
-    out: list[int | None] = []
-    for i in range(len(rest)):
-        row = sims.getrow(i)
-        if row.nnz == 0:
-            out.append(None)
-            continue
-        j = int(row.indices[row.data.argmax()])
-        out.append(j if row.data.max() >= LEXICAL_JOIN else None)
+    best = np.asarray(sims.max(axis=1).todense()).ravel()
+    nearest = np.asarray(sims.argmax(axis=1)).ravel()
+    out: list[int | None] = [
+        int(j) if b >= LEXICAL_JOIN else None for j, b in zip(nearest, best, strict=True)
+    ]
     return out
 
 
