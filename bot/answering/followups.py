@@ -119,7 +119,8 @@ def read_with_context(
     for i in todo:
         turn = contexts[i]
         assert turn is not None
-        queries += [questions[i], f"{turn.question} {questions[i]}", turn.question]
+        before = turn.question[-MAX_CONTEXT_CHARS:]  # a caller's own Turn may be long
+        queries += [questions[i], f"{before} {questions[i]}", before]
         queries += [f"{turn.matched} {questions[i]}"] if turn.matched else []
     found = iter(knowledge.search_many(queries, SEARCH_K))
     for i in todo:
@@ -133,7 +134,7 @@ def read_with_context(
         candidates = [joined, next(found)] if turn.matched else [joined]
         better = _better(decisions[i], alone, candidates, answered, zones)
         if better is not None:
-            out[i] = (better, turn.question)
+            out[i] = (better, turn.question[-MAX_CONTEXT_CHARS:])
     return out
 
 
