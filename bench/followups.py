@@ -4,12 +4,15 @@ as the baseline in the same run, the same follow-ups asked alone; stand-alone qu
 unrelated one must be answered exactly as when asked alone.
 
     .venv/bin/python bench/followups.py --model models/current [--pairs examples/followups.json]
+        [--standalone-sets discord_dev discord_test]
 
 Each row of ``--pairs`` is a conversation's previous question and the next message (``kind`` followup or
 standalone, ``part`` dev or test: tune on dev, only report test). Per part: follow-ups answered right
 (answer zone, matched question among the expected), right or rightly offered ("did you mean" offering an
 expected one), wrong (answered from another question), English only too; stand-alone questions unchanged
-(same zone and matched question as alone). Prints one JSON line (and a table to stderr).
+(same zone and matched question as alone); and, many more of them, each question of the Discord-style
+sets (``--standalone-sets``, bench/quality.py's) asked after another of its set about something else.
+Prints one JSON line (and a table to stderr).
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.quality import DISCORD_SETS, load_set  # noqa: E402  (bench/ scripts run from the repository root)
 
 TARGETS = {"right": 0.75, "right_or_offered": 0.90, "wrong_max": 0.05, "standalone_unchanged": 1.0}
 PATIENT = {"timeout_s": 3600.0, "max_queue": 100_000}  # every question asked at once: none may time out
@@ -47,27 +53,62 @@ def followup_report(rows: list[tuple[dict, object]]) -> dict:
     }
 
 
+def unrelated_previous(items: list[dict], seed: int = 0) -> list[str]:
+    """For each question of a set, another question of it that expects none of its known questions."""
+    rng = random.Random(seed)
+    out = []
+    for item in items:
+        others = [o for o in items if o is not item and not set(o["expected"]) & set(item["expected"])]
+        out.append(rng.choice(others)["question"])
+    return out
+
+
+async def in_conversation(answerer, previous: list[str], questions: list[str]) -> list:
+    """Each question asked after its previous one, one conversation per pair."""
+    from bot.answering.followups import ConversationMemory
+
+    memory = ConversationMemory()
+    for i, answer in enumerate(await asyncio.gather(*(answerer.answer(p) for p in previous))):
+        memory.record(i, answer)
+    return await asyncio.gather(
+        *(answerer.answer(q, context=memory.previous(i)) for i, q in enumerate(questions))
+    )
+
+
+def standalone_report(items: list[dict], after: list, alone: list) -> dict:
+    """Questions asked after an unrelated one: unchanged, or changed to a right or a wrong answer."""
+    changed = [(q, a) for q, a, b in zip(items, after, alone, strict=True) if not same(a, b)]
+    right = sum(a.zone == "answer" and a.matched_question in q["expected"] for q, a in changed)
+    wrong = sum(a.zone == "answer" and a.matched_question not in q["expected"] for q, a in changed)
+    n = len(items)
+    return {"n": n, "unchanged": _share(n - len(changed), n), "changed_to_right": _share(right, n),
+            "changed_to_wrong": _share(wrong, n)}  # fmt: skip
+
+
 def same(a, b) -> bool:
     """The same zone and known question (the fallback zone has none)."""
     return (a.zone, a.matched_question, a.suggestions) == (b.zone, b.matched_question, b.suggestions)
 
 
-async def measure(generator, pairs: list[dict]) -> dict:
+async def measure(generator, pairs: list[dict], sets: dict[str, list[dict]]) -> dict:
     from bot.answering.answerer import Answerer
-    from bot.answering.followups import ConversationMemory
 
+    questions = [p["question"] for p in pairs]
     async with Answerer(generator, **PATIENT) as answerer:
-        memory = ConversationMemory()
-        previous = await asyncio.gather(*(answerer.answer(p["previous"]) for p in pairs))
-        for i, answer in enumerate(previous):  # one conversation per pair
-            memory.record(i, answer)
-        asked = [answerer.answer(p["question"], context=memory.previous(i)) for i, p in enumerate(pairs)]
-        in_conversation = await asyncio.gather(*asked)
+        after = await in_conversation(answerer, [p["previous"] for p in pairs], questions)
+        set_after = {
+            name: await in_conversation(answerer, unrelated_previous(items), [q["question"] for q in items])
+            for name, items in sets.items()
+        }
     async with Answerer(generator, **PATIENT) as answerer:  # the baseline: each asked alone, fresh start
-        alone = await asyncio.gather(*(answerer.answer(p["question"]) for p in pairs))
+        alone = await asyncio.gather(*(answerer.answer(q) for q in questions))
+        set_alone = {
+            name: await asyncio.gather(*(answerer.answer(q["question"]) for q in items))
+            for name, items in sets.items()
+        }
     out: dict = {}
     for part in sorted({p["part"] for p in pairs}):
-        rows = [(p, a, b) for p, a, b in zip(pairs, in_conversation, alone, strict=True) if p["part"] == part]
+        rows = [(p, a, b) for p, a, b in zip(pairs, after, alone, strict=True) if p["part"] == part]
         follow = [(p, a, b) for p, a, b in rows if p["kind"] == "followup"]
         stand = [(p, a, b) for p, a, b in rows if p["kind"] == "standalone"]
         out[part] = {
@@ -88,6 +129,8 @@ async def measure(generator, pairs: list[dict]) -> dict:
             "standalone_unchanged": s["unchanged"] is not None
             and s["unchanged"] >= TARGETS["standalone_unchanged"],
         }
+    for name, items in sets.items():
+        out[f"standalone_{name}"] = standalone_report(items, set_after[name], set_alone[name])
     return out
 
 
@@ -97,6 +140,10 @@ def print_table(result: dict) -> None:
 
     out = [f"  {'':<28}{'n':>4}  {'right':>5}  {'r/off':>5}  {'wrong':>5}  {'unsure':>6}"]
     for part, r in result.items():
+        if part.startswith("standalone_"):
+            out.append(f"  {part + ' unchanged':<28}{r['n']:>4}  {pct(r['unchanged'])}  (changed to right "
+                       f"{pct(r['changed_to_right'])}, to wrong {pct(r['changed_to_wrong'])})")  # fmt: skip
+            continue
         for name in ("followups", "baseline_alone", "followups_english", "baseline_alone_english"):
             x = r[name]
             shares = (x["right"], x["right_or_offered"], x["wrong"], x["not_sure"])
@@ -111,6 +158,8 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "current", help="checkpoint folder")
     parser.add_argument("--pairs", type=Path, default=ROOT / "examples" / "followups.json",
                         help="question pairs shaped like examples/followups.json")  # fmt: skip
+    parser.add_argument("--standalone-sets", nargs="*", default=list(DISCORD_SETS), metavar="SET",
+                        help="Discord-style sets asked, each question after an unrelated one")  # fmt: skip
     args = parser.parse_args()
 
     import transformers
@@ -120,8 +169,9 @@ def main() -> None:
 
     transformers.logging.set_verbosity_error()
     pairs = json.loads(args.pairs.read_text(encoding="utf-8"))["pairs"]
+    sets = {Path(name).stem: load_set(name) for name in args.standalone_sets}
     generator = call(Generator.load, args.model)  # the serving precision (int8 on CPU)
-    result = asyncio.run(measure(generator, pairs))
+    result = asyncio.run(measure(generator, pairs, sets))
     print_table(result)
     encoder = generator.manifest.get("retrieval", {}).get("encoder")
     print(json.dumps({"model": str(args.model), "retrieval_encoder": encoder, "parts": result}))

@@ -5,11 +5,12 @@ terminal session) and asks ``await answerer.answer(text, context=memory.previous
 ``memory.record(key, answer)``. ``read_with_context`` (called by ``answer_path.route``) keeps a question's
 own decision when it lands in the answer zone, so a question that stands alone is answered as alone;
 otherwise it searches the question joined to the previous one (as typed, and as the known question it was
-answered with) and takes that only when it is better: a better zone, or "did you mean" that scores clearly
-higher. A candidate counts only if the question alone supports it (``SUPPORT``) and is not the question just
-answered (a follow-up asks for something else; "thanks!" must not answer it again). The question and the
-context agreeing on it answers it where only the margin was short. The numbers were chosen on the dev part
-of ``examples/followups.json`` (``bench/followups.py``), no dataset-specific words.
+answered with) and takes that only when it is better: a better zone, or "did you mean" clearly higher. A
+candidate counts only if the question alone supports it (``SUPPORT``, ``SUPPORT_RANK``), the previous one
+alone too (``RELATED``: an unrelated context is no reason), and it is not what was just answered or offered
+(a follow-up asks for something else; "thanks!" must not repeat it). Both agreeing on it answers it where
+only the margin was short. Numbers chosen on the dev part of ``examples/followups.json`` and on Discord-style
+questions asked after unrelated ones (``bench/followups.py``); no dataset-specific words.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 # Measured on examples/followups.json's dev part (bench/followups.py; the test part is only reported).
 SUPPORT = 0.25  # the question alone must score a candidate at least this (chatter scores ~0.1)
+SUPPORT_RANK = 4  # ... and rank it among its own best few (a question that stands alone has its own topic)
+RELATED = 0.3  # ... and the previous question alone too: a context unrelated to it is no reason to answer
 CLEARLY_HIGHER = 0.1  # "did you mean" with context replaces "did you mean" alone when this much higher
 SEARCH_K = 20  # candidates per search (their scores for the question alone decide SUPPORT)
 MAX_CONTEXT_CHARS = 300  # a chain of follow-ups keeps its newest words
@@ -128,11 +131,11 @@ def read_with_context(
         assert turn is not None
         alone, joined, previous = next(found), next(found), next(found)
         answered = turn.matched
-        if answered is None:  # the caller did not say: what the previous question alone is answered with
+        if answered is None:  # not answered, or the caller did not say: what it alone is answered or offered
             before = decide(previous[:MAX_SUGGESTIONS], zones)
-            answered = before.match.question if before.zone == "answer" and before.match else None
+            answered = before.match.question if before.zone != "fallback" and before.match else None
         candidates = [joined, next(found)] if turn.matched else [joined]
-        better = _better(decisions[i], alone, candidates, answered, zones)
+        better = _better(decisions[i], alone, previous, candidates, answered, zones)
         if better is not None:
             out[i] = (better, turn.question[-MAX_CONTEXT_CHARS:])
     return out
@@ -141,15 +144,24 @@ def read_with_context(
 def _better(
     own: Decision,
     alone: list[Match],
+    previous: list[Match],
     candidates: list[list[Match]],
     answered: str | None,
     zones: ZoneThresholds,
 ) -> Decision | None:
-    """The best decision over ``candidates`` (the joined searches), if better than ``own``."""
-    support = {m.question: m.score for m in alone}
+    """The best decision over ``candidates`` (the joined searches), if better than ``own``: of the known
+    questions that both the question alone and the previous one alone support."""
+    support = {m.question: m.score for m in alone[:SUPPORT_RANK]}
+    related = {m.question: m.score for m in previous}
     best: Decision | None = None
     for matches in candidates:
-        kept = [m for m in matches if m.question != answered and support.get(m.question, 0.0) >= SUPPORT]
+        kept = [
+            m
+            for m in matches
+            if m.question != answered
+            and support.get(m.question, 0.0) >= SUPPORT
+            and related.get(m.question, 0.0) >= RELATED
+        ]
         d = decide(kept[:MAX_SUGGESTIONS], zones)
         # Only the margin was short: the question alone preferring it to the runner-up settles it.
         short = d.zone == "suggest" and d.match is not None and d.match.score >= zones.answer_score
