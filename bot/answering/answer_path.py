@@ -4,15 +4,16 @@
 2. ``training.retrieval.zones.decide`` puts it in a zone: *answer* (a strong match, clearly ahead of the
    runner-up), *suggest* ("did you mean" up to three known questions) or *fallback* (not sure); a pair
    taught since training and clearly ahead of the checkpoint's best is offered from its own, lower cut
-   (``Knowledge.live_suggest``).
+   (``Knowledge.live_suggest``); one not answered may be read with its conversation's previous question
+   (``bot.answering.followups``).
 3. A trained question is answered by the model **for the matched known question**, whose answer it
    memorised (the taught answer goes along as the draft the model verifies: ``training.runtime.batching``).
    Below the calibrated confidence threshold, or for a pair the model never learned (taught or corrected
    since training, or held out for evaluation), the pair's stored answer is served.
 
-Without an index (a plain ``save_pretrained`` folder) a question is answered closed-book, as typed: the
-model's confidence alone decides. ``route`` does steps 1–2, ``finish`` makes the ``Answer``;
-``answer_batch`` is both around one ``Generator.generate``. Runs on the torch thread.
+Without an index (a plain ``save_pretrained`` folder) a question is answered closed-book, as typed.
+``route`` does steps 1–2, ``finish`` makes the ``Answer``; ``answer_batch`` is both around one
+``Generator.generate``. Runs on the torch thread.
 """
 
 from __future__ import annotations
