@@ -4,8 +4,7 @@
 2. ``training.retrieval.zones.decide`` puts it in a zone: *answer* (a strong match, clearly ahead of the
    runner-up), *suggest* ("did you mean" up to three known questions) or *fallback* (not sure); a pair
    taught since training and clearly ahead of the checkpoint's best is offered from its own, lower cut
-   (``Knowledge.live_suggest``); one not answered may be read with its conversation's previous question
-   (``bot.answering.followups``).
+   (``Knowledge.live_suggest``); one not answered may be read with the previous one (``followups``).
 3. A trained question is answered by the model **for the matched known question**, whose answer it
    memorised (the taught answer goes along as the draft the model verifies: ``training.runtime.batching``).
    Below the calibrated confidence threshold, or for a pair the model never learned (taught or corrected
