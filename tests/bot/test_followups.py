@@ -124,3 +124,13 @@ async def test_piped_chat_reads_each_line_after_the_one_before(capsys):
     async with Answerer(generator(), batch_wait_ms=0) as answerer:
         await _scripted(answerer, stdin=io.StringIO(f"{BEFORE}\n\nand 2018?\nwhat is a brace\n"))
     assert capsys.readouterr().out.splitlines() == ["Germany.", "", "France.", "Two goals by one player."]
+
+
+@pytest.mark.parametrize(
+    "turn", [Turn(""), Turn("\x00\n"), Turn("🙂"), Turn("x" * 100_000, "not a known question")]
+)
+async def test_any_turn_leaves_the_question_answered_as_alone_at_worst(turn):
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        answer, alone = await answerer.answer("and 2018?", context=turn), await answerer.answer("and 2018?")
+    assert answer.followup_of is None
+    assert (answer.zone, answer.matched_question) == (alone.zone, alone.matched_question)
