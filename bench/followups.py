@@ -22,6 +22,7 @@ import asyncio
 import json
 import random
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,7 +156,8 @@ def print_table(result: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=ROOT / "models" / "current", help="checkpoint folder")
+    parser.add_argument("--model", type=Path, default=ROOT / "models" / "current",
+                        help="checkpoint folder (missing: make run's default, trained here)")  # fmt: skip
     parser.add_argument("--pairs", type=Path, default=ROOT / "examples" / "followups.json",
                         help="question pairs shaped like examples/followups.json")  # fmt: skip
     parser.add_argument("--standalone-sets", nargs="*", default=list(DISCORD_SETS), metavar="SET",
@@ -165,13 +167,21 @@ def main() -> None:
     import transformers
 
     from bot.answering.torch_thread import call
+    from training.config import TrainConfig
     from training.runtime.generate import Generator
+    from training.train import train
 
     transformers.logging.set_verbosity_error()
     pairs = json.loads(args.pairs.read_text(encoding="utf-8"))["pairs"]
     sets = {Path(name).stem: load_set(name) for name in args.standalone_sets}
-    generator = call(Generator.load, args.model)  # the serving precision (int8 on CPU)
-    result = asyncio.run(measure(generator, pairs, sets))
+    with tempfile.TemporaryDirectory(prefix="qabot-followups-") as tmp:
+        model_dir = args.model
+        if not model_dir.exists():  # `make bench` on a fresh checkout
+            data, out = [ROOT / "examples" / "soccer.json"], Path(tmp) / "run"
+            config = TrainConfig(data=data, base="scratch", out=out, progress="json", no_current=True)
+            model_dir = train(config, emit=lambda event: None)
+        generator = call(Generator.load, model_dir)  # the serving precision (int8 on CPU)
+        result = asyncio.run(measure(generator, pairs, sets))
     print_table(result)
     encoder = generator.manifest.get("retrieval", {}).get("encoder")
     print(json.dumps({"model": str(args.model), "retrieval_encoder": encoder, "parts": result}))
