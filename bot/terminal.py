@@ -135,7 +135,7 @@ class Terminal:
     async def answer(self, question: str) -> None:
         self._offered = []  # a number typed after this answer fails picks nothing stale
         try:
-            answer = await self.answerer.answer(question, context=self.conversation.previous(SESSION))
+            answer = await self.conversation.ask(self.answerer, SESSION, question)
         except EmptyQuestion as e:
             self.say(f"({e})")
             return
@@ -149,7 +149,6 @@ class Terminal:
             log.exception("answering %r failed", question[:200])
             self.say(f"(could not answer: {e})")
             return
-        self.conversation.record(SESSION, answer)
         if self.interactive:
             self.say(answer.text)
         elif answer.zone == "suggest":  # scripted: one line per question

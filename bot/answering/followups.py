@@ -1,16 +1,16 @@
 """Follow-up questions: "and in 2018?", "what about a rabona" read with the conversation's previous question.
 
 A front end keeps a ``ConversationMemory`` (the previous ``Turn`` per conversation key: a thread and user, a
-terminal session) and asks ``await answerer.answer(text, context=memory.previous(key))``, then
-``memory.record(key, answer)``. ``read_with_context`` (called by ``answer_path.route``) keeps a question's
-own decision when it lands in the answer zone, so a question that stands alone is answered as alone;
-otherwise it searches the question joined to the previous one (as typed, and as the known question it was
-answered with) and takes that only when it is better: a better zone, or "did you mean" clearly higher. A
-candidate counts only if the question alone supports it (``SUPPORT``, ``SUPPORT_RANK``), the previous one
-alone too (``RELATED``: an unrelated context is no reason), and it is not what was just answered or offered
-(a follow-up asks for something else; "thanks!" must not repeat it). Both agreeing on it answers it where
-only the margin was short. Numbers chosen on the dev part of ``examples/followups.json`` and on Discord-style
-questions asked after unrelated ones (``bench/followups.py``); no dataset-specific words.
+terminal session) and asks ``await memory.ask(answerer, key, text)``: ``answerer.answer(text,
+context=memory.previous(key))``, then ``memory.record(key, answer)``. ``read_with_context`` (called by
+``answer_path.route``) keeps a question's own decision in the answer zone, so a question that stands alone
+is answered as alone; otherwise it searches it joined to the previous one (as typed, and as the known
+question it was answered with) and takes that only when better: a better zone, or "did you mean" clearly
+higher. A candidate counts only if the question alone supports it (``SUPPORT``, ``SUPPORT_RANK``), the
+previous one alone too (``RELATED``: an unrelated context is no reason), and it is not what was just answered
+or offered (a follow-up asks for something else; "thanks!" must not repeat it). Both agreeing on it answers
+it where only the margin was short. Numbers chosen on the dev part of ``examples/followups.json`` and on
+Discord-style questions asked after unrelated ones (``bench/followups.py``); no dataset-specific words.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from training.retrieval.zones import MAX_SUGGESTIONS, Decision, ZoneThresholds, decide
 
@@ -55,6 +55,15 @@ class Answered(Protocol):
     zone: str
     matched_question: str | None
     followup_of: str | None
+
+
+AnswerT = TypeVar("AnswerT", bound=Answered, covariant=True)
+
+
+class Asks(Protocol[AnswerT]):
+    """What ``ConversationMemory.ask`` calls: ``bot.answering.answerer.Answerer``."""
+
+    async def answer(self, question: str, *, context: Turn | None = None) -> AnswerT: ...
 
 
 def turn_of(answer: Answered) -> Turn:
@@ -101,6 +110,13 @@ class ConversationMemory:
 
     def forget(self, key: Hashable) -> None:
         self._turns.pop(key, None)
+
+    async def ask(self, answerer: Asks[AnswerT], key: Hashable, question: str, **options: Any) -> AnswerT:
+        """``answerer.answer(question, context=..., **options)`` in conversation ``key``, remembered for the
+        next question (not when it raises: an empty question, a busy answerer, a timeout)."""
+        answer = await answerer.answer(question, context=self.previous(key), **options)
+        self.record(key, answer)
+        return answer
 
 
 def read_with_context(

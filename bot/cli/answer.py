@@ -194,14 +194,13 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
             if local is not None:
                 local.append({"wording": asked, "question": line})
         try:
-            answer = await answerer.answer(line, context=conversation.previous(CHAT))
+            answer = await conversation.ask(answerer, CHAT, line)
         except ValueError as e:
             typer.echo(str(e), err=True)
             continue
         except Exception as e:  # a timeout or a failed batch: say so and keep chatting
             typer.echo(f"could not answer: {type(e).__name__}: {e}", err=True)
             continue
-        conversation.record(CHAT, answer)
         offered, asked = answer.suggestions, answer.question
         marker = " (not sure)" if answer.unanswered else ""
         typer.echo(f"bot> {answer.text}{marker}")

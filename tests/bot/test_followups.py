@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from bot.answering.answer_path import Answer
-from bot.answering.answerer import Answerer
+from bot.answering.answerer import Answerer, EmptyQuestion
 from bot.answering.followups import ConversationMemory, Turn, turn_of
 from bot.cli.answer import _scripted
 from bot.terminal import Terminal
@@ -134,3 +134,15 @@ async def test_any_turn_leaves_the_question_answered_as_alone_at_worst(turn):
         answer, alone = await answerer.answer("and 2018?", context=turn), await answerer.answer("and 2018?")
     assert answer.followup_of is None
     assert (answer.zone, answer.matched_question) == (alone.zone, alone.matched_question)
+
+
+async def test_ask_remembers_each_question_answered_and_not_one_refused():
+    memory = ConversationMemory()
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        first = await memory.ask(answerer, ("thread", 7), BEFORE)
+        with pytest.raises(EmptyQuestion):
+            await memory.ask(answerer, ("thread", 7), " \u200b ")
+        second = await memory.ask(answerer, ("thread", 7), "and 2018?")
+        other = await memory.ask(answerer, ("thread", 8), "and 2018?")  # another person's conversation
+    assert (first.text, second.text, second.followup_of) == ("Germany.", "France.", BEFORE)
+    assert (other.zone, other.followup_of) == ("suggest", None)
