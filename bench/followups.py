@@ -28,10 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.quality import DISCORD_SETS, load_set  # noqa: E402  (bench/ scripts run from the repository root)
+from bench.quality import DISCORD_SETS, PATIENT, load_set  # noqa: E402  (bench/ scripts run from the repository root)
 
 TARGETS = {"right": 0.75, "right_or_offered": 0.90, "wrong_max": 0.05, "standalone_unchanged": 1.0}
-PATIENT = {"timeout_s": 3600.0, "max_queue": 100_000}  # every question asked at once: none may time out
 
 
 def _share(hits: int, n: int) -> float | None:
