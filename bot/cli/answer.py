@@ -188,6 +188,9 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
             return
         if not line.strip():
             return
+        if hint := _command_hint(line):
+            typer.echo(hint, err=True)
+            continue
         if line.strip().isdecimal() and 1 <= int(line) <= len(offered):
             line = offered[int(line) - 1]  # "did you mean": the number of a known question
             await answerer.learn_wording(asked, line)
@@ -220,6 +223,9 @@ async def _scripted(answerer: Answerer, as_json: bool = False, stdin: TextIO | N
     from bot.answering.followups import Turn
 
     async def one(line: str, before: Turn | None) -> str:
+        if hint := _command_hint(line):  # in place of the answer: one output line per input line
+            typer.echo(hint, err=True)
+            return json.dumps({"question": line.strip(), "error": hint}) if as_json else ""
         try:
             answer = await answerer.answer(line, context=before)
         except ValueError as e:
@@ -248,6 +254,20 @@ async def _scripted(answerer: Answerer, as_json: bool = False, stdin: TextIO | N
 
 
 CHAT = "chat"  # the one conversation's key in a chat's ``ConversationMemory``
+
+
+def _command_hint(line: str) -> str | None:
+    """For a line that is one of the terminal bot's commands (``/teach …``): where it works. ``chat`` has
+    no store, so it would otherwise be asked as a question and answered "not sure"."""
+    from bot.terminal import Terminal
+
+    name = line.strip()[1:].partition(" ")[0].lower() if line.strip().startswith("/") else ""
+    if not name or not hasattr(Terminal, f"cmd_{name}"):
+        return None
+    return (
+        f"/{name} is a command of the terminal bot, which keeps a store: run `qabot run --local` "
+        "(`qabot chat` only answers questions). Nothing was done."
+    )
 
 
 def register(app: typer.Typer) -> None:
