@@ -99,6 +99,18 @@ def test_chat_piped_gives_one_answer_per_line(runner: CliRunner, tiny_checkpoint
 
 
 @pytest.mark.slow
+def test_chat_says_where_a_terminal_command_works(runner: CliRunner, tiny_checkpoint: Path) -> None:
+    """`qabot chat` has no store: `/teach` there is not asked as a question; it says to use `qabot run`."""
+    stdin = "/teach What is VAR? | The video assistant referee.\nWhat is a hat trick?\n/notacommand\n"
+    result = runner.invoke(app, ["chat", "--model", str(tiny_checkpoint)], input=stdin)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["", "Three goals by one player."] and len(lines) == 3
+    assert "/teach is a command of the terminal bot" in result.stderr and "qabot run --local" in result.stderr
+    assert "/notacommand" not in result.stderr  # not a command: asked like any line
+
+
+@pytest.mark.slow
 def test_chat_with_stdin_closed_ends_at_once(tiny_checkpoint: Path, tmp_path: Path) -> None:
     """`qabot chat 0<&-`: Python starts with sys.stdin None; that is end of input, not a crash."""
     result = subprocess.run(
