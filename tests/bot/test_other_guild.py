@@ -34,7 +34,8 @@ from tests.bot.test_did_you_mean import KNOWN, ZONES, click, mention
 from tests.bot.test_escalation import DOG, DOG_ANSWER, press_teach, submit
 
 OTHER_GUILD_ID = 9999
-DESK_COMMANDS = [("gaps", {}), ("review", {}), ("harvest", {"channel": None})]  # the knowledge desk (cogs/desk.py)
+# The knowledge desk (cogs/desk.py).
+DESK_COMMANDS = [("gaps", {}), ("review", {}), ("harvest", {"channel": None})]
 ALL_ADMIN_COMMANDS = [*ADMIN_COMMANDS, *DESK_COMMANDS, ("correct", {"message_id": "1", "answer": "a."})]
 
 
