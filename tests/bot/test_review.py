@@ -6,7 +6,9 @@ callback)."""
 from __future__ import annotations
 
 import json
+from unittest.mock import MagicMock
 
+import discord
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -16,7 +18,7 @@ from bot.discord_app.review_views import REFUSAL, ReviewButton, ReviewEditModal
 from storage import candidates, repo, votes
 from storage.models import Correction, Exchange, TaughtPair
 from tests.bot.fakes import FakeGenerator
-from tests.bot.fixtures import ADMIN_ID, invoke, make_interaction, make_member
+from tests.bot.fixtures import ADMIN_ID, invoke, make_guild, make_interaction, make_member
 from training.retrieval.zones import ZoneThresholds
 
 KNOWN = [
@@ -90,15 +92,15 @@ async def review_buttons(dpy, user) -> dict[str, dict[str, ReviewButton]]:
     return out
 
 
-async def press(dpy, button: ReviewButton, user, content: str = "item"):
+async def press(dpy, button: ReviewButton, user, content: str = "item", guild=None):
     """Press ``button`` as discord.py does for a registered dynamic item: rebuilt from its custom id."""
     await dpy.get_cog("Desk").cog_load()  # registers the class (dpytest swapped the state it was loaded on)
     [(pattern, factory)] = [
         (p, f) for p, f in dpy._connection._view_store._dynamic_items.items() if f is ReviewButton
     ]
     match = pattern.fullmatch(button.custom_id)
-    interaction = make_interaction(dpy, user)
-    interaction.message = type("Message", (), {"content": content, "id": 1})()
+    interaction = make_interaction(dpy, user, guild=guild)
+    interaction.message = MagicMock(spec=discord.Message, content=content, id=1)  # the item's message
     item = await factory.from_custom_id(interaction, button.item, match)
     if await item.interaction_check(interaction):
         await item.callback(interaction)
@@ -132,6 +134,12 @@ async def test_a_non_admin_press_is_refused_and_changes_nothing(dpy, store):
     buttons = await review_buttons(dpy, make_member(ADMIN_ID))
     pressed = await press(dpy, buttons[f"candidate:{ids['candidate']}"]["accept"], make_member(99))
     assert pressed.response.send_message.await_args.args[0] == REFUSAL
+    # Manage Server in another guild (one anybody can make) is no right here either.
+    owner = make_member(666, manage_guild=True)
+    other = await press(
+        dpy, buttons[f"candidate:{ids['candidate']}"]["accept"], owner, guild=make_guild(9999)
+    )
+    assert other.response.send_message.await_args.args[0] == REFUSAL
     with store() as s:
         assert s.scalars(select(TaughtPair)).all() == []
 
