@@ -26,6 +26,9 @@ ALL_COMMANDS = {
     "model",
     "reload",
     "synonym",
+    "gaps",  # the knowledge desk (cogs/desk.py)
+    "review",
+    "harvest",
 }
 
 
@@ -39,7 +42,7 @@ async def test_setup_hook_loads_the_cogs_and_syncs_only_to_the_dev_guild(monkeyp
     monkeypatch.setattr(bot.tree, "sync", sync)
     await bot._async_setup_hook()
     await bot.setup_hook()
-    assert set(bot.cogs) == {"Ask", "Escalation", "Feedback", "Admin"}
+    assert set(bot.cogs) == {"Ask", "Escalation", "Feedback", "Admin", "Desk"}
     assert {c.name for c in bot.tree.get_commands()} == ALL_COMMANDS
     assert bot.get_command("correct") is not None  # the `!correct` prefix command
     sync.assert_awaited_once()
