@@ -108,6 +108,7 @@ def review(
     question: Annotated[str | None, typer.Option(help="With --edit: the corrected question.")] = None,
     answer: Annotated[str | None, typer.Option(help="With --edit: the corrected answer.")] = None,
     admin_id: Annotated[str | None, typer.Option(help="Who decides (stored with the decision).")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Items listed per kind.")] = 50,
 ) -> None:
     """What waits for an admin: alternate phrasings, 👎'd answers, members' answers.
 
@@ -126,7 +127,7 @@ def review(
     settings, store = _open(db)
     try:
         if not chosen:
-            items = asyncio.run(review_mod.items(store))
+            items = asyncio.run(review_mod.items(store, limit))
             if as_json:
                 typer.echo(json.dumps({"items": items}, ensure_ascii=False, indent=2, default=_json_default))
             else:
