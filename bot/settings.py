@@ -67,6 +67,20 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Channels where every message is answered; elsewhere only mentions and DMs.",
     )
+    forum_channel_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Forum channels where each new post is a question, answered in the post's thread.",
+    )
+    reply_in_thread: bool = Field(
+        False, description="Answer in a new thread started from the question (text channels)."
+    )
+    trusted_role_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Roles whose members' replies to questions the bot could not answer are learned.",
+    )
+    trust_member_answers: bool = Field(
+        False, description="Trusted members' answers are served at once (else an admin accepts each)."
+    )
     user_cooldown_s: float = Field(5.0, ge=0, description="Minimum seconds between two questions of a user.")
     dev_guild_id: int | None = Field(None, description="Guild where slash commands are synced at startup.")
     shard_count: int | None = Field(
@@ -136,7 +150,14 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "base_datasets", "admin_user_ids", "home_guild_ids", "allowed_channel_ids", "shard_ids", mode="before"
+        "base_datasets",
+        "admin_user_ids",
+        "home_guild_ids",
+        "allowed_channel_ids",
+        "forum_channel_ids",
+        "trusted_role_ids",
+        "shard_ids",
+        mode="before",
     )
     @classmethod
     def _lists(cls, value: object) -> object:

@@ -11,15 +11,16 @@ caller owns the transaction; Discord ids are taken as ``int`` or ``str``.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session
 
-from storage.models import Candidate, TaughtPair, utc_now
+from storage.models import Candidate, Exchange, TaughtPair, utc_now
 from storage.repo import add_taught_pair, discord_id
 from storage.text import question_key
 
-__all__ = ["SOURCES", "STATUSES", "accept", "candidate", "pending", "propose", "reject"]
+__all__ = ["SOURCES", "STATUSES", "accept", "candidate", "open_question", "pending", "propose", "reject"]
 
 # reply: a trusted member replied to the question; reaction: ✅ by the asker or a trusted member;
 # command: the "Mark as answer" message command; forum: a forum post marked solved; harvest: found in a
@@ -156,3 +157,36 @@ def reject(session: Session, candidate_id: int, admin_id: int | str | None) -> b
     row.status, row.decided_by, row.decided_at = "rejected", discord_id(admin_id), utc_now()
     session.flush()
     return True
+
+
+def open_question(
+    session: Session, *, message_id: int | str | None = None, thread_id: int | str | None = None
+) -> dict[str, Any] | None:
+    """The question a member's answer answers, as a plain dict of its exchange: the unanswered exchange of
+    question message ``message_id``; else the latest unanswered one asked in thread ``thread_id`` (its
+    starter message, which has the thread's id, or a message inside it). None once a member's answer to
+    it was accepted, or when there is none."""
+    if message_id is not None:
+        where = Exchange.message_id == discord_id(message_id)
+    elif thread_id is not None:
+        tid = discord_id(thread_id)
+        where = or_(Exchange.message_id == tid, Exchange.channel_id == tid)
+    else:
+        return None
+    closed = exists().where(Candidate.exchange_id == Exchange.id, Candidate.status == "accepted")
+    row = session.scalars(
+        select(Exchange)
+        .where(where, Exchange.unanswered.is_(True), ~closed)
+        .order_by(Exchange.created_at.desc(), Exchange.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return {
+        "id": row.id,
+        "question": row.question,
+        "guild_id": row.guild_id,
+        "channel_id": row.channel_id,
+        "message_id": row.message_id,
+        "user_id": row.user_id,
+    }
