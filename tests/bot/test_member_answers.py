@@ -5,8 +5,6 @@ served at once and told to the asker, pinging only them."""
 
 from __future__ import annotations
 
-from unittest.mock import MagicMock
-
 import discord
 import discord.ext.test as dpytest
 import pytest
@@ -14,9 +12,10 @@ from discord.ext.test import backend
 from sqlalchemy import select
 
 from bot.discord_app.cogs.community import MARK_COMMAND, OUTCOMES
-from bot.discord_app.review import REVIEW_REFUSAL, CandidateButton, CandidateModal
+from bot.discord_app.review import REVIEW_REFUSAL, CandidateModal
 from storage.models import Candidate, TaughtPair
 from tests.bot.fixtures import ADMIN_ID, make_interaction, make_member, react
+from tests.bot.review_support import interaction_for, press
 from tests.bot.test_escalation import DOG, KNOWN, fake_generator  # noqa: F401
 from tests.bot.threads_support import install_thread_routes, make_forum, post_in_forum, say
 
@@ -71,31 +70,6 @@ async def unsure_question(channel, admins) -> tuple[discord.Message, discord.Mes
     [escalation] = sent()
     assert escalation.channel.id == admins.id
     return question, escalation
-
-
-def interaction_for(bot, user, **kwargs):
-    """``make_interaction`` whose response is done once deferred, as discord.py's is."""
-    interaction = make_interaction(bot, user, **kwargs)
-    interaction.response.is_done = MagicMock(side_effect=lambda: interaction.response.defer.await_count > 0)
-    return interaction
-
-
-async def press(bot, action: str, candidate_id: int, user, *, guild=None, message=None):
-    """Press a candidate's button as discord.py does for a registered dynamic item (after a restart)."""
-    store = bot._connection._view_store
-    custom_id = f"qabot:cand:{action}:{candidate_id}"
-    found = [(p, f) for p, f in store._dynamic_items.items() if p.fullmatch(custom_id)]
-    assert found, (custom_id, list(store._dynamic_items))
-    [(pattern, factory)] = found
-    assert factory is CandidateButton
-    interaction = interaction_for(bot, user, guild=guild)
-    interaction.message = message
-    item = await factory.from_custom_id(
-        interaction, CandidateButton(action, candidate_id).item, pattern.fullmatch(custom_id)
-    )
-    if await item.interaction_check(interaction):
-        await item.callback(interaction)
-    return interaction
 
 
 async def test_a_trusted_members_reply_is_proposed_with_its_provenance_and_waits(

@@ -204,7 +204,7 @@ async def test_another_guilds_unanswered_questions_are_not_escalated(dpy, store)
 async def test_member_answer_buttons_from_another_guilds_owner_are_refused(dpy, store):
     from bot.discord_app.review import REVIEW_REFUSAL
     from storage import candidates
-    from tests.bot.test_member_answers import press
+    from tests.bot.review_support import press
 
     with store.begin() as session:
         row, _ = candidates.propose(session, question=DOG, answer=DOG_ANSWER, source="reply")
@@ -225,7 +225,7 @@ async def test_another_guilds_answers_and_marks_teach_nothing(dpy, store):
     from discord.ext.test import backend
 
     from bot.discord_app.cogs.community import OUTCOMES
-    from tests.bot.test_member_answers import interaction_for
+    from tests.bot.review_support import interaction_for
     from tests.bot.threads_support import say
 
     guild = dpytest.get_config().guilds[0]
