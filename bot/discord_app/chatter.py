@@ -62,6 +62,8 @@ def looks_like_question(text: str) -> bool:
         words = words[1:]  # "hey guys, how do I…", "ok so what is…"
     if not words:
         return False
+    if words[0] == "what" and len(words) > 1 and words[1] in ("a", "an"):
+        return False  # "what a goal!": an exclamation (a question asks "what is a…")
     if words[0] in QUESTION_STARTS:
         return True
     opening = " ".join(words[:2])

@@ -33,6 +33,7 @@ CHATTER = [
     "+1",
     "ty 🙏",
     "lol same",
+    "omg what a goal",
     "hello everyone",
     "that match last night was mad",
     "ok cool",
