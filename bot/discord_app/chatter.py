@@ -67,6 +67,4 @@ def looks_like_question(text: str) -> bool:
     if words[0] in QUESTION_STARTS:
         return True
     opening = " ".join(words[:2])
-    return len(words) <= FOLLOW_UP_MAX_WORDS and (
-        words[0] in FOLLOW_UP_STARTS or opening in FOLLOW_UP_STARTS
-    )
+    return len(words) <= FOLLOW_UP_MAX_WORDS and (words[0] in FOLLOW_UP_STARTS or opening in FOLLOW_UP_STARTS)

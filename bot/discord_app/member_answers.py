@@ -194,7 +194,9 @@ class MemberAnswers:
             live_by = author.id
         question_url = None
         if question.get("message_id") and question.get("channel_id") and guild is not None:
-            question_url = f"https://discord.com/channels/{guild.id}/{question['channel_id']}/{question['message_id']}"
+            question_url = (
+                f"https://discord.com/channels/{guild.id}/{question['channel_id']}/{question['message_id']}"
+            )
         proposal = dict(
             question=question["question"], answer=answer, source=source, guild_id=guild.id if guild else None,
             channel_id=question.get("channel_id"), question_message_id=question.get("message_id"),
