@@ -163,11 +163,12 @@ def open_question(
     session: Session, *, message_id: int | str | None = None, thread_id: int | str | None = None
 ) -> dict[str, Any] | None:
     """The question a member's answer answers, as a plain dict of its exchange: the unanswered exchange of
-    question message ``message_id``; else the latest unanswered one asked in thread ``thread_id`` (its
-    starter message, which has the thread's id, or a message inside it). None once a member's answer to
-    it was accepted, or when there is none."""
-    if message_id is not None:
-        where = Exchange.message_id == discord_id(message_id)
+    message ``message_id`` (the question, or the bot's reply to it); else the latest unanswered one asked
+    in thread ``thread_id`` (its starter message, which has the thread's id, or a message inside it).
+    None once a member's answer to it was accepted, or when there is none."""
+    if message_id is not None:  # the question, or the bot's "not sure" reply to it
+        mid = discord_id(message_id)
+        where = or_(Exchange.message_id == mid, Exchange.reply_message_id == mid)
     elif thread_id is not None:
         tid = discord_id(thread_id)
         where = or_(Exchange.message_id == tid, Exchange.channel_id == tid)

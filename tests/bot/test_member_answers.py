@@ -236,3 +236,12 @@ async def test_a_silent_forum_post_learns_a_trusted_members_answer_in_its_thread
     await dpy.get_cog("Community").answers.flush()
     [c] = candidates_in(store)
     assert (c.question, c.answer, c.question_message_id) == (f"Dogs: {DOG}", ANSWER[0], str(post.id))
+
+
+async def test_a_reply_to_the_bots_not_sure_answers_the_question(dpy, store, admins, helper):
+    question = await dpytest.message(f"<@{dpy.user.id}> {DOG}")
+    not_sure, _ = sent()  # "not sure", then the escalation
+    await say(question.channel, helper, ANSWER[0], reply_to=not_sure)
+    await dpy.get_cog("Community").answers.flush()
+    [c] = candidates_in(store)
+    assert (c.question, c.answer, c.question_message_id) == (DOG, ANSWER[0], str(question.id))

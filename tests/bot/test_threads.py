@@ -5,6 +5,9 @@ question, where people ask on without a mention; chatter there gets nothing."""
 
 from __future__ import annotations
 
+from unittest.mock import AsyncMock, MagicMock
+
+import discord
 import discord.ext.test as dpytest
 import pytest
 from discord.ext.test import backend
@@ -87,6 +90,13 @@ async def test_a_forum_post_is_answered_in_its_thread_and_logged(dpy, store, for
         str(post.id),
     )
     assert dpy.conversations.get(post.id).bot_spoke
+    # The post's thread is a conversation now: chatter gets nothing, a question there is answered.
+    for text in CHATTER:
+        await say(post, asker, text)
+    assert sent() == [] and len(exchanges(store)) == 1
+    await say(post, dpytest.get_config().members[1], "how many players are on a football team?")
+    [second] = sent()
+    assert second.channel.id == post.id and second.content.startswith("Eleven.")
 
 
 async def test_a_forum_post_gets_did_you_mean_in_its_thread(dpy, store, forum):
@@ -179,6 +189,19 @@ async def test_in_the_bots_thread_people_ask_on_without_a_mention_and_chatter_ge
     await say(thread, asker, "what colour is the referee's dog?")  # not sure: silence, and escalated
     [escalation] = sent()
     assert escalation.channel.id == admins.id
+
+
+@pytest.mark.parametrize("dpy", [{"reply_in_thread": True}], indirect=True)
+async def test_when_no_thread_can_be_started_the_answer_goes_in_the_channel(dpy, store, monkeypatch):
+    install_thread_routes(dpy, monkeypatch)
+    refused = discord.Forbidden(MagicMock(status=403, reason="Forbidden"), "Missing Permissions")
+    dpy.http.start_thread_with_message = AsyncMock(side_effect=refused)
+    channel = dpytest.get_config().channels[0]
+    dpy.settings.allowed_channel_ids = [channel.id]
+    question = await dpytest.message("hat trick?", channel=channel)
+    [answer] = sent()
+    assert answer.channel.id == channel.id and answer.content.startswith("Three goals")
+    assert dpy.sent_payloads[-1]["message_reference"]["message_id"] == question.id
 
 
 async def test_without_reply_in_thread_answers_stay_in_the_channel(dpy, store, monkeypatch):
