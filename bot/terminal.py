@@ -6,7 +6,8 @@ at a time and prints one answer per line, so it can be scripted::
     printf 'Who won the 2014 World Cup?\\n/stats\\n' | qabot run --local
 
 Exchanges are logged with source ``terminal``. ``/retrain`` runs in the background (questions keep being
-answered); at the end of input the terminal waits for a running retrain to finish before it exits.
+answered); at the end of input the terminal waits for a running retrain to finish before it exits. The
+session is one conversation: a follow-up ("and in 2018?") is read with the question before it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, TextIO
 from bot import admin_actions, async_store
 from bot.answering.answer_path import suggestion_text
 from bot.answering.answerer import AnswererBusy, EmptyQuestion
+from bot.answering.followups import ConversationMemory
 from bot.retrain import RetrainBusy, RetrainJob, RetrainOptions, RetrainProgress, RetrainResult
 from bot.status import ThrottledStatus
 from storage.formats import FORMATS
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from bot.answering.answerer import Answerer
 
 log = logging.getLogger(__name__)
+
+SESSION = "terminal"  # the one conversation's key in ``Terminal.conversation``
 
 HELP = f"""\
 Type a question (when the bot asks "did you mean", type the number of your choice), or a command:
@@ -69,6 +73,7 @@ class Terminal:
         self._retrain: asyncio.Task[RetrainResult] | None = None
         self._offered: tuple[str, ...] = ()  # the last "did you mean" choices, picked by number
         self._offered_for: tuple[str, int | None] = ("", None)  # ... for this question and exchange
+        self.conversation = ConversationMemory()  # the session's previous question, for follow-ups
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -130,7 +135,7 @@ class Terminal:
     async def answer(self, question: str) -> None:
         self._offered = []  # a number typed after this answer fails picks nothing stale
         try:
-            answer = await self.answerer.answer(question)
+            answer = await self.answerer.answer(question, context=self.conversation.previous(SESSION))
         except EmptyQuestion as e:
             self.say(f"({e})")
             return
@@ -144,6 +149,7 @@ class Terminal:
             log.exception("answering %r failed", question[:200])
             self.say(f"(could not answer: {e})")
             return
+        self.conversation.record(SESSION, answer)
         if self.interactive:
             self.say(answer.text)
         elif answer.zone == "suggest":  # scripted: one line per question

@@ -4,15 +4,15 @@
 2. ``training.retrieval.zones.decide`` puts it in a zone: *answer* (a strong match, clearly ahead of the
    runner-up), *suggest* ("did you mean" up to three known questions) or *fallback* (not sure); a pair
    taught since training and clearly ahead of the checkpoint's best is offered from its own, lower cut
-   (``Knowledge.live_suggest``).
+   (``Knowledge.live_suggest``); one not answered may be read with the previous one (``followups``).
 3. A trained question is answered by the model **for the matched known question**, whose answer it
    memorised (the taught answer goes along as the draft the model verifies: ``training.runtime.batching``).
    Below the calibrated confidence threshold, or for a pair the model never learned (taught or corrected
    since training, or held out for evaluation), the pair's stored answer is served.
 
-Without an index (a plain ``save_pretrained`` folder) a question is answered closed-book, as typed: the
-model's confidence alone decides. ``route`` does steps 1–2, ``finish`` makes the ``Answer``;
-``answer_batch`` is both around one ``Generator.generate``. Runs on the torch thread.
+Without an index (a plain ``save_pretrained`` folder) a question is answered closed-book, as typed.
+``route`` does steps 1–2, ``finish`` makes the ``Answer``; ``answer_batch`` is both around one
+``Generator.generate``. Runs on the torch thread.
 """
 
 from __future__ import annotations
@@ -23,10 +23,14 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
+from bot.answering.followups import read_with_context
 from bot.answering.knowledge import LIVE_ORIGINS
 from training.retrieval.zones import MAX_SUGGESTIONS, Decision, ZoneThresholds, decide
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from bot.answering.followups import Turn
     from bot.answering.knowledge import Knowledge
     from training.retrieval.index import Match
     from training.runtime.generate import Generation, GenerationConfig, Generator
@@ -55,6 +59,7 @@ class Answer:
     match_score: float | None = None  # its retrieval score, 0..1
     suggestions: tuple[str, ...] = field(default_factory=tuple)  # "suggest": the known questions offered
     answered_by: str = "model"  # "model" | "index" (the pair's stored answer) | "taught" | "correction" | ""
+    followup_of: str | None = None  # the previous question it was read with (``bot.answering.followups``)
 
 
 # Characters that show as nothing but are not whitespace: with format characters (zero-width space and
@@ -129,24 +134,35 @@ class Routed:
     decision: Decision | None  # None: no index, the model answers the question as typed (closed book)
     prompt: str | None  # the known question the model answers, or the question itself (closed book)
     draft: str | None = None  # the answer it was trained on for that question (its likely answer)
+    followup_of: str | None = None  # the previous question it was read with, when that was better
 
 
-def route(knowledge: Knowledge, questions: list[str], settings: BatchSettings) -> list[Routed]:
-    """Retrieval and a zone for each question; which of them the model must answer, and on what."""
+def route(
+    knowledge: Knowledge,
+    questions: list[str],
+    settings: BatchSettings,
+    contexts: Sequence[Turn | None] | None = None,
+) -> list[Routed]:
+    """Retrieval and a zone for each question; which of them the model must answer, and on what.
+    ``contexts``: each question's conversation's previous turn (None: none), for follow-ups."""
     if not knowledge.available:
         return [Routed(q, None, q) for q in questions]
-    out = []
     matched = knowledge.search_many(questions)
     cut, zones = knowledge.live_suggest, settings.zones
     live = replace(zones, suggest_score=cut) if cut is not None and cut < zones.suggest_score else None
-    for q, matches in zip(questions, matched, strict=True):
+    decisions = []
+    for matches in matched:
         d = decide(matches, zones)
         if d.zone == "fallback" and live and _taught_ahead(matches, zones.answer_margin):
             d = decide(matches, live)  # a pair taught since training: offered from its own cut
+        decisions.append(d)
+    read = read_with_context(knowledge, questions, decisions, contexts or [None] * len(questions), zones)
+    out = []
+    for q, (d, followup_of) in zip(questions, read, strict=True):
         # Only a trained pair is the model's to answer: it answers the matched known question.
         trained = d.zone == "answer" and d.match is not None and d.match.origin == "trained"
-        match = d.match if trained else None
-        out.append(Routed(q, d, match.question if match else None, match.answer if match else None))
+        prompt, draft = (d.match.question, d.match.answer) if trained else (None, None)
+        out.append(Routed(q, d, prompt, draft, followup_of))
     return out
 
 
@@ -166,7 +182,8 @@ def finish(routed: Routed, gen: Generation | None, version: str, settings: Batch
     if routed.decision is None:
         assert gen is not None
         return _closed_book(routed.question, gen, version, settings)
-    return _answer(routed.question, routed.decision, gen, version, settings)
+    answer = _answer(routed.question, routed.decision, gen, version, settings)
+    return replace(answer, followup_of=routed.followup_of) if routed.followup_of else answer
 
 
 def answer_batch(

@@ -25,6 +25,7 @@ from dataclasses import replace
 
 from bot.answering import scheduling, torch_thread
 from bot.answering.answer_path import Answer, BatchSettings, EmptyQuestion, clean_question
+from bot.answering.followups import ConversationMemory, Turn
 from bot.answering.knowledge import Knowledge
 from bot.answering.scheduling import AnswerCache, Batch, JoinPacer, Request
 from bot.settings import (
@@ -40,7 +41,9 @@ from training.prompt import DEFAULT_MAX_NEW_TOKENS
 from training.retrieval.zones import ZoneThresholds
 from training.runtime.generate import GenerationConfig, Generator
 
-__all__ = ["Answer", "Answerer", "AnswererBusy", "EmptyQuestion", "clean_question"]
+__all__ = [
+    "Answer", "Answerer", "AnswererBusy", "ConversationMemory", "EmptyQuestion", "Turn", "clean_question",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -240,10 +243,14 @@ class Answerer:
         totals = dict(totals)
         await torch_thread.run(lambda: self._knowledge.set_votes(totals))
 
-    async def answer(self, question: str, *, max_new_tokens: int | None = None) -> Answer:
+    async def answer(
+        self, question: str, *, max_new_tokens: int | None = None, context: Turn | None = None
+    ) -> Answer:
         """Answer one question; ``EmptyQuestion`` (a ``ValueError``) if it is empty, ``AnswererBusy``
         when ``max_queue`` questions are already waiting, ``TimeoutError`` after ``timeout_s``.
-        ``max_new_tokens``: a lower token limit for this answer than the answerer's."""
+        ``max_new_tokens``: a lower token limit for this answer than the answerer's. ``context``: the
+        conversation's previous turn (``ConversationMemory.previous``): a question that does not stand
+        alone is read with it (``bot.answering.followups``; ``Answer.followup_of`` says when)."""
         text = clean_question(question)
         if self._worker is None:
             await self.start()
@@ -253,7 +260,7 @@ class Answerer:
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         now = time.perf_counter()
         after_s, self._last_arrival = now - self._last_arrival, now
-        await self._queue.put(Request(text, future, now, max_new_tokens, after_s))
+        await self._queue.put(Request(text, future, now, max_new_tokens, after_s, context))
         # On timeout wait_for cancels the future, so the worker skips the request if it has not started.
         return await asyncio.wait_for(future, timeout=self.timeout_s)
 

@@ -17,6 +17,7 @@ import torch
 from bot.answering.answer_path import Answer, BatchSettings, Routed, finish, route
 
 if TYPE_CHECKING:
+    from bot.answering.followups import Turn
     from bot.answering.knowledge import Knowledge
     from training.runtime.generate import Generation, GenerationConfig, Generator
 
@@ -28,6 +29,7 @@ class Request:
     arrived: float
     max_new_tokens: int | None = None  # this question's own limit (None: the answerer's)
     after_s: float = float("inf")  # how long after the question before it this one came
+    context: Turn | None = None  # the conversation's previous turn (follow-ups: ``bot.answering.followups``)
     routed: Routed | None = None  # set once retrieval has run
     # The same prompt asked while this one decodes: answered with it (``scheduling.iterate``).
     followers: list[Request] = field(default_factory=list)
@@ -197,7 +199,9 @@ def iterate(
         batch.drop(stale)
     joining = []
     for request, routed in zip(
-        admitted, route(knowledge, [r.question for r in admitted], settings), strict=True
+        admitted,
+        route(knowledge, [r.question for r in admitted], settings, [r.context for r in admitted]),
+        strict=True,
     ):
         request.routed = routed
         said = None

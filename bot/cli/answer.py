@@ -5,7 +5,8 @@ Both build a ``Generator`` from the checkpoint folder (default: the ``MODEL_DIR`
 with what the store taught and voted since training (when the store exists), so the terminal gives exactly
 the answers the Discord bot would; ``chat`` keeps following what other processes on the store change
 (``bot.answering.knowledge_sync``). ``--json`` shows where each answer came from: its zone, the known
-question it matched and how well.
+question it matched and how well. A chat is one conversation: a follow-up ("and in 2018?") is read with the
+question before it (``bot.answering.followups``; piped, with the line before it).
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         "score": answer.match_score,
         "suggestions": list(answer.suggestions),
         "answered_by": answer.answered_by,
+        "followup_of": answer.followup_of,
     }
 
 
@@ -170,9 +172,12 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
     """``local``: the wordings this chat learned, kept when the store's are reloaded."""
     import asyncio
 
+    from bot.answering.followups import ConversationMemory
+
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (arrow-key editing and history for input())
     typer.echo(f"qabot chat — model {answerer.model_version}. Empty line or Ctrl-D to quit.")
+    conversation = ConversationMemory()  # this chat's previous question, for follow-ups
     offered: tuple[str, ...] = ()
     asked = ""  # the question ``offered`` answered (a choice teaches its wording, for this chat)
     while True:
@@ -189,13 +194,14 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
             if local is not None:
                 local.append({"wording": asked, "question": line})
         try:
-            answer = await answerer.answer(line)
+            answer = await answerer.answer(line, context=conversation.previous(CHAT))
         except ValueError as e:
             typer.echo(str(e), err=True)
             continue
         except Exception as e:  # a timeout or a failed batch: say so and keep chatting
             typer.echo(f"could not answer: {type(e).__name__}: {e}", err=True)
             continue
+        conversation.record(CHAT, answer)
         offered, asked = answer.suggestions, answer.question
         marker = " (not sure)" if answer.unanswered else ""
         typer.echo(f"bot> {answer.text}{marker}")
@@ -206,13 +212,17 @@ async def _scripted(answerer: Answerer, as_json: bool = False, stdin: TextIO | N
     with ``as_json`` one JSON object per line, ``{"question": …, "error": …}`` when it failed).
 
     Lines are read in a thread and answered concurrently, so piped questions share batches, while each
-    answer is printed as soon as it and all before it are ready (a co-process can ask line by line).
+    answer is printed as soon as it and all before it are ready (a co-process can ask line by line). So a
+    line's context for follow-ups is the question line before it, as typed (the known question it matched
+    is found again, not waited for).
     """
     import asyncio
 
-    async def one(line: str) -> str:
+    from bot.answering.followups import Turn
+
+    async def one(line: str, before: Turn | None) -> str:
         try:
-            answer = await answerer.answer(line)
+            answer = await answerer.answer(line, context=before)
         except ValueError as e:
             typer.echo(f"skipped: {e}", err=True)
             return json.dumps({"question": line.strip(), "error": str(e)}) if as_json else ""
@@ -226,14 +236,19 @@ async def _scripted(answerer: Answerer, as_json: bool = False, stdin: TextIO | N
     pending: asyncio.Queue[asyncio.Task[str] | None] = asyncio.Queue(maxsize=answerer.max_batch_size)
 
     async def read() -> None:
+        before = None
         while line := await asyncio.to_thread((stdin or sys.stdin).readline):
-            await pending.put(asyncio.create_task(one(line)))
+            await pending.put(asyncio.create_task(one(line, before)))
+            before = Turn(line.strip()) if line.strip() else before
         await pending.put(None)
 
     reader = asyncio.create_task(read())
     while (task := await pending.get()) is not None:
         typer.echo(await task)
     await reader
+
+
+CHAT = "chat"  # the one conversation's key in a chat's ``ConversationMemory``
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,182 @@
+"""Follow-up questions: "and in 2018?", "what about a rabona" read with the conversation's previous question.
+
+A front end keeps a ``ConversationMemory`` (the previous ``Turn`` per conversation key: a thread and user, a
+terminal session) and asks ``await answerer.answer(text, context=memory.previous(key))``, then
+``memory.record(key, answer)``. ``read_with_context`` (called by ``answer_path.route``) keeps a question's
+own decision when it lands in the answer zone, so a question that stands alone is answered as alone;
+otherwise it searches the question joined to the previous one (as typed, and as the known question it was
+answered with) and takes that only when it is better: a better zone, or "did you mean" clearly higher. A
+candidate counts only if the question alone supports it (``SUPPORT``, ``SUPPORT_RANK``), the previous one
+alone too (``RELATED``: an unrelated context is no reason), and it is not what was just answered or offered
+(a follow-up asks for something else; "thanks!" must not repeat it). Both agreeing on it answers it where
+only the margin was short. Numbers chosen on the dev part of ``examples/followups.json`` and on Discord-style
+questions asked after unrelated ones (``bench/followups.py``); no dataset-specific words.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from training.retrieval.zones import MAX_SUGGESTIONS, Decision, ZoneThresholds, decide
+
+if TYPE_CHECKING:
+    from bot.answering.knowledge import Knowledge
+    from training.retrieval.index import Match
+
+# Measured on examples/followups.json's dev part (bench/followups.py; the test part is only reported).
+SUPPORT = 0.25  # the question alone must score a candidate at least this (chatter scores ~0.1)
+SUPPORT_RANK = 4  # ... and rank it among its own best few (a question that stands alone has its own topic)
+RELATED = 0.3  # ... and the previous question alone too: a context unrelated to it is no reason to answer
+CLEARLY_HIGHER = 0.1  # "did you mean" with context replaces "did you mean" alone when this much higher
+SEARCH_K = 20  # candidates per search (their scores for the question alone decide SUPPORT)
+MAX_CONTEXT_CHARS = 300  # a chain of follow-ups keeps its newest words
+DEFAULT_TTL_S = 600.0  # a conversation's previous question is forgotten after 10 quiet minutes
+DEFAULT_MAX_CONVERSATIONS = 10_000  # the least recently active go first
+_RANK = {"fallback": 0, "suggest": 1, "answer": 2}
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A conversation's previous question: the text it was read as, and the known question it was
+    answered with (answer zone; None: not answered, or not known to the caller)."""
+
+    question: str
+    matched: str | None = None
+
+
+class Answered(Protocol):
+    """What ``turn_of`` reads from an ``answer_path.Answer``."""
+
+    question: str
+    zone: str
+    matched_question: str | None
+    followup_of: str | None
+
+
+def turn_of(answer: Answered) -> Turn:
+    """The ``Turn`` an answer leaves: read with its context when it was a follow-up."""
+    text = f"{answer.followup_of} {answer.question}" if answer.followup_of else answer.question
+    matched = answer.matched_question if answer.zone == "answer" else None
+    return Turn(text[-MAX_CONTEXT_CHARS:].lstrip(), matched)
+
+
+class ConversationMemory:
+    """The previous ``Turn`` of each conversation (any hashable key), forgotten after ``ttl_s`` seconds
+    of quiet; at most ``max_conversations`` (the least recently active go first). Event-loop only."""
+
+    def __init__(
+        self,
+        ttl_s: float = DEFAULT_TTL_S,
+        max_conversations: int = DEFAULT_MAX_CONVERSATIONS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_s, self.max_conversations, self.clock = ttl_s, max_conversations, clock
+        self._turns: OrderedDict[Hashable, tuple[float, Turn]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._turns)
+
+    def previous(self, key: Hashable) -> Turn | None:
+        """The conversation's previous turn, or None (none yet, or expired)."""
+        found = self._turns.get(key)
+        if found is None:
+            return None
+        if self.clock() - found[0] > self.ttl_s:
+            del self._turns[key]
+            return None
+        return found[1]
+
+    def record(self, key: Hashable, answer: Answered) -> Turn:
+        """Remember ``answer`` (``answer_path.Answer``) as the conversation's previous turn."""
+        turn = turn_of(answer)
+        self._turns[key] = (self.clock(), turn)
+        self._turns.move_to_end(key)
+        while len(self._turns) > self.max_conversations:
+            self._turns.popitem(last=False)
+        return turn
+
+    def forget(self, key: Hashable) -> None:
+        self._turns.pop(key, None)
+
+
+def read_with_context(
+    knowledge: Knowledge,
+    questions: Sequence[str],
+    decisions: list[Decision],
+    contexts: Sequence[Turn | None],
+    zones: ZoneThresholds,
+) -> list[tuple[Decision, str | None]]:
+    """Each question's decision, read with its ``contexts`` turn where that is better; with the context's
+    text when it was used (else None). One search for all that need it; on the torch thread."""
+    todo = [i for i, (d, c) in enumerate(zip(decisions, contexts, strict=True)) if c and d.zone != "answer"]
+    out: list[tuple[Decision, str | None]] = [(d, None) for d in decisions]
+    if not todo:
+        return out
+    # Per question: itself (scores for SUPPORT), joined to the previous text, and to the known question
+    # the previous one was answered with; a turn without ``matched`` is matched here.
+    queries: list[str] = []
+    for i in todo:
+        turn = contexts[i]
+        assert turn is not None
+        before = turn.question[-MAX_CONTEXT_CHARS:]  # a caller's own Turn may be long
+        queries += [questions[i], f"{before} {questions[i]}", before]
+        queries += [f"{turn.matched} {questions[i]}"] if turn.matched else []
+    found = iter(knowledge.search_many(queries, SEARCH_K))
+    for i in todo:
+        turn = contexts[i]
+        assert turn is not None
+        alone, joined, previous = next(found), next(found), next(found)
+        answered = turn.matched
+        if answered is None:  # not answered, or the caller did not say: what it alone is answered or offered
+            before = decide(previous[:MAX_SUGGESTIONS], zones)
+            answered = before.match.question if before.zone != "fallback" and before.match else None
+        candidates = [joined, next(found)] if turn.matched else [joined]
+        better = _better(decisions[i], alone, previous, candidates, answered, zones)
+        if better is not None:
+            out[i] = (better, turn.question[-MAX_CONTEXT_CHARS:])
+    return out
+
+
+def _better(
+    own: Decision,
+    alone: list[Match],
+    previous: list[Match],
+    candidates: list[list[Match]],
+    answered: str | None,
+    zones: ZoneThresholds,
+) -> Decision | None:
+    """The best decision over ``candidates`` (the joined searches), if better than ``own``: of the known
+    questions that both the question alone and the previous one alone support."""
+    support = {m.question: m.score for m in alone[:SUPPORT_RANK]}
+    related = {m.question: m.score for m in previous}
+    best: Decision | None = None
+    for matches in candidates:
+        kept = [
+            m
+            for m in matches
+            if m.question != answered
+            and support.get(m.question, 0.0) >= SUPPORT
+            and related.get(m.question, 0.0) >= RELATED
+        ]
+        d = decide(kept[:MAX_SUGGESTIONS], zones)
+        # Only the margin was short: the question alone preferring it to the runner-up settles it.
+        short = d.zone == "suggest" and d.match is not None and d.match.score >= zones.answer_score
+        if short and (len(kept) < 2 or support[kept[0].question] >= support[kept[1].question]):
+            d = Decision("answer", d.match)
+        if best is None or (_RANK[d.zone], _score(d)) > (_RANK[best.zone], _score(best)):
+            best = d
+    if best is None or best.match is None:
+        return None
+    if _RANK[best.zone] > _RANK[own.zone]:
+        return best
+    if best.zone == own.zone == "suggest" and _score(best) >= _score(own) + CLEARLY_HIGHER:
+        return best
+    return None
+
+
+def _score(d: Decision) -> float:
+    return d.match.score if d.match is not None else 0.0

@@ -1,0 +1,136 @@
+"""Follow-up questions (issue 29): read with the conversation's previous question when that is better,
+never worse for a question that stands alone; ``ConversationMemory``; the terminal and piped chat."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import pytest
+
+from bot.answering.answer_path import Answer
+from bot.answering.answerer import Answerer
+from bot.answering.followups import ConversationMemory, Turn, turn_of
+from bot.cli.answer import _scripted
+from bot.terminal import Terminal
+from tests.bot.fakes import FakeGenerator
+from training.retrieval.zones import ZoneThresholds
+
+KNOWN = [
+    {"question": "Who won the World Cup in 2014?", "answer": "Germany."},
+    {"question": "Who won the World Cup in 2018?", "answer": "France."},
+    {"question": "Who won Euro 2016?", "answer": "Portugal."},
+    {"question": "What is a brace?", "answer": "Two goals by one player."},
+    {"question": "What is a hat-trick?", "answer": "Three goals by one player."},
+]
+# Its lexical index scores "and 2018?" 0.65 alone ("did you mean"), and 0.89 read after the 2014 question.
+ZONES = ZoneThresholds(answer_score=0.8, answer_margin=0.1, suggest_score=0.5)
+BEFORE = "who won the world cup in 2014"
+
+
+def generator() -> FakeGenerator:
+    return FakeGenerator({r["question"]: r["answer"] for r in KNOWN}, known=KNOWN, zones=ZONES)
+
+
+async def ask_after(previous: str, question: str) -> tuple[Answer, Answer]:
+    """``question`` asked after ``previous`` in one conversation, and asked alone."""
+    memory = ConversationMemory()
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        memory.record("c", await answerer.answer(previous))
+        return await answerer.answer(question, context=memory.previous("c")), await answerer.answer(question)
+
+
+async def test_a_follow_up_is_answered_with_the_previous_question():
+    followed, alone = await ask_after(BEFORE, "and 2018?")
+    assert (alone.zone, alone.followup_of) == ("suggest", None)
+    assert (followed.zone, followed.matched_question, followed.text) == (
+        "answer", "Who won the World Cup in 2018?", "France."
+    )  # fmt: skip
+    assert (followed.question, followed.followup_of) == ("and 2018?", BEFORE)  # logged as typed
+
+
+async def test_a_question_that_stands_alone_is_answered_as_alone():
+    followed, alone = await ask_after(BEFORE, "what is a brace")
+    assert replace(followed, latency_s=0) == replace(alone, latency_s=0)
+    assert (followed.zone, followed.matched_question, followed.followup_of) == (
+        "answer", "What is a brace?", None
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("chatter", ["thanks!", "lol ok", "what is the capital of Australia"])
+async def test_chatter_after_an_answer_does_not_answer_it_again(chatter):
+    followed, alone = await ask_after(BEFORE, chatter)
+    assert (followed.zone, followed.followup_of) == (alone.zone, None) == ("fallback", None)
+
+
+async def test_the_question_just_answered_is_not_answered_again():
+    """Read after the 2014 question, "the world cup?" matches it best: the asker has that answer already."""
+    followed, alone = await ask_after(BEFORE, "the world cup?")
+    assert (followed.zone, followed.followup_of) == (alone.zone, None) == ("suggest", None)
+
+
+async def test_a_turn_without_its_match_is_matched_again():
+    """Piped chat knows only the line before: the question just answered is still left out."""
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        answer = await answerer.answer("and 2018?", context=Turn(BEFORE))
+    assert (answer.zone, answer.matched_question) == ("answer", "Who won the World Cup in 2018?")
+
+
+async def test_a_chain_of_follow_ups_keeps_the_topic():
+    memory = ConversationMemory()
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        for question in ("who won euro 2016", "and the world cup in 2014?", "and 2018?"):
+            answer = await answerer.answer(question, context=memory.previous("c"))
+            memory.record("c", answer)
+    assert (answer.zone, answer.matched_question) == ("answer", "Who won the World Cup in 2018?")
+
+
+def test_the_memory_forgets_quiet_conversations_and_the_least_recent():
+    now = [0.0]
+    memory = ConversationMemory(ttl_s=60, max_conversations=2, clock=lambda: now[0])
+    asked = Answer(
+        "Germany.", 1.0, False, 0, 0.0, "v", "who won in 2014", matched_question="Who won in 2014?"
+    )
+    assert memory.record("a", asked) == Turn("who won in 2014", "Who won in 2014?")
+    assert memory.previous("a") == Turn("who won in 2014", "Who won in 2014?")
+    assert memory.previous("other") is None
+    now[0] = 30.0
+    memory.record("b", asked)
+    memory.record("c", asked)  # a third conversation: the least recently active one ("a") goes
+    assert memory.previous("a") is None and memory.previous("b") is not None and len(memory) == 2
+    now[0] = 91.0  # a minute after the last question, and a little more
+    assert memory.previous("c") is None
+    memory.forget("b")
+    assert len(memory) == 0
+
+
+def test_a_turn_keeps_the_context_it_was_read_with_and_only_an_answered_match():
+    offered = Answer("Did you mean…", 0.6, False, 0, 0.0, "v", "and 2018?", zone="suggest",
+                     matched_question="Who won the World Cup in 2018?", followup_of=BEFORE)  # fmt: skip
+    assert turn_of(offered) == Turn(f"{BEFORE} and 2018?", None)
+    long = Answer("x", 1.0, False, 0, 0.0, "v", "q " * 400, matched_question="Q?")
+    assert len(turn_of(long).question) <= 300
+
+
+async def test_the_terminal_session_is_one_conversation(store):
+    out = io.StringIO()
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        stdin = io.StringIO(f"{BEFORE}\nand 2018?\n")
+        await Terminal(answerer=answerer, session_factory=store, retrain_job=None, stdin=stdin, out=out).run()
+    assert out.getvalue().splitlines() == ["Germany.", "France."]
+
+
+async def test_piped_chat_reads_each_line_after_the_one_before(capsys):
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        await _scripted(answerer, stdin=io.StringIO(f"{BEFORE}\n\nand 2018?\nwhat is a brace\n"))
+    assert capsys.readouterr().out.splitlines() == ["Germany.", "", "France.", "Two goals by one player."]
+
+
+@pytest.mark.parametrize(
+    "turn", [Turn(""), Turn("\x00\n"), Turn("🙂"), Turn("x" * 100_000, "not a known question")]
+)
+async def test_any_turn_leaves_the_question_answered_as_alone_at_worst(turn):
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        answer, alone = await answerer.answer("and 2018?", context=turn), await answerer.answer("and 2018?")
+    assert answer.followup_of is None
+    assert (answer.zone, answer.matched_question) == (alone.zone, alone.matched_question)
