@@ -3,10 +3,11 @@
 ``route`` decides: a DM or a mention (*direct*); a forum post's starter message in ``FORUM_CHANNEL_IDS``
 (*post*: its title and text are the question); a message in a thread the bot started or answered in
 (*thread*: asked on without a mention); a message in ``ALLOWED_CHANNEL_IDS`` (*open*). ``Conversations``
-remembers, per thread, the previous question (the context a follow-up is matched with), who asked first,
-and whether the bot spoke there; bounded, in memory (after a restart, threads the bot started are still
-known by their owner). With ``REPLY_IN_THREAD`` an answer to a message in a text channel starts a thread
-from the question (the thread's id is the message's) and goes there, so busy channels are not flooded.
+remembers, per thread, the previous question (a ``followups.Turn``: the context a follow-up is read with,
+forgotten after ``followups.DEFAULT_TTL_S`` quiet), who asked first and whether the bot spoke there;
+bounded, in memory (after a restart, threads the bot started are still known by their owner). With
+``REPLY_IN_THREAD`` an answer to a message in a text channel starts a thread from the question (the
+thread's id is the message's) and goes there, so busy channels are not flooded.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Literal
 
 import discord
 
+from bot.answering.followups import ConversationMemory, Turn
 from bot.discord_app.replies import question_text, shorten
 
 log = logging.getLogger(__name__)
@@ -31,19 +33,24 @@ Kind = Literal["direct", "post", "thread", "open"]
 
 @dataclass
 class Conversation:
-    """One thread: its previous question, who asked first, whether the bot spoke in it."""
+    """One thread: who asked first, whether the bot spoke in it."""
 
-    previous_question: str | None = None
     asker_id: int | None = None
     bot_spoke: bool = False
 
 
 class Conversations:
-    """Per-thread memory, least recently used forgotten past ``limit``."""
+    """Per-thread memory, least recently used forgotten past ``limit``; one conversation per thread (a
+    follow-up there may come from anyone in it)."""
 
     def __init__(self, limit: int = MAX_CONVERSATIONS) -> None:
         self.limit = limit
         self._threads: OrderedDict[int, Conversation] = OrderedDict()
+        self.context = ConversationMemory(max_conversations=limit)
+
+    def previous(self, thread_id: int) -> Turn | None:
+        """The thread's previous question, as a follow-up's context (None: none, or too long ago)."""
+        return self.context.previous(thread_id)
 
     def get(self, thread_id: int) -> Conversation | None:
         conversation = self._threads.get(thread_id)
@@ -51,11 +58,12 @@ class Conversations:
             self._threads.move_to_end(thread_id)
         return conversation
 
-    def note(self, thread_id: int, *, question: str, asker_id: int, bot_spoke: bool) -> Conversation:
-        """``question`` was asked in thread ``thread_id`` (and the bot replied there, if ``bot_spoke``)."""
+    def note(self, thread_id: int, *, answer: Any, asker_id: int, bot_spoke: bool) -> Conversation:
+        """``answer`` (``answer_path.Answer``) was the answer to a question asked in thread ``thread_id``
+        (and the bot replied there, if ``bot_spoke``)."""
         conversation = self.get(thread_id) or Conversation(asker_id=asker_id)
         self._threads[thread_id] = conversation
-        conversation.previous_question = question
+        self.context.record(thread_id, answer)
         conversation.bot_spoke = conversation.bot_spoke or bot_spoke
         while len(self._threads) > self.limit:
             self._threads.popitem(last=False)
@@ -70,7 +78,7 @@ class Route:
     kind: Kind
     question: str
     explicit: bool
-    previous_question: str | None = None
+    context: Turn | None = None
 
 
 def forum_question(title: str, text: str) -> str:
@@ -95,7 +103,7 @@ def route(bot: Any, message: discord.Message) -> Route | None:
     text = question_text(message.content)
     if isinstance(channel, discord.Thread):
         conversation = bot.conversations.get(channel.id)
-        previous = conversation.previous_question if conversation else None
+        previous = bot.conversations.previous(channel.id)
         if message.id == channel.id and _in(settings.forum_channel_ids, channel.parent_id):
             return Route("post", forum_question(channel.name, message.content), explicit)
         ours = bot.user is not None and channel.owner_id == bot.user.id

@@ -5,6 +5,7 @@ question, where people ask on without a mention; chatter there gets nothing."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from unittest.mock import AsyncMock, MagicMock
 
 import discord
@@ -13,6 +14,7 @@ import pytest
 from discord.ext.test import backend
 from sqlalchemy import select
 
+from bot.answering.followups import Turn
 from bot.discord_app.chatter import is_chat, looks_like_question
 from bot.discord_app.replies import SUGGEST_TEXT
 from bot.discord_app.threads import Conversations, forum_question
@@ -165,7 +167,7 @@ async def test_reply_in_thread_answers_in_a_thread_started_from_the_question(dpy
     assert call["name"] == "hat trick?"
     assert answer.channel.id == question.id  # the thread started from the question has its id
     assert answer.content.startswith("Three goals")
-    assert dpy.conversations.get(question.id).previous_question == "hat trick?"
+    assert dpy.conversations.previous(question.id).question == "hat trick?"
 
 
 @pytest.mark.parametrize("dpy", [{"reply_in_thread": True}], indirect=True)
@@ -183,9 +185,7 @@ async def test_in_the_bots_thread_people_ask_on_without_a_mention_and_chatter_ge
     await say(thread, asker, "and how many players are on a football team?")
     [second] = sent()
     assert second.channel.id == thread.id and second.content.startswith("Eleven.")
-    assert (
-        dpy.conversations.get(thread.id).previous_question == "and how many players are on a football team?"
-    )
+    assert dpy.conversations.previous(thread.id).question == "and how many players are on a football team?"
     await say(thread, asker, "what colour is the referee's dog?")  # not sure: silence, and escalated
     [escalation] = sent()
     assert escalation.channel.id == admins.id
@@ -253,9 +253,13 @@ def test_a_forum_question_is_its_title_and_text():
 
 
 def test_conversations_forget_the_least_recent_thread():
+    def answered(question: str) -> SimpleNamespace:
+        return SimpleNamespace(question=question, zone="answer", matched_question="Q?", followup_of=None)
+
     conversations = Conversations(limit=2)
     for thread_id in (1, 2):
-        conversations.note(thread_id, question=f"q{thread_id}", asker_id=9, bot_spoke=True)
+        conversations.note(thread_id, answer=answered(f"q{thread_id}"), asker_id=9, bot_spoke=True)
     conversations.get(1)
-    conversations.note(3, question="q3", asker_id=9, bot_spoke=False)
-    assert conversations.get(2) is None and conversations.get(1).previous_question == "q1"
+    conversations.note(3, answer=answered("q3"), asker_id=9, bot_spoke=False)
+    assert conversations.get(2) is None and conversations.get(1).bot_spoke
+    assert len(conversations.context) == 2 and conversations.previous(3) == Turn("q3", "Q?")

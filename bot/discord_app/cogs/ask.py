@@ -30,6 +30,7 @@ from discord.ext import commands
 
 from bot import async_store
 from bot.answering.answerer import AnswererBusy, EmptyQuestion
+from bot.answering.followups import Turn
 from bot.discord_app import threads
 from bot.discord_app.chatter import is_chat, looks_like_question
 from bot.discord_app.chunking import split_message
@@ -159,9 +160,9 @@ class Ask(commands.Cog):
             return
         if explicit:
             async with message.channel.typing():
-                answer, failure = await self._ask(question, previous_question=route.previous_question)
+                answer, failure = await self._ask(question, context=route.context)
         else:
-            answer, failure = await self._ask(question, previous_question=route.previous_question)
+            answer, failure = await self._ask(question, context=route.context)
         if answer is None:
             if explicit:
                 await message.reply(failure, allowed_mentions=NO_PING)
@@ -195,18 +196,14 @@ class Ask(commands.Cog):
             self.cooldown.start(message.author.id)
         thread = where[0] if where and isinstance(where[0], discord.Thread) else message.channel
         if isinstance(thread, discord.Thread):
-            self.bot.conversations.note(
-                thread.id, question=question, asker_id=message.author.id, bot_spoke=replied
-            )
+            asker_id = message.author.id
+            self.bot.conversations.note(thread.id, answer=answer, asker_id=asker_id, bot_spoke=replied)
 
-    async def _ask(self, question: str, *, previous_question: str | None = None):
-        """(answer, None) or (None, text to show instead). ``previous_question``: the question asked before
-        in the same thread, the context a follow-up ("and in 2018?") is matched with: the follow-ups API
-        (``bot/answering/followups.py``, issue 29 part 3) takes it once merged; until then each question is
-        answered alone."""
-        del previous_question  # wired to the follow-ups API when it lands
+    async def _ask(self, question: str, *, context: Turn | None = None):
+        """(answer, None) or (None, text to show instead). ``context``: the thread's previous question, with
+        which a follow-up ("and in 2018?") is read (``bot/answering/followups.py``)."""
         try:
-            return await self.bot.answerer.answer(question), None
+            return await self.bot.answerer.answer(question, context=context), None
         except EmptyQuestion:  # any other error is a failure, not a hint on how to ask
             return None, NO_QUESTION
         except TimeoutError:  # asyncio.TimeoutError is TimeoutError since 3.11
