@@ -11,8 +11,8 @@ dataset lacks (answered by the community as the script says: a trusted reply, âœ
 member, Mark as answer, or not at all; an admin clicks Accept on what waits), later rewordings of those, and
 chatter in the channel, the bot's threads and forum posts. Prints one JSON line: ``closed_without_teach``
 (escalated questions closed by a member's accepted answer, no Teach form; target >= 0.5), the share of
-later rewordings of those answered at once with it, and replies (and escalations) per chatter message
-(target 0). Follow-ups are measured once the follow-ups API is merged (issue 29 part 3).
+later rewordings of those answered at once with it, replies (and escalations) per chatter message (target
+0), and ``examples/followups.json``'s pairs asked in the bot's threads (``followups``, per part).
 """
 
 from __future__ import annotations
@@ -31,7 +31,15 @@ from unittest.mock import MagicMock
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-TARGETS = {"closed_without_teach": 0.5, "chatter_replies_per_message": 0.0}
+TARGETS = {
+    "closed_without_teach": 0.5,
+    "chatter_replies_per_message": 0.0,
+    # issue 29 part 3, on the follow-ups' test part
+    "followups_right": 0.75,
+    "followups_right_or_offered": 0.9,
+    "followups_wrong_max": 0.05,
+    "standalone_unchanged": 1.0,
+}
 SIM_STEP_S = 120.0  # simulated time between two events: the escalation limits are per 10 minutes
 PATIENT = {"timeout_s": 3600.0, "max_queue": 100_000}  # answers are measured, not queueing
 
@@ -155,12 +163,16 @@ class Community:
             self.threads.append(thread)
         return message, thread, replies
 
-    async def chat(self, text: str, where: Any) -> None:
+    async def say(self, text: str, where: Any) -> tuple[list[Any], list[Any]]:
+        """Someone says ``text`` in ``where`` (a channel or thread): (replies, escalation posts)."""
         from tests.bot.threads_support import say
 
         self.clock.tick()
         await say(where, next(self.askers), text)
-        replies, escalations = self._sent()
+        return self._sent()
+
+    async def chat(self, text: str, where: Any) -> None:
+        replies, escalations = await self.say(text, where)
         self.chatter["messages"] += 1
         self.chatter["replies"] += len(replies)
         self.chatter["escalations"] += len(escalations)
@@ -270,8 +282,79 @@ async def replay(bot: Any, store: Any, clock: Clock, script: dict) -> dict:
         "chatter_escalated": sorted(set(c.chatter_escalated)),
         "known_answered_or_offered": round(known_answered / len(script["known"]), 3),
         "questions": len(script["known"]) + len(script["unknown"]) + rewordings,
-        "followups": None,  # issue 29 part 3's API is not merged on this branch
     }
+
+
+def _share(hits: int, n: int) -> float | None:
+    return round(hits / n, 3) if n else None
+
+
+async def followups(bot: Any, store: Any, clock: Clock, pairs: list[dict]) -> dict:
+    """``examples/followups.json`` in threads: the previous question in the help channel (its answer
+    starts the bot's thread), then the next message in that thread, by someone else. Per part: follow-ups
+    answered right (answer zone, an expected known question), right or rightly offered, wrong; stand-alone
+    questions answered as when asked alone. Pairs whose previous question got no thread are counted apart."""
+    answers: dict[str, Any] = {}
+    answer = bot.answerer.answer
+
+    async def recording(question: str, **kwargs: Any) -> Any:  # what each message got, suggestions too
+        got = await answer(question, **kwargs)
+        answers[question] = got
+        return got
+
+    bot.answerer.answer = recording
+    c = Community(bot, store, clock)
+    out: dict[str, dict] = {}
+    try:
+        for part in ("dev", "test"):
+            n = {
+                "followups": 0,
+                "right": 0,
+                "offered": 0,
+                "wrong": 0,
+                "standalone": 0,
+                "unchanged": 0,
+                "no_thread": 0,
+            }
+            for pair in (p for p in pairs if p["part"] == part):
+                _, thread, _ = await c.ask(pair["previous"])
+                if thread is None:
+                    n["no_thread"] += 1
+                    continue
+                answers.pop(pair["question"], None)
+                await c.say(pair["question"], thread)
+                got = answers.get(pair["question"])
+                expected = set(pair["expected"])
+                if pair["kind"] == "followup":
+                    n["followups"] += 1
+                    if got is None:
+                        continue
+                    right = got.zone == "answer" and got.matched_question in expected
+                    offered = got.zone == "suggest" and bool(expected & set(getattr(got, "suggestions", ())))
+                    n["right"] += right
+                    n["offered"] += right or offered
+                    n["wrong"] += got.zone == "answer" and not right
+                else:
+                    n["standalone"] += 1
+                    alone = await answer(pair["question"])
+                    same = (
+                        (got.zone, got.matched_question) == (alone.zone, alone.matched_question)
+                        if got
+                        else (alone.zone == "fallback" or not expected)
+                    )
+                    n["unchanged"] += same
+            out[part] = {
+                "followups": n["followups"],
+                "right": _share(n["right"], n["followups"]),
+                "right_or_offered": _share(n["offered"], n["followups"]),
+                "wrong": _share(n["wrong"], n["followups"]),
+                "standalone": n["standalone"],
+                "standalone_unchanged": _share(n["unchanged"], n["standalone"]),
+                "previous_not_answered": n["no_thread"],
+            }
+    finally:
+        bot.answerer.answer = answer
+    return out
 
 
 async def main_async(args: argparse.Namespace) -> dict:
@@ -293,6 +376,8 @@ async def main_async(args: argparse.Namespace) -> dict:
                 bot = await make_bot(answerer, store, monkeypatch, clock, args.trust)
                 started = time.perf_counter()
                 out = await replay(bot, store, clock, script)
+                pairs = json.loads(args.followups.read_text(encoding="utf-8"))["pairs"]
+                out["followups"] = await followups(bot, store, clock, pairs)
                 out["seconds"] = round(time.perf_counter() - started, 1)
                 await bot.get_cog("Community").answers.close()
         finally:
@@ -312,6 +397,12 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "current", help="checkpoint to serve")
     parser.add_argument(
         "--script", type=Path, default=ROOT / "examples" / "community.json", help="the simulated community"
+    )
+    parser.add_argument(
+        "--followups",
+        type=Path,
+        default=ROOT / "examples" / "followups.json",
+        help="follow-up pairs, in threads",
     )
     parser.add_argument("--trust", action="store_true", help="TRUST_MEMBER_ANSWERS: trusted answers go live")
     args = parser.parse_args()

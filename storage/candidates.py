@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import Candidate, Exchange, TaughtPair, utc_now
@@ -163,26 +163,26 @@ def open_question(
     session: Session, *, message_id: int | str | None = None, thread_id: int | str | None = None
 ) -> dict[str, Any] | None:
     """The question a member's answer answers, as a plain dict of its exchange: the unanswered exchange of
-    message ``message_id`` (the question, or the bot's reply to it); else the latest unanswered one asked
-    in thread ``thread_id`` (its starter message, which has the thread's id, or a message inside it).
-    None once a member's answer to it was accepted, or when there is none."""
+    message ``message_id`` (the question, or the bot's reply to it); else the latest question asked in
+    thread ``thread_id`` (its starter message, which has the thread's id, or one inside it) if the bot was
+    not sure of it. None once a member's answer to it was accepted, or when there is none."""
     if message_id is not None:  # the question, or the bot's "not sure" reply to it
         mid = discord_id(message_id)
-        where = or_(Exchange.message_id == mid, Exchange.reply_message_id == mid)
-    elif thread_id is not None:
+        stmt = select(Exchange).where(
+            or_(Exchange.message_id == mid, Exchange.reply_message_id == mid), Exchange.unanswered.is_(True)
+        )
+    elif thread_id is not None:  # the thread's latest question, if the bot was not sure of it
         tid = discord_id(thread_id)
-        where = or_(Exchange.message_id == tid, Exchange.channel_id == tid)
+        stmt = select(Exchange).where(or_(Exchange.message_id == tid, Exchange.channel_id == tid))
     else:
         return None
-    closed = exists().where(Candidate.exchange_id == Exchange.id, Candidate.status == "accepted")
-    row = session.scalars(
-        select(Exchange)
-        .where(where, Exchange.unanswered.is_(True), ~closed)
-        .order_by(Exchange.created_at.desc(), Exchange.id.desc())
-        .limit(1)
-    ).first()
-    if row is None:
+    newest = stmt.order_by(Exchange.created_at.desc(), Exchange.id.desc()).limit(1)
+    row = session.scalars(newest).first()
+    if row is None or not row.unanswered:
         return None
+    accepted = select(Candidate.id).where(Candidate.exchange_id == row.id, Candidate.status == "accepted")
+    if session.scalars(accepted).first() is not None:
+        return None  # a member's answer to it was accepted
     return {
         "id": row.id,
         "question": row.question,

@@ -3,9 +3,9 @@
 Three ways a member's message becomes a candidate pair (``storage.candidates.propose``):
 
 - *reply*: a member with a ``TRUSTED_ROLE_IDS`` role (or an admin) replies to the question, or writes in
-  the thread of a question still open there (a silent forum post, the bot's thread). Answers often come
-  in several messages: the member's consecutive messages are joined, once someone else speaks or
-  ``settle_s`` passed;
+  a thread whose latest question is still open (a silent forum post, the bot's thread), not with chat or
+  a question back. The member's consecutive messages are joined, once someone else speaks or ``settle_s``
+  passed;
 - *reaction*: ✅ on a message, by the asker or a trusted member;
 - *command*: the "Mark as answer" message command, by the same people.
 
@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from bot import async_store
 from bot.admin_actions import pair_problem
 from bot.discord_app import review
+from bot.discord_app.chatter import is_chat
 from bot.discord_app.client import QABot
 from bot.discord_app.permissions import in_community, is_admin
 from bot.discord_app.replies import question_text
@@ -126,6 +127,9 @@ class MemberAnswers:
             await self._close(key)  # someone else speaks: that answer is complete
         if (channel_id, author_id) in self._drafts:
             return  # the same member goes on: joined when the draft closes
+        text = answer_text(message.content)
+        if is_chat(text) or text.endswith("?"):
+            return  # "thanks!" or a question back ("futsal or 11-a-side?") is no answer
         if not await is_trusted(self.bot, message.author, message.guild):
             return
         question = await self.open_question(message)

@@ -245,3 +245,12 @@ async def test_a_reply_to_the_bots_not_sure_answers_the_question(dpy, store, adm
     await dpy.get_cog("Community").answers.flush()
     [c] = candidates_in(store)
     assert (c.question, c.answer, c.question_message_id) == (DOG, ANSWER[0], str(question.id))
+
+
+async def test_a_trusted_members_question_back_or_thanks_is_no_answer(dpy, store, admins, helper, channel):
+    question, _ = await unsure_question(channel, admins)
+    await say(channel, helper, "do you mean in futsal or 11-a-side?", reply_to=question)
+    await say(channel, dpytest.get_config().members[0], "11 a side")
+    await say(channel, helper, "thanks!", reply_to=question)
+    await dpy.get_cog("Community").answers.flush()
+    assert candidates_in(store) == []

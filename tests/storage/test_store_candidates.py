@@ -144,3 +144,13 @@ def test_member_pairs_are_exported_with_their_links(store, tmp_path, fmt):
     }  # fmt: skip
     # ...and the file is still a dataset qabot trains on.
     assert [r["question"] for r in load_dataset_file(out)] == ["Admin's?", "Cap?"]
+
+
+def test_in_a_thread_only_its_latest_question_is_open(store):
+    common = dict(model_version="m", confidence=0.1, latency_ms=1, source="discord", guild_id=1, user_id=40)
+    common.update(channel_id=30)
+    with store.begin() as s:
+        repo.log_exchange(s, question="Q?", answer="?", unanswered=True, message_id=30, **common)
+        repo.log_exchange(s, question="Known?", answer="A.", unanswered=False, message_id=36, **common)
+        assert candidates.open_question(s, thread_id=30) is None  # the bot answered the thread's latest
+        assert candidates.open_question(s, message_id=30)["question"] == "Q?"  # a reply to it still counts
