@@ -134,6 +134,9 @@ class Community:
         self.helpers = itertools.cycle(self.members[6:])
         self.threads: list[Any] = []  # the bot's threads and forum posts, for chatter there
         self.chatter = {"messages": 0, "replies": 0, "escalations": 0}
+        # The baseline, in the same run: each chatter message under the open channels' rule before issue 29
+        # (every message through the zones: an answer or "did you mean" is a reply, a "not sure" escalated).
+        self.before = {"replies": 0, "escalations": 0}
         self.chatter_escalated: list[str] = []  # which chatter reached the admins (to read, not a score)
 
     def _sent(self) -> tuple[list[Any], list[Any]]:
@@ -173,6 +176,8 @@ class Community:
 
     async def chat(self, text: str, where: Any) -> None:
         replies, escalations = await self.say(text, where)
+        alone = await self.bot.answerer.answer(text)
+        self.before["replies" if alone.zone != "fallback" else "escalations"] += 1
         self.chatter["messages"] += 1
         self.chatter["replies"] += len(replies)
         self.chatter["escalations"] += len(escalations)
@@ -279,6 +284,10 @@ async def replay(bot: Any, store: Any, clock: Clock, script: dict) -> dict:
         "chatter_replies_per_message": round(chat["replies"] / chat["messages"], 3),
         "chatter_escalations_per_message": round(chat["escalations"] / chat["messages"], 3),
         "chatter_messages": chat["messages"],
+        "chatter_before": {  # the baseline: the open channels' rule before issue 29, on the same messages
+            "replies_per_message": round(c.before["replies"] / chat["messages"], 3),
+            "escalations_per_message": round(c.before["escalations"] / chat["messages"], 3),
+        },
         "chatter_escalated": sorted(set(c.chatter_escalated)),
         "known_answered_or_offered": round(known_answered / len(script["known"]), 3),
         "questions": len(script["known"]) + len(script["unknown"]) + rewordings,
@@ -307,15 +316,8 @@ async def followups(bot: Any, store: Any, clock: Clock, pairs: list[dict]) -> di
     out: dict[str, dict] = {}
     try:
         for part in ("dev", "test"):
-            n = {
-                "followups": 0,
-                "right": 0,
-                "offered": 0,
-                "wrong": 0,
-                "standalone": 0,
-                "unchanged": 0,
-                "no_thread": 0,
-            }
+            n = dict.fromkeys(("followups", "right", "offered", "wrong", "standalone", "unchanged"), 0)
+            n.update(no_thread=0, right_alone=0)
             for pair in (p for p in pairs if p["part"] == part):
                 _, thread, _ = await c.ask(pair["previous"])
                 if thread is None:
@@ -334,6 +336,8 @@ async def followups(bot: Any, store: Any, clock: Clock, pairs: list[dict]) -> di
                     n["right"] += right
                     n["offered"] += right or offered
                     n["wrong"] += got.zone == "answer" and not right
+                    alone = await answer(pair["question"])  # the baseline: asked alone, in the same run
+                    n["right_alone"] += alone.zone == "answer" and alone.matched_question in expected
                 else:
                     n["standalone"] += 1
                     alone = await answer(pair["question"])
@@ -348,6 +352,7 @@ async def followups(bot: Any, store: Any, clock: Clock, pairs: list[dict]) -> di
                 "right": _share(n["right"], n["followups"]),
                 "right_or_offered": _share(n["offered"], n["followups"]),
                 "wrong": _share(n["wrong"], n["followups"]),
+                "right_alone": _share(n["right_alone"], n["followups"]),
                 "standalone": n["standalone"],
                 "standalone_unchanged": _share(n["unchanged"], n["standalone"]),
                 "previous_not_answered": n["no_thread"],
