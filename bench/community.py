@@ -371,9 +371,9 @@ async def main_async(args: argparse.Namespace) -> dict:
     from training.runtime.generate import Generator
 
     script = json.loads(args.script.read_text(encoding="utf-8"))
-    generator = call(Generator.load, args.model)
     monkeypatch = pytest.MonkeyPatch()
     with tempfile.TemporaryDirectory() as tmp:
+        generator = call(Generator.load, args.model)
         store = open_store(f"sqlite:///{Path(tmp) / 'qabot.db'}")
         try:
             async with Answerer(generator, **PATIENT) as answerer:
@@ -399,7 +399,12 @@ async def main_async(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=ROOT / "models" / "current", help="checkpoint to serve")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=ROOT / "models" / "current",
+        help="checkpoint to serve (missing: make run's default, trained here)",
+    )
     parser.add_argument(
         "--script", type=Path, default=ROOT / "examples" / "community.json", help="the simulated community"
     )
@@ -411,7 +416,15 @@ def main() -> None:
     )
     parser.add_argument("--trust", action="store_true", help="TRUST_MEMBER_ANSWERS: trusted answers go live")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main_async(args))))
+    with tempfile.TemporaryDirectory(prefix="qabot-community-") as tmp:
+        if not args.model.exists():  # `make bench` on a fresh checkout: make run's default, as followups.py
+            from training.config import TrainConfig
+            from training.train import train
+
+            data, out = [ROOT / "examples" / "soccer.json"], Path(tmp) / "run"
+            config = TrainConfig(data=data, base="scratch", out=out, progress="json", no_current=True)
+            args.model = train(config, emit=lambda event: None)
+        print(json.dumps(asyncio.run(main_async(args))))
 
 
 if __name__ == "__main__":
