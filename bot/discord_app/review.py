@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot import async_store
 from bot.discord_app.client import NO_PING, QABot
-from bot.discord_app.escalation import NOTIFY_ASKER, QUESTION_LIMIT
+from bot.discord_app.escalation import NOTIFY_ASKER, QUESTION_LIMIT, teach_view
 from bot.discord_app.permissions import FAILED, describe, is_admin, respond
 from bot.discord_app.replies import quoted, shorten, user_text
 from storage import candidates
@@ -85,8 +85,26 @@ async def serve(bot: QABot, accepted: dict[str, Any]) -> None:
         await bot.answerer.learn_wording(original, question, by_admin=True)
     if exchange_id is not None:
         bot.taught_exchanges.setdefault(exchange_id, int(accepted.get("decided_by") or 0))
+        await _close_escalation(bot, exchange_id, accepted)
     if accepted.get("marked_by") is None or accepted.get("marked_by") != accepted.get("asker_id"):
         await tell_asker(bot, accepted)  # an asker who marked the answer themselves knows it already
+
+
+async def _close_escalation(bot: QABot, exchange_id: int, accepted: dict[str, Any]) -> None:
+    """The question's escalation post, if this process made it: answered, its Teach button disabled."""
+    post = bot.escalations.post_of(exchange_id)
+    if post is None or post.message is None:
+        return
+    by = accepted.get("decided_by")
+    line = f"✅ Answered by a member's answer (#{accepted['id']}), accepted by <@{by}>."
+    try:
+        await post.message.edit(
+            content=f"{post.text}\n{line}"[:2000],
+            view=teach_view(exchange_id, None, answered=True),
+            allowed_mentions=NO_PING,
+        )
+    except discord.HTTPException:
+        log.debug("could not mark the escalation of exchange %s answered", exchange_id)
 
 
 async def tell_asker(bot: QABot, accepted: dict[str, Any]) -> bool:

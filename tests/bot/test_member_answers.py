@@ -92,12 +92,16 @@ async def test_a_trusted_members_reply_is_proposed_with_its_provenance_and_waits
 
 
 async def test_accept_serves_it_at_once_and_tells_only_the_asker(dpy, store, admins, helper, channel):
-    question, _ = await unsure_question(channel, admins)
+    question, escalation = await unsure_question(channel, admins)
     await say(channel, helper, ANSWER[0], reply_to=question)
     await dpy.get_cog("Community").answers.flush()
     [c] = candidates_in(store)
     [review] = sent()
     pressed = await press(dpy, "accept", c.id, make_member(ADMIN_ID), message=review)
+    # The question's escalation post says so, and its Teach button is disabled: no admin teaches it again.
+    closing = next(p for p in dpy.sent_payloads if "Answered by a member's answer" in p.get("content", ""))
+    assert closing["content"].startswith(escalation.content)
+    assert closing["components"][0]["components"][0]["disabled"] is True
     assert taught(store) == [(DOG, ANSWER[0], "member")]
     answer = await dpy.answerer.answer("what colour is the referees dog")
     assert (answer.text, answer.answered_by) == (ANSWER[0], "taught")
