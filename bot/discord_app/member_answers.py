@@ -173,8 +173,8 @@ class MemberAnswers:
         if message.author.bot or message.guild is None:
             return "invalid"
         question = await self.open_question(message)
-        if question is None:
-            return "no question"
+        if question is None or question["message_id"] == str(message.id):
+            return "no question"  # nothing open here, or the question itself (✅ as "solved")
         if not await self.may_mark(marker, message.guild, question):
             return "refused"
         return await self.submit(question, message, source=source, marked_by=marker)
