@@ -21,7 +21,7 @@ from bot.discord_app.threads import Conversations, forum_question
 from bot.discord_app.views import SuggestionView
 from storage.models import Exchange
 from tests.bot.fakes import FakeGenerator
-from tests.bot.fixtures import react
+from tests.bot.fixtures import make_interaction, react
 from tests.bot.test_did_you_mean import KNOWN, ZONES
 from tests.bot.test_escalation import DOG
 from tests.bot.threads_support import (
@@ -102,10 +102,18 @@ async def test_a_forum_post_is_answered_in_its_thread_and_logged(dpy, store, for
 
 
 async def test_a_forum_post_gets_did_you_mean_in_its_thread(dpy, store, forum):
-    post = await post_in_forum(forum, dpytest.get_config().members[0], "football", "football")
+    asker = dpytest.get_config().members[0]
+    post = await post_in_forum(forum, asker, "football", "football")
     [reply] = sent()
     assert reply.channel.id == post.id and reply.content == SUGGEST_TEXT
-    assert isinstance(dpy.sent_views[-1], SuggestionView)
+    view = dpy.sent_views[-1]
+    assert isinstance(view, SuggestionView)
+    [button] = [b for b in view.buttons if b.question == "How long is a football match?"]
+    interaction = make_interaction(dpy, asker)
+    interaction.channel = post
+    await view._scheduled_task(button, interaction)
+    # The choice is the thread's previous question now: a follow-up there is read with it.
+    assert dpy.conversations.previous(post.id).matched == "How long is a football match?"
 
 
 async def test_a_forum_post_the_bot_is_not_sure_about_gets_silence_and_is_escalated(

@@ -295,6 +295,10 @@ class Ask(commands.Cog):
         await self._reply(
             answer, chosen, _followup_sender(interaction), prefix=quoted(question) + "\n", late_reply_to=None
         )
+        if isinstance(interaction.channel, discord.Thread):  # in a thread, the choice is what was asked
+            self.bot.conversations.note(
+                interaction.channel.id, answer=answer, asker_id=asked.user_id, bot_spoke=True
+            )
 
     # -- /ask --------------------------------------------------------------------------------------
     @app_commands.command(name="ask")
