@@ -204,7 +204,7 @@ async def test_mark_as_answer_command(dpy, store, admins, channel):
     asker, member, stranger = dpytest.get_config().members
     reply = await say(channel, member, ANSWER[0], reply_to=question)
     menu = dpy.tree.get_command(MARK_COMMAND, type=discord.AppCommandType.message)
-    assert menu is not None
+    assert menu.to_dict(dpy.tree)["contexts"] == [0]  # offered in servers only
     cog = dpy.get_cog("Community")
     refused = interaction_for(dpy, make_member(stranger.id))
     await cog.mark_as_answer(refused, reply)

@@ -40,7 +40,11 @@ class Community(commands.Cog):
     def __init__(self, bot: QABot) -> None:
         self.bot = bot
         self.answers = MemberAnswers(bot)
-        self.mark_menu = app_commands.ContextMenu(name=MARK_COMMAND, callback=self.mark_as_answer)
+        # Questions are asked in servers: the command is offered there only (not in DMs).
+        in_servers = app_commands.AppCommandContext(guild=True, dm_channel=False, private_channel=False)
+        self.mark_menu = app_commands.ContextMenu(
+            name=MARK_COMMAND, callback=self.mark_as_answer, allowed_contexts=in_servers
+        )
 
     async def cog_load(self) -> None:
         self.bot.tree.add_command(self.mark_menu)
