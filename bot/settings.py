@@ -67,6 +67,21 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Channels where every message is answered; elsewhere only mentions and DMs.",
     )
+    forum_channel_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Forum channels where each new post is a question, answered in the post's thread.",
+    )
+    reply_in_thread: bool = Field(
+        False, description="Answer in a new thread started from the question (text channels)."
+    )
+    trusted_role_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Roles whose members' replies to questions the bot could not answer are learned (and "
+        "proposed by a harvest).",
+    )
+    trust_member_answers: bool = Field(
+        False, description="Trusted members' answers are served at once (else an admin accepts each)."
+    )
     user_cooldown_s: float = Field(5.0, ge=0, description="Minimum seconds between two questions of a user.")
     dev_guild_id: int | None = Field(None, description="Guild where slash commands are synced at startup.")
     shard_count: int | None = Field(
@@ -111,10 +126,6 @@ class Settings(BaseSettings):
     escalation_channel_id: int | None = Field(
         None, description="Channel where unanswered questions are posted for admins to teach."
     )
-    trusted_role_ids: Annotated[list[int], NoDecode] = Field(
-        default_factory=list,
-        description="Roles whose members' replies count as answers (the harvest; comma-separated).",
-    )
     digest_weekly: bool = Field(
         False,
         description="Post a weekly digest (gaps, review queue, answer shares) to the escalation channel.",
@@ -152,8 +163,9 @@ class Settings(BaseSettings):
         "admin_user_ids",
         "home_guild_ids",
         "allowed_channel_ids",
-        "shard_ids",
+        "forum_channel_ids",
         "trusted_role_ids",
+        "shard_ids",
         mode="before",
     )
     @classmethod

@@ -11,15 +11,16 @@ caller owns the transaction; Discord ids are taken as ``int`` or ``str``.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from storage.models import Candidate, TaughtPair, utc_now
+from storage.models import Candidate, Exchange, TaughtPair, utc_now
 from storage.repo import add_taught_pair, discord_id
 from storage.text import question_key
 
-__all__ = ["SOURCES", "STATUSES", "accept", "candidate", "pending", "propose", "reject"]
+__all__ = ["SOURCES", "STATUSES", "accept", "candidate", "open_question", "pending", "propose", "reject"]
 
 # reply: a trusted member replied to the question; reaction: ✅ by the asker or a trusted member;
 # command: the "Mark as answer" message command; forum: a forum post marked solved; harvest: found in a
@@ -156,3 +157,37 @@ def reject(session: Session, candidate_id: int, admin_id: int | str | None) -> b
     row.status, row.decided_by, row.decided_at = "rejected", discord_id(admin_id), utc_now()
     session.flush()
     return True
+
+
+def open_question(
+    session: Session, *, message_id: int | str | None = None, thread_id: int | str | None = None
+) -> dict[str, Any] | None:
+    """The question a member's answer answers, as a plain dict of its exchange: the unanswered exchange of
+    message ``message_id`` (the question, or the bot's reply to it); else the latest question asked in
+    thread ``thread_id`` (its starter message, which has the thread's id, or one inside it) if the bot was
+    not sure of it. None once a member's answer to it was accepted, or when there is none."""
+    if message_id is not None:  # the question, or the bot's "not sure" reply to it
+        mid = discord_id(message_id)
+        stmt = select(Exchange).where(
+            or_(Exchange.message_id == mid, Exchange.reply_message_id == mid), Exchange.unanswered.is_(True)
+        )
+    elif thread_id is not None:  # the thread's latest question, if the bot was not sure of it
+        tid = discord_id(thread_id)
+        stmt = select(Exchange).where(or_(Exchange.message_id == tid, Exchange.channel_id == tid))
+    else:
+        return None
+    newest = stmt.order_by(Exchange.created_at.desc(), Exchange.id.desc()).limit(1)
+    row = session.scalars(newest).first()
+    if row is None or not row.unanswered:
+        return None
+    accepted = select(Candidate.id).where(Candidate.exchange_id == row.id, Candidate.status == "accepted")
+    if session.scalars(accepted).first() is not None:
+        return None  # a member's answer to it was accepted
+    return {
+        "id": row.id,
+        "question": row.question,
+        "guild_id": row.guild_id,
+        "channel_id": row.channel_id,
+        "message_id": row.message_id,
+        "user_id": row.user_id,
+    }

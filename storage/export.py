@@ -1,17 +1,18 @@
 """Export the store as training data: ``json`` / ``jsonl`` / ``csv`` records, TRL ``sft`` / ``kto`` / ``dpo``.
 
-- ``json`` (the seed's schema, ready for ``qabot train``), ``jsonl``, ``csv`` and ``sft`` collapse
-  duplicates by normalized question to the best-supported answer: an admin's (latest correction or
-  taught pair), else the most net votes, else the latest. Row shapes: ``storage.formats``.
+- ``json``, ``jsonl``, ``csv`` and ``sft`` collapse duplicates by normalized question to the best-supported
+  answer: an admin's (latest correction or taught pair), else the most net votes, else the latest. A
+  json/jsonl row that is a member's accepted answer also carries ``source`` "member", ``question_url`` and
+  ``answer_url`` (its Discord messages); csv keeps two columns. Row shapes: ``storage.formats``.
 - ``kto``: one line per distinct (question, completion): admin answers are desirable, a bot answer an
   admin corrected is undesirable, other bot answers take the sign of their net votes (unrated: left out).
 - ``dpo``: the latest correction chosen over the bot's answer, one line per distinct (question, rejected).
 
-"Did you mean" exchanges are left out (their reply answers nothing) unless an admin corrected them; a
-correction is an admin's verdict, so a corrected exchange passes ``min_score`` / ``only_rated`` /
-``exclude_unanswered``. Taught pairs are filtered by time only. No ids are written; mentions, e-mail
-addresses and phone numbers are masked unless ``keep_pii``. Rows stream from one SQL statement
-(``yield_per``), so memory stays flat, and the file is written to a temporary name and renamed.
+"Did you mean" exchanges are left out unless an admin corrected them; a correction is an admin's verdict,
+so a corrected exchange passes ``min_score`` / ``only_rated`` / ``exclude_unanswered``. Taught pairs are
+filtered by time only. No user ids are written; mentions, e-mails and phone numbers are masked unless
+``keep_pii``. Rows stream from one SQL statement (``yield_per``); the file is written to a temporary name
+and renamed.
 """
 
 from __future__ import annotations
@@ -57,11 +58,12 @@ from storage.formats import (
 )
 from storage.importing import import_records
 from storage.masking import mask_pii
-from storage.models import Correction, Exchange, Feedback, TaughtPair, UTCDateTime
+from storage.models import Candidate, Correction, Exchange, Feedback, TaughtPair, UTCDateTime
 from storage.text import normalize_question
 
 __all__ = ["FORMATS", "ExportFilters", "ExportSummary", "export_dataset", "import_records", "write_export"]
 
+MEMBER_SOURCE = "member"  # the ``source`` of a json/jsonl row that is a member's accepted answer
 # Rows fetched per round trip: large enough to amortize, small enough that memory stays flat.
 YIELD_PER = 2000
 # One encoder for all rows: json.dumps(..., ensure_ascii=False) would build a new one per row.
@@ -150,9 +152,13 @@ def _best_answers(f: ExportFilters) -> Select[Any]:
             ex.c.at,
             literal(0, Integer).label("kind"),
             ex.c.id,
+            cast(null(), Text).label("question_url"),
+            cast(null(), Text).label("answer_url"),
         )
     ]
     if f.include_taught:
+        # A member's accepted answer keeps the links to its question and answer messages (provenance).
+        member = Candidate.taught_pair_id == TaughtPair.id
         parts.append(
             select(
                 TaughtPair.question_key,
@@ -164,14 +170,23 @@ def _best_answers(f: ExportFilters) -> Select[Any]:
                 TaughtPair.created_at,
                 literal(1, Integer),
                 TaughtPair.id,
-            ).where(*_taught(f))
+                Candidate.question_url,
+                Candidate.answer_url,
+            )
+            .outerjoin(Candidate, member)
+            .where(*_taught(f))
         )
     c = union_all(*parts).subquery("candidates").c
     # Admin answers first (latest wins), then net votes, then the latest; kind/id only make ties stable.
     order = (c.admin.desc(), c.admin_at.desc(), c.score.desc(), c.at.desc(), c.kind.desc(), c.id.desc())
     rank = func.row_number().over(partition_by=c.key, order_by=order).label("rank")
-    r = select(c.question, c.answer, c.at, c.kind, c.id, rank).subquery("ranked").c
-    return select(r.question, r.answer).where(r.rank == 1).order_by(r.at, r.kind, r.id)
+    cols = (c.question, c.answer, c.at, c.kind, c.id, c.question_url, c.answer_url, rank)
+    r = select(*cols).subquery("ranked").c
+    return (
+        select(r.question, r.answer, r.question_url, r.answer_url, r.kind)
+        .where(r.rank == 1)
+        .order_by(r.at, r.kind, r.id)
+    )
 
 
 def _kto(f: ExportFilters) -> Select[Any]:
@@ -255,7 +270,10 @@ def _rows(session: Session, fmt: str, f: ExportFilters) -> Iterator[dict[str, An
         stmt = _best_answers(f)
     for row in session.execute(stmt.execution_options(yield_per=YIELD_PER)):
         if fmt in ("json", "jsonl", "csv"):
-            yield {"question": m(row[0]), "answer": m(row[1])}
+            record = {"question": m(row[0]), "answer": m(row[1])}
+            if fmt != "csv" and row[4] == 1 and (row[2] or row[3]):  # a member's answer: where it came from
+                record.update(source=MEMBER_SOURCE, question_url=row[2], answer_url=row[3])
+            yield record
         elif fmt == "sft":
             yield sft_row(m(row[0]), m(row[1]))
         elif fmt == "kto":

@@ -21,6 +21,7 @@ import discord
 from discord.ext import commands
 
 from bot.discord_app.flood import EscalationLimiter
+from bot.discord_app.threads import Conversations
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -40,9 +41,11 @@ EXTENSIONS = (
     "bot.discord_app.cogs.feedback",
     "bot.discord_app.cogs.admin",
     "bot.discord_app.cogs.desk",
+    "bot.discord_app.cogs.community",
 )
 # What the bot needs in a channel: read, reply (replies need Read Message History), embeds for /stats,
-# files for /export and the chart, and threads. Nothing administrative.
+# files for /export and the chart, threads (REPLY_IN_THREAD starts them; a forum post's "solved" tag needs
+# Manage Threads). Nothing administrative.
 INVITE_PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
@@ -50,6 +53,9 @@ INVITE_PERMISSIONS = discord.Permissions(
     read_message_history=True,
     embed_links=True,
     attach_files=True,
+    add_reactions=True,
+    create_public_threads=True,  # REPLY_IN_THREAD
+    manage_threads=True,  # a forum post's "solved" tag
 )
 
 
@@ -93,6 +99,7 @@ class QABot(commands.Bot):
         # was opened before the first submitted must not send the asker another answer.
         self.taught_exchanges: dict[int, int] = {}
         self.escalations = EscalationLimiter()
+        self.conversations = Conversations()  # per thread: the previous question, for follow-ups
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

@@ -88,6 +88,10 @@ class EscalationLimiter:
         self._forget_old(now)
         return post
 
+    def post_of(self, exchange_id: int) -> Posted | None:
+        """The post of exchange ``exchange_id``, while it is remembered."""
+        return next((p for p in self._by_question.values() if p.exchange_id == exchange_id), None)
+
     def _forget_old(self, now: float) -> None:
         if len(self._by_question) > MAX_TRACKED:
             self._by_question = {

@@ -80,7 +80,10 @@ async def dpy(request: pytest.FixtureRequest, answerer: Any, store: Any) -> Asyn
     )
     await bot._async_setup_hook()
     await bot.setup_hook()
+    dynamic_items = dict(bot._connection._view_store._dynamic_items)  # registered by the cogs
     dpytest.configure(bot, members=3)
+    # dpytest's configure clears the connection state, view store included: keep what the cogs registered.
+    bot._connection._view_store._dynamic_items.update(dynamic_items)
     bot._connection.loop = asyncio.get_running_loop()  # discord.py 2.7 + dpytest 0.7
     if "home_guild_ids" not in overrides:  # dpytest's guild is the community's own, and HOME_GUILD_ID too
         bot.settings.home_guild_ids = [HOME_GUILD_ID, *(guild.id for guild in bot.guilds)]

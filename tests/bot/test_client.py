@@ -29,6 +29,7 @@ ALL_COMMANDS = {
     "gaps",  # the knowledge desk (cogs/desk.py)
     "review",
     "harvest",
+    "Mark as answer",  # a message command (right-click → Apps)
 }
 
 
@@ -42,7 +43,7 @@ async def test_setup_hook_loads_the_cogs_and_syncs_only_to_the_dev_guild(monkeyp
     monkeypatch.setattr(bot.tree, "sync", sync)
     await bot._async_setup_hook()
     await bot.setup_hook()
-    assert set(bot.cogs) == {"Ask", "Escalation", "Feedback", "Admin", "Desk"}
+    assert set(bot.cogs) == {"Ask", "Escalation", "Feedback", "Admin", "Desk", "Community"}
     assert {c.name for c in bot.tree.get_commands()} == ALL_COMMANDS
     assert bot.get_command("correct") is not None  # the `!correct` prefix command
     sync.assert_awaited_once()
@@ -121,4 +122,5 @@ def test_invite_url_asks_for_bot_and_slash_command_scopes():
     bot._connection.application_id = 123
     url = bot.invite_url()
     assert "client_id=123" in url and "scope=bot+applications.commands" in url
-    assert "permissions=274878024704" in url
+    # Add Reactions, Create Public Threads and Manage Threads (a forum post's "solved" tag) besides the rest
+    assert "permissions=326417632320" in url

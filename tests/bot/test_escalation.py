@@ -69,7 +69,8 @@ async def press_teach(bot, escalation: discord.Message, user, guild=None) -> Sim
     [view] = [v for v in bot.sent_views if any(isinstance(i, TeachButton) for i in v.children)][-1:]
     [button] = view.children
     store = bot._connection._view_store
-    [(pattern, factory)] = store._dynamic_items.items()  # registered by the cog, as after a restart
+    # Registered by the cog, as after a restart (the Community cog registers its review buttons too).
+    [(pattern, factory)] = [(p, f) for p, f in store._dynamic_items.items() if p.fullmatch(button.custom_id)]
     match = pattern.fullmatch(button.custom_id)
     assert factory is TeachButton and match is not None
     interaction = make_interaction(bot, user, guild=guild)

@@ -201,3 +201,52 @@ async def test_another_guilds_unanswered_questions_are_not_escalated(dpy, store)
     await dpytest.message(f"{mention(dpy)} {DOG}")
     assert dpytest.get_message().content == "I'm not sure about that yet."  # the asker is still answered
     assert dpytest.verify().message().nothing()  # but the home admins' channel gets nothing
+
+
+async def test_member_answer_buttons_from_another_guilds_owner_are_refused(dpy, store):
+    from bot.discord_app.review import REVIEW_REFUSAL
+    from storage import candidates
+    from tests.bot.review_support import press
+
+    with store.begin() as session:
+        row, _ = candidates.propose(session, question=DOG, answer=DOG_ANSWER, source="reply")
+        candidate_id = row.id
+    for action in ("accept", "edit", "reject"):
+        pressed = await press(
+            dpy, action, candidate_id, other_guild_owner(), guild=make_guild(OTHER_GUILD_ID)
+        )
+        assert pressed.response.send_message.await_args.args[0] == REVIEW_REFUSAL
+        pressed.response.send_modal.assert_not_awaited()
+    assert taught(store) == []
+    home_admin = await press(dpy, "accept", candidate_id, make_member(7, manage_guild=True))
+    assert "Accepted by <@7>" in home_admin.edit_original_response.await_args.kwargs["content"]
+    assert taught(store) == [(DOG, DOG_ANSWER)]
+
+
+async def test_another_guilds_answers_and_marks_teach_nothing(dpy, store):
+    from discord.ext.test import backend
+
+    from bot.discord_app.cogs.community import OUTCOMES
+    from tests.bot.review_support import interaction_for
+    from tests.bot.threads_support import say
+
+    guild = dpytest.get_config().guilds[0]
+    dpy.settings.home_guild_ids = [HOME_GUILD_ID]  # dpytest's guild is someone else's server
+    role = backend.make_role("Helper", guild)
+    helper = dpytest.get_config().members[1]
+    backend.update_member(helper, roles=[role])
+    dpy.settings.trusted_role_ids = [role.id]
+    channel = dpytest.get_config().channels[0]
+    dpy.settings.allowed_channel_ids = [channel.id]
+    question = await dpytest.message(DOG, channel=channel)
+    reply = await say(channel, guild.get_member(helper.id), DOG_ANSWER, reply_to=question)
+    await dpy.get_cog("Community").answers.flush()
+    await react(reply, question.author, "✅")
+    asker = interaction_for(dpy, make_member(question.author.id), guild=make_guild(guild.id))
+    await dpy.get_cog("Community").mark_as_answer(asker, reply)
+    assert asker.followup.send.await_args.args[0] == OUTCOMES["refused"]
+    with store() as session:
+        assert session.scalars(select(Exchange)).first() is not None
+        from storage.models import Candidate
+
+        assert list(session.scalars(select(Candidate))) == []

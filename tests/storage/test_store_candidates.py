@@ -7,6 +7,7 @@ import pytest
 
 from storage import candidates, repo
 from storage.changes import ChangeFeed
+from storage.export import ExportFilters
 from storage.models import Candidate, TaughtPair
 
 LINKS = {
@@ -94,3 +95,62 @@ def test_bad_input_is_refused_and_stores_nothing(store, field, value, match):
         candidates.propose(s, **args)
     with store.begin() as s:
         assert s.query(Candidate).count() == 0
+
+
+def test_open_question_is_the_unanswered_exchange_of_a_message_or_a_thread(store):
+    with store.begin() as s:
+        asked = repo.log_exchange(
+            s, question="Q?", answer="not sure", model_version="m", confidence=0.1, unanswered=True,
+            latency_ms=1, source="discord", guild_id=1, channel_id=2, message_id=30, user_id=40,
+        )  # fmt: skip
+        in_thread = repo.log_exchange(
+            s, question="Follow-up?", answer="not sure", model_version="m", confidence=0.1, unanswered=True,
+            latency_ms=1, source="discord", guild_id=1, channel_id=30, message_id=35, user_id=40,
+        )  # fmt: skip
+        assert candidates.open_question(s, message_id=30)["id"] == asked.id
+        assert candidates.open_question(s, thread_id=30)["id"] == in_thread.id  # the latest in the thread
+        assert candidates.open_question(s, message_id=99) is None
+        row, _ = candidates.propose(
+            s, question="Q?", answer="A.", source="reply", exchange_id=asked.id, **LINKS
+        )
+        candidates.accept(s, row.id, 7)
+        assert candidates.open_question(s, message_id=30) is None  # answered by a member
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl", "csv"])
+def test_member_pairs_are_exported_with_their_links(store, tmp_path, fmt):
+    import csv
+    import json
+
+    from storage.export import export_dataset
+    from training.data.load import load_dataset_file
+
+    with store.begin() as s:
+        repo.add_taught_pair(s, "Admin's?", "Taught.", 1)
+        row, _ = candidates.propose(s, question="Cap?", answer="Goalkeepers only.", source="reply", **LINKS)
+        candidates.accept(s, row.id, 7)
+    out = tmp_path / f"x.{fmt}"
+    export_dataset(store, fmt, out, ExportFilters(keep_pii=True))
+    text = out.read_text(encoding="utf-8")
+    if fmt == "csv":
+        assert next(csv.reader(text.splitlines())) == ["question", "answer"]
+        return
+    rows = json.loads(text) if fmt == "json" else [json.loads(line) for line in text.splitlines()]
+    admin, member = rows
+    assert admin == {"question": "Admin's?", "answer": "Taught."}  # rows without provenance unchanged
+    assert member == {
+        "question": "Cap?", "answer": "Goalkeepers only.", "source": "member",
+        "question_url": LINKS["question_url"], "answer_url": LINKS["answer_url"],
+    }  # fmt: skip
+    # ...and the file is still a dataset qabot trains on.
+    assert [r["question"] for r in load_dataset_file(out)] == ["Admin's?", "Cap?"]
+
+
+def test_in_a_thread_only_its_latest_question_is_open(store):
+    common = dict(model_version="m", confidence=0.1, latency_ms=1, source="discord", guild_id=1, user_id=40)
+    common.update(channel_id=30)
+    with store.begin() as s:
+        repo.log_exchange(s, question="Q?", answer="?", unanswered=True, message_id=30, **common)
+        repo.log_exchange(s, question="Known?", answer="A.", unanswered=False, message_id=36, **common)
+        assert candidates.open_question(s, thread_id=30) is None  # the bot answered the thread's latest
+        assert candidates.open_question(s, message_id=30)["question"] == "Q?"  # a reply to it still counts

@@ -1,4 +1,5 @@
-"""Answering: mentions, DMs, messages in ``ALLOWED_CHANNEL_IDS``, and ``/ask``.
+"""Answering: mentions, DMs, messages in ``ALLOWED_CHANNEL_IDS``, forum posts and the bot's threads
+(``threads.route``), and ``/ask``.
 
 Each question goes through the shared ``Answerer``; what it gets depends on the answer's zone:
 
@@ -29,6 +30,9 @@ from discord.ext import commands
 
 from bot import async_store
 from bot.answering.answerer import AnswererBusy, EmptyQuestion
+from bot.answering.followups import Turn
+from bot.discord_app import threads
+from bot.discord_app.chatter import is_chat, looks_like_question
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.escalation import escalate
@@ -116,37 +120,36 @@ class Ask(commands.Cog):
             log.warning("could not tell %s that /ask failed", interaction.user.id)
 
     # -- deciding whether a message is a question for us -------------------------------------------
-    def _explicit(self, message: discord.Message) -> bool:
-        """A DM or a mention of the bot: always answered, even with "not sure"."""
-        return message.guild is None or (self.bot.user is not None and self.bot.user in message.mentions)
-
-    def _in_open_channel(self, message: discord.Message) -> bool:
-        channel_ids = {message.channel.id, getattr(message.channel, "parent_id", None)}
-        return bool(channel_ids & set(self.bot.settings.allowed_channel_ids))
-
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
         if message.author.bot:
             return  # other bots (and ourselves) never get answers: two bots could loop forever
-        explicit = self._explicit(message)
-        if not explicit and not self._in_open_channel(message):
-            return
-        if message.content.startswith(self.bot.command_prefix):
-            ctx = await self.bot.get_context(message)
-            if ctx.valid:
-                return  # `!correct …` and friends are handled as commands
         try:
-            await self._answer_message(message, explicit)
+            route = threads.route(self.bot, message)
+            if route is None:
+                return
+            if message.content.startswith(self.bot.command_prefix):
+                ctx = await self.bot.get_context(message)
+                if ctx.valid:
+                    return  # `!correct …` and friends are handled as commands
+            await self._answer_message(message, route)
         except Exception:
             # Whatever happened, one user's message must not take the listener down.
             log.exception("failed to answer message %s", message.id)
 
-    async def _answer_message(self, message: discord.Message, explicit: bool) -> None:
+    async def _answer_message(self, message: discord.Message, route: threads.Route) -> None:
         # In an open channel the bot only speaks when it has something to say: no notices there.
-        question = question_text(message.content)
+        explicit, question = route.explicit, route.question
         if not question:
             if explicit:
                 await message.reply(NO_QUESTION, allowed_mentions=NO_PING)
+            return
+        # People talk in threads: there only what looks like a question is one ("thanks!" gets nothing),
+        # and a forum post is one unless it is only a greeting.
+        if not explicit and (
+            (route.kind == "thread" and not looks_like_question(question))
+            or (route.kind == "post" and is_chat(question))
+        ):
             return
         # In an open channel the window starts only once the bot replies: chat it stays silent on must not
         # make the user's next real question wait.
@@ -157,23 +160,25 @@ class Ask(commands.Cog):
             return
         if explicit:
             async with message.channel.typing():
-                answer, failure = await self._ask(question)
+                answer, failure = await self._ask(question, context=route.context)
         else:
-            answer, failure = await self._ask(question)
+            answer, failure = await self._ask(question, context=route.context)
         if answer is None:
             if explicit:
                 await message.reply(failure, allowed_mentions=NO_PING)
             return
 
+        where: list[Any] = []  # the channel the reply went to (a new thread with REPLY_IN_THREAD)
+
         async def send(pieces: list[str], view: discord.ui.View | None) -> discord.Message:
+            channel, _ = await threads.reply_channel(self.bot, message, question)
+            where.append(channel)
             # A question deleted while it was answered still gets its answer (not replying to it), and
             # the exchange is logged: a plain reply would fail and lose both.
-            reference = message.to_reference(fail_if_not_exists=False)
-            first = await message.channel.send(
-                pieces[0], reference=reference, view=view, allowed_mentions=NO_PING
-            )
+            reference = message.to_reference(fail_if_not_exists=False) if channel.id != message.id else None
+            first = await channel.send(pieces[0], reference=reference, view=view, allowed_mentions=NO_PING)
             for piece in pieces[1:]:
-                await message.channel.send(piece, allowed_mentions=NO_PING)
+                await channel.send(piece, allowed_mentions=NO_PING)
             return first
 
         asked = Asked(
@@ -183,13 +188,22 @@ class Ask(commands.Cog):
             message_id=message.id,
             explicit=explicit,
         )
-        if await self._reply(answer, asked, send, late_reply_to=message.id) and not explicit:
+        # A post is a question by nature; elsewhere a quiet "not sure" on chat or a remark is no work for
+        # the admins ("that match was mad" is not an unanswered question).
+        escalate_it = explicit or route.kind == "post" or looks_like_question(question)
+        replied = await self._reply(answer, asked, send, late_reply_to=message.id, escalate_it=escalate_it)
+        if replied and not explicit:
             self.cooldown.start(message.author.id)
+        thread = where[0] if where and isinstance(where[0], discord.Thread) else message.channel
+        if isinstance(thread, discord.Thread):
+            asker_id = message.author.id
+            self.bot.conversations.note(thread.id, answer=answer, asker_id=asker_id, bot_spoke=replied)
 
-    async def _ask(self, question: str):
-        """(answer, None) or (None, text to show instead)."""
+    async def _ask(self, question: str, *, context: Turn | None = None):
+        """(answer, None) or (None, text to show instead). ``context``: the thread's previous question, with
+        which a follow-up ("and in 2018?") is read (``bot/answering/followups.py``)."""
         try:
-            return await self.bot.answerer.answer(question), None
+            return await self.bot.answerer.answer(question, context=context), None
         except EmptyQuestion:  # any other error is a failure, not a hint on how to ask
             return None, NO_QUESTION
         except TimeoutError:  # asyncio.TimeoutError is TimeoutError since 3.11
@@ -211,9 +225,17 @@ class Ask(commands.Cog):
         )
 
     async def _reply(
-        self, answer: Any, asked: Asked, send: Send, *, prefix: str = "", late_reply_to: int | None
+        self,
+        answer: Any,
+        asked: Asked,
+        send: Send,
+        *,
+        prefix: str = "",
+        late_reply_to: int | None,
+        escalate_it: bool = True,
     ) -> bool:
-        """Reply by zone, log the exchange, and escalate a "not sure"; whether a reply was sent.
+        """Reply by zone, log the exchange, and escalate a "not sure" (unless not ``escalate_it``); whether
+        a reply was sent.
 
         ``late_reply_to``: the message an admin's later answer replies to (None: the first reply sent).
         """
@@ -242,7 +264,7 @@ class Ask(commands.Cog):
             reply_message_id=first.id if first is not None else None,
         )
         offer.exchange_id = exchange_id
-        if answer.unanswered and exchange_id is not None:
+        if answer.unanswered and exchange_id is not None and escalate_it:
             if late_reply_to is None and first is not None:
                 late_reply_to = first.id
             await escalate(
@@ -273,6 +295,10 @@ class Ask(commands.Cog):
         await self._reply(
             answer, chosen, _followup_sender(interaction), prefix=quoted(question) + "\n", late_reply_to=None
         )
+        if isinstance(interaction.channel, discord.Thread):  # in a thread, the choice is what was asked
+            self.bot.conversations.note(
+                interaction.channel.id, answer=answer, asker_id=asked.user_id, bot_spoke=True
+            )
 
     # -- /ask --------------------------------------------------------------------------------------
     @app_commands.command(name="ask")

@@ -1,0 +1,70 @@
+"""Chatter or a question? What the bot decides about a message nobody addressed to it.
+
+In an open channel every message goes through the answer path and its zones decide (today's rule: a
+"not sure" stays silent). People also talk there, and in threads far more: "thanks!", "+1", "lol same",
+"that match was mad". ``is_chat`` is a message of social words only (greetings, thanks, agreement,
+laughter, emoji, "+1"); ``looks_like_question`` one with a "?" or that opens like a question ("how do…",
+"anyone know…", a short "and in 2018"). Chat and other statements are never escalated; in a thread they
+get no answer at all (``cogs/ask.py``). Pure functions over text.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# Words that carry no question on their own: a message made only of them is chat.
+CHAT_WORDS = _word_set(
+    """hi hello hey heya hiya yo sup hola howdy gm gn morning evening night all everyone guys folks y'all
+    thanks thank thx ty tysm tyvm cheers appreciated appreciate it much so very a lot lots you u ya
+    ok okay k kk cool nice great awesome perfect amazing brilliant sweet neat legend legendary goat
+    lol lmao lmfao rofl haha hahaha hehe xd yes yeah yep yup no nope nah sure np welcome bye cya later
+    gg wp glhf same agreed agree true right exactly indeed wow omg oh ah ahh hmm ugh damn sheesh bro mate
+    dude man that this is was works worked working got makes sense helped fixed solved it's thats that's
+    good job well done fair enough i see"""
+)
+# How a question opens (after any greeting): interrogatives, auxiliaries, requests.
+QUESTION_STARTS = _word_set(
+    """what whats what's who whos who's whom whose when whens where wheres where's why how hows how's
+    which is isn't isnt are aren't arent am was were do does did don't dont doesn't doesnt didn't can
+    can't cant could couldn't should shall will would wont won't may might must has have had any anyone
+    anybody someone somebody explain tell define help pls plz please name list give wondering quick
+    question need eli5"""
+)
+# A short message opening like these continues the conversation's last question ("and in 2018").
+FOLLOW_UP_STARTS = frozenset({"and", "or", "also", "what about", "how about"})
+FOLLOW_UP_MAX_WORDS = 6
+_WORD = re.compile(r"\+\d+|[\w']+", re.UNICODE)
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower().replace("\u2019", "'") for w in _WORD.findall(text.replace("\u2019", "'"))]
+
+
+def is_chat(text: str) -> bool:
+    """Only social words, emoji and punctuation: nothing a Q&A bot could answer ("thanks!! 🙏", "+1")."""
+    words = _words(text)
+    return all(w in CHAT_WORDS or w.startswith("+") or w.isdigit() and len(w) < 3 for w in words)
+
+
+def looks_like_question(text: str) -> bool:
+    """A "?" (outside chat-only text), or an opening of a question once greetings are skipped."""
+    if is_chat(text):
+        return False
+    if "?" in text:
+        return True
+    words = _words(text)
+    while words and words[0] in CHAT_WORDS and words[0] not in QUESTION_STARTS:
+        words = words[1:]  # "hey guys, how do I…", "ok so what is…"
+    if not words:
+        return False
+    if words[0] == "what" and len(words) > 1 and words[1] in ("a", "an"):
+        return False  # "what a goal!": an exclamation (a question asks "what is a…")
+    if words[0] in QUESTION_STARTS:
+        return True
+    opening = " ".join(words[:2])
+    return len(words) <= FOLLOW_UP_MAX_WORDS and (words[0] in FOLLOW_UP_STARTS or opening in FOLLOW_UP_STARTS)

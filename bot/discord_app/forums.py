@@ -1,0 +1,53 @@
+"""Forum posts: the "solved" tag once the asker accepts an answer.
+
+A forum channel in ``FORUM_CHANNEL_IDS`` may have a tag named "Solved", "Answered" or "Resolved" (any
+case, emoji aside). When the post's author reacts 👍 to the bot's answer in the post, or ✅ to anyone's,
+the bot applies that tag to the post (``Thread.edit(applied_tags=…)``, which needs Manage Threads; a
+refusal is logged, nothing else happens). Forums without such a tag are left as they are.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+
+log = logging.getLogger(__name__)
+
+SOLVED_TAG_NAMES = frozenset({"solved", "answered", "resolved"})
+MAX_APPLIED_TAGS = 5  # Discord's limit per forum post
+ACCEPTS = {"👍", "✅"}
+
+
+def solved_tag(forum: discord.ForumChannel) -> discord.ForumTag | None:
+    """The forum's "solved" tag, if it has one."""
+    for tag in forum.available_tags:
+        if "".join(c for c in tag.name.casefold() if c.isalnum()) in SOLVED_TAG_NAMES:
+            return tag
+    return None
+
+
+async def mark_solved(thread: discord.Thread) -> bool:
+    """Apply the forum's "solved" tag to post ``thread``; whether it is applied now."""
+    forum = thread.parent
+    if not isinstance(forum, discord.ForumChannel):
+        return False
+    tag = solved_tag(forum)
+    if tag is None:
+        return False
+    applied = list(thread.applied_tags)
+    if tag in applied:
+        return True
+    if len(applied) >= MAX_APPLIED_TAGS:
+        applied = applied[1:]  # the oldest tag gives way: "solved" is the one readers look for
+    try:
+        await thread.edit(applied_tags=[*applied, tag], reason="the asker accepted an answer")
+    except discord.HTTPException:
+        log.warning("could not tag forum post %s solved (Manage Threads?)", thread.id, exc_info=True)
+        return False
+    return True
+
+
+def accepts_answer(thread: discord.Thread, user_id: int, emoji: str, by_bot: bool) -> bool:
+    """The post's author accepting an answer in it: 👍 on the bot's message, or ✅ on any."""
+    return user_id == thread.owner_id and (emoji == "✅" or (emoji == "👍" and by_bot))

@@ -1,0 +1,235 @@
+"""Learning from members' answers: a question the bot was not sure about, answered by a member.
+
+Three ways a member's message becomes a candidate pair (``storage.candidates.propose``):
+
+- *reply*: a member with a ``TRUSTED_ROLE_IDS`` role (or an admin) replies to the question, or writes in
+  a thread whose latest question is still open (a silent forum post, the bot's thread), not with chat or
+  a question back. The member's consecutive messages are joined, once someone else speaks or ``settle_s``
+  passed;
+- *reaction*: ✅ on a message, by the asker or a trusted member;
+- *command*: the "Mark as answer" message command, by the same people.
+
+The question is the store's unanswered exchange of the replied-to message, else the latest one asked in
+the thread (``candidates.open_question``). With ``TRUST_MEMBER_ANSWERS`` a trusted member's answer (or
+any an admin marks) is served at once; others wait for an admin's Accept (``review.py``). Only a home
+guild's members count (``permissions.in_community``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+from sqlalchemy.orm import Session
+
+from bot import async_store
+from bot.admin_actions import pair_problem
+from bot.discord_app import review
+from bot.discord_app.chatter import is_chat
+from bot.discord_app.client import QABot
+from bot.discord_app.permissions import in_community, is_admin
+from bot.discord_app.replies import question_text
+from storage import candidates
+
+log = logging.getLogger(__name__)
+
+TICK = "✅"
+SETTLE_S = 60.0  # how long a trusted member may go on typing their answer before it is proposed
+RECENT_PER_CHANNEL = 50  # messages remembered per channel, to join an answer's consecutive messages
+MAX_CHANNELS = 2_000
+
+
+@dataclass(frozen=True)
+class Said:
+    message_id: int
+    author_id: int
+    text: str
+
+
+class RecentMessages:
+    """The last messages of each channel, to join an answer written in several messages."""
+
+    def __init__(self, per_channel: int = RECENT_PER_CHANNEL, channels: int = MAX_CHANNELS) -> None:
+        self.per_channel, self.channels = per_channel, channels
+        self._by_channel: OrderedDict[int, deque[Said]] = OrderedDict()
+
+    def add(self, message: discord.Message) -> None:
+        said = self._by_channel.setdefault(message.channel.id, deque(maxlen=self.per_channel))
+        self._by_channel.move_to_end(message.channel.id)
+        said.append(Said(message.id, message.author.id, answer_text(message.content)))
+        while len(self._by_channel) > self.channels:
+            self._by_channel.popitem(last=False)
+
+    def run_from(self, channel_id: int, message_id: int, author_id: int) -> list[Said]:
+        """``message_id`` and the same author's messages right after it (nobody else in between)."""
+        run: list[Said] = []
+        for said in self._by_channel.get(channel_id, ()):
+            if said.message_id == message_id or (run and said.author_id == author_id):
+                run.append(said)
+            elif run:
+                break
+        return run
+
+
+def answer_text(content: str) -> str:
+    """A member's message as an answer: mentions and custom emoji out, its lines kept."""
+    return "\n".join(line for line in map(question_text, content.splitlines()) if line)
+
+
+async def is_trusted(bot: QABot, member: Any, guild: discord.Guild | None) -> bool:
+    """A member of a home guild with a ``TRUSTED_ROLE_IDS`` role, or an admin there."""
+    if guild is None or not await in_community(bot, guild.id, member.id):
+        return False
+    roles = {role.id for role in getattr(member, "roles", ())}
+    return bool(roles & set(bot.settings.trusted_role_ids)) or await is_admin(bot, member, guild)
+
+
+@dataclass
+class Draft:
+    question: dict[str, Any]
+    first: discord.Message
+    task: asyncio.Task | None = None
+    done: bool = field(default=False)
+
+
+class MemberAnswers:
+    """Turns members' answers into candidate pairs; one per bot (``cogs/community.py`` feeds it)."""
+
+    def __init__(self, bot: QABot, settle_s: float = SETTLE_S) -> None:
+        self.bot, self.settle_s = bot, settle_s
+        self.recent = RecentMessages()
+        self._drafts: dict[tuple[int, int], Draft] = {}
+
+    async def open_question(self, message: discord.Message) -> dict[str, Any] | None:
+        """The open question ``message`` answers: the one it replies to, else the one open in its thread."""
+        ref = message.reference.message_id if message.reference is not None else None
+        thread_id = message.channel.id if isinstance(message.channel, discord.Thread) else None
+        found = None
+        for kwargs in ({"message_id": ref}, {"thread_id": thread_id}):
+            if found is None and next(iter(kwargs.values())) is not None:
+                found = await async_store.run_in_session(
+                    self.bot.session_factory, candidates.open_question, **kwargs
+                )
+        return found
+
+    # -- replies by trusted members --------------------------------------------------------------------
+    async def on_message(self, message: discord.Message) -> None:
+        if message.guild is None or message.author.bot:
+            return
+        self.recent.add(message)
+        channel_id, author_id = message.channel.id, message.author.id
+        for key in [k for k in self._drafts if k[0] == channel_id and k[1] != author_id]:
+            await self._close(key)  # someone else speaks: that answer is complete
+        if (channel_id, author_id) in self._drafts:
+            return  # the same member goes on: joined when the draft closes
+        text = answer_text(message.content)
+        if is_chat(text) or text.endswith("?"):
+            return  # "thanks!" or a question back ("futsal or 11-a-side?") is no answer
+        if not await is_trusted(self.bot, message.author, message.guild):
+            return
+        question = await self.open_question(message)
+        if question is None or question["user_id"] == str(author_id):
+            return  # no open question here, or the asker adding to their own
+        draft = self._drafts[(channel_id, author_id)] = Draft(question, message)
+        draft.task = asyncio.create_task(self._settle((channel_id, author_id), draft))
+
+    async def _settle(self, key: tuple[int, int], draft: Draft) -> None:
+        await asyncio.sleep(self.settle_s)
+        if self._drafts.get(key) is draft:
+            await self._close(key)
+
+    async def _close(self, key: tuple[int, int]) -> None:
+        draft = self._drafts.pop(key, None)
+        if draft is None or draft.done:
+            return
+        draft.done = True
+        if draft.task is not None and draft.task is not asyncio.current_task():
+            draft.task.cancel()
+        try:
+            await self.submit(draft.question, draft.first, source="reply", marked_by=None)
+        except Exception:
+            log.exception("could not propose the answer in message %s", draft.first.id)
+
+    async def flush(self) -> None:
+        """Propose every answer still being typed now (shutdown, tests, the community bench)."""
+        for key in list(self._drafts):
+            await self._close(key)
+
+    # -- ✅ and "Mark as answer" -------------------------------------------------------------------------
+    async def may_mark(self, user: Any, guild: discord.Guild | None, question: dict[str, Any]) -> bool:
+        """The asker (in a home guild) or a trusted member may mark a message as the answer."""
+        if guild is None or not await in_community(self.bot, guild.id, user.id):
+            return False
+        return question["user_id"] == str(user.id) or await is_trusted(self.bot, user, guild)
+
+    async def mark(self, message: discord.Message, marker: Any, source: str) -> str:
+        """``marker`` marked ``message`` as the answer: "accepted", "pending", "known" (proposed before),
+        "refused", "no question" or "invalid"."""
+        if message.author.bot or message.guild is None:
+            return "invalid"
+        question = await self.open_question(message)
+        if question is None or question["message_id"] == str(message.id):
+            return "no question"  # nothing open here, or the question itself (✅ as "solved")
+        if not await self.may_mark(marker, message.guild, question):
+            return "refused"
+        return await self.submit(question, message, source=source, marked_by=marker)
+
+    # -- proposing -------------------------------------------------------------------------------------
+    async def submit(
+        self, question: dict[str, Any], first: discord.Message, *, source: str, marked_by: Any
+    ) -> str:
+        """Propose ``first`` (and its author's messages right after it) as the answer to ``question``."""
+        run = self.recent.run_from(first.channel.id, first.id, first.author.id) or [
+            Said(first.id, first.author.id, answer_text(first.content))
+        ]
+        answer = "\n".join(said.text for said in run if said.text)
+        if pair_problem(question["question"], answer) is not None:
+            return "invalid"
+        author, guild = first.author, first.guild
+        live_by = None
+        if marked_by is not None and await is_admin(self.bot, marked_by, guild):
+            live_by = marked_by.id  # an admin's mark is the admin's decision
+        elif self.bot.settings.trust_member_answers and await is_trusted(self.bot, author, guild):
+            live_by = author.id
+        question_url = None
+        if question.get("message_id") and question.get("channel_id") and guild is not None:
+            question_url = (
+                f"https://discord.com/channels/{guild.id}/{question['channel_id']}/{question['message_id']}"
+            )
+        proposal = dict(
+            question=question["question"], answer=answer, source=source, guild_id=guild.id if guild else None,
+            channel_id=question.get("channel_id"), question_message_id=question.get("message_id"),
+            answer_message_id=first.id, question_url=question_url, answer_url=first.jump_url,
+            asker_id=question.get("user_id"), author_id=author.id,
+            marked_by=marked_by.id if marked_by is not None else None, exchange_id=question["id"],
+        )  # fmt: skip
+        proposed, new = await async_store.run_in_session(
+            self.bot.session_factory, _propose, proposal, live_by
+        )
+        if not new:
+            return "known"
+        if proposed["status"] == "accepted":
+            await review.serve(self.bot, proposed)
+        await review.post_review(self.bot, proposed)
+        log.info("candidate %s (%s) by %s: %s", proposed["id"], source, author.id, proposed["status"])
+        return proposed["status"]
+
+    async def close(self) -> None:
+        for draft in self._drafts.values():
+            if draft.task is not None:
+                draft.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await draft.task
+        self._drafts.clear()
+
+
+def _propose(session: Session, proposal: dict[str, Any], live_by: int | None) -> tuple[dict[str, Any], bool]:
+    row, new = candidates.propose(session, **proposal)
+    if new and live_by is not None:
+        candidates.accept(session, row.id, live_by)
+    return {**review.as_dict(row), "original_question": row.question}, new
