@@ -6,116 +6,48 @@ runner-up (``margin >= answer_margin``: Rasa's ambiguity threshold and QnA Maker
 ``MAX_SUGGESTIONS`` known questions); otherwise the bot says it is not sure.
 
 The numbers are calibrated at training time on probes the training run makes itself, never on a test
-set: rewordings generated from the training questions (casual, a word dropped, two words swapped, a typo,
-a filler phrase: ``probe_rewordings``), the held-out eval questions (on-topic but not known unless an
-indexed pair answers them the same way) and generic off-topic questions (``OFF_TOPIC_PROBES``).
-"Did you mean" starts above all off-topic probes but as many as a confidence bound on their small sample
-allows (``allowed_passes``), so that the share of *new* off-topic questions reaching it stays within
-``OFF_TOPIC_PASS``, not only the probes' share.
+set (``training.retrieval.probes``): rewordings of the training questions, mechanical and terse; near
+misses (a training question asked with itself left out, the held-out eval questions) and generic
+off-topic questions. The answer zone takes the (score, margin) answering the most rewordings rightly
+with few wrong, few near misses and almost no off-topic probe answered; "did you mean" starts above the
+off-topic probes but the nearest half (a confidence bound on their small sample: ``allowed_passes``), so
+that a right question among the top three is offered. How each fell is in the manifest.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from training.retrieval.index import Match, RetrievalIndex
-from training.retrieval.lexical import word_terms
+from training.retrieval.probes import OFF_TOPIC_PROBES, probe_rewordings, terse_rewordings
 
 MAX_SUGGESTIONS = 3
 MAX_PROBED = 400  # training questions turned into probes (enough for percentiles, cheap at 100k pairs)
 REWORDINGS_PER_QUESTION = 3  # of the five kinds, drawn at random: encoding probes is calibration's cost
-MAX_WRONG = 0.05  # at most this share of wrong matches may land in the answer zone
-OFF_TOPIC_PASS = 0.05  # at most this share of off-topic questions may reach "did you mean"
+TERSE_PER_QUESTION = 1  # and one terse rewording (``terse_rewordings``): the hardest positives
+MAX_WRONG = 0.02  # at most this share of the positives answered may be answered wrongly
+OFF_TOPIC_PASS = 0.05  # at most this share of off-topic questions may reach a taught pair's "did you mean"
+# "Did you mean" costs the asker a glance and "not sure" escalates to the admins, so the checkpoint's
+# "did you mean" lets through the half of the off-topic probes nearest the dataset (for a sports dataset,
+# other sports' questions); the answer zone lets through ANSWER_OFF_TOPIC_PASS of them.
+SUGGEST_OFF_TOPIC_PASS = 0.5
+ANSWER_OFF_TOPIC_PASS = 0.03
 # ... and that must hold for questions nobody probed: the probes are a small sample, so the cut lets
 # through only as many of them as keep the rate's one-sided upper confidence bound within OFF_TOPIC_PASS.
 OFF_TOPIC_CONFIDENCE = 0.8
 NEAR_MISS_PASS = 0.10  # at most this share of near misses (unknown on-topic questions) may be answered
-MARGINS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15)
-SUGGEST_WINDOW = 0.15  # suggestions are within this score of the best match
-
-# Questions from other fields, hobbies and sports, and chit-chat: what people ask a community bot that
-# its dataset does not cover. Generic on purpose (the same list for every dataset); a probe that happens to
-# be on the dataset's topic only makes "did you mean" a little more careful.
-OFF_TOPIC_PROBES = (
-    "What is the capital of Australia?",
-    "How do I boil an egg?",
-    "Who wrote Pride and Prejudice?",
-    "What is the chemical symbol for gold?",
-    "How many legs does a spider have?",
-    "What year did the Berlin Wall fall?",
-    "How do I change a flat tyre?",
-    "What is the tallest building in the world?",
-    "Who discovered penicillin?",
-    "How far is the Moon from Earth?",
-    "What is the largest ocean?",
-    "How do I learn to play the guitar?",
-    "Which language has the most native speakers?",
-    "Who was the first person on the Moon?",
-    "How many bones are in the human body?",
-    "How do airplanes stay in the air?",
-    "Where do penguins live?",
-    "What is a prime number?",
-    "Who composed the Four Seasons?",
-    "What is the longest river in Africa?",
-    "What is the best laptop to buy?",
-    "How do I fix a leaking tap?",
-    "Which animal is the fastest on land?",
-    "What is inflation?",
-    "Who won the Nobel Peace Prize in 2010?",
-    "When was the printing press invented?",
-    "What is the currency of Japan?",
-    "How do I write a cover letter?",
-    "How many players are on an ice hockey team?",
-    "Who has won the most Formula One championships?",
-    "How long is a round in boxing?",
-    "What is a hole in one?",
-    "How many points is a try worth in rugby?",
-    "Who holds the record for the most Olympic gold medals?",
-    "How high is a basketball hoop?",
-    "What is a grand slam in tennis?",
-    "How many overs are in a T20 cricket match?",
-    "What is a strike in bowling?",
-    "Who won the Stanley Cup in 2015?",
-    "How does scoring work in darts?",
-    "What is the distance of a half marathon?",
-    "Which team won the 2010 Rugby World Cup?",
-    # Other sports' rules and records, asked the way a dataset's own questions are: they share its
-    # question frames ("how many", "what is a", "who won") and sports words, and only the sport differs.
-    "What is a let in tennis?",
-    "How many frames are played in a snooker final?",
-    "What is a maiden over in cricket?",
-    "How do you win a point in badminton?",
-    "Who first ran a mile in under four minutes?",
-    "What is a scrum in rugby?",
-    "How long does a handball match last?",
-    "What is a penalty corner in field hockey?",
-    "Who won the Ryder Cup in 2012?",
-    "What is a home run?",
-    "How many rounds are in a championship boxing bout?",
-    "What is the diameter of a golf ball?",
-    "How many pins are there in ten-pin bowling?",
-    "Which jockey has won the Grand National the most times?",
-    "When were the first modern Olympic Games held?",
-    "What is a free throw worth?",
-    "How is a tie-break played in tennis?",
-    "Who holds the world record in the long jump?",
-    # Other fields.
-    "How do I make a cup of tea?",
-    "What is a black hole?",
-    "How many days are in a leap year?",
-    "What does DNA stand for?",
-    "How do I plant tomatoes?",
-    "Who was the first emperor of Rome?",
-    "thanks a lot",
-    "hi everyone, how are you doing",
-    "anyone around tonight?",
-    "what are you up to",
+MARGINS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2)
+LOWEST_ANSWER, SCORE_STEPS = (
+    0.2,
+    80,
+)  # the answer cuts tried: 0.2..1.0 in steps of 0.01; nor lower "did you mean"
+LIVE_SUGGEST_FLOOR = (
+    0.3  # a taught pair's own "did you mean" cut (``suggest_cut``'s default) is at least this
 )
-_FILLERS = ("can you tell me ", "quick question: ", "does anyone know ", "i was wondering ")
+SUGGEST_WINDOW = 0.15  # suggestions are within this score of the best match
 
 
 @dataclass(frozen=True)
@@ -159,27 +91,6 @@ def decide(matches: Sequence[Match], thresholds: ZoneThresholds) -> Decision:
 # -- probes ----------------------------------------------------------------------------------------------
 
 
-def probe_rewordings(question: str, rng: random.Random) -> list[str]:
-    """Mechanical rewordings of a known question, the kinds people type: casual, shorter, reordered,
-    with a typo, with a filler phrase."""
-    words = question.rstrip(" ?!.").split()
-    out = [question.lower().rstrip(" ?!."), rng.choice(_FILLERS) + question[0].lower() + question[1:]]
-    content = [i for i, w in enumerate(words) if word_terms(w)]
-    if len(content) >= 3:  # drop one content word
-        drop = rng.choice(content)
-        out.append(" ".join(w for i, w in enumerate(words) if i != drop) + "?")
-    if len(words) >= 4:  # swap two neighbouring words
-        i = rng.randrange(len(words) - 1)
-        swapped = words[:i] + [words[i + 1], words[i]] + words[i + 2 :]
-        out.append(" ".join(swapped) + "?")
-    longest = max(words, key=len) if words else ""
-    if len(longest) >= 5:  # one typo: two letters swapped in the longest word
-        j = rng.randrange(1, len(longest) - 2)
-        typo = longest[:j] + longest[j + 1] + longest[j] + longest[j + 2 :]
-        out.append(re.sub(rf"\b{re.escape(longest)}\b", typo, question, count=1))
-    return [q for q in out if q.strip() and q != question]
-
-
 def allowed_passes(n: int, rate: float = OFF_TOPIC_PASS, confidence: float = OFF_TOPIC_CONFIDENCE) -> int:
     """How many of ``n`` off-topic probes may score above the "did you mean" cut: the most, ``k``, for
     which seeing ``k`` or fewer would be unlikely (``1 - confidence``) if the true rate were ``rate``
@@ -195,12 +106,14 @@ def allowed_passes(n: int, rate: float = OFF_TOPIC_PASS, confidence: float = OFF
     return max(0, k)
 
 
-def suggest_cut(off_topic_scores: Sequence[float]) -> float:
+def suggest_cut(
+    off_topic_scores: Sequence[float], rate: float = OFF_TOPIC_PASS, floor: float = LIVE_SUGGEST_FLOOR
+) -> float:
     """Where "did you mean" starts, given the off-topic probes' best scores: above all of them but the
-    few ``allowed_passes`` lets through (within 0.3..0.9)."""
+    ``allowed_passes`` at ``rate`` (within ``floor``..0.9)."""
     scores = sorted(off_topic_scores)
-    cut = max(0, len(scores) - 1 - allowed_passes(len(scores)))
-    return min(0.9, max(0.3, scores[cut] + 0.01))
+    cut = max(0, len(scores) - 1 - allowed_passes(len(scores), rate))
+    return min(0.9, max(floor, scores[cut] + 0.01))
 
 
 def _same_answer(a: str, b: str, f1: Callable[[str, str], float]) -> bool:
@@ -209,6 +122,34 @@ def _same_answer(a: str, b: str, f1: Callable[[str, str], float]) -> bool:
 
 def _margin(matches: Sequence[Match]) -> float:
     return matches[0].score - (matches[1].score if len(matches) > 1 else 0.0)
+
+
+def answer_cut(
+    positives: Sequence[tuple[float, float, bool]],
+    near_misses: Sequence[tuple[float, float]],
+    off_topic: Sequence[tuple[float, float]],
+) -> tuple[float, float] | None:
+    """The (score, margin) answering the most ``positives`` rightly (their own question first) while wrong
+    answers stay within ``MAX_WRONG`` of those answered, near misses within ``NEAR_MISS_PASS`` and
+    off-topic probes within ``allowed_passes`` at ``ANSWER_OFF_TOPIC_PASS``; None when none does."""
+    off_allowed = allowed_passes(len(off_topic), ANSWER_OFF_TOPIC_PASS)
+    best: tuple[int, float, float] | None = None
+    for margin in MARGINS:
+        for step in range(SCORE_STEPS + 1):  # the lowest feasible score answers the most at this margin
+            score = LOWEST_ANSWER + (1.0 - LOWEST_ANSWER) * step / SCORE_STEPS
+            answered = [right for s, m, right in positives if s >= score and m >= margin]
+            if not answered or answered.count(False) > MAX_WRONG * len(answered):
+                continue
+            if sum(1 for s, m in near_misses if s >= score and m >= margin) > NEAR_MISS_PASS * max(
+                1, len(near_misses)
+            ):
+                continue
+            if sum(1 for s, m in off_topic if s >= score and m >= margin) > off_allowed:
+                continue
+            if best is None or answered.count(True) > best[0]:
+                best = (answered.count(True), score, margin)
+            break
+    return None if best is None else (best[1], best[2])
 
 
 def calibrate_zones(
@@ -221,20 +162,23 @@ def calibrate_zones(
     """Zone thresholds from probes, with ``index`` built over ``train_records`` only (so the eval
     questions are unknown to it). Returns the thresholds and how the probes fell.
 
-    Positives: rewordings of known questions (``probe_rewordings``), which should be answered.
-    Near misses: each probed question asked with itself left out of the index, and the eval questions;
-    on-topic, worded like known questions, but not known — the matches a careless threshold answers
-    wrongly ("Who won Euro 2024?" when only 2016 is known). Off-topic: ``OFF_TOPIC_PROBES``."""
+    Positives: rewordings of known questions (``probe_rewordings``, ``terse_rewordings``), which should be
+    answered, or at least offered. Near misses: each probed question asked with itself left out of the
+    index, and the eval questions; on-topic, worded like known questions, but not known — the matches a
+    careless threshold answers wrongly ("Who won Euro 2024?" when only 2016 is known). Off-topic:
+    ``OFF_TOPIC_PROBES``."""
     rng = random.Random(seed)
     rows = list(range(len(train_records)))
     if len(rows) > MAX_PROBED:
         rows = sorted(rng.sample(rows, MAX_PROBED))
     pos_queries, pos_rows = [], []
     for row in rows:
-        kinds = probe_rewordings(train_records[row]["question"], rng)
-        for q in rng.sample(kinds, min(REWORDINGS_PER_QUESTION, len(kinds))):
-            pos_queries.append(q)
-            pos_rows.append(row)
+        question = train_records[row]["question"]
+        kinds = probe_rewordings(question, rng)
+        wordings = rng.sample(kinds, min(REWORDINGS_PER_QUESTION, len(kinds)))
+        wordings += terse_rewordings(question, rng)[:TERSE_PER_QUESTION]
+        pos_queries += wordings
+        pos_rows += [row] * len(wordings)
     near_queries = [train_records[r]["question"] for r in rows] + [r["question"] for r in eval_records]
     near_answers = [train_records[r]["answer"] for r in rows] + [r["answer"] for r in eval_records]
     near_exclude: list[int | None] = [*rows, *([None] * len(eval_records))]
@@ -251,30 +195,20 @@ def calibrate_zones(
         for m, answer in zip(near, near_answers, strict=True)
         if m and not _same_answer(m[0].answer, answer, f1)
     ]
-    suggest = suggest_cut([m[0].score if m else 0.0 for m in off])
-    # The answer zone: the (score, margin) answering the most positives rightly while keeping wrong
-    # answers under MAX_WRONG of the positives answered and near misses under NEAR_MISS_PASS.
-    best: tuple[int, float, float] | None = None
-    for margin in MARGINS:
-        for step in range(41):
-            score = suggest + (1.0 - suggest) * step / 40
-            answered = [right for s, m, right in pos if s >= score and m >= margin]
-            passed = sum(1 for s, m in neg if s >= score and m >= margin)
-            if not answered or answered.count(False) > MAX_WRONG * len(answered):
-                continue
-            if passed > NEAR_MISS_PASS * max(1, len(neg)):
-                continue
-            if best is None or answered.count(True) > best[0]:
-                best = (answered.count(True), score, margin)
-            break
+    off_features = [(m[0].score, _margin(m)) if m else (0.0, 0.0) for m in off]
+    suggest = suggest_cut([s for s, _ in off_features], SUGGEST_OFF_TOPIC_PASS, LOWEST_ANSWER)
+    found = answer_cut(pos, neg, off_features)
     default = ZoneThresholds()
-    answer, margin = (
-        (best[1], best[2]) if best else (max(default.answer_score, suggest), default.answer_margin)
-    )
+    answer, margin = found if found else (max(default.answer_score, suggest), default.answer_margin)
     thresholds = ZoneThresholds(answer_score=answer, answer_margin=margin, suggest_score=min(suggest, answer))
     zone = {"answer": 0, "suggest": 0, "fallback": 0}
     for m in off:
         zone[decide(m, thresholds).zone] += 1
+    offered = [
+        any(x.row == row for x in decide(m, thresholds).suggestions) or decide(m, thresholds).zone == "answer"
+        for m, row in zip(positives, pos_rows, strict=True)
+        if m
+    ]
     report = {
         "probes_rewordings": len(pos),
         "probes_near_miss": len(neg),
@@ -282,9 +216,14 @@ def calibrate_zones(
         "rewordings_answered_right": round(
             sum(1 for s, m, right in pos if s >= answer and m >= margin and right) / max(1, len(pos)), 4
         ),
+        "rewordings_answered_wrong": round(
+            sum(1 for s, m, right in pos if s >= answer and m >= margin and not right) / max(1, len(pos)), 4
+        ),
+        "rewordings_offered": round(sum(offered) / max(1, len(pos)), 4),
         "near_miss_answered": round(
             sum(1 for s, m in neg if s >= answer and m >= margin) / max(1, len(neg)), 4
         ),
         "off_topic_fallback": round(zone["fallback"] / max(1, len(off)), 4),
+        "off_topic_answered": round(zone["answer"] / max(1, len(off)), 4),
     }
     return thresholds, report
