@@ -161,6 +161,10 @@ class RetrievalIndex:
         """Whether a known question has ``word`` (a folded content word; stemmed here)."""
         return stem(word) in self._word.vocab
 
+    def knows_term(self, term: str) -> bool:
+        """Whether a known question has the stemmed term ``term`` (``knows`` for a typed word)."""
+        return term in self._word.vocab or term in self._word.extra
+
     @property
     def dense(self) -> bool:
         return self.vectors is not None
@@ -177,7 +181,7 @@ class RetrievalIndex:
         if self.embedder is None:
             return None
         altered = alterations if alterations is not None else self.alterations
-        rewritten = [altered.rewrite(q) if altered else None for q in queries]
+        rewritten = [altered.rewrite(q, self.knows_term) if altered else None for q in queries]
         extra = [r for r in rewritten if r is not None]
         encoded = self.embedder.encode([*queries, *extra])
         out, j = [], len(queries)
@@ -202,7 +206,7 @@ class RetrievalIndex:
         ``alterations``: instead of the index's own (the bot's: the checkpoint's with the admins').
         ``query_vector``: from ``encode_queries`` (two rows: a question scores the closer one)."""
         altered = alterations if alterations is not None else self.alterations
-        slots = altered.slots(query)
+        slots = altered.slots(query, self.knows_term)
         if slots is None:
             terms, grams = word_terms(query), gram_terms(query)
         else:  # every alternative's terms find candidates; each slot counts its best one (stage 2)
