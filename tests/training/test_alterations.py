@@ -258,3 +258,13 @@ def test_a_learned_prefix_does_not_alter_a_text_in_another_language(learned: Alt
     assert learned.rewrite("can the ref stop play", known) == "can the referee stop play"
     assert learned.rewrite("ref", known) == "referee"  # one word: nothing to tell its language by
     assert learned.slots("o ref usa uma cor diferente", known) is None
+
+
+def test_a_question_in_another_language_is_scored_by_meaning_alone(learned: Alterations) -> None:
+    from tests.training.test_encoder_training import HashingEmbedder
+
+    index = RetrievalIndex.build(RECORDS, HashingEmbedder(), alterations=learned)
+    foreign = index.search("quantos substitutes pode usar uma equipe", 1)[0]
+    assert foreign.score == pytest.approx(foreign.dense, abs=1e-6)  # its words say nothing against a match
+    english = index.search("how many substitutes may a side use", 1)[0]
+    assert english.score != pytest.approx(english.dense, abs=1e-3)  # words and meaning blend

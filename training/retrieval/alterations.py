@@ -146,12 +146,15 @@ class Alterations:
         """The alternatives that apply to a text of these stems: a learned prefix ("cor" of "corner") only
         where the text is in the dataset's language (a word of it known to ``known``, the index's
         vocabulary), not in a Portuguese question where "cor" is a word of its own."""
-        if known is None or not self._prefixes:
-            return self._alternatives
-        others = [s for s in stems if (s,) not in self._alternatives]
-        if len(others) < FOREIGN_WORDS or sum(map(known, others)) >= KNOWN_SHARE * len(others):
+        if known is None or not self._prefixes or not self.other_language(stems, known):
             return self._alternatives
         return {k: v for k, v in self._alternatives.items() if k not in self._prefixes}
+
+    def other_language(self, stems: list[str], known: Callable[[str], bool]) -> bool:
+        """Whether a text of these stems is in another language than the dataset's: two or more words
+        without alterations, under a third of them ``known`` (to the index)."""
+        others = [s for s in stems if (s,) not in self._alternatives]
+        return len(others) >= FOREIGN_WORDS and sum(map(known, others)) < KNOWN_SHARE * len(others)
 
     def slots(self, text: str, known: Callable[[str], bool] | None = None) -> list[list[list[str]]] | None:
         """``text``'s content words in slots for ``BM25View.exact_slots``: first the words without

@@ -7,10 +7,11 @@ so the answer path first finds the nearest known question and lets the model ans
 (``training.retrieval.embedder``), meaning: the query against each known question and against the question
 *with its answer*, since people often ask with words only the answer has (Sakata et al., SIGIR 2019).
 Each BM25 score is divided by the matched question's *self-score* (1.0: every word of the known question
-is in the query); the views blend (``WORD_WEIGHT``, ``BLEND``) into one ``score``, and ``coverage`` says
-how much of the query's own term weight the match explains. Neither depends on the corpus size, so the
-thresholds on them (``training.retrieval.zones``) survive a re-index. Built at training time and saved in
-the checkpoint folder (``retrieval/``); the bot's index of pairs taught since is built ``like=`` it.
+is in the query); the views blend (``WORD_WEIGHT``, ``BLEND``; meaning alone for a query in another
+language) into one ``score``, and ``coverage`` says how much of the query's own term weight the match
+explains. Neither depends on the corpus size, so the thresholds on them (``training.retrieval.zones``)
+survive a re-index. Built at training time and saved in the checkpoint folder (``retrieval/``); the bot's
+index of pairs taught since is built ``like=`` it.
 """
 
 from __future__ import annotations
@@ -245,8 +246,12 @@ class RetrievalIndex:
             if vectors.pairs is not None:
                 p_sim = sims[1][rows] if sims else _cosine(vectors.pairs[rows], query_vector)
                 meaning = meaning + blend["pair"] * np.clip(p_sim, 0.0, 1.0)
-            score = score + meaning
-            meaning = meaning / (blend["question"] + blend["pair"])
+            # A question in another language shares no words with the dataset's by construction: its
+            # words say nothing against a match, so meaning alone scores it.
+            dense_weight = blend["question"] + blend["pair"]
+            foreign = altered.other_language(word_terms(query), self.knows_term)
+            score = meaning / dense_weight if foreign else score + meaning
+            meaning = meaning / dense_weight
         order = np.argsort(-score, kind="stable")[:k]
         out = []
         for j in order.tolist():
