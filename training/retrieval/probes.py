@@ -15,7 +15,7 @@ from training.retrieval.lexical import content_words, word_terms
 
 # Questions from other fields, hobbies and sports, and chit-chat: what people ask a community bot that
 # its dataset does not cover. Generic on purpose (the same list for every dataset); a probe that happens to
-# be on the dataset's topic only makes "did you mean" a little more careful.
+# be on the dataset's topic only makes the zones a little more careful.
 OFF_TOPIC_PROBES = (
     "What is the capital of Australia?",
     "How do I boil an egg?",

@@ -29,24 +29,21 @@ MAX_PROBED = 400  # training questions turned into probes (enough for percentile
 REWORDINGS_PER_QUESTION = 3  # of the five kinds, drawn at random: encoding probes is calibration's cost
 TERSE_PER_QUESTION = 1  # and one terse rewording (``terse_rewordings``): the hardest positives
 MAX_WRONG = 0.02  # at most this share of the positives answered may be answered wrongly
+NEAR_MISS_PASS = 0.10  # at most this share of near misses (unknown on-topic questions) may be answered
 OFF_TOPIC_PASS = 0.05  # at most this share of off-topic questions may reach a taught pair's "did you mean"
 # "Did you mean" costs the asker a glance and "not sure" escalates to the admins, so the checkpoint's
 # "did you mean" lets through the half of the off-topic probes nearest the dataset (for a sports dataset,
 # other sports' questions); the answer zone lets through ANSWER_OFF_TOPIC_PASS of them.
 SUGGEST_OFF_TOPIC_PASS = 0.5
 ANSWER_OFF_TOPIC_PASS = 0.03
-# ... and that must hold for questions nobody probed: the probes are a small sample, so the cut lets
-# through only as many of them as keep the rate's one-sided upper confidence bound within OFF_TOPIC_PASS.
+# Each must hold for questions nobody probed: the probes are a small sample, so a cut lets through only
+# as many of them as keep the rate's one-sided upper confidence bound within the rate (``allowed_passes``).
 OFF_TOPIC_CONFIDENCE = 0.8
-NEAR_MISS_PASS = 0.10  # at most this share of near misses (unknown on-topic questions) may be answered
 MARGINS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2)
-LOWEST_ANSWER, SCORE_STEPS = (
-    0.2,
-    80,
-)  # the answer cuts tried: 0.2..1.0 in steps of 0.01; nor lower "did you mean"
-LIVE_SUGGEST_FLOOR = (
-    0.3  # a taught pair's own "did you mean" cut (``suggest_cut``'s default) is at least this
-)
+# The answer cuts tried: 0.2..1.0 in steps of 0.01; "did you mean" starts no lower either.
+LOWEST_ANSWER = 0.2
+SCORE_STEPS = 80
+LIVE_SUGGEST_FLOOR = 0.3  # the lowest a taught pair's own "did you mean" cut goes (``suggest_cut``'s default)
 SUGGEST_WINDOW = 0.15  # suggestions are within this score of the best match
 
 
@@ -88,7 +85,7 @@ def decide(matches: Sequence[Match], thresholds: ZoneThresholds) -> Decision:
     return Decision("fallback", best)
 
 
-# -- probes ----------------------------------------------------------------------------------------------
+# -- calibration -----------------------------------------------------------------------------------------
 
 
 def allowed_passes(n: int, rate: float = OFF_TOPIC_PASS, confidence: float = OFF_TOPIC_CONFIDENCE) -> int:
