@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 
 from training.metrics import token_f1
@@ -38,6 +39,18 @@ def test_strong_but_ambiguous_match_suggests_the_close_ones() -> None:
     d = decide([m(0, 0.9), m(1, 0.85), m(2, 0.8), m(3, 0.2)], T)
     assert d.zone == "suggest"
     assert [s.row for s in d.suggestions] == [0, 1, 2]  # the far fourth is not offered
+
+
+def test_a_strong_match_is_answered_however_close_the_runner_up() -> None:
+    strong = ZoneThresholds(answer_score=0.7, answer_margin=0.1, suggest_score=0.4, strong_score=0.85)
+    assert decide([m(0, 0.9), m(1, 0.88)], strong).zone == "answer"  # near-duplicate known questions
+    assert decide([m(0, 0.8), m(1, 0.78)], strong).zone == "suggest"  # not that strong: the margin holds
+    assert decide([m(0, 0.9), m(1, 0.88)], T).zone == "suggest"  # uncalibrated: never
+    assert ZoneThresholds.from_dict(strong.to_dict()) == strong
+    # An answer cut set by hand answers by its own margin; a suggest cut leaves the strong score be.
+    assert strong.with_overrides({"answer_margin": 0.2}).strong_score > 1.0
+    assert strong.with_overrides({"suggest_score": 0.3}) == replace(strong, suggest_score=0.3)
+    assert strong.with_overrides({}) is strong
 
 
 def test_middling_match_suggests_and_weak_match_falls_back() -> None:
@@ -77,6 +90,7 @@ def test_calibration_on_the_example_keeps_wrong_answers_rare() -> None:
     assert report["rewordings_answered_right"] >= 0.8  # most rewordings of known questions are answered
     assert report["near_miss_answered"] <= 0.1  # unknown on-topic questions mostly are not
     assert report["rewordings_answered_wrong"] <= 0.02
+    assert thresholds.strong_score > thresholds.answer_score
     # "Did you mean" lets through at most the nearest half of the off-topic probes (the bound allows
     # fewer), the answer zone at most the few a 3% rate's bound allows.
     off = index.search_many(list(OFF_TOPIC_PROBES), 3)

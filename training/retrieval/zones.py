@@ -1,17 +1,16 @@
 """The three answer zones and their calibration: answer, "did you mean", or not sure.
 
 A retrieval match is *answered* when it is strong (``score >= answer_score``) and clearly ahead of the
-runner-up (``margin >= answer_margin``: Rasa's ambiguity threshold and QnA Maker's delta do the same);
-*suggested* when the best match is at least ``suggest_score`` (the asker picks from up to
-``MAX_SUGGESTIONS`` known questions); otherwise the bot says it is not sure.
-
-The numbers are calibrated at training time on probes the training run makes itself, never on a test
-set (``training.retrieval.probes``): rewordings of the training questions, mechanical and terse; near
-misses (a training question asked with itself left out, the held-out eval questions) and generic
-off-topic questions. The answer zone takes the (score, margin) answering the most rewordings rightly
-with few wrong, few near misses and almost no off-topic probe answered; "did you mean" starts above the
-off-topic probes but the nearest half (a confidence bound on their small sample: ``allowed_passes``), so
-that a right question among the top three is offered. How each fell is in the manifest.
+runner-up (``margin >= answer_margin``: Rasa's ambiguity threshold and QnA Maker's delta do the same), or
+very strong (``strong_score``: near-duplicate known questions); *suggested* when the best match is at
+least ``suggest_score`` (the asker picks from up to ``MAX_SUGGESTIONS`` known questions); otherwise the
+bot says it is not sure. The numbers are calibrated at training time on probes the run makes itself,
+never on a test set (``training.retrieval.probes``): rewordings of the training questions, mechanical
+and terse; near misses (a training question asked with itself left out, the held-out eval questions)
+and generic off-topic questions. The answer zone takes the (score, margin), then the strong score,
+answering the most rewordings rightly with few wrong, few near misses and almost no off-topic probe;
+"did you mean" starts above the off-topic probes but the nearest half (a confidence bound on their
+small sample: ``allowed_passes``), so that a right question among the top three is offered.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from training.retrieval.index import Match, RetrievalIndex
 from training.retrieval.probes import OFF_TOPIC_PROBES, probe_rewordings, terse_rewordings
@@ -45,6 +44,8 @@ LOWEST_ANSWER = 0.2
 SCORE_STEPS = 80
 LIVE_SUGGEST_FLOOR = 0.3  # the lowest a taught pair's own "did you mean" cut goes (``suggest_cut``'s default)
 SUGGEST_WINDOW = 0.15  # suggestions are within this score of the best match
+NEVER = 1.01  # a cut no score reaches (scores are at most 1.0)
+ZONE_FIELDS = ("answer_score", "answer_margin", "suggest_score", "strong_score")
 
 
 @dataclass(frozen=True)
@@ -52,16 +53,26 @@ class ZoneThresholds:
     answer_score: float = 0.75
     answer_margin: float = 0.05
     suggest_score: float = 0.55
+    # A match at least this strong is answered however close the runner-up: near-duplicate known questions
+    # (a rewording typed almost as one of them is written). Above any score (1.0 at most) unless calibrated.
+    strong_score: float = NEVER
 
     def to_dict(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in asdict(self).items()}
+
+    def with_overrides(self, overrides: dict[str, float]) -> ZoneThresholds:
+        """These thresholds with an admin's settings over them; an answer cut set by hand answers by its
+        own margin only (the strong score was calibrated with the calibrated cut)."""
+        if not overrides:
+            return self
+        strong = NEVER if {"answer_score", "answer_margin"} & set(overrides) else self.strong_score
+        return replace(self, **{"strong_score": strong, **overrides})
 
     @classmethod
     def from_dict(cls, data: dict | None) -> ZoneThresholds:
         if not data:
             return cls()
-        fields = {k: float(data[k]) for k in ("answer_score", "answer_margin", "suggest_score") if k in data}
-        return cls(**fields)
+        return cls(**{k: float(data[k]) for k in ZONE_FIELDS if k in data})
 
 
 @dataclass(frozen=True)
@@ -77,7 +88,8 @@ def decide(matches: Sequence[Match], thresholds: ZoneThresholds) -> Decision:
         return Decision("fallback", None)
     best = matches[0]
     runner_up = matches[1].score if len(matches) > 1 else 0.0
-    if best.score >= thresholds.answer_score and best.score - runner_up >= thresholds.answer_margin:
+    clear = best.score - runner_up >= thresholds.answer_margin or best.score >= thresholds.strong_score
+    if best.score >= thresholds.answer_score and clear:
         return Decision("answer", best)
     if best.score >= thresholds.suggest_score:
         close = [m for m in matches if m.score >= max(thresholds.suggest_score, best.score - SUGGEST_WINDOW)]
@@ -149,6 +161,37 @@ def answer_cut(
     return None if best is None else (best[1], best[2])
 
 
+def _answered(rule: tuple[float, float], strong: float, s: float, m: float) -> bool:
+    return s >= rule[0] and (m >= rule[1] or s >= strong)
+
+
+def strong_cut(
+    rule: tuple[float, float],
+    positives: Sequence[tuple[float, float, bool]],
+    near_misses: Sequence[tuple[float, float]],
+    off_topic: Sequence[tuple[float, float]],
+) -> float:
+    """Above ``rule``'s (score, margin), the lowest score answered whatever the margin while the answer
+    zone (``rule`` or that) keeps ``answer_cut``'s constraints; ``NEVER`` when none adds a right answer."""
+    off_allowed = allowed_passes(len(off_topic), ANSWER_OFF_TOPIC_PASS)
+    base = sum(1 for s, m, right in positives if right and _answered(rule, NEVER, s, m))
+    for step in range(SCORE_STEPS + 1):
+        strong = LOWEST_ANSWER + (1.0 - LOWEST_ANSWER) * step / SCORE_STEPS
+        if strong <= rule[0]:
+            continue
+        answered = [right for s, m, right in positives if _answered(rule, strong, s, m)]
+        if answered.count(False) > MAX_WRONG * len(answered):
+            continue
+        if sum(_answered(rule, strong, s, m) for s, m in near_misses) > NEAR_MISS_PASS * max(
+            1, len(near_misses)
+        ):
+            continue
+        if sum(_answered(rule, strong, s, m) for s, m in off_topic) > off_allowed:
+            continue
+        return strong if answered.count(True) > base else NEVER
+    return NEVER
+
+
 def calibrate_zones(
     train_records: Sequence[dict[str, str]],
     eval_records: Sequence[dict[str, str]],
@@ -197,7 +240,9 @@ def calibrate_zones(
     found = answer_cut(pos, neg, off_features)
     default = ZoneThresholds()
     answer, margin = found if found else (max(default.answer_score, suggest), default.answer_margin)
-    thresholds = ZoneThresholds(answer_score=answer, answer_margin=margin, suggest_score=min(suggest, answer))
+    rule = (answer, margin)
+    strong = strong_cut(rule, pos, neg, off_features) if found else NEVER
+    thresholds = ZoneThresholds(answer, margin, min(suggest, answer), strong)
     zone = {"answer": 0, "suggest": 0, "fallback": 0}
     for m in off:
         zone[decide(m, thresholds).zone] += 1
@@ -211,15 +256,13 @@ def calibrate_zones(
         "probes_near_miss": len(neg),
         "probes_off_topic": len(off),
         "rewordings_answered_right": round(
-            sum(1 for s, m, right in pos if s >= answer and m >= margin and right) / max(1, len(pos)), 4
+            sum(1 for s, m, right in pos if right and _answered(rule, strong, s, m)) / max(1, len(pos)), 4
         ),
         "rewordings_answered_wrong": round(
-            sum(1 for s, m, right in pos if s >= answer and m >= margin and not right) / max(1, len(pos)), 4
+            sum(1 for s, m, right in pos if not right and _answered(rule, strong, s, m)) / max(1, len(pos)), 4
         ),
         "rewordings_offered": round(sum(offered) / max(1, len(pos)), 4),
-        "near_miss_answered": round(
-            sum(1 for s, m in neg if s >= answer and m >= margin) / max(1, len(neg)), 4
-        ),
+        "near_miss_answered": round(sum(_answered(rule, strong, s, m) for s, m in neg) / max(1, len(neg)), 4),
         "off_topic_fallback": round(zone["fallback"] / max(1, len(off)), 4),
         "off_topic_answered": round(zone["answer"] / max(1, len(off)), 4),
     }
