@@ -158,6 +158,14 @@ class TrainConfig:
             "in the index's alterations over those learned from the data"
         },
     )
+    wordings: Path | None = field(
+        default=None,
+        metadata={
+            "help": "a JSON file of the wordings people used for known questions (a list of wording and "
+            "question: their 'did you mean' choices and what admins taught), on which the sentence encoder "
+            "is tuned beside the generated rewordings"
+        },
+    )
     no_question_variants: bool = field(
         default=False,
         metadata={"help": "train on the questions only as written (default: also lower-case, no '?')"},

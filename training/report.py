@@ -96,10 +96,12 @@ def write_retrieval(
     encoder: str | None,
     synonyms: Path | None = None,
     tune_encoder: bool = True,
+    wordings: Path | None = None,
 ) -> dict[str, Any]:
     """Calibrate the answer zones with an index over the training records (the eval questions unknown
     to it), then save the index over every record in ``folder``; returns the manifest's summary.
-    ``synonyms``: admins' synonyms (``--synonyms``), saved with the alterations learned from the data."""
+    ``synonyms``: admins' synonyms (``--synonyms``), saved with the alterations learned from the data;
+    ``wordings``: people's wordings of known questions (``--wordings``), which the encoder is tuned on."""
     from training.metrics import token_f1
     from training.retrieval.alterations import admin_entries, read_synonyms
     from training.retrieval.alterations_learning import learn
@@ -115,9 +117,11 @@ def write_retrieval(
     index = RetrievalIndex.build(train_recs, embedder, alterations=learn(train_recs).merged(admins))
     tuning = None
     if embedder is not None and tune_encoder:  # the encoder tuned on this dataset, when it passes its gate
+        from training.retrieval.encoder_training import read_wordings
         from training.retrieval.encoder_training import tune_encoder as tune
 
-        tuning = tune(embedder, train_recs, index)
+        people = read_wordings(wordings, train_recs) if wordings is not None else []
+        tuning = tune(embedder, train_recs, index, wordings=people)
         if tuning.report["kept"]:
             embedder = tuning.embedder
             index = RetrievalIndex.build(train_recs, embedder, tuning.vectors, alterations=index.alterations)
@@ -197,7 +201,13 @@ def write_checkpoint(
         int8 = {"file": None, "method": "round-to-nearest at load", "error": error}
     metrics, threshold = final_metrics(model, tokenizer, train_recs, eval_recs, config)
     retrieval = write_retrieval(
-        folder, train_recs, eval_recs, config.encoder, config.synonyms, not config.no_tune_encoder
+        folder,
+        train_recs,
+        eval_recs,
+        config.encoder,
+        config.synonyms,
+        not config.no_tune_encoder,
+        config.wordings,
     )
     train_logs = [h for h in log_history if "train_runtime" in h]
     metrics["train_seconds"] = round(train_seconds, 1)

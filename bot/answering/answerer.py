@@ -192,8 +192,7 @@ class Answerer:
         return (generator or self._generator).confidence_threshold
 
     def effective_zones(self, generator: Generator | None = None) -> ZoneThresholds:
-        zones = (generator or self._generator).zones
-        return replace(zones, **self.zone_overrides) if self.zone_overrides else zones
+        return (generator or self._generator).zones.with_overrides(self.zone_overrides)
 
     async def teach(self, question: str, answer: str, origin: str = "taught") -> None:
         """Answer ``question`` with ``answer`` from the next batch on (until a retrain learns it)."""

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 RUN_STATUS = {"swapped": "succeeded", "rejected": "failed", "failed": "failed", "cancelled": "cancelled"}
 STORE_EXPORT = "qabot-store-export.json"  # the store export's name in the run's temporary folder
 SYNONYMS_EXPORT = "qabot-synonyms.json"  # the admins' synonyms, saved in the new checkpoint
+WORDINGS_EXPORT = "qabot-wordings.json"  # people's wordings of known questions, the encoder's tuning
 CANCELLED = "Cancelled."
 RETRAIN_PREFIX = "retrain-"  # a retrain's output folder: <models>/retrain-<timestamp>
 
@@ -216,6 +217,11 @@ class RetrainJob:
             data.synonyms = tmp / SYNONYMS_EXPORT
             rows = [{"word": s["word"], "means": s["means"]} for s in synonyms]
             data.synonyms.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
+        wordings = await async_store.learned_wordings(self.session_factory)
+        if wordings:  # what people typed for a known question ("did you mean" choices, taught wordings)
+            data.wordings = tmp / WORDINGS_EXPORT
+            rows = [{"wording": w["wording"], "question": w["question"]} for w in wordings]
+            data.wordings.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
         skipped = f" ({too_long} too long to train on left out)" if too_long else ""
         detail = f"{n - too_long} records from the store{skipped} + {len(data.base)} base dataset(s)"
         await self._report(None, detail=detail)
@@ -235,6 +241,8 @@ class RetrainJob:
             extra += ["--always-train", str(data.store_export)]
         if data.synonyms is not None:
             extra += ["--synonyms", str(data.synonyms)]
+        if data.wordings is not None:  # the sentence encoder is tuned on them too
+            extra += ["--wordings", str(data.wordings)]
         return trainer_command(
             out,
             data.files,

@@ -30,6 +30,7 @@ class RetrainData:
     store_export: Path | None
     base: list[Path]
     synonyms: Path | None = None  # the admins' synonyms (``--synonyms``), when there are any
+    wordings: Path | None = None  # people's wordings of known questions (``--wordings``), when any
 
     @property
     def files(self) -> list[Path]:

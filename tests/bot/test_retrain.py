@@ -299,3 +299,25 @@ async def test_a_cancel_right_after_start_ends_in_a_cancelled_result(tmp_path, s
     await asyncio.sleep(0)  # the run has begun (cleaning stale work folders)
     assert await job.cancel()  # no CancelledError into the caller
     assert job.last_result is not None and job.last_result.status == "cancelled"
+
+
+async def test_retrain_tunes_the_encoder_on_the_wordings_people_chose(tmp_path, store, serving):
+    from storage import repo
+
+    with store.begin() as session:
+        common = {"model_version": "m", "confidence": 0.4, "latency_ms": 5.0, "source": "discord"}
+        common.update(answer="Did you mean…", unanswered=False, zone="suggest")
+        asked = repo.log_exchange(session, question="goalie job?", **common)
+        repo.record_choice(session, asked.id, "What is the role of the goalkeeper?")
+        repo.add_taught_pair(session, "Taught one?", "Taught answer.", admin_id="1")
+    job = RetrainJob(answerer=None, session_factory=store, model_pointer=serving, base_datasets=[])
+    data = await job._export(tmp_path)
+    assert json.loads(data.wordings.read_text()) == [
+        {"wording": "goalie job?", "question": "What is the role of the goalkeeper?"}
+    ]
+    config = parse_config(job._train_command(data, RetrainOptions(triggered_by="test"), tmp_path / "o")[3:])
+    assert config.wordings == data.wordings
+    # Without any choice there is no file and no flag.
+    no_choices = RetrainData(store_export=data.store_export, base=[])
+    options = RetrainOptions(triggered_by="t")
+    assert "--wordings" not in job._train_command(no_choices, options, tmp_path / "o")

@@ -225,3 +225,46 @@ def test_a_choice_says_which_dataset_word_one_unknown_typed_word_stands_for() ->
     ]
     assert from_choices([(pair, {"admin"})])[0].means == ("goalkeeper",)
     assert len(from_choices([(pair, {"1"}), (("goalies", "goalkeepers"), {"2"})])) == 1  # the same stems
+
+
+# A cooking dataset: the acronym rules are about how names are written, not about one sport.
+KITCHEN = [
+    {"question": "When do you add a bay leaf?", "answer": "Add the bay leaf early; take out the bay leaf."},
+    {"question": "What is a fig leaf?", "answer": "A fig leaf wraps fish; a fig leaf is edible."},
+    {"question": "What is a curry leaf?", "answer": "The curry leaf flavours dal; fry a curry leaf in oil."},
+    {"question": "How much salt goes in bread?", "answer": "Two percent; the salt and the leaf stay apart."},
+    {"question": "Who runs the CIA Culinary School?", "answer": "The CIA trains chefs."},
+    {"question": "What is the Culinary School exam?", "answer": "The Culinary School exam tests knife work."},
+    {"question": "Where is the Culinary School?", "answer": "The Culinary School is in New York."},
+    {"question": "What does a breadmaker do?", "answer": "A breadmaker kneads and bakes the bread."},
+    {"question": "Is a breadmaker worth it?", "answer": "A breadmaker saves time when the bread is daily."},
+    {"question": "Which maker is best?", "answer": "Each maker has a model; a maker warranty helps."},
+]
+
+
+def test_kinds_named_compounds_and_extended_names_get_acronyms() -> None:
+    means = _means(learn(KITCHEN, with_generic=False))
+    # "bay leaf", "fig leaf", "curry leaf": kinds of leaf, named even though "leaf" is common alone.
+    assert means["bl"] == ("bay leaf",)
+    assert means["bm"] == ("breadmaker",)  # a closed compound of two words the dataset uses
+    assert means["ccs"] == ("cia culinary school",)  # a name ("Culinary School") after an acronym the
+    # dataset writes ("CIA"), seen once
+
+
+def test_a_learned_prefix_does_not_alter_a_text_in_another_language(learned: Alterations) -> None:
+    index = RetrievalIndex.build(RECORDS, alterations=learned)
+    known = index.knows_term
+    assert learned.rewrite("o ref usa uma cor diferente", known) is None  # no word of it is the dataset's
+    assert learned.rewrite("can the ref stop play", known) == "can the referee stop play"
+    assert learned.rewrite("ref", known) == "referee"  # one word: nothing to tell its language by
+    assert learned.slots("o ref usa uma cor diferente", known) is None
+
+
+def test_a_question_in_another_language_is_scored_by_meaning_alone(learned: Alterations) -> None:
+    from tests.training.test_encoder_training import HashingEmbedder
+
+    index = RetrievalIndex.build(RECORDS, HashingEmbedder(), alterations=learned)
+    foreign = index.search("quantos substitutes pode usar uma equipe", 1)[0]
+    assert foreign.score == pytest.approx(foreign.dense, abs=1e-6)  # its words say nothing against a match
+    english = index.search("how many substitutes may a side use", 1)[0]
+    assert english.score != pytest.approx(english.dense, abs=1e-3)  # words and meaning blend

@@ -3,6 +3,7 @@ multilingual one, the tuning's gate, and a tuned encoder saved with its index an
 
 from __future__ import annotations
 
+import json
 import logging
 import zlib
 from pathlib import Path
@@ -21,7 +22,7 @@ from training.retrieval.embedder import (
     MultilingualE5,
     multilingual_available,
 )
-from training.retrieval.encoder_training import auc, tune_encoder
+from training.retrieval.encoder_training import auc, read_wordings, tune_encoder
 from training.retrieval.index import INDEX_DIR, RetrievalIndex
 from training.retrieval.vectors import Vectors
 
@@ -205,3 +206,23 @@ def test_training_writes_the_tuning_into_the_manifest_summary(tiny_bert: Path, t
         tmp_path / "stock", RECORDS[:26], RECORDS[26:], str(tiny_bert), tune_encoder=False
     )
     assert untuned["encoder_tuning"] is None and untuned["encoder"] == str(tiny_bert)
+
+
+def test_peoples_wordings_join_the_tuning_and_the_gate(tmp_path: Path) -> None:
+    stock = HashingEmbedder()
+    index = RetrievalIndex.build(RECORDS, stock)
+    path = tmp_path / "wordings.json"
+    people = [{"wording": f"slang word {i}", "question": r["question"]} for i, r in enumerate(RECORDS)]
+    extra = [
+        {"wording": "a question nobody knows", "question": "Not a known question?"},  # left out
+        {"wording": RECORDS[0]["question"].lower(), "question": RECORDS[0]["question"]},  # as written
+        {"wording": 3, "question": RECORDS[1]["question"]},  # malformed
+    ]
+    path.write_text(json.dumps(people + extra))
+    wordings = read_wordings(path, RECORDS)
+    assert wordings == [(p["wording"], i) for i, p in enumerate(people)]
+    without = tune_encoder(stock, RECORDS, index).report
+    report = tune_encoder(stock, RECORDS, index, wordings=wordings).report
+    # Each question's wording joins its side: the tuned questions' the tuning, the held-out ones' the gate.
+    assert report["tuned_wordings"] == without["tuned_wordings"] + report["tuned_questions"]
+    assert report["gate_wordings"] == without["gate_wordings"] + report["gate_questions"]

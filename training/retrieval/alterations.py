@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,9 @@ ALTERATIONS_FILE = "alterations.json"
 FORMAT_VERSION = 1
 SOURCES = ("learned", "generic", "admin")
 MAX_PHRASE_WORDS = 4  # a key (what is typed) or alternative of more content words is refused
+# A text whose other words (two or more) are mostly unknown to the dataset is in another language: its
+# short words are its own, not the dataset's abbreviations ("cor" is Portuguese for colour).
+FOREIGN_WORDS, KNOWN_SHARE = 2, 1 / 3
 _TOKEN = re.compile(r"[\w'\u2019]+")
 
 
@@ -117,6 +120,7 @@ class Alterations:
             if e.means
         }
         self._longest = max((len(k) for k in self._alternatives), default=0)
+        self._prefixes = {key for key, e in by_key.items() if e.source == "learned" and e.rule == "prefix"}
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -138,20 +142,36 @@ class Alterations:
         """The alteration that applies where ``phrase`` is typed ("refs" finds "ref"'s), or None."""
         return self._entries.get(key_of(phrase))
 
-    def slots(self, text: str) -> list[list[list[str]]] | None:
+    def _usable(self, stems: list[str], known: Callable[[str], bool] | None) -> dict:
+        """The alternatives that apply to a text of these stems: a learned prefix ("cor" of "corner") only
+        where the text is in the dataset's language (a word of it known to ``known``, the index's
+        vocabulary), not in a Portuguese question where "cor" is a word of its own."""
+        if known is None or not self._prefixes or not self.other_language(stems, known):
+            return self._alternatives
+        return {k: v for k, v in self._alternatives.items() if k not in self._prefixes}
+
+    def other_language(self, stems: list[str], known: Callable[[str], bool]) -> bool:
+        """Whether a text of these stems is in another language than the dataset's: two or more words
+        without alterations, under a third of them ``known`` (to the index)."""
+        others = [s for s in stems if (s,) not in self._alternatives]
+        return len(others) >= FOREIGN_WORDS and sum(map(known, others)) < KNOWN_SHARE * len(others)
+
+    def slots(self, text: str, known: Callable[[str], bool] | None = None) -> list[list[list[str]]] | None:
         """``text``'s content words in slots for ``BM25View.exact_slots``: first the words without
         alterations (one alternative), then one slot per word or phrase that has some, its words as typed
-        first; None when nothing in ``text`` has an alteration (search it as typed)."""
+        first; None when nothing in ``text`` has an alteration (search it as typed). ``known``: whether
+        the dataset knows a stem (``_usable``)."""
         if not self._alternatives:
             return None
         words = content_words(text)
         stems = [stem(w) for w in words]
+        usable = self._usable(stems, known)
         plain: list[str] = []
         slots: list[list[list[str]]] = []
         i = 0
         while i < len(words):
             for n in range(min(self._longest, len(words) - i), 0, -1):
-                alternatives = self._alternatives.get(tuple(stems[i : i + n]))
+                alternatives = usable.get(tuple(stems[i : i + n]))
                 if alternatives is not None:
                     slots.append([words[i : i + n], *alternatives])
                     i += n
@@ -161,7 +181,7 @@ class Alterations:
                 i += 1
         return [[plain], *slots] if slots else None
 
-    def rewrite(self, text: str) -> str | None:
+    def rewrite(self, text: str, known: Callable[[str], bool] | None = None) -> str | None:
         """``text`` with each word or phrase that has alterations replaced by its first one ("whats var
         for" → "whats video assistant referee for"), for the sentence encoder; None when nothing has."""
         if not self._alternatives:
@@ -170,11 +190,12 @@ class Alterations:
             (m.start(), m.end(), words) for m in _TOKEN.finditer(text) if (words := content_words(m[0]))
         ]
         stems = [stem(words[0]) if len(words) == 1 else None for _, _, words in tokens]
+        usable = self._usable([s for s in stems if s is not None], known)
         out, last, i = [], 0, 0
         while i < len(tokens):
             for n in range(min(self._longest, len(tokens) - i), 0, -1):
                 key = tuple(stems[i : i + n])
-                alternatives = self._alternatives.get(key) if None not in key else None
+                alternatives = usable.get(key) if None not in key else None
                 if alternatives:
                     out += [text[last : tokens[i][0]], " ".join(alternatives[0])]
                     last = tokens[i + n - 1][1]

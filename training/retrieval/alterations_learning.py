@@ -1,8 +1,9 @@
 """Learning word alterations from a dataset when the index is built (``learn``; the entries, their
 lookup and file format are ``training.retrieval.alterations``): abbreviations that are prefixes of
-frequent words, acronyms of frequent word sequences and of the dataset's own "long form (ABBR)"
-definitions, plus the generic chat list. Also what askers' choices of a question for their wording say
-a word they typed stands for (``choice_pair``, ``from_choices``).
+frequent words, acronyms of frequent word sequences (names; kinds of one thing, "free kick" and "penalty
+kick"; closed compounds, "goalkeeper"; a name after an acronym, "UEFA Champions League") and of the
+dataset's own "long form (ABBR)" definitions, plus the generic chat list. Also what askers' choices of a
+question for their wording say a word they typed stands for (``choice_pair``, ``from_choices``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ _DEFINED = re.compile(r"\(\s*([A-Za-z][A-Za-z0-9&-]{1,9})\s*\)")  # "... expecte
 _VOWELS = frozenset("aeiouy")
 _COMPOUND = re.compile(r"\b\w+(?:-\w+)+\b")
 _UPPER = re.compile(r"\b[A-Z][A-Z0-9]{1,5}\b")
+_PROPER = re.compile(r"(?<=[a-z0-9,] )[A-Z][a-z]+")  # a capitalised word inside a sentence
 
 
 def _words(text: str) -> frozenset[str]:
@@ -77,6 +79,8 @@ FUNCTION = _words(
 )
 NAMED_WORDS = 3  # words in a sequence whose initials are learned without the dataset writing them
 COLLOCATION = 0.4  # share of its rarest word's uses that a word sequence must hold to be a name
+KIND_HEADS = 3  # word pairs ending in the same word, each seen MIN_FREQUENCY times: kinds of one thing
+MIN_PART = 4  # letters in each word of a closed compound ("goal|keeper"; not "in|side")
 
 
 CHOICE_USERS = 2  # askers whose choices must agree before a word they typed stands for a dataset word
@@ -184,12 +188,15 @@ def _acronyms(texts: Sequence[str], clauses: Sequence[list[str]]) -> list[Altera
     low, high = ACRONYM_LENGTHS
     counts: Counter[str] = Counter(w for clause in clauses for w in clause)
     sequences: Counter[tuple[str, ...]] = Counter()
+    ends: Counter[tuple[str, ...]] = Counter()  # word pairs that end a stretch ("award a penalty kick?")
     for clause in clauses:
         run: list[str] = []  # a stretch of words that may make a name: no function words, no numbers
         for word in [*clause, ""]:
             if word.isalpha() and word not in FUNCTION:
                 run.append(word)
                 continue
+            if len(run) >= 2:
+                ends[tuple(run[-2:])] += 1
             for n in range(low, min(high, len(run)) + 1):
                 for i in range(len(run) - n + 1):
                     words = tuple(run[i : i + n])
@@ -203,16 +210,40 @@ def _acronyms(texts: Sequence[str], clauses: Sequence[list[str]]) -> list[Altera
         for c in _COMPOUND.findall(text)
         if len(content_words(c)) > 1
     )
+    # Kinds of one thing: word pairs that share their last word with others ("free kick", "goal kick",
+    # "penalty kick"), each seen a few times, name kinds of it even where both words are common alone.
+    # Proper names are no kinds ("Brazil won", "Italy beat"): words the dataset capitalises mid-sentence.
+    proper = {m.lower() for text in texts for m in _PROPER.findall(text)}
+    kinds = [w for w, n in ends.items() if n >= MIN_FREQUENCY and w[0] not in proper]
+    heads = Counter(words[-1] for words in kinds)
+
+    def is_name(words: tuple[str, ...], n: int) -> bool:
+        # A name for one thing: its rarest word mostly comes in it ("red card"; not "scored twice"), and
+        # short (longer acronyms are learned where the dataset writes them: "IFAB", "UEFA").
+        collocated = n >= COLLOCATION * min(counts[w] for w in words)
+        if len(words) <= NAMED_WORDS and collocated and n >= MIN_FREQUENCY:
+            return True
+        if words[0] not in proper and heads[words[-1]] >= KIND_HEADS and ends[words] > MIN_FREQUENCY:
+            return True
+        return words in compounds and n + compounds[words] >= MIN_FREQUENCY
+
+    names = {words for words, n in sequences.items() if is_name(words, n)}
     by_initials: dict[str, Counter[str]] = defaultdict(Counter)
     for words, n in sequences.items():
         initials = "".join(w[0] for w in words)
-        # A name for one thing: its rarest word mostly comes in it ("red card"; not "scored twice"), and
-        # short (longer acronyms are learned where the dataset writes them: "IFAB", "UEFA").
-        named = len(words) <= NAMED_WORDS and n >= COLLOCATION * min(counts[w] for w in words)
-        named = named or words in compounds
-        n += compounds[words]
-        if (named and n >= MIN_FREQUENCY) or initials in written:
-            by_initials[initials][" ".join(words)] += n
+        # A name extended by an acronym the dataset writes before it ("UEFA Champions League" where
+        # "Champions League" is a name) is a name once seen: "ucl".
+        extended = len(words) > 2 and words[0] in written and words[1:] in names
+        if words in names or extended or initials in written:
+            by_initials[initials][" ".join(words)] += n + compounds[words]
+    # Closed compounds of two dataset words ("goalkeeper": goal + keeper), where no name has the initials.
+    for word, n in counts.items():
+        if n < MIN_FREQUENCY or not word.isalpha():
+            continue
+        for cut in range(MIN_PART, len(word) - MIN_PART + 1):
+            head, tail = word[:cut], word[cut:]
+            if min(counts[head], counts[tail]) >= MIN_FREQUENCY and head[0] + tail[0] not in by_initials:
+                by_initials[head[0] + tail[0]][word] += n
     out = [Alteration(short, (long_form,), "learned", "defined") for short, long_form in defined.items()]
     for initials, found in sorted(by_initials.items(), key=lambda kv: (-max(kv[1].values()), kv[0])):
         if not low <= len(initials) <= high or initials in STOPWORDS or initials in COMMON:

@@ -4,7 +4,8 @@ A stock encoder has never seen the dataset: its questions are close to one anoth
 reworded question scores barely above its neighbours and the calibrated zones must cut high. Tuning
 learns a linear adapter on the encoder's vectors (v -> v + v @ A, normalised; A starts at zero) with an
 in-batch-negatives contrastive loss (MultipleNegativesRankingLoss): generated rewordings of each question
-(``zones.probe_rewordings``, another seed than calibration's) must find that question, and each question
+(``probes.probe_rewordings``, another seed than calibration's) and, at a retrain, the wordings people used
+for it (``--wordings``: "did you mean" choices, taught wordings) must find that question, and each question
 must find its own pair (question with answer), against the other questions and pairs, their nearest
 neighbours by BM25 and meaning (the hard negatives) among them. Only the adapter learns, on vectors
 encoded once, so it costs seconds on two cores and the encoder's weights are untouched (a 4-bit one too).
@@ -16,16 +17,19 @@ questions (ranking AUC). The tuned encoder is kept only when it beats the stock 
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from training.data import comparison_key
 from training.retrieval.embedder import Embedder
 from training.retrieval.index import BLEND, RetrievalIndex
 from training.retrieval.vectors import Vectors
@@ -36,6 +40,8 @@ MIN_RECORDS = 20  # fewer questions teach an adapter nothing it can be checked o
 MAX_TUNED = 400  # questions whose rewordings train the adapter (as many as calibration probes)
 HELD_OUT = 0.2  # share of those kept out of the tuning for the gate
 REWORDINGS = 3  # per question, drawn from probe_rewordings' kinds
+WORDING_KEYS = ("wording", "question")  # what each entry of a --wordings file holds
+MAX_PEOPLE_WORDINGS = 5  # per question, of the wordings people used for it (``wordings``)
 HARD_NEGATIVES = 8  # per tuned question: its nearest known questions (BM25 and meaning)
 # Chosen on examples/discord_dev.json with the zones calibrated as training does (issue 28): 100-400
 # steps did alike, a larger weight decay or learning rate answered fewer and one more off-topic question.
@@ -135,11 +141,32 @@ def separation(
     return {"top1": round(float(top1.mean()), 4), "auc": round(auc(positives, negatives), 4)}
 
 
+def read_wordings(path: Path, records: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
+    """People's wordings of known questions from ``path`` (a JSON list of ``{"wording", "question"}``) as
+    (wording, row of ``records``); a wording of a question ``records`` lacks (held out, or gone) is left
+    out, as is one that is its question as written."""
+    rows = {comparison_key(r["question"]): i for i, r in enumerate(records)}
+    out = []
+    for item in json.loads(Path(path).read_text(encoding="utf-8")):
+        if not (isinstance(item, dict) and all(isinstance(item.get(k), str) for k in WORDING_KEYS)):
+            continue
+        row = rows.get(comparison_key(item["question"]))
+        if row is not None and comparison_key(item["wording"]) != comparison_key(item["question"]):
+            out.append((item["wording"], row))
+    return out
+
+
 def tune_encoder(
-    embedder: Embedder, records: Sequence[dict[str, Any]], index: RetrievalIndex, seed: int = SEED
+    embedder: Embedder,
+    records: Sequence[dict[str, Any]],
+    index: RetrievalIndex,
+    seed: int = SEED,
+    wordings: Sequence[tuple[str, int]] = (),
 ) -> Tuning:
     """Tune ``embedder`` on ``records`` (indexed by ``index``, built with ``embedder``'s vectors) and keep
-    the tuning only when it passes the gate. Returns the encoder to use and the records' vectors in it."""
+    the tuning only when it passes the gate. Returns the encoder to use and the records' vectors in it.
+    ``wordings``: (text, row) that people used for a known question (``read_wordings``); they join the
+    generated rewordings of their row, in the tuning or in the gate with it."""
     started = time.perf_counter()
     stock = embedder
     vectors = index.vectors
@@ -156,9 +183,15 @@ def tune_encoder(
     held = max(1, round(HELD_OUT * len(rows)))
     gate_rows, tune_rows = sorted(rows[:held]), sorted(rows[held:])
 
+    people: dict[int, list[str]] = {}
+    for text, row in wordings:
+        people.setdefault(row, []).append(text)
+
     def wordings_of(selected: Sequence[int]) -> tuple[list[str], list[int]]:
         texts, owners = [], []
         for row in selected:
+            texts += people.get(row, [])[-MAX_PEOPLE_WORDINGS:]  # the latest, when many chose it
+            owners += [row] * len(people.get(row, [])[-MAX_PEOPLE_WORDINGS:])
             kinds = probe_rewordings(records[row]["question"], rng)
             for text in rng.sample(kinds, min(REWORDINGS, len(kinds))):
                 texts.append(text)
@@ -208,6 +241,7 @@ def tune_encoder(
             "name": tuned.name if kept else stock.name,
             "tuned_questions": len(tune_rows),
             "tuned_wordings": len(tune_texts),
+            "people_wordings": len(wordings),
             "negatives": len(seen),
             "gate_questions": len(gate_rows),
             "gate_wordings": len(gate_texts),

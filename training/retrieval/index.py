@@ -7,10 +7,11 @@ so the answer path first finds the nearest known question and lets the model ans
 (``training.retrieval.embedder``), meaning: the query against each known question and against the question
 *with its answer*, since people often ask with words only the answer has (Sakata et al., SIGIR 2019).
 Each BM25 score is divided by the matched question's *self-score* (1.0: every word of the known question
-is in the query); the views blend (``WORD_WEIGHT``, ``BLEND``) into one ``score``, and ``coverage`` says
-how much of the query's own term weight the match explains. Neither depends on the corpus size, so the
-thresholds on them (``training.retrieval.zones``) survive a re-index. Built at training time and saved in
-the checkpoint folder (``retrieval/``); the bot's index of pairs taught since is built ``like=`` it.
+is in the query); the views blend (``WORD_WEIGHT``, ``BLEND``; meaning alone for a query in another
+language) into one ``score``, and ``coverage`` says how much of the query's own term weight the match
+explains. Neither depends on the corpus size, so the thresholds on them (``training.retrieval.zones``)
+survive a re-index. Built at training time and saved in the checkpoint folder (``retrieval/``); the bot's
+index of pairs taught since is built ``like=`` it.
 """
 
 from __future__ import annotations
@@ -161,6 +162,10 @@ class RetrievalIndex:
         """Whether a known question has ``word`` (a folded content word; stemmed here)."""
         return stem(word) in self._word.vocab
 
+    def knows_term(self, term: str) -> bool:
+        """Whether a known question has the stemmed term ``term`` (``knows`` for a typed word)."""
+        return term in self._word.vocab or term in self._word.extra
+
     @property
     def dense(self) -> bool:
         return self.vectors is not None
@@ -177,7 +182,7 @@ class RetrievalIndex:
         if self.embedder is None:
             return None
         altered = alterations if alterations is not None else self.alterations
-        rewritten = [altered.rewrite(q) if altered else None for q in queries]
+        rewritten = [altered.rewrite(q, self.knows_term) if altered else None for q in queries]
         extra = [r for r in rewritten if r is not None]
         encoded = self.embedder.encode([*queries, *extra])
         out, j = [], len(queries)
@@ -202,7 +207,7 @@ class RetrievalIndex:
         ``alterations``: instead of the index's own (the bot's: the checkpoint's with the admins').
         ``query_vector``: from ``encode_queries`` (two rows: a question scores the closer one)."""
         altered = alterations if alterations is not None else self.alterations
-        slots = altered.slots(query)
+        slots = altered.slots(query, self.knows_term)
         if slots is None:
             terms, grams = word_terms(query), gram_terms(query)
         else:  # every alternative's terms find candidates; each slot counts its best one (stage 2)
@@ -241,8 +246,12 @@ class RetrievalIndex:
             if vectors.pairs is not None:
                 p_sim = sims[1][rows] if sims else _cosine(vectors.pairs[rows], query_vector)
                 meaning = meaning + blend["pair"] * np.clip(p_sim, 0.0, 1.0)
-            score = score + meaning
-            meaning = meaning / (blend["question"] + blend["pair"])
+            # A question in another language shares no words with the dataset's by construction: its
+            # words say nothing against a match, so meaning alone scores it.
+            dense_weight = blend["question"] + blend["pair"]
+            foreign = altered.other_language(word_terms(query), self.knows_term)
+            score = meaning / dense_weight if foreign else score + meaning
+            meaning = meaning / dense_weight
         order = np.argsort(-score, kind="stable")[:k]
         out = []
         for j in order.tolist():
