@@ -244,7 +244,7 @@ async def _scripted(answerer: Answerer, as_json: bool = False, stdin: TextIO | N
         before = None
         while line := await asyncio.to_thread((stdin or sys.stdin).readline):
             await pending.put(asyncio.create_task(one(line, before)))
-            before = Turn(line.strip()) if line.strip() else before
+            before = Turn(text) if (text := _asked(line)) else before
         await pending.put(None)
 
     reader = asyncio.create_task(read())
@@ -254,6 +254,19 @@ async def _scripted(answerer: Answerer, as_json: bool = False, stdin: TextIO | N
 
 
 CHAT = "chat"  # the one conversation's key in a chat's ``ConversationMemory``
+
+
+def _asked(line: str) -> str | None:
+    """The question a piped line asks, as the next line's context: None for a blank line, a command or
+    one refused as empty (as ``ConversationMemory.ask`` remembers nothing for those)."""
+    from bot.answering.answer_path import clean_question
+
+    if _command_hint(line):
+        return None
+    try:
+        return clean_question(line)
+    except ValueError:
+        return None
 
 
 def _command_hint(line: str) -> str | None:

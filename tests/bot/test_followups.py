@@ -126,6 +126,14 @@ async def test_piped_chat_reads_each_line_after_the_one_before(capsys):
     assert capsys.readouterr().out.splitlines() == ["Germany.", "", "France.", "Two goals by one player."]
 
 
+@pytest.mark.parametrize("between", ["/stats", "\u200b", " \x00 "])
+async def test_piped_chat_keeps_the_question_before_a_command_or_an_empty_line(capsys, between):
+    """Interactive chat asks nothing for those, so the question before stays the context."""
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        await _scripted(answerer, stdin=io.StringIO(f"{BEFORE}\n{between}\nand 2018?\n"))
+    assert capsys.readouterr().out.splitlines() == ["Germany.", "", "France."]
+
+
 @pytest.mark.parametrize(
     "turn", [Turn(""), Turn("\x00\n"), Turn("🙂"), Turn("x" * 100_000, "not a known question")]
 )
