@@ -138,9 +138,9 @@ def read_with_context(
     for i in todo:
         turn = contexts[i]
         assert turn is not None
-        before = turn.question[-MAX_CONTEXT_CHARS:]  # a caller's own Turn may be long
+        before = _encodable(turn.question[-MAX_CONTEXT_CHARS:])  # a caller's own Turn may be long, or odd
         queries += [questions[i], f"{before} {questions[i]}", before]
-        queries += [f"{turn.matched} {questions[i]}"] if turn.matched else []
+        queries += [f"{_encodable(turn.matched)} {questions[i]}"] if turn.matched else []
     found = iter(knowledge.search_many(queries, SEARCH_K))
     for i in todo:
         turn = contexts[i]
@@ -192,6 +192,12 @@ def _better(
     if best.zone == own.zone == "suggest" and _score(best) >= _score(own) + CLEARLY_HIGHER:
         return best
     return None
+
+
+def _encodable(text: str) -> str:
+    """``text`` without lone surrogates (a raw line read with surrogateescape): the encoder's tokenizer
+    refuses them, which would fail every question in the batch."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _score(d: Decision) -> float:

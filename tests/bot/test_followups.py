@@ -144,6 +144,23 @@ async def test_any_turn_leaves_the_question_answered_as_alone_at_worst(turn):
     assert (answer.zone, answer.matched_question) == (alone.zone, alone.matched_question)
 
 
+async def test_a_turn_with_a_lone_surrogate_reaches_no_encoder():
+    """A caller's own Turn from a raw line (stdin's surrogateescape): a real encoder's tokenizer raises on
+    a lone surrogate, which would fail the whole batch."""
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        search_many = answerer._knowledge.search_many
+
+        def strict(queries, *args, **kwargs):
+            for q in queries:
+                q.encode("utf-8")
+            return search_many(queries, *args, **kwargs)
+
+        answerer._knowledge.search_many = strict
+        turn = Turn("who won the world cup in 2014 \udcff", "Who won the World Cup in 2014?\ud800")
+        answer = await answerer.answer("and 2018?", context=turn)
+    assert (answer.zone, answer.matched_question) == ("answer", "Who won the World Cup in 2018?")
+
+
 async def test_ask_remembers_each_question_answered_and_not_one_refused():
     memory = ConversationMemory()
     async with Answerer(generator(), batch_wait_ms=0) as answerer:
