@@ -176,7 +176,7 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
 
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (arrow-key editing and history for input())
-    typer.echo(f"qabot chat — model {answerer.model_version}. Empty line or Ctrl-D to quit.")
+    typer.echo(f"qabot chat — model {answerer.model_version}. Empty line, /quit or Ctrl-D to quit.")
     conversation = ConversationMemory()  # this chat's previous question, for follow-ups
     offered: tuple[str, ...] = ()
     asked = ""  # the question ``offered`` answered (a choice teaches its wording, for this chat)
@@ -186,7 +186,7 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
         except (EOFError, KeyboardInterrupt):
             typer.echo("")
             return
-        if not line.strip():
+        if not line.strip() or _command_name(line) in QUIT:  # /quit ends it, as it ends the terminal bot
             return
         if hint := _command_hint(line):
             typer.echo(hint, err=True)
@@ -269,12 +269,22 @@ def _asked(line: str) -> str | None:
         return None
 
 
+QUIT = ("quit", "exit", "q")  # the terminal bot's names for leaving (``Terminal.handle``)
+
+
+def _command_name(line: str) -> str:
+    """The command a line names, as the terminal bot reads it (``/Teach …`` -> ``teach``), or ""."""
+    return line.strip()[1:].partition(" ")[0].lower() if line.strip().startswith("/") else ""
+
+
 def _command_hint(line: str) -> str | None:
     """For a line that is one of the terminal bot's commands (``/teach …``): where it works. ``chat`` has
     no store, so it would otherwise be asked as a question and answered "not sure"."""
     from bot.terminal import Terminal
 
-    name = line.strip()[1:].partition(" ")[0].lower() if line.strip().startswith("/") else ""
+    name = _command_name(line)
+    if name in QUIT:  # piped: the end of input ends a chat
+        return f"/{name} is a command of the terminal bot; `qabot chat` ends at the end of its input."
     if not name or not hasattr(Terminal, f"cmd_{name}"):
         return None
     return (

@@ -11,7 +11,7 @@ import pytest
 from bot.answering.answer_path import Answer
 from bot.answering.answerer import Answerer, EmptyQuestion
 from bot.answering.followups import ConversationMemory, Turn, turn_of
-from bot.cli.answer import _scripted
+from bot.cli.answer import _interactive, _scripted
 from bot.terminal import Terminal
 from tests.bot.fakes import FakeGenerator
 from training.retrieval.zones import ZoneThresholds
@@ -124,6 +124,25 @@ async def test_piped_chat_reads_each_line_after_the_one_before(capsys):
     async with Answerer(generator(), batch_wait_ms=0) as answerer:
         await _scripted(answerer, stdin=io.StringIO(f"{BEFORE}\n\nand 2018?\nwhat is a brace\n"))
     assert capsys.readouterr().out.splitlines() == ["Germany.", "", "France.", "Two goals by one player."]
+
+
+async def test_quit_ends_an_interactive_chat_and_is_never_asked(monkeypatch, capsys):
+    """The terminal bot's /quit ends `qabot chat` too; piped, it is a command, not a question."""
+    lines = iter([BEFORE, "/Quit", "and 2018?"])
+
+    def typed(_: str) -> str:
+        if (line := next(lines, None)) is None:
+            raise EOFError
+        return line
+
+    monkeypatch.setattr("builtins.input", typed)
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        await _interactive(answerer)
+        assert next(lines) == "and 2018?"  # never read
+        await _scripted(answerer, stdin=io.StringIO(f"{BEFORE}\n/exit\nand 2018?\n"))
+    out = capsys.readouterr()
+    assert out.out.splitlines()[1:] == ["bot> Germany.", "Germany.", "", "France."]
+    assert "/exit is a command of the terminal bot" in out.err
 
 
 @pytest.mark.parametrize("between", ["/stats", "\u200b", " \x00 "])
