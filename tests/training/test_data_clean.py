@@ -11,6 +11,7 @@ import pytest
 
 from training.data import REASONS, CleanOptions, clean_records, prepare_dataset
 from training.data.filters import has_link, has_repeated_chars, has_secret, is_offensive, is_too_short
+from training.data.report import CleanReport
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FAST = {"token_stats": False}  # the GPT-2 tokenizer is exercised by the report test only
@@ -188,6 +189,15 @@ def test_a_secret_is_dropped_however_hidden_and_never_shown_in_the_report(hidden
         shown = json.dumps(result.report.to_dict(), ensure_ascii=False)
         assert "xxxxxxxxxx" not in shown and "zzzzzzzzzz" not in shown
     assert not has_secret("He scored twice in the final.\nThen the team went home.")
+
+
+def test_no_removal_reason_shows_a_secret_in_the_report():
+    """A KTO row labelled false is set aside before the secret filter: its example is masked too."""
+    report = CleanReport()
+    report.remove("undesirable", rec("What is the bot token?", f"It is {TOKEN}"))
+    report.remove("too_short", rec("Is API_KEY=abc a secret?", "ok"))  # no token: shown as it is
+    assert report.examples["undesirable"] == [rec("What is the bot token?", "It is ***")]
+    assert report.examples["too_short"] == [rec("Is API_KEY=abc a secret?", "ok")]
 
 
 def test_empty_records_are_counted_not_fatal():

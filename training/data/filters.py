@@ -78,7 +78,9 @@ def _folded(text: str) -> str:
 
 def mask_secret(text: str) -> str:
     """``text`` with its token-shaped secrets masked (``redact``); all of it masked when one is only found
-    by ``has_secret``'s folding, so a report never shows one."""
+    by ``has_secret``'s folding, so a report never shows one. Text without one is returned as it is."""
+    if not has_secret(text):
+        return text
     masked = redact(text)
     return MASK if has_secret(masked) else masked
 

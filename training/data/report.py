@@ -87,9 +87,9 @@ class CleanReport:
         self.removed[reason] = self.removed.get(reason, 0) + 1
         shown = self.examples.setdefault(reason, [])
         if len(shown) < MAX_EXAMPLES:
-            question, answer = record["question"], record["answer"]
-            if reason == SECRET:  # the report is printed, and kept in a checkpoint's data_report.json
-                question, answer = mask_secret(question), mask_secret(answer)
+            # Any reason (a KTO row labelled false, say): the report is printed, and kept in a checkpoint's
+            # data_report.json.
+            question, answer = mask_secret(record["question"]), mask_secret(record["answer"])
             shown.append({"question": question, "answer": answer, **detail})
 
     def merge(self, rule: str, kept: str, dropped: str, similarity: float) -> None:
