@@ -70,9 +70,12 @@ def has_secret(*texts: str) -> bool:
     return any(TOKEN.search(text) or TOKEN.search(_folded(text)) for text in texts)
 
 
+_ASCII_JOINED = dict.fromkeys([*range(32), 127]) | {ord("\t"): " "}  # control characters and line breaks go
+
+
 def _folded(text: str) -> str:
-    if text.isascii() and text.isprintable():  # nothing to remove, fold or join
-        return ""
+    if text.isascii():  # nothing to fold: only control characters (line breaks among them) to drop
+        return "" if text.isprintable() else text.translate(_ASCII_JOINED)
     return unicodedata.normalize("NFKC", normalize_text(text, multiline=True)).replace("\n", "")
 
 
