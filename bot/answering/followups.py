@@ -66,9 +66,15 @@ class Asks(Protocol[AnswerT]):
     async def answer(self, question: str, *, context: Turn | None = None) -> AnswerT: ...
 
 
+def read_as(answer: Answered) -> str:
+    """What the question was read as: with its context when it was a follow-up. A "did you mean" choice
+    teaches this wording (the follow-up's words alone, "what about 2018", do not mean the choice)."""
+    return f"{answer.followup_of} {answer.question}" if answer.followup_of else answer.question
+
+
 def turn_of(answer: Answered) -> Turn:
     """The ``Turn`` an answer leaves: read with its context when it was a follow-up."""
-    text = f"{answer.followup_of} {answer.question}" if answer.followup_of else answer.question
+    text = read_as(answer)
     matched = answer.matched_question if answer.zone == "answer" else None
     return Turn(text[-MAX_CONTEXT_CHARS:].lstrip(), matched)
 

@@ -172,7 +172,7 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
     """``local``: the wordings this chat learned, kept when the store's are reloaded."""
     import asyncio
 
-    from bot.answering.followups import ConversationMemory
+    from bot.answering.followups import ConversationMemory, read_as
 
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (arrow-key editing and history for input())
@@ -204,7 +204,7 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
         except Exception as e:  # a timeout or a failed batch: say so and keep chatting
             typer.echo(f"could not answer: {type(e).__name__}: {e}", err=True)
             continue
-        offered, asked = answer.suggestions, answer.question
+        offered, asked = answer.suggestions, read_as(answer)
         marker = " (not sure)" if answer.unanswered else ""
         typer.echo(f"bot> {answer.text}{marker}")
 

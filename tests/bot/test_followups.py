@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from bot import async_store
 from bot.answering.answer_path import Answer
 from bot.answering.answerer import Answerer, EmptyQuestion
 from bot.answering.followups import ConversationMemory, Turn, turn_of
@@ -118,6 +119,24 @@ async def test_the_terminal_session_is_one_conversation(store):
         stdin = io.StringIO(f"{BEFORE}\nand 2018?\n")
         await Terminal(answerer=answerer, session_factory=store, retrain_job=None, stdin=stdin, out=out).run()
     assert out.getvalue().splitlines() == ["Germany.", "France."]
+
+
+async def test_a_follow_ups_choice_teaches_its_words_only_with_their_context(store):
+    """ "what about 2018" means the 2018 final only after the 2014 one: choosing it from "did you mean"
+    must not answer those words alone as it from then on (nor at the next start, from the store)."""
+    out = io.StringIO()
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        stdin = io.StringIO(f"{BEFORE}\nwhat about 2018\n1\n")
+        await Terminal(answerer=answerer, session_factory=store, retrain_job=None, stdin=stdin, out=out).run()
+        alone = await answerer.answer("what about 2018")
+        again = await answerer.answer(f"{BEFORE} what about 2018")
+    assert out.getvalue().splitlines() == [
+        "Germany.",
+        "Did you mean: 1) Who won the World Cup in 2018?",
+        "France.",
+    ]
+    assert alone.zone != "answer" and await async_store.learned_wordings(store) == []
+    assert (again.zone, again.matched_question) == ("answer", "Who won the World Cup in 2018?")
 
 
 async def test_piped_chat_reads_each_line_after_the_one_before(capsys):
