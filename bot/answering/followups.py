@@ -54,6 +54,7 @@ class Answered(Protocol):
     question: str
     zone: str
     matched_question: str | None
+    match_score: float | None
     followup_of: str | None
 
 
@@ -106,8 +107,13 @@ class ConversationMemory:
         return found[1]
 
     def record(self, key: Hashable, answer: Answered) -> Turn:
-        """Remember ``answer`` (``answer_path.Answer``) as the conversation's previous turn."""
-        turn = turn_of(answer)
+        """Remember ``answer`` (``answer_path.Answer``) as the conversation's previous turn; chatter
+        ("thanks!", "lol": not sure, and close to no known question) keeps the turn before it."""
+        previous = self.previous(key)
+        chatter = (
+            answer.zone == "fallback" and not answer.followup_of and (answer.match_score or 0.0) < SUPPORT
+        )
+        turn = previous if chatter and previous is not None else turn_of(answer)
         self._turns[key] = (self.clock(), turn)
         self._turns.move_to_end(key)
         while len(self._turns) > self.max_conversations:

@@ -86,6 +86,24 @@ async def test_a_chain_of_follow_ups_keeps_the_topic():
     assert (answer.zone, answer.matched_question) == ("answer", "Who won the World Cup in 2018?")
 
 
+@pytest.mark.parametrize("chatter", ["thanks!", "lol ok"])
+async def test_chatter_between_a_question_and_its_follow_up_keeps_the_topic(chatter):
+    memory = ConversationMemory()
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        first = await memory.ask(answerer, "c", BEFORE)
+        thanks = await memory.ask(answerer, "c", chatter)
+        again = await memory.ask(answerer, "c", chatter)  # still not the answer just given
+        followed = await memory.ask(answerer, "c", "and 2018?")
+        other = await memory.ask(answerer, "c", "what is a brace")  # a question of its own: the new topic
+    assert (first.text, thanks.zone, again.zone, followed.text) == (
+        "Germany.",
+        "fallback",
+        "fallback",
+        "France.",
+    )
+    assert memory.previous("c") == Turn("what is a brace", "What is a brace?") and other.zone == "answer"
+
+
 def test_the_memory_forgets_quiet_conversations_and_the_least_recent():
     now = [0.0]
     memory = ConversationMemory(ttl_s=60, max_conversations=2, clock=lambda: now[0])
