@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, TextIO
 from bot import admin_actions, async_store
 from bot.answering.answer_path import suggestion_text
 from bot.answering.answerer import AnswererBusy, EmptyQuestion
-from bot.answering.followups import ConversationMemory
+from bot.answering.followups import ConversationMemory, read_as
 from bot.retrain import RetrainBusy, RetrainJob, RetrainOptions, RetrainProgress, RetrainResult
 from bot.status import ThrottledStatus
 from storage.formats import FORMATS
@@ -158,7 +158,10 @@ class Terminal:
         else:  # an answer with line breaks (an admin's, say) is still one line
             self.say(" ".join(answer.text.split()))
         exchange_id = await async_store.log_exchange(self.session_factory, answer, source="terminal")
-        self._offered, self._offered_for = answer.suggestions, (answer.question, exchange_id)
+        # A follow-up's choice is learned as the question read with its context, and not recorded on the
+        # exchange, which logs its words alone (learned again at each start).
+        recorded = None if answer.followup_of else exchange_id
+        self._offered, self._offered_for = answer.suggestions, (read_as(answer), recorded)
 
     async def chose(self, question: str) -> None:
         """The last "did you mean" was answered with ``question``: record it, learn the wording."""

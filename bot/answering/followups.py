@@ -54,6 +54,7 @@ class Answered(Protocol):
     question: str
     zone: str
     matched_question: str | None
+    match_score: float | None
     followup_of: str | None
 
 
@@ -66,9 +67,15 @@ class Asks(Protocol[AnswerT]):
     async def answer(self, question: str, *, context: Turn | None = None) -> AnswerT: ...
 
 
+def read_as(answer: Answered) -> str:
+    """What the question was read as: with its context when it was a follow-up. A "did you mean" choice
+    teaches this wording (the follow-up's words alone, "what about 2018", do not mean the choice)."""
+    return f"{answer.followup_of} {answer.question}" if answer.followup_of else answer.question
+
+
 def turn_of(answer: Answered) -> Turn:
     """The ``Turn`` an answer leaves: read with its context when it was a follow-up."""
-    text = f"{answer.followup_of} {answer.question}" if answer.followup_of else answer.question
+    text = read_as(answer)
     matched = answer.matched_question if answer.zone == "answer" else None
     return Turn(text[-MAX_CONTEXT_CHARS:].lstrip(), matched)
 
@@ -100,8 +107,13 @@ class ConversationMemory:
         return found[1]
 
     def record(self, key: Hashable, answer: Answered) -> Turn:
-        """Remember ``answer`` (``answer_path.Answer``) as the conversation's previous turn."""
-        turn = turn_of(answer)
+        """Remember ``answer`` (``answer_path.Answer``) as the conversation's previous turn; chatter
+        ("thanks!", "lol": not sure, and close to no known question) keeps the turn before it."""
+        previous = self.previous(key)
+        chatter = (
+            answer.zone == "fallback" and not answer.followup_of and (answer.match_score or 0.0) < SUPPORT
+        )
+        turn = previous if chatter and previous is not None else turn_of(answer)
         self._turns[key] = (self.clock(), turn)
         self._turns.move_to_end(key)
         while len(self._turns) > self.max_conversations:
@@ -138,9 +150,9 @@ def read_with_context(
     for i in todo:
         turn = contexts[i]
         assert turn is not None
-        before = turn.question[-MAX_CONTEXT_CHARS:]  # a caller's own Turn may be long
+        before = _encodable(turn.question[-MAX_CONTEXT_CHARS:])  # a caller's own Turn may be long, or odd
         queries += [questions[i], f"{before} {questions[i]}", before]
-        queries += [f"{turn.matched} {questions[i]}"] if turn.matched else []
+        queries += [f"{_encodable(turn.matched)} {questions[i]}"] if turn.matched else []
     found = iter(knowledge.search_many(queries, SEARCH_K))
     for i in todo:
         turn = contexts[i]
@@ -192,6 +204,12 @@ def _better(
     if best.zone == own.zone == "suggest" and _score(best) >= _score(own) + CLEARLY_HIGHER:
         return best
     return None
+
+
+def _encodable(text: str) -> str:
+    """``text`` without lone surrogates (a raw line read with surrogateescape): the encoder's tokenizer
+    refuses them, which would fail every question in the batch."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _score(d: Decision) -> float:

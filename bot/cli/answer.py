@@ -172,11 +172,11 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
     """``local``: the wordings this chat learned, kept when the store's are reloaded."""
     import asyncio
 
-    from bot.answering.followups import ConversationMemory
+    from bot.answering.followups import ConversationMemory, read_as
 
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (arrow-key editing and history for input())
-    typer.echo(f"qabot chat — model {answerer.model_version}. Empty line or Ctrl-D to quit.")
+    typer.echo(f"qabot chat — model {answerer.model_version}. Empty line, /quit or Ctrl-D to quit.")
     conversation = ConversationMemory()  # this chat's previous question, for follow-ups
     offered: tuple[str, ...] = ()
     asked = ""  # the question ``offered`` answered (a choice teaches its wording, for this chat)
@@ -186,7 +186,7 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
         except (EOFError, KeyboardInterrupt):
             typer.echo("")
             return
-        if not line.strip():
+        if not line.strip() or _command_name(line) in QUIT:  # /quit ends it, as it ends the terminal bot
             return
         if hint := _command_hint(line):
             typer.echo(hint, err=True)
@@ -204,7 +204,7 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
         except Exception as e:  # a timeout or a failed batch: say so and keep chatting
             typer.echo(f"could not answer: {type(e).__name__}: {e}", err=True)
             continue
-        offered, asked = answer.suggestions, answer.question
+        offered, asked = answer.suggestions, read_as(answer)
         marker = " (not sure)" if answer.unanswered else ""
         typer.echo(f"bot> {answer.text}{marker}")
 
@@ -244,7 +244,7 @@ async def _scripted(answerer: Answerer, as_json: bool = False, stdin: TextIO | N
         before = None
         while line := await asyncio.to_thread((stdin or sys.stdin).readline):
             await pending.put(asyncio.create_task(one(line, before)))
-            before = Turn(line.strip()) if line.strip() else before
+            before = Turn(text) if (text := _asked(line)) else before
         await pending.put(None)
 
     reader = asyncio.create_task(read())
@@ -256,12 +256,35 @@ async def _scripted(answerer: Answerer, as_json: bool = False, stdin: TextIO | N
 CHAT = "chat"  # the one conversation's key in a chat's ``ConversationMemory``
 
 
+def _asked(line: str) -> str | None:
+    """The question a piped line asks, as the next line's context: None for a blank line, a command or
+    one refused as empty (as ``ConversationMemory.ask`` remembers nothing for those)."""
+    from bot.answering.answer_path import clean_question
+
+    if _command_hint(line):
+        return None
+    try:
+        return clean_question(line)
+    except ValueError:
+        return None
+
+
+QUIT = ("quit", "exit", "q")  # the terminal bot's names for leaving (``Terminal.handle``)
+
+
+def _command_name(line: str) -> str:
+    """The command a line names, as the terminal bot reads it (``/Teach …`` -> ``teach``), or ""."""
+    return line.strip()[1:].partition(" ")[0].lower() if line.strip().startswith("/") else ""
+
+
 def _command_hint(line: str) -> str | None:
     """For a line that is one of the terminal bot's commands (``/teach …``): where it works. ``chat`` has
     no store, so it would otherwise be asked as a question and answered "not sure"."""
     from bot.terminal import Terminal
 
-    name = line.strip()[1:].partition(" ")[0].lower() if line.strip().startswith("/") else ""
+    name = _command_name(line)
+    if name in QUIT:  # piped: the end of input ends a chat
+        return f"/{name} is a command of the terminal bot; `qabot chat` ends at the end of its input."
     if not name or not hasattr(Terminal, f"cmd_{name}"):
         return None
     return (

@@ -123,6 +123,15 @@ async def test_teach_refuses_a_token_shaped_secret(dpy, store):
     assert "token-shaped secret" in text and token not in text and taught(store) == []
 
 
+async def test_teach_refuses_a_secret_hidden_by_a_zero_width_space_or_a_line_break(dpy, store):
+    token = "N" + "a" * 23 + "." + "b" * 6 + "." + "c" * 27
+    for hidden in (f"{token[:9]}\u200b{token[9:]}", f"{token[:30]}\n{token[30:]}"):
+        interaction = admin_interaction(dpy)
+        await invoke(dpy, "teach", interaction, question="What is the bot token?", answer=f"It is {hidden}")
+        assert "token-shaped secret" in interaction.response.send_message.await_args.args[0]
+    assert taught(store) == []
+
+
 async def test_unanswered_and_stats_show_questions_as_text_not_markdown(dpy, store):
     phishing = "[free nitro](https://evil.example) ```unclosed"
     for _ in range(2):

@@ -8,10 +8,11 @@ from dataclasses import replace
 
 import pytest
 
+from bot import async_store
 from bot.answering.answer_path import Answer
 from bot.answering.answerer import Answerer, EmptyQuestion
 from bot.answering.followups import ConversationMemory, Turn, turn_of
-from bot.cli.answer import _scripted
+from bot.cli.answer import _interactive, _scripted
 from bot.terminal import Terminal
 from tests.bot.fakes import FakeGenerator
 from training.retrieval.zones import ZoneThresholds
@@ -85,6 +86,24 @@ async def test_a_chain_of_follow_ups_keeps_the_topic():
     assert (answer.zone, answer.matched_question) == ("answer", "Who won the World Cup in 2018?")
 
 
+@pytest.mark.parametrize("chatter", ["thanks!", "lol ok"])
+async def test_chatter_between_a_question_and_its_follow_up_keeps_the_topic(chatter):
+    memory = ConversationMemory()
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        first = await memory.ask(answerer, "c", BEFORE)
+        thanks = await memory.ask(answerer, "c", chatter)
+        again = await memory.ask(answerer, "c", chatter)  # still not the answer just given
+        followed = await memory.ask(answerer, "c", "and 2018?")
+        other = await memory.ask(answerer, "c", "what is a brace")  # a question of its own: the new topic
+    assert (first.text, thanks.zone, again.zone, followed.text) == (
+        "Germany.",
+        "fallback",
+        "fallback",
+        "France.",
+    )
+    assert memory.previous("c") == Turn("what is a brace", "What is a brace?") and other.zone == "answer"
+
+
 def test_the_memory_forgets_quiet_conversations_and_the_least_recent():
     now = [0.0]
     memory = ConversationMemory(ttl_s=60, max_conversations=2, clock=lambda: now[0])
@@ -120,10 +139,55 @@ async def test_the_terminal_session_is_one_conversation(store):
     assert out.getvalue().splitlines() == ["Germany.", "France."]
 
 
+async def test_a_follow_ups_choice_teaches_its_words_only_with_their_context(store):
+    """ "what about 2018" means the 2018 final only after the 2014 one: choosing it from "did you mean"
+    must not answer those words alone as it from then on (nor at the next start, from the store)."""
+    out = io.StringIO()
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        stdin = io.StringIO(f"{BEFORE}\nwhat about 2018\n1\n")
+        await Terminal(answerer=answerer, session_factory=store, retrain_job=None, stdin=stdin, out=out).run()
+        alone = await answerer.answer("what about 2018")
+        again = await answerer.answer(f"{BEFORE} what about 2018")
+    assert out.getvalue().splitlines() == [
+        "Germany.",
+        "Did you mean: 1) Who won the World Cup in 2018?",
+        "France.",
+    ]
+    assert alone.zone != "answer" and await async_store.learned_wordings(store) == []
+    assert (again.zone, again.matched_question) == ("answer", "Who won the World Cup in 2018?")
+
+
 async def test_piped_chat_reads_each_line_after_the_one_before(capsys):
     async with Answerer(generator(), batch_wait_ms=0) as answerer:
         await _scripted(answerer, stdin=io.StringIO(f"{BEFORE}\n\nand 2018?\nwhat is a brace\n"))
     assert capsys.readouterr().out.splitlines() == ["Germany.", "", "France.", "Two goals by one player."]
+
+
+async def test_quit_ends_an_interactive_chat_and_is_never_asked(monkeypatch, capsys):
+    """The terminal bot's /quit ends `qabot chat` too; piped, it is a command, not a question."""
+    lines = iter([BEFORE, "/Quit", "and 2018?"])
+
+    def typed(_: str) -> str:
+        if (line := next(lines, None)) is None:
+            raise EOFError
+        return line
+
+    monkeypatch.setattr("builtins.input", typed)
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        await _interactive(answerer)
+        assert next(lines) == "and 2018?"  # never read
+        await _scripted(answerer, stdin=io.StringIO(f"{BEFORE}\n/exit\nand 2018?\n"))
+    out = capsys.readouterr()
+    assert out.out.splitlines()[1:] == ["bot> Germany.", "Germany.", "", "France."]
+    assert "/exit is a command of the terminal bot" in out.err
+
+
+@pytest.mark.parametrize("between", ["/stats", "\u200b", " \x00 "])
+async def test_piped_chat_keeps_the_question_before_a_command_or_an_empty_line(capsys, between):
+    """Interactive chat asks nothing for those, so the question before stays the context."""
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        await _scripted(answerer, stdin=io.StringIO(f"{BEFORE}\n{between}\nand 2018?\n"))
+    assert capsys.readouterr().out.splitlines() == ["Germany.", "", "France."]
 
 
 @pytest.mark.parametrize(
@@ -134,6 +198,23 @@ async def test_any_turn_leaves_the_question_answered_as_alone_at_worst(turn):
         answer, alone = await answerer.answer("and 2018?", context=turn), await answerer.answer("and 2018?")
     assert answer.followup_of is None
     assert (answer.zone, answer.matched_question) == (alone.zone, alone.matched_question)
+
+
+async def test_a_turn_with_a_lone_surrogate_reaches_no_encoder():
+    """A caller's own Turn from a raw line (stdin's surrogateescape): a real encoder's tokenizer raises on
+    a lone surrogate, which would fail the whole batch."""
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        search_many = answerer._knowledge.search_many
+
+        def strict(queries, *args, **kwargs):
+            for q in queries:
+                q.encode("utf-8")
+            return search_many(queries, *args, **kwargs)
+
+        answerer._knowledge.search_many = strict
+        turn = Turn("who won the world cup in 2014 \udcff", "Who won the World Cup in 2014?\ud800")
+        answer = await answerer.answer("and 2018?", context=turn)
+    assert (answer.zone, answer.matched_question) == ("answer", "Who won the World Cup in 2018?")
 
 
 async def test_ask_remembers_each_question_answered_and_not_one_refused():

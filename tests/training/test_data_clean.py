@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 import string
 from pathlib import Path
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from training.data import REASONS, CleanOptions, clean_records, prepare_dataset
-from training.data.filters import has_link, has_repeated_chars, is_offensive, is_too_short
+from training.data.filters import has_link, has_repeated_chars, has_secret, is_offensive, is_too_short
+from training.data.report import CleanReport
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FAST = {"token_stats": False}  # the GPT-2 tokenizer is exercised by the report test only
@@ -162,6 +164,40 @@ def test_filters_leave_ordinary_football_text_alone():
     assert not any(is_offensive(t) or has_link(t) or has_repeated_chars(t) for t in texts)
     assert not has_repeated_chars("A crowd of 1000000 is impossible.")  # runs of digits are numbers
     assert not is_too_short("11") and not is_too_short("No.") and is_too_short("lol")
+
+
+TOKEN = "M" + "x" * 23 + "." + "y" * 6 + "." + "z" * 27  # built here: no token-shaped literal in the repo
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        f"It is {TOKEN}",
+        f"It is {TOKEN[:10]}\u200b{TOKEN[10:]}",  # a zero-width space inside
+        f"It is {TOKEN[:30]}\n{TOKEN[30:]}",  # wrapped across two lines
+        "It is " + TOKEN.replace(".", "\uff0e"),  # fullwidth dots
+    ],
+)
+def test_a_secret_is_dropped_however_hidden_and_never_shown_in_the_report(hidden):
+    """data check prints the report and training keeps it in the checkpoint's data_report.json."""
+    keep = rec("What is a corner kick?", "A kick from the corner arc.")
+    # A question is one line: a line break in it becomes a space, as between two words.
+    asked = [] if "\n" in hidden else [rec(hidden, "A long enough answer.")]
+    for record in [rec("What is the bot token?", hidden), *asked]:
+        result = clean([keep, record], offensive=False, spam=False, short=False)
+        assert result.records == [keep] and result.report.removed["secret"] == 1
+        shown = json.dumps(result.report.to_dict(), ensure_ascii=False)
+        assert "xxxxxxxxxx" not in shown and "zzzzzzzzzz" not in shown
+    assert not has_secret("He scored twice in the final.\nThen the team went home.")
+
+
+def test_no_removal_reason_shows_a_secret_in_the_report():
+    """A KTO row labelled false is set aside before the secret filter: its example is masked too."""
+    report = CleanReport()
+    report.remove("undesirable", rec("What is the bot token?", f"It is {TOKEN}"))
+    report.remove("too_short", rec("Is API_KEY=abc a secret?", "ok"))  # no token: shown as it is
+    assert report.examples["undesirable"] == [rec("What is the bot token?", "It is ***")]
+    assert report.examples["too_short"] == [rec("Is API_KEY=abc a secret?", "ok")]
 
 
 def test_empty_records_are_counted_not_fatal():

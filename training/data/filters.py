@@ -10,11 +10,12 @@ record's result to ``filter_reason``.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
-from training.data.normalize import comparison_key
+from training.data.normalize import comparison_key, normalize_text
 from training.data.offensive import DEFAULT_THRESHOLD, is_offensive
-from training.redact import TOKEN
+from training.redact import MASK, TOKEN, redact
 
 SECRET = "secret"
 OFFENSIVE = "offensive"
@@ -63,8 +64,28 @@ def has_link(*texts: str) -> bool:
 
 
 def has_secret(*texts: str) -> bool:
-    """Whether any text holds something shaped like a Discord token (``training.redact.TOKEN``)."""
-    return any(TOKEN.search(text) for text in texts)
+    """Whether any text holds something shaped like a Discord token (``training.redact.TOKEN``), also once
+    invisible characters are gone, compatibility forms folded ("．" is ".") and line breaks joined (a token
+    wrapped across lines is still one to whoever reads it)."""
+    return any(TOKEN.search(text) or TOKEN.search(_folded(text)) for text in texts)
+
+
+_ASCII_JOINED = dict.fromkeys([*range(32), 127]) | {ord("\t"): " "}  # control characters and line breaks go
+
+
+def _folded(text: str) -> str:
+    if text.isascii():  # nothing to fold: only control characters (line breaks among them) to drop
+        return "" if text.isprintable() else text.translate(_ASCII_JOINED)
+    return unicodedata.normalize("NFKC", normalize_text(text, multiline=True)).replace("\n", "")
+
+
+def mask_secret(text: str) -> str:
+    """``text`` with its token-shaped secrets masked (``redact``); all of it masked when one is only found
+    by ``has_secret``'s folding, so a report never shows one. Text without one is returned as it is."""
+    if not has_secret(text):
+        return text
+    masked = redact(text)
+    return MASK if has_secret(masked) else masked
 
 
 def has_repeated_chars(*texts: str) -> bool:

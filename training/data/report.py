@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from training.data.facts import DIFFERENCES
-from training.data.filters import OFFENSIVE, REPEAT_RUN, SECRET, SPAM_LINK, SPAM_REPEATED, TOO_SHORT
+from training.data.filters import (
+    OFFENSIVE,
+    REPEAT_RUN,
+    SECRET,
+    SPAM_LINK,
+    SPAM_REPEATED,
+    TOO_SHORT,
+    mask_secret,
+)
 from training.records import Record
 
 UNDESIRABLE = "undesirable"  # a TRL KTO row labelled false: set aside when the file is read
@@ -79,7 +87,10 @@ class CleanReport:
         self.removed[reason] = self.removed.get(reason, 0) + 1
         shown = self.examples.setdefault(reason, [])
         if len(shown) < MAX_EXAMPLES:
-            shown.append({"question": record["question"], "answer": record["answer"], **detail})
+            # Any reason (a KTO row labelled false, say): the report is printed, and kept in a checkpoint's
+            # data_report.json.
+            question, answer = mask_secret(record["question"]), mask_secret(record["answer"])
+            shown.append({"question": question, "answer": answer, **detail})
 
     def merge(self, rule: str, kept: str, dropped: str, similarity: float) -> None:
         """Count one dropped question merged into a kept one under ``rule``, listing the first few."""
