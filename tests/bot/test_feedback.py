@@ -74,6 +74,17 @@ async def test_admin_reply_with_correct_stores_a_correction(dpy, store):
     assert corrections(store) == [("Germany, beating Argentina 1-0 in the final.", str(admin.id))]
 
 
+async def test_a_correction_holding_a_token_is_refused(dpy, store):
+    """A correction is served to anyone who asks: a token-shaped secret in it is never saved."""
+    answer = await ask(dpy)
+    admin = dpytest.get_config().members[0]
+    dpy.settings.admin_user_ids = [admin.id]
+    token = "M" + "q" * 23 + "." + "r" * 6 + "." + "s" * 27  # built here: no token-shaped literal in the repo
+    await reply_to(answer, f"!correct it is {token}", admin)
+    reply = dpytest.get_message().content
+    assert "token-shaped secret" in reply and token not in reply and corrections(store) == []
+
+
 async def test_correct_from_a_non_admin_is_refused_and_logged(dpy, store, caplog):
     answer = await ask(dpy)
     someone = dpytest.get_config().members[1]
