@@ -78,13 +78,17 @@ async def log_exchange(
     user_id: int | str | None = None,
     reply_message_id: int | str | None = None,
 ) -> int | None:
-    """Store one question/answer; return the exchange id, or None when the database failed (logged)."""
+    """Store one question/answer; return the exchange id, or None when the database failed (logged).
+
+    A follow-up is stored as it was read, with the previous question ("who won euro 2016? and 2004"): its
+    words alone are no question to export, correct, teach or show admins."""
+    from bot.answering.followups import read_as
     from storage import repo
 
     def write(session: Session) -> int:
         row = repo.log_exchange(
             session,
-            question=answer.question,
+            question=read_as(answer) if getattr(answer, "followup_of", None) else answer.question,
             answer=answer.text,
             model_version=answer.model_version,
             confidence=answer.confidence,

@@ -157,11 +157,9 @@ class Terminal:
             self.say(suggestion_text(answer.suggestions, style="line"))
         else:  # an answer with line breaks (an admin's, say) is still one line
             self.say(" ".join(answer.text.split()))
+        # A follow-up is logged, and its choice learned, as the question read with its context.
         exchange_id = await async_store.log_exchange(self.session_factory, answer, source="terminal")
-        # A follow-up's choice is learned as the question read with its context, and not recorded on the
-        # exchange, which logs its words alone (learned again at each start).
-        recorded = None if answer.followup_of else exchange_id
-        self._offered, self._offered_for = answer.suggestions, (read_as(answer), recorded)
+        self._offered, self._offered_for = answer.suggestions, (read_as(answer), exchange_id)
 
     async def chose(self, question: str) -> None:
         """The last "did you mean" was answered with ``question``: record it, learn the wording."""

@@ -7,6 +7,7 @@ import io
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import select
 
 from bot import async_store
 from bot.answering.answer_path import Answer
@@ -14,6 +15,7 @@ from bot.answering.answerer import Answerer, EmptyQuestion
 from bot.answering.followups import ConversationMemory, Turn, turn_of
 from bot.cli.answer import _interactive, _scripted
 from bot.terminal import Terminal
+from storage.models import Exchange
 from tests.bot.fakes import FakeGenerator
 from training.retrieval.zones import ZoneThresholds
 
@@ -141,7 +143,8 @@ async def test_the_terminal_session_is_one_conversation(store):
 
 async def test_a_follow_ups_choice_teaches_its_words_only_with_their_context(store):
     """ "what about 2018" means the 2018 final only after the 2014 one: choosing it from "did you mean"
-    must not answer those words alone as it from then on (nor at the next start, from the store)."""
+    must not answer those words alone as it from then on (nor at the next start, from the store). The
+    exchange is logged as read, with its context, so exports, corrections and admins see a whole question."""
     out = io.StringIO()
     async with Answerer(generator(), batch_wait_ms=0) as answerer:
         stdin = io.StringIO(f"{BEFORE}\nwhat about 2018\n1\n")
@@ -153,8 +156,14 @@ async def test_a_follow_ups_choice_teaches_its_words_only_with_their_context(sto
         "Did you mean: 1) Who won the World Cup in 2018?",
         "France.",
     ]
-    assert alone.zone != "answer" and await async_store.learned_wordings(store) == []
+    assert alone.zone != "answer"
+    # Stored (so learned again at the next start) as the follow-up was read: with its context.
+    learned = [(w["wording"], w["question"]) for w in await async_store.learned_wordings(store)]
+    assert learned == [(f"{BEFORE} what about 2018", "Who won the World Cup in 2018?")]
     assert (again.zone, again.matched_question) == ("answer", "Who won the World Cup in 2018?")
+    with store() as session:
+        logged = session.scalars(select(Exchange.question).order_by(Exchange.id)).all()
+    assert logged == [BEFORE, f"{BEFORE} what about 2018", "Who won the World Cup in 2018?"]  # then the pick
 
 
 async def test_piped_chat_reads_each_line_after_the_one_before(capsys):
