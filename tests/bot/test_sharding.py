@@ -19,7 +19,7 @@ from bot.discord_app.client import QABot, ShardedQABot, make_bot
 from bot.settings import Settings
 from tests.bot.fixtures import make_settings
 
-COGS = {"Ask", "Escalation", "Feedback", "Admin", "Desk"}
+COGS = {"Ask", "Escalation", "Feedback", "Admin", "Desk", "Community"}
 
 
 def build(**settings) -> QABot:
