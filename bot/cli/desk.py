@@ -72,6 +72,10 @@ def gaps(
 
     start = _parse_time(since, "--since") or datetime.now(UTC) - timedelta(days=DEFAULT_DAYS)
     end = _parse_time(until, "--until", end_of_day=True)
+    if end is not None and end <= start:
+        raise fail(f"--until ({until}) is not after --since ({start:%Y-%m-%d %H:%M})")
+    if plot is not None:
+        _check_plot(plot)  # before the slow part
     settings, store = _open(db)
     model_dir = model or settings.model_dir
     try:
@@ -84,8 +88,7 @@ def gaps(
     finally:
         dispose(store)
     if plot is not None:
-        plot.parent.mkdir(parents=True, exist_ok=True)
-        plot.write_bytes(gaps_png(report, shares))
+        _write_plot(plot, gaps_png(report, shares))
     if as_json:
         typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
         return
@@ -93,6 +96,29 @@ def gaps(
     typer.echo(shares_line(shares))
     if plot is not None:
         typer.echo(f"wrote {plot}")
+
+
+def _check_plot(path: Path) -> None:
+    """Exit with a clear error unless a PNG can be written at ``path`` (its folder is made here)."""
+    if path.is_dir():
+        raise fail(f"--plot {path} is a folder: give a file name like {path / 'gaps.png'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"--plot {path}: cannot create its folder ({exc.strerror or exc})") from None
+
+
+def _write_plot(path: Path, png: bytes) -> None:
+    """Write ``png`` whole or not at all (a temporary file beside it, then renamed)."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(png)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise fail(f"--plot {path}: cannot write it ({exc.strerror or exc})") from None
 
 
 ItemOpt = Annotated[str | None, typer.Option(metavar="ID", help="A review item, e.g. phrasing:12.")]
@@ -145,7 +171,7 @@ def review(
                     store, None, item, action, admin_id, question=question, answer=answer, knowledge=knowledge
                 )
             )
-        except (review_mod.ReviewError, ValueError) as exc:
+        except (review_mod.ReviewError, ValueError, LookupError) as exc:
             raise fail(str(exc)) from exc
     finally:
         dispose(store)

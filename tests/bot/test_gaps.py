@@ -215,3 +215,31 @@ def test_a_gap_the_bot_now_answers_is_counted_as_covered_and_left_out(e5):
     assert (kept[0].nearest, kept[0].nearest_score) == (taught, 0.6)
     kept, covered = annotate(gaps, found, None)  # no zones: nothing counts as covered
     assert covered == 0 and len(kept) == 2
+
+
+def test_a_question_that_reads_as_mathtext_is_plotted_as_typed():
+    from bot.desk.gaps import Gap, GapReport
+    from bot.desk.report import gaps_png
+
+    # "$^$" or "$\undefined$" in a label made matplotlib raise at savefig: /gaps failed altogether.
+    odd = ["is it $^$ ok", r"a $\undefinedcmd$ b", "x $_{$ y", "x $_{$ y"]  # the last two: one label each
+    gaps = [Gap(rows_of([q]), 1, [q]) for q in odd]
+    png = gaps_png(GapReport(gaps, len(odd), len(odd)), [])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("where", ["folder", "under_a_file", "past_until"])
+def test_qabot_gaps_refuses_a_bad_plot_path_or_period_with_one_line(store, tmp_path, monkeypatch, where):
+    monkeypatch.chdir(tmp_path)
+    url = str(store.kw["bind"].url)
+    (tmp_path / "file").write_text("x")
+    args = {
+        "folder": ["--plot", str(tmp_path)],
+        "under_a_file": ["--plot", str(tmp_path / "file" / "gaps.png")],
+        "past_until": ["--since", "2025-02-01", "--until", "2025-01-01"],
+    }[where]
+    result = CliRunner().invoke(app, ["gaps", "--db", url, *args])
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # no traceback
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert not list(tmp_path.rglob("*.png")) and not list(tmp_path.rglob(".*.tmp"))
