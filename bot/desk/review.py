@@ -98,12 +98,19 @@ async def decide(
     """Decide review item ``item_id`` (``ACTIONS``); ``question``/``answer``: an admin's edit. ``answerer``:
     the serving one (applied to it at once); without one, ``knowledge`` finds known questions' answers."""
     from storage import candidates, repo, review
+    from training.data.limits import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
 
     if action not in ACTIONS:
         raise ReviewError(f"action must be one of {ACTIONS}, not {action!r}")
     kind, number = parse_item(item_id)
     if action == "edit" and not (question or answer):
         raise ReviewError("an edit needs the corrected question or answer")
+    for what, text, most in (
+        ("question", question, MAX_QUESTION_CHARS),
+        ("answer", answer, MAX_ANSWER_CHARS),
+    ):
+        if text and len(text.strip()) > most:
+            raise ReviewError(f"the {what} has {len(text.strip()):,} characters; the limit is {most:,}")
     if kind == "phrasing":
         if action == "reject":
             row = await async_store.exchange(session_factory, number)
@@ -116,6 +123,11 @@ async def decide(
         chosen = await async_store.run_in_session(session_factory, _chosen, number)
         target = (question or "").strip() or chosen
         known = (answer or "").strip() or await _known_answer(answerer, knowledge, target or "")
+        if chosen is not None and not known:  # "answered as" a question nobody answers: refuse
+            raise ReviewError(
+                f"“{target}” is not a known question (any more): edit {item_id} with the question it "
+                "means or an answer"
+            )
         done = await async_store.run_in_session(
             session_factory, review.accept_phrasing, number, admin_id, question=target, answer=known
         )
@@ -132,9 +144,15 @@ async def decide(
                 session_factory, review.dismiss, "downvote", number, admin_id
             )
             return Decision(
-                fresh, "Dismissed: the answer stands." if fresh else f"{item_id} was dismissed already."
+                fresh,
+                "Dismissed: the answer stands."
+                if fresh
+                else f"{item_id} was dismissed already (or is no 👎'd answer).",
             )
-        await async_store.run_in_session(session_factory, repo.add_correction, number, answer, admin_id)
+        try:
+            await async_store.run_in_session(session_factory, repo.add_correction, number, answer, admin_id)
+        except LookupError:
+            return Decision(False, f"{item_id} is no longer waiting.")
         await _refresh(answerer, session_factory, {"pairs"})
         return Decision(
             True, "Corrected: the new answer is served from now on and part of the next `/retrain`."

@@ -108,6 +108,8 @@ class ReviewButton(
             )
             log.info("%s: %s %s", describe(interaction.user), self.action, self.item_id)
             await _decided(interaction, decision, self.action)
+        except review.ReviewError as exc:  # the admin's to fix (e.g. Edit a phrasing of a gone question)
+            await respond(interaction, str(exc))
         except Exception:
             log.exception("review %s of %s failed", self.action, self.item_id)
             await respond(interaction, FAILED)
@@ -141,10 +143,14 @@ class ReviewEditModal(discord.ui.Modal):
         await interaction.response.defer()
         bot = interaction.client
         question = self.question.value.strip() if self.kind != "downvote" else None
-        decision = await review.decide(
-            bot.session_factory, bot.answerer, self.item_id, "edit", interaction.user.id,
-            question=question or None, answer=self.answer.value.strip() or None,
-        )  # fmt: skip
+        try:
+            decision = await review.decide(
+                bot.session_factory, bot.answerer, self.item_id, "edit", interaction.user.id,
+                question=question or None, answer=self.answer.value.strip() or None,
+            )  # fmt: skip
+        except review.ReviewError as exc:
+            await respond(interaction, str(exc))
+            return
         log.info("%s: edit %s", describe(interaction.user), self.item_id)
         await _decided(interaction, decision, "edit")
 
