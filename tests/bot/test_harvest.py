@@ -180,3 +180,24 @@ def test_qabot_harvest_without_a_token_fails_fast(store, tmp_path, monkeypatch):
     url = str(store.kw["bind"].url)
     result = CliRunner().invoke(app, ["harvest", "--channel", "4000", "--db", url])
     assert result.exit_code == 2 and "set DISCORD_TOKEN" in result.output
+
+
+async def test_a_reply_with_a_token_shaped_secret_or_past_the_limits_is_not_proposed(store):
+    from training.data.limits import MAX_ANSWER_CHARS
+
+    token = "MTA5ODc2NTQzMjEwOTg3NjU0.GaBcDe.abcdefghijklmnopqrstuvwxyz0123"
+    records = [
+        {"id": 1, "author": 100, "roles": [], "content": "How do I log the bot in?"},
+        {"id": 2, "author": 200, "roles": [900], "content": f"Use this: {token}", "reply_to": 1},
+        {"id": 3, "author": 101, "roles": [], "content": "What are the ground rules here?"},
+        {"id": 4, "author": 200, "roles": [900], "content": "r" * 1900, "reply_to": 3},
+        *({"id": 5 + i, "author": 200, "roles": [900], "content": "r" * 1900} for i in range(2)),
+        {"id": 10, "author": 102, "roles": [], "content": "Is there a family stand?"},
+        {"id": 11, "author": 200, "roles": [900], "content": "Yes, block C.", "reply_to": 10},
+    ]
+    channel = text_channel()
+    channel.history = history_of(records, channel.id)
+    result = await harvest_channel(channel, store, known_none, TRUSTED)
+    assert (result.found, result.unfit, len(result.proposed)) == (3, 2, 1)  # the joined answer: 5,702 chars
+    assert MAX_ANSWER_CHARS < 3 * 1900 and "2 left out" in result.text()
+    assert proposed(store) == [("Is there a family stand?", "Yes, block C.", None)]
