@@ -84,6 +84,22 @@ async def _refresh(answerer: Answerer | None, session_factory: SessionFactory, p
         await load_knowledge(answerer, session_factory, parts)
 
 
+def check_edit(action: str, question: str | None, answer: str | None) -> None:
+    """A ``ReviewError`` for an unknown action, an edit with nothing in it, or a text past its limit."""
+    from training.data.limits import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
+
+    if action not in ACTIONS:
+        raise ReviewError(f"action must be one of {ACTIONS}, not {action!r}")
+    if action == "edit" and not (question or answer):
+        raise ReviewError("an edit needs the corrected question or answer")
+    for what, text, most in (
+        ("question", question, MAX_QUESTION_CHARS),
+        ("answer", answer, MAX_ANSWER_CHARS),
+    ):
+        if text and len(text.strip()) > most:
+            raise ReviewError(f"the {what} has {len(text.strip()):,} characters; the limit is {most:,}")
+
+
 async def decide(
     session_factory: SessionFactory,
     answerer: Answerer | None,
@@ -98,19 +114,9 @@ async def decide(
     """Decide review item ``item_id`` (``ACTIONS``); ``question``/``answer``: an admin's edit. ``answerer``:
     the serving one (applied to it at once); without one, ``knowledge`` finds known questions' answers."""
     from storage import candidates, repo, review
-    from training.data.limits import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
 
-    if action not in ACTIONS:
-        raise ReviewError(f"action must be one of {ACTIONS}, not {action!r}")
     kind, number = parse_item(item_id)
-    if action == "edit" and not (question or answer):
-        raise ReviewError("an edit needs the corrected question or answer")
-    for what, text, most in (
-        ("question", question, MAX_QUESTION_CHARS),
-        ("answer", answer, MAX_ANSWER_CHARS),
-    ):
-        if text and len(text.strip()) > most:
-            raise ReviewError(f"the {what} has {len(text.strip()):,} characters; the limit is {most:,}")
+    check_edit(action, question, answer)
     if kind == "phrasing":
         if action == "reject":
             row = await async_store.exchange(session_factory, number)
