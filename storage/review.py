@@ -23,10 +23,10 @@ from sqlalchemy.orm import Session
 from storage import candidates
 from storage.changes import note
 from storage.desk import downvoted_answers
-from storage.models import Dismissal, Exchange, Feedback, HarvestCursor, utc_now
+from storage.models import Candidate, Dismissal, Exchange, Feedback, HarvestCursor, utc_now
 from storage.repo import add_correction, discord_id
 
-__all__ = ["KINDS", "accept_phrasing", "cursor", "dismiss", "phrasings", "queue", "set_cursor"]
+__all__ = ["KINDS", "accept_phrasing", "cursor", "dismiss", "phrasings", "queue", "set_cursor", "waiting"]
 
 KINDS = ("phrasing", "downvote", "candidate")
 
@@ -88,6 +88,18 @@ def queue(session: Session, limit: int = 50) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def waiting(session: Session) -> dict[str, int]:
+    """How many items of each kind wait (all of them: ``queue`` lists at most its ``limit`` of each)."""
+    dismissed = _dismissed(session, "downvote")
+    down = downvoted_answers(session, limit=1 << 31)
+    pending = select(func.count()).select_from(Candidate).where(Candidate.status == "pending")
+    return {
+        "phrasing": len(phrasings(session, limit=1 << 31)),
+        "downvote": sum(1 for row in down if row["id"] not in dismissed),
+        "candidate": session.scalar(pending) or 0,
+    }
 
 
 def accept_phrasing(

@@ -157,7 +157,7 @@ def review(
             if as_json:
                 typer.echo(json.dumps({"items": items}, ensure_ascii=False, indent=2, default=_json_default))
             else:
-                typer.echo(review_text(items))
+                typer.echo(review_text(items, counts=asyncio.run(review_mod.waiting(store))))
             return
         from bot.desk.service import checkpoint_knowledge
 

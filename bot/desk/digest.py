@@ -55,8 +55,7 @@ async def build_digest(
     since = until - WEEK
     gaps = await service.serving_gaps(answerer, session_factory, since=since, until=until, shown=GAPS_SHOWN)
     shares = await asyncio.to_thread(service.read_shares, session_factory, since, until)
-    items = await review.items(session_factory)
-    queue = {k: sum(1 for i in items if i["kind"] == k) for k in ("phrasing", "downvote", "candidate")}
+    queue = await review.waiting(session_factory)
     downvoted = await asyncio.to_thread(_read_downvoted, session_factory, since, until)
     return Digest(since, until, gaps, shares, queue, downvoted)
 

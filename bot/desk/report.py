@@ -125,13 +125,19 @@ def review_item_text(item: dict[str, Any], show: ShowText = plain) -> str:
     )
 
 
-def review_text(items: Sequence[dict[str, Any]], show: ShowText = plain) -> str:
-    """The queue: counts per kind, then each item."""
+def review_text(
+    items: Sequence[dict[str, Any]], show: ShowText = plain, counts: dict[str, int] | None = None
+) -> str:
+    """The queue: counts per kind (``counts``: all that wait, when more than ``items``), then each item."""
     if not items:
         return "Nothing waits for review. 🎉"
-    counts = {k: sum(1 for i in items if i["kind"] == k) for k in ("phrasing", "downvote", "candidate")}
+    counts = counts or {
+        k: sum(1 for i in items if i["kind"] == k) for k in ("phrasing", "downvote", "candidate")
+    }
+    total = sum(counts.values())
+    shown = f" ({len(items)} shown)" if total > len(items) else ""
     head = (
-        f"{len(items)} item(s) to review: {counts['phrasing']} phrasing(s), {counts['downvote']} 👎'd "
-        f"answer(s), {counts['candidate']} member answer(s):"
+        f"{total} item(s) to review: {counts['phrasing']} phrasing(s), {counts['downvote']} 👎'd "
+        f"answer(s), {counts['candidate']} member answer(s){shown}:"
     )
     return "\n".join([head, *(review_item_text(i, show) for i in items)])

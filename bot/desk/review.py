@@ -54,6 +54,13 @@ async def items(session_factory: SessionFactory, limit: int = 50) -> list[dict[s
     return await async_store.run_in_session(session_factory, queue, limit)
 
 
+async def waiting(session_factory: SessionFactory) -> dict[str, int]:
+    """How many items of each kind wait, all of them (``storage.review.waiting``)."""
+    from storage.review import waiting as count
+
+    return await async_store.run_in_session(session_factory, count)
+
+
 def known_answer(knowledge: Knowledge | None, question: str) -> str | None:
     """The answer ``knowledge`` holds for known ``question`` (its index or a taught pair), or None."""
     from training.data import comparison_key

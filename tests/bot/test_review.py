@@ -273,3 +273,19 @@ async def test_an_edit_past_the_answer_limit_is_refused(store):
         )
     with store() as s:
         assert s.scalars(select(Correction)).all() == []
+
+
+def test_the_queue_length_counts_every_waiting_item_not_the_first_fifty(store, tmp_path, monkeypatch):
+    from storage.review import waiting
+
+    monkeypatch.chdir(tmp_path)
+    fill_queue(store)
+    with store.begin() as s:
+        for i in range(60):
+            candidates.propose(s, question=f"Question number {i}?", answer="Yes.", source="reply")
+    with store() as s:
+        assert waiting(s) == {"phrasing": 1, "downvote": 1, "candidate": 61}
+    url = str(store.kw["bind"].url)
+    result = CliRunner().invoke(app, ["review", "--db", url], catch_exceptions=False)
+    assert result.stdout.startswith("63 item(s) to review: 1 phrasing(s), 1 👎'd answer(s), 61 member")
+    assert "(52 shown)" in result.stdout.splitlines()[0]

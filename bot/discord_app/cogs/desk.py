@@ -125,13 +125,14 @@ class Desk(AdminCog):
                 "Nothing waits for review. 🎉", ephemeral=True, allowed_mentions=NO_PING
             )
             return
+        total = sum((await review_queue.waiting(self.bot.session_factory)).values())
         more = (
             f" (the first {REVIEW_SHOWN} below; decide them, then `/review` again)"
-            if len(items) > REVIEW_SHOWN
+            if total > REVIEW_SHOWN
             else ""
         )
         await interaction.followup.send(
-            f"{len(items)} item(s) wait for review{more}.", ephemeral=True, allowed_mentions=NO_PING
+            f"{total} item(s) wait for review{more}.", ephemeral=True, allowed_mentions=NO_PING
         )
         for item in items[:REVIEW_SHOWN]:
             await interaction.followup.send(
