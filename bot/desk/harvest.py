@@ -124,9 +124,14 @@ def find_pairs(messages: Sequence[Said], trusted: Callable[[Said | int], bool]) 
     return pairs
 
 
+def solved(tags: Iterable[str]) -> bool:
+    """Whether a forum post's tags mark it solved (``SOLVED_TAGS``)."""
+    return bool({t.casefold() for t in tags} & set(SOLVED_TAGS))
+
+
 def post_pair(post: Post, trusted: Callable[[Said | int], bool]) -> Pair | None:
     """A solved forum post's pair (None: not marked solved, or nobody else answered)."""
-    if not post.messages or not {t.casefold() for t in post.tags} & set(SOLVED_TAGS):
+    if not post.messages or not solved(post.tags):
         return None
     first, replies = post.messages[0], post.messages[1:]
     body = first.content.strip()

@@ -14,7 +14,7 @@ from typing import Any
 
 import discord
 
-from bot.desk.harvest import CHECK, HarvestResult, Post, Said, find_pairs, post_pair, propose_all
+from bot.desk.harvest import CHECK, HarvestResult, Post, Said, find_pairs, post_pair, propose_all, solved
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +76,17 @@ async def _history(channel: Any, trust: Trust, *, limit: int, after: int | None 
 async def _posts(
     forum: discord.ForumChannel, trust: Trust, done: Callable[[int], Any], limit: int
 ) -> list[Post]:
-    """The forum's posts not harvested yet (``done``: async, per thread id), up to ``limit`` messages."""
+    """The forum's posts marked solved and not harvested yet (``done``: async, per thread id), at most
+    ``FORUM_POSTS`` posts and ``limit`` messages. A post not marked solved is not read (nor remembered):
+    a later run harvests it once it is."""
     threads = list(forum.threads)
     async for thread in forum.archived_threads(limit=FORUM_POSTS):
         threads.append(thread)
     posts, read = [], 0
-    for thread in threads[:FORUM_POSTS]:
-        if read >= limit or await done(thread.id):
+    for thread in threads:
+        if read >= limit or len(posts) >= FORUM_POSTS:
+            break
+        if not solved(t.name for t in thread.applied_tags) or await done(thread.id):
             continue
         messages = await _history(thread, trust, limit=min(100, limit - read))
         read += len(messages)

@@ -153,7 +153,7 @@ async def test_without_trusted_roles_only_marked_answers_count(store):
 
 async def test_a_forums_solved_posts_are_proposed_with_the_marked_answer(store):
     result = await harvest_channel(forum_channel(), store, known_none, TRUSTED)
-    assert result.read == 7
+    assert result.read == 5  # the post not marked solved is not read
     assert proposed(store) == [
         ("Where do I collect my season ticket?\nI renewed online last week.",
          "At the ticket office, gate 4, with your ID.", None),
@@ -201,3 +201,26 @@ async def test_a_reply_with_a_token_shaped_secret_or_past_the_limits_is_not_prop
     assert (result.found, result.unfit, len(result.proposed)) == (3, 2, 1)  # the joined answer: 5,702 chars
     assert MAX_ANSWER_CHARS < 3 * 1900 and "2 left out" in result.text()
     assert proposed(store) == [("Is there a family stand?", "Yes, block C.", None)]
+
+
+async def test_a_forum_post_marked_solved_after_a_harvest_is_harvested_by_the_next(store):
+    forum = forum_channel()
+    await harvest_channel(forum, store, known_none, TRUSTED)
+    assert len(proposed(store)) == 2
+    [later] = [t for t in forum.threads if t.id == 5002]
+    later.applied_tags[0].name = "Solved"  # the asker marks it solved a day later
+    again = await harvest_channel(forum, store, known_none, TRUSTED)
+    assert again.read == 2 and [q for q, _, _ in proposed(store)][-1].startswith("Is there a family section?")
+
+
+async def test_posts_harvested_before_do_not_use_up_a_runs_posts(store, monkeypatch):
+    from bot.discord_app import harvest
+
+    monkeypatch.setattr(harvest, "FORUM_POSTS", 2)
+    forum = forum_channel()
+    for thread in forum.threads:
+        thread.applied_tags[0].name = "Solved"
+    first = await harvest_channel(forum, store, known_none, TRUSTED)
+    second = await harvest_channel(forum, store, known_none, TRUSTED)
+    assert (first.read, second.read) == (4, 3)  # two posts, then the third (was: never read)
+    assert len(proposed(store)) == 3
