@@ -69,6 +69,7 @@ def gaps(
     from bot.desk import service
     from bot.desk.report import gaps_png, gaps_text, shares_line
     from storage.db import dispose
+    from training.checkpoint import CheckpointError
 
     start = _parse_time(since, "--since") or datetime.now(UTC) - timedelta(days=DEFAULT_DAYS)
     end = _parse_time(until, "--until", end_of_day=True)
@@ -85,6 +86,8 @@ def gaps(
         shares = service.read_shares(store, start, end)
     except service.DeskUnavailable as exc:
         raise fail(str(exc), EXIT_ERROR) from exc
+    except CheckpointError as exc:
+        raise fail(str(exc)) from None
     finally:
         dispose(store)
     if plot is not None:
@@ -146,6 +149,7 @@ def review(
     from bot.desk import review as review_mod
     from bot.desk.report import review_text
     from storage.db import dispose
+    from training.checkpoint import CheckpointError
 
     chosen = [(a, i) for a, i in (("accept", accept), ("reject", reject), ("edit", edit)) if i]
     if len(chosen) > 1:
@@ -164,7 +168,10 @@ def review(
         action, item = chosen[0]
         knowledge = None
         if item.startswith("phrasing:"):  # the known question's answer comes from the checkpoint
-            knowledge, _ = checkpoint_knowledge(model or settings.model_dir, store, {})
+            try:
+                knowledge, _ = checkpoint_knowledge(model or settings.model_dir, store, {})
+            except CheckpointError as exc:
+                raise fail(str(exc)) from None
         try:
             decision = asyncio.run(
                 review_mod.decide(
@@ -202,6 +209,7 @@ def harvest(
 
     from bot.desk.service import checkpoint_knowledge, known_checker
     from storage.db import dispose
+    from training.checkpoint import CheckpointError
     from training.exit_codes import EXIT_USAGE
 
     settings, store = _open(db)
@@ -218,6 +226,8 @@ def harvest(
         result = asyncio.run(harvest_with_token(token, channel, store, known, trusted, limit=limit))
     except HarvestFailed as exc:
         raise fail(str(exc), exc.code) from None
+    except CheckpointError as exc:
+        raise fail(str(exc)) from None
     finally:
         dispose(store)
     typer.echo(result.text())

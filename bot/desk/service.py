@@ -83,26 +83,33 @@ def checkpoint_knowledge(
     model_dir: Path, session_factory: SessionFactory, zone_overrides: dict[str, float]
 ) -> tuple[Knowledge, ZoneThresholds]:
     """What a bot serving ``model_dir`` on this store knows (its index, taught pairs, learned wordings,
-    synonyms), and its zones, without loading the model."""
+    synonyms), and its zones, without loading the model; ``CheckpointError`` for a damaged one."""
     import json
     from dataclasses import replace
 
     from bot.answering.knowledge import Knowledge
     from bot.answering.knowledge_sync import read_knowledge
-    from training.checkpoint import MANIFEST
+    from training.checkpoint import MANIFEST, CheckpointError
     from training.retrieval.index import RetrievalIndex
     from training.retrieval.zones import ZoneThresholds
 
     real = Path(model_dir).resolve()
-    index = RetrievalIndex.load(real) if real.is_dir() else None
+    try:  # damaged: the one-line error the answer path gives (training.runtime.generate)
+        index = RetrievalIndex.load(real) if real.is_dir() else None
+        manifest_path = real / MANIFEST
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
+        zones = ZoneThresholds.from_dict(manifest.get("zones"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise CheckpointError(
+            f"{real}: the checkpoint's retrieval index or {MANIFEST} is damaged or unreadable "
+            f"({type(e).__name__}: {first}); retrain or pick another model"
+        ) from None
     knowledge = Knowledge(index)
     known = read_knowledge(session_factory, {"pairs", "wordings", "synonyms"})
     knowledge.set_live(known["pairs"])
     knowledge.set_wordings(known["wordings"])
     knowledge.set_synonyms(known["synonyms"])
-    manifest_path = real / MANIFEST
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
-    zones = ZoneThresholds.from_dict(manifest.get("zones"))
     return knowledge, replace(zones, **zone_overrides) if zone_overrides else zones
 
 

@@ -243,3 +243,21 @@ def test_qabot_gaps_refuses_a_bad_plot_path_or_period_with_one_line(store, tmp_p
     assert isinstance(result.exception, SystemExit)  # no traceback
     assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
     assert not list(tmp_path.rglob("*.png")) and not list(tmp_path.rglob(".*.tmp"))
+
+
+@pytest.mark.parametrize("damage", ["manifest", "index"])
+def test_a_damaged_checkpoint_is_a_one_line_error_for_gaps_and_review(store, tmp_path, monkeypatch, damage):
+    monkeypatch.chdir(tmp_path)
+    url = str(store.kw["bind"].url)
+    model = tmp_path / "model"
+    model.mkdir()
+    if damage == "manifest":
+        (model / "manifest.json").write_text("{", encoding="utf-8")
+    else:
+        (model / "retrieval").mkdir()
+        (model / "retrieval" / "records.json").write_text("{", encoding="utf-8")
+        (model / "retrieval" / "vectors.npy").write_bytes(b"\x93NUMPY")
+    for args in (["gaps"], ["review", "--accept", "phrasing:1"]):
+        result = CliRunner().invoke(app, [*args, "--db", url, "--model", str(model)])
+        assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+        assert result.stderr.startswith("error: ") and "damaged" in result.stderr
