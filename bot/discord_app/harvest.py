@@ -178,6 +178,11 @@ async def harvest_with_token(
         async with client:
             await client.login(token)
             channel = await client.fetch_channel(channel_id)
+            if not isinstance(channel, discord.ForumChannel) and not hasattr(channel, "history"):
+                kind = getattr(channel, "type", None) or type(channel).__name__
+                raise HarvestFailed(
+                    f"channel {channel_id} is a {kind}: give a text channel, thread or forum", EXIT_USAGE
+                )
             return await harvest_channel(channel, session_factory, known_async, trusted_roles, limit=limit)
     except discord.LoginFailure:
         raise HarvestFailed(

@@ -224,3 +224,33 @@ async def test_posts_harvested_before_do_not_use_up_a_runs_posts(store, monkeypa
     second = await harvest_channel(forum, store, known_none, TRUSTED)
     assert (first.read, second.read) == (4, 3)  # two posts, then the third (was: never read)
     assert len(proposed(store)) == 3
+
+
+def test_qabot_harvest_of_a_category_is_a_one_line_error(store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    token = "MTA5ODc2NTQzMjEwOTg3NjU0.GaBcDe.abcdefghijklmnopqrstuvwxyz0123"
+    monkeypatch.setenv("DISCORD_TOKEN", token)
+
+    class Client:  # discord.Client over HTTP, as far as the harvest uses it
+        def __init__(self, **_):
+            pass
+
+        async def __aenter__(self):
+            return self
+
+        async def __aexit__(self, *_):
+            return None
+
+        async def login(self, _token):
+            return None
+
+        async def fetch_channel(self, channel_id):
+            category = MagicMock(spec=discord.CategoryChannel, id=channel_id)  # no history: AttributeError
+            category.type = discord.ChannelType.category
+            return category
+
+    monkeypatch.setattr(discord, "Client", Client)
+    url = str(store.kw["bind"].url)
+    result = CliRunner().invoke(app, ["harvest", "--channel", "4000", "--db", url, "--model", str(tmp_path)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert "is a category" in result.stderr and token not in result.output
