@@ -289,3 +289,20 @@ def test_the_queue_length_counts_every_waiting_item_not_the_first_fifty(store, t
     result = CliRunner().invoke(app, ["review", "--db", url], catch_exceptions=False)
     assert result.stdout.startswith("63 item(s) to review: 1 phrasing(s), 1 👎'd answer(s), 61 member")
     assert "(52 shown)" in result.stdout.splitlines()[0]
+
+
+async def test_the_edit_form_submitted_from_another_guild_is_refused_on_submit(dpy, store):
+    ids = fill_queue(store)
+    buttons = await review_buttons(dpy, make_member(ADMIN_ID))
+    pressed = await press(dpy, buttons[f"downvote:{ids['downvote']}"]["edit"], make_member(ADMIN_ID))
+    [modal] = pressed.response.send_modal.await_args.args
+    for user, guild in ((make_member(666, manage_guild=True), make_guild(9999)), (make_member(99), None)):
+        submit = make_interaction(dpy, user, guild=guild)  # rights checked again when the form is sent
+        submit.message = None
+        fields = [
+            {"type": 1, "components": [{"type": 4, "custom_id": modal.answer.custom_id, "value": "X."}]}
+        ]
+        await modal._scheduled_task(submit, fields, {})
+        assert submit.response.send_message.await_args.args[0] == REFUSAL
+    with store() as s:
+        assert s.scalars(select(Correction)).all() == []
