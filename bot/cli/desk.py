@@ -81,8 +81,9 @@ def gaps(
     model_dir = model or settings.model_dir
     try:
         report = service.offline_gaps(
-            model_dir, store, settings.zone_overrides(), since=start, until=end, shown=top
-        )
+            model_dir, store, settings.zone_overrides(), since=start, until=end, shown=top,
+            guilds=settings.home_guilds,
+        )  # fmt: skip
         shares = service.read_shares(store, start, end)
     except service.DeskUnavailable as exc:
         raise fail(str(exc), EXIT_ERROR) from exc

@@ -10,6 +10,7 @@ through the torch thread, one batch.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,13 +47,17 @@ def base_encoder(index: RetrievalIndex | None) -> Embedder:
 
 
 def read_gap_rows(
-    session_factory: SessionFactory, since: datetime | None, until: datetime | None
+    session_factory: SessionFactory,
+    since: datetime | None,
+    until: datetime | None,
+    guilds: Collection[int] | None = None,
 ) -> list[dict[str, Any]]:
+    """``storage.desk.gap_questions``; ``guilds``: the home community's (another guild's are left out)."""
     from storage.changes import read_session
     from storage.desk import gap_questions
 
     with read_session(session_factory) as session:
-        return gap_questions(session, since=since, until=until)
+        return gap_questions(session, since=since, until=until, guilds=guilds)
 
 
 async def serving_gaps(
@@ -62,12 +67,13 @@ async def serving_gaps(
     since: datetime | None = None,
     until: datetime | None = None,
     shown: int = gaps_mod.SHOWN,
+    guilds: Collection[int] | None = None,
 ) -> gaps_mod.GapReport:
     """The gaps of a period as a serving bot sees them (its knowledge: the checkpoint and what was taught
-    since; its zones)."""
+    since; its zones); ``guilds``: the home community's."""
     from bot.answering import torch_thread
 
-    rows = await asyncio.to_thread(read_gap_rows, session_factory, since, until)
+    rows = await asyncio.to_thread(read_gap_rows, session_factory, since, until, guilds)
     knowledge = answerer.knowledge
     encoder = base_encoder(knowledge.base)
     found, encoded, left_out = await torch_thread.in_own_thread(gaps_mod.cluster_gaps, rows, encoder.encode)
@@ -121,11 +127,12 @@ def offline_gaps(
     since: datetime | None = None,
     until: datetime | None = None,
     shown: int = gaps_mod.SHOWN,
+    guilds: Collection[int] | None = None,
 ) -> gaps_mod.GapReport:
     """The gaps of a period for ``qabot gaps``: the checkpoint's knowledge, no model loaded."""
     knowledge, zones = checkpoint_knowledge(model_dir, session_factory, zone_overrides)
     encoder = base_encoder(knowledge.base)
-    rows = read_gap_rows(session_factory, since, until)
+    rows = read_gap_rows(session_factory, since, until, guilds)
     search = knowledge.search_many if knowledge.available else None
     return gaps_mod.find_gaps(rows, encoder.encode, search, zones, shown=shown, since=since, until=until)
 

@@ -114,3 +114,14 @@ def test_dismissing_an_unknown_or_unvoted_exchange_writes_nothing_and_waiting_co
     with store() as s:
         assert [d.exchange_id for d in s.query(Dismissal)] == [down.id]
         assert review.waiting(s)["downvote"] == 0
+
+
+def test_gap_questions_of_the_home_guilds_leave_another_guilds_out(store):
+    with store.begin() as s:
+        log(s, "Where do I park?", zone="fallback", user=1, guild_id=5151)
+        log(s, "free nitro here?", zone="fallback", user=2, guild_id=9999)
+        log(s, "asked in the terminal", zone="fallback", user=3)
+    with store() as s:
+        assert len(gap_questions(s)) == 3
+        home = [q["question"] for q in gap_questions(s, guilds={5151})]
+        assert home == ["Where do I park?", "asked in the terminal"]
