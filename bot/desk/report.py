@@ -4,6 +4,7 @@ both front ends format the same facts the same way; ``show`` is how a front end 
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -14,9 +15,14 @@ ShowText = Callable[[str, int], str]
 PLOTTED_GAPS = 10
 
 
+# Control characters and bidi overrides: a question's "\x1b]52;…" must not drive an admin's terminal.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def plain(text: str, limit: int) -> str:
-    """Someone's words on one line, cut to ``limit`` characters (the terminal shows them so)."""
-    text = " ".join(text.split())
+    """Someone's words on one line, without control characters, cut to ``limit`` characters (the terminal
+    shows them so)."""
+    text = _CONTROL.sub("", " ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -261,3 +261,14 @@ def test_a_damaged_checkpoint_is_a_one_line_error_for_gaps_and_review(store, tmp
         result = CliRunner().invoke(app, [*args, "--db", url, "--model", str(model)])
         assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
         assert result.stderr.startswith("error: ") and "damaged" in result.stderr
+
+
+def test_the_terminals_text_carries_no_control_characters_from_a_question():
+    from bot.desk.gaps import Gap, GapReport
+    from bot.desk.report import gaps_text, review_text
+
+    question = "where to park \x1b]52;c;cHduZWQ=\x07\x1b[2J now? \u202egnp.exe"  # clipboard, clear, bidi
+    text = gaps_text(GapReport([Gap(rows_of([question]), 1, [question])], 1, 1))
+    item = {"kind": "phrasing", "id": "phrasing:1", "wording": question, "question": "Q?", "askers": 1}
+    for shown in (text, review_text([item])):
+        assert not any(c in shown for c in "\x1b\x07\u202e") and "where to park" in shown
