@@ -148,7 +148,7 @@ def review(
     import asyncio
 
     from bot.desk import review as review_mod
-    from bot.desk.report import review_text
+    from bot.desk.report import plain, review_text
     from storage.db import dispose
     from training.checkpoint import CheckpointError
 
@@ -188,7 +188,7 @@ def review(
             json.dumps({"item": item, "done": decision.done, "text": decision.text}, ensure_ascii=False)
         )
     else:
-        typer.echo(decision.text.replace("`", ""))
+        typer.echo(plain(decision.text.replace("`", ""), 10_000))  # it quotes people's words
     if not decision.done:
         raise typer.Exit(EXIT_ERROR)
 
