@@ -66,11 +66,25 @@ async def said_of(message: discord.Message, trust: Trust) -> Said:
     )  # fmt: skip
 
 
-async def _history(channel: Any, trust: Trust, *, limit: int, after: int | None = None) -> list[Said]:
+async def _history(
+    channel: Any, trust: Trust, *, limit: int, after: int | None = None, earlier: list[Said] | None = None
+) -> list[Said]:
+    """``limit`` messages after ``after``, oldest first; ``earlier`` (when given) gets the messages they
+    reply to from before them (Discord sends each reply with the message it replies to): an answer read
+    by this run to a question the last run read is still found."""
     start = discord.Object(id=after) if after else None
-    return [
-        await said_of(m, trust) async for m in channel.history(limit=limit, after=start, oldest_first=True)
-    ]
+    read, replied = [], {}
+    async for m in channel.history(limit=limit, after=start, oldest_first=True):
+        read.append(await said_of(m, trust))
+        ref = m.reference.resolved if m.reference is not None else None
+        if earlier is not None and isinstance(ref, discord.Message):
+            replied[ref.id] = ref
+    seen = {s.id for s in read}
+    for ref_id, ref in sorted(replied.items()):
+        if ref_id not in seen and ref_id < (read[0].id if read else 0):
+            author = ref.author
+            earlier.append(Said(ref_id, author.id, ref.content, None, trust.note(author), author.bot))
+    return read
 
 
 async def _posts(
@@ -136,9 +150,12 @@ async def harvest_channel(
         await run(write)
         return result
     after = await run(read_cursor, channel.id)
-    messages = await _history(channel, trust, limit=limit, after=int(after) if after else None)
+    earlier: list[Said] = []
+    messages = await _history(
+        channel, trust, limit=limit, after=int(after) if after else None, earlier=earlier
+    )
     result.read = len(messages)
-    pairs = find_pairs(messages, trust)
+    pairs = find_pairs([*earlier, *messages], trust)
     answered = await known([p.question for p in pairs]) if pairs else []
     lookup = dict(zip([p.question for p in pairs], answered, strict=True))
 

@@ -254,3 +254,27 @@ def test_qabot_harvest_of_a_category_is_a_one_line_error(store, tmp_path, monkey
     result = CliRunner().invoke(app, ["harvest", "--channel", "4000", "--db", url, "--model", str(tmp_path)])
     assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
     assert "is a category" in result.stderr and token not in result.output
+
+
+async def test_an_answer_read_by_the_next_run_to_a_question_this_run_read_is_found(store):
+    records = [
+        {"id": 1, "author": 100, "roles": [], "content": "Is there a family stand at the ground?"},
+        {"id": 2, "author": 101, "roles": [], "content": "good question, anyone?"},
+        {"id": 3, "author": 200, "roles": [900], "content": "Yes, block C.", "reply_to": 1},
+    ]
+    by_id = {r["id"]: r for r in records}
+    channel = text_channel()
+
+    def history(limit=100, after=None, oldest_first=None):
+        kept = [r for r in records if after is None or r["id"] > after.id][:limit]
+        out = [message(r, channel.id) for r in kept]
+        for msg, r in zip(out, kept, strict=True):
+            if r.get("reply_to"):  # Discord sends a reply with the message it replies to
+                msg.reference.resolved = message(by_id[r["reply_to"]], channel.id)
+        return _aiter(out)
+
+    channel.history = MagicMock(side_effect=history)
+    first = await harvest_channel(channel, store, known_none, TRUSTED, limit=2)  # stops before the answer
+    second = await harvest_channel(channel, store, known_none, TRUSTED, limit=2)
+    assert (first.read, first.found, second.read, second.found) == (2, 0, 1, 1)
+    assert proposed(store) == [("Is there a family stand at the ground?", "Yes, block C.", None)]
