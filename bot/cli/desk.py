@@ -194,7 +194,9 @@ def review(
 
 
 def harvest(
-    channel: Annotated[int, typer.Option("--channel", help="The text channel, thread or forum id.")],
+    channel: Annotated[
+        int, typer.Option("--channel", min=1, max=2**63 - 1, help="The text channel, thread or forum id.")
+    ],
     db: DbOption = None,
     model: ModelOpt = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Messages to read this time.")] = 1000,

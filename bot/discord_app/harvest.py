@@ -207,5 +207,11 @@ async def harvest_with_token(
         ) from None
     except (discord.NotFound, discord.Forbidden) as e:
         raise HarvestFailed(f"cannot read channel {channel_id}: {e.text or e.status}", EXIT_ERROR) from None
-    except (discord.HTTPException, OSError) as e:
+    except discord.HTTPException as e:
+        if 400 <= e.status < 500:  # a request Discord refused (an id that is no snowflake, say)
+            raise HarvestFailed(
+                f"Discord refused to read channel {channel_id}: {e.text or e.status}", EXIT_ERROR
+            ) from None
+        raise HarvestFailed(f"Discord could not be reached: HTTP {e.status}", EXIT_UNREACHABLE) from None
+    except OSError as e:
         raise HarvestFailed(f"Discord could not be reached: {type(e).__name__}", EXIT_UNREACHABLE) from None

@@ -226,7 +226,8 @@ async def test_posts_harvested_before_do_not_use_up_a_runs_posts(store, monkeypa
     assert len(proposed(store)) == 3
 
 
-def test_qabot_harvest_of_a_category_is_a_one_line_error(store, tmp_path, monkeypatch):
+@pytest.mark.parametrize("case", ["category", "not_a_snowflake", "negative"])
+def test_qabot_harvest_of_a_category_or_a_bad_id_is_a_one_line_error(store, tmp_path, monkeypatch, case):
     monkeypatch.chdir(tmp_path)
     token = "MTA5ODc2NTQzMjEwOTg3NjU0.GaBcDe.abcdefghijklmnopqrstuvwxyz0123"
     monkeypatch.setenv("DISCORD_TOKEN", token)
@@ -245,15 +246,22 @@ def test_qabot_harvest_of_a_category_is_a_one_line_error(store, tmp_path, monkey
             return None
 
         async def fetch_channel(self, channel_id):
+            if case == "not_a_snowflake":  # was "Discord could not be reached" (exit 3)
+                response = MagicMock(status=400, reason="Bad Request")
+                raise discord.HTTPException(response, {"message": "Value is not snowflake."})
             category = MagicMock(spec=discord.CategoryChannel, id=channel_id)  # no history: AttributeError
             category.type = discord.ChannelType.category
             return category
 
     monkeypatch.setattr(discord, "Client", Client)
     url = str(store.kw["bind"].url)
-    result = CliRunner().invoke(app, ["harvest", "--channel", "4000", "--db", url, "--model", str(tmp_path)])
-    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
-    assert "is a category" in result.stderr and token not in result.output
+    channel = "-5" if case == "negative" else "4000"
+    result = CliRunner().invoke(app, ["harvest", "--channel", channel, "--db", url, "--model", str(tmp_path)])
+    assert isinstance(result.exception, SystemExit) and token not in result.output, result.output
+    said = {"category": "is a category", "not_a_snowflake": "refused to read channel 4000"}.get(
+        case, "--channel"
+    )
+    assert result.exit_code == (1 if case == "not_a_snowflake" else 2) and said in result.stderr
 
 
 async def test_an_answer_read_by_the_next_run_to_a_question_this_run_read_is_found(store):
