@@ -49,7 +49,10 @@ def gaps(
     model: ModelOpt = None,
     since: Annotated[
         str | None,
-        typer.Option(help=f"Questions from this date/time on (UTC). [default: {DEFAULT_DAYS} days ago]"),
+        typer.Option(
+            help="Questions from this date/time on (UTC). "
+            f"[default: {DEFAULT_DAYS} days before --until, or now]",
+        ),
     ] = None,
     until: Annotated[
         str | None, typer.Option(help="Questions before this date/time (a date includes that day).")
@@ -71,8 +74,8 @@ def gaps(
     from storage.db import dispose
     from training.checkpoint import CheckpointError
 
-    start = _parse_time(since, "--since") or datetime.now(UTC) - timedelta(days=DEFAULT_DAYS)
     end = _parse_time(until, "--until", end_of_day=True)
+    start = _parse_time(since, "--since") or (end or datetime.now(UTC)) - timedelta(days=DEFAULT_DAYS)
     if end is not None and end <= start:
         raise fail(f"--until ({until}) is not after --since ({start:%Y-%m-%d %H:%M})")
     if plot is not None:

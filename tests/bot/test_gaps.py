@@ -245,6 +245,14 @@ def test_qabot_gaps_refuses_a_bad_plot_path_or_period_with_one_line(store, tmp_p
     assert not list(tmp_path.rglob("*.png")) and not list(tmp_path.rglob(".*.tmp"))
 
 
+def test_qabot_gaps_until_alone_looks_at_the_thirty_days_before_it(store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    url = str(store.kw["bind"].url)
+    result = CliRunner().invoke(app, ["gaps", "--db", url, "--until", "2025-01-31", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["since"].startswith("2025-01-02")  # was: "--until is not after"
+
+
 @pytest.mark.parametrize("damage", ["manifest", "index"])
 def test_a_damaged_checkpoint_is_a_one_line_error_for_gaps_and_review(store, tmp_path, monkeypatch, damage):
     monkeypatch.chdir(tmp_path)
