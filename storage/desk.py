@@ -6,6 +6,7 @@ caller owns; rows come back as plain dicts.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import Correction, Dismissal, Exchange, Feedback, TaughtPair
+from storage.repo import discord_id
 
 __all__ = ["downvoted_answers", "gap_questions", "zone_shares"]
 
@@ -35,13 +37,18 @@ def _net_votes() -> Any:
 
 
 def gap_questions(
-    session: Session, *, since: datetime | None = None, until: datetime | None = None
+    session: Session,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    guilds: Collection[int | str] | None = None,
 ) -> list[dict[str, Any]]:
     """The questions of a period nobody has answered yet, oldest first: those the bot was not sure about
     (``why`` "unanswered": no correction, no taught pair of that wording, no wording chosen for it since)
     and the answers people 👎'd more than 👍'd that no admin corrected or judged right (``why``
     "downvoted"; ``storage.review.dismiss``). Dicts of
-    ``id``, ``question``, ``user_id``, ``created_at``, ``why``, ``message_id``, ``channel_id``."""
+    ``id``, ``question``, ``user_id``, ``created_at``, ``why``, ``message_id``, ``channel_id``. ``guilds``:
+    only those asked there or outside any guild (the home community's: ``HOME_GUILD_IDS``)."""
     corrected = exists().where(Correction.exchange_id == Exchange.id)
     taught = exists().where(TaughtPair.question_key == Exchange.question_key, TaughtPair.active.is_(True))
     net = _net_votes()
@@ -58,6 +65,9 @@ def gap_questions(
         Exchange.message_id,
         Exchange.channel_id,
     ).where(~corrected, or_(unanswered, downvoted))
+    if guilds:  # another guild's questions are not the home community's gaps
+        home = [discord_id(g) for g in guilds]
+        stmt = stmt.where(or_(Exchange.guild_id.is_(None), Exchange.guild_id.in_(home)))
     stmt = _period(stmt, since, until).order_by(Exchange.created_at, Exchange.id)
     return [
         {

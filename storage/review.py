@@ -17,16 +17,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from storage import candidates
 from storage.changes import note
 from storage.desk import downvoted_answers
-from storage.models import Dismissal, Exchange, HarvestCursor, utc_now
+from storage.models import Candidate, Dismissal, Exchange, Feedback, HarvestCursor, utc_now
 from storage.repo import add_correction, discord_id
 
-__all__ = ["KINDS", "accept_phrasing", "cursor", "dismiss", "phrasings", "queue", "set_cursor"]
+__all__ = ["KINDS", "accept_phrasing", "cursor", "dismiss", "phrasings", "queue", "set_cursor", "waiting"]
 
 KINDS = ("phrasing", "downvote", "candidate")
 
@@ -90,6 +90,18 @@ def queue(session: Session, limit: int = 50) -> list[dict[str, Any]]:
     return out
 
 
+def waiting(session: Session) -> dict[str, int]:
+    """How many items of each kind wait (all of them: ``queue`` lists at most its ``limit`` of each)."""
+    dismissed = _dismissed(session, "downvote")
+    down = downvoted_answers(session, limit=1 << 31)
+    pending = select(func.count()).select_from(Candidate).where(Candidate.status == "pending")
+    return {
+        "phrasing": len(phrasings(session, limit=1 << 31)),
+        "downvote": sum(1 for row in down if row["id"] not in dismissed),
+        "candidate": session.scalar(pending) or 0,
+    }
+
+
 def accept_phrasing(
     session: Session,
     exchange_id: int,
@@ -124,10 +136,19 @@ def accept_phrasing(
     return {"wording": row.question, "question": chosen}
 
 
+def _downvoted(session: Session, exchange_id: int) -> bool:
+    """Whether exchange ``exchange_id`` exists and has more 👎 than 👍."""
+    net = session.scalar(select(func.sum(Feedback.vote)).where(Feedback.exchange_id == exchange_id))
+    return net is not None and net < 0
+
+
 def dismiss(session: Session, kind: str, exchange_id: int, admin_id: int | str | None) -> bool:
-    """Close a review item without changing what the bot knows; False when it was dismissed already."""
+    """Close a review item without changing what the bot knows; False when it was dismissed already, or
+    is no such item (a 👎 item: an exchange with more 👎 than 👍)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    if kind == "downvote" and not _downvoted(session, exchange_id):
+        return False
     exists = session.scalar(
         select(Dismissal.id).where(Dismissal.kind == kind, Dismissal.exchange_id == exchange_id)
     )

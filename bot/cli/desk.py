@@ -49,7 +49,10 @@ def gaps(
     model: ModelOpt = None,
     since: Annotated[
         str | None,
-        typer.Option(help=f"Questions from this date/time on (UTC). [default: {DEFAULT_DAYS} days ago]"),
+        typer.Option(
+            help="Questions from this date/time on (UTC). "
+            f"[default: {DEFAULT_DAYS} days before --until, or now]",
+        ),
     ] = None,
     until: Annotated[
         str | None, typer.Option(help="Questions before this date/time (a date includes that day).")
@@ -69,23 +72,30 @@ def gaps(
     from bot.desk import service
     from bot.desk.report import gaps_png, gaps_text, shares_line
     from storage.db import dispose
+    from training.checkpoint import CheckpointError
 
-    start = _parse_time(since, "--since") or datetime.now(UTC) - timedelta(days=DEFAULT_DAYS)
     end = _parse_time(until, "--until", end_of_day=True)
+    start = _parse_time(since, "--since") or (end or datetime.now(UTC)) - timedelta(days=DEFAULT_DAYS)
+    if end is not None and end <= start:
+        raise fail(f"--until ({until}) is not after --since ({start:%Y-%m-%d %H:%M})")
+    if plot is not None:
+        _check_plot(plot)  # before the slow part
     settings, store = _open(db)
     model_dir = model or settings.model_dir
     try:
         report = service.offline_gaps(
-            model_dir, store, settings.zone_overrides(), since=start, until=end, shown=top
-        )
+            model_dir, store, settings.zone_overrides(), since=start, until=end, shown=top,
+            guilds=settings.home_guilds,
+        )  # fmt: skip
         shares = service.read_shares(store, start, end)
     except service.DeskUnavailable as exc:
         raise fail(str(exc), EXIT_ERROR) from exc
+    except CheckpointError as exc:
+        raise fail(str(exc)) from None
     finally:
         dispose(store)
     if plot is not None:
-        plot.parent.mkdir(parents=True, exist_ok=True)
-        plot.write_bytes(gaps_png(report, shares))
+        _write_plot(plot, gaps_png(report, shares))
     if as_json:
         typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
         return
@@ -93,6 +103,29 @@ def gaps(
     typer.echo(shares_line(shares))
     if plot is not None:
         typer.echo(f"wrote {plot}")
+
+
+def _check_plot(path: Path) -> None:
+    """Exit with a clear error unless a PNG can be written at ``path`` (its folder is made here)."""
+    if path.is_dir():
+        raise fail(f"--plot {path} is a folder: give a file name like {path / 'gaps.png'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(f"--plot {path}: cannot create its folder ({exc.strerror or exc})") from None
+
+
+def _write_plot(path: Path, png: bytes) -> None:
+    """Write ``png`` whole or not at all (a temporary file beside it, then renamed)."""
+    import os
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(png)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise fail(f"--plot {path}: cannot write it ({exc.strerror or exc})") from None
 
 
 ItemOpt = Annotated[str | None, typer.Option(metavar="ID", help="A review item, e.g. phrasing:12.")]
@@ -118,8 +151,9 @@ def review(
     import asyncio
 
     from bot.desk import review as review_mod
-    from bot.desk.report import review_text
+    from bot.desk.report import plain, review_text
     from storage.db import dispose
+    from training.checkpoint import CheckpointError
 
     chosen = [(a, i) for a, i in (("accept", accept), ("reject", reject), ("edit", edit)) if i]
     if len(chosen) > 1:
@@ -131,21 +165,24 @@ def review(
             if as_json:
                 typer.echo(json.dumps({"items": items}, ensure_ascii=False, indent=2, default=_json_default))
             else:
-                typer.echo(review_text(items))
+                typer.echo(review_text(items, counts=asyncio.run(review_mod.waiting(store))))
             return
         from bot.desk.service import checkpoint_knowledge
 
         action, item = chosen[0]
         knowledge = None
         if item.startswith("phrasing:"):  # the known question's answer comes from the checkpoint
-            knowledge, _ = checkpoint_knowledge(model or settings.model_dir, store, {})
+            try:
+                knowledge, _ = checkpoint_knowledge(model or settings.model_dir, store, {})
+            except CheckpointError as exc:
+                raise fail(str(exc)) from None
         try:
             decision = asyncio.run(
                 review_mod.decide(
                     store, None, item, action, admin_id, question=question, answer=answer, knowledge=knowledge
                 )
             )
-        except (review_mod.ReviewError, ValueError) as exc:
+        except (review_mod.ReviewError, ValueError, LookupError) as exc:
             raise fail(str(exc)) from exc
     finally:
         dispose(store)
@@ -154,13 +191,15 @@ def review(
             json.dumps({"item": item, "done": decision.done, "text": decision.text}, ensure_ascii=False)
         )
     else:
-        typer.echo(decision.text.replace("`", ""))
+        typer.echo(plain(decision.text.replace("`", ""), 10_000))  # it quotes people's words
     if not decision.done:
         raise typer.Exit(EXIT_ERROR)
 
 
 def harvest(
-    channel: Annotated[int, typer.Option("--channel", help="The text channel, thread or forum id.")],
+    channel: Annotated[
+        int, typer.Option("--channel", min=1, max=2**63 - 1, help="The text channel, thread or forum id.")
+    ],
     db: DbOption = None,
     model: ModelOpt = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Messages to read this time.")] = 1000,
@@ -176,6 +215,7 @@ def harvest(
 
     from bot.desk.service import checkpoint_knowledge, known_checker
     from storage.db import dispose
+    from training.checkpoint import CheckpointError
     from training.exit_codes import EXIT_USAGE
 
     settings, store = _open(db)
@@ -192,6 +232,8 @@ def harvest(
         result = asyncio.run(harvest_with_token(token, channel, store, known, trusted, limit=limit))
     except HarvestFailed as exc:
         raise fail(str(exc), exc.code) from None
+    except CheckpointError as exc:
+        raise fail(str(exc)) from None
     finally:
         dispose(store)
     typer.echo(result.text())

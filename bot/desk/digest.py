@@ -7,6 +7,7 @@ cog posts it on ``DIGEST_DAY`` at ``DIGEST_HOUR`` (UTC).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -46,17 +47,22 @@ def _read_downvoted(
 
 
 async def build_digest(
-    answerer: Answerer, session_factory: SessionFactory, now: datetime | None = None
+    answerer: Answerer,
+    session_factory: SessionFactory,
+    now: datetime | None = None,
+    guilds: Collection[int] | None = None,
 ) -> Digest:
-    """The week up to ``now``: its gaps (as ``/gaps`` finds them), answer shares, queue, 👎 answers."""
+    """The week up to ``now``: its gaps (as ``/gaps`` finds them: ``guilds``, the home community's),
+    answer shares, queue, 👎 answers."""
     from bot.desk import review
 
     until = now or datetime.now(UTC)
     since = until - WEEK
-    gaps = await service.serving_gaps(answerer, session_factory, since=since, until=until, shown=GAPS_SHOWN)
+    gaps = await service.serving_gaps(
+        answerer, session_factory, since=since, until=until, shown=GAPS_SHOWN, guilds=guilds
+    )
     shares = await asyncio.to_thread(service.read_shares, session_factory, since, until)
-    items = await review.items(session_factory)
-    queue = {k: sum(1 for i in items if i["kind"] == k) for k in ("phrasing", "downvote", "candidate")}
+    queue = await review.waiting(session_factory)
     downvoted = await asyncio.to_thread(_read_downvoted, session_factory, since, until)
     return Digest(since, until, gaps, shares, queue, downvoted)
 

@@ -9,7 +9,8 @@ What counts as answered (``find_pairs``):
 - a reply marked ✅ by the person it replied to or by a trusted member.
 An answer is its message and its author's messages right after it. ``harvest`` then leaves out what the
 bot already answers (``known``: the answer zone of the serving knowledge), what was proposed before (the
-same messages or, while pending, the same text: ``storage.candidates.propose``) and repeats within the run.
+same messages or, while pending, the same text: ``storage.candidates.propose``), repeats within the run,
+and pairs with a token-shaped secret or past the size limits (``fit``).
 """
 
 from __future__ import annotations
@@ -69,13 +70,15 @@ class HarvestResult:
     found: int = 0
     proposed: list[int] = field(default_factory=list)  # candidate ids
     known: int = 0  # the bot answers them already
+    unfit: int = 0  # left out: a secret-looking text, or past the question/answer size limits
     queued: int = 0  # proposed before (still waiting, or decided)
     last_message_id: int | None = None
 
     def text(self) -> str:
         return (
             f"Read {self.read} message(s), found {self.found} answered question(s): {len(self.proposed)} "
-            f"proposed for review, {self.known} already known, {self.queued} already proposed."
+            f"proposed for review, {self.known} already known, {self.queued} already proposed"
+            + (f", {self.unfit} left out (a token-like secret, or too long)." if self.unfit else ".")
         )
 
 
@@ -121,9 +124,14 @@ def find_pairs(messages: Sequence[Said], trusted: Callable[[Said | int], bool]) 
     return pairs
 
 
+def solved(tags: Iterable[str]) -> bool:
+    """Whether a forum post's tags mark it solved (``SOLVED_TAGS``)."""
+    return bool({t.casefold() for t in tags} & set(SOLVED_TAGS))
+
+
 def post_pair(post: Post, trusted: Callable[[Said | int], bool]) -> Pair | None:
     """A solved forum post's pair (None: not marked solved, or nobody else answered)."""
-    if not post.messages or not {t.casefold() for t in post.tags} & set(SOLVED_TAGS):
+    if not post.messages or not solved(post.tags):
         return None
     first, replies = post.messages[0], post.messages[1:]
     body = first.content.strip()
@@ -142,6 +150,17 @@ def post_pair(post: Post, trusted: Callable[[Said | int], bool]) -> Pair | None:
     i, said = (marked or by_trusted or others)[0]
     answer, _ = _answer_from(post.messages, i)
     return Pair(question, answer, first, said, "forum", markers(said)[0] if marked else None)
+
+
+def fit(pair: Pair) -> bool:
+    """Whether ``pair`` may be proposed: no token-shaped secret in it (``training.redact``: an admin
+    accepting a harvest at a glance must not teach a leaked bot token), each text within the limits a
+    taught pair obeys (``training.data.limits``)."""
+    from training.data.limits import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
+    from training.redact import TOKEN
+
+    texts = ((pair.question, MAX_QUESTION_CHARS), (pair.answer, MAX_ANSWER_CHARS))
+    return all(len(text) <= most and not TOKEN.search(text) for text, most in texts)
 
 
 def distinct(pairs: Iterable[Pair]) -> list[Pair]:
@@ -173,6 +192,9 @@ def propose_all(
 
     pairs = distinct(pairs)
     result.found += len(pairs)
+    kept = [p for p in pairs if fit(p)]
+    result.unfit += len(pairs) - len(kept)
+    pairs = kept
     answered = known([p.question for p in pairs]) if pairs else []
     for pair, is_known in zip(pairs, answered, strict=True):
         if is_known:

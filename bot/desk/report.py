@@ -4,6 +4,8 @@ both front ends format the same facts the same way; ``show`` is how a front end 
 from __future__ import annotations
 
 import io
+import re
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -13,9 +15,14 @@ ShowText = Callable[[str, int], str]
 PLOTTED_GAPS = 10
 
 
+# Control characters and bidi overrides: a question's "\x1b]52;…" must not drive an admin's terminal.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def plain(text: str, limit: int) -> str:
-    """Someone's words on one line, cut to ``limit`` characters (the terminal shows them so)."""
-    text = " ".join(text.split())
+    """Someone's words on one line, without control characters, cut to ``limit`` characters (the terminal
+    shows them so)."""
+    text = _CONTROL.sub("", " ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -73,7 +80,8 @@ def gaps_png(report: GapReport, shares: Sequence[dict[str, Any]]) -> bytes:
     fig = Figure(figsize=(9, 6), dpi=100)
     top, bottom = fig.subplots(2, 1, gridspec_kw={"height_ratios": [3, 2]})
     gaps = report.gaps[:PLOTTED_GAPS][::-1]  # largest on top
-    top.barh([plain(g.examples[0], 50) for g in gaps], [g.askers for g in gaps], color="#ED4245")
+    labels = [plain(g.examples[0], 50).replace("$", r"\$") for g in gaps]  # "$…$" is no mathtext here
+    top.barh(range(len(gaps)), [g.askers for g in gaps], color="#ED4245", tick_label=labels)
     top.set_title("Top gaps (distinct askers)")
     top.tick_params(axis="y", labelsize=7)
     days = [d["day"] for d in shares]
@@ -94,9 +102,11 @@ def gaps_png(report: GapReport, shares: Sequence[dict[str, Any]]) -> bytes:
     bottom.set_title("Answered / did you mean / not sure, share per day")
     for ax in (top, bottom):
         ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    with warnings.catch_warnings():  # emoji the font lacks are drawn as boxes, not warned about
+        warnings.filterwarnings("ignore", message="Glyph .* missing", category=UserWarning)
+        fig.tight_layout()
+        fig.savefig(buf, format="png")
     return buf.getvalue()
 
 
@@ -121,13 +131,19 @@ def review_item_text(item: dict[str, Any], show: ShowText = plain) -> str:
     )
 
 
-def review_text(items: Sequence[dict[str, Any]], show: ShowText = plain) -> str:
-    """The queue: counts per kind, then each item."""
+def review_text(
+    items: Sequence[dict[str, Any]], show: ShowText = plain, counts: dict[str, int] | None = None
+) -> str:
+    """The queue: counts per kind (``counts``: all that wait, when more than ``items``), then each item."""
     if not items:
         return "Nothing waits for review. 🎉"
-    counts = {k: sum(1 for i in items if i["kind"] == k) for k in ("phrasing", "downvote", "candidate")}
+    counts = counts or {
+        k: sum(1 for i in items if i["kind"] == k) for k in ("phrasing", "downvote", "candidate")
+    }
+    total = sum(counts.values())
+    shown = f" ({len(items)} shown)" if total > len(items) else ""
     head = (
-        f"{len(items)} item(s) to review: {counts['phrasing']} phrasing(s), {counts['downvote']} 👎'd "
-        f"answer(s), {counts['candidate']} member answer(s):"
+        f"{total} item(s) to review: {counts['phrasing']} phrasing(s), {counts['downvote']} 👎'd "
+        f"answer(s), {counts['candidate']} member answer(s){shown}:"
     )
     return "\n".join([head, *(review_item_text(i, show) for i in items)])

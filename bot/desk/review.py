@@ -54,6 +54,13 @@ async def items(session_factory: SessionFactory, limit: int = 50) -> list[dict[s
     return await async_store.run_in_session(session_factory, queue, limit)
 
 
+async def waiting(session_factory: SessionFactory) -> dict[str, int]:
+    """How many items of each kind wait, all of them (``storage.review.waiting``)."""
+    from storage.review import waiting as count
+
+    return await async_store.run_in_session(session_factory, count)
+
+
 def known_answer(knowledge: Knowledge | None, question: str) -> str | None:
     """The answer ``knowledge`` holds for known ``question`` (its index or a taught pair), or None."""
     from training.data import comparison_key
@@ -84,6 +91,22 @@ async def _refresh(answerer: Answerer | None, session_factory: SessionFactory, p
         await load_knowledge(answerer, session_factory, parts)
 
 
+def check_edit(action: str, question: str | None, answer: str | None) -> None:
+    """A ``ReviewError`` for an unknown action, an edit with nothing in it, or a text past its limit."""
+    from training.data.limits import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
+
+    if action not in ACTIONS:
+        raise ReviewError(f"action must be one of {ACTIONS}, not {action!r}")
+    if action == "edit" and not (question or answer):
+        raise ReviewError("an edit needs the corrected question or answer")
+    for what, text, most in (
+        ("question", question, MAX_QUESTION_CHARS),
+        ("answer", answer, MAX_ANSWER_CHARS),
+    ):
+        if text and len(text.strip()) > most:
+            raise ReviewError(f"the {what} has {len(text.strip()):,} characters; the limit is {most:,}")
+
+
 async def decide(
     session_factory: SessionFactory,
     answerer: Answerer | None,
@@ -99,11 +122,8 @@ async def decide(
     the serving one (applied to it at once); without one, ``knowledge`` finds known questions' answers."""
     from storage import candidates, repo, review
 
-    if action not in ACTIONS:
-        raise ReviewError(f"action must be one of {ACTIONS}, not {action!r}")
     kind, number = parse_item(item_id)
-    if action == "edit" and not (question or answer):
-        raise ReviewError("an edit needs the corrected question or answer")
+    check_edit(action, question, answer)
     if kind == "phrasing":
         if action == "reject":
             row = await async_store.exchange(session_factory, number)
@@ -116,6 +136,11 @@ async def decide(
         chosen = await async_store.run_in_session(session_factory, _chosen, number)
         target = (question or "").strip() or chosen
         known = (answer or "").strip() or await _known_answer(answerer, knowledge, target or "")
+        if chosen is not None and not known:  # "answered as" a question nobody answers: refuse
+            raise ReviewError(
+                f"“{target}” is not a known question (any more): edit {item_id} with the question it "
+                "means or an answer"
+            )
         done = await async_store.run_in_session(
             session_factory, review.accept_phrasing, number, admin_id, question=target, answer=known
         )
@@ -132,9 +157,15 @@ async def decide(
                 session_factory, review.dismiss, "downvote", number, admin_id
             )
             return Decision(
-                fresh, "Dismissed: the answer stands." if fresh else f"{item_id} was dismissed already."
+                fresh,
+                "Dismissed: the answer stands."
+                if fresh
+                else f"{item_id} was dismissed already (or is no 👎'd answer).",
             )
-        await async_store.run_in_session(session_factory, repo.add_correction, number, answer, admin_id)
+        try:
+            await async_store.run_in_session(session_factory, repo.add_correction, number, answer, admin_id)
+        except LookupError:
+            return Decision(False, f"{item_id} is no longer waiting.")
         await _refresh(answerer, session_factory, {"pairs"})
         return Decision(
             True, "Corrected: the new answer is served from now on and part of the next `/retrain`."

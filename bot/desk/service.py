@@ -10,6 +10,7 @@ through the torch thread, one batch.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,13 +47,17 @@ def base_encoder(index: RetrievalIndex | None) -> Embedder:
 
 
 def read_gap_rows(
-    session_factory: SessionFactory, since: datetime | None, until: datetime | None
+    session_factory: SessionFactory,
+    since: datetime | None,
+    until: datetime | None,
+    guilds: Collection[int] | None = None,
 ) -> list[dict[str, Any]]:
+    """``storage.desk.gap_questions``; ``guilds``: the home community's (another guild's are left out)."""
     from storage.changes import read_session
     from storage.desk import gap_questions
 
     with read_session(session_factory) as session:
-        return gap_questions(session, since=since, until=until)
+        return gap_questions(session, since=since, until=until, guilds=guilds)
 
 
 async def serving_gaps(
@@ -62,12 +67,13 @@ async def serving_gaps(
     since: datetime | None = None,
     until: datetime | None = None,
     shown: int = gaps_mod.SHOWN,
+    guilds: Collection[int] | None = None,
 ) -> gaps_mod.GapReport:
     """The gaps of a period as a serving bot sees them (its knowledge: the checkpoint and what was taught
-    since; its zones)."""
+    since; its zones); ``guilds``: the home community's."""
     from bot.answering import torch_thread
 
-    rows = await asyncio.to_thread(read_gap_rows, session_factory, since, until)
+    rows = await asyncio.to_thread(read_gap_rows, session_factory, since, until, guilds)
     knowledge = answerer.knowledge
     encoder = base_encoder(knowledge.base)
     found, encoded, left_out = await torch_thread.in_own_thread(gaps_mod.cluster_gaps, rows, encoder.encode)
@@ -83,26 +89,33 @@ def checkpoint_knowledge(
     model_dir: Path, session_factory: SessionFactory, zone_overrides: dict[str, float]
 ) -> tuple[Knowledge, ZoneThresholds]:
     """What a bot serving ``model_dir`` on this store knows (its index, taught pairs, learned wordings,
-    synonyms), and its zones, without loading the model."""
+    synonyms), and its zones, without loading the model; ``CheckpointError`` for a damaged one."""
     import json
     from dataclasses import replace
 
     from bot.answering.knowledge import Knowledge
     from bot.answering.knowledge_sync import read_knowledge
-    from training.checkpoint import MANIFEST
+    from training.checkpoint import MANIFEST, CheckpointError
     from training.retrieval.index import RetrievalIndex
     from training.retrieval.zones import ZoneThresholds
 
     real = Path(model_dir).resolve()
-    index = RetrievalIndex.load(real) if real.is_dir() else None
+    try:  # damaged: the one-line error the answer path gives (training.runtime.generate)
+        index = RetrievalIndex.load(real) if real.is_dir() else None
+        manifest_path = real / MANIFEST
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
+        zones = ZoneThresholds.from_dict(manifest.get("zones"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise CheckpointError(
+            f"{real}: the checkpoint's retrieval index or {MANIFEST} is damaged or unreadable "
+            f"({type(e).__name__}: {first}); retrain or pick another model"
+        ) from None
     knowledge = Knowledge(index)
     known = read_knowledge(session_factory, {"pairs", "wordings", "synonyms"})
     knowledge.set_live(known["pairs"])
     knowledge.set_wordings(known["wordings"])
     knowledge.set_synonyms(known["synonyms"])
-    manifest_path = real / MANIFEST
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else {}
-    zones = ZoneThresholds.from_dict(manifest.get("zones"))
     return knowledge, replace(zones, **zone_overrides) if zone_overrides else zones
 
 
@@ -114,11 +127,12 @@ def offline_gaps(
     since: datetime | None = None,
     until: datetime | None = None,
     shown: int = gaps_mod.SHOWN,
+    guilds: Collection[int] | None = None,
 ) -> gaps_mod.GapReport:
     """The gaps of a period for ``qabot gaps``: the checkpoint's knowledge, no model loaded."""
     knowledge, zones = checkpoint_knowledge(model_dir, session_factory, zone_overrides)
     encoder = base_encoder(knowledge.base)
-    rows = read_gap_rows(session_factory, since, until)
+    rows = read_gap_rows(session_factory, since, until, guilds)
     search = knowledge.search_many if knowledge.available else None
     return gaps_mod.find_gaps(rows, encoder.encode, search, zones, shown=shown, since=since, until=until)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import discord
 
-from bot.desk.harvest import CHECK, HarvestResult, Post, Said, find_pairs, post_pair, propose_all
+from bot.desk.harvest import CHECK, HarvestResult, Post, Said, find_pairs, post_pair, propose_all, solved
 
 log = logging.getLogger(__name__)
 
@@ -66,23 +66,41 @@ async def said_of(message: discord.Message, trust: Trust) -> Said:
     )  # fmt: skip
 
 
-async def _history(channel: Any, trust: Trust, *, limit: int, after: int | None = None) -> list[Said]:
+async def _history(
+    channel: Any, trust: Trust, *, limit: int, after: int | None = None, earlier: list[Said] | None = None
+) -> list[Said]:
+    """``limit`` messages after ``after``, oldest first; ``earlier`` (when given) gets the messages they
+    reply to from before them (Discord sends each reply with the message it replies to): an answer read
+    by this run to a question the last run read is still found."""
     start = discord.Object(id=after) if after else None
-    return [
-        await said_of(m, trust) async for m in channel.history(limit=limit, after=start, oldest_first=True)
-    ]
+    read, replied = [], {}
+    async for m in channel.history(limit=limit, after=start, oldest_first=True):
+        read.append(await said_of(m, trust))
+        ref = m.reference.resolved if m.reference is not None else None
+        if earlier is not None and isinstance(ref, discord.Message):
+            replied[ref.id] = ref
+    seen = {s.id for s in read}
+    for ref_id, ref in sorted(replied.items()):
+        if ref_id not in seen and ref_id < (read[0].id if read else 0):
+            author = ref.author
+            earlier.append(Said(ref_id, author.id, ref.content, None, trust.note(author), author.bot))
+    return read
 
 
 async def _posts(
     forum: discord.ForumChannel, trust: Trust, done: Callable[[int], Any], limit: int
 ) -> list[Post]:
-    """The forum's posts not harvested yet (``done``: async, per thread id), up to ``limit`` messages."""
+    """The forum's posts marked solved and not harvested yet (``done``: async, per thread id), at most
+    ``FORUM_POSTS`` posts and ``limit`` messages. A post not marked solved is not read (nor remembered):
+    a later run harvests it once it is."""
     threads = list(forum.threads)
     async for thread in forum.archived_threads(limit=FORUM_POSTS):
         threads.append(thread)
     posts, read = [], 0
-    for thread in threads[:FORUM_POSTS]:
-        if read >= limit or await done(thread.id):
+    for thread in threads:
+        if read >= limit or len(posts) >= FORUM_POSTS:
+            break
+        if not solved(t.name for t in thread.applied_tags) or await done(thread.id):
             continue
         messages = await _history(thread, trust, limit=min(100, limit - read))
         read += len(messages)
@@ -132,9 +150,12 @@ async def harvest_channel(
         await run(write)
         return result
     after = await run(read_cursor, channel.id)
-    messages = await _history(channel, trust, limit=limit, after=int(after) if after else None)
+    earlier: list[Said] = []
+    messages = await _history(
+        channel, trust, limit=limit, after=int(after) if after else None, earlier=earlier
+    )
     result.read = len(messages)
-    pairs = find_pairs(messages, trust)
+    pairs = find_pairs([*earlier, *messages], trust)
     answered = await known([p.question for p in pairs]) if pairs else []
     lookup = dict(zip([p.question for p in pairs], answered, strict=True))
 
@@ -174,6 +195,11 @@ async def harvest_with_token(
         async with client:
             await client.login(token)
             channel = await client.fetch_channel(channel_id)
+            if not isinstance(channel, discord.ForumChannel) and not hasattr(channel, "history"):
+                kind = getattr(channel, "type", None) or type(channel).__name__
+                raise HarvestFailed(
+                    f"channel {channel_id} is a {kind}: give a text channel, thread or forum", EXIT_USAGE
+                )
             return await harvest_channel(channel, session_factory, known_async, trusted_roles, limit=limit)
     except discord.LoginFailure:
         raise HarvestFailed(
@@ -181,5 +207,11 @@ async def harvest_with_token(
         ) from None
     except (discord.NotFound, discord.Forbidden) as e:
         raise HarvestFailed(f"cannot read channel {channel_id}: {e.text or e.status}", EXIT_ERROR) from None
-    except (discord.HTTPException, OSError) as e:
+    except discord.HTTPException as e:
+        if 400 <= e.status < 500:  # a request Discord refused (an id that is no snowflake, say)
+            raise HarvestFailed(
+                f"Discord refused to read channel {channel_id}: {e.text or e.status}", EXIT_ERROR
+            ) from None
+        raise HarvestFailed(f"Discord could not be reached: HTTP {e.status}", EXIT_UNREACHABLE) from None
+    except OSError as e:
         raise HarvestFailed(f"Discord could not be reached: {type(e).__name__}", EXIT_UNREACHABLE) from None

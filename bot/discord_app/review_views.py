@@ -1,5 +1,6 @@
 """The review queue's buttons and Edit form on Discord: Accept / Edit / Reject under each item of
-``/review`` (``bot.desk.review`` decides; this module only talks to Discord).
+``/review`` (``bot.desk.review`` decides; this module only talks to Discord, and accepts a member's answer
+through ``bot.discord_app.review.accept``, as that answer's own post in the escalation channel does).
 
 Each button is a ``discord.ui.DynamicItem`` whose custom id carries the action and the item
 (``qabot:review:accept:phrasing:12``), so buttons keep working after a restart (the desk cog registers the
@@ -44,6 +45,34 @@ def review_view(item_id: str) -> discord.ui.View:
     for action, label in LABELS[kind]:
         view.add_item(ReviewButton(action, item_id, label))
     return view
+
+
+async def _decide(
+    bot: Any,
+    item_id: str,
+    action: str,
+    admin_id: int,
+    *,
+    question: str | None = None,
+    answer: str | None = None,
+) -> review.Decision:
+    """``review.decide``, but a member's answer is accepted the way its escalation-channel post accepts it
+    (``bot.discord_app.review.accept``: the asker's own wording learned too, the asker told, the
+    question's escalation post closed): one way to accept it on Discord, whichever button was pressed."""
+    kind, number = review.parse_item(item_id)
+    if kind != "candidate" or action == "reject":
+        return await review.decide(
+            bot.session_factory, bot.answerer, item_id, action, admin_id, question=question, answer=answer
+        )
+    from bot.discord_app import review as members
+
+    review.check_edit(action, question, answer)
+    accepted = await members.accept(bot, number, admin_id, question=question, answer=answer)
+    if accepted is None:
+        return review.Decision(False, f"{item_id} is no longer waiting.")
+    return review.Decision(
+        True, f"Learned “{accepted['question']}”: answered from now on, and part of the next `/retrain`."
+    )
 
 
 async def _admin(interaction: discord.Interaction, item_id: str) -> bool:
@@ -103,11 +132,11 @@ class ReviewButton(
                 await interaction.response.send_modal(ReviewEditModal(self.item_id, current))
                 return
             await interaction.response.defer()
-            decision = await review.decide(
-                bot.session_factory, bot.answerer, self.item_id, self.action, interaction.user.id
-            )
+            decision = await _decide(bot, self.item_id, self.action, interaction.user.id)
             log.info("%s: %s %s", describe(interaction.user), self.action, self.item_id)
             await _decided(interaction, decision, self.action)
+        except review.ReviewError as exc:  # the admin's to fix (e.g. Edit a phrasing of a gone question)
+            await respond(interaction, str(exc))
         except Exception:
             log.exception("review %s of %s failed", self.action, self.item_id)
             await respond(interaction, FAILED)
@@ -141,10 +170,14 @@ class ReviewEditModal(discord.ui.Modal):
         await interaction.response.defer()
         bot = interaction.client
         question = self.question.value.strip() if self.kind != "downvote" else None
-        decision = await review.decide(
-            bot.session_factory, bot.answerer, self.item_id, "edit", interaction.user.id,
-            question=question or None, answer=self.answer.value.strip() or None,
-        )  # fmt: skip
+        try:
+            decision = await _decide(
+                bot, self.item_id, "edit", interaction.user.id,
+                question=question or None, answer=self.answer.value.strip() or None,
+            )  # fmt: skip
+        except review.ReviewError as exc:
+            await respond(interaction, str(exc))
+            return
         log.info("%s: edit %s", describe(interaction.user), self.item_id)
         await _decided(interaction, decision, "edit")
 

@@ -28,14 +28,14 @@ def fake_generator() -> FakeGenerator:
     )
 
 
-def log_unanswered(store, questions: list[str], *, first_user: int = 100) -> list[int]:
+def log_unanswered(store, questions: list[str], *, first_user: int = 100, guild: int = 5151) -> list[int]:
     """Log ``questions`` as Discord exchanges the bot was not sure about, one asker each."""
     ids = []
     with store.begin() as session:
         for i, question in enumerate(questions):
             row = repo.log_exchange(
                 session, question=question, answer="I'm not sure about that yet.", model_version="fake-v1",
-                confidence=0.1, unanswered=True, latency_ms=1.0, source="discord", guild_id=5151,
+                confidence=0.1, unanswered=True, latency_ms=1.0, source="discord", guild_id=guild,
                 channel_id=77, message_id=9000 + first_user + i, user_id=first_user + i, zone="fallback",
             )  # fmt: skip
             ids.append(row.id)
@@ -73,3 +73,16 @@ async def test_gaps_with_nothing_unanswered_says_so(dpy):
     await invoke(dpy, "gaps", interaction)
     [summary] = interaction.followup.send.await_args_list
     assert "Nothing waits" in summary.args[0]
+
+
+async def test_another_guilds_questions_are_no_gaps_of_the_home_community(dpy, store):
+    log_unanswered(store, PARKING)
+    log_unanswered(store, WIFI, first_user=200, guild=9999)  # a server anybody made, flooding the desk
+    interaction = make_interaction(dpy, make_member(ADMIN_ID))
+    await invoke(dpy, "gaps", interaction)
+    sends = interaction.followup.send.await_args_list
+    assert sends[0].args[0].startswith("1 gap(s) from 6 unanswered") and len(sends) == 2
+    from bot.desk.digest import build_digest
+
+    digest = await build_digest(dpy.answerer, store, guilds=dpy.settings.home_guilds)
+    assert (digest.gaps.considered, len(digest.gaps.gaps)) == (6, 1)  # the weekly digest's gaps too

@@ -215,3 +215,68 @@ def test_a_gap_the_bot_now_answers_is_counted_as_covered_and_left_out(e5):
     assert (kept[0].nearest, kept[0].nearest_score) == (taught, 0.6)
     kept, covered = annotate(gaps, found, None)  # no zones: nothing counts as covered
     assert covered == 0 and len(kept) == 2
+
+
+def test_a_question_that_reads_as_mathtext_is_plotted_as_typed():
+    from bot.desk.gaps import Gap, GapReport
+    from bot.desk.report import gaps_png
+
+    # "$^$" or "$\undefined$" in a label made matplotlib raise at savefig: /gaps failed altogether.
+    odd = ["is it $^$ ok", r"a $\undefinedcmd$ b", "x $_{$ y", "x $_{$ y"]  # the last two: one label each
+    gaps = [Gap(rows_of([q]), 1, [q]) for q in odd]
+    png = gaps_png(GapReport(gaps, len(odd), len(odd)), [])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("where", ["folder", "under_a_file", "past_until"])
+def test_qabot_gaps_refuses_a_bad_plot_path_or_period_with_one_line(store, tmp_path, monkeypatch, where):
+    monkeypatch.chdir(tmp_path)
+    url = str(store.kw["bind"].url)
+    (tmp_path / "file").write_text("x")
+    args = {
+        "folder": ["--plot", str(tmp_path)],
+        "under_a_file": ["--plot", str(tmp_path / "file" / "gaps.png")],
+        "past_until": ["--since", "2025-02-01", "--until", "2025-01-01"],
+    }[where]
+    result = CliRunner().invoke(app, ["gaps", "--db", url, *args])
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # no traceback
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert not list(tmp_path.rglob("*.png")) and not list(tmp_path.rglob(".*.tmp"))
+
+
+def test_qabot_gaps_until_alone_looks_at_the_thirty_days_before_it(store, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    url = str(store.kw["bind"].url)
+    result = CliRunner().invoke(app, ["gaps", "--db", url, "--until", "2025-01-31", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["since"].startswith("2025-01-02")  # was: "--until is not after"
+
+
+@pytest.mark.parametrize("damage", ["manifest", "index"])
+def test_a_damaged_checkpoint_is_a_one_line_error_for_gaps_and_review(store, tmp_path, monkeypatch, damage):
+    monkeypatch.chdir(tmp_path)
+    url = str(store.kw["bind"].url)
+    model = tmp_path / "model"
+    model.mkdir()
+    if damage == "manifest":
+        (model / "manifest.json").write_text("{", encoding="utf-8")
+    else:
+        (model / "retrieval").mkdir()
+        (model / "retrieval" / "records.json").write_text("{", encoding="utf-8")
+        (model / "retrieval" / "vectors.npy").write_bytes(b"\x93NUMPY")
+    for args in (["gaps"], ["review", "--accept", "phrasing:1"]):
+        result = CliRunner().invoke(app, [*args, "--db", url, "--model", str(model)])
+        assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+        assert result.stderr.startswith("error: ") and "damaged" in result.stderr
+
+
+def test_the_terminals_text_carries_no_control_characters_from_a_question():
+    from bot.desk.gaps import Gap, GapReport
+    from bot.desk.report import gaps_text, review_text
+
+    question = "where to park \x1b]52;c;cHduZWQ=\x07\x1b[2J now? \u202egnp.exe"  # clipboard, clear, bidi
+    text = gaps_text(GapReport([Gap(rows_of([question]), 1, [question])], 1, 1))
+    item = {"kind": "phrasing", "id": "phrasing:1", "wording": question, "question": "Q?", "askers": 1}
+    for shown in (text, review_text([item])):
+        assert not any(c in shown for c in "\x1b\x07\u202e") and "where to park" in shown

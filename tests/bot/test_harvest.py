@@ -153,7 +153,7 @@ async def test_without_trusted_roles_only_marked_answers_count(store):
 
 async def test_a_forums_solved_posts_are_proposed_with_the_marked_answer(store):
     result = await harvest_channel(forum_channel(), store, known_none, TRUSTED)
-    assert result.read == 7
+    assert result.read == 5  # the post not marked solved is not read
     assert proposed(store) == [
         ("Where do I collect my season ticket?\nI renewed online last week.",
          "At the ticket office, gate 4, with your ID.", None),
@@ -180,3 +180,109 @@ def test_qabot_harvest_without_a_token_fails_fast(store, tmp_path, monkeypatch):
     url = str(store.kw["bind"].url)
     result = CliRunner().invoke(app, ["harvest", "--channel", "4000", "--db", url])
     assert result.exit_code == 2 and "set DISCORD_TOKEN" in result.output
+
+
+async def test_a_reply_with_a_token_shaped_secret_or_past_the_limits_is_not_proposed(store):
+    from training.data.limits import MAX_ANSWER_CHARS
+
+    token = "MTA5ODc2NTQzMjEwOTg3NjU0.GaBcDe.abcdefghijklmnopqrstuvwxyz0123"
+    records = [
+        {"id": 1, "author": 100, "roles": [], "content": "How do I log the bot in?"},
+        {"id": 2, "author": 200, "roles": [900], "content": f"Use this: {token}", "reply_to": 1},
+        {"id": 3, "author": 101, "roles": [], "content": "What are the ground rules here?"},
+        {"id": 4, "author": 200, "roles": [900], "content": "r" * 1900, "reply_to": 3},
+        *({"id": 5 + i, "author": 200, "roles": [900], "content": "r" * 1900} for i in range(2)),
+        {"id": 10, "author": 102, "roles": [], "content": "Is there a family stand?"},
+        {"id": 11, "author": 200, "roles": [900], "content": "Yes, block C.", "reply_to": 10},
+    ]
+    channel = text_channel()
+    channel.history = history_of(records, channel.id)
+    result = await harvest_channel(channel, store, known_none, TRUSTED)
+    assert (result.found, result.unfit, len(result.proposed)) == (3, 2, 1)  # the joined answer: 5,702 chars
+    assert MAX_ANSWER_CHARS < 3 * 1900 and "2 left out" in result.text()
+    assert proposed(store) == [("Is there a family stand?", "Yes, block C.", None)]
+
+
+async def test_a_forum_post_marked_solved_after_a_harvest_is_harvested_by_the_next(store):
+    forum = forum_channel()
+    await harvest_channel(forum, store, known_none, TRUSTED)
+    assert len(proposed(store)) == 2
+    [later] = [t for t in forum.threads if t.id == 5002]
+    later.applied_tags[0].name = "Solved"  # the asker marks it solved a day later
+    again = await harvest_channel(forum, store, known_none, TRUSTED)
+    assert again.read == 2 and [q for q, _, _ in proposed(store)][-1].startswith("Is there a family section?")
+
+
+async def test_posts_harvested_before_do_not_use_up_a_runs_posts(store, monkeypatch):
+    from bot.discord_app import harvest
+
+    monkeypatch.setattr(harvest, "FORUM_POSTS", 2)
+    forum = forum_channel()
+    for thread in forum.threads:
+        thread.applied_tags[0].name = "Solved"
+    first = await harvest_channel(forum, store, known_none, TRUSTED)
+    second = await harvest_channel(forum, store, known_none, TRUSTED)
+    assert (first.read, second.read) == (4, 3)  # two posts, then the third (was: never read)
+    assert len(proposed(store)) == 3
+
+
+@pytest.mark.parametrize("case", ["category", "not_a_snowflake", "negative"])
+def test_qabot_harvest_of_a_category_or_a_bad_id_is_a_one_line_error(store, tmp_path, monkeypatch, case):
+    monkeypatch.chdir(tmp_path)
+    token = "MTA5ODc2NTQzMjEwOTg3NjU0.GaBcDe.abcdefghijklmnopqrstuvwxyz0123"
+    monkeypatch.setenv("DISCORD_TOKEN", token)
+
+    class Client:  # discord.Client over HTTP, as far as the harvest uses it
+        def __init__(self, **_):
+            pass
+
+        async def __aenter__(self):
+            return self
+
+        async def __aexit__(self, *_):
+            return None
+
+        async def login(self, _token):
+            return None
+
+        async def fetch_channel(self, channel_id):
+            if case == "not_a_snowflake":  # was "Discord could not be reached" (exit 3)
+                response = MagicMock(status=400, reason="Bad Request")
+                raise discord.HTTPException(response, {"message": "Value is not snowflake."})
+            category = MagicMock(spec=discord.CategoryChannel, id=channel_id)  # no history: AttributeError
+            category.type = discord.ChannelType.category
+            return category
+
+    monkeypatch.setattr(discord, "Client", Client)
+    url = str(store.kw["bind"].url)
+    channel = "-5" if case == "negative" else "4000"
+    result = CliRunner().invoke(app, ["harvest", "--channel", channel, "--db", url, "--model", str(tmp_path)])
+    assert isinstance(result.exception, SystemExit) and token not in result.output, result.output
+    said = {"category": "is a category", "not_a_snowflake": "refused to read channel 4000"}.get(
+        case, "--channel"
+    )
+    assert result.exit_code == (1 if case == "not_a_snowflake" else 2) and said in result.stderr
+
+
+async def test_an_answer_read_by_the_next_run_to_a_question_this_run_read_is_found(store):
+    records = [
+        {"id": 1, "author": 100, "roles": [], "content": "Is there a family stand at the ground?"},
+        {"id": 2, "author": 101, "roles": [], "content": "good question, anyone?"},
+        {"id": 3, "author": 200, "roles": [900], "content": "Yes, block C.", "reply_to": 1},
+    ]
+    by_id = {r["id"]: r for r in records}
+    channel = text_channel()
+
+    def history(limit=100, after=None, oldest_first=None):
+        kept = [r for r in records if after is None or r["id"] > after.id][:limit]
+        out = [message(r, channel.id) for r in kept]
+        for msg, r in zip(out, kept, strict=True):
+            if r.get("reply_to"):  # Discord sends a reply with the message it replies to
+                msg.reference.resolved = message(by_id[r["reply_to"]], channel.id)
+        return _aiter(out)
+
+    channel.history = MagicMock(side_effect=history)
+    first = await harvest_channel(channel, store, known_none, TRUSTED, limit=2)  # stops before the answer
+    second = await harvest_channel(channel, store, known_none, TRUSTED, limit=2)
+    assert (first.read, first.found, second.read, second.found) == (2, 0, 1, 1)
+    assert proposed(store) == [("Is there a family stand at the ground?", "Yes, block C.", None)]

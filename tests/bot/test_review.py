@@ -216,3 +216,93 @@ async def test_the_terminal_lists_the_queue_and_decides_an_item(answerer, store)
     await terminal.handle(f"/review edit candidate:{ids['candidate']} | Yes, in every match since 2019.")
     assert "Learned pair #" in out.getvalue().splitlines()[-1]
     assert (await answerer.answer("Is VAR used in the league?")).text == "Yes, in every match since 2019."
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--reject", "downvote:999999"],  # no such exchange: was an IntegrityError traceback
+        ["--accept", "downvote:PHRASING"],  # an exchange nobody 👎'd: was "Dismissed"
+        ["--edit", "downvote:999999", "--answer", "x"],  # was a LookupError traceback
+        ["--accept", "candidate:999"],
+        ["--accept", "phrasing:DOWNVOTE"],  # an id of the wrong kind
+    ],
+)
+def test_qabot_review_of_an_unknown_or_wrong_kind_id_changes_nothing(store, tmp_path, monkeypatch, args):
+    from storage.models import Dismissal
+
+    monkeypatch.chdir(tmp_path)
+    ids = fill_queue(store)
+    args = [
+        a.replace("PHRASING", str(ids["phrasing"])).replace("DOWNVOTE", str(ids["downvote"])) for a in args
+    ]
+    url = str(store.kw["bind"].url)
+    result = CliRunner().invoke(app, ["review", "--db", url, "--model", str(tmp_path / "none"), *args])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "no longer waiting" in result.stdout or "no 👎'd answer" in result.stdout
+    with store() as s:
+        assert s.scalars(select(Dismissal)).all() == [] and s.scalars(select(Correction)).all() == []
+        assert s.scalars(select(TaughtPair)).all() == []
+        assert not s.get(Exchange, ids["phrasing"]).chosen_by_admin
+
+
+async def test_a_phrasing_of_a_question_nobody_answers_any_more_is_not_accepted_as_is(dpy, store):
+    ids = fill_queue(store)
+    with store.begin() as s:  # the known question it was chosen as is gone (retrained away)
+        s.get(Exchange, ids["phrasing"]).chosen_question = "Who was the referee in 1930?"
+    buttons = await review_buttons(dpy, make_member(ADMIN_ID))
+    pressed = await press(dpy, buttons[f"phrasing:{ids['phrasing']}"]["accept"], make_member(ADMIN_ID))
+    sent = [
+        c.args[0] for m in (pressed.response.send_message, pressed.followup.send) for c in m.await_args_list
+    ]
+    [said] = sent
+    assert "is not a known question" in said and "edit" in said  # the reason, not "that command failed"
+    with store() as s:
+        assert not s.get(Exchange, ids["phrasing"]).chosen_by_admin
+        assert s.scalars(select(Correction)).all() == []
+
+
+async def test_an_edit_past_the_answer_limit_is_refused(store):
+    from bot.desk import review
+    from training.data.limits import MAX_ANSWER_CHARS
+
+    ids = fill_queue(store)
+    with pytest.raises(review.ReviewError, match="limit"):
+        await review.decide(
+            store, None, f"downvote:{ids['downvote']}", "edit", ADMIN_ID, answer="x" * (MAX_ANSWER_CHARS + 1)
+        )
+    with store() as s:
+        assert s.scalars(select(Correction)).all() == []
+
+
+def test_the_queue_length_counts_every_waiting_item_not_the_first_fifty(store, tmp_path, monkeypatch):
+    from storage.review import waiting
+
+    monkeypatch.chdir(tmp_path)
+    fill_queue(store)
+    with store.begin() as s:
+        for i in range(60):
+            candidates.propose(s, question=f"Question number {i}?", answer="Yes.", source="reply")
+    with store() as s:
+        assert waiting(s) == {"phrasing": 1, "downvote": 1, "candidate": 61}
+    url = str(store.kw["bind"].url)
+    result = CliRunner().invoke(app, ["review", "--db", url], catch_exceptions=False)
+    assert result.stdout.startswith("63 item(s) to review: 1 phrasing(s), 1 👎'd answer(s), 61 member")
+    assert "(52 shown)" in result.stdout.splitlines()[0]
+
+
+async def test_the_edit_form_submitted_from_another_guild_is_refused_on_submit(dpy, store):
+    ids = fill_queue(store)
+    buttons = await review_buttons(dpy, make_member(ADMIN_ID))
+    pressed = await press(dpy, buttons[f"downvote:{ids['downvote']}"]["edit"], make_member(ADMIN_ID))
+    [modal] = pressed.response.send_modal.await_args.args
+    for user, guild in ((make_member(666, manage_guild=True), make_guild(9999)), (make_member(99), None)):
+        submit = make_interaction(dpy, user, guild=guild)  # rights checked again when the form is sent
+        submit.message = None
+        fields = [
+            {"type": 1, "components": [{"type": 4, "custom_id": modal.answer.custom_id, "value": "X."}]}
+        ]
+        await modal._scheduled_task(submit, fields, {})
+        assert submit.response.send_message.await_args.args[0] == REFUSAL
+    with store() as s:
+        assert s.scalars(select(Correction)).all() == []

@@ -94,3 +94,34 @@ def test_a_harvest_cursor_moves_forward(store):
     with store() as s:
         assert review.cursor(s, 77) == "1050"
         assert s.get(review.HarvestCursor, "77").messages_read == 15
+
+
+def test_dismissing_an_unknown_or_unvoted_exchange_writes_nothing_and_waiting_counts_all(store):
+    from storage import candidates
+    from storage.models import Dismissal
+
+    with store.begin() as s:
+        plain = log(s, "Who won in 2014?", zone="answer", user=1)
+        down = log(s, "Who won in 2010?", zone="answer", user=2)
+        votes.set_vote(s, down.id, 3, -1)
+        for i in range(3):
+            candidates.propose(s, question=f"Question number {i}?", answer="Yes.", source="reply")
+    with store.begin() as s:  # was a FOREIGN KEY error (PostgreSQL: the transaction aborted)
+        assert not review.dismiss(s, "downvote", 999_999, 7)
+        assert not review.dismiss(s, "downvote", plain.id, 7)  # nobody 👎'd it: no such item
+        assert review.waiting(s) == {"phrasing": 0, "downvote": 1, "candidate": 3}
+        assert review.dismiss(s, "downvote", down.id, 7)
+    with store() as s:
+        assert [d.exchange_id for d in s.query(Dismissal)] == [down.id]
+        assert review.waiting(s)["downvote"] == 0
+
+
+def test_gap_questions_of_the_home_guilds_leave_another_guilds_out(store):
+    with store.begin() as s:
+        log(s, "Where do I park?", zone="fallback", user=1, guild_id=5151)
+        log(s, "free nitro here?", zone="fallback", user=2, guild_id=9999)
+        log(s, "asked in the terminal", zone="fallback", user=3)
+    with store() as s:
+        assert len(gap_questions(s)) == 3
+        home = [q["question"] for q in gap_questions(s, guilds={5151})]
+        assert home == ["Where do I park?", "asked in the terminal"]

@@ -83,7 +83,8 @@ class Desk(AdminCog):
         channel = self.bot.get_channel(channel_id) if channel_id else None
         if channel is None:
             return None
-        digest = await build_digest(self.bot.answerer, self.bot.session_factory, now)
+        home = self.bot.settings.home_guilds
+        digest = await build_digest(self.bot.answerer, self.bot.session_factory, now, home)
         return await channel.send(digest_text(digest, show=user_text), allowed_mentions=NO_PING)
 
     @app_commands.command(name="gaps")
@@ -95,7 +96,8 @@ class Desk(AdminCog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         since = datetime.now(UTC) - timedelta(days=days)
         factory = self.bot.session_factory
-        report = await service.serving_gaps(self.bot.answerer, factory, since=since)
+        home = self.bot.settings.home_guilds  # another guild's questions are not this community's gaps
+        report = await service.serving_gaps(self.bot.answerer, factory, since=since, guilds=home)
         shares = await asyncio.to_thread(service.read_shares, factory, since, None)
         head = gaps_head(report) if report.gaps else gaps_head(report) + ". Nothing waits. 🎉"
         png = await asyncio.to_thread(gaps_png, report, shares)
@@ -125,13 +127,14 @@ class Desk(AdminCog):
                 "Nothing waits for review. 🎉", ephemeral=True, allowed_mentions=NO_PING
             )
             return
+        total = sum((await review_queue.waiting(self.bot.session_factory)).values())
         more = (
             f" (the first {REVIEW_SHOWN} below; decide them, then `/review` again)"
-            if len(items) > REVIEW_SHOWN
+            if total > REVIEW_SHOWN
             else ""
         )
         await interaction.followup.send(
-            f"{len(items)} item(s) wait for review{more}.", ephemeral=True, allowed_mentions=NO_PING
+            f"{total} item(s) wait for review{more}.", ephemeral=True, allowed_mentions=NO_PING
         )
         for item in items[:REVIEW_SHOWN]:
             await interaction.followup.send(
