@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SESSION = "terminal"  # the one conversation's key in ``Terminal.conversation``
+MAX_GAP_DAYS = 36_500  # /gaps N: a century at most (a larger N overflows the date arithmetic)
 
 HELP = f"""\
 Type a question (when the bot asks "did you mean", type the number of your choice), or a command:
@@ -261,7 +262,7 @@ class Terminal:
         from bot.desk import service
         from bot.desk.report import gaps_text
 
-        days = int(args) if args.isdecimal() and int(args) > 0 else 30
+        days = min(int(args), MAX_GAP_DAYS) if args.isdecimal() and int(args) > 0 else 30
         since = datetime.now(UTC) - timedelta(days=days)
         report = await service.serving_gaps(self.answerer, self.session_factory, since=since)
         self.say(gaps_text(report) + "\nAnswer one with /teach QUESTION | ANSWER.")
@@ -273,7 +274,8 @@ class Terminal:
         head, _, answer = args.partition("|")
         words = head.split()
         if not words:
-            text = review_text(await review.items(self.session_factory))
+            queued = await review.items(self.session_factory)
+            text = review_text(queued, counts=await review.waiting(self.session_factory))
             self.say(
                 text.replace("`", "")
                 + "\nDecide with /review accept ID, /review reject ID, /review edit ID | ANSWER."
@@ -283,9 +285,13 @@ class Terminal:
             self.say("Usage: /review, /review accept ID, /review reject ID, /review edit ID | ANSWER")
             return
         action, item = words
-        decision = await review.decide(
-            self.session_factory, self.answerer, item, action, None, answer=answer.strip() or None
-        )
+        try:
+            decision = await review.decide(
+                self.session_factory, self.answerer, item, action, None, answer=answer.strip() or None
+            )
+        except review.ReviewError as e:  # a bad id or edit: the admin's typo, not a failure
+            self.say(f"{e}.")
+            return
         self.say(decision.text.replace("`", ""))
 
     async def cmd_stats(self, _: str) -> None:

@@ -216,6 +216,31 @@ async def test_the_terminal_lists_the_queue_and_decides_an_item(answerer, store)
     await terminal.handle(f"/review edit candidate:{ids['candidate']} | Yes, in every match since 2019.")
     assert "Learned pair #" in out.getvalue().splitlines()[-1]
     assert (await answerer.answer("Is VAR used in the league?")).text == "Yes, in every match since 2019."
+    await terminal.handle("/review accept bogus")  # a typo: its reason, not "/review failed" and a traceback
+    assert (
+        out.getvalue().splitlines()[-1]
+        == "'bogus' is not a review item (like phrasing:12, downvote:7, candidate:3)."
+    )
+    await terminal.handle("/gaps 999999999999")  # a huge period is capped, not an overflow
+    assert "failed" not in out.getvalue().splitlines()[-1]
+
+
+async def test_the_terminal_counts_every_waiting_item_not_the_first_fifty(answerer, store):
+    import io
+
+    from bot.terminal import Terminal
+
+    with store.begin() as s:
+        for i in range(60):
+            candidates.propose(s, question=f"Question number {i}?", answer=f"Answer {i}.", source="harvest")
+    out = io.StringIO()
+    terminal = Terminal(
+        answerer=answerer, session_factory=store, retrain_job=None, stdin=io.StringIO(), out=out
+    )
+    await terminal.handle("/review")
+    assert out.getvalue().startswith(
+        "60 item(s) to review: 0 phrasing(s), 0 👎'd answer(s), 60 member answer(s)"
+    )
 
 
 @pytest.mark.parametrize(
