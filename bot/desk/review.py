@@ -12,6 +12,7 @@ What each decision does, by kind (``storage.review``):
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +53,16 @@ async def items(session_factory: SessionFactory, limit: int = 50) -> list[dict[s
     from storage.review import queue
 
     return await async_store.run_in_session(session_factory, queue, limit)
+
+
+def by_turns(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``items`` taking each kind in turn (each kind's own order kept), so the first few shown hold every
+    kind that waits: ten phrasings must not hide a member's answer."""
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        kinds.setdefault(item["kind"], []).append(item)
+    rows = itertools.zip_longest(*kinds.values())
+    return [item for row in rows for item in row if item is not None]
 
 
 async def waiting(session_factory: SessionFactory) -> dict[str, int]:

@@ -92,6 +92,24 @@ async def review_buttons(dpy, user) -> dict[str, dict[str, ReviewButton]]:
     return out
 
 
+async def test_review_shows_every_kind_that_waits_among_its_first_items(dpy, store):
+    """Twelve phrasings waiting must not hide a 👎'd answer or a member's answer from /review."""
+    ids = fill_queue(store)
+    common = dict(model_version="fake-v1", confidence=0.5, latency_ms=1.0, source="discord", guild_id=5151)
+    with store.begin() as s:
+        for i in range(12):
+            row = repo.log_exchange(
+                s, question=f"how long is a game {i}", answer="Did you mean…", unanswered=False,
+                user_id=20 + i, zone="suggest", matched_question=KNOWN[0]["question"], match_score=0.6,
+                **common,
+            )  # fmt: skip
+            repo.record_choice(s, row.id, KNOWN[0]["question"])
+    dpy.settings.admin_user_ids = [ADMIN_ID]
+    shown = await review_buttons(dpy, make_member(ADMIN_ID))
+    assert len(shown) == 10
+    assert f"downvote:{ids['downvote']}" in shown and f"candidate:{ids['candidate']}" in shown
+
+
 async def press(dpy, button: ReviewButton, user, content: str = "item", guild=None):
     """Press ``button`` as discord.py does for a registered dynamic item: rebuilt from its custom id."""
     await dpy.get_cog("Desk").cog_load()  # registers the class (dpytest swapped the state it was loaded on)

@@ -136,7 +136,7 @@ class Desk(AdminCog):
         await interaction.followup.send(
             f"{total} item(s) wait for review{more}.", ephemeral=True, allowed_mentions=NO_PING
         )
-        for item in items[:REVIEW_SHOWN]:
+        for item in review_queue.by_turns(items)[:REVIEW_SHOWN]:
             await interaction.followup.send(
                 review_item_text(item, show=user_text)[:2000],
                 view=review_view(item["id"]),
