@@ -190,4 +190,5 @@ def open_question(
         "channel_id": row.channel_id,
         "message_id": row.message_id,
         "user_id": row.user_id,
+        "escalated": row.escalated_at is not None,
     }

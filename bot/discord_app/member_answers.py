@@ -10,9 +10,9 @@ Three ways a member's message becomes a candidate pair (``storage.candidates.pro
 - *command*: the "Mark as answer" message command, by the same people.
 
 The question is the store's unanswered exchange of the replied-to message, else the latest one asked in
-the thread (``candidates.open_question``). With ``TRUST_MEMBER_ANSWERS`` a trusted member's answer (or
-any an admin marks) is served at once; others wait for an admin's Accept (``review.py``). Only a home
-guild's members count (``permissions.in_community``).
+the thread (``candidates.open_question``), if it was a question (``askable``: never chat). With
+``TRUST_MEMBER_ANSWERS`` a trusted member's answer (or any an admin marks) is served at once; others wait
+for an admin's Accept (``review.py``). Only a home guild's members count (``permissions.in_community``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from bot import async_store
 from bot.admin_actions import pair_problem
 from bot.discord_app import review
-from bot.discord_app.chatter import is_chat
+from bot.discord_app.chatter import is_chat, looks_like_question
 from bot.discord_app.client import QABot
 from bot.discord_app.permissions import in_community, is_admin
 from bot.discord_app.replies import question_text
@@ -76,6 +76,17 @@ class RecentMessages:
         return run
 
 
+def askable(question: dict[str, Any]) -> bool:
+    """Whether an unanswered exchange was a question members' answers may teach: a forum post (its message
+    is its thread's starter), one posted for the admins, or one worded as a question; never chat ("gm
+    everyone" answered "gm! kick-off at 8" must not teach the bot to say that to every "gm")."""
+    text = question["question"]
+    if is_chat(text):
+        return False
+    post = question.get("message_id") is not None and question["message_id"] == question.get("channel_id")
+    return post or bool(question.get("escalated")) or looks_like_question(text)
+
+
 def answer_text(content: str) -> str:
     """A member's message as an answer: mentions and custom emoji out, its lines kept."""
     return "\n".join(line for line in map(question_text, content.splitlines()) if line)
@@ -115,7 +126,7 @@ class MemberAnswers:
                 found = await async_store.run_in_session(
                     self.bot.session_factory, candidates.open_question, **kwargs
                 )
-        return found
+        return found if found is not None and askable(found) else None
 
     # -- replies by trusted members --------------------------------------------------------------------
     async def on_message(self, message: discord.Message) -> None:

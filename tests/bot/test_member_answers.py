@@ -259,3 +259,16 @@ async def test_a_trusted_members_question_back_or_thanks_is_no_answer(dpy, store
     await say(channel, helper, "thanks!", reply_to=question)
     await dpy.get_cog("Community").answers.flush()
     assert candidates_in(store) == []
+
+
+@pytest.mark.parametrize("dpy", [{"trust_member_answers": True}], indirect=True)
+async def test_a_trusted_reply_to_chatter_or_a_remark_teaches_nothing(dpy, store, admins, helper, channel):
+    # Logged as "not sure" in the open channel (silently), but neither is a question: a trusted member's
+    # friendly reply must not become the bot's answer to every "gm everyone".
+    for said, reply in (("gm everyone", "gm! kick-off is at 8 tonight"), ("that match was mad", "Messi!!")):
+        remark = await dpytest.message(said, channel=channel)
+        await say(channel, helper, reply, reply_to=remark)
+        await react(remark, helper, "✅")
+    await dpy.get_cog("Community").answers.flush()
+    assert candidates_in(store) == [] and taught(store) == []
+    assert (await dpy.answerer.answer("gm everyone")).unanswered
