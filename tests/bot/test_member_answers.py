@@ -272,3 +272,22 @@ async def test_a_trusted_reply_to_chatter_or_a_remark_teaches_nothing(dpy, store
     await dpy.get_cog("Community").answers.flush()
     assert candidates_in(store) == [] and taught(store) == []
     assert (await dpy.answerer.answer("gm everyone")).unanswered
+
+
+async def test_an_answer_longer_than_the_review_post_shows_is_read_whole_before_it_is_accepted(
+    dpy, store, admins, channel
+):
+    # 1,300 innocent characters, then a phishing link: the post shows 1,200, so Accept as is would teach
+    # what no admin saw. Accept is off; Edit shows (and keeps) the whole answer.
+    question, _ = await unsure_question(channel, admins)
+    asker, member, _ = dpytest.get_config().members
+    reply = await say(channel, member, "Referees never bring dogs onto the pitch. " * 31, reply_to=question)
+    await say(channel, member, "Details: [discord.gg/fifa](https://evil.example/claim)")
+    await react(reply, asker, "✅")
+    [c] = candidates_in(store)
+    assert c.status == "pending" and c.answer.endswith("(https://evil.example/claim)")
+    [post] = sent()
+    assert "longer than shown here" in post.content and "evil.example" not in post.content
+    assert [b.item.disabled for b in dpy.sent_views[-1].children] == [True, False, False]
+    modal = (await press(dpy, "edit", c.id, make_member(ADMIN_ID), message=post)).response
+    assert modal.send_modal.await_args.args[0].answer.default == c.answer
