@@ -132,6 +132,8 @@ class MemberAnswers:
     async def on_message(self, message: discord.Message) -> None:
         if message.guild is None or message.author.bot:
             return
+        if not await in_community(self.bot, message.guild.id, message.author.id):
+            return  # another guild's talk: kept nowhere (nor pushing the home channels' out of memory)
         self.recent.add(message)
         channel_id, author_id = message.channel.id, message.author.id
         for key in [k for k in self._drafts if k[0] == channel_id and k[1] != author_id]:

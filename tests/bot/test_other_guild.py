@@ -250,3 +250,12 @@ async def test_another_guilds_answers_and_marks_teach_nothing(dpy, store):
         from storage.models import Candidate
 
         assert list(session.scalars(select(Candidate))) == []
+
+
+async def test_other_guild_messages_are_not_remembered_for_members_answers(dpy):
+    # A public bot reads every server's messages: only the home community's are kept to join an answer
+    # written in several messages (others' would be held in memory and push the home channels' out).
+    answers = dpy.get_cog("Community").answers
+    dpy.settings.home_guild_ids = [HOME_GUILD_ID]  # dpytest's guild is someone else's server
+    await dpytest.message("the whole server's chat, kept in the bot's memory")
+    assert answers.recent._by_channel == {}
