@@ -43,6 +43,8 @@ CHATTER = [
     "that match last night was mad",
     "ok cool",
 ]
+# Reactions with a "?" or an interrogative ask about nothing: no reply in a thread, no escalation anywhere.
+BANTER = ["really?", "wait what?", "why tho?", "who cares", "how?", "what?!", "are you serious"]
 
 
 @pytest.fixture
@@ -187,7 +189,7 @@ async def test_in_the_bots_thread_people_ask_on_without_a_mention_and_chatter_ge
     await dpytest.message(f"<@{dpy.user.id}> hat trick?")
     [answer] = sent()
     thread = answer.channel
-    for text in CHATTER:
+    for text in CHATTER + BANTER:
         await say(thread, asker, text)
     assert sent() == [] and len(exchanges(store)) == 1  # no reply, no log, no escalation
     await say(thread, asker, "and how many players are on a football team?")
@@ -227,6 +229,9 @@ async def test_open_channel_remarks_the_bot_is_not_sure_of_are_not_escalated(dpy
     for text in CHATTER:
         await dpytest.message(text, channel=channel)
     assert sent() == []  # silence, as before, and now no escalation either
+    for text in BANTER:  # the zones decide a reply here, as before; nothing reaches the admins
+        await dpytest.message(text, channel=channel)
+    assert [m for m in sent() if m.channel.id == admins.id] == []
     await dpytest.message(DOG, channel=channel)
     [escalation] = sent()
     assert escalation.channel.id == admins.id
@@ -235,7 +240,7 @@ async def test_open_channel_remarks_the_bot_is_not_sure_of_are_not_escalated(dpy
 # -- the pure parts ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", CHATTER)
+@pytest.mark.parametrize("text", CHATTER + BANTER)
 def test_chatter_is_not_a_question(text):
     assert not looks_like_question(text)
 
