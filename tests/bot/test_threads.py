@@ -214,6 +214,28 @@ async def test_when_no_thread_can_be_started_the_answer_goes_in_the_channel(dpy,
     assert dpy.sent_payloads[-1]["message_reference"]["message_id"] == question.id
 
 
+@pytest.mark.parametrize("dpy", [{"reply_in_thread": True}], indirect=True)
+async def test_when_the_new_thread_refuses_the_answer_it_goes_in_the_channel(dpy, store, monkeypatch):
+    # Create Public Threads but not Send Messages in Threads (or the thread deleted at once): the answer
+    # was lost, the exchange never logged.
+    install_thread_routes(dpy, monkeypatch)
+    channel = dpytest.get_config().channels[0]
+    dpy.settings.allowed_channel_ids = [channel.id]
+    send_message = dpy.http.send_message
+
+    async def only_in_channels(channel_id, *args, **kwargs):
+        if channel_id != channel.id:
+            raise discord.Forbidden(MagicMock(status=403, reason="Forbidden"), "Missing Permissions")
+        return await send_message(channel_id, *args, **kwargs)
+
+    dpy.http.send_message = only_in_channels
+    question = await dpytest.message("hat trick?", channel=channel)
+    [answer] = sent()
+    assert answer.channel.id == channel.id and answer.content.startswith("Three goals")
+    assert dpy.sent_payloads[-1]["message_reference"]["message_id"] == question.id
+    assert [row.reply_message_id for row in exchanges(store)] == [str(answer.id)]
+
+
 async def test_without_reply_in_thread_answers_stay_in_the_channel(dpy, store, monkeypatch):
     install_thread_routes(dpy, monkeypatch)
     channel = dpytest.get_config().channels[0]

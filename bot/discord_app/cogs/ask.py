@@ -170,15 +170,27 @@ class Ask(commands.Cog):
 
         where: list[Any] = []  # the channel the reply went to (a new thread with REPLY_IN_THREAD)
 
-        async def send(pieces: list[str], view: discord.ui.View | None) -> discord.Message:
-            channel, _ = await threads.reply_channel(self.bot, message, question)
-            where.append(channel)
+        async def send_to(channel: Any, pieces: list[str], view: discord.ui.View | None) -> discord.Message:
             # A question deleted while it was answered still gets its answer (not replying to it), and
             # the exchange is logged: a plain reply would fail and lose both.
             reference = message.to_reference(fail_if_not_exists=False) if channel.id != message.id else None
             first = await channel.send(pieces[0], reference=reference, view=view, allowed_mentions=NO_PING)
             for piece in pieces[1:]:
                 await channel.send(piece, allowed_mentions=NO_PING)
+            return first
+
+        async def send(pieces: list[str], view: discord.ui.View | None) -> discord.Message:
+            channel, _ = await threads.reply_channel(self.bot, message, question)
+            try:
+                first = await send_to(channel, pieces, view)
+            except discord.HTTPException:
+                if channel is message.channel:
+                    raise
+                # The thread just started refused it (no Send Messages in Threads, deleted at once).
+                log.warning("could not answer in new thread %s; replying in the channel", channel.id)
+                channel = message.channel
+                first = await send_to(channel, pieces, view)
+            where.append(channel)
             return first
 
         asked = Asked(
