@@ -19,6 +19,7 @@ import discord
 from sqlalchemy.orm import Session
 
 from bot import async_store
+from bot.admin_actions import pair_problem
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.escalation import NOTIFY_ASKER, QUESTION_LIMIT, teach_view
 from bot.discord_app.permissions import FAILED, describe, is_admin, respond
@@ -290,6 +291,9 @@ class CandidateModal(discord.ui.Modal):
             return
         question = self.question.value.strip() or self.row["question"]
         answer = self.answer.value.strip() or self.row["answer"]
+        if problem := pair_problem(question, answer):  # a pasted token would be told to anyone who asks
+            await respond(interaction, problem)
+            return
         await interaction.response.defer()
         bot: QABot = interaction.client
         if await accept(bot, self.row["id"], interaction.user.id, question=question, answer=answer) is None:

@@ -141,6 +141,22 @@ async def test_edit_accepts_the_admins_wording(dpy, store, admins, helper, chann
     assert (await dpy.answerer.answer(DOG)).text == ANSWER[0]
 
 
+async def test_a_token_shaped_secret_in_the_edit_form_teaches_nothing(dpy, store, admins, helper, channel):
+    question, _ = await unsure_question(channel, admins)
+    await say(channel, helper, ANSWER[0], reply_to=question)
+    await dpy.get_cog("Community").answers.flush()
+    [c] = candidates_in(store)
+    [review] = sent()
+    admin = make_member(ADMIN_ID)
+    modal = (await press(dpy, "edit", c.id, admin, message=review)).response.send_modal.await_args.args[0]
+    interaction = interaction_for(dpy, admin)
+    token = "MTA4NzY1NDMyMTA5ODc2NTQz" + "." + "GhT3xQ" + "." + "k9Zb2-Lr_7vQeWx1NcPa0sYdF4uJmH8tRgE"
+    data = [{"type": 1, "components": [{"type": 4, "custom_id": modal.answer.custom_id, "value": token}]}]
+    await modal._scheduled_task(interaction, data, {})
+    assert "token-shaped secret" in interaction.response.send_message.await_args.args[0]
+    assert taught(store) == [] and candidates_in(store)[0].status == "pending"
+
+
 async def test_reject_teaches_nothing_and_a_second_click_is_told(dpy, store, admins, helper, channel):
     question, _ = await unsure_question(channel, admins)
     await say(channel, helper, ANSWER[0], reply_to=question)
