@@ -65,6 +65,13 @@ class RecentMessages:
         while len(self._by_channel) > self.channels:
             self._by_channel.popitem(last=False)
 
+    def edited(self, channel_id: int, message_id: int, content: str) -> None:
+        """A remembered message was edited: its answer is what it says now (what a marker saw)."""
+        said = self._by_channel.get(channel_id, ())
+        for i, old in enumerate(said):
+            if old.message_id == message_id:
+                said[i] = Said(message_id, old.author_id, answer_text(content))
+
     def run_from(self, channel_id: int, message_id: int, author_id: int) -> list[Said]:
         """``message_id`` and the same author's messages right after it (nobody else in between)."""
         run: list[Said] = []
@@ -197,9 +204,8 @@ class MemberAnswers:
         self, question: dict[str, Any], first: discord.Message, *, source: str, marked_by: Any
     ) -> str:
         """Propose ``first`` (and its author's messages right after it) as the answer to ``question``."""
-        run = self.recent.run_from(first.channel.id, first.id, first.author.id) or [
-            Said(first.id, first.author.id, answer_text(first.content))
-        ]
+        now = Said(first.id, first.author.id, answer_text(first.content))  # as it reads now, edits and all
+        run = [now, *self.recent.run_from(first.channel.id, first.id, first.author.id)[1:]]
         answer = "\n".join(said.text for said in run if said.text)
         if pair_problem(question["question"], answer) is not None:
             return "invalid"

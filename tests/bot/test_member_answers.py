@@ -8,7 +8,7 @@ from __future__ import annotations
 import discord
 import discord.ext.test as dpytest
 import pytest
-from discord.ext.test import backend
+from discord.ext.test import backend, factories
 from sqlalchemy import select
 
 from bot.discord_app.cogs.community import MARK_COMMAND, OUTCOMES
@@ -307,3 +307,20 @@ async def test_an_answer_longer_than_the_review_post_shows_is_read_whole_before_
     assert [b.item.disabled for b in dpy.sent_views[-1].children] == [True, False, False]
     modal = (await press(dpy, "edit", c.id, make_member(ADMIN_ID), message=post)).response
     assert modal.send_modal.await_args.args[0].answer.default == c.answer
+
+
+async def test_an_answer_is_learned_as_it_reads_when_marked_not_as_first_posted(dpy, store, admins, channel):
+    # A phishing reply edited into a good answer: an admin's ✅ (served at once) on what they see must not
+    # teach what was first posted, nor a later message of the same answer as it first read.
+    question, _ = await unsure_question(channel, admins)
+    member, admin = dpytest.get_config().members[1:]
+    reply = await say(channel, member, "Free nitro: https://evil.example/claim", reply_to=question)
+    more = await say(channel, member, "and more at https://evil.example/more")
+    for message, now in ((reply, ANSWER[0]), (more, ANSWER[1])):
+        data = factories.make_message_dict(channel, member, id_num=message.id, content=now)
+        del data["member"]
+        backend.get_state().parse_message_update({**data, "guild_id": channel.guild.id})
+    await dpytest.run_all_events()
+    dpy.settings.admin_user_ids = [ADMIN_ID, admin.id]
+    await react(reply, admin, "✅")
+    assert taught(store) == [(DOG, "\n".join(ANSWER), "member")]

@@ -63,6 +63,11 @@ class Community(commands.Cog):
             log.exception("could not look at message %s for a member's answer", message.id)
 
     @commands.Cog.listener()
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        # An answer is learned as it reads when marked: not as first posted (then edited into a good one).
+        self.answers.recent.edited(payload.channel_id, payload.message_id, payload.message.content)
+
+    @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         emoji = str(payload.emoji)
         if emoji not in forums.ACCEPTS or payload.member is None or payload.member.bot:
