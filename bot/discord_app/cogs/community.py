@@ -18,7 +18,7 @@ from discord.ext import commands
 from bot.discord_app import forums
 from bot.discord_app.client import QABot
 from bot.discord_app.member_answers import TICK, MemberAnswers
-from bot.discord_app.permissions import respond
+from bot.discord_app.permissions import in_community, respond
 from bot.discord_app.review import CandidateButton
 
 log = logging.getLogger(__name__)
@@ -81,12 +81,14 @@ class Community(commands.Cog):
         channel = self.bot.get_channel(payload.channel_id)
         forums_ids = self.bot.settings.forum_channel_ids
         in_forum = isinstance(channel, discord.Thread) and channel.parent_id in forums_ids
-        if channel is None or (emoji != TICK and not in_forum):
+        # Another guild's ✅ teaches nothing: not even a fetch for it (every ✅ anywhere would cost one).
+        tick = emoji == TICK and await in_community(self.bot, payload.guild_id, payload.user_id)
+        if channel is None or not (tick or in_forum):
             return
         message = discord.utils.get(self.bot.cached_messages, id=payload.message_id)
         if message is None:
             message = await channel.fetch_message(payload.message_id)
-        if emoji == TICK:
+        if tick:
             await self.answers.mark(message, payload.member, "reaction")
         by_bot = self.bot.user is not None and message.author.id == self.bot.user.id
         if in_forum and forums.accepts_answer(channel, payload.user_id, emoji, by_bot):
