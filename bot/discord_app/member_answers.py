@@ -72,6 +72,13 @@ class RecentMessages:
             if old.message_id == message_id:
                 said[i] = Said(message_id, old.author_id, answer_text(content))
 
+    def deleted(self, channel_id: int, message_ids: set[int]) -> None:
+        said = self._by_channel.get(channel_id)
+        if said is not None:
+            kept = [s for s in said if s.message_id not in message_ids]
+            said.clear()
+            said.extend(kept)
+
     def run_from(self, channel_id: int, message_id: int, author_id: int) -> list[Said]:
         """``message_id`` and the same author's messages right after it (nobody else in between)."""
         run: list[Said] = []
@@ -157,6 +164,16 @@ class MemberAnswers:
             return  # no open question here, or the asker adding to their own
         draft = self._drafts[(channel_id, author_id)] = Draft(question, message)
         draft.task = asyncio.create_task(self._settle((channel_id, author_id), draft))
+
+    def deleted(self, channel_id: int, message_ids: set[int]) -> None:
+        """Messages were deleted: not part of any answer, and an answer that began with one is dropped
+        (a member taking back what they wrote)."""
+        self.recent.deleted(channel_id, message_ids)
+        for key, draft in list(self._drafts.items()):
+            if key[0] == channel_id and draft.first.id in message_ids:
+                del self._drafts[key]
+                if draft.task is not None:
+                    draft.task.cancel()
 
     async def _settle(self, key: tuple[int, int], draft: Draft) -> None:
         await asyncio.sleep(self.settle_s)

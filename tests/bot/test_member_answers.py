@@ -324,3 +324,21 @@ async def test_an_answer_is_learned_as_it_reads_when_marked_not_as_first_posted(
     dpy.settings.admin_user_ids = [ADMIN_ID, admin.id]
     await react(reply, admin, "✅")
     assert taught(store) == [(DOG, "\n".join(ANSWER), "member")]
+
+
+@pytest.mark.parametrize("dpy", [{"trust_member_answers": True}], indirect=True)
+async def test_an_answer_deleted_while_it_settles_is_not_learned(dpy, store, admins, helper, channel):
+    # A trusted member takes back a wrong answer within the minute: it went live all the same.
+    question, _ = await unsure_question(channel, admins)
+    wrong = await say(channel, helper, "Yellow, like the cards.", reply_to=question)
+    state, where = backend.get_state(), {"channel_id": channel.id, "guild_id": channel.guild.id}
+    state.parse_message_delete({"id": wrong.id, **where})
+    await dpytest.run_all_events()
+    await dpy.get_cog("Community").answers.flush()
+    assert candidates_in(store) == []
+    await say(channel, helper, ANSWER[0], reply_to=question)
+    gone = await say(channel, helper, "(and a second thought, deleted)")
+    state.parse_message_delete_bulk({"ids": [gone.id], **where})
+    await dpytest.run_all_events()
+    await dpy.get_cog("Community").answers.flush()
+    assert taught(store) == [(DOG, ANSWER[0], "member")]  # its deleted second message left out

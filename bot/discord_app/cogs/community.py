@@ -68,6 +68,14 @@ class Community(commands.Cog):
         self.answers.recent.edited(payload.channel_id, payload.message_id, payload.message.content)
 
     @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        self.answers.deleted(payload.channel_id, {payload.message_id})
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        self.answers.deleted(payload.channel_id, set(payload.message_ids))
+
+    @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         emoji = str(payload.emoji)
         if emoji not in forums.ACCEPTS or payload.member is None or payload.member.bot:
