@@ -263,6 +263,25 @@ class CandidateButton(discord.ui.DynamicItem[discord.ui.Button], template=CANDID
             await respond(interaction, FAILED)
 
 
+def _row(session: Session, candidate_id: int) -> dict[str, Any] | None:
+    row = candidates.candidate(session, candidate_id)
+    return as_dict(row) if row is not None else None
+
+
+async def question_of(bot: QABot, candidate_id: int) -> str | None:
+    """A candidate's question as it stands (before an admin's edit in ``/review``)."""
+    row = await async_store.run_in_session(bot.session_factory, _row, candidate_id)
+    return row["question"] if row is not None else None
+
+
+async def accepted_in_review(bot: QABot, candidate_id: int, original: str | None) -> None:
+    """A candidate accepted from ``/review`` (``review_views``): served as the buttons do, its asker's
+    wording learned if an admin reworded it, its escalation closed and its asker told."""
+    row = await async_store.run_in_session(bot.session_factory, _row, candidate_id)
+    if row is not None and row["status"] == "accepted":
+        await serve(bot, {**row, "original_question": original or row["question"]})
+
+
 def _pending(session: Session, candidate_id: int) -> dict[str, Any] | None:
     row = candidates.candidate(session, candidate_id)
     return as_dict(row) if row is not None and row.status == "pending" else None

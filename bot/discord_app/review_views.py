@@ -4,7 +4,8 @@
 Each button is a ``discord.ui.DynamicItem`` whose custom id carries the action and the item
 (``qabot:review:accept:phrasing:12``), so buttons keep working after a restart (the desk cog registers the
 class). Only admins may press them (``permissions.is_admin``, checked on the click and again on the form's
-submit); the message then says who decided what, and its buttons go.
+submit); the message then says who decided what, and its buttons go. A member's answer accepted here is
+served as its own buttons serve it: its asker told, its escalation closed (``review.accepted_in_review``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import discord
 
 from bot.desk import review
+from bot.discord_app import review as candidate_review
 from bot.discord_app.client import NO_PING
 from bot.discord_app.permissions import FAILED, describe, is_admin, respond
 from bot.discord_app.replies import shorten
@@ -69,6 +71,20 @@ async def _decided(interaction: discord.Interaction, decision: review.Decision, 
     await interaction.followup.send(decision.text[:2000], ephemeral=True, allowed_mentions=NO_PING)
 
 
+async def _original(bot: Any, item_id: str) -> str | None:
+    kind, number = review.parse_item(item_id)
+    return await candidate_review.question_of(bot, number) if kind == "candidate" else None
+
+
+async def _accepted(
+    bot: Any, item_id: str, action: str, decision: review.Decision, original: str | None
+) -> None:
+    """A member's answer accepted here: its asker told and its escalation closed, as by its own buttons."""
+    kind, number = review.parse_item(item_id)
+    if kind == "candidate" and action != "reject" and decision.done:
+        await candidate_review.accepted_in_review(bot, number, original)
+
+
 class ReviewButton(
     discord.ui.DynamicItem[discord.ui.Button],
     template=r"qabot:review:(?P<action>accept|edit|reject):(?P<kind>phrasing|downvote|candidate):(?P<id>\d+)",
@@ -103,10 +119,12 @@ class ReviewButton(
                 await interaction.response.send_modal(ReviewEditModal(self.item_id, current))
                 return
             await interaction.response.defer()
+            original = await _original(bot, self.item_id)
             decision = await review.decide(
                 bot.session_factory, bot.answerer, self.item_id, self.action, interaction.user.id
             )
             log.info("%s: %s %s", describe(interaction.user), self.action, self.item_id)
+            await _accepted(bot, self.item_id, self.action, decision, original)
             await _decided(interaction, decision, self.action)
         except Exception:
             log.exception("review %s of %s failed", self.action, self.item_id)
@@ -141,11 +159,13 @@ class ReviewEditModal(discord.ui.Modal):
         await interaction.response.defer()
         bot = interaction.client
         question = self.question.value.strip() if self.kind != "downvote" else None
+        original = await _original(bot, self.item_id)
         decision = await review.decide(
             bot.session_factory, bot.answerer, self.item_id, "edit", interaction.user.id,
             question=question or None, answer=self.answer.value.strip() or None,
         )  # fmt: skip
         log.info("%s: edit %s", describe(interaction.user), self.item_id)
+        await _accepted(bot, self.item_id, "edit", decision, original)
         await _decided(interaction, decision, "edit")
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, /) -> None:

@@ -342,3 +342,21 @@ async def test_an_answer_deleted_while_it_settles_is_not_learned(dpy, store, adm
     await dpytest.run_all_events()
     await dpy.get_cog("Community").answers.flush()
     assert taught(store) == [(DOG, ANSWER[0], "member")]  # its deleted second message left out
+
+
+async def test_a_members_answer_accepted_in_review_is_told_to_its_asker(dpy, store, admins, helper, channel):
+    # /review's Accept taught it, but the asker was never told and the escalation kept its Teach button.
+    from bot.discord_app.review_views import ReviewButton
+    from tests.bot.test_review import press as press_in_review
+
+    question, escalation = await unsure_question(channel, admins)
+    await say(channel, helper, ANSWER[0], reply_to=question)
+    await dpy.get_cog("Community").answers.flush()
+    [c] = candidates_in(store)
+    sent()
+    await press_in_review(dpy, ReviewButton("accept", f"candidate:{c.id}"), make_member(ADMIN_ID))
+    assert taught(store) == [(DOG, ANSWER[0], "member")]
+    [told] = sent()
+    assert told.channel.id == channel.id and "answered now" in told.content
+    assert dpy.sent_payloads[-1]["allowed_mentions"] == {"parse": [], "replied_user": True}
+    assert any("Answered by a member's answer" in p.get("content", "") for p in dpy.sent_payloads)
