@@ -19,11 +19,12 @@ from bot.desk import review
 from bot.discord_app import review as candidate_review
 from bot.discord_app.client import NO_PING
 from bot.discord_app.permissions import FAILED, describe, is_admin, respond
-from bot.discord_app.replies import shorten
+from bot.discord_app.replies import shorten, user_text
 
 log = logging.getLogger(__name__)
 
 REFUSAL = "Sorry, only the bot's admins can review."
+CUT_NOTE = "⚠️ The answer is longer than shown: read it whole with **Edit** (Accept is off)."
 QUESTION_LIMIT = 1000
 ANSWER_LIMIT = 1800
 # Each kind's three buttons: (action, label, emoji, style).
@@ -39,13 +40,21 @@ STYLES = {
 }
 
 
-def review_view(item_id: str) -> discord.ui.View:
-    """Accept / Edit / Reject for one item."""
+def review_view(item_id: str, *, accept: bool = True) -> discord.ui.View:
+    """Accept / Edit / Reject for one item; Accept off (``accept``) when its text is not shown whole."""
     kind, _ = review.parse_item(item_id)
     view = discord.ui.View(timeout=None)
     for action, label in LABELS[kind]:
-        view.add_item(ReviewButton(action, item_id, label))
+        button = ReviewButton(action, item_id, label)
+        button.item.disabled = action == "accept" and not accept
+        view.add_item(button)
     return view
+
+
+def shown_whole(item: dict[str, Any], text: str) -> bool:
+    """Whether ``text`` (an item as ``/review`` shows it) shows a member's answer whole: a tail an admin
+    never saw could hide a link (``CUT_NOTE`` then; Edit shows it all)."""
+    return item["kind"] != "candidate" or user_text(item["answer"], 2 * len(item["answer"]) + 2) in text
 
 
 async def _admin(interaction: discord.Interaction, item_id: str) -> bool:

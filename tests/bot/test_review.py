@@ -216,3 +216,21 @@ async def test_the_terminal_lists_the_queue_and_decides_an_item(answerer, store)
     await terminal.handle(f"/review edit candidate:{ids['candidate']} | Yes, in every match since 2019.")
     assert "Learned pair #" in out.getvalue().splitlines()[-1]
     assert (await answerer.answer("Is VAR used in the league?")).text == "Yes, in every match since 2019."
+
+
+async def test_a_members_answer_longer_than_review_shows_cannot_be_accepted_unread(dpy, store):
+    # /review shows 300 characters of an answer: Accept as is would teach a tail (a link) no admin saw.
+    ids = fill_queue(store)
+    with store.begin() as s:
+        long, _ = candidates.propose(
+            s, question="Is there VAR in the cup?", source="reply", answer_message_id=778,
+            answer="Yes, in every round from the quarter-finals on. " * 8 + "[fifa.com](https://evil.example)",
+        )  # fmt: skip
+        long_id = long.id
+    interaction = make_interaction(dpy, make_member(ADMIN_ID))
+    await invoke(dpy, "review", interaction)
+    shown = {c.kwargs["view"].children[0].item_id: c for c in interaction.followup.send.await_args_list[1:]}
+    cut, whole = shown[f"candidate:{long_id}"], shown[f"candidate:{ids['candidate']}"]
+    assert "evil.example" not in cut.args[0] and "Accept is off" in cut.args[0]
+    assert [b.item.disabled for b in cut.kwargs["view"].children] == [True, False, False]
+    assert not any(b.item.disabled for b in whole.kwargs["view"].children)
