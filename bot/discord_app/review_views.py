@@ -20,13 +20,14 @@ from bot.discord_app import review as candidate_review
 from bot.discord_app.client import NO_PING
 from bot.discord_app.permissions import FAILED, describe, is_admin, respond
 from bot.discord_app.replies import shorten, user_text
+from training.data.limits import MAX_ANSWER_CHARS
 
 log = logging.getLogger(__name__)
 
 REFUSAL = "Sorry, only the bot's admins can review."
 CUT_NOTE = "⚠️ The answer is longer than shown: read it whole with **Edit** (Accept is off)."
 QUESTION_LIMIT = 1000
-ANSWER_LIMIT = 1800
+ANSWER_LIMIT = MAX_ANSWER_CHARS  # the whole answer (Discord's limit too): an edit must not cut it
 # Each kind's three buttons: (action, label, emoji, style).
 LABELS = {
     "phrasing": (("accept", "Accept"), ("edit", "Edit"), ("reject", "Reject")),
