@@ -16,7 +16,7 @@ from bot.discord_app.review import REVIEW_REFUSAL, CandidateModal
 from storage.models import Candidate, TaughtPair
 from tests.bot.fixtures import ADMIN_ID, make_interaction, make_member, react
 from tests.bot.review_support import interaction_for, press
-from tests.bot.test_escalation import DOG, KNOWN, fake_generator  # noqa: F401
+from tests.bot.test_escalation import DOG, KNOWN, fake_generator, press_teach, submit  # noqa: F401
 from tests.bot.threads_support import install_thread_routes, make_forum, post_in_forum, say
 
 ANSWER = ["Referees do not bring dogs.", "Only the teams and officials are on the pitch."]
@@ -360,3 +360,18 @@ async def test_a_members_answer_accepted_in_review_is_told_to_its_asker(dpy, sto
     assert told.channel.id == channel.id and "answered now" in told.content
     assert dpy.sent_payloads[-1]["allowed_mentions"] == {"parse": [], "replied_user": True}
     assert any("Answered by a member's answer" in p.get("content", "") for p in dpy.sent_payloads)
+
+
+@pytest.mark.parametrize("dpy", [{"trust_member_answers": True}], indirect=True)
+async def test_a_question_an_admin_taught_takes_no_members_answer(dpy, store, admins, helper, channel):
+    # A trusted member's later reply replaced the admin's taught answer for everyone (and told the asker
+    # again): members must not undo an admin's decision.
+    question, escalation = await unsure_question(channel, admins)
+    admin = make_member(ADMIN_ID)
+    modal = (await press_teach(dpy, escalation, admin)).response.send_modal.await_args.args[0]
+    await submit(dpy, modal, admin, escalation, answer=ANSWER[0])
+    sent()
+    await say(channel, helper, "A brown one, I think.", reply_to=question)
+    await dpy.get_cog("Community").answers.flush()
+    assert candidates_in(store) == [] and sent() == []
+    assert (await dpy.answerer.answer(DOG)).text == ANSWER[0]
