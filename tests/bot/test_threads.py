@@ -202,6 +202,24 @@ async def test_in_the_bots_thread_people_ask_on_without_a_mention_and_chatter_ge
 
 
 @pytest.mark.parametrize("dpy", [{"reply_in_thread": True}], indirect=True)
+async def test_thanks_in_reply_to_the_bots_answer_gets_nothing(dpy, store, admins, monkeypatch):
+    # A Discord reply pings the bot by default: "thanks!" got "I'm not sure about that yet." and went to
+    # the admins as an unanswered question (in the channel, in a new thread named "thanks!").
+    install_thread_routes(dpy, monkeypatch)
+    asker = dpytest.get_config().members[0]
+    await dpytest.message(f"<@{dpy.user.id}> hat trick?")
+    [answer] = sent()
+    for where in (answer.channel, dpytest.get_config().channels[0]):
+        for text in ("thanks!", "ty 🙏", "lol"):
+            await say(where, asker, text, reply_to=answer, ping=True)
+    assert sent() == [] and len(exchanges(store)) == 1
+    await say(
+        answer.channel, asker, "and how many players are on a football team?", reply_to=answer, ping=True
+    )
+    assert sent()[0].content.startswith("Eleven.")  # a question in a reply is still one
+
+
+@pytest.mark.parametrize("dpy", [{"reply_in_thread": True}], indirect=True)
 async def test_when_no_thread_can_be_started_the_answer_goes_in_the_channel(dpy, store, monkeypatch):
     install_thread_routes(dpy, monkeypatch)
     refused = discord.Forbidden(MagicMock(status=403, reason="Forbidden"), "Missing Permissions")

@@ -151,6 +151,9 @@ class Ask(commands.Cog):
             or (route.kind == "post" and is_chat(question))
         ):
             return
+        chat = is_chat(question)
+        if chat and message.guild is not None and self.bot.user.id not in message.raw_mentions:
+            return  # "thanks!" replying to the bot's answer (a reply pings it): not a question to it
         # In an open channel the window starts only once the bot replies: chat it stays silent on must not
         # make the user's next real question wait.
         wait = self.cooldown.retry_after(message.author.id, start=explicit)
@@ -202,7 +205,7 @@ class Ask(commands.Cog):
         )
         # A post is a question by nature; elsewhere a quiet "not sure" on chat or a remark is no work for
         # the admins ("that match was mad" is not an unanswered question).
-        escalate_it = explicit or route.kind == "post" or looks_like_question(question)
+        escalate_it = not chat and (explicit or route.kind == "post" or looks_like_question(question))
         replied = await self._reply(answer, asked, send, late_reply_to=message.id, escalate_it=escalate_it)
         if replied and not explicit:
             self.cooldown.start(message.author.id)
