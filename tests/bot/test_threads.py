@@ -210,7 +210,7 @@ async def test_thanks_in_reply_to_the_bots_answer_gets_nothing(dpy, store, admin
     await dpytest.message(f"<@{dpy.user.id}> hat trick?")
     [answer] = sent()
     for where in (answer.channel, dpytest.get_config().channels[0]):
-        for text in ("thanks!", "ty 🙏", "lol"):
+        for text in ("thanks!", "ty 🙏", "lol", "wait what?", "really?"):
             await say(where, asker, text, reply_to=answer, ping=True)
     assert sent() == [] and len(exchanges(store)) == 1
     await say(

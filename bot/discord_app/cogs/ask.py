@@ -152,8 +152,10 @@ class Ask(commands.Cog):
         ):
             return
         chat = is_chat(question)
-        if chat and message.guild is not None and self.bot.user.id not in message.raw_mentions:
-            return  # "thanks!" replying to the bot's answer (a reply pings it): not a question to it
+        # "thanks!", "wait what?" replying to the bot's answer (a reply pings it) ask it nothing.
+        pinged_by_reply = message.guild is not None and self.bot.user.id not in message.raw_mentions
+        if explicit and pinged_by_reply and not looks_like_question(question):
+            return
         # In an open channel the window starts only once the bot replies: chat it stays silent on must not
         # make the user's next real question wait.
         wait = self.cooldown.retry_after(message.author.id, start=explicit)
