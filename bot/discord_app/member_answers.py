@@ -35,6 +35,7 @@ from bot.discord_app.client import QABot
 from bot.discord_app.permissions import in_community, is_admin
 from bot.discord_app.replies import question_text
 from storage import candidates
+from training.data.filters import is_too_short
 
 log = logging.getLogger(__name__)
 
@@ -224,8 +225,8 @@ class MemberAnswers:
         now = Said(first.id, first.author.id, answer_text(first.content))  # as it reads now, edits and all
         run = [now, *self.recent.run_from(first.channel.id, first.id, first.author.id)[1:]]
         answer = "\n".join(said.text for said in run if said.text)
-        if pair_problem(question["question"], answer) is not None:
-            return "invalid"
+        if pair_problem(question["question"], answer) is not None or is_too_short(answer):
+            return "invalid"  # also "idk", "ok": fillers the next retrain's cleaning would drop anyway
         author, guild = first.author, first.guild
         live_by = None
         if marked_by is not None and await is_admin(self.bot, marked_by, guild):

@@ -273,6 +273,8 @@ async def test_a_trusted_members_question_back_or_thanks_is_no_answer(dpy, store
     await say(channel, helper, "do you mean in futsal or 11-a-side?", reply_to=question)
     await say(channel, dpytest.get_config().members[0], "11 a side")
     await say(channel, helper, "thanks!", reply_to=question)
+    await say(channel, dpytest.get_config().members[0], "hm")
+    await say(channel, helper, "idk", reply_to=question)  # a filler: it went live as the answer
     await dpy.get_cog("Community").answers.flush()
     assert candidates_in(store) == []
 
