@@ -72,7 +72,19 @@ def looks_like_question(text: str) -> bool:
         return False
     if words[0] == "what" and len(words) > 1 and words[1] in ("a", "an"):
         return False  # "what a goal!": an exclamation (a question asks "what is a…")
-    if words[0] in QUESTION_STARTS:
-        return True
+    return words[0] in QUESTION_STARTS or _follows_up(words)
+
+
+def _follows_up(words: list[str]) -> bool:
     opening = " ".join(words[:2])
     return len(words) <= FOLLOW_UP_MAX_WORDS and (words[0] in FOLLOW_UP_STARTS or opening in FOLLOW_UP_STARTS)
+
+
+def is_follow_up(text: str) -> bool:
+    """A short question that only makes sense after the previous one ("and in 2018?", "what about uefa";
+    not "also, who won in 2014?")."""
+    words = _words(text)
+    if not _follows_up(words):
+        return False
+    rest = words[2:] if " ".join(words[:2]) in FOLLOW_UP_STARTS else words[1:]
+    return not (len(rest) >= 3 and rest[0] in QUESTION_STARTS)

@@ -10,9 +10,9 @@ Three ways a member's message becomes a candidate pair (``storage.candidates.pro
 - *command*: the "Mark as answer" message command, by the same people.
 
 The question is the store's unanswered exchange of the replied-to message, else the latest one asked in
-the thread (``candidates.open_question``), if it was a question (``askable``: never chat). With
-``TRUST_MEMBER_ANSWERS`` a trusted member's answer (or any an admin marks) is served at once; others wait
-for an admin's Accept (``review.py``). Only a home guild's members count (``permissions.in_community``).
+the thread (``candidates.open_question``), if it was a question that stands alone (``askable``: not
+chat, not "and in 2018?"). With ``TRUST_MEMBER_ANSWERS`` a trusted member's answer (or any an admin marks)
+is served at once; others wait for an admin's Accept (``review.py``). Only a home guild's members count.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from bot import async_store
 from bot.admin_actions import pair_problem
 from bot.discord_app import review
-from bot.discord_app.chatter import is_chat, looks_like_question
+from bot.discord_app.chatter import is_chat, is_follow_up, looks_like_question
 from bot.discord_app.client import QABot
 from bot.discord_app.permissions import in_community, is_admin
 from bot.discord_app.replies import question_text
@@ -94,10 +94,11 @@ class RecentMessages:
 def askable(question: dict[str, Any]) -> bool:
     """Whether an unanswered exchange was a question members' answers may teach: a forum post (its message
     is its thread's starter), one posted for the admins, or one worded as a question; never chat ("gm
-    everyone" answered "gm! kick-off at 8" must not teach the bot to say that to every "gm")."""
+    everyone" answered "gm! kick-off at 8" must not teach the bot to say that to every "gm") nor a
+    follow-up that means nothing alone."""
     text = question["question"]
-    if is_chat(text):
-        return False
+    if is_chat(text) or is_follow_up(text):
+        return False  # "and in 1990?" taught alone would answer that to whoever asks it after anything
     post = question.get("message_id") is not None and question["message_id"] == question.get("channel_id")
     return post or bool(question.get("escalated")) or looks_like_question(text)
 

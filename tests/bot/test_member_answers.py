@@ -377,3 +377,15 @@ async def test_a_question_an_admin_taught_takes_no_members_answer(dpy, store, ad
     await dpy.get_cog("Community").answers.flush()
     assert candidates_in(store) == [] and sent() == []
     assert (await dpy.answerer.answer(DOG)).text == ANSWER[0]
+
+
+@pytest.mark.parametrize("dpy", [{"trust_member_answers": True}], indirect=True)
+async def test_an_answer_to_a_follow_up_is_not_learned_alone(dpy, store, admins, helper, channel):
+    # "and in 1990?" → "West Germany." taught as a pair of its own is the answer to "and in 1990?" after
+    # any question (the Euro, the Olympics...).
+    follow_up = await dpytest.message("and in 1990?", channel=channel)
+    [escalation] = sent()
+    assert escalation.channel.id == admins.id  # the admins still see it, and may Teach it reworded
+    await say(channel, helper, "West Germany.", reply_to=follow_up)
+    await dpy.get_cog("Community").answers.flush()
+    assert candidates_in(store) == [] and taught(store) == []
