@@ -152,7 +152,7 @@ def review_text(c: dict[str, Any]) -> str:
     cut = f"\n{CUT_NOTE.format(n=len(c['answer']))}" if cut_in_review(c["answer"]) else ""
     return (
         f"💬 A member's answer #{c['id']} ({c['source']})\n{quoted(c['question'], 400)}\n"
-        f"{quoted(c['answer'], ANSWER_PREVIEW)}\n"
+        f"{quoted(c['answer'], ANSWER_PREVIEW - len(cut))}\n"  # room for the note in one message
         f"-# {answer} by <@{c['author_id']}> to the {question} of <@{c['asker_id']}>{marked}{cut}"
     )
 

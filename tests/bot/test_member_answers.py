@@ -389,3 +389,13 @@ async def test_an_answer_to_a_follow_up_is_not_learned_alone(dpy, store, admins,
     await say(channel, helper, "West Germany.", reply_to=follow_up)
     await dpy.get_cog("Community").answers.flush()
     assert candidates_in(store) == [] and taught(store) == []
+
+
+def test_the_review_post_of_the_longest_candidate_fits_one_message_with_its_note():
+    from bot.discord_app.review import review_text
+
+    big, url = 10**18 + 7, "https://discord.com/channels/" + "/".join([str(10**18 + 7)] * 3)
+    c = dict(id=99999, source="reaction", question="*" * 1000, answer="_" * 4000, question_url=url,
+             answer_url=url, author_id=big, asker_id=big, marked_by=big)  # fmt: skip
+    text = review_text(c)
+    assert len(text) <= 2000 and text.endswith("(Accept is off).")
