@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from storage.models import Candidate, Exchange, TaughtPair, utc_now
+from storage.models import Candidate, Correction, Exchange, TaughtPair, utc_now
 from storage.repo import add_taught_pair, discord_id
 from storage.text import question_key
 
@@ -165,7 +165,8 @@ def open_question(
     """The question a member's answer answers, as a plain dict of its exchange: the unanswered exchange of
     message ``message_id`` (the question, or the bot's reply to it); else the latest question asked in
     thread ``thread_id`` (its starter message, which has the thread's id, or one inside it) if the bot was
-    not sure of it. None once a member's answer to it was accepted, or when there is none."""
+    not sure of it. None once a member's answer to it was accepted or an admin answered it (taught,
+    corrected), or when there is none."""
     if message_id is not None:  # the question, or the bot's "not sure" reply to it
         mid = discord_id(message_id)
         stmt = select(Exchange).where(
@@ -183,6 +184,10 @@ def open_question(
     accepted = select(Candidate.id).where(Candidate.exchange_id == row.id, Candidate.status == "accepted")
     if session.scalars(accepted).first() is not None:
         return None  # a member's answer to it was accepted
+    taught = select(TaughtPair.id).where(TaughtPair.question_key == row.question_key, TaughtPair.active)
+    corrected = select(Correction.id).where(Correction.exchange_id == row.id)
+    if row.chosen_by_admin or any(session.scalars(q).first() is not None for q in (taught, corrected)):
+        return None  # an admin answered it (Teach, a correction): no member's answer replaces that
     return {
         "id": row.id,
         "question": row.question,
@@ -190,4 +195,5 @@ def open_question(
         "channel_id": row.channel_id,
         "message_id": row.message_id,
         "user_id": row.user_id,
+        "escalated": row.escalated_at is not None,
     }

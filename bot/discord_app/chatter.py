@@ -4,8 +4,9 @@ In an open channel every message goes through the answer path and its zones deci
 "not sure" stays silent). People also talk there, and in threads far more: "thanks!", "+1", "lol same",
 "that match was mad". ``is_chat`` is a message of social words only (greetings, thanks, agreement,
 laughter, emoji, "+1"); ``looks_like_question`` one with a "?" or that opens like a question ("how do…",
-"anyone know…", a short "and in 2018"). Chat and other statements are never escalated; in a thread they
-get no answer at all (``cogs/ask.py``). Pure functions over text.
+"anyone know…", a short "and in 2018") and asks about something (not "really?", "wait what?"). Chat
+and other statements are never escalated; in a thread they get no answer at all (``cogs/ask.py``). Pure
+functions over text.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ QUESTION_STARTS = _word_set(
     anybody someone somebody explain tell define help pls plz please name list give wondering quick
     question need eli5"""
 )
+# Reactions ("really?", "wait what?", "why tho?", "who cares"): a message of only these, interrogatives and
+# social words asks about nothing, "?" or not.
+REACTION_WORDS = _word_set(
+    """and really wait huh tho though seriously serious real for cares care so then now me i it that this
+    there again even not too what's"""
+)
 # A short message opening like these continues the conversation's last question ("and in 2018").
 FOLLOW_UP_STARTS = frozenset({"and", "or", "also", "what about", "how about"})
 FOLLOW_UP_MAX_WORDS = 6
@@ -52,19 +59,32 @@ def is_chat(text: str) -> bool:
 
 
 def looks_like_question(text: str) -> bool:
-    """A "?" (outside chat-only text), or an opening of a question once greetings are skipped."""
-    if is_chat(text):
+    """A "?" or an opening of a question once greetings are skipped, in a message with a word that asks
+    about something (not only social words, interrogatives and reactions: "thanks!", "wait what?")."""
+    words = _words(text)
+    if is_chat(text) or all(w in CHAT_WORDS or w in QUESTION_STARTS or w in REACTION_WORDS for w in words):
         return False
     if "?" in text:
         return True
-    words = _words(text)
     while words and words[0] in CHAT_WORDS and words[0] not in QUESTION_STARTS:
         words = words[1:]  # "hey guys, how do I…", "ok so what is…"
     if not words:
         return False
     if words[0] == "what" and len(words) > 1 and words[1] in ("a", "an"):
         return False  # "what a goal!": an exclamation (a question asks "what is a…")
-    if words[0] in QUESTION_STARTS:
-        return True
+    return words[0] in QUESTION_STARTS or _follows_up(words)
+
+
+def _follows_up(words: list[str]) -> bool:
     opening = " ".join(words[:2])
     return len(words) <= FOLLOW_UP_MAX_WORDS and (words[0] in FOLLOW_UP_STARTS or opening in FOLLOW_UP_STARTS)
+
+
+def is_follow_up(text: str) -> bool:
+    """A short question that only makes sense after the previous one ("and in 2018?", "what about uefa";
+    not "also, who won in 2014?")."""
+    words = _words(text)
+    if not _follows_up(words):
+        return False
+    rest = words[2:] if " ".join(words[:2]) in FOLLOW_UP_STARTS else words[1:]
+    return not (len(rest) >= 3 and rest[0] in QUESTION_STARTS)

@@ -20,6 +20,7 @@ from typing import Any
 import discord
 
 from bot import async_store
+from bot.admin_actions import pair_problem
 from bot.answering.answer_path import Answer
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
@@ -178,6 +179,9 @@ class TeachModal(discord.ui.Modal):
         answer = self.answer.value.strip()
         if not answer:
             await respond(interaction, EMPTY)
+            return
+        if problem := pair_problem(question, answer):  # as /teach: a pasted token, an oversized answer
+            await respond(interaction, problem)
             return
         bot: QABot = interaction.client
         by = bot.taught_exchanges.get(self.row["id"])

@@ -10,9 +10,9 @@ Three ways a member's message becomes a candidate pair (``storage.candidates.pro
 - *command*: the "Mark as answer" message command, by the same people.
 
 The question is the store's unanswered exchange of the replied-to message, else the latest one asked in
-the thread (``candidates.open_question``). With ``TRUST_MEMBER_ANSWERS`` a trusted member's answer (or
-any an admin marks) is served at once; others wait for an admin's Accept (``review.py``). Only a home
-guild's members count (``permissions.in_community``).
+the thread (``candidates.open_question``), if it was a question that stands alone (``askable``: not
+chat, not "and in 2018?"). With ``TRUST_MEMBER_ANSWERS`` a trusted member's answer (or any an admin marks)
+is served at once; others wait for an admin's Accept (``review.py``). Only a home guild's members count.
 """
 
 from __future__ import annotations
@@ -30,11 +30,12 @@ from sqlalchemy.orm import Session
 from bot import async_store
 from bot.admin_actions import pair_problem
 from bot.discord_app import review
-from bot.discord_app.chatter import is_chat
+from bot.discord_app.chatter import is_chat, is_follow_up, looks_like_question
 from bot.discord_app.client import QABot
 from bot.discord_app.permissions import in_community, is_admin
 from bot.discord_app.replies import question_text
 from storage import candidates
+from training.data.filters import is_too_short
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,20 @@ class RecentMessages:
         while len(self._by_channel) > self.channels:
             self._by_channel.popitem(last=False)
 
+    def edited(self, channel_id: int, message_id: int, content: str) -> None:
+        """A remembered message was edited: its answer is what it says now (what a marker saw)."""
+        said = self._by_channel.get(channel_id, ())
+        for i, old in enumerate(said):
+            if old.message_id == message_id:
+                said[i] = Said(message_id, old.author_id, answer_text(content))
+
+    def deleted(self, channel_id: int, message_ids: set[int]) -> None:
+        said = self._by_channel.get(channel_id)
+        if said is not None:
+            kept = [s for s in said if s.message_id not in message_ids]
+            said.clear()
+            said.extend(kept)
+
     def run_from(self, channel_id: int, message_id: int, author_id: int) -> list[Said]:
         """``message_id`` and the same author's messages right after it (nobody else in between)."""
         run: list[Said] = []
@@ -74,6 +89,18 @@ class RecentMessages:
             elif run:
                 break
         return run
+
+
+def askable(question: dict[str, Any]) -> bool:
+    """Whether an unanswered exchange was a question members' answers may teach: a forum post (its message
+    is its thread's starter), one posted for the admins, or one worded as a question; never chat ("gm
+    everyone" answered "gm! kick-off at 8" must not teach the bot to say that to every "gm") nor a
+    follow-up that means nothing alone."""
+    text = question["question"]
+    if is_chat(text) or is_follow_up(text):
+        return False  # "and in 1990?" taught alone would answer that to whoever asks it after anything
+    post = question.get("message_id") is not None and question["message_id"] == question.get("channel_id")
+    return post or bool(question.get("escalated")) or looks_like_question(text)
 
 
 def answer_text(content: str) -> str:
@@ -115,12 +142,14 @@ class MemberAnswers:
                 found = await async_store.run_in_session(
                     self.bot.session_factory, candidates.open_question, **kwargs
                 )
-        return found
+        return found if found is not None and askable(found) else None
 
     # -- replies by trusted members --------------------------------------------------------------------
     async def on_message(self, message: discord.Message) -> None:
         if message.guild is None or message.author.bot:
             return
+        if not await in_community(self.bot, message.guild.id, message.author.id):
+            return  # another guild's talk: kept nowhere (nor pushing the home channels' out of memory)
         self.recent.add(message)
         channel_id, author_id = message.channel.id, message.author.id
         for key in [k for k in self._drafts if k[0] == channel_id and k[1] != author_id]:
@@ -137,6 +166,16 @@ class MemberAnswers:
             return  # no open question here, or the asker adding to their own
         draft = self._drafts[(channel_id, author_id)] = Draft(question, message)
         draft.task = asyncio.create_task(self._settle((channel_id, author_id), draft))
+
+    def deleted(self, channel_id: int, message_ids: set[int]) -> None:
+        """Messages were deleted: not part of any answer, and an answer that began with one is dropped
+        (a member taking back what they wrote)."""
+        self.recent.deleted(channel_id, message_ids)
+        for key, draft in list(self._drafts.items()):
+            if key[0] == channel_id and draft.first.id in message_ids:
+                del self._drafts[key]
+                if draft.task is not None:
+                    draft.task.cancel()
 
     async def _settle(self, key: tuple[int, int], draft: Draft) -> None:
         await asyncio.sleep(self.settle_s)
@@ -184,12 +223,11 @@ class MemberAnswers:
         self, question: dict[str, Any], first: discord.Message, *, source: str, marked_by: Any
     ) -> str:
         """Propose ``first`` (and its author's messages right after it) as the answer to ``question``."""
-        run = self.recent.run_from(first.channel.id, first.id, first.author.id) or [
-            Said(first.id, first.author.id, answer_text(first.content))
-        ]
+        now = Said(first.id, first.author.id, answer_text(first.content))  # as it reads now, edits and all
+        run = [now, *self.recent.run_from(first.channel.id, first.id, first.author.id)[1:]]
         answer = "\n".join(said.text for said in run if said.text)
-        if pair_problem(question["question"], answer) is not None:
-            return "invalid"
+        if pair_problem(question["question"], answer) is not None or is_too_short(answer):
+            return "invalid"  # also "idk", "ok": fillers the next retrain's cleaning would drop anyway
         author, guild = first.author, first.guild
         live_by = None
         if marked_by is not None and await is_admin(self.bot, marked_by, guild):

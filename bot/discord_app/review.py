@@ -2,8 +2,9 @@
 
 A candidate pair (``storage.candidates``) that waits is posted to ``ESCALATION_CHANNEL_ID`` with three
 buttons for admins only (``permissions.is_admin``, checked on the click and again on the Edit form's
-submit). The buttons are ``discord.ui.DynamicItem``s whose custom id carries the candidate's id, so they
-keep working after a restart (``cogs/community.py`` registers them). Accepting (as is, or edited) makes a
+submit; Accept is off when the post cannot show the whole answer: Edit shows it). The buttons are
+``discord.ui.DynamicItem``s whose custom id carries the candidate's id, so they keep working after a
+restart (``cogs/community.py`` registers them). Accepting (as is, or edited) makes a
 taught pair: served at once here (``Answerer.teach``) and, through ``storage.changes``, by every process;
 the next retrain learns it. The asker is told with a reply that pings only them. Without an escalation
 channel candidates wait in the store for the review queue.
@@ -18,19 +19,26 @@ import discord
 from sqlalchemy.orm import Session
 
 from bot import async_store
+from bot.admin_actions import pair_problem
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.escalation import NOTIFY_ASKER, QUESTION_LIMIT, teach_view
 from bot.discord_app.permissions import FAILED, describe, is_admin, respond
 from bot.discord_app.replies import quoted, shorten, user_text
 from storage import candidates
 from training.data import comparison_key
+from training.data.limits import MAX_ANSWER_CHARS
 
 log = logging.getLogger(__name__)
 
 REVIEW_REFUSAL = "Sorry, only the bot's admins can accept or reject members' answers."
 DECIDED = "That answer was decided already (or is no longer in the store)."
-ANSWER_LIMIT = 1800  # the Edit form's answer field: one Discord message with its introduction
+ANSWER_LIMIT = MAX_ANSWER_CHARS  # the Edit form's answer field (Discord's limit too): the whole answer
+TOLD_LIMIT = 1800  # of the answer quoted to the asker: one Discord message with its introduction
 ANSWER_PREVIEW = 1200  # of the answer in the review post
+CUT_NOTE = (
+    "⚠️ The answer is longer than shown here ({n:,} characters): read it whole with **Edit** before "
+    "accepting (Accept is off)."
+)
 ACTIONS = {
     "accept": ("Accept", "✅", discord.ButtonStyle.success),
     "edit": ("Edit", "✏️", discord.ButtonStyle.primary),
@@ -115,7 +123,7 @@ async def tell_asker(bot: QABot, accepted: dict[str, Any]) -> bool:
     url = accepted.get("answer_url")
     where = f"[a member's answer]({url})" if url else "a member's answer"
     text = f"Your question is answered now, from {where}; I'll answer it so from now on:\n" + quoted(
-        accepted["answer"], ANSWER_LIMIT
+        accepted["answer"], TOLD_LIMIT
     )
     try:
         channel = bot.get_channel(int(channel_id)) or await bot.fetch_channel(int(channel_id))
@@ -131,22 +139,30 @@ async def tell_asker(bot: QABot, accepted: dict[str, Any]) -> bool:
         return False
 
 
+def cut_in_review(answer: str) -> bool:
+    """Whether the review post shows only part of ``answer`` (its tail could hide a link)."""
+    return len(user_text(answer, len(answer) * 2 + 2)) > ANSWER_PREVIEW
+
+
 def review_text(c: dict[str, Any]) -> str:
     """The review post: question, answer (escaped, linked), who wrote and who marked it."""
     question = f"[question]({c['question_url']})" if c.get("question_url") else "question"
     answer = f"[answer]({c['answer_url']})" if c.get("answer_url") else "answer"
     marked = f", marked by <@{c['marked_by']}>" if c.get("marked_by") else ""
+    cut = f"\n{CUT_NOTE.format(n=len(c['answer']))}" if cut_in_review(c["answer"]) else ""
     return (
         f"💬 A member's answer #{c['id']} ({c['source']})\n{quoted(c['question'], 400)}\n"
-        f"{quoted(c['answer'], ANSWER_PREVIEW)}\n"
-        f"-# {answer} by <@{c['author_id']}> to the {question} of <@{c['asker_id']}>{marked}"
+        f"{quoted(c['answer'], ANSWER_PREVIEW - len(cut))}\n"  # room for the note in one message
+        f"-# {answer} by <@{c['author_id']}> to the {question} of <@{c['asker_id']}>{marked}{cut}"
     )
 
 
-def review_view(candidate_id: int, *, decided: bool = False) -> discord.ui.View:
+def review_view(candidate_id: int, *, decided: bool = False, accept: bool = True) -> discord.ui.View:
+    """The three buttons; Accept off (``accept``) when the post cannot show the whole answer."""
     view = discord.ui.View(timeout=None)
     for action in ACTIONS:
-        view.add_item(CandidateButton(action, candidate_id, disabled=decided))
+        off = decided or (action == "accept" and not accept)
+        view.add_item(CandidateButton(action, candidate_id, disabled=off))
     return view
 
 
@@ -161,7 +177,7 @@ async def post_review(bot: QABot, c: dict[str, Any]) -> discord.Message | None:
         text += "\n✅ Learned at once: a trusted member's answer."
     try:
         channel = bot.get_channel(channel_id) or await bot.fetch_channel(channel_id)
-        view = review_view(c["id"], decided=c["status"] != "pending")
+        view = review_view(c["id"], decided=c["status"] != "pending", accept=not cut_in_review(c["answer"]))
         return await channel.send(text[:2000], view=view, allowed_mentions=NO_PING)
     except Exception:
         log.exception("could not post candidate %s for review", c.get("id"))
@@ -247,6 +263,11 @@ class CandidateButton(discord.ui.DynamicItem[discord.ui.Button], template=CANDID
             await respond(interaction, FAILED)
 
 
+def _row(session: Session, candidate_id: int) -> dict[str, Any] | None:
+    row = candidates.candidate(session, candidate_id)
+    return as_dict(row) if row is not None else None
+
+
 def _pending(session: Session, candidate_id: int) -> dict[str, Any] | None:
     row = candidates.candidate(session, candidate_id)
     return as_dict(row) if row is not None and row.status == "pending" else None
@@ -275,6 +296,9 @@ class CandidateModal(discord.ui.Modal):
             return
         question = self.question.value.strip() or self.row["question"]
         answer = self.answer.value.strip() or self.row["answer"]
+        if problem := pair_problem(question, answer):  # a pasted token would be told to anyone who asks
+            await respond(interaction, problem)
+            return
         await interaction.response.defer()
         bot: QABot = interaction.client
         if await accept(bot, self.row["id"], interaction.user.id, question=question, answer=answer) is None:

@@ -5,7 +5,8 @@ through ``bot.discord_app.review.accept``, as that answer's own post in the esca
 Each button is a ``discord.ui.DynamicItem`` whose custom id carries the action and the item
 (``qabot:review:accept:phrasing:12``), so buttons keep working after a restart (the desk cog registers the
 class). Only admins may press them (``permissions.is_admin``, checked on the click and again on the form's
-submit); the message then says who decided what, and its buttons go.
+submit); the message then says who decided what, and its buttons go. A member's answer accepted here is
+served as its own buttons serve it: its asker told, its escalation closed.
 """
 
 from __future__ import annotations
@@ -18,13 +19,15 @@ import discord
 from bot.desk import review
 from bot.discord_app.client import NO_PING
 from bot.discord_app.permissions import FAILED, describe, is_admin, respond
-from bot.discord_app.replies import shorten
+from bot.discord_app.replies import shorten, user_text
+from training.data.limits import MAX_ANSWER_CHARS
 
 log = logging.getLogger(__name__)
 
 REFUSAL = "Sorry, only the bot's admins can review."
+CUT_NOTE = "⚠️ The answer is longer than shown: read it whole with **Edit** (Accept is off)."
 QUESTION_LIMIT = 1000
-ANSWER_LIMIT = 1800
+ANSWER_LIMIT = MAX_ANSWER_CHARS  # the whole answer (Discord's limit too): an edit must not cut it
 # Each kind's three buttons: (action, label, emoji, style).
 LABELS = {
     "phrasing": (("accept", "Accept"), ("edit", "Edit"), ("reject", "Reject")),
@@ -38,12 +41,14 @@ STYLES = {
 }
 
 
-def review_view(item_id: str) -> discord.ui.View:
-    """Accept / Edit / Reject for one item."""
+def review_view(item_id: str, *, accept: bool = True) -> discord.ui.View:
+    """Accept / Edit / Reject for one item; Accept off (``accept``) when its text is not shown whole."""
     kind, _ = review.parse_item(item_id)
     view = discord.ui.View(timeout=None)
     for action, label in LABELS[kind]:
-        view.add_item(ReviewButton(action, item_id, label))
+        button = ReviewButton(action, item_id, label)
+        button.item.disabled = action == "accept" and not accept
+        view.add_item(button)
     return view
 
 
@@ -73,6 +78,12 @@ async def _decide(
     return review.Decision(
         True, f"Learned “{accepted['question']}”: answered from now on, and part of the next `/retrain`."
     )
+
+
+def shown_whole(item: dict[str, Any], text: str) -> bool:
+    """Whether ``text`` (an item as ``/review`` shows it) shows a member's answer whole: a tail an admin
+    never saw could hide a link (``CUT_NOTE`` then; Edit shows it all)."""
+    return item["kind"] != "candidate" or user_text(item["answer"], 2 * len(item["answer"]) + 2) in text
 
 
 async def _admin(interaction: discord.Interaction, item_id: str) -> bool:

@@ -232,6 +232,19 @@ async def test_an_empty_answer_teaches_nothing(dpy, store, admins):
     assert taught(store) == []
 
 
+async def test_a_token_shaped_secret_in_the_teach_form_teaches_nothing(dpy, store, admins):
+    # As /teach refuses it: the bot would repeat it to anyone who asks.
+    await dpytest.message(f"<@{dpy.user.id}> {DOG}")
+    dpytest.get_message()
+    escalation = dpytest.get_message()
+    admin = make_member(ADMIN_ID)
+    modal = (await press_teach(dpy, escalation, admin)).response.send_modal.await_args.args[0]
+    token = "MTA4NzY1NDMyMTA5ODc2NTQz" + "." + "GhT3xQ" + "." + "k9Zb2-Lr_7vQeWx1NcPa0sYdF4uJmH8tRgE"
+    done = await submit(dpy, modal, admin, escalation, answer=f"Use {token}")
+    assert "token-shaped secret" in done.response.send_message.await_args.args[0]
+    assert taught(store) == [] and dpy.taught_exchanges == {}
+
+
 async def test_a_second_teach_of_the_same_question_is_refused(dpy, store, admins):
     await dpytest.message(f"<@{dpy.user.id}> {DOG}")
     dpytest.get_message()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import discord
 import discord.ext.test as dpytest
 import pytest
-from discord.ext.test import backend
+from discord.ext.test import backend, factories
 from sqlalchemy import select
 
 from bot.discord_app.cogs.community import MARK_COMMAND, OUTCOMES
@@ -16,7 +16,7 @@ from bot.discord_app.review import REVIEW_REFUSAL, CandidateModal
 from storage.models import Candidate, TaughtPair
 from tests.bot.fixtures import ADMIN_ID, make_interaction, make_member, react
 from tests.bot.review_support import interaction_for, press
-from tests.bot.test_escalation import DOG, KNOWN, fake_generator  # noqa: F401
+from tests.bot.test_escalation import DOG, KNOWN, fake_generator, press_teach, submit  # noqa: F401
 from tests.bot.threads_support import install_thread_routes, make_forum, post_in_forum, say
 
 ANSWER = ["Referees do not bring dogs.", "Only the teams and officials are on the pitch."]
@@ -141,6 +141,22 @@ async def test_edit_accepts_the_admins_wording(dpy, store, admins, helper, chann
     assert (await dpy.answerer.answer(DOG)).text == ANSWER[0]
 
 
+async def test_a_token_shaped_secret_in_the_edit_form_teaches_nothing(dpy, store, admins, helper, channel):
+    question, _ = await unsure_question(channel, admins)
+    await say(channel, helper, ANSWER[0], reply_to=question)
+    await dpy.get_cog("Community").answers.flush()
+    [c] = candidates_in(store)
+    [review] = sent()
+    admin = make_member(ADMIN_ID)
+    modal = (await press(dpy, "edit", c.id, admin, message=review)).response.send_modal.await_args.args[0]
+    interaction = interaction_for(dpy, admin)
+    token = "MTA4NzY1NDMyMTA5ODc2NTQz" + "." + "GhT3xQ" + "." + "k9Zb2-Lr_7vQeWx1NcPa0sYdF4uJmH8tRgE"
+    data = [{"type": 1, "components": [{"type": 4, "custom_id": modal.answer.custom_id, "value": token}]}]
+    await modal._scheduled_task(interaction, data, {})
+    assert "token-shaped secret" in interaction.response.send_message.await_args.args[0]
+    assert taught(store) == [] and candidates_in(store)[0].status == "pending"
+
+
 async def test_reject_teaches_nothing_and_a_second_click_is_told(dpy, store, admins, helper, channel):
     question, _ = await unsure_question(channel, admins)
     await say(channel, helper, ANSWER[0], reply_to=question)
@@ -257,5 +273,129 @@ async def test_a_trusted_members_question_back_or_thanks_is_no_answer(dpy, store
     await say(channel, helper, "do you mean in futsal or 11-a-side?", reply_to=question)
     await say(channel, dpytest.get_config().members[0], "11 a side")
     await say(channel, helper, "thanks!", reply_to=question)
+    await say(channel, dpytest.get_config().members[0], "hm")
+    await say(channel, helper, "idk", reply_to=question)  # a filler: it went live as the answer
     await dpy.get_cog("Community").answers.flush()
     assert candidates_in(store) == []
+
+
+@pytest.mark.parametrize("dpy", [{"trust_member_answers": True}], indirect=True)
+async def test_a_trusted_reply_to_chatter_or_a_remark_teaches_nothing(dpy, store, admins, helper, channel):
+    # Logged as "not sure" in the open channel (silently), but neither is a question: a trusted member's
+    # friendly reply must not become the bot's answer to every "gm everyone".
+    for said, reply in (("gm everyone", "gm! kick-off is at 8 tonight"), ("that match was mad", "Messi!!")):
+        remark = await dpytest.message(said, channel=channel)
+        await say(channel, helper, reply, reply_to=remark)
+        await react(remark, helper, "✅")
+    await dpy.get_cog("Community").answers.flush()
+    assert candidates_in(store) == [] and taught(store) == []
+    assert (await dpy.answerer.answer("gm everyone")).unanswered
+
+
+async def test_an_answer_longer_than_the_review_post_shows_is_read_whole_before_it_is_accepted(
+    dpy, store, admins, channel
+):
+    # 1,300 innocent characters, then a phishing link: the post shows 1,200, so Accept as is would teach
+    # what no admin saw. Accept is off; Edit shows (and keeps) the whole answer.
+    question, _ = await unsure_question(channel, admins)
+    asker, member, _ = dpytest.get_config().members
+    reply = await say(channel, member, "Referees never bring dogs onto the pitch. " * 31, reply_to=question)
+    await say(channel, member, "Details: [discord.gg/fifa](https://evil.example/claim)")
+    await react(reply, asker, "✅")
+    [c] = candidates_in(store)
+    assert c.status == "pending" and c.answer.endswith("(https://evil.example/claim)")
+    [post] = sent()
+    assert "longer than shown here" in post.content and "evil.example" not in post.content
+    assert [b.item.disabled for b in dpy.sent_views[-1].children] == [True, False, False]
+    modal = (await press(dpy, "edit", c.id, make_member(ADMIN_ID), message=post)).response
+    assert modal.send_modal.await_args.args[0].answer.default == c.answer
+
+
+async def test_an_answer_is_learned_as_it_reads_when_marked_not_as_first_posted(dpy, store, admins, channel):
+    # A phishing reply edited into a good answer: an admin's ✅ (served at once) on what they see must not
+    # teach what was first posted, nor a later message of the same answer as it first read.
+    question, _ = await unsure_question(channel, admins)
+    member, admin = dpytest.get_config().members[1:]
+    reply = await say(channel, member, "Free nitro: https://evil.example/claim", reply_to=question)
+    more = await say(channel, member, "and more at https://evil.example/more")
+    for message, now in ((reply, ANSWER[0]), (more, ANSWER[1])):
+        data = factories.make_message_dict(channel, member, id_num=message.id, content=now)
+        del data["member"]
+        backend.get_state().parse_message_update({**data, "guild_id": channel.guild.id})
+    await dpytest.run_all_events()
+    dpy.settings.admin_user_ids = [ADMIN_ID, admin.id]
+    await react(reply, admin, "✅")
+    assert taught(store) == [(DOG, "\n".join(ANSWER), "member")]
+
+
+@pytest.mark.parametrize("dpy", [{"trust_member_answers": True}], indirect=True)
+async def test_an_answer_deleted_while_it_settles_is_not_learned(dpy, store, admins, helper, channel):
+    # A trusted member takes back a wrong answer within the minute: it went live all the same.
+    question, _ = await unsure_question(channel, admins)
+    wrong = await say(channel, helper, "Yellow, like the cards.", reply_to=question)
+    state, where = backend.get_state(), {"channel_id": channel.id, "guild_id": channel.guild.id}
+    state.parse_message_delete({"id": wrong.id, **where})
+    await dpytest.run_all_events()
+    await dpy.get_cog("Community").answers.flush()
+    assert candidates_in(store) == []
+    await say(channel, helper, ANSWER[0], reply_to=question)
+    gone = await say(channel, helper, "(and a second thought, deleted)")
+    state.parse_message_delete_bulk({"ids": [gone.id], **where})
+    await dpytest.run_all_events()
+    await dpy.get_cog("Community").answers.flush()
+    assert taught(store) == [(DOG, ANSWER[0], "member")]  # its deleted second message left out
+
+
+async def test_a_members_answer_accepted_in_review_is_told_to_its_asker(dpy, store, admins, helper, channel):
+    # /review's Accept taught it, but the asker was never told and the escalation kept its Teach button.
+    from bot.discord_app.review_views import ReviewButton
+    from tests.bot.test_review import press as press_in_review
+
+    question, escalation = await unsure_question(channel, admins)
+    await say(channel, helper, ANSWER[0], reply_to=question)
+    await dpy.get_cog("Community").answers.flush()
+    [c] = candidates_in(store)
+    sent()
+    await press_in_review(dpy, ReviewButton("accept", f"candidate:{c.id}"), make_member(ADMIN_ID))
+    assert taught(store) == [(DOG, ANSWER[0], "member")]
+    [told] = sent()
+    assert told.channel.id == channel.id and "answered now" in told.content
+    assert dpy.sent_payloads[-1]["allowed_mentions"] == {"parse": [], "replied_user": True}
+    assert any("Answered by a member's answer" in p.get("content", "") for p in dpy.sent_payloads)
+
+
+@pytest.mark.parametrize("dpy", [{"trust_member_answers": True}], indirect=True)
+async def test_a_question_an_admin_taught_takes_no_members_answer(dpy, store, admins, helper, channel):
+    # A trusted member's later reply replaced the admin's taught answer for everyone (and told the asker
+    # again): members must not undo an admin's decision.
+    question, escalation = await unsure_question(channel, admins)
+    admin = make_member(ADMIN_ID)
+    modal = (await press_teach(dpy, escalation, admin)).response.send_modal.await_args.args[0]
+    await submit(dpy, modal, admin, escalation, answer=ANSWER[0])
+    sent()
+    await say(channel, helper, "A brown one, I think.", reply_to=question)
+    await dpy.get_cog("Community").answers.flush()
+    assert candidates_in(store) == [] and sent() == []
+    assert (await dpy.answerer.answer(DOG)).text == ANSWER[0]
+
+
+@pytest.mark.parametrize("dpy", [{"trust_member_answers": True}], indirect=True)
+async def test_an_answer_to_a_follow_up_is_not_learned_alone(dpy, store, admins, helper, channel):
+    # "and in 1990?" → "West Germany." taught as a pair of its own is the answer to "and in 1990?" after
+    # any question (the Euro, the Olympics...).
+    follow_up = await dpytest.message("and in 1990?", channel=channel)
+    [escalation] = sent()
+    assert escalation.channel.id == admins.id  # the admins still see it, and may Teach it reworded
+    await say(channel, helper, "West Germany.", reply_to=follow_up)
+    await dpy.get_cog("Community").answers.flush()
+    assert candidates_in(store) == [] and taught(store) == []
+
+
+def test_the_review_post_of_the_longest_candidate_fits_one_message_with_its_note():
+    from bot.discord_app.review import review_text
+
+    big, url = 10**18 + 7, "https://discord.com/channels/" + "/".join([str(10**18 + 7)] * 3)
+    c = dict(id=99999, source="reaction", question="*" * 1000, answer="_" * 4000, question_url=url,
+             answer_url=url, author_id=big, asker_id=big, marked_by=big)  # fmt: skip
+    text = review_text(c)
+    assert len(text) <= 2000 and text.endswith("(Accept is off).")

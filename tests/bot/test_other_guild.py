@@ -250,3 +250,26 @@ async def test_another_guilds_answers_and_marks_teach_nothing(dpy, store):
         from storage.models import Candidate
 
         assert list(session.scalars(select(Candidate))) == []
+
+
+async def test_other_guild_messages_are_not_remembered_for_members_answers(dpy):
+    # A public bot reads every server's messages: only the home community's are kept to join an answer
+    # written in several messages (others' would be held in memory and push the home channels' out).
+    answers = dpy.get_cog("Community").answers
+    dpy.settings.home_guild_ids = [HOME_GUILD_ID]  # dpytest's guild is someone else's server
+    await dpytest.message("the whole server's chat, kept in the bot's memory")
+    assert answers.recent._by_channel == {}
+
+
+async def test_other_guild_ticks_fetch_nothing(dpy, monkeypatch):
+    # Every ✅ in any server the bot is in fetched its message (an API call each) to refuse it afterwards.
+    dpy.settings.home_guild_ids = [HOME_GUILD_ID]  # dpytest's guild is someone else's server
+    message = await dpytest.message("an answer in someone else's server")
+    dpy._connection._messages.clear()  # not in the cache: a ✅ on it would need a fetch
+    fetch = AsyncMock(return_value=message)
+    monkeypatch.setattr(discord.TextChannel, "fetch_message", fetch)
+    await react(message, dpytest.get_config().members[1], "✅")
+    fetch.assert_not_awaited()
+    dpy.settings.home_guild_ids = [message.guild.id]  # at home, the same ✅ is looked at
+    await react(message, dpytest.get_config().members[1], "✅")
+    fetch.assert_awaited_once()

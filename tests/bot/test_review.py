@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.discord_app.review_views import REFUSAL, ReviewButton, ReviewEditModal
 from storage import candidates, repo, votes
-from storage.models import Correction, Exchange, TaughtPair
+from storage.models import Candidate, Correction, Exchange, TaughtPair
 from tests.bot.fakes import FakeGenerator
 from tests.bot.fixtures import ADMIN_ID, invoke, make_guild, make_interaction, make_member
 from training.retrieval.zones import ZoneThresholds
@@ -349,3 +349,24 @@ async def test_the_edit_form_submitted_from_another_guild_is_refused_on_submit(d
         assert submit.response.send_message.await_args.args[0] == REFUSAL
     with store() as s:
         assert s.scalars(select(Correction)).all() == []
+
+
+async def test_a_members_answer_longer_than_review_shows_cannot_be_accepted_unread(dpy, store):
+    # /review shows 300 characters of an answer: Accept as is would teach a tail (a link) no admin saw.
+    ids = fill_queue(store)
+    with store.begin() as s:
+        long, _ = candidates.propose(
+            s, question="Is there VAR in the cup?", source="reply", answer_message_id=778,
+            answer="Yes, in every round from the quarter-finals on. " * 40 + "[fifa.com](https://evil.example)",
+        )  # fmt: skip
+        long_id = long.id
+    interaction = make_interaction(dpy, make_member(ADMIN_ID))
+    await invoke(dpy, "review", interaction)
+    shown = {c.kwargs["view"].children[0].item_id: c for c in interaction.followup.send.await_args_list[1:]}
+    cut, whole = shown[f"candidate:{long_id}"], shown[f"candidate:{ids['candidate']}"]
+    assert "evil.example" not in cut.args[0] and "Accept is off" in cut.args[0]
+    assert [b.item.disabled for b in cut.kwargs["view"].children] == [True, False, False]
+    assert not any(b.item.disabled for b in whole.kwargs["view"].children)
+    edit = await press(dpy, cut.kwargs["view"].children[1], make_member(ADMIN_ID))
+    with store() as s:
+        assert edit.response.send_modal.await_args.args[0].answer.default == s.get(Candidate, long_id).answer

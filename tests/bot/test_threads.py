@@ -43,6 +43,8 @@ CHATTER = [
     "that match last night was mad",
     "ok cool",
 ]
+# Reactions with a "?" or an interrogative ask about nothing: no reply in a thread, no escalation anywhere.
+BANTER = ["really?", "wait what?", "why tho?", "who cares", "how?", "what?!", "are you serious"]
 
 
 @pytest.fixture
@@ -187,7 +189,7 @@ async def test_in_the_bots_thread_people_ask_on_without_a_mention_and_chatter_ge
     await dpytest.message(f"<@{dpy.user.id}> hat trick?")
     [answer] = sent()
     thread = answer.channel
-    for text in CHATTER:
+    for text in CHATTER + BANTER:
         await say(thread, asker, text)
     assert sent() == [] and len(exchanges(store)) == 1  # no reply, no log, no escalation
     await say(thread, asker, "and how many players are on a football team?")
@@ -197,6 +199,24 @@ async def test_in_the_bots_thread_people_ask_on_without_a_mention_and_chatter_ge
     await say(thread, asker, "what colour is the referee's dog?")  # not sure: silence, and escalated
     [escalation] = sent()
     assert escalation.channel.id == admins.id
+
+
+@pytest.mark.parametrize("dpy", [{"reply_in_thread": True}], indirect=True)
+async def test_thanks_in_reply_to_the_bots_answer_gets_nothing(dpy, store, admins, monkeypatch):
+    # A Discord reply pings the bot by default: "thanks!" got "I'm not sure about that yet." and went to
+    # the admins as an unanswered question (in the channel, in a new thread named "thanks!").
+    install_thread_routes(dpy, monkeypatch)
+    asker = dpytest.get_config().members[0]
+    await dpytest.message(f"<@{dpy.user.id}> hat trick?")
+    [answer] = sent()
+    for where in (answer.channel, dpytest.get_config().channels[0]):
+        for text in ("thanks!", "ty 🙏", "lol", "wait what?", "really?"):
+            await say(where, asker, text, reply_to=answer, ping=True)
+    assert sent() == [] and len(exchanges(store)) == 1
+    await say(
+        answer.channel, asker, "and how many players are on a football team?", reply_to=answer, ping=True
+    )
+    assert sent()[0].content.startswith("Eleven.")  # a question in a reply is still one
 
 
 @pytest.mark.parametrize("dpy", [{"reply_in_thread": True}], indirect=True)
@@ -210,6 +230,28 @@ async def test_when_no_thread_can_be_started_the_answer_goes_in_the_channel(dpy,
     [answer] = sent()
     assert answer.channel.id == channel.id and answer.content.startswith("Three goals")
     assert dpy.sent_payloads[-1]["message_reference"]["message_id"] == question.id
+
+
+@pytest.mark.parametrize("dpy", [{"reply_in_thread": True}], indirect=True)
+async def test_when_the_new_thread_refuses_the_answer_it_goes_in_the_channel(dpy, store, monkeypatch):
+    # Create Public Threads but not Send Messages in Threads (or the thread deleted at once): the answer
+    # was lost, the exchange never logged.
+    install_thread_routes(dpy, monkeypatch)
+    channel = dpytest.get_config().channels[0]
+    dpy.settings.allowed_channel_ids = [channel.id]
+    send_message = dpy.http.send_message
+
+    async def only_in_channels(channel_id, *args, **kwargs):
+        if channel_id != channel.id:
+            raise discord.Forbidden(MagicMock(status=403, reason="Forbidden"), "Missing Permissions")
+        return await send_message(channel_id, *args, **kwargs)
+
+    dpy.http.send_message = only_in_channels
+    question = await dpytest.message("hat trick?", channel=channel)
+    [answer] = sent()
+    assert answer.channel.id == channel.id and answer.content.startswith("Three goals")
+    assert dpy.sent_payloads[-1]["message_reference"]["message_id"] == question.id
+    assert [row.reply_message_id for row in exchanges(store)] == [str(answer.id)]
 
 
 async def test_without_reply_in_thread_answers_stay_in_the_channel(dpy, store, monkeypatch):
@@ -227,6 +269,9 @@ async def test_open_channel_remarks_the_bot_is_not_sure_of_are_not_escalated(dpy
     for text in CHATTER:
         await dpytest.message(text, channel=channel)
     assert sent() == []  # silence, as before, and now no escalation either
+    for text in BANTER:  # the zones decide a reply here, as before; nothing reaches the admins
+        await dpytest.message(text, channel=channel)
+    assert [m for m in sent() if m.channel.id == admins.id] == []
     await dpytest.message(DOG, channel=channel)
     [escalation] = sent()
     assert escalation.channel.id == admins.id
@@ -235,7 +280,7 @@ async def test_open_channel_remarks_the_bot_is_not_sure_of_are_not_escalated(dpy
 # -- the pure parts ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", CHATTER)
+@pytest.mark.parametrize("text", CHATTER + BANTER)
 def test_chatter_is_not_a_question(text):
     assert not looks_like_question(text)
 

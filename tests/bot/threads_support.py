@@ -96,9 +96,16 @@ def make_thread(parent: Any, name: str, owner: Any, thread_id: int = -1) -> disc
 
 
 async def say(
-    channel: Any, member: Any, content: str, *, reply_to: discord.Message | None = None, id_num: int = -1
+    channel: Any,
+    member: Any,
+    content: str,
+    *,
+    reply_to: discord.Message | None = None,
+    id_num: int = -1,
+    ping: bool = False,
 ) -> discord.Message:
-    """``member`` posts ``content`` in ``channel`` (a thread too), optionally as a reply; events run."""
+    """``member`` posts ``content`` in ``channel`` (a thread too), optionally as a reply (``ping``: one that
+    mentions the replied-to author, as Discord's replies do by default); events run."""
     data = factories.make_message_dict(
         channel, member, id_num=id_num, content=content, guild_id=channel.guild.id
     )
@@ -110,6 +117,8 @@ async def say(
         }
         data["type"] = 19  # a reply
     mentions = backend.find_user_mentions(content, channel.guild)
+    if ping and reply_to is not None:
+        mentions.append(reply_to.author)
     data["mentions"] = [factories.dict_from_user(m) for m in mentions]
     state = backend.get_state()
     state.parse_message_create(data)

@@ -151,6 +151,11 @@ class Ask(commands.Cog):
             or (route.kind == "post" and is_chat(question))
         ):
             return
+        chat = is_chat(question)
+        # "thanks!", "wait what?" replying to the bot's answer (a reply pings it) ask it nothing.
+        pinged_by_reply = message.guild is not None and self.bot.user.id not in message.raw_mentions
+        if explicit and pinged_by_reply and not looks_like_question(question):
+            return
         # In an open channel the window starts only once the bot replies: chat it stays silent on must not
         # make the user's next real question wait.
         wait = self.cooldown.retry_after(message.author.id, start=explicit)
@@ -170,15 +175,27 @@ class Ask(commands.Cog):
 
         where: list[Any] = []  # the channel the reply went to (a new thread with REPLY_IN_THREAD)
 
-        async def send(pieces: list[str], view: discord.ui.View | None) -> discord.Message:
-            channel, _ = await threads.reply_channel(self.bot, message, question)
-            where.append(channel)
+        async def send_to(channel: Any, pieces: list[str], view: discord.ui.View | None) -> discord.Message:
             # A question deleted while it was answered still gets its answer (not replying to it), and
             # the exchange is logged: a plain reply would fail and lose both.
             reference = message.to_reference(fail_if_not_exists=False) if channel.id != message.id else None
             first = await channel.send(pieces[0], reference=reference, view=view, allowed_mentions=NO_PING)
             for piece in pieces[1:]:
                 await channel.send(piece, allowed_mentions=NO_PING)
+            return first
+
+        async def send(pieces: list[str], view: discord.ui.View | None) -> discord.Message:
+            channel, _ = await threads.reply_channel(self.bot, message, question)
+            try:
+                first = await send_to(channel, pieces, view)
+            except discord.HTTPException:
+                if channel is message.channel:
+                    raise
+                # The thread just started refused it (no Send Messages in Threads, deleted at once).
+                log.warning("could not answer in new thread %s; replying in the channel", channel.id)
+                channel = message.channel
+                first = await send_to(channel, pieces, view)
+            where.append(channel)
             return first
 
         asked = Asked(
@@ -190,7 +207,7 @@ class Ask(commands.Cog):
         )
         # A post is a question by nature; elsewhere a quiet "not sure" on chat or a remark is no work for
         # the admins ("that match was mad" is not an unanswered question).
-        escalate_it = explicit or route.kind == "post" or looks_like_question(question)
+        escalate_it = not chat and (explicit or route.kind == "post" or looks_like_question(question))
         replied = await self._reply(answer, asked, send, late_reply_to=message.id, escalate_it=escalate_it)
         if replied and not explicit:
             self.cooldown.start(message.author.id)

@@ -18,7 +18,7 @@ from discord.ext import commands
 from bot.discord_app import forums
 from bot.discord_app.client import QABot
 from bot.discord_app.member_answers import TICK, MemberAnswers
-from bot.discord_app.permissions import respond
+from bot.discord_app.permissions import in_community, respond
 from bot.discord_app.review import CandidateButton
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,19 @@ class Community(commands.Cog):
             log.exception("could not look at message %s for a member's answer", message.id)
 
     @commands.Cog.listener()
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        # An answer is learned as it reads when marked: not as first posted (then edited into a good one).
+        self.answers.recent.edited(payload.channel_id, payload.message_id, payload.message.content)
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        self.answers.deleted(payload.channel_id, {payload.message_id})
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        self.answers.deleted(payload.channel_id, set(payload.message_ids))
+
+    @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         emoji = str(payload.emoji)
         if emoji not in forums.ACCEPTS or payload.member is None or payload.member.bot:
@@ -76,12 +89,14 @@ class Community(commands.Cog):
         channel = self.bot.get_channel(payload.channel_id)
         forums_ids = self.bot.settings.forum_channel_ids
         in_forum = isinstance(channel, discord.Thread) and channel.parent_id in forums_ids
-        if channel is None or (emoji != TICK and not in_forum):
+        # Another guild's ✅ teaches nothing: not even a fetch for it (every ✅ anywhere would cost one).
+        tick = emoji == TICK and await in_community(self.bot, payload.guild_id, payload.user_id)
+        if channel is None or not (tick or in_forum):
             return
         message = discord.utils.get(self.bot.cached_messages, id=payload.message_id)
         if message is None:
             message = await channel.fetch_message(payload.message_id)
-        if emoji == TICK:
+        if tick:
             await self.answers.mark(message, payload.member, "reaction")
         by_bot = self.bot.user is not None and message.author.id == self.bot.user.id
         if in_forum and forums.accepts_answer(channel, payload.user_id, emoji, by_bot):

@@ -32,7 +32,7 @@ from bot.discord_app.escalation import teach_view
 from bot.discord_app.harvest import HARVEST_LIMIT, MAX_LIMIT, harvest_channel
 from bot.discord_app.permissions import AdminCog
 from bot.discord_app.replies import user_text
-from bot.discord_app.review_views import ReviewButton, review_view
+from bot.discord_app.review_views import CUT_NOTE, ReviewButton, review_view, shown_whole
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +137,11 @@ class Desk(AdminCog):
             f"{total} item(s) wait for review{more}.", ephemeral=True, allowed_mentions=NO_PING
         )
         for item in review_queue.by_turns(items)[:REVIEW_SHOWN]:
+            text = review_item_text(item, show=user_text)
+            whole = shown_whole(item, text)
             await interaction.followup.send(
-                review_item_text(item, show=user_text)[:2000],
-                view=review_view(item["id"]),
+                (text if whole else f"{text}\n{CUT_NOTE}")[:2000],
+                view=review_view(item["id"], accept=whole),
                 ephemeral=True,
                 allowed_mentions=NO_PING,
             )
