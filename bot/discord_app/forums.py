@@ -48,6 +48,7 @@ async def mark_solved(thread: discord.Thread) -> bool:
     return True
 
 
-def accepts_answer(thread: discord.Thread, user_id: int, emoji: str, by_bot: bool) -> bool:
-    """The post's author accepting an answer in it: 👍 on the bot's message, or ✅ on any."""
-    return user_id == thread.owner_id and (emoji == "✅" or (emoji == "👍" and by_bot))
+def accepts_answer(thread: discord.Thread, user_id: int, emoji: str, bot_answer: bool) -> bool:
+    """The post's author accepting an answer in it: 👍 on the bot's answer (``bot_answer``: not a "did you
+    mean" or "not sure"), or ✅ on any message."""
+    return user_id == thread.owner_id and (emoji == "✅" or (emoji == "👍" and bot_answer))

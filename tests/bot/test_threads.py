@@ -152,6 +152,16 @@ async def test_the_askers_thumbs_up_on_the_answer_tags_the_post_solved(dpy, stor
     assert ("edit_channel", {"channel_id": post.id, "applied_tags": [str(SOLVED_TAG_ID)]}) in dpy.thread_calls
 
 
+async def test_the_askers_thumbs_up_on_did_you_mean_does_not_tag_the_post_solved(dpy, store, forum):
+    """A 👍 on "did you mean" (or "not sure") accepts no answer: the post stays open."""
+    asker = dpytest.get_config().members[0]
+    post = await post_in_forum(forum, asker, "football", "football")
+    [offer] = sent()
+    assert offer.content == SUGGEST_TEXT
+    await react(offer, asker, "👍")
+    assert post.applied_tags == []
+
+
 async def test_a_forum_without_a_solved_tag_is_left_as_it_is(dpy, store, forum):
     bare = make_forum(dpytest.get_config().guilds[0], "bare", solved_tag=False)
     dpy.settings.forum_channel_ids = [bare.id]

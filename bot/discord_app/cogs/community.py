@@ -14,7 +14,9 @@ import logging
 import discord
 from discord import app_commands
 from discord.ext import commands
+from sqlalchemy.orm import Session
 
+from bot import async_store
 from bot.discord_app import forums
 from bot.discord_app.client import QABot
 from bot.discord_app.member_answers import TICK, MemberAnswers
@@ -99,8 +101,20 @@ class Community(commands.Cog):
         if tick:
             await self.answers.mark(message, payload.member, "reaction")
         by_bot = self.bot.user is not None and message.author.id == self.bot.user.id
-        if in_forum and forums.accepts_answer(channel, payload.user_id, emoji, by_bot):
+        # The bot's 👍'd message must be an answer: "did you mean" or "not sure" solves nothing.
+        answered = by_bot and emoji == "👍" and await self._answer_zone(message.id)
+        if in_forum and forums.accepts_answer(channel, payload.user_id, emoji, answered):
             await forums.mark_solved(channel)
+
+    async def _answer_zone(self, reply_message_id: int) -> bool:
+        """Whether the bot's message ``reply_message_id`` answered a question (the answer zone)."""
+        from storage.repo import exchange_by_reply
+
+        def zone(session: Session) -> str | None:
+            row = exchange_by_reply(session, reply_message_id)
+            return row.zone if row is not None else None
+
+        return await async_store.run_in_session(self.bot.session_factory, zone) == "answer"
 
     async def mark_as_answer(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Mark this message as the answer to the question it answers."""
