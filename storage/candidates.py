@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import Candidate, Correction, Exchange, TaughtPair, utc_now
-from storage.repo import add_taught_pair, discord_id
+from storage.repo import _text, add_taught_pair, discord_id
 from storage.text import question_key
 
 __all__ = ["SOURCES", "STATUSES", "accept", "candidate", "open_question", "pending", "propose", "reject"]
@@ -28,12 +28,6 @@ __all__ = ["SOURCES", "STATUSES", "accept", "candidate", "open_question", "pendi
 SOURCES = ("reply", "reaction", "command", "forum", "harvest")
 STATUSES = ("pending", "accepted", "rejected")
 TAUGHT_SOURCE = "member"  # TaughtPair.source of an accepted candidate
-
-
-def _text(value: str, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
-    return value.strip()
 
 
 def propose(
