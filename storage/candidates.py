@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import Candidate, Correction, Exchange, TaughtPair, utc_now
-from storage.repo import _text, add_taught_pair, discord_id
+from storage.repo import _text, add_taught_pair, discord_id, record_choice
 from storage.text import question_key
 
 __all__ = ["SOURCES", "STATUSES", "accept", "candidate", "open_question", "pending", "propose", "reject"]
@@ -123,13 +123,18 @@ def accept(
     answer: str | None = None,
 ) -> TaughtPair | None:
     """Accept a pending candidate, with the admin's edits if any: the taught pair it became (served at
-    once), or None when there is no such pending candidate (already decided, or never proposed)."""
+    once), or None when there is no such pending candidate (already decided, or never proposed). A
+    question the admin reworded also answers the asker's own wording, as the Teach form's does (an admin's
+    choice on the candidate's exchange: every process learns it)."""
     row = session.get(Candidate, candidate_id, with_for_update=True)
     if row is None or row.status != "pending":
         return None
     if question is not None:
+        reworded = question_key(question) != row.question_key
         row.question = _text(question, "question")
         row.question_key = question_key(row.question)
+        if reworded and row.exchange_id is not None:
+            record_choice(session, row.exchange_id, row.question, by_admin=True)
     if answer is not None:
         row.answer = _text(answer, "answer")
     pair = add_taught_pair(session, row.question, row.answer, admin_id, source=TAUGHT_SOURCE)

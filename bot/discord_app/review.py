@@ -87,9 +87,7 @@ async def serve(bot: QABot, accepted: dict[str, Any]) -> None:
     await bot.answerer.teach(question, answer)
     original = accepted.get("original_question") or question
     exchange_id = accepted.get("exchange_id")
-    if comparison_key(original) != comparison_key(question):
-        if exchange_id is not None:
-            await async_store.record_choice(bot.session_factory, exchange_id, question, by_admin=True)
+    if comparison_key(original) != comparison_key(question):  # the store has it (storage.candidates.accept)
         await bot.answerer.learn_wording(original, question, by_admin=True)
     if exchange_id is not None:
         bot.taught_exchanges.setdefault(exchange_id, int(accepted.get("decided_by") or 0))

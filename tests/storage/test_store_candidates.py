@@ -154,3 +154,24 @@ def test_in_a_thread_only_its_latest_question_is_open(store):
         repo.log_exchange(s, question="Known?", answer="A.", unanswered=False, message_id=36, **common)
         assert candidates.open_question(s, thread_id=30) is None  # the bot answered the thread's latest
         assert candidates.open_question(s, message_id=30)["question"] == "Q?"  # a reply to it still counts
+
+
+def test_a_reworded_accept_answers_the_askers_own_wording_too(store):
+    """Accepted with a cleaner question (from the CLI too), the asker's wording is an admin's choice."""
+    with store.begin() as s:
+        asked = repo.log_exchange(
+            s, question="can keepers wear caps lol", answer="not sure", model_version="v", confidence=0.1,
+            unanswered=True, latency_ms=1.0, source="discord", zone="fallback",
+        )  # fmt: skip
+        row, _ = candidates.propose(
+            s, question=asked.question, answer="Yes, goalkeepers may.", source="reply", exchange_id=asked.id
+        )
+    with store.begin() as s:
+        candidates.accept(s, row.id, 9, question="May a goalkeeper wear a cap?")
+    with store.begin() as s:
+        [learned] = repo.learned_wordings(s)
+        assert (learned["wording"], learned["question"], learned["by_admin"]) == (
+            "can keepers wear caps lol",
+            "May a goalkeeper wear a cap?",
+            True,
+        )
