@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 
 from bot import async_store
 from bot.admin_actions import pair_problem
+from bot.answering.chatter import is_chat, is_follow_up, looks_like_question
 from bot.discord_app import review
-from bot.discord_app.chatter import is_chat, is_follow_up, looks_like_question
 from bot.discord_app.client import QABot
 from bot.discord_app.permissions import in_community, is_admin
 from bot.discord_app.replies import question_text

@@ -14,8 +14,8 @@ import pytest
 from discord.ext.test import backend
 from sqlalchemy import select
 
+from bot.answering.chatter import is_chat, looks_like_question
 from bot.answering.followups import Turn
-from bot.discord_app.chatter import is_chat, looks_like_question
 from bot.discord_app.replies import SUGGEST_TEXT
 from bot.discord_app.threads import Conversations, forum_question
 from bot.discord_app.views import SuggestionView

@@ -30,9 +30,9 @@ from discord.ext import commands
 
 from bot import async_store
 from bot.answering.answerer import AnswererBusy, EmptyQuestion
+from bot.answering.chatter import is_chat, looks_like_question
 from bot.answering.followups import Turn
 from bot.discord_app import threads
-from bot.discord_app.chatter import is_chat, looks_like_question
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.escalation import escalate
