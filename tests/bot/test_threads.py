@@ -287,6 +287,18 @@ async def test_open_channel_remarks_the_bot_is_not_sure_of_are_not_escalated(dpy
     assert escalation.channel.id == admins.id
 
 
+async def test_open_channel_remarks_get_no_did_you_mean_but_questions_do(dpy, store):
+    """Nobody asked the bot: a remark near a known question ("football football") is offered nothing;
+    the same words asked as a question are."""
+    channel = dpytest.get_config().channels[0]
+    dpy.settings.allowed_channel_ids = [channel.id]
+    await dpytest.message("football football", channel=channel)
+    await dpytest.message("football football?", channel=channel)
+    [offer] = sent()  # one reply, to the question (a reply to the remark would have started the cooldown)
+    assert offer.content == SUGGEST_TEXT
+    assert [e.question for e in exchanges(store)] == ["football football?"]
+
+
 # -- the pure parts ------------------------------------------------------------------------------------
 
 

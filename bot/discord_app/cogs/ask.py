@@ -172,6 +172,14 @@ class Ask(commands.Cog):
             if explicit:
                 await message.reply(failure, allowed_mentions=NO_PING)
             return
+        # Nobody asked the bot: "did you mean" is for questions, not remarks ("messi is the goat").
+        if (
+            not explicit
+            and route.kind != "post"
+            and answer.zone == "suggest"
+            and not looks_like_question(question)
+        ):
+            return
 
         where: list[Any] = []  # the channel the reply went to (a new thread with REPLY_IN_THREAD)
 
