@@ -256,8 +256,10 @@ async def test_open_channel_questions_the_bot_knows_are_answered(dpy):
     dpy.settings.allowed_channel_ids = [channel.id]
     await dpytest.message("hat trick?", channel=channel)
     assert dpytest.get_message().content.startswith("Three goals")
-    await dpytest.message("football", channel=channel)
+    await dpytest.message("football", channel=channel)  # a remark nobody addressed to the bot: nothing
+    await dpytest.message("football?", channel=channel)  # asked: "did you mean"
     assert dpytest.get_message().content == SUGGEST_TEXT
+    assert dpytest.verify().message().nothing()
 
 
 async def test_a_mention_in_an_open_channel_still_gets_the_fallback(dpy, store):
