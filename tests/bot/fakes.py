@@ -16,6 +16,9 @@ from training.retrieval.index import RetrievalIndex
 from training.retrieval.zones import ZoneThresholds
 from training.runtime.generate import Generation
 
+# The zones most answer-path tests use: a clear match answers, a near one is offered, else not sure.
+TEST_ZONES = ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5)
+
 
 class FakeGenerator:
     """Answers ``answers[question]`` (else ``"echo: <question>"``) with a fixed confidence, after ``delay_s``.
@@ -53,6 +56,11 @@ class FakeGenerator:
         }
         self.batches: list[list[str]] = []
         self.started = threading.Event()
+
+    @classmethod
+    def knowing(cls, known: list[dict[str, str]], zones: ZoneThresholds = TEST_ZONES) -> FakeGenerator:
+        """One that answers ``known``'s questions with their answers, over an index of them."""
+        return cls({p["question"]: p["answer"] for p in known}, known=known, zones=zones)
 
     # The step-wise API the Answerer schedules on (``training.runtime.batching``): prompts are the questions.
     def batch(self, config: Any = None, *, slots: int = 0) -> FakeBatch:

@@ -11,7 +11,6 @@ from storage import repo
 from tests.bot.fakes import FakeGenerator
 from tests.bot.fixtures import ADMIN_ID, invoke, make_interaction, make_member
 from tests.bot.test_gaps import PARKING, WIFI
-from training.retrieval.zones import ZoneThresholds
 
 KNOWN = [
     {"question": "How long is a football match?", "answer": "90 minutes."},
@@ -21,11 +20,7 @@ KNOWN = [
 
 @pytest.fixture
 def fake_generator() -> FakeGenerator:
-    return FakeGenerator(
-        {p["question"]: p["answer"] for p in KNOWN},
-        known=KNOWN,
-        zones=ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5),
-    )
+    return FakeGenerator.knowing(KNOWN)
 
 
 def log_unanswered(store, questions: list[str], *, first_user: int = 100, guild: int = 5151) -> list[int]:

@@ -21,9 +21,8 @@ from sqlalchemy import select
 from bot.discord_app.replies import SUGGEST_TEXT, button_label, question_text, same_question
 from bot.discord_app.views import ONLY_ASKER, SuggestionView
 from storage.models import Exchange
-from tests.bot.fakes import FakeGenerator
+from tests.bot.fakes import TEST_ZONES, FakeGenerator
 from tests.bot.fixtures import make_interaction, react
-from training.retrieval.zones import ZoneThresholds
 
 KNOWN = [
     {"question": "How long is a football match?", "answer": "90 minutes, in two halves of 45."},
@@ -32,13 +31,13 @@ KNOWN = [
     {"question": "Who won the 2014 World Cup?", "answer": "Germany."},
     {"question": "What is a hat trick?", "answer": "Three goals by one player in one match."},
 ]
-ZONES = ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5)
+ZONES = TEST_ZONES
 FALLBACK = "I'm not sure about that yet."
 
 
 @pytest.fixture
 def fake_generator() -> FakeGenerator:
-    return FakeGenerator({p["question"]: p["answer"] for p in KNOWN}, known=KNOWN, zones=ZONES)
+    return FakeGenerator.knowing(KNOWN)
 
 
 def exchanges(store) -> list[Exchange]:

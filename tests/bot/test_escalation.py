@@ -24,7 +24,6 @@ from bot.discord_app.replies import Asked
 from storage.models import Exchange, TaughtPair
 from tests.bot.fakes import FakeGenerator
 from tests.bot.fixtures import ADMIN_ID, make_interaction, make_member
-from training.retrieval.zones import ZoneThresholds
 
 KNOWN = [
     {"question": "How long is a football match?", "answer": "90 minutes."},
@@ -37,11 +36,7 @@ DOG_ANSWER = "Referees do not bring dogs onto the pitch."
 
 @pytest.fixture
 def fake_generator() -> FakeGenerator:
-    return FakeGenerator(
-        {p["question"]: p["answer"] for p in KNOWN},
-        known=KNOWN,
-        zones=ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5),
-    )
+    return FakeGenerator.knowing(KNOWN)
 
 
 @pytest.fixture

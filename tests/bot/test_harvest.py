@@ -19,7 +19,6 @@ from bot.discord_app.harvest import harvest_channel
 from storage.models import Candidate
 from tests.bot.fakes import FakeGenerator
 from tests.bot.fixtures import ADMIN_ID, invoke, make_interaction, make_member
-from training.retrieval.zones import ZoneThresholds
 
 HISTORY = json.loads((Path(__file__).parent / "data" / "harvest_history.json").read_text(encoding="utf-8"))
 TRUSTED = frozenset({900})
@@ -28,11 +27,7 @@ KNOWN = [{"question": "Who won the 2014 World Cup?", "answer": "Germany."}]
 
 @pytest.fixture
 def fake_generator() -> FakeGenerator:
-    return FakeGenerator(
-        {p["question"]: p["answer"] for p in KNOWN},
-        known=KNOWN,
-        zones=ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5),
-    )
+    return FakeGenerator.knowing(KNOWN)
 
 
 async def _aiter(items):

@@ -30,7 +30,7 @@ from tests.bot.fixtures import (
     react,
 )
 from tests.bot.test_admin import ADMIN_COMMANDS
-from tests.bot.test_did_you_mean import KNOWN, ZONES, click, mention
+from tests.bot.test_did_you_mean import KNOWN, click, mention
 from tests.bot.test_escalation import DOG, DOG_ANSWER, press_teach, submit
 
 OTHER_GUILD_ID = 9999
@@ -41,7 +41,7 @@ ALL_ADMIN_COMMANDS = [*ADMIN_COMMANDS, *DESK_COMMANDS, ("correct", {"message_id"
 
 @pytest.fixture
 def fake_generator() -> FakeGenerator:
-    return FakeGenerator({p["question"]: p["answer"] for p in KNOWN}, known=KNOWN, zones=ZONES)
+    return FakeGenerator.knowing(KNOWN)
 
 
 def taught(store) -> list[tuple[str, str]]:

@@ -19,7 +19,6 @@ from storage import candidates, repo, votes
 from storage.models import Candidate, Correction, Exchange, TaughtPair
 from tests.bot.fakes import FakeGenerator
 from tests.bot.fixtures import ADMIN_ID, invoke, make_guild, make_interaction, make_member
-from training.retrieval.zones import ZoneThresholds
 
 KNOWN = [
     {"question": "How long is a football match?", "answer": "90 minutes."},
@@ -30,11 +29,7 @@ WORDING = "how many mins is a game"
 
 @pytest.fixture
 def fake_generator() -> FakeGenerator:
-    return FakeGenerator(
-        {p["question"]: p["answer"] for p in KNOWN},
-        known=KNOWN,
-        zones=ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5),
-    )
+    return FakeGenerator.knowing(KNOWN)
 
 
 def fill_queue(store) -> dict[str, int]:

@@ -15,7 +15,7 @@ from tests.bot.threads_support import install_thread_routes, say
 
 @pytest.fixture
 def fake_generator() -> FakeGenerator:
-    return FakeGenerator({r["question"]: r["answer"] for r in KNOWN}, known=KNOWN, zones=ZONES)
+    return FakeGenerator.knowing(KNOWN, ZONES)
 
 
 def sent() -> list:

@@ -22,7 +22,7 @@ from bot.discord_app.views import SuggestionView
 from storage.models import Exchange
 from tests.bot.fakes import FakeGenerator
 from tests.bot.fixtures import make_interaction, react
-from tests.bot.test_did_you_mean import KNOWN, ZONES
+from tests.bot.test_did_you_mean import KNOWN
 from tests.bot.test_escalation import DOG
 from tests.bot.threads_support import (
     SOLVED_TAG_ID,
@@ -49,7 +49,7 @@ BANTER = ["really?", "wait what?", "why tho?", "who cares", "how?", "what?!", "a
 
 @pytest.fixture
 def fake_generator() -> FakeGenerator:
-    return FakeGenerator({p["question"]: p["answer"] for p in KNOWN}, known=KNOWN, zones=ZONES)
+    return FakeGenerator.knowing(KNOWN)
 
 
 @pytest.fixture
