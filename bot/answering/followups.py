@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 # Measured on examples/followups.json's dev part (bench/followups.py; the test part is only reported).
 SUPPORT = 0.2  # the question alone must score a candidate at least this (chatter scores ~0.1-0.17)
 SUPPORT_RANK = 4  # ... and rank it among its own best few (a question that stands alone has its own topic)
-RELATED = 0.2  # ... and the previous question alone too: a context unrelated to it is no reason to answer
+RELATED = 0.15  # ... and the previous question alone too: a context unrelated to it is no reason to answer
 CLEARLY_HIGHER = 0.05  # "did you mean" with context replaces "did you mean" alone when this much higher
-SEARCH_K = 20  # candidates per search (their scores for the question alone decide SUPPORT)
+SEARCH_K = 100  # candidates per search (the previous question relates to ones past its first 20)
 MAX_CONTEXT_CHARS = 300  # a chain of follow-ups keeps its newest words
 DEFAULT_TTL_S = 600.0  # a conversation's previous question is forgotten after 10 quiet minutes
 DEFAULT_MAX_CONVERSATIONS = 10_000  # the least recently active go first
