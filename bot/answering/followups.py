@@ -21,6 +21,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from bot.answering.chatter import asks_nothing
 from training.retrieval.zones import MAX_SUGGESTIONS, Decision, ZoneThresholds, decide
 
 if TYPE_CHECKING:
@@ -108,11 +109,12 @@ class ConversationMemory:
 
     def record(self, key: Hashable, answer: Answered) -> Turn:
         """Remember ``answer`` (``answer_path.Answer``) as the conversation's previous turn; chatter
-        ("thanks!", "lol": not sure, and close to no known question) keeps the turn before it."""
+        ("thanks!", "lol": not sure, and close to no known question or asking nothing) keeps the turn
+        before it."""
         previous = self.previous(key)
-        chatter = (
-            answer.zone == "fallback" and not answer.followup_of and (answer.match_score or 0.0) < SUPPORT
-        )
+        # e5 scores "lol" 0.26, "ok but why" 0.21 to their nearest question: words decide too.
+        weak = (answer.match_score or 0.0) < SUPPORT or asks_nothing(answer.question)
+        chatter = answer.zone == "fallback" and not answer.followup_of and weak
         turn = previous if chatter and previous is not None else turn_of(answer)
         self._turns[key] = (self.clock(), turn)
         self._turns.move_to_end(key)

@@ -106,6 +106,17 @@ async def test_chatter_between_a_question_and_its_follow_up_keeps_the_topic(chat
     assert memory.previous("c") == Turn("what is a brace", "What is a brace?") and other.zone == "answer"
 
 
+@pytest.mark.parametrize(("chatter", "score"), [("lol", 0.26), ("ok but why", 0.21), ("haha", 0.2)])
+def test_chatter_scoring_support_still_keeps_the_topic(chatter, score):
+    """make run's e5 checkpoint scores chatter about SUPPORT: its words say it asks nothing."""
+    memory = ConversationMemory()
+    known = KNOWN[0]["question"]
+    asked = Answer("Germany.", 1.0, False, 0, 0.0, "v", BEFORE, zone="answer", matched_question=known)
+    memory.record("c", asked)
+    said = Answer("Not sure.", score, True, 0, 0.0, "v", chatter, zone="fallback", match_score=score)
+    assert memory.record("c", said) == Turn(BEFORE, known)
+
+
 def test_the_memory_forgets_quiet_conversations_and_the_least_recent():
     now = [0.0]
     memory = ConversationMemory(ttl_s=60, max_conversations=2, clock=lambda: now[0])
