@@ -69,8 +69,8 @@ class Asks(Protocol[AnswerT]):
 
 
 def read_as(answer: Answered) -> str:
-    """What the question was read as: with its context when it was a follow-up. A "did you mean" choice
-    teaches this wording (the follow-up's words alone, "what about 2018", do not mean the choice)."""
+    """What the question was read as: with its context when it was a follow-up (as it is logged). A
+    follow-up's "did you mean" choice teaches no wording: neither its words alone nor these."""
     return f"{answer.followup_of} {answer.question}" if answer.followup_of else answer.question
 
 

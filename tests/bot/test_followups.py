@@ -152,26 +152,25 @@ async def test_the_terminal_session_is_one_conversation(store):
     assert out.getvalue().splitlines() == ["Germany.", "France."]
 
 
-async def test_a_follow_ups_choice_teaches_its_words_only_with_their_context(store):
+async def test_a_follow_ups_choice_teaches_no_wording(store):
     """ "what about 2018" means the 2018 final only after the 2014 one: choosing it from "did you mean"
-    must not answer those words alone as it from then on (nor at the next start, from the store). The
-    exchange is logged as read, with its context, so exports, corrections and admins see a whole question."""
+    must not answer those words alone as it from then on, nor (at the next start, from the store) the two
+    questions read together, which would take the 2014 question's own askers (on make run's e5 model,
+    "which team won russia 2018" was answered with Brazil 2014 once "…russia 2018 and in 2014?" was
+    learned). The exchange is logged as read, with its context: exports, corrections and admins see a
+    whole question."""
     out = io.StringIO()
     async with Answerer(generator(), batch_wait_ms=0) as answerer:
         stdin = io.StringIO(f"{BEFORE}\nwhat about 2018\n1\n")
         await Terminal(answerer=answerer, session_factory=store, retrain_job=None, stdin=stdin, out=out).run()
         alone = await answerer.answer("what about 2018")
-        again = await answerer.answer(f"{BEFORE} what about 2018")
     assert out.getvalue().splitlines() == [
         "Germany.",
         "Did you mean: 1) Who won the World Cup in 2018?",
         "France.",
     ]
     assert alone.zone != "answer"
-    # Stored (so learned again at the next start) as the follow-up was read: with its context.
-    learned = [(w["wording"], w["question"]) for w in await async_store.learned_wordings(store)]
-    assert learned == [(f"{BEFORE} what about 2018", "Who won the World Cup in 2018?")]
-    assert (again.zone, again.matched_question) == ("answer", "Who won the World Cup in 2018?")
+    assert await async_store.learned_wordings(store) == []
     with store() as session:
         logged = session.scalars(select(Exchange.question).order_by(Exchange.id)).all()
     assert logged == [BEFORE, f"{BEFORE} what about 2018", "Who won the World Cup in 2018?"]  # then the pick
