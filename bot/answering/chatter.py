@@ -41,7 +41,7 @@ QUESTION_STARTS = _word_set(
 # social words asks about nothing, "?" or not.
 REACTION_WORDS = _word_set(
     """and really wait huh tho though seriously serious real for cares care so then now me i it that this
-    there again even not too what's but ok"""
+    there again even not too what's but ok one tbh ngl fr imo honestly"""
 )
 # A short message opening like these continues the conversation's last question ("and in 2018").
 FOLLOW_UP_STARTS = frozenset({"and", "or", "also", "what about", "how about"})

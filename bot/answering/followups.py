@@ -113,8 +113,11 @@ class ConversationMemory:
         before it."""
         previous = self.previous(key)
         # e5 scores "lol" 0.26, "ok but why" 0.21 to their nearest question: words decide too.
-        weak = (answer.match_score or 0.0) < SUPPORT or asks_nothing(answer.question)
-        chatter = answer.zone == "fallback" and not answer.followup_of and weak
+        chatter = (
+            answer.zone == "fallback"
+            and not answer.followup_of
+            and ((answer.match_score or 0.0) < SUPPORT or asks_nothing(answer.question))
+        )
         turn = previous if chatter and previous is not None else turn_of(answer)
         self._turns[key] = (self.clock(), turn)
         self._turns.move_to_end(key)

@@ -106,7 +106,17 @@ async def test_chatter_between_a_question_and_its_follow_up_keeps_the_topic(chat
     assert memory.previous("c") == Turn("what is a brace", "What is a brace?") and other.zone == "answer"
 
 
-@pytest.mark.parametrize(("chatter", "score"), [("lol", 0.26), ("ok but why", 0.21), ("haha", 0.2)])
+# Scores from make run's e5 checkpoint.
+SCORED_CHATTER = [
+    ("lol", 0.26),
+    ("ok but why", 0.21),
+    ("haha", 0.2),
+    ("nice one mate", 0.25),
+    ("same tbh", 0.2),
+]
+
+
+@pytest.mark.parametrize(("chatter", "score"), SCORED_CHATTER)
 def test_chatter_scoring_support_still_keeps_the_topic(chatter, score):
     """make run's e5 checkpoint scores chatter about SUPPORT: its words say it asks nothing."""
     memory = ConversationMemory()
