@@ -75,7 +75,7 @@ class Terminal:
         self.interactive = self.stdin.isatty()
         self._retrain: asyncio.Task[RetrainResult] | None = None
         self._offered: tuple[str, ...] = ()  # the last "did you mean" choices, picked by number
-        self._offered_for: tuple[str, int | None] = ("", None)  # ... for this question and exchange
+        self._offered_for: tuple[str | None, int | None] = ("", None)  # ... for this question and exchange
         self.conversation = ConversationMemory()  # the session's previous question, for follow-ups
 
     def say(self, text: str) -> None:
@@ -158,13 +158,17 @@ class Terminal:
             self.say(suggestion_text(answer.suggestions, style="line"))
         else:  # an answer with line breaks (an admin's, say) is still one line
             self.say(" ".join(answer.text.split()))
-        # A follow-up is logged, and its choice learned, as the question read with its context.
+        # A follow-up is logged as read with its context; its choice teaches no wording (``cogs/ask.py``).
         exchange_id = await async_store.log_exchange(self.session_factory, answer, source="terminal")
-        self._offered, self._offered_for = answer.suggestions, (read_as(answer), exchange_id)
+        wording = None if answer.followup_of else read_as(answer)
+        self._offered, self._offered_for = answer.suggestions, (wording, exchange_id)
 
     async def chose(self, question: str) -> None:
-        """The last "did you mean" was answered with ``question``: record it, learn the wording."""
+        """The last "did you mean" was answered with ``question``: record it, learn the wording
+        (not a follow-up's)."""
         wording, exchange_id = self._offered_for
+        if wording is None:
+            return
         if exchange_id is not None:
             await async_store.record_choice(self.session_factory, exchange_id, question)
         await self.answerer.learn_wording(wording, question)

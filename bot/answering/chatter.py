@@ -3,8 +3,9 @@
 In an open channel every message goes through the answer path and its zones decide (today's rule: a
 "not sure" stays silent). People also talk there, and in threads far more: "thanks!", "+1", "lol same",
 "that match was mad". ``is_chat`` is a message of social words only (greetings, thanks, agreement,
-laughter, emoji, "+1"); ``looks_like_question`` one with a "?" or that opens like a question ("how do…",
-"anyone know…", a short "and in 2018") and asks about something (not "really?", "wait what?"). Chat
+laughter, emoji, "+1"); ``looks_like_question`` one with a "?", a clause opening like a question ("how
+do…", "anyone know…", a short "and in 2018"), an interrogative later on ("wc 2002 who won", also pt/es/fr)
+or a topic asked for ("offside rule"), that asks about something (not "really?", "ok but why"). Chat
 and other statements are never escalated; in a thread they get no answer at all (``cogs/ask.py``). Pure
 functions over text.
 """
@@ -34,17 +35,24 @@ QUESTION_STARTS = _word_set(
     which is isn't isnt are aren't arent am was were do does did don't dont doesn't doesnt didn't can
     can't cant could couldn't should shall will would wont won't may might must has have had any anyone
     anybody someone somebody explain tell define help pls plz please name list give wondering quick
-    question need eli5"""
+    question need eli5 wat wats wut hw wht"""
 )
 # Reactions ("really?", "wait what?", "why tho?", "who cares"): a message of only these, interrogatives and
 # social words asks about nothing, "?" or not.
 REACTION_WORDS = _word_set(
     """and really wait huh tho though seriously serious real for cares care so then now me i it that this
-    there again even not too what's"""
+    there again even not too what's but ok one tbh ngl fr imo honestly"""
 )
 # A short message opening like these continues the conversation's last question ("and in 2018").
 FOLLOW_UP_STARTS = frozenset({"and", "or", "also", "what about", "how about"})
 FOLLOW_UP_MAX_WORDS = 6
+# Asked later in the message ("step over skill whats that", "wc 2002 who won", "six pointer meaning").
+ASKS_ANYWHERE = _word_set(
+    """what whats what's who whos who's when whens where wheres why how hows which wat wats quem qual quais
+    quanto quantos quantas quando pq qué when's quién quien cuál cuántos cuántas cuánto cuándo cómo dónde quoi
+    combien comment pourquoi quand"""
+)
+TOPIC_ENDS = _word_set("meaning explained rule rules difference definition")
 _WORD = re.compile(r"\+\d+|[\w']+", re.UNICODE)
 
 
@@ -58,14 +66,30 @@ def is_chat(text: str) -> bool:
     return all(w in CHAT_WORDS or w.startswith("+") or w.isdigit() and len(w) < 3 for w in words)
 
 
-def looks_like_question(text: str) -> bool:
-    """A "?" or an opening of a question once greetings are skipped, in a message with a word that asks
-    about something (not only social words, interrogatives and reactions: "thanks!", "wait what?")."""
+def asks_nothing(text: str) -> bool:
+    """Only social words, interrogatives and reactions: "thanks!", "wait what?", "ok but why"."""
     words = _words(text)
-    if is_chat(text) or all(w in CHAT_WORDS or w in QUESTION_STARTS or w in REACTION_WORDS for w in words):
+    return is_chat(text) or all(w in CHAT_WORDS or w in QUESTION_STARTS or w in REACTION_WORDS for w in words)
+
+
+def looks_like_question(text: str) -> bool:
+    """A "?", an opening of a question once greetings are skipped, an interrogative later on ("wc 2002 who
+    won"), or a topic asked for ("offside rule"), in a message with a word that asks about something."""
+    words = _words(text)
+    if asks_nothing(text):
         return False
     if "?" in text:
         return True
+    clauses = [_words(clause) for clause in re.split(r"[,;:\n]", text)]  # "pk hits the post, can he score"
+    if any(_opens_question(clause) for clause in clauses if clause):
+        return True
+    asks = [i for i, w in enumerate(words) if w in ASKS_ANYWHERE]
+    checked = " ".join(words[-3:]) in ("is that true", "is that right", "is it true")
+    exclaims = [i for i in asks if words[i] == "what" and words[i + 1 : i + 2] in (["a"], ["an"])]
+    return checked or len(asks) > len(exclaims) or words[-1] in TOPIC_ENDS
+
+
+def _opens_question(words: list[str]) -> bool:
     while words and words[0] in CHAT_WORDS and words[0] not in QUESTION_STARTS:
         words = words[1:]  # "hey guys, how do I…", "ok so what is…"
     if not words:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from bot.answering.chatter import asks_nothing
 from training.retrieval.zones import MAX_SUGGESTIONS, Decision, ZoneThresholds, decide
 
 if TYPE_CHECKING:
@@ -68,8 +69,8 @@ class Asks(Protocol[AnswerT]):
 
 
 def read_as(answer: Answered) -> str:
-    """What the question was read as: with its context when it was a follow-up. A "did you mean" choice
-    teaches this wording (the follow-up's words alone, "what about 2018", do not mean the choice)."""
+    """What the question was read as: with its context when it was a follow-up (as it is logged). A
+    follow-up's "did you mean" choice teaches no wording: neither its words alone nor these."""
     return f"{answer.followup_of} {answer.question}" if answer.followup_of else answer.question
 
 
@@ -108,10 +109,14 @@ class ConversationMemory:
 
     def record(self, key: Hashable, answer: Answered) -> Turn:
         """Remember ``answer`` (``answer_path.Answer``) as the conversation's previous turn; chatter
-        ("thanks!", "lol": not sure, and close to no known question) keeps the turn before it."""
+        ("thanks!", "lol": not sure, and close to no known question or asking nothing) keeps the turn
+        before it."""
         previous = self.previous(key)
+        # e5 scores "lol" 0.26, "ok but why" 0.21 to their nearest question: words decide too.
         chatter = (
-            answer.zone == "fallback" and not answer.followup_of and (answer.match_score or 0.0) < SUPPORT
+            answer.zone == "fallback"
+            and not answer.followup_of
+            and ((answer.match_score or 0.0) < SUPPORT or asks_nothing(answer.question))
         )
         turn = previous if chatter and previous is not None else turn_of(answer)
         self._turns[key] = (self.clock(), turn)

@@ -193,8 +193,9 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
             continue
         if line.strip().isdecimal() and 1 <= int(line) <= len(offered):
             line = offered[int(line) - 1]  # "did you mean": the number of a known question
-            await answerer.learn_wording(asked, line)
-            if local is not None:
+            if asked:  # a follow-up's choice teaches no wording (``cogs/ask.py``)
+                await answerer.learn_wording(asked, line)
+            if asked and local is not None:
                 local.append({"wording": asked, "question": line})
         try:
             answer = await conversation.ask(answerer, CHAT, line)
@@ -204,7 +205,7 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
         except Exception as e:  # a timeout or a failed batch: say so and keep chatting
             typer.echo(f"could not answer: {type(e).__name__}: {e}", err=True)
             continue
-        offered, asked = answer.suggestions, read_as(answer)
+        offered, asked = answer.suggestions, "" if answer.followup_of else read_as(answer)
         marker = " (not sure)" if answer.unanswered else ""
         typer.echo(f"bot> {answer.text}{marker}")
 

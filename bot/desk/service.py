@@ -53,14 +53,14 @@ def read_gap_rows(
     guilds: Collection[int] | None = None,
 ) -> list[dict[str, Any]]:
     """``storage.desk.gap_questions``; ``guilds``: the home community's (another guild's are left out).
-    Chat ("thanks!", "gm everyone": ``chatter.is_chat``) asks nothing, so it is no gap."""
-    from bot.answering.chatter import is_chat
+    Chat and reactions ("thanks!", "gm everyone", "wait what?": ``chatter.asks_nothing``) are no gap."""
+    from bot.answering.chatter import asks_nothing
     from storage.changes import read_session
     from storage.desk import gap_questions
 
     with read_session(session_factory) as session:
         rows = gap_questions(session, since=since, until=until, guilds=guilds)
-    return [row for row in rows if not is_chat(row["question"])]
+    return [row for row in rows if not asks_nothing(row["question"])]
 
 
 async def serving_gaps(

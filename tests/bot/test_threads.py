@@ -44,7 +44,8 @@ CHATTER = [
     "ok cool",
 ]
 # Reactions with a "?" or an interrogative ask about nothing: no reply in a thread, no escalation anywhere.
-BANTER = ["really?", "wait what?", "why tho?", "who cares", "how?", "what?!", "are you serious"]
+BANTER = ["really?", "wait what?", "why tho?", "who cares", "how?", "what?!", "are you serious", "ok but why",
+          "what a save lol", "messi is the goat"]  # fmt: skip
 
 
 @pytest.fixture
@@ -313,6 +314,18 @@ def test_chatter_is_not_a_question(text):
      "what about uefa", "offside rule?", "can a keeper score"],
 )  # fmt: skip
 def test_questions_look_like_questions(text):
+    assert looks_like_question(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["offside rule", "whats var", "wat is var", "hw does var wrk", "step over skill whats that",
+     "wc 2002 who won", "pk hits the post and comes back, can the taker score it",
+     "six pointer meaning", "qué es una rabona",
+     "my dad keeps saying germany got 7 vs brazil, is that true"],
+)  # fmt: skip
+def test_questions_typed_without_a_question_mark_look_like_questions(text):
+    """An open channel drops "did you mean" for what does not look like a question (cogs/ask.py)."""
     assert looks_like_question(text)
 
 

@@ -59,6 +59,7 @@ class Offer:
     asked: Asked
     question: str  # as the asker typed it (cleaned)
     exchange_id: int | None = None
+    followup: bool = False  # read with the question before it: its choice teaches no wording
 
 
 class UserCooldown:
@@ -266,7 +267,7 @@ class Ask(commands.Cog):
         """
         first = None
         suggestions = getattr(answer, "suggestions", ())
-        offer = Offer(asked, answer.question)
+        offer = Offer(asked, answer.question, followup=bool(getattr(answer, "followup_of", None)))
         if answer.zone == "suggest" and suggestions:
             view = SuggestionView(
                 asker_id=asked.user_id,
@@ -301,8 +302,10 @@ class Ask(commands.Cog):
         """The asker chose a suggested known question: record the choice and learn their wording, then
         answer it and log it as an exchange of its own."""
         asked = offer.asked
-        # Only the home community's choices teach the bot wordings (another guild's would rank for it).
-        if await in_community(self.bot, asked.guild_id, asked.user_id):
+        # Only the home community's choices teach the bot wordings (another guild's would rank for it); a
+        # follow-up's teach none: "and 2014" alone means nothing, and read with the question before it the
+        # wording steals that question ("which team won russia 2018" answered with 2014 on the e5 model).
+        if not offer.followup and await in_community(self.bot, asked.guild_id, asked.user_id):
             if offer.exchange_id is not None:
                 await async_store.record_choice(self.bot.session_factory, offer.exchange_id, question)
             await self.bot.answerer.learn_wording(offer.question, question)
