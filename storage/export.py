@@ -9,10 +9,12 @@
 - ``dpo``: the latest correction chosen over the bot's answer, one line per distinct (question, rejected).
 
 "Did you mean" exchanges are left out unless an admin corrected them; a correction is an admin's verdict,
-so a corrected exchange passes ``min_score`` / ``only_rated`` / ``exclude_unanswered``. Taught pairs are
-filtered by time only. No user ids are written; mentions, e-mails and phone numbers are masked unless
-``keep_pii``. Rows stream from one SQL statement (``yield_per``); the file is written to a temporary name
-and renamed.
+so a corrected exchange passes ``min_score`` / ``only_rated`` / ``exclude_unanswered``. A follow-up ("and
+2018?" read with the question before it) is no question of its own: answered, it is a row of the known
+question it matched (grouped with that question's other rows); offered "did you mean", it is left out.
+Taught pairs are filtered by time only. No user ids are written; mentions, e-mails and phone numbers are
+masked unless ``keep_pii``. Rows stream from one SQL statement (``yield_per``); the file is written to a
+temporary name and renamed.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ from storage.formats import (
 from storage.importing import import_records
 from storage.masking import mask_pii
 from storage.models import Candidate, Correction, Exchange, Feedback, TaughtPair, UTCDateTime
+from storage.repo import HAS_QUESTION, STANDS_FOR, STANDS_FOR_KEY
 from storage.text import normalize_question
 
 __all__ = ["FORMATS", "ExportFilters", "ExportSummary", "export_dataset", "import_records", "write_export"]
@@ -101,8 +104,8 @@ def _exchanges(f: ExportFilters) -> Any:
     score = func.coalesce(votes.c.score, 0)
     stmt = select(
         Exchange.id,
-        Exchange.question_key.label("key"),
-        Exchange.question,
+        STANDS_FOR_KEY.label("key"),
+        STANDS_FOR.label("question"),
         Exchange.answer.label("bot_answer"),
         Exchange.unanswered,
         Exchange.created_at.label("at"),
@@ -121,7 +124,8 @@ def _exchanges(f: ExportFilters) -> Any:
             cast(null(), Text).label("corr_answer"), cast(null(), UTCDateTime()).label("corr_at")
         )
         corrected = false()
-    conds = _time_window(Exchange.created_at, f)
+    # A follow-up is written as the known question it was answered with, or not at all (``storage.repo``).
+    conds = [HAS_QUESTION, *_time_window(Exchange.created_at, f)]
     # A "did you mean" reply lists known questions: no answer to learn from (unless an admin gave one).
     conds.append(or_(Exchange.zone.is_(None), Exchange.zone != "suggest", corrected))
     if f.min_score is not None:

@@ -105,6 +105,13 @@ class Exchange(Base):
     chosen_question: Mapped[str | None] = mapped_column(Text)
     # True when an admin taught that wording (revision 0004): members' votes never take it back.
     chosen_by_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A follow-up (revision 0009): "and 2018?" read with the question before it. ``question`` holds that
+    # reading (what was answered); ``followup_words`` what the asker typed (NULL: a question read alone).
+    # Neither is a question of its own to export, correct or learn as a wording: an answered follow-up
+    # stands for the known question it matched, whose ``question_key`` is ``followup_key`` (NULL when it
+    # matched none in the answer zone), so exports group it with that question's other rows.
+    followup_words: Mapped[str | None] = mapped_column(Text)
+    followup_key: Mapped[str | None] = mapped_column(KEY)
 
     feedback: Mapped[list[Feedback]] = relationship(back_populates="exchange", passive_deletes=True)
     corrections: Mapped[list[Correction]] = relationship(back_populates="exchange", passive_deletes=True)
@@ -273,3 +280,13 @@ class HarvestCursor(Base):
     last_message_id: Mapped[str] = mapped_column(SNOWFLAKE)
     messages_read: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class DigestPost(Base):
+    """The weekly digest of one ISO week (revision 0009), claimed before it is posted: of the processes
+    serving one store, the one whose insert lands posts it; the others skip (``storage.digests``)."""
+
+    __tablename__ = "digest_posts"
+
+    week: Mapped[str] = mapped_column(String(16), primary_key=True)  # "2026-W49"
+    claimed_at: Mapped[datetime] = mapped_column(default=utc_now)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.changes import note
@@ -20,8 +20,10 @@ from storage.stats import get_stats
 from storage.text import normalize_question, question_key
 
 __all__ = [
+    "NothingToCorrect",
     "add_correction",
     "add_taught_pair",
+    "corrected_question",
     "discord_id",
     "exchange_by_id",
     "exchange_by_reply",
@@ -70,17 +72,23 @@ def log_exchange(
     matched_question: str | None = None,
     match_score: float | None = None,
     zone: str | None = None,
+    followup_words: str | None = None,
 ) -> Exchange:
     """Add one question and the bot's answer (flushed: the returned row has its id).
 
     ``matched_question``/``match_score``/``zone`` say how the answer was found: the known question that
-    retrieval matched, its score, and the zone (one of ``ZONES``); all optional.
+    retrieval matched, its score, and the zone (one of ``ZONES``); all optional. ``followup_words``: a
+    follow-up's words as typed, ``question`` being its reading with the question before it; answered
+    (``zone`` "answer" with a ``matched_question``), it stands for that known question (``followup_key``).
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     if zone is not None and zone not in ZONES:
         raise ValueError(f"zone must be one of {ZONES} or None, got {zone!r}")
     question = _text(question, "question")
+    followup_words = (followup_words or "").strip() or None
+    # An answered follow-up is its known question's row (exports, corrections); "did you mean" has none.
+    known = matched_question if followup_words and zone == "answer" else None
     row = Exchange(
         question=question,
         question_key=question_key(question),
@@ -99,6 +107,8 @@ def log_exchange(
         matched_question=matched_question or None,  # "" would be a key no vote total could use
         match_score=None if match_score is None else float(match_score),
         zone=zone,
+        followup_words=followup_words,
+        followup_key=question_key(known) if known else None,
     )
     session.add(row)
     session.flush()
@@ -140,10 +150,15 @@ def mark_escalated(session: Session, exchange_id: int, *, at: datetime | None = 
 def record_choice(session: Session, exchange_id: int, question: str, *, by_admin: bool = False) -> bool:
     """Record the known ``question`` an exchange turned out to mean: what the asker of a "did you mean"
     chose, or (``by_admin``) the wording an admin taught a "not sure" question as. True when recorded
-    (False: no such exchange, or it was answered). A later one replaces an earlier one."""
+    (False: no such exchange, it was answered, or it is a follow-up: neither its words alone nor its
+    reading with the question before are a wording to learn). A later one replaces an earlier one."""
     stmt = (
         update(Exchange)
-        .where(Exchange.id == exchange_id, Exchange.zone.in_(("suggest", "fallback")))
+        .where(
+            Exchange.id == exchange_id,
+            Exchange.zone.in_(("suggest", "fallback")),
+            Exchange.followup_words.is_(None),
+        )
         .values(chosen_question=_text(question, "question"), chosen_by_admin=by_admin)
         .execution_options(synchronize_session=False)
     )
@@ -193,6 +208,34 @@ def forget_wording(session: Session, wording: str, question: str) -> int:
     return forgotten
 
 
+# ``corrected_question`` in SQL, for live pairs and exports: the question an exchange's row stands for, its
+# ``question_key``, and whether it has one (a follow-up answered with "did you mean" has none).
+STANDS_FOR = case((Exchange.followup_key.is_not(None), Exchange.matched_question), else_=Exchange.question)
+STANDS_FOR_KEY = func.coalesce(Exchange.followup_key, Exchange.question_key)
+HAS_QUESTION = or_(Exchange.followup_words.is_(None), Exchange.followup_key.is_not(None))
+
+
+class NothingToCorrect(ValueError):
+    """A follow-up answered with "did you mean": no known question for a correction to answer."""
+
+    def __init__(self, exchange_id: int, words: str) -> None:
+        super().__init__(
+            f'exchange {exchange_id} is a follow-up ({words!r}) that was offered "did you mean": no known '
+            "question to correct; teach it as a question of its own"
+        )
+        self.exchange_id, self.words = exchange_id, words
+
+
+def corrected_question(row: Exchange) -> str | None:
+    """The question a correction of exchange ``row`` answers from then on: what was asked; for an answered
+    follow-up, the known question it matched (its reading with the question before it would take that
+    question's askers); None for a follow-up answered with "did you mean". ``live_pairs`` and the exports
+    read corrections by the same rule."""
+    if row.followup_words is None:
+        return row.question
+    return row.matched_question if row.followup_key is not None else None
+
+
 def add_correction(
     session: Session,
     exchange_id: int,
@@ -201,9 +244,13 @@ def add_correction(
     *,
     created_at: datetime | None = None,
 ) -> Correction:
-    """Store an admin's corrected answer; the latest correction replaces the bot's answer in exports."""
-    if session.get(Exchange, exchange_id) is None:
+    """Store an admin's corrected answer; the latest correction replaces the bot's answer in exports.
+    ``LookupError``: no such exchange; ``NothingToCorrect``: a follow-up no known question answered."""
+    exchange = session.get(Exchange, exchange_id)
+    if exchange is None:
         raise LookupError(f"no exchange {exchange_id}")
+    if corrected_question(exchange) is None:
+        raise NothingToCorrect(exchange_id, exchange.followup_words or "")
     row = Correction(
         exchange_id=exchange_id,
         answer=_text(answer, "answer"),
@@ -260,7 +307,8 @@ def live_pairs(session: Session, *, since: datetime | None = None) -> list[dict[
     """What the bot must answer at once, without a retrain, oldest first (so later ones win).
 
     Every active taught pair (``origin`` "taught") and, for each exchange with corrections, its latest
-    correction paired with the exchange's question (``origin`` "correction"); each a dict of
+    correction paired with the question it answers (``corrected_question``: an answered follow-up's known
+    question; ``origin`` "correction"); each a dict of
     ``question``, ``answer``, ``origin``, ``created_at``. With ``since``, only those created after it.
     """
     taught = select(TaughtPair.question, TaughtPair.answer, TaughtPair.created_at, TaughtPair.id).where(
@@ -278,9 +326,9 @@ def live_pairs(session: Session, *, since: datetime | None = None) -> list[dict[
         Correction.exchange_id, Correction.answer, Correction.created_at, Correction.id, rank
     ).subquery("ranked")
     corrected = (
-        select(Exchange.question, ranked.c.answer, ranked.c.created_at, ranked.c.id)
+        select(STANDS_FOR, ranked.c.answer, ranked.c.created_at, ranked.c.id)
         .join(ranked, ranked.c.exchange_id == Exchange.id)
-        .where(ranked.c.rank == 1)
+        .where(ranked.c.rank == 1, HAS_QUESTION)
     )
     if since is not None:
         taught = taught.where(TaughtPair.created_at > since)

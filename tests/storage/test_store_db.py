@@ -40,6 +40,7 @@ TABLES = {
     "candidates",
     "dismissals",
     "harvest_cursors",
+    "digest_posts",
     "training_runs",
     "changes",
     "synonyms",
