@@ -8,13 +8,11 @@
   admin corrected is undesirable, other bot answers take the sign of their net votes (unrated: left out).
 - ``dpo``: the latest correction chosen over the bot's answer, one line per distinct (question, rejected).
 
-"Did you mean" exchanges are left out unless an admin corrected them; a correction is an admin's verdict,
-so a corrected exchange passes ``min_score`` / ``only_rated`` / ``exclude_unanswered``. A follow-up ("and
-2018?" read with the question before it) is no question of its own: answered, it is a row of the known
-question it matched (grouped with that question's other rows); offered "did you mean", it is left out.
-Taught pairs are filtered by time only. No user ids are written; mentions, e-mails and phone numbers are
-masked unless ``keep_pii``. Rows stream from one SQL statement (``yield_per``); the file is written to a
-temporary name and renamed.
+"Did you mean" exchanges are left out unless an admin corrected them (an admin's verdict passes
+``min_score`` / ``only_rated`` / ``exclude_unanswered``). An answered follow-up is a row of the known question
+it matched; any other follow-up is left out (``storage.repo.STANDS_FOR``). Taught pairs are filtered by time
+only. No user ids are written; mentions, e-mails and phone numbers are masked unless ``keep_pii``. Rows
+stream from one SQL statement (``yield_per``); the file is written to a temporary name and renamed.
 """
 
 from __future__ import annotations
