@@ -52,6 +52,17 @@ class VoteResult:
     question: str  # what the asker typed
 
 
+@dataclass(frozen=True)
+class Corrected:
+    """What ``record_correction`` stored: the exchange, and the question the correction answers from now on
+    (``storage.repo.corrected_question``; for a follow-up, whose words were ``followup_words``, the known
+    question it was answered with)."""
+
+    exchange_id: int
+    question: str
+    followup_words: str | None = None
+
+
 async def run_in_session(
     session_factory: SessionFactory, fn: Callable[..., T], /, *args: Any, **kwargs: Any
 ) -> T:
@@ -77,18 +88,27 @@ async def log_exchange(
     message_id: int | str | None = None,
     user_id: int | str | None = None,
     reply_message_id: int | str | None = None,
+    followup_words: str | None = None,
 ) -> int | None:
     """Store one question/answer; return the exchange id, or None when the database failed (logged).
 
     A follow-up is stored as it was read, with the previous question ("who won euro 2016? and 2004"): its
-    words alone are no question to export, correct, teach or show admins."""
+    words alone are no question to export, correct, teach or show admins. Its words are kept beside it
+    (``followup_words``), which marks it: answered, it stands for the known question it matched; it
+    teaches no wording. ``followup_words`` given here: ``answer.question`` is a follow-up's reading
+    already (an admin's answer to a logged follow-up)."""
     from bot.answering.followups import read_as
     from storage import repo
+
+    if getattr(answer, "followup_of", None):
+        question, followup_words = read_as(answer), answer.question
+    else:
+        question = answer.question
 
     def write(session: Session) -> int:
         row = repo.log_exchange(
             session,
-            question=read_as(answer) if getattr(answer, "followup_of", None) else answer.question,
+            question=question,
             answer=answer.text,
             model_version=answer.model_version,
             confidence=answer.confidence,
@@ -104,6 +124,7 @@ async def log_exchange(
             matched_question=getattr(answer, "matched_question", None),
             match_score=getattr(answer, "match_score", None),
             zone=getattr(answer, "zone", None),
+            followup_words=followup_words,
         )
         session.flush()
         return row.id
@@ -170,16 +191,19 @@ async def vote_totals(session_factory: SessionFactory) -> dict[str, int]:
 
 async def record_correction(
     session_factory: SessionFactory, reply_message_id: int | str, answer: str, admin_id: int | str
-) -> int | None:
-    """Store an admin's corrected answer for the bot answer ``reply_message_id``; None if no such answer."""
+) -> Corrected | None:
+    """Store an admin's corrected answer for the bot answer ``reply_message_id``; None if no such answer.
+    ``storage.repo.NothingToCorrect`` for a follow-up that was offered "did you mean" (nothing stored)."""
     from storage import repo
 
-    def write(session: Session) -> int | None:
+    def write(session: Session) -> Corrected | None:
         exchange = repo.exchange_by_reply(session, reply_message_id)
         if exchange is None:
             return None
         repo.add_correction(session, exchange.id, answer, admin_id)
-        return exchange.id
+        question = repo.corrected_question(exchange)
+        assert question is not None  # add_correction refused the follow-ups that have none
+        return Corrected(exchange.id, question, exchange.followup_words)
 
     return await run_in_session(session_factory, write)
 
@@ -259,6 +283,7 @@ async def exchange(session_factory: SessionFactory, exchange_id: int) -> dict[st
             "match_score": row.match_score,
             "created_at": row.created_at,
             "escalated_at": row.escalated_at,
+            "followup_words": row.followup_words,  # a follow-up: ``question`` is its reading in context
         }
 
     return await run_in_session(session_factory, read)

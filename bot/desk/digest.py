@@ -1,7 +1,8 @@
 """The weekly digest for the admins' escalation channel (``DIGEST_WEEKLY``): the week's new gaps, how long
 the review queue is, how the week's questions were answered, and the most 👎'd answers. ``build_digest``
 gathers it (through the same functions as ``/gaps`` and ``/review``); ``digest_text`` words it; the desk
-cog posts it on ``DIGEST_DAY`` at ``DIGEST_HOUR`` (UTC).
+cog posts it on ``DIGEST_DAY`` at ``DIGEST_HOUR`` (UTC), once a week however many processes serve the store:
+each claims the week first (``claim_week``), and only the one whose claim lands posts.
 """
 
 from __future__ import annotations
@@ -94,6 +95,24 @@ def digest_text(digest: Digest, show: ShowText = plain) -> str:
                 f"• {row['downvotes']}👎 “{show(row['question'], 80)}” → “{show(row['answer'], 80)}”"
             )
     return "\n".join(lines)[:2000]
+
+
+async def claim_week(session_factory: SessionFactory, now: datetime) -> str | None:
+    """Claim the digest of ``now``'s ISO week for this process (``storage.digests``): the week's name, or
+    None when another process serving the store claimed it first (it posts; this one must not)."""
+    from bot.async_store import run_in_session
+    from storage.digests import claim_digest, week_of
+
+    week = week_of(now)
+    return week if await run_in_session(session_factory, claim_digest, week) else None
+
+
+async def release_week(session_factory: SessionFactory, week: str) -> None:
+    """Give back a week claimed by ``claim_week`` whose digest could not be posted."""
+    from bot.async_store import run_in_session
+    from storage.digests import release_digest
+
+    await run_in_session(session_factory, release_digest, week)
 
 
 def due(now: datetime, day: str, hour: int) -> bool:

@@ -6,7 +6,10 @@ of a posted question counted on that post). The post shows the question (escaped
 asked and where, and a Teach button for admins only (``permissions.is_admin``, checked on the click and
 again on submit). The modal's answer is stored and taught at once, replies to the asker, and the post
 says who answered. An admin may edit the question into a cleaner wording: the asker's own wording is
-then learned as another way to ask it, as the admin's decision (no member's 👎 takes it back).
+then learned as another way to ask it, as the admin's decision (no member's 👎 takes it back). A
+follow-up's form shows it as read with the question before it ("who won in 2014 and 2018?"); the admin
+writes the one question it asks (as read, the taught pair would take the earlier question's askers), and
+no wording is learned from it.
 
 The button is a ``discord.ui.DynamicItem``: its custom id carries the exchange id and the message to
 reply to, so it keeps working after a restart (``cogs/escalation.py`` registers it when it loads).
@@ -26,7 +29,7 @@ from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.flood import Posted, repeat_line
 from bot.discord_app.permissions import FAILED, describe, in_community, is_admin, respond
-from bot.discord_app.replies import Asked, quoted, shorten
+from bot.discord_app.replies import Asked, quoted, shorten, user_text
 from training.data import comparison_key
 
 log = logging.getLogger(__name__)
@@ -34,6 +37,13 @@ log = logging.getLogger(__name__)
 TEACH_REFUSAL = "Sorry, only the bot's admins can teach it."
 GONE = "That question is no longer in the store, so there is nothing to teach here."
 EMPTY = "The answer is empty; nothing was taught."
+# A follow-up's reading ("who won the world cup in 2014 and 2018?") taught as it is would take the earlier
+# question's askers: the form shows it, and the admin writes the question the follow-up asks.
+FOLLOWUP_LABEL = "Follow-up: write the one question it asks"
+FOLLOWUP_AS_READ = (
+    "“{words}” was a follow-up, read with the question before it; taught as that reading, it would answer "
+    "the earlier question's askers too. Teach again and write the one question it asks. Nothing was taught."
+)
 MODAL_TITLE_LIMIT = 45  # Discord's limit on a modal's title
 QUESTION_LIMIT = 1000  # the modal's question field
 ANSWER_LIMIT = 1800  # one Discord message with the line that introduces it
@@ -161,7 +171,7 @@ class TeachModal(discord.ui.Modal):
         self.row = row
         self.reply_to = reply_to
         self.question = discord.ui.TextInput(
-            label="Question (taught as written here)",
+            label=FOLLOWUP_LABEL if row.get("followup_words") else "Question (taught as written here)",
             default=shorten(row["question"], QUESTION_LIMIT),
             max_length=QUESTION_LIMIT,
         )
@@ -179,6 +189,10 @@ class TeachModal(discord.ui.Modal):
         answer = self.answer.value.strip()
         if not answer:
             await respond(interaction, EMPTY)
+            return
+        words = self.row.get("followup_words")
+        if words and comparison_key(question) == comparison_key(self.row["question"]):
+            await respond(interaction, FOLLOWUP_AS_READ.format(words=user_text(words, 200)))
             return
         if problem := pair_problem(question, answer):  # as /teach: a pasted token, an oversized answer
             await respond(interaction, problem)
@@ -199,8 +213,9 @@ class TeachModal(discord.ui.Modal):
         await interaction.response.defer()  # acknowledges; the escalation message is edited below
         pair_id = await async_store.teach(bot.session_factory, question, answer, interaction.user.id)
         await bot.answerer.teach(question, answer)
-        if comparison_key(question) != comparison_key(self.row["question"]):  # taught in cleaner words:
-            # the asker's own wording is answered as it too, and leaves the unanswered queue.
+        reworded = comparison_key(question) != comparison_key(self.row["question"])
+        if reworded and not self.row.get("followup_words"):  # taught in cleaner words: the asker's own
+            # wording is answered as it too, and leaves the unanswered queue. A follow-up's is no wording.
             await async_store.record_choice(bot.session_factory, self.row["id"], question, by_admin=True)
             await bot.answerer.learn_wording(self.row["question"], question, by_admin=True)
         delivered = await deliver_answer(bot, self.row, self.reply_to, question, answer)
@@ -247,6 +262,7 @@ async def deliver_answer(
     await async_store.log_exchange(
         bot.session_factory, taught, source="discord", guild_id=row.get("guild_id"), channel_id=channel_id,
         message_id=row.get("message_id"), user_id=row.get("user_id"), reply_message_id=first.id,
+        followup_words=row.get("followup_words"),  # still a follow-up: exported as the question taught
     )  # fmt: skip
     return first
 

@@ -3,6 +3,8 @@ the review queue's length, answer shares and the most 👎'd answers, in the esc
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from datetime import UTC, datetime
 
 import discord.ext.test as dpytest
@@ -48,3 +50,57 @@ def test_the_digest_is_due_on_its_day_and_hour_only():
     monday_9 = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
     assert due(monday_9, "mon", 9)
     assert not due(monday_9, "tue", 9) and not due(monday_9, "mon", 10)
+
+
+class OtherProcess:
+    """The same bot as a second process serving the store sees it: its own engine and sessions on the
+    store's file, the rest (settings, channels, answerer) alike."""
+
+    def __init__(self, bot, session_factory) -> None:
+        self._bot, self.session_factory = bot, session_factory
+
+    def __getattr__(self, name: str):
+        return getattr(self._bot, name)
+
+
+@pytest.mark.parametrize("dpy", [DIGEST], indirect=True)
+async def test_two_processes_on_one_store_post_each_weeks_digest_once(dpy, store):
+    """Unsharded, both serve the escalation channel and both loops fire at DIGEST_HOUR: the week's claim
+    in the store (``storage.digests``) lets one of them post."""
+    from bot.discord_app.cogs.desk import Desk
+    from storage.db import dispose, engine_of, open_store
+
+    channel = backend.make_text_channel("qabot-admins", dpytest.get_config().guilds[0])
+    dpy.settings.escalation_channel_id = channel.id
+    log_unanswered(store, WIFI)
+    elsewhere = open_store(engine_of(store).url)
+    here, there = dpy.get_cog("Desk"), Desk(OtherProcess(dpy, elsewhere))
+    try:
+        for monday in (datetime(2026, 12, 7, 9, tzinfo=UTC), datetime(2026, 12, 14, 9, tzinfo=UTC)):
+            posted = await asyncio.gather(here.post_digest(monday), there.post_digest(monday))
+            assert sum(message is not None for message in posted) == 1
+            assert dpytest.get_message().content.startswith("📬 **Weekly digest**")
+            assert dpytest.verify().message().nothing()  # one digest a week, not one a process
+    finally:
+        here.digest_loop.cancel()
+        dispose(elsewhere)
+
+
+@pytest.mark.parametrize("dpy", [DIGEST], indirect=True)
+async def test_a_digest_that_could_not_be_posted_gives_its_week_back(dpy, store, monkeypatch):
+    channel = backend.make_text_channel("qabot-admins", dpytest.get_config().guilds[0])
+    dpy.settings.escalation_channel_id = channel.id
+    cog, monday = dpy.get_cog("Desk"), datetime(2026, 12, 7, 9, tzinfo=UTC)
+    cog_module = sys.modules[type(cog).__module__]  # the extension as loaded (discord.py imports it anew)
+    build = cog_module.build_digest
+
+    async def unreachable(*args, **kwargs):
+        raise RuntimeError("the store is unreachable")
+
+    monkeypatch.setattr(cog_module, "build_digest", unreachable)
+    with pytest.raises(RuntimeError):
+        await cog.post_digest(monday)
+    monkeypatch.setattr(cog_module, "build_digest", build)
+    assert await cog.post_digest(monday) is not None  # the week was given back: posted now
+    assert await cog.post_digest(monday) is None  # and once only
+    cog.digest_loop.cancel()

@@ -24,7 +24,7 @@ from discord.ext import tasks
 from bot.answering import torch_thread
 from bot.desk import review as review_queue
 from bot.desk import service
-from bot.desk.digest import build_digest, digest_text, due
+from bot.desk.digest import build_digest, claim_week, digest_text, due, release_week
 from bot.desk.report import gap_text, gaps_head, gaps_png, review_item_text, shares_line
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
@@ -78,14 +78,24 @@ class Desk(AdminCog):
 
     async def post_digest(self, now: datetime | None = None) -> discord.Message | None:
         """Post the week's digest to ``ESCALATION_CHANNEL_ID``; None when this process does not serve that
-        channel (another shard does) or none is set."""
+        channel (another shard does), none is set, or another process serving the store claimed this week's
+        digest first (``digest.claim_week``: it posts it)."""
         channel_id = self.bot.settings.escalation_channel_id
         channel = self.bot.get_channel(channel_id) if channel_id else None
         if channel is None:
             return None
-        home = self.bot.settings.home_guilds
-        digest = await build_digest(self.bot.answerer, self.bot.session_factory, now, home)
-        return await channel.send(digest_text(digest, show=user_text), allowed_mentions=NO_PING)
+        now = now or datetime.now(UTC)
+        factory = self.bot.session_factory
+        week = await claim_week(factory, now)  # before the work: the process that loses does none of it
+        if week is None:
+            log.info("the weekly digest of %s is another process's to post", now.date())
+            return None
+        try:
+            digest = await build_digest(self.bot.answerer, factory, now, self.bot.settings.home_guilds)
+            return await channel.send(digest_text(digest, show=user_text), allowed_mentions=NO_PING)
+        except Exception:
+            await release_week(factory, week)  # not posted: the week is not done
+            raise
 
     @app_commands.command(name="gaps")
     @app_commands.describe(days="How many days back to look (default 30)")

@@ -19,6 +19,8 @@ from discord.ext import commands
 from bot import async_store
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.permissions import AdminCog, describe, in_community
+from bot.discord_app.replies import user_text
+from storage.repo import NothingToCorrect
 from training.data.filters import has_secret
 from training.data.limits import MAX_ANSWER_CHARS
 
@@ -28,6 +30,15 @@ VOTES = {"👍": 1, "👎": -1}
 NOT_AN_ANSWER = "That message is not one of my logged answers, so there is nothing to correct."
 NEEDS_REPLY = "Reply to one of my answers with `!correct <the right answer>`."
 SAVED = "Thanks — correction saved and answered from now on; the next `/retrain` will learn it too."
+# A follow-up ("and 2018?" after "who won in 2014") is corrected as the known question it was answered with.
+SAVED_FOLLOWUP = (
+    "Thanks — “{words}” was a follow-up, answered as the known question “{question}”: that question's "
+    "answer is corrected, answered from now on, and the next `/retrain` will learn it too."
+)
+NO_KNOWN_QUESTION = (
+    "“{words}” was a follow-up I offered “did you mean” for, so there is no known question to correct. "
+    "Teach it as a question of its own with `/teach`. Nothing was saved."
+)
 
 
 class Feedback(AdminCog):
@@ -102,24 +113,28 @@ class Feedback(AdminCog):
         if has_secret(answer):  # it would be served to anyone who asks the question
             return "The correction holds a token-shaped secret, which anyone could read. Nothing was saved."
         try:
-            exchange_id = await async_store.record_correction(
+            corrected = await async_store.record_correction(
                 self.bot.session_factory, message_id, answer, admin.id
             )
+        except NothingToCorrect as refused:
+            return NO_KNOWN_QUESTION.format(words=user_text(refused.words, 200))
         except Exception:
             log.exception("could not store correction for message %s", message_id)
             return "Sorry, the correction could not be saved (database error; see the log)."
-        if exchange_id is None:
+        if corrected is None:
             return NOT_AN_ANSWER
-        log.info("correction by %s for exchange %s", describe(admin), exchange_id)
+        log.info("correction by %s for exchange %s", describe(admin), corrected.exchange_id)
         try:
-            row = await async_store.exchange(self.bot.session_factory, exchange_id)
-            await self.bot.answerer.teach(row["question"], answer, origin="correction")
+            await self.bot.answerer.teach(corrected.question, answer, origin="correction")
         except Exception:
-            log.exception("could not teach the correction for exchange %s", exchange_id)
+            log.exception("could not teach the correction for exchange %s", corrected.exchange_id)
             return (
                 "Correction saved; the next `/retrain` will learn it (answering it now failed; see the log)."
             )
-        return SAVED
+        if corrected.followup_words is None:
+            return SAVED
+        words, question = user_text(corrected.followup_words, 200), user_text(corrected.question, 300)
+        return SAVED_FOLLOWUP.format(words=words, question=question)
 
     @commands.command(name="correct")
     async def correct_prefix(self, ctx: commands.Context, *, answer: str = "") -> None:
