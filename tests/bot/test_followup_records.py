@@ -15,8 +15,9 @@ from sqlalchemy import select
 
 from bot import async_store
 from bot.answering.answerer import Answerer
-from bot.discord_app.cogs.feedback import SAVED_FOLLOWUP
+from bot.discord_app.cogs.feedback import NO_KNOWN_QUESTION, SAVED_FOLLOWUP
 from bot.discord_app.escalation import FOLLOWUP_AS_READ, FOLLOWUP_LABEL, TeachButton, TeachModal
+from bot.discord_app.replies import SUGGEST_TEXT
 from bot.terminal import Terminal
 from storage.models import Exchange, TaughtPair
 from storage.text import question_key
@@ -80,6 +81,23 @@ async def test_correcting_a_follow_up_corrects_the_known_question_it_was_answere
         (KNOWN_2018, CORRECTED)
     ]
     assert (await dpy.answerer.answer(BEFORE)).text == "Germany."  # its askers keep their answer
+
+
+@pytest.mark.parametrize("dpy", [{"reply_in_thread": True}], indirect=True)
+async def test_a_follow_up_offered_did_you_mean_has_no_known_question_to_correct(dpy, store, monkeypatch):
+    install_thread_routes(dpy, monkeypatch)
+    channel = dpytest.get_config().channels[0]
+    dpy.settings.allowed_channel_ids = [channel.id]
+    asker = dpytest.get_config().members[1]
+    await dpytest.message(BEFORE, channel=channel, member=asker)
+    await say(dpytest.get_message().channel, asker, "what about 2018")
+    offer = dpytest.get_message()
+    assert offer.content == SUGGEST_TEXT and rows(store)[-1].followup_words == "what about 2018"
+    interaction = make_interaction(dpy, make_member(ADMIN_ID))
+    await invoke(dpy, "correct", interaction, message_id=str(offer.id), answer=CORRECTED)
+    said = interaction.followup.send.await_args.args[0]
+    assert said == NO_KNOWN_QUESTION.format(words="what about 2018")
+    assert await async_store.live_pairs(store) == []  # nothing stored, nothing served
 
 
 @pytest.mark.parametrize("dpy", [{"reply_in_thread": True}], indirect=True)
