@@ -3,7 +3,8 @@
 - ``json``, ``jsonl``, ``csv`` and ``sft`` collapse duplicates by normalized question to the best-supported
   answer: an admin's (latest correction or taught pair), else the most net votes, else the latest. A
   json/jsonl row that is a member's accepted answer also carries ``source`` "member", ``question_url`` and
-  ``answer_url`` (its Discord messages); csv keeps two columns. Row shapes: ``storage.formats``.
+  ``answer_url`` (its Discord messages); csv keeps two columns, every cell quoted and none able to start
+  a spreadsheet formula (``formats.spreadsheet_cell``). Row shapes: ``storage.formats``.
 - ``kto``: one line per distinct (question, completion): admin answers are desirable, a bot answer an
   admin corrected is undesirable, other bot answers take the sign of their net votes (unrated: left out).
 - ``dpo``: the latest correction chosen over the bot's answer, one line per distinct (question, rejected).
@@ -55,6 +56,7 @@ from storage.formats import (
     dpo_row,
     kto_row,
     sft_row,
+    spreadsheet_cell,
 )
 from storage.importing import import_records
 from storage.masking import mask_pii
@@ -335,10 +337,13 @@ def _write(fmt: str, rows: Iterator[dict[str, Any]], fh: IO[str]) -> int:
             n += 1
         fh.write("\n]\n" if n else "]\n")
     elif fmt == "csv":
-        writer = csv.DictWriter(fh, fieldnames=["question", "answer"], lineterminator="\n")
+        # Every cell quoted: a spreadsheet whose locale splits on ";" must not cut a cell in two either.
+        writer = csv.DictWriter(
+            fh, fieldnames=["question", "answer"], lineterminator="\n", quoting=csv.QUOTE_ALL
+        )
         writer.writeheader()
         for row in rows:
-            writer.writerow(row)
+            writer.writerow({key: spreadsheet_cell(text) for key, text in row.items()})
             n += 1
     else:
         for row in rows:

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from storage import repo
+from storage import candidates, repo
 from storage.db import StoreError
 from storage.export import FORMATS, ExportFilters, ExportSummary, export_dataset, import_records, write_export
+from storage.formats import spreadsheet_cell
 from storage.masking import mask_pii
 from storage.models import TaughtPair
 from tests.storage.seed import FALLBACK, T0, seed
@@ -166,6 +167,39 @@ def test_csv_round_trips_commas_quotes_and_newlines(store, tmp_path):
     export_dataset(store, "csv", out)
     with out.open(newline="", encoding="utf-8") as fh:
         assert list(csv.DictReader(fh)) == [{"question": 'Say "hi", please', "answer": "Line one,\nline two"}]
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_start_with_a_quote(store, tmp_path):
+    # A member's accepted answer and a question are anyone's text; admins open the csv in a spreadsheet.
+    formula = '=HYPERLINK("http://evil","click")'
+    with store.begin() as s:
+        row, _ = candidates.propose(s, question="How do I claim tickets?", answer=formula, source="reply")
+        candidates.accept(s, row.id, 7)
+        repo.add_taught_pair(s, "+1 or -1 for VAR?", "-1, it is slow.")
+        repo.add_taught_pair(s, "<@123456789012345678> what is offside?", "@everyone: past the last defender")
+        repo.add_taught_pair(s, "Is a 2-1 win good?", "Yes; = is a draw, - a loss.")
+    out = tmp_path / "x.csv"
+    export_dataset(store, "csv", out)
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith('"question","answer"\n')  # every cell quoted (";"-splitting locales too)
+    with out.open(newline="", encoding="utf-8") as fh:
+        assert list(csv.DictReader(fh)) == [
+            {"question": "How do I claim tickets?", "answer": "'" + formula},
+            {"question": "'+1 or -1 for VAR?", "answer": "'-1, it is slow."},
+            {"question": "'@user what is offside?", "answer": "'@everyone: past the last defender"},
+            {"question": "Is a 2-1 win good?", "answer": "Yes; = is a draw, - a loss."},  # a start only
+        ]
+    # Only csv: the training formats keep every text exact.
+    assert _records(store, tmp_path)["How do I claim tickets?"] == formula
+
+
+@pytest.mark.parametrize(
+    ("text", "cell"),
+    [("=1+1", "'=1+1"), ("\t=1+1", "'\t=1+1"), ("\r=1+1", "'\r=1+1"), ("  =1+1", "'  =1+1"),
+     ("@SUM(A1)", "'@SUM(A1)"), ("a=1", "a=1"), ("", ""), ("'quoted'", "'quoted'")],
+)  # fmt: skip
+def test_spreadsheet_cell_escapes_what_starts_a_formula(text, cell):
+    assert spreadsheet_cell(text) == cell
 
 
 def test_failed_export_leaves_the_old_file_and_no_temp(seeded, tmp_path, monkeypatch):
