@@ -11,9 +11,9 @@
 
 "Did you mean" exchanges are left out unless an admin corrected them; a correction is an admin's verdict,
 so a corrected exchange passes ``min_score`` / ``only_rated`` / ``exclude_unanswered``. Taught pairs are
-filtered by time only. No user ids are written; mentions, e-mails and phone numbers are masked unless
-``keep_pii``. Rows stream from one SQL statement (``yield_per``); the file is written to a temporary name
-and renamed.
+filtered by time only. No user ids are written; mentions, Discord ids in the text, e-mails and phone numbers
+are masked unless ``keep_pii``. Rows stream from one SQL statement (``yield_per``); the file is written to
+a temporary name and renamed.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class ExportFilters:
     exclude_unanswered: bool = False  # drop the bot's "I don't know" answers
     include_corrections: bool = True  # a correction replaces the bot's answer
     include_taught: bool = True  # add /teach and imported pairs
-    keep_pii: bool = False  # do not mask mentions, e-mails, phone numbers
+    keep_pii: bool = False  # do not mask mentions, Discord ids, e-mails, phone numbers
 
 
 def _time_window(column: Any, f: ExportFilters) -> list[ColumnElement[bool]]:

@@ -16,7 +16,7 @@ from storage.export import FORMATS, ExportFilters, ExportSummary, export_dataset
 from storage.formats import spreadsheet_cell
 from storage.masking import mask_pii
 from storage.models import TaughtPair
-from tests.storage.seed import FALLBACK, T0, seed
+from tests.storage.seed import FALLBACK, T0, log_one, seed
 
 GOLDEN = Path(__file__).parent / "golden"
 # QABOT_UPDATE_GOLDEN=1 rewrites the golden files from the SQLite run (review the diff before committing).
@@ -79,6 +79,19 @@ def test_pii_is_masked_unless_kept(seeded, tmp_path):
     assert "<@" not in masked["Who won the 2018 World Cup?"]
     kept = _records(seeded, tmp_path, keep_pii=True)
     assert kept["Contact for tickets?"] == "Mail tickets@example.com or call +1 (555) 123-4567."
+
+
+def test_bare_discord_ids_in_questions_and_answers_are_masked_unless_kept(store, tmp_path):
+    # A pasted user id names a person as surely as a mention does; a message link's ids name the guild,
+    # channel and message. Years, scores and counts are no ids.
+    link = "https://discord.com/channels/111111111111111111/222222222222222222/1234567890123456789"
+    with store.begin() as s:
+        log_one(s, "why was 345678901234567890 muted in 2024?", answer=f"See {link} (3 warnings, 100 points)")
+    masked = _records(store, tmp_path, include_taught=False)
+    assert masked == {"why was [id] muted in 2024?": "See https://discord.com/channels/[id]/[id]/[id] "
+                      "(3 warnings, 100 points)"}  # fmt: skip
+    kept = _records(store, tmp_path, keep_pii=True)
+    assert kept == {"why was 345678901234567890 muted in 2024?": f"See {link} (3 warnings, 100 points)"}
 
 
 def test_since_and_until_select_a_time_window(seeded, tmp_path):
@@ -269,6 +282,11 @@ def test_empty_store_exports_valid_empty_files(store, tmp_path):
         ("final was 4-2 in 2018 with 78,011 fans", "final was 4-2 in 2018 with 78,011 fans"),
         ("kick-off 2024-06-14 at 21:00", "kick-off 2024-06-14 at 21:00"),
         ("holds 1000000 people", "holds 1000000 people"),
+        ("ban 123456789012345678 pls", "ban [id] pls"),
+        ("ids 81384788765712384, 12345678901234567890.", "ids [id], [id]."),  # 17 and 20 digits
+        ("<@123456789012345678> (id 123456789012345678)", "@user (id [id])"),
+        ("4111111111111111 and 123456789012345678901234", "4111111111111111 and 123456789012345678901234"),
+        ("pi is 3.14159265358979323846", "pi is 3.14159265358979323846"),
     ],
 )
 def test_mask_pii(text, masked):
