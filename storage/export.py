@@ -11,9 +11,8 @@
 
 "Did you mean" exchanges are left out unless an admin corrected them; a correction is an admin's verdict,
 so a corrected exchange passes ``min_score`` / ``only_rated`` / ``exclude_unanswered``. Taught pairs are
-filtered by time only. No user ids are written; mentions, Discord ids in the text, e-mails and phone numbers
-are masked unless ``keep_pii``. Rows stream from one SQL statement (``yield_per``); the file is written to
-a temporary name and renamed.
+filtered by time only. No user ids are written; mentions, ids in the text, e-mails and phone numbers are
+masked unless ``keep_pii``. Rows stream from one statement (``yield_per``) into a temporary file, renamed.
 """
 
 from __future__ import annotations

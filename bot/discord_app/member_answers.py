@@ -4,13 +4,10 @@ Three ways a member's message becomes a candidate pair (``storage.candidates.pro
 
 - *reply*: a member with a ``TRUSTED_ROLE_IDS`` role (or an admin) replies to the question, or writes in
   a thread whose latest question is still open (a silent forum post, the bot's thread), not with chat or
-  a question back. The member's next messages join it (at most ``MAX_JOINED``, up to one with a link:
+  a question back. Their next messages join it (at most ``MAX_JOINED``, up to one with a link:
   ``harvest.joins_answer``), once someone else speaks or ``settle_s`` passed;
-- *reaction*: ✅ on a message, by the asker or a trusted member;
-- *command*: the "Mark as answer" message command, by the same people.
-
-A mark is of the message marked, as it reads then: never its author's next messages (a phishing line sent
-right after a good answer would be learned with it, and an admin's mark serves it at once).
+- *reaction* (✅ by the asker or a trusted member) and *command* ("Mark as answer", the same people): the
+  message marked alone, as it reads then (never a phishing line its author sent next).
 
 The question is the store's unanswered exchange of the replied-to message, else the latest one asked in
 the thread (``candidates.open_question``), if it was a question that stands alone (``askable``: not
