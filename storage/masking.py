@@ -1,4 +1,5 @@
-"""Privacy masking for exported datasets: Discord mentions, e-mail addresses and phone numbers.
+"""Privacy masking for exported datasets: Discord mentions and bare Discord ids, e-mail addresses and
+phone numbers.
 
 Placeholders keep the sentence readable for training ("ask @user or write to [email]").
 """
@@ -12,10 +13,16 @@ ROLE = "@role"
 CHANNEL = "#channel"
 EMAIL = "[email]"
 PHONE = "[phone]"
+SNOWFLAKE = "[id]"
 
 # Discord's wire syntax for mentions: <@123>, <@!123> (nickname), <@&123> (role), <#123> (channel).
 _MENTION = re.compile(r"<(@!?|@&|#)\d{5,25}>")
 _MENTION_PLACEHOLDER = {"@": USER, "@!": USER, "@&": ROLE, "#": CHANNEL}
+# A bare Discord id (a snowflake: 17 to 20 digits) pasted into a message ("why was 123456789012345678
+# muted", a message link's guild/channel/message) names someone as surely as a mention; whose, a mention's
+# syntax says and a bare number does not, so it is "[id]". No year, score or count runs to 17 digits, and
+# phone numbers stop at 15; a longer digit run or the decimals of a number are left alone.
+_SNOWFLAKE = re.compile(r"(?<![\w.,])\d{17,20}(?![\w]|[.,]\d)")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}")
 # A run of digits with the separators phone numbers are written with: "+44 20 7946 0958", "(555) 123-4567".
 _PHONE_CANDIDATE = re.compile(r"(?<![\w+])\+?\(?\d[\d\s().-]{5,}\d(?!\w)")
@@ -42,10 +49,12 @@ def _phone(match: re.Match[str]) -> str:
 
 
 def mask_pii(text: str) -> str:
-    """``text`` with mentions, e-mail addresses and phone numbers replaced by placeholders."""
+    """``text`` with mentions, bare Discord ids, e-mail addresses and phone numbers replaced by
+    placeholders."""
     # The cheap `in` tests skip most regex passes: exports mask every text of every row.
     if "<" in text:
         text = _MENTION.sub(lambda m: _MENTION_PLACEHOLDER[m.group(1)], text)
+    text = _SNOWFLAKE.sub(SNOWFLAKE, text)
     if "@" in text:
         text = _EMAIL.sub(EMAIL, text)
     return _PHONE_CANDIDATE.sub(_phone, text)

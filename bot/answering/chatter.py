@@ -5,9 +5,9 @@ In an open channel every message goes through the answer path and its zones deci
 "that match was mad". ``is_chat`` is a message of social words only (greetings, thanks, agreement,
 laughter, emoji, "+1"); ``looks_like_question`` one with a "?", a clause opening like a question ("how
 do…", "anyone know…", a short "and in 2018"), an interrogative later on ("wc 2002 who won", also pt/es/fr)
-or a topic asked for ("offside rule"), that asks about something (not "really?", "ok but why"). Chat
-and other statements are never escalated; in a thread they get no answer at all (``cogs/ask.py``). Pure
-functions over text.
+or a topic asked for ("offside rule"), that asks about something (not "really?", "ok but why", nor an
+invitation: "anyone watching the game tonight?", ``is_invitation``). Chat and other statements are never
+escalated; in a thread they get no answer at all (``cogs/ask.py``). Pure functions over text.
 """
 
 from __future__ import annotations
@@ -53,6 +53,22 @@ ASKS_ANYWHERE = _word_set(
     combien comment pourquoi quand"""
 )
 TOPIC_ENDS = _word_set("meaning explained rule rules difference definition")
+# Invitations and polls ask who joins in, not something a Q&A bot knows: "anyone up for valorant", "who
+# wants to play among us", "who's watching the boxing tonight". ``ANYONE`` invites; ``WHO`` also asks
+# real questions ("who's playing tonight", "who is joining barca"), so it invites only by wanting, or by
+# watching at a time ("who is watching the var screen" asks who). Fillers between: "who else is gonna…".
+ANYONE = _word_set("anyone anybody any1 someone somebody alguém alguem alguien quelqu'un")
+WHO = _word_set("who whos who's quem quién quien")
+INVITE_FILLERS = _word_set("else here is are gonna going to u you")
+WANT_VERBS = _word_set("wanna want wants tryna quer quiere quieres veut")  # ...unless to learn something:
+LEARN_VERBS = _word_set(
+    """explain tell help know answer say guess settle remind confirm clarify teach explicar dizer saber
+    ajudar decir ayudar expliquer dire savoir aider"""
+)
+JOIN_FOR = {("up", "for"), ("down", "for"), ("down", "to"), ("in", "for"), ("keen", "for"), ("keen", "to")}
+WATCH_VERBS = _word_set("watching watch assistir assiste regarde")
+JOIN_VERBS = _word_set("playing joining join streaming fancy joga jogar juega jugar joue jouer")  # ANYONE's
+INVITE_TIMES = _word_set("tonight today tomorrow tmrw now rn later weekend sunday saturday hoje hoy soir")
 _WORD = re.compile(r"\+\d+|[\w']+", re.UNICODE)
 
 
@@ -67,9 +83,48 @@ def is_chat(text: str) -> bool:
 
 
 def asks_nothing(text: str) -> bool:
-    """Only social words, interrogatives and reactions: "thanks!", "wait what?", "ok but why"."""
+    """Only social words, interrogatives and reactions ("thanks!", "wait what?", "ok but why"), or an
+    invitation ("anyone up for fifa tonight?")."""
     words = _words(text)
-    return is_chat(text) or all(w in CHAT_WORDS or w in QUESTION_STARTS or w in REACTION_WORDS for w in words)
+    social = all(w in CHAT_WORDS or w in QUESTION_STARTS or w in REACTION_WORDS for w in words)
+    return is_chat(text) or social or is_invitation(text)
+
+
+def is_invitation(text: str) -> bool:
+    """A message asking who joins in ("anyone watching the game tonight?", "who wants to play among us",
+    "anyone here?") and nothing else: no interrogative after it ("anyone watching? who scored")."""
+    clauses = [words for words in map(_words, re.split(r"[,;:\n?!.]", text)) if words]
+    while clauses and all(w in CHAT_WORDS for w in clauses[0]):
+        clauses = clauses[1:]  # "yo, anyone…"
+    first = _skip_greetings(clauses[0]) if clauses else []
+    if not first or not _invites(first):
+        return False
+    return not any(w in ASKS_ANYWHERE for w in first[1:] + [w for c in clauses[1:] for w in c])
+
+
+def _invites(words: list[str]) -> bool:
+    asker, rest = words[0], words[1:]
+    if asker not in ANYONE and asker not in WHO:
+        return False
+    while rest and rest[0] in INVITE_FILLERS:
+        rest = rest[1:]
+    if not rest:
+        return asker in ANYONE and len(words) > 1  # "anyone here?", "anyone else?"
+    verb, after = rest[0], rest[1:]
+    if verb in WANT_VERBS:
+        wanted = after[1:] if after[:1] == ["to"] else after
+        return not wanted or wanted[0] not in LEARN_VERBS
+    if (verb, after[0] if after else "") in JOIN_FOR:
+        return True
+    if verb in WATCH_VERBS:
+        return asker in ANYONE or any(w in INVITE_TIMES for w in after)
+    return verb in JOIN_VERBS and asker in ANYONE
+
+
+def _skip_greetings(words: list[str]) -> list[str]:
+    while words and words[0] in CHAT_WORDS and words[0] not in QUESTION_STARTS:
+        words = words[1:]  # "hey guys, how do I…", "ok so what is…"
+    return words
 
 
 def looks_like_question(text: str) -> bool:
@@ -90,8 +145,7 @@ def looks_like_question(text: str) -> bool:
 
 
 def _opens_question(words: list[str]) -> bool:
-    while words and words[0] in CHAT_WORDS and words[0] not in QUESTION_STARTS:
-        words = words[1:]  # "hey guys, how do I…", "ok so what is…"
+    words = _skip_greetings(words)
     if not words:
         return False
     if words[0] == "what" and len(words) > 1 and words[1] in ("a", "an"):

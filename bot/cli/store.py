@@ -83,7 +83,7 @@ def export(
         bool, typer.Option("--taught/--no-taught", help="Include taught and imported pairs.")
     ] = True,
     keep_pii: Annotated[
-        bool, typer.Option(help="Do not mask mentions, e-mail addresses and phone numbers.")
+        bool, typer.Option(help="Do not mask mentions, Discord ids, e-mail addresses and phone numbers.")
     ] = False,
 ) -> None:
     """Export logged Q&A (with votes and corrections) as a training dataset.

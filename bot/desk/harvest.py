@@ -7,7 +7,8 @@ What counts as answered (``find_pairs``):
   the message marked ✅ in it, else a trusted member's reply, else the first reply by someone else;
 - a trusted member's (``TRUSTED_ROLE_IDS``) reply to someone else's message;
 - a reply marked ✅ by the person it replied to or by a trusted member.
-An answer is its message and its author's messages right after it. ``harvest`` then leaves out what the
+A marked answer is the message marked; another is its message and its author's next few messages
+(``joins_answer``: none with a link). ``harvest`` then leaves out what the
 bot already answers (``known``: the answer zone of the serving knowledge), what was proposed before (the
 same messages or, while pending, the same text: ``storage.candidates.propose``), repeats within the run,
 and pairs with a token-shaped secret or past the size limits (``fit``).
@@ -23,7 +24,7 @@ CHECK = "✅"
 SOLVED_TAGS = ("answered", "solved", "resolved")  # forum tags that mark a post solved (case-insensitive)
 MIN_ANSWER_CHARS = 2
 MIN_QUESTION_WORDS = 3  # shorter messages ("lol", "thanks!") are chatter, not questions
-MAX_JOINED = 5  # an answer joins at most this many consecutive messages of its author
+MAX_JOINED = 5  # an unmarked answer joins at most this many consecutive messages of its author
 
 
 @dataclass(frozen=True)
@@ -82,16 +83,29 @@ class HarvestResult:
         )
 
 
-def _answer_from(messages: Sequence[Said], start: int) -> tuple[str, int]:
-    """The answer that begins at ``messages[start]``: it and its author's messages right after it."""
+def joins_answer(text: str) -> bool:
+    """Whether a message may join the answer its author began right before it: not one with a link (a
+    phishing line sent after a good answer would be learned, and served, with it)."""
+    from training.data.filters import has_link
+
+    return not has_link(text)
+
+
+def _answer_from(messages: Sequence[Said], start: int, marked: bool = False) -> str:
+    """The answer that begins at ``messages[start]``: the message alone when someone marked it (what they
+    vouched for), else it and its author's messages right after it (at most ``MAX_JOINED``, up to one
+    with a link)."""
     first = messages[start]
     parts, i = [first.content.strip()], start + 1
-    while i < len(messages) and messages[i].author_id == first.author_id and len(parts) < MAX_JOINED:
-        if messages[i].reply_to not in (None, first.reply_to):
+    while not marked and i < len(messages) and len(parts) < MAX_JOINED:
+        said = messages[i]
+        if said.author_id != first.author_id or said.reply_to not in (None, first.reply_to):
             break
-        parts.append(messages[i].content.strip())
+        if not joins_answer(said.content):
+            break
+        parts.append(said.content.strip())
         i += 1
-    return "\n".join(p for p in parts if p), i
+    return "\n".join(p for p in parts if p)
 
 
 def _usable(said: Said) -> bool:
@@ -116,7 +130,7 @@ def find_pairs(messages: Sequence[Said], trusted: Callable[[Said | int], bool]) 
         markers = [u for u in said.checked_by if u == question.author_id or trusted(u)]
         if not markers and not trusted(said):
             continue
-        answer, _ = _answer_from(messages, i)
+        answer = _answer_from(messages, i, marked=bool(markers))
         how = "reaction" if markers else "reply"
         pairs.append(
             Pair(question.content.strip(), answer, question, said, how, markers[0] if markers else None)
@@ -148,7 +162,7 @@ def post_pair(post: Post, trusted: Callable[[Said | int], bool]) -> Pair | None:
     marked = [(i, m) for i, m in others if markers(m)]
     by_trusted = [(i, m) for i, m in others if trusted(m)]
     i, said = (marked or by_trusted or others)[0]
-    answer, _ = _answer_from(post.messages, i)
+    answer = _answer_from(post.messages, i, marked=bool(marked))
     return Pair(question, answer, first, said, "forum", markers(said)[0] if marked else None)
 
 

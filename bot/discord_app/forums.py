@@ -1,14 +1,17 @@
 """Forum posts: the "solved" tag once the asker accepts an answer.
 
 A forum channel in ``FORUM_CHANNEL_IDS`` may have a tag named "Solved", "Answered" or "Resolved" (any
-case, emoji aside). When the post's author reacts 👍 to the bot's answer in the post, or ✅ to anyone's,
-the bot applies that tag to the post (``Thread.edit(applied_tags=…)``, which needs Manage Threads; a
-refusal is logged, nothing else happens). Forums without such a tag are left as they are.
+case, emoji aside). When the post's author reacts 👍 to the bot's answer in the post (any of its messages,
+when it was split over several), or ✅ to anyone's, the bot applies that tag to the post
+(``Thread.edit(applied_tags=…)``, which needs Manage Threads; a refusal is logged, nothing else happens).
+Forums without such a tag are left as they are. ``may_solve`` reads only the cache: a reaction that cannot
+solve a post costs no fetch and no store query.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 import discord
 
@@ -48,7 +51,12 @@ async def mark_solved(thread: discord.Thread) -> bool:
     return True
 
 
-def accepts_answer(thread: discord.Thread, user_id: int, emoji: str, bot_answer: bool) -> bool:
-    """The post's author accepting an answer in it: 👍 on the bot's answer (``bot_answer``: not a "did you
-    mean" or "not sure"), or ✅ on any message."""
-    return user_id == thread.owner_id and (emoji == "✅" or (emoji == "👍" and bot_answer))
+def may_solve(channel: object, forum_ids: Collection[int], user_id: int) -> bool:
+    """Whether ``user_id`` reacting in ``channel`` may tag it solved: the author of a post in one of
+    ``forum_ids`` whose forum has a "solved" tag that the post does not carry yet."""
+    if not isinstance(channel, discord.Thread) or channel.parent_id not in forum_ids:
+        return False
+    if user_id != channel.owner_id or not isinstance(channel.parent, discord.ForumChannel):
+        return False
+    tag = solved_tag(channel.parent)
+    return tag is not None and tag not in channel.applied_tags

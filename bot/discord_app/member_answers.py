@@ -4,10 +4,10 @@ Three ways a member's message becomes a candidate pair (``storage.candidates.pro
 
 - *reply*: a member with a ``TRUSTED_ROLE_IDS`` role (or an admin) replies to the question, or writes in
   a thread whose latest question is still open (a silent forum post, the bot's thread), not with chat or
-  a question back. The member's consecutive messages are joined, once someone else speaks or ``settle_s``
-  passed;
-- *reaction*: ✅ on a message, by the asker or a trusted member;
-- *command*: the "Mark as answer" message command, by the same people.
+  a question back. Their next messages join it (at most ``MAX_JOINED``, up to one with a link:
+  ``harvest.joins_answer``), once someone else speaks or ``settle_s`` passed;
+- *reaction* (✅ by the asker or a trusted member) and *command* ("Mark as answer", the same people): the
+  message marked alone, as it reads then (never a phishing line its author sent next).
 
 The question is the store's unanswered exchange of the replied-to message, else the latest one asked in
 the thread (``candidates.open_question``), if it was a question that stands alone (``askable``: not
@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from bot import async_store
 from bot.admin_actions import pair_problem
 from bot.answering.chatter import is_chat, is_follow_up, looks_like_question
+from bot.desk.harvest import MAX_JOINED, joins_answer
 from bot.discord_app import review
 from bot.discord_app.client import QABot
 from bot.discord_app.permissions import in_community, is_admin
@@ -81,13 +82,16 @@ class RecentMessages:
             said.extend(kept)
 
     def run_from(self, channel_id: int, message_id: int, author_id: int) -> list[Said]:
-        """``message_id`` and the same author's messages right after it (nobody else in between)."""
+        """``message_id`` and the same author's messages right after it (nobody else in between), at most
+        ``MAX_JOINED``, up to one with a link (``harvest.joins_answer``)."""
         run: list[Said] = []
         for said in self._by_channel.get(channel_id, ()):
-            if said.message_id == message_id or (run and said.author_id == author_id):
+            if said.message_id == message_id:
                 run.append(said)
             elif run:
-                break
+                if said.author_id != author_id or len(run) >= MAX_JOINED or not joins_answer(said.text):
+                    break
+                run.append(said)
         return run
 
 
@@ -222,9 +226,12 @@ class MemberAnswers:
     async def submit(
         self, question: dict[str, Any], first: discord.Message, *, source: str, marked_by: Any
     ) -> str:
-        """Propose ``first`` (and its author's messages right after it) as the answer to ``question``."""
+        """Propose ``first`` as the answer to ``question``: a trusted member's reply with their next messages
+        (``RecentMessages.run_from``), a marked message alone."""
         now = Said(first.id, first.author.id, answer_text(first.content))  # as it reads now, edits and all
-        run = [now, *self.recent.run_from(first.channel.id, first.id, first.author.id)[1:]]
+        run = [now]
+        if source == "reply":  # a mark vouches for the message marked, not for what its author sent next
+            run += self.recent.run_from(first.channel.id, first.id, first.author.id)[1:]
         answer = "\n".join(said.text for said in run if said.text)
         if pair_problem(question["question"], answer) is not None or is_too_short(answer):
             return "invalid"  # also "idk", "ok": fillers the next retrain's cleaning would drop anyway

@@ -281,3 +281,25 @@ async def test_an_answer_read_by_the_next_run_to_a_question_this_run_read_is_fou
     second = await harvest_channel(channel, store, known_none, TRUSTED, limit=2)
     assert (first.read, first.found, second.read, second.found) == (2, 0, 1, 1)
     assert proposed(store) == [("Is there a family stand at the ground?", "Yes, block C.", None)]
+
+
+async def test_a_marked_answer_is_its_message_alone_and_no_answer_joins_a_link(store):
+    # The ✅ was on the first message; the author's next line (a phishing link) was proposed with it.
+    records = [
+        {"id": 1, "author": 100, "roles": [], "content": "Where is the away section?"},
+        {"id": 2, "author": 300, "roles": [], "content": "North stand, gates 9-12.", "reply_to": 1,
+         "checked_by": [100]},
+        {"id": 3, "author": 300, "roles": [], "content": "Also: free upgrades at https://evil.example/vip"},
+        {"id": 4, "author": 101, "roles": [], "content": "Can I leave at half-time and come back?"},
+        {"id": 5, "author": 200, "roles": [900], "content": "No re-entry once you leave.", "reply_to": 4},
+        {"id": 6, "author": 200, "roles": [900], "content": "Your ticket is scanned out."},
+        {"id": 7, "author": 200, "roles": [900], "content": "Appeals: discord.gg/fake-support"},
+    ]  # fmt: skip
+    channel = text_channel()
+    channel.history = history_of(records, channel.id)
+    await harvest_channel(channel, store, known_none, TRUSTED)
+    assert proposed(store) == [
+        ("Where is the away section?", "North stand, gates 9-12.", "100"),
+        ("Can I leave at half-time and come back?",
+         "No re-entry once you leave.\nYour ticket is scanned out.", None),  # not the link after them
+    ]  # fmt: skip

@@ -299,8 +299,11 @@ async def test_an_answer_longer_than_the_review_post_shows_is_read_whole_before_
     # what no admin saw. Accept is off; Edit shows (and keeps) the whole answer.
     question, _ = await unsure_question(channel, admins)
     asker, member, _ = dpytest.get_config().members
-    reply = await say(channel, member, "Referees never bring dogs onto the pitch. " * 31, reply_to=question)
-    await say(channel, member, "Details: [discord.gg/fifa](https://evil.example/claim)")
+    long = (
+        "Referees never bring dogs onto the pitch. " * 31
+        + "\nDetails: [discord.gg/fifa](https://evil.example/claim)"
+    )
+    reply = await say(channel, member, long, reply_to=question)
     await react(reply, asker, "✅")
     [c] = candidates_in(store)
     assert c.status == "pending" and c.answer.endswith("(https://evil.example/claim)")
@@ -313,7 +316,7 @@ async def test_an_answer_longer_than_the_review_post_shows_is_read_whole_before_
 
 async def test_an_answer_is_learned_as_it_reads_when_marked_not_as_first_posted(dpy, store, admins, channel):
     # A phishing reply edited into a good answer: an admin's ✅ (served at once) on what they see must not
-    # teach what was first posted, nor a later message of the same answer as it first read.
+    # teach what was first posted; and a mark is of the one message marked, not the author's next ones.
     question, _ = await unsure_question(channel, admins)
     member, admin = dpytest.get_config().members[1:]
     reply = await say(channel, member, "Free nitro: https://evil.example/claim", reply_to=question)
@@ -325,7 +328,7 @@ async def test_an_answer_is_learned_as_it_reads_when_marked_not_as_first_posted(
     await dpytest.run_all_events()
     dpy.settings.admin_user_ids = [ADMIN_ID, admin.id]
     await react(reply, admin, "✅")
-    assert taught(store) == [(DOG, "\n".join(ANSWER), "member")]
+    assert taught(store) == [(DOG, ANSWER[0], "member")]
 
 
 @pytest.mark.parametrize("dpy", [{"trust_member_answers": True}], indirect=True)

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from storage import repo
+from storage import candidates, repo
 from storage.db import StoreError
 from storage.export import FORMATS, ExportFilters, ExportSummary, export_dataset, import_records, write_export
+from storage.formats import spreadsheet_cell
 from storage.masking import mask_pii
 from storage.models import TaughtPair
-from tests.storage.seed import FALLBACK, T0, seed
+from tests.storage.seed import FALLBACK, T0, log_one, seed
 
 GOLDEN = Path(__file__).parent / "golden"
 # QABOT_UPDATE_GOLDEN=1 rewrites the golden files from the SQLite run (review the diff before committing).
@@ -78,6 +79,19 @@ def test_pii_is_masked_unless_kept(seeded, tmp_path):
     assert "<@" not in masked["Who won the 2018 World Cup?"]
     kept = _records(seeded, tmp_path, keep_pii=True)
     assert kept["Contact for tickets?"] == "Mail tickets@example.com or call +1 (555) 123-4567."
+
+
+def test_bare_discord_ids_in_questions_and_answers_are_masked_unless_kept(store, tmp_path):
+    # A pasted user id names a person as surely as a mention does; a message link's ids name the guild,
+    # channel and message. Years, scores and counts are no ids.
+    link = "https://discord.com/channels/111111111111111111/222222222222222222/1234567890123456789"
+    with store.begin() as s:
+        log_one(s, "why was 345678901234567890 muted in 2024?", answer=f"See {link} (3 warnings, 100 points)")
+    masked = _records(store, tmp_path, include_taught=False)
+    assert masked == {"why was [id] muted in 2024?": "See https://discord.com/channels/[id]/[id]/[id] "
+                      "(3 warnings, 100 points)"}  # fmt: skip
+    kept = _records(store, tmp_path, keep_pii=True)
+    assert kept == {"why was 345678901234567890 muted in 2024?": f"See {link} (3 warnings, 100 points)"}
 
 
 def test_since_and_until_select_a_time_window(seeded, tmp_path):
@@ -168,6 +182,39 @@ def test_csv_round_trips_commas_quotes_and_newlines(store, tmp_path):
         assert list(csv.DictReader(fh)) == [{"question": 'Say "hi", please', "answer": "Line one,\nline two"}]
 
 
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_start_with_a_quote(store, tmp_path):
+    # A member's accepted answer and a question are anyone's text; admins open the csv in a spreadsheet.
+    formula = '=HYPERLINK("http://evil","click")'
+    with store.begin() as s:
+        row, _ = candidates.propose(s, question="How do I claim tickets?", answer=formula, source="reply")
+        candidates.accept(s, row.id, 7)
+        repo.add_taught_pair(s, "+1 or -1 for VAR?", "-1, it is slow.")
+        repo.add_taught_pair(s, "<@123456789012345678> what is offside?", "@everyone: past the last defender")
+        repo.add_taught_pair(s, "Is a 2-1 win good?", "Yes; = is a draw, - a loss.")
+    out = tmp_path / "x.csv"
+    export_dataset(store, "csv", out)
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith('"question","answer"\n')  # every cell quoted (";"-splitting locales too)
+    with out.open(newline="", encoding="utf-8") as fh:
+        assert list(csv.DictReader(fh)) == [
+            {"question": "How do I claim tickets?", "answer": "'" + formula},
+            {"question": "'+1 or -1 for VAR?", "answer": "'-1, it is slow."},
+            {"question": "'@user what is offside?", "answer": "'@everyone: past the last defender"},
+            {"question": "Is a 2-1 win good?", "answer": "Yes; = is a draw, - a loss."},  # a start only
+        ]
+    # Only csv: the training formats keep every text exact.
+    assert _records(store, tmp_path)["How do I claim tickets?"] == formula
+
+
+@pytest.mark.parametrize(
+    ("text", "cell"),
+    [("=1+1", "'=1+1"), ("\t=1+1", "'\t=1+1"), ("\r=1+1", "'\r=1+1"), ("  =1+1", "'  =1+1"),
+     ("@SUM(A1)", "'@SUM(A1)"), ("a=1", "a=1"), ("", ""), ("'quoted'", "'quoted'")],
+)  # fmt: skip
+def test_spreadsheet_cell_escapes_what_starts_a_formula(text, cell):
+    assert spreadsheet_cell(text) == cell
+
+
 def test_failed_export_leaves_the_old_file_and_no_temp(seeded, tmp_path, monkeypatch):
     folder = tmp_path / "exports"
     folder.mkdir()
@@ -235,6 +282,11 @@ def test_empty_store_exports_valid_empty_files(store, tmp_path):
         ("final was 4-2 in 2018 with 78,011 fans", "final was 4-2 in 2018 with 78,011 fans"),
         ("kick-off 2024-06-14 at 21:00", "kick-off 2024-06-14 at 21:00"),
         ("holds 1000000 people", "holds 1000000 people"),
+        ("ban 123456789012345678 pls", "ban [id] pls"),
+        ("ids 81384788765712384, 12345678901234567890.", "ids [id], [id]."),  # 17 and 20 digits
+        ("<@123456789012345678> (id 123456789012345678)", "@user (id [id])"),
+        ("4111111111111111 and 123456789012345678901234", "4111111111111111 and 123456789012345678901234"),
+        ("pi is 3.14159265358979323846", "pi is 3.14159265358979323846"),
     ],
 )
 def test_mask_pii(text, masked):

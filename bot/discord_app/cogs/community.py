@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from bot import async_store
 from bot.discord_app import forums
 from bot.discord_app.client import QABot
+from bot.discord_app.cogs.ask import MAX_REPLY_MESSAGES
 from bot.discord_app.member_answers import TICK, MemberAnswers
 from bot.discord_app.permissions import in_community, respond
 from bot.discord_app.review import CandidateButton
@@ -89,32 +90,55 @@ class Community(commands.Cog):
 
     async def _accepted(self, payload: discord.RawReactionActionEvent, emoji: str) -> None:
         channel = self.bot.get_channel(payload.channel_id)
-        forums_ids = self.bot.settings.forum_channel_ids
-        in_forum = isinstance(channel, discord.Thread) and channel.parent_id in forums_ids
+        # Only a forum post's author solves it, once: anyone else's 👍 (a vote, which ``Feedback`` stores)
+        # costs no fetch and no store query here.
+        solves = forums.may_solve(channel, self.bot.settings.forum_channel_ids, payload.user_id)
         # Another guild's ✅ teaches nothing: not even a fetch for it (every ✅ anywhere would cost one).
         tick = emoji == TICK and await in_community(self.bot, payload.guild_id, payload.user_id)
-        if channel is None or not (tick or in_forum):
+        if channel is None or not (tick or solves):
             return
         message = discord.utils.get(self.bot.cached_messages, id=payload.message_id)
         if message is None:
             message = await channel.fetch_message(payload.message_id)
         if tick:
             await self.answers.mark(message, payload.member, "reaction")
+        if not solves:
+            return
         by_bot = self.bot.user is not None and message.author.id == self.bot.user.id
-        # The bot's 👍'd message must be an answer: "did you mean" or "not sure" solves nothing.
-        answered = by_bot and emoji == "👍" and await self._answer_zone(message.id)
-        if in_forum and forums.accepts_answer(channel, payload.user_id, emoji, answered):
+        # ✅ accepts anyone's message; 👍 the bot's answer: "did you mean" or "not sure" solves nothing.
+        if emoji == TICK or (by_bot and await self._is_answer(channel, message)):
             await forums.mark_solved(channel)
 
-    async def _answer_zone(self, reply_message_id: int) -> bool:
-        """Whether the bot's message ``reply_message_id`` answered a question (the answer zone)."""
+    async def _is_answer(self, thread: discord.Thread, message: discord.Message) -> bool:
+        """Whether the bot's ``message`` in ``thread`` is an answer (the answer zone), or a later part of one
+        split over several messages: only the first part is logged, so the bot's messages right before
+        it are looked up too."""
         from storage.repo import exchange_by_reply
 
-        def zone(session: Session) -> str | None:
-            row = exchange_by_reply(session, reply_message_id)
-            return row.zone if row is not None else None
+        def zone(session: Session, reply_ids: list[int]) -> str | None:
+            for reply_id in reply_ids:  # nearest first: the first part logged is this answer's
+                row = exchange_by_reply(session, reply_id)
+                if row is not None:
+                    return row.zone
+            return None
 
-        return await async_store.run_in_session(self.bot.session_factory, zone) == "answer"
+        found = await async_store.run_in_session(self.bot.session_factory, zone, [message.id])
+        if found is not None:
+            return found == "answer"
+        try:
+            earlier = [m async for m in thread.history(limit=MAX_REPLY_MESSAGES - 1, before=message)]
+        except discord.HTTPException:  # no Read Message History here: a later part is not told apart
+            log.warning("could not read the messages before %s in post %s", message.id, thread.id)
+            return False
+        parts = []
+        for said in sorted(earlier, key=lambda m: m.id, reverse=True):
+            if said.author.id != message.author.id:
+                break  # someone else spoke: the answer's first part is not before them
+            parts.append(said.id)
+        return (
+            bool(parts)
+            and await async_store.run_in_session(self.bot.session_factory, zone, parts) == "answer"
+        )
 
     async def mark_as_answer(self, interaction: discord.Interaction, message: discord.Message) -> None:
         """Mark this message as the answer to the question it answers."""
