@@ -7,8 +7,9 @@ unrelated one must be answered exactly as when asked alone.
         [--standalone-sets discord_dev discord_test]
 
 Each row of ``--pairs`` is a conversation's previous question and the next message (``kind`` followup or
-standalone, ``part`` dev or test: tune on dev, only report test). Per part: follow-ups answered right
-(answer zone, matched question among the expected), right or rightly offered ("did you mean" offering an
+standalone, ``part`` dev or test: tune on dev, only report test; ``examples/followups_confirm.json``, part
+confirm, was written after the constants were chosen and is only reported). Per part: follow-ups answered
+right (answer zone, matched question among the expected), right or rightly offered ("did you mean" offering an
 expected one), wrong (answered from another question), English only too; stand-alone questions unchanged
 (same zone and matched question as alone); and, many more of them, each question of the Discord-style
 sets (``--standalone-sets``, bench/quality.py's) asked after another of its set about something else.

@@ -30,3 +30,22 @@ def test_followup_pairs_schema_counts_and_parts() -> None:
     assert min(counts.values()) >= 10 and len(counts) == 4, counts
     conversations = Counter((p["previous"].lower(), p["question"].lower()) for p in pairs)
     assert max(conversations.values()) == 1  # none asked twice, so none in both parts
+
+
+def test_followup_confirmation_set_is_new_and_well_formed() -> None:
+    """examples/followups_confirm.json: the same schema, part 'confirm' only (reported, never tuned on), at
+    least 40 follow-ups and 15 stand-alone questions, and no conversation of examples/followups.json."""
+    data = json.loads((ROOT / "examples" / "followups_confirm.json").read_text(encoding="utf-8"))
+    old = json.loads((ROOT / "examples" / "followups.json").read_text(encoding="utf-8"))["pairs"]
+    records = json.loads((ROOT / "examples" / "soccer.json").read_text(encoding="utf-8"))
+    known = {r["question"] for r in records}
+    pairs = data["pairs"]
+    for p in pairs:
+        assert set(p) == FIELDS and p["part"] == "confirm", p
+        assert p["kind"] in ("followup", "standalone") and p["lang"] in ("en", "pt", "es", "fr"), p
+        assert all(e in known for e in p["expected"]), p
+        assert p["kind"] == "standalone" or p["expected"], p
+    counts = Counter(p["kind"] for p in pairs)
+    assert counts["followup"] >= 40 and counts["standalone"] >= 15, counts
+    conversations = Counter((p["previous"].lower(), p["question"].lower()) for p in pairs + old)
+    assert max(conversations.values()) == 1
