@@ -229,7 +229,7 @@ def trained_model_dir(arg: Path | None, tmp: Path) -> tuple[Path, str]:
     if arg is not None:
         return resolve_model_dir(arg), str(arg)
     out = tmp / "run"
-    if train_example(ROOT / "examples" / "soccer.json", out) != 0:
+    if train_example(ROOT / "examples" / "soccer.json", out, ROOT / "examples" / "soccer_synonyms.json") != 0:
         raise SystemExit("training the example model failed (its messages are above)")
     return resolve_model_dir(out), "scratch model trained on examples/soccer.json in this run"
 

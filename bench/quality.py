@@ -1,10 +1,12 @@
-"""Quality benchmark: `make run`'s default model (scratch GPT-2 on examples/soccer.json, all defaults)
-answering as people ask — the trained questions as written, rewordings in people's own words, off-topic
-questions, and pairs taught after training — through the bot's real answer path (retrieval, zones,
-model) and, as the baseline in the same run, the model alone answering each question as typed.
+"""Quality benchmark: `make run`'s default model (scratch GPT-2 on examples/soccer.json, all defaults, with
+the example's glossary examples/soccer_synonyms.json) answering as people ask — the trained questions as
+written, rewordings in people's own words, off-topic questions, and pairs taught after training — through
+the bot's real answer path (retrieval, zones, model) and, as the baseline in the same run, the model alone
+answering each question as typed.
 
     .venv/bin/python bench/quality.py [--data examples/soccer.json] [--probes examples/soccer_rewordings.json]
-        [--model models/current] [--sets probes discord_dev discord_test]
+        [--synonyms examples/soccer_synonyms.json|none] [--model models/current]
+        [--sets probes discord_dev discord_test]
 
 The rewordings and off-topic questions (``--probes``) are never trained on and never used to calibrate.
 The off-topic questions are asked twice: before the taught pairs join and beside them (they have a
@@ -302,6 +304,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "examples" / "soccer.json", help="dataset file")
     parser.add_argument("--probes", type=Path, default=ROOT / "examples" / "soccer_rewordings.json",
                         help="rewordings, off-topic and taught pairs, never trained on")  # fmt: skip
+    parser.add_argument("--synonyms", type=Path, default=ROOT / "examples" / "soccer_synonyms.json",
+                        help="admins' synonyms to train with, as make run ('none': without)")  # fmt: skip
     parser.add_argument("--model", type=Path, help="measure this checkpoint instead of training one")
     parser.add_argument("--sets", nargs="+", default=list(SETS), metavar="SET",
                         help=f"what to ask: {', '.join(SETS)} (default: all), or a path to a set "
@@ -323,7 +327,12 @@ def main() -> None:
         model_dir = args.model
         if model_dir is None:
             config = TrainConfig(
-                data=[args.data], base="scratch", out=Path(tmp) / "run", progress="json", no_current=True
+                data=[args.data],
+                base="scratch",
+                out=Path(tmp) / "run",
+                progress="json",
+                no_current=True,
+                synonyms=None if str(args.synonyms) == "none" else args.synonyms,
             )
             start = time.perf_counter()
             model_dir = train(config, emit=lambda event: None)

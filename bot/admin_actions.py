@@ -241,7 +241,7 @@ def parse_meanings(text: str) -> list[str]:
 def synonym_problem(word: str, means: list[str]) -> str | None:
     """Why ``word`` cannot be stored as meaning ``means``, or None."""
     from storage.models import MAX_SYNONYM_CHARS
-    from training.retrieval.alterations import MAX_PHRASE_WORDS, key_of
+    from training.retrieval.alterations import MAX_PHRASE_WORDS, key_of, narrowed_key
 
     if not word.strip():
         return "Say which word people type."
@@ -256,6 +256,8 @@ def synonym_problem(word: str, means: list[str]) -> str | None:
             return f"“{text}” has no word the search uses (only words like “the”, “a”, “is”)."
         if len(key_of(text)) > MAX_PHRASE_WORDS:
             return f"“{text}” is more than {MAX_PHRASE_WORDS} words; use a shorter phrase."
+    if problem := narrowed_key(word):
+        return problem + "."
     if {key_of(m) for m in means} == {key_of(word)}:
         return f"“{word}” already finds the same words as “{', '.join(means)}”."
     return None

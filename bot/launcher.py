@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_DATA = Path("examples/soccer.json")
+# The example community's glossary ("subs", "goalie", "ucl"), as its admins would give it (`--synonyms`).
+BOOTSTRAP_SYNONYMS = Path("examples/soccer_synonyms.json")
 
 
 @dataclass
@@ -55,8 +57,9 @@ def setup_logging(level: int) -> None:
     redact_logging()
 
 
-def train_example(data: Path, out: Path) -> int:
-    """``python -m training`` from scratch on ``data`` into ``out``, in a child process; its exit code.
+def train_example(data: Path, out: Path, synonyms: Path | None = None) -> int:
+    """``python -m training`` from scratch on ``data`` (with the admins' ``synonyms``, when given) into
+    ``out``, in a child process; its exit code.
 
     A child rather than this process: training here would leave the main thread with an OpenMP team of its
     own beside the torch thread's, and every answer afterwards would be slower (see
@@ -65,7 +68,7 @@ def train_example(data: Path, out: Path) -> int:
     """
     from bot.retrain.trainer_process import SECRET_ENV, trainer_command
 
-    cmd = trainer_command(out, [data])
+    cmd = trainer_command(out, [data], options=["--synonyms", str(synonyms)] if synonyms is not None else ())
     env = {k: v for k, v in os.environ.items() if k.upper() != SECRET_ENV}  # settings read any case
     # Its output goes to stderr (file descriptor 2): stdout carries only the answers that follow, so
     # `printf 'question\n' | make run` prints one line per question even when it trains first.
@@ -92,7 +95,7 @@ def bootstrap_model(settings: Settings, data: Path = BOOTSTRAP_DATA) -> Path:
         file=sys.stderr,
     )
     out = pointer.parent / time.strftime("%Y%m%d-%H%M%S")
-    code = train_example(data, out)
+    code = train_example(data, out, BOOTSTRAP_SYNONYMS if BOOTSTRAP_SYNONYMS.is_file() else None)
     if code != EXIT_OK:
         raise CheckpointError(f"training exited with code {code} (its messages are above)")
     point_current(out, pointer=pointer)

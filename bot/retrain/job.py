@@ -212,10 +212,17 @@ class RetrainJob:
             log.warning("retrain: %d store pair(s) past the question/answer length limits left out", too_long)
         if not data.files:
             raise _RetrainFailed("Nothing to train on: the store is empty and no BASE_DATASETS file exists.")
-        synonyms = await async_store.synonyms(self.session_factory)
-        if synonyms:  # /synonym: written into the new checkpoint's alterations (the bot applies them anyway)
+        # The admins' synonyms go into the new checkpoint's alterations: those the serving checkpoint was
+        # trained with (``qabot train --synonyms``, e.g. the example's glossary), then the store's over them
+        # (/synonym; an empty one switches a word off), so a retrain keeps what no admin took back.
+        index = self.answerer.generator.index if self.answerer is not None else None
+        trained = [a for a in (index.alterations or ()) if a.source == "admin"] if index is not None else []
+        rows = [{"word": a.word, "means": list(a.means)} for a in trained]
+        rows += [
+            {"word": s["word"], "means": s["means"]} for s in await async_store.synonyms(self.session_factory)
+        ]
+        if rows:
             data.synonyms = tmp / SYNONYMS_EXPORT
-            rows = [{"word": s["word"], "means": s["means"]} for s in synonyms]
             data.synonyms.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
         wordings = await async_store.learned_wordings(self.session_factory)
         if wordings:  # what people typed for a known question ("did you mean" choices, taught wordings)

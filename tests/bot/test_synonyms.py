@@ -120,6 +120,7 @@ async def test_a_learned_alteration_is_switched_off_and_back_on(url, tmp_path):
         ("goalie", ["keeper who stays inside the penalty area"], "more than 4 words"),
         ("goalie", ["x"] * 6, "At most 5"),
         ("keepers", ["keeper"], "already finds the same words"),
+        ("the box", ["penalty area"], "is searched as “box” alone"),  # would turn "boxing" into it
     ],
 )
 async def test_a_synonym_that_could_not_work_is_refused_and_not_stored(store, word, means, problem):
@@ -233,3 +234,33 @@ def test_a_word_two_askers_chose_alike_stands_for_the_dataset_word_everywhere():
     assert knowledge.alterations.find("goalie") is not None  # an admin's teaching is enough alone
     knowledge.set_synonyms([{"word": "goalie", "means": []}])  # ... and an admin can switch it off
     assert knowledge.alterations.find("goalie") is None
+
+
+async def test_a_retrain_keeps_the_synonyms_the_serving_checkpoint_was_trained_with(store, tmp_path):
+    """``qabot train --synonyms`` (make run's example glossary) are admins' too: a retrain passes them on,
+    under the store's, so only an admin's /synonym changes or switches them off."""
+    from bot.retrain import RetrainJob
+    from training.retrieval.alterations import Alterations, admin_entries
+
+    fake = generator()
+    trained = admin_entries(
+        [{"word": "goalie", "means": ["goalkeeper"]}, {"word": "ref", "means": ["referee"]}]
+    )
+    fake.index.alterations = Alterations([*learn(KNOWN), *trained])
+    with store.begin() as session:
+        repo.add_taught_pair(session, "What is VAR?", "The video assistant referee.")
+        repo.set_synonym(session, "ref", [])  # an admin switched one off
+        repo.set_synonym(session, "subs", ["substitutes"])
+    async with Answerer(fake, batch_wait_ms=0) as answerer:
+        job = RetrainJob(answerer=answerer, session_factory=store, model_pointer=tmp_path / "none")
+        data = await job._export(tmp_path)
+    rows = json.loads(data.synonyms.read_text(encoding="utf-8"))
+    assert rows == [
+        {"word": "goalie", "means": ["goalkeeper"]},
+        {"word": "ref", "means": ["referee"]},
+        {"word": "ref", "means": []},
+        {"word": "subs", "means": ["substitutes"]},
+    ]
+    served = Alterations(admin_entries(rows))  # what the new checkpoint's alterations make of them
+    assert served.find("goalie").means == ("goalkeeper",)
+    assert served.find("ref") is None and served.find("subs").means == ("substitutes",)

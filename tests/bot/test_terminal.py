@@ -159,8 +159,10 @@ def test_bootstrap_trains_the_example_model_when_none_exists(cli_env, tiny_check
     (cli_env / "examples" / "soccer.json").write_text('[{"question": "q?", "answer": "a."}]')
     calls = []
 
-    def fake_train_example(data, out):  # the real child process: test_bootstrap_training_runs_in_a_child
-        calls.append((data, out))
+    def fake_train_example(
+        data, out, synonyms=None
+    ):  # the real child: test_bootstrap_training_runs_in_a_child
+        calls.append((data, out, synonyms))
         shutil.copytree(tiny_checkpoint, out)
         return 0
 
@@ -169,8 +171,9 @@ def test_bootstrap_trains_the_example_model_when_none_exists(cli_env, tiny_check
         app, ["run", "--bootstrap", "--db", f"sqlite:///{cli_env / 'd.db'}"], input=""
     )
     assert result.exit_code == 0, result.output
-    [(data, out)] = calls
+    [(data, out, synonyms)] = calls
     assert data.name == "soccer.json" and out.parent.name == "models"
+    assert synonyms is None  # no examples/soccer_synonyms.json here: trained without a glossary
     assert (cli_env / "models" / "current").resolve() == out.resolve()
 
 
@@ -245,6 +248,8 @@ def test_bootstrap_training_runs_the_trainers_own_command_line(tmp_path, monkeyp
     config = parse_config(cmd[3:])
     assert (config.data, config.base, config.out) == ([Path("data.json")], "scratch", tmp_path / "out")
     assert config.no_current  # the launcher moves the pointer once the model is saved
+    bot.launcher.train_example(Path("data.json"), tmp_path / "out", Path("glossary.json"))
+    assert parse_config(commands[-1][3:]).synonyms == Path("glossary.json")
 
 
 def _response(status: int) -> SimpleNamespace:

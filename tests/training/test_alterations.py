@@ -201,6 +201,28 @@ def test_training_saves_admins_synonyms_over_the_learned_ones(tmp_path) -> None:
     synonyms.write_text('{"goalie": "goalkeeper"}', encoding="utf-8")
     with pytest.raises(ValueError, match="synonyms must be a list"):
         write_retrieval(tmp_path, RECORDS[:7], RECORDS[7:], "none", synonyms)
+    synonyms.write_text(
+        json.dumps(
+            [{"word": "goalie", "means": ["goalkeeper"]}, {"word": "the box", "means": ["penalty area"]}]
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        ValueError, match=r"synonyms.json: synonym 2, field 'word': “the box” is searched as “box”"
+    ):
+        write_retrieval(tmp_path, RECORDS[:7], RECORDS[7:], "none", synonyms)
+
+
+def test_the_example_glossary_reads_and_narrows_no_phrase() -> None:
+    """make run trains with examples/soccer_synonyms.json: every entry must read, and none may be a phrase
+    searched as one word of it (the check that caught "the box" turning boxing into the penalty area)."""
+    from pathlib import Path
+
+    from training.retrieval.alterations import admin_entries, read_synonyms
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "soccer_synonyms.json"
+    entries = admin_entries(read_synonyms(path))
+    assert len(Alterations(entries)) == len(entries)  # no entry dropped or shadowed by another
 
 
 def test_a_choice_says_which_dataset_word_one_unknown_typed_word_stands_for() -> None:

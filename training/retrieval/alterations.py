@@ -98,6 +98,19 @@ def key_of(phrase: str) -> tuple[str, ...]:
     return tuple(stem(w) for w in content_words(phrase))
 
 
+def narrowed_key(phrase: str) -> str | None:
+    """Why a typed phrase would apply far more widely than it reads, or None: "the box" is looked up as
+    "box" alone (stopwords are not searched), so it would turn every "box" and "boxing" into its meaning
+    ("How long is a round in boxing?" became the penalty area's question)."""
+    words, key = _TOKEN.findall(phrase), content_words(phrase)
+    if len(words) > 1 and len(key) == 1:
+        return (
+            f"“{phrase}” is searched as “{key[0]}” alone (words like “the” and “of” are left out), so it "
+            f"would apply to every question with “{key[0]}” in it; give “{key[0]}” itself if that is meant"
+        )
+    return None
+
+
 @dataclass
 class Alterations:
     """A set of alterations, looked up by the stems of what was typed; a later entry for the same key
@@ -267,6 +280,9 @@ def read_synonyms(path: Path) -> list[dict[str, Any]]:
         for i in items
     ):
         raise ValueError(f'{path}: synonyms must be a list of {{"word": text, "means": [text, ...]}}')
+    for n, item in enumerate(items, 1):
+        if problem := narrowed_key(item["word"]):
+            raise ValueError(f"{path}: synonym {n}, field 'word': {problem}")
     return items
 
 
