@@ -1,0 +1,93 @@
+"""Follow-ups that name nothing ("what about the women's one", "who's the top scorer in it"): read from the
+joined search alone when they have the form of one, never changing a question that stands alone."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from bot.answering.answerer import Answerer
+from bot.answering.followups import ConversationMemory, _elliptical_reading, elliptical
+from tests.bot.fakes import FakeGenerator
+from training.retrieval.index import Match
+from training.retrieval.zones import Decision, ZoneThresholds
+
+KNOWN = [
+    {"question": "What does winning the double mean?", "answer": "The league and the cup in one season."},
+    {"question": "Which three trophies make up a club treble?", "answer": "League, cup, Champions League."},
+    {"question": "Who won the World Cup in 2010?", "answer": "Spain."},
+    {"question": "Who won Euro 2016?", "answer": "Portugal."},
+    {"question": "What is a brace?", "answer": "Two goals by one player."},
+    {"question": "What is a hat-trick?", "answer": "Three goals by one player."},
+]
+# Its lexical index scores "and who won the euros?" 0.78 alone: "did you mean".
+ZONES = ZoneThresholds(answer_score=0.8, answer_margin=0.1, suggest_score=0.5)
+# multilingual-e5-small's zones (examples/soccer.json): the scores below are the real case's, rounded.
+E5 = ZoneThresholds(answer_score=0.45, answer_margin=0.12, suggest_score=0.29, strong_score=0.58)
+MEN, WOMEN, EXPAND = (
+    "Which World Cup was the first to feature 32 teams?",
+    "When did the Women's World Cup first expand to 32 teams?",
+    "When was the first FIFA Women's World Cup held?",
+)
+
+
+def m(question: str, score: float) -> Match:
+    return Match(row=0, question=question, answer="", score=score, lexical=0.0, dense=None, coverage=0.0)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["and their second?", "what about the women's one", "who's top scorer in it", "and 2018?", "or afcon"],
+)
+def test_the_form_of_a_follow_up_that_names_nothing(question):
+    assert elliptical(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["what is a brace", "who won euro 2016", "", "and what does it mean when the ball hits the post twice"],
+)
+def test_a_question_or_a_long_message_is_not_elliptical(question):
+    assert not elliptical(question)
+
+
+def test_the_joined_reading_answers_what_the_two_messages_mean_together():
+    """'what about the women's one' after 'when did the mens world cup go to 32 teams': the women's question
+    ranks far down for the question alone; the joined reading scores it above either message alone."""
+    own = Decision("suggest", m("What is a one-two?", 0.32))
+    alone = [m("What is a one-two?", 0.32), m(EXPAND, 0.27), m(WOMEN, 0.19), m(MEN, 0.05)]
+    previous = [m(MEN, 0.70), m(WOMEN, 0.40), m(EXPAND, 0.30), m("What is a one-two?", 0.01)]
+    joined = [m(MEN, 0.62), m(WOMEN, 0.58), m(EXPAND, 0.33), m("What is a one-two?", 0.20)]
+    d = _elliptical_reading(own, alone, previous, [joined], MEN, E5)
+    assert d is not None and (d.zone, d.match.question) == ("answer", WOMEN)
+    # Just answered, or scored as high by a message alone: nothing better than its own "did you mean".
+    higher = [m(MEN, 0.70), m(WOMEN, 0.60), m(EXPAND, 0.30)]
+    assert _elliptical_reading(own, alone, higher, [joined], MEN, E5) is None
+    assert _elliptical_reading(own, alone, previous, [joined], WOMEN, E5) is None
+
+
+def test_a_stand_alone_question_is_diluted_by_an_unrelated_message_so_nothing_passes():
+    own = Decision("suggest", m("Who won Euro 2016?", 0.40))
+    alone = [m("Who won Euro 2016?", 0.40), m("What is a brace?", 0.10)]
+    previous = [m("What is a hat-trick?", 0.70), m("What is a brace?", 0.40)]
+    joined = [m("What is a hat-trick?", 0.55), m("Who won Euro 2016?", 0.36), m("What is a brace?", 0.30)]
+    assert _elliptical_reading(own, alone, previous, [joined], "What is a hat-trick?", E5) is None
+
+
+async def test_a_stand_alone_question_opening_with_and_is_answered_as_alone():
+    """'and who won the euros?' has a follow-up's form, but stands alone: asked after an unrelated
+    question it is offered exactly as when asked alone (not answered: the rules are tried)."""
+    question = "and who won the euros?"
+    assert elliptical(question)
+    generator = FakeGenerator({r["question"]: r["answer"] for r in KNOWN}, known=KNOWN, zones=ZONES)
+    memory = ConversationMemory()
+    async with Answerer(generator, batch_wait_ms=0) as answerer:
+        for previous in ("what's the double", "what is a hat trick", "who won the world cup in 2010"):
+            memory.record("c", await answerer.answer(previous))
+            followed = await answerer.answer(question, context=memory.previous("c"))
+            alone = await answerer.answer(question)
+            assert replace(followed, latency_s=0) == replace(alone, latency_s=0)
+            assert (followed.zone, followed.matched_question, followed.followup_of) == (
+                "suggest", "Who won Euro 2016?", None
+            )  # fmt: skip
