@@ -9,12 +9,10 @@
   admin corrected is undesirable, other bot answers take the sign of their net votes (unrated: left out).
 - ``dpo``: the latest correction chosen over the bot's answer, one line per distinct (question, rejected).
 
-"Did you mean" exchanges are left out unless an admin corrected them (an admin's verdict passes
-``min_score`` / ``only_rated`` / ``exclude_unanswered``). An answered follow-up is a row of the known question
-it matched; any other follow-up is left out (``storage.repo.STANDS_FOR``). Taught pairs are filtered by time
-only. No user ids are written; mentions, ids in the text, e-mails and phone numbers are masked unless
-``keep_pii``. Rows stream from one SQL statement (``yield_per``); the file is written to a temporary name and
-renamed.
+"Did you mean" exchanges are left out unless an admin corrected them (an admin's verdict passes the filters).
+An answered follow-up is a row of the known question it matched; any other follow-up is left out
+(``storage.repo.STANDS_FOR``). No user ids are written; mentions, ids in the text, e-mails and phone numbers
+are masked unless ``keep_pii``. Rows stream (``yield_per``) into a temporary file, renamed.
 """
 
 from __future__ import annotations

@@ -1,23 +1,16 @@
 """Follow-up questions: "and in 2018?", "what about a rabona" read with the conversation's previous question.
 
 A front end keeps a ``ConversationMemory`` (the previous ``Turn`` per conversation key: a thread and user, a
-terminal session) and asks ``await memory.ask(answerer, key, text)``: ``answerer.answer(text,
-context=memory.previous(key))``, then ``memory.record(key, answer)``. ``read_with_context`` (called by
+terminal session) and asks ``await memory.ask(answerer, key, text)``. ``read_with_context`` (called by
 ``answer_path.route``) keeps a question's own decision in the answer zone, so a question that stands alone
-is answered as alone; otherwise it searches it joined to the previous one (as typed, and as the known
-question it was answered with) and takes that only when better: a better zone, or "did you mean" clearly
-higher. A candidate counts only if the question alone supports it (``SUPPORT``, ``SUPPORT_RANK``), the
-previous one alone too (``RELATED``: an unrelated context is no reason), and it is not what was just answered
-or offered (a follow-up asks for something else; "thanks!" must not repeat it). Both agreeing on it answers
-it where only the margin was short. Numbers chosen on the dev part of ``examples/followups.json`` and on
-Discord-style questions asked after unrelated ones (``bench/followups.py``); no dataset-specific words.
-
-A follow-up that names nothing ("what about the women's one", "who's the top scorer in it") can never be
-supported by its own words, so when that rule finds nothing, one that has the form of one (``elliptical``:
-short, and opening with "and"/"what about"/... or referring back: it, their, the ... one) is read from the
-joined search alone: the zones over the known questions other than what was just answered or offered that
-the two messages read together score at least as high as either alone (``_elliptical_reading``). Joined to
-an unrelated message a question that stands alone is only diluted, so its own match never passes.
+is answered as alone; otherwise it searches it joined to the previous one and takes that only when better.
+A candidate counts only if the question alone supports it (``SUPPORT``, ``SUPPORT_RANK``), the previous
+one alone too (``RELATED``), and it is not what was just answered or offered. When that finds nothing, a
+follow-up that names nothing but has the form of one (``elliptical``: short, opening with "and"/"what
+about"/... or referring back) is read from the joined search alone: the known questions the two messages
+together score at least as high as either alone (``_elliptical_reading``); joined to an unrelated message
+a stand-alone question is only diluted, so its own match never passes. How the numbers were chosen, and
+what they give on blind sets: docs/notes.md.
 """
 
 from __future__ import annotations

@@ -223,6 +223,32 @@ def test_peoples_wordings_join_the_tuning_and_the_gate(tmp_path: Path) -> None:
     assert wordings == [(p["wording"], i) for i, p in enumerate(people)]
     without = tune_encoder(stock, RECORDS, index).report
     report = tune_encoder(stock, RECORDS, index, wordings=wordings).report
+    report = {**report, **report.get("with_people_wordings", {})}  # refused by the gate: what was tried
     # Each question's wording joins its side: the tuned questions' the tuning, the held-out ones' the gate.
     assert report["tuned_wordings"] == without["tuned_wordings"] + report["tuned_questions"]
     assert report["gate_wordings"] == without["gate_wordings"] + report["gate_questions"]
+
+
+def test_a_tuning_with_peoples_wordings_that_fails_the_gate_is_tried_again_without_them(monkeypatch) -> None:
+    """A retrain's tuning with people's wordings that the gate refuses falls back to the tuning training
+    did (not to the stock encoder): its report says why."""
+    stock = HashingEmbedder()
+    index = RetrievalIndex.build(RECORDS, stock)
+    wordings = [(f"slang word {i}", i) for i in range(len(RECORDS))]
+    real = encoder_training.train_adapter
+    rng = np.random.default_rng(0)
+    plain = tune_encoder(stock, RECORDS, index).report["tuned_wordings"]
+
+    def scrambled_with_people(anchors, *args, **kwargs):  # people's wordings make a useless adapter
+        if len(anchors) > plain:
+            return rng.normal(0, 5, (64, 64))
+        return real(anchors, *args, **kwargs)
+
+    monkeypatch.setattr(encoder_training, "train_adapter", scrambled_with_people)
+    tuning = tune_encoder(stock, RECORDS, index, wordings=wordings)
+    without = tune_encoder(stock, RECORDS, index)
+    refused = tuning.report.pop("with_people_wordings")
+    assert refused["people_wordings"] == len(wordings) and not refused["kept"]
+    assert refused["gate_tuned"]["auc"] < refused["gate_stock"]["auc"]
+    tuning.report.pop("seconds"), without.report.pop("seconds")
+    assert tuning.report == without.report and tuning.embedder.name == without.embedder.name
