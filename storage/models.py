@@ -127,7 +127,8 @@ class Feedback(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     exchange_id: Mapped[int] = mapped_column(ForeignKey("exchanges.id", ondelete="CASCADE"))
-    user_id: Mapped[str] = mapped_column(SNOWFLAKE)
+    # Indexed (revision 0009): each vote reads the voter's earlier votes (``storage.votes.question_vote``).
+    user_id: Mapped[str] = mapped_column(SNOWFLAKE, index=True)
     vote: Mapped[int] = mapped_column(SmallInteger)  # +1 / -1
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(default=utc_now, onupdate=utc_now)

@@ -8,8 +8,8 @@ Create Date: 2026-12-08 10:00:00
 before it ("and 2018?"; ``question`` keeps the reading, "who won the world cup in 2014 and 2018?"), NULL for
 a question read alone. ``exchanges.followup_key``: for an answered follow-up, the ``question_key`` of the
 known question it matched, the question it is exported and corrected as. Rows older than this revision
-are taken as read alone (the store cannot tell). ``digest_posts``: one row per ISO week whose digest a
-process claimed; the primary key makes a second claim of the week fail, on every backend.
+are taken as read alone. ``digest_posts``: one row per ISO week whose digest a process claimed (the key
+makes a second claim fail). An index on ``feedback.user_id``: every vote reads the voter's earlier ones.
 
 The columns are added with a plain ADD COLUMN and dropped with SQLite's own DROP COLUMN (3.35+): a batch
 rebuild of ``exchanges`` would cascade-delete its votes and corrections (see 0002).
@@ -41,6 +41,7 @@ def upgrade() -> None:
         sa.Column("claimed_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("week", name=op.f("pk_digest_posts")),
     )
+    op.create_index(op.f("ix_feedback_user_id"), "feedback", ["user_id"], unique=False)
 
 
 def downgrade() -> None:
@@ -49,6 +50,7 @@ def downgrade() -> None:
             f"downgrading below 0009 needs SQLite 3.35 or newer (this Python has {sqlite3.sqlite_version}): "
             "older versions can only rebuild the table, which would delete every vote and correction"
         )
+    op.drop_index(op.f("ix_feedback_user_id"), table_name="feedback")
     op.drop_table("digest_posts")
     with op.batch_alter_table("exchanges", schema=None, recreate="never") as batch_op:
         for name in reversed(NEW_COLUMNS):
