@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -198,8 +198,8 @@ def _better(
     questions that both the question alone and the previous one alone support."""
     support = {m.question: m.score for m in alone[:SUPPORT_RANK]}
     related = {m.question: m.score for m in previous}
-    best: Decision | None = None
-    for matches in candidates:
+
+    def read(matches: list[Match]) -> Decision:
         kept = [
             m
             for m in matches
@@ -212,8 +212,9 @@ def _better(
         short = d.zone == "suggest" and d.match is not None and d.match.score >= zones.answer_score
         if short and (len(kept) < 2 or support[kept[0].question] >= support[kept[1].question]):
             d = Decision("answer", d.match)
-        if best is None or (_RANK[d.zone], _score(d)) > (_RANK[best.zone], _score(best)):
-            best = d
+        return d
+
+    best = _best(read(matches) for matches in candidates)
     if best is None or best.match is None:
         return None
     if _RANK[best.zone] > _RANK[own.zone]:
@@ -248,18 +249,19 @@ def _elliptical_reading(
     floor_previous = previous[-1].score if previous else 0.0
     by_alone = {m.question: m.score for m in alone}
     by_previous = {m.question: m.score for m in previous}
-    best: Decision | None = None
-    for matches in candidates:
-        kept = [
-            m
-            for m in matches
-            if m.question != answered
-            and m.score >= by_alone.get(m.question, floor_alone)
-            and m.score >= by_previous.get(m.question, floor_previous)
-        ]
-        d = decide(kept[:MAX_SUGGESTIONS], zones)
-        if best is None or (_RANK[d.zone], _score(d)) > (_RANK[best.zone], _score(best)):
-            best = d
+    best = _best(
+        decide(
+            [
+                m
+                for m in matches
+                if m.question != answered
+                and m.score >= by_alone.get(m.question, floor_alone)
+                and m.score >= by_previous.get(m.question, floor_previous)
+            ][:MAX_SUGGESTIONS],
+            zones,
+        )
+        for matches in candidates
+    )
     if best is None or best.match is None or _RANK[best.zone] <= _RANK[own.zone]:
         return None
     return best
@@ -273,3 +275,8 @@ def _encodable(text: str) -> str:
 
 def _score(d: Decision) -> float:
     return d.match.score if d.match is not None else 0.0
+
+
+def _best(decisions: Iterable[Decision]) -> Decision | None:
+    """The decision of the best zone, then score (the first of equals), or None."""
+    return max(decisions, key=lambda d: (_RANK[d.zone], _score(d)), default=None)
