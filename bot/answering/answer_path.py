@@ -23,6 +23,7 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
+from bot.answering.chatter import chat_reply
 from bot.answering.followups import read_with_context
 from bot.answering.knowledge import LIVE_ORIGINS
 from training.retrieval.zones import MAX_SUGGESTIONS, Decision, ZoneThresholds, decide
@@ -215,9 +216,8 @@ def _answer(
         )  # fmt: skip
     if d.zone == "fallback":
         score = d.match.score if d.match else 0.0
-        return Answer(
-            text=settings.fallback, confidence=score, unanswered=True, tokens=0, answered_by="", **common
-        )
+        text = chat_reply(question) or settings.fallback  # "thanks!" is not a question it failed
+        return Answer(text=text, confidence=score, unanswered=True, tokens=0, answered_by="", **common)
     match = d.match
     if gen is None:  # a pair the model never learned (taught, corrected, held out): served as stored
         by = match.origin if match.origin in ("taught", "correction") else "index"

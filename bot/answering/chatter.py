@@ -82,6 +82,25 @@ def is_chat(text: str) -> bool:
     return all(w in CHAT_WORDS or w.startswith("+") or w.isdigit() and len(w) < 3 for w in words)
 
 
+THANKS = _word_set("thanks thank thx ty tysm tyvm cheers appreciated appreciate")
+GREETINGS = _word_set("hi hello hey heya hiya yo sup hola howdy gm morning evening")
+BYES = _word_set("bye cya gn night")
+CHAT_REPLIES = (
+    (THANKS, "You're welcome! 🙂"),
+    (GREETINGS, "Hi! 👋 Ask me a question and I'll answer it if I know it."),
+    (BYES, "Bye! 👋"),
+)
+
+
+def chat_reply(text: str) -> str | None:
+    """What to say instead of "not sure" to chat addressed to the bot ("thanks!" → "You're welcome!",
+    "gm everyone" → a greeting), or None: anything else keeps the fallback."""
+    if not is_chat(text):
+        return None
+    words = set(_words(text))
+    return next((reply for kind, reply in CHAT_REPLIES if words & kind), None)
+
+
 def asks_nothing(text: str) -> bool:
     """Only social words, interrogatives and reactions ("thanks!", "wait what?", "ok but why"), or an
     invitation ("anyone up for fifa tonight?")."""

@@ -11,7 +11,7 @@ import discord.ext.test as dpytest
 import pytest
 from discord.ext.test import backend
 
-from bot.answering.chatter import asks_nothing, is_chat, is_invitation, looks_like_question
+from bot.answering.chatter import asks_nothing, chat_reply, is_chat, is_invitation, looks_like_question
 from tests.bot.test_escalation import DOG, fake_generator  # noqa: F401
 
 DEV = json.loads((Path(__file__).parents[2] / "examples" / "discord_dev.json").read_text(encoding="utf-8"))
@@ -79,3 +79,13 @@ async def test_open_channel_invitations_are_not_escalated(dpy, store):
     await dpytest.message(DOG, channel=channel)
     escalation = dpytest.get_message()
     assert escalation.channel.id == admins.id and "Unanswered question" in escalation.content
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("thanks!", "welcome"), ("ty so much 🙏", "welcome"), ("gm everyone", "Hi"), ("yo", "Hi"),
+     ("cya", "Bye"), ("lol", None), ("thanks, who won in 2014?", None), ("hi what is offside", None)],
+)  # fmt: skip
+def test_chat_reply_answers_social_words_only(text: str, kind: str | None) -> None:
+    reply = chat_reply(text)
+    assert (reply is None) if kind is None else (kind in reply)

@@ -127,6 +127,25 @@ async def test_quiet_open_channel_questions_are_escalated_too(dpy, store, admins
     assert dpytest.verify().message().nothing()
 
 
+@pytest.mark.parametrize(
+    ("said", "reply"),
+    [
+        ("thanks!! 🙏", "You're welcome! 🙂"),
+        ("gm everyone", "Hi! 👋 Ask me a question and I'll answer it if I know it."),
+    ],
+)
+async def test_chat_said_to_the_bot_gets_a_friendly_word_and_is_not_escalated(
+    dpy, store, admins, said, reply
+):
+    """ "thanks!" in a mention is no question the bot failed: a friendly word, not "not sure", and nothing
+    for the admins; a real question it cannot answer still gets the fallback."""
+    await dpytest.message(f"<@{dpy.user.id}> {said}")
+    assert dpytest.get_message().content == reply
+    assert dpytest.verify().message().nothing()  # not escalated
+    await dpytest.message(f"<@{dpy.user.id}> thanks, {DOG}")
+    assert dpytest.get_message().content == FALLBACK
+
+
 async def test_without_an_escalation_channel_nothing_is_posted(dpy, store):
     await dpytest.message(f"<@{dpy.user.id}> {DOG}")
     assert dpytest.get_message().content == FALLBACK
