@@ -42,6 +42,7 @@ from bot.retrain.state import (
 from bot.retrain.trainer_process import TrainerFailed, TrainerProcess, trainer_command
 from training.checkpoint import SPLIT
 from training.redact import redact
+from training.retrieval.alterations import narrowed_key
 
 if TYPE_CHECKING:
     from bot.answering.answerer import Answerer
@@ -221,6 +222,9 @@ class RetrainJob:
         rows += [
             {"word": s["word"], "means": s["means"]} for s in await async_store.synonyms(self.session_factory)
         ]
+        for row in [r for r in rows if narrowed_key(r["word"])]:  # stored before /synonym refused such
+            log.warning("retrain: synonym %r left out: %s", row["word"], narrowed_key(row["word"]))
+            rows.remove(row)
         if rows:
             data.synonyms = tmp / SYNONYMS_EXPORT
             data.synonyms.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")

@@ -251,6 +251,7 @@ async def test_a_retrain_keeps_the_synonyms_the_serving_checkpoint_was_trained_w
         repo.add_taught_pair(session, "What is VAR?", "The video assistant referee.")
         repo.set_synonym(session, "ref", [])  # an admin switched one off
         repo.set_synonym(session, "subs", ["substitutes"])
+        repo.set_synonym(session, "the box", ["penalty area"])  # stored before /synonym refused such
     async with Answerer(fake, batch_wait_ms=0) as answerer:
         job = RetrainJob(answerer=answerer, session_factory=store, model_pointer=tmp_path / "none")
         data = await job._export(tmp_path)
@@ -260,7 +261,7 @@ async def test_a_retrain_keeps_the_synonyms_the_serving_checkpoint_was_trained_w
         {"word": "ref", "means": ["referee"]},
         {"word": "ref", "means": []},
         {"word": "subs", "means": ["substitutes"]},
-    ]
+    ]  # "the box" is left out: the trainer would refuse the file (read_synonyms)
     served = Alterations(admin_entries(rows))  # what the new checkpoint's alterations make of them
     assert served.find("goalie").means == ("goalkeeper",)
     assert served.find("ref") is None and served.find("subs").means == ("substitutes",)
