@@ -265,3 +265,14 @@ async def test_a_retrain_keeps_the_synonyms_the_serving_checkpoint_was_trained_w
     served = Alterations(admin_entries(rows))  # what the new checkpoint's alterations make of them
     assert served.find("goalie").means == ("goalkeeper",)
     assert served.find("ref") is None and served.find("subs").means == ("substitutes",)
+
+
+async def test_a_stored_phrase_searched_as_one_of_its_words_is_not_applied():
+    """A "the box" row stored before /synonym refused such would turn every "boxing" question into the
+    penalty area's: the bot leaves it out."""
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        await answerer.set_synonyms(
+            [{"word": "the box", "means": ["penalty area"]}, {"word": "goalie", "means": ["goalkeeper"]}]
+        )
+        assert answerer.knowledge.alterations.find("box") is None
+        assert answerer.knowledge.alterations.find("goalie") is not None

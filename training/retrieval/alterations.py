@@ -287,5 +287,10 @@ def read_synonyms(path: Path) -> list[dict[str, Any]]:
 
 
 def admin_entries(pairs: Iterable[Mapping[str, Any]]) -> list[Alteration]:
-    """The store's synonyms (``{"word", "means": [...]}``) as admin alterations, in order."""
-    return [Alteration(str(p["word"]), tuple(p.get("means") or ()), "admin") for p in pairs]
+    """The store's synonyms (``{"word", "means": [...]}``) as admin alterations, in order; a phrase
+    ``narrowed_key`` refuses (stored before /synonym refused such: "the box") is left out."""
+    return [
+        Alteration(str(p["word"]), tuple(p.get("means") or ()), "admin")
+        for p in pairs
+        if not narrowed_key(str(p["word"]))
+    ]
