@@ -328,13 +328,22 @@ async def synonyms_text(session_factory: SessionFactory, answerer: Any, word: st
         return (
             _describe(found) if found is not None else f"“{word.strip()}” has no synonym: searched as typed."
         )
+    from training.retrieval.alterations import key_of
+
     rows = await async_store.synonyms(session_factory)
     lines = [f"“{r['word']}” → {', '.join(r['means']) or '(none: switched off)'}" for r in rows]
+    stored = {key_of(r["word"]) for r in rows}
     counts: dict[str, int] = {}
     for alteration in alterations:
-        counts[alteration.source] = counts.get(alteration.source, 0) + 1
+        # An admin's synonym not in the store is the checkpoint's: its glossary (`qabot train --synonyms`,
+        # make run's example) or what an earlier /retrain carried; served, and switched off like any other.
+        source = "trained" if alteration.source == "admin" and key_of(alteration.word) not in stored else ""
+        counts[source or alteration.source] = counts.get(source or alteration.source, 0) + 1
+    trained = counts.get("trained", 0)
     head = (
-        f"{len(rows)} admin synonym(s); {counts.get('learned', 0)} learned from the dataset and "
+        f"{len(rows)} admin synonym(s)"
+        + (f", and {trained} the model was trained with (an admin's glossary)" if trained else "")
+        + f"; {counts.get('learned', 0)} learned from the dataset and "
         f"{counts.get('generic', 0)} built in (`word:` shows what one word means)."
     )
     return "\n".join([head, *lines])

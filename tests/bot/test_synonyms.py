@@ -264,3 +264,21 @@ async def test_a_retrain_keeps_the_synonyms_the_serving_checkpoint_was_trained_w
     served = Alterations(admin_entries(rows))  # what the new checkpoint's alterations make of them
     assert served.find("goalie").means == ("goalkeeper",)
     assert served.find("ref") is None and served.find("subs").means == ("substitutes",)
+
+
+async def test_the_listing_tells_admins_of_the_synonyms_the_checkpoint_was_trained_with(store):
+    """make run's model serves its glossary's 111 words as admins' synonyms: /synonym list must say they
+    are there (and that /synonym remove switches one off), not "0 admin synonym(s)" alone."""
+    from training.retrieval.alterations import Alterations, admin_entries
+
+    fake = generator()
+    trained = admin_entries(
+        [{"word": "goalie", "means": ["goalkeeper"]}, {"word": "ref", "means": ["referee"]}]
+    )
+    fake.index.alterations = Alterations([*learn(KNOWN), *trained])
+    async with Answerer(fake, batch_wait_ms=0) as answerer:
+        await admin_actions.add_synonym(store, answerer, "keeper", ["goalkeeper"], ADMIN_ID)
+        await admin_actions.remove_synonym(store, answerer, "ref", ADMIN_ID)  # the checkpoint's, off
+        listing = await admin_actions.synonyms_text(store, answerer)
+    # goalie: ref is switched off (the store's empty row), keeper is the store's
+    assert listing.startswith("2 admin synonym(s), and 1 the model was trained with (an admin's glossary);")
