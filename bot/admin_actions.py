@@ -305,10 +305,22 @@ async def remove_synonym(
     word = " ".join(word.split())
     if not word:
         return "Say which word."
+    mine = answerer.knowledge.alterations.find(word)  # the admin's, while their row is in the store
     removed = await async_store.remove_synonym(session_factory, word)
     if removed:
         await _apply_synonyms(session_factory, answerer)
         now = answerer.knowledge.alterations.find(word)
+        if (
+            now is not None
+            and mine is not None
+            and now.source == "admin"
+            and set(now.means) == set(mine.means)
+        ):
+            # The same synonym, trained into the checkpoint by a /retrain (which passes it on to the next):
+            # taken back, that copy is switched off too, or it would serve on and be retrained forever.
+            await async_store.set_synonym(session_factory, word, [], admin_id)
+            await _apply_synonyms(session_factory, answerer)
+            now = None
         if now is None:
             return f"Removed “{word}”: it is searched as typed from the next question on."
         return f"Removed yours; {_describe(now)} applies again (remove it again to switch that off)."
