@@ -305,10 +305,22 @@ async def remove_synonym(
     word = " ".join(word.split())
     if not word:
         return "Say which word."
+    mine = answerer.knowledge.alterations.find(word)  # the admin's, while their row is in the store
     removed = await async_store.remove_synonym(session_factory, word)
     if removed:
         await _apply_synonyms(session_factory, answerer)
         now = answerer.knowledge.alterations.find(word)
+        if (
+            now is not None
+            and mine is not None
+            and now.source == "admin"
+            and set(now.means) == set(mine.means)
+        ):
+            # The same synonym, trained into the checkpoint by a /retrain (which passes it on to the next):
+            # taken back, that copy is switched off too, or it would serve on and be retrained forever.
+            await async_store.set_synonym(session_factory, word, [], admin_id)
+            await _apply_synonyms(session_factory, answerer)
+            now = None
         if now is None:
             return f"Removed “{word}”: it is searched as typed from the next question on."
         return f"Removed yours; {_describe(now)} applies again (remove it again to switch that off)."
@@ -328,13 +340,22 @@ async def synonyms_text(session_factory: SessionFactory, answerer: Any, word: st
         return (
             _describe(found) if found is not None else f"“{word.strip()}” has no synonym: searched as typed."
         )
+    from training.retrieval.alterations import key_of
+
     rows = await async_store.synonyms(session_factory)
     lines = [f"“{r['word']}” → {', '.join(r['means']) or '(none: switched off)'}" for r in rows]
+    stored = {key_of(r["word"]) for r in rows}
     counts: dict[str, int] = {}
     for alteration in alterations:
-        counts[alteration.source] = counts.get(alteration.source, 0) + 1
+        # An admin's synonym not in the store is the checkpoint's: its glossary (`qabot train --synonyms`,
+        # make run's example) or what an earlier /retrain carried; served, and switched off like any other.
+        source = "trained" if alteration.source == "admin" and key_of(alteration.word) not in stored else ""
+        counts[source or alteration.source] = counts.get(source or alteration.source, 0) + 1
+    trained = counts.get("trained", 0)
     head = (
-        f"{len(rows)} admin synonym(s); {counts.get('learned', 0)} learned from the dataset and "
+        f"{len(rows)} admin synonym(s)"
+        + (f", and {trained} the model was trained with (an admin's glossary)" if trained else "")
+        + f"; {counts.get('learned', 0)} learned from the dataset and "
         f"{counts.get('generic', 0)} built in (`word:` shows what one word means)."
     )
     return "\n".join([head, *lines])

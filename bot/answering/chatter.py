@@ -65,6 +65,22 @@ LEARN_VERBS = _word_set(
     """explain tell help know answer say guess settle remind confirm clarify teach explicar dizer saber
     ajudar decir ayudar expliquer dire savoir aider"""
 )
+# Inflected and clitic forms ("explaining", "explicarme", "m'expliquer") start with one of these.
+LEARN_STEMS = (
+    "explain",
+    "explic",
+    "expliqu",
+    "clarif",
+    "describ",
+    "defin",
+    "elaborat",
+    "summar",
+    "ajud",
+    "ayud",
+)
+LEARN_PAIRS = {("break", "down"), ("walk", "me"), ("walk", "us"), ("walk", "through"), ("fill", "me")}
+# Between the wanting and what is wanted: "wanna quickly explain", "quer me explicar", "keen to explain".
+WANT_FILLERS = _word_set("to me us just quickly quick briefly pls please plz kindly real really nos")
 JOIN_FOR = {("up", "for"), ("down", "for"), ("down", "to"), ("in", "for"), ("keen", "for"), ("keen", "to")}
 WATCH_VERBS = _word_set("watching watch assistir assiste regarde")
 JOIN_VERBS = _word_set("playing joining join streaming fancy joga jogar juega jugar joue jouer")  # ANYONE's
@@ -131,13 +147,23 @@ def _invites(words: list[str]) -> bool:
         return asker in ANYONE and len(words) > 1  # "anyone here?", "anyone else?"
     verb, after = rest[0], rest[1:]
     if verb in WANT_VERBS:
-        wanted = after[1:] if after[:1] == ["to"] else after
-        return not wanted or wanted[0] not in LEARN_VERBS
+        return not _to_learn(after)
     if (verb, after[0] if after else "") in JOIN_FOR:
-        return True
+        return not _to_learn(after[1:])  # "anyone down to explain offside" asks to be told
     if verb in WATCH_VERBS:
         return asker in ANYONE or any(w in INVITE_TIMES for w in after)
     return verb in JOIN_VERBS and asker in ANYONE
+
+
+def _to_learn(wanted: list[str]) -> bool:
+    """Whether what is wanted is to be told something: "(wanna) explain", "(up for) explaining", "(quer) me
+    explicar", "(veut) m'expliquer", "(want to) walk me through"."""
+    while wanted and wanted[0] in WANT_FILLERS:
+        wanted = wanted[1:]
+    if not wanted:
+        return False
+    verb = re.sub(r"^[mlt]'", "", wanted[0])
+    return verb in LEARN_VERBS or verb.startswith(LEARN_STEMS) or tuple(wanted[:2]) in LEARN_PAIRS
 
 
 def _skip_greetings(words: list[str]) -> list[str]:

@@ -19,11 +19,11 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from bot.answering.chatter import asks_nothing
-from training.retrieval.zones import MAX_SUGGESTIONS, Decision, ZoneThresholds, decide
+from training.retrieval.zones import MAX_SUGGESTIONS, NEVER, Decision, ZoneThresholds, decide
 
 if TYPE_CHECKING:
     from bot.answering.knowledge import Knowledge
@@ -42,6 +42,11 @@ MAX_CONTEXT_CHARS = 300  # a chain of follow-ups keeps its newest words
 DEFAULT_TTL_S = 600.0  # a conversation's previous question is forgotten after 10 quiet minutes
 DEFAULT_MAX_CONVERSATIONS = 10_000  # the least recently active go first
 _RANK = {"fallback": 0, "suggest": 1, "answer": 2}
+# The elliptical reading answers only a question it scores this much above the previous message alone:
+# joined to an unrelated message, a stand-alone question can lift the previous one's runner-up by a hair
+# (+0.06: "how did england win it in 66" answered with the VAR's purpose); the follow-ups it answers rightly
+# gain 0.16 and more (examples/followups.json and followups_confirm.json). Less: "did you mean" at most.
+ELLIPSIS_ANSWER_GAIN = 0.1
 # The form of a follow-up that names nothing: short, and opening like one or referring back to something.
 ELLIPSIS_MAX_WORDS = 8
 _LEADS = re.compile(r"^\s*(?:and|what about|how about|what of|or|but|also|same for|then|y|e|et)\b", re.I)
@@ -249,19 +254,23 @@ def _elliptical_reading(
     floor_previous = previous[-1].score if previous else 0.0
     by_alone = {m.question: m.score for m in alone}
     by_previous = {m.question: m.score for m in previous}
-    best = _best(
-        decide(
-            [
-                m
-                for m in matches
-                if m.question != answered
-                and m.score >= by_alone.get(m.question, floor_alone)
-                and m.score >= by_previous.get(m.question, floor_previous)
-            ][:MAX_SUGGESTIONS],
-            zones,
-        )
-        for matches in candidates
-    )
+
+    def read(matches: list[Match]) -> Decision:
+        kept = [
+            m
+            for m in matches
+            if m.question != answered
+            and m.score >= by_alone.get(m.question, floor_alone)
+            and m.score >= by_previous.get(m.question, floor_previous)
+        ]
+        d = decide(kept[:MAX_SUGGESTIONS], zones)
+        if d.zone == "answer" and d.match is not None:
+            gain = d.match.score - by_previous.get(d.match.question, floor_previous)
+            if gain < ELLIPSIS_ANSWER_GAIN:  # barely above the previous message alone: offered, not answered
+                d = decide(kept[:MAX_SUGGESTIONS], replace(zones, answer_score=NEVER, strong_score=NEVER))
+        return d
+
+    best = _best(read(matches) for matches in candidates)
     if best is None or best.match is None or _RANK[best.zone] <= _RANK[own.zone]:
         return None
     return best

@@ -46,6 +46,12 @@ NEAR_MISSES = [
     "pub quiz tonight, who scored the first ever world cup goal", "anyone watching? who scored",
     "watching the game with my gf, she asked why the ref raised his arm",
     "anyone up for explaining the offside rule, what counts as interfering",
+    # asking to be told, with the wanting worded otherwise: read as invitations before
+    "anyone up for explaining the offside rule?", "anyone down to explain the offside rule?",
+    "anyone keen to explain a false nine?", "anyone wanna quickly explain offside",
+    "anyone want to walk me through the offside rule?", "anyone wanna break down the offside rule for me",
+    "anyone want to describe a false nine", "alguém quer me explicar o impedimento?",
+    "alguien quiere explicarme el fuera de juego?", "quelqu'un veut m'expliquer le hors-jeu ?",
 ]  # fmt: skip
 
 

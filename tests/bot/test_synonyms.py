@@ -276,3 +276,51 @@ async def test_a_stored_phrase_searched_as_one_of_its_words_is_not_applied():
         )
         assert answerer.knowledge.alterations.find("box") is None
         assert answerer.knowledge.alterations.find("goalie") is not None
+
+
+async def test_the_listing_tells_admins_of_the_synonyms_the_checkpoint_was_trained_with(store):
+    """make run's model serves its glossary's 111 words as admins' synonyms: /synonym list must say they
+    are there (and that /synonym remove switches one off), not "0 admin synonym(s)" alone."""
+    from training.retrieval.alterations import Alterations, admin_entries
+
+    fake = generator()
+    trained = admin_entries(
+        [{"word": "goalie", "means": ["goalkeeper"]}, {"word": "ref", "means": ["referee"]}]
+    )
+    fake.index.alterations = Alterations([*learn(KNOWN), *trained])
+    async with Answerer(fake, batch_wait_ms=0) as answerer:
+        await admin_actions.add_synonym(store, answerer, "keeper", ["goalkeeper"], ADMIN_ID)
+        await admin_actions.remove_synonym(store, answerer, "ref", ADMIN_ID)  # the checkpoint's, off
+        listing = await admin_actions.synonyms_text(store, answerer)
+    # goalie: ref is switched off (the store's empty row), keeper is the store's
+    assert listing.startswith("2 admin synonym(s), and 1 the model was trained with (an admin's glossary);")
+
+
+async def test_an_admins_synonym_taken_back_after_a_retrain_is_gone_for_good(store, tmp_path):
+    """A /retrain trains the store's synonyms into the new checkpoint, and the next retrain carries the
+    checkpoint's on: taking one's synonym back afterwards left its trained copy serving ("applies again")
+    and every later retrain passing it on. The same synonym is taken back, copy and all; a different one
+    the model was trained with (a glossary's) applies again, as a learned one does."""
+    from bot.retrain import RetrainJob
+    from training.retrieval.alterations import Alterations, admin_entries
+
+    fake = generator()
+    trained = admin_entries(
+        [{"word": "goalie", "means": ["goalkeeper"]}, {"word": "ref", "means": ["referee"]}]
+    )
+    fake.index.alterations = Alterations([*learn(KNOWN), *trained])  # as the last retrain wrote them
+    with store.begin() as session:
+        repo.add_taught_pair(session, "What is VAR?", "The video assistant referee.")
+        repo.set_synonym(session, "goalie", ["goalkeeper"])  # the admin's, trained into the checkpoint
+        repo.set_synonym(session, "ref", ["official"])  # another meaning than the trained one
+    async with Answerer(fake, batch_wait_ms=0) as answerer:
+        reply = await admin_actions.remove_synonym(store, answerer, "goalie", ADMIN_ID)
+        assert reply.startswith("Removed “goalie”: it is searched as typed")
+        assert answerer.knowledge.alterations.find("goalie") is None
+        reply = await admin_actions.remove_synonym(store, answerer, "ref", ADMIN_ID)
+        assert "applies again" in reply and answerer.knowledge.alterations.find("ref").means == ("referee",)
+        job = RetrainJob(answerer=answerer, session_factory=store, model_pointer=tmp_path / "none")
+        data = await job._export(tmp_path)
+    rows = json.loads(data.synonyms.read_text(encoding="utf-8"))
+    served = Alterations(admin_entries(rows))  # what the next checkpoint's alterations make of them
+    assert served.find("goalie") is None and served.find("ref").means == ("referee",)

@@ -290,3 +290,28 @@ def test_a_question_in_another_language_is_scored_by_meaning_alone(learned: Alte
     assert foreign.score == pytest.approx(foreign.dense, abs=1e-6)  # its words say nothing against a match
     english = index.search("how many substitutes may a side use", 1)[0]
     assert english.score != pytest.approx(english.dense, abs=1e-3)  # words and meaning blend
+
+
+@pytest.mark.parametrize(
+    ("question", "hijacked_by"),
+    [
+        # Discord's "DM" is a direct message, not a defensive midfielder: "can someone dm me" was answered
+        # with the defensive midfielder's question (score 0.63, the answer zone) by make run's model.
+        ("can someone dm me", "What does a defensive midfielder do?"),
+        ("should i dm a mod", "What does a defensive midfielder do?"),
+        # Portuguese "time" is a team, English "time" is time: "what's the time" offered a team captain.
+        ("what's the time", "What are the duties of a team captain?"),
+    ],
+)
+def test_the_example_glossary_takes_no_everyday_english_word(question: str, hijacked_by: str) -> None:
+    """The glossary applies to every question in every language: a word that is everyday English (or
+    Discord) for something else is not in it, whatever it means in the glossary's other languages."""
+    from pathlib import Path
+
+    from training.retrieval.alterations import admin_entries, read_synonyms
+
+    root = Path(__file__).resolve().parents[2]
+    records = json.loads((root / "examples" / "soccer.json").read_text(encoding="utf-8"))
+    glossary = admin_entries(read_synonyms(root / "examples" / "soccer_synonyms.json"))
+    index = RetrievalIndex.build(records, alterations=learn(records).merged(glossary))
+    assert index.search(question, k=1)[0].question != hijacked_by
