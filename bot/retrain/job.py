@@ -42,7 +42,7 @@ from bot.retrain.state import (
 from bot.retrain.trainer_process import TrainerFailed, TrainerProcess, trainer_command
 from training.checkpoint import SPLIT
 from training.redact import redact
-from training.retrieval.alterations import narrowed_key
+from training.retrieval.alterations import retrain_synonyms
 
 if TYPE_CHECKING:
     from bot.answering.answerer import Answerer
@@ -213,18 +213,13 @@ class RetrainJob:
             log.warning("retrain: %d store pair(s) past the question/answer length limits left out", too_long)
         if not data.files:
             raise _RetrainFailed("Nothing to train on: the store is empty and no BASE_DATASETS file exists.")
-        # The admins' synonyms go into the new checkpoint's alterations: those the serving checkpoint was
-        # trained with (``qabot train --synonyms``, e.g. the example's glossary), then the store's over them
-        # (/synonym; an empty one switches a word off), so a retrain keeps what no admin took back.
+        # The admins' synonyms go into the new checkpoint's alterations: the serving checkpoint's (its
+        # glossary, what earlier retrains carried), then the store's /synonym rows over them.
         index = self.answerer.generator.index if self.answerer is not None else None
-        trained = [a for a in (index.alterations or ()) if a.source == "admin"] if index is not None else []
-        rows = [{"word": a.word, "means": list(a.means)} for a in trained]
-        rows += [
-            {"word": s["word"], "means": s["means"]} for s in await async_store.synonyms(self.session_factory)
-        ]
-        for row in [r for r in rows if narrowed_key(r["word"])]:  # stored before /synonym refused such
-            log.warning("retrain: synonym %r left out: %s", row["word"], narrowed_key(row["word"]))
-            rows.remove(row)
+        stored = await async_store.synonyms(self.session_factory)
+        rows, left_out = retrain_synonyms(index.alterations if index is not None else None, stored)
+        for word, why in left_out:
+            log.warning("retrain: synonym %r left out: %s", word, why)
         if rows:
             data.synonyms = tmp / SYNONYMS_EXPORT
             data.synonyms.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")

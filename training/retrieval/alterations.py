@@ -294,3 +294,17 @@ def admin_entries(pairs: Iterable[Mapping[str, Any]]) -> list[Alteration]:
         for p in pairs
         if not narrowed_key(str(p["word"]))
     ]
+
+
+def retrain_synonyms(
+    trained: Alterations | None, stored: Iterable[Mapping[str, Any]]
+) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+    """The admins' synonyms a retrain gives the trainer (``--synonyms``): those the serving checkpoint was
+    trained with (a glossary, what earlier retrains carried), then the store's over them (an empty one
+    switches a word off), so a retrain keeps what no admin took back. Second: the (word, why) of the rows
+    left out, phrases ``narrowed_key`` refuses (stored before /synonym refused such; ``read_synonyms``
+    would refuse the file)."""
+    rows = [{"word": a.word, "means": list(a.means)} for a in (trained or ()) if a.source == "admin"]
+    rows += [{"word": s["word"], "means": list(s["means"])} for s in stored]
+    left_out = [(r["word"], why) for r in rows if (why := narrowed_key(r["word"]))]
+    return [r for r in rows if not narrowed_key(r["word"])], left_out
