@@ -1,6 +1,6 @@
 """``RetrainJob``: retrain the serving model from the store while the bot keeps answering.
 
-One job at a time. A run exports the store (``storage.export``) plus ``BASE_DATASETS``, trains in a
+One job at a time. A run exports the store plus ``BASE_DATASETS`` (``bot.retrain.inputs``), trains in a
 subprocess (``python -m training --progress json``: a crash or an out-of-memory kill cannot take the bot
 down, and cancel is a kill), evaluates the new checkpoint against the serving one on a fixed eval set
 (``bot.retrain.gate``: the serving model's recorded eval split), and only if the new model is not worse (or
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import logging
 import shutil
 import sys
@@ -27,10 +26,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot import async_store
 from bot.answering import torch_thread
 from bot.async_store import SessionFactory, run_in_session
 from bot.retrain.gate import Evaluate, compare, default_evaluate
+from bot.retrain.inputs import NothingToTrain, export_inputs, train_command
 from bot.retrain.state import (
     ProgressCallback,
     RetrainBusy,
@@ -39,10 +38,8 @@ from bot.retrain.state import (
     RetrainProgress,
     RetrainResult,
 )
-from bot.retrain.trainer_process import TrainerFailed, TrainerProcess, trainer_command
-from training.checkpoint import SPLIT
+from bot.retrain.trainer_process import TrainerFailed, TrainerProcess
 from training.redact import redact
-from training.retrieval.alterations import retrain_synonyms
 
 if TYPE_CHECKING:
     from bot.answering.answerer import Answerer
@@ -52,15 +49,8 @@ log = logging.getLogger(__name__)
 
 # storage's TrainingRun statuses; a gate rejection is a failed run whose error says "Rejected: …".
 RUN_STATUS = {"swapped": "succeeded", "rejected": "failed", "failed": "failed", "cancelled": "cancelled"}
-STORE_EXPORT = "qabot-store-export.json"  # the store export's name in the run's temporary folder
-SYNONYMS_EXPORT = "qabot-synonyms.json"  # the admins' synonyms, saved in the new checkpoint
-WORDINGS_EXPORT = "qabot-wordings.json"  # people's wordings of known questions, the encoder's tuning
 CANCELLED = "Cancelled."
 RETRAIN_PREFIX = "retrain-"  # a retrain's output folder: <models>/retrain-<timestamp>
-
-
-class _RetrainFailed(Exception):
-    """A run cannot go on (nothing to train on); the message says why."""
 
 
 class RetrainJob:
@@ -176,7 +166,7 @@ class RetrainJob:
                 result.status, result.message = "swapped", verdict.reason
         except asyncio.CancelledError:  # cancel(), in any phase; the trainer has stopped by now
             result.status, result.message = "cancelled", CANCELLED
-        except (_RetrainFailed, TrainerFailed) as e:
+        except (NothingToTrain, TrainerFailed) as e:
             result.message = str(e)
         except Exception as e:
             log.exception("retrain failed")
@@ -194,68 +184,13 @@ class RetrainJob:
         return result
 
     async def _export(self, tmp: Path) -> RetrainData:
-        from storage.export import ExportFilters, export_dataset
-
-        # Learn only what people vouched for: upvoted answers, admin corrections (which pass these filters
-        # with the admin's answer) and taught pairs. An unrated answer is the model's own guess; training on
-        # it would only reinforce it, and the fallback ("I'm not sure…") must never be learned.
-        filters = ExportFilters(exclude_unanswered=True, min_score=1)
-        store_file = tmp / STORE_EXPORT
-        n = await asyncio.to_thread(export_dataset, self.session_factory, "json", store_file, filters)
-        missing = [p for p in self.base_datasets if not p.is_file()]
-        for path in missing:
-            log.warning("BASE_DATASETS file %s does not exist; retraining without it", path)
-        data = RetrainData(
-            store_export=store_file if n else None,
-            base=[p.absolute() for p in self.base_datasets if p.is_file()],
-        )
-        if too_long := await asyncio.to_thread(data.drop_oversized):
-            log.warning("retrain: %d store pair(s) past the question/answer length limits left out", too_long)
-        if not data.files:
-            raise _RetrainFailed("Nothing to train on: the store is empty and no BASE_DATASETS file exists.")
-        # The admins' synonyms go into the new checkpoint's alterations: the serving checkpoint's (its
-        # glossary, what earlier retrains carried), then the store's /synonym rows over them.
-        index = self.answerer.generator.index if self.answerer is not None else None
-        stored = await async_store.synonyms(self.session_factory)
-        rows, left_out = retrain_synonyms(index.alterations if index is not None else None, stored)
-        for word, why in left_out:
-            log.warning("retrain: synonym %r left out: %s", word, why)
-        if rows:
-            data.synonyms = tmp / SYNONYMS_EXPORT
-            data.synonyms.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
-        wordings = await async_store.learned_wordings(self.session_factory)
-        if wordings:  # what people typed for a known question ("did you mean" choices, taught wordings)
-            data.wordings = tmp / WORDINGS_EXPORT
-            rows = [{"wording": w["wording"], "question": w["question"]} for w in wordings]
-            data.wordings.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
-        skipped = f" ({too_long} too long to train on left out)" if too_long else ""
-        detail = f"{n - too_long} records from the store{skipped} + {len(data.base)} base dataset(s)"
+        data, detail = await export_inputs(self.session_factory, self.base_datasets, self.answerer, tmp)
         await self._report(None, detail=detail)
         return data
 
     def _train_command(self, data: RetrainData, options: RetrainOptions, out: Path) -> list[str]:
-        # --no-current (trainer_command): the gate below, not the trainer, decides whether models/current
-        # moves.
-        extra: list[str] = []
-        if options.epochs is not None:
-            extra += ["--epochs", str(options.epochs)]
-        if self.serving_dir is not None and (self.serving_dir / SPLIT).is_file():
-            # The gate judges both models on the serving model's eval questions: keep them out of training.
-            extra += ["--holdout", str(self.serving_dir / SPLIT)]
-        if data.store_export is not None:
-            # ...except what admins taught or corrected and what people upvoted: that must be learned.
-            extra += ["--always-train", str(data.store_export)]
-        if data.synonyms is not None:
-            extra += ["--synonyms", str(data.synonyms)]
-        if data.wordings is not None:  # the sentence encoder is tuned on them too
-            extra += ["--wordings", str(data.wordings)]
-        return trainer_command(
-            out,
-            data.files,
-            base=None if options.from_scratch else self.serving_dir,  # else fine-tune the serving model
-            json_progress=True,
-            options=[*extra, *self.train_args],
-            python=self.python,
+        return train_command(
+            data, options, out, serving_dir=self.serving_dir, train_args=self.train_args, python=self.python
         )
 
     def _clean_stale_work(self) -> None:
