@@ -19,7 +19,7 @@ from storage.export import FORMATS, export_dataset
 from storage.models import Correction, Exchange
 from storage.text import question_key
 from tests.storage.seed import log_one
-from tests.storage.test_store_db import _count, _exchange_columns, _migrate
+from tests.storage.test_store_migrations import _count, _exchange_columns, _migrate
 
 BEFORE = "who won the world cup in 2014"
 KNOWN_2014, KNOWN_2018 = "Who won the World Cup in 2014?", "Who won the World Cup in 2018?"
