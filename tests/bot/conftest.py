@@ -1,5 +1,5 @@
-"""Shared fixtures for the bot tests; they live in ``tests/bot/fixtures.py``, the generator fakes in
-``tests/bot/fakes.py``."""
+"""Shared fixtures for the bot tests; they live in ``tests/bot/fixtures.py`` (members' answers' in
+``tests/bot/member_answers_support.py``), the generator fakes in ``tests/bot/fakes.py``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.bot.fixtures import answerer, dpy, fake_generator, store, trained_tiny  # noqa: F401
+from tests.bot.member_answers_support import admins, channel, helper  # noqa: F401
 from tests.tiny_checkpoint import shared_tiny_checkpoint
 
 # Fixtures that train a model (once per session): a test that uses one is slow by definition.

@@ -8,18 +8,9 @@ import pytest
 
 from bot.desk.harvest import MAX_JOINED
 from tests.bot.fixtures import ADMIN_ID, make_member, react
+from tests.bot.member_answers_support import ANSWER, candidates_in, sent, taught, unsure_question
 from tests.bot.review_support import interaction_for
 from tests.bot.test_escalation import DOG, fake_generator  # noqa: F401
-from tests.bot.test_member_answers import (  # noqa: F401 (fixtures)
-    ANSWER,
-    admins,
-    candidates_in,
-    channel,
-    helper,
-    sent,
-    taught,
-    unsure_question,
-)
 from tests.bot.threads_support import say
 
 
@@ -27,8 +18,8 @@ from tests.bot.threads_support import say
 async def test_a_mark_takes_only_the_marked_message_not_what_its_author_sends_next(
     dpy,
     store,
-    admins,  # noqa: F811 (the fixtures imported above)
-    channel,  # noqa: F811
+    admins,
+    channel,
     how,
 ):
     # An admin's ✅ (served at once) on a good reply learned the phishing line its author sent right after.
@@ -50,9 +41,9 @@ async def test_a_mark_takes_only_the_marked_message_not_what_its_author_sends_ne
 async def test_a_trusted_members_answer_joins_no_link_and_at_most_a_few_messages(
     dpy,
     store,
-    admins,  # noqa: F811 (the fixtures imported above)
-    helper,  # noqa: F811
-    channel,  # noqa: F811
+    admins,
+    helper,
+    channel,
 ):
     question, _ = await unsure_question(channel, admins)
     await say(channel, helper, ANSWER[0], reply_to=question)

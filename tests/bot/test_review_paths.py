@@ -8,17 +8,8 @@ from __future__ import annotations
 import discord.ext.test as dpytest
 
 from tests.bot.fixtures import ADMIN_ID, make_interaction, make_member
+from tests.bot.member_answers_support import ANSWER, candidates_in, sent, taught, unsure_question
 from tests.bot.test_escalation import DOG, fake_generator  # noqa: F401
-from tests.bot.test_member_answers import (  # noqa: F401 (fixtures)
-    ANSWER,
-    admins,
-    candidates_in,
-    channel,
-    helper,
-    sent,
-    taught,
-    unsure_question,
-)
 from tests.bot.test_review import press, review_buttons
 from tests.bot.threads_support import say
 
@@ -26,9 +17,9 @@ from tests.bot.threads_support import say
 async def test_an_edit_from_review_is_served_told_and_closed_like_the_escalation_post(
     dpy,
     store,
-    admins,  # noqa: F811 (the fixtures imported above)
-    helper,  # noqa: F811
-    channel,  # noqa: F811
+    admins,
+    helper,
+    channel,
 ):
     question, escalation = await unsure_question(channel, admins)
     await say(channel, helper, "nah no dogs lol", reply_to=question)
