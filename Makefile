@@ -34,7 +34,7 @@ format: install
 # The benchmarks' peers (CTranslate2) come with the bench extra, never with the bot.
 bench: install
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
-	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	@for f in bench/[!_]*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache

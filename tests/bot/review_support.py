@@ -1,5 +1,6 @@
 """Pressing the review's dynamic buttons (``bot.discord_app.review.CandidateButton``) as discord.py does after
-a restart, and interactions whose response is done once deferred; for the tests and ``bench/community.py``."""
+a restart, and interactions whose response is done once deferred; for the tests and the community bench
+(``bench/_community_sim.py``)."""
 
 from __future__ import annotations
 
