@@ -102,6 +102,47 @@ def _questions(path: Path | None, option: str) -> list[str]:
     return [r["question"] for r in load_dataset_file(path)]
 
 
+WORDING_FIELDS = ("wording", "question")  # each entry of a --wordings file (``encoder_training``)
+
+
+def check_side_files(config: TrainConfig) -> None:
+    """Read the files only the end of a run uses (``--synonyms``, ``--wordings``, an ``--encoder`` path)
+    before anything trains or is written: a bad one is a ``TrainingError`` naming the file, the entry and
+    the field, not a traceback after every step has run (with a work folder left for a --resume that
+    would fail the same way)."""
+    from training.retrieval.alterations import read_synonyms
+
+    if config.synonyms is not None:
+        try:
+            read_synonyms(config.synonyms)
+        except ValueError as e:
+            raise TrainingError(f"--synonyms {e}") from None
+    if config.wordings is not None:
+        _check_wordings(Path(config.wordings))
+    encoder = str(config.encoder)
+    if encoder.startswith(("/", "./", "../", "~")) and not Path(encoder).expanduser().is_dir():
+        raise TrainingError(f"--encoder {encoder}: no such folder (a sentence-transformers folder)")
+
+
+def _check_wordings(path: Path) -> None:
+    shape = '{"wording": text, "question": text}'
+    try:
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise TrainingError(f"--wordings {path}: no such file") from None
+    except (OSError, ValueError) as e:
+        raise TrainingError(f"--wordings {path}: cannot read it ({type(e).__name__}: {e})") from None
+    if not isinstance(items, list):
+        raise TrainingError(f"--wordings {path}: must be a list of {shape}")
+    for n, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            raise TrainingError(f"--wordings {path}: wording {n}: not an object {shape}")
+        for key in WORDING_FIELDS:
+            if not isinstance(item.get(key), str):
+                problem = "missing" if key not in item else f"not a text (got {str(item[key])[:40]!r})"
+                raise TrainingError(f"--wordings {path}: wording {n}, field {key!r}: {problem}")
+
+
 def _auto_save_steps(config: TrainConfig, n_train: int, world_size: int) -> int:
     """About 10 resumable checkpoints per run, but none more often than every MIN_SAVE_STEPS steps:
     each one writes the optimizer state too, which would dominate short runs."""
@@ -214,6 +255,7 @@ def _train(config: TrainConfig, emit: Any, out: Path, work: Path) -> Path:
     if config.resume and not (work / "trainer").is_dir():
         raise TrainingError(f"--resume: no interrupted run for {out} (expected {work})")
     config = resumed_config(config, work).resolved()
+    check_side_files(config)  # before the minutes of training they would otherwise fail after
 
     # -- base model (fine-tune / continue) and data ------------------------------------------------------
     # Fine-tuning a hub model or a local folder, or continuing a qabot checkpoint (load_base keeps its size

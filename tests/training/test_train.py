@@ -265,6 +265,59 @@ def test_bad_data_is_a_clear_error_with_exit_2(tmp_path, capsys):
     assert "Traceback" not in out.err
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, "bad.json: no such synonyms file"),
+        ('[{"question": "Who?", "answer": "Me."}]', "synonym 1, field 'word': missing"),
+        (
+            '[{"word": "goalie", "means": ["goalkeeper"]}, {"word": "ref"}]',
+            "synonym 2 ('ref'), field 'means': missing",
+        ),
+        ('{"goalie": "goalkeeper"}', "synonyms must be a list"),
+    ],
+)
+def test_bad_synonyms_fail_before_training(dataset_file, tmp_path, capsys, monkeypatch, text, expected):
+    """`--synonyms` is read at the very end of a run (the index): it is checked before anything trains,
+    so a bad file is exit 2 in seconds, naming the file, entry and field, with no work folder left."""
+    import training.train
+
+    monkeypatch.setattr(training.train, "_load_data", lambda *_: pytest.fail("trained before the check"))
+    bad = tmp_path / "bad.json"
+    if text is not None:
+        bad.write_text(text)
+    out = tmp_path / "models" / "run"
+    code = main(["--data", str(dataset_file), "--base", "scratch", "--size", "tiny", "--out", str(out),
+                 "--synonyms", str(bad)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err and f"--synonyms {bad}" in err and expected in err
+    assert not out.parent.exists() or not list(out.parent.iterdir())  # no .work- folder, no model
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, "no such file"),
+        ('{"wording": "x"}', "must be a list"),
+        ('[{"wording": "goalie?", "question": "Who is the goalkeeper?"}, {"wording": "ref?"}]',
+         "wording 2, field 'question': missing"),
+    ],
+)  # fmt: skip
+def test_bad_wordings_fail_before_training(dataset_file, tmp_path, capsys, monkeypatch, text, expected):
+    import training.train
+
+    monkeypatch.setattr(training.train, "_load_data", lambda *_: pytest.fail("trained before the check"))
+    bad = tmp_path / "wordings.json"
+    if text is not None:
+        bad.write_text(text)
+    out = tmp_path / "models" / "run"
+    code = main(["--data", str(dataset_file), "--base", "scratch", "--out", str(out), "--wordings", str(bad)])
+    err = capsys.readouterr().err
+    assert code == 2 and f"--wordings {bad}" in err and expected in err and "Traceback" not in err
+    assert not out.parent.exists() or not list(out.parent.iterdir())
+
+
 def test_bad_base_names_the_alternatives(dataset_file, tmp_path, capsys):
     code = main(
         ["--data", str(dataset_file), "--base", str(tmp_path / "no" / "such"), "--out", str(tmp_path / "m")]

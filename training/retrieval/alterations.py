@@ -265,24 +265,39 @@ def generic() -> list[Alteration]:
     return [Alteration(word, means, "generic") for word, means in GENERIC.items()]
 
 
+SYNONYM_SHAPE = '{"word": text, "means": [text, ...]}'
+
+
 def read_synonyms(path: Path) -> list[dict[str, Any]]:
     """The admins' synonyms in a JSON file (``[{"word", "means": [...]}]``: what a retrain passes); a
-    ValueError naming the file for anything else."""
+    ValueError naming the file, and the entry and field at fault, for anything else."""
+    path = Path(path)
     try:
-        items = json.loads(Path(path).read_text(encoding="utf-8"))
+        items = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such synonyms file") from None
     except (OSError, ValueError) as e:
         raise ValueError(f"{path}: cannot read synonyms ({type(e).__name__}: {e})") from e
-    if not isinstance(items, list) or not all(
-        isinstance(i, dict)
-        and isinstance(i.get("word"), str)
-        and isinstance(i.get("means"), list)
-        and all(isinstance(m, str) for m in i["means"])
-        for i in items
-    ):
-        raise ValueError(f'{path}: synonyms must be a list of {{"word": text, "means": [text, ...]}}')
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: synonyms must be a list of {SYNONYM_SHAPE}")
     for n, item in enumerate(items, 1):
+        where = f"{path}: synonym {n}"
+        if not isinstance(item, dict):
+            raise ValueError(f"{where}: not an object {SYNONYM_SHAPE} (got {type(item).__name__})")
+        if "word" not in item:
+            looks_like = " (this looks like a Q&A dataset, not a glossary)" if "question" in item else ""
+            raise ValueError(f"{where}, field 'word': missing; an entry is {SYNONYM_SHAPE}{looks_like}")
+        if not isinstance(item["word"], str):
+            raise ValueError(f"{where}, field 'word': not a text (got {str(item['word'])[:40]!r})")
+        if "means" not in item:
+            raise ValueError(
+                f"{where} ({item['word'][:40]!r}), field 'means': missing; an entry is {SYNONYM_SHAPE}"
+            )
+        means = item["means"]
+        if not isinstance(means, list) or not all(isinstance(m, str) for m in means):
+            raise ValueError(f"{where}, field 'means': not a list of texts (got {str(means)[:40]!r})")
         if problem := narrowed_key(item["word"]):
-            raise ValueError(f"{path}: synonym {n}, field 'word': {problem}")
+            raise ValueError(f"{where}, field 'word': {problem}")
     return items
 
 
