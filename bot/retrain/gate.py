@@ -5,7 +5,8 @@ compared on the same questions; a first model (or a serving model without a spli
 model's own eval split and always accepted. The metric is token F1 (``training.metrics``), the score the
 README reports; equal scores pass ("not worse"), and ``force`` swaps a worse model with a note saying so.
 Questions the retrain was taught are left out; when none is left to ask both models, the new one is
-rejected unless forced (it has proved nothing).
+rejected unless forced (it has proved nothing); ``bot.retrain.inputs.check_comparable`` refuses such a run
+before it trains.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ GATE_METRIC = "f1"
 GATE_TOLERANCE = 1e-9  # float noise; two tiny models that both score 0 are "equal", not "worse"
 
 Records = list[dict[str, str]]
+NOTHING_TO_COMPARE = "no eval question is left to compare the two models on (all were taught since)"
 Evaluate = Callable[[Path, Records | None], dict[str, Any]]
 
 
@@ -49,6 +51,15 @@ def eval_records(model_dir: Path) -> Records | None:
     return [{"question": r["question"], "answer": r["answer"]} for r in records] or None
 
 
+def fair_records(model_dir: Path, exclude: Collection[str] = ()) -> Records:
+    """``model_dir``'s recorded eval split less the ``exclude`` questions (compared by key): what the gate
+    may ask."""
+    from training.data import comparison_key
+
+    skip = {comparison_key(q) for q in exclude}
+    return [r for r in eval_records(model_dir) or [] if comparison_key(r["question"]) not in skip]
+
+
 def score_text(metrics: dict[str, Any]) -> str:
     return ", ".join(f"{k} {metrics[k]:.3f}" for k in ("f1", "exact_match", "rougeL") if k in metrics)
 
@@ -64,19 +75,14 @@ async def compare(
     """Evaluate both checkpoints (each on a thread of its own, so the torch thread goes on answering) on the
     same records, leaving out the ``exclude`` questions (what this retrain was taught: a fair test must not
     ask them)."""
-    from training.data import comparison_key
-
-    skip = {comparison_key(q) for q in exclude}
-
-    def fair(model_dir: Path) -> list[dict[str, str]]:
-        return [r for r in eval_records(model_dir) or [] if comparison_key(r["question"]) not in skip]
-
-    records = (fair(serving_dir) if serving_dir is not None else []) or fair(new_dir)
+    records = (fair_records(serving_dir, exclude) if serving_dir is not None else []) or fair_records(
+        new_dir, exclude
+    )
     if serving_dir is None:
         new = await torch_thread.in_own_thread(evaluate, new_dir, records or None)
         return Verdict(True, f"First model: {score_text(new)}.", new)
     if not records:  # None would score each model on a split of its own: no comparison at all
-        reason = "no eval question is left to compare the two models on (all were taught since)"
+        reason = NOTHING_TO_COMPARE
         if force:
             new = await torch_thread.in_own_thread(evaluate, new_dir, None)
             return Verdict(True, f"Swapped (forced) with {reason}: new {score_text(new)}.", new)

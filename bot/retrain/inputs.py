@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from bot import async_store
 from bot.async_store import SessionFactory
+from bot.retrain.gate import NOTHING_TO_COMPARE, fair_records
 from bot.retrain.state import RetrainData, RetrainOptions
 from bot.retrain.trainer_process import trainer_command
 from training.checkpoint import SPLIT
@@ -36,6 +37,31 @@ WORDINGS_EXPORT = "qabot-wordings.json"  # people's wordings of known questions,
 
 class NothingToTrain(Exception):
     """A run cannot go on (nothing to train on); the message says why."""
+
+
+class NothingToCompare(NothingToTrain):
+    """The gate could only reject what the run would train (``check_comparable``): refused before training."""
+
+
+def check_comparable(data: RetrainData, serving_dir: Path | None) -> None:
+    """Raise ``NothingToCompare`` when the gate (``bot.retrain.gate.compare``) would have no question to ask
+    both models: every eval question of the serving model was taught since (the run trains on it), and no
+    question of ``data`` is left for the new model's own eval split either. Checked before training, so
+    the run is refused at once instead of after the minutes it trains (``force`` skips the check)."""
+    from training.data import comparison_key, load_dataset_file
+
+    learned = data.store_questions()
+    if serving_dir is None or fair_records(serving_dir, learned):
+        return
+    taught = {comparison_key(q) for q in learned}
+    for path in data.base:  # the store export's questions are all taught: never in the new eval split
+        try:
+            records = load_dataset_file(path)
+        except Exception:  # the trainer says what is wrong with the file, with its exit code
+            return
+        if any(comparison_key(r["question"]) not in taught for r in records):
+            return
+    raise NothingToCompare(f"Not retrained: {NOTHING_TO_COMPARE}; use force to retrain and swap anyway.")
 
 
 async def export_inputs(

@@ -29,7 +29,13 @@ from typing import TYPE_CHECKING, Any
 from bot.answering import torch_thread
 from bot.async_store import SessionFactory, run_in_session
 from bot.retrain.gate import Evaluate, compare, default_evaluate
-from bot.retrain.inputs import NothingToTrain, export_inputs, train_command
+from bot.retrain.inputs import (
+    NothingToCompare,
+    NothingToTrain,
+    check_comparable,
+    export_inputs,
+    train_command,
+)
 from bot.retrain.state import (
     ProgressCallback,
     RetrainBusy,
@@ -149,6 +155,8 @@ class RetrainJob:
                 await self._report(on_progress, phase="export", detail="exporting the store")
                 data = await self._export(Path(tmp))
                 learned = data.store_questions()
+                if not options.force:  # the gate could only reject it: refuse before the training time
+                    await asyncio.to_thread(check_comparable, data, self.serving_dir)
                 new_dir = await self._train(data, options, Path(tmp), on_progress)
             result.model_dir = new_dir
             manifest = _read_manifest(new_dir)
@@ -166,6 +174,8 @@ class RetrainJob:
                 result.status, result.message = "swapped", verdict.reason
         except asyncio.CancelledError:  # cancel(), in any phase; the trainer has stopped by now
             result.status, result.message = "cancelled", CANCELLED
+        except NothingToCompare as e:  # the gate's verdict, known before training
+            result.status, result.message = "rejected", str(e)
         except (NothingToTrain, TrainerFailed) as e:
             result.message = str(e)
         except Exception as e:

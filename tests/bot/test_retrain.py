@@ -292,6 +292,34 @@ async def test_a_failed_run_never_removes_an_earlier_retrains_model(tmp_path, st
         assert swapped.is_dir()  # a gated model that served is no failed run's output to discard
 
 
+async def test_a_retrain_the_gate_could_only_reject_is_refused_before_training(tmp_path, store):
+    """After `qabot import` of the base dataset, every question is taught: no eval question is left for the
+    gate, so the run is refused at once (the trainer never starts) with the gate's advice; force trains."""
+    [serving] = fake_models(tmp_path, "serving")  # its eval split: "q?"
+    pointer = point_current(serving)
+    base = tmp_path / "base.json"
+    base.write_text(json.dumps([{"question": "q?", "answer": "a"}, {"question": "Q2?", "answer": "b"}]))
+    for question in ("Q?", "q2"):  # as `qabot import` teaches them (compared by key)
+        await async_store.teach(store, question, "taught", admin_id=1)
+    started = tmp_path / "trainer-started"
+    trainer = tmp_path / "python"
+    trainer.write_text(f"#!/bin/sh\ntouch {started}\nexit 1\n")
+    trainer.chmod(0o755)
+    job = RetrainJob(
+        answerer=None, session_factory=store, model_pointer=pointer, base_datasets=[base], python=str(trainer)
+    )
+    result = await job.run(RetrainOptions(triggered_by="test"))
+    assert result.status == "rejected" and not started.exists()
+    assert "no eval question is left to compare the two models on" in result.message
+    assert "use force" in result.message and result.model_dir is None
+    assert runs(store)[-1].status == "failed"  # recorded, like the gate's rejections
+    assert (await job.run(RetrainOptions(force=True))).status == "failed" and started.exists()
+    # A question nobody taught is left for the new model's eval split: the run goes on to the gate.
+    started.unlink()
+    base.write_text(json.dumps([{"question": "q?", "answer": "a"}, {"question": "Untaught?", "answer": "c"}]))
+    assert (await job.run(RetrainOptions())).status == "failed" and started.exists()
+
+
 async def test_a_cancel_right_after_start_ends_in_a_cancelled_result(tmp_path, store):
     [first] = fake_models(tmp_path, "A")
     job = RetrainJob(answerer=None, session_factory=store, model_pointer=point_current(first))
