@@ -134,19 +134,21 @@ def run(settings: Settings, *, local: bool = False, bootstrap: bool = False) -> 
 
     try:
         resolve_model_dir(settings.model_dir)
-    except CheckpointError as e:
+    except CheckpointError as e:  # no model: the user's to fix (train one, or --model), as for ask and eval
         if not bootstrap:
-            raise fail(str(e), EXIT_ERROR) from None
+            raise fail(str(e), EXIT_USAGE) from None
         try:
             bootstrap_model(settings)
         except Exception as boot_error:  # training's own errors already say what is wrong
             raise fail(f"could not train the example model: {boot_error}", EXIT_ERROR) from None
     try:
         services = build_services(settings)
-    except (CheckpointError, StoreError) as e:
+    except CheckpointError as e:  # a damaged model folder
+        raise fail(str(e), EXIT_USAGE) from None
+    except StoreError as e:
         raise fail(str(e), EXIT_ERROR) from None
-    except ValueError as e:  # a precision this machine cannot run
-        raise fail(f"cannot load the model: {e}", EXIT_ERROR) from None
+    except ValueError as e:  # a precision this machine cannot run (a setting)
+        raise fail(f"cannot load the model: {e}", EXIT_USAGE) from None
     if discord_mode:
         asyncio.run(_run_discord(settings, services))
         return

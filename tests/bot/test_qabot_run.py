@@ -47,9 +47,12 @@ def test_qabot_run_refuses_an_in_memory_store(cli_env):
     assert "DATABASE_URL (or --db) is an in-memory SQLite database" in result.output
 
 
-def test_qabot_run_without_a_model_prints_the_train_command(cli_env):
-    result = CliRunner().invoke(app, ["run", "--local", "--model", str(cli_env / "nothing")])
-    assert result.exit_code == 1
+@pytest.mark.parametrize("command", [["run", "--local"], ["ask", "What is offside?"], ["chat"], ["eval"]])
+def test_every_command_without_a_model_exits_2_with_the_train_command(cli_env, command):
+    """No model is the user's to fix (train one, or pass --model): the same exit code (EXIT_USAGE) from
+    every command that needs one; `qabot run` gave 1 where `ask` and `eval` gave 2."""
+    result = CliRunner().invoke(app, [*command, "--model", str(cli_env / "nothing")], input="hi\n")
+    assert result.exit_code == 2, result.output
     assert "qabot train --data examples/soccer.json --base scratch" in result.output
 
 
