@@ -198,7 +198,7 @@ def sync(settings: Settings, *, guild_id: int | None, global_: bool) -> None:
     """``qabot sync``: push the slash commands to one guild (instant) or to every guild (up to an hour)."""
     setup_logging(logging.WARNING)
     if settings.token is None:
-        raise fail("DISCORD_TOKEN is not set (see .env.example)", EXIT_ERROR)
+        raise fail("DISCORD_TOKEN is not set (see .env.example)", EXIT_USAGE)  # a setting, as for harvest
     from bot.discord_app.startup import DiscordStartupError, sync_commands
 
     target = None if global_ else (guild_id or settings.dev_guild_id)

@@ -195,4 +195,4 @@ def test_discord_startup_failures_exit_with_a_clear_message(
 
 def test_sync_needs_a_token(cli_env):
     result = CliRunner().invoke(app, ["sync"])
-    assert result.exit_code == 1 and "DISCORD_TOKEN is not set" in result.output
+    assert result.exit_code == 2 and "DISCORD_TOKEN is not set" in result.output  # a setting (harvest: 2)
