@@ -54,6 +54,15 @@ Type a question (when the bot asks "did you mean", type the number of your choic
   /help, /quit"""
 
 
+def pick_problem(number: int, offered: int) -> str | None:
+    """Why ``number`` picks none of the ``offered`` "did you mean" choices, or None when it picks one."""
+    if not offered:
+        return f'nothing to pick: {number} answers no "did you mean" list; type a question'
+    if not 1 <= number <= offered:
+        return f"pick {'1' if offered == 1 else f'1..{offered}'}: the number of a question offered"
+    return None
+
+
 class Terminal:
     """A line-based front end over the shared services."""
 
@@ -128,10 +137,14 @@ class Terminal:
         return True
 
     async def ask(self, line: str) -> None:
-        """A question, or the number of one the last "did you mean" offered (then that one is asked)."""
-        choice = int(line) if line.isdecimal() else 0  # isdigit() is also true of "²", which int() refuses
-        if 1 <= choice <= len(self._offered):
-            line = self._offered[choice - 1]
+        """A question, or the number of one the last "did you mean" offered (then that one is asked). A bare
+        number is never asked as a question: with no choices pending, or out of their range, it says so
+        (and the choices stay pending)."""
+        if line.isdecimal():  # isdigit() is also true of "²", which int() refuses
+            if problem := pick_problem(int(line), len(self._offered)):
+                self.say(f"({problem})")
+                return
+            line = self._offered[int(line) - 1]
             await self.chose(line)
         await self.answer(line)
 

@@ -215,3 +215,38 @@ async def test_a_did_you_mean_choice_by_number_teaches_the_wording(store):
         ("answer", None),
         ("answer", None),
     ]
+
+
+async def test_a_bare_number_with_no_choice_pending_or_out_of_range_is_no_question(store):
+    """A number picks a "did you mean" choice or says why it cannot: never asked (nor logged) as a
+    question ("Did you mean: How is the classic 4-4-2 set up?" for `4`)."""
+    from tests.bot.fakes import FakeGenerator
+    from training.retrieval.zones import ZoneThresholds
+
+    known = [
+        {"question": "How long is a football match?", "answer": "90 minutes."},
+        {"question": "How long is half-time in a football match?", "answer": "15 minutes."},
+    ]
+    generator = FakeGenerator(
+        {p["question"]: p["answer"] for p in known},
+        known=known,
+        zones=ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5),
+    )
+    out = io.StringIO()
+    async with Answerer(generator, batch_wait_ms=0) as answerer:
+        stdin = io.StringIO("4\nhow long\n3\n0\n2\n1\n")
+        await Terminal(answerer=answerer, session_factory=store, retrain_job=None, stdin=stdin, out=out).run()
+    assert out.getvalue().splitlines() == [
+        '(nothing to pick: 4 answers no "did you mean" list; type a question)',
+        "Did you mean: 1) How long is a football match? | 2) How long is half-time in a football match?",
+        "(pick 1..2: the number of a question offered)",
+        "(pick 1..2: the number of a question offered)",
+        "15 minutes.",  # the choices stayed pending
+        '(nothing to pick: 1 answers no "did you mean" list; type a question)',  # an answer offers none
+    ]
+    with store() as session:
+        rows = list(session.scalars(select(Exchange).order_by(Exchange.id)))
+    assert [(r.question, r.zone) for r in rows] == [
+        ("how long", "suggest"),
+        ("How long is half-time in a football match?", "answer"),
+    ]
