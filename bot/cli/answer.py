@@ -173,10 +173,14 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
     import asyncio
 
     from bot.answering.followups import ConversationMemory, read_as
+    from bot.terminal import pick_problem
 
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (arrow-key editing and history for input())
-    typer.echo(f"qabot chat — model {answerer.model_version}. Empty line, /quit or Ctrl-D to quit.")
+    typer.echo(
+        f"qabot chat — model {answerer.model_version}. /help lists what it takes; an empty line, /quit or "
+        "Ctrl-D to quit."
+    )
     conversation = ConversationMemory()  # this chat's previous question, for follow-ups
     offered: tuple[str, ...] = ()
     asked = ""  # the question ``offered`` answered (a choice teaches its wording, for this chat)
@@ -188,11 +192,17 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
             return
         if not line.strip() or _command_name(line) in QUIT:  # /quit ends it, as it ends the terminal bot
             return
+        if _command_name(line) == "help":  # what a chat takes, as the reply
+            typer.echo(CHAT_HELP)
+            continue
         if hint := _command_hint(line):
             typer.echo(hint, err=True)
             continue
-        if line.strip().isdecimal() and 1 <= int(line) <= len(offered):
-            line = offered[int(line) - 1]  # "did you mean": the number of a known question
+        if line.strip().isdecimal():  # "did you mean": the number of a known question, never a question
+            if problem := pick_problem(int(line), len(offered)):
+                typer.echo(problem, err=True)
+                continue
+            line = offered[int(line) - 1]
             if asked:  # a follow-up's choice teaches no wording (``cogs/ask.py``)
                 await answerer.learn_wording(asked, line)
             if asked and local is not None:
@@ -271,6 +281,13 @@ def _asked(line: str) -> str | None:
 
 
 QUIT = ("quit", "exit", "q")  # the terminal bot's names for leaving (``Terminal.handle``)
+CHAT_HELP = """\
+qabot chat answers questions the way the bot would; it keeps no store, so it takes no admin commands.
+  QUESTION          its answer (a follow-up such as "and in 2018?" is read with the question before it)
+  NUMBER            after "did you mean", ask the question with that number
+  /help             this list
+  /quit, an empty line or Ctrl-D   leave (piped: the end of the input)
+The terminal bot's commands (/teach, /retrain, /stats, /review...) work in `qabot run --local`."""
 
 
 def _command_name(line: str) -> str:
@@ -284,6 +301,8 @@ def _command_hint(line: str) -> str | None:
     from bot.terminal import Terminal
 
     name = _command_name(line)
+    if name == "help":
+        return CHAT_HELP
     if name in QUIT:  # piped: the end of input ends a chat
         return f"/{name} is a command of the terminal bot; `qabot chat` ends at the end of its input."
     if not name or not hasattr(Terminal, f"cmd_{name}"):

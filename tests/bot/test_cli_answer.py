@@ -169,3 +169,47 @@ def test_ask_with_a_malformed_database_url_warns_about_the_store(
     assert result.stdout.strip() == "Germany won it."
     assert "DATABASE_URL (or --db) is not a valid database URL" in result.stderr
     assert "hunter2" not in result.output and "model" not in result.stderr
+
+
+def test_interactive_chat_lists_what_it_takes_and_never_asks_a_bare_number(monkeypatch, capsys) -> None:
+    """`/help` in `qabot chat` lists what a chat takes (it was refused as a terminal-bot command); a number
+    with no "did you mean" pending, or out of its range, says so and is not asked as a question."""
+    import asyncio
+    import builtins
+
+    from bot.answering.answerer import Answerer
+    from bot.cli.answer import CHAT_HELP, _interactive
+    from tests.bot.fakes import FakeGenerator
+    from training.retrieval.zones import ZoneThresholds
+
+    known = [
+        {"question": "How long is a football match?", "answer": "90 minutes."},
+        {"question": "How long is half-time in a football match?", "answer": "15 minutes."},
+    ]
+    generator = FakeGenerator(
+        {p["question"]: p["answer"] for p in known},
+        known=known,
+        zones=ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5),
+    )
+    typed = iter(["/help", "4", "how long", "3", "2", "/quit"])
+    monkeypatch.setattr(builtins, "input", lambda prompt="": next(typed))
+
+    async def chat() -> None:
+        async with Answerer(generator, batch_wait_ms=0) as answerer:
+            await _interactive(answerer)
+
+    asyncio.run(chat())
+    out, err = capsys.readouterr()
+    assert CHAT_HELP in out and "/help is a command of the terminal bot" not in out + err
+    assert "/quit" in CHAT_HELP and "qabot run --local" in CHAT_HELP
+    assert 'nothing to pick: 4 answers no "did you mean" list' in err
+    assert "pick 1..2: the number of a question offered" in err
+    replies = [line for line in out.splitlines() if line.startswith("bot> ")]
+    assert len(replies) == 2 and replies[0] == "bot> Did you mean:" and "2. How long is half" in out
+    assert replies[1] == "bot> 15 minutes."
+
+
+def test_piped_chat_help_goes_to_stderr_and_keeps_one_line_per_question() -> None:
+    from bot.cli.answer import CHAT_HELP, _command_hint
+
+    assert _command_hint("/help") == CHAT_HELP and _command_hint("/HELP ") == CHAT_HELP
