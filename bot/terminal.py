@@ -40,7 +40,7 @@ HELP = f"""\
 Type a question (when the bot asks "did you mean", type the number of your choice), or a command:
   /retrain [epochs=N] [from_scratch] [force]   retrain in the background on the store + BASE_DATASETS
   /retrain cancel                              stop a running retrain
-  /export [FORMAT] [PATH]                      {" | ".join(FORMATS)} (default: json)
+  /export [FORMAT] [PATH]                      {" | ".join(FORMATS)} (default: json, to ./qabot-FORMAT.*)
   /teach QUESTION | ANSWER                     answer QUESTION with ANSWER from now on (and retrain on it)
   /synonym WORD = MEANING[, MEANING]           people type WORD for MEANING: search both, from now on
   /synonym WORD =                              take WORD's back (a learned one: switch it off)
@@ -234,10 +234,24 @@ class Terminal:
         self.say(text)
 
     async def cmd_export(self, args: str) -> None:
-        words = shlex.split(args)
+        usage = f"Usage: /export [FORMAT] [PATH], FORMAT one of {', '.join(FORMATS)} (default: json)"
+        try:
+            words = shlex.split(args)
+        except ValueError as e:  # an unclosed quote
+            self.say(f"/export: {e}. {usage}")
+            return
         fmt = words[0] if words else "json"
+        if fmt not in FORMATS or len(words) > 2:  # the admin's typo, not a failure: no traceback
+            problem = f"unknown format {fmt!r}" if fmt not in FORMATS else "too many words"
+            self.say(f"/export: {problem}. {usage}")
+            return
+        # No PATH: qabot-<format><suffix> in the working folder (git-ignored at the repository root).
         target = Path(words[1]) if len(words) > 1 else Path.cwd()
-        path, summary = await admin_actions.export_file(self.session_factory, fmt, target)
+        try:
+            path, summary = await admin_actions.export_file(self.session_factory, fmt, target)
+        except OSError as e:  # a folder that cannot be written: the store is fine, say which path
+            self.say(f"/export: cannot write {e.filename or target}: {e.strerror or e}")
+            return
         self.say(f"Exported {summary.rows} rows ({fmt}) to {path}")
         if warning := summary.kto_warning():
             self.say(f"warning: {warning}")

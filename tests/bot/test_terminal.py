@@ -87,6 +87,39 @@ async def test_terminal_export_shows_the_kto_balance_warning(tmp_path, store, an
     assert lines[at + 2].startswith("Exported 1 rows (json)") and "warning" not in "".join(lines[at + 2 :])
 
 
+async def test_terminal_export_mistakes_are_one_line_not_a_traceback(tmp_path, store, answerer, caplog):
+    script = (
+        f'/export xml\n/export json {tmp_path} extra\n/export json "{tmp_path}\n/export json {tmp_path}\n'
+    )
+    out = io.StringIO()
+    await Terminal(
+        answerer=answerer, session_factory=store, retrain_job=None, stdin=io.StringIO(script), out=out
+    ).run()
+    lines = out.getvalue().splitlines()
+    usage = "Usage: /export [FORMAT] [PATH], FORMAT one of json, jsonl, csv, sft, kto, dpo (default: json)"
+    assert lines[:3] == [
+        f"/export: unknown format 'xml'. {usage}",
+        f"/export: too many words. {usage}",
+        f"/export: No closing quotation. {usage}",
+    ]
+    assert lines[3] == f"Exported 0 rows (json) to {tmp_path / 'qabot-json.json'}"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]  # no "/export failed" traceback
+
+
+def test_the_default_export_names_are_git_ignored():
+    """`/export` with no PATH writes qabot-<format><suffix> in the working folder, the repository root
+    when run from there: every such name is in .gitignore, so an export is never committed by mistake."""
+    from fnmatch import fnmatch
+    from pathlib import Path
+
+    from storage.formats import FORMATS, default_file_name
+
+    lines = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().splitlines()
+    patterns = [line.strip().lstrip("/") for line in lines if line.strip() and not line.startswith("#")]
+    for fmt in FORMATS:
+        assert any(fnmatch(default_file_name(fmt), p) for p in patterns), default_file_name(fmt)
+
+
 @pytest.mark.slow
 async def test_200_concurrent_questions_get_200_answers_and_200_rows(store, tiny_checkpoint):
     generator = Generator.load(tiny_checkpoint, precision="fp32")
