@@ -293,7 +293,10 @@ class Terminal:
         from bot.desk import service
         from bot.desk.report import gaps_text
 
-        days = min(int(args), MAX_GAP_DAYS) if args.isdecimal() and int(args) > 0 else 30
+        if args and not (args.isdecimal() and int(args) > 0):  # "abc", "-5", "0": not a silent 30 days
+            self.say(f"Usage: /gaps [DAYS], DAYS a whole number of days from 1 (default 30), not {args!r}.")
+            return
+        days = min(int(args), MAX_GAP_DAYS) if args else 30
         since = datetime.now(UTC) - timedelta(days=days)
         report = await service.serving_gaps(self.answerer, self.session_factory, since=since)
         self.say(gaps_text(report) + "\nAnswer one with /teach QUESTION | ANSWER.")

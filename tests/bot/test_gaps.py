@@ -198,6 +198,22 @@ async def test_the_terminals_gaps_command_lists_the_gaps(answerer, store):
     assert "/teach QUESTION | ANSWER" in text
 
 
+@pytest.mark.parametrize("days", ["abc", "-5", "0", "7 days"])
+async def test_the_terminals_gaps_with_a_bad_number_of_days_says_how_to_type_it(answerer, store, days):
+    """`/gaps abc` and `/gaps -5` fell back to 30 days without a word: they are a usage line, and no
+    report."""
+    from bot.terminal import Terminal
+
+    out = io.StringIO()
+    terminal = Terminal(
+        answerer=answerer, session_factory=store, retrain_job=None, stdin=io.StringIO(), out=out
+    )
+    await terminal.handle(f"/gaps {days}")
+    assert out.getvalue() == (
+        f"Usage: /gaps [DAYS], DAYS a whole number of days from 1 (default 30), not {days!r}.\n"
+    )
+
+
 def test_a_gap_the_bot_now_answers_is_counted_as_covered_and_left_out(e5):
     from bot.desk.gaps import annotate
     from training.retrieval.index import Match
