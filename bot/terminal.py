@@ -304,6 +304,7 @@ class Terminal:
     async def cmd_review(self, args: str) -> None:
         from bot.desk import review
         from bot.desk.report import review_text
+        from storage import review as review_store
 
         head, _, answer = args.partition("|")
         words = head.split()
@@ -319,6 +320,14 @@ class Terminal:
             self.say("Usage: /review, /review accept ID, /review reject ID, /review edit ID | ANSWER")
             return
         action, item = words
+        try:
+            kind, number = review.parse_item(item)
+        except review.ReviewError as e:
+            self.say(f"{e}.")
+            return
+        if not await async_store.run_in_session(self.session_factory, review_store.exists, kind, number):
+            self.say(f"{item} does not exist: there is no such review item (/review lists what waits).")
+            return
         try:
             decision = await review.decide(
                 self.session_factory, self.answerer, item, action, None, answer=answer.strip() or None

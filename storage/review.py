@@ -26,7 +26,9 @@ from storage.desk import downvoted_answers
 from storage.models import Candidate, Dismissal, Exchange, Feedback, HarvestCursor, utc_now
 from storage.repo import add_correction, discord_id
 
-__all__ = ["KINDS", "accept_phrasing", "cursor", "dismiss", "phrasings", "queue", "set_cursor", "waiting"]
+__all__ = [
+    "KINDS", "accept_phrasing", "cursor", "dismiss", "exists", "phrasings", "queue", "set_cursor", "waiting",
+]  # fmt: skip
 
 KINDS = ("phrasing", "downvote", "candidate")
 
@@ -55,6 +57,14 @@ def phrasings(session: Session, limit: int = 50) -> list[dict[str, Any]]:
         items.values(), key=lambda it: (-askers_per_question[it["question"]], it["question"], -it["askers"])
     )
     return ordered[:limit]
+
+
+def exists(session: Session, kind: str, number: int) -> bool:
+    """Whether review item ``<kind>:<number>`` names a row there is, waiting or decided already: an exchange
+    (a phrasing, a 👎'd answer) or a members' pair (a candidate)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    return session.get(Candidate if kind == "candidate" else Exchange, number) is not None
 
 
 def _dismissed(session: Session, kind: str) -> set[int]:

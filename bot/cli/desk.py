@@ -170,6 +170,7 @@ def review(
         from bot.desk.service import checkpoint_knowledge
 
         action, item = chosen[0]
+        _check_exists(store, item)  # before the checkpoint is read
         knowledge = None
         if item.startswith("phrasing:"):  # the known question's answer comes from the checkpoint
             try:
@@ -194,6 +195,23 @@ def review(
         typer.echo(plain(decision.text.replace("`", ""), 10_000))  # it quotes people's words
     if not decision.done:
         raise typer.Exit(EXIT_ERROR)
+
+
+def _check_exists(store, item: str) -> None:
+    """Exit with ``EXIT_USAGE`` when ``item`` is not a review item's id or names nothing in the store (a
+    typo, not an item "no longer waiting")."""
+    import asyncio
+
+    from bot import async_store
+    from bot.desk.review import ReviewError, parse_item
+    from storage.review import exists
+
+    try:
+        kind, number = parse_item(item)
+    except ReviewError as exc:
+        raise fail(str(exc)) from None
+    if not asyncio.run(async_store.run_in_session(store, exists, kind, number)):
+        raise fail(f"{item} does not exist: there is no such review item (`qabot review` lists what waits)")
 
 
 def harvest(

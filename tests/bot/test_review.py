@@ -234,6 +234,10 @@ async def test_the_terminal_lists_the_queue_and_decides_an_item(answerer, store)
         out.getvalue().splitlines()[-1]
         == "'bogus' is not a review item (like phrasing:12, downvote:7, candidate:3)."
     )
+    await terminal.handle("/review accept phrasing:999")  # never was: not "is no longer waiting"
+    assert out.getvalue().splitlines()[-1] == (
+        "phrasing:999 does not exist: there is no such review item (/review lists what waits)."
+    )
     await terminal.handle("/gaps 999999999999")  # a huge period is capped, not an overflow
     assert "failed" not in out.getvalue().splitlines()[-1]
 
@@ -263,10 +267,13 @@ async def test_the_terminal_counts_every_waiting_item_not_the_first_fifty(answer
         ["--accept", "downvote:PHRASING"],  # an exchange nobody 👎'd: was "Dismissed"
         ["--edit", "downvote:999999", "--answer", "x"],  # was a LookupError traceback
         ["--accept", "candidate:999"],
+        ["--accept", "phrasing:999"],  # was "is no longer waiting", of an id that never was
         ["--accept", "phrasing:DOWNVOTE"],  # an id of the wrong kind
     ],
 )
 def test_qabot_review_of_an_unknown_or_wrong_kind_id_changes_nothing(store, tmp_path, monkeypatch, args):
+    """An id that names nothing is the admin's typo (exit 2, "does not exist"); one that names a row that
+    waits for nothing "is no longer waiting" (exit 1)."""
     from storage.models import Dismissal
 
     monkeypatch.chdir(tmp_path)
@@ -276,8 +283,13 @@ def test_qabot_review_of_an_unknown_or_wrong_kind_id_changes_nothing(store, tmp_
     ]
     url = str(store.kw["bind"].url)
     result = CliRunner().invoke(app, ["review", "--db", url, "--model", str(tmp_path / "none"), *args])
-    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
-    assert "no longer waiting" in result.stdout or "no 👎'd answer" in result.stdout
+    assert isinstance(result.exception, SystemExit), result.output
+    if ":99" in args[1]:
+        assert result.exit_code == 2, result.output
+        assert f"error: {args[1]} does not exist" in result.output and "waiting" not in result.output
+    else:
+        assert result.exit_code == 1, result.output
+        assert "no longer waiting" in result.stdout or "no 👎'd answer" in result.stdout
     with store() as s:
         assert s.scalars(select(Dismissal)).all() == [] and s.scalars(select(Correction)).all() == []
         assert s.scalars(select(TaughtPair)).all() == []
