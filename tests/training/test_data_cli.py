@@ -68,6 +68,21 @@ BAD_INPUTS = {
         '[{"question": "Free?", "answer": "https://discord.gg/x"}]',
         "no records left after cleaning",
     ),
+    # A CSV without its header row, and plain text, said only "empty dataset: no records".
+    "headerless_row.csv": (
+        "What is offside?,Being past the last defender.\n",
+        "no records under the header row (line 1); a CSV needs a header row naming its columns, such as "
+        "question,answer",
+    ),
+    "headerless.csv": (
+        "What is offside?,Being past the last defender.\nWho won in 2014?,Germany.\n",
+        "Its first row is read as the header: a CSV needs a header row naming its columns",
+    ),
+    "notes.txt": ("What is offside? Being past the last defender.\n", "not a supported format: a .txt file"),
+    "qa.txt": (
+        "Q: What is offside?\nA: Being past the last defender.\n",
+        "Supported: JSON (.json), JSON Lines (.jsonl, .ndjson), CSV or TSV with a header row (.csv, .tsv)",
+    ),
 }
 
 

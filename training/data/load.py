@@ -296,7 +296,10 @@ def _read_dataset(
         if shape is None and preference is None:
             preference = _preference_kind(item, forced_shape, question_field, answer_field)
             if preference is None:
-                shape = detect_shape(item, where, forced_shape, question_field, answer_field)
+                try:
+                    shape = detect_shape(item, where, forced_shape, question_field, answer_field)
+                except DatasetError as exc:
+                    raise _csv_error(path, syntax, fmt, exc, item) if syntax == "csv" else exc from None
             loaded.shape = preference or shape.name
         if preference is not None:
             _add_preference_rows(loaded, preference, item, where)
@@ -307,13 +310,49 @@ def _read_dataset(
         if len(loaded.records) == found:
             loaded.unpaired.append(location(record=where.record, line=where.line))
     if shape is None and preference is None:
-        raise DatasetError(path, "empty dataset: no records")
+        empty = DatasetError(path, "empty dataset: no records")
+        raise _csv_error(path, syntax, fmt, empty) if syntax == "csv" else empty
     if not loaded.records and loaded.undesirable:
         problem = f"no desirable pairs: all {len(loaded.undesirable)} kto rows are labelled false"
         raise DatasetError(path, f"empty dataset: {problem}")
     if not loaded.records:
         raise DatasetError(path, f"empty dataset: no question/answer pairs in the {loaded.shape} records")
     return loaded
+
+
+SUPPORTED = (
+    "JSON (.json), JSON Lines (.jsonl, .ndjson), CSV or TSV with a header row (.csv, .tsv), Parquet, Arrow, "
+    "a save_to_disk folder or hf:owner/name (gzip, bz2 and xz compressed too)"
+)
+CSV_HEADER = "a CSV needs a header row naming its columns, such as question,answer, then one row per pair"
+
+
+def _csv_error(
+    path: Path, syntax: str, fmt: str | None, error: DatasetError, first: Any = None
+) -> DatasetError:
+    """``error`` (no records, or a shape not told from the ``first`` row) of a file read as CSV, saying why:
+    a .csv/.tsv file (or ``--format csv``) needs its header row; any other text was read as CSV only because
+    it does not start with ``[`` or ``{``, so it is most likely a format qabot does not read."""
+    suffixes = [s.lower() for s in path.suffixes if s.lower() not in (".gz", ".bz2", ".xz")]
+    suffix = suffixes[-1] if suffixes else ""
+    if fmt == "csv" or _SUFFIXES.get(suffix) == syntax:
+        if error.line is None:  # no row under the header
+            return DatasetError(
+                path, f"empty dataset: no records under the header row (line 1); {CSV_HEADER}"
+            )
+        problem = f"{error.problem}. Its first row is read as the header: {CSV_HEADER}"
+        return DatasetError(path, problem, record=error.record, line=error.line, field=error.field)
+    what = f"a {suffix} file" if suffix else "a file without a suffix"
+    found = (
+        f"its first line, read as the header ({listing(first)}), names no question and answer columns"
+        if isinstance(first, dict)
+        else "it holds no question/answer pairs under a header row"
+    )
+    return DatasetError(
+        path,
+        f"not a supported format: {what} is read as CSV when it does not start with [ or {{, and {found}. "
+        f"Supported: {SUPPORTED}; --format names one",
+    )
 
 
 def _preference_kind(
