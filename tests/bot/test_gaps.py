@@ -283,7 +283,14 @@ def test_a_damaged_checkpoint_is_a_one_line_error_for_gaps_and_review(store, tmp
         (model / "retrieval").mkdir()
         (model / "retrieval" / "records.json").write_text("{", encoding="utf-8")
         (model / "retrieval" / "vectors.npy").write_bytes(b"\x93NUMPY")
-    for args in (["gaps"], ["review", "--accept", "phrasing:1"]):
+    from storage import repo
+
+    with store.begin() as session:  # a phrasing to accept: an id that names nothing is refused first
+        common = {"model_version": "m", "confidence": 0.5, "latency_ms": 1.0, "source": "discord"}
+        chose = repo.log_exchange(session, question="mins?", answer="…", unanswered=False, **common)
+        session.flush()
+        item = f"phrasing:{chose.id}"
+    for args in (["gaps"], ["review", "--accept", item]):
         result = CliRunner().invoke(app, [*args, "--db", url, "--model", str(model)])
         assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
         assert result.stderr.startswith("error: ") and "damaged" in result.stderr
