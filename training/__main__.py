@@ -47,7 +47,7 @@ def _summary(model_dir: Any, metrics: dict[str, Any]) -> str:
     if metrics.get("recall_f1") is not None:
         f1s.append(f"{metrics['recall_f1']:.3f} on trained questions")
     if metrics.get("f1") is not None:
-        f1s.append(f"{metrics['f1']:.3f} on held-out ones by the model alone")
+        f1s.append(f"{metrics['f1']:.3f} on held-out ones by the model alone (retrieval serves those)")
     parts = [f"answer F1 {', '.join(f1s)}"] if f1s else []
     if metrics.get("eval_loss") is not None:
         parts.append(f"eval loss {metrics['eval_loss']:.3f}")
@@ -58,9 +58,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m training") -> int
     """Run training from command-line arguments; returns the process exit code."""
     config = parse_config(argv, prog)
     json_mode = config.progress == "json"
+    # One progress bar: the Trainer's own (tqdm, unaffected), not transformers' "Writing model shards" one
+    # at every checkpoint save.
+    transformers.logging.disable_progress_bar()
     if json_mode:
         transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     redact_logging()
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:

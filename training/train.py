@@ -291,6 +291,8 @@ def _train(config: TrainConfig, emit: Any, out: Path, work: Path) -> Path:
         callbacks.append(JsonProgressCallback(emit) if emit else JsonProgressCallback())
     if watch := ParentWatch.from_env():
         callbacks.append(watch)
+    if getattr(loaded.model, "loss_type", None) is None:  # GPT-2's class name maps to no loss: transformers
+        loaded.model.loss_type = "ForCausalLM"  # warns, then uses this one
     trainer = Trainer(
         model=loaded.model,
         args=args,
