@@ -300,8 +300,11 @@ def _atomic_text(path: Path) -> Iterator[IO[str]]:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and os.fspath(tmp) in (error.filename, error.filename2):
+            # The temporary file is ours, not the user's: say what they asked to write.
+            raise OSError(error.errno, error.strerror, os.fspath(path)) from error
         raise
 
 

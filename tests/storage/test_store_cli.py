@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
@@ -84,6 +86,16 @@ def test_export_with_filters(db_url, tmp_path):
         "Three fouls.",
         "I'm not sure about that yet.",
     ]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc (no file can be made there)")
+def test_export_that_cannot_be_written_names_the_file_asked_for(db_url, tmp_path):
+    factory = open_store(db_url)
+    seed(factory)
+    dispose(factory)
+    result = runner.invoke(app, ["export", "--db", db_url, "-f", "csv", "-o", "/proc/nope.csv"])
+    assert result.exit_code == 1, result.output
+    assert "/proc/nope.csv" in result.output and ".tmp" not in result.output
 
 
 def test_export_from_a_missing_database_fails_without_creating_it(tmp_path):
