@@ -9,10 +9,10 @@
   admin corrected is undesirable, other bot answers take the sign of their net votes (unrated: left out).
 - ``dpo``: the latest correction chosen over the bot's answer, one line per distinct (question, rejected).
 
-"Did you mean" exchanges are left out unless an admin corrected them (an admin's verdict passes the filters).
-An answered follow-up is a row of the known question it matched; any other follow-up is left out
-(``storage.repo.STANDS_FOR``). No user ids are written; mentions, ids in the text, e-mails and phone numbers
-are masked unless ``keep_pii``. Rows stream (``yield_per``) into a temporary file, renamed.
+"Did you mean" exchanges, and by default "not sure" answers, are left out unless an admin corrected them
+(an admin's verdict passes the filters). An answered follow-up is a row of the known question it matched;
+other follow-ups are left out (``storage.repo.STANDS_FOR``). No user ids are written; mentions, ids in the
+text, e-mails and phone numbers are masked unless ``keep_pii``. Streamed, atomic.
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ class ExportFilters:
     until: datetime | None = None  # created before
     min_score: int | None = None  # net votes (up - down) at least this
     only_rated: bool = False  # exchanges with at least one vote
-    exclude_unanswered: bool = False  # drop the bot's "I don't know" answers
+    # Drop the bot's "I don't know" answers (a dataset to train on): False keeps them, to read what was asked.
+    exclude_unanswered: bool = True
     include_corrections: bool = True  # a correction replaces the bot's answer
     include_taught: bool = True  # add /teach and imported pairs
     keep_pii: bool = False  # do not mask mentions, Discord ids, e-mails, phone numbers

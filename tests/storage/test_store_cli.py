@@ -81,6 +81,12 @@ def test_export_with_filters(db_url, tmp_path):
     assert records[2]["answer"] == "Mail [email] or call [phone]."
     result = runner.invoke(app, [*args, "--keep-pii", "--no-corrections", "--since", "2024-03-03"])
     assert result.exit_code == 0, result.output
+    # A dataset for qabot train: the bot's "not sure" is no answer to learn, unless asked for.
+    assert [r["answer"] for r in json.loads(out.read_text())] == ["Ronaldo", "Three fouls."]
+    result = runner.invoke(
+        app, [*args, "--no-exclude-unanswered", "--no-corrections", "--since", "2024-03-03"]
+    )
+    assert result.exit_code == 0, result.output
     assert [r["answer"] for r in json.loads(out.read_text())] == [
         "Ronaldo",
         "Three fouls.",

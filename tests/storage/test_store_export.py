@@ -95,7 +95,7 @@ def test_bare_discord_ids_in_questions_and_answers_are_masked_unless_kept(store,
 
 
 def test_since_and_until_select_a_time_window(seeded, tmp_path):
-    late = _records(seeded, tmp_path, since=T0 + timedelta(days=1))
+    late = _records(seeded, tmp_path, since=T0 + timedelta(days=1), exclude_unanswered=False)
     assert set(late) == {"Who is the best player?", "What is a hat-trick?", "What is VAR?"}
     early = _records(seeded, tmp_path, until=T0 + timedelta(hours=4), include_taught=False)
     assert set(early) == {"What is offside?", "Who won the 2018 World Cup?"}
@@ -122,11 +122,17 @@ def test_only_rated_drops_answers_nobody_voted_on(seeded, tmp_path):
     assert set(got) == {"What is offside?", "Who won the 2018 World Cup?", "Contact for tickets?"}
 
 
-def test_exclude_unanswered_drops_fallback_answers(seeded, tmp_path):
+def test_unanswered_answers_are_left_out_unless_asked_for(seeded, tmp_path):
+    """A training dataset by default: the bot's "not sure" is no answer to learn (``qabot export`` said
+    "ready for qabot train" and wrote it as one)."""
+    for fmt in FORMATS:
+        out = tmp_path / f"out.{fmt}"
+        export_dataset(seeded, fmt, out)
+        assert FALLBACK not in out.read_text(), fmt
     got = _records(seeded, tmp_path, include_taught=False)
-    assert got["What is VAR?"] == FALLBACK
-    got = _records(seeded, tmp_path, exclude_unanswered=True, include_taught=False)
     assert "What is VAR?" not in got and "How long is a match?" not in got
+    got = _records(seeded, tmp_path, exclude_unanswered=False, include_taught=False)
+    assert got["What is VAR?"] == FALLBACK
 
 
 def test_did_you_mean_replies_are_no_answers_to_export_unless_corrected(store, tmp_path):
@@ -142,7 +148,14 @@ def test_did_you_mean_replies_are_no_answers_to_export_unless_corrected(store, t
 
 
 def test_flags_turn_off_corrections_and_taught_pairs(seeded, tmp_path):
-    got = _records(seeded, tmp_path, include_corrections=False, include_taught=False, keep_pii=True)
+    got = _records(
+        seeded,
+        tmp_path,
+        include_corrections=False,
+        include_taught=False,
+        keep_pii=True,
+        exclude_unanswered=False,
+    )
     assert got["Who won the 2018 World Cup?"] == "Brazil"
     assert got["How long is a match?"] == FALLBACK
 
