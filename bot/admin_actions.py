@@ -19,6 +19,7 @@ from typing import Any
 from bot import async_store
 from bot.async_store import SessionFactory
 from storage.formats import ExportSummary, check_format
+from storage.masking import mask_secrets
 from training.data.filters import has_secret
 from training.data.limits import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
 
@@ -98,8 +99,9 @@ def format_metrics(metrics: dict[str, Any]) -> str:
 
 
 def _plain(text: str, limit: int) -> str:
-    """Someone's words on one line, cut to ``limit`` characters (the terminal shows them so)."""
-    text = " ".join(text.split())
+    """Someone's words on one line, secrets masked (``storage.masking.mask_secrets``), cut to ``limit``
+    characters (the terminal shows them so)."""
+    text = " ".join(mask_secrets(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -96,7 +96,8 @@ async def log_exchange(
     words alone are no question to export, correct, teach or show admins. Its words are kept beside it
     (``followup_words``), which marks it: answered, it stands for the known question it matched; it
     teaches no wording. ``followup_words`` given here: ``answer.question`` is a follow-up's reading
-    already (an admin's answer to a logged follow-up)."""
+    already (an admin's answer to a logged follow-up). Secrets in what was typed are masked before it is
+    stored (``storage.repo.log_exchange``)."""
     from bot.answering.followups import read_as
     from storage import repo
 

@@ -11,8 +11,8 @@
 
 "Did you mean" exchanges, and by default "not sure" answers, are left out unless an admin corrected them
 (an admin's verdict passes the filters). An answered follow-up is a row of the known question it matched;
-other follow-ups are left out (``storage.repo.STANDS_FOR``). No user ids are written; mentions, ids in the
-text, e-mails and phone numbers are masked unless ``keep_pii``. Streamed, atomic.
+other follow-ups are left out (``storage.repo.STANDS_FOR``). No user ids are written; secrets are masked,
+and mentions, ids in the text, e-mails and phones unless ``keep_pii``. Streamed, atomic.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ from storage.formats import (
     spreadsheet_cell,
 )
 from storage.importing import import_records
-from storage.masking import mask_pii
+from storage.masking import mask_pii, mask_secrets
 from storage.models import Candidate, Correction, Exchange, Feedback, TaughtPair, UTCDateTime
 from storage.repo import HAS_QUESTION, STANDS_FOR, STANDS_FOR_KEY
 from storage.text import normalize_question
@@ -82,7 +82,7 @@ class ExportFilters:
     exclude_unanswered: bool = True
     include_corrections: bool = True  # a correction replaces the bot's answer
     include_taught: bool = True  # add /teach and imported pairs
-    keep_pii: bool = False  # do not mask mentions, Discord ids, e-mails, phone numbers
+    keep_pii: bool = False  # do not mask mentions, Discord ids, e-mails, phone numbers (secrets always are)
 
 
 def _time_window(column: Any, f: ExportFilters) -> list[ColumnElement[bool]]:
@@ -264,8 +264,8 @@ def _dpo(f: ExportFilters) -> Select[Any]:
 
 
 def _rows(session: Session, fmt: str, f: ExportFilters) -> Iterator[dict[str, Any]]:
-    """The dataset's rows as dicts, masked unless ``keep_pii``."""
-    m: Callable[[str], str] = (lambda s: s) if f.keep_pii else mask_pii
+    """The dataset's rows as dicts, masked (secrets always; personal data unless ``keep_pii``)."""
+    m: Callable[[str], str] = mask_secrets if f.keep_pii else mask_pii
     if fmt == "kto":
         stmt = _kto(f)
     elif fmt == "dpo":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from storage import candidates, repo
 from storage.db import StoreError
 from storage.export import FORMATS, ExportFilters, ExportSummary, export_dataset, import_records, write_export
 from storage.formats import spreadsheet_cell
-from storage.masking import mask_pii
+from storage.masking import mask_pii, mask_secrets
 from storage.models import TaughtPair
 from tests.storage.seed import FALLBACK, T0, log_one, seed
 
@@ -304,6 +305,62 @@ def test_empty_store_exports_valid_empty_files(store, tmp_path):
 )
 def test_mask_pii(text, masked):
     assert mask_pii(text) == masked
+
+
+DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GAbcde.abcdefghijklmnopqrstuvwxyz1234"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"help my bot wont start, token is {DISCORD_TOKEN}",
+        "token=MTIzNDU2Nzg5MDEyMzQ1Njc4OTA.Gh7-xY.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL",  # 38-char HMAC
+        "my pat ghp_abcdefghijklmnopqrstuvwxyz0123456789 leaked",
+        "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+        "key sk-abcdefghijklmnopQRSTUVWX0123456789abcdefghijkl ok",
+        "sk-proj-Ab3dEfGhIjKlMnOpQrStUvWxYz_0123-xyz and sk-ant-api03-Ab3dEfGhIjKlMnOpQrStUvWx-y_z",
+        "AKIAIOSFODNN7EXAMPLE is my aws key",
+        "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+        "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "https://discord.com/api/webhooks/123456789012345678/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01",
+        "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH / AIzaSyA-abcdefghijklmnopqrstuvwxyz01234",
+        "telegram 1234567890:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw7 / npm_abcdefghijklmnopqrstuvwxyz0123456789",
+        "-----BEGIN RSA PRIVATE KEY----- MIIEpAIBAAKCAQEA -----END RSA PRIVATE KEY-----",
+        "glpat-abcdefghij0123456789 rk_live_abcdefghij0123456789",
+    ],
+)
+def test_mask_secrets_masks_every_known_shape(text):
+    masked = mask_secrets(text)
+    assert "[secret]" in masked
+    # Nothing of the secret is left: no run of 12 key characters survives.
+    assert not re.search(r"[A-Za-z0-9_-]{12,}", masked.replace("[secret]", " ")), masked
+    assert mask_pii(text) == masked  # and the exports' masking starts with it
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "who won the world cup in 2014? training.retrieval.embedder",
+        "i use sk-learn-for-beginners-in-2024 every day",  # sk- without a random key's mix
+        "www.example.com/some-long-path/with-words-in-it and task-abcdefghijklmnopqrstuvwxyz",
+        "AKIA is not a key, nor AKIAIOSFODNN7EXAMPLEX (21 characters)",
+    ],
+)
+def test_mask_secrets_leaves_ordinary_text(text):
+    assert mask_secrets(text) == text
+
+
+def test_exports_mask_secrets_even_with_keep_pii(store, tmp_path):
+    """A token a member pasted before the store masked it (an older row) is no training data either."""
+    with store.begin() as s:
+        row = log_one(s, question="why does my bot not start", answer="Reset the token.")
+        row.question = f"why does my bot not start with {DISCORD_TOKEN}"  # as an older store kept it
+        repo.add_correction(s, row.id, "Reset it in the developer portal.", "admin")  # in kto and dpo too
+    for keep_pii in (False, True):
+        for fmt in FORMATS:
+            out = tmp_path / f"out.{fmt}"
+            export_dataset(store, fmt, out, ExportFilters(keep_pii=keep_pii))
+            assert "GAbcde" not in out.read_text() and "[secret]" in out.read_text(), (fmt, keep_pii)
 
 
 def test_import_records_skips_duplicates_and_blanks(store):

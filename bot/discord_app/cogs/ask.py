@@ -39,6 +39,7 @@ from bot.discord_app.escalation import escalate
 from bot.discord_app.permissions import in_community, respond
 from bot.discord_app.replies import SUGGEST_TEXT, Asked, answer_text, question_text, quoted
 from bot.discord_app.views import SuggestionView
+from storage.masking import mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +238,7 @@ class Ask(commands.Cog):
         except AnswererBusy:
             return None, BUSY_TEXT
         except Exception:
-            log.exception("answerer failed on %r", question[:200])
+            log.exception("answerer failed on %r", mask_secrets(question)[:200])  # masked, then cut
             return None, ERROR_TEXT
 
     def _answer_text(self, answer: Any) -> str:
