@@ -9,10 +9,10 @@
   admin corrected is undesirable, other bot answers take the sign of their net votes (unrated: left out).
 - ``dpo``: the latest correction chosen over the bot's answer, one line per distinct (question, rejected).
 
-"Did you mean" exchanges, and by default "not sure" answers, are left out unless an admin corrected them
-(an admin's verdict passes the filters). An answered follow-up is a row of the known question it matched;
-other follow-ups are left out (``storage.repo.STANDS_FOR``). No user ids are written; secrets are masked,
-and mentions, ids in the text, e-mails and phones unless ``keep_pii``. Streamed, atomic.
+"Did you mean", chat and abuse exchanges, and by default "not sure" answers, are left out unless an admin
+corrected them (an admin's verdict passes the filters). An answered follow-up is a row of the known question
+it matched; other follow-ups are left out (``storage.repo.STANDS_FOR``). No user ids are written; secrets are
+masked, and mentions, ids in the text, e-mails and phones unless ``keep_pii``. Streamed, atomic.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from storage.formats import (
 )
 from storage.importing import import_records
 from storage.masking import mask_pii, mask_secrets
-from storage.models import Candidate, Correction, Exchange, Feedback, TaughtPair, UTCDateTime
+from storage.models import NOT_ASKED, Candidate, Correction, Exchange, Feedback, TaughtPair, UTCDateTime
 from storage.repo import HAS_QUESTION, STANDS_FOR, STANDS_FOR_KEY
 from storage.text import normalize_question
 
@@ -126,8 +126,9 @@ def _exchanges(f: ExportFilters) -> Any:
         corrected = false()
     # A follow-up is written as the known question it was answered with, or not at all (``storage.repo``).
     conds = [HAS_QUESTION, *_time_window(Exchange.created_at, f)]
-    # A "did you mean" reply lists known questions: no answer to learn from (unless an admin gave one).
-    conds.append(or_(Exchange.zone.is_(None), Exchange.zone != "suggest", corrected))
+    # A "did you mean" reply lists known questions, and chat or abuse asked nothing: no answer to learn from
+    # (unless an admin gave one).
+    conds.append(or_(Exchange.zone.is_(None), Exchange.zone.not_in(("suggest", *NOT_ASKED)), corrected))
     if f.min_score is not None:
         conds.append(or_(score >= f.min_score, corrected))
     if f.only_rated:

@@ -16,11 +16,20 @@ from sqlalchemy.orm import Session
 
 from storage.changes import note
 from storage.masking import mask_secrets
-from storage.models import MAX_SYNONYM_CHARS, Correction, Exchange, Synonym, TaughtPair, utc_now
+from storage.models import (
+    MAX_SYNONYM_CHARS,
+    NOT_ASKED,
+    Correction,
+    Exchange,
+    Synonym,
+    TaughtPair,
+    utc_now,
+)
 from storage.stats import get_stats
 from storage.text import normalize_question, question_key
 
 __all__ = [
+    "NOT_ASKED",
     "NothingToCorrect",
     "add_correction",
     "add_taught_pair",
@@ -39,8 +48,9 @@ __all__ = [
 ]
 
 SOURCES = ("discord", "terminal")
-# The answer path's decision: answered, "did you mean" suggestions, or the fallback.
-ZONES = ("answer", "suggest", "fallback")
+# The answer path's decision: answered, "did you mean" suggestions, or the fallback; or a message it could
+# not answer that asked nothing to teach (``NOT_ASKED``: chat, abuse), never unanswered.
+ZONES = ("answer", "suggest", "fallback", *NOT_ASKED)
 
 
 def discord_id(value: int | str | None) -> str | None:
@@ -78,11 +88,11 @@ def log_exchange(
     """Add one question and the bot's answer (flushed: the returned row has its id).
 
     ``matched_question``/``match_score``/``zone`` say how the answer was found: the known question that
-    retrieval matched, its score, and the zone (one of ``ZONES``); all optional. ``followup_words``: a
-    follow-up's words as typed, ``question`` being its reading with the question before it; answered
-    (``zone`` "answer" with a ``matched_question``), it stands for that known question (``followup_key``).
-    Secrets in what was typed are masked before it is stored (``storage.masking.mask_secrets``): a pasted
-    token never reaches the database or its backups.
+    retrieval matched, its score, and the zone (one of ``ZONES``; a ``NOT_ASKED`` one is never
+    ``unanswered``); all optional. ``followup_words``: a follow-up's words as typed, ``question`` being its
+    reading with the question before it; answered (``zone`` "answer" with a ``matched_question``), it stands
+    for that known question (``followup_key``). Secrets in what was typed are masked before it is stored
+    (``storage.masking.mask_secrets``): a pasted token never reaches the database or its backups.
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
@@ -98,7 +108,7 @@ def log_exchange(
         answer=answer,
         model_version=model_version,
         confidence=confidence,
-        unanswered=bool(unanswered),
+        unanswered=bool(unanswered) and zone not in NOT_ASKED,
         latency_ms=latency_ms,
         source=source,
         guild_id=discord_id(guild_id),

@@ -363,6 +363,17 @@ def test_exports_mask_secrets_even_with_keep_pii(store, tmp_path):
             assert "GAbcde" not in out.read_text() and "[secret]" in out.read_text(), (fmt, keep_pii)
 
 
+@pytest.mark.parametrize("zone", ["chat", "abuse"])
+def test_chat_and_abuse_are_never_exported(store, tmp_path, zone):
+    with store.begin() as s:
+        log_one(s, question="thanks!", answer="You're welcome! 🙂", unanswered=True, zone=zone)
+        log_one(s, question="What is offside?", answer="Being past the last defender.", zone="answer")
+    for fmt in FORMATS:
+        out = tmp_path / f"out.{fmt}"
+        export_dataset(store, fmt, out, ExportFilters(exclude_unanswered=False))
+        assert "thanks!" not in out.read_text(), fmt
+
+
 def test_import_records_skips_duplicates_and_blanks(store):
     records = [
         {"question": "What is a corner?", "answer": "A restart from the corner arc."},

@@ -174,3 +174,20 @@ def test_a_secret_in_a_question_never_reaches_the_store(store):
         assert row.question_key == question_key(row.question)
         # Forgetting the wording as typed (the answerer learned it so) finds the masked row.
         assert repo.forget_wording(s, asked, "How do I start my bot?") == 1
+
+
+@pytest.mark.parametrize("zone", repo.NOT_ASKED)
+def test_chat_and_abuse_are_logged_but_never_unanswered(store, zone):
+    """ "thanks!" or "fuck off" the bot was not sure about: an exchange, but no question to teach."""
+    with store.begin() as s:
+        ids = [
+            log_one(s, question="fuck off", answer="Not sure.", unanswered=True, zone=zone).id for _ in "123"
+        ]
+        log_one(s, question="What is offside?", unanswered=False, zone="answer")
+    with store.begin() as s:
+        assert s.get(Exchange, ids[0]).unanswered is False
+        assert repo.unanswered_queue(s) == []
+        assert repo.record_choice(s, ids[0], "What is offside?") is False  # nothing to teach it as
+        stats = repo.get_stats(s)
+    assert (stats["total"], stats["unanswered"]) == (4, 0)
+    assert stats["top_questions"] == [("What is offside?", 1)]  # said three times, but asked nothing
