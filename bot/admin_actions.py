@@ -19,6 +19,7 @@ from typing import Any
 from bot import async_store
 from bot.async_store import SessionFactory
 from storage.formats import ExportSummary, check_format
+from storage.masking import mask_secrets
 from training.data.filters import has_secret
 from training.data.limits import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
 
@@ -98,8 +99,9 @@ def format_metrics(metrics: dict[str, Any]) -> str:
 
 
 def _plain(text: str, limit: int) -> str:
-    """Someone's words on one line, cut to ``limit`` characters (the terminal shows them so)."""
-    text = " ".join(text.split())
+    """Someone's words on one line, secrets masked (``storage.masking.mask_secrets``), cut to ``limit``
+    characters (the terminal shows them so)."""
+    text = " ".join(mask_secrets(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -180,9 +182,16 @@ def group_unanswered(rows: list[dict[str, Any]], min_score: float = GROUP_SCORE)
 async def unanswered_groups(
     session_factory: SessionFactory, limit: int = UNANSWERED_SCAN
 ) -> list[UnansweredGroup]:
-    """The oldest ``limit`` unanswered questions, grouped (``group_unanswered``, in a worker thread)."""
-    rows = await async_store.unanswered(session_factory, limit=limit)
-    return await asyncio.to_thread(group_unanswered, rows)
+    """The oldest ``limit`` unanswered questions, grouped (``group_unanswered``, in a worker thread); chat
+    and abuse logged as unanswered before the store could tell them apart are left out
+    (``chatter.not_asked``)."""
+    from bot.answering.chatter import not_asked_many
+
+    def grouped(rows: list[dict[str, Any]]) -> list[UnansweredGroup]:
+        whys = not_asked_many([str(r["question"]) for r in rows])
+        return group_unanswered([r for r, why in zip(rows, whys, strict=True) if why is None])
+
+    return await asyncio.to_thread(grouped, await async_store.unanswered(session_factory, limit=limit))
 
 
 DISCORD_TEACH_HINT = "`/teach question: … answer: …`"

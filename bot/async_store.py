@@ -28,7 +28,8 @@ class AnswerLike(Protocol):
     """The fields of ``bot.answering.answerer.Answer`` that an exchange row needs.
 
     ``zone`` ("answer" | "suggest" | "fallback"), ``matched_question`` and ``match_score`` say how the
-    answer was found; ``log_exchange`` stores None for an answer object that lacks them.
+    answer was found; ``log_exchange`` stores None for an answer object that lacks them. An answer's
+    ``not_asked`` ("chat" or "abuse", optional) is stored as its zone, never as unanswered.
     """
 
     question: str
@@ -96,7 +97,9 @@ async def log_exchange(
     words alone are no question to export, correct, teach or show admins. Its words are kept beside it
     (``followup_words``), which marks it: answered, it stands for the known question it matched; it
     teaches no wording. ``followup_words`` given here: ``answer.question`` is a follow-up's reading
-    already (an admin's answer to a logged follow-up)."""
+    already (an admin's answer to a logged follow-up). A "not sure" that asked nothing to teach
+    (``Answer.not_asked``: chat, abuse) is stored with that zone, not as unanswered; secrets in what was
+    typed are masked before it is stored (``storage.repo.log_exchange``)."""
     from bot.answering.followups import read_as
     from storage import repo
 
@@ -104,6 +107,7 @@ async def log_exchange(
         question, followup_words = read_as(answer), answer.question
     else:
         question = answer.question
+    not_asked = getattr(answer, "not_asked", None)  # getattr: answer objects made before it existed
 
     def write(session: Session) -> int:
         row = repo.log_exchange(
@@ -112,7 +116,7 @@ async def log_exchange(
             answer=answer.text,
             model_version=answer.model_version,
             confidence=answer.confidence,
-            unanswered=answer.unanswered,
+            unanswered=answer.unanswered and not not_asked,
             latency_ms=answer.latency_s * 1000.0,
             source=source,
             guild_id=guild_id,
@@ -123,7 +127,7 @@ async def log_exchange(
             # getattr: answer objects made before these fields existed (tests, old callers) still log.
             matched_question=getattr(answer, "matched_question", None),
             match_score=getattr(answer, "match_score", None),
-            zone=getattr(answer, "zone", None),
+            zone=not_asked or getattr(answer, "zone", None),
             followup_words=followup_words,
         )
         session.flush()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from bot.cli.common import fail
 from bot.settings import Settings
+from storage.masking import mask_secrets
 from training.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -47,14 +48,39 @@ class Services:
     sync: KnowledgeSync  # what the store knows, loaded at start and followed while serving
 
 
+class MaskMembersSecrets(logging.Filter):
+    """Masks the secrets members paste into questions (``storage.masking.mask_secrets``: API keys, JWTs,
+    webhooks…) in a log record that quotes one. ``training.redact``'s filter, installed before it, masks
+    qabot's own (the bot token, settings lines) and formats the record's traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: left for the handler to report, as logging does
+            return True
+        clean = mask_secrets(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_text:
+            record.exc_text = mask_secrets(record.exc_text)
+        return True
+
+
+_MEMBERS_SECRETS = MaskMembersSecrets()
+
+
 def setup_logging(level: int) -> None:
-    """Log to stderr at ``level``, with secrets masked in every record (``training.redact``)."""
+    """Log to stderr at ``level``, with secrets masked in every record (``training.redact``, and the ones
+    members paste into questions: ``MaskMembersSecrets``)."""
     from training.redact import redact_logging
 
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr
     )
     redact_logging()
+    for handler in [*logging.getLogger().handlers, logging.lastResort]:
+        if handler is not None and _MEMBERS_SECRETS not in handler.filters:
+            handler.addFilter(_MEMBERS_SECRETS)
 
 
 def train_example(data: Path, out: Path, synonyms: Path | None = None) -> int:

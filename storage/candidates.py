@@ -5,7 +5,8 @@ question and answer messages, or the same question and answer text while one wai
 ``accept`` (optionally with an admin's edited question or answer) makes a ``TaughtPair`` with source
 "member", which every process serves at once (``storage.changes``: "taught") and the next retrain learns;
 ``reject`` closes it. ``pending`` is the review queue's part, oldest first. Like ``storage.repo``, the
-caller owns the transaction; Discord ids are taken as ``int`` or ``str``.
+caller owns the transaction; Discord ids are taken as ``int`` or ``str``. Members' words are stored with
+their secrets masked (``storage.masking.mask_secrets``), as an exchange's are.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from storage.masking import mask_secrets
 from storage.models import Candidate, Correction, Exchange, TaughtPair, utc_now
 from storage.repo import _text, add_taught_pair, discord_id, record_choice
 from storage.text import question_key
@@ -54,7 +56,8 @@ def propose(
     once, decided by its author (``marked_by`` if none)."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
-    question, answer = _text(question, "question"), _text(answer, "answer")
+    question = mask_secrets(_text(question, "question"))
+    answer = mask_secrets(_text(answer, "answer"))
     key = question_key(question)
     same = None
     if answer_message_id is not None:  # the same messages, whatever became of them

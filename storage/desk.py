@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage.models import Correction, Dismissal, Exchange, Feedback, TaughtPair
+from storage.models import NOT_ASKED, Correction, Dismissal, Exchange, Feedback, TaughtPair
 from storage.repo import discord_id
 
 __all__ = ["downvoted_answers", "gap_questions", "zone_shares"]
@@ -25,6 +25,11 @@ def _period(stmt: Any, since: datetime | None, until: datetime | None) -> Any:
     if until is not None:
         stmt = stmt.where(Exchange.created_at < until)
     return stmt
+
+
+def _answered() -> Any:
+    """An exchange whose reply answered a question: not "did you mean", chat or abuse (``NOT_ASKED``)."""
+    return or_(Exchange.zone.is_(None), Exchange.zone.not_in(("suggest", *NOT_ASKED)))
 
 
 def _net_votes() -> Any:
@@ -46,14 +51,14 @@ def gap_questions(
     """The questions of a period nobody has answered yet, oldest first: those the bot was not sure about
     (``why`` "unanswered": no correction, no taught pair of that wording, no wording chosen for it since)
     and the answers people 👎'd more than 👍'd that no admin corrected or judged right (``why``
-    "downvoted"; ``storage.review.dismiss``). Dicts of
+    "downvoted"; ``storage.review.dismiss``); chat and abuse (``NOT_ASKED``) are neither. Dicts of
     ``id``, ``question``, ``user_id``, ``created_at``, ``why``, ``message_id``, ``channel_id``. ``guilds``:
     only those asked there or outside any guild (the home community's: ``HOME_GUILD_IDS``)."""
     corrected = exists().where(Correction.exchange_id == Exchange.id)
     taught = exists().where(TaughtPair.question_key == Exchange.question_key, TaughtPair.active.is_(True))
     net = _net_votes()
     unanswered = (Exchange.unanswered.is_(True)) & ~taught & Exchange.chosen_question.is_(None)
-    downvoted = (Exchange.unanswered.is_(False)) & or_(Exchange.zone.is_(None), Exchange.zone != "suggest")
+    downvoted = (Exchange.unanswered.is_(False)) & _answered()
     dismissed = exists().where(Dismissal.exchange_id == Exchange.id, Dismissal.kind == "downvote")
     downvoted = downvoted & (net < 0) & ~dismissed
     stmt = select(
@@ -92,14 +97,15 @@ def zone_shares(
     session: Session, *, since: datetime | None = None, until: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Per UTC day of the period with questions, oldest first: ``day`` (a date) and how many were
-    ``answered``, ``suggested`` ("did you mean") and ``not_sure``."""
+    ``answered``, ``suggested`` ("did you mean") and ``not_sure`` (chat and abuse are no questions)."""
     day = func.date(Exchange.created_at)
     zone = case(
         (Exchange.unanswered.is_(True), "not_sure"),
         (Exchange.zone == "suggest", "suggested"),
         else_="answered",
     )
-    stmt = _period(select(day, zone, func.count()), since, until).group_by(day, zone)
+    asked = or_(Exchange.zone.is_(None), Exchange.zone.not_in(NOT_ASKED))
+    stmt = _period(select(day, zone, func.count()).where(asked), since, until).group_by(day, zone)
     days: dict[date, dict[str, Any]] = {}
     for d, z, n in session.execute(stmt):
         row = days.setdefault(_as_date(d), {"answered": 0, "suggested": 0, "not_sure": 0})
@@ -130,8 +136,7 @@ def downvoted_answers(
             net,
         )
         .join(Feedback, Feedback.exchange_id == Exchange.id)
-        .where(~corrected, Exchange.unanswered.is_(False))
-        .where(or_(Exchange.zone.is_(None), Exchange.zone != "suggest"))
+        .where(~corrected, Exchange.unanswered.is_(False), _answered())
         .group_by(Exchange.id)
         .having(func.sum(Feedback.vote) < 0)
         .order_by(down.desc(), Exchange.created_at.desc(), Exchange.id.desc())

@@ -9,10 +9,10 @@
   admin corrected is undesirable, other bot answers take the sign of their net votes (unrated: left out).
 - ``dpo``: the latest correction chosen over the bot's answer, one line per distinct (question, rejected).
 
-"Did you mean" exchanges are left out unless an admin corrected them (an admin's verdict passes the filters).
-An answered follow-up is a row of the known question it matched; any other follow-up is left out
-(``storage.repo.STANDS_FOR``). No user ids are written; mentions, ids in the text, e-mails and phone numbers
-are masked unless ``keep_pii``. Rows stream (``yield_per``) into a temporary file, renamed.
+"Did you mean", chat and abuse exchanges, and by default "not sure" answers, are left out unless an admin
+corrected them (an admin's verdict passes the filters). An answered follow-up is a row of the known question
+it matched; other follow-ups are left out (``storage.repo.STANDS_FOR``). No user ids are written; secrets are
+masked, and mentions, ids in the text, e-mails and phones unless ``keep_pii``. Streamed, atomic.
 """
 
 from __future__ import annotations
@@ -58,8 +58,8 @@ from storage.formats import (
     spreadsheet_cell,
 )
 from storage.importing import import_records
-from storage.masking import mask_pii
-from storage.models import Candidate, Correction, Exchange, Feedback, TaughtPair, UTCDateTime
+from storage.masking import mask_pii, mask_secrets
+from storage.models import NOT_ASKED, Candidate, Correction, Exchange, Feedback, TaughtPair, UTCDateTime
 from storage.repo import HAS_QUESTION, STANDS_FOR, STANDS_FOR_KEY
 from storage.text import normalize_question
 
@@ -78,10 +78,11 @@ class ExportFilters:
     until: datetime | None = None  # created before
     min_score: int | None = None  # net votes (up - down) at least this
     only_rated: bool = False  # exchanges with at least one vote
-    exclude_unanswered: bool = False  # drop the bot's "I don't know" answers
+    # Drop the bot's "I don't know" answers (a dataset to train on): False keeps them, to read what was asked.
+    exclude_unanswered: bool = True
     include_corrections: bool = True  # a correction replaces the bot's answer
     include_taught: bool = True  # add /teach and imported pairs
-    keep_pii: bool = False  # do not mask mentions, Discord ids, e-mails, phone numbers
+    keep_pii: bool = False  # do not mask mentions, Discord ids, e-mails, phone numbers (secrets always are)
 
 
 def _time_window(column: Any, f: ExportFilters) -> list[ColumnElement[bool]]:
@@ -125,8 +126,9 @@ def _exchanges(f: ExportFilters) -> Any:
         corrected = false()
     # A follow-up is written as the known question it was answered with, or not at all (``storage.repo``).
     conds = [HAS_QUESTION, *_time_window(Exchange.created_at, f)]
-    # A "did you mean" reply lists known questions: no answer to learn from (unless an admin gave one).
-    conds.append(or_(Exchange.zone.is_(None), Exchange.zone != "suggest", corrected))
+    # A "did you mean" reply lists known questions, and chat or abuse asked nothing: no answer to learn from
+    # (unless an admin gave one).
+    conds.append(or_(Exchange.zone.is_(None), Exchange.zone.not_in(("suggest", *NOT_ASKED)), corrected))
     if f.min_score is not None:
         conds.append(or_(score >= f.min_score, corrected))
     if f.only_rated:
@@ -263,8 +265,8 @@ def _dpo(f: ExportFilters) -> Select[Any]:
 
 
 def _rows(session: Session, fmt: str, f: ExportFilters) -> Iterator[dict[str, Any]]:
-    """The dataset's rows as dicts, masked unless ``keep_pii``."""
-    m: Callable[[str], str] = (lambda s: s) if f.keep_pii else mask_pii
+    """The dataset's rows as dicts, masked (secrets always; personal data unless ``keep_pii``)."""
+    m: Callable[[str], str] = mask_secrets if f.keep_pii else mask_pii
     if fmt == "kto":
         stmt = _kto(f)
     elif fmt == "dpo":
@@ -300,8 +302,11 @@ def _atomic_text(path: Path) -> Iterator[IO[str]]:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and os.fspath(tmp) in (error.filename, error.filename2):
+            # The temporary file is ours, not the user's: say what they asked to write.
+            raise OSError(error.errno, error.strerror, os.fspath(path)) from error
         raise
 
 

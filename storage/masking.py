@@ -1,5 +1,6 @@
-"""Privacy masking for exported datasets: Discord mentions and bare Discord ids, e-mail addresses and
-phone numbers.
+"""Privacy masking: secrets people paste by mistake (``mask_secrets``: a Discord token, an API key; masked
+wherever the store keeps or shows someone's words), and for exported datasets also Discord mentions and
+bare Discord ids, e-mail addresses and phone numbers (``mask_pii``).
 
 Placeholders keep the sentence readable for training ("ask @user or write to [email]").
 """
@@ -14,6 +15,31 @@ CHANNEL = "#channel"
 EMAIL = "[email]"
 PHONE = "[phone]"
 SNOWFLAKE = "[id]"
+SECRET = "[secret]"
+
+# Secrets with a shape of their own, so that no ordinary word or number has it: what a member pastes with
+# "my bot won't start, token is …". Each stands alone (no base64url character right before it).
+_SECRET_SHAPES = (
+    # A Discord bot token: the bot's id in base64 (23+ characters), a timestamp (6), an HMAC (27 or 38);
+    # training.redact.TOKEN's shape (a JWT whose header is as long matches too). Old user tokens with 2FA.
+    r"[A-Za-z0-9_-]{23,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{27,}",
+    r"mfa\.[A-Za-z0-9_-]{80,}",
+    # A Discord webhook: whoever has the URL posts as it.
+    r"https?://(?:[a-z]+\.)?discord(?:app)?\.com/api/(?:v\d+/)?webhooks/\d+/[A-Za-z0-9_-]{30,}",
+    r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",  # a JWT: {"… header and payload, signature
+    r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}",  # GitHub tokens
+    r"glpat-[A-Za-z0-9_-]{20,}",  # GitLab
+    r"[sr]k_(?:live|test)_[A-Za-z0-9]{16,}",  # Stripe
+    r"(?P<sk>sk-[A-Za-z0-9_-]{20,})",  # OpenAI (sk-…, sk-proj-…), Anthropic (sk-ant-…): see _random
+    r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])",  # an AWS access key id
+    r"AIza[A-Za-z0-9_-]{35}",  # Google API key
+    r"xox[abposr]-[A-Za-z0-9-]{10,}",  # Slack
+    r"hf_[A-Za-z0-9]{30,}",  # Hugging Face
+    r"npm_[A-Za-z0-9]{36}",
+    r"\d{8,10}:AA[A-Za-z0-9_-]{33}",  # a Telegram bot token
+    r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----(?:.*?-----END (?:[A-Z]+ )*PRIVATE KEY-----|.*)",
+)
+_SECRETS = re.compile(r"(?<![A-Za-z0-9_-])(?:" + "|".join(_SECRET_SHAPES) + ")", re.DOTALL)
 
 # Discord's wire syntax for mentions: <@123>, <@!123> (nickname), <@&123> (role), <#123> (channel).
 _MENTION = re.compile(r"<(@!?|@&|#)\d{5,25}>")
@@ -48,9 +74,29 @@ def _phone(match: re.Match[str]) -> str:
     return PHONE + trailing
 
 
+def _random(key: str) -> bool:
+    """Whether ``key`` mixes digits, capitals and small letters, as a random key does (48 random characters
+    lack one of them once in thousands); "sk-learn-for-beginners-2024" does not."""
+    return any(c.isdigit() for c in key) and any(c.isupper() for c in key) and any(c.islower() for c in key)
+
+
+def _secret(match: re.Match[str]) -> str:
+    if match.lastgroup == "sk" and not _random(match[0]):
+        return match[0]
+    return SECRET
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with secret-shaped strings (a Discord token or webhook, a JWT, GitHub, GitLab, OpenAI,
+    Anthropic, Stripe, AWS, Google, Slack, Hugging Face, npm and Telegram keys, a private key) replaced by
+    ``[secret]``."""
+    return _SECRETS.sub(_secret, text) if text else text
+
+
 def mask_pii(text: str) -> str:
-    """``text`` with mentions, bare Discord ids, e-mail addresses and phone numbers replaced by
-    placeholders."""
+    """``text`` with secrets (``mask_secrets``), mentions, bare Discord ids, e-mail addresses and phone
+    numbers replaced by placeholders."""
+    text = mask_secrets(text)
     # The cheap `in` tests skip most regex passes: exports mask every text of every row.
     if "<" in text:
         text = _MENTION.sub(lambda m: _MENTION_PLACEHOLDER[m.group(1)], text)

@@ -71,6 +71,12 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime()}
 
 
+# Zones of a message the bot could not answer that asked nothing to teach: chat ("thanks!", "lol", "?") and
+# abuse (an insult, an order to drop its instructions). Never unanswered: no queue, gap, escalation or
+# export holds them (``storage.repo.ZONES``).
+NOT_ASKED = ("chat", "abuse")
+
+
 class Exchange(Base):
     """One question the bot received and the answer it gave."""
 
@@ -93,7 +99,8 @@ class Exchange(Base):
     # The bot's own reply message: reactions arrive with this id and map back to the exchange.
     reply_message_id: Mapped[str | None] = mapped_column(SNOWFLAKE, index=True)
     # How the answer was found (revision 0002; NULL on older rows): the known question retrieval matched,
-    # its normalised score, and the decision zone, "answer" | "suggest" | "fallback" (storage.repo.ZONES).
+    # its normalised score, and the decision zone, "answer" | "suggest" | "fallback" (storage.repo.ZONES),
+    # or one of NOT_ASKED (a value, not a schema change: no migration).
     matched_question: Mapped[str | None] = mapped_column(Text)
     match_score: Mapped[float | None] = mapped_column(Float)
     zone: Mapped[str | None] = mapped_column(String(16))

@@ -15,11 +15,21 @@ from sqlalchemy import case, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from storage.changes import note
-from storage.models import MAX_SYNONYM_CHARS, Correction, Exchange, Synonym, TaughtPair, utc_now
+from storage.masking import mask_secrets
+from storage.models import (
+    MAX_SYNONYM_CHARS,
+    NOT_ASKED,
+    Correction,
+    Exchange,
+    Synonym,
+    TaughtPair,
+    utc_now,
+)
 from storage.stats import get_stats
 from storage.text import normalize_question, question_key
 
 __all__ = [
+    "NOT_ASKED",
     "NothingToCorrect",
     "add_correction",
     "add_taught_pair",
@@ -38,8 +48,9 @@ __all__ = [
 ]
 
 SOURCES = ("discord", "terminal")
-# The answer path's decision: answered, "did you mean" suggestions, or the fallback.
-ZONES = ("answer", "suggest", "fallback")
+# The answer path's decision: answered, "did you mean" suggestions, or the fallback; or a message it could
+# not answer that asked nothing to teach (``NOT_ASKED``: chat, abuse), never unanswered.
+ZONES = ("answer", "suggest", "fallback", *NOT_ASKED)
 
 
 def discord_id(value: int | str | None) -> str | None:
@@ -77,16 +88,18 @@ def log_exchange(
     """Add one question and the bot's answer (flushed: the returned row has its id).
 
     ``matched_question``/``match_score``/``zone`` say how the answer was found: the known question that
-    retrieval matched, its score, and the zone (one of ``ZONES``); all optional. ``followup_words``: a
-    follow-up's words as typed, ``question`` being its reading with the question before it; answered
-    (``zone`` "answer" with a ``matched_question``), it stands for that known question (``followup_key``).
+    retrieval matched, its score, and the zone (one of ``ZONES``; a ``NOT_ASKED`` one is never
+    ``unanswered``); all optional. ``followup_words``: a follow-up's words as typed, ``question`` being its
+    reading with the question before it; answered (``zone`` "answer" with a ``matched_question``), it stands
+    for that known question (``followup_key``). Secrets in what was typed are masked before it is stored
+    (``storage.masking.mask_secrets``): a pasted token never reaches the database or its backups.
     """
     if source not in SOURCES:
         raise ValueError(f"source must be one of {SOURCES}, got {source!r}")
     if zone is not None and zone not in ZONES:
         raise ValueError(f"zone must be one of {ZONES} or None, got {zone!r}")
-    question = _text(question, "question")
-    followup_words = (followup_words or "").strip() or None
+    question = mask_secrets(_text(question, "question"))
+    followup_words = mask_secrets((followup_words or "").strip()) or None
     # An answered follow-up is its known question's row (exports, corrections); "did you mean" has none.
     known = matched_question if followup_words and zone == "answer" else None
     row = Exchange(
@@ -95,7 +108,7 @@ def log_exchange(
         answer=answer,
         model_version=model_version,
         confidence=confidence,
-        unanswered=bool(unanswered),
+        unanswered=bool(unanswered) and zone not in NOT_ASKED,
         latency_ms=latency_ms,
         source=source,
         guild_id=discord_id(guild_id),
@@ -191,11 +204,12 @@ def learned_wordings(session: Session) -> list[dict[str, Any]]:
 
 def forget_wording(session: Session, wording: str, question: str) -> int:
     """Unlearn ``wording`` as a way to ask known ``question``: clear it from every exchange where a member's
-    choice recorded it (``record_choice``); how many did. An admin's teaching stays."""
+    choice recorded it (``record_choice``); how many did. An admin's teaching stays. ``wording`` as typed:
+    its secrets are masked as they were when it was stored."""
     stmt = (
         update(Exchange)
         .where(
-            Exchange.question_key == question_key(wording),
+            Exchange.question_key == question_key(mask_secrets(wording)),
             Exchange.chosen_question == question,
             Exchange.chosen_by_admin.is_(False),
         )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage.models import Correction, Exchange, Feedback
+from storage.models import NOT_ASKED, Correction, Exchange, Feedback
 
 DEFAULT_DAYS = 14
 DEFAULT_TOP = 5
@@ -26,9 +26,9 @@ def get_stats(
 
     Keys: ``total`` (exchanges ever), ``per_day`` (``[(iso date, n)]`` for the last ``days`` UTC days,
     zeros included, oldest first), ``top_questions`` (``[(question, n)]`` over those days, grouped by
-    normalized question), ``unanswered`` (exchanges the bot could not answer), ``unanswered_pending``
-    (those of them not corrected yet), ``upvotes``, ``downvotes``, ``vote_ratio`` (up / all votes, or
-    None without votes).
+    normalized question; chat and abuse are no questions), ``unanswered`` (exchanges the bot could not
+    answer), ``unanswered_pending`` (those of them not corrected yet), ``upvotes``, ``downvotes``,
+    ``vote_ratio`` (up / all votes, or None without votes).
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     first_day = now.date() - timedelta(days=max(days, 1) - 1)
@@ -51,7 +51,7 @@ def get_stats(
     n = func.count().label("n")
     top_rows = session.execute(
         select(func.min(Exchange.question), n)
-        .where(Exchange.created_at >= since)
+        .where(Exchange.created_at >= since, or_(Exchange.zone.is_(None), Exchange.zone.not_in(NOT_ASKED)))
         .group_by(Exchange.question_key)
         .order_by(n.desc(), func.min(Exchange.question))
         .limit(top)

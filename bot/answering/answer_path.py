@@ -23,7 +23,7 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
-from bot.answering.chatter import chat_reply
+from bot.answering.chatter import chat_reply, not_asked
 from bot.answering.followups import read_with_context
 from bot.answering.knowledge import LIVE_ORIGINS
 from training.retrieval.zones import MAX_SUGGESTIONS, Decision, ZoneThresholds, decide
@@ -61,6 +61,9 @@ class Answer:
     suggestions: tuple[str, ...] = field(default_factory=tuple)  # "suggest": the known questions offered
     answered_by: str = "model"  # "model" | "index" (the pair's stored answer) | "taught" | "correction" | ""
     followup_of: str | None = None  # the previous question it was read with (``bot.answering.followups``)
+    # Unanswered, and no question to teach: "chat" ("thanks!", "?") or "abuse" ("fuck off"); never
+    # escalated, and logged with that zone, not as unanswered (``chatter.not_asked``).
+    not_asked: str | None = None
 
 
 # Characters that show as nothing but are not whitespace: with format characters (zero-width space and
@@ -182,8 +185,11 @@ def finish(routed: Routed, gen: Generation | None, version: str, settings: Batch
     """The ``Answer`` for a routed question, given the model's generation when it had to answer."""
     if routed.decision is None:
         assert gen is not None
-        return _closed_book(routed.question, gen, version, settings)
-    answer = _answer(routed.question, routed.decision, gen, version, settings)
+        answer = _closed_book(routed.question, gen, version, settings)
+    else:
+        answer = _answer(routed.question, routed.decision, gen, version, settings)
+    if answer.unanswered:  # the offensive classifier runs on a few of these only (``chatter.asks``)
+        answer = replace(answer, not_asked=not_asked(routed.question))
     return replace(answer, followup_of=routed.followup_of) if routed.followup_of else answer
 
 

@@ -7,12 +7,15 @@ laughter, emoji, "+1"); ``looks_like_question`` one with a "?", a clause opening
 do…", "anyone know…", a short "and in 2018"), an interrogative later on ("wc 2002 who won", also pt/es/fr)
 or a topic asked for ("offside rule"), that asks about something (not "really?", "ok but why", nor an
 invitation: "anyone watching the game tonight?", ``is_invitation``). Chat and other statements are never
-escalated; in a thread they get no answer at all (``cogs/ask.py``). Pure functions over text.
+escalated; in a thread they get no answer at all (``cogs/ask.py``). ``not_asked``: why a message the bot
+could not answer is no question for its admins, "chat" (``asks_nothing``) or "abuse" (an insult that asks
+nothing, by training's offensive classifier, or an order to drop the bot's instructions). Functions of text.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 
 def _word_set(words: str) -> frozenset[str]:
@@ -211,3 +214,67 @@ def is_follow_up(text: str) -> bool:
         return False
     rest = words[2:] if " ".join(words[:2]) in FOLLOW_UP_STARTS else words[1:]
     return not (len(rest) >= 3 and rest[0] in QUESTION_STARTS)
+
+
+# "ignore your instructions and …", "please disregard all previous rules": an order to the bot about its own
+# instructions (the canonical prompt injection, Perez & Ribeiro 2022), at the start of a sentence. It asks
+# nothing a member could teach; "ignore the offside rules, who won?" names no instructions of the bot's.
+_ORDER = re.compile(
+    r"(?:^|[.!?;]\s)\W*(?:(?:hey|hi|ok|okay|now|so|please|pls|bot)\W+)*"
+    r"(?:ignore|disregard|forget|override|bypass)\W+(?P<which>(?:[\w']+\W+){1,4}?)"
+    r"(?:instructions?|rules|prompts?|guidelines|directives?|programming|guardrails|restrictions)\b",
+    re.IGNORECASE,
+)
+_THE_BOTS = _word_set("your all any previous prior above earlier preceding system initial original")
+
+
+def orders_the_bot(text: str) -> bool:
+    """An order to ignore the bot's instructions ("ignore all previous instructions and …")."""
+    return any(set(_words(m["which"])) & _THE_BOTS for m in _ORDER.finditer(text))
+
+
+# A clause opening with one of these (after a greeting) asks yes or no: "can the pk taker fake it".
+YES_NO_STARTS = _word_set(
+    """is isn't isnt are aren't arent am was were do does did don't dont doesn't doesnt didn't can can't cant
+    could couldn't should shall will would wont won't may might must has have had explain define eli5"""
+)
+_OPENERS = GREETINGS | _word_set("ok okay so guys all everyone pls plz please quick question")
+
+
+def asks(text: str) -> bool:
+    """A "?", an interrogative anywhere ("how the hell do I…", "what is a bastard file"), or a clause
+    opening a yes/no question ("can the pk taker…"; not "you are…"): whatever its words, it asks."""
+    if "?" in text or any(w in ASKS_ANYWHERE for w in _words(text)):
+        return True
+    for clause in re.split(r"[,;:.!\n]", text):
+        words = _words(clause)
+        while words and words[0] in _OPENERS:
+            words = words[1:]
+        if words and words[0] in YES_NO_STARTS:
+            return True
+    return False
+
+
+def not_asked(text: str) -> str | None:
+    """Why ``text``, which the bot could not answer, is no question for its admins to teach: "chat"
+    (``asks_nothing``: "thanks!", "lol", "?", "😂😂😂"), "abuse" (an insult that does not ask: "fuck off",
+    "you are a stupid bot"; or ``orders_the_bot``), or None (a question)."""
+    return not_asked_many([text])[0]
+
+
+def not_asked_many(texts: Sequence[str]) -> list[str | None]:
+    """``not_asked`` of each text, the offensive classifier run once over those that do not ``asks``."""
+    out: list[str | None] = [
+        "chat" if asks_nothing(t) else "abuse" if orders_the_bot(t) else None for t in texts
+    ]
+    todo = [i for i, (t, why) in enumerate(zip(texts, out, strict=True)) if why is None and not asks(t)]
+    if todo:
+        # Training's dataset filter, classifier only (~3 ms a message; loads in ~1.6 s once): its sentence
+        # encoder tells "the cock pheasant" from an insult, which a message that asks nothing seldom needs.
+        from training.data.offensive import offensive_scores
+
+        scores = offensive_scores([texts[i] for i in todo], context=False)
+        for i, score in zip(todo, scores, strict=True):
+            if score is not None:
+                out[i] = "abuse"
+    return out

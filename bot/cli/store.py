@@ -75,7 +75,7 @@ def export(
     ] = None,
     min_score: Annotated[int | None, typer.Option(help="Only answers with at least this net vote.")] = None,
     only_rated: Annotated[bool, typer.Option(help="Only answers someone voted on.")] = False,
-    exclude_unanswered: Annotated[bool, typer.Option(help="Leave out 'I don't know' answers.")] = False,
+    exclude_unanswered: Annotated[bool, typer.Option(help="Leave out 'I don't know' answers.")] = True,
     corrections: Annotated[
         bool, typer.Option("--corrections/--no-corrections", help="Replace answers by admins' corrections.")
     ] = True,

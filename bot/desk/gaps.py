@@ -66,13 +66,17 @@ class Gap:
         return self.questions[-1]
 
     def to_json(self) -> dict[str, Any]:
+        """The gap for scripts (``qabot gaps --json``), people's words with their secrets masked (the store
+        masks them as it logs; a row logged before it did may hold one)."""
+        from storage.masking import mask_secrets
+
         whys = [q["why"] for q in self.questions]
         return {
             "askers": self.askers,
             "count": self.count,
             "unanswered": whys.count("unanswered"),
             "downvoted": whys.count("downvoted"),
-            "examples": self.examples,
+            "examples": [mask_secrets(e) for e in self.examples],
             "nearest_question": self.nearest,
             "nearest_score": None if self.nearest_score is None else round(self.nearest_score, 4),
             "teach_exchange_id": self.latest["id"],
@@ -81,7 +85,7 @@ class Gap:
             "questions": [
                 {
                     "id": q["id"],
-                    "question": q["question"],
+                    "question": mask_secrets(q["question"]),
                     "user_id": q["user_id"],
                     "why": q["why"],
                     "created_at": _iso(q["created_at"]),

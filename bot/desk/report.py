@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.desk.gaps import Gap, GapReport
+from storage.masking import mask_secrets
 
 ShowText = Callable[[str, int], str]
 PLOTTED_GAPS = 10
@@ -20,9 +21,9 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def plain(text: str, limit: int) -> str:
-    """Someone's words on one line, without control characters, cut to ``limit`` characters (the terminal
-    shows them so)."""
-    text = _CONTROL.sub("", " ".join(text.split()))
+    """Someone's words on one line, secrets masked (``storage.masking.mask_secrets``), without control
+    characters, cut to ``limit`` characters (the terminal shows them so)."""
+    text = _CONTROL.sub("", " ".join(mask_secrets(text).split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -53,14 +53,16 @@ def read_gap_rows(
     guilds: Collection[int] | None = None,
 ) -> list[dict[str, Any]]:
     """``storage.desk.gap_questions``; ``guilds``: the home community's (another guild's are left out).
-    Chat and reactions ("thanks!", "gm everyone", "wait what?": ``chatter.asks_nothing``) are no gap."""
-    from bot.answering.chatter import asks_nothing
+    Chat, reactions and abuse ("thanks!", "wait what?", "fuck off": ``chatter.not_asked``) are no gap: the
+    bot logs them as such (never unanswered), and rows an older bot logged unanswered are told apart here."""
+    from bot.answering.chatter import not_asked_many
     from storage.changes import read_session
     from storage.desk import gap_questions
 
     with read_session(session_factory) as session:
         rows = gap_questions(session, since=since, until=until, guilds=guilds)
-    return [row for row in rows if not asks_nothing(row["question"])]
+    whys = not_asked_many([row["question"] for row in rows])
+    return [row for row, why in zip(rows, whys, strict=True) if why is None]
 
 
 async def serving_gaps(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from discord.utils import escape_markdown
 
 from bot.answering.answer_path import suggestion_text
+from storage.masking import mask_secrets
 from training.data import comparison_key
 from training.data.limits import MAX_ANSWER_CHARS
 
@@ -71,9 +72,10 @@ def answer_text(text: str, *, asked: str, matched_question: str | None, show_sou
 
 
 def user_text(text: str, limit: int) -> str:
-    """Someone's words shown to admins: one line, Markdown escaped (no masked links, no broken code
-    fences), at most ``limit`` characters."""
-    escaped = escape_markdown(" ".join(text.split()))
+    """Someone's words shown to admins: one line, secrets masked (``storage.masking.mask_secrets``: a
+    pasted token is never re-posted), Markdown escaped (no masked links, no broken code fences), at most
+    ``limit`` characters."""
+    escaped = escape_markdown(" ".join(mask_secrets(text).split()))
     if len(escaped) > limit:  # no lone backslash left to escape the ellipsis
         escaped = escaped[: limit - 1].rstrip().rstrip("\\") + "…"
     return escaped

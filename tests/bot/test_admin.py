@@ -235,6 +235,20 @@ async def test_unanswered_groups_similar_questions_most_asked_first(dpy, store):
     assert interaction.followup.send.await_args.kwargs["ephemeral"] is True
 
 
+async def test_unanswered_leaves_out_chat_and_abuse_logged_before_the_store_told_them_apart(dpy, store):
+    """Rows an older bot logged as unanswered ("2× hi", "thanks!", "fuck off", "😂😂😂") are no questions
+    to teach: /unanswered and the gaps leave them out as the store does new ones."""
+    from bot.desk.service import read_gap_rows
+
+    for question in ["hi", "hi", "thanks!", "lol", "?", "...", "😂😂😂", "fuck off", "what time is kickoff"]:
+        await async_store.log_exchange(store, unanswered(question), source="discord")  # no not_asked: old
+    interaction = admin_interaction(dpy)
+    await invoke(dpy, "unanswered", interaction)
+    lines = [line for line in sent_text(interaction).splitlines() if line.startswith("•")]
+    assert len(lines) == 1 and lines[0].startswith("• 1× what time is kickoff")
+    assert [r["question"] for r in read_gap_rows(store, None, None)] == ["what time is kickoff"]
+
+
 async def test_unanswered_when_there_are_none(dpy):
     interaction = admin_interaction(dpy)
     await invoke(dpy, "unanswered", interaction)

@@ -41,6 +41,22 @@ async def test_off_topic_question_falls_back_without_the_model() -> None:
     assert gen.batches == []
 
 
+async def test_a_not_sure_that_asks_nothing_says_why_for_every_front_end() -> None:
+    """ "thanks!" and "fuck off" get what they got (a friendly word, the fallback) but are marked, so no
+    front end escalates or queues them (``Answer.not_asked``); closed book too."""
+    async with Answerer(known_generator(), fallback="Not sure.") as answerer:
+        said = {
+            q: await answerer.answer(q) for q in ("thanks!", "fuck off", "How do I bake sourdough bread?")
+        }
+    assert [(a.text, a.unanswered, a.not_asked) for a in said.values()] == [
+        ("You're welcome! 🙂", True, "chat"),
+        ("Not sure.", True, "abuse"),
+        ("Not sure.", True, None),
+    ]
+    async with Answerer(FakeGenerator({}, confidence=0.1, threshold=0.5)) as answerer:
+        assert (await answerer.answer("lol")).not_asked == "chat"
+
+
 async def test_taught_pair_is_answered_at_once_as_taught() -> None:
     gen = known_generator()
     async with Answerer(gen) as answerer:

@@ -215,3 +215,18 @@ async def test_a_full_queue_gets_busy_not_an_apology(dpy, monkeypatch):
     monkeypatch.setattr(dpy.answerer, "answer", full)
     await dpytest.message(f"{mention(dpy)} anything")
     assert dpytest.get_message().content == BUSY_TEXT
+
+
+async def test_a_failed_answer_logs_its_question_with_secrets_masked_before_the_cut(
+    dpy, fake_generator, monkeypatch, caplog
+):
+    """The log quotes the question's first 200 characters: a key cut there would leak its start."""
+
+    def broken(questions, config=None):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(fake_generator, "generate", broken)
+    key = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+    await dpytest.message(f"{mention(dpy)} {'why ' * 45}{key}")  # the key straddles character 200
+    assert dpytest.get_message().content == ERROR_TEXT
+    assert "answerer failed on" in caplog.text and "ghp_" not in caplog.text

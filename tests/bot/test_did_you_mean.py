@@ -234,7 +234,8 @@ async def test_open_channel_chit_chat_gets_no_reply_but_is_logged(dpy, store):
     message = await dpytest.message("hello there", channel=channel)
     assert dpytest.verify().message().nothing()
     [row] = exchanges(store)
-    assert (row.question, row.unanswered, row.zone) == ("hello there", True, "fallback")
+    # Logged, but as chat: no question for the admins' queue (``chatter.not_asked``).
+    assert (row.question, row.unanswered, row.zone) == ("hello there", False, "chat")
     assert row.reply_message_id is None and row.message_id == str(message.id)
 
 
@@ -267,7 +268,7 @@ async def test_a_mention_in_an_open_channel_still_gets_the_fallback(dpy, store):
     await dpytest.message(f"{mention(dpy)} hello there", channel=channel)
     assert dpytest.get_message().content == FALLBACK
     [row] = exchanges(store)
-    assert row.unanswered and row.reply_message_id is not None
+    assert (row.unanswered, row.zone) == (False, "chat") and row.reply_message_id is not None
 
 
 async def test_a_direct_message_still_gets_the_fallback(dpy):

@@ -305,3 +305,16 @@ def test_the_terminals_text_carries_no_control_characters_from_a_question():
     item = {"kind": "phrasing", "id": "phrasing:1", "wording": question, "question": "Q?", "askers": 1}
     for shown in (text, review_text([item])):
         assert not any(c in shown for c in "\x1b\x07\u202e") and "where to park" in shown
+
+
+def test_a_secret_in_an_older_row_is_masked_in_every_desk_listing():
+    """The store masks secrets as it logs; a row logged before it did still shows none: the terminal's
+    text, review items and ``--json``."""
+    from bot.desk.gaps import Gap, GapReport
+    from bot.desk.report import gaps_text, review_text
+
+    question = "my bot wont start, token is MTIzNDU2Nzg5MDEyMzQ1Njc4.GAbcde.abcdefghijklmnopqrstuvwxyz1234"
+    report = GapReport([Gap(rows_of([question]), 1, [question])], 1, 1)
+    item = {"kind": "phrasing", "id": "phrasing:1", "wording": question, "question": "Q?", "askers": 1}
+    for shown in (gaps_text(report), review_text([item]), json.dumps(report.to_json())):
+        assert "token is [secret]" in shown and "GAbcde" not in shown

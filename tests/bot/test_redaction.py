@@ -97,3 +97,17 @@ def test_the_trainer_stderr_tail_is_masked_before_it_is_cut(tmp_path):
     tail = TrainerProcess(["true"], tmp_path / "err").stderr_tail()
     assert TOKEN[-20:] not in tail
     assert tail.endswith(" " + "x" * (STDERR_TAIL_CHARS - len(line) + 30)) and len(tail) <= STDERR_TAIL_CHARS
+
+
+def test_qabot_runs_logs_mask_the_secrets_members_paste():
+    """A question quoted in a log line ("answerer failed on …") shows no pasted API key or JWT (the bot
+    token's shape is ``training.redact``'s, installed before)."""
+    import logging
+
+    from bot.launcher import MaskMembersSecrets
+
+    key = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+    record = logging.LogRecord("qabot", logging.ERROR, __file__, 1, "failed on %r", (f"my key {key}",), None)
+    record.exc_text = f"Traceback ...\nValueError: {key}"
+    assert MaskMembersSecrets().filter(record)
+    assert record.getMessage() == "failed on 'my key [secret]'" and key not in record.exc_text

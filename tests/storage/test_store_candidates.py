@@ -34,6 +34,18 @@ def test_propose_keeps_provenance_and_waits(store):
         assert s.query(TaughtPair).count() == 0 and repo.live_pairs(s) == []  # nothing live yet
 
 
+def test_a_members_pasted_secret_is_masked_before_it_is_stored(store):
+    token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+    with store.begin() as s:
+        row, _ = candidates.propose(
+            s, question=f"why is {token} refused?", answer=f"Revoke {token} now.", source="reply", **LINKS
+        )
+        assert (row.question, row.answer) == ("why is [secret] refused?", "Revoke [secret] now.")
+        again, new = candidates.propose(s, question=f"Why is {token} refused", answer=f"Revoke {token} now.",
+                                        source="harvest")  # fmt: skip
+        assert not new and again.id == row.id  # the same text, masked alike
+
+
 def test_same_messages_or_same_pending_text_are_proposed_once(store):
     with store.begin() as s:
         first, _ = candidates.propose(s, question="Q?", answer="A.", source="reply", **LINKS)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
@@ -79,11 +81,27 @@ def test_export_with_filters(db_url, tmp_path):
     assert records[2]["answer"] == "Mail [email] or call [phone]."
     result = runner.invoke(app, [*args, "--keep-pii", "--no-corrections", "--since", "2024-03-03"])
     assert result.exit_code == 0, result.output
+    # A dataset for qabot train: the bot's "not sure" is no answer to learn, unless asked for.
+    assert [r["answer"] for r in json.loads(out.read_text())] == ["Ronaldo", "Three fouls."]
+    result = runner.invoke(
+        app, [*args, "--no-exclude-unanswered", "--no-corrections", "--since", "2024-03-03"]
+    )
+    assert result.exit_code == 0, result.output
     assert [r["answer"] for r in json.loads(out.read_text())] == [
         "Ronaldo",
         "Three fouls.",
         "I'm not sure about that yet.",
     ]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc (no file can be made there)")
+def test_export_that_cannot_be_written_names_the_file_asked_for(db_url, tmp_path):
+    factory = open_store(db_url)
+    seed(factory)
+    dispose(factory)
+    result = runner.invoke(app, ["export", "--db", db_url, "-f", "csv", "-o", "/proc/nope.csv"])
+    assert result.exit_code == 1, result.output
+    assert "/proc/nope.csv" in result.output and ".tmp" not in result.output
 
 
 def test_export_from_a_missing_database_fails_without_creating_it(tmp_path):

@@ -125,3 +125,19 @@ def test_gap_questions_of_the_home_guilds_leave_another_guilds_out(store):
         assert len(gap_questions(s)) == 3
         home = [q["question"] for q in gap_questions(s, guilds={5151})]
         assert home == ["Where do I park?", "asked in the terminal"]
+
+
+def test_chat_and_abuse_are_no_gaps_shares_or_downvoted_answers(store):
+    """ "thanks!" and "fuck off" (logged with their zones, never unanswered) fill no admin's desk: not as
+    gaps, not 👎'd ("You're welcome!" 👎'd is no wrong answer), not in the zone shares."""
+    with store.begin() as s:
+        log(s, "Where do I park?", zone="fallback", user=1)
+        thanks = log(s, "thanks!", zone="chat", user=2)
+        votes.set_vote(s, thanks.id, 3, -1)
+        insult = log(s, "you are a stupid bot", zone="abuse", user=4)
+        votes.set_vote(s, insult.id, 5, -1)
+    with store() as s:
+        assert [r["question"] for r in gap_questions(s)] == ["Where do I park?"]
+        assert downvoted_answers(s) == []
+        assert review.waiting(s)["downvote"] == 0
+        assert zone_shares(s) == [{"day": date(2025, 5, 1), "answered": 0, "suggested": 0, "not_sure": 1}]

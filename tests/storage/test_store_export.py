@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from storage import candidates, repo
 from storage.db import StoreError
 from storage.export import FORMATS, ExportFilters, ExportSummary, export_dataset, import_records, write_export
 from storage.formats import spreadsheet_cell
-from storage.masking import mask_pii
+from storage.masking import mask_pii, mask_secrets
 from storage.models import TaughtPair
 from tests.storage.seed import FALLBACK, T0, log_one, seed
 
@@ -95,7 +96,7 @@ def test_bare_discord_ids_in_questions_and_answers_are_masked_unless_kept(store,
 
 
 def test_since_and_until_select_a_time_window(seeded, tmp_path):
-    late = _records(seeded, tmp_path, since=T0 + timedelta(days=1))
+    late = _records(seeded, tmp_path, since=T0 + timedelta(days=1), exclude_unanswered=False)
     assert set(late) == {"Who is the best player?", "What is a hat-trick?", "What is VAR?"}
     early = _records(seeded, tmp_path, until=T0 + timedelta(hours=4), include_taught=False)
     assert set(early) == {"What is offside?", "Who won the 2018 World Cup?"}
@@ -122,11 +123,17 @@ def test_only_rated_drops_answers_nobody_voted_on(seeded, tmp_path):
     assert set(got) == {"What is offside?", "Who won the 2018 World Cup?", "Contact for tickets?"}
 
 
-def test_exclude_unanswered_drops_fallback_answers(seeded, tmp_path):
+def test_unanswered_answers_are_left_out_unless_asked_for(seeded, tmp_path):
+    """A training dataset by default: the bot's "not sure" is no answer to learn (``qabot export`` said
+    "ready for qabot train" and wrote it as one)."""
+    for fmt in FORMATS:
+        out = tmp_path / f"out.{fmt}"
+        export_dataset(seeded, fmt, out)
+        assert FALLBACK not in out.read_text(), fmt
     got = _records(seeded, tmp_path, include_taught=False)
-    assert got["What is VAR?"] == FALLBACK
-    got = _records(seeded, tmp_path, exclude_unanswered=True, include_taught=False)
     assert "What is VAR?" not in got and "How long is a match?" not in got
+    got = _records(seeded, tmp_path, exclude_unanswered=False, include_taught=False)
+    assert got["What is VAR?"] == FALLBACK
 
 
 def test_did_you_mean_replies_are_no_answers_to_export_unless_corrected(store, tmp_path):
@@ -142,7 +149,14 @@ def test_did_you_mean_replies_are_no_answers_to_export_unless_corrected(store, t
 
 
 def test_flags_turn_off_corrections_and_taught_pairs(seeded, tmp_path):
-    got = _records(seeded, tmp_path, include_corrections=False, include_taught=False, keep_pii=True)
+    got = _records(
+        seeded,
+        tmp_path,
+        include_corrections=False,
+        include_taught=False,
+        keep_pii=True,
+        exclude_unanswered=False,
+    )
     assert got["Who won the 2018 World Cup?"] == "Brazil"
     assert got["How long is a match?"] == FALLBACK
 
@@ -291,6 +305,73 @@ def test_empty_store_exports_valid_empty_files(store, tmp_path):
 )
 def test_mask_pii(text, masked):
     assert mask_pii(text) == masked
+
+
+DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GAbcde.abcdefghijklmnopqrstuvwxyz1234"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"help my bot wont start, token is {DISCORD_TOKEN}",
+        "token=MTIzNDU2Nzg5MDEyMzQ1Njc4OTA.Gh7-xY.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL",  # 38-char HMAC
+        "my pat ghp_abcdefghijklmnopqrstuvwxyz0123456789 leaked",
+        "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+        "key sk-abcdefghijklmnopQRSTUVWX0123456789abcdefghijkl ok",
+        "sk-proj-Ab3dEfGhIjKlMnOpQrStUvWxYz_0123-xyz and sk-ant-api03-Ab3dEfGhIjKlMnOpQrStUvWx-y_z",
+        "AKIAIOSFODNN7EXAMPLE is my aws key",
+        "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+        "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "https://discord.com/api/webhooks/123456789012345678/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01",
+        "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH / AIzaSyA-abcdefghijklmnopqrstuvwxyz01234",
+        "telegram 1234567890:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw7 / npm_abcdefghijklmnopqrstuvwxyz0123456789",
+        "-----BEGIN RSA PRIVATE KEY----- MIIEpAIBAAKCAQEA -----END RSA PRIVATE KEY-----",
+        "glpat-abcdefghij0123456789 rk_live_abcdefghij0123456789",
+    ],
+)
+def test_mask_secrets_masks_every_known_shape(text):
+    masked = mask_secrets(text)
+    assert "[secret]" in masked
+    # Nothing of the secret is left: no run of 12 key characters survives.
+    assert not re.search(r"[A-Za-z0-9_-]{12,}", masked.replace("[secret]", " ")), masked
+    assert mask_pii(text) == masked  # and the exports' masking starts with it
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "who won the world cup in 2014? training.retrieval.embedder",
+        "i use sk-learn-for-beginners-in-2024 every day",  # sk- without a random key's mix
+        "www.example.com/some-long-path/with-words-in-it and task-abcdefghijklmnopqrstuvwxyz",
+        "AKIA is not a key, nor AKIAIOSFODNN7EXAMPLEX (21 characters)",
+    ],
+)
+def test_mask_secrets_leaves_ordinary_text(text):
+    assert mask_secrets(text) == text
+
+
+def test_exports_mask_secrets_even_with_keep_pii(store, tmp_path):
+    """A token a member pasted before the store masked it (an older row) is no training data either."""
+    with store.begin() as s:
+        row = log_one(s, question="why does my bot not start", answer="Reset the token.")
+        row.question = f"why does my bot not start with {DISCORD_TOKEN}"  # as an older store kept it
+        repo.add_correction(s, row.id, "Reset it in the developer portal.", "admin")  # in kto and dpo too
+    for keep_pii in (False, True):
+        for fmt in FORMATS:
+            out = tmp_path / f"out.{fmt}"
+            export_dataset(store, fmt, out, ExportFilters(keep_pii=keep_pii))
+            assert "GAbcde" not in out.read_text() and "[secret]" in out.read_text(), (fmt, keep_pii)
+
+
+@pytest.mark.parametrize("zone", ["chat", "abuse"])
+def test_chat_and_abuse_are_never_exported(store, tmp_path, zone):
+    with store.begin() as s:
+        log_one(s, question="thanks!", answer="You're welcome! 🙂", unanswered=True, zone=zone)
+        log_one(s, question="What is offside?", answer="Being past the last defender.", zone="answer")
+    for fmt in FORMATS:
+        out = tmp_path / f"out.{fmt}"
+        export_dataset(store, fmt, out, ExportFilters(exclude_unanswered=False))
+        assert "thanks!" not in out.read_text(), fmt
 
 
 def test_import_records_skips_duplicates_and_blanks(store):

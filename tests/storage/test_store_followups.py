@@ -15,7 +15,7 @@ from sqlalchemy.orm import sessionmaker
 
 from storage import repo, votes
 from storage.db import engine_of, make_engine
-from storage.export import FORMATS, export_dataset
+from storage.export import FORMATS, ExportFilters, export_dataset
 from storage.models import Correction, Exchange
 from storage.text import question_key
 from tests.storage.seed import log_one
@@ -96,9 +96,9 @@ def test_a_follow_up_offered_did_you_mean_has_nothing_to_correct(store):
         assert repo.live_pairs(s) == []
 
 
-def _export(store, tmp_path: Path, fmt: str) -> list:
+def _export(store, tmp_path: Path, fmt: str, **filters) -> list:
     out = tmp_path / f"out.{fmt}"
-    export_dataset(store, fmt, out)
+    export_dataset(store, fmt, out, ExportFilters(**filters))
     text = out.read_text(encoding="utf-8")
     if fmt == "json":
         return json.loads(text)
@@ -139,14 +139,15 @@ def test_exports_write_an_answered_follow_up_as_its_known_question(store, tmp_pa
 
 def test_a_follow_up_with_no_known_question_is_left_out_of_exports(store, tmp_path):
     """A "not sure" follow-up, and a corrected "did you mean" one (stored before corrections refused them):
-    neither its words nor its reading is a question anyone asked. A "not sure" question read alone stays."""
+    neither its words nor its reading is a question anyone asked. A "not sure" question read alone stays
+    (with the unanswered exchanges asked for)."""
     with store.begin() as s:
         log_one(s, READ, answer="Not sure.", unanswered=True, zone="fallback", followup_words="and 2018?")
         offered = _followup(s, zone="suggest")
         s.add(Correction(exchange_id=offered.id, answer="France.", admin_id="a1"))
         log_one(s, "what is a rabona", answer="Not sure.", unanswered=True, zone="fallback")
     for fmt in FORMATS:
-        questions = _questions(fmt, _export(store, tmp_path, fmt))
+        questions = _questions(fmt, _export(store, tmp_path, fmt, exclude_unanswered=False))
         assert READ not in questions
         if fmt in ("json", "jsonl", "csv", "sft"):
             assert questions == ["what is a rabona"]

@@ -139,7 +139,7 @@ def test_an_sft_export_imports_as_plain_pairs(db_url, tmp_path):
     assert read_preference_file(out) is None  # messages: training.data's own shape
     result = runner.invoke(app, ["import", str(out), "--db", f"sqlite:///{tmp_path / 'sft.db'}"])
     assert result.exit_code == 0, result.output
-    assert "added 7" in result.output and "undesirable" not in result.output
+    assert "added 6" in result.output and "undesirable" not in result.output  # no "not sure" answer
 
 
 def test_preference_reader_errors_name_the_row(tmp_path):

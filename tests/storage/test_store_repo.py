@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage import repo, runs, votes
 from storage.models import Exchange, Feedback
+from storage.text import question_key
 from tests.storage.seed import log_one
 
 
@@ -152,3 +153,41 @@ def test_get_stats_on_empty_store(store):
     with store.begin() as s:
         stats = repo.get_stats(s, days=1)
     assert stats["total"] == 0 and stats["vote_ratio"] is None and len(stats["per_day"]) == 1
+
+
+TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GAbcde.abcdefghijklmnopqrstuvwxyz1234"  # a Discord bot token's shape
+
+
+def test_a_secret_in_a_question_never_reaches_the_store(store):
+    """What a careful user expects: a pasted token is masked before the row is written (the database and
+    its backups never hold it), and the row's key is the masked question's, whatever spelling finds it."""
+    asked = f"help my bot wont start, token is {TOKEN}"
+    with store.begin() as s:
+        exchange_id = log_one(s, question=asked, unanswered=True, zone="fallback").id
+        assert repo.record_choice(s, exchange_id, "How do I start my bot?")
+        followup = log_one(s, question=f"what is offside? and {TOKEN}", followup_words=f"and {TOKEN}?")
+        assert followup.followup_words == "and [secret]?"
+    with store.begin() as s:
+        row = s.get(Exchange, exchange_id)
+        assert row.question == "help my bot wont start, token is [secret]"
+        assert TOKEN not in str(s.execute(select(Exchange.__table__)).all())
+        assert row.question_key == question_key(row.question)
+        # Forgetting the wording as typed (the answerer learned it so) finds the masked row.
+        assert repo.forget_wording(s, asked, "How do I start my bot?") == 1
+
+
+@pytest.mark.parametrize("zone", repo.NOT_ASKED)
+def test_chat_and_abuse_are_logged_but_never_unanswered(store, zone):
+    """ "thanks!" or "fuck off" the bot was not sure about: an exchange, but no question to teach."""
+    with store.begin() as s:
+        ids = [
+            log_one(s, question="fuck off", answer="Not sure.", unanswered=True, zone=zone).id for _ in "123"
+        ]
+        log_one(s, question="What is offside?", unanswered=False, zone="answer")
+    with store.begin() as s:
+        assert s.get(Exchange, ids[0]).unanswered is False
+        assert repo.unanswered_queue(s) == []
+        assert repo.record_choice(s, ids[0], "What is offside?") is False  # nothing to teach it as
+        stats = repo.get_stats(s)
+    assert (stats["total"], stats["unanswered"]) == (4, 0)
+    assert stats["top_questions"] == [("What is offside?", 1)]  # said three times, but asked nothing

@@ -8,8 +8,8 @@ Each question goes through the shared ``Answerer``; what it gets depends on the 
 - *suggest*: "Did you mean one of these?", a button per known question (``views.SuggestionView``); the
   choice is answered and logged as an exchange of its own, and its wording learned (``LEARN_FROM_CHOICES``);
 - *fallback*: the fallback text for a mention, a DM or ``/ask``; **nothing** in an open channel without a
-  mention (chit-chat stays unanswered). Logged as unanswered and, with ``ESCALATION_CHANNEL_ID``, posted
-  once for the admins to teach.
+  mention. Logged as unanswered and, with ``ESCALATION_CHANNEL_ID``, posted once for the admins to teach;
+  chat and abuse ("thanks!", "fuck off": ``Answer.not_asked``) are logged as such, and never posted.
 
 Mentions and emoji are removed from the question first (``replies.question_text``); no send may ping
 (``NO_PING``). Each exchange is logged with its reply's id, by which 👍/👎 and corrections find it.
@@ -39,6 +39,7 @@ from bot.discord_app.escalation import escalate
 from bot.discord_app.permissions import in_community, respond
 from bot.discord_app.replies import SUGGEST_TEXT, Asked, answer_text, question_text, quoted
 from bot.discord_app.views import SuggestionView
+from storage.masking import mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,6 @@ class Ask(commands.Cog):
             or (route.kind == "post" and is_chat(question))
         ):
             return
-        chat = is_chat(question)
         # "thanks!", "wait what?" replying to the bot's answer (a reply pings it) ask it nothing.
         pinged_by_reply = message.guild is not None and self.bot.user.id not in message.raw_mentions
         if explicit and pinged_by_reply and not looks_like_question(question):
@@ -214,9 +214,9 @@ class Ask(commands.Cog):
             message_id=message.id,
             explicit=explicit,
         )
-        # A post is a question by nature; elsewhere a quiet "not sure" on chat or a remark is no work for
-        # the admins ("that match was mad" is not an unanswered question).
-        escalate_it = not chat and (explicit or route.kind == "post" or looks_like_question(question))
+        # A post is a question by nature; elsewhere a quiet "not sure" on a remark is no work for the admins
+        # ("that match was mad" is not an unanswered question); chat and abuse never are (``_reply``).
+        escalate_it = explicit or route.kind == "post" or looks_like_question(question)
         replied = await self._reply(answer, asked, send, late_reply_to=message.id, escalate_it=escalate_it)
         if replied and not explicit:
             self.cooldown.start(message.author.id)
@@ -237,7 +237,7 @@ class Ask(commands.Cog):
         except AnswererBusy:
             return None, BUSY_TEXT
         except Exception:
-            log.exception("answerer failed on %r", question[:200])
+            log.exception("answerer failed on %r", mask_secrets(question)[:200])  # masked, then cut
             return None, ERROR_TEXT
 
     def _answer_text(self, answer: Any) -> str:
@@ -290,7 +290,8 @@ class Ask(commands.Cog):
             reply_message_id=first.id if first is not None else None,
         )
         offer.exchange_id = exchange_id
-        if answer.unanswered and exchange_id is not None and escalate_it:
+        asked_nothing = getattr(answer, "not_asked", None)  # "thanks!", "fuck off": nothing to teach
+        if answer.unanswered and exchange_id is not None and escalate_it and not asked_nothing:
             if late_reply_to is None and first is not None:
                 late_reply_to = first.id
             await escalate(
