@@ -27,6 +27,7 @@ from bot.answering.followups import ConversationMemory, read_as
 from bot.retrain import RetrainBusy, RetrainJob, RetrainOptions, RetrainProgress, RetrainResult
 from bot.status import ThrottledStatus
 from storage.formats import FORMATS
+from storage.masking import mask_secrets
 
 if TYPE_CHECKING:
     from bot.answering.answerer import Answerer
@@ -118,7 +119,7 @@ class Terminal:
             try:
                 await self.ask(line)
             except Exception as e:  # nothing a user types may end the session (a store error, say)
-                log.exception("question %r failed", line[:200])
+                log.exception("question %r failed", mask_secrets(line)[:200])
                 self.say(f"(could not answer: {e})")
             return True
         name, _, rest = line[1:].partition(" ")
@@ -162,7 +163,7 @@ class Terminal:
             self.say("(busy with other questions; try again in a moment)")
             return
         except Exception as e:  # one failed generation must not end the session
-            log.exception("answering %r failed", question[:200])
+            log.exception("answering %r failed", mask_secrets(question)[:200])
             self.say(f"(could not answer: {e})")
             return
         if self.interactive:
