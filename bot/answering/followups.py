@@ -2,15 +2,14 @@
 
 A front end keeps a ``ConversationMemory`` (the previous ``Turn`` per conversation key: a thread and user, a
 terminal session) and asks ``await memory.ask(answerer, key, text)``. ``read_with_context`` (called by
-``answer_path.route``) keeps a question's own decision in the answer zone, so a question that stands alone
-is answered as alone; otherwise it searches it joined to the previous one and takes that only when better.
-A candidate counts only if the question alone supports it (``SUPPORT``, ``SUPPORT_RANK``), the previous
-one alone too (``RELATED``), and it is not what was just answered or offered. When that finds nothing, a
-follow-up that names nothing but has the form of one (``elliptical``: short, opening with "and"/"what
-about"/... or referring back) is read from the joined search alone: the known questions the two messages
-together score at least as high as either alone (``_elliptical_reading``); joined to an unrelated message
-a stand-alone question is only diluted, so its own match never passes. How the numbers were chosen, and
-what they give on blind sets: docs/notes.md.
+``answer_path.route``) answers as alone a question answered alone, and one without a follow-up's form
+(``follows_on``: opening with "and"/"what about"/... or referring back); otherwise it searches it joined to
+the previous one and takes that only when better. A candidate counts only if the question alone supports it
+(``SUPPORT``, ``SUPPORT_RANK``), the previous one alone relates to it (``RELATED``), and it is not what was
+just answered or offered. When that finds nothing, a short follow-up that names nothing (``elliptical``) is
+read from the joined search alone: the known questions the two messages together score at least as high as
+either alone (``_elliptical_reading``); joined to an unrelated message a stand-alone question is only
+diluted, so its own match never passes. How the numbers were chosen, and what they give: docs/notes.md.
 """
 
 from __future__ import annotations
@@ -47,7 +46,7 @@ _RANK = {"fallback": 0, "suggest": 1, "answer": 2}
 # (+0.06: "how did england win it in 66" answered with the VAR's purpose); the follow-ups it answers rightly
 # gain 0.16 and more (examples/followups.json and followups_confirm.json). Less: "did you mean" at most.
 ELLIPSIS_ANSWER_GAIN = 0.1
-# The form of a follow-up that names nothing: short, and opening like one or referring back to something.
+# The form of a follow-up: opening like one or referring back to something (and short, if it names nothing).
 ELLIPSIS_MAX_WORDS = 8
 _LEADS = re.compile(r"^\s*(?:and|what about|how about|what of|or|but|also|same for|then|y|e|et)\b", re.I)
 _REFERS = re.compile(
@@ -160,7 +159,11 @@ def read_with_context(
 ) -> list[tuple[Decision, str | None]]:
     """Each question's decision, read with its ``contexts`` turn where that is better; with the context's
     text when it was used (else None). One search for all that need it; on the torch thread."""
-    todo = [i for i, (d, c) in enumerate(zip(decisions, contexts, strict=True)) if c and d.zone != "answer"]
+    todo = [
+        i
+        for i, (d, c) in enumerate(zip(decisions, contexts, strict=True))
+        if c and d.zone != "answer" and follows_on(questions[i])
+    ]
     out: list[tuple[Decision, str | None]] = [(d, None) for d in decisions]
     if not todo:
         return out
@@ -229,12 +232,19 @@ def _better(
     return None
 
 
+def follows_on(question: str) -> bool:
+    """Whether ``question`` has the form of a follow-up: opening with "and", "what about", ... or referring
+    back ("it", "their", "the women's one"). Only such a message is read with its context: a question of its
+    own ("who won the world cup 2022" after "what about the women's one") is answered as alone, and so is
+    a bare number or punctuation ("2", "?!": in the terminal a number picks a "did you mean" option)."""
+    return bool(_LEADS.search(question) or _REFERS.search(question))
+
+
 def elliptical(question: str) -> bool:
-    """Whether ``question`` has the form of a follow-up that need name nothing: at most
-    ``ELLIPSIS_MAX_WORDS`` words, opening with "and", "what about", ... or referring back ("it", "their",
-    "the women's one"). Form alone changes nothing: ``_elliptical_reading`` still asks the joined search."""
-    words = re.findall(r"\w+", question)
-    return 0 < len(words) <= ELLIPSIS_MAX_WORDS and bool(_LEADS.search(question) or _REFERS.search(question))
+    """Whether ``question`` has the form of a follow-up that need name nothing: ``follows_on``, in at most
+    ``ELLIPSIS_MAX_WORDS`` words. Form alone changes nothing: ``_elliptical_reading`` still asks the joined
+    search."""
+    return 0 < len(re.findall(r"\w+", question)) <= ELLIPSIS_MAX_WORDS and follows_on(question)
 
 
 def _elliptical_reading(

@@ -8,10 +8,17 @@ from dataclasses import replace
 import pytest
 
 from bot.answering.answerer import Answerer
-from bot.answering.followups import ConversationMemory, _elliptical_reading, elliptical
+from bot.answering.followups import (
+    ConversationMemory,
+    Turn,
+    _elliptical_reading,
+    elliptical,
+    follows_on,
+    read_with_context,
+)
 from tests.bot.fakes import FakeGenerator
 from training.retrieval.index import Match
-from training.retrieval.zones import Decision, ZoneThresholds
+from training.retrieval.zones import Decision, ZoneThresholds, decide
 
 KNOWN = [
     {"question": "What does winning the double mean?", "answer": "The league and the cup in one season."},
@@ -34,6 +41,16 @@ MEN, WOMEN, EXPAND = (
 
 def m(question: str, score: float) -> Match:
     return Match(row=0, question=question, answer="", score=score, lexical=0.0, dense=None, coverage=0.0)
+
+
+class Scored:
+    """Knowledge whose searches give the matches listed per query: a real case's scores, rounded."""
+
+    def __init__(self, results: dict[str, list[Match]]) -> None:
+        self.results = results
+
+    def search_many(self, queries: list[str], k: int) -> list[list[Match]]:
+        return [self.results.get(q, []) for q in queries]
 
 
 @pytest.mark.parametrize(
@@ -110,3 +127,32 @@ def test_a_stand_alone_question_is_not_answered_with_what_the_previous_one_score
     previous = [m(first, 0.60), m(purpose, 0.395), m("What is a brace?", 0.20)]
     joined = [m(first, 0.52), m(purpose, 0.451), m(england, 0.30)]
     assert _elliptical_reading(own, alone, previous, [joined], first, E5) is None
+
+
+@pytest.mark.parametrize("question", ["who won the world cup 2022", "what is a brace", "2", "?!", "2018"])
+def test_a_question_of_its_own_or_a_bare_number_has_no_follow_ups_form(question):
+    assert not follows_on(question)
+
+
+def test_a_question_of_its_own_is_answered_as_alone_whatever_came_before():
+    """'who won the world cup 2022' after 'what about the women's one' (itself offered the one-two) was
+    answered Women's Euro 2022: the joined reading scored it 0.612, the question alone supports it (4th,
+    0.398) and the previous message relates to it (0.226), so the SUPPORT/RELATED rule took it (make run's
+    model, scores rounded). Alone the question is offered Qatar 2022's; without a follow-up's form
+    ('and ...', 'it', 'the ... one') it is answered as alone."""
+    before, question = "what about the women's one", "who won the world cup 2022"
+    euro, ball, afc, qatar = (
+        "Who won Women's Euro 2022?",
+        "Who won the Golden Ball at Qatar 2022?",
+        "Who were the champions of the 2023 AFC Asian Cup?",
+        "How did Argentina win in Qatar in 2022?",
+    )
+    alone = [m(ball, 0.428), m(afc, 0.427), m(qatar, 0.418), m(euro, 0.398)]
+    searches = {
+        question: alone,
+        f"{before} {question}": [m(euro, 0.612), m("Which nation won the 2023 Women's World Cup?", 0.472)],
+        before: [m("What is a one-two?", 0.295), m(euro, 0.226), m(ball, 0.16)],
+    }
+    own = decide(alone[:3], E5)
+    assert own.zone == "suggest"
+    assert read_with_context(Scored(searches), [question], [own], [Turn(before)], E5) == [(own, None)]
