@@ -11,6 +11,7 @@ from bot.answering.answerer import Answerer
 from bot.answering.followups import (
     ConversationMemory,
     Turn,
+    _better,
     _elliptical_reading,
     elliptical,
     follows_on,
@@ -156,3 +157,29 @@ def test_a_question_of_its_own_is_answered_as_alone_whatever_came_before():
     own = decide(alone[:3], E5)
     assert own.zone == "suggest"
     assert read_with_context(Scored(searches), [question], [own], [Turn(before)], E5) == [(own, None)]
+
+
+def test_a_candidate_the_question_alone_does_not_prefer_owes_its_answer_to_more_than_the_context():
+    """'and a red?' after 'What does a yellow card signify?' (answered) was answered with who came up with
+    yellow and red cards: the joined reading scored it 0.531, clearly first, but only 0.058 above the
+    previous question alone, while the question alone prefers the straight red (make run's model, scores
+    rounded). Such a pick is offered, the question's favourite first, and here the question's own offer
+    (the straight red) stands; a pick the follow-up itself raises well above the previous message is still
+    answered."""
+    yellow, idea, straight, dogso = (
+        "What does a yellow card signify?",
+        "Who came up with the idea of yellow and red cards?",
+        "Which offences lead to a straight red card?",
+        "Why might denying a goal-scoring chance in the penalty area not be a red card?",
+    )
+    own = Decision("suggest", m(straight, 0.315), (m(straight, 0.315),))
+    alone = [m(straight, 0.315), m(idea, 0.273), m("What is a brace?", 0.151)]
+    joined = [m(yellow, 0.73), m(idea, 0.531), m(straight, 0.353), m(dogso, 0.344)]
+    previous = [m(yellow, 0.816), m(idea, 0.473), m(dogso, 0.421), m(straight, 0.217)]
+    assert _better(own, alone, previous, [joined], yellow, E5) is None
+    offered = _better(replace(own, zone="fallback"), alone, previous, [joined], yellow, E5)
+    assert offered is not None and offered.zone == "suggest"
+    assert [s.question for s in offered.suggestions] == [straight, idea]
+    unrelated = [m(yellow, 0.816), m(idea, 0.30), m(dogso, 0.421), m(straight, 0.217)]
+    answered = _better(own, alone, unrelated, [joined], yellow, E5)
+    assert answered is not None and (answered.zone, answered.match.question) == ("answer", idea)
