@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 # measured once, 70.0% / 85.7%, 4.3% wrong, 24 of 25 stand-alone questions unchanged (docs/notes.md).
 SUPPORT = 0.2  # the question alone must score a candidate at least this (chatter scores ~0.1-0.17)
 SUPPORT_RANK = 4  # ... and rank it among its own best few (a question that stands alone has its own topic)
-RELATED = 0.15  # ... and the previous question alone too: a context unrelated to it is no reason to answer
+RELATED = 0.15  # ... and the previous question alone too (or joining them does not dilute it: see _better)
 CLEARLY_HIGHER = 0.05  # "did you mean" with context replaces "did you mean" alone when this much higher
 # It answers one the question alone does not prefer (of the candidates it keeps) only this much above the
 # previous message alone, else offers them, the question's favourite first: the lead is the previous one's.
@@ -194,6 +194,8 @@ def read_with_context(
         better = _better(decisions[i], alone, previous, candidates, answered, zones)
         if better is None and elliptical(questions[i]):
             better = _elliptical_reading(decisions[i], alone, previous, candidates, answered, zones)
+        if better is not None and better.zone == "suggest":
+            better = _with_own_best(better, alone, previous, candidates, answered)
         if better is not None:
             out[i] = (better, turn.question[-MAX_CONTEXT_CHARS:])
     return out
@@ -208,9 +210,13 @@ def _better(
     zones: ZoneThresholds,
 ) -> Decision | None:
     """The best decision over ``candidates`` (the joined searches), if better than ``own``: of the known
-    questions that both the question alone and the previous one alone support."""
+    questions that the question alone supports and the context relates to: the previous question alone, or
+    joining the two does not dilute the question's own score for it (e5 scores siblings low: "Which nation
+    became champion at Brazil 2014?" scores Russia 2018 0.124, "when do u get a corner" a goal kick 0.139;
+    joined to an unrelated message, a question's own matches score lower)."""
     support = {m.question: m.score for m in alone[:SUPPORT_RANK]}
     related = {m.question: m.score for m in previous}
+    floor = previous[-1].score if previous else 0.0  # past the previous one's last: at most its score
     offer_only = replace(zones, answer_score=NEVER, strong_score=NEVER)
 
     def read(matches: list[Match]) -> Decision:
@@ -219,7 +225,7 @@ def _better(
             for m in matches
             if m.question != answered
             and support.get(m.question, 0.0) >= SUPPORT
-            and related.get(m.question, 0.0) >= RELATED
+            and (related.get(m.question, 0.0) >= RELATED or m.score >= support[m.question])
         ]
         d = decide(kept[:MAX_SUGGESTIONS], zones)
         # Only the margin was short: the question alone preferring it to the runner-up settles it.
@@ -228,7 +234,7 @@ def _better(
             d = Decision("answer", d.match)
         if d.zone == "answer" and d.match is not None:
             preferred = sorted(kept[:MAX_SUGGESTIONS], key=lambda m: support[m.question], reverse=True)
-            gain = d.match.score - related.get(d.match.question, 0.0)
+            gain = d.match.score - related.get(d.match.question, floor)
             if preferred[0].question != d.match.question and gain < DISAGREE_GAIN:
                 d = decide(preferred, offer_only)
         return d
@@ -295,6 +301,30 @@ def _elliptical_reading(
     if best is None or best.match is None or _RANK[best.zone] <= _RANK[own.zone]:
         return None
     return best
+
+
+def _with_own_best(
+    offer: Decision,
+    alone: list[Match],
+    previous: list[Match],
+    candidates: list[list[Match]],
+    answered: str | None,
+) -> Decision:
+    """``offer`` (a "did you mean" read with the context) offering also the question alone's best, when it
+    supports it (``SUPPORT``) and the context relates to it (as in ``_better``), though the joined reading
+    scores it under the cut: after the exact "Which nation became champion at Brazil 2014?", "and in 2018?"
+    joined ranks the women's 2023 title and the Jules Rimet trophy above Russia 2018, its own first."""
+    own = alone[0] if alone else None
+    if (
+        own is None
+        or own.score < SUPPORT
+        or own.question in {answered, *(m.question for m in offer.suggestions)}
+    ):
+        return offer
+    related = any(m.question == own.question and m.score >= RELATED for m in previous) or any(
+        m.question == own.question and m.score >= own.score for matches in candidates for m in matches
+    )
+    return replace(offer, suggestions=(*offer.suggestions[: MAX_SUGGESTIONS - 1], own)) if related else offer
 
 
 def _encodable(text: str) -> str:

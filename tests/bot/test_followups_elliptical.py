@@ -183,3 +183,50 @@ def test_a_candidate_the_question_alone_does_not_prefer_owes_its_answer_to_more_
     unrelated = [m(yellow, 0.816), m(idea, 0.30), m(dogso, 0.421), m(straight, 0.217)]
     answered = _better(own, alone, unrelated, [joined], yellow, E5)
     assert answered is not None and (answered.zone, answered.match.question) == ("answer", idea)
+
+
+def test_the_context_relates_to_a_sibling_it_scores_low_when_joining_does_not_dilute_it():
+    """'and a goal kick?' after 'when do u get a corner': e5 scores sibling terms low, the goal kick 0.139
+    for the previous message alone (under RELATED), yet joining the two scores it 0.497, above the 0.424
+    of the question alone: the context does not dilute it, so it relates (make run's model, rounded).
+    Joined to an unrelated message, a question's own matches score lower than alone."""
+    corner, goal_kick, kick_off = (
+        "When does the referee give a corner kick?",
+        "When is a goal kick awarded?",
+        "Can a goal be scored directly from a kick-off?",
+    )
+    own = Decision("suggest", m(goal_kick, 0.424), (m(goal_kick, 0.424),))
+    alone = [m(goal_kick, 0.424), m(kick_off, 0.31), m("What is a bicycle kick?", 0.279)]
+    joined = [m(corner, 0.577), m(goal_kick, 0.497), m(kick_off, 0.331)]
+    previous = [m(corner, 0.466), m(kick_off, 0.2), m(goal_kick, 0.139), m("What is a brace?", 0.02)]
+    d = _better(own, alone, previous, [joined], corner, E5)
+    assert d is not None and (d.zone, d.match.question) == ("answer", goal_kick)
+    diluted = [m(corner, 0.577), m(goal_kick, 0.41), m(kick_off, 0.29)]
+    assert _better(own, alone, previous, [diluted], corner, E5) is None
+
+
+def test_a_did_you_mean_read_with_the_context_also_offers_the_questions_own_best():
+    """After the exact 'Which nation became champion at Brazil 2014?' (answered), 'and in 2018?' was offered
+    the women's 2023 title and the Jules Rimet trophy: joined to the exact wording, its siblings outrank
+    Russia 2018 (0.274, under the cut), which the question alone ranks first (0.262) and the previous one
+    alone scores 0.124 (make run's model, rounded). Joining does not dilute it, so it is offered too."""
+    brazil, russia, women, jules, chile = (
+        "Which nation became champion at Brazil 2014?",
+        "Which team claimed the title at Russia 2018?",
+        "Which nation became women's world champions in 2023?",
+        "What became of the original Jules Rimet Trophy that Brazil kept?",
+        "Who were world champions after the tournament in Chile in 1962?",
+    )
+    question = "and in 2018?"
+    alone = [m(russia, 0.262), m("What is a transfer window?", 0.142), m("What is a brace?", 0.132)]
+    joined = [m(brazil, 0.75), m(women, 0.344), m(jules, 0.316), m(chile, 0.276), m(russia, 0.274)]
+    previous = [m(brazil, 0.836), m(women, 0.337), m(jules, 0.315), m(chile, 0.303), m(russia, 0.124)]
+    searches = {
+        question: alone,
+        f"{brazil} {question}": joined,
+        brazil: previous + [m("What is a brace?", 0.01)],
+    }
+    own = decide(alone, E5)
+    [(d, context)] = read_with_context(Scored(searches), [question], [own], [Turn(brazil, brazil)], E5)
+    assert (own.zone, d.zone, context) == ("fallback", "suggest", brazil)
+    assert [s.question for s in d.suggestions] == [women, jules, russia]
