@@ -2,15 +2,14 @@
 
 A front end keeps a ``ConversationMemory`` (the previous ``Turn`` per conversation key: a thread and user, a
 terminal session) and asks ``await memory.ask(answerer, key, text)``. ``read_with_context`` (called by
-``answer_path.route``) keeps a question's own decision in the answer zone, so a question that stands alone
-is answered as alone; otherwise it searches it joined to the previous one and takes that only when better.
-A candidate counts only if the question alone supports it (``SUPPORT``, ``SUPPORT_RANK``), the previous
-one alone too (``RELATED``), and it is not what was just answered or offered. When that finds nothing, a
-follow-up that names nothing but has the form of one (``elliptical``: short, opening with "and"/"what
-about"/... or referring back) is read from the joined search alone: the known questions the two messages
-together score at least as high as either alone (``_elliptical_reading``); joined to an unrelated message
-a stand-alone question is only diluted, so its own match never passes. How the numbers were chosen, and
-what they give on blind sets: docs/notes.md.
+``answer_path.route``) answers as alone a question answered alone, and one without a follow-up's form
+(``follows_on``: opening with "and"/"what about"/... or referring back); otherwise it searches it joined to
+the previous one and takes that only when better. A candidate counts only if the question alone supports it
+(``SUPPORT``, ``SUPPORT_RANK``), the previous one alone relates to it (``RELATED``), and it is not what was
+just answered or offered. When that finds nothing, a short follow-up that names nothing (``elliptical``) is
+read from the joined search alone: the known questions the two messages together score at least as high as
+either alone (``_elliptical_reading``); joined to an unrelated message a stand-alone question is only
+diluted, so its own match never passes. How the numbers were chosen, and what they give: docs/notes.md.
 """
 
 from __future__ import annotations
@@ -33,10 +32,17 @@ if TYPE_CHECKING:
 # examples/followups_confirm.json, written after them: e5 54.5% right, 73.9% right or offered (docs/notes.md).
 # With the elliptical reading: 60.2% / 81.8% there; on examples/followups_blind.json, written before it and
 # measured once, 70.0% / 85.7%, 4.3% wrong, 24 of 25 stand-alone questions unchanged (docs/notes.md).
+# Read only with a follow-up's form (s4fu): 56.8% / 85.2% / 3.4% there, 20 of 20; on the blind set, then
+# seen before, 67.1% / 84.3% / 4.3%, 25 of 25.
 SUPPORT = 0.2  # the question alone must score a candidate at least this (chatter scores ~0.1-0.17)
 SUPPORT_RANK = 4  # ... and rank it among its own best few (a question that stands alone has its own topic)
-RELATED = 0.15  # ... and the previous question alone too: a context unrelated to it is no reason to answer
+RELATED = 0.15  # ... and the previous question alone too (or joining them does not dilute it: see _better)
 CLEARLY_HIGHER = 0.05  # "did you mean" with context replaces "did you mean" alone when this much higher
+# It answers one the question alone does not prefer (of the candidates it keeps) only this much above the
+# previous message alone, else offers them, the question's favourite first: the lead is the previous one's.
+# "and a red?" after "What does a yellow card signify?": the idea of yellow and red cards, +0.058, over the
+# straight red the question alone prefers; the two it so answers rightly on the dev sets gained 0.12, 0.14.
+DISAGREE_GAIN = 0.1
 SEARCH_K = 100  # candidates per search (the previous question relates to ones past its first 20)
 MAX_CONTEXT_CHARS = 300  # a chain of follow-ups keeps its newest words
 DEFAULT_TTL_S = 600.0  # a conversation's previous question is forgotten after 10 quiet minutes
@@ -47,7 +53,7 @@ _RANK = {"fallback": 0, "suggest": 1, "answer": 2}
 # (+0.06: "how did england win it in 66" answered with the VAR's purpose); the follow-ups it answers rightly
 # gain 0.16 and more (examples/followups.json and followups_confirm.json). Less: "did you mean" at most.
 ELLIPSIS_ANSWER_GAIN = 0.1
-# The form of a follow-up that names nothing: short, and opening like one or referring back to something.
+# The form of a follow-up: opening like one or referring back to something (and short, if it names nothing).
 ELLIPSIS_MAX_WORDS = 8
 _LEADS = re.compile(r"^\s*(?:and|what about|how about|what of|or|but|also|same for|then|y|e|et)\b", re.I)
 _REFERS = re.compile(
@@ -160,7 +166,11 @@ def read_with_context(
 ) -> list[tuple[Decision, str | None]]:
     """Each question's decision, read with its ``contexts`` turn where that is better; with the context's
     text when it was used (else None). One search for all that need it; on the torch thread."""
-    todo = [i for i, (d, c) in enumerate(zip(decisions, contexts, strict=True)) if c and d.zone != "answer"]
+    todo = [
+        i
+        for i, (d, c) in enumerate(zip(decisions, contexts, strict=True))
+        if c and d.zone != "answer" and follows_on(questions[i])
+    ]
     out: list[tuple[Decision, str | None]] = [(d, None) for d in decisions]
     if not todo:
         return out
@@ -186,6 +196,8 @@ def read_with_context(
         better = _better(decisions[i], alone, previous, candidates, answered, zones)
         if better is None and elliptical(questions[i]):
             better = _elliptical_reading(decisions[i], alone, previous, candidates, answered, zones)
+        if better is not None and better.zone == "suggest":
+            better = _with_own_best(better, alone, previous, candidates, answered)
         if better is not None:
             out[i] = (better, turn.question[-MAX_CONTEXT_CHARS:])
     return out
@@ -200,9 +212,14 @@ def _better(
     zones: ZoneThresholds,
 ) -> Decision | None:
     """The best decision over ``candidates`` (the joined searches), if better than ``own``: of the known
-    questions that both the question alone and the previous one alone support."""
+    questions that the question alone supports and the context relates to: the previous question alone, or
+    joining the two does not dilute the question's own score for it (e5 scores siblings low: "Which nation
+    became champion at Brazil 2014?" scores Russia 2018 0.124, "when do u get a corner" a goal kick 0.139;
+    joined to an unrelated message, a question's own matches score lower)."""
     support = {m.question: m.score for m in alone[:SUPPORT_RANK]}
     related = {m.question: m.score for m in previous}
+    floor = previous[-1].score if previous else 0.0  # past the previous one's last: at most its score
+    offer_only = replace(zones, answer_score=NEVER, strong_score=NEVER)
 
     def read(matches: list[Match]) -> Decision:
         kept = [
@@ -210,13 +227,18 @@ def _better(
             for m in matches
             if m.question != answered
             and support.get(m.question, 0.0) >= SUPPORT
-            and related.get(m.question, 0.0) >= RELATED
+            and (related.get(m.question, 0.0) >= RELATED or m.score >= support[m.question])
         ]
         d = decide(kept[:MAX_SUGGESTIONS], zones)
         # Only the margin was short: the question alone preferring it to the runner-up settles it.
         short = d.zone == "suggest" and d.match is not None and d.match.score >= zones.answer_score
         if short and (len(kept) < 2 or support[kept[0].question] >= support[kept[1].question]):
             d = Decision("answer", d.match)
+        if d.zone == "answer" and d.match is not None:
+            preferred = sorted(kept[:MAX_SUGGESTIONS], key=lambda m: support[m.question], reverse=True)
+            gain = d.match.score - related.get(d.match.question, floor)
+            if preferred[0].question != d.match.question and gain < DISAGREE_GAIN:
+                d = decide(preferred, offer_only)
         return d
 
     best = _best(read(matches) for matches in candidates)
@@ -229,12 +251,19 @@ def _better(
     return None
 
 
+def follows_on(question: str) -> bool:
+    """Whether ``question`` has the form of a follow-up: opening with "and", "what about", ... or referring
+    back ("it", "their", "the women's one"). Only such a message is read with its context: a question of its
+    own ("who won the world cup 2022" after "what about the women's one") is answered as alone, and so is
+    a bare number or punctuation ("2", "?!": in the terminal a number picks a "did you mean" option)."""
+    return bool(_LEADS.search(question) or _REFERS.search(question))
+
+
 def elliptical(question: str) -> bool:
-    """Whether ``question`` has the form of a follow-up that need name nothing: at most
-    ``ELLIPSIS_MAX_WORDS`` words, opening with "and", "what about", ... or referring back ("it", "their",
-    "the women's one"). Form alone changes nothing: ``_elliptical_reading`` still asks the joined search."""
-    words = re.findall(r"\w+", question)
-    return 0 < len(words) <= ELLIPSIS_MAX_WORDS and bool(_LEADS.search(question) or _REFERS.search(question))
+    """Whether ``question`` has the form of a follow-up that need name nothing: ``follows_on``, in at most
+    ``ELLIPSIS_MAX_WORDS`` words. Form alone changes nothing: ``_elliptical_reading`` still asks the joined
+    search."""
+    return 0 < len(re.findall(r"\w+", question)) <= ELLIPSIS_MAX_WORDS and follows_on(question)
 
 
 def _elliptical_reading(
@@ -274,6 +303,30 @@ def _elliptical_reading(
     if best is None or best.match is None or _RANK[best.zone] <= _RANK[own.zone]:
         return None
     return best
+
+
+def _with_own_best(
+    offer: Decision,
+    alone: list[Match],
+    previous: list[Match],
+    candidates: list[list[Match]],
+    answered: str | None,
+) -> Decision:
+    """``offer`` (a "did you mean" read with the context) offering also the question alone's best, when it
+    supports it (``SUPPORT``) and the context relates to it (as in ``_better``), though the joined reading
+    scores it under the cut: after the exact "Which nation became champion at Brazil 2014?", "and in 2018?"
+    joined ranks the women's 2023 title and the Jules Rimet trophy above Russia 2018, its own first."""
+    own = alone[0] if alone else None
+    if (
+        own is None
+        or own.score < SUPPORT
+        or own.question in {answered, *(m.question for m in offer.suggestions)}
+    ):
+        return offer
+    related = any(m.question == own.question and m.score >= RELATED for m in previous) or any(
+        m.question == own.question and m.score >= own.score for matches in candidates for m in matches
+    )
+    return replace(offer, suggestions=(*offer.suggestions[: MAX_SUGGESTIONS - 1], own)) if related else offer
 
 
 def _encodable(text: str) -> str:

@@ -66,6 +66,16 @@ async def test_chatter_after_an_answer_does_not_answer_it_again(chatter):
     assert (followed.zone, followed.followup_of) == (alone.zone, None) == ("fallback", None)
 
 
+@pytest.mark.parametrize("message", ["2018?", "2", "?!"])
+async def test_a_bare_number_or_punctuation_is_never_read_as_a_follow_up(message):
+    """In the terminal a bare number picks a "did you mean" option. Read after the 2014 question, "2018?" was
+    answered with the 2018 final (on make run's model, "2" after "what is offside" with the second-last
+    defender's question): with no follow-up's form, it is answered as alone."""
+    followed, alone = await ask_after(BEFORE, message)
+    assert replace(followed, latency_s=0) == replace(alone, latency_s=0)
+    assert followed.followup_of is None and followed.zone != "answer"
+
+
 async def test_the_question_just_answered_is_not_answered_again():
     """Read after the 2014 question, "the world cup?" matches it best: the asker has that answer already."""
     followed, alone = await ask_after(BEFORE, "the world cup?")
