@@ -21,6 +21,7 @@ from bot.cli.common import fail
 from bot.settings import Settings
 from storage.masking import mask_secrets
 from training.exit_codes import EXIT_ERROR, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from training.redact import RedactingFilter
 
 if TYPE_CHECKING:
     import typer
@@ -48,30 +49,19 @@ class Services:
     sync: KnowledgeSync  # what the store knows, loaded at start and followed while serving
 
 
-class MaskMembersSecrets(logging.Filter):
+def members_secrets_filter() -> logging.Filter:
     """Masks the secrets members paste into questions (``storage.masking.mask_secrets``: API keys, JWTs,
-    webhooks…) in a log record that quotes one. ``training.redact``'s filter, installed before it, masks
+    webhooks…) in a log record that quotes one; ``training.redact``'s filter, installed before it, masks
     qabot's own (the bot token, settings lines) and formats the record's traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a bad format string: left for the handler to report, as logging does
-            return True
-        clean = mask_secrets(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        if record.exc_text:
-            record.exc_text = mask_secrets(record.exc_text)
-        return True
+    return RedactingFilter(mask_secrets)
 
 
-_MEMBERS_SECRETS = MaskMembersSecrets()
+_MEMBERS_SECRETS = members_secrets_filter()
 
 
 def setup_logging(level: int) -> None:
     """Log to stderr at ``level``, with secrets masked in every record (``training.redact``, and the ones
-    members paste into questions: ``MaskMembersSecrets``)."""
+    members paste into questions: ``members_secrets_filter``)."""
     from training.redact import redact_logging
 
     logging.basicConfig(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
 MASK = "***"
 TOKEN = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{23,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{27,}")
@@ -56,22 +57,27 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Masks secrets in a log record before any handler formats it (``redact``)."""
+    """Masks secrets in a log record before any handler formats it: with ``mask`` (default ``redact``),
+    the message, traceback and stack."""
+
+    def __init__(self, mask: Callable[[str], str] = redact) -> None:
+        super().__init__()
+        self.mask = mask
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a bad format string: left for the handler to report, as logging does
             return True
-        clean = redact(message)
+        clean = self.mask(message)
         if clean != message:
             record.msg, record.args = clean, None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = self.mask(record.exc_text)
         if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+            record.stack_info = self.mask(record.stack_info)
         return True
 
 

@@ -104,10 +104,10 @@ def test_qabot_runs_logs_mask_the_secrets_members_paste():
     token's shape is ``training.redact``'s, installed before)."""
     import logging
 
-    from bot.launcher import MaskMembersSecrets
+    from bot.launcher import members_secrets_filter
 
     key = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
     record = logging.LogRecord("qabot", logging.ERROR, __file__, 1, "failed on %r", (f"my key {key}",), None)
     record.exc_text = f"Traceback ...\nValueError: {key}"
-    assert MaskMembersSecrets().filter(record)
+    assert members_secrets_filter().filter(record)
     assert record.getMessage() == "failed on 'my key [secret]'" and key not in record.exc_text
