@@ -146,3 +146,19 @@ def known_generator(**kwargs: Any) -> FakeGenerator:
     """A ``FakeGenerator`` whose index holds ``KNOWN`` and whose model says ``model: <answer>`` for them."""
     answers = {r["question"]: f"model: {r['answer']}" for r in KNOWN}
     return FakeGenerator(answers, known=KNOWN, zones=ZONES, **kwargs)
+
+
+MATCH_LENGTHS = [
+    {"question": "How long is a football match?", "answer": "90 minutes."},
+    {"question": "How long is half-time in a football match?", "answer": "15 minutes."},
+]
+
+
+def lengths_generator() -> FakeGenerator:
+    """A ``FakeGenerator`` whose two known questions ("How long is ... match?", "... half-time ...?") make
+    "how long" a "did you mean" between both (the terminal's and chat's number picks)."""
+    return FakeGenerator(
+        {p["question"]: p["answer"] for p in MATCH_LENGTHS},
+        known=MATCH_LENGTHS,
+        zones=ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5),
+    )

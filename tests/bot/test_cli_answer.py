@@ -179,18 +179,9 @@ def test_interactive_chat_lists_what_it_takes_and_never_asks_a_bare_number(monke
 
     from bot.answering.answerer import Answerer
     from bot.cli.answer import CHAT_HELP, _interactive
-    from tests.bot.fakes import FakeGenerator
-    from training.retrieval.zones import ZoneThresholds
+    from tests.bot.fakes import lengths_generator
 
-    known = [
-        {"question": "How long is a football match?", "answer": "90 minutes."},
-        {"question": "How long is half-time in a football match?", "answer": "15 minutes."},
-    ]
-    generator = FakeGenerator(
-        {p["question"]: p["answer"] for p in known},
-        known=known,
-        zones=ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5),
-    )
+    generator = lengths_generator()
     typed = iter(["/help", "4", "how long", "3", "2", "/quit"])
     monkeypatch.setattr(builtins, "input", lambda prompt="": next(typed))
 

@@ -220,18 +220,9 @@ async def test_terminal_unanswered_groups_similar_questions(store, answerer):
 
 
 async def test_a_did_you_mean_choice_by_number_teaches_the_wording(store):
-    from tests.bot.fakes import FakeGenerator
-    from training.retrieval.zones import ZoneThresholds
+    from tests.bot.fakes import lengths_generator
 
-    known = [
-        {"question": "How long is a football match?", "answer": "90 minutes."},
-        {"question": "How long is half-time in a football match?", "answer": "15 minutes."},
-    ]
-    generator = FakeGenerator(
-        {p["question"]: p["answer"] for p in known},
-        known=known,
-        zones=ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5),
-    )
+    generator = lengths_generator()
     out = io.StringIO()
     async with Answerer(generator, batch_wait_ms=0) as answerer:
         stdin = io.StringIO("how long\n2\nhow long?\n")
@@ -253,18 +244,9 @@ async def test_a_did_you_mean_choice_by_number_teaches_the_wording(store):
 async def test_a_bare_number_with_no_choice_pending_or_out_of_range_is_no_question(store):
     """A number picks a "did you mean" choice or says why it cannot: never asked (nor logged) as a
     question ("Did you mean: How is the classic 4-4-2 set up?" for `4`)."""
-    from tests.bot.fakes import FakeGenerator
-    from training.retrieval.zones import ZoneThresholds
+    from tests.bot.fakes import lengths_generator
 
-    known = [
-        {"question": "How long is a football match?", "answer": "90 minutes."},
-        {"question": "How long is half-time in a football match?", "answer": "15 minutes."},
-    ]
-    generator = FakeGenerator(
-        {p["question"]: p["answer"] for p in known},
-        known=known,
-        zones=ZoneThresholds(answer_score=0.8, answer_margin=0.2, suggest_score=0.5),
-    )
+    generator = lengths_generator()
     out = io.StringIO()
     async with Answerer(generator, batch_wait_ms=0) as answerer:
         stdin = io.StringIO("4\nhow long\n3\n0\n2\n1\n")
