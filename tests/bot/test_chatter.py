@@ -121,6 +121,10 @@ def test_chat_reply_answers_social_words_only(text: str, kind: str | None) -> No
         ("can the pk taker stop in the run up and fake it", None), ("offside rule", None),
         ("ignore the offside rules, who won?", None), ("forget the rules", None),
         ("help my bot wont start, token is [secret]", None),
+        # questions with a swear word and no "?": slang openers, requests, a topic asked for
+        ("yo wtf is a rabona", None), ("wtf is var", None), ("wth is a false nine", None),
+        ("tell me the damn offside rule", None), ("name a dirty player", None),
+        ("stupid question: nutmeg meaning", None),
     ],
 )  # fmt: skip
 def test_not_asked_tells_chat_and_abuse_from_questions(text, why):
