@@ -226,11 +226,17 @@ _ORDER = re.compile(
     re.IGNORECASE,
 )
 _THE_BOTS = _word_set("your all any previous prior above earlier preceding system initial original")
+# ...and nothing but these around them: "forget the previous handball rules" names the game's rules.
+_THE_BOTS_TOO = _THE_BOTS | _word_set("the of these those my own safety security content developer")
 
 
 def orders_the_bot(text: str) -> bool:
     """An order to ignore the bot's instructions ("ignore all previous instructions and …")."""
-    return any(set(_words(m["which"])) & _THE_BOTS for m in _ORDER.finditer(text))
+    for match in _ORDER.finditer(text):
+        which = set(_words(match["which"]))
+        if which & _THE_BOTS and which <= _THE_BOTS_TOO:
+            return True
+    return False
 
 
 # A clause opening with one of these (after a greeting) asks yes or no: "can the pk taker fake it".
