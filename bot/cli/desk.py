@@ -162,7 +162,8 @@ def review(
     try:
         if not chosen:
             items = asyncio.run(review_mod.items(store, limit))
-            if as_json:
+            if as_json:  # people's words with their secrets masked, as every listing shows them
+                items = [_masked(item) for item in items]
                 typer.echo(json.dumps({"items": items}, ensure_ascii=False, indent=2, default=_json_default))
             else:
                 typer.echo(review_text(items, counts=asyncio.run(review_mod.waiting(store))))
@@ -255,6 +256,14 @@ def harvest(
     finally:
         dispose(store)
     typer.echo(result.text())
+
+
+def _masked(item: dict) -> dict:
+    """A review item for ``--json``: its texts with secrets masked (the store masks them as it logs; a row
+    logged before it did may hold one)."""
+    from storage.masking import mask_secrets
+
+    return {k: mask_secrets(v) if isinstance(v, str) else v for k, v in item.items()}
 
 
 def _json_default(value: object) -> str:
