@@ -31,6 +31,16 @@ ModelOpt = Annotated[
 ]
 
 
+def _check_model(model: Path | None) -> None:
+    """A ``--model`` named on the command line must be there: a typo would be read as a bot that knows
+    nothing (every gap uncovered), not refused as ``ask`` and ``eval`` refuse it (exit 2)."""
+    if model is not None and not model.is_dir():
+        from training.checkpoint import TRAIN_HINT
+
+        what = "is not a model folder" if model.exists() else "does not exist"
+        raise fail(f"--model {model} {what}. Train one with: {TRAIN_HINT}")
+
+
 def _open(db: str | None):
     """The settings and the existing store (never created here); exits with EXIT_ERROR without one."""
     from bot.cli.common import check_store_url, load_settings
@@ -80,6 +90,7 @@ def gaps(
         raise fail(f"--until ({until}) is not after --since ({start:%Y-%m-%d %H:%M})")
     if plot is not None:
         _check_plot(plot)  # before the slow part
+    _check_model(model)
     settings, store = _open(db)
     model_dir = model or settings.model_dir
     try:
@@ -237,6 +248,7 @@ def harvest(
     from training.checkpoint import CheckpointError
     from training.exit_codes import EXIT_USAGE
 
+    _check_model(model)
     settings, store = _open(db)
     token = settings.token
     if not token:
