@@ -227,7 +227,7 @@ _ORDER = re.compile(
 )
 _THE_BOTS = _word_set("your all any previous prior above earlier preceding system initial original")
 # ...and nothing but these around them: "forget the previous handball rules" names the game's rules.
-_THE_BOTS_TOO = _THE_BOTS | _word_set("the of these those my own safety security content developer")
+_THE_BOTS_TOO = _THE_BOTS | _word_set("the of in everything these those my own safety security developer")
 
 
 def orders_the_bot(text: str) -> bool:
