@@ -252,8 +252,11 @@ _OPENERS = GREETINGS | _word_set("ok okay so guys all everyone pls plz please qu
 def asks(text: str) -> bool:
     """A "?", an interrogative anywhere ("how the hell do I…", "what is a bastard file"), a clause opening
     a yes/no question or a request ("can the pk taker…", "wtf is var", "tell me the damn offside rule";
-    not "you are…"), or a topic asked for ("nutmeg meaning"): whatever its words, it asks."""
-    if "?" in text or any(w in ASKS_ANYWHERE for w in _words(text)):
+    not "you are…"), or a topic asked for ("nutmeg meaning"): whatever its words, it asks. "What a…" exclaims
+    ("what a rubbish bot")."""
+    words = _words(text)
+    exclaims = {i for i, w in enumerate(words) if w == "what" and words[i + 1 : i + 2] in (["a"], ["an"])}
+    if "?" in text or any(w in ASKS_ANYWHERE and i not in exclaims for i, w in enumerate(words)):
         return True
     for clause in re.split(r"[,;:.!\n]", text):
         words = _words(clause)
