@@ -33,7 +33,8 @@ _SECRET_SHAPES = (
     r"(?P<sk>sk-[A-Za-z0-9_-]{20,})",  # OpenAI (sk-…, sk-proj-…), Anthropic (sk-ant-…): see _random
     r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])",  # an AWS access key id
     r"AIza[A-Za-z0-9_-]{35}",  # Google API key
-    r"xox[abposr]-[A-Za-z0-9-]{10,}",  # Slack
+    # Slack: its digits come first (not "xoxo-see-you-at-the-match")
+    r"xox[abposr]-\d+-[A-Za-z0-9-]{10,}|xapp-\d+-[A-Za-z0-9-]{10,}",
     r"hf_[A-Za-z0-9]{30,}",  # Hugging Face
     r"npm_[A-Za-z0-9]{36}",
     r"\d{8,10}:AA[A-Za-z0-9_-]{33}",  # a Telegram bot token

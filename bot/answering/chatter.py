@@ -226,31 +226,43 @@ _ORDER = re.compile(
     re.IGNORECASE,
 )
 _THE_BOTS = _word_set("your all any previous prior above earlier preceding system initial original")
+# ...and nothing but these around them: "forget the previous handball rules" names the game's rules.
+_THE_BOTS_TOO = _THE_BOTS | _word_set("the of in everything these those my own safety security developer")
 
 
 def orders_the_bot(text: str) -> bool:
     """An order to ignore the bot's instructions ("ignore all previous instructions and …")."""
-    return any(set(_words(m["which"])) & _THE_BOTS for m in _ORDER.finditer(text))
+    for match in _ORDER.finditer(text):
+        which = set(_words(match["which"]))
+        if which & _THE_BOTS and which <= _THE_BOTS_TOO:
+            return True
+    return False
 
 
 # A clause opening with one of these (after a greeting) asks yes or no: "can the pk taker fake it".
 YES_NO_STARTS = _word_set(
     """is isn't isnt are aren't arent am was were do does did don't dont doesn't doesnt didn't can can't cant
-    could couldn't should shall will would wont won't may might must has have had explain define eli5"""
+    could couldn't should shall will would wont won't may might must has have had explain define eli5
+    tell name list"""
 )
-_OPENERS = GREETINGS | _word_set("ok okay so guys all everyone pls plz please quick question")
+# Skipped before a clause's first word: greetings, fillers, and the slang of "wtf is a rabona" (what is).
+_OPENERS = GREETINGS | _word_set("ok okay so guys all everyone pls plz please quick question wtf wth tf")
 
 
 def asks(text: str) -> bool:
-    """A "?", an interrogative anywhere ("how the hell do I…", "what is a bastard file"), or a clause
-    opening a yes/no question ("can the pk taker…"; not "you are…"): whatever its words, it asks."""
-    if "?" in text or any(w in ASKS_ANYWHERE for w in _words(text)):
+    """A "?", an interrogative anywhere ("how the hell do I…", "what is a bastard file"), a clause opening
+    a yes/no question or a request ("can the pk taker…", "wtf is var", "tell me the damn offside rule";
+    not "you are…"), or a topic asked for ("nutmeg meaning"): whatever its words, it asks. "What a…" exclaims
+    ("what a rubbish bot")."""
+    words = _words(text)
+    exclaims = {i for i, w in enumerate(words) if w == "what" and words[i + 1 : i + 2] in (["a"], ["an"])}
+    if "?" in text or any(w in ASKS_ANYWHERE and i not in exclaims for i, w in enumerate(words)):
         return True
     for clause in re.split(r"[,;:.!\n]", text):
         words = _words(clause)
         while words and words[0] in _OPENERS:
             words = words[1:]
-        if words and words[0] in YES_NO_STARTS:
+        if words and (words[0] in YES_NO_STARTS or words[-1] in TOPIC_ENDS):
             return True
     return False
 

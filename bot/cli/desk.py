@@ -31,6 +31,16 @@ ModelOpt = Annotated[
 ]
 
 
+def _check_model(model: Path | None) -> None:
+    """A ``--model`` named on the command line must be there: a typo would be read as a bot that knows
+    nothing (every gap uncovered), not refused as ``ask`` and ``eval`` refuse it (exit 2)."""
+    if model is not None and not model.is_dir():
+        from training.checkpoint import TRAIN_HINT
+
+        what = "is not a model folder" if model.exists() else "does not exist"
+        raise fail(f"--model {model} {what}. Train one with: {TRAIN_HINT}")
+
+
 def _open(db: str | None):
     """The settings and the existing store (never created here); exits with EXIT_ERROR without one."""
     from bot.cli.common import check_store_url, load_settings
@@ -80,6 +90,7 @@ def gaps(
         raise fail(f"--until ({until}) is not after --since ({start:%Y-%m-%d %H:%M})")
     if plot is not None:
         _check_plot(plot)  # before the slow part
+    _check_model(model)
     settings, store = _open(db)
     model_dir = model or settings.model_dir
     try:
@@ -162,7 +173,8 @@ def review(
     try:
         if not chosen:
             items = asyncio.run(review_mod.items(store, limit))
-            if as_json:
+            if as_json:  # people's words with their secrets masked, as every listing shows them
+                items = [_masked(item) for item in items]
                 typer.echo(json.dumps({"items": items}, ensure_ascii=False, indent=2, default=_json_default))
             else:
                 typer.echo(review_text(items, counts=asyncio.run(review_mod.waiting(store))))
@@ -236,6 +248,7 @@ def harvest(
     from training.checkpoint import CheckpointError
     from training.exit_codes import EXIT_USAGE
 
+    _check_model(model)
     settings, store = _open(db)
     token = settings.token
     if not token:
@@ -255,6 +268,14 @@ def harvest(
     finally:
         dispose(store)
     typer.echo(result.text())
+
+
+def _masked(item: dict) -> dict:
+    """A review item for ``--json``: its texts with secrets masked (the store masks them as it logs; a row
+    logged before it did may hold one)."""
+    from storage.masking import mask_secrets
+
+    return {k: mask_secrets(v) if isinstance(v, str) else v for k, v in item.items()}
 
 
 def _json_default(value: object) -> str:

@@ -123,6 +123,17 @@ async def test_teach_refuses_a_token_shaped_secret(dpy, store):
     assert "token-shaped secret" in text and token not in text and taught(store) == []
 
 
+async def test_teach_refuses_any_secret_the_store_masks(dpy, store):
+    """A GitHub or OpenAI key taught would be served to anyone as surely as a Discord token: every shape
+    ``mask_secrets`` knows is refused, not only a Discord token's."""
+    for key in ("ghp_" + "a1B2" * 9, "sk-proj-" + "Ab3dEf" * 5):  # built here: no key-shaped literal
+        interaction = admin_interaction(dpy)
+        await invoke(dpy, "teach", interaction, question="What is the key?", answer=f"It is {key}")
+        text = interaction.response.send_message.await_args.args[0]
+        assert "secret" in text and key not in text
+    assert taught(store) == []
+
+
 async def test_teach_refuses_a_secret_hidden_by_a_zero_width_space_or_a_line_break(dpy, store):
     token = "N" + "a" * 23 + "." + "b" * 6 + "." + "c" * 27
     for hidden in (f"{token[:9]}\u200b{token[9:]}", f"{token[:30]}\n{token[30:]}"):

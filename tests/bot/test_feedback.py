@@ -85,6 +85,16 @@ async def test_a_correction_holding_a_token_is_refused(dpy, store):
     assert "token-shaped secret" in reply and token not in reply and corrections(store) == []
 
 
+async def test_a_correction_holding_an_api_key_is_refused(dpy, store):
+    answer = await ask(dpy)
+    admin = dpytest.get_config().members[0]
+    dpy.settings.admin_user_ids = [admin.id]
+    key = "ghp_" + "a1B2" * 9  # built here: no key-shaped literal in the repo
+    await reply_to(answer, f"!correct the key is {key}", admin)
+    reply = dpytest.get_message().content
+    assert "secret" in reply and key not in reply and corrections(store) == []
+
+
 async def test_correct_from_a_non_admin_is_refused_and_logged(dpy, store, caplog):
     answer = await ask(dpy)
     someone = dpytest.get_config().members[1]

@@ -296,6 +296,18 @@ def test_a_damaged_checkpoint_is_a_one_line_error_for_gaps_and_review(store, tmp
         assert result.stderr.startswith("error: ") and "damaged" in result.stderr
 
 
+def test_a_model_folder_that_is_not_there_is_a_usage_error_for_gaps_and_harvest(store, tmp_path):
+    """`qabot gaps --model modles/current` (a typo) listed every gap as uncovered, as if the bot knew
+    nothing (harvest: as if it answered nothing): a --model named on the command line must exist, as for ask
+    and eval (exit 2)."""
+    url = str(store.kw["bind"].url)
+    missing = str(tmp_path / "no-such-model")
+    for args in (["gaps"], ["harvest", "--channel", "1"]):
+        result = CliRunner().invoke(app, [*args, "--db", url, "--model", missing])
+        assert result.exit_code == 2, (args, result.output)
+        assert "no-such-model" in result.output and "does not exist" in result.output
+
+
 def test_the_terminals_text_carries_no_control_characters_from_a_question():
     from bot.desk.gaps import Gap, GapReport
     from bot.desk.report import gaps_text, review_text

@@ -321,6 +321,8 @@ DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GAbcde.abcdefghijklmnopqrstuvwxyz1234"
         "sk-proj-Ab3dEfGhIjKlMnOpQrStUvWxYz_0123-xyz and sk-ant-api03-Ab3dEfGhIjKlMnOpQrStUvWx-y_z",
         "AKIAIOSFODNN7EXAMPLE is my aws key",
         "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
+        "xoxp-1234567890-1234567890-1234567890123-0123456789abcdef0123456789abcdef",
+        "xapp-1-A0123456789-1234567890123-0123456789abcdef0123456789abcdef",
         "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
         "https://discord.com/api/webhooks/123456789012345678/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01",
         "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH / AIzaSyA-abcdefghijklmnopqrstuvwxyz01234",
@@ -344,6 +346,7 @@ def test_mask_secrets_masks_every_known_shape(text):
         "i use sk-learn-for-beginners-in-2024 every day",  # sk- without a random key's mix
         "www.example.com/some-long-path/with-words-in-it and task-abcdefghijklmnopqrstuvwxyz",
         "AKIA is not a key, nor AKIAIOSFODNN7EXAMPLEX (21 characters)",
+        "xoxo-see-you-at-the-match and xoxo-hugs-everyone",  # a Slack token's digits come first
     ],
 )
 def test_mask_secrets_leaves_ordinary_text(text):
