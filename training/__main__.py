@@ -13,6 +13,7 @@ import sys
 import traceback
 from typing import Any
 
+import huggingface_hub
 import transformers
 
 from training.checkpoint import CheckpointError
@@ -59,10 +60,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m training") -> int
     config = parse_config(argv, prog)
     json_mode = config.progress == "json"
     # One progress bar: the Trainer's own (tqdm, unaffected), not transformers' "Writing model shards" one
-    # at every checkpoint save.
+    # at every checkpoint save; a first download of --base (huggingface_hub's bars) still shows its own.
     transformers.logging.disable_progress_bar()
     if json_mode:
         transformers.logging.set_verbosity_error()
+    else:
+        huggingface_hub.utils.enable_progress_bars()
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     redact_logging()
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:

@@ -136,7 +136,10 @@ class Answerer:
         """
         from transformers.utils import logging as hf_logging
 
+        from training.data.offensive import load_classifier_soon
+
         hf_logging.disable_progress_bar()  # front ends show answers, not weight-loading bars
+        load_classifier_soon()  # chatter.not_asked's, off the torch thread
         generator = torch_thread.call(Generator.load, settings.model_dir, precision=settings.precision)
         return cls.from_settings(generator, settings)
 

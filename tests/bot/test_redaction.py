@@ -106,7 +106,7 @@ def test_qabot_runs_logs_mask_the_secrets_members_paste():
 
     from bot.launcher import members_secrets_filter
 
-    key = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+    key = "ghp_abcdefghijklmnop" + "qrstuvwxyz0123456789"
     record = logging.LogRecord("qabot", logging.ERROR, __file__, 1, "failed on %r", (f"my key {key}",), None)
     record.exc_text = f"Traceback ...\nValueError: {key}"
     assert members_secrets_filter().filter(record)

@@ -320,6 +320,19 @@ async def test_a_retrain_the_gate_could_only_reject_is_refused_before_training(t
     assert (await job.run(RetrainOptions())).status == "failed" and started.exists()
 
 
+def test_the_refusal_says_when_the_serving_model_has_no_eval_split(tmp_path):
+    """A serving model saved without an eval split (``--eval-fraction 0``) and every question taught: the
+    refusal says so, rather than that its eval questions were all taught since."""
+    from bot.retrain.inputs import NothingToCompare, check_comparable
+
+    serving = tmp_path / "serving"
+    serving.mkdir()
+    taught = tmp_path / "store.json"
+    taught.write_text(json.dumps([{"question": "q?", "answer": "a"}]))
+    with pytest.raises(NothingToCompare, match="the serving model has no eval split"):
+        check_comparable(RetrainData(store_export=taught, base=[taught]), serving)
+
+
 async def test_a_cancel_right_after_start_ends_in_a_cancelled_result(tmp_path, store):
     [first] = fake_models(tmp_path, "A")
     job = RetrainJob(answerer=None, session_factory=store, model_pointer=point_current(first))

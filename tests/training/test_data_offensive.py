@@ -6,6 +6,7 @@ held-out set (``fixtures/offensive_set.jsonl``), never the reference sentences t
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -82,3 +83,31 @@ def test_threshold_option_moves_the_classifier_cut():
     insult = rec("Who is the best striker?", "That fucking idiot.")
     assert clean_records([insult], CleanOptions(**FAST)).records == []
     assert clean_records([insult], CleanOptions(**FAST, offensive_threshold=1.0)).records == [insult]
+
+
+def test_load_classifier_soon_loads_it_on_a_thread_of_its_own():
+    """The bot warms the classifier at start-up, off the thread that answers (its first chat message would
+    otherwise wait ~1.6 s for it, with every question behind it)."""
+    import threading
+
+    from training.data import offensive
+
+    offensive._classifier.cache_clear()
+    loaders: list[str] = []
+    load = offensive._classifier.__wrapped__
+
+    def recording() -> object:
+        loaders.append(threading.current_thread().name)
+        return load()
+
+    original = offensive._classifier
+    offensive._classifier = functools.cache(recording)
+    try:
+        offensive.load_classifier_soon()
+        for thread in threading.enumerate():
+            if thread.name == "qabot-offensive-load":
+                thread.join(30)
+        assert loaders == ["qabot-offensive-load"]
+        assert offensive.classifier_scores(["what a lovely goal"]) and loaders == ["qabot-offensive-load"]
+    finally:
+        offensive._classifier = original

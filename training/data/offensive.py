@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,12 @@ def _classifier() -> Any:
     from profanity_check import predict_prob
 
     return predict_prob
+
+
+def load_classifier_soon() -> None:
+    """Load the classifier in a daemon thread, so that the first text scored (a bot's first chat message)
+    does not wait ~1.6 s for it on the thread that answers."""
+    threading.Thread(target=_classifier, name="qabot-offensive-load", daemon=True).start()
 
 
 def classifier_scores(texts: Sequence[str]) -> list[float]:
