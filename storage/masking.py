@@ -20,9 +20,10 @@ SECRET = "[secret]"
 # Secrets with a shape of their own, so that no ordinary word or number has it: what a member pastes with
 # "my bot won't start, token is …". Each stands alone (no base64url character right before it).
 _SECRET_SHAPES = (
-    # A Discord bot token: the bot's id in base64 (23+ characters), a timestamp (6), an HMAC (27 or 38);
-    # training.redact.TOKEN's shape (a JWT whose header is as long matches too). Old user tokens with 2FA.
-    r"[A-Za-z0-9_-]{23,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{27,}",
+    # A Discord bot token: the bot's id in base64 (23+ characters; digits' base64 has no - or _, so a long
+    # dotted file name "…_highlights.720p60.argentina_vs_france.mp4" is none), a timestamp (6), an HMAC (27
+    # or 38). Old user tokens with 2FA.
+    r"[A-Za-z0-9]{23,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{27,}",
     r"mfa\.[A-Za-z0-9_-]{80,}",
     # A Discord webhook: whoever has the URL posts as it.
     r"https?://(?:[a-z]+\.)?discord(?:app)?\.com/api/(?:v\d+/)?webhooks/\d+/[A-Za-z0-9_-]{30,}",

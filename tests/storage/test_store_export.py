@@ -352,6 +352,7 @@ def test_mask_secrets_masks_every_known_shape(text):
         "www.example.com/some-long-path/with-words-in-it and task-abcdefghijk" + "lmnopqrstuvwxyz",
         "AKIA is not a key, nor AKIAIOSFOD" + "NN7EXAMPLEX (21 characters)",
         "xoxo-see-you-at-the-match and xoxo-hugs-everyone",  # a Slack token's digits come first
+        "wc2022_final_highlights" + ".720p60.argentina_vs_france_full_match.mp4",  # no token: an id has no _
     ],
 )
 def test_mask_secrets_leaves_ordinary_text(text):
