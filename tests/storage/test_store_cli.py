@@ -146,8 +146,10 @@ def test_import_cleans_as_data_check_does_and_never_teaches_a_secret(db_url, tmp
     removed and counted; a question repeated in the file keeps its last answer. `--no-filter`
     keeps the link, never the secret."""
     token = "M" + "x" * 23 + "." + "y" * 6 + "." + "z" * 27  # built here: no token-shaped literal in the repo
+    key = "ghp_" + "a1B2" * 9  # an API key the store masks: never taught either (it would be served)
     rows = [
         {"question": "What is the bot token?", "answer": f"It is {token}"},
+        {"question": "What is the repo key?", "answer": f"It is {key}"},
         {"question": "Where are the rules?", "answer": "See https://example.com/rules now"},
         {"question": "What is a throw-in?", "answer": "A restart with the feet."},
         {"question": "what is a  throw-in?", "answer": "A restart taken with the hands."},
@@ -157,10 +159,11 @@ def test_import_cleans_as_data_check_does_and_never_teaches_a_secret(db_url, tmp
     result = runner.invoke(app, ["import", str(data), "--db", db_url])
     assert result.exit_code == 0, result.output
     assert "added 1, skipped 0" in result.output
-    assert all(f"1 {why}" in result.output for why in ("secret", "spam_link", "duplicate"))
-    assert token not in result.output
+    removed = ((2, "secret"), (1, "spam_link"), (1, "duplicate"))
+    assert all(f"{n} {why}" in result.output for n, why in removed)
+    assert token not in result.output and key not in result.output
     result = runner.invoke(app, ["import", str(data), "--db", db_url, "--no-filter"])
-    assert "added 1, skipped 1" in result.output and "1 secret" in result.output  # the link, now
+    assert "added 1, skipped 1" in result.output and "2 secret" in result.output  # the link, now
     out = tmp_path / "back.json"
     assert runner.invoke(app, ["export", "--db", db_url, "-f", "json", "-o", str(out)]).exit_code == 0
     taught = {r["question"]: r["answer"] for r in json.loads(out.read_text())}
