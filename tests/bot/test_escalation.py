@@ -17,7 +17,7 @@ import pytest
 from discord.ext.test import backend
 from sqlalchemy import select
 
-from bot import async_store
+from bot import admin_actions, async_store
 from bot.discord_app.escalation import TEACH_REFUSAL, TeachButton, TeachModal, escalate
 from bot.discord_app.flood import ESCALATIONS_PER_USER, EscalationLimiter
 from bot.discord_app.replies import Asked
@@ -162,7 +162,6 @@ async def test_chat_said_to_the_bot_gets_a_friendly_word_and_is_not_escalated(
 async def test_abuse_and_chatter_are_logged_but_never_escalated_or_queued(dpy, store, admins, said, why):
     """Messages that ask nothing fill no admin's desk: no post, no /unanswered line, no gap (``not_asked``);
     the asker's reply is as before, and the row says what it was."""
-    from bot import admin_actions
     from bot.desk.service import read_gap_rows
 
     await dpytest.message(f"<@{dpy.user.id}> {said}")
@@ -186,8 +185,6 @@ async def test_a_pasted_token_is_masked_in_the_post_and_the_store(dpy, store, ad
     pressed = await press_teach(dpy, escalation, admin)
     modal = pressed.response.send_modal.await_args.args[0]
     assert "GAbcde" not in modal.title and "GAbcde" not in modal.question.default
-    from bot import admin_actions
-
     listed = admin_actions.unanswered_text(await admin_actions.unanswered_groups(dpy.session_factory))
     assert "token is [secret]" in listed and "GAbcde" not in listed
 

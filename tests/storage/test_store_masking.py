@@ -1,0 +1,84 @@
+"""``storage.masking``: personal data (e-mails, phone numbers) and pasted secrets (tokens, API keys) in what
+members type; exports (tests/storage/test_store_export.py) and every listing apply them."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from storage.masking import mask_pii, mask_secrets
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("ping <@123456789012345678> or <@!123456789012345678>", "ping @user or @user"),
+        ("in <#123456789012345678> for <@&123456789012345678>", "in #channel for @role"),
+        ("write to jo.doe+fan@mail.example.org.", "write to [email]."),
+        ("call +44 20 7946 0958 today", "call [phone] today"),
+        ("call (555) 123-4567", "call [phone]"),
+        ("final was 4-2 in 2018 with 78,011 fans", "final was 4-2 in 2018 with 78,011 fans"),
+        ("kick-off 2024-06-14 at 21:00", "kick-off 2024-06-14 at 21:00"),
+        ("holds 1000000 people", "holds 1000000 people"),
+        ("ban 123456789012345678 pls", "ban [id] pls"),
+        ("ids 81384788765712384, 12345678901234567890.", "ids [id], [id]."),  # 17 and 20 digits
+        ("<@123456789012345678> (id 123456789012345678)", "@user (id [id])"),
+        ("4111111111111111 and 123456789012345678901234", "4111111111111111 and 123456789012345678901234"),
+        ("pi is 3.14159265358979323846", "pi is 3.14159265358979323846"),
+    ],
+)
+def test_mask_pii(text, masked):
+    assert mask_pii(text) == masked
+
+
+DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GAbcde" + ".abcdefghijklmnopqrstuvwxyz1234"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"help my bot wont start, token is {DISCORD_TOKEN}",
+        # a 38-character HMAC
+        "token=MTIzNDU2Nzg5MDEyMzQ1Njc4OTA.Gh7-xY.a" + "bcdefghijklmnopqrstuvwxyzABCDEFGHIJKL",
+        "my pat ghp_abcdefghijklmnop" + "qrstuvwxyz0123456789 leaked",
+        "github_pat_11ABCDEFG01234567" + "89_abcdefghijklmnopqrstuvwxyz",
+        "key sk-abcdefghijklmnopQRSTU" + "VWX0123456789abcdefghijkl ok",
+        "sk-proj-Ab3dEfGhIjKlMnOpQrStUvWxYz_0123-xyz and sk-ant-api03-Ab3dEfGhIjKlMnOpQrStUvWx-y_z",
+        "AKIAIOSFOD" + "NN7EXAMPLE is my aws key",
+        "xoxb-123456789012-1234567890" + "123-AbCdEfGhIjKlMnOpQrStUvWx",
+        "xoxp-1234567890-1234567890-123456789" + "0123-0123456789abcdef0123456789abcdef",
+        "xapp-1-A0123456789-12345" + "67890123-0123456789abcdef0123456789abcdef",
+        "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwI"
+        + "n0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "https://discord.com/api/webhooks/123456789012345678/abcdefghijklmnopqrstuvwxyz"
+        + "ABCDEFGHIJKLMNOPQRSTUVWXYZ01",
+        "hf_abcdefghijklmno" + "pqrstuvwxyzABCDEFGH / AIzaSyA-abcdefghijk" + "lmnopqrstuvwxyz01234",
+        "telegram 1234567890:AAHdqTcvCH1v"
+        + "GWJxfSeofSAs0K5PALDsaw7 / npm_abcdefghijklmnop"
+        + "qrstuvwxyz0123456789",
+        "-----BEGIN RSA " + "PRIVATE KEY----- MIIEpAIBAAKCAQEA -----END RSA PRIVATE KEY-----",
+        "glpat-abcdefg" + "hij0123456789 rk_live_abcdef" + "ghij0123456789",
+    ],
+)
+def test_mask_secrets_masks_every_known_shape(text):
+    masked = mask_secrets(text)
+    assert "[secret]" in masked
+    # Nothing of the secret is left: no run of 12 key characters survives.
+    assert not re.search(r"[A-Za-z0-9_-]{12,}", masked.replace("[secret]", " ")), masked
+    assert mask_pii(text) == masked  # and the exports' masking starts with it
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "who won the world cup in 2014? training.retrieval.embedder",
+        "i use sk-learn-for-beginners-in-2024 every day",  # sk- without a random key's mix
+        "www.example.com/some-long-path/with-words-in-it and task-abcdefghijk" + "lmnopqrstuvwxyz",
+        "AKIA is not a key, nor AKIAIOSFOD" + "NN7EXAMPLEX (21 characters)",
+        "xoxo-see-you-at-the-match and xoxo-hugs-everyone",  # a Slack token's digits come first
+        "wc2022_final_highlights" + ".720p60.argentina_vs_france_full_match.mp4",  # no token: an id has no _
+    ],
+)
+def test_mask_secrets_leaves_ordinary_text(text):
+    assert mask_secrets(text) == text
