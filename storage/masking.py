@@ -42,6 +42,8 @@ _SECRET_SHAPES = (
     r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----(?:.*?-----END (?:[A-Z]+ )*PRIVATE KEY-----|.*)",
 )
 _SECRETS = re.compile(r"(?<![A-Za-z0-9_-])(?:" + "|".join(_SECRET_SHAPES) + ")", re.DOTALL)
+# A URL's password (scheme://user:password@host): the rest of the URL says where, and stays.
+_URL_PASSWORD = re.compile(r"\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@", re.IGNORECASE)
 
 # Discord's wire syntax for mentions: <@123>, <@!123> (nickname), <@&123> (role), <#123> (channel).
 _MENTION = re.compile(r"<(@!?|@&|#)\d{5,25}>")
@@ -90,9 +92,12 @@ def _secret(match: re.Match[str]) -> str:
 
 def mask_secrets(text: str) -> str:
     """``text`` with secret-shaped strings (a Discord token or webhook, a JWT, GitHub, GitLab, OpenAI,
-    Anthropic, Stripe, AWS, Google, Slack, Hugging Face, npm and Telegram keys, a private key) replaced by
-    ``[secret]``."""
-    return _SECRETS.sub(_secret, text) if text else text
+    Anthropic, Stripe, AWS, Google, Slack, Hugging Face, npm and Telegram keys, a private key, the password
+    of a URL such as a database's ``postgresql://user:password@host``) replaced by ``[secret]``."""
+    if not text:
+        return text
+    text = _SECRETS.sub(_secret, text)
+    return _URL_PASSWORD.sub(rf"\1{SECRET}@", text) if "://" in text else text
 
 
 def mask_pii(text: str) -> str:

@@ -82,3 +82,21 @@ def test_mask_secrets_masks_every_known_shape(text):
 )
 def test_mask_secrets_leaves_ordinary_text(text):
     assert mask_secrets(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (
+            "my DATABASE_URL=postgresql+psycopg://qabot:" + "hunter2@db/qabot fails",
+            "my DATABASE_URL=postgresql+psycopg://qabot:[secret]@db/qabot fails",
+        ),
+        ("redis://:" + "pw@localhost:6379", "redis://:[secret]@localhost:6379"),
+        (
+            "https://user@host/x and https://example.com/a:b@c",
+            "https://user@host/x and https://example.com/a:b@c",
+        ),
+    ],
+)
+def test_a_urls_password_is_masked_and_the_rest_of_it_kept(text, masked):
+    assert mask_secrets(text) == masked and mask_secrets(masked) == masked
