@@ -102,45 +102,26 @@ def _questions(path: Path | None, option: str) -> list[str]:
     return [r["question"] for r in load_dataset_file(path)]
 
 
-WORDING_FIELDS = ("wording", "question")  # each entry of a --wordings file (``encoder_training``)
-
-
 def check_side_files(config: TrainConfig) -> None:
     """Read the files only the end of a run uses (``--synonyms``, ``--wordings``, an ``--encoder`` path)
     before anything trains or is written: a bad one is a ``TrainingError`` naming the file, the entry and
     the field, not a traceback after every step has run (with a work folder left for a --resume that
     would fail the same way)."""
     from training.retrieval.alterations import read_synonyms
+    from training.retrieval.encoder_training import check_wordings
 
-    if config.synonyms is not None:
-        try:
-            read_synonyms(config.synonyms)
-        except ValueError as e:
-            raise TrainingError(f"--synonyms {e}") from None
-    if config.wordings is not None:
-        _check_wordings(Path(config.wordings))
+    for flag, path, check in (
+        ("--synonyms", config.synonyms, read_synonyms),
+        ("--wordings", config.wordings, check_wordings),
+    ):
+        if path is not None:
+            try:
+                check(Path(path))
+            except ValueError as e:
+                raise TrainingError(f"{flag} {e}") from None
     encoder = str(config.encoder)
     if encoder.startswith(("/", "./", "../", "~")) and not Path(encoder).expanduser().is_dir():
         raise TrainingError(f"--encoder {encoder}: no such folder (a sentence-transformers folder)")
-
-
-def _check_wordings(path: Path) -> None:
-    shape = '{"wording": text, "question": text}'
-    try:
-        items = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TrainingError(f"--wordings {path}: no such file") from None
-    except (OSError, ValueError) as e:
-        raise TrainingError(f"--wordings {path}: cannot read it ({type(e).__name__}: {e})") from None
-    if not isinstance(items, list):
-        raise TrainingError(f"--wordings {path}: must be a list of {shape}")
-    for n, item in enumerate(items, 1):
-        if not isinstance(item, dict):
-            raise TrainingError(f"--wordings {path}: wording {n}: not an object {shape}")
-        for key in WORDING_FIELDS:
-            if not isinstance(item.get(key), str):
-                problem = "missing" if key not in item else f"not a text (got {str(item[key])[:40]!r})"
-                raise TrainingError(f"--wordings {path}: wording {n}, field {key!r}: {problem}")
 
 
 def _auto_save_steps(config: TrainConfig, n_train: int, world_size: int) -> int:

@@ -141,6 +141,27 @@ def separation(
     return {"top1": round(float(top1.mean()), 4), "auc": round(auc(positives, negatives), 4)}
 
 
+def check_wordings(path: Path) -> None:
+    """A ValueError naming ``path``, and the entry and field at fault, unless it is a JSON list of
+    ``{"wording", "question"}`` texts (``read_wordings`` skips what is not; ``qabot train`` checks first)."""
+    shape = '{"wording": text, "question": text}'
+    try:
+        items = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read it ({type(e).__name__}: {e})") from None
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: must be a list of {shape}")
+    for n, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            raise ValueError(f"{path}: wording {n}: not an object {shape}")
+        for key in WORDING_KEYS:
+            if not isinstance(item.get(key), str):
+                problem = "missing" if key not in item else f"not a text (got {str(item[key])[:40]!r})"
+                raise ValueError(f"{path}: wording {n}, field {key!r}: {problem}")
+
+
 def read_wordings(path: Path, records: Sequence[dict[str, Any]]) -> list[tuple[str, int]]:
     """People's wordings of known questions from ``path`` (a JSON list of ``{"wording", "question"}``) as
     (wording, row of ``records``); a wording of a question ``records`` lacks (held out, or gone) is left
