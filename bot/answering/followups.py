@@ -227,7 +227,7 @@ def _better(
             for m in matches
             if m.question != answered
             and support.get(m.question, 0.0) >= SUPPORT
-            and (related.get(m.question, 0.0) >= RELATED or m.score >= support[m.question])
+            and _relates(related.get(m.question, 0.0), m.score, support[m.question])
         ]
         d = decide(kept[:MAX_SUGGESTIONS], zones)
         # Only the margin was short: the question alone preferring it to the runner-up settles it.
@@ -249,6 +249,12 @@ def _better(
     if best.zone == own.zone == "suggest" and _score(best) >= _score(own) + CLEARLY_HIGHER:
         return best
     return None
+
+
+def _relates(previous: float, joined: float, alone: float) -> bool:
+    """Whether the context relates to a known question: the previous message alone scores it ``RELATED``,
+    or the joined reading scores it no lower than the question alone (joining did not dilute it)."""
+    return previous >= RELATED or joined >= alone
 
 
 def follows_on(question: str) -> bool:
@@ -323,9 +329,9 @@ def _with_own_best(
         or own.question in {answered, *(m.question for m in offer.suggestions)}
     ):
         return offer
-    related = any(m.question == own.question and m.score >= RELATED for m in previous) or any(
-        m.question == own.question and m.score >= own.score for matches in candidates for m in matches
-    )
+    before = next((m.score for m in previous if m.question == own.question), 0.0)
+    joined = max((m.score for ms in candidates for m in ms if m.question == own.question), default=-1.0)
+    related = _relates(before, joined, own.score)
     return replace(offer, suggestions=(*offer.suggestions[: MAX_SUGGESTIONS - 1], own)) if related else offer
 
 
