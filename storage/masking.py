@@ -42,6 +42,18 @@ _SECRET_SHAPES = (
     r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----(?:.*?-----END (?:[A-Z]+ )*PRIVATE KEY-----|.*)",
 )
 _SECRETS = re.compile(r"(?<![A-Za-z0-9_-])(?:" + "|".join(_SECRET_SHAPES) + ")", re.DOTALL)
+# An AWS secret access key (40 base64 characters) has no prefix: only a random mix of digits, capitals and
+# small letters tells it from a word or a git hash (hexadecimal, one case).
+_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+=_-])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=_-])")
+# A value assigned to a secret's name, as in a pasted .env: "AWS_SECRET_ACCESS_KEY=…", "password: …".
+# Masked when it mixes at least two of small letters, capitals, digits and symbols ("token: expired" and
+# "secret: pressing-high" stay).
+_ASSIGNED = re.compile(
+    r"(?i)(?<![a-z0-9])((?:[a-z0-9]+[_-])*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key"
+    r"|secret[_-]?key|private[_-]?key)\s*[=:]\s*[\"']?)([^\s\"'<>]{8,})"
+)
+# Characters that show nothing: pasted inside a secret, they hide it from the shapes above.
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
 # A URL's password (scheme://user:password@host): the rest of the URL says where, and stays.
 _URL_PASSWORD = re.compile(r"\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@", re.IGNORECASE)
 
@@ -90,14 +102,47 @@ def _secret(match: re.Match[str]) -> str:
     return SECRET
 
 
+def _classes(value: str) -> int:
+    """How many of small letters, capitals, digits and symbols (but the hyphen of a word) ``value`` has."""
+    return (
+        any(c.islower() for c in value)
+        + any(c.isupper() for c in value)
+        + any(c.isdigit() for c in value)
+        + any(not c.isalnum() and c != "-" for c in value)
+    )
+
+
+def _assigned(match: re.Match[str]) -> str:
+    value = match[2].rstrip(".,;!?)")  # the sentence's punctuation stays
+    if len(value) < 8 or value.startswith(SECRET) or "://" in value or _classes(value) < 2:
+        return match[0]
+    return match[1] + SECRET + match[2][len(value) :]
+
+
+def _mask(text: str) -> str:
+    text = _SECRETS.sub(_secret, text)
+    if len(text) >= 40:
+        text = _AWS_SECRET.sub(lambda m: SECRET if _random(m[0]) else m[0], text)
+    if "=" in text or ":" in text:
+        text = _ASSIGNED.sub(_assigned, text)
+    return _URL_PASSWORD.sub(rf"\1{SECRET}@", text) if "://" in text else text
+
+
 def mask_secrets(text: str) -> str:
     """``text`` with secret-shaped strings (a Discord token or webhook, a JWT, GitHub, GitLab, OpenAI,
     Anthropic, Stripe, AWS, Google, Slack, Hugging Face, npm and Telegram keys, a private key, the password
-    of a URL such as a database's ``postgresql://user:password@host``) replaced by ``[secret]``."""
+    of a URL such as a database's ``postgresql://user:password@host``, a random value assigned to a
+    secret's name such as ``password=…``) replaced by ``[secret]``, also when invisible characters split
+    them (those then go)."""
     if not text:
         return text
-    text = _SECRETS.sub(_secret, text)
-    return _URL_PASSWORD.sub(rf"\1{SECRET}@", text) if "://" in text else text
+    masked = _mask(text)
+    if _INVISIBLE.search(masked):
+        bare = _INVISIBLE.sub("", masked)
+        rebare = _mask(bare)
+        if rebare != bare:
+            return rebare
+    return masked
 
 
 def mask_pii(text: str) -> str:

@@ -100,3 +100,34 @@ def test_mask_secrets_leaves_ordinary_text(text):
 )
 def test_a_urls_password_is_masked_and_the_rest_of_it_kept(text, masked):
     assert mask_secrets(text) == masked and mask_secrets(masked) == masked
+
+
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYEXAMPLEKEY"  # AWS's documentation example
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (f"AWS_SECRET_ACCESS_KEY={AWS_SECRET}", "AWS_SECRET_ACCESS_KEY=[secret]"),
+        (f"my secret key is {AWS_SECRET} ok", "my secret key is [secret] ok"),
+        ("password: Hunter" + "2024, pls help", "password: [secret], pls help"),
+        ('api_key = "Ab12' + 'cd34ef56"', 'api_key = "[secret]"'),
+        # a git hash is one case of hexadecimal; a word or a placeholder is no random value
+        (
+            "commit 3f786850e387550fdab836ed7e6dc881de23001b",
+            "commit 3f786850e387550fdab836ed7e6dc881de23001b",
+        ),
+        ("token: expired, secret: pressing-high", "token: expired, secret: pressing-high"),
+        ("DISCORD_TOKEN=your-token-here", "DISCORD_TOKEN=your-token-here"),
+        ("the secret: https://example.com/Ab1", "the secret: https://example.com/Ab1"),
+    ],
+)
+def test_a_key_without_a_prefix_is_masked_by_its_randomness_or_its_name(text, masked):
+    assert mask_secrets(text) == masked and mask_secrets(masked) == masked
+
+
+def test_invisible_characters_do_not_hide_a_secret_and_stay_where_there_is_none():
+    split = DISCORD_TOKEN[:10] + "\u200b" + DISCORD_TOKEN[10:] + "\u2060"
+    assert mask_secrets(f"token {split} !") == "token [secret] !"
+    family = "family \U0001f468\u200d\U0001f469\u200d\U0001f467 emoji"  # joined by zero-width joiners
+    assert mask_secrets(family) == family
