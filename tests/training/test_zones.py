@@ -53,6 +53,25 @@ def test_a_strong_match_is_answered_however_close_the_runner_up() -> None:
     assert strong.with_overrides({}) is strong
 
 
+def test_the_strong_score_does_not_answer_a_question_more_general_than_its_two_best_matches() -> None:
+    strong = ZoneThresholds(answer_score=0.5, answer_margin=0.12, suggest_score=0.3, strong_score=0.58)
+    records = [
+        {"question": "What is an offside trap?", "answer": "Defenders step up together."},
+        {"question": "When is a player in an offside position?", "answer": "Nearer the goal line than..."},
+        {"question": "Who won the 2014 World Cup?", "answer": "Germany."},
+    ]
+    index = RetrievalIndex.build(records)
+    general = index.search("what is offside", k=3)
+    assert [x.covers_asked for x in general[:2]] == [True, True]  # "offside": both are about it
+    specific = index.search("what is the offside trap", k=3)
+    assert specific[0].row == 0 and specific[0].covers_asked and not specific[1].covers_asked
+    # Scored alike, the words decide: both contain all that was asked, so only a margin answers.
+    close = [replace(x, score=s) for x, s in zip(general[:2], (0.6, 0.56), strict=True)]
+    assert decide(close, strong).zone == "suggest"
+    assert decide([close[0], replace(close[1], covers_asked=False)], strong).zone == "answer"
+    assert decide([replace(close[0], score=0.7), close[1]], strong).zone == "answer"  # a clear margin
+
+
 def test_middling_match_suggests_and_weak_match_falls_back() -> None:
     assert decide([m(0, 0.55)], T).zone == "suggest"
     assert decide([m(0, 0.3)], T).zone == "fallback"

@@ -31,6 +31,7 @@ from training.retrieval.embedder import Embedder
 from training.retrieval.lexical import (
     TERMS_VERSION,
     BM25View,
+    content_terms,
     gram_terms,
     stem,
     stem_terms,
@@ -48,6 +49,7 @@ FORMATS = (1, 2)  # 2 added the pair vectors and the blend weights; a format-1 i
 FORMAT_VERSION = 2
 WORD_WEIGHT = 0.7  # the word view decides; the character view rescues typos and inflections
 CANDIDATES = 64  # questions scored exactly per query (per stage-1 view)
+COVERS_ALL = 0.999  # a coverage this high: the question contains every word asked (float sums)
 # Above this many known questions, meaning only re-ranks the word candidates: a full scan of 384-d
 # vectors costs ~1 ms per 10k questions on one core.
 DENSE_SCAN_MAX = 20_000
@@ -89,6 +91,9 @@ class Match:
     # "trained" (the model learned it), HELD_OUT (in the dataset but kept out of training for evaluation),
     # "taught" or "correction" (added in the store since training)
     origin: str = "trained"
+    # Whether this question contains every word of the query but its question words ("what is offside":
+    # "What is an offside trap?" and "When is a player in an offside position?" both do).
+    covers_asked: bool = False
 
 
 def _term_views(questions: Sequence[str], like: RetrievalIndex | None = None) -> tuple[BM25View, BM25View]:
@@ -232,9 +237,17 @@ class RetrievalIndex:
             w_total = self._word.weight_total(terms, w_ids)
             w_norm, w_cov = self._word.exact(rows, w_ids, w_total)
             g_norm, g_cov = self._gram.exact(rows, g_ids, self._gram.weight_total(grams, g_ids))
+            asked = content_terms(terms)
+            if len(asked) == len(terms):
+                asked_cov = w_cov
+            else:
+                asked_ids = self._word.ids(asked)
+                asked_cov = self._word.exact(rows, asked_ids, self._word.weight_total(asked, asked_ids))[1]
         else:
             w_norm, w_cov = self._word.exact_slots(rows, word_slots)
             g_norm, g_cov = self._gram.exact_slots(rows, gram_slots)
+            asked_slots = [slot for slot in word_slots if any(content_terms(words) for words in slot)]
+            asked_cov = self._word.exact_slots(rows, asked_slots)[1] if asked_slots else np.zeros(len(rows))
         # How much of the known question was typed, and how much of what was typed it explains.
         lexical = WORD_WEIGHT * (w_norm + w_cov) / 2 + (1 - WORD_WEIGHT) * (g_norm + g_cov) / 2
         blend = self.blend
@@ -268,6 +281,7 @@ class RetrievalIndex:
                     dense=None if meaning is None else float(meaning[j]),
                     coverage=float(w_cov[j]),
                     origin=record.get("origin", "trained"),
+                    covers_asked=bool(asked_cov[j] >= COVERS_ALL),
                 )
             )
         return out

@@ -26,6 +26,10 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 # Lucene's English stopword list (bm25s' default): articles, auxiliaries and prepositions only. Question
 # words stay: "who won" and "when was it won" want different answers, and idf keeps their weight low.
 STOPWORDS = frozenset(bm25s.stopwords.STOPWORDS_EN)
+# What a question asks for, not what it is about ("what is offside" is about offside).
+QUESTION_WORDS = frozenset(
+    {"what", "whats", "when", "who", "whos", "whose", "whom", "which", "how", "where", "why"}
+)
 _PLACEHOLDER = "\x00"  # a question made only of stopwords still gets a (never matching) document
 
 
@@ -74,6 +78,11 @@ def stem(word: str) -> str:
 def word_terms(text: str) -> list[str]:
     """The distinct stemmed content words of ``text``, in order."""
     return stem_terms(content_words(text))
+
+
+def content_terms(terms: Sequence[str]) -> list[str]:
+    """``terms`` (``word_terms``'s) without the question words."""
+    return [t for t in terms if t not in _QUESTION_STEMS]
 
 
 def stem_terms(words: Sequence[str]) -> list[str]:
@@ -266,3 +275,6 @@ class BM25View:
             raw, covered, total = raw + best_raw, covered + best_covered, total + best_mass
         coverage = np.divide(covered, total, out=np.zeros(n), where=total > 0)
         return raw / self.self_scores[rows], coverage
+
+
+_QUESTION_STEMS = frozenset(stem(w) for w in QUESTION_WORDS)

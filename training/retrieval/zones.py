@@ -88,7 +88,12 @@ def decide(matches: Sequence[Match], thresholds: ZoneThresholds) -> Decision:
         return Decision("fallback", None)
     best = matches[0]
     runner_up = matches[1].score if len(matches) > 1 else 0.0
-    clear = best.score - runner_up >= thresholds.answer_margin or best.score >= thresholds.strong_score
+    # The strong score answers a near-duplicate typed almost as written, not a question more general than
+    # both: when the runner-up too contains every word asked ("what is offside" and "What is an offside
+    # trap?" / "When is a player in an offside position?"), only the margin tells them apart.
+    general = len(matches) > 1 and matches[0].covers_asked and matches[1].covers_asked
+    strong = best.score >= thresholds.strong_score and not general
+    clear = best.score - runner_up >= thresholds.answer_margin or strong
     if best.score >= thresholds.answer_score and clear:
         return Decision("answer", best)
     if best.score >= thresholds.suggest_score:
