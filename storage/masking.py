@@ -112,6 +112,13 @@ def _classes(value: str) -> int:
     )
 
 
+def _aws_secret(match: re.Match[str]) -> str:
+    # Part of a URL ("…/r/soccer/comments/1a2B3c/…") is where it says, not a key.
+    word_start = match.string.rfind(" ", 0, match.start()) + 1
+    in_url = "://" in match.string[word_start : match.start()]
+    return SECRET if _random(match[0]) and not in_url else match[0]
+
+
 def _assigned(match: re.Match[str]) -> str:
     value = match[2].rstrip(".,;!?)")  # the sentence's punctuation stays
     if len(value) < 8 or value.startswith(SECRET) or "://" in value or _classes(value) < 2:
@@ -122,7 +129,7 @@ def _assigned(match: re.Match[str]) -> str:
 def _mask(text: str) -> str:
     text = _SECRETS.sub(_secret, text)
     if len(text) >= 40:
-        text = _AWS_SECRET.sub(lambda m: SECRET if _random(m[0]) else m[0], text)
+        text = _AWS_SECRET.sub(_aws_secret, text)
     if "=" in text or ":" in text:
         text = _ASSIGNED.sub(_assigned, text)
     return _URL_PASSWORD.sub(rf"\1{SECRET}@", text) if "://" in text else text

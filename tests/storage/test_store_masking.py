@@ -118,6 +118,10 @@ AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYEXAMPLEKEY"  # AWS's documentat
             "commit 3f786850e387550fdab836ed7e6dc881de23001b",
         ),
         ("token: expired, secret: pressing-high", "token: expired, secret: pressing-high"),
+        (
+            "see https://www.reddit.com/r/soccer/comments/1a2B3c/Messi9Goals",
+            "see https://www.reddit.com/r/soccer/comments/1a2B3c/Messi9Goals",
+        ),
         ("DISCORD_TOKEN=your-token-here", "DISCORD_TOKEN=your-token-here"),
         ("the secret: https://example.com/Ab1", "the secret: https://example.com/Ab1"),
     ],
