@@ -24,7 +24,8 @@ def _word_set(words: str) -> frozenset[str]:
 
 # Words that carry no question on their own: a message made only of them is chat.
 CHAT_WORDS = _word_set(
-    """hi hello hey heya hiya yo sup hola howdy gm gn morning evening night all everyone guys folks y'all
+    """hi hello hey heya hiya yo sup hola howdy gm gn morning evening night all everyone everybody guys folks
+    y'all yall chat fam peeps ppl lads gang
     thanks thank thx ty tysm tyvm cheers appreciated appreciate it much so very a lot lots you u ya
     ok okay k kk cool nice great awesome perfect amazing brilliant sweet neat legend legendary goat
     lol lmao lmfao rofl haha hahaha hehe xd yes yeah yep yup no nope nah sure np welcome bye cya later
