@@ -97,8 +97,9 @@ async def test_open_channel_invitations_are_not_escalated(dpy, store):
 
 @pytest.mark.parametrize(
     ("text", "kind"),
-    [("thanks!", "welcome"), ("ty so much 🙏", "welcome"), ("gm everyone", "Hi"), ("gm chat", "Hi"), ("yo", "Hi"),
-     ("cya", "Bye"), ("lol", None), ("thanks, who won in 2014?", None), ("hi what is offside", None)],
+    [("thanks!", "welcome"), ("ty so much 🙏", "welcome"), ("gm everyone", "Hi"), ("gm chat", "Hi"),
+     ("yo", "Hi"), ("cya", "Bye"), ("lol", None), ("thanks, who won in 2014?", None),
+     ("hi what is offside", None)],
 )  # fmt: skip
 def test_chat_reply_answers_social_words_only(text: str, kind: str | None) -> None:
     reply = chat_reply(text)
