@@ -16,6 +16,7 @@ EMAIL = "[email]"
 PHONE = "[phone]"
 SNOWFLAKE = "[id]"
 SECRET = "[secret]"
+MAX_URL = 2048  # how far back a URL holding a key-shaped run may start (browsers' practical limit)
 
 # Secrets with a shape of their own, so that no ordinary word or number has it: what a member pastes with
 # "my bot won't start, token is …". Each stands alone (no base64url character right before it).
@@ -43,19 +44,25 @@ _SECRET_SHAPES = (
 )
 _SECRETS = re.compile(r"(?<![A-Za-z0-9_-])(?:" + "|".join(_SECRET_SHAPES) + ")", re.DOTALL)
 # An AWS secret access key (40 base64 characters) has no prefix: only a random mix of digits, capitals and
-# small letters tells it from a word or a git hash (hexadecimal, one case).
-_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+=_-])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=_-])")
-# A value assigned to a secret's name, as in a pasted .env: "AWS_SECRET_ACCESS_KEY=…", "password: …".
-# Masked when it mixes at least two of small letters, capitals, digits and symbols ("token: expired" and
-# "secret: pressing-high" stay).
+# small letters tells it from a word, a git hash (hexadecimal, one case), a hashtag or a CamelCase run of
+# names (``_base64_key``). Not a domain's or a path's continuation ("reddit.com/r/soccer/…").
+_AWS_SECRET = re.compile(r"(?<![\w/+=.#@-])[A-Za-z0-9/+]{40}(?![\w/+=-]|\.\w)")
+# A value given to a secret's name, as in a pasted .env or JSON: "AWS_SECRET_ACCESS_KEY=…", "password: …",
+# '"api_key": "…"', "DB_PASS=…"; and "Bearer …". Masked when it has letters and digits, as a key or a
+# password does ("token: expired", "secret: Barcelona's press" and "secret: 4-3-3" stay).
 _ASSIGNED = re.compile(
-    r"(?i)(?<![a-z0-9])((?:[a-z0-9]+[_-])*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key"
-    r"|secret[_-]?key|private[_-]?key)\s*[=:]\s*[\"']?)([^\s\"'<>]{8,})"
+    r"(?i)(?<![\w-])((?:[a-z0-9]+[_-]){0,4}(?:password|passwd|passphrase|pwd|pass|secret|token|api[_-]?key"
+    r"|access[_-]?key|secret[_-]?key|private[_-]?key)[\"']?\s*[=:]\s*[\"']?|bearer\s+)"
+    r"([^\s\"'<>()\[\]{},;&]{8,})"
 )
-# Characters that show nothing: pasted inside a secret, they hide it from the shapes above.
-_INVISIBLE = re.compile("[\u00ad\u200b-\u200d\u2060\ufeff]")
+# Characters that show nothing (zero-width, direction marks, joiners, variation selectors, fillers, tags):
+# pasted inside a secret, they hide it from the shapes above.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f]"
+)
 # A URL's password (scheme://user:password@host): the rest of the URL says where, and stays.
-_URL_PASSWORD = re.compile(r"\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"\b([a-z][a-z0-9+.-]{0,30}://[^\s:/@]*:)[^\s@/]+@", re.IGNORECASE)
 
 # Discord's wire syntax for mentions: <@123>, <@!123> (nickname), <@&123> (role), <#123> (channel).
 _MENTION = re.compile(r"<(@!?|@&|#)\d{5,25}>")
@@ -102,26 +109,25 @@ def _secret(match: re.Match[str]) -> str:
     return SECRET
 
 
-def _classes(value: str) -> int:
-    """How many of small letters, capitals, digits and symbols (but the hyphen of a word) ``value`` has."""
-    return (
-        any(c.islower() for c in value)
-        + any(c.isupper() for c in value)
-        + any(c.isdigit() for c in value)
-        + any(not c.isalnum() and c != "-" for c in value)
-    )
+def _base64_key(run: str) -> bool:
+    """Whether a 40-character run looks drawn at random: digits, capitals and small letters mixed, and no
+    eight letters of one case in a row, which words have ("CristianoRonaldo7…") and a random key rarely
+    (about one in twenty)."""
+    return _random(run) and not re.search(r"[a-z]{8}|[A-Z]{8}", run)
 
 
 def _aws_secret(match: re.Match[str]) -> str:
-    # Part of a URL ("…/r/soccer/comments/1a2B3c/…") is where it says, not a key.
-    word_start = match.string.rfind(" ", 0, match.start()) + 1
-    in_url = "://" in match.string[word_start : match.start()]
-    return SECRET if _random(match[0]) and not in_url else match[0]
+    # Inside a URL ("https://…/1a2B3c/…") it is where the URL says, not a key.
+    text, start = match.string, match.start()
+    floor = max(0, start - MAX_URL)
+    token_start = max(floor - 1, *(text.rfind(c, floor, start) for c in " \t\n\r\"'<(")) + 1
+    return SECRET if _base64_key(match[0]) and "://" not in text[token_start:start] else match[0]
 
 
 def _assigned(match: re.Match[str]) -> str:
-    value = match[2].rstrip(".,;!?)")  # the sentence's punctuation stays
-    if len(value) < 8 or value.startswith(SECRET) or "://" in value or _classes(value) < 2:
+    value = match[2].rstrip(".!?:")  # the sentence's punctuation stays
+    has_letters_and_digits = any(c.isalpha() for c in value) and any(c.isdigit() for c in value)
+    if len(value) < 8 or value.startswith(SECRET) or "://" in value or not has_letters_and_digits:
         return match[0]
     return match[1] + SECRET + match[2][len(value) :]
 
@@ -130,7 +136,7 @@ def _mask(text: str) -> str:
     text = _SECRETS.sub(_secret, text)
     if len(text) >= 40:
         text = _AWS_SECRET.sub(_aws_secret, text)
-    if "=" in text or ":" in text:
+    if "=" in text or ":" in text or "earer" in text:
         text = _ASSIGNED.sub(_assigned, text)
     return _URL_PASSWORD.sub(rf"\1{SECRET}@", text) if "://" in text else text
 

@@ -103,31 +103,44 @@ def test_a_urls_password_is_masked_and_the_rest_of_it_kept(text, masked):
 
 
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/" + "bPxRfiCYEXAMPLEKEY"  # AWS's documentation example
+RANDOM_40 = "Zx3p9Qm/7RtLk2+Wn8Yb" + "4Vc6Hd1Jf5Gs0Ae9Ku3T"  # the shape of a real one: no word in it
 
 
 @pytest.mark.parametrize(
     ("text", "masked"),
     [
         (f"AWS_SECRET_ACCESS_KEY={AWS_SECRET}", "AWS_SECRET_ACCESS_KEY=[secret]"),
-        (f"my secret key is {AWS_SECRET} ok", "my secret key is [secret] ok"),
+        (f"my secret key is {RANDOM_40} ok", "my secret key is [secret] ok"),
+        (f'{{"endpoint":"https://s3.example.com/x","secret":"{RANDOM_40}"}}', '{"endpoint":"https://s3.example.com/x","secret":"[secret]"}'),
+        (f"https://example.com/path\n{RANDOM_40}", "https://example.com/path\n[secret]"),
         ("password: Hunter" + "2024, pls help", "password: [secret], pls help"),
         ('api_key = "Ab12' + 'cd34ef56"', 'api_key = "[secret]"'),
-        # a git hash is one case of hexadecimal; a word or a placeholder is no random value
-        (
-            "commit 3f786850e387550fdab836ed7e6dc881de23001b",
-            "commit 3f786850e387550fdab836ed7e6dc881de23001b",
-        ),
-        ("token: expired, secret: pressing-high", "token: expired, secret: pressing-high"),
-        (
-            "see https://www.reddit.com/r/soccer/comments/1a2B3c/Messi9Goals",
-            "see https://www.reddit.com/r/soccer/comments/1a2B3c/Messi9Goals",
-        ),
-        ("DISCORD_TOKEN=your-token-here", "DISCORD_TOKEN=your-token-here"),
-        ("the secret: https://example.com/Ab1", "the secret: https://example.com/Ab1"),
+        ('{"api_key": "Ab12cd' + '34ef56gh78", "password": "hunter' + '2024"}',
+         '{"api_key": "[secret]", "password": "[secret]"}'),
+        ("DB_PASS=Hunter" + "2024 and Authorization: Bearer Ab12cd34" + "ef56gh78ij90",
+         "DB_PASS=[secret] and Authorization: Bearer [secret]"),
+        ("https://api.example.com/v1?api_key=Ab12cd" + "34ef56gh78&team=9",
+         "https://api.example.com/v1?api_key=[secret]&team=9"),
+        # a git hash is one case of hexadecimal; words, names, formations, times and placeholders are
+        # no random value, nor is a path, a hashtag or a URL without its scheme
+        ("commit 3f786850e387550fdab836ed7e6dc881de23001b", None),
+        ("token: expired, secret: pressing-high", None),
+        ("the secret: Barcelona won it in midfield. Token: Liverpool.", None),
+        ("secret: 3-5-2(wingbacks) or 4-3-3/4-5-1, token: 19:45-21:30", None),
+        ("DISCORD_TOKEN=your-token-here", None),
+        ("the secret: https://example.com/Ab1", None),
+        ("see https://www.reddit.com/r/soccer/comments/1a2B3c/Messi9Goals", None),
+        ("see reddit.com/r/soccer/comments/1a2B3c/Messi9Goals ok", None),
+        ("x.com/FabrizioRomano/status/1790Ab/photo/1 and #WorldCup2026QualifiersArgentinaVsBrazil1", None),
+        ("GOAT: CristianoRonaldo7LionelMessi10NeymarJr11", None),
+        ("file src/main/java/com/Example2/MyAppService1.java", None),
     ],
-)
+)  # fmt: skip
 def test_a_key_without_a_prefix_is_masked_by_its_randomness_or_its_name(text, masked):
-    assert mask_secrets(text) == masked and mask_secrets(masked) == masked
+    if masked is None:  # nothing secret in it
+        assert mask_secrets(text) == text
+    else:
+        assert mask_secrets(text) == masked and mask_secrets(masked) == masked
 
 
 def test_invisible_characters_do_not_hide_a_secret_and_stay_where_there_is_none():
