@@ -246,7 +246,10 @@ class RetrievalIndex:
         else:
             w_norm, w_cov = self._word.exact_slots(rows, word_slots)
             g_norm, g_cov = self._gram.exact_slots(rows, gram_slots)
-            asked_slots = [slot for slot in word_slots if any(content_terms(words) for words in slot)]
+            # Question words go from every reading; a slot that one reading makes a question word only
+            # ("wut" for "what") asks for, not about.
+            stripped = [[content_terms(words) for words in slot] for slot in word_slots]
+            asked_slots = [slot for slot in stripped if all(slot)]
             asked_cov = self._word.exact_slots(rows, asked_slots)[1] if asked_slots else np.zeros(len(rows))
         # How much of the known question was typed, and how much of what was typed it explains.
         lexical = WORD_WEIGHT * (w_norm + w_cov) / 2 + (1 - WORD_WEIGHT) * (g_norm + g_cov) / 2

@@ -82,17 +82,21 @@ class Decision:
     suggestions: tuple[Match, ...] = ()  # for "suggest": up to MAX_SUGGESTIONS known questions
 
 
+def _general(matches: Sequence[Match]) -> bool:
+    """Whether the query is more general than its two best matches: both contain every word asked but the
+    question words ("what is offside": "What is an offside trap?" and "When is a player in an offside
+    position?"). The strong score answers a near-duplicate typed almost as written, not such a question:
+    only the margin tells them apart."""
+    return len(matches) > 1 and matches[0].covers_asked and matches[1].covers_asked
+
+
 def decide(matches: Sequence[Match], thresholds: ZoneThresholds) -> Decision:
     """The zone for a query whose best matches (best first, distinct questions) are ``matches``."""
     if not matches:
         return Decision("fallback", None)
     best = matches[0]
     runner_up = matches[1].score if len(matches) > 1 else 0.0
-    # The strong score answers a near-duplicate typed almost as written, not a question more general than
-    # both: when the runner-up too contains every word asked ("what is offside" and "What is an offside
-    # trap?" / "When is a player in an offside position?"), only the margin tells them apart.
-    general = len(matches) > 1 and matches[0].covers_asked and matches[1].covers_asked
-    strong = best.score >= thresholds.strong_score and not general
+    strong = best.score >= thresholds.strong_score and not _general(matches)
     clear = best.score - runner_up >= thresholds.answer_margin or strong
     if best.score >= thresholds.answer_score and clear:
         return Decision("answer", best)
@@ -134,14 +138,19 @@ def _same_answer(a: str, b: str, f1: Callable[[str, str], float]) -> bool:
     return a == b or f1(a, b) >= 0.5
 
 
-def _margin(matches: Sequence[Match]) -> float:
-    return matches[0].score - (matches[1].score if len(matches) > 1 else 0.0)
+def _features(matches: Sequence[Match]) -> tuple[float, float, bool]:
+    """What the answer zone is decided on: (score, margin over the runner-up, ``_general``)."""
+    return (
+        matches[0].score,
+        matches[0].score - (matches[1].score if len(matches) > 1 else 0.0),
+        _general(matches),
+    )
 
 
 def answer_cut(
-    positives: Sequence[tuple[float, float, bool]],
-    near_misses: Sequence[tuple[float, float]],
-    off_topic: Sequence[tuple[float, float]],
+    positives: Sequence[tuple[float, float, bool, bool]],
+    near_misses: Sequence[tuple[float, float, bool]],
+    off_topic: Sequence[tuple[float, float, bool]],
 ) -> tuple[float, float] | None:
     """The (score, margin) answering the most ``positives`` rightly (their own question first) while wrong
     answers stay within ``MAX_WRONG`` of those answered, near misses within ``NEAR_MISS_PASS`` and
@@ -151,14 +160,14 @@ def answer_cut(
     for margin in MARGINS:
         for step in range(SCORE_STEPS + 1):  # the lowest feasible score answers the most at this margin
             score = LOWEST_ANSWER + (1.0 - LOWEST_ANSWER) * step / SCORE_STEPS
-            answered = [right for s, m, right in positives if s >= score and m >= margin]
+            answered = [right for s, m, _, right in positives if s >= score and m >= margin]
             if not answered or answered.count(False) > MAX_WRONG * len(answered):
                 continue
-            if sum(1 for s, m in near_misses if s >= score and m >= margin) > NEAR_MISS_PASS * max(
+            if sum(1 for s, m, _ in near_misses if s >= score and m >= margin) > NEAR_MISS_PASS * max(
                 1, len(near_misses)
             ):
                 continue
-            if sum(1 for s, m in off_topic if s >= score and m >= margin) > off_allowed:
+            if sum(1 for s, m, _ in off_topic if s >= score and m >= margin) > off_allowed:
                 continue
             if best is None or answered.count(True) > best[0]:
                 best = (answered.count(True), score, margin)
@@ -166,32 +175,30 @@ def answer_cut(
     return None if best is None else (best[1], best[2])
 
 
-def _answered(rule: tuple[float, float], strong: float, s: float, m: float) -> bool:
-    return s >= rule[0] and (m >= rule[1] or s >= strong)
+def _answered(rule: tuple[float, float], strong: float, s: float, m: float, general: bool) -> bool:
+    return s >= rule[0] and (m >= rule[1] or (s >= strong and not general))
 
 
 def strong_cut(
     rule: tuple[float, float],
-    positives: Sequence[tuple[float, float, bool]],
-    near_misses: Sequence[tuple[float, float]],
-    off_topic: Sequence[tuple[float, float]],
+    positives: Sequence[tuple[float, float, bool, bool]],
+    near_misses: Sequence[tuple[float, float, bool]],
+    off_topic: Sequence[tuple[float, float, bool]],
 ) -> float:
     """Above ``rule``'s (score, margin), the lowest score answered whatever the margin while the answer
     zone (``rule`` or that) keeps ``answer_cut``'s constraints; ``NEVER`` when none adds a right answer."""
     off_allowed = allowed_passes(len(off_topic), ANSWER_OFF_TOPIC_PASS)
-    base = sum(1 for s, m, right in positives if right and _answered(rule, NEVER, s, m))
+    base = sum(1 for *f, right in positives if right and _answered(rule, NEVER, *f))
     for step in range(SCORE_STEPS + 1):
         strong = LOWEST_ANSWER + (1.0 - LOWEST_ANSWER) * step / SCORE_STEPS
         if strong <= rule[0]:
             continue
-        answered = [right for s, m, right in positives if _answered(rule, strong, s, m)]
+        answered = [right for *f, right in positives if _answered(rule, strong, *f)]
         if answered.count(False) > MAX_WRONG * len(answered):
             continue
-        if sum(_answered(rule, strong, s, m) for s, m in near_misses) > NEAR_MISS_PASS * max(
-            1, len(near_misses)
-        ):
+        if sum(_answered(rule, strong, *f) for f in near_misses) > NEAR_MISS_PASS * max(1, len(near_misses)):
             continue
-        if sum(_answered(rule, strong, s, m) for s, m in off_topic) > off_allowed:
+        if sum(_answered(rule, strong, *f) for f in off_topic) > off_allowed:
             continue
         return strong if answered.count(True) > base else NEVER
     return NEVER
@@ -234,14 +241,14 @@ def calibrate_zones(
 
     # A positive is answered rightly when its own question wins; a near miss is answered wrongly unless
     # the pair it matched happens to answer the same.
-    pos = [(m[0].score, _margin(m), m[0].row == row) for m, row in zip(positives, pos_rows, strict=True) if m]
+    pos = [(*_features(m), m[0].row == row) for m, row in zip(positives, pos_rows, strict=True) if m]
     neg = [
-        (m[0].score, _margin(m))
+        _features(m)
         for m, answer in zip(near, near_answers, strict=True)
         if m and not _same_answer(m[0].answer, answer, f1)
     ]
-    off_features = [(m[0].score, _margin(m)) if m else (0.0, 0.0) for m in off]
-    suggest = suggest_cut([s for s, _ in off_features], SUGGEST_OFF_TOPIC_PASS, LOWEST_ANSWER)
+    off_features = [_features(m) if m else (0.0, 0.0, False) for m in off]
+    suggest = suggest_cut([f[0] for f in off_features], SUGGEST_OFF_TOPIC_PASS, LOWEST_ANSWER)
     found = answer_cut(pos, neg, off_features)
     default = ZoneThresholds()
     answer, margin = found if found else (max(default.answer_score, suggest), default.answer_margin)
@@ -261,13 +268,13 @@ def calibrate_zones(
         "probes_near_miss": len(neg),
         "probes_off_topic": len(off),
         "rewordings_answered_right": round(
-            sum(1 for s, m, right in pos if right and _answered(rule, strong, s, m)) / max(1, len(pos)), 4
+            sum(1 for *f, right in pos if right and _answered(rule, strong, *f)) / max(1, len(pos)), 4
         ),
         "rewordings_answered_wrong": round(
-            sum(1 for s, m, right in pos if not right and _answered(rule, strong, s, m)) / max(1, len(pos)), 4
+            sum(1 for *f, right in pos if not right and _answered(rule, strong, *f)) / max(1, len(pos)), 4
         ),
         "rewordings_offered": round(sum(offered) / max(1, len(pos)), 4),
-        "near_miss_answered": round(sum(_answered(rule, strong, s, m) for s, m in neg) / max(1, len(neg)), 4),
+        "near_miss_answered": round(sum(_answered(rule, strong, *f) for f in neg) / max(1, len(neg)), 4),
         "off_topic_fallback": round(zone["fallback"] / max(1, len(off)), 4),
         "off_topic_answered": round(zone["answer"] / max(1, len(off)), 4),
     }
