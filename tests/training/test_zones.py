@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from training.metrics import token_f1
+from training.retrieval.alterations_learning import learn
 from training.retrieval.index import Match, RetrievalIndex
 from training.retrieval.probes import terse_rewordings
 from training.retrieval.zones import (
@@ -63,6 +64,9 @@ def test_the_strong_score_does_not_answer_a_question_more_general_than_its_two_b
     index = RetrievalIndex.build(records)
     general = index.search("what is offside", k=3)
     assert [x.covers_asked for x in general[:2]] == [True, True]  # "offside": both are about it
+    # A word typed for a question word ("wut", learned as "what") asks for, not about: the same.
+    slang = RetrievalIndex.build(records, alterations=learn(records)).search("wut is offside", k=3)
+    assert [x.covers_asked for x in slang[:2]] == [True, True]
     specific = index.search("what is the offside trap", k=3)
     assert specific[0].row == 0 and specific[0].covers_asked and not specific[1].covers_asked
     # Scored alike, the words decide: both contain all that was asked, so only a margin answers.
