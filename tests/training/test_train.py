@@ -301,8 +301,8 @@ def test_bad_synonyms_fail_before_training(dataset_file, tmp_path, capsys, monke
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (None, "no such file"),
-        ('{"wording": "x"}', "must be a list"),
+        (None, "no such wordings file"),
+        ('{"wording": "x"}', "wordings must be a list"),
         ('[{"wording": "goalie?", "question": "Who is the goalkeeper?"}, {"wording": "ref?"}]',
          "wording 2, field 'question': missing"),
     ],

@@ -268,18 +268,25 @@ def generic() -> list[Alteration]:
 SYNONYM_SHAPE = '{"word": text, "means": [text, ...]}'
 
 
+def read_json_list(path: Path, what: str, shape: str) -> list[Any]:
+    """The JSON list in ``path`` (a side file of ``what``: synonyms, wordings); a ValueError naming the
+    file when it is missing, unreadable or not a list of ``shape``."""
+    try:
+        items = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such {what} file") from None
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot read {what} ({type(e).__name__}: {e})") from None
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: {what} must be a list of {shape}")
+    return items
+
+
 def read_synonyms(path: Path) -> list[dict[str, Any]]:
     """The admins' synonyms in a JSON file (``[{"word", "means": [...]}]``: what a retrain passes); a
     ValueError naming the file, and the entry and field at fault, for anything else."""
     path = Path(path)
-    try:
-        items = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such synonyms file") from None
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read synonyms ({type(e).__name__}: {e})") from e
-    if not isinstance(items, list):
-        raise ValueError(f"{path}: synonyms must be a list of {SYNONYM_SHAPE}")
+    items = read_json_list(path, "synonyms", SYNONYM_SHAPE)
     for n, item in enumerate(items, 1):
         where = f"{path}: synonym {n}"
         if not isinstance(item, dict):

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from training.data import comparison_key
+from training.retrieval.alterations import read_json_list
 from training.retrieval.embedder import Embedder
 from training.retrieval.index import BLEND, RetrievalIndex
 from training.retrieval.vectors import Vectors
@@ -145,14 +146,7 @@ def check_wordings(path: Path) -> None:
     """A ValueError naming ``path``, and the entry and field at fault, unless it is a JSON list of
     ``{"wording", "question"}`` texts (``read_wordings`` skips what is not; ``qabot train`` checks first)."""
     shape = '{"wording": text, "question": text}'
-    try:
-        items = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read it ({type(e).__name__}: {e})") from None
-    if not isinstance(items, list):
-        raise ValueError(f"{path}: must be a list of {shape}")
+    items = read_json_list(path, "wordings", shape)
     for n, item in enumerate(items, 1):
         if not isinstance(item, dict):
             raise ValueError(f"{path}: wording {n}: not an object {shape}")
