@@ -91,9 +91,7 @@ class Match:
     # "trained" (the model learned it), HELD_OUT (in the dataset but kept out of training for evaluation),
     # "taught" or "correction" (added in the store since training)
     origin: str = "trained"
-    # Whether this question contains every word of the query but its question words ("what is offside":
-    # "What is an offside trap?" and "When is a player in an offside position?" both do).
-    covers_asked: bool = False
+    covers_asked: bool = False  # it contains every word of the query but its question words (zones._general)
 
 
 def _term_views(questions: Sequence[str], like: RetrievalIndex | None = None) -> tuple[BM25View, BM25View]:

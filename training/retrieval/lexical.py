@@ -80,6 +80,9 @@ def word_terms(text: str) -> list[str]:
     return stem_terms(content_words(text))
 
 
+_QUESTION_STEMS = frozenset(stem(w) for w in QUESTION_WORDS)
+
+
 def content_terms(terms: Sequence[str]) -> list[str]:
     """``terms`` (``word_terms``'s) without the question words."""
     return [t for t in terms if t not in _QUESTION_STEMS]
@@ -275,6 +278,3 @@ class BM25View:
             raw, covered, total = raw + best_raw, covered + best_covered, total + best_mass
         coverage = np.divide(covered, total, out=np.zeros(n), where=total > 0)
         return raw / self.self_scores[rows], coverage
-
-
-_QUESTION_STEMS = frozenset(stem(w) for w in QUESTION_WORDS)

@@ -95,10 +95,8 @@ def decide(matches: Sequence[Match], thresholds: ZoneThresholds) -> Decision:
     if not matches:
         return Decision("fallback", None)
     best = matches[0]
-    runner_up = matches[1].score if len(matches) > 1 else 0.0
-    strong = best.score >= thresholds.strong_score and not _general(matches)
-    clear = best.score - runner_up >= thresholds.answer_margin or strong
-    if best.score >= thresholds.answer_score and clear:
+    rule = (thresholds.answer_score, thresholds.answer_margin)
+    if _answered(rule, thresholds.strong_score, *_features(matches)):
         return Decision("answer", best)
     if best.score >= thresholds.suggest_score:
         close = [m for m in matches if m.score >= max(thresholds.suggest_score, best.score - SUGGEST_WINDOW)]
@@ -176,6 +174,7 @@ def answer_cut(
 
 
 def _answered(rule: tuple[float, float], strong: float, s: float, m: float, general: bool) -> bool:
+    """The answer zone: score and margin at least ``rule``'s, or the score ``strong`` (``_general`` aside)."""
     return s >= rule[0] and (m >= rule[1] or (s >= strong and not general))
 
 
