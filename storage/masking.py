@@ -48,11 +48,13 @@ _SECRETS = re.compile(r"(?<![A-Za-z0-9_-])(?:" + "|".join(_SECRET_SHAPES) + ")",
 # names (``_base64_key``). Not a domain's or a path's continuation ("reddit.com/r/soccer/…").
 _AWS_SECRET = re.compile(r"(?<![\w/+=.#@-])[A-Za-z0-9/+]{40}(?![\w/+=-]|\.\w)")
 # A value given to a secret's name, as in a pasted .env or JSON: "AWS_SECRET_ACCESS_KEY=…", "password: …",
-# '"api_key": "…"', "DB_PASS=…"; and "Bearer …". Masked when it has letters and digits, as a key or a
-# password does ("token: expired", "secret: Barcelona's press" and "secret: 4-3-3" stay).
+# '"api_key": "…"', "DB_PASS=…" (a bare "pass" is football's); and "Bearer …". Masked when it has letters
+# and digits, as a key or a password does ("token: expired", "secret: Barcelona's press", "secret: 4-3-3"
+# and "pass: Xavi" stay).
 _ASSIGNED = re.compile(
-    r"(?i)(?<![\w-])((?:[a-z0-9]+[_-]){0,4}(?:password|passwd|passphrase|pwd|pass|secret|token|api[_-]?key"
-    r"|access[_-]?key|secret[_-]?key|private[_-]?key)[\"']?\s*[=:]\s*[\"']?|bearer\s+)"
+    r"(?i)(?<![\w-])((?:(?:[a-z0-9]+[_-]){0,4}(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key"
+    r"|access[_-]?key|secret[_-]?key|private[_-]?key)|(?:[a-z0-9]+[_-]){1,4}pass)[\"']?\s*[=:]\s*[\"']?"
+    r"|bearer\s+)"
     r"([^\s\"'<>()\[\]{},;&]{8,})"
 )
 # Characters that show nothing (zero-width, direction marks, joiners, variation selectors, fillers, tags):
@@ -136,7 +138,7 @@ def _mask(text: str) -> str:
     text = _SECRETS.sub(_secret, text)
     if len(text) >= 40:
         text = _AWS_SECRET.sub(_aws_secret, text)
-    if "=" in text or ":" in text or "earer" in text:
+    if "=" in text or ":" in text or "earer" in text:  # (B|b)earer
         text = _ASSIGNED.sub(_assigned, text)
     return _URL_PASSWORD.sub(rf"\1{SECRET}@", text) if "://" in text else text
 
@@ -144,9 +146,9 @@ def _mask(text: str) -> str:
 def mask_secrets(text: str) -> str:
     """``text`` with secret-shaped strings (a Discord token or webhook, a JWT, GitHub, GitLab, OpenAI,
     Anthropic, Stripe, AWS, Google, Slack, Hugging Face, npm and Telegram keys, a private key, the password
-    of a URL such as a database's ``postgresql://user:password@host``, a random value assigned to a
-    secret's name such as ``password=…``) replaced by ``[secret]``, also when invisible characters split
-    them (those then go)."""
+    of a URL such as a database's ``postgresql://user:password@host``, a value of letters and digits after
+    a secret's name such as ``password=…`` or ``Bearer``) replaced by ``[secret]``, also when invisible
+    characters split them (those then go)."""
     if not text:
         return text
     masked = _mask(text)
