@@ -25,7 +25,7 @@ def _word_set(words: str) -> frozenset[str]:
 # Words that carry no question on their own: a message made only of them is chat.
 CHAT_WORDS = _word_set(
     """hi hello hey heya hiya yo sup hola howdy gm gn morning evening night all everyone everybody guys folks
-    y'all yall chat fam peeps ppl lads gang
+    y'all yall
     thanks thank thx ty tysm tyvm cheers appreciated appreciate it much so very a lot lots you u ya
     ok okay k kk cool nice great awesome perfect amazing brilliant sweet neat legend legendary goat
     lol lmao lmfao rofl haha hahaha hehe xd yes yeah yep yup no nope nah sure np welcome bye cya later
@@ -96,10 +96,16 @@ def _words(text: str) -> list[str]:
     return [w.lower().replace("\u2019", "'") for w in _WORD.findall(text.replace("\u2019", "'"))]
 
 
+# Discord's words for everyone, chat only beside a greeting, thanks or goodbye ("gm chat", "ty fam"): alone,
+# "chat" may be what is asked about ("is chat working?").
+ADDRESSEES = _word_set("chat fam peeps ppl lads gang")
+
+
 def is_chat(text: str) -> bool:
     """Only social words, emoji and punctuation: nothing a Q&A bot could answer ("thanks!! 🙏", "+1")."""
     words = _words(text)
-    return all(w in CHAT_WORDS or w.startswith("+") or w.isdigit() and len(w) < 3 for w in words)
+    social = CHAT_WORDS | ADDRESSEES if not (GREETINGS | THANKS | BYES).isdisjoint(words) else CHAT_WORDS
+    return all(w in social or w.startswith("+") or w.isdigit() and len(w) < 3 for w in words)
 
 
 THANKS = _word_set("thanks thank thx ty tysm tyvm cheers appreciated appreciate")

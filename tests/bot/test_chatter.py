@@ -111,6 +111,7 @@ def test_chat_reply_answers_social_words_only(text: str, kind: str | None) -> No
     [
         # chat: every chat_reply case, and punctuation or emoji only
         ("hi", "chat"), ("thanks!", "chat"), ("gm everyone", "chat"), ("lol", "chat"), ("?", "chat"),
+        ("gm chat", "chat"), ("ty fam", "chat"), ("is chat working?", None), ("chat fixed?", None),
         ("...", "chat"), ("😂😂😂", "chat"), ("wait what?", "chat"),
         # abuse: an insult that asks nothing; an order to drop the bot's instructions
         ("fuck off", "abuse"), ("you are a stupid bot", "abuse"), ("shut up", "abuse"),
