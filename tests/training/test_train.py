@@ -303,6 +303,7 @@ def test_bad_synonyms_fail_before_training(dataset_file, tmp_path, capsys, monke
     [
         (None, "no such wordings file"),
         ('{"wording": "x"}', "wordings must be a list"),
+        ("[" * 100_000, "cannot read wordings (RecursionError"),
         ('[{"wording": "goalie?", "question": "Who is the goalkeeper?"}, {"wording": "ref?"}]',
          "wording 2, field 'question': missing"),
     ],

@@ -275,7 +275,7 @@ def read_json_list(path: Path, what: str, shape: str) -> list[Any]:
         items = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ValueError(f"{path}: no such {what} file") from None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested too deep
         raise ValueError(f"{path}: cannot read {what} ({type(e).__name__}: {e})") from None
     if not isinstance(items, list):
         raise ValueError(f"{path}: {what} must be a list of {shape}")
