@@ -47,15 +47,17 @@ _SECRETS = re.compile(r"(?<![A-Za-z0-9_-])(?:" + "|".join(_SECRET_SHAPES) + ")",
 # small letters tells it from a word, a git hash (hexadecimal, one case), a hashtag or a CamelCase run of
 # names (``_base64_key``). Not a domain's or a path's continuation ("reddit.com/r/soccer/…").
 _AWS_SECRET = re.compile(r"(?<![\w/+=.#@-])[A-Za-z0-9/+]{40}(?![\w/+=-]|\.\w)")
-# A value given to a secret's name, as in a pasted .env or JSON: "AWS_SECRET_ACCESS_KEY=…", "password: …",
-# '"api_key": "…"', "DB_PASS=…" (a bare "pass" is football's); and "Bearer …". Masked when it has letters
-# and digits, as a key or a password does ("token: expired", "secret: Barcelona's press", "secret: 4-3-3"
-# and "pass: Xavi" stay).
+# A value given to a secret's name, as in a pasted .env, JSON or code: "AWS_SECRET_ACCESS_KEY=…",
+# "password: …", '"api_key": "…"', "clientSecret", "PGPASSWORD", "DB_PASS=…" (a bare "pass" or "back-pass" is
+# football's); and "Bearer …". Masked when it has letters and digits, as a key or a password does, and
+# is no hyphenated phrase unless random ("token: expired", "secret: Barcelona's press", "secret: 4-3-3",
+# "secret: 2nd-half pressing" and "pass: Xavi" stay). It runs to the end of the word, "&" and "(" included
+# ("pwd=Tr0ub4dor&3"), but a URL's next parameter ("&team=9").
 _ASSIGNED = re.compile(
-    r"(?i)(?<![\w-])((?:(?:[a-z0-9]+[_-]){0,4}(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key"
-    r"|access[_-]?key|secret[_-]?key|private[_-]?key)|(?:[a-z0-9]+[_-]){1,4}pass)[\"']?\s*[=:]\s*[\"']?"
+    r"(?i)(?<![\w-])((?:[a-z0-9_-]{0,40}?(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key"
+    r"|access[_-]?key|secret[_-]?key|private[_-]?key)|[a-z0-9_-]{0,40}?_pass)[\"']?\s*[=:]\s*[\"']?"
     r"|bearer\s+)"
-    r"([^\s\"'<>()\[\]{},;&]{8,})"
+    r"((?:[^\s\"'<>\[\]{},;&]|&(?!\w+=))+)"
 )
 # Characters that show nothing (zero-width, direction marks, joiners, variation selectors, fillers, tags):
 # pasted inside a secret, they hide it from the shapes above.
@@ -112,10 +114,13 @@ def _secret(match: re.Match[str]) -> str:
 
 
 def _base64_key(run: str) -> bool:
-    """Whether a 40-character run looks drawn at random: digits, capitals and small letters mixed, and no
-    eight letters of one case in a row, which words have ("CristianoRonaldo7…") and a random key rarely
-    (about one in twenty)."""
-    return _random(run) and not re.search(r"[a-z]{8}|[A-Z]{8}", run)
+    """Whether a 40-character run looks drawn at random: digits, capitals and small letters mixed, no
+    eight letters of one case in a row, and not three words of four small letters or more, which names
+    run together have ("CristianoRonaldo7…", "MessiRonaldoNeymar…") and a random key rarely (about one
+    in twenty misses)."""
+    return (
+        _random(run) and not re.search(r"[a-z]{8}|[A-Z]{8}", run) and len(re.findall(r"[a-z]{4,}", run)) < 3
+    )
 
 
 def _aws_secret(match: re.Match[str]) -> str:
@@ -127,9 +132,13 @@ def _aws_secret(match: re.Match[str]) -> str:
 
 
 def _assigned(match: re.Match[str]) -> str:
-    value = match[2].rstrip(".!?:")  # the sentence's punctuation stays
+    quoted = match[1].rstrip().endswith(('"', "'"))
+    value = match[2] if quoted else match[2].rstrip(".!?:")  # the sentence's punctuation stays
+    if not quoted and value.endswith(")") and value.count(")") > value.count("("):
+        value = value[:-1]  # "(password=…)"
     has_letters_and_digits = any(c.isalpha() for c in value) and any(c.isdigit() for c in value)
-    if len(value) < 8 or value.startswith(SECRET) or "://" in value or not has_letters_and_digits:
+    phrase = "-" in value and not _random(value)  # "2nd-half", "1st-leg-winner"
+    if len(value) < 8 or value.startswith(SECRET) or "://" in value or not has_letters_and_digits or phrase:
         return match[0]
     return match[1] + SECRET + match[2][len(value) :]
 

@@ -128,6 +128,13 @@ RANDOM_40 = "Zx3p9Qm/7RtLk2+Wn8Yb" + "4Vc6Hd1Jf5Gs0Ae9Ku3T"  # the shape of a re
         ("the secret: Barcelona won it in midfield. Token: Liverpool.", None),
         ("secret: 3-5-2(wingbacks) or 4-3-3/4-5-1, token: 19:45-21:30", None),
         ("DISCORD_TOKEN=your-token-here", None),
+        ("Our secret: 2nd-half pressing; Token: 1st-leg-winner; back-pass: 1992rule", None),
+        ("MessiRonaldoNeymarMbappe" + "HaalandKane2023x", None),  # 40 characters of names
+        ('{"clientSecret": "abc123' + 'def456ghi", "botToken": "abc123' + 'def456ghi"}',
+         '{"clientSecret": "[secret]", "botToken": "[secret]"}'),
+        ("PGPASSWORD=hunter" + "2024x pwd=Tr0ub4" + "dor&3 (password=P@ssw0" + "rd(1))",
+         "PGPASSWORD=[secret] pwd=[secret] (password=[secret])"),
+        ("password : 'p@ss" + "w0rd!'", "password : '[secret]'"),
         ("best pass: Xavi2Iniesta2010, through pass=Modric10", None),
         ("the secret: https://example.com/Ab1", None),
         ("see https://www.reddit.com/r/soccer/comments/1a2B3c/Messi9Goals", None),
