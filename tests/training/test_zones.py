@@ -42,6 +42,17 @@ def test_strong_but_ambiguous_match_suggests_the_close_ones() -> None:
     assert [s.row for s in d.suggestions] == [0, 1, 2]  # the far fourth is not offered
 
 
+def test_did_you_mean_offers_what_stands_close_to_the_best_even_under_the_cut() -> None:
+    # The cut (0.4) decides whether to offer; a runner-up within the window is offered below it (people
+    # type "who lifted the cup in 1970": the right question third, at 0.27 under a best of 0.41).
+    d = decide([m(0, 0.45), m(1, 0.38), m(2, 0.31), m(3, 0.29)], T)
+    assert d.zone == "suggest" and [s.row for s in d.suggestions] == [0, 1, 2]
+    # Not one further than the window from the best, nor one under the lowest cut calibration tries.
+    assert [s.row for s in decide([m(0, 0.45), m(1, 0.29)], T).suggestions] == [0]
+    low = replace(T, suggest_score=0.25)
+    assert [s.row for s in decide([m(0, 0.3), m(1, 0.21), m(2, 0.19)], low).suggestions] == [0, 1]
+
+
 def test_a_strong_match_is_answered_however_close_the_runner_up() -> None:
     strong = ZoneThresholds(answer_score=0.7, answer_margin=0.1, suggest_score=0.4, strong_score=0.85)
     assert decide([m(0, 0.9), m(1, 0.88)], strong).zone == "answer"  # near-duplicate known questions

@@ -99,7 +99,8 @@ def decide(matches: Sequence[Match], thresholds: ZoneThresholds) -> Decision:
     if _answered(rule, thresholds.strong_score, *_features(matches)):
         return Decision("answer", best)
     if best.score >= thresholds.suggest_score:
-        close = [m for m in matches if m.score >= max(thresholds.suggest_score, best.score - SUGGEST_WINDOW)]
+        # The cut decides whether to offer; what is offered is whatever stands close to the best match.
+        close = [m for m in matches if m.score >= max(LOWEST_ANSWER, best.score - SUGGEST_WINDOW)]
         return Decision("suggest", best, tuple(close[:MAX_SUGGESTIONS]))
     return Decision("fallback", best)
 
