@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from bot.answering.chatter import asks_nothing
-from training.retrieval.zones import MAX_SUGGESTIONS, NEVER, Decision, ZoneThresholds, decide
+from training.retrieval.zones import MAX_SUGGESTIONS, Decision, ZoneThresholds, decide
 
 if TYPE_CHECKING:
     from bot.answering.knowledge import Knowledge
@@ -219,7 +219,7 @@ def _better(
     support = {m.question: m.score for m in alone[:SUPPORT_RANK]}
     related = {m.question: m.score for m in previous}
     floor = previous[-1].score if previous else 0.0  # past the previous one's last: at most its score
-    offer_only = replace(zones, answer_score=NEVER, strong_score=NEVER)
+    offer_only = zones.offer_only()
 
     def read(matches: list[Match]) -> Decision:
         kept = [
@@ -302,7 +302,7 @@ def _elliptical_reading(
         if d.zone == "answer" and d.match is not None:
             gain = d.match.score - by_previous.get(d.match.question, floor_previous)
             if gain < ELLIPSIS_ANSWER_GAIN:  # barely above the previous message alone: offered, not answered
-                d = decide(kept[:MAX_SUGGESTIONS], replace(zones, answer_score=NEVER, strong_score=NEVER))
+                d = decide(kept[:MAX_SUGGESTIONS], zones.offer_only())
         return d
 
     best = _best(read(matches) for matches in candidates)

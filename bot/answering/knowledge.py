@@ -309,6 +309,8 @@ class Knowledge:
         return base, live
 
     def _merge(self, base: list[Match], live: list[Match], k: int) -> list[Match]:
+        # The live index weighs words like the checkpoint's: the best answer-words score is over both.
+        top = max((m.answer_words_top for m in [*base, *live]), default=0.0)
         best: dict[str, Match] = {}
         for from_base, match in [*((False, m) for m in live), *((True, m) for m in base)]:
             if match.origin == WORDING:  # a learned wording stands for the question it was chosen as
@@ -316,6 +318,7 @@ class Knowledge:
             key = comparison_key(match.question)  # live first: on a tie the newer word stays
             if from_base and key in self._live_pairs:
                 continue  # taught or corrected since training: the live pair speaks for this question
+            match = replace(match, answer_words_top=top)
             nudged = self._nudges.get(key)
             if nudged:
                 match = replace(match, score=max(0.0, min(1.0, match.score + nudged)))

@@ -7,6 +7,7 @@ import pytest
 
 from bot.answering.knowledge import Knowledge
 from training.retrieval.index import RetrievalIndex
+from training.retrieval.zones import _agrees
 
 BASE = [
     {"question": "How many players may each team have on the pitch at the start of a match?", "answer": "11"},
@@ -30,6 +31,20 @@ def test_a_taught_pair_scores_as_it_would_in_the_checkpoints_index() -> None:
         want = merged.search(query)[0]
         assert best.question == TAUGHT[taught]["question"] == want.question and best.origin == "taught"
         assert best.score == pytest.approx(want.score, abs=1e-5)  # the scale the zones were calibrated on
+
+
+def test_the_best_answer_words_are_over_what_was_taught_too() -> None:
+    # Alone, the checkpoint's best match is also the best by its answer's words (the second opinion
+    # agrees); a taught pair whose answer has more of the words asked takes that from it.
+    knowledge = Knowledge(RetrievalIndex.build(BASE))
+    query = "yellow card signify at the club, northfield at 7 pm"
+    matches = knowledge.search_many([query])[0]
+    assert matches[0].question == BASE[1]["question"] and _agrees(matches)
+    knowledge.set_live(TAUGHT)
+    matches = knowledge.search_many([query])[0]
+    taught = next(m for m in matches if m.origin == "taught" and "Northfield" in m.answer)
+    assert matches[0].question == BASE[1]["question"] and not _agrees(matches)
+    assert {m.answer_words_top for m in matches} == {taught.answer_words}
 
 
 def test_a_new_checkpoint_rescales_the_taught_pairs() -> None:

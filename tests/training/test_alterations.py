@@ -10,7 +10,8 @@ import pytest
 
 from training.retrieval.alterations import ALTERATIONS_FILE, Alteration, Alterations
 from training.retrieval.alterations_learning import learn
-from training.retrieval.index import INDEX_DIR, RetrievalIndex
+from training.retrieval.index import RetrievalIndex
+from training.retrieval.index_files import INDEX_DIR
 from training.retrieval.lexical import BM25View, word_terms
 
 RECORDS = [

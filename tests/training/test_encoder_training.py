@@ -23,7 +23,8 @@ from training.retrieval.embedder import (
     multilingual_available,
 )
 from training.retrieval.encoder_training import auc, read_wordings, tune_encoder
-from training.retrieval.index import INDEX_DIR, RetrievalIndex
+from training.retrieval.index import RetrievalIndex
+from training.retrieval.index_files import INDEX_DIR
 from training.retrieval.vectors import Vectors
 
 TOPICS = ["players", "yellow card", "red card", "offside", "penalty", "goal", "corner", "throw-in"]

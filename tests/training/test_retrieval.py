@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 from training.retrieval import lexical
 from training.retrieval.embedder import Embedder, bundled_path
-from training.retrieval.index import (
-    FORMAT_1_BLEND,
-    PAIR_VECTORS_FILE,
-    RECORDS_FILE,
-    VECTORS_FILE,
-    RetrievalIndex,
-)
+from training.retrieval.index import FORMAT_1_BLEND, RetrievalIndex
+from training.retrieval.index_files import PAIR_VECTORS_FILE, RECORDS_FILE, VECTORS_FILE, VIEW_DIRS
 from training.retrieval.lexical import gram_terms, word_terms
 
 PAIRS = [
@@ -92,6 +88,28 @@ def test_save_load_round_trip(tmp_path, index: RetrievalIndex) -> None:
         assert [m.row for m in loaded.search(query)] == [m.row for m in index.search(query)]
         assert loaded.search(query)[0].score == pytest.approx(index.search(query)[0].score)
     assert RetrievalIndex.load(tmp_path / "elsewhere") is None  # a plain model folder has no index
+
+
+def test_answer_words_score_the_query_against_each_question_with_its_answer(tmp_path, index) -> None:
+    # "greece" is only in an answer: the answer-words view finds that pair; the others share nothing.
+    matches = index.search("did greece really win euro 2004", k=3)
+    assert matches[0].row == 3 and matches[0].answer_words == matches[0].answer_words_top > 0
+    assert all(m.answer_words < matches[0].answer_words for m in matches[1:])
+    # Saved with the index; an index saved before the view existed rebuilds it from its records.
+    folder = _saved(tmp_path, index)
+    assert (folder / VIEW_DIRS["pair_words"]).is_dir()
+
+    def answer_words(loaded: RetrievalIndex) -> list[float]:
+        found = loaded.search("did greece really win euro 2004", k=3)
+        assert [m.row for m in found] == [m.row for m in matches]
+        return [m.answer_words for m in found]
+
+    assert answer_words(RetrievalIndex.load(tmp_path)) == pytest.approx([m.answer_words for m in matches])
+    shutil.rmtree(folder / VIEW_DIRS["pair_words"])
+    assert answer_words(RetrievalIndex.load(tmp_path)) == pytest.approx([m.answer_words for m in matches])
+    # Left out (calibration's near misses), a row is no candidate for the best answer words either.
+    rest = index.search("did greece really win euro 2004", k=3, exclude=3)
+    assert all(m.row != 3 for m in rest) and rest[0].answer_words_top < matches[0].answer_words
 
 
 ACCENTED = [

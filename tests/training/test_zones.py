@@ -13,9 +13,12 @@ from training.retrieval.index import Match, RetrievalIndex
 from training.retrieval.probes import terse_rewordings
 from training.retrieval.zones import (
     ANSWER_OFF_TOPIC_PASS,
+    NEVER,
     OFF_TOPIC_PROBES,
     SUGGEST_OFF_TOPIC_PASS,
     ZoneThresholds,
+    _Rules,
+    agree_cut,
     allowed_passes,
     calibrate_zones,
     decide,
@@ -85,6 +88,41 @@ def test_the_strong_score_does_not_answer_a_question_more_general_than_its_two_b
     assert decide(close, strong).zone == "suggest"
     assert decide([close[0], replace(close[1], covers_asked=False)], strong).zone == "answer"
     assert decide([replace(close[0], score=0.7), close[1]], strong).zone == "answer"  # a clear margin
+
+
+def test_the_answer_words_second_opinion_answers_a_close_call_it_agrees_on() -> None:
+    agreeing = ZoneThresholds(0.7, 0.1, 0.3, agree_score=0.35, agree_margin=0.06)
+    top = 2.0  # the best answer-words score among the candidates
+
+    def w(row: int, score: float, answer_words: float) -> Match:
+        return replace(m(row, score), answer_words=answer_words, answer_words_top=top)
+
+    assert decide([w(0, 0.4, 2.0), w(1, 0.3, 1.0)], agreeing).zone == "answer"
+    assert decide([w(0, 0.4, 1.0), w(1, 0.3, 2.0)], agreeing).zone == "suggest"  # it prefers another
+    assert decide([w(0, 0.4, 1.5), w(1, 0.3, 1.0)], agreeing).zone == "suggest"  # a candidate not shown
+    assert decide([w(0, 0.4, 2.0), w(1, 0.36, 1.0)], agreeing).zone == "suggest"  # too close
+    assert decide([w(0, 0.33, 2.0), w(1, 0.2, 1.0)], agreeing).zone == "suggest"  # too weak
+    assert decide([w(0, 0.4, 2.0), w(1, 0.3, 1.0)], T).zone == "suggest"  # uncalibrated: never
+    assert decide([w(0, 0.4, 2.0), w(1, 0.3, 1.0)], agreeing.offer_only()).zone == "suggest"
+    assert decide([w(0, 0.95, 2.0), w(1, 0.3, 1.0)], agreeing.offer_only()).zone == "suggest"
+    # Calibrated with the answer cut: an answer cut set by hand drops it; old manifests have none.
+    assert agreeing.with_overrides({"answer_score": 0.8}).agree_score == NEVER
+    assert agreeing.with_overrides({"suggest_score": 0.2}).agree_score == 0.35
+    assert ZoneThresholds.from_dict(agreeing.to_dict()) == agreeing
+    assert ZoneThresholds.from_dict({"answer_score": 0.7}).agree_margin == NEVER
+
+
+def test_the_second_opinions_cut_is_calibrated_only_where_it_adds_right_answers() -> None:
+    rules = _Rules(0.6, 0.1)
+    # (score, margin, general, agrees, right): rewordings under the answer cut that the view agrees on
+    positives = [(0.9, 0.3, False, True, True)] * 50 + [(0.45, 0.1, False, True, True)] * 20
+    positives += [(0.45, 0.02, False, True, False)] * 5 + [(0.45, 0.1, False, False, False)] * 20
+    near, off = [(0.3, 0.05, False, True)] * 10, [(0.25, 0.0, False, False)] * 70
+    score, margin = agree_cut(rules, positives, near, off)
+    assert score <= 0.45 and 0.02 < margin <= 0.1  # the 20 right ones, not the 5 close wrong ones
+    # Where the near misses it would answer are too many (10% at most), it is never used.
+    assert agree_cut(rules, positives, [(0.45, 0.1, False, True)] * 10, off) == (NEVER, NEVER)
+    assert agree_cut(rules, positives[:50], near, off) == (NEVER, NEVER)  # nothing to add
 
 
 def test_middling_match_suggests_and_weak_match_falls_back() -> None:

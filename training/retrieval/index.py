@@ -10,26 +10,24 @@ Each BM25 score is divided by the matched question's *self-score* (1.0: every wo
 is in the query); the views blend (``WORD_WEIGHT``, ``BLEND``; meaning alone for a query in another
 language) into one ``score``, and ``coverage`` says how much of the query's own term weight the match
 explains. Neither depends on the corpus size, so the thresholds on them (``training.retrieval.zones``)
-survive a re-index. Built at training time and saved in the checkpoint folder (``retrieval/``); the bot's
+survive a re-index. A BM25 view of each question with its answer scores the candidates too
+(``Match.answer_words``, the zones' second opinion). Saved in the checkpoint (``index_files``); the bot's
 index of pairs taught since is built ``like=`` it.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import bm25s
 import numpy as np
 
+from training.retrieval import index_files
 from training.retrieval.alterations import Alterations
 from training.retrieval.embedder import Embedder
 from training.retrieval.lexical import (
-    TERMS_VERSION,
     BM25View,
     content_terms,
     gram_terms,
@@ -40,13 +38,7 @@ from training.retrieval.lexical import (
 )
 from training.retrieval.vectors import Vectors
 
-INDEX_DIR = "retrieval"
 HELD_OUT = "held_out"
-RECORDS_FILE = "records.json"
-VECTORS_FILE = "vectors.npy"
-PAIR_VECTORS_FILE = "pair_vectors.npy"
-FORMATS = (1, 2)  # 2 added the pair vectors and the blend weights; a format-1 index keeps its old blend
-FORMAT_VERSION = 2
 WORD_WEIGHT = 0.7  # the word view decides; the character view rescues typos and inflections
 CANDIDATES = 64  # questions scored exactly per query (per stage-1 view)
 COVERS_ALL = 0.999  # a coverage this high: the question contains every word asked (float sums)
@@ -92,6 +84,10 @@ class Match:
     # "taught" or "correction" (added in the store since training)
     origin: str = "trained"
     covers_asked: bool = False  # it contains every word of the query but its question words (zones._general)
+    # The query's words scored (plain BM25) against this question *with its answer*, and the best such
+    # score among the query's candidates: a second opinion that reads the answer's words (zones._agrees).
+    answer_words: float = 0.0
+    answer_words_top: float = 0.0
 
 
 def _term_views(questions: Sequence[str], like: RetrievalIndex | None = None) -> tuple[BM25View, BM25View]:
@@ -100,6 +96,12 @@ def _term_views(questions: Sequence[str], like: RetrievalIndex | None = None) ->
         BM25View.build([word_terms(q) for q in questions], like._word if like is not None else None),
         BM25View.build([gram_terms(q) for q in questions], like._gram if like is not None else None),
     )
+
+
+def _pair_view(records: Sequence[dict[str, Any]], like: RetrievalIndex | None = None) -> BM25View:
+    """The word BM25 view of each question with its answer (weighed like ``like``'s, when given)."""
+    terms = [word_terms(f"{r['question']} {r['answer']}") for r in records]
+    return BM25View.build(terms, like._pair_words if like is not None else None)
 
 
 class RetrievalIndex:
@@ -114,9 +116,11 @@ class RetrievalIndex:
         embedder: Embedder | None = None,
         blend: dict[str, float] | None = None,
         alterations: Alterations | None = None,
+        pair_words: BM25View | None = None,
     ) -> None:
         self.records = list(records)
         self._word, self._gram = word, gram
+        self._pair_words = pair_words if pair_words is not None else _pair_view(self.records)
         # Other words for what people type (``training.retrieval.alterations``), applied to each query.
         self.alterations = alterations if alterations is not None else Alterations()
         # Dense scores need both the stored vectors and the encoder that made them.
@@ -156,7 +160,8 @@ class RetrievalIndex:
             vectors = Vectors.encode(embedder, kept)
         if alterations is None and like is not None:
             alterations = like.alterations
-        return cls(kept, word, gram, vectors, embedder, like.blend if like is not None else None, alterations)
+        blend = like.blend if like is not None else None
+        return cls(kept, word, gram, vectors, embedder, blend, alterations, _pair_view(kept, like))
 
     def __len__(self) -> int:
         return len(self.records)
@@ -266,6 +271,9 @@ class RetrievalIndex:
             foreign = altered.other_language(word_terms(query), self.knows_term)
             score = meaning / dense_weight if foreign else score + meaning
             meaning = meaning / dense_weight
+        # The second opinion: the query's words against each candidate's question and answer together.
+        pair_words = self._pair_words.raw(rows, self._pair_words.ids(terms))
+        top_pair_words = float(pair_words.max()) if len(rows) else 0.0
         order = np.argsort(-score, kind="stable")[:k]
         out = []
         for j in order.tolist():
@@ -283,6 +291,8 @@ class RetrievalIndex:
                     coverage=float(w_cov[j]),
                     origin=record.get("origin", "trained"),
                     covers_asked=bool(asked_cov[j] >= COVERS_ALL),
+                    answer_words=float(pair_words[j]),
+                    answer_words_top=top_pair_words,
                 )
             )
         return out
@@ -306,35 +316,17 @@ class RetrievalIndex:
             for i, q in enumerate(queries)
         ]
 
-    # -- persistence ------------------------------------------------------------------------------------
+    # -- persistence (``training.retrieval.index_files``) -----------------------------------------------
 
     def save(self, folder: str | Path) -> Path:
-        """Write the index into ``folder/retrieval/`` (records, both BM25 views, embeddings if any)."""
-        if self._word.bm25 is None or self._gram.bm25 is None:
-            raise ValueError("an index built like another one (live pairs) is not saved")
-        out = Path(folder) / INDEX_DIR
-        if out.exists():
-            shutil.rmtree(out)
-        out.mkdir(parents=True)
+        """Write the index into ``folder/retrieval/`` (records, the BM25 views, embeddings if any)."""
         payload = {
-            "format": FORMAT_VERSION,
             "embedder": self.embedder.name if self.embedder is not None else None,
             "blend": self.blend,
-            "terms": TERMS_VERSION,
             "records": self.records,
         }
-        (out / RECORDS_FILE).write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-        self._word.bm25.save(str(out / "words"), show_progress=False)
-        self._gram.bm25.save(str(out / "grams"), show_progress=False)
-        if self.alterations:
-            self.alterations.save(out)
-        if self.vectors is not None:
-            np.save(out / VECTORS_FILE, self.vectors.questions)
-            if self.vectors.pairs is not None:
-                np.save(out / PAIR_VECTORS_FILE, self.vectors.pairs)
-            if self.embedder is not None:  # a tuned encoder's adapter travels with its vectors
-                self.embedder.save(out)
-        return out
+        views = {"word": self._word, "gram": self._gram, "pair_words": self._pair_words}
+        return index_files.write(folder, payload, views, self.alterations, self.vectors, self.embedder)
 
     @classmethod
     def load(
@@ -344,56 +336,23 @@ class RetrievalIndex:
 
         ``embedder="auto"`` loads the encoder the index was built with (lexical only, with a warning,
         when it is not installed)."""
-        path = Path(folder) / INDEX_DIR
-        if not (path / RECORDS_FILE).is_file():
+        saved = index_files.read(folder)
+        if saved is None:
             return None
-        payload = json.loads((path / RECORDS_FILE).read_text(encoding="utf-8"))
-        if payload.get("format") not in FORMATS:
-            raise ValueError(f"{path}: retrieval index format {payload.get('format')!r} is not supported")
-        records = payload["records"]
-        if payload.get("terms", 1) == TERMS_VERSION:
-            word = BM25View(bm25s.BM25.load(str(path / "words")))
-            gram = BM25View(bm25s.BM25.load(str(path / "grams")))
-        else:  # saved with other terms (accents kept): queries' terms would not meet its own
+        records, views, vectors = saved.records, saved.views, saved.vectors
+        word, gram = views["word"], views["gram"]
+        if word is None or gram is None:  # saved with other terms (accents kept): rebuilt
             word, gram = _term_views([r["question"] for r in records])
-        vectors = None
-        if (path / VECTORS_FILE).is_file():
-            pairs = path / PAIR_VECTORS_FILE
-            vectors = Vectors(np.load(path / VECTORS_FILE), np.load(pairs) if pairs.is_file() else None)
-        _check_rows(records, word, gram, vectors)
         if embedder == "auto":
-            embedder = Embedder.load(payload.get("embedder"), path) if vectors is not None else None
+            embedder = (
+                Embedder.load(saved.payload.get("embedder"), saved.path) if vectors is not None else None
+            )
         if vectors is not None and embedder is not None:
             dim = getattr(embedder, "dim", None)
             if dim is not None and vectors.questions.shape[1] != dim:
                 raise ValueError(
-                    f"{VECTORS_FILE} holds {vectors.questions.shape[1]}-dimensional vectors, but the "
-                    f"encoder {embedder.name} makes {dim}"
+                    f"{index_files.VECTORS_FILE} holds {vectors.questions.shape[1]}-dimensional vectors, "
+                    f"but the encoder {embedder.name} makes {dim}"
                 )
-        blend = payload.get("blend", FORMAT_1_BLEND)
-        # An index saved before alterations were learned has none: its queries are searched as typed.
-        return cls(records, word, gram, vectors, embedder, blend, Alterations.load(path))
-
-
-def _check_rows(records: Any, word: BM25View, gram: BM25View, vectors: Vectors | None) -> None:
-    """A ValueError unless every part of a saved index describes the same questions: a records.json, a
-    BM25 view or a vectors file that disagrees with the others in rows (a file replaced by hand, or copied
-    from another run) would load and then fail every question with an IndexError."""
-    if not isinstance(records, list) or not all(
-        isinstance(r, dict) and isinstance(r.get("question"), str) and isinstance(r.get("answer"), str)
-        for r in records
-    ):
-        raise ValueError(f"{RECORDS_FILE} does not hold a list of question/answer records")
-    rows = {"the BM25 view words/": len(word), "the BM25 view grams/": len(gram)}
-    if vectors is not None:
-        for name, matrix in ((VECTORS_FILE, vectors.questions), (PAIR_VECTORS_FILE, vectors.pairs)):
-            if matrix is None:
-                continue
-            if matrix.ndim != 2 or matrix.shape[1] != vectors.questions.shape[-1]:
-                raise ValueError(f"{name} is not a matrix of {VECTORS_FILE}'s width (shape {matrix.shape})")
-            if not np.isfinite(matrix.sum()):  # unit vectors: a sum cannot overflow; NaN and inf show
-                raise ValueError(f"{name} holds NaN or infinite values")
-            rows[name] = matrix.shape[0]
-    for name, n in rows.items():
-        if n != len(records):
-            raise ValueError(f"{RECORDS_FILE} holds {len(records)} questions but {name} {n}")
+        blend = saved.payload.get("blend", FORMAT_1_BLEND)
+        return cls(records, word, gram, vectors, embedder, blend, saved.alterations, views["pair_words"])

@@ -225,6 +225,13 @@ class BM25View:
         covered = np.bincount(owner, weights=self.idf[terms], minlength=len(rows))
         return raw / self.self_scores[rows], covered / total
 
+    def raw(self, rows: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """For the questions ``rows`` only: their plain BM25 scores for the query terms ``ids``."""
+        if not len(ids):
+            return np.zeros(len(rows), dtype=np.float32)
+        owner, _, weights = self._entries(rows, ids)
+        return np.bincount(owner, weights=weights, minlength=len(rows))
+
     def _entries(self, rows: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The questions ``rows``' entries for the terms ``ids``: (position in ``rows``, term, weight)."""
         # Gathered straight from the CSR arrays: a handful of small numpy calls, where scipy's fancy

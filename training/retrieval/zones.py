@@ -45,7 +45,9 @@ SCORE_STEPS = 80
 LIVE_SUGGEST_FLOOR = 0.3  # the lowest a taught pair's own "did you mean" cut goes (``suggest_cut``'s default)
 SUGGEST_WINDOW = 0.15  # suggestions are within this score of the best match
 NEVER = 1.01  # a cut no score reaches (scores are at most 1.0)
-ZONE_FIELDS = ("answer_score", "answer_margin", "suggest_score", "strong_score")
+ZONE_FIELDS = (
+    "answer_score", "answer_margin", "suggest_score", "strong_score", "agree_score", "agree_margin"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -56,17 +58,28 @@ class ZoneThresholds:
     # A match at least this strong is answered however close the runner-up: near-duplicate known questions
     # (a rewording typed almost as one of them is written). Above any score (1.0 at most) unless calibrated.
     strong_score: float = NEVER
+    # A match the answer-words view agrees on (``_agrees``) is answered from this score and margin: the
+    # second opinion on close calls. Never unless calibrated.
+    agree_score: float = NEVER
+    agree_margin: float = NEVER
 
     def to_dict(self) -> dict[str, float]:
         return {k: round(v, 4) for k, v in asdict(self).items()}
 
     def with_overrides(self, overrides: dict[str, float]) -> ZoneThresholds:
         """These thresholds with an admin's settings over them; an answer cut set by hand answers by its
-        own margin only (the strong score was calibrated with the calibrated cut)."""
+        own margin only (the strong score and the second opinion's cut were calibrated with the calibrated
+        cut)."""
         if not overrides:
             return self
-        strong = NEVER if {"answer_score", "answer_margin"} & set(overrides) else self.strong_score
-        return replace(self, **{"strong_score": strong, **overrides})
+        if {"answer_score", "answer_margin"} & set(overrides):
+            calibrated_with_it = dict.fromkeys(("strong_score", "agree_score", "agree_margin"), NEVER)
+            return replace(self, **{**calibrated_with_it, **overrides})
+        return replace(self, **overrides)
+
+    def offer_only(self) -> ZoneThresholds:
+        """These thresholds with no answer zone: "did you mean" at best."""
+        return replace(self, answer_score=NEVER, strong_score=NEVER, agree_score=NEVER)
 
     @classmethod
     def from_dict(cls, data: dict | None) -> ZoneThresholds:
@@ -90,13 +103,22 @@ def _general(matches: Sequence[Match]) -> bool:
     return len(matches) > 1 and matches[0].covers_asked and matches[1].covers_asked
 
 
+def _agrees(matches: Sequence[Match]) -> bool:
+    """Whether the answer-words view agrees with the best match: the query's words score highest against
+    its question *with its answer* among all the candidates (``Match.answer_words``). The meaning views
+    already read the answer; this one reads its words, so a name or term only the answer has ("dortmund
+    schalke" for the Revierderby) counts, and a question whose answer says nothing of what was typed
+    does not."""
+    best = matches[0]
+    return best.answer_words > 0 and best.answer_words >= max(m.answer_words_top for m in matches)
+
+
 def decide(matches: Sequence[Match], thresholds: ZoneThresholds) -> Decision:
     """The zone for a query whose best matches (best first, distinct questions) are ``matches``."""
     if not matches:
         return Decision("fallback", None)
     best = matches[0]
-    rule = (thresholds.answer_score, thresholds.answer_margin)
-    if _answered(rule, thresholds.strong_score, *_features(matches)):
+    if _answered(_Rules.of(thresholds), *_features(matches)):
         return Decision("answer", best)
     if best.score >= thresholds.suggest_score:
         # The cut decides whether to offer; what is offered is whatever stands close to the best match.
@@ -137,71 +159,122 @@ def _same_answer(a: str, b: str, f1: Callable[[str, str], float]) -> bool:
     return a == b or f1(a, b) >= 0.5
 
 
-def _features(matches: Sequence[Match]) -> tuple[float, float, bool]:
-    """What the answer zone is decided on: (score, margin over the runner-up, ``_general``)."""
+def _features(matches: Sequence[Match]) -> tuple[float, float, bool, bool]:
+    """What the answer zone is decided on: (score, margin over the runner-up, ``_general``, ``_agrees``)."""
     return (
         matches[0].score,
         matches[0].score - (matches[1].score if len(matches) > 1 else 0.0),
         _general(matches),
+        _agrees(matches),
     )
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """The answer zone: a (score, margin) cut, the strong score, and the second opinion's (score, margin)."""
+
+    score: float
+    margin: float
+    strong: float = NEVER
+    agree: tuple[float, float] = (NEVER, NEVER)
+
+    @classmethod
+    def of(cls, t: ZoneThresholds) -> _Rules:
+        return cls(t.answer_score, t.answer_margin, t.strong_score, (t.agree_score, t.agree_margin))
+
+
+def _answered(rules: _Rules, s: float, m: float, general: bool, agrees: bool) -> bool:
+    """The answer zone: score and margin at least the cut's, or the strong score (``_general`` aside), or
+    the answer-words view agreeing (``_agrees``) with at least the second opinion's score and margin."""
+    if s >= rules.score and (m >= rules.margin or (s >= rules.strong and not general)):
+        return True
+    return agrees and s >= rules.agree[0] and m >= rules.agree[1]
+
+
+Features = tuple[float, float, bool, bool]
+
+
+def _right_answers(
+    rules: _Rules,
+    positives: Sequence[tuple[float, float, bool, bool, bool]],
+    near_misses: Sequence[Features],
+    off_topic: Sequence[Features],
+) -> int | None:
+    """How many ``positives`` ``rules`` answer rightly (their own question first), or None when they break
+    a constraint: wrong answers more than ``MAX_WRONG`` of those answered, near misses more than
+    ``NEAR_MISS_PASS``, off-topic probes more than ``allowed_passes`` at ``ANSWER_OFF_TOPIC_PASS``, or
+    nothing answered."""
+    answered = [right for *f, right in positives if _answered(rules, *f)]
+    if not answered or answered.count(False) > MAX_WRONG * len(answered):
+        return None
+    if sum(_answered(rules, *f) for f in near_misses) > NEAR_MISS_PASS * max(1, len(near_misses)):
+        return None
+    if sum(_answered(rules, *f) for f in off_topic) > allowed_passes(len(off_topic), ANSWER_OFF_TOPIC_PASS):
+        return None
+    return answered.count(True)
+
+
+def _cuts() -> list[float]:
+    return [LOWEST_ANSWER + (1.0 - LOWEST_ANSWER) * step / SCORE_STEPS for step in range(SCORE_STEPS + 1)]
+
+
 def answer_cut(
-    positives: Sequence[tuple[float, float, bool, bool]],
-    near_misses: Sequence[tuple[float, float, bool]],
-    off_topic: Sequence[tuple[float, float, bool]],
+    positives: Sequence[tuple[float, float, bool, bool, bool]],
+    near_misses: Sequence[Features],
+    off_topic: Sequence[Features],
 ) -> tuple[float, float] | None:
-    """The (score, margin) answering the most ``positives`` rightly (their own question first) while wrong
-    answers stay within ``MAX_WRONG`` of those answered, near misses within ``NEAR_MISS_PASS`` and
-    off-topic probes within ``allowed_passes`` at ``ANSWER_OFF_TOPIC_PASS``; None when none does."""
-    off_allowed = allowed_passes(len(off_topic), ANSWER_OFF_TOPIC_PASS)
+    """The (score, margin) answering the most ``positives`` rightly within ``_right_answers``'
+    constraints; None when none keeps them."""
     best: tuple[int, float, float] | None = None
     for margin in MARGINS:
-        for step in range(SCORE_STEPS + 1):  # the lowest feasible score answers the most at this margin
-            score = LOWEST_ANSWER + (1.0 - LOWEST_ANSWER) * step / SCORE_STEPS
-            answered = [right for s, m, _, right in positives if s >= score and m >= margin]
-            if not answered or answered.count(False) > MAX_WRONG * len(answered):
+        for score in _cuts():  # the lowest feasible score answers the most at this margin
+            right = _right_answers(_Rules(score, margin), positives, near_misses, off_topic)
+            if right is None:
                 continue
-            if sum(1 for s, m, _ in near_misses if s >= score and m >= margin) > NEAR_MISS_PASS * max(
-                1, len(near_misses)
-            ):
-                continue
-            if sum(1 for s, m, _ in off_topic if s >= score and m >= margin) > off_allowed:
-                continue
-            if best is None or answered.count(True) > best[0]:
-                best = (answered.count(True), score, margin)
+            if best is None or right > best[0]:
+                best = (right, score, margin)
             break
     return None if best is None else (best[1], best[2])
 
 
-def _answered(rule: tuple[float, float], strong: float, s: float, m: float, general: bool) -> bool:
-    """The answer zone: score and margin at least ``rule``'s, or the score ``strong`` (``_general`` aside)."""
-    return s >= rule[0] and (m >= rule[1] or (s >= strong and not general))
-
-
 def strong_cut(
-    rule: tuple[float, float],
-    positives: Sequence[tuple[float, float, bool, bool]],
-    near_misses: Sequence[tuple[float, float, bool]],
-    off_topic: Sequence[tuple[float, float, bool]],
+    rules: _Rules,
+    positives: Sequence[tuple[float, float, bool, bool, bool]],
+    near_misses: Sequence[Features],
+    off_topic: Sequence[Features],
 ) -> float:
-    """Above ``rule``'s (score, margin), the lowest score answered whatever the margin while the answer
-    zone (``rule`` or that) keeps ``answer_cut``'s constraints; ``NEVER`` when none adds a right answer."""
-    off_allowed = allowed_passes(len(off_topic), ANSWER_OFF_TOPIC_PASS)
-    base = sum(1 for *f, right in positives if right and _answered(rule, NEVER, *f))
-    for step in range(SCORE_STEPS + 1):
-        strong = LOWEST_ANSWER + (1.0 - LOWEST_ANSWER) * step / SCORE_STEPS
-        if strong <= rule[0]:
+    """Above ``rules``' score, the lowest score answered whatever the margin while the answer zone keeps
+    ``_right_answers``' constraints; ``NEVER`` when none adds a right answer."""
+    base = sum(1 for *f, right in positives if right and _answered(rules, *f))
+    for strong in _cuts():
+        if strong <= rules.score:
             continue
-        answered = [right for *f, right in positives if _answered(rule, strong, *f)]
-        if answered.count(False) > MAX_WRONG * len(answered):
-            continue
-        if sum(_answered(rule, strong, *f) for f in near_misses) > NEAR_MISS_PASS * max(1, len(near_misses)):
-            continue
-        if sum(_answered(rule, strong, *f) for f in off_topic) > off_allowed:
-            continue
-        return strong if answered.count(True) > base else NEVER
+        right = _right_answers(replace(rules, strong=strong), positives, near_misses, off_topic)
+        if right is not None:
+            return strong if right > base else NEVER
     return NEVER
+
+
+def agree_cut(
+    rules: _Rules,
+    positives: Sequence[tuple[float, float, bool, bool, bool]],
+    near_misses: Sequence[Features],
+    off_topic: Sequence[Features],
+) -> tuple[float, float]:
+    """The second opinion's (score, margin): where the answer-words view agrees, the cut answering the
+    most ``positives`` rightly with the rest of the answer zone, within ``_right_answers``' constraints;
+    ``(NEVER, NEVER)`` when none adds a right answer."""
+    base = sum(1 for *f, right in positives if right and _answered(rules, *f))
+    best: tuple[int, float, float] | None = None
+    for margin in MARGINS:
+        for score in _cuts():
+            right = _right_answers(replace(rules, agree=(score, margin)), positives, near_misses, off_topic)
+            if right is None:
+                continue
+            if right > base and (best is None or right > best[0]):
+                best = (right, score, margin)
+            break
+    return (NEVER, NEVER) if best is None else (best[1], best[2])
 
 
 def calibrate_zones(
@@ -247,14 +320,16 @@ def calibrate_zones(
         for m, answer in zip(near, near_answers, strict=True)
         if m and not _same_answer(m[0].answer, answer, f1)
     ]
-    off_features = [_features(m) if m else (0.0, 0.0, False) for m in off]
+    off_features = [_features(m) if m else (0.0, 0.0, False, False) for m in off]
     suggest = suggest_cut([f[0] for f in off_features], SUGGEST_OFF_TOPIC_PASS, LOWEST_ANSWER)
     found = answer_cut(pos, neg, off_features)
     default = ZoneThresholds()
     answer, margin = found if found else (max(default.answer_score, suggest), default.answer_margin)
-    rule = (answer, margin)
-    strong = strong_cut(rule, pos, neg, off_features) if found else NEVER
-    thresholds = ZoneThresholds(answer, margin, min(suggest, answer), strong)
+    rules = _Rules(answer, margin)
+    if found:  # then the strong score, then the second opinion, each with what came before it
+        rules = replace(rules, strong=strong_cut(rules, pos, neg, off_features))
+        rules = replace(rules, agree=agree_cut(rules, pos, neg, off_features))
+    thresholds = ZoneThresholds(answer, margin, min(suggest, answer), rules.strong, *rules.agree)
     zone = {"answer": 0, "suggest": 0, "fallback": 0}
     for m in off:
         zone[decide(m, thresholds).zone] += 1
@@ -268,13 +343,13 @@ def calibrate_zones(
         "probes_near_miss": len(neg),
         "probes_off_topic": len(off),
         "rewordings_answered_right": round(
-            sum(1 for *f, right in pos if right and _answered(rule, strong, *f)) / max(1, len(pos)), 4
+            sum(1 for *f, right in pos if right and _answered(rules, *f)) / max(1, len(pos)), 4
         ),
         "rewordings_answered_wrong": round(
-            sum(1 for *f, right in pos if not right and _answered(rule, strong, *f)) / max(1, len(pos)), 4
+            sum(1 for *f, right in pos if not right and _answered(rules, *f)) / max(1, len(pos)), 4
         ),
         "rewordings_offered": round(sum(offered) / max(1, len(pos)), 4),
-        "near_miss_answered": round(sum(_answered(rule, strong, *f) for f in neg) / max(1, len(neg)), 4),
+        "near_miss_answered": round(sum(_answered(rules, *f) for f in neg) / max(1, len(neg)), 4),
         "off_topic_fallback": round(zone["fallback"] / max(1, len(off)), 4),
         "off_topic_answered": round(zone["answer"] / max(1, len(off)), 4),
     }

@@ -29,7 +29,8 @@ from training.checkpoint import (
 )
 from training.checkpoint import model_version as folder_version
 from training.prompt import STOP_STRINGS, extract_answer, format_answer, format_prompt
-from training.retrieval.index import INDEX_DIR, RetrievalIndex
+from training.retrieval.index import RetrievalIndex
+from training.retrieval.index_files import INDEX_DIR
 from training.retrieval.zones import ZoneThresholds
 from training.runtime.batching import DecodedRow, DraftStats, GenerationConfig, RunningBatch
 from training.runtime.decoders import supports_fast_path
