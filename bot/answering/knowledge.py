@@ -309,20 +309,26 @@ class Knowledge:
         return base, live
 
     def _merge(self, base: list[Match], live: list[Match], k: int) -> list[Match]:
-        # The live index weighs words like the checkpoint's: the best answer-words score is over both.
+        # The live index weighs words like the checkpoint's: the best answer-words score is over both,
+        # and a question's is the best of what stands for it (itself, a correction, a learned wording).
         top = max((m.answer_words_top for m in [*base, *live]), default=0.0)
+        answer_words: dict[str, float] = {}
         best: dict[str, Match] = {}
         for from_base, match in [*((False, m) for m in live), *((True, m) for m in base)]:
             if match.origin == WORDING:  # a learned wording stands for the question it was chosen as
                 match = self._as_known(match)
             key = comparison_key(match.question)  # live first: on a tie the newer word stays
+            answer_words[key] = max(answer_words.get(key, 0.0), match.answer_words)
             if from_base and key in self._live_pairs:
                 continue  # taught or corrected since training: the live pair speaks for this question
-            match = replace(match, answer_words_top=top)
             nudged = self._nudges.get(key)
             if nudged:
                 match = replace(match, score=max(0.0, min(1.0, match.score + nudged)))
             if key not in best or match.score > best[key].score:
                 best[key] = match
         # Stable sort, live pairs listed first: an equal score puts what was taught ahead.
-        return sorted(best.values(), key=lambda m: -m.score)[:k]
+        merged = sorted(best.values(), key=lambda m: -m.score)[:k]
+        return [
+            replace(m, answer_words=answer_words[comparison_key(m.question)], answer_words_top=top)
+            for m in merged
+        ]

@@ -96,7 +96,6 @@ def checkpoint_knowledge(
     """What a bot serving ``model_dir`` on this store knows (its index, taught pairs, learned wordings,
     synonyms), and its zones, without loading the model; ``CheckpointError`` for a damaged one."""
     import json
-    from dataclasses import replace
 
     from bot.answering.knowledge import Knowledge
     from bot.answering.knowledge_sync import read_knowledge
@@ -121,7 +120,7 @@ def checkpoint_knowledge(
     knowledge.set_live(known["pairs"])
     knowledge.set_wordings(known["wordings"])
     knowledge.set_synonyms(known["synonyms"])
-    return knowledge, replace(zones, **zone_overrides) if zone_overrides else zones
+    return knowledge, zones.with_overrides(zone_overrides)
 
 
 def offline_gaps(

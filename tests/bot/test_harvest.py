@@ -303,3 +303,20 @@ async def test_a_marked_answer_is_its_message_alone_and_no_answer_joins_a_link(s
         ("Can I leave at half-time and come back?",
          "No re-entry once you leave.\nYour ticket is scanned out.", None),  # not the link after them
     ]  # fmt: skip
+
+
+def test_the_desk_drops_what_was_calibrated_with_an_overridden_answer_cut(tmp_path, store):
+    # harvest and gaps decide "already answered" as the bot does: an ANSWER_SCORE set by hand answers by
+    # its own margin, without the strong score or the second opinion calibrated with the old cut.
+    from bot.desk.service import checkpoint_knowledge
+    from training.retrieval.index import RetrievalIndex
+    from training.retrieval.zones import NEVER
+
+    RetrievalIndex.build([{"question": "Who won Euro 2016?", "answer": "Portugal."}]).save(tmp_path)
+    zones = {"answer_score": 0.45, "answer_margin": 0.12, "suggest_score": 0.3, "strong_score": 0.58,
+             "agree_score": 0.5, "agree_margin": 0.06}  # fmt: skip
+    (tmp_path / "manifest.json").write_text(json.dumps({"zones": zones}))
+    _, served = checkpoint_knowledge(tmp_path, store, {"answer_score": 0.45})
+    assert (served.answer_score, served.strong_score, served.agree_score) == (0.45, NEVER, NEVER)
+    _, calibrated = checkpoint_knowledge(tmp_path, store, {})
+    assert (calibrated.strong_score, calibrated.agree_score) == (0.58, 0.5)

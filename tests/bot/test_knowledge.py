@@ -47,6 +47,24 @@ def test_the_best_answer_words_are_over_what_was_taught_too() -> None:
     assert {m.answer_words_top for m in matches} == {taught.answer_words}
 
 
+def test_what_stands_for_a_question_keeps_its_answer_words() -> None:
+    # A correction of the best match, or a learned wording of it, is that question: the second opinion
+    # still agrees (the correction's view counts its question twice and scores a little lower; the
+    # wording's record has words of its own).
+    query = "yellow card signify at the club"
+    knowledge = Knowledge(RetrievalIndex.build(BASE))
+    before = knowledge.search_many([query])[0]
+    assert before[0].question == BASE[1]["question"] and _agrees(before)
+    knowledge.add_live(BASE[1]["question"], BASE[1]["answer"], origin="correction")
+    corrected = knowledge.search_many([query])[0]
+    assert corrected[0].origin == "correction" and _agrees(corrected)
+    worded = Knowledge(RetrievalIndex.build(BASE))
+    worded.add_wording("yellow card at the club what does it signify", BASE[1]["question"])
+    matches = worded.search_many([query])[0]
+    assert matches[0].question == BASE[1]["question"] and _agrees(matches)
+    assert matches[0].answer_words == matches[0].answer_words_top > before[0].answer_words
+
+
 def test_a_new_checkpoint_rescales_the_taught_pairs() -> None:
     knowledge = Knowledge(RetrievalIndex.build(BASE))
     knowledge.add_live(**{k: TAUGHT[0][k] for k in ("question", "answer")})

@@ -316,3 +316,18 @@ def test_the_example_glossary_takes_no_everyday_english_word(question: str, hija
     glossary = admin_entries(read_synonyms(root / "examples" / "soccer_synonyms.json"))
     index = RetrievalIndex.build(records, alterations=learn(records).merged(glossary))
     assert index.search(question, k=1)[0].question != hijacked_by
+
+
+def test_answer_words_count_each_typed_word_once_however_many_its_alternatives() -> None:
+    # "vs" may be read "versus" or "against": an answer holding both is not scored as if both were typed.
+    records = [
+        {"question": "Who won the derby game?", "answer": "Boca against River, and versus their rivals."},
+        {"question": "Who won the derby match?", "answer": "Boca against River, 2-0."},
+    ]
+    vs = Alterations([Alteration("vs", ("versus", "against"), "admin")])
+    index = RetrievalIndex.build(records, alterations=vs)
+    against = {m.row: m.answer_words for m in index.search("boca against river derby", k=2)}
+    versus = {m.row: m.answer_words for m in index.search("boca versus river derby", k=2)}
+    altered = {m.row: m.answer_words for m in index.search("boca vs river derby", k=2)}
+    # Each answer scores the reading it fits best, as if that word alone had been typed.
+    assert altered == pytest.approx({row: max(against[row], versus[row]) for row in altered})

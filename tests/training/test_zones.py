@@ -54,6 +54,9 @@ def test_did_you_mean_offers_what_stands_close_to_the_best_even_under_the_cut() 
     assert [s.row for s in decide([m(0, 0.45), m(1, 0.29)], T).suggestions] == [0]
     low = replace(T, suggest_score=0.25)
     assert [s.row for s in decide([m(0, 0.3), m(1, 0.21), m(2, 0.19)], low).suggestions] == [0, 1]
+    # An admin's cut under that (SUGGEST_SCORE=0.1) offers what it lets through, never an empty list.
+    lowest = replace(T, suggest_score=0.1)
+    assert [s.row for s in decide([m(0, 0.15), m(1, 0.12), m(2, 0.05)], lowest).suggestions] == [0, 1]
 
 
 def test_a_strong_match_is_answered_however_close_the_runner_up() -> None:
@@ -103,6 +106,9 @@ def test_the_answer_words_second_opinion_answers_a_close_call_it_agrees_on() -> 
     assert decide([w(0, 0.4, 2.0), w(1, 0.36, 1.0)], agreeing).zone == "suggest"  # too close
     assert decide([w(0, 0.33, 2.0), w(1, 0.2, 1.0)], agreeing).zone == "suggest"  # too weak
     assert decide([w(0, 0.4, 2.0), w(1, 0.3, 1.0)], T).zone == "suggest"  # uncalibrated: never
+    # Not for a query more general than both its best matches ("what is pele"): the margin alone tells.
+    general = [replace(w(0, 0.4, 2.0), covers_asked=True), replace(w(1, 0.3, 1.0), covers_asked=True)]
+    assert decide(general, agreeing).zone == "suggest"
     assert decide([w(0, 0.4, 2.0), w(1, 0.3, 1.0)], agreeing.offer_only()).zone == "suggest"
     assert decide([w(0, 0.95, 2.0), w(1, 0.3, 1.0)], agreeing.offer_only()).zone == "suggest"
     # Calibrated with the answer cut: an answer cut set by hand drops it; old manifests have none.

@@ -272,7 +272,10 @@ class RetrievalIndex:
             score = meaning / dense_weight if foreign else score + meaning
             meaning = meaning / dense_weight
         # The second opinion: the query's words against each candidate's question and answer together.
-        pair_words = self._pair_words.raw(rows, self._pair_words.ids(terms))
+        if slots is None:
+            pair_words = self._pair_words.raw(rows, self._pair_words.ids(terms))
+        else:  # each word's best alternative, as the word view counts them
+            pair_words = self._pair_words.raw_slots(rows, word_slots)
         top_pair_words = float(pair_words.max()) if len(rows) else 0.0
         order = np.argsort(-score, kind="stable")[:k]
         out = []

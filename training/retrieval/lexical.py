@@ -253,6 +253,18 @@ class BM25View:
         adds no more than one of them typed would; a term counts in the first slot that has it only, so
         the normalised score stays at most 1 (every known word typed). Coverage: the share of the chosen
         alternatives' idf mass (the typed one's, where none matched) that the question contains."""
+        raw, covered, total = self._slot_scores(rows, slots)
+        coverage = np.divide(covered, total, out=np.zeros(len(rows)), where=total > 0)
+        return raw / self.self_scores[rows], coverage
+
+    def raw_slots(self, rows: np.ndarray, slots: Sequence[Sequence[Sequence[str]]]) -> np.ndarray:
+        """``raw`` for a query whose words may have alternatives: each slot's best alternative counts."""
+        return self._slot_scores(rows, slots)[0]
+
+    def _slot_scores(
+        self, rows: np.ndarray, slots: Sequence[Sequence[Sequence[str]]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per question of ``rows``: (plain BM25 score, idf mass covered, idf mass asked) over ``slots``."""
         claimed: set[str] = set()
         options: list[list[tuple[np.ndarray, float]]] = []  # per slot: (term ids, idf mass) per alternative
         for slot in slots:
@@ -283,5 +295,4 @@ class BM25View:
                 best_covered = np.where(better, (w > 0) @ self.idf[ids].astype(np.float64), best_covered)
                 best_mass = np.where(better, mass, best_mass)
             raw, covered, total = raw + best_raw, covered + best_covered, total + best_mass
-        coverage = np.divide(covered, total, out=np.zeros(n), where=total > 0)
-        return raw / self.self_scores[rows], coverage
+        return raw, covered, total

@@ -122,7 +122,8 @@ def decide(matches: Sequence[Match], thresholds: ZoneThresholds) -> Decision:
         return Decision("answer", best)
     if best.score >= thresholds.suggest_score:
         # The cut decides whether to offer; what is offered is whatever stands close to the best match.
-        close = [m for m in matches if m.score >= max(LOWEST_ANSWER, best.score - SUGGEST_WINDOW)]
+        floor = min(LOWEST_ANSWER, thresholds.suggest_score)  # an admin's lower cut offers its best
+        close = [m for m in matches if m.score >= max(floor, best.score - SUGGEST_WINDOW)]
         return Decision("suggest", best, tuple(close[:MAX_SUGGESTIONS]))
     return Decision("fallback", best)
 
@@ -184,11 +185,14 @@ class _Rules:
 
 
 def _answered(rules: _Rules, s: float, m: float, general: bool, agrees: bool) -> bool:
-    """The answer zone: score and margin at least the cut's, or the strong score (``_general`` aside), or
-    the answer-words view agreeing (``_agrees``) with at least the second opinion's score and margin."""
-    if s >= rules.score and (m >= rules.margin or (s >= rules.strong and not general)):
+    """The answer zone: score and margin at least the cut's, or, unless the query is more general than
+    its two best matches (``_general``: only the margin tells them apart), the strong score or the
+    answer-words view agreeing (``_agrees``) with at least the second opinion's score and margin."""
+    if s >= rules.score and m >= rules.margin:
         return True
-    return agrees and s >= rules.agree[0] and m >= rules.agree[1]
+    if general:
+        return False
+    return s >= max(rules.score, rules.strong) or (agrees and s >= rules.agree[0] and m >= rules.agree[1])
 
 
 Features = tuple[float, float, bool, bool]
