@@ -160,7 +160,11 @@ def _same_answer(a: str, b: str, f1: Callable[[str, str], float]) -> bool:
     return a == b or f1(a, b) >= 0.5
 
 
-def _features(matches: Sequence[Match]) -> tuple[float, float, bool, bool]:
+Features = tuple[float, float, bool, bool]  # score, margin, ``_general``, ``_agrees``
+Positive = tuple[float, float, bool, bool, bool]  # and whether the best match is the right one
+
+
+def _features(matches: Sequence[Match]) -> Features:
     """What the answer zone is decided on: (score, margin over the runner-up, ``_general``, ``_agrees``)."""
     return (
         matches[0].score,
@@ -195,12 +199,9 @@ def _answered(rules: _Rules, s: float, m: float, general: bool, agrees: bool) ->
     return s >= max(rules.score, rules.strong) or (agrees and s >= rules.agree[0] and m >= rules.agree[1])
 
 
-Features = tuple[float, float, bool, bool]
-
-
 def _right_answers(
     rules: _Rules,
-    positives: Sequence[tuple[float, float, bool, bool, bool]],
+    positives: Sequence[Positive],
     near_misses: Sequence[Features],
     off_topic: Sequence[Features],
 ) -> int | None:
@@ -222,28 +223,38 @@ def _cuts() -> list[float]:
     return [LOWEST_ANSWER + (1.0 - LOWEST_ANSWER) * step / SCORE_STEPS for step in range(SCORE_STEPS + 1)]
 
 
-def answer_cut(
-    positives: Sequence[tuple[float, float, bool, bool, bool]],
+def _best_cut(
+    rules_at: Callable[[float, float], _Rules],
+    positives: Sequence[Positive],
     near_misses: Sequence[Features],
     off_topic: Sequence[Features],
+    base: int = 0,
 ) -> tuple[float, float] | None:
-    """The (score, margin) answering the most ``positives`` rightly within ``_right_answers``'
-    constraints; None when none keeps them."""
+    """The (score, margin) whose rules (``rules_at``) answer the most ``positives`` rightly, more than
+    ``base``, within ``_right_answers``' constraints; None when none does."""
     best: tuple[int, float, float] | None = None
     for margin in MARGINS:
         for score in _cuts():  # the lowest feasible score answers the most at this margin
-            right = _right_answers(_Rules(score, margin), positives, near_misses, off_topic)
+            right = _right_answers(rules_at(score, margin), positives, near_misses, off_topic)
             if right is None:
                 continue
-            if best is None or right > best[0]:
+            if right > base and (best is None or right > best[0]):
                 best = (right, score, margin)
             break
     return None if best is None else (best[1], best[2])
 
 
+def answer_cut(
+    positives: Sequence[Positive], near_misses: Sequence[Features], off_topic: Sequence[Features]
+) -> tuple[float, float] | None:
+    """The (score, margin) answering the most ``positives`` rightly within ``_right_answers``'
+    constraints; None when none keeps them."""
+    return _best_cut(_Rules, positives, near_misses, off_topic)
+
+
 def strong_cut(
     rules: _Rules,
-    positives: Sequence[tuple[float, float, bool, bool, bool]],
+    positives: Sequence[Positive],
     near_misses: Sequence[Features],
     off_topic: Sequence[Features],
 ) -> float:
@@ -261,7 +272,7 @@ def strong_cut(
 
 def agree_cut(
     rules: _Rules,
-    positives: Sequence[tuple[float, float, bool, bool, bool]],
+    positives: Sequence[Positive],
     near_misses: Sequence[Features],
     off_topic: Sequence[Features],
 ) -> tuple[float, float]:
@@ -269,16 +280,8 @@ def agree_cut(
     most ``positives`` rightly with the rest of the answer zone, within ``_right_answers``' constraints;
     ``(NEVER, NEVER)`` when none adds a right answer."""
     base = sum(1 for *f, right in positives if right and _answered(rules, *f))
-    best: tuple[int, float, float] | None = None
-    for margin in MARGINS:
-        for score in _cuts():
-            right = _right_answers(replace(rules, agree=(score, margin)), positives, near_misses, off_topic)
-            if right is None:
-                continue
-            if right > base and (best is None or right > best[0]):
-                best = (right, score, margin)
-            break
-    return (NEVER, NEVER) if best is None else (best[1], best[2])
+    found = _best_cut(lambda s, m: replace(rules, agree=(s, m)), positives, near_misses, off_topic, base)
+    return found if found is not None else (NEVER, NEVER)
 
 
 def calibrate_zones(
