@@ -96,9 +96,9 @@ def _words(text: str) -> list[str]:
     return [w.lower().replace("\u2019", "'") for w in _WORD.findall(text.replace("\u2019", "'"))]
 
 
-# Discord's words for everyone, chat only beside a greeting, thanks or goodbye ("gm chat", "ty fam"): alone,
-# "chat" may be what is asked about ("is chat working?").
-ADDRESSEES = _word_set("chat fam peeps ppl lads gang")
+# Discord's words for everyone, and for the bot, chat only beside a greeting, thanks or goodbye ("gm chat",
+# "ty fam", "thx bot"): alone, "chat" or "bot" may be what is asked about ("is chat working?").
+ADDRESSEES = _word_set("chat fam peeps ppl lads gang bot qabot bud buddy")
 
 
 def is_chat(text: str) -> bool:

@@ -98,7 +98,8 @@ async def test_open_channel_invitations_are_not_escalated(dpy, store):
 @pytest.mark.parametrize(
     ("text", "kind"),
     [("thanks!", "welcome"), ("ty so much 🙏", "welcome"), ("gm everyone", "Hi"), ("gm chat", "Hi"),
-     ("yo", "Hi"), ("cya", "Bye"), ("lol", None), ("thanks, who won in 2014?", None),
+     ("yo", "Hi"), ("cya", "Bye"), ("thx bot", "welcome"), ("ty qabot", "welcome"), ("lol", None),
+     ("thanks, who won in 2014?", None),
      ("hi what is offside", None)],
 )  # fmt: skip
 def test_chat_reply_answers_social_words_only(text: str, kind: str | None) -> None:
@@ -112,6 +113,7 @@ def test_chat_reply_answers_social_words_only(text: str, kind: str | None) -> No
         # chat: every chat_reply case, and punctuation or emoji only
         ("hi", "chat"), ("thanks!", "chat"), ("gm everyone", "chat"), ("lol", "chat"), ("?", "chat"),
         ("gm chat", "chat"), ("ty fam", "chat"), ("is chat working?", None), ("chat fixed?", None),
+        ("thx bot", "chat"), ("is the bot down?", None), ("bot", None),
         ("...", "chat"), ("😂😂😂", "chat"), ("wait what?", "chat"),
         # abuse: an insult that asks nothing; an order to drop the bot's instructions
         ("fuck off", "abuse"), ("you are a stupid bot", "abuse"), ("shut up", "abuse"),
