@@ -24,9 +24,9 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from bot.answering.chatter import chat_reply, not_asked
-from bot.answering.followups import read_with_context
+from bot.answering.followups import follows_on, read_with_context
 from bot.answering.knowledge import LIVE_ORIGINS
-from training.retrieval.zones import MAX_SUGGESTIONS, Decision, ZoneThresholds, decide
+from training.retrieval.zones import MAX_SUGGESTIONS, NEVER, Decision, ZoneThresholds, decide
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -154,13 +154,17 @@ def route(
     matched = knowledge.search_many(questions)
     cut, zones = knowledge.live_suggest, settings.zones
     live = replace(zones, suggest_score=cut) if cut is not None and cut < zones.suggest_score else None
+    contexts = contexts or [None] * len(questions)
+    # A follow-up's words stand for its context ("who are their derby rivals"): the second opinion, which
+    # reads the words typed, does not answer it alone; read with the context, it may be.
+    partial = replace(zones, agree_score=NEVER)
     decisions = []
-    for matches in matched:
-        d = decide(matches, zones)
+    for matches, question, context in zip(matched, questions, contexts, strict=True):
+        d = decide(matches, partial if context is not None and follows_on(question) else zones)
         if d.zone == "fallback" and live and _taught_ahead(matches, zones.answer_margin):
             d = decide(matches, live)  # a pair taught since training: offered from its own cut
         decisions.append(d)
-    read = read_with_context(knowledge, questions, decisions, contexts or [None] * len(questions), zones)
+    read = read_with_context(knowledge, questions, decisions, contexts, zones)
     out = []
     for q, (d, followup_of) in zip(questions, read, strict=True):
         # Only a trained pair is the model's to answer: it answers the matched known question.

@@ -266,3 +266,17 @@ async def test_ask_remembers_each_question_answered_and_not_one_refused():
         other = await memory.ask(answerer, ("thread", 8), "and 2018?")  # another person's conversation
     assert (first.text, second.text, second.followup_of) == ("Germany.", "France.", BEFORE)
     assert (other.zone, other.followup_of) == ("suggest", None)
+
+
+async def test_the_second_opinion_does_not_answer_a_follow_up_alone():
+    # Zones where only the second opinion answers (the cut at 0.95), whatever its view agrees on: "and
+    # their hat-trick" is answered when asked alone; in a conversation its words stand for the context.
+    agreeing = replace(ZONES, answer_score=0.95, agree_score=0.0, agree_margin=0.0)
+    gen = FakeGenerator({r["question"]: r["answer"] for r in KNOWN}, known=KNOWN, zones=agreeing)
+    memory = ConversationMemory()
+    async with Answerer(gen, batch_wait_ms=0) as answerer:
+        alone = await answerer.answer("and their hat-trick")
+        memory.record("c", await answerer.answer("who won euro 2016"))
+        followed = await answerer.answer("and their hat-trick", context=memory.previous("c"))
+    assert alone.zone == "answer"
+    assert followed.zone != "answer" or followed.followup_of is not None  # read with the context, if at all
