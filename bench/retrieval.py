@@ -153,7 +153,14 @@ def main() -> None:
                 dense = RetrievalIndex.build(records, embedder)
             else:  # encoding a million pairs takes hours here: random unit vectors stand in
                 vectors = Vectors(*(unit_vectors(rng, n) for _ in range(2)))  # questions and pairs
-                dense = RetrievalIndex(lexical.records, lexical._word, lexical._gram, vectors, embedder)
+                dense = RetrievalIndex(
+                    lexical.records,
+                    lexical._word,
+                    lexical._gram,
+                    vectors,
+                    embedder,
+                    pair_words=lexical._pair_words,
+                )
             entry["words_and_encoder"] = measure(dense, qs, rows)
         result[str(n)] = entry
         del lexical
