@@ -153,16 +153,17 @@ def route(
         return [Routed(q, None, q) for q in questions]
     matched = knowledge.search_many(questions)
     cut, zones = knowledge.live_suggest, settings.zones
-    live = replace(zones, suggest_score=cut) if cut is not None and cut < zones.suggest_score else None
+    live_cut = cut is not None and cut < zones.suggest_score
     contexts = contexts or [None] * len(questions)
     # A follow-up's words stand for its context ("who are their derby rivals"): the second opinion, which
     # reads the words typed, does not answer it alone; read with the context, it may be.
     partial = replace(zones, agree_score=NEVER)
     decisions = []
     for matches, question, context in zip(matched, questions, contexts, strict=True):
-        d = decide(matches, partial if context is not None and follows_on(question) else zones)
-        if d.zone == "fallback" and live and _taught_ahead(matches, zones.answer_margin):
-            d = decide(matches, live)  # a pair taught since training: offered from its own cut
+        own = partial if context is not None and follows_on(question) else zones
+        d = decide(matches, own)
+        if d.zone == "fallback" and live_cut and _taught_ahead(matches, zones.answer_margin):
+            d = decide(matches, replace(own, suggest_score=cut))  # taught since: offered from its own cut
         decisions.append(d)
     read = read_with_context(knowledge, questions, decisions, contexts, zones)
     out = []
