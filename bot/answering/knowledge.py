@@ -17,6 +17,7 @@ Not thread-safe by itself: the ``Answerer`` calls it from its one torch thread o
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -310,7 +311,9 @@ class Knowledge:
 
     def _merge(self, base: list[Match], live: list[Match], k: int) -> list[Match]:
         # The live index weighs words like the checkpoint's: the best answer-words score is over both,
-        # and a question's is the best of what stands for it (itself, a correction, a learned wording).
+        # and a question's is the best of what stands for it with the answer served (itself, a correction,
+        # a learned wording). A replaced answer's words are not served: where they were the checkpoint's
+        # best, its best is unknown and the second opinion abstains (``math.inf``).
         top = max((m.answer_words_top for m in [*base, *live]), default=0.0)
         answer_words: dict[str, float] = {}
         best: dict[str, Match] = {}
@@ -318,8 +321,13 @@ class Knowledge:
             if match.origin == WORDING:  # a learned wording stands for the question it was chosen as
                 match = self._as_known(match)
             key = comparison_key(match.question)  # live first: on a tie the newer word stays
+            replaced = from_base and key in self._live_pairs
+            if replaced and match.answer != self._live_pairs[key]["answer"]:
+                if match.answer_words >= match.answer_words_top > 0:
+                    top = math.inf
+                continue
             answer_words[key] = max(answer_words.get(key, 0.0), match.answer_words)
-            if from_base and key in self._live_pairs:
+            if replaced:
                 continue  # taught or corrected since training: the live pair speaks for this question
             nudged = self._nudges.get(key)
             if nudged:

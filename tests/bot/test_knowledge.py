@@ -219,3 +219,14 @@ def test_a_taught_pair_is_offered_only_clearly_ahead_of_what_the_checkpoint_know
     # The checkpoint's best is not among the top three: it scores at most the third's.
     taught = [match(0.5, "taught"), match(0.45, "correction"), match(0.42, "taught")]
     assert not _taught_ahead(taught, margin=0.1) and _taught_ahead(taught[:2], margin=0.1)
+
+
+def test_a_corrected_answers_old_words_do_not_vouch_for_it() -> None:
+    # "caution" was in the trained answer, not in the correction: the second opinion does not read the
+    # replaced words (it abstains where they were the best), though a verbatim re-teach keeps them.
+    query = "yellow card caution"
+    knowledge = Knowledge(RetrievalIndex.build(BASE))
+    assert _agrees(knowledge.search_many([query])[0])
+    knowledge.add_live(BASE[1]["question"], "A warning to the player.", origin="correction")
+    corrected = knowledge.search_many([query])[0]
+    assert corrected[0].origin == "correction" and not _agrees(corrected)

@@ -7,6 +7,8 @@ import random
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from training.metrics import token_f1
 from training.retrieval.alterations_learning import learn
 from training.retrieval.index import Match, RetrievalIndex
@@ -190,3 +192,10 @@ def test_allowed_passes_leaves_room_for_sampling_error() -> None:
     assert 0 < allowed_passes(1000) < 50
     strict, loose = allowed_passes(1000, confidence=0.95), allowed_passes(1000, confidence=0.5)
     assert loose >= allowed_passes(1000) >= strict
+
+
+@pytest.mark.parametrize("bad", ["abc", None, [1], True, float("nan"), -5, 2.0])
+def test_zones_that_are_no_cut_are_refused_naming_the_field(bad) -> None:
+    with pytest.raises(ValueError, match=r"zones\.agree_score must be a number from 0 to 1\.01"):
+        ZoneThresholds.from_dict({"answer_score": 0.5, "agree_score": bad})
+    assert ZoneThresholds.from_dict({"answer_score": 1, "agree_score": 0}).answer_score == 1.0

@@ -83,9 +83,21 @@ class ZoneThresholds:
 
     @classmethod
     def from_dict(cls, data: dict | None) -> ZoneThresholds:
+        """The thresholds a manifest's ``zones`` hold; a ValueError naming the field for anything but a
+        number from 0 to ``NEVER``."""
         if not data:
             return cls()
-        return cls(**{k: float(data[k]) for k in ZONE_FIELDS if k in data})
+        values = {}
+        for k in ZONE_FIELDS:
+            if k not in data:
+                continue
+            v = data[k]
+            if (
+                isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= NEVER
+            ):  # NaN fails too
+                raise ValueError(f"zones.{k} must be a number from 0 to {NEVER}, not {v!r}")
+            values[k] = float(v)
+        return cls(**values)
 
 
 @dataclass(frozen=True)

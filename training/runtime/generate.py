@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from training.checkpoint import (
+    MANIFEST,
     CheckpointError,
     check_finite_weights,
     load_tokenizer,
@@ -161,6 +162,12 @@ class Generator:
             raise CheckpointError(
                 f"{real}: {INDEX_DIR}/ is damaged or unreadable ({type(e).__name__}: {_first_line(e)}); "
                 "retrain or pick another model"
+            ) from e
+        try:
+            ZoneThresholds.from_dict(manifest.get("zones"))  # read at every question: refused here instead
+        except (ValueError, TypeError, AttributeError) as e:
+            raise CheckpointError(
+                f"{real / MANIFEST}: {_first_line(e)}; retrain or pick another model"
             ) from e
         if index is None:
             log.warning("%s has no retrieval index: the model answers questions as typed", real)
