@@ -22,6 +22,7 @@ from storage.formats import ExportSummary, check_format
 from storage.masking import mask_secrets
 from training.data.filters import has_secret
 from training.data.limits import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
+from training.data.normalize import normalize_text
 
 
 async def export_file(session_factory: SessionFactory, fmt: str, path: Path) -> tuple[Path, ExportSummary]:
@@ -54,7 +55,7 @@ def holds_secret(*texts: str) -> bool:
 def pair_problem(question: str, answer: str) -> str | None:
     """Why an admin's question/answer cannot be taught (empty, past the dataset limits, or holding a
     token-shaped secret the bot would then repeat to anyone), or None."""
-    if not question or not answer:
+    if not normalize_text(question) or not normalize_text(answer):  # a zero-width space is no question
         return "Both question and answer are needed."
     if holds_secret(question, answer):
         return "That holds a token-shaped secret, which anyone could then read. Nothing was taught."

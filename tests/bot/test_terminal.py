@@ -106,6 +106,19 @@ async def test_terminal_export_mistakes_are_one_line_not_a_traceback(tmp_path, s
     assert not [r for r in caplog.records if r.levelname == "ERROR"]  # no "/export failed" traceback
 
 
+async def test_teaching_an_invisible_question_or_answer_stores_nothing(store, answerer, caplog):
+    """A zero-width space is no question: it was stored as a taught pair before the answerer refused it,
+    with a traceback, and then sat in the store as an empty question for every /retrain."""
+    script = "/teach \u200b | zero\n/teach What is VAR? | \u200b\u2060\n"
+    out = io.StringIO()
+    await Terminal(
+        answerer=answerer, session_factory=store, retrain_job=None, stdin=io.StringIO(script), out=out
+    ).run()
+    assert out.getvalue().splitlines()[:2] == ["Both question and answer are needed."] * 2
+    assert count(store, TaughtPair) == 0
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 def test_the_default_export_names_are_git_ignored():
     """`/export` with no PATH writes qabot-<format><suffix> in the working folder, the repository root
     when run from there: every such name is in .gitignore, so an export is never committed by mistake."""
