@@ -156,6 +156,29 @@ def test_records_that_are_not_question_answer_pairs_are_refused_at_load(tmp_path
         RetrievalIndex.load(tmp_path)
 
 
+@pytest.mark.parametrize(
+    "blend",
+    [
+        "abc",
+        {"question": 0.3, "pair": 0.55},  # a weight missing: KeyError at the first question
+        {"question": "0.3", "pair": 0.55, "lexical": 0.15},
+        {"question": None, "pair": 0.55, "lexical": 0.15},
+        {"question": float("nan"), "pair": 0.55, "lexical": 0.15},
+        {"question": -5, "pair": 0.55, "lexical": 0.15},
+        {"question": 0, "pair": 0, "lexical": 0},  # scores nothing
+    ],
+)
+def test_a_blend_that_is_no_weights_is_refused_at_load(tmp_path, index, blend) -> None:
+    """A records.json whose blend was edited into something else loaded and then failed (or matched
+    nothing) at every question; it is refused when the checkpoint loads, naming the file and field."""
+    folder = _saved(tmp_path, index)
+    payload = json.loads((folder / RECORDS_FILE).read_text())
+    payload["blend"] = blend
+    (folder / RECORDS_FILE).write_text(json.dumps(payload))
+    with pytest.raises(ValueError, match="records.json: the blend must weigh"):
+        RetrievalIndex.load(tmp_path)
+
+
 def test_accents_are_folded_people_type_without_them() -> None:
     assert word_terms("Superclásico") == word_terms("superclasico")
     index = RetrievalIndex.build(ACCENTED)

@@ -87,6 +87,7 @@ def read(folder: str | Path) -> Saved | None:
     if payload.get("format") not in FORMATS:
         raise ValueError(f"{path}: retrieval index format {payload.get('format')!r} is not supported")
     records = payload.pop("records")
+    _check_blend(payload.get("blend"))
     current = payload.get("terms", 1) == TERMS_VERSION  # else queries' terms would not meet its own
     views: dict[str, BM25View | None] = {
         name: BM25View(bm25s.BM25.load(str(path / folder_name)))
@@ -101,6 +102,25 @@ def read(folder: str | Path) -> Saved | None:
     _check_rows(records, views, vectors)
     # An index saved before alterations were learned has none: its queries are searched as typed.
     return Saved(payload, records, views, vectors, Alterations.load(path), path)
+
+
+BLEND_KEYS = ("question", "pair", "lexical")
+
+
+def _check_blend(blend: Any) -> None:
+    """A ValueError unless the saved blend (absent in a format-1 index) weighs every view with a number
+    from 0 to 1 and some view above 0: anything else would load and then fail, or score nothing, at the
+    first question."""
+    if blend is None:
+        return
+    ok = isinstance(blend, dict) and set(blend) == set(BLEND_KEYS)
+    ok = ok and all(
+        isinstance(w, int | float) and not isinstance(w, bool) and 0 <= w <= 1 for w in blend.values()
+    )
+    if not ok or not any(blend.values()):
+        raise ValueError(
+            f"{RECORDS_FILE}: the blend must weigh {sorted(BLEND_KEYS)} from 0 to 1, not {blend!r}"
+        )
 
 
 def _check_rows(records: Any, views: dict[str, BM25View | None], vectors: Vectors | None) -> None:
