@@ -136,6 +136,23 @@ async def test_a_thumbs_down_takes_a_learned_wording_back(dpy, store):
     assert dpytest.get_message().content == SUGGEST_TEXT  # asked back again
 
 
+async def test_a_wording_picked_again_is_taken_back_again_by_the_same_member(dpy, store):
+    """The second 👎 of a member on the same known question changes no vote (it is -1 already), but the
+    wording it answered with was picked again: it must be unlearned again, or re-picking beats any 👎."""
+    asker, other = dpytest.get_config().members[:2]
+    for _ in range(2):
+        await dpytest.message(f"{mention(dpy)} how long", member=asker)
+        assert dpytest.get_message().content == SUGGEST_TEXT
+        await click(dpy, dpy.sent_views[-1], "How long is half-time in a football match?", asker)
+        await dpytest.message(f"{mention(dpy)} how long?", member=other)
+        answer = dpytest.get_message()
+        assert answer.content.startswith("15 minutes.")  # the wording learned (again)
+        await react(answer, other, "👎")
+        await dpytest.message(f"{mention(dpy)} how long?", member=other)
+        assert dpytest.get_message().content == SUGGEST_TEXT  # and taken back
+    assert [e.chosen_question for e in exchanges(store) if e.chosen_question] == []
+
+
 async def test_a_vote_on_a_did_you_mean_moves_no_ranking(dpy, store):
     await dpytest.message(f"{mention(dpy)} football")
     reply = dpytest.get_message()

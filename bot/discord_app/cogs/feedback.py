@@ -89,11 +89,15 @@ class Feedback(AdminCog):
         except Exception:
             log.exception("could not record the vote on message %s", payload.message_id)
             return
-        if result is None or not result.delta or not result.matched_question:
+        if result is None or not result.matched_question:
             return
         try:
-            await self.bot.answerer.nudge(result.matched_question, result.delta)
-            if vote == -1:  # a 👎 also takes back a learned wording that brought this answer
+            if result.delta:
+                await self.bot.answerer.nudge(result.matched_question, result.delta)
+            # A 👎 also takes back a learned wording that brought this answer, even when it does not change
+            # this member's vote on the known question (a 👎 on it before): a wording picked again is undone
+            # again.
+            if vote == -1:
                 wording = await self.bot.answerer.forget_wording(result.question, result.matched_question)
                 if wording is not None:
                     await async_store.forget_wording(
