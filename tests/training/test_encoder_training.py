@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import zlib
 from pathlib import Path
 
@@ -166,9 +167,7 @@ def test_too_few_questions_are_not_tuned() -> None:
     assert not tuning.report["kept"] and "skipped" in tuning.report and tuning.embedder is stock
 
 
-def test_a_tuned_encoder_is_saved_with_its_index_and_loaded_back(
-    tiny_bert: Path, tmp_path: Path, caplog
-) -> None:
+def test_a_tuned_encoder_is_saved_with_its_index_and_loaded_back(tiny_bert: Path, tmp_path: Path) -> None:
     stock = Embedder.load(str(tiny_bert))
     adapter = np.random.default_rng(0).normal(0, 0.1, (32, 32)).astype(np.float32)
     tuned = stock.tuned(adapter)
@@ -184,13 +183,15 @@ def test_a_tuned_encoder_is_saved_with_its_index_and_loaded_back(
     query = "When is a offside given?"
     assert np.allclose(loaded.encode([query]), tuned.encode([query]), atol=1e-6)
     assert [m.row for m in loaded.search(query)] == [m.row for m in index.search(query)]
-    # Without its adapter (or with another one) the vectors cannot be matched: words only, with a warning.
+    # Without its adapter (or with another one) the vectors cannot be matched, and words alone would be
+    # scored on zones cut for meaning too: the index is damaged, refused at load (a CheckpointError there).
     np.save(tmp_path / INDEX_DIR / TUNED_DIR / ADAPTER_FILE, adapter * 2)
-    with caplog.at_level(logging.WARNING):
-        assert RetrievalIndex.load(tmp_path).embedder is None
+    refused = rf"encoder/adapter.npy is missing or not the adapter of {re.escape(tuned.name)}"
+    with pytest.raises(ValueError, match=refused):
+        RetrievalIndex.load(tmp_path)
     (tmp_path / INDEX_DIR / TUNED_DIR / ADAPTER_FILE).unlink()
-    assert RetrievalIndex.load(tmp_path).embedder is None
-    assert "adapter" in caplog.text
+    with pytest.raises(ValueError, match=refused):
+        RetrievalIndex.load(tmp_path)
 
 
 def test_training_writes_the_tuning_into_the_manifest_summary(tiny_bert: Path, tmp_path: Path) -> None:

@@ -210,6 +210,12 @@ def _nan_weight(folder: Path) -> None:
     save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
 
 
+def _edit_manifest(folder: Path, **fields) -> None:
+    """A manifest edited by hand: read at every question, so refused at load."""
+    manifest = folder / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), **fields}))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("damage", "message"),
@@ -229,6 +235,14 @@ def _nan_weight(folder: Path) -> None:
             _nan_weight,
             r"damaged: model.safetensors holds NaN or infinite values, first in transformer.h.0.attn",
         ),
+        (
+            lambda d: _edit_manifest(d, confidence_threshold="abc"),
+            r"damaged/manifest.json: confidence_threshold must be a number from 0 to 1, not 'abc'",
+        ),
+        (
+            lambda d: _edit_manifest(d, zones=[1, 2]),
+            r"damaged/manifest.json: zones must be an object of thresholds, not \[1, 2\]",
+        ),
     ],
     ids=[
         "truncated-weights",
@@ -237,6 +251,8 @@ def _nan_weight(folder: Path) -> None:
         "index-rows-disagree",
         "index-vectors-disagree",
         "nan-weights",
+        "confidence-threshold-a-word",
+        "zones-a-list",
     ],
 )
 @pytest.mark.parametrize("precision", ["fp32", "int8"])

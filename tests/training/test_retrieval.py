@@ -156,6 +156,26 @@ def test_records_that_are_not_question_answer_pairs_are_refused_at_load(tmp_path
         RetrievalIndex.load(tmp_path)
 
 
+def test_an_index_whose_vectors_are_gone_is_refused_at_load(tmp_path, index) -> None:
+    """Served by its words alone, an index built with an encoder is scored far from the zones calibrated
+    on it ("what is offside" answered instead of offered): a missing vectors.npy is damage, not a mode."""
+    folder = _saved(tmp_path, index)
+    payload = json.loads((folder / RECORDS_FILE).read_text())
+    (folder / RECORDS_FILE).write_text(json.dumps({**payload, "embedder": "multilingual-e5-small"}))
+    with pytest.raises(
+        ValueError, match="records.json names the encoder multilingual-e5-small but vectors.npy"
+    ):
+        RetrievalIndex.load(tmp_path)
+
+
+def test_bm25_weights_that_are_not_numbers_are_refused_at_load(tmp_path, index) -> None:
+    folder = _saved(tmp_path, index)
+    data = folder / "words" / "data.csc.index.npy"
+    np.save(data, np.full_like(np.load(data), np.nan))
+    with pytest.raises(ValueError, match="the BM25 view words/ holds NaN or infinite weights"):
+        RetrievalIndex.load(tmp_path)
+
+
 @pytest.mark.parametrize(
     "blend",
     [

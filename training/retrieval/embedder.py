@@ -99,7 +99,8 @@ class Embedder:
         """``"auto"``/``BUNDLED``: the bundled all-MiniLM-L6-v2 if installed; ``MULTILINGUAL``: the
         bundled multilingual-e5-small; ``"none"``/None: no embeddings; else a sentence-transformers folder
         or hub name. A tuned name (``<base>+tuned-<digest>``) also reads its adapter from ``folder``
-        (an index's folder). None (with a warning) when it cannot be loaded."""
+        (an index's folder). None (with a warning) when it cannot be loaded; a ValueError when the index's
+        adapter is missing or another one (its vectors were made with it: damage, not a missing package)."""
         if name is None or name == "none":
             return None
         base, tuned, digest = name.partition(TUNED)
@@ -113,6 +114,8 @@ class Embedder:
             or adapter.shape != (embedder.dim, embedder.dim)
             or adapter_digest(adapter) != digest
         ):
+            if path is not None:
+                raise ValueError(f"{TUNED_DIR}/{ADAPTER_FILE} is missing or not the adapter of {name}")
             log.warning(
                 "the index was built with %s, whose adapter (%s) is missing or another one: lexical "
                 "retrieval only",

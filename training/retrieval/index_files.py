@@ -99,6 +99,10 @@ def read(folder: str | Path) -> Saved | None:
     if (path / VECTORS_FILE).is_file():
         pairs = path / PAIR_VECTORS_FILE
         vectors = Vectors(np.load(path / VECTORS_FILE), np.load(pairs) if pairs.is_file() else None)
+    if payload.get("embedder") and vectors is None:  # served by words alone on zones cut for meaning too
+        raise ValueError(
+            f"{RECORDS_FILE} names the encoder {payload['embedder']} but {VECTORS_FILE} is missing"
+        )
     _check_rows(records, views, vectors)
     # An index saved before alterations were learned has none: its queries are searched as typed.
     return Saved(payload, records, views, vectors, Alterations.load(path), path)
@@ -135,6 +139,9 @@ def _check_rows(records: Any, views: dict[str, BM25View | None], vectors: Vector
     rows = {
         f"the BM25 view {VIEW_DIRS[name]}/": len(view) for name, view in views.items() if view is not None
     }
+    for name, view in views.items():
+        if view is not None and not np.isfinite(view.rows.data).all():
+            raise ValueError(f"the BM25 view {VIEW_DIRS[name]}/ holds NaN or infinite weights")
     if vectors is not None:
         for name, matrix in ((VECTORS_FILE, vectors.questions), (PAIR_VECTORS_FILE, vectors.pairs)):
             if matrix is None:

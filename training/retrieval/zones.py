@@ -85,8 +85,10 @@ class ZoneThresholds:
     def from_dict(cls, data: dict | None) -> ZoneThresholds:
         """The thresholds a manifest's ``zones`` hold; a ValueError naming the field for anything but a
         number from 0 to ``NEVER``."""
-        if not data:
+        if data is None or data == {}:
             return cls()
+        if not isinstance(data, dict):  # a list or a string holds no field: not the defaults
+            raise ValueError(f"zones must be an object of thresholds, not {data!r}")
         values = {}
         for k in ZONE_FIELDS:
             if k not in data:

@@ -59,6 +59,17 @@ def trim_to_sentence(text: str) -> str:
     return text[: ends[-1].end()].strip() if ends else text.strip()
 
 
+def confidence_threshold(manifest: dict) -> float | None:
+    """The manifest's confidence threshold (None: answer everything); a ValueError for anything but a
+    number from 0 to 1."""
+    value = manifest.get("confidence_threshold")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"confidence_threshold must be a number from 0 to 1, not {value!r}")
+    return float(value)
+
+
 def _first_line(e: BaseException) -> str:
     return (str(e).strip().splitlines() or [""])[0]
 
@@ -118,8 +129,7 @@ class Generator:
 
     @property
     def confidence_threshold(self) -> float | None:
-        value = self.manifest.get("confidence_threshold")
-        return float(value) if value is not None else None
+        return confidence_threshold(self.manifest)
 
     @property
     def zones(self) -> ZoneThresholds:
@@ -163,8 +173,9 @@ class Generator:
                 f"{real}: {INDEX_DIR}/ is damaged or unreadable ({type(e).__name__}: {_first_line(e)}); "
                 "retrain or pick another model"
             ) from e
-        try:
-            ZoneThresholds.from_dict(manifest.get("zones"))  # read at every question: refused here instead
+        try:  # both read at every question: refused here instead
+            ZoneThresholds.from_dict(manifest.get("zones"))
+            confidence_threshold(manifest)
         except (ValueError, TypeError, AttributeError) as e:
             raise CheckpointError(
                 f"{real / MANIFEST}: {_first_line(e)}; retrain or pick another model"
