@@ -27,7 +27,7 @@ _SECRET_SHAPES = (
     r"[A-Za-z0-9]{23,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{27,}",
     r"mfa\.[A-Za-z0-9_-]{80,}",
     # A Discord webhook: whoever has the URL posts as it.
-    r"https?://(?:[a-z]+\.)?discord(?:app)?\.com/api/(?:v\d+/)?webhooks/\d+/[A-Za-z0-9_-]{30,}",
+    r"(?:https?://)?(?:[a-z]+\.)?discord(?:app)?\.com/api/(?:v\d+/)?webhooks/\d+/[A-Za-z0-9_-]{30,}",
     r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",  # a JWT: {"… header and payload, signature
     r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}",  # GitHub tokens
     r"glpat-[A-Za-z0-9_-]{20,}",  # GitLab
@@ -65,6 +65,21 @@ _INVISIBLE = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
     "\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f]"
 )
+# What Discord shows as nothing around what it formats (Markdown escapes and emphasis, spoilers, code), and
+# spaces around a dot: a reader copies an escaped, bold or spaced-out token as one (the same rule as
+# ``training.redact.unmarked``, for datasets; storage/ does not import training/).
+_MARKUP = re.compile(r"[\\*~|`]+")
+_SPACED_DOT = re.compile(r"[ \t]\.|\.[ \t]")
+_DOT_SPACES = re.compile(r"[ \t]*\.[ \t]*")
+
+
+def _shown(text: str) -> str:
+    """``text`` as a reader copies it out of Discord; "" when that is ``text`` itself."""
+    if not _MARKUP.search(text) and not _SPACED_DOT.search(text):
+        return ""
+    return _DOT_SPACES.sub(".", _MARKUP.sub("", text))
+
+
 # A URL's password (scheme://user:password@host): the rest of the URL says where, and stays.
 _URL_PASSWORD = re.compile(r"\b([a-z][a-z0-9+.-]{0,30}://[^\s:/@]*:)[^\s@/]+@", re.IGNORECASE)
 
@@ -166,6 +181,10 @@ def mask_secrets(text: str) -> str:
         rebare = _mask(bare)
         if rebare != bare:
             return rebare
+    # Hidden by Markdown (escaped dots, bold parts, spaced dots): masked as Discord shows it.
+    shown = _shown(masked)
+    if shown and _mask(shown) != shown:
+        return _mask(shown)
     return masked
 
 

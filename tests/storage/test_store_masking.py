@@ -151,6 +151,30 @@ def test_a_key_without_a_prefix_is_masked_by_its_randomness_or_its_name(text, ma
         assert mask_secrets(text) == masked and mask_secrets(masked) == masked
 
 
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        DISCORD_TOKEN.replace(".", "\\."),  # escaped dots: Discord shows plain dots
+        "**" + DISCORD_TOKEN.replace(".", "**.**") + "**",
+        "`" + DISCORD_TOKEN.replace(".", "`.`") + "`",
+        DISCORD_TOKEN.replace(".", ". "),
+        DISCORD_TOKEN.replace(".", " . "),
+    ],
+)
+def test_markdown_does_not_hide_a_secret(hidden):
+    """What a reader copies out of Discord is what counts: these all show the token."""
+    masked = mask_secrets(f"my token is {hidden} help")
+    assert "[secret]" in masked
+    assert not any(part in masked for part in DISCORD_TOKEN.split("."))
+    text = "He **scored** twice . Then `the team` went home. ||Spoiler|| . Done \\o/"
+    assert mask_secrets(text) == text
+
+
+def test_a_webhook_without_its_scheme_is_masked():
+    hook = "discord.com/api/webhooks/123456789012345678/" + "a1B2c3D4e5" * 6
+    assert mask_secrets(f"use {hook} for alerts") == "use [secret] for alerts"
+
+
 def test_invisible_characters_do_not_hide_a_secret_and_stay_where_there_is_none():
     split = DISCORD_TOKEN[:10] + "\u200b" + DISCORD_TOKEN[10:] + "\u2060"
     assert mask_secrets(f"token {split} !") == "token [secret] !"

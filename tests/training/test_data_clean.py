@@ -176,6 +176,11 @@ TOKEN = "M" + "x" * 23 + "." + "y" * 6 + "." + "z" * 27  # built here: no token-
         f"It is {TOKEN[:10]}\u200b{TOKEN[10:]}",  # a zero-width space inside
         f"It is {TOKEN[:30]}\n{TOKEN[30:]}",  # wrapped across two lines
         "It is " + TOKEN.replace(".", "\uff0e"),  # fullwidth dots
+        # Markdown that Discord shows as nothing: escaped dots, bold parts, a spoiler; spaces around dots
+        "It is " + TOKEN.replace(".", "\\."),
+        "It is **" + TOKEN.replace(".", "**.**") + "**",
+        "It is ||" + TOKEN.replace(".", "||.||") + "||",
+        "It is " + TOKEN.replace(".", " . "),
     ],
 )
 def test_a_secret_is_dropped_however_hidden_and_never_shown_in_the_report(hidden):
@@ -189,6 +194,7 @@ def test_a_secret_is_dropped_however_hidden_and_never_shown_in_the_report(hidden
         shown = json.dumps(result.report.to_dict(), ensure_ascii=False)
         assert "xxxxxxxxxx" not in shown and "zzzzzzzzzz" not in shown
     assert not has_secret("He scored twice in the final.\nThen the team went home.")
+    assert not has_secret("He **scored** twice . Then `the team` went home. ||Spoiler|| . Done")
 
 
 def test_no_removal_reason_shows_a_secret_in_the_report():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from training.data.normalize import comparison_key, normalize_text
 from training.data.offensive import DEFAULT_THRESHOLD, is_offensive
-from training.redact import MASK, TOKEN, redact
+from training.redact import MASK, TOKEN, redact, unmarked
 
 SECRET = "secret"
 OFFENSIVE = "offensive"
@@ -66,8 +66,14 @@ def has_link(*texts: str) -> bool:
 def has_secret(*texts: str) -> bool:
     """Whether any text holds something shaped like a Discord token (``training.redact.TOKEN``), also once
     invisible characters are gone, compatibility forms folded ("．" is ".") and line breaks joined (a token
-    wrapped across lines is still one to whoever reads it)."""
-    return any(TOKEN.search(text) or TOKEN.search(_folded(text)) for text in texts)
+    wrapped across lines is still one to whoever reads it), and as Discord shows it (``redact.unmarked``:
+    "A\\.B\\.C" or "**A**.**B**.**C**" is a token to whoever reads it)."""
+    return any(_token_in(text) for text in texts)
+
+
+def _token_in(text: str) -> bool:
+    folded = _folded(text)
+    return any(TOKEN.search(t) for t in (text, folded, unmarked(folded or text)) if t)
 
 
 _ASCII_JOINED = dict.fromkeys([*range(32), 127]) | {ord("\t"): " "}  # control characters and line breaks go
