@@ -57,6 +57,8 @@ def pair_problem(question: str, answer: str) -> str | None:
     token-shaped secret the bot would then repeat to anyone), or None."""
     if not normalize_text(question) or not normalize_text(answer):  # a zero-width space is no question
         return "Both question and answer are needed."
+    if not any(c.isalnum() for c in question):  # "?" or "⚽": nothing anyone could ask it by
+        return "The question needs a word or a number people would ask it by. Nothing was taught."
     if holds_secret(question, answer):
         return "That holds a token-shaped secret, which anyone could then read. Nothing was taught."
     for what, text, limit in (

@@ -106,15 +106,19 @@ async def test_terminal_export_mistakes_are_one_line_not_a_traceback(tmp_path, s
     assert not [r for r in caplog.records if r.levelname == "ERROR"]  # no "/export failed" traceback
 
 
-async def test_teaching_an_invisible_question_or_answer_stores_nothing(store, answerer, caplog):
+async def test_teaching_an_invisible_or_wordless_question_stores_nothing(store, answerer, caplog):
     """A zero-width space is no question: it was stored as a taught pair before the answerer refused it,
-    with a traceback, and then sat in the store as an empty question for every /retrain."""
-    script = "/teach \u200b | zero\n/teach What is VAR? | \u200b\u2060\n"
+    with a traceback, and then sat in the store as an empty question for every /retrain. "⚽ ?" has no
+    word to ask it by: stored, it was offered for any gibberish and answered "?"."""
+    script = "/teach \u200b | zero\n/teach What is VAR? | \u200b\u2060\n/teach ⚽ ? | a ball\n"
     out = io.StringIO()
     await Terminal(
         answerer=answerer, session_factory=store, retrain_job=None, stdin=io.StringIO(script), out=out
     ).run()
-    assert out.getvalue().splitlines()[:2] == ["Both question and answer are needed."] * 2
+    assert out.getvalue().splitlines()[:3] == [
+        *["Both question and answer are needed."] * 2,
+        "The question needs a word or a number people would ask it by. Nothing was taught.",
+    ]
     assert count(store, TaughtPair) == 0
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
 
