@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.discord_app.cogs.ask import BUSY_TEXT, ERROR_TEXT
+from bot.discord_app.rate_limits import RemarkBudget
 from storage import repo
 from storage.models import Exchange
 from tests.bot.fixtures import make_interaction
@@ -77,6 +78,20 @@ async def test_cooldown_is_answered_with_a_short_notice(dpy, store):
     await dpytest.message(f"{mention(dpy)} other user", member=1)
     assert dpytest.get_message().content == "echo: other user"
     assert [r.question for r in exchanges_in(store)] == ["first question", "other user"]
+
+
+def test_the_remark_budget_allows_a_burst_then_one_per_cooldown():
+    now = [0.0]
+    budget = RemarkBudget(per_s=5, burst=3, clock=lambda: now[0])
+    assert [budget.take(1) for _ in range(4)] == [True, True, True, False]
+    assert budget.take(2)  # per user
+    now[0] = 4.9
+    assert not budget.take(1)
+    now[0] = 5.0
+    assert budget.take(1) and not budget.take(1)
+    now[0] = 1000.0  # refilled to the burst, no more
+    assert [budget.take(1) for _ in range(4)] == [True, True, True, False]
+    assert all(RemarkBudget(per_s=0).take(1) for _ in range(100))  # no cooldown set: no budget
 
 
 async def test_long_answer_is_split_into_messages_under_2000_characters(dpy, store, fake_generator):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +36,7 @@ from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.escalation import escalate
 from bot.discord_app.permissions import in_community, respond
+from bot.discord_app.rate_limits import MAX_REMARK_CHARS, RemarkBudget, UserCooldown
 from bot.discord_app.replies import SUGGEST_TEXT, Asked, answer_text, question_text, quoted
 from bot.discord_app.views import SuggestionView
 from storage.masking import mask_secrets
@@ -63,32 +63,6 @@ class Offer:
     followup: bool = False  # read with the question before it: its choice teaches no wording
 
 
-class UserCooldown:
-    """At most one question per user every ``per_s`` seconds (a repeat gets a notice, not silence)."""
-
-    def __init__(self, per_s: float, clock=time.monotonic) -> None:
-        self.per_s = per_s
-        self._clock = clock
-        self._last: dict[int, float] = {}
-
-    def retry_after(self, user_id: int, start: bool = True) -> float:
-        """0 when the user may ask now (and, with ``start``, starts a new window); else seconds left."""
-        if self.per_s <= 0:
-            return 0.0
-        left = self._last.get(user_id, -float("inf")) + self.per_s - self._clock()
-        if left > 0:
-            return left
-        if start:
-            self.start(user_id)
-        return 0.0
-
-    def start(self, user_id: int) -> None:
-        """A new window for ``user_id`` from now."""
-        now = self._last[user_id] = self._clock()
-        if len(self._last) > 10_000:  # forget long-idle users so the dict cannot grow forever
-            self._last = {u: t for u, t in self._last.items() if now - t < self.per_s}
-
-
 def cooldown_notice(seconds: float) -> str:
     return f"Slow down a little — you can ask again in {max(1, round(seconds))} s."
 
@@ -110,6 +84,7 @@ class Ask(commands.Cog):
     def __init__(self, bot: QABot) -> None:
         self.bot = bot
         self.cooldown = UserCooldown(bot.settings.user_cooldown_s)
+        self.remarks = RemarkBudget(bot.settings.user_cooldown_s)
 
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -158,11 +133,16 @@ class Ask(commands.Cog):
         if explicit and pinged_by_reply and not looks_like_question(question):
             return
         # In an open channel the window starts only once the bot replies: chat it stays silent on must not
-        # make the user's next real question wait.
+        # make the user's next real question wait; it has a budget of its own (``RemarkBudget``).
         wait = self.cooldown.retry_after(message.author.id, start=explicit)
         if wait > 0:
             if explicit:
                 await message.reply(cooldown_notice(wait), allowed_mentions=NO_PING)
+            return
+        if not explicit and (
+            (route.kind != "post" and len(question) > MAX_REMARK_CHARS)
+            or not self.remarks.take(message.author.id)
+        ):
             return
         if explicit:
             async with message.channel.typing():

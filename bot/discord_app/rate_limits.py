@@ -1,0 +1,66 @@
+"""Per-user limits on answering work: a cooldown between questions, and a budget for remarks.
+
+A question a user addresses to the bot (a mention, a DM, ``/ask``) starts a cooldown; a repeat within it
+gets a short notice. A message nobody addressed to the bot (an open channel, a thread, a forum post) is
+read for a question it can answer, starts no cooldown (the user's next real question must not wait), and
+is limited by a budget of its own instead.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+class UserCooldown:
+    """At most one question per user every ``per_s`` seconds (a repeat gets a notice, not silence)."""
+
+    def __init__(self, per_s: float, clock=time.monotonic) -> None:
+        self.per_s = per_s
+        self._clock = clock
+        self._last: dict[int, float] = {}
+
+    def retry_after(self, user_id: int, start: bool = True) -> float:
+        """0 when the user may ask now (and, with ``start``, starts a new window); else seconds left."""
+        if self.per_s <= 0:
+            return 0.0
+        left = self._last.get(user_id, -float("inf")) + self.per_s - self._clock()
+        if left > 0:
+            return left
+        if start:
+            self.start(user_id)
+        return 0.0
+
+    def start(self, user_id: int) -> None:
+        """A new window for ``user_id`` from now."""
+        now = self._last[user_id] = self._clock()
+        if len(self._last) > 10_000:  # forget long-idle users so the dict cannot grow forever
+            self._last = {u: t for u, t in self._last.items() if now - t < self.per_s}
+
+
+class RemarkBudget:
+    """How many messages nobody addressed to the bot it reads per user: ``burst`` at once, then one more
+    every ``per_s`` seconds (a token bucket; unlimited when ``per_s`` is 0). They start no cooldown (the
+    user's next real question must not wait), but each costs answering work: without a budget one member
+    could keep the model busy for everyone with a flood of long remarks."""
+
+    def __init__(self, per_s: float, burst: int = 3, clock=time.monotonic) -> None:
+        self.per_s, self.burst, self._clock = per_s, burst, clock
+        self._left: dict[int, tuple[float, float]] = {}  # user -> (tokens, when counted)
+
+    def take(self, user_id: int) -> bool:
+        """Whether the user's remark may be read now (spending one)."""
+        if self.per_s <= 0:
+            return True
+        now = self._clock()
+        tokens, then = self._left.get(user_id, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) / self.per_s)
+        if tokens < 1:
+            return False
+        self._left[user_id] = (tokens - 1, now)
+        if len(self._left) > 10_000:  # forget users whose bucket is full again
+            full = self.burst * self.per_s
+            self._left = {u: (t, w) for u, (t, w) in self._left.items() if now - w < full}
+        return True
+
+
+MAX_REMARK_CHARS = 1_000  # longer messages nobody addressed to the bot are not read (questions are short)
