@@ -54,7 +54,7 @@ FOLLOW_UP_MAX_WORDS = 6
 ASKS_ANYWHERE = _word_set(
     """what whats what's who whos who's when whens where wheres why how hows which wat wats quem qual quais
     quanto quantos quantas quando pq qué when's quién quien cuál cuántos cuántas cuánto cuándo cómo dónde quoi
-    combien comment pourquoi quand"""
+    combien comment pourquoi quand qui où quel quelle quels quelles onde"""
 )
 TOPIC_ENDS = _word_set("meaning explained rule rules difference definition")
 # Invitations and polls ask who joins in, not something a Q&A bot knows: "anyone up for valorant", "who
