@@ -268,6 +268,27 @@ def build_parser(
     )
 
 
+# Numbers an option may take (None: its per-base default); anything else is refused before any work: an
+# --epochs 0 would save an untrained model and point models/current at it, a --batch-size 0 divide by zero.
+BOUNDS: dict[str, tuple[Any, str]] = {
+    "epochs": (lambda x: x > 0, "more than 0"),
+    "max_steps": (lambda x: x == -1 or x >= 1, "at least 1 (or -1: by epochs)"),
+    "lr": (lambda x: 0 < x <= 1, "more than 0 and at most 1"),
+    "weight_decay": (lambda x: 0 <= x <= 1, "from 0 to 1"),
+    "batch_size": (lambda x: x >= 1, "at least 1"),
+    "grad_accum": (lambda x: x >= 1, "at least 1"),
+    "warmup_ratio": (lambda x: 0 <= x <= 1, "from 0 to 1"),
+    "max_grad_norm": (lambda x: x >= 0, "at least 0"),
+    "dropout": (lambda x: 0 <= x < 1, "from 0 to less than 1"),
+    "max_length": (lambda x: x >= 16, "at least 16 tokens"),
+    "eval_fraction": (lambda x: 0 <= x < 1, "from 0 to less than 1"),
+    "early_stopping": (lambda x: x >= 0, "at least 0"),
+    "save_steps": (lambda x: x >= 0, "at least 0"),
+    "recall_sample": (lambda x: x >= 0, "at least 0"),
+    "max_new_tokens": (lambda x: x >= 1, "at least 1"),
+}
+
+
 def parse_config(
     argv: list[str] | None = None,
     prog: str = "python -m training",
@@ -284,6 +305,10 @@ def parse_config(
     )
     if unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    for name, (ok, bound) in BOUNDS.items():
+        value = getattr(config, name, None)
+        if value is not None and not ok(value):  # NaN fails every comparison
+            parser.error(f"--{name.replace('_', '-')} must be {bound}, not {value:g}")
     config._given = _given_options(parser, argv)  # type: ignore[attr-defined]
     return config
 

@@ -57,6 +57,36 @@ def test_a_bad_option_exits_2_with_usage(argv, capsys):
     assert "usage:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["--epochs", "0"], "--epochs must be more than 0, not 0"),  # saved an untrained model as current
+        (["--epochs", "-1"], "--epochs must be more than 0, not -1"),
+        (["--epochs", "nan"], "--epochs must be more than 0, not nan"),
+        (["--batch-size", "0"], "--batch-size must be at least 1, not 0"),  # ZeroDivisionError
+        (["--grad-accum", "0"], "--grad-accum must be at least 1, not 0"),
+        (["--lr", "-1"], "--lr must be more than 0 and at most 1, not -1"),
+        (["--dropout", "2"], "--dropout must be from 0 to less than 1, not 2"),
+        (["--eval-fraction", "1.5"], "--eval-fraction must be from 0 to less than 1, not 1.5"),
+        (["--warmup-ratio", "5"], "--warmup-ratio must be from 0 to 1, not 5"),
+        (["--max-length", "4"], "--max-length must be at least 16 tokens, not 4"),
+        (["--save-steps", "-3"], "--save-steps must be at least 0, not -3"),
+        (["--max-new-tokens", "0"], "--max-new-tokens must be at least 1, not 0"),
+        (["--max-steps", "0"], "--max-steps must be at least 1 (or -1: by epochs), not 0"),
+    ],
+)
+def test_a_number_out_of_bounds_exits_2_naming_the_option(argv, error, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        parse_config(argv)
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(f"error: {error}")
+
+
+def test_numbers_at_their_bounds_are_accepted():
+    config = parse_config(["--epochs", "0.5", "--max-steps", "-1", "--dropout", "0", "--eval-fraction", "0"])
+    assert (config.epochs, config.max_steps, config.dropout, config.eval_fraction) == (0.5, -1, 0.0, 0.0)
+
+
 def test_parse_config_records_which_options_the_command_line_gave():
     from training.config import given_options
 
