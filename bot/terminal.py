@@ -13,10 +13,13 @@ session is one conversation: a follow-up ("and in 2018?") is read with the quest
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import shlex
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -64,6 +67,29 @@ def pick_problem(number: int, offered: int) -> str | None:
     return None
 
 
+async def read_line(read: Callable[..., str], *args: str) -> str:
+    """``read(*args)`` (``input``, a ``readline``) on a daemon thread, awaited: Ctrl-C while it waits ends
+    the program at once. ``asyncio.to_thread``'s worker is joined at exit, so the program waited for a
+    line to be typed before Ctrl-C took effect."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str] = loop.create_future()
+
+    def settle(result: str | None, error: BaseException | None) -> None:
+        if not future.done():
+            future.set_exception(error) if error is not None else future.set_result(result or "")
+
+    def run() -> None:
+        try:
+            result, error = read(*args), None
+        except BaseException as e:  # EOFError, KeyboardInterrupt, a closed stream
+            result, error = None, e
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="qabot-input", daemon=True).start()
+    return await future
+
+
 class Terminal:
     """A line-based front end over the shared services."""
 
@@ -98,9 +124,7 @@ class Terminal:
         while True:
             if self.interactive:
                 print("> ", end="", file=self.out, flush=True)
-            line = await asyncio.to_thread(
-                self.stdin.readline
-            )  # never block the loop (the Answerer runs on it)
+            line = await read_line(self.stdin.readline)  # never block the loop (the Answerer runs on it)
             if not line:
                 break
             if not await self.handle(line.strip()):

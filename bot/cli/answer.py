@@ -170,10 +170,9 @@ def chat(model: ModelOpt = None, precision: PrecisionOpt = None, as_json: JsonOp
 
 async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = None) -> None:
     """``local``: the wordings this chat learned, kept when the store's are reloaded."""
-    import asyncio
 
     from bot.answering.followups import ConversationMemory, read_as
-    from bot.terminal import pick_problem
+    from bot.terminal import pick_problem, read_line
 
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (arrow-key editing and history for input())
@@ -186,7 +185,7 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
     asked = ""  # the question ``offered`` answered (a choice teaches its wording, for this chat)
     while True:
         try:
-            line = await asyncio.to_thread(input, "you> ")
+            line = await read_line(input, "you> ")
         except (EOFError, KeyboardInterrupt):
             typer.echo("")
             return
@@ -232,6 +231,7 @@ async def _scripted(answerer: Answerer, as_json: bool = False, stdin: TextIO | N
     import asyncio
 
     from bot.answering.followups import Turn
+    from bot.terminal import read_line
 
     async def one(line: str, before: Turn | None) -> str:
         if hint := _command_hint(line):  # in place of the answer: one output line per input line
@@ -253,7 +253,7 @@ async def _scripted(answerer: Answerer, as_json: bool = False, stdin: TextIO | N
 
     async def read() -> None:
         before = None
-        while line := await asyncio.to_thread((stdin or sys.stdin).readline):
+        while line := await read_line((stdin or sys.stdin).readline):
             await pending.put(asyncio.create_task(one(line, before)))
             before = Turn(text) if (text := _asked(line)) else before
         await pending.put(None)

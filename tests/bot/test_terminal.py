@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -13,7 +17,7 @@ from sqlalchemy import func, select
 from bot import async_store
 from bot.answering.answerer import Answerer
 from bot.retrain import RetrainJob
-from bot.terminal import Terminal
+from bot.terminal import Terminal, read_line
 from storage.models import Exchange, TaughtPair
 from training.runtime.generate import Generator
 
@@ -121,6 +125,26 @@ async def test_teaching_an_invisible_or_wordless_question_stores_nothing(store, 
     ]
     assert count(store, TaughtPair) == 0
     assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_read_line_hands_back_the_line_and_the_end_of_input():
+    assert await read_line(io.StringIO("who won?\n").readline) == "who won?\n"
+    with pytest.raises(EOFError):  # Ctrl-D at input()'s prompt
+        await read_line(lambda: (_ for _ in ()).throw(EOFError))
+
+
+def test_ctrl_c_while_waiting_for_a_line_ends_the_program_at_once():
+    """asyncio.to_thread's worker is joined at exit: Ctrl-C at the prompt did nothing until Enter."""
+    script = (
+        "import asyncio, threading; from bot.terminal import read_line\n"
+        "print('waiting', flush=True)\n"
+        "asyncio.run(read_line(threading.Event().wait))\n"  # a line that never comes
+    )
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout.readline() == b"waiting\n"
+    time.sleep(0.5)
+    child.send_signal(signal.SIGINT)
+    assert child.wait(timeout=10) != 0  # interrupted, not hung
 
 
 def test_the_default_export_names_are_git_ignored():
