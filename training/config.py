@@ -273,7 +273,7 @@ def build_parser(
 BOUNDS: dict[str, tuple[Any, str]] = {
     "epochs": (lambda x: x > 0, "more than 0"),
     "max_steps": (lambda x: x == -1 or x >= 1, "at least 1 (or -1: by epochs)"),
-    "lr": (lambda x: 0 < x <= 1, "more than 0 and at most 1"),
+    "lr": (lambda x: 0 <= x <= 1, "from 0 to 1"),  # 0: the base unchanged (a test of the gate)
     "weight_decay": (lambda x: 0 <= x <= 1, "from 0 to 1"),
     "batch_size": (lambda x: x >= 1, "at least 1"),
     "grad_accum": (lambda x: x >= 1, "at least 1"),

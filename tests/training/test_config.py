@@ -65,7 +65,7 @@ def test_a_bad_option_exits_2_with_usage(argv, capsys):
         (["--epochs", "nan"], "--epochs must be more than 0, not nan"),
         (["--batch-size", "0"], "--batch-size must be at least 1, not 0"),  # ZeroDivisionError
         (["--grad-accum", "0"], "--grad-accum must be at least 1, not 0"),
-        (["--lr", "-1"], "--lr must be more than 0 and at most 1, not -1"),
+        (["--lr", "-1"], "--lr must be from 0 to 1, not -1"),
         (["--dropout", "2"], "--dropout must be from 0 to less than 1, not 2"),
         (["--eval-fraction", "1.5"], "--eval-fraction must be from 0 to less than 1, not 1.5"),
         (["--warmup-ratio", "5"], "--warmup-ratio must be from 0 to 1, not 5"),
