@@ -9,7 +9,9 @@ rank trains, only rank 0 evaluates and writes.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -67,7 +69,21 @@ def _resolve_out(config: TrainConfig) -> Path:
                 + (f"; still training: {running}" if running else "")
             )
         return root / free[-1].name[len(WORK_PREFIX) :]
-    return root / time.strftime("%Y%m%d-%H%M%S")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # every rank must name the same folder: no reservation
+        return root / stamp
+    # Two runs started in the same second would share the name (and the work folder): the second one's
+    # checkpoint replaced the first one's. Each reserves its name by creating its work folder.
+    root.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        name = stamp if n == 1 else f"{stamp}-{n}"
+        if (root / name).exists():
+            continue
+        with contextlib.suppress(FileExistsError):
+            (root / f"{WORK_PREFIX}{name}").mkdir()
+            write_lock(root / f"{WORK_PREFIX}{name}")  # in use from now: no other run's cleaning takes it
+            return root / name
+    raise AssertionError("unreachable")
 
 
 def _load_data(config: TrainConfig) -> tuple[Any, list[Record], list[Record]]:
@@ -221,6 +237,8 @@ def train(config: TrainConfig, emit: Any = None) -> Path:
         return _train(config, emit, out, work)
     finally:
         release_lock(work)  # the folder itself stays for --resume unless the run succeeded
+        with contextlib.suppress(OSError):  # ... or is empty: reserved by a run that failed before training
+            work.rmdir()
 
 
 def _train(config: TrainConfig, emit: Any, out: Path, work: Path) -> Path:

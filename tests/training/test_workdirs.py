@@ -169,6 +169,21 @@ def test_resume_never_takes_over_a_folder_a_live_run_trains_in(tmp_path, dead_pi
         _resolve_out(TrainConfig(resume=True, models_root=models))
 
 
+def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path, monkeypatch):
+    """Both named models/<timestamp>: the second one's checkpoint replaced the first one's, both said
+    saved. Each run reserves its name (its work folder, locked) when it picks it."""
+    models = tmp_path / "models"
+    monkeypatch.setattr(time, "strftime", lambda fmt: "20261207-183843")
+    first = _resolve_out(TrainConfig(models_root=models))
+    second = _resolve_out(TrainConfig(models_root=models))
+    assert (first.name, second.name) == ("20261207-183843", "20261207-183843-2")
+    assert read_lock(models / ".work-20261207-183843-2")["pid"] == os.getpid()
+    # A run that fails before training leaves no empty work folder behind to be resumed or reported.
+    with pytest.raises(TrainingError, match="no training data"):
+        train(TrainConfig(base="scratch", models_root=models))
+    assert sorted(p.name for p in models.iterdir()) == [".work-20261207-183843", ".work-20261207-183843-2"]
+
+
 def make_staging(root: Path, name: str, *, age_s: float) -> Path:
     """What ``checkpoint.staged_dir`` leaves when its run is killed: .tmp-<run>-<hex>, .old-<run>-<hex>."""
     folder = root / name
