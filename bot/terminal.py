@@ -75,8 +75,12 @@ async def read_line(read: Callable[..., str], *args: str) -> str:
     future: asyncio.Future[str] = loop.create_future()
 
     def settle(result: str | None, error: BaseException | None) -> None:
-        if not future.done():
-            future.set_exception(error) if error is not None else future.set_result(result or "")
+        if future.done():  # cancelled: Ctrl-C, or the session ended
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result or "")
 
     def run() -> None:
         try:
