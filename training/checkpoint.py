@@ -64,6 +64,12 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+def number_in(value: Any, low: float, high: float) -> bool:
+    """Whether a value read from a checkpoint's JSON is a number from ``low`` to ``high`` (not a bool, not
+    NaN): a hand-edited manifest or index must fail at load, not at every question."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (temp file + rename) so a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")

@@ -18,6 +18,7 @@ from typing import Any
 import bm25s
 import numpy as np
 
+from training.checkpoint import number_in
 from training.retrieval.alterations import Alterations
 from training.retrieval.embedder import Embedder
 from training.retrieval.lexical import TERMS_VERSION, BM25View
@@ -118,9 +119,7 @@ def _check_blend(blend: Any) -> None:
     if blend is None:
         return
     ok = isinstance(blend, dict) and set(blend) == set(BLEND_KEYS)
-    ok = ok and all(
-        isinstance(w, int | float) and not isinstance(w, bool) and 0 <= w <= 1 for w in blend.values()
-    )
+    ok = ok and all(number_in(w, 0.0, 1.0) for w in blend.values())
     if not ok or not any(blend.values()):
         raise ValueError(
             f"{RECORDS_FILE}: the blend must weigh {sorted(BLEND_KEYS)} from 0 to 1, not {blend!r}"

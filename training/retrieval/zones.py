@@ -20,6 +20,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 
+from training.checkpoint import number_in
 from training.retrieval.index import Match, RetrievalIndex
 from training.retrieval.probes import OFF_TOPIC_PROBES, probe_rewordings, terse_rewordings
 
@@ -94,9 +95,7 @@ class ZoneThresholds:
             if k not in data:
                 continue
             v = data[k]
-            if (
-                isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= v <= NEVER
-            ):  # NaN fails too
+            if not number_in(v, 0.0, NEVER):
                 raise ValueError(f"zones.{k} must be a number from 0 to {NEVER}, not {v!r}")
             values[k] = float(v)
         return cls(**values)

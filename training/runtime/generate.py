@@ -24,6 +24,7 @@ from training.checkpoint import (
     CheckpointError,
     check_finite_weights,
     load_tokenizer,
+    number_in,
     read_manifest,
     resolve_model_dir,
     weights_file,
@@ -65,7 +66,7 @@ def confidence_threshold(manifest: dict) -> float | None:
     value = manifest.get("confidence_threshold")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+    if not number_in(value, 0.0, 1.0):
         raise ValueError(f"confidence_threshold must be a number from 0 to 1, not {value!r}")
     return float(value)
 
