@@ -90,8 +90,31 @@ async def read_line(read: Callable[..., str], *args: str) -> str:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
             loop.call_soon_threadsafe(settle, result, error)
 
+    saved = _terminal_mode()
     threading.Thread(target=run, name="qabot-input", daemon=True).start()
-    return await future
+    try:
+        return await future
+    except asyncio.CancelledError:  # Ctrl-C: readline left the terminal without echo while it waited
+        _restore_terminal_mode(saved)
+        raise
+
+
+def _terminal_mode() -> list | None:
+    """stdin's terminal settings (echo, line mode), or None when it is no terminal."""
+    with contextlib.suppress(ImportError, OSError, ValueError):
+        import termios
+
+        if sys.stdin.isatty():
+            return termios.tcgetattr(sys.stdin.fileno())
+    return None
+
+
+def _restore_terminal_mode(saved: list | None) -> None:
+    if saved is not None:
+        with contextlib.suppress(ImportError, OSError, ValueError):
+            import termios
+
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
 
 
 class Terminal:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -145,6 +146,37 @@ def test_ctrl_c_while_waiting_for_a_line_ends_the_program_at_once():
     time.sleep(0.5)
     child.send_signal(signal.SIGINT)
     assert child.wait(timeout=10) != 0  # interrupted, not hung
+
+
+def test_ctrl_c_at_a_readline_prompt_gives_the_terminal_back_as_it_was():
+    """readline switches echo and line mode off while it waits; ended by Ctrl-C on another thread, it left
+    the user's shell without echo."""
+    import pty
+    import select
+    import termios
+
+    script = (
+        "import asyncio, readline; from bot.terminal import read_line\n"
+        "asyncio.run(read_line(input, 'you> '))\n"
+    )
+    leader, follower = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        start_new_session=True,
+    )
+    seen, deadline = b"", time.monotonic() + 60
+    while b"you> " not in seen and time.monotonic() < deadline:
+        if select.select([leader], [], [], 0.5)[0]:
+            seen += os.read(leader, 4096)
+    assert b"you> " in seen
+    time.sleep(0.3)
+    assert not termios.tcgetattr(follower)[3] & termios.ECHO  # readline at work
+    os.killpg(child.pid, signal.SIGINT)
+    child.wait(timeout=10)
+    assert termios.tcgetattr(follower)[3] & termios.ECHO and termios.tcgetattr(follower)[3] & termios.ICANON
 
 
 def test_the_default_export_names_are_git_ignored():
