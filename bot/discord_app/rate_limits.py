@@ -1,9 +1,9 @@
 """Per-user limits on answering work: a cooldown between questions, and a budget for remarks.
 
 A question a user addresses to the bot (a mention, a DM, ``/ask``) starts a cooldown; a repeat within it
-gets a short notice. A message nobody addressed to the bot (an open channel, a thread, a forum post) is
-read for a question it can answer, starts no cooldown (the user's next real question must not wait), and
-is limited by a budget of its own instead.
+gets a short notice. A message nobody addressed to the bot is read for a question it can answer and starts
+no cooldown (the user's next real question must not wait); in an open channel, those that cost a search
+(not chat such as "lol") have a budget of their own instead.
 """
 
 from __future__ import annotations
@@ -38,14 +38,15 @@ class UserCooldown:
 
 
 class RemarkBudget:
-    """How many messages nobody addressed to the bot it reads per user: ``burst`` at once, then one more
-    every ``per_s`` seconds (a token bucket; unlimited when ``per_s`` is 0). They start no cooldown (the
-    user's next real question must not wait), but each costs answering work: without a budget one member
-    could keep the model busy for everyone with a flood of long remarks."""
+    """How many open-channel messages nobody addressed to the bot it reads per user (chat aside):
+    ``burst`` at once, then one more every ``per_s`` seconds (a token bucket; unlimited when ``per_s`` is
+    0). They start no cooldown (the user's next real question must not wait), but each costs a search:
+    without a budget one member could keep the model busy for everyone with a flood of long remarks."""
 
-    def __init__(self, per_s: float, burst: int = 3, clock=time.monotonic) -> None:
+    def __init__(self, per_s: float, burst: int = 5, clock=time.monotonic) -> None:
         self.per_s, self.burst, self._clock = per_s, burst, clock
         self._left: dict[int, tuple[float, float]] = {}  # user -> (tokens, when counted)
+        self._pruned = 0.0
 
     def take(self, user_id: int) -> bool:
         """Whether the user's remark may be read now (spending one)."""
@@ -57,8 +58,11 @@ class RemarkBudget:
         if tokens < 1:
             return False
         self._left[user_id] = (tokens - 1, now)
-        if len(self._left) > 10_000:  # forget users whose bucket is full again
-            full = self.burst * self.per_s
+        full = self.burst * self.per_s  # a bucket untouched this long is full again: forget it
+        if (
+            len(self._left) > 10_000 and now - self._pruned >= full
+        ):  # at most once a refill: no quadratic raid
+            self._pruned = now
             self._left = {u: (t, w) for u, (t, w) in self._left.items() if now - w < full}
         return True
 

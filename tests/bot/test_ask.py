@@ -94,6 +94,18 @@ def test_the_remark_budget_allows_a_burst_then_one_per_cooldown():
     assert all(RemarkBudget(per_s=0).take(1) for _ in range(100))  # no cooldown set: no budget
 
 
+def test_the_remark_budget_forgets_idle_members_without_a_quadratic_cost():
+    now = [0.0]
+    budget = RemarkBudget(per_s=5, burst=3, clock=lambda: now[0])
+    for user in range(20_000):  # a raid: every take past 10,000 members used to rebuild the table
+        now[0] += 0.0005
+        budget.take(user)
+    assert len(budget._left) == 20_000  # all active within one refill: none forgotten yet
+    now[0] += 15.0
+    budget.take(-1)
+    assert len(budget._left) == 1  # a full refill later, the idle ones go at once
+
+
 async def test_long_answer_is_split_into_messages_under_2000_characters(dpy, store, fake_generator):
     long_answer = "Football is played by two teams of eleven players. " * 75  # ~3800 characters
     fake_generator.answers["tell me everything"] = long_answer.strip()

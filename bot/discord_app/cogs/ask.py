@@ -139,9 +139,13 @@ class Ask(commands.Cog):
             if explicit:
                 await message.reply(cooldown_notice(wait), allowed_mentions=NO_PING)
             return
-        if not explicit and (
-            (route.kind != "post" and len(question) > MAX_REMARK_CHARS)
-            or not self.remarks.take(message.author.id)
+        # Open-channel messages that cost a search: at most a budget of them per member, none very long.
+        # Chat ("lol") costs nothing and is not counted; threads and forum posts are questions already.
+        if (
+            route.kind == "open"
+            and not explicit
+            and not is_chat(question)
+            and (len(question) > MAX_REMARK_CHARS or not self.remarks.take(message.author.id))
         ):
             return
         if explicit:
