@@ -68,7 +68,7 @@ _INVISIBLE = re.compile(
 # What Discord shows as nothing around what it formats (Markdown escapes and emphasis, spoilers, code), and
 # spaces around a dot: a reader copies an escaped, bold or spaced-out token as one (the same rule as
 # ``training.redact.unmarked``, for datasets; storage/ does not import training/).
-_MARKUP = re.compile(r"[\\*~|`]+")
+_MARKUP = re.compile(r"[\\*~|`_]+")  # "_" too: underline and italics (a token's own "_" only joins)
 _SPACED_DOT = re.compile(r"[ \t]\.|\.[ \t]")
 _DOT_SPACES = re.compile(r"[ \t]*\.[ \t]*")
 

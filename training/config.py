@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -286,6 +287,8 @@ BOUNDS: dict[str, tuple[Any, str]] = {
     "save_steps": (lambda x: x >= 0, "at least 0"),
     "recall_sample": (lambda x: x >= 0, "at least 0"),
     "max_new_tokens": (lambda x: x >= 1, "at least 1"),
+    "seed": (lambda x: 0 <= x < 2**32, "from 0 to 4294967295"),
+    "stale_work_hours": (lambda x: True, "a number"),
 }
 
 
@@ -307,7 +310,7 @@ def parse_config(
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     for name, (ok, bound) in BOUNDS.items():
         value = getattr(config, name, None)
-        if value is not None and not ok(value):  # NaN fails every comparison
+        if value is not None and not (math.isfinite(value) and ok(value)):  # inf, nan: no number of steps
             parser.error(f"--{name.replace('_', '-')} must be {bound}, not {value:g}")
     config._given = _given_options(parser, argv)  # type: ignore[attr-defined]
     return config

@@ -58,6 +58,9 @@ def _resolve_out(config: TrainConfig) -> Path:
     root = Path(config.models_root)
     if config.resume:
         works = sorted(root.glob(f"{WORK_PREFIX}*"), key=lambda p: p.stat().st_mtime) if root.is_dir() else []
+        # Only a run that got as far as training can be continued: a name reserved by a run killed while
+        # it loaded its data holds nothing to resume.
+        works = [work for work in works if (work / "trainer").is_dir()]
         # A run still training in its folder is not "interrupted": taking it over would train two runs
         # into one folder.
         busy = {work: held_by_another_run(work) for work in works}

@@ -157,6 +157,8 @@ def test_a_key_without_a_prefix_is_masked_by_its_randomness_or_its_name(text, ma
         DISCORD_TOKEN.replace(".", "\\."),  # escaped dots: Discord shows plain dots
         "**" + DISCORD_TOKEN.replace(".", "**.**") + "**",
         "`" + DISCORD_TOKEN.replace(".", "`.`") + "`",
+        "__" + DISCORD_TOKEN.replace(".", "__.__") + "__",  # underlined
+        "_" + DISCORD_TOKEN.replace(".", "_._") + "_",  # italics
         DISCORD_TOKEN.replace(".", ". "),
         DISCORD_TOKEN.replace(".", " . "),
     ],

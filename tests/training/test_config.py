@@ -73,6 +73,10 @@ def test_a_bad_option_exits_2_with_usage(argv, capsys):
         (["--save-steps", "-3"], "--save-steps must be at least 0, not -3"),
         (["--max-new-tokens", "0"], "--max-new-tokens must be at least 1, not 0"),
         (["--max-steps", "0"], "--max-steps must be at least 1 (or -1: by epochs), not 0"),
+        (["--epochs", "inf"], "--epochs must be more than 0, not inf"),  # OverflowError after loading
+        (["--max-grad-norm", "inf"], "--max-grad-norm must be at least 0, not inf"),
+        (["--seed", "-1"], "--seed must be from 0 to 4294967295, not -1"),
+        (["--stale-work-hours", "nan"], "--stale-work-hours must be a number, not nan"),
     ],
 )
 def test_a_number_out_of_bounds_exits_2_naming_the_option(argv, error, capsys):

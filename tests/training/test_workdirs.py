@@ -184,6 +184,16 @@ def test_runs_started_in_the_same_second_get_folders_of_their_own(tmp_path, monk
     assert sorted(p.name for p in models.iterdir()) == [".work-20261207-183843", ".work-20261207-183843-2"]
 
 
+def test_resume_skips_a_name_reserved_by_a_run_killed_before_it_trained(tmp_path, dead_pid):
+    models = tmp_path / "models"
+    models.mkdir()
+    make_work(models, "interrupted", pid=dead_pid, age_s=3600)
+    reserved = models / ".work-20261207-190112"  # only a lock: killed while it loaded its data
+    reserved.mkdir()
+    (reserved / LOCK_FILE).write_text(json.dumps({"pid": dead_pid, "started": time.time()}))
+    assert _resolve_out(TrainConfig(resume=True, models_root=models)) == models / "interrupted"
+
+
 def make_staging(root: Path, name: str, *, age_s: float) -> Path:
     """What ``checkpoint.staged_dir`` leaves when its run is killed: .tmp-<run>-<hex>, .old-<run>-<hex>."""
     folder = root / name
