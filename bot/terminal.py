@@ -104,7 +104,7 @@ def _terminal_mode() -> list | None:
     with contextlib.suppress(ImportError, OSError, ValueError):
         import termios
 
-        if sys.stdin.isatty():
+        if sys.stdin is not None and sys.stdin.isatty():  # None: fd 0 closed (`qabot chat 0<&-`)
             return termios.tcgetattr(sys.stdin.fileno())
     return None
 
