@@ -13,13 +13,10 @@ session is one conversation: a follow-up ("and in 2018?") is read with the quest
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 import shlex
 import sys
-import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -27,6 +24,7 @@ from bot import admin_actions, async_store
 from bot.answering.answer_path import suggestion_text
 from bot.answering.answerer import AnswererBusy, EmptyQuestion
 from bot.answering.followups import ConversationMemory, read_as
+from bot.line_input import read_line
 from bot.retrain import RetrainBusy, RetrainJob, RetrainOptions, RetrainProgress, RetrainResult
 from bot.status import ThrottledStatus
 from storage.formats import FORMATS
@@ -65,56 +63,6 @@ def pick_problem(number: int, offered: int) -> str | None:
     if not 1 <= number <= offered:
         return f"pick {'1' if offered == 1 else f'1..{offered}'}: the number of a question offered"
     return None
-
-
-async def read_line(read: Callable[..., str], *args: str) -> str:
-    """``read(*args)`` (``input``, a ``readline``) on a daemon thread, awaited: Ctrl-C while it waits ends
-    the program at once. ``asyncio.to_thread``'s worker is joined at exit, so the program waited for a
-    line to be typed before Ctrl-C took effect."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[str] = loop.create_future()
-
-    def settle(result: str | None, error: BaseException | None) -> None:
-        if future.done():  # cancelled: Ctrl-C, or the session ended
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result or "")
-
-    def run() -> None:
-        try:
-            result, error = read(*args), None
-        except BaseException as e:  # EOFError, KeyboardInterrupt, a closed stream
-            result, error = None, e
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-            loop.call_soon_threadsafe(settle, result, error)
-
-    saved = _terminal_mode()
-    threading.Thread(target=run, name="qabot-input", daemon=True).start()
-    try:
-        return await future
-    except asyncio.CancelledError:  # Ctrl-C: readline left the terminal without echo while it waited
-        _restore_terminal_mode(saved)
-        raise
-
-
-def _terminal_mode() -> list | None:
-    """stdin's terminal settings (echo, line mode), or None when it is no terminal."""
-    with contextlib.suppress(ImportError, OSError, ValueError):
-        import termios
-
-        if sys.stdin is not None and sys.stdin.isatty():  # None: fd 0 closed (`qabot chat 0<&-`)
-            return termios.tcgetattr(sys.stdin.fileno())
-    return None
-
-
-def _restore_terminal_mode(saved: list | None) -> None:
-    if saved is not None:
-        with contextlib.suppress(ImportError, OSError, ValueError):
-            import termios
-
-            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, saved)
 
 
 class Terminal:

@@ -172,7 +172,8 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
     """``local``: the wordings this chat learned, kept when the store's are reloaded."""
 
     from bot.answering.followups import ConversationMemory, read_as
-    from bot.terminal import pick_problem, read_line
+    from bot.line_input import read_line
+    from bot.terminal import pick_problem
 
     with contextlib.suppress(ImportError):
         import readline  # noqa: F401  (arrow-key editing and history for input())
@@ -231,7 +232,7 @@ async def _scripted(answerer: Answerer, as_json: bool = False, stdin: TextIO | N
     import asyncio
 
     from bot.answering.followups import Turn
-    from bot.terminal import read_line
+    from bot.line_input import read_line
 
     async def one(line: str, before: Turn | None) -> str:
         if hint := _command_hint(line):  # in place of the answer: one output line per input line

@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 
 from bot import async_store
 from bot.answering.answerer import Answerer
+from bot.line_input import read_line
 from bot.retrain import RetrainJob
-from bot.terminal import Terminal, read_line
+from bot.terminal import Terminal
 from storage.models import Exchange, TaughtPair
 from training.runtime.generate import Generator
 
@@ -137,7 +138,7 @@ async def test_read_line_hands_back_the_line_and_the_end_of_input():
 def test_ctrl_c_while_waiting_for_a_line_ends_the_program_at_once():
     """asyncio.to_thread's worker is joined at exit: Ctrl-C at the prompt did nothing until Enter."""
     script = (
-        "import asyncio, threading; from bot.terminal import read_line\n"
+        "import asyncio, threading; from bot.line_input import read_line\n"
         "print('waiting', flush=True)\n"
         "asyncio.run(read_line(threading.Event().wait))\n"  # a line that never comes
     )
@@ -156,7 +157,7 @@ def test_ctrl_c_at_a_readline_prompt_gives_the_terminal_back_as_it_was():
     import termios
 
     script = (
-        "import asyncio, readline; from bot.terminal import read_line\n"
+        "import asyncio, readline; from bot.line_input import read_line\n"
         "asyncio.run(read_line(input, 'you> '))\n"
     )
     leader, follower = pty.openpty()
