@@ -32,6 +32,8 @@ async def read_line(read: Callable[..., str], *args: str) -> str:
     def run() -> None:
         try:
             result, error = read(*args), None
+        except StopIteration:  # an iterator's end (a scripted reader): no exception a future can hold
+            result, error = None, EOFError()
         except BaseException as e:  # EOFError, KeyboardInterrupt, a closed stream
             result, error = None, e
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more

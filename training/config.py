@@ -310,8 +310,10 @@ def parse_config(
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     for name, (ok, bound) in BOUNDS.items():
         value = getattr(config, name, None)
-        if value is not None and not (math.isfinite(value) and ok(value)):  # inf, nan: no number of steps
-            parser.error(f"--{name.replace('_', '-')} must be {bound}, not {value:g}")
+        finite = not isinstance(value, float) or math.isfinite(value)  # inf, nan: no number of steps
+        if value is not None and not (finite and ok(value)):
+            shown = f"{value:g}" if isinstance(value, float) else value  # an int may be past any float
+            parser.error(f"--{name.replace('_', '-')} must be {bound}, not {shown}")
     config._given = _given_options(parser, argv)  # type: ignore[attr-defined]
     return config
 

@@ -278,6 +278,7 @@ async def test_remarks_nobody_addressed_to_the_bot_are_read_within_a_budget(dpy,
     flooder, other = dpytest.get_config().members[:2]
     for _ in range(3):
         await dpytest.message("lol", channel=channel, member=flooder)  # chat: not counted
+    await dpytest.message("lol " * 300, channel=channel, member=flooder)  # but no wall of it either
     for i in range(10):
         await dpytest.message(f"that match was mad part {i}", channel=channel, member=flooder)
     assert dpytest.verify().message().nothing()

@@ -133,6 +133,8 @@ async def test_read_line_hands_back_the_line_and_the_end_of_input():
     assert await read_line(io.StringIO("who won?\n").readline) == "who won?\n"
     with pytest.raises(EOFError):  # Ctrl-D at input()'s prompt
         await read_line(lambda: (_ for _ in ()).throw(EOFError))
+    with pytest.raises(EOFError):  # a scripted reader's end: StopIteration cannot settle a future (hung)
+        await asyncio.wait_for(read_line(iter([]).__next__), timeout=10)
 
 
 def test_ctrl_c_while_waiting_for_a_line_ends_the_program_at_once():

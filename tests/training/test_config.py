@@ -76,6 +76,7 @@ def test_a_bad_option_exits_2_with_usage(argv, capsys):
         (["--epochs", "inf"], "--epochs must be more than 0, not inf"),  # OverflowError after loading
         (["--max-grad-norm", "inf"], "--max-grad-norm must be at least 0, not inf"),
         (["--seed", "-1"], "--seed must be from 0 to 4294967295, not -1"),
+        (["--seed", "1" + "0" * 400], "--seed must be from 0 to 4294967295, not 1" + "0" * 400),
         (["--stale-work-hours", "nan"], "--stale-work-hours must be a number, not nan"),
     ],
 )

@@ -139,13 +139,15 @@ class Ask(commands.Cog):
             if explicit:
                 await message.reply(cooldown_notice(wait), allowed_mentions=NO_PING)
             return
-        # Open-channel messages that cost a search: at most a budget of them per member, none very long.
-        # Chat ("lol") costs nothing and is not counted; threads and forum posts are questions already.
+        # Open-channel messages: none very long, and at most a budget per member of those that are no chat
+        # ("lol" is not counted: a question after a little chat is read); threads and posts are questions.
         if (
             route.kind == "open"
             and not explicit
-            and not is_chat(question)
-            and (len(question) > MAX_REMARK_CHARS or not self.remarks.take(message.author.id))
+            and (
+                len(question) > MAX_REMARK_CHARS
+                or (not is_chat(question) and not self.remarks.take(message.author.id))
+            )
         ):
             return
         if explicit:
