@@ -45,22 +45,15 @@ def gzip_file(path: Path) -> Path:
     return out
 
 
-def holds_secret(*texts: str) -> bool:
-    """Whether any text holds a secret: a Discord token (``training.data.filters.has_secret``, also hidden by
-    an invisible character or a line break) or any key the store masks (``storage.masking.mask_secrets``).
-    What an admin teaches or corrects is served to anyone: it must hold none."""
-    return has_secret(*texts) or any(mask_secrets(text) != text for text in texts)
-
-
 def pair_problem(question: str, answer: str) -> str | None:
     """Why an admin's question/answer cannot be taught (empty, past the dataset limits, or holding a
-    token-shaped secret the bot would then repeat to anyone), or None."""
+    secret the bot would then repeat to anyone), or None."""
     if not normalize_text(question) or not normalize_text(answer):  # a zero-width space is no question
         return "Both question and answer are needed."
     if not any(c.isalnum() for c in question):  # "?" or "⚽": nothing anyone could ask it by
         return "The question needs a word or a number people would ask it by. Nothing was taught."
-    if holds_secret(question, answer):
-        return "That holds a token-shaped secret, which anyone could then read. Nothing was taught."
+    if has_secret(question, answer):
+        return "That holds a secret (a token, a key, a password) anyone could then read. Nothing was taught."
     for what, text, limit in (
         ("question", question, MAX_QUESTION_CHARS),
         ("answer", answer, MAX_ANSWER_CHARS),

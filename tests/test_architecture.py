@@ -89,6 +89,19 @@ def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
+def test_storage_imports_only_the_secret_shapes_of_training_and_they_import_nothing():
+    """storage/ruff.toml lets storage/masking.py import training/: only the one recognizer of secrets,
+    which runs on the standard library alone, so the store never loads the ML stack."""
+    graph = import_graph()
+    from_storage = {t for name, targets in graph.items() if name.startswith("storage") for t in targets}
+    assert {t for t in from_storage if t.split(".")[0] in ("training", "bot")} == {"training.secret_shapes"}
+    assert graph["training.secret_shapes"] == set()
+    tree = ast.parse(_modules()["training.secret_shapes"].read_text(encoding="utf-8"))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported <= {"__future__", "re"}
+
+
 def test_module_docstrings_are_short():
     long = {}
     for name, path in _modules().items():

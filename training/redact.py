@@ -29,21 +29,6 @@ _ASSIGNMENT = re.compile(
     r"(?P<scheme>(?:Bearer|Basic|Token)[ \t]+)?"
     r"(?P<value>\"[^\"\n]*\"?|'[^'\n]*'?|[^\s'\",;&)\]}]+)"
 )
-# Discord shows these as nothing around what they format: Markdown escapes and emphasis, spoilers, code.
-_MARKUP = re.compile(r"[\\*~|`]+")
-_DOT_SPACES = re.compile(r"[ \t]*\.[ \t]*")
-_SPACED_DOT = re.compile(r"[ \t]\.|\.[ \t]")
-
-
-def unmarked(text: str) -> str:
-    """``text`` as Discord shows it to a reader who copies a secret out of it: without Markdown escapes,
-    emphasis, spoilers and code marks, and without spaces around dots (``A\\.B``, ``**A**.**B**``, ``A . B``
-    are all ``A.B`` to them); "" when there is nothing to take away (no second look needed)."""
-    if not _MARKUP.search(text) and not _SPACED_DOT.search(text):
-        return ""
-    return _DOT_SPACES.sub(".", _MARKUP.sub("", text))
-
-
 # For NAME: value, the name's parts (split at _ - and case changes) are compared whole, so "Turkey" or
 # "tokens" is no secret: a colon follows ordinary words far more often than an equals sign does.
 _NAME_PARTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")

@@ -153,8 +153,8 @@ def import_(
         bool,
         typer.Option(
             "--filter/--no-filter",
-            help="Drop offensive, spam and too-short pairs as `qabot data check` does (token-shaped "
-            "secrets are always dropped).",
+            help="Drop offensive, spam and too-short pairs as `qabot data check` does (secrets are "
+            "always dropped).",
         ),
     ] = True,
 ) -> None:
@@ -212,7 +212,6 @@ def _cleaned(records: Any, filters: bool) -> tuple[list[dict[str, Any]], int, di
     """The records an import teaches, cleaned as ``qabot data check`` cleans (no near-duplicate merging:
     an admin's wordings are kept), how many were undesirable (KTO label false: never taught), and the
     removals per reason that removed any."""
-    from bot.admin_actions import holds_secret
     from training.data.options import CleanOptions
     from training.data.pipeline import clean_records
 
@@ -223,12 +222,7 @@ def _cleaned(records: Any, filters: bool) -> tuple[list[dict[str, Any]], int, di
     options = CleanOptions(near_duplicates=False, token_stats=False, conflicts="last", **switches)
     result = clean_records(wanted, options)
     removed = {reason: n for reason, n in result.report.removed.items() if n}
-    # Taught pairs are served to anyone: an API key or other secret the store would mask goes too (the
-    # cleaning knows Discord tokens' shape only).
-    kept = [r for r in result.records if not holds_secret(str(r["question"]), str(r["answer"]))]
-    if len(kept) < len(result.records):
-        removed["secret"] = removed.get("secret", 0) + len(result.records) - len(kept)
-    return kept, undesirable, removed
+    return result.records, undesirable, removed
 
 
 def upgrade(db: DbOption = None) -> None:

@@ -11,7 +11,7 @@ A marked answer is the message marked; another is its message and its author's n
 (``joins_answer``: none with a link). ``harvest`` then leaves out what the
 bot already answers (``known``: the answer zone of the serving knowledge), what was proposed before (the
 same messages or, while pending, the same text: ``storage.candidates.propose``), repeats within the run,
-and pairs with a token-shaped secret or past the size limits (``fit``).
+and pairs with a secret or past the size limits (``fit``).
 """
 
 from __future__ import annotations
@@ -167,14 +167,14 @@ def post_pair(post: Post, trusted: Callable[[Said | int], bool]) -> Pair | None:
 
 
 def fit(pair: Pair) -> bool:
-    """Whether ``pair`` may be proposed: no token-shaped secret in it (``training.redact``: an admin
-    accepting a harvest at a glance must not teach a leaked bot token), each text within the limits a
-    taught pair obeys (``training.data.limits``)."""
+    """Whether ``pair`` may be proposed: no secret in it (``training.data.filters.has_secret``: an admin
+    accepting a harvest at a glance must not teach a leaked bot token or key), each text within the limits
+    a taught pair obeys (``training.data.limits``)."""
+    from training.data.filters import has_secret
     from training.data.limits import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
-    from training.redact import TOKEN
 
     texts = ((pair.question, MAX_QUESTION_CHARS), (pair.answer, MAX_ANSWER_CHARS))
-    return all(len(text) <= most and not TOKEN.search(text) for text, most in texts)
+    return all(len(text) <= most for text, most in texts) and not has_secret(pair.question, pair.answer)
 
 
 def distinct(pairs: Iterable[Pair]) -> list[Pair]:

@@ -120,7 +120,7 @@ async def test_teach_refuses_a_token_shaped_secret(dpy, store):
     interaction = admin_interaction(dpy)
     await invoke(dpy, "teach", interaction, question="What is the bot token?", answer=f"It is {token}")
     text = interaction.response.send_message.await_args.args[0]
-    assert "token-shaped secret" in text and token not in text and taught(store) == []
+    assert "holds a secret" in text and token not in text and taught(store) == []
 
 
 async def test_teach_refuses_any_secret_the_store_masks(dpy, store):
@@ -139,7 +139,7 @@ async def test_teach_refuses_a_secret_hidden_by_a_zero_width_space_or_a_line_bre
     for hidden in (f"{token[:9]}\u200b{token[9:]}", f"{token[:30]}\n{token[30:]}"):
         interaction = admin_interaction(dpy)
         await invoke(dpy, "teach", interaction, question="What is the bot token?", answer=f"It is {hidden}")
-        assert "token-shaped secret" in interaction.response.send_message.await_args.args[0]
+        assert "holds a secret" in interaction.response.send_message.await_args.args[0]
     assert taught(store) == []
 
 

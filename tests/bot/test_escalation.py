@@ -298,7 +298,7 @@ async def test_a_token_shaped_secret_in_the_teach_form_teaches_nothing(dpy, stor
     modal = (await press_teach(dpy, escalation, admin)).response.send_modal.await_args.args[0]
     token = "MTA4NzY1NDMyMTA5ODc2NTQz" + "." + "GhT3xQ" + "." + "k9Zb2-Lr_7vQeWx1NcPa0sYdF4uJmH8tRgE"
     done = await submit(dpy, modal, admin, escalation, answer=f"Use {token}")
-    assert "token-shaped secret" in done.response.send_message.await_args.args[0]
+    assert "holds a secret" in done.response.send_message.await_args.args[0]
     assert taught(store) == [] and dpy.taught_exchanges == {}
 
 

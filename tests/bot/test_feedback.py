@@ -82,7 +82,7 @@ async def test_a_correction_holding_a_token_is_refused(dpy, store):
     token = "M" + "q" * 23 + "." + "r" * 6 + "." + "s" * 27  # built here: no token-shaped literal in the repo
     await reply_to(answer, f"!correct it is {token}", admin)
     reply = dpytest.get_message().content
-    assert "token-shaped secret" in reply and token not in reply and corrections(store) == []
+    assert "holds a secret" in reply and token not in reply and corrections(store) == []
 
 
 async def test_a_correction_holding_an_api_key_is_refused(dpy, store):

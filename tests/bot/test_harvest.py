@@ -177,10 +177,11 @@ def test_qabot_harvest_without_a_token_fails_fast(store, tmp_path, monkeypatch):
     assert result.exit_code == 2 and "set DISCORD_TOKEN" in result.output
 
 
-async def test_a_reply_with_a_token_shaped_secret_or_past_the_limits_is_not_proposed(store):
+async def test_a_reply_with_a_secret_or_past_the_limits_is_not_proposed(store):
     from training.data.limits import MAX_ANSWER_CHARS
 
     token = "MTA5ODc2NTQzMjEwOTg3NjU0.GaBcDe.abcdefghijklmnopqrstuvwxyz0123"
+    key = "sk-proj-" + "a1B2c3D4" * 5  # an API key: anyone asking would be served it too
     records = [
         {"id": 1, "author": 100, "roles": [], "content": "How do I log the bot in?"},
         {"id": 2, "author": 200, "roles": [900], "content": f"Use this: {token}", "reply_to": 1},
@@ -189,12 +190,14 @@ async def test_a_reply_with_a_token_shaped_secret_or_past_the_limits_is_not_prop
         *({"id": 5 + i, "author": 200, "roles": [900], "content": "r" * 1900} for i in range(2)),
         {"id": 10, "author": 102, "roles": [], "content": "Is there a family stand?"},
         {"id": 11, "author": 200, "roles": [900], "content": "Yes, block C.", "reply_to": 10},
+        {"id": 12, "author": 103, "roles": [], "content": "Which key does the stats bot use?"},
+        {"id": 13, "author": 200, "roles": [900], "content": f"This one: {key}", "reply_to": 12},
     ]
     channel = text_channel()
     channel.history = history_of(records, channel.id)
     result = await harvest_channel(channel, store, known_none, TRUSTED)
-    assert (result.found, result.unfit, len(result.proposed)) == (3, 2, 1)  # the joined answer: 5,702 chars
-    assert MAX_ANSWER_CHARS < 3 * 1900 and "2 left out" in result.text()
+    assert (result.found, result.unfit, len(result.proposed)) == (4, 3, 1)  # the joined answer: 5,702 chars
+    assert MAX_ANSWER_CHARS < 3 * 1900 and "3 left out" in result.text()
     assert proposed(store) == [("Is there a family stand?", "Yes, block C.", None)]
 
 

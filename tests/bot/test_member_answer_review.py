@@ -78,7 +78,7 @@ async def test_a_token_shaped_secret_in_the_edit_form_teaches_nothing(dpy, store
     token = "MTA4NzY1NDMyMTA5ODc2NTQz" + "." + "GhT3xQ" + "." + "k9Zb2-Lr_7vQeWx1NcPa0sYdF4uJmH8tRgE"
     data = [{"type": 1, "components": [{"type": 4, "custom_id": modal.answer.custom_id, "value": token}]}]
     await modal._scheduled_task(interaction, data, {})
-    assert "token-shaped secret" in interaction.response.send_message.await_args.args[0]
+    assert "holds a secret" in interaction.response.send_message.await_args.args[0]
     assert taught(store) == [] and candidates_in(store)[0].status == "pending"
 
 

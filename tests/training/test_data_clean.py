@@ -197,12 +197,42 @@ def test_a_secret_is_dropped_however_hidden_and_never_shown_in_the_report(hidden
     assert not has_secret("He **scored** twice . Then `the team` went home. ||Spoiler|| . Done")
 
 
+KEY_BODY = "a1B2c3D4" * 5  # built here: no key-shaped literal in the repo
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "sk-proj-" + KEY_BODY,  # OpenAI
+        "ghp_" + KEY_BODY[:36],  # GitHub
+        "AKIA" + "ABCDEFGH12345678",  # an AWS access key id
+        "xoxb-" + "123456789012-" + KEY_BODY[:24],  # Slack
+        "password=" + "Stad1um" + "2024x",  # a password given to its name
+        "postgresql://qabot:" + "Hunter2Hunter2" + "@db.example.org/qabot",  # a URL's password
+        "sk-" + KEY_BODY.replace("a", "\u200b" + "a", 1),  # split by an invisible character
+    ],
+)
+def test_any_secret_the_store_masks_is_dropped_from_a_dataset(secret):
+    """A dataset's API key or password would be trained on, indexed and served by the bot to anyone who asks:
+    cleaning drops the pair (not only Discord tokens), and the report never shows the key."""
+    keep = rec("What is a corner kick?", "A kick from the corner arc.")
+    asked = [rec("What is our key?", f"Our key is {secret} for the bot."), rec(f"is {secret} ok?", "Yes.")]
+    for record in asked:
+        result = clean([keep, record], offensive=False, spam=False, short=False)
+        assert result.records == [keep] and result.report.removed["secret"] == 1
+        shown = json.dumps(result.report.to_dict(), ensure_ascii=False)
+        assert KEY_BODY[:12] not in shown and "Hunter2" not in shown and "Stad1um" not in shown
+    # The shapes are a key's, not football's.
+    kept = ["Use the password reset page.", "The secret: 4-3-3 and pressing.", "sk-learn-for-beginners-2024"]
+    assert not has_secret(*kept)
+
+
 def test_no_removal_reason_shows_a_secret_in_the_report():
     """A KTO row labelled false is set aside before the secret filter: its example is masked too."""
     report = CleanReport()
     report.remove("undesirable", rec("What is the bot token?", f"It is {TOKEN}"))
     report.remove("too_short", rec("Is API_KEY=abc a secret?", "ok"))  # no token: shown as it is
-    assert report.examples["undesirable"] == [rec("What is the bot token?", "It is ***")]
+    assert report.examples["undesirable"] == [rec("What is the bot token?", "It is [secret]")]
     assert report.examples["too_short"] == [rec("Is API_KEY=abc a secret?", "ok")]
 
 

@@ -1,4 +1,4 @@
-"""Content filters: secrets (a Discord-token-shaped string: a bot must never learn to say one), offensive
+"""Content filters: secrets (a token, a key, a password: a bot must never learn to say one), offensive
 language, spam (links, invite URLs, repeated characters) and answers too short to be useful. Each returns
 the removal reason for a record, or None to keep it.
 
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from training.data.normalize import comparison_key, normalize_text
 from training.data.offensive import DEFAULT_THRESHOLD, is_offensive
-from training.redact import MASK, TOKEN, redact, unmarked
+from training.redact import MASK, TOKEN, redact
+from training.secret_shapes import holds_secret, mask_secrets, unmarked
 
 SECRET = "secret"
 OFFENSIVE = "offensive"
@@ -64,16 +65,19 @@ def has_link(*texts: str) -> bool:
 
 
 def has_secret(*texts: str) -> bool:
-    """Whether any text holds something shaped like a Discord token (``training.redact.TOKEN``), also once
-    invisible characters are gone, compatibility forms folded ("．" is ".") and line breaks joined (a token
-    wrapped across lines is still one to whoever reads it), and as Discord shows it (``redact.unmarked``:
-    "A\\.B\\.C" or "**A**.**B**.**C**" is a token to whoever reads it)."""
-    return any(_token_in(text) for text in texts)
+    """Whether any text holds a secret: one ``training.secret_shapes`` recognizes (a Discord token or
+    webhook, an API key, a password given to its name; also split by invisible characters or hidden by
+    Markdown), or anything shaped like a Discord token (``training.redact.TOKEN``), also once compatibility
+    forms are folded ("．" is ".") and line breaks joined (a token wrapped across lines is still one to
+    whoever reads it)."""
+    return any(_secret_in(text) for text in texts)
 
 
-def _token_in(text: str) -> bool:
+def _secret_in(text: str) -> bool:
     folded = _folded(text)
-    return any(TOKEN.search(t) for t in (text, folded, unmarked(folded or text)) if t)
+    if any(TOKEN.search(t) for t in (text, folded, unmarked(folded or text)) if t):
+        return True
+    return holds_secret(text) or (bool(folded) and holds_secret(folded))
 
 
 _ASCII_JOINED = dict.fromkeys([*range(32), 127]) | {ord("\t"): " "}  # control characters and line breaks go
@@ -86,11 +90,12 @@ def _folded(text: str) -> str:
 
 
 def mask_secret(text: str) -> str:
-    """``text`` with its token-shaped secrets masked (``redact``); all of it masked when one is only found
-    by ``has_secret``'s folding, so a report never shows one. Text without one is returned as it is."""
+    """``text`` with its secrets masked (``mask_secrets``, then ``redact``); all of it masked when one is
+    only found by ``has_secret``'s folding, so a report never shows one. Text without one is returned as it
+    is."""
     if not has_secret(text):
         return text
-    masked = redact(text)
+    masked = redact(mask_secrets(text))
     return MASK if has_secret(masked) else masked
 
 

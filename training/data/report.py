@@ -40,7 +40,7 @@ REASONS = (
 REASON_HELP = {
     UNDESIRABLE: "undesirable (KTO label false)",
     EMPTY: "empty after cleaning",
-    SECRET: "a token-shaped secret",
+    SECRET: "a secret (token, key, password)",
     OFFENSIVE: "offensive language",
     SPAM_LINK: "link or invite URL",
     SPAM_REPEATED: f"a char {REPEAT_RUN}+ times",

@@ -17,11 +17,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import async_store
-from bot.admin_actions import holds_secret
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.permissions import AdminCog, describe, in_community
 from bot.discord_app.replies import user_text
 from storage.repo import NothingToCorrect
+from training.data.filters import has_secret
 from training.data.limits import MAX_ANSWER_CHARS
 
 log = logging.getLogger(__name__)
@@ -114,8 +114,8 @@ class Feedback(AdminCog):
         if len(answer) > MAX_ANSWER_CHARS:
             size = f"{len(answer):,} characters; the limit is {MAX_ANSWER_CHARS:,}"
             return f"The correction is {size}. Nothing was saved."
-        if holds_secret(answer):  # it would be served to anyone who asks the question
-            return "The correction holds a token-shaped secret, which anyone could read. Nothing was saved."
+        if has_secret(answer):  # it would be served to anyone who asks the question
+            return "The correction holds a secret (a token, a key, a password). Nothing was saved."
         try:
             corrected = await async_store.record_correction(
                 self.bot.session_factory, message_id, answer, admin.id
