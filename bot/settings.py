@@ -172,6 +172,19 @@ class Settings(BaseSettings):
     def _lists(cls, value: object) -> object:
         return _split_list(value)
 
+    @field_validator("model_dir", "base_datasets")
+    @classmethod
+    def _home(cls, value: Path | list[Path]) -> Path | list[Path]:
+        """``~/qabot/models`` is the user's home, as in a shell (a .env is read by no shell)."""
+        return [p.expanduser() for p in value] if isinstance(value, list) else value.expanduser()
+
+    @field_validator("fallback_answer")
+    @classmethod
+    def _said(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("is blank: the bot would reply with nothing (leave it unset for the default)")
+        return text.strip()
+
     @field_validator("shard_ids")
     @classmethod
     def _shard_ids(cls, ids: list[int], info: ValidationInfo) -> list[int]:

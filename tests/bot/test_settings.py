@@ -75,6 +75,21 @@ def test_float_settings_refuse_inf_nan_and_a_batch_wait_past_a_second(monkeypatc
     assert [error["loc"] for error in info.value.errors()] == [(name.lower(),)]
 
 
+def test_a_blank_fallback_answer_is_refused_and_a_home_path_is_expanded(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FALLBACK_ANSWER", "   ")
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    assert [error["loc"] for error in info.value.errors()] == [("fallback_answer",)]
+    monkeypatch.setenv("FALLBACK_ANSWER", " Not sure, sorry. ")
+    monkeypatch.setenv("MODEL_DIR", "~/qabot/models/current")
+    monkeypatch.setenv("BASE_DATASETS", "~/faq.json,examples/soccer.json")
+    s = Settings()
+    assert s.fallback_answer == "Not sure, sorry."
+    assert s.model_dir == Path.home() / "qabot/models/current"
+    assert s.base_datasets == [Path.home() / "faq.json", Path("examples/soccer.json")]
+
+
 def test_an_unreadable_dotenv_is_one_line_not_a_traceback(monkeypatch, tmp_path):
     from pydantic_settings.sources.providers import dotenv
     from typer.testing import CliRunner

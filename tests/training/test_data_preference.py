@@ -150,3 +150,25 @@ def test_data_check_json_counts_undesirable_rows(tmp_path):
     assert (data["records_in"], data["records_out"]) == (4, 3)
     assert data["removed"]["undesirable"] == 1
     assert data["sources"][0]["format"] == "jsonl/kto"
+
+
+@pytest.mark.parametrize(
+    ("row", "field"),
+    [
+        ({"prompt": "Hi?", "chosen": "Hello.", "rejected": 7}, "rejected"),
+        ({"prompt": "Hi?", "chosen": "", "rejected": "Go away."}, "chosen"),
+        (
+            {
+                "chosen": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hey."}],
+                "rejected": 3,
+            },
+            "rejected",
+        ),
+    ],
+)
+def test_a_bad_dpo_answer_is_reported_under_its_own_field(tmp_path, row, field):
+    """The error names the field the file has (chosen, rejected), not the shape it is read through."""
+    path = write_jsonl(tmp_path / "dpo.jsonl", [row])
+    with pytest.raises(DatasetError) as info:
+        read_dataset(path)
+    assert f"field '{field}'" in str(info.value) and "completion" not in str(info.value)

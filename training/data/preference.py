@@ -28,8 +28,6 @@ from training.data.reading import read_source
 PREFERENCE_FORMATS = PREFERENCE_SHAPES
 _TRUE = {"true", "1", "yes", "desirable"}
 _FALSE = {"false", "0", "no", "undesirable"}
-_PROMPT_COMPLETION = Shape("prompt-completion", "prompt", "completion")
-_CONVERSATION = Shape("messages", "messages", "")
 
 
 @dataclass
@@ -76,12 +74,13 @@ def _label(value: Any, where: Where) -> bool:
 
 def _pair(item: dict, answer_field: str, where: Where) -> dict[str, str]:
     """The (question, answer) of one row, the answer read from ``answer_field``."""
+    # Read as the prompt/completion or messages shape, under the row's own field names (errors name them).
     if "prompt" in item:
-        records = list(
-            extract({"prompt": item["prompt"], "completion": item[answer_field]}, where, _PROMPT_COMPLETION)
-        )
+        shape = Shape("prompt-completion", "prompt", answer_field)
+        records = list(extract({"prompt": item["prompt"], answer_field: item[answer_field]}, where, shape))
     else:  # implicit prompt: the answer field holds the whole conversation
-        records = list(extract({"messages": item[answer_field]}, where, _CONVERSATION))
+        shape = Shape("messages", answer_field, "")
+        records = list(extract({answer_field: item[answer_field]}, where, shape))
     if not records or not records[-1]["question"] or not records[-1]["answer"]:
         raise where.error("no question/answer pair", field=answer_field)
     return dict(records[-1])
