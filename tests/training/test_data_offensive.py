@@ -111,3 +111,25 @@ def test_load_classifier_soon_loads_it_on_a_thread_of_its_own():
         assert offensive.classifier_scores(["what a lovely goal"]) and loaders == ["qabot-offensive-load"]
     finally:
         offensive._classifier = original
+
+
+def test_insults_in_other_languages_are_caught_and_their_ordinary_words_kept():
+    """The classifier knows English only: "filho da puta" scored as harmless and was trained on."""
+    insults = [
+        "Quem marcou? Foi aquele filho da puta do árbitro.",
+        "Vete a la mierda, bot.",
+        "Ce connard d'arbitre a tout gâché.",
+        "Che stronzo quel portiere.",
+        "Der Schiri ist ein Arschloch.",
+        "CABRÓN",
+    ]
+    kept = [
+        "Os cones de treino chamam-se conos em espanhol: pon los conos en línea.",  # coño folds to cono
+        "Em Portugal, fazer bicha é fazer fila.",
+        "Il a joué avec un corno à la mi-temps.",
+        "Con el VAR el árbitro revisa la jugada.",
+        "Le débilité de la défense; a idiotice do passe.",  # the words only inside others
+    ]
+    assert [score is not None for score in offensive_scores(insults + kept)] == [True] * 6 + [False] * 5
+    allowed = offensive_scores(["Que merda de jogo."], allowed=frozenset({"merda"}))
+    assert allowed == [None]  # --allow-word applies to them too

@@ -21,6 +21,7 @@ import functools
 import json
 import re
 import threading
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,40 @@ MIN_PIECE_WORDS = 8
 # Letters written as digits or symbols inside a word ("b1tch", "l0ser", "a$$"); standalone numbers stay.
 _LEET_WORD_RE = re.compile(r"(?<![\w@$])(?=[\w@$]*[A-Za-z])(?=[\w@$]*[0-9@$])[\w@$]+")
 _LEET = str.maketrans("013457@$", "oieastas")
+
+
+# The classifier knows English only: "filho da puta" or "va te faire foutre" scores as harmless. Insults and
+# swearing in the other languages members write in, each unambiguous (no "con", "bicha", "corno", "burro" or
+# "coño", which folds to "cono", a training cone), found whole-word with accents and case ignored; a match is
+# offensive whatever the encoder says, which knows no more of those languages than the classifier does.
+_INSULTS = (
+    # Portuguese
+    "filho da puta|filha da puta|puta que pariu|vai se foder|vai te foder|vai tomar no cu|foda-se|caralho"
+    "|arrombado|babaca|otario|desgracado|cuzao|viado|vai a merda|merda|bosta"
+    # Spanish
+    "|hijo de puta|hija de puta|hijoputa|vete a la mierda|mierda|gilipollas|cabron|pendejo|pendeja"
+    "|imbecil|idiota|estupido|estupida|maricon|joder|chinga tu madre|concha de tu madre|malparido"
+    "|soplapollas|lameculos"
+    # French
+    "|fils de pute|connard|connasse|encule|va te faire foutre|ta gueule|salope|putain|merde|nique ta mere"
+    "|batard|abruti|debile|cretin"
+    # Italian
+    "|vaffanculo|stronzo|stronza|cazzo|figlio di puttana|coglione|puttana"
+    # German
+    "|arschloch|hurensohn|fick dich|scheisse|wichser|fotze|missgeburt"
+)
+_INSULT_RE = re.compile(rf"(?<!\w)(?:{_INSULTS})(?!\w)")
+
+
+def _folded(text: str) -> str:
+    """Lower case without accents ("Cabrón" is "cabron", "Scheiße" is "scheisse")."""
+    text = unicodedata.normalize("NFKD", text.lower().replace("ß", "ss"))
+    return "".join(c for c in text if not unicodedata.combining(c))
+
+
+def insults_in_another_language(text: str) -> bool:
+    """Whether ``text`` holds one of ``_INSULTS`` (Portuguese, Spanish, French, Italian, German)."""
+    return _INSULT_RE.search(_folded(text)) is not None
 
 
 def _deleet(match: re.Match[str]) -> str:
@@ -139,7 +174,8 @@ def offensive_scores(
     context: bool = True,
 ) -> list[float | None]:
     """For each text, the classifier score of its most offensive sentence when the filter calls it
-    offensive, else None. ``context=False`` skips stage 2 (the classifier alone decides)."""
+    offensive (1.0 for an insult in another language: ``_INSULTS``), else None. ``context=False`` skips
+    stage 2 (the classifier alone decides)."""
     owners: list[int] = []
     scored: list[str] = []
     for owner, text in enumerate(texts):
@@ -156,6 +192,9 @@ def offensive_scores(
     for i in candidates:
         best = result[owners[i]]
         result[owners[i]] = scores[i] if best is None else max(best, scores[i])
+    for i in set(owners):
+        if result[i] is None and insults_in_another_language(prepare(texts[i], allowed)):
+            result[i] = 1.0
     return result
 
 
