@@ -194,6 +194,23 @@ def test_a_tuned_encoder_is_saved_with_its_index_and_loaded_back(tiny_bert: Path
         RetrievalIndex.load(tmp_path)
 
 
+class ShiftedHashingEmbedder(HashingEmbedder):
+    """Another encoder of the same width: its words land in other dimensions."""
+
+    def encode_base(self, texts, max_tokens: int = 64) -> np.ndarray:
+        return np.roll(super().encode_base(texts, max_tokens), 7, axis=1)
+
+
+def test_vectors_another_encoder_of_the_same_width_made_are_refused(tmp_path: Path) -> None:
+    """An encoder package upgraded to new weights, or records.json naming another 384-wide encoder, loaded and
+    matched nothing: the first question is encoded again at load and must land where it was saved."""
+    index = RetrievalIndex.build(RECORDS, HashingEmbedder())
+    index.save(tmp_path)
+    assert RetrievalIndex.load(tmp_path, embedder=HashingEmbedder()).dense
+    with pytest.raises(ValueError, match=r"vectors.npy was not made by the encoder hashing \(.*cosine"):
+        RetrievalIndex.load(tmp_path, embedder=ShiftedHashingEmbedder())
+
+
 def test_training_writes_the_tuning_into_the_manifest_summary(tiny_bert: Path, tmp_path: Path) -> None:
     from training.report import write_retrieval
 

@@ -90,6 +90,24 @@ class Match:
     answer_words_top: float = 0.0
 
 
+SAME_ENCODER = 0.95  # the cosine of a known question's saved vector with its vector now, at least
+
+
+def _check_made_by(embedder: Embedder, records: list[dict[str, Any]], vectors: Vectors) -> None:
+    """Refuse vectors another encoder made: an encoder package upgraded to new weights, or a records.json
+    naming another encoder of the same width (all-MiniLM-L6-v2 and multilingual-e5-small both make 384),
+    would load and then match nothing. The first known question is encoded again and compared."""
+    if not records:
+        return
+    cosine = float(embedder.encode([records[0]["question"]])[0] @ vectors.questions[0])
+    if not cosine >= SAME_ENCODER:  # NaN too
+        raise ValueError(
+            f"{index_files.VECTORS_FILE} was not made by the encoder {embedder.name} (its first question "
+            f"encodes to another vector now: cosine {cosine:.2f}); retrain, or install the encoder it was "
+            "built with"
+        )
+
+
 def _term_views(questions: Sequence[str], like: RetrievalIndex | None = None) -> tuple[BM25View, BM25View]:
     """The word and 3-gram BM25 views of ``questions`` (weighed like ``like``'s, when given)."""
     return (
@@ -357,5 +375,6 @@ class RetrievalIndex:
                     f"{index_files.VECTORS_FILE} holds {vectors.questions.shape[1]}-dimensional vectors, "
                     f"but the encoder {embedder.name} makes {dim}"
                 )
+            _check_made_by(embedder, records, vectors)
         blend = saved.payload.get("blend", FORMAT_1_BLEND)
         return cls(records, word, gram, vectors, embedder, blend, saved.alterations, views["pair_words"])
