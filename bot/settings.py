@@ -176,12 +176,15 @@ class Settings(BaseSettings):
     @classmethod
     def _home(cls, value: Path | list[Path]) -> Path | list[Path]:
         """``~/qabot/models`` is the user's home, as in a shell (a .env is read by no shell)."""
-        return [p.expanduser() for p in value] if isinstance(value, list) else value.expanduser()
+        try:
+            return [p.expanduser() for p in value] if isinstance(value, list) else value.expanduser()
+        except RuntimeError:  # "~nosuchuser/…"
+            raise ValueError("starts with ~user, and there is no such user's home") from None
 
     @field_validator("fallback_answer")
     @classmethod
     def _said(cls, text: str) -> str:
-        if not text.strip():
+        if not any(c.isprintable() and not c.isspace() for c in text):  # zero-width characters show nothing
             raise ValueError("is blank: the bot would reply with nothing (leave it unset for the default)")
         return text.strip()
 

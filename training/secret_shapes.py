@@ -22,7 +22,8 @@ _SECRET_SHAPES = (
     r"[A-Za-z0-9]{23,}\.[A-Za-z0-9_-]{6,}\.[A-Za-z0-9_-]{27,}",
     r"mfa\.[A-Za-z0-9_-]{80,}",
     # A Discord webhook: whoever has the URL posts as it.
-    r"(?:https?://)?(?:[a-z]+\.)?discord(?:app)?\.com/api/(?:v\d+/)?webhooks/\d+/[A-Za-z0-9_-]{30,}",
+    r"(?i:(?:https?://)?(?:[a-z]+\.)?discord(?:app)?\.com/api/(?:v\d+/)?webhooks/)\d+/[A-Za-z0-9_-]{30,}",
+    r"(?i:(?:https?://)?hooks\.slack\.com/services/)[A-Z0-9]+/[A-Z0-9]+/[A-Za-z0-9]{20,}",  # a Slack webhook
     r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",  # a JWT: {"… header and payload, signature
     r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}",  # GitHub tokens
     r"glpat-[A-Za-z0-9_-]{20,}",  # GitLab
@@ -58,22 +59,32 @@ _ASSIGNED = re.compile(
 # pasted inside a secret, they hide it from the shapes above.
 _INVISIBLE = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
-    "\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f]"
+    "\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
 )
 # What Discord shows as nothing around what it formats (Markdown escapes and emphasis, spoilers, code), and
 # spaces around a dot: a reader copies an escaped, bold or spaced-out token as one.
-_MARKUP = re.compile(r"[\\*~|`_]+")  # "_" too: underline and italics (a token's own "_" only joins)
+_MARKUP = re.compile(r"[\\*~|`]+")
+# Underline and italics: underscores at a word's edge ("__A__"), not a token's or key's own ("ghp_…").
+_UNDERLINE = re.compile(r"(?<![A-Za-z0-9])_+|_+(?![A-Za-z0-9])")
 _SPACED_DOT = re.compile(r"[ \t]\.|\.[ \t]")
 _DOT_SPACES = re.compile(r"[ \t]*\.[ \t]*")
 
 
-def unmarked(text: str) -> str:
+def unmarked(text: str, underlined: bool = False) -> str:
     """``text`` as Discord shows it to a reader who copies a secret out of it: without Markdown escapes,
     emphasis, spoilers and code marks, and without spaces around dots (``A\\.B``, ``**A**.**B**``, ``A . B``
-    are all ``A.B`` to them); "" when there is nothing to take away (no second look needed)."""
+    are all ``A.B`` to them); "" when there is nothing to take away (no second look needed).
+    ``underlined``: without the underscores at words' edges too (``__A__.__B__``)."""
+    if underlined:
+        return "" if "_" not in text else unmarked(_UNDERLINE.sub("", text)) or _UNDERLINE.sub("", text)
     if not _MARKUP.search(text) and not _SPACED_DOT.search(text):
         return ""
     return _DOT_SPACES.sub(".", _MARKUP.sub("", text))
+
+
+def shown_forms(text: str) -> list[str]:
+    """The forms of ``text`` a reader may copy a secret out of, beside ``text`` itself (``unmarked``)."""
+    return [s for s in (unmarked(text), unmarked(text, underlined=True)) if s and s != text]
 
 
 # A URL's password (scheme://user:password@host): the rest of the URL says where, and stays.
@@ -110,6 +121,17 @@ def _aws_secret(match: re.Match[str]) -> str:
     return SECRET if _base64_key(match[0]) and "://" not in text[token_start:start] else match[0]
 
 
+# Values that name where a secret comes from, or stand in for one, not the secret: code
+# ("secrets.token_hex(32)", "cfg.bot_token2"), a path, a placeholder ("YOUR_API_KEY_1", "xxxxxxxx1").
+_NOT_A_VALUE = re.compile(
+    r"[A-Za-z_][\w.]*\(.*|[a-z_]\w*(?:\.[A-Za-z_]\w*)+|[/~.].*|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+|.*(.)\1{3}.*"
+)
+# In prose, "token:" or "secret:" before a word with digits is football's ("Token: Matchday38", "Club
+# secret: LaMasia1979"): after such a name only a long random value is one.
+_PROSE_NAME = re.compile(r"(?i)(?:[a-z]+_)*(?:token|secret)[ \t]*:")
+LONG_KEY = 16
+
+
 def _assigned(match: re.Match[str]) -> str:
     quoted = match[1].rstrip().endswith(('"', "'"))
     value = match[2] if quoted else match[2].rstrip(".!?:")  # the sentence's punctuation stays
@@ -118,6 +140,11 @@ def _assigned(match: re.Match[str]) -> str:
     has_letters_and_digits = any(c.isalpha() for c in value) and any(c.isdigit() for c in value)
     phrase = "-" in value and not _random(value)  # "2nd-half", "1st-leg-winner"
     if len(value) < 8 or value.startswith(SECRET) or "://" in value or not has_letters_and_digits or phrase:
+        return match[0]
+    if _NOT_A_VALUE.fullmatch(value):
+        return match[0]
+    prose = not quoted and _PROSE_NAME.fullmatch(match[1].strip())
+    if prose and not (len(value) >= LONG_KEY and _random(value)):
         return match[0]
     return match[1] + SECRET + match[2][len(value) :]
 
@@ -141,14 +168,15 @@ def mask_secrets(text: str) -> str:
         return text
     masked = _mask(text)
     if _INVISIBLE.search(masked):
-        bare = _INVISIBLE.sub("", masked)
-        rebare = _mask(bare)
-        if rebare != bare:
-            return rebare
+        # Read without them (from the text itself: a key's visible head may be masked already, its tail
+        # left after the invisible character); they go only when they hid something.
+        bare = _mask(_INVISIBLE.sub("", text))
+        if bare != _INVISIBLE.sub("", masked):
+            return bare
     # Hidden by Markdown (escaped dots, bold parts, spaced dots): masked as Discord shows it.
-    shown = unmarked(masked)
-    if shown and _mask(shown) != shown:
-        return _mask(shown)
+    for shown in shown_forms(masked):
+        if _mask(shown) != shown:
+            return _mask(shown)
     return masked
 
 

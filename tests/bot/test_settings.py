@@ -77,10 +77,11 @@ def test_float_settings_refuse_inf_nan_and_a_batch_wait_past_a_second(monkeypatc
 
 def test_a_blank_fallback_answer_is_refused_and_a_home_path_is_expanded(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FALLBACK_ANSWER", "   ")
-    with pytest.raises(ValidationError) as info:
-        Settings()
-    assert [error["loc"] for error in info.value.errors()] == [("fallback_answer",)]
+    for blank in ("   ", "\u200b "):
+        monkeypatch.setenv("FALLBACK_ANSWER", blank)
+        with pytest.raises(ValidationError) as info:
+            Settings()
+        assert [error["loc"] for error in info.value.errors()] == [("fallback_answer",)]
     monkeypatch.setenv("FALLBACK_ANSWER", " Not sure, sorry. ")
     monkeypatch.setenv("MODEL_DIR", "~/qabot/models/current")
     monkeypatch.setenv("BASE_DATASETS", "~/faq.json,examples/soccer.json")
@@ -88,6 +89,10 @@ def test_a_blank_fallback_answer_is_refused_and_a_home_path_is_expanded(monkeypa
     assert s.fallback_answer == "Not sure, sorry."
     assert s.model_dir == Path.home() / "qabot/models/current"
     assert s.base_datasets == [Path.home() / "faq.json", Path("examples/soccer.json")]
+    monkeypatch.setenv("MODEL_DIR", "~nosuchuser-qabot/models")
+    with pytest.raises(ValidationError) as info:
+        Settings()
+    assert [error["loc"] for error in info.value.errors()] == [("model_dir",)]
 
 
 def test_an_unreadable_dotenv_is_one_line_not_a_traceback(monkeypatch, tmp_path):

@@ -142,6 +142,15 @@ RANDOM_40 = "Zx3p9Qm/7RtLk2+Wn8Yb" + "4Vc6Hd1Jf5Gs0Ae9Ku3T"  # the shape of a re
         ("x.com/FabrizioRomano/status/1790Ab/photo/1 and #WorldCup2026QualifiersArgentinaVsBrazil1", None),
         ("GOAT: CristianoRonaldo7LionelMessi10NeymarJr11", None),
         ("file src/main/java/com/Example2/MyAppService1.java", None),
+        # code that makes or reads a secret, a path, placeholders (a dataset pair holding one is dropped)
+        ("SECRET_KEY=secrets.token_hex(32); secret_key = os.urandom(24)", None),
+        ("access_token=oauth2.get_token() then client.run(token=cfg.bot_token2)", None),
+        ("pwd: /home/ronaldo7/scripts, token=YOUR_TOKEN_HERE_123, API_KEY=xxxxxxxxxxxxxxxx1", None),
+        # "token:" and "secret:" in prose take a long random value only
+        ("Token: Matchday38. Club secret: LaMasia1979 academy. The secret: Possession70%", None),
+        ("secret: Man-City-2023, model_token: distilgpt2", None),
+        ("token: aB3dE5fG7" + "hJ9kL1mN3 and password: hunter" + "2024",
+         "token: [secret] and password: [secret]"),
     ],
 )  # fmt: skip
 def test_a_key_without_a_prefix_is_masked_by_its_randomness_or_its_name(text, masked):

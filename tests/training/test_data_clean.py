@@ -210,6 +210,11 @@ KEY_BODY = "a1B2c3D4" * 5  # built here: no key-shaped literal in the repo
         "password=" + "Stad1um" + "2024x",  # a password given to its name
         "postgresql://qabot:" + "Hunter2Hunter2" + "@db.example.org/qabot",  # a URL's password
         "sk-" + KEY_BODY.replace("a", "\u200b" + "a", 1),  # split by an invisible character
+        "sk-" + KEY_BODY[:20] + "\U000e0100" + KEY_BODY[20:],  # a variation selector of the supplement
+        "ghp\\_" + KEY_BODY[:36],  # an escaped underscore: Discord shows "ghp_"
+        "**ghp_" + KEY_BODY[:8] + "**" + KEY_BODY[8:36],
+        "https://Discord.com/api/webhooks/123456789/" + KEY_BODY,
+        "hooks.slack.com/services/T0001/B0001/" + KEY_BODY[:24],
     ],
 )
 def test_any_secret_the_store_masks_is_dropped_from_a_dataset(secret):
@@ -227,12 +232,36 @@ def test_any_secret_the_store_masks_is_dropped_from_a_dataset(secret):
     assert not has_secret(*kept)
 
 
+UNDERSCORED = "MTA1NjQ3ODkwMTIzNDU2Nzg5MA" + ".GhIjKl." + "Ab_dEfGhIjKlMnOp_rStUvWxYz0"  # "_" in its HMAC
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        UNDERSCORED.replace(".", "\\."),
+        "**" + UNDERSCORED.replace(".", "**.**") + "**",
+        UNDERSCORED.replace(".", " . "),
+        "__" + UNDERSCORED.replace(".", "__.__") + "__",  # underlined: its own "_" stays
+    ],
+)
+def test_a_token_with_underscores_is_found_however_marked(hidden):
+    assert has_secret(f"Your token {hidden} is wrong")
+
+
+def test_a_key_wrapped_in_a_question_is_found_though_the_line_break_became_a_space():
+    question = clean(
+        [rec("My key is ghp_" + KEY_BODY[:16] + "\n" + KEY_BODY[16:36] + " why?", "Regenerate it.")]
+    )
+    assert question.records == [] and question.report.removed["secret"] == 1
+    assert not has_secret("Weltmeisterschaftsqualifikation Nationalmannschaft Europameisterschaft 2024")
+
+
 def test_no_removal_reason_shows_a_secret_in_the_report():
     """A KTO row labelled false is set aside before the secret filter: its example is masked too."""
     report = CleanReport()
     report.remove("undesirable", rec("What is the bot token?", f"It is {TOKEN}"))
     report.remove("too_short", rec("Is API_KEY=abc a secret?", "ok"))  # no token: shown as it is
-    assert report.examples["undesirable"] == [rec("What is the bot token?", "It is [secret]")]
+    assert report.examples["undesirable"] == [rec("What is the bot token?", "It is ***")]
     assert report.examples["too_short"] == [rec("Is API_KEY=abc a secret?", "ok")]
 
 

@@ -5,8 +5,8 @@ the field, and what is wrong, e.g.::
 
     data.jsonl: line 7, field 'answer': not a string (got int)
 
-The problem and field may quote the file (a header, a key, a value): both go through ``training.redact``,
-so a ``.env`` passed as a dataset never has its token printed.
+The problem and field may quote the file (a header, a key, a value): both are ``masked``, so a ``.env``
+passed as a dataset never has its token printed, nor a header its API key.
 """
 
 from __future__ import annotations
@@ -15,9 +15,16 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from training.redact import redact
+from training.secret_shapes import mask_secrets
 
 NAME_CHARS = 40  # of a key or header name quoted in a message
 REDACT_SPAN = 200  # characters past NAME_CHARS redacted before the cut (a Discord token is ~72)
+
+
+def masked(text: str) -> str:
+    """``text`` with every secret masked: a Discord token or a settings line's value (``redact``), an API
+    key or a password (``mask_secrets``)."""
+    return mask_secrets(redact(text))
 
 
 def shown(items: Iterable[object]) -> list[object]:
@@ -30,7 +37,7 @@ def shown(items: Iterable[object]) -> list[object]:
 def _shown(name: str) -> str:
     # A token that starts within NAME_CHARS ends well within REDACT_SPAN of it.
     cut = len(name) > NAME_CHARS + REDACT_SPAN
-    name = redact(name[: NAME_CHARS + REDACT_SPAN])
+    name = masked(name[: NAME_CHARS + REDACT_SPAN])
     return f"{name[:NAME_CHARS]}…" if cut or len(name) > NAME_CHARS else name
 
 
@@ -79,11 +86,11 @@ class DatasetError(Exception):
         byte_offset: int | None = None,
     ) -> None:
         self.path = Path(path) if path is not None else None
-        self.problem = redact(problem)
+        self.problem = masked(problem)
         self.record = record
         self.line = line
         self.column = column
-        self.field = redact(field) if field is not None else None
+        self.field = masked(field) if field is not None else None
         self.byte_offset = byte_offset
         super().__init__(self._message())
 

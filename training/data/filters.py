@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from training.data.normalize import comparison_key, normalize_text
 from training.data.offensive import DEFAULT_THRESHOLD, is_offensive
 from training.redact import MASK, TOKEN, redact
-from training.secret_shapes import holds_secret, mask_secrets, unmarked
+from training.secret_shapes import holds_secret, mask_secrets, shown_forms
 
 SECRET = "secret"
 OFFENSIVE = "offensive"
@@ -69,15 +69,22 @@ def has_secret(*texts: str) -> bool:
     webhook, an API key, a password given to its name; also split by invisible characters or hidden by
     Markdown), or anything shaped like a Discord token (``training.redact.TOKEN``), also once compatibility
     forms are folded ("．" is ".") and line breaks joined (a token wrapped across lines is still one to
-    whoever reads it)."""
+    whoever reads it, also in a question, where the line break became a space)."""
     return any(_secret_in(text) for text in texts)
+
+
+# A question is read onto one line, so a key wrapped across lines in it is two words: two long runs of a
+# key's characters with one space between them are read joined too.
+_WRAPPED = re.compile(r"(?<=[A-Za-z0-9_.-]{10}) (?=[A-Za-z0-9_.-]{10})")
 
 
 def _secret_in(text: str) -> bool:
     folded = _folded(text)
-    if any(TOKEN.search(t) for t in (text, folded, unmarked(folded or text)) if t):
+    joined = _WRAPPED.sub("", folded or text)
+    forms = (text, folded, joined if joined != (folded or text) else "")
+    if any(TOKEN.search(t) for t in (*forms, *shown_forms(folded or text)) if t):
         return True
-    return holds_secret(text) or (bool(folded) and holds_secret(folded))
+    return any(holds_secret(t) for t in forms if t)
 
 
 _ASCII_JOINED = dict.fromkeys([*range(32), 127]) | {ord("\t"): " "}  # control characters and line breaks go
@@ -90,12 +97,12 @@ def _folded(text: str) -> str:
 
 
 def mask_secret(text: str) -> str:
-    """``text`` with its secrets masked (``mask_secrets``, then ``redact``); all of it masked when one is
+    """``text`` with its secrets masked (``redact``, then ``mask_secrets``); all of it masked when one is
     only found by ``has_secret``'s folding, so a report never shows one. Text without one is returned as it
     is."""
     if not has_secret(text):
         return text
-    masked = redact(mask_secrets(text))
+    masked = mask_secrets(redact(text))  # in this order: redact would take "[secret]" for a value
     return MASK if has_secret(masked) else masked
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from training.data import jsontext
-from training.data.errors import DatasetError
+from training.data.errors import DatasetError, masked
 from training.data.formats import PREFERENCE_SHAPES, Shape, Where, _type, extract
 from training.data.limits import MAX_RECORDS, OUT_OF_MEMORY, too_many_records
 from training.data.reading import read_source
@@ -68,7 +68,7 @@ def _label(value: Any, where: Where) -> bool:
     text = str(value).strip().lower()
     if isinstance(value, int | str) and text in _TRUE | _FALSE:
         return text in _TRUE
-    shown = repr(value) if isinstance(value, int | float | str) else _type(value)
+    shown = masked(repr(value)) if isinstance(value, int | float | str) else _type(value)
     raise where.error(f"not a KTO label (true/false), got {shown[:40]}", field="label")
 
 
