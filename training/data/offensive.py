@@ -43,26 +43,37 @@ _LEET = str.maketrans("013457@$", "oieastas")
 
 
 # The classifier knows English only: "filho da puta" or "va te faire foutre" scores as harmless. Insults and
-# swearing in the other languages members write in, each unambiguous (no "con", "bicha", "corno", "burro" or
-# "coño", which folds to "cono", a training cone), found whole-word with accents and case ignored; a match is
-# offensive whatever the encoder says, which knows no more of those languages than the classifier does.
+# swearing in the other languages members write in, each unambiguous (not "con", "bicha", "corno", "burro",
+# "debile", "abruti" or "coño", which folds to "cono", a training cone; nor "arrombado", "broken into"), and
+# their chat abbreviations. Matched whole-word with accents and case ignored, each word also with a plural
+# ending, words apart by any spaces or a hyphen, a letter repeated for emphasis read once ("merdaaaa"); a
+# match is offensive whatever the encoder says, which knows no more of those languages than the classifier.
 _INSULTS = (
     # Portuguese
-    "filho da puta|filha da puta|puta que pariu|vai se foder|vai te foder|vai tomar no cu|foda-se|caralho"
-    "|arrombado|babaca|otario|desgracado|cuzao|viado|vai a merda|merda|bosta"
+    "filho da puta|filha da puta|puta que pariu|vai se foder|vai se fuder|vai te foder|vai tomar no cu"
+    "|foda se|fodase|caralho|babaca|otario|desgracado|cuzao|viado|vai a merda|merda|bosta|puta|puto"
+    "|bastardo|fdp|vtnc|vsf|pqp"
     # Spanish
-    "|hijo de puta|hija de puta|hijoputa|vete a la mierda|mierda|gilipollas|cabron|pendejo|pendeja"
-    "|imbecil|idiota|estupido|estupida|maricon|joder|chinga tu madre|concha de tu madre|malparido"
-    "|soplapollas|lameculos"
+    "|hijo de puta|hija de puta|hijoputa|hijueputa|vete a la mierda|mierda|gilipollas|cabron|cabrona"
+    "|pendejo|pendeja|pelotudo|pelotuda|imbecil|idiota|estupido|estupida|maricon|joder|chinga tu madre"
+    "|concha de tu madre|malparido|soplapollas|lameculos|hdp|ptm"
     # French
-    "|fils de pute|connard|connasse|encule|va te faire foutre|ta gueule|salope|putain|merde|nique ta mere"
-    "|batard|abruti|debile|cretin"
+    "|fils de pute|connard|connasse|encule|enfoire|va te faire foutre|ta gueule|salope|putain|merde"
+    "|nique ta mere|cretin|ntm|ptn"
     # Italian
-    "|vaffanculo|stronzo|stronza|cazzo|figlio di puttana|coglione|puttana"
+    "|vaffanculo|fanculo|stronzo|stronza|stronzi|cazzo|figlio di puttana|coglione|coglioni|puttana|minchia"
     # German
-    "|arschloch|hurensohn|fick dich|scheisse|wichser|fotze|missgeburt"
+    "|arschloch|arschlocher|hurensohn|hurensohne|fick dich|scheiss|scheisse|scheissschiri|wichser|fotze"
+    "|missgeburt"
 )
-_INSULT_RE = re.compile(rf"(?<!\w)(?:{_INSULTS})(?!\w)")
+
+
+def _pattern(phrase: str) -> str:
+    return r"[\s-]+".join(re.escape(word) + "(?:e?s)?" for word in phrase.split())
+
+
+_INSULT_RE = re.compile(rf"(?<!\w)(?:{'|'.join(_pattern(p) for p in _INSULTS.split('|'))})(?!\w)")
+_EMPHASIS = re.compile(r"([a-z])\1{2,}")  # "merdaaaa": no word above has a letter 3 times in a row
 
 
 def _folded(text: str) -> str:
@@ -73,7 +84,7 @@ def _folded(text: str) -> str:
 
 def insults_in_another_language(text: str) -> bool:
     """Whether ``text`` holds one of ``_INSULTS`` (Portuguese, Spanish, French, Italian, German)."""
-    return _INSULT_RE.search(_folded(text)) is not None
+    return _INSULT_RE.search(_EMPHASIS.sub(r"\1", _folded(text))) is not None
 
 
 def _deleet(match: re.Match[str]) -> str:

