@@ -31,7 +31,11 @@ CHAT_WORDS = _word_set(
     lol lmao lmfao rofl haha hahaha hehe xd yes yeah yep yup no nope nah sure np welcome bye cya later
     gg wp glhf same agreed agree true right exactly indeed wow omg oh ah ahh hmm ugh damn sheesh bro mate
     dude man that this is was works worked working got makes sense helped fixed solved it's thats that's
-    good job well done fair enough i see"""
+    good job well done fair enough i see
+    muito muita muchas muchos mucho beaucoup vielen schön schon dank mille bom boa buen buena buenas buenos
+    dia días dias tarde tardes noite noches todos todas galera pessoal gente tout le monde
+    obrigado obrigada brigado valeu vlw gracias merci danke grazie olá ola oi salut bonjour hallo ciao
+    tchau adiós adios chao für die antwort hilfe"""
 )
 # How a question opens (after any greeting): interrogatives, auxiliaries, requests.
 QUESTION_STARTS = _word_set(
@@ -108,9 +112,14 @@ def is_chat(text: str) -> bool:
     return all(w in social or w.startswith("+") or w.isdigit() and len(w) < 3 for w in words)
 
 
-THANKS = _word_set("thanks thank thx ty tysm tyvm cheers appreciated appreciate")
-GREETINGS = _word_set("hi hello hey heya hiya yo sup hola howdy gm morning evening")
-BYES = _word_set("bye cya gn night")
+THANKS = _word_set(
+    "thanks thank thx ty tysm tyvm cheers appreciated appreciate obrigado obrigada brigado valeu vlw gracias "
+    "merci danke grazie"
+)
+GREETINGS = _word_set(
+    "hi hello hey heya hiya yo sup hola howdy gm morning evening olá ola oi salut bonjour hallo"
+)
+BYES = _word_set("bye cya gn night tchau adiós adios chao")
 CHAT_REPLIES = (
     (THANKS, "You're welcome! 🙂"),
     (GREETINGS, "Hi! 👋 Ask me a question and I'll answer it if I know it."),

@@ -100,7 +100,11 @@ async def test_open_channel_invitations_are_not_escalated(dpy, store):
     [("thanks!", "welcome"), ("ty so much 🙏", "welcome"), ("gm everyone", "Hi"), ("gm chat", "Hi"),
      ("yo", "Hi"), ("cya", "Bye"), ("thx bot", "welcome"), ("ty qabot", "welcome"), ("lol", None),
      ("thanks, who won in 2014?", None),
-     ("hi what is offside", None)],
+     ("hi what is offside", None),
+     # other languages: "Danke für die Antwort" was abuse to the English classifier ("die")
+     ("obrigado bot", "welcome"), ("muchas gracias", "welcome"), ("Danke für die Antwort", "welcome"),
+     ("bonjour tout le monde", "Hi"), ("valeu galera", "welcome"), ("tchau", "Bye"),
+     ("oi, quem ganhou a copa de 2002", None)],
 )  # fmt: skip
 def test_chat_reply_answers_social_words_only(text: str, kind: str | None) -> None:
     reply = chat_reply(text)
