@@ -21,10 +21,11 @@ import functools
 import json
 import re
 import threading
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from training.data.facts import fold
 
 # Chosen on the reference sentences (leave-one-out): every benign one kept and every insult caught at
 # 0.3-0.5; 0.5 sends fewer pieces to the encoder. The classifier alone keeps at most 95% of the benign
@@ -76,15 +77,9 @@ _INSULT_RE = re.compile(rf"(?<!\w)(?:{'|'.join(_pattern(p) for p in _INSULTS.spl
 _EMPHASIS = re.compile(r"([a-z])\1{2,}")  # "merdaaaa": no word above has a letter 3 times in a row
 
 
-def _folded(text: str) -> str:
-    """Lower case without accents ("Cabrón" is "cabron", "Scheiße" is "scheisse")."""
-    text = unicodedata.normalize("NFKD", text.lower().replace("ß", "ss"))
-    return "".join(c for c in text if not unicodedata.combining(c))
-
-
 def insults_in_another_language(text: str) -> bool:
     """Whether ``text`` holds one of ``_INSULTS`` (Portuguese, Spanish, French, Italian, German)."""
-    return _INSULT_RE.search(_EMPHASIS.sub(r"\1", _folded(text))) is not None
+    return _INSULT_RE.search(_EMPHASIS.sub(r"\1", fold(text))) is not None
 
 
 def _deleet(match: re.Match[str]) -> str:
