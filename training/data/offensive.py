@@ -184,8 +184,9 @@ def offensive_scores(
     stage 2 (the classifier alone decides)."""
     owners: list[int] = []
     scored: list[str] = []
-    for owner, text in enumerate(texts):
-        for piece in pieces(prepare(text, allowed)):
+    prepared = [prepare(text, allowed) for text in texts]
+    for owner, text in enumerate(prepared):
+        for piece in pieces(text):
             owners.append(owner)
             scored.append(piece)
     scores = classifier_scores(scored)
@@ -199,7 +200,7 @@ def offensive_scores(
         best = result[owners[i]]
         result[owners[i]] = scores[i] if best is None else max(best, scores[i])
     for i in set(owners):
-        if result[i] is None and insults_in_another_language(prepare(texts[i], allowed)):
+        if result[i] is None and insults_in_another_language(prepared[i]):
             result[i] = 1.0
     return result
 
