@@ -166,11 +166,14 @@ class Terminal:
             self.say(f"(could not answer: {e})")
             return
         if self.interactive:
+            if answer.warning:
+                self.say(answer.warning)
             self.say(answer.text)
-        elif answer.zone == "suggest":  # scripted: one line per question
-            self.say(suggestion_text(answer.suggestions, style="line"))
-        else:  # an answer with line breaks (an admin's, say) is still one line
-            self.say(" ".join(answer.text.split()))
+        else:  # scripted: one line per question (an admin's answer with line breaks too), a warning first
+            text = answer.text
+            if answer.zone == "suggest":
+                text = suggestion_text(answer.suggestions, style="line")
+            self.say(" ".join(f"{answer.warning or ''} {text}".split()))
         # A follow-up is logged as read with its context; its choice teaches no wording (``cogs/ask.py``).
         exchange_id = await async_store.log_exchange(self.session_factory, answer, source="terminal")
         wording = None if answer.followup_of else read_as(answer)

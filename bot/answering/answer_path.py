@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Literal
 from bot.answering.chatter import chat_reply, not_asked
 from bot.answering.followups import follows_on, read_with_context
 from bot.answering.knowledge import LIVE_ORIGINS
+from training.data.filters import has_secret
 from training.retrieval.zones import MAX_SUGGESTIONS, NEVER, Decision, ZoneThresholds, decide
 
 if TYPE_CHECKING:
@@ -64,6 +65,15 @@ class Answer:
     # Unanswered, and no question to teach: "chat" ("thanks!", "?") or "abuse" ("fuck off"); never
     # escalated, and logged with that zone, not as unanswered (``chatter.not_asked``).
     not_asked: str | None = None
+    # Said before the answer, to whoever asked, also where an unanswered remark gets no reply: a secret
+    # pasted into a channel is readable by everyone in it (``SECRET_WARNING``).
+    warning: str | None = None
+
+
+SECRET_WARNING = (
+    "⚠️ Your message holds what looks like a secret (a token, a key or a password): anyone who can read it "
+    "can use it. Delete the message and reset that secret."
+)
 
 
 # Characters that show as nothing but are not whitespace: with format characters (zero-width space and
@@ -195,6 +205,8 @@ def finish(routed: Routed, gen: Generation | None, version: str, settings: Batch
         answer = _answer(routed.question, routed.decision, gen, version, settings)
     if answer.unanswered:  # the offensive classifier runs on a few of these only (``chatter.asks``)
         answer = replace(answer, not_asked=not_asked(routed.question))
+    if has_secret(routed.question):
+        answer = replace(answer, warning=SECRET_WARNING)
     return replace(answer, followup_of=routed.followup_of) if routed.followup_of else answer
 
 

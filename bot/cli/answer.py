@@ -119,6 +119,7 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         "suggestions": list(answer.suggestions),
         "answered_by": answer.answered_by,
         "followup_of": answer.followup_of,
+        "warning": answer.warning,
     }
 
 
@@ -217,6 +218,8 @@ async def _interactive(answerer: Answerer, local: list[dict[str, str]] | None = 
             continue
         offered, asked = answer.suggestions, "" if answer.followup_of else read_as(answer)
         marker = " (not sure)" if answer.unanswered else ""
+        if answer.warning:
+            typer.echo(f"bot> {answer.warning}")
         typer.echo(f"bot> {answer.text}{marker}")
 
 

@@ -7,6 +7,7 @@ import discord.ext.test as dpytest
 import pytest
 from sqlalchemy import select
 
+from bot.answering.answer_path import SECRET_WARNING
 from bot.discord_app.cogs.ask import BUSY_TEXT, ERROR_TEXT
 from bot.discord_app.rate_limits import RemarkBudget
 from storage import repo
@@ -65,6 +66,21 @@ async def test_every_message_in_an_allowed_channel_is_answered(dpy):
     dpy.settings.allowed_channel_ids = [channel.id]
     await dpytest.message("What is offside?", channel=channel)
     assert dpytest.get_message().content == "echo: What is offside?"
+
+
+async def test_a_secret_pasted_in_a_channel_is_warned_about_once_even_in_a_remark(dpy, store):
+    """Everyone in the channel can read a pasted key: its owner is told to delete it and reset it, even
+    where the bot says nothing to a remark; the store keeps it masked."""
+    channel = dpytest.get_config().channels[0]
+    dpy.settings.allowed_channel_ids = [channel.id]
+    key = "ghp_" + "a1B2c3D4" * 5
+    await dpytest.message(f"ok here is the repo key {key} lol", channel=channel)
+    assert dpytest.get_message().content == SECRET_WARNING
+    replies = []
+    while not dpytest.sent_queue.empty():
+        replies.append(dpytest.get_message().content)
+    assert SECRET_WARNING not in replies  # said once (the fake model echoes the rest)
+    assert [key in r.question for r in exchanges_in(store)] == [False]
 
 
 @pytest.mark.parametrize("dpy", [{"user_cooldown_s": 60}], indirect=True)
@@ -255,5 +271,6 @@ async def test_a_failed_answer_logs_its_question_with_secrets_masked_before_the_
     monkeypatch.setattr(fake_generator, "generate", broken)
     key = "ghp_abcdefghijklmnop" + "qrstuvwxyz0123456789"
     await dpytest.message(f"{mention(dpy)} {'why ' * 45}{key}")  # the key straddles character 200
+    assert dpytest.get_message().content == SECRET_WARNING  # said first: the key is out in the channel
     assert dpytest.get_message().content == ERROR_TEXT
     assert "answerer failed on" in caplog.text and "ghp_" not in caplog.text

@@ -270,6 +270,16 @@ async def test_scripted_answers_with_line_breaks_stay_one_line(store, answerer, 
     assert out.getvalue().splitlines() == ["Line one. Line two.", "echo: next"]
 
 
+async def test_a_pasted_secret_is_warned_about_on_the_answers_line(store, answerer):
+    from bot.answering.answer_path import SECRET_WARNING
+
+    out = io.StringIO()
+    stdin = io.StringIO("why does my key " + "sk-proj-" + "a1B2c3D4" * 4 + " fail?\nnext\n")
+    await Terminal(answerer=answerer, session_factory=store, retrain_job=None, stdin=stdin, out=out).run()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and lines[0].startswith(SECRET_WARNING + " echo:") and lines[1] == "echo: next"
+
+
 async def test_terminal_unanswered_groups_similar_questions(store, answerer):
     from types import SimpleNamespace
 

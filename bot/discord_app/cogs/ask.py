@@ -28,6 +28,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import async_store
+from bot.answering.answer_path import SECRET_WARNING
 from bot.answering.answerer import AnswererBusy, EmptyQuestion
 from bot.answering.chatter import is_chat, looks_like_question
 from bot.answering.followups import Turn
@@ -40,6 +41,7 @@ from bot.discord_app.rate_limits import MAX_REMARK_CHARS, RemarkBudget, UserCool
 from bot.discord_app.replies import SUGGEST_TEXT, Asked, answer_text, question_text, quoted
 from bot.discord_app.views import SuggestionView
 from storage.masking import mask_secrets
+from training.data.filters import has_secret
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +123,8 @@ class Ask(commands.Cog):
             if explicit:
                 await message.reply(NO_QUESTION, allowed_mentions=NO_PING)
             return
+        if has_secret(question):  # whatever else is said or not: everyone in the channel can read it
+            await message.reply(SECRET_WARNING, allowed_mentions=NO_PING)
         # People talk in threads: there only what looks like a question is one ("thanks!" gets nothing),
         # and a forum post is one unless it is only a greeting.
         if not explicit and (
@@ -203,7 +207,9 @@ class Ask(commands.Cog):
         # A post is a question by nature; elsewhere a quiet "not sure" on a remark is no work for the admins
         # ("that match was mad" is not an unanswered question); chat and abuse never are (``_reply``).
         escalate_it = explicit or route.kind == "post" or looks_like_question(question)
-        replied = await self._reply(answer, asked, send, late_reply_to=message.id, escalate_it=escalate_it)
+        replied = await self._reply(
+            answer, asked, send, late_reply_to=message.id, escalate_it=escalate_it, warn=False
+        )
         if replied and not explicit:
             self.cooldown.start(message.author.id)
         thread = where[0] if where and isinstance(where[0], discord.Thread) else message.channel
@@ -245,13 +251,17 @@ class Ask(commands.Cog):
         prefix: str = "",
         late_reply_to: int | None,
         escalate_it: bool = True,
+        warn: bool = True,
     ) -> bool:
         """Reply by zone, log the exchange, and escalate a "not sure" (unless not ``escalate_it``); whether
         a reply was sent.
 
         ``late_reply_to``: the message an admin's later answer replies to (None: the first reply sent).
+        ``warn``: say the answer's warning (a pasted secret; the message listener said it already).
         """
         first = None
+        warning = getattr(answer, "warning", None) if warn else None  # said even where nobody asked
+        prefix = f"{warning}\n{prefix}" if warning else prefix
         suggestions = getattr(answer, "suggestions", ())
         offer = Offer(asked, answer.question, followup=bool(getattr(answer, "followup_of", None)))
         if answer.zone == "suggest" and suggestions:
