@@ -81,6 +81,8 @@ async def test_a_secret_pasted_in_a_channel_is_warned_about_once_even_in_a_remar
         replies.append(dpytest.get_message().content)
     assert SECRET_WARNING not in replies  # said once (the fake model echoes the rest)
     assert [key in r.question for r in exchanges_in(store)] == [False]
+    await dpytest.message(f"again {key}", channel=channel)  # within a minute: no flood of warnings
+    assert dpytest.get_message().content != SECRET_WARNING
 
 
 @pytest.mark.parametrize("dpy", [{"user_cooldown_s": 60}], indirect=True)

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 NO_QUESTION = "Ask me a question — mention me with it, or use `/ask`."
 TIMEOUT_TEXT = "Sorry, that took too long. Please try again in a moment."
 BUSY_TEXT = "I'm busy with a lot of questions right now — please ask again in a moment."
+SECRET_WARNING_EVERY_S = 60  # a member's pasted secrets are warned about at most this often
 MAX_REPLY_MESSAGES = 3  # one answer is at most MAX_ANSWER_CHARS plus its quote and source lines
 ERROR_TEXT = "Sorry, something went wrong while answering. The admins can see the details in the log."
 
@@ -87,6 +88,7 @@ class Ask(commands.Cog):
         self.bot = bot
         self.cooldown = UserCooldown(bot.settings.user_cooldown_s)
         self.remarks = RemarkBudget(bot.settings.user_cooldown_s)
+        self.secret_warnings = UserCooldown(SECRET_WARNING_EVERY_S)
 
     async def cog_app_command_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
@@ -123,7 +125,8 @@ class Ask(commands.Cog):
             if explicit:
                 await message.reply(NO_QUESTION, allowed_mentions=NO_PING)
             return
-        if has_secret(question):  # whatever else is said or not: everyone in the channel can read it
+        # Whatever else is said or not: everyone in the channel can read it (once a minute: no flood).
+        if has_secret(question) and not self.secret_warnings.retry_after(message.author.id):
             await message.reply(SECRET_WARNING, allowed_mentions=NO_PING)
         # People talk in threads: there only what looks like a question is one ("thanks!" gets nothing),
         # and a forum post is one unless it is only a greeting.
