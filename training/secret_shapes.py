@@ -9,6 +9,7 @@ Standard library only: ``storage`` imports this module and nothing else of ``tra
 from __future__ import annotations
 
 import re
+import unicodedata
 
 SECRET = "[secret]"
 MAX_URL = 2048  # how far back a URL holding a key-shaped run may start (browsers' practical limit)
@@ -82,9 +83,17 @@ def unmarked(text: str, underlined: bool = False) -> str:
     return _DOT_SPACES.sub(".", _MARKUP.sub("", text))
 
 
+# A key wrapped across lines, or a question read onto one line: two long runs of a key's characters with
+# one space or line break between them are read joined too.
+WRAPPED = re.compile(r"(?<=[A-Za-z0-9_.-]{10})\s(?=[A-Za-z0-9_.-]{10})")
+
+
 def shown_forms(text: str) -> list[str]:
-    """The forms of ``text`` a reader may copy a secret out of, beside ``text`` itself (``unmarked``)."""
-    return [s for s in (unmarked(text), unmarked(text, underlined=True)) if s and s != text]
+    """The forms of ``text`` a reader may copy a secret out of, beside ``text`` itself: without Markdown
+    (``unmarked``), with compatibility characters folded ("．" is ".") and wrapped lines joined."""
+    folded = unicodedata.normalize("NFKC", text) if not text.isascii() else text
+    forms = (unmarked(text), unmarked(text, underlined=True), folded, WRAPPED.sub("", folded))
+    return [s for s in dict.fromkeys(forms) if s and s != text]
 
 
 # A URL's password (scheme://user:password@host): the rest of the URL says where, and stays.
@@ -173,7 +182,7 @@ def mask_secrets(text: str) -> str:
         bare = _mask(_INVISIBLE.sub("", text))
         if bare != _INVISIBLE.sub("", masked):
             return bare
-    # Hidden by Markdown (escaped dots, bold parts, spaced dots): masked as Discord shows it.
+    # Hidden by Markdown, folded or wrapped: masked as Discord shows it.
     for shown in shown_forms(masked):
         if _mask(shown) != shown:
             return _mask(shown)

@@ -146,6 +146,8 @@ def ask(
             return await answerer.answer(question)
 
     answer = asyncio.run(run())
+    if answer.warning and not as_json:
+        typer.echo(answer.warning, err=True)  # stdout keeps the answer alone
     typer.echo(json.dumps(answer_json(answer), ensure_ascii=False) if as_json else answer.text)
 
 
@@ -251,7 +253,7 @@ async def _scripted(answerer: Answerer, as_json: bool = False, stdin: TextIO | N
             return json.dumps({"question": line.strip(), "error": str(e)}) if as_json else ""
         if as_json:
             return json.dumps(answer_json(answer), ensure_ascii=False)
-        return " ".join(answer.text.split())  # an answer is always exactly one output line
+        return " ".join(f"{answer.warning or ''} {answer.text}".split())  # always exactly one output line
 
     pending: asyncio.Queue[asyncio.Task[str] | None] = asyncio.Queue(maxsize=answerer.max_batch_size)
 

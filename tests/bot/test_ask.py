@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import discord
 import discord.ext.test as dpytest
 import pytest
+from discord.ext.test import backend
 from sqlalchemy import select
 
 from bot.answering.answer_path import SECRET_WARNING
@@ -83,6 +86,27 @@ async def test_a_secret_pasted_in_a_channel_is_warned_about_once_even_in_a_remar
     assert [key in r.question for r in exchanges_in(store)] == [False]
     await dpytest.message(f"again {key}", channel=channel)  # within a minute: no flood of warnings
     assert dpytest.get_message().content != SECRET_WARNING
+
+
+async def test_a_warning_that_cannot_be_sent_loses_no_answer(dpy, store, monkeypatch):
+    """The member (or a moderation bot) deleted the message first: the answer still goes out and is logged;
+    another channel gets a warning of its own within the minute."""
+    send = discord.abc.Messageable.send
+
+    async def refused(self, content=None, **kwargs):
+        if content == SECRET_WARNING:
+            raise discord.HTTPException(SimpleNamespace(status=404, reason="Not Found"), "Unknown Message")
+        return await send(self, content, **kwargs)
+
+    monkeypatch.setattr(discord.abc.Messageable, "send", refused)
+    key = "ghp_" + "a1B2c3D4" * 5
+    await dpytest.message(f"{mention(dpy)} why does {key} fail")
+    assert dpytest.get_message().content.startswith("echo: why does")
+    assert len(exchanges_in(store)) == 1
+    monkeypatch.setattr(discord.abc.Messageable, "send", send)
+    other = backend.make_text_channel("other", dpytest.get_config().guilds[0])
+    await dpytest.message(f"{mention(dpy)} and {key}", channel=other)
+    assert dpytest.get_message().content == SECRET_WARNING
 
 
 @pytest.mark.parametrize("dpy", [{"user_cooldown_s": 60}], indirect=True)

@@ -18,6 +18,7 @@ from discord.ext.test import backend
 from sqlalchemy import select
 
 from bot import admin_actions, async_store
+from bot.answering.answer_path import SECRET_WARNING
 from bot.discord_app.escalation import TEACH_REFUSAL, TeachButton, TeachModal, escalate
 from bot.discord_app.flood import ESCALATIONS_PER_USER, EscalationLimiter
 from bot.discord_app.replies import Asked
@@ -176,6 +177,7 @@ async def test_abuse_and_chatter_are_logged_but_never_escalated_or_queued(dpy, s
 async def test_a_pasted_token_is_masked_in_the_post_and_the_store(dpy, store, admins):
     token = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GAbcde" + ".abcdefghijklmnopqrstuvwxyz1234"
     await dpytest.message(f"<@{dpy.user.id}> help my bot wont start, token is {token}")
+    assert dpytest.get_message().content == SECRET_WARNING  # first: everyone in the channel can read it
     assert dpytest.get_message().content == FALLBACK
     escalation = dpytest.get_message()
     assert "token is [secret]" in escalation.content and "GAbcde" not in escalation.content

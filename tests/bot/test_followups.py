@@ -202,6 +202,16 @@ async def test_piped_chat_reads_each_line_after_the_one_before(capsys):
     assert capsys.readouterr().out.splitlines() == ["Germany.", "", "France.", "Two goals by one player."]
 
 
+async def test_piped_chat_warns_about_a_pasted_secret_on_the_answers_line(capsys):
+    from bot.answering.answer_path import SECRET_WARNING
+
+    key = "ghp_" + "a1B2c3D4" * 5
+    async with Answerer(generator(), batch_wait_ms=0) as answerer:
+        await _scripted(answerer, stdin=io.StringIO(f"what is a brace {key}\nwhat is a brace\n"))
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(SECRET_WARNING) and not lines[1].startswith(SECRET_WARNING)
+
+
 async def test_quit_ends_an_interactive_chat_and_is_never_asked(monkeypatch, capsys):
     """The terminal bot's /quit ends `qabot chat` too; piped, it is a command, not a question."""
     lines = iter([BEFORE, "/Quit", "and 2018?"])

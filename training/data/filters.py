@@ -73,18 +73,11 @@ def has_secret(*texts: str) -> bool:
     return any(_secret_in(text) for text in texts)
 
 
-# A question is read onto one line, so a key wrapped across lines in it is two words: two long runs of a
-# key's characters with one space between them are read joined too.
-_WRAPPED = re.compile(r"(?<=[A-Za-z0-9_.-]{10}) (?=[A-Za-z0-9_.-]{10})")
-
-
 def _secret_in(text: str) -> bool:
     folded = _folded(text)
-    joined = _WRAPPED.sub("", folded or text)
-    forms = (text, folded, joined if joined != (folded or text) else "")
-    if any(TOKEN.search(t) for t in (*forms, *shown_forms(folded or text)) if t):
+    if any(TOKEN.search(t) for t in (text, folded, *shown_forms(folded or text)) if t):
         return True
-    return any(holds_secret(t) for t in forms if t)
+    return holds_secret(text) or (bool(folded) and holds_secret(folded))
 
 
 _ASCII_JOINED = dict.fromkeys([*range(32), 127]) | {ord("\t"): " "}  # control characters and line breaks go

@@ -125,9 +125,15 @@ class Ask(commands.Cog):
             if explicit:
                 await message.reply(NO_QUESTION, allowed_mentions=NO_PING)
             return
-        # Whatever else is said or not: everyone in the channel can read it (once a minute: no flood).
-        if has_secret(question) and not self.secret_warnings.retry_after(message.author.id):
-            await message.reply(SECRET_WARNING, allowed_mentions=NO_PING)
+        # Whatever else is said or not: everyone in the channel can read it (once a minute per member and
+        # channel: no flood). A message deleted already still gets its answer.
+        member_here = hash((message.author.id, message.channel.id))
+        if has_secret(question) and not self.secret_warnings.retry_after(member_here):
+            try:
+                reference = message.to_reference(fail_if_not_exists=False)
+                await message.channel.send(SECRET_WARNING, reference=reference, allowed_mentions=NO_PING)
+            except discord.HTTPException:
+                log.warning("could not warn about a pasted secret in channel %s", message.channel.id)
         # People talk in threads: there only what looks like a question is one ("thanks!" gets nothing),
         # and a forum post is one unless it is only a greeting.
         if not explicit and (
