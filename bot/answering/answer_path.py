@@ -65,8 +65,8 @@ class Answer:
     # Unanswered, and no question to teach: "chat" ("thanks!", "?") or "abuse" ("fuck off"); never
     # escalated, and logged with that zone, not as unanswered (``chatter.not_asked``).
     not_asked: str | None = None
-    # Said before the answer, to whoever asked, also where an unanswered remark gets no reply: a secret
-    # pasted into a channel is readable by everyone in it (``SECRET_WARNING``).
+    # Said before the answer by the terminal and the CLI (the Discord listener says it for itself, also
+    # where a remark gets no reply): a secret pasted into a channel is readable by all (``SECRET_WARNING``).
     warning: str | None = None
 
 

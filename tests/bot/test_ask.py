@@ -265,6 +265,18 @@ async def test_slash_ask_defers_then_answers_and_logs(dpy, store):
     assert row.reply_message_id == "777" and row.user_id == "555"
 
 
+async def test_slash_ask_with_a_secret_masks_its_quote_and_tells_the_asker_alone(dpy, store):
+    from bot.discord_app.cogs.ask import ASK_SECRET_WARNING
+    from tests.bot.fixtures import invoke, make_member
+
+    key = "ghp_" + "a1B2c3D4" * 5
+    interaction = make_interaction(dpy, make_member(555))
+    await invoke(dpy, "ask", interaction, question=f"why does {key} fail")
+    answer, warning = interaction.followup.send.await_args_list
+    assert answer.args[0].startswith("> why does [secret] fail") and not answer.kwargs.get("ephemeral")
+    assert warning.args == (ASK_SECRET_WARNING,) and warning.kwargs["ephemeral"] is True
+
+
 async def test_a_failed_slash_ask_ends_with_an_apology_not_thinking_forever(dpy, monkeypatch):
     from tests.bot.fixtures import invoke, make_member
 

@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 NO_QUESTION = "Ask me a question — mention me with it, or use `/ask`."
 TIMEOUT_TEXT = "Sorry, that took too long. Please try again in a moment."
 BUSY_TEXT = "I'm busy with a lot of questions right now — please ask again in a moment."
+ASK_SECRET_WARNING = (
+    "⚠️ Your question held what looks like a secret (a token, a key or a password). The bot masked it, but "
+    "reset it if you have shared it anywhere."
+)
 SECRET_WARNING_EVERY_S = 60  # a member's pasted secrets are warned about at most this often
 MAX_REPLY_MESSAGES = 3  # one answer is at most MAX_ANSWER_CHARS plus its quote and source lines
 ERROR_TEXT = "Sorry, something went wrong while answering. The admins can see the details in the log."
@@ -126,7 +130,8 @@ class Ask(commands.Cog):
                 await message.reply(NO_QUESTION, allowed_mentions=NO_PING)
             return
         # Whatever else is said or not: everyone in the channel can read it (once a minute per member and
-        # channel: no flood). A message deleted already still gets its answer.
+        # channel: no flood). A message deleted already still gets its answer. (``/ask`` tells its asker
+        # alone: its question is shown through the reply's quote, which masks it.)
         member_here = hash((message.author.id, message.channel.id))
         if has_secret(question) and not self.secret_warnings.retry_after(member_here):
             try:
@@ -216,9 +221,7 @@ class Ask(commands.Cog):
         # A post is a question by nature; elsewhere a quiet "not sure" on a remark is no work for the admins
         # ("that match was mad" is not an unanswered question); chat and abuse never are (``_reply``).
         escalate_it = explicit or route.kind == "post" or looks_like_question(question)
-        replied = await self._reply(
-            answer, asked, send, late_reply_to=message.id, escalate_it=escalate_it, warn=False
-        )
+        replied = await self._reply(answer, asked, send, late_reply_to=message.id, escalate_it=escalate_it)
         if replied and not explicit:
             self.cooldown.start(message.author.id)
         thread = where[0] if where and isinstance(where[0], discord.Thread) else message.channel
@@ -260,17 +263,13 @@ class Ask(commands.Cog):
         prefix: str = "",
         late_reply_to: int | None,
         escalate_it: bool = True,
-        warn: bool = True,
     ) -> bool:
         """Reply by zone, log the exchange, and escalate a "not sure" (unless not ``escalate_it``); whether
         a reply was sent.
 
         ``late_reply_to``: the message an admin's later answer replies to (None: the first reply sent).
-        ``warn``: say the answer's warning (a pasted secret; the message listener said it already).
         """
         first = None
-        warning = getattr(answer, "warning", None) if warn else None  # said even where nobody asked
-        prefix = f"{warning}\n{prefix}" if warning else prefix
         suggestions = getattr(answer, "suggestions", ())
         offer = Offer(asked, answer.question, followup=bool(getattr(answer, "followup_of", None)))
         if answer.zone == "suggest" and suggestions:
@@ -361,6 +360,8 @@ class Ask(commands.Cog):
         # A later answer replies to the bot's own reply, which quotes the question (/ask leaves no message).
         send = _followup_sender(interaction)
         await self._reply(answer, asked, send, prefix=quoted(answer.question) + "\n", late_reply_to=None)
+        if answer.warning:  # to the asker alone: the reply's quote masked it, but it may be out elsewhere
+            await interaction.followup.send(ASK_SECRET_WARNING, ephemeral=True, allowed_mentions=NO_PING)
 
 
 async def setup(bot: QABot) -> None:
