@@ -59,9 +59,8 @@ class RemarkBudget:
             return False
         self._left[user_id] = (tokens - 1, now)
         full = self.burst * self.per_s  # a bucket untouched this long is full again: forget it
-        if (
-            len(self._left) > 10_000 and now - self._pruned >= full
-        ):  # at most once a refill: no quadratic raid
+        # Pruned at most once a refill: pruning at every take past 10,000 members would be quadratic.
+        if len(self._left) > 10_000 and now - self._pruned >= full:
             self._pruned = now
             self._left = {u: (t, w) for u, (t, w) in self._left.items() if now - w < full}
         return True

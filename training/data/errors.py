@@ -23,7 +23,7 @@ REDACT_SPAN = 200  # characters past NAME_CHARS redacted before the cut (a Disco
 
 def masked(text: str) -> str:
     """``text`` with every secret masked: a Discord token or a settings line's value (``redact``), an API
-    key or a password (``mask_secrets``)."""
+    key or a password (``mask_secrets``); in this order: ``redact`` would take "[secret]" for a value."""
     return mask_secrets(redact(text))
 
 

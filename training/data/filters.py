@@ -13,10 +13,11 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from training.data.errors import masked
 from training.data.normalize import comparison_key, normalize_text
 from training.data.offensive import DEFAULT_THRESHOLD, is_offensive
-from training.redact import MASK, TOKEN, redact
-from training.secret_shapes import holds_secret, mask_secrets, shown_forms
+from training.redact import MASK, TOKEN
+from training.secret_shapes import holds_secret, shown_forms
 
 SECRET = "secret"
 OFFENSIVE = "offensive"
@@ -90,13 +91,13 @@ def _folded(text: str) -> str:
 
 
 def mask_secret(text: str) -> str:
-    """``text`` with its secrets masked (``redact``, then ``mask_secrets``); all of it masked when one is
+    """``text`` with its secrets masked (``training.data.errors.masked``); all of it masked when one is
     only found by ``has_secret``'s folding, so a report never shows one. Text without one is returned as it
     is."""
     if not has_secret(text):
         return text
-    masked = mask_secrets(redact(text))  # in this order: redact would take "[secret]" for a value
-    return MASK if has_secret(masked) else masked
+    shown = masked(text)
+    return MASK if has_secret(shown) else shown
 
 
 def has_repeated_chars(*texts: str) -> bool:
