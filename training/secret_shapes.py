@@ -56,10 +56,10 @@ _ASSIGNED = re.compile(
     r"|bearer\s+)"
     r"((?:[^\s\"'<>\[\]{},;&]|&(?!\w+=))+)"
 )
-# Characters that show nothing (zero-width, direction marks, joiners, variation selectors, fillers, tags):
-# pasted inside a secret, they hide it from the shapes above.
+# Characters that show nothing (control characters but line breaks and tabs, zero-width, direction marks,
+# joiners, variation selectors, fillers, tags): pasted inside a secret, they hide it from the shapes above.
 _INVISIBLE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
     "\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e007f\U000e0100-\U000e01ef]"
 )
 # What Discord shows as nothing around what it formats (Markdown escapes and emphasis, spoilers, code), and

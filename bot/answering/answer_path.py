@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Literal
 from bot.answering.chatter import chat_reply, not_asked
 from bot.answering.followups import follows_on, read_with_context
 from bot.answering.knowledge import LIVE_ORIGINS
-from training.data.filters import has_secret
 from training.retrieval.zones import MAX_SUGGESTIONS, NEVER, Decision, ZoneThresholds, decide
+from training.secret_shapes import holds_secret
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -205,7 +205,7 @@ def finish(routed: Routed, gen: Generation | None, version: str, settings: Batch
         answer = _answer(routed.question, routed.decision, gen, version, settings)
     if answer.unanswered:  # the offensive classifier runs on a few of these only (``chatter.asks``)
         answer = replace(answer, not_asked=not_asked(routed.question))
-    if has_secret(routed.question):
+    if holds_secret(routed.question):  # what the store masks: no warning for what it keeps
         answer = replace(answer, warning=SECRET_WARNING)
     return replace(answer, followup_of=routed.followup_of) if routed.followup_of else answer
 

@@ -88,6 +88,25 @@ async def test_a_secret_pasted_in_a_channel_is_warned_about_once_even_in_a_remar
     assert dpytest.get_message().content != SECRET_WARNING
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "key ghp_aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dF3h who",  # warned and masked
+        "key ghp_aB3d\x01E5gH7jK9mN1pQ3sT5vW7yZ9bC1dF3h who",  # a control character inside: read as a space
+        "tok MTA4NzY1NDMyMTA5_ODc2NTQzMg.GaBcDe.abcdefghijklmnopqrstuvwxyz0123456",  # no bot id: neither
+    ],
+)
+async def test_a_secret_is_warned_about_exactly_when_it_is_stored_masked(dpy, store, text):
+    """The warning and the store read secrets with one rule: never "delete it" about what is then kept."""
+    await dpytest.message(f"{mention(dpy)} {text}")
+    replies = []
+    while not dpytest.sent_queue.empty():
+        replies.append(dpytest.get_message().content)
+    [row] = exchanges_in(store)
+    assert (SECRET_WARNING in replies) == ("[secret]" in row.question)
+    assert ("[secret]" in row.question) == text.startswith("key ghp_aB3dE5")
+
+
 async def test_a_warning_that_cannot_be_sent_loses_no_answer(dpy, store, monkeypatch):
     """The member (or a moderation bot) deleted the message first: the answer still goes out and is logged;
     another channel gets a warning of its own within the minute."""

@@ -28,7 +28,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import async_store
-from bot.answering.answer_path import SECRET_WARNING
+from bot.answering.answer_path import SECRET_WARNING, clean_question
 from bot.answering.answerer import AnswererBusy, EmptyQuestion
 from bot.answering.chatter import is_chat, looks_like_question
 from bot.answering.followups import Turn
@@ -41,7 +41,7 @@ from bot.discord_app.rate_limits import MAX_REMARK_CHARS, RemarkBudget, UserCool
 from bot.discord_app.replies import SUGGEST_TEXT, Asked, answer_text, question_text, quoted
 from bot.discord_app.views import SuggestionView
 from storage.masking import mask_secrets
-from training.data.filters import has_secret
+from training.secret_shapes import holds_secret
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,13 @@ class Offer:
     question: str  # as the asker typed it (cleaned)
     exchange_id: int | None = None
     followup: bool = False  # read with the question before it: its choice teaches no wording
+
+
+def _holds_secret_as_stored(question: str) -> bool:
+    try:
+        return holds_secret(clean_question(question))
+    except EmptyQuestion:
+        return False
 
 
 def cooldown_notice(seconds: float) -> str:
@@ -132,8 +139,9 @@ class Ask(commands.Cog):
         # Whatever else is said or not: everyone in the channel can read it (once a minute per member and
         # channel: no flood). A message deleted already still gets its answer. (``/ask`` tells its asker
         # alone: its question is shown through the reply's quote, which masks it.)
+        # Read as the answer path cleans it before the store masks it: warned exactly when it is masked.
         member_here = hash((message.author.id, message.channel.id))
-        if has_secret(question) and not self.secret_warnings.retry_after(member_here):
+        if _holds_secret_as_stored(question) and not self.secret_warnings.retry_after(member_here):
             try:
                 reference = message.to_reference(fail_if_not_exists=False)
                 await message.channel.send(SECRET_WARNING, reference=reference, allowed_mentions=NO_PING)
