@@ -27,7 +27,7 @@ from bot.answering.chatter import chat_reply, not_asked
 from bot.answering.followups import follows_on, read_with_context
 from bot.answering.knowledge import LIVE_ORIGINS
 from training.retrieval.zones import MAX_SUGGESTIONS, NEVER, Decision, ZoneThresholds, decide
-from training.secret_shapes import holds_secret
+from training.secret_shapes import holds_secret, mask_secrets
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -203,6 +203,8 @@ def finish(routed: Routed, gen: Generation | None, version: str, settings: Batch
         answer = _closed_book(routed.question, gen, version, settings)
     else:
         answer = _answer(routed.question, routed.decision, gen, version, settings)
+    if holds_secret(answer.text):  # what a model wrote is no cleaned dataset: it never posts a key
+        answer = replace(answer, text=mask_secrets(answer.text))
     if answer.unanswered:  # the offensive classifier runs on a few of these only (``chatter.asks``)
         answer = replace(answer, not_asked=not_asked(routed.question))
     if holds_secret(routed.question):  # what the store masks: no warning for what it keeps

@@ -107,6 +107,21 @@ async def test_without_an_index_the_model_answers_as_typed() -> None:
     assert gen.batches == [["Who won?"]]
 
 
+async def test_a_key_the_model_writes_is_masked_before_anyone_sees_it() -> None:
+    """Datasets are cleaned of secrets, but a model (a hub base, say) may still write one: the answer the
+    bot posts and stores shows it masked, with or without an index."""
+    key = "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"
+    gen = FakeGenerator({"Which key?": f"Use {key} here."}, confidence=0.9, threshold=0.5)
+    async with Answerer(gen) as answerer:
+        answer = await answerer.answer("Which key?")
+    assert answer.zone == "answer" and key not in answer.text and answer.text.startswith("Use ")
+    gen = known_generator()
+    gen.answers[KNOWN[0]["question"]] = f"Eleven, and the key {key}."
+    async with Answerer(gen) as answerer:
+        answer = await answerer.answer("how many players does each team have on the pitch")
+    assert answer.answered_by == "model" and key not in answer.text and "Eleven" in answer.text
+
+
 async def test_teaching_an_empty_answer_is_refused() -> None:
     async with Answerer(known_generator()) as answerer:
         with pytest.raises(ValueError):
