@@ -58,8 +58,9 @@ FOLLOW_UP_MAX_WORDS = 6
 ASKS_ANYWHERE = _word_set(
     """what whats what's who whos who's when whens where wheres why how hows which wat wats quem qual quais
     quanto quantos quantas quando pq qué when's quién quien cuál cuántos cuántas cuánto cuándo cómo dónde quoi
-    combien comment pourquoi quand qui où quel quelle quels quelles onde"""
-)
+    combien comment pourquoi quand qui où quel quelle quels quelles onde chi cosa perché perche quanti quante
+    quale quali wer wann wo warum wieso weshalb wie welche welcher welches welchen wieviel wieviele"""
+)  # not Italian "come"/"dove" nor German "was": English words
 TOPIC_ENDS = _word_set("meaning explained rule rules difference definition")
 # Invitations and polls ask who joins in, not something a Q&A bot knows: "anyone up for valorant", "who
 # wants to play among us", "who's watching the boxing tonight". ``ANYONE`` invites; ``WHO`` also asks
