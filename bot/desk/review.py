@@ -103,7 +103,9 @@ async def _refresh(answerer: Answerer | None, session_factory: SessionFactory, p
 
 
 def check_edit(action: str, question: str | None, answer: str | None) -> None:
-    """A ``ReviewError`` for an unknown action, an edit with nothing in it, or a text past its limit."""
+    """A ``ReviewError`` for an unknown action, an edit with nothing in it, a text past its limit, or one
+    holding a secret (``/correct`` and ``/teach`` refuse those too: the bot would repeat it to anyone)."""
+    from training.data.filters import has_secret
     from training.data.limits import MAX_ANSWER_CHARS, MAX_QUESTION_CHARS
 
     if action not in ACTIONS:
@@ -116,6 +118,8 @@ def check_edit(action: str, question: str | None, answer: str | None) -> None:
     ):
         if text and len(text.strip()) > most:
             raise ReviewError(f"the {what} has {len(text.strip()):,} characters; the limit is {most:,}")
+    if has_secret(question or "", answer or ""):
+        raise ReviewError("the edit holds a secret (a token, a key, a password) anyone could then read")
 
 
 async def decide(
