@@ -83,7 +83,11 @@ class RetrainJob:
         self.python = python
         self._load_generator = load_generator or self._load_with(precision)
         self._evaluate = evaluate
-        self.serving_dir: Path | None = self.model_pointer.resolve() if self.model_pointer.exists() else None
+        # What the answerer loaded, not what the pointer says now: another process may have swapped it
+        # while this one loaded, and then ``KnowledgeSync`` must still see the swap to follow.
+        loaded = getattr(answerer.generator, "model_dir", None) if answerer is not None else None
+        pointed = self.model_pointer.resolve() if self.model_pointer.exists() else None
+        self.serving_dir: Path | None = loaded or pointed
         self._out: Path | None = None  # the running retrain's output folder
         self.progress = RetrainProgress()
         self.last_result: RetrainResult | None = None

@@ -18,7 +18,7 @@ from bot import async_store
 from bot.answering import knowledge_sync
 from bot.answering.answerer import Answerer
 from bot.answering.knowledge import NUDGE_PER_VOTE
-from bot.answering.knowledge_sync import KnowledgeSync
+from bot.answering.knowledge_sync import KnowledgeSync, marked_feed
 from bot.retrain import RetrainJob, RetrainOptions
 from storage import repo
 from storage.changes import note
@@ -220,6 +220,25 @@ async def test_a_model_swapped_in_after_the_gate_is_loaded_by_the_other_process_
         assert b.answerer.model_version == new and job_b.serving_dir == result.model_dir.resolve()
         assert await b.sync.poll() == [] and await a.sync.poll() != []
         assert models["loads"] == [new, new]  # once in each process: never again, never in A twice
+
+
+async def test_a_model_swapped_in_while_this_process_loads_its_own_is_followed(url, models, tmp_path):
+    """``qabot run`` marks the change feed, loads the model the pointer names, then builds its RetrainJob:
+    a swap by another process in between (the pointer moved, the change noted) must still be followed,
+    not taken as what this process already serves because the pointer names it by then."""
+    async with process(url, "A") as a, process(url, "A") as b:
+        feed = marked_feed(b.store)  # as build_services does, before the model loads
+        b.answerer.generator.model_dir = models["pointer"].resolve()  # the folder it loaded: models/A
+        [swapped] = fake_models(tmp_path, "C")  # meanwhile, another process swaps models/C in
+        point_current(swapped, pointer=models["pointer"])
+        await async_store.run_in_session(
+            a.store, note, "model", model_path=str(swapped.resolve()), model_version="C"
+        )
+        job_b = job(b, models, tmp_path)  # built after the load, the pointer already at models/C
+        b.sync = KnowledgeSync(b.answerer, b.store, interval_s=0, feed=feed, retrain_job=job_b)
+        await b.sync.start()
+        await b.sync.poll()
+        assert b.answerer.model_version == "C" and job_b.serving_dir == swapped.resolve()
 
 
 async def test_a_model_that_fails_to_load_leaves_the_old_one_serving(url, models, tmp_path, caplog):

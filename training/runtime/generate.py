@@ -110,6 +110,7 @@ class Generator:
         index: RetrievalIndex | None = None,
     ) -> None:
         self.model = model.eval()
+        self.model_dir: Path | None = None  # the folder ``load`` read (a pointer resolved), if any
         self.index = index  # the known questions this model was trained on (None: a plain model folder)
         self.tokenizer = tokenizer
         self.manifest = manifest or {}
@@ -183,9 +184,11 @@ class Generator:
             ) from e
         if index is None:
             log.warning("%s has no retrieval index: the model answers questions as typed", real)
-        return cls(
+        generator = cls(
             model, tokenizer, manifest=manifest, model_version=version, precision=precision, index=index
         )
+        generator.model_dir = real
+        return generator
 
     # -- prompts -------------------------------------------------------------------------------------------
 
