@@ -57,6 +57,21 @@ def test_alpaca_keys_in_any_case_keep_the_input(tmp_path):
         load_dataset_file(path)
 
 
+def test_field_names_are_read_in_any_case_record_by_record(tmp_path):
+    """The first record's spelling is not every record's: "Question" then "question" both load (it was
+    "line 2, field 'Question': missing"), and a real typo later names the field as that record lacks it."""
+    path = tmp_path / "mixed.jsonl"
+    rows = [{"Question": "Who won?", "Answer": "Spain."}, {"question": "Who lost?", "answer": "The Netherlands."}]
+    path.write_text("\n".join(map(json.dumps, rows)))
+    assert [r["question"] for r in load_dataset_file(path)] == ["Who won?", "Who lost?"]
+    path.write_text("\n".join(map(json.dumps, [rows[0], {"question": "Who lost?", "awnser": "Them."}])))
+    with pytest.raises(DatasetError, match="line 2, field 'Answer': missing"):
+        load_dataset_file(path)
+    turns = [{"from": "human", "value": "Who?"}, {"from": "gpt", "value": "Me."}]
+    (tmp_path / "chat.json").write_text(json.dumps([{"Conversations": turns}, {"conversations": turns}]))
+    assert len(load_dataset_file(tmp_path / "chat.json")) == 2
+
+
 def test_sharegpt_gives_one_record_per_human_gpt_pair_and_skips_system_turns():
     records = load_dataset_file(FIXTURES / "sharegpt.json")
     assert records[0]["question"] == "Who won the 2014 FIFA World Cup?"

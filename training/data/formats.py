@@ -17,7 +17,7 @@ reject a whole file. Roles are compared trimmed and in lower case.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from training.data.errors import DatasetError, listing
@@ -253,4 +253,16 @@ def extract(item: Any, where: Where, shape: Shape) -> Iterator[Record]:
     """The records in one item of a dataset of the given shape."""
     if not isinstance(item, dict):
         raise where.error(f"expected an object with fields, got {_type(item)}")
-    yield from EXTRACTORS[shape.name](item, where, shape)
+    yield from EXTRACTORS[shape.name](item, where, _as_spelled(item, shape))
+
+
+def _as_spelled(item: dict, shape: Shape) -> Shape:
+    """``shape`` with its fields as this item spells them: the first record's "Question" must not make a
+    later record's "question" missing (field names are compared case-insensitively)."""
+    wanted = [f for f in (shape.question_field, shape.answer_field) if f]
+    if all(f in item for f in wanted):
+        return shape
+    keys = {str(k).lower(): str(k) for k in item}
+    question = keys.get(shape.question_field.lower(), shape.question_field)
+    answer = keys.get(shape.answer_field.lower(), shape.answer_field) if shape.answer_field else ""
+    return replace(shape, question_field=question, answer_field=answer)
