@@ -61,7 +61,7 @@ def test_field_names_are_read_in_any_case_record_by_record(tmp_path):
     """The first record's spelling is not every record's: "Question" then "question" both load (it was
     "line 2, field 'Question': missing"), and a real typo later names the field as that record lacks it."""
     path = tmp_path / "mixed.jsonl"
-    rows = [{"Question": "Who won?", "Answer": "Spain."}, {"question": "Who lost?", "answer": "The Netherlands."}]
+    rows = [{"Question": "Who won?", "Answer": "Spain."}, {"question": "Who lost?", "answer": "Holland."}]
     path.write_text("\n".join(map(json.dumps, rows)))
     assert [r["question"] for r in load_dataset_file(path)] == ["Who won?", "Who lost?"]
     path.write_text("\n".join(map(json.dumps, [rows[0], {"question": "Who lost?", "awnser": "Them."}])))
