@@ -1,14 +1,14 @@
 """``RetrainJob``: retrain the serving model from the store while the bot keeps answering.
 
-One job at a time. A run exports the store plus ``BASE_DATASETS`` (``bot.retrain.inputs``), trains in a
-subprocess (``python -m training --progress json``: a crash or an out-of-memory kill cannot take the bot
-down, and cancel is a kill), evaluates the new checkpoint against the serving one on a fixed eval set
-(``bot.retrain.gate``: the serving model's recorded eval split), and only if the new model is not worse (or
-``force``) swaps it into the ``Answerer`` and moves the ``models/current`` pointer (then logs the swap in the
-store, and every other process serving it loads that model too: ``follow``). Otherwise the old model keeps
-serving and the result says why. Every run is recorded as a ``TrainingRun`` row. A run's
-Trainer work folder goes when it ends; one that a crash of the bot left behind (``.work-retrain-*``, not in
-use by a live trainer) is removed when the job is made and when the next run starts.
+One run at a time across the processes serving one ``models/`` folder (``RETRAIN_LOCK``, an OS lock).
+A run exports the store plus ``BASE_DATASETS`` (``bot.retrain.inputs``), trains in a subprocess (a crash
+or an out-of-memory kill cannot take the bot down; cancel is a kill), evaluates the new checkpoint against
+the serving one on a fixed eval set (``bot.retrain.gate``), and only if it is not worse (or ``force``)
+swaps it into the ``Answerer``, moves the ``models/current`` pointer and logs the swap in the store, so
+every other process loads it too (``follow``); a process that has not followed a swap yet may not start a
+run. Otherwise the old model keeps serving and the result says why. Every run is a ``TrainingRun`` row;
+its Trainer work folder goes when it ends, and one a crash left behind (``.work-retrain-*``, not in use
+by a live trainer) is removed when the job is made and when the next run starts.
 
 Cancelling is asyncio cancellation of the run's task, whatever the phase: ``TrainerProcess`` stops the
 trainer when its wait is cancelled, and the run ends as "cancelled".
@@ -25,6 +25,8 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock, Timeout
 
 from bot.answering import torch_thread
 from bot.async_store import SessionFactory, run_in_session
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+RETRAIN_LOCK = ".retrain.lock"  # in the models folder: one retrain at a time across processes
 # storage's TrainingRun statuses; a gate rejection is a failed run whose error says "Rejected: …".
 RUN_STATUS = {"swapped": "succeeded", "rejected": "failed", "failed": "failed", "cancelled": "cancelled"}
 CANCELLED = "Cancelled."
@@ -114,9 +117,33 @@ class RetrainJob:
             raise RetrainBusy(self.progress.describe())
         if self._reloading:
             raise RetrainBusy("a /reload is loading a model; try again in a moment")
+        lock = self._claim()
         self.progress = RetrainProgress()
-        self._task = asyncio.create_task(self._run(options, on_progress), name="qabot-retrain")
+        self._task = asyncio.create_task(self._run_holding(lock, options, on_progress), name="qabot-retrain")
         return self._task
+
+    def _claim(self) -> FileLock:
+        """``RETRAIN_LOCK``, held; ``RetrainBusy`` when another process retrains, or swapped a model in that
+        this one does not serve yet (its gate would compare against the wrong model)."""
+        self.model_pointer.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.model_pointer.parent / RETRAIN_LOCK, thread_local=False)
+        try:
+            lock.acquire(blocking=False)
+        except Timeout:
+            raise RetrainBusy("another bot process is retraining this model; try when it ends") from None
+        pointed = self.model_pointer.resolve() if self.model_pointer.exists() else None
+        if pointed is not None and self.serving_dir is not None and pointed != self.serving_dir:
+            lock.release()
+            raise RetrainBusy("another process has just swapped in a new model; try again in a moment")
+        return lock
+
+    async def _run_holding(
+        self, lock: FileLock, options: RetrainOptions, on_progress: ProgressCallback | None
+    ) -> RetrainResult:
+        try:
+            return await self._run(options, on_progress)
+        finally:
+            lock.release()
 
     async def run(
         self, options: RetrainOptions, on_progress: ProgressCallback | None = None

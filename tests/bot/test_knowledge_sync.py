@@ -19,7 +19,7 @@ from bot.answering import knowledge_sync
 from bot.answering.answerer import Answerer
 from bot.answering.knowledge import NUDGE_PER_VOTE
 from bot.answering.knowledge_sync import KnowledgeSync, marked_feed
-from bot.retrain import RetrainJob, RetrainOptions
+from bot.retrain import RetrainBusy, RetrainJob, RetrainOptions
 from storage import repo
 from storage.changes import note
 from storage.db import dispose, open_store
@@ -239,6 +239,28 @@ async def test_a_model_swapped_in_while_this_process_loads_its_own_is_followed(u
         await b.sync.start()
         await b.sync.poll()
         assert b.answerer.model_version == "C" and job_b.serving_dir == swapped.resolve()
+
+
+async def test_one_retrain_at_a_time_across_processes_and_none_on_a_model_not_followed_yet(
+    url, models, tmp_path
+):
+    """Two processes on one models/ folder: while A retrains, B's /retrain is refused (both ran, and the
+    second swap replaced the first model ungated); after A's swap, B may retrain only once it serves it."""
+    async with process(url, "A") as a, process(url, "A") as b:
+        job_a, job_b = job(a, models, tmp_path), job(b, models, tmp_path)
+        await a.sync.start(), await b.sync.start()
+        running = job_a.start(RetrainOptions())
+        with pytest.raises(RetrainBusy, match="another bot process is retraining"):
+            job_b.start(RetrainOptions())
+        assert (await running).status == "swapped"
+        with pytest.raises(RetrainBusy, match="just swapped in a new model"):
+            job_b.start(RetrainOptions())  # B still serves models/A: its gate would judge the wrong model
+        await b.sync.poll()
+        assert (await job_b.run(RetrainOptions())).status == "swapped"
+        with pytest.raises(RetrainBusy, match="just swapped in a new model"):
+            job_a.start(RetrainOptions())  # and now A, until it follows B's swap
+        await a.sync.poll()
+        assert (await job_a.run(RetrainOptions())).status == "swapped"
 
 
 async def test_a_model_that_fails_to_load_leaves_the_old_one_serving(url, models, tmp_path, caplog):

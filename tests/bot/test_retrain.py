@@ -17,6 +17,7 @@ from sqlalchemy import select
 from bot import async_store
 from bot.answering.answerer import Answerer
 from bot.retrain import RetrainBusy, RetrainData, RetrainJob, RetrainOptions, gate
+from bot.retrain.job import RETRAIN_LOCK
 from storage.models import Exchange, TrainingRun
 from tests.bot.fakes import FakeGenerator
 from tests.bot.fixtures import TRAIN_FAST, fake_models, fake_trainer, small_dataset
@@ -129,7 +130,8 @@ async def test_cancel_kills_the_trainer_and_keeps_the_old_model(tmp_path, store,
         assert answerer.model_version == "old-model"
     assert serving.resolve() == old_target
     # Neither the half-trained model nor the Trainer's work folder (optimizer state) is left behind.
-    assert sorted(p.name for p in serving.parent.iterdir()) == sorted([old_target.name, serving.name])
+    names = [old_target.name, serving.name, RETRAIN_LOCK]  # the lock file stays (the OS lock went)
+    assert sorted(p.name for p in serving.parent.iterdir()) == sorted(names)
     assert runs(store)[0].status == "cancelled"
 
 
