@@ -67,13 +67,16 @@ class Corrected:
 async def run_in_session(
     session_factory: SessionFactory, fn: Callable[..., T], /, *args: Any, **kwargs: Any
 ) -> T:
-    """Run ``fn(session, *args, **kwargs)`` in a thread inside ``with session_factory.begin()``.
+    """Run ``fn(session, *args, **kwargs)`` in a thread inside ``storage.db.transaction``: a database
+    error is a ``StoreError`` whose one line says why ("database … is locked by another program"), not
+    SQLAlchemy's three with the SQL.
 
     ``fn`` should return plain values (ids, dicts), not ORM objects: those expire when the session closes.
     """
+    from storage.db import transaction
 
     def work() -> T:
-        with session_factory.begin() as session:
+        with transaction(session_factory, getattr(fn, "__name__", "write").strip("_")) as session:
             return fn(session, *args, **kwargs)
 
     return await asyncio.to_thread(work)

@@ -167,8 +167,8 @@ def import_(
     "label": false are counted and not taught. A dpo file teaches each
     "chosen" answer, never the "rejected" one.
     """
-    from storage.db import StoreError, dispose, open_store, transaction
-    from storage.export import import_records
+    from storage.db import StoreError, dispose, open_store
+    from storage.importing import import_in_batches
     from training.data import DatasetError, load_dataset_file
     from training.data.preference import read_preference_file
     from training.data.tables import HUB_PREFIX
@@ -193,8 +193,7 @@ def import_(
     try:
         session_factory = open_store(url)
         try:
-            with transaction(session_factory, "import records") as session:
-                result = import_records(session, records, admin_id=admin_id)
+            result = import_in_batches(session_factory, records, admin_id=admin_id)
         finally:
             dispose(session_factory)
     except StoreError as exc:

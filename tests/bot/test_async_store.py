@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from dataclasses import dataclass
 from types import SimpleNamespace
 
+import pytest
 from sqlalchemy import select
 
 from bot import async_store
 from storage import repo
+from storage.db import StoreError, dispose, open_store
 from storage.models import Exchange
 
 
@@ -143,3 +146,19 @@ async def test_a_known_question_retaught_in_other_case_still_counts_one_vote_per
     assert (await async_store.apply_vote(store, 31, 1, -1)).delta == -1
     assert (await async_store.apply_vote(store, 32, 1, -1)).delta == 0
     assert list((await async_store.vote_totals(store)).values()) == [-1]
+
+
+async def test_a_locked_database_is_one_line_saying_so_not_sqlalchemys_three(tmp_path):
+    """/teach while another program holds SQLite's write lock (a big import, a backup): the terminal and
+    Discord show the StoreError's line ("… is locked by another program …; close it or try again"), not
+    "(sqlite3.OperationalError) database is locked", "[SQL: BEGIN IMMEDIATE]" and a link."""
+    store = open_store(f"sqlite:///{tmp_path / 'qabot.db'}", busy_timeout_s=0.05)
+    holder = sqlite3.connect(tmp_path / "qabot.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError) as failed:
+            await async_store.teach(store, "Who won?", "Spain.", admin_id=1)
+        assert "locked by another program" in str(failed.value) and "\n" not in str(failed.value)
+    finally:
+        holder.close()
+        dispose(store)

@@ -323,6 +323,39 @@ def test_import_records_skips_duplicates_and_blanks(store):
     assert len(pairs) == 2 and {p.source for p in pairs} == {"import"} and pairs[0].admin_id == "42"
 
 
+def test_a_big_import_lets_other_writers_in_between_batches_and_can_be_run_again(store, db_url, monkeypatch):
+    """A running bot writes while ``qabot import`` runs: between two batches the import holds no lock (a
+    450k-record file held SQLite's for 14 s in one transaction and the bots' writes failed). Stopped
+    half-way, the same import run again adds only the rest."""
+    from storage import importing
+    from storage.db import dispose, open_store, transaction
+
+    monkeypatch.setattr(importing, "BATCH", 2)
+    other = open_store(db_url, busy_timeout_s=0.05)  # another process: it gives up at once on a lock
+    written = []
+
+    class Records(list):
+        def __getitem__(self, which):
+            if isinstance(which, slice) and which.start:  # the next batch is read: the bot writes now
+                with transaction(other) as s:
+                    repo.add_taught_pair(s, f"Bot's own {which.start}?", "Yes.", admin_id=1)
+                written.append(which.start)
+                if which.start >= 4:
+                    raise KeyboardInterrupt  # the admin's Ctrl-C, half-way
+            return list.__getitem__(self, which)
+
+    records = Records({"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(6))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            importing.import_in_batches(store, records, admin_id=42)
+        assert written == [2, 4]
+        assert importing.import_in_batches(store, list(records)) == (2, 4, 0)
+        with store() as s:
+            assert s.query(TaughtPair).filter_by(source="import").count() == 6
+    finally:
+        dispose(other)
+
+
 def test_trl_exports_are_conversational(seeded, tmp_path):
     """Prompts are user messages and answers assistant messages, so TRL applies the chat template."""
     user = {"role": "user", "content": "What is a hat-trick?"}
