@@ -24,7 +24,7 @@ from typing import Any
 from training.checkpoint import METRICS, SPLIT, CheckpointError, point_current, staged_dir, write_json
 from training.collate import encode_records, make_collator
 from training.config import TrainConfig, TrainingError, build_parser, parse_config
-from training.data import load_dataset_file, prepare_dataset, split_records
+from training.data import DatasetError, load_dataset_file, prepare_dataset, split_records
 from training.data.variants import with_question_variants
 from training.model import SCRATCH, LoadedModel, build_scratch_model, load_base
 from training.prompt import format_example
@@ -122,13 +122,17 @@ def _questions(path: Path | None, option: str) -> list[str]:
 
 
 def check_side_files(config: TrainConfig) -> None:
-    """Read the files only the end of a run uses (``--synonyms``, ``--wordings``, an ``--encoder`` path)
-    before anything trains or is written: a bad one is a ``TrainingError`` naming the file, the entry and
-    the field, not a traceback after every step has run (with a work folder left for a --resume that
-    would fail the same way)."""
+    """Read the files only the end of a run uses (``--synonyms``, ``--wordings``, an ``--encoder`` path),
+    and check that each ``--data`` is there, before anything trains or is written: a bad one is an error
+    naming the file, the entry and the field, not a traceback after every step has run (with a work folder
+    left for a --resume that would fail the same way), nor a base model's error first."""
+    from training.data.tables import HUB_PREFIX
     from training.retrieval.alterations import read_synonyms
     from training.retrieval.encoder_training import check_wordings
 
+    for data in config.data:  # a mistyped --data is named before a base model is looked for, not after
+        if not str(data).startswith(HUB_PREFIX) and not Path(data).expanduser().exists():
+            raise DatasetError(Path(data), "cannot read the file: No such file or directory")
     for flag, path, check in (
         ("--synonyms", config.synonyms, read_synonyms),
         ("--wordings", config.wordings, check_wordings),

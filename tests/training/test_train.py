@@ -278,6 +278,10 @@ def test_bad_data_is_a_clear_error_with_exit_2(tmp_path, capsys):
             "synonym 2 ('ref'), field 'means': missing",
         ),
         ('{"goalie": "goalkeeper"}', "synonyms must be a list"),
+        (
+            "word,means\ngoalie,goalkeeper\n",
+            'JSONDecodeError: Expecting value: line 1 column 1 (char 0)); expected a JSON list of {"word"',
+        ),
     ],
 )
 def test_bad_synonyms_fail_before_training(dataset_file, tmp_path, capsys, monkeypatch, text, expected):
@@ -296,6 +300,17 @@ def test_bad_synonyms_fail_before_training(dataset_file, tmp_path, capsys, monke
     assert code == 2, err
     assert "Traceback" not in err and f"--synonyms {bad}" in err and expected in err
     assert not out.parent.exists() or not list(out.parent.iterdir())  # no .work- folder, no model
+
+
+def test_a_missing_data_file_is_named_before_the_base_model_is_looked_for(tmp_path, capsys, monkeypatch):
+    """A typo in --data with a hub base was reported as the base model being unreachable."""
+    import training.train
+
+    monkeypatch.setattr(training.train, "load_base", lambda *_: pytest.fail("looked for the base first"))
+    missing = tmp_path / "faq.jsonl"
+    code = main(["--data", str(missing), "--base", "distilgpt2", "--out", str(tmp_path / "models" / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"{missing}: cannot read the file: No such file or directory" in err, err
 
 
 @pytest.mark.parametrize(

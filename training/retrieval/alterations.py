@@ -276,7 +276,8 @@ def read_json_list(path: Path, what: str, shape: str) -> list[Any]:
     except FileNotFoundError:
         raise ValueError(f"{path}: no such {what} file") from None
     except (OSError, ValueError, RecursionError) as e:  # RecursionError: JSON nested too deep
-        raise ValueError(f"{path}: cannot read {what} ({type(e).__name__}: {e})") from None
+        expected = f"; expected a JSON list of {shape}" if isinstance(e, json.JSONDecodeError) else ""
+        raise ValueError(f"{path}: cannot read {what} ({type(e).__name__}: {e}){expected}") from None
     if not isinstance(items, list):
         raise ValueError(f"{path}: {what} must be a list of {shape}")
     return items
