@@ -103,7 +103,10 @@ def bootstrap_model(settings: Settings, data: Path = BOOTSTRAP_DATA) -> Path:
     pointer = Path(settings.model_dir)
     if pointer.exists() and not pointer.is_symlink():
         # A real (incomplete) folder: not ours to replace.
-        raise CheckpointError(f"{pointer} exists but is not a complete model; remove it or set MODEL_DIR")
+        raise CheckpointError(
+            f"MODEL_DIR {pointer} is a folder but no complete model, and not one qabot replaces; set "
+            "MODEL_DIR to a model folder, or to a path that does not exist yet (default: models/current)"
+        )
     if not data.is_file():
         raise CheckpointError(f"{data} is missing; run `qabot run` from the repository root")
     print(

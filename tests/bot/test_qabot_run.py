@@ -99,6 +99,19 @@ def test_bootstrap_training_runs_in_a_child_and_a_failure_leaves_no_model(cli_en
     assert not (cli_env / "models").exists() or not any((cli_env / "models").iterdir())
 
 
+def test_bootstrap_never_advises_removing_a_folder_it_did_not_make(cli_env, monkeypatch):
+    """MODEL_DIR=examples (a dataset folder, not a model): it said "remove it"; it is not qabot's."""
+    (cli_env / "examples").mkdir()
+    (cli_env / "examples" / "soccer.json").write_text('[{"question": "q?", "answer": "a."}]')
+    monkeypatch.setenv("MODEL_DIR", "examples")
+    result = CliRunner().invoke(
+        app, ["run", "--bootstrap", "--local", "--db", f"sqlite:///{cli_env / 'd.db'}"]
+    )
+    assert result.exit_code != 0 and "remove" not in result.output
+    assert "set MODEL_DIR to a model folder" in " ".join(result.output.split())
+    assert (cli_env / "examples" / "soccer.json").is_file()
+
+
 def test_bootstrap_training_output_goes_to_stderr(tmp_path, monkeypatch, capfd):
     """`printf 'q\\n' | make run` prints one line per question: training's own output is not on stdout."""
     import bot.launcher
