@@ -266,3 +266,17 @@ def test_bad_conversation_turn_names_the_turn(tmp_path):
 def test_malformed_chat_parts_name_the_field_instead_of_crashing(tmp_path, row, field, problem):
     err = _error(tmp_path, "chat.jsonl", json.dumps(row) + "\n")
     assert err.field == field and problem in str(err)
+
+
+@pytest.mark.parametrize("name", ["faq.json", "faq.jsonl"])
+def test_a_table_saved_as_json_says_which_format_reads_it(tmp_path, name):
+    path = tmp_path / name
+    path.write_text("question,answer\nWho won?,Spain.\n")
+    hint = r"line 1:1: malformed JSON: Expecting value \(this looks like CSV: pass --format csv"
+    with pytest.raises(DatasetError, match=hint):
+        load_dataset_file(path)
+    assert load_dataset_file(path, fmt="csv") == [{"question": "Who won?", "answer": "Spain."}]
+    path.write_text('[{"question": "Who won?" "answer": "Spain."}]')  # a real JSON slip: no such hint
+    with pytest.raises(DatasetError) as failed:
+        load_dataset_file(path)
+    assert "CSV" not in str(failed.value)

@@ -223,7 +223,17 @@ def array_items(
 
 
 def malformed(path: Path, exc: json.JSONDecodeError) -> DatasetError:
-    return DatasetError(path, f"malformed JSON: {exc.msg}", line=exc.lineno, column=exc.colno)
+    return DatasetError(
+        path, f"malformed JSON: {exc.msg}{_table_hint(exc)}", line=exc.lineno, column=exc.colno
+    )
+
+
+def _table_hint(exc: json.JSONDecodeError) -> str:
+    """A table saved under a JSON name fails at its first character: say what reads it."""
+    first = (exc.doc or "").lstrip().split("\n", 1)[0]
+    if exc.lineno != 1 or exc.msg != "Expecting value" or not ("," in first or "\t" in first):
+        return ""
+    return " (this looks like CSV: pass --format csv, or name the file .csv, or .tsv for tabs)"
 
 
 def lines(path: Path, text: str) -> Iterator[tuple[int, Any]]:
@@ -250,7 +260,12 @@ def line_item(path: Path, line: str, lineno: int) -> Any:
     try:
         return loads(line)
     except json.JSONDecodeError as exc:
-        raise DatasetError(path, f"malformed JSON: {exc.msg}", line=lineno, column=exc.colno) from None
+        raise DatasetError(
+            path,
+            f"malformed JSON: {exc.msg}{_table_hint(exc) if lineno == 1 else ''}",
+            line=lineno,
+            column=exc.colno,
+        ) from None
     except JsonTooDeep as exc:
         raise DatasetError(path, str(exc), line=lineno) from None
 
