@@ -127,8 +127,19 @@ def export(
     except (StoreError, OSError) as exc:
         raise fail(str(exc), EXIT_ERROR) from exc
     typer.echo(f"wrote {summary.rows} {fmt.value} rows to {summary.path}")
+    if not summary.rows:
+        typer.echo(f"note: {_why_empty(since, until, min_score, only_rated)}", err=True)
     if warning := summary.kto_warning():
         typer.echo(f"warning: {warning}", err=True)
+
+
+def _why_empty(since: str | None, until: str | None, min_score: int | None, only_rated: bool) -> str:
+    """Why an export wrote no row: the filters that narrowed it, else an empty store."""
+    used = [("--since", since), ("--until", until), ("--min-score", min_score is not None)]
+    narrowed = [name for name, on in [*used, ("--only-rated", only_rated)] if on]
+    if narrowed:
+        return f"no exchange passed {', '.join(narrowed)} (nobody voted on one yet?); drop them to see all"
+    return "the store holds no answered question, correction or taught pair yet"
 
 
 def import_(

@@ -63,6 +63,17 @@ def test_an_in_memory_sqlite_store_is_refused(tmp_path, monkeypatch):
     assert not (tmp_path / "out.json").exists()
 
 
+def test_an_empty_export_says_why(tmp_path):
+    """`--min-score 1` on a store nobody voted in wrote `[]` and "wrote 0 json rows", nothing more."""
+    db = f"sqlite:///{tmp_path / 'q.db'}"
+    assert runner.invoke(app, ["db", "upgrade", "--db", db]).exit_code == 0
+    out = str(tmp_path / "out.json")
+    narrowed = runner.invoke(app, ["export", "--db", db, "-f", "json", "-o", out, "--min-score", "1"])
+    assert narrowed.exit_code == 0 and "no exchange passed --min-score" in narrowed.output
+    empty = runner.invoke(app, ["export", "--db", db, "-f", "json", "-o", out])
+    assert "holds no answered question" in empty.output and json.loads(Path(out).read_text()) == []
+
+
 def test_export_with_filters(db_url, tmp_path):
     factory = open_store(db_url)
     seed(factory)
