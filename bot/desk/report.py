@@ -93,10 +93,11 @@ def gaps_png(report: GapReport, shares: Sequence[dict[str, Any]]) -> bytes:
     }
     colours = {"answered": "#57F287", "suggested": "#FEE75C", "not_sure": "#ED4245"}
     labels = [d.strftime("%m-%d") if hasattr(d, "strftime") else str(d) for d in days]
-    if days:
-        bottom.stackplot(
-            range(len(days)), *series.values(), labels=list(series), colors=list(colours.values())
-        )
+    if days:  # stacked bars, not an area: one day of data is a bar (an area over one point has no width)
+        below = [0.0] * len(days)
+        for (name, values), colour in zip(series.items(), colours.values(), strict=True):
+            bottom.bar(range(len(days)), values, bottom=below, width=0.9, color=colour, label=name)
+            below = [b + v for b, v in zip(below, values, strict=True)]
         bottom.set_xticks(range(len(days)), labels, rotation=45, fontsize=7)
         bottom.legend(loc="upper left", fontsize=7)
     bottom.set_ylim(0, 1)

@@ -246,6 +246,23 @@ def test_a_question_that_reads_as_mathtext_is_plotted_as_typed():
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_one_day_of_shares_is_drawn_not_an_empty_panel():
+    """A new community's first day: the answered / did you mean / not sure panel drew nothing (an area over
+    one point has no width)."""
+    import io
+    from datetime import date
+
+    from matplotlib.image import imread
+
+    from bot.desk.gaps import GapReport
+    from bot.desk.report import gaps_png
+
+    day = {"day": date(2026, 12, 7), "answered": 7, "suggested": 14, "not_sure": 1}
+    pixels = imread(io.BytesIO(gaps_png(GapReport([], 22, 22), [day])))[..., :3]
+    green = (abs(pixels - [0x57 / 255, 0xF2 / 255, 0x87 / 255]).max(axis=-1) < 0.02).sum()
+    assert green > 1000  # the answered share's bar (a legend's patch alone is ~100 pixels)
+
+
 @pytest.mark.parametrize("where", ["folder", "under_a_file", "past_until"])
 def test_qabot_gaps_refuses_a_bad_plot_path_or_period_with_one_line(store, tmp_path, monkeypatch, where):
     monkeypatch.chdir(tmp_path)
