@@ -84,6 +84,9 @@ def gaps_png(report: GapReport, shares: Sequence[dict[str, Any]]) -> bytes:
     labels = [plain(g.examples[0], 50).replace("$", r"\$") for g in gaps]  # "$…$" is no mathtext here
     top.barh(range(len(gaps)), [g.askers for g in gaps], color="#ED4245", tick_label=labels)
     top.set_title("Top gaps (distinct askers)")
+    if not gaps:  # not an empty chart with a -0.04..0.04 axis
+        top.text(0.5, 0.5, "No gaps in this period", ha="center", va="center", transform=top.transAxes)
+        top.set_xticks([])
     top.tick_params(axis="y", labelsize=7)
     days = [d["day"] for d in shares]
     totals = [max(1, d["answered"] + d["suggested"] + d["not_sure"]) for d in shares]
