@@ -81,6 +81,9 @@ class LossBar(ProgressCallback):
                 self.losses[key] = f"{logs[key]:.4g}"
         self.training_bar.set_postfix(self.losses, refresh=True)
 
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):  # noqa: ANN001, ANN201
+        """No second bar at each evaluation (it was a "0/2" bar under the first): its loss is on this one."""
+
 
 class ParentWatch(TrainerCallback):
     """Stops the run (as SIGTERM does: ``KeyboardInterrupt``, so its staging folder is removed) once the

@@ -405,3 +405,15 @@ def test_early_stopping_and_best_checkpoint_flags(dataset_file, tmp_path):
     assert 1 <= len(evals) <= 3
     # the saved model is the best epoch's: its eval loss is the lowest one seen
     assert read_manifest(out)["metrics"]["eval_loss"] == pytest.approx(min(evals), rel=1e-3)
+
+
+def test_an_evaluation_draws_no_second_progress_bar():
+    """A run in a terminal is one bar: each evaluation opened a "0/2" bar under it (the README says one)."""
+    from types import SimpleNamespace
+
+    from training.callbacks import LossBar
+
+    bar = LossBar()
+    state = SimpleNamespace(is_world_process_zero=True)
+    bar.on_prediction_step(None, state, None, eval_dataloader=[1, 2])
+    assert bar.prediction_bar is None
