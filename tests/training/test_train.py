@@ -367,7 +367,9 @@ def test_qabot_eval_on_a_data_file_and_the_train_split(trained_run, tmp_path):
     result = CliRunner().invoke(
         app, ["eval", "--model", str(out), "--split", "train", "--max-new-tokens", "4"]
     )
-    assert result.exit_code == 0 and "f1" in result.output
+    assert result.exit_code == 0 and "f1" in result.output and "the model alone" not in result.output
+    result = CliRunner().invoke(app, ["eval", "--model", str(out), "--max-new-tokens", "4"])
+    assert "the model alone, on each question as written" in result.output  # held-out scores explained
 
 
 def test_qabot_eval_missing_or_corrupt_model_exits_2(tmp_path):
