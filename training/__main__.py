@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m training") -> int
         message = redact(message)
         if json_mode:
             emit_json({"event": "error", "message": message})
-        print(f"Error: {message}", file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)  # as every qabot command says it
         return code
 
     try:

@@ -212,7 +212,7 @@ def test_train_reports_bad_input_in_one_line_with_exit_2(bad_files, tmp_path, ca
     code = train_main(["--data", str(bad_files[name]), "--base", "scratch", "--out", str(tmp_path / "m")])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.startswith(f"Error: {bad_files[name]}: record ") and err.count("\n") == 1
+    assert err.startswith(f"error: {bad_files[name]}: record ") and err.count("\n") == 1
 
 
 TINY = 1_000_000  # "{}" records after a few good ones: 3 MB of text, about 70 MB as Python objects
