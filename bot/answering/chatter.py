@@ -58,9 +58,14 @@ FOLLOW_UP_MAX_WORDS = 6
 ASKS_ANYWHERE = _word_set(
     """what whats what's who whos who's when whens where wheres why how hows which wat wats quem qual quais
     quanto quantos quantas quando pq qué when's quién quien cuál cuántos cuántas cuánto cuándo cómo dónde quoi
-    combien comment pourquoi quand qui où quel quelle quels quelles onde chi cosa perché perche quanti quante
-    quale quali wer wann wo warum wieso weshalb wie welche welcher welches welchen wieviel wieviele"""
-)  # not Italian "come"/"dove" nor German "was": English words
+    combien comment pourquoi quand qui où quel quelle quels quelles onde"""
+)
+# Italian and German interrogatives ask only opening a clause: anywhere, "chi" is tai chi's and "cosa"
+# cosa nostra's. Not "come", "dove" or "was", which open English clauses too.
+CLAUSE_ASKS = _word_set(
+    """chi cosa perché perche quanti quante quale quali wer wann wo warum wieso weshalb wie welche welcher
+    welches welchen wieviel wieviele"""
+)
 TOPIC_ENDS = _word_set("meaning explained rule rules difference definition")
 # Invitations and polls ask who joins in, not something a Q&A bot knows: "anyone up for valorant", "who
 # wants to play among us", "who's watching the boxing tonight". ``ANYONE`` invites; ``WHO`` also asks
@@ -215,7 +220,7 @@ def _opens_question(words: list[str]) -> bool:
         return False
     if words[0] == "what" and len(words) > 1 and words[1] in ("a", "an"):
         return False  # "what a goal!": an exclamation (a question asks "what is a…")
-    return words[0] in QUESTION_STARTS or _follows_up(words)
+    return words[0] in QUESTION_STARTS or words[0] in CLAUSE_ASKS or _follows_up(words)
 
 
 def _follows_up(words: list[str]) -> bool:
@@ -279,7 +284,7 @@ def asks(text: str) -> bool:
         words = _words(clause)
         while words and words[0] in _OPENERS:
             words = words[1:]
-        if words and (words[0] in YES_NO_STARTS or words[-1] in TOPIC_ENDS):
+        if words and (words[0] in YES_NO_STARTS or words[0] in CLAUSE_ASKS or words[-1] in TOPIC_ENDS):
             return True
     return False
 

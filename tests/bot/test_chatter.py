@@ -143,6 +143,7 @@ def test_chat_reply_answers_social_words_only(text: str, kind: str | None) -> No
         # Italian and German questions with a swear word ask too; English "come on" does not
         ("chi cazzo ha vinto il mondiale 2006", None), ("perché cazzo non è rigore", None),
         ("warum zur hölle war das kein elfmeter, scheiße", None), ("come on ref you idiot", "abuse"),
+        ("you are a stupid bot, go do tai chi", "abuse"),  # only opening a clause do they ask
     ],
 )  # fmt: skip
 def test_not_asked_tells_chat_and_abuse_from_questions(text, why):
