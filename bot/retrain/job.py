@@ -89,8 +89,10 @@ class RetrainJob:
         # What the answerer loaded, not what the pointer says now: another process may have swapped it
         # while this one loaded, and then ``KnowledgeSync`` must still see the swap to follow.
         loaded = getattr(answerer.generator, "model_dir", None) if answerer is not None else None
-        pointed = self.model_pointer.resolve() if self.model_pointer.exists() else None
-        self.serving_dir: Path | None = loaded or pointed
+        self.serving_dir: Path | None = loaded or self._pointed()
+        # What MODEL_DIR named when this process last chose its model: when it names another now, another
+        # process (or `qabot train`) moved it, and a retrain would be gated against the wrong model.
+        self._pointer_seen = loaded or self._pointed()
         self._out: Path | None = None  # the running retrain's output folder
         self.progress = RetrainProgress()
         self.last_result: RetrainResult | None = None
@@ -119,31 +121,33 @@ class RetrainJob:
             raise RetrainBusy("a /reload is loading a model; try again in a moment")
         lock = self._claim()
         self.progress = RetrainProgress()
-        self._task = asyncio.create_task(self._run_holding(lock, options, on_progress), name="qabot-retrain")
+        self._task = asyncio.create_task(self._run(options, on_progress), name="qabot-retrain")
+        self._task.add_done_callback(lambda _: lock.release())  # also when cancelled before it ran
         return self._task
 
+    def _pointed(self) -> Path | None:
+        return self.model_pointer.resolve() if self.model_pointer.exists() else None
+
     def _claim(self) -> FileLock:
-        """``RETRAIN_LOCK``, held; ``RetrainBusy`` when another process retrains, or swapped a model in that
-        this one does not serve yet (its gate would compare against the wrong model)."""
-        self.model_pointer.parent.mkdir(parents=True, exist_ok=True)
+        """``RETRAIN_LOCK``, held; ``RetrainBusy`` when another process retrains, when the folder cannot
+        hold the lock (nor the new model), or when MODEL_DIR names another model than this process chose."""
         lock = FileLock(self.model_pointer.parent / RETRAIN_LOCK, thread_local=False)
         try:
+            self.model_pointer.parent.mkdir(parents=True, exist_ok=True)
             lock.acquire(blocking=False)
         except Timeout:
             raise RetrainBusy("another bot process is retraining this model; try when it ends") from None
-        pointed = self.model_pointer.resolve() if self.model_pointer.exists() else None
-        if pointed is not None and self.serving_dir is not None and pointed != self.serving_dir:
+        except OSError as e:  # read-only, say: the new model could not be written there either
+            raise RetrainBusy(
+                f"cannot retrain: {lock.lock_file} cannot be written ({e.strerror or e})"
+            ) from None
+        if self._pointed() != self._pointer_seen:
             lock.release()
-            raise RetrainBusy("another process has just swapped in a new model; try again in a moment")
+            raise RetrainBusy(
+                f"{self.model_pointer} names another model than this process loaded: one another process "
+                "swapped in loads here within seconds; after `qabot train`, use /reload first"
+            )
         return lock
-
-    async def _run_holding(
-        self, lock: FileLock, options: RetrainOptions, on_progress: ProgressCallback | None
-    ) -> RetrainResult:
-        try:
-            return await self._run(options, on_progress)
-        finally:
-            lock.release()
 
     async def run(
         self, options: RetrainOptions, on_progress: ProgressCallback | None = None
@@ -291,7 +295,7 @@ class RetrainJob:
                 new_dir,
             )
         self.answerer.swap(generator)  # atomic: requests already in a batch finish on the old model
-        self.serving_dir = new_dir.resolve()
+        self.serving_dir, self._pointer_seen = new_dir.resolve(), self._pointed()
         await self._announce(getattr(generator, "model_version", new_dir.name))
 
     async def _announce(self, version: str) -> None:
@@ -317,7 +321,7 @@ class RetrainJob:
         target = Path(model_dir).resolve()
         generator = await torch_thread.run(self._load_generator, target)
         self.answerer.swap(generator)
-        self.serving_dir = target
+        self.serving_dir, self._pointer_seen = target, self._pointed()
         return getattr(generator, "model_version", target.name)
 
     async def reload(self) -> str:

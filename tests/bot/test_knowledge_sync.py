@@ -253,14 +253,47 @@ async def test_one_retrain_at_a_time_across_processes_and_none_on_a_model_not_fo
         with pytest.raises(RetrainBusy, match="another bot process is retraining"):
             job_b.start(RetrainOptions())
         assert (await running).status == "swapped"
-        with pytest.raises(RetrainBusy, match="just swapped in a new model"):
+        with pytest.raises(RetrainBusy, match="names another model than this process loaded"):
             job_b.start(RetrainOptions())  # B still serves models/A: its gate would judge the wrong model
         await b.sync.poll()
         assert (await job_b.run(RetrainOptions())).status == "swapped"
-        with pytest.raises(RetrainBusy, match="just swapped in a new model"):
+        with pytest.raises(RetrainBusy, match="names another model than this process loaded"):
             job_a.start(RetrainOptions())  # and now A, until it follows B's swap
         await a.sync.poll()
         assert (await job_a.run(RetrainOptions())).status == "swapped"
+
+
+async def test_the_retrain_lock_frees_a_plain_model_folder_a_cancelled_start_and_refuses_read_only(
+    url, models, tmp_path, monkeypatch
+):
+    """A plain folder as MODEL_DIR (no pointer to move) retrains again and again; a run cancelled before
+    its first step gives the lock back; a models folder that cannot hold the lock is a refusal, not a
+    crash of /retrain."""
+    import errno
+
+    from filelock import FileLock
+
+    async with process(url, "A") as a:
+        [plain] = fake_models(tmp_path, "plain")
+        retrain = RetrainJob(
+            answerer=a.answerer, session_factory=a.store, model_pointer=plain,
+            base_datasets=[small_dataset(tmp_path / "base.json")], load_generator=models["load"],
+            evaluate=lambda model_dir, records: {"f1": 1.0, "n": 1}, python=models["trainer"],
+        )  # fmt: skip
+        for _ in range(2):  # the second was refused for good: "names another model than … loaded"
+            assert (await retrain.run(RetrainOptions())).status == "swapped"
+        cancelled = retrain.start(RetrainOptions())
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert (await retrain.run(RetrainOptions())).status == "swapped"  # not "another … is retraining"
+
+        def read_only(self, *args, **kwargs):
+            raise OSError(errno.EROFS, "Read-only file system")
+
+        monkeypatch.setattr(FileLock, "acquire", read_only)
+        with pytest.raises(RetrainBusy, match=r"cannot be written \(Read-only file system\)"):
+            retrain.start(RetrainOptions())
 
 
 async def test_a_model_that_fails_to_load_leaves_the_old_one_serving(url, models, tmp_path, caplog):
