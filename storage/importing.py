@@ -13,6 +13,7 @@ again: what it added is skipped as already taught.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -21,9 +22,11 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from storage.changes import note
-from storage.db import transaction
+from storage.db import StoreError, transaction
 from storage.models import TaughtPair, utc_now
 from storage.text import normalize_question, question_key
+
+log = logging.getLogger(__name__)
 
 # Keys per IN (...) lookup: well under SQLite's and PostgreSQL's parameter limits.
 CHUNK = 500
@@ -43,9 +46,11 @@ def import_in_batches(
     admin_id: int | str | None = None,
 ) -> ImportResult:
     """``import_records`` in transactions of ``BATCH`` records (``storage.db.transaction``: a StoreError
-    says why one failed); every running bot is told once, at the end, or when a batch failed after some
-    were added."""
+    says why one failed). The last batch tells every running bot (``storage.changes``), with its rows: also
+    when nothing was added, since a run after one that failed half-way may add nothing new. A failed batch
+    tells them too if earlier ones were added, as best it can: the batch's error is the one raised."""
     added = skipped = undesirable = 0
+    told = False
     try:
         for start in range(0, len(records), BATCH):
             if start:
@@ -53,12 +58,18 @@ def import_in_batches(
             batch = records[start : start + BATCH]
             with transaction(session_factory, "import records") as session:
                 result = import_records(session, batch, admin_id, announce=False)
+                if start + BATCH >= len(records) and (added + result.added or skipped + result.skipped):
+                    note(session, "taught")  # every running bot answers them within seconds
+                    told = True
             added, skipped = added + result.added, skipped + result.skipped
             undesirable += result.undesirable
     finally:
-        if added:
-            with transaction(session_factory, "announce the imported pairs") as session:
-                note(session, "taught")  # every running bot answers them within seconds (storage.changes)
+        if added and not told:
+            try:
+                with transaction(session_factory, "announce the imported pairs") as session:
+                    note(session, "taught")
+            except StoreError as e:
+                log.warning("%s: running bots serve the imported pairs after a restart or the next import", e)
     return ImportResult(added, skipped, undesirable)
 
 

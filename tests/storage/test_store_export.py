@@ -14,7 +14,7 @@ from storage import candidates, repo
 from storage.db import StoreError
 from storage.export import FORMATS, ExportFilters, ExportSummary, export_dataset, import_records, write_export
 from storage.formats import spreadsheet_cell
-from storage.models import TaughtPair
+from storage.models import Change, TaughtPair
 from tests.storage.seed import FALLBACK, T0, log_one, seed
 from tests.storage.test_store_masking import DISCORD_TOKEN
 
@@ -345,13 +345,21 @@ def test_a_big_import_lets_other_writers_in_between_batches_and_can_be_run_again
             return list.__getitem__(self, which)
 
     records = Records({"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(6))
+
+    def told() -> int:  # "taught" changes: what makes every running bot reload its taught pairs
+        with store() as s:
+            return s.query(Change).filter_by(kind="taught").count()
+
     try:
         with pytest.raises(KeyboardInterrupt):
             importing.import_in_batches(store, records, admin_id=42)
-        assert written == [2, 4]
+        # What it added is announced, stopped or not (the bot's own two teaches announced theirs).
+        assert written == [2, 4] and told() == 2 + 1
         assert importing.import_in_batches(store, list(records)) == (2, 4, 0)
         with store() as s:
             assert s.query(TaughtPair).filter_by(source="import").count() == 6
+        assert told() == 4
+        assert importing.import_in_batches(store, list(records)) == (0, 6, 0) and told() == 5  # as a retry
     finally:
         dispose(other)
 

@@ -67,6 +67,9 @@ def test_field_names_are_read_in_any_case_record_by_record(tmp_path):
     path.write_text("\n".join(map(json.dumps, [rows[0], {"question": "Who lost?", "awnser": "Them."}])))
     with pytest.raises(DatasetError, match="line 2, field 'Answer': missing"):
         load_dataset_file(path)
+    stray = {"question": "Real?", "Question": "stray", "Answer": "A."}  # as the first record spells it
+    path.write_text("\n".join(map(json.dumps, [rows[1], stray])))
+    assert load_dataset_file(path)[1]["question"] == "Real?"
     turns = [{"from": "human", "value": "Who?"}, {"from": "gpt", "value": "Me."}]
     (tmp_path / "chat.json").write_text(json.dumps([{"Conversations": turns}, {"conversations": turns}]))
     assert len(load_dataset_file(tmp_path / "chat.json")) == 2

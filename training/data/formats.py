@@ -263,6 +263,10 @@ def _as_spelled(item: dict, shape: Shape) -> Shape:
     if all(f in item for f in wanted):
         return shape
     keys = {str(k).lower(): str(k) for k in item}
-    question = keys.get(shape.question_field.lower(), shape.question_field)
-    answer = keys.get(shape.answer_field.lower(), shape.answer_field) if shape.answer_field else ""
-    return replace(shape, question_field=question, answer_field=answer)
+
+    def spelled(field: str) -> str:  # the exact spelling first: {"question", "Question"} reads "question"
+        return field if not field or field in item else keys.get(field.lower(), field)
+
+    return replace(
+        shape, question_field=spelled(shape.question_field), answer_field=spelled(shape.answer_field)
+    )
