@@ -125,22 +125,27 @@ class RetrainJob:
         self._task.add_done_callback(lambda _: lock.release())  # also when cancelled before it ran
         return self._task
 
+    def _lock(self) -> FileLock:
+        """``RETRAIN_LOCK``, held; ``Timeout`` when another process holds it, ``OSError`` when the models
+        folder cannot hold it."""
+        self.model_pointer.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.model_pointer.parent / RETRAIN_LOCK, thread_local=False)
+        lock.acquire(blocking=False)
+        return lock
+
     def _pointed(self) -> Path | None:
         return self.model_pointer.resolve() if self.model_pointer.exists() else None
 
     def _claim(self) -> FileLock:
         """``RETRAIN_LOCK``, held; ``RetrainBusy`` when another process retrains, when the folder cannot
         hold the lock (nor the new model), or when MODEL_DIR names another model than this process chose."""
-        lock = FileLock(self.model_pointer.parent / RETRAIN_LOCK, thread_local=False)
         try:
-            self.model_pointer.parent.mkdir(parents=True, exist_ok=True)
-            lock.acquire(blocking=False)
+            lock = self._lock()
         except Timeout:
             raise RetrainBusy("another bot process is retraining this model; try when it ends") from None
         except OSError as e:  # read-only, say: the new model could not be written there either
-            raise RetrainBusy(
-                f"cannot retrain: {lock.lock_file} cannot be written ({e.strerror or e})"
-            ) from None
+            where = self.model_pointer.parent / RETRAIN_LOCK
+            raise RetrainBusy(f"cannot retrain: {where} cannot be written ({e.strerror or e})") from None
         if self._pointed() != self._pointer_seen:
             lock.release()
             raise RetrainBusy(
@@ -328,11 +333,19 @@ class RetrainJob:
         """Load whatever ``MODEL_DIR`` points at now (e.g. after ``qabot train``) and serve it."""
         if self.running:
             raise RetrainBusy(self.progress.describe())
+        try:  # another process's run would swap its model over this one, ungated against it
+            lock = self._lock()
+        except Timeout:
+            raise RetrainBusy("another bot process is retraining this model; /reload when it ends") from None
+        except OSError:
+            lock = None  # a read-only models folder: no retrain can run there, and a reload writes nothing
         self._reloading = True
         try:
             version = await self.follow(self.model_pointer)
         finally:
             self._reloading = False
+            if lock is not None:
+                lock.release()
         await self._announce(version)
         return version
 

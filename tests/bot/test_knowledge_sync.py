@@ -252,6 +252,8 @@ async def test_one_retrain_at_a_time_across_processes_and_none_on_a_model_not_fo
         running = job_a.start(RetrainOptions())
         with pytest.raises(RetrainBusy, match="another bot process is retraining"):
             job_b.start(RetrainOptions())
+        with pytest.raises(RetrainBusy, match="another bot process is retraining"):
+            await job_b.reload()  # A's swap would replace what B reloads, ungated against it
         assert (await running).status == "swapped"
         with pytest.raises(RetrainBusy, match="names another model than this process loaded"):
             job_b.start(RetrainOptions())  # B still serves models/A: its gate would judge the wrong model
