@@ -312,31 +312,6 @@ async def test_a_phrasing_of_a_question_nobody_answers_any_more_is_not_accepted_
         assert s.scalars(select(Correction)).all() == []
 
 
-async def test_an_edit_past_the_answer_limit_is_refused(store):
-    from bot.desk import review
-    from training.data.limits import MAX_ANSWER_CHARS
-
-    ids = fill_queue(store)
-    with pytest.raises(review.ReviewError, match="limit"):
-        await review.decide(
-            store, None, f"downvote:{ids['downvote']}", "edit", ADMIN_ID, answer="x" * (MAX_ANSWER_CHARS + 1)
-        )
-    with store() as s:
-        assert s.scalars(select(Correction)).all() == []
-
-
-@pytest.mark.parametrize("kind", ["downvote", "candidate"])
-async def test_an_edit_holding_a_secret_is_refused_as_correct_and_teach_refuse_it(store, kind):
-    from bot.desk import review
-
-    ids = fill_queue(store)
-    key = "sk-proj-" + "Zq8xP3mN7vR2tY6wK9bL4cH1"
-    with pytest.raises(review.ReviewError, match="secret"):
-        await review.decide(store, None, f"{kind}:{ids[kind]}", "edit", ADMIN_ID, answer=f"Use the key {key}")
-    with store() as s:
-        assert s.scalars(select(Correction)).all() == [] and s.scalars(select(TaughtPair)).all() == []
-
-
 def test_the_queue_length_counts_every_waiting_item_not_the_first_fifty(store, tmp_path, monkeypatch):
     from storage.review import waiting
 
