@@ -56,15 +56,16 @@ def import_in_batches(
             if start:
                 time.sleep(PAUSE_S)
             batch = records[start : start + BATCH]
+            last = start + BATCH >= len(records)
             with transaction(session_factory, "import records") as session:
                 result = import_records(session, batch, admin_id, announce=False)
-                if start + BATCH >= len(records) and (added + result.added or skipped + result.skipped):
+                if last and (added + result.added or skipped + result.skipped):
                     note(session, "taught")  # every running bot answers them within seconds
-                    told = True
+            told = last  # committed, its note with it
             added, skipped = added + result.added, skipped + result.skipped
             undesirable += result.undesirable
     finally:
-        if added and not told:
+        if (added or skipped) and not told:
             try:
                 with transaction(session_factory, "announce the imported pairs") as session:
                     note(session, "taught")

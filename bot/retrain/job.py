@@ -121,9 +121,17 @@ class RetrainJob:
             raise RetrainBusy("a /reload is loading a model; try again in a moment")
         lock = self._claim()
         self.progress = RetrainProgress()
-        self._task = asyncio.create_task(self._run(options, on_progress), name="qabot-retrain")
-        self._task.add_done_callback(lambda _: lock.release())  # also when cancelled before it ran
+        self._task = asyncio.create_task(self._run_holding(lock, options, on_progress), name="qabot-retrain")
+        self._task.add_done_callback(lambda _: lock.release())  # when cancelled before it ran (else a no-op)
         return self._task
+
+    async def _run_holding(
+        self, lock: FileLock, options: RetrainOptions, on_progress: ProgressCallback | None
+    ) -> RetrainResult:
+        try:
+            return await self._run(options, on_progress)
+        finally:
+            lock.release()  # before the task is done: a start right after its end finds the lock free
 
     def _lock(self) -> FileLock:
         """``RETRAIN_LOCK``, held; ``Timeout`` when another process holds it, ``OSError`` when the models
@@ -146,7 +154,8 @@ class RetrainJob:
         except OSError as e:  # read-only, say: the new model could not be written there either
             where = self.model_pointer.parent / RETRAIN_LOCK
             raise RetrainBusy(f"cannot retrain: {where} cannot be written ({e.strerror or e})") from None
-        if self._pointed() != self._pointer_seen:
+        pointed = self._pointed()  # none (deleted, dangling): the run's swap makes the pointer anew
+        if pointed is not None and pointed != self._pointer_seen:
             lock.release()
             raise RetrainBusy(
                 f"{self.model_pointer} names another model than this process loaded: one another process "
@@ -333,6 +342,8 @@ class RetrainJob:
         """Load whatever ``MODEL_DIR`` points at now (e.g. after ``qabot train``) and serve it."""
         if self.running:
             raise RetrainBusy(self.progress.describe())
+        if self._reloading:
+            raise RetrainBusy("a /reload is loading a model; try again in a moment")
         try:  # another process's run would swap its model over this one, ungated against it
             lock = self._lock()
         except Timeout:

@@ -298,6 +298,25 @@ async def test_the_retrain_lock_frees_a_plain_model_folder_a_cancelled_start_and
             retrain.start(RetrainOptions())
 
 
+async def test_the_retrain_lock_never_blocks_its_own_process_nor_a_deleted_pointer(url, models, tmp_path):
+    """Found by a review: a start right after a run ended, or a second /reload beside a first, was refused
+    as "another bot process is retraining"; a deleted models/current (the model folder still there) refused
+    every retrain for good, where the run's swap makes the pointer anew."""
+    async with process(url, "A") as a:
+        retrain = job(a, models, tmp_path)
+        running = retrain.start(RetrainOptions())
+        while retrain.running:
+            await asyncio.sleep(0)
+        assert (await running).status == "swapped"
+        again = retrain.start(RetrainOptions())  # the moment it ended
+        assert (await again).status == "swapped"
+        reloads = await asyncio.gather(retrain.reload(), retrain.reload(), return_exceptions=True)
+        assert "a /reload is loading" in str(reloads[1])
+        models["pointer"].unlink()
+        result = await retrain.run(RetrainOptions())
+        assert result.status == "swapped" and models["pointer"].resolve() == result.model_dir.resolve()
+
+
 async def test_a_model_that_fails_to_load_leaves_the_old_one_serving(url, models, tmp_path, caplog):
     async with process(url, "A") as a, process(url, "A") as b:
         job_a, _ = job(a, models, tmp_path), job(b, models, tmp_path)

@@ -76,3 +76,39 @@ def test_import_records_does_not_teach_undesirable_answers(store):
         assert import_records(s, records) == (2, 0, 1)
         taught = {p.answer for p in s.query(TaughtPair).all()}
     assert taught == {"Being past the last defender.", "A restart from the corner arc."}
+
+
+def test_rows_committed_before_a_failing_batch_are_announced_even_when_it_fails_at_commit(store, monkeypatch):
+    """The last batch failing at COMMIT (its note goes with it) left the earlier batches' rows unannounced;
+    so did a re-run that only skipped them before failing the same way. Running bots serve what is stored."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    from storage import importing
+    from storage.db import StoreError
+
+    monkeypatch.setattr(importing, "BATCH", 2)
+    records = [{"question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(4)]
+    commits = []
+
+    def second_commit_fails(session):
+        commits.append(1)
+        if len(commits) == 2:
+            raise OperationalError("COMMIT", {}, Exception("database is locked"))
+
+    def told() -> int:
+        with store() as s:
+            return s.query(Change).filter_by(kind="taught").count()
+
+    event.listen(Session, "before_commit", second_commit_fails)
+    try:
+        for run in (1, 2):  # the first adds batch 1, the second only skips it; both fail at batch 2
+            commits.clear()
+            with pytest.raises(StoreError):
+                importing.import_in_batches(store, records)
+            assert told() == run
+    finally:
+        event.remove(Session, "before_commit", second_commit_fails)
+    with store() as s:
+        assert s.query(TaughtPair).count() == 2
