@@ -38,6 +38,7 @@ from bot.retrain.inputs import (
     export_inputs,
     train_command,
 )
+from bot.retrain.run_rows import finish_row, manifest_or_nothing, start_row
 from bot.retrain.state import (
     ProgressCallback,
     RetrainBusy,
@@ -56,8 +57,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRAIN_LOCK = ".retrain.lock"  # in the models folder: one retrain at a time across processes
-# storage's TrainingRun statuses; a gate rejection is a failed run whose error says "Rejected: …".
-RUN_STATUS = {"swapped": "succeeded", "rejected": "failed", "failed": "failed", "cancelled": "cancelled"}
 CANCELLED = "Cancelled."
 RETRAIN_PREFIX = "retrain-"  # a retrain's output folder: <models>/retrain-<timestamp>
 
@@ -199,7 +198,7 @@ class RetrainJob:
         manifest: dict[str, Any] = {}
         try:  # everything, its first steps too: a cancel() at any point ends in a "cancelled" result
             await asyncio.to_thread(self._clean_stale_work)
-            result.run_id = await self._start_row(options)
+            result.run_id = await start_row(self.session_factory, options)
             with tempfile.TemporaryDirectory(prefix="qabot-retrain-") as tmp:
                 await self._report(on_progress, phase="export", detail="exporting the store")
                 data = await self._export(Path(tmp))
@@ -208,7 +207,7 @@ class RetrainJob:
                     await asyncio.to_thread(check_comparable, data, self.serving_dir)
                 new_dir = await self._train(data, options, Path(tmp), on_progress)
             result.model_dir = new_dir
-            manifest = _read_manifest(new_dir)
+            manifest = manifest_or_nothing(new_dir)
             await self._report(on_progress, phase="evaluate", detail="comparing with the serving model")
             verdict = await compare(
                 new_dir, self.serving_dir, force=options.force, evaluate=self._evaluate, exclude=learned
@@ -236,7 +235,7 @@ class RetrainJob:
         # The trainer's error and stderr tail may quote a dataset line: no token reaches the status
         # message, the TrainingRun row or the log.
         result.message = redact(result.message)
-        await self._finish_row(result, manifest)
+        await finish_row(self.session_factory, result, manifest)
         self.last_result = result
         await self._report(on_progress, phase="done", detail=f"{result.status}: {result.message}")
         log.info("retrain %s: %s", result.status, result.message)
@@ -359,50 +358,3 @@ class RetrainJob:
                 lock.release()
         await self._announce(version)
         return version
-
-    # -- TrainingRun rows ----------------------------------------------------------------------------
-    async def _start_row(self, options: RetrainOptions) -> int | None:
-        from storage import runs
-
-        def write(session: Any) -> int:
-            row = runs.start_training_run(session, triggered_by=options.triggered_by)
-            session.flush()
-            return row.id
-
-        try:
-            return await run_in_session(self.session_factory, write)
-        except Exception:
-            log.exception("could not record the training run start")
-            return None
-
-    async def _finish_row(self, result: RetrainResult, manifest: dict[str, Any]) -> None:
-        if result.run_id is None:
-            return
-        from storage import runs
-
-        dataset = manifest.get("dataset") or {}
-        counts = {k: dataset[k] for k in ("records_in", "records_out", "train", "eval") if k in dataset}
-        metrics = {"new": result.new_metrics, "serving": result.old_metrics} if result.new_metrics else None
-        try:
-            await run_in_session(
-                self.session_factory,
-                runs.finish_training_run,
-                result.run_id,
-                status=RUN_STATUS[result.status],
-                metrics=metrics,
-                model_path=str(result.model_dir) if result.model_dir else None,
-                error=None if result.ok else result.message,
-                dataset_sha256=dataset.get("sha256"),
-                counts=counts or None,
-            )
-        except Exception:
-            log.exception("could not record the training run result")
-
-
-def _read_manifest(model_dir: Path) -> dict[str, Any]:
-    try:
-        from training.checkpoint import read_manifest
-
-        return read_manifest(model_dir)
-    except Exception:
-        return {}
