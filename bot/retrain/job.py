@@ -91,7 +91,7 @@ class RetrainJob:
         self.serving_dir: Path | None = loaded or self._pointed()
         # What MODEL_DIR named when this process last chose its model: when it names another now, another
         # process (or `qabot train`) moved it, and a retrain would be gated against the wrong model.
-        self._pointer_seen = loaded or self._pointed()
+        self._pointer_seen = self.serving_dir
         self._out: Path | None = None  # the running retrain's output folder
         self.progress = RetrainProgress()
         self.last_result: RetrainResult | None = None
@@ -136,9 +136,13 @@ class RetrainJob:
         """``RETRAIN_LOCK``, held; ``Timeout`` when another process holds it, ``OSError`` when the models
         folder cannot hold it."""
         self.model_pointer.parent.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(self.model_pointer.parent / RETRAIN_LOCK, thread_local=False)
+        lock = FileLock(self._lock_path, thread_local=False)
         lock.acquire(blocking=False)
         return lock
+
+    @property
+    def _lock_path(self) -> Path:
+        return self.model_pointer.parent / RETRAIN_LOCK
 
     def _pointed(self) -> Path | None:
         return self.model_pointer.resolve() if self.model_pointer.exists() else None
@@ -151,8 +155,8 @@ class RetrainJob:
         except Timeout:
             raise RetrainBusy("another bot process is retraining this model; try when it ends") from None
         except OSError as e:  # read-only, say: the new model could not be written there either
-            where = self.model_pointer.parent / RETRAIN_LOCK
-            raise RetrainBusy(f"cannot retrain: {where} cannot be written ({e.strerror or e})") from None
+            why = e.strerror or e
+            raise RetrainBusy(f"cannot retrain: {self._lock_path} cannot be written ({why})") from None
         pointed = self._pointed()  # none (deleted, dangling): the run's swap makes the pointer anew
         if pointed is not None and pointed != self._pointer_seen:
             lock.release()
