@@ -10,13 +10,15 @@ run. Otherwise the old model keeps serving and the result says why. Every run is
 its Trainer work folder goes when it ends, and one a crash left behind (``.work-retrain-*``, not in use
 by a live trainer) is removed when the job is made and when the next run starts.
 
-Cancelling is asyncio cancellation of the run's task, whatever the phase: ``TrainerProcess`` stops the
-trainer when its wait is cancelled, and the run ends as "cancelled".
+Cancelling is asyncio cancellation of the run's task: ``TrainerProcess`` stops the trainer when its wait
+is cancelled, and the run ends as "cancelled"; once swapped or judged, it ends as what it did (its row,
+announcement and clean-up finished first).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import shutil
@@ -200,6 +202,7 @@ class RetrainJob:
     async def _run(self, options: RetrainOptions, on_progress: ProgressCallback | None) -> RetrainResult:
         result = RetrainResult(status="failed", message="")
         manifest: dict[str, Any] = {}
+        swapped: str | None = None  # the version swapped in, announced at the end
         try:  # everything, its first steps too: a cancel() at any point ends in a "cancelled" result
             await asyncio.to_thread(self._clean_stale_work)
             result.run_id = await start_row(self.session_factory, options)
@@ -221,7 +224,7 @@ class RetrainJob:
                 result.status, result.message = "rejected", verdict.reason
             else:
                 await self._report(on_progress, phase="swap", detail="loading the new model")
-                await self._swap(new_dir)
+                swapped = await self._swap(new_dir)  # no await between the swap and what it says here
                 self._out = None  # serving now: a later run's failure must not discard it
                 result.status, result.message = "swapped", verdict.reason
         except asyncio.CancelledError:  # cancel(), in any phase; the trainer has stopped by now
@@ -235,15 +238,33 @@ class RetrainJob:
             result.message = f"{type(e).__name__}: {e}"
         if result.status != "swapped":
             result.message += " The previous model keeps answering."
-            await asyncio.to_thread(self._discard_outputs)
         # The trainer's error and stderr tail may quote a dataset line: no token reaches the status
         # message, the TrainingRun row or the log.
         result.message = redact(result.message)
+        # What the run did is done: a cancel now must not leave its row "running", its outputs on disk or
+        # the other processes untold of a swap. The lock is held until this ends.
+        ending = asyncio.ensure_future(self._conclude(result, manifest, swapped, on_progress))
+        while not ending.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(ending)
+        ending.result()
+        return result
+
+    async def _conclude(
+        self,
+        result: RetrainResult,
+        manifest: dict[str, Any],
+        swapped: str | None,
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        if swapped is None:
+            await asyncio.to_thread(self._discard_outputs)
+        else:
+            await self._announce(swapped)
         await finish_row(self.session_factory, result, manifest)
         self.last_result = result
         await self._report(on_progress, phase="done", detail=f"{result.status}: {result.message}")
         log.info("retrain %s: %s", result.status, result.message)
-        return result
 
     async def _export(self, tmp: Path) -> RetrainData:
         data, detail = await export_inputs(self.session_factory, self.base_datasets, self.answerer, tmp)
@@ -298,7 +319,7 @@ class RetrainJob:
         done = await trainer.run(on_log)  # cancelled: it stops the trainer, waits for it, then re-raises
         return Path(done["model_dir"])
 
-    async def _swap(self, new_dir: Path) -> None:
+    async def _swap(self, new_dir: Path) -> str:
         generator = await torch_thread.run(self._load_generator, new_dir)
         # The pointer first: if moving it fails, nothing has changed and the old model keeps serving.
         if self.model_pointer.is_symlink() or not self.model_pointer.exists():
@@ -313,7 +334,7 @@ class RetrainJob:
             )
         self.answerer.swap(generator)  # atomic: requests already in a batch finish on the old model
         self.serving_dir, self._pointer_seen = new_dir.resolve(), self._pointed()
-        await self._announce(getattr(generator, "model_version", new_dir.name))
+        return getattr(generator, "model_version", new_dir.name)  # announced with the run's end
 
     async def _announce(self, version: str) -> None:
         """Log the model now served in the store's change log: every other process serving the store loads

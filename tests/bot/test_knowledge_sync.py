@@ -23,6 +23,7 @@ from bot.retrain import RetrainBusy, RetrainJob, RetrainOptions
 from storage import repo
 from storage.changes import note
 from storage.db import dispose, open_store
+from storage.models import TrainingRun
 from tests.bot.fakes import FakeGenerator
 from tests.bot.fixtures import fake_models, fake_trainer, small_dataset
 from tests.storage.conftest import postgres_server  # noqa: F401  (a fixture)
@@ -315,6 +316,32 @@ async def test_the_retrain_lock_never_blocks_its_own_process_nor_a_deleted_point
         models["pointer"].unlink()
         result = await retrain.run(RetrainOptions())
         assert result.status == "swapped" and models["pointer"].resolve() == result.model_dir.resolve()
+
+
+async def test_a_cancel_as_a_run_ends_still_records_and_announces_what_it_did(url, models, tmp_path):
+    """A cancel (a shutdown, say) while a swapped run told the other processes said "cancelled … the
+    previous model keeps answering" with the new model serving and the others never told; while a rejected
+    run removed its model, it left the TrainingRun row "running"."""
+    async with process(url, "A") as a, process(url, "A") as b:
+        retrain, _ = job(a, models, tmp_path), job(b, models, tmp_path)
+        await b.sync.start()
+        telling, announce = asyncio.Event(), retrain._announce
+
+        async def slow_announce(version: str) -> None:
+            telling.set()
+            await asyncio.sleep(0.3)  # a store write waiting on a lock
+            await announce(version)
+
+        retrain._announce = slow_announce
+        running = retrain.start(RetrainOptions())
+        await telling.wait()
+        assert await retrain.cancel()
+        result = await running
+        assert result.status == "swapped" and retrain.last_result is result
+        [change] = await b.sync.poll()
+        assert change.model_path == str(result.model_dir.resolve())
+        with a.store() as s:
+            assert [r.status for r in s.query(TrainingRun)] == ["succeeded"]
 
 
 async def test_a_model_that_fails_to_load_leaves_the_old_one_serving(url, models, tmp_path, caplog):
