@@ -98,7 +98,7 @@ def train_example(data: Path, out: Path, synonyms: Path | None = None) -> int:
 
 def bootstrap_model(settings: Settings, data: Path = BOOTSTRAP_DATA) -> Path:
     """Train the from-scratch example model (progress bar) and point ``MODEL_DIR`` at it."""
-    from training.checkpoint import CheckpointError, point_current, resolve_model_dir
+    from training.checkpoint import CheckpointError, point_current, pointer_free, resolve_model_dir
 
     pointer = Path(settings.model_dir)
     if pointer.exists() and not pointer.is_symlink():
@@ -117,7 +117,8 @@ def bootstrap_model(settings: Settings, data: Path = BOOTSTRAP_DATA) -> Path:
     code = train_example(data, out, BOOTSTRAP_SYNONYMS if BOOTSTRAP_SYNONYMS.is_file() else None)
     if code != EXIT_OK:
         raise CheckpointError(f"training exited with code {code} (its messages are above)")
-    point_current(out, pointer=pointer)
+    with pointer_free(pointer):
+        point_current(out, pointer=pointer)
     return resolve_model_dir(pointer)
 
 

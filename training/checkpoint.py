@@ -26,11 +26,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 MANIFEST = "manifest.json"
 METRICS = "metrics.json"
 SPLIT = "split.json"
 LOSS_PLOT = "loss.png"
 CURRENT = "current"
+# In the models folder: held by a bot's /retrain from start to swap, and by `qabot train` as it moves the
+# pointer, so neither moves it under the other (bot/retrain/job.py).
+RETRAIN_LOCK = ".retrain.lock"
 DEFAULT_MODELS_ROOT = Path("models")
 # What save_pretrained writes for the weights: one file, or an index naming the shards.
 WEIGHT_FILES = (
@@ -128,6 +133,28 @@ def point_current(target: Path, pointer: Path | None = None) -> Path:
         )
         raise CheckpointError(f"cannot point {pointer} at {target}: {e.strerror or e}{kind}") from e
     return pointer
+
+
+@contextlib.contextmanager
+def pointer_free(pointer: Path) -> Iterator[None]:
+    """Hold ``RETRAIN_LOCK`` beside ``pointer`` while the body moves it; a ``CheckpointError`` when a bot
+    process retrains the model it names (its swap would replace what moved, unjudged). A folder that
+    cannot hold the lock is let through: moving the pointer there fails with its own message."""
+    lock = FileLock(Path(pointer).parent / RETRAIN_LOCK, thread_local=False)
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        raise CheckpointError(
+            f"a bot process is retraining the model {pointer} names, so it was not moved; when the "
+            "retrain ends, set MODEL_DIR to the new model (or point the link at it) and /reload"
+        ) from None
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def has_weights(folder: Path) -> bool:

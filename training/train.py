@@ -21,7 +21,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from training.checkpoint import METRICS, SPLIT, CheckpointError, point_current, staged_dir, write_json
+from training.checkpoint import (
+    CURRENT,
+    METRICS,
+    SPLIT,
+    CheckpointError,
+    point_current,
+    pointer_free,
+    staged_dir,
+    write_json,
+)
 from training.collate import encode_records, make_collator
 from training.config import TrainConfig, TrainingError, build_parser, parse_config
 from training.data import DatasetError, load_dataset_file, prepare_dataset, split_records
@@ -353,7 +362,8 @@ def _train(config: TrainConfig, emit: Any, out: Path, work: Path) -> Path:
     shutil.rmtree(work, ignore_errors=True)  # the checkpoint is complete: nothing left to resume
     if not config.no_current:
         try:
-            point_current(out)
+            with pointer_free(out.parent / CURRENT):
+                point_current(out)
         except CheckpointError as e:
             raise CheckpointError(f"the model is saved in {out}, but {e}") from e
     return out

@@ -50,6 +50,7 @@ from bot.retrain.state import (
     RetrainResult,
 )
 from bot.retrain.trainer_process import TrainerFailed, TrainerProcess
+from training.checkpoint import RETRAIN_LOCK
 from training.redact import redact
 
 if TYPE_CHECKING:
@@ -58,7 +59,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RETRAIN_LOCK = ".retrain.lock"  # in the models folder: one retrain at a time across processes
 CANCELLED = "Cancelled."
 RETRAIN_PREFIX = "retrain-"  # a retrain's output folder: <models>/retrain-<timestamp>
 

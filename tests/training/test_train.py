@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from tests.training.train_support import tiny_config, write_dataset
 from training.__main__ import main
-from training.checkpoint import CheckpointError, read_manifest, resolve_model_dir
+from training.checkpoint import RETRAIN_LOCK, CheckpointError, read_manifest, resolve_model_dir
 from training.config import CONTINUE_DEFAULTS, base_defaults
 from training.retrieval.index import RetrievalIndex
 from training.retrieval.zones import ZoneThresholds
@@ -53,7 +53,8 @@ def test_checkpoint_is_complete_and_current_points_to_it(trained_run):
     assert {"eval_loss", "f1", "exact_match", "rougeL", "recall_f1"} <= manifest["metrics"].keys()
     assert manifest["int8"]["method"] == "gptq" and manifest["int8"]["calibration_texts"] == ds["train"]
     assert resolve_model_dir(out.parent / "current") == out.resolve()
-    assert not list(out.parent.glob(".*"))  # no staging or work folder left behind
+    left = [p.name for p in out.parent.glob(".*")]
+    assert left == [RETRAIN_LOCK]  # no staging or work folder left behind (the lock file is empty)
     split = json.loads((out / "split.json").read_text())
     train_q = {r["question"] for r in split["train"]}
     assert split["eval"] and not train_q & {r["question"] for r in split["eval"]}
@@ -145,6 +146,28 @@ def test_crash_during_save_leaves_previous_model_and_pointer(trained_run, datase
     assert resolve_model_dir(out.parent / "current") == out.resolve()
     assert (out / "model.safetensors").read_bytes() == before
     assert not list(out.parent.glob(".tmp-*"))
+
+
+@pytest.mark.slow
+def test_a_bot_retraining_keeps_the_pointer_where_it_is(trained_run, dataset_file):
+    """`qabot train` beside a bot's /retrain: moving models/current under it would let the retrain's swap
+    replace the new model unjudged (or this run replace the retrained one); the model is kept, the pointer
+    is left."""
+    from filelock import FileLock
+
+    out, _ = trained_run
+    held = FileLock(out.parent / RETRAIN_LOCK, thread_local=False)
+    held.acquire()  # as the bot's RetrainJob holds it, from start to swap
+    try:
+        with pytest.raises(CheckpointError, match=r"saved in .*run-3, but a bot process is retraining"):
+            train(
+                tiny_config(dataset_file, out.parent / "run-3", max_steps=2, recall_sample=1),
+                emit=lambda e: None,
+            )
+    finally:
+        held.release()
+    assert resolve_model_dir(out.parent / "current") == out.resolve()
+    assert resolve_model_dir(out.parent / "run-3") == (out.parent / "run-3").resolve()
 
 
 def _interrupt_at_step_5(event):
