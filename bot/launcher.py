@@ -8,8 +8,10 @@ printed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -169,12 +171,23 @@ def run(settings: Settings, *, local: bool = False, bootstrap: bool = False) -> 
         raise fail(str(e), EXIT_ERROR) from None
     except ValueError as e:  # a precision this machine cannot run (a setting)
         raise fail(f"cannot load the model: {e}", EXIT_USAGE) from None
-    if discord_mode:
-        asyncio.run(_run_discord(settings, services))
-        return
-    if settings.token is None:
+    if settings.token is None and not discord_mode:
         print("No DISCORD_TOKEN set: terminal mode (/help for commands).", file=sys.stderr)
-    asyncio.run(_run_terminal(services))
+    try:
+        asyncio.run(_run_discord(settings, services) if discord_mode else _run_terminal(services))
+    except asyncio.CancelledError:  # SIGTERM (_stop_on_sigterm): a requested stop, done cleanly
+        print("Stopped (SIGTERM).", file=sys.stderr)
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM (``docker stop``, ``systemctl stop``, ``kill``) cancels the serving task as Ctrl-C does, so
+    the front ends' ``finally`` runs: a retrain's trainer is stopped (it runs in its own session and would
+    outlive us, half-written), the Discord connection and the store are closed. By default the signal ended
+    the process on the spot."""
+    task = asyncio.current_task()
+    if task is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no Unix; not main thread
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
 
 
 async def _run_terminal(services: Services) -> None:
@@ -182,6 +195,7 @@ async def _run_terminal(services: Services) -> None:
 
     if hasattr(sys.stdin, "reconfigure"):
         sys.stdin.reconfigure(errors="replace")  # invalid UTF-8 on stdin becomes U+FFFD, never a crash
+    _stop_on_sigterm()
     # The sync loads what the store knows, then follows what other processes on it change.
     async with services.answerer, services.sync:
         try:
@@ -199,6 +213,7 @@ async def _run_terminal(services: Services) -> None:
 async def _run_discord(settings: Settings, services: Services) -> None:
     from bot.discord_app.startup import DiscordStartupError, run_bot
 
+    _stop_on_sigterm()
     async with services.answerer, services.sync:
         try:
             await run_bot(settings, services.answerer, services.session_factory, services.retrain_job)

@@ -4,6 +4,11 @@ terminal session itself: ``test_terminal.py``)."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,6 +19,8 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from storage.models import Exchange
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -39,6 +46,59 @@ def test_qabot_run_local_answers_stdin_and_logs(cli_env, tiny_checkpoint):
     store = open_store(db)
     with store() as session:
         assert session.scalars(select(Exchange.source)).all() == ["terminal"]
+
+
+@pytest.mark.slow
+def test_sigterm_stops_qabot_run_cleanly(cli_env, tiny_checkpoint):
+    """`docker stop` or `systemctl stop` send SIGTERM: it used to end the process on the spot, leaving a
+    retrain's trainer (its own session) running on; now the front end's shutdown runs and it exits 0."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--local", "--db", f"sqlite:///{cli_env / 'db.sqlite'}",
+         "--model", str(tiny_checkpoint)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    try:
+        proc.stdin.write("Who won the 2014 World Cup?\n")
+        proc.stdin.flush()
+        assert "Germany won it." in proc.stdout.readline()  # serving: the loop runs
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "Stopped (SIGTERM)." in err
+
+
+def test_sigterm_stops_a_running_retrain_before_the_process_ends(monkeypatch):
+    import bot.launcher
+    import bot.terminal
+
+    stopped: list[str] = []
+
+    class Serving:  # the answerer and the sync: async context managers
+        async def __aenter__(self):
+            return self
+
+        async def __aexit__(self, *exc):
+            stopped.append("closed")
+
+    class Job:
+        async def cancel(self):
+            stopped.append("trainer stopped")
+
+    class Terminal:
+        def __init__(self, **_):
+            pass
+
+        async def run(self):
+            asyncio.get_running_loop().call_later(0.05, os.kill, os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(30)
+
+    monkeypatch.setattr(bot.terminal, "Terminal", Terminal)
+    services = bot.launcher.Services(Serving(), None, Job(), Serving())
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(bot.launcher._run_terminal(services))
+    assert stopped == ["trainer stopped", "closed", "closed"]
 
 
 def test_qabot_run_refuses_an_in_memory_store(cli_env):
