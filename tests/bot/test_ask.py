@@ -296,6 +296,22 @@ async def test_slash_ask_with_a_secret_masks_its_quote_and_tells_the_asker_alone
     assert warning.args == (ASK_SECRET_WARNING,) and warning.kwargs["ephemeral"] is True
 
 
+async def test_a_slash_ask_that_fails_still_tells_the_asker_of_their_secret(dpy, monkeypatch):
+    from bot.answering.answerer import AnswererBusy
+    from bot.discord_app.cogs.ask import ASK_SECRET_WARNING
+    from tests.bot.fixtures import invoke, make_member
+
+    async def full(question, **kwargs):
+        raise AnswererBusy("1 questions are waiting already")
+
+    monkeypatch.setattr(dpy.answerer, "answer", full)
+    interaction = make_interaction(dpy, make_member(555))
+    await invoke(dpy, "ask", interaction, question="why does " + "ghp_" + "a1B2c3D4" * 5 + " fail")
+    busy, warning = interaction.followup.send.await_args_list
+    assert busy.args == (BUSY_TEXT,) and warning.args == (ASK_SECRET_WARNING,)
+    assert warning.kwargs["ephemeral"] is True
+
+
 async def test_a_failed_slash_ask_ends_with_an_apology_not_thinking_forever(dpy, monkeypatch):
     from tests.bot.fixtures import invoke, make_member
 

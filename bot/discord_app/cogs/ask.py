@@ -355,8 +355,10 @@ class Ask(commands.Cog):
         # Generation can exceed Discord's 3 s deadline for a first response: defer ("thinking…") first.
         await interaction.response.defer(thinking=True)
         answer, failure = await self._ask(question_text(question))
-        if answer is None:
+        if answer is None:  # a timeout, a full queue, a failure: the pasted secret is still to be reset
             await interaction.followup.send(failure, allowed_mentions=NO_PING)
+            if _holds_secret_as_stored(question_text(question)):
+                await interaction.followup.send(ASK_SECRET_WARNING, ephemeral=True, allowed_mentions=NO_PING)
             return
         asked = Asked(
             user_id=interaction.user.id,
