@@ -11,7 +11,7 @@ import gzip
 import io
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,18 +183,19 @@ def group_unanswered(rows: list[dict[str, Any]], min_score: float = GROUP_SCORE)
 
 
 async def unanswered_groups(
-    session_factory: SessionFactory, limit: int = UNANSWERED_SCAN
+    session_factory: SessionFactory, limit: int = UNANSWERED_SCAN, guilds: Collection[int] | None = None
 ) -> list[UnansweredGroup]:
-    """The oldest ``limit`` unanswered questions, grouped (``group_unanswered``, in a worker thread); chat
-    and abuse logged as unanswered before the store could tell them apart are left out
-    (``chatter.not_asked``)."""
+    """The oldest ``limit`` unanswered questions (with ``guilds``: the home community's), grouped
+    (``group_unanswered``, in a worker thread); chat and abuse logged as unanswered before the store could
+    tell them apart are left out (``chatter.not_asked``)."""
     from bot.answering.chatter import not_asked_many
 
     def grouped(rows: list[dict[str, Any]]) -> list[UnansweredGroup]:
         whys = not_asked_many([str(r["question"]) for r in rows])
         return group_unanswered([r for r, why in zip(rows, whys, strict=True) if why is None])
 
-    return await asyncio.to_thread(grouped, await async_store.unanswered(session_factory, limit=limit))
+    rows = await async_store.unanswered(session_factory, limit=limit, guilds=guilds)
+    return await asyncio.to_thread(grouped, rows)
 
 
 DISCORD_TEACH_HINT = "`/teach question: … answer: …`"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -303,24 +303,29 @@ async def mark_escalated(session_factory: SessionFactory, exchange_id: int) -> b
     return await run_in_session(session_factory, repo.mark_escalated, exchange_id)
 
 
-async def unanswered(session_factory: SessionFactory, limit: int = 20) -> list[dict[str, Any]]:
-    """The unanswered queue, oldest first, as plain dicts (id, question, created_at)."""
+async def unanswered(
+    session_factory: SessionFactory, limit: int = 20, guilds: Collection[int] | None = None
+) -> list[dict[str, Any]]:
+    """The unanswered queue, oldest first, as plain dicts (id, question, created_at); with ``guilds``, the
+    home community's only (``Exchange.asked_in``)."""
     from storage import repo
 
     def read(session: Session) -> list[dict[str, Any]]:
         return [
             {"id": row.id, "question": row.question, "created_at": row.created_at}
-            for row in repo.unanswered_queue(session, limit=limit)
+            for row in repo.unanswered_queue(session, limit=limit, guilds=guilds)
         ]
 
     return await run_in_session(session_factory, read)
 
 
-async def stats(session_factory: SessionFactory, days: int = 14) -> dict[str, Any]:
-    """``storage.repo.get_stats`` in a thread."""
+async def stats(
+    session_factory: SessionFactory, days: int = 14, guilds: Collection[int] | None = None
+) -> dict[str, Any]:
+    """``storage.repo.get_stats`` in a thread (``guilds``: the home community's top questions only)."""
     from storage import repo
 
-    return await run_in_session(session_factory, repo.get_stats, days=days)
+    return await run_in_session(session_factory, repo.get_stats, days=days, guilds=guilds)
 
 
 async def synonyms(session_factory: SessionFactory) -> list[dict[str, Any]]:

@@ -14,7 +14,6 @@ from sqlalchemy import case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import NOT_ASKED, Correction, Dismissal, Exchange, Feedback, TaughtPair
-from storage.repo import discord_id
 
 __all__ = ["downvoted_answers", "gap_questions", "zone_shares"]
 
@@ -70,9 +69,9 @@ def gap_questions(
         Exchange.message_id,
         Exchange.channel_id,
     ).where(~corrected, or_(unanswered, downvoted))
-    if guilds:  # another guild's questions are not the home community's gaps
-        home = [discord_id(g) for g in guilds]
-        stmt = stmt.where(or_(Exchange.guild_id.is_(None), Exchange.guild_id.in_(home)))
+    stmt = stmt.where(
+        Exchange.asked_in(guilds)
+    )  # another guild's questions are not the home community's gaps
     stmt = _period(stmt, since, until).order_by(Exchange.created_at, Exchange.id)
     return [
         {

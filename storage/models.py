@@ -9,6 +9,7 @@ re-keys the stored rows.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,8 +29,11 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    or_,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement
 
 SNOWFLAKE = String(32)
 KEY = String(40)  # storage.text.question_key: sha1 hex
@@ -125,6 +129,15 @@ class Exchange(Base):
 
     # The unanswered queue scans unanswered rows oldest first.
     __table_args__ = (Index("ix_exchanges_unanswered_created_at", "unanswered", "created_at"),)
+
+    @classmethod
+    def asked_in(cls, guilds: Collection[int | str] | None) -> ColumnElement[bool]:
+        """Asked in ``guilds`` or outside any guild (DMs, the terminal): the home community's
+        (``HOME_GUILD_IDS``); every exchange when ``guilds`` is empty or None. Another server's questions
+        are not the community's gaps, queue or top questions."""
+        if not guilds:
+            return true()
+        return or_(cls.guild_id.is_(None), cls.guild_id.in_([str(g) for g in guilds]))
 
 
 class Feedback(Base):

@@ -8,6 +8,7 @@ integers); every function takes them as ``int`` or ``str`` and converts them wit
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -303,14 +304,18 @@ def add_taught_pair(
     return row
 
 
-def unanswered_queue(session: Session, limit: int = 20) -> list[Exchange]:
+def unanswered_queue(
+    session: Session, limit: int = 20, guilds: Collection[int | str] | None = None
+) -> list[Exchange]:
     """Unanswered exchanges, oldest first, that no correction or active taught pair has answered yet (nor
-    a taught pair under another wording: ``record_choice``)."""
+    a taught pair under another wording: ``record_choice``); with ``guilds``, only those ``Exchange.asked_in``
+    them (another server's would fill the oldest rows for good)."""
     corrected = exists().where(Correction.exchange_id == Exchange.id)
     taught = exists().where(TaughtPair.question_key == Exchange.question_key, TaughtPair.active.is_(True))
     stmt = (
         select(Exchange)
         .where(Exchange.unanswered.is_(True), ~corrected, ~taught, Exchange.chosen_question.is_(None))
+        .where(Exchange.asked_in(guilds))
         .order_by(Exchange.created_at, Exchange.id)
         .limit(limit)
     )

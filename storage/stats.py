@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,12 @@ def _as_date(value: Any) -> date:
 
 
 def get_stats(
-    session: Session, days: int = DEFAULT_DAYS, *, top: int = DEFAULT_TOP, now: datetime | None = None
+    session: Session,
+    days: int = DEFAULT_DAYS,
+    *,
+    top: int = DEFAULT_TOP,
+    now: datetime | None = None,
+    guilds: Collection[int | str] | None = None,
 ) -> dict[str, Any]:
     """A JSON-able summary of the store.
 
@@ -28,7 +34,9 @@ def get_stats(
     zeros included, oldest first), ``top_questions`` (``[(question, n)]`` over those days, grouped by
     normalized question; chat and abuse are no questions), ``unanswered`` (exchanges the bot could not
     answer), ``unanswered_pending`` (those of them not corrected yet), ``upvotes``, ``downvotes``,
-    ``vote_ratio`` (up / all votes, or None without votes).
+    ``vote_ratio`` (up / all votes, or None without votes). With ``guilds``, the top questions are the
+    home community's only (``Exchange.asked_in``): another server's members' words are not its admins' to
+    read, and a stranger repeating one would put it there; the counts are the whole bot's load.
     """
     now = (now or datetime.now(UTC)).astimezone(UTC)
     first_day = now.date() - timedelta(days=max(days, 1) - 1)
@@ -52,6 +60,7 @@ def get_stats(
     top_rows = session.execute(
         select(func.min(Exchange.question), n)
         .where(Exchange.created_at >= since, or_(Exchange.zone.is_(None), Exchange.zone.not_in(NOT_ASKED)))
+        .where(Exchange.asked_in(guilds))
         .group_by(Exchange.question_key)
         .order_by(n.desc(), func.min(Exchange.question))
         .limit(top)

@@ -29,12 +29,16 @@ class NotAdmin(app_commands.CheckFailure, commands.CheckFailure):
     """Raised by the admin checks; ``AdminCog``'s error handlers turn it into a polite, logged refusal."""
 
 
-async def home_member(client: discord.Client, guild_id: int, user_id: int) -> discord.Member | None:
-    """``user_id`` as a member of home guild ``guild_id`` (the cache, else one API call), or None."""
+async def home_member(
+    client: discord.Client, guild_id: int, user_id: int, *, fresh: bool = False
+) -> discord.Member | None:
+    """``user_id`` as a member of home guild ``guild_id`` (the cache, else one API call), or None.
+    ``fresh``: always the API call. The bot has no members intent, so a cached member's roles are as of
+    their last message or voice-state change: an admin demoted since would still be one."""
     guild = client.get_guild(guild_id)
     if guild is None:
         return None
-    member = guild.get_member(user_id)
+    member = None if fresh else guild.get_member(user_id)
     if member is not None:
         return member
     try:
@@ -49,8 +53,13 @@ async def home_member(client: discord.Client, guild_id: int, user_id: int) -> di
 def _has_admin_rights(member: discord.Member, admin_role: str | None) -> bool:
     if member.guild_permissions.manage_guild:
         return True
-    # ADMIN_ROLE may be a role's name or its id (names can be renamed; ids cannot).
-    return bool(admin_role) and any(r.name == admin_role or str(r.id) == admin_role for r in member.roles)
+    if not admin_role:
+        return False
+    if admin_role.isdigit():  # an id: that role alone (a role *named* like it is anyone's to create)
+        role_id = int(admin_role)
+        # The guild's own id is its @everyone role's, which every member has: never an admin role.
+        return role_id != member.guild.id and any(r.id == role_id for r in member.roles)
+    return any(r.name == admin_role for r in member.roles)  # a name: anyone who may create roles can copy it
 
 
 async def is_admin(client: discord.Client, user: discord.abc.User, guild: discord.Guild | None) -> bool:
@@ -67,7 +76,7 @@ async def is_admin(client: discord.Client, user: discord.abc.User, guild: discor
             and _has_admin_rights(user, settings.admin_role)
         )
     for guild_id in sorted(home):  # a DM: the user's rights in the home guild(s)
-        member = await home_member(client, guild_id, user.id)
+        member = await home_member(client, guild_id, user.id, fresh=True)  # roles as they are now
         if member is not None and _has_admin_rights(member, settings.admin_role):
             return True
     return False

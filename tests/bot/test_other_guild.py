@@ -273,3 +273,57 @@ async def test_other_guild_ticks_fetch_nothing(dpy, monkeypatch):
     dpy.settings.home_guild_ids = [message.guild.id]  # at home, the same ✅ is looked at
     await react(message, dpytest.get_config().members[1], "✅")
     fetch.assert_awaited_once()
+
+
+async def test_admin_role_given_as_an_id_is_that_role_alone(dpy):
+    """ADMIN_ROLE as an id is the README's advice because names can be copied; a role *named* like the id
+    (anyone with Manage Roles makes one) counted too. The guild's own id is @everyone's: nobody's right."""
+    guild = make_guild()
+    mallory = make_member(
+        31337, roles=("111122223333444455",)
+    )  # role id 1000, named like the admin role's id
+    coach = make_member(8, roles=("Coach",))  # role id 1000: the admin role
+    for member in (mallory, coach):
+        member.guild = guild
+    dpy.settings.admin_role = "111122223333444455"
+    assert not await is_admin(dpy, mallory, guild)
+    dpy.settings.admin_role = "1000"
+    assert await is_admin(dpy, coach, guild)
+    everyone = MagicMock(spec=discord.Role, id=HOME_GUILD_ID)
+    coach.roles = [everyone]
+    dpy.settings.admin_role = str(HOME_GUILD_ID)  # the @everyone role every member has
+    assert not await is_admin(dpy, coach, guild)
+
+
+async def test_in_a_dm_an_admin_demoted_since_is_no_admin(dpy):
+    """The bot has no members intent: a cached member (say, in a voice channel) keeps the roles of their
+    last message. A DM's admin check asks Discord for the member as they are now."""
+    home = make_guild()
+    home.get_member = MagicMock(return_value=make_member(8, roles=("Coach",)))  # stale: still the Coach
+    home.fetch_member = AsyncMock(return_value=make_member(8))  # demoted
+    dpy.get_guild = MagicMock(side_effect=lambda gid: home if gid == HOME_GUILD_ID else None)
+    dpy.settings.admin_role = "Coach"
+    assert not await is_admin(dpy, make_member(8), None)
+    home.fetch_member.assert_awaited_once()
+
+
+async def test_another_guilds_questions_never_reach_unanswered_nor_the_top_questions(dpy, store):
+    """A stranger's server (or a flood from it) filled /unanswered's oldest rows for good, and its members'
+    words showed in the admins' /stats."""
+    from bot import async_store
+    from tests.bot.test_admin import admin_interaction, sent_text, unanswered
+
+    for _ in range(3):
+        await async_store.log_exchange(
+            store, unanswered("stranger topic"), source="discord", guild_id=OTHER_GUILD_ID
+        )
+    await async_store.log_exchange(store, unanswered("home topic"), source="discord", guild_id=HOME_GUILD_ID)
+    await async_store.log_exchange(store, unanswered("dm topic"), source="discord")
+    interaction = admin_interaction(dpy)
+    await invoke(dpy, "unanswered", interaction)
+    text = sent_text(interaction)
+    assert "home topic" in text and "dm topic" in text and "stranger" not in text
+    interaction = admin_interaction(dpy)
+    await invoke(dpy, "stats", interaction)
+    description = interaction.followup.send.await_args.kwargs["embed"].description
+    assert "home topic" in description and "stranger" not in description

@@ -212,7 +212,9 @@ class Admin(AdminCog):
     async def unanswered(self, interaction: discord.Interaction) -> None:
         """Questions the bot could not answer, similar ones grouped, most asked first (admins)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        groups = await admin_actions.unanswered_groups(self.bot.session_factory)
+        groups = await admin_actions.unanswered_groups(
+            self.bot.session_factory, guilds=self.bot.settings.home_guilds
+        )
         for piece in split_message(admin_actions.unanswered_text(groups, show=user_text)):
             await interaction.followup.send(piece, ephemeral=True, allowed_mentions=NO_PING)
 
@@ -221,7 +223,9 @@ class Admin(AdminCog):
     async def stats(self, interaction: discord.Interaction) -> None:
         """Usage, votes and the serving model's metrics, with a chart of questions per day (admins)."""
         await interaction.response.defer(thinking=True, ephemeral=True)  # top questions are users' words
-        stats = await async_store.stats(self.bot.session_factory, days=14)
+        stats = await async_store.stats(
+            self.bot.session_factory, days=14, guilds=self.bot.settings.home_guilds
+        )
         answerer = self.bot.answerer
         manifest = getattr(answerer.generator, "manifest", None)
         embed = discord.Embed(
