@@ -153,7 +153,7 @@ def asks_nothing(text: str) -> bool:
 def is_invitation(text: str) -> bool:
     """A message asking who joins in ("anyone watching the game tonight?", "who wants to play among us",
     "anyone here?") and nothing else: no interrogative after it ("anyone watching? who scored")."""
-    clauses = [words for words in map(_words, re.split(r"[,;:\n?!.]", text)) if words]
+    clauses = [words for words in map(_words, re.split(r"[,;:\n?!.？؟]", text)) if words]
     while clauses and all(w in CHAT_WORDS for w in clauses[0]):
         clauses = clauses[1:]  # "yo, anyone…"
     first = _skip_greetings(clauses[0]) if clauses else []
@@ -197,13 +197,20 @@ def _skip_greetings(words: list[str]) -> list[str]:
     return words
 
 
+QUESTION_MARKS = "?？؟¿"  # Latin, full-width (Chinese, Japanese), Arabic; Spanish opens with ¿
+
+
+def _question_mark(text: str) -> bool:
+    return any(mark in text for mark in QUESTION_MARKS)
+
+
 def looks_like_question(text: str) -> bool:
     """A "?", an opening of a question once greetings are skipped, an interrogative later on ("wc 2002 who
     won"), or a topic asked for ("offside rule"), in a message with a word that asks about something."""
     words = _words(text)
     if asks_nothing(text):
         return False
-    if "?" in text:
+    if _question_mark(text):
         return True
     clauses = [_words(clause) for clause in re.split(r"[,;:\n]", text)]  # "pk hits the post, can he score"
     if any(_opens_question(clause) for clause in clauses if clause):
@@ -278,7 +285,7 @@ def asks(text: str) -> bool:
     ("what a rubbish bot")."""
     words = _words(text)
     exclaims = {i for i, w in enumerate(words) if w == "what" and words[i + 1 : i + 2] in (["a"], ["an"])}
-    if "?" in text or any(w in ASKS_ANYWHERE and i not in exclaims for i, w in enumerate(words)):
+    if _question_mark(text) or any(w in ASKS_ANYWHERE and i not in exclaims for i, w in enumerate(words)):
         return True
     for clause in re.split(r"[,;:.!\n]", text):
         words = _words(clause)

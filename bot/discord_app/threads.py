@@ -21,6 +21,7 @@ import discord
 
 from bot.answering.followups import ConversationMemory, Turn
 from bot.discord_app.replies import question_text, shorten
+from storage.masking import mask_secrets
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,8 @@ async def reply_channel(bot: Any, message: discord.Message, question: str) -> tu
         return message.channel, False
     try:
         thread = await message.create_thread(
-            name=shorten(question, THREAD_NAME_LIMIT) or "Question", auto_archive_duration=THREAD_ARCHIVE_MIN
+            name=shorten(mask_secrets(question), THREAD_NAME_LIMIT) or "Question",  # a pasted key stays out
+            auto_archive_duration=THREAD_ARCHIVE_MIN,
         )
     except discord.HTTPException:
         log.warning("could not start a thread from message %s; replying in the channel", message.id)

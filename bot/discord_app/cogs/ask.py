@@ -30,8 +30,8 @@ from discord.ext import commands
 from bot import async_store
 from bot.answering.answer_path import SECRET_WARNING, clean_question
 from bot.answering.answerer import AnswererBusy, EmptyQuestion
-from bot.answering.chatter import is_chat, looks_like_question
-from bot.answering.followups import Turn
+from bot.answering.chatter import is_chat, is_follow_up, looks_like_question
+from bot.answering.followups import Turn, elliptical
 from bot.discord_app import threads
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
@@ -68,6 +68,14 @@ class Offer:
     question: str  # as the asker typed it (cleaned)
     exchange_id: int | None = None
     followup: bool = False  # read with the question before it: its choice teaches no wording
+
+
+def _as_read(question: str) -> str:
+    """``question`` as the answer path reads it (no zero-width characters), "" when nothing is left."""
+    try:
+        return clean_question(question)
+    except EmptyQuestion:
+        return ""
 
 
 def _holds_secret_as_stored(question: str) -> bool:
@@ -132,10 +140,14 @@ class Ask(commands.Cog):
     async def _answer_message(self, message: discord.Message, route: threads.Route) -> None:
         # In an open channel the bot only speaks when it has something to say: no notices there.
         explicit, question = route.explicit, route.question
-        if not question:
-            if explicit:
+        # A reply to the bot pings it (Discord's default) without its mention in the text.
+        pinged_by_reply = message.guild is not None and self.bot.user.id not in message.raw_mentions
+        if not question:  # a reply of an emoji, a sticker or an image to the bot's answer asks nothing
+            if explicit and not pinged_by_reply:
                 await message.reply(NO_QUESTION, allowed_mentions=NO_PING)
             return
+        if not explicit and route.kind in ("thread", "open") and self._addressed_to_another(message):
+            return  # "@A how many were on your team?": a member's question to a member
         # Whatever else is said or not: everyone in the channel can read it (once a minute per member and
         # channel: no flood). A message deleted already still gets its answer. (``/ask`` tells its asker
         # alone: its question is shown through the reply's quote, which masks it.)
@@ -149,14 +161,14 @@ class Ask(commands.Cog):
                 log.warning("could not warn about a pasted secret in channel %s", message.channel.id)
         # People talk in threads: there only what looks like a question is one ("thanks!" gets nothing),
         # and a forum post is one unless it is only a greeting.
+        shown = _as_read(question)  # "wh\u200bat is…" is read as the answer path reads it
         if not explicit and (
-            (route.kind == "thread" and not looks_like_question(question))
-            or (route.kind == "post" and is_chat(question))
+            (route.kind == "thread" and not looks_like_question(shown))
+            or (route.kind == "post" and is_chat(shown))
         ):
             return
         # "thanks!", "wait what?" replying to the bot's answer (a reply pings it) ask it nothing.
-        pinged_by_reply = message.guild is not None and self.bot.user.id not in message.raw_mentions
-        if explicit and pinged_by_reply and not looks_like_question(question):
+        if explicit and pinged_by_reply and not looks_like_question(shown):
             return
         # In an open channel the window starts only once the bot replies: chat it stays silent on must not
         # make the user's next real question wait; it has a budget of its own (``RemarkBudget``).
@@ -236,6 +248,16 @@ class Ask(commands.Cog):
         if isinstance(thread, discord.Thread):
             asker_id = message.author.id
             self.bot.conversations.note(thread.id, answer=answer, asker_id=asker_id, bot_spoke=replied)
+
+    def _addressed_to_another(self, message: discord.Message) -> bool:
+        """Whether a message the bot was not addressed in replies to, or mentions, another member: in a
+        thread or an open channel that is one member asking another, not the bot."""
+        me = self.bot.user.id
+        if any(user_id != me for user_id in message.raw_mentions):
+            return True
+        reference = message.reference
+        replied = None if reference is None else reference.resolved or reference.cached_message
+        return isinstance(replied, discord.Message) and replied.author.id != me
 
     async def _ask(self, question: str, *, context: Turn | None = None):
         """(answer, None) or (None, text to show instead). ``context``: the thread's previous question, with
@@ -318,7 +340,10 @@ class Ask(commands.Cog):
         # Only the home community's choices teach the bot wordings (another guild's would rank for it); a
         # follow-up's teach none: "and 2014" alone means nothing, and read with the question before it the
         # wording steals that question ("which team won russia 2018" answered with 2014 on the e5 model).
-        if not offer.followup and await in_community(self.bot, asked.guild_id, asked.user_id):
+        # Nor a fragment shaped like one, asked alone ("and 2018?"): learned, it would answer every later
+        # "and 2018?" in the answer zone, read with nobody's context.
+        fragment = is_follow_up(offer.question) or elliptical(offer.question)
+        if not (offer.followup or fragment) and await in_community(self.bot, asked.guild_id, asked.user_id):
             if offer.exchange_id is not None:
                 await async_store.record_choice(self.bot.session_factory, offer.exchange_id, question)
             await self.bot.answerer.learn_wording(offer.question, question)
