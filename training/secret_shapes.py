@@ -106,8 +106,16 @@ def _random(key: str) -> bool:
     return any(c.isdigit() for c in key) and any(c.isupper() for c in key) and any(c.islower() for c in key)
 
 
+def _one_run(key: str) -> bool:
+    """Whether ``key`` holds a run of 20 letters and digits, both, with no hyphen: "sk-proj-abc123def456…"
+    written by hand or lower-cased is still a key; "sk-learn-for-beginners-2024" is words."""
+    return any(
+        re.search(r"\d", run) and re.search(r"[A-Za-z]", run) for run in re.findall(r"[A-Za-z0-9]{20,}", key)
+    )
+
+
 def _secret(match: re.Match[str]) -> str:
-    if match.lastgroup == "sk" and not _random(match[0]):
+    if match.lastgroup == "sk" and not (_random(match[0]) or _one_run(match[0])):
         return match[0]
     return SECRET
 

@@ -111,11 +111,29 @@ def _words(text: str) -> list[str]:
 ADDRESSEES = _word_set("chat fam peeps ppl lads gang bot qabot bud buddy")
 
 
+# Laughter however long it is typed: "lmaooo", "hahahaha", "looool", "lmfaoooo", "jajaja", "kkkkk", "rsrs".
+_LAUGHTER = re.compile(
+    r"l+o+l+[lo]*|l+m+f*a+o+|r+o+f+l+|(?:h+[aeiu]+)+h*|(?:a+h+)+a*|(?:j+[aej]+)+|k{3,}|x+d+|(?:rs){2,}|bruh+"
+)
+_STRETCHED = re.compile(r"(\w)\1{2,}")  # "heyyy", "okkk", "nooo": a letter held down
+
+
+def _held_down(words: list[str]) -> set[str]:
+    """``words``, and each with a letter held down let go ("heyyy": "hey" and "heyy")."""
+    return {*words, *(_STRETCHED.sub(r"\1", w) for w in words), *(_STRETCHED.sub(r"\1\1", w) for w in words)}
+
+
+def _social(word: str, social: frozenset[str]) -> bool:
+    return _LAUGHTER.fullmatch(word) is not None or not social.isdisjoint(_held_down([word]))
+
+
 def is_chat(text: str) -> bool:
-    """Only social words, emoji and punctuation: nothing a Q&A bot could answer ("thanks!! 🙏", "+1")."""
+    """Only social words (laughter and letters held down too: "lmaooo", "heyyy"), emoji and punctuation:
+    nothing a Q&A bot could answer ("thanks!! 🙏", "+1")."""
     words = _words(text)
-    social = CHAT_WORDS | ADDRESSEES if not (GREETINGS | THANKS | BYES).isdisjoint(words) else CHAT_WORDS
-    return all(w in social or w.startswith("+") or w.isdigit() and len(w) < 3 for w in words)
+    greets = not (GREETINGS | THANKS | BYES).isdisjoint(_held_down(words))
+    social = CHAT_WORDS | ADDRESSEES if greets else CHAT_WORDS
+    return all(_social(w, social) or w.startswith("+") or w.isdigit() and len(w) < 3 for w in words)
 
 
 THANKS = _word_set(
@@ -138,7 +156,7 @@ def chat_reply(text: str) -> str | None:
     "gm everyone" → a greeting), or None: anything else keeps the fallback."""
     if not is_chat(text):
         return None
-    words = set(_words(text))
+    words = _held_down(_words(text))  # "heyyy" greets too
     return next((reply for kind, reply in CHAT_REPLIES if words & kind), None)
 
 

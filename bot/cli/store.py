@@ -128,17 +128,21 @@ def export(
         raise fail(str(exc), EXIT_ERROR) from exc
     typer.echo(f"wrote {summary.rows} {fmt.value} rows to {summary.path}")
     if not summary.rows:
-        typer.echo(f"note: {_why_empty(since, until, min_score, only_rated)}", err=True)
+        typer.echo(f"note: {_why_empty(since, until, min_score, only_rated, fmt.value)}", err=True)
     if warning := summary.kto_warning():
         typer.echo(f"warning: {warning}", err=True)
 
 
-def _why_empty(since: str | None, until: str | None, min_score: int | None, only_rated: bool) -> str:
-    """Why an export wrote no row: the filters that narrowed it, else an empty store."""
+def _why_empty(
+    since: str | None, until: str | None, min_score: int | None, only_rated: bool, fmt: str = "json"
+) -> str:
+    """Why an export wrote no row: the filters that narrowed it, else what the format needs."""
     used = [("--since", since), ("--until", until), ("--min-score", min_score is not None)]
     narrowed = [name for name, on in [*used, ("--only-rated", only_rated)] if on]
     if narrowed:
         return f"no exchange passed {', '.join(narrowed)} (nobody voted on one yet?); drop them to see all"
+    if fmt == "dpo":  # a pair of answers to one question: what the bot said, and what an admin put instead
+        return "dpo rows are corrected answers (the bot's answer rejected, the correction chosen): none yet"
     return "the store holds no answered question, correction or taught pair yet"
 
 

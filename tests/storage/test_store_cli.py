@@ -72,6 +72,8 @@ def test_an_empty_export_says_why(tmp_path):
     assert narrowed.exit_code == 0 and "no exchange passed --min-score" in narrowed.output
     empty = runner.invoke(app, ["export", "--db", db, "-f", "json", "-o", out])
     assert "holds no answered question" in empty.output and json.loads(Path(out).read_text()) == []
+    dpo = runner.invoke(app, ["export", "--db", db, "-f", "dpo", "-o", str(tmp_path / "dpo.jsonl")])
+    assert "dpo rows are corrected answers" in dpo.output  # not "no answered question" beside 20 of them
 
 
 def test_export_with_filters(db_url, tmp_path):

@@ -45,6 +45,7 @@ DISCORD_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GAbcde" + ".abcdefghijklmnopqrstuvwxyz
         "github_pat_11ABCDEFG01234567" + "89_abcdefghijklmnopqrstuvwxyz",
         "key sk-abcdefghijklmnopQRSTU" + "VWX0123456789abcdefghijkl ok",
         "sk-proj-Ab3dEfGhIjKlMnOpQrStUvWxYz_0123-xyz and sk-ant-api03-Ab3dEfGhIjKlMnOpQrStUvWx-y_z",
+        "my key is sk-proj-abc123def456" + "ghi789jkl012mno345 why",  # lower case (typed, or a test key)
         "AKIAIOSFOD" + "NN7EXAMPLE is my aws key",
         "xoxb-123456789012-1234567890" + "123-AbCdEfGhIjKlMnOpQrStUvWx",
         "xoxp-1234567890-1234567890-123456789" + "0123-0123456789abcdef0123456789abcdef",
