@@ -122,8 +122,9 @@ def test_chat_reply_answers_social_words_only(text: str, kind: str | None) -> No
         ("thx bot", "chat"), ("is the bot down?", None), ("bot", None),
         ("...", "chat"), ("😂😂😂", "chat"), ("wait what?", "chat"),
         # laughter and letters held down, however long ("lmaooo" was listed as a gap to teach)
-        ("lmaooo", "chat"), ("looool", "chat"), ("lmfaoooo", "chat"), ("hahahaha", "chat"), ("jajaja", "chat"),
-        ("kkkkk", "chat"), ("rsrsrs", "chat"), ("okkk", "chat"), ("bruhhh", "chat"), ("jajaja quien gano", None),
+        ("lmaooo", "chat"), ("looool", "chat"), ("lmfaoooo", "chat"), ("hahahaha", "chat"),
+        ("jajaja", "chat"), ("kkkkk", "chat"), ("rsrsrs", "chat"), ("okkk", "chat"), ("bruhhh", "chat"),
+        ("jajaja quien gano", None),
         ("khalid", None), ("lmao what is var", None), ("heyyy who won in 2014", None),
         # abuse: an insult that asks nothing; an order to drop the bot's instructions
         ("fuck off", "abuse"), ("you are a stupid bot", "abuse"), ("shut up", "abuse"),
