@@ -2,7 +2,7 @@
 
 Discord rejects a message over 2000 characters. Cutting mid-word reads badly, so each piece ends at the
 last sentence end that fits, else the last whitespace, and only a single unbroken run longer than the limit
-is cut hard.
+is cut hard. A code block cut in two is closed at the end of one piece and reopened in the next.
 """
 
 from __future__ import annotations
@@ -13,6 +13,19 @@ DISCORD_MESSAGE_LIMIT = 2000
 # A sentence ends with . ! ? (optionally followed by closing quotes/brackets) and then whitespace.
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]]*\s+|\n+")
 _WHITESPACE = re.compile(r"\s+")
+
+
+_FENCE = re.compile(r"^[ \t]*```[^\n`]*", re.MULTILINE)  # a code block's opening or closing line
+_CLOSE = "\n```"
+
+
+def _open_fence(piece: str) -> str:
+    """The opening line of a code block ``piece`` leaves open ("```py"), or "" when every block closes: the
+    piece is closed and the next one reopens it, so the code stays code on both sides of the cut."""
+    opening = ""
+    for match in _FENCE.finditer(piece):
+        opening = "" if opening else match[0].strip()
+    return opening
 
 
 def _last_boundary(window: str, pattern: re.Pattern[str]) -> int:
@@ -30,22 +43,31 @@ def split_message(text: str, limit: int = DISCORD_MESSAGE_LIMIT, max_pieces: int
         raise ValueError("limit must be positive")
     text = text.strip()
     pieces: list[str] = []
-    while len(text) > limit:
+    fence = ""  # the opening line of a code block the previous piece left open ("```py"), reopened here
+    while len(text) + (len(fence) + 1 if fence else 0) > limit:
+        room = limit
+        if fence or "```" in text[: limit + 1]:  # room to reopen the block, and to close it if still open
+            room = limit - (len(fence) + 1 if fence else 0) - len(_CLOSE)
+        if room < limit // 2:  # a limit too small for fences: cut as plain text
+            room, fence = limit, ""
         # Look one character past the limit: a boundary right at the limit is still a clean cut.
-        window = text[: limit + 1]
+        window = text[: room + 1]
         cut = _last_boundary(window, _SENTENCE_END)
-        if cut < limit // 4:
+        if cut < room // 4:
             # A sentence boundary this early would leave tiny pieces; prefer the last space.
             cut = max(cut, _last_boundary(window, _WHITESPACE))
         if cut == 0:
-            cut = limit  # one "word" longer than a message: nothing better than a hard cut
+            cut = room  # one "word" longer than a message: nothing better than a hard cut
         piece = text[:cut].rstrip()
-        if len(piece) > limit:
-            piece, cut = text[:limit], limit
-        pieces.append(piece)
+        if len(piece) > room:
+            piece, cut = text[:room], room
+        if fence:
+            piece = f"{fence}\n{piece}"
+        fence = _open_fence(piece) if room < limit else ""  # room was kept for the closing fence
+        pieces.append(piece + _CLOSE if fence else piece)
         text = text[cut:].lstrip()
     if text:
-        pieces.append(text)
+        pieces.append(f"{fence}\n{text}" if fence else text)
     if max_pieces is not None and len(pieces) > max_pieces:
         pieces = pieces[:max_pieces]
         pieces[-1] = pieces[-1][: limit - 1].rstrip() + "…"

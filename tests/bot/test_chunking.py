@@ -45,3 +45,20 @@ def test_max_pieces_cuts_the_last_piece_with_an_ellipsis():
     pieces = split_message(text, max_pieces=3)
     assert len(pieces) == 3 and pieces[-1].endswith("…") and all(len(p) <= 2000 for p in pieces)
     assert split_message("short", max_pieces=3) == ["short"]
+
+
+def test_a_code_block_cut_in_two_stays_code_on_both_sides():
+    """The first piece left its block open and the second showed the code as text, its closing fence
+    opening a new block that swallowed what followed."""
+    code = "\n".join(f"x{i} = compute({i})  # a comment" for i in range(60))
+    text = "Here is how. " + "Step one is this. " * 40 + f"\n```python\n{code}\n```\nDone. That is all."
+    pieces = split_message(text, limit=1000)
+    assert len(pieces) >= 3 and all(len(p) <= 1000 for p in pieces)
+    assert all(p.count("```") % 2 == 0 for p in pieces)  # each piece's blocks close
+    assert all(p.startswith("```python\n") for p in pieces[1:-1])
+    assert pieces[-1].endswith("Done. That is all.")
+
+    def words(t: str) -> str:
+        return "".join(t.replace("```python", "").replace("```", "").split())
+
+    assert words("".join(pieces)) == words(text)
