@@ -21,7 +21,7 @@ import discord
 from discord.ext import commands
 
 from bot.discord_app.flood import EscalationLimiter
-from bot.discord_app.threads import Conversations
+from bot.discord_app.threads import AnswerParts, Conversations
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ class QABot(commands.Bot):
         self.taught_exchanges: dict[int, int] = {}
         self.escalations = EscalationLimiter()
         self.conversations = Conversations()  # per thread: the previous question, for follow-ups
+        self.answer_parts = AnswerParts()  # a long answer's later messages → its first (the logged one)
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

@@ -71,6 +71,24 @@ class Conversations:
         return conversation
 
 
+class AnswerParts:
+    """A long answer goes out in several messages and is logged by its first: a 👍/👎 or a correction on a
+    later one counts for the first (the most recent ``limit`` answers; after a restart, the first only)."""
+
+    def __init__(self, limit: int = MAX_CONVERSATIONS) -> None:
+        self._first: OrderedDict[int, int] = OrderedDict()
+        self.limit = limit
+
+    def note(self, first_id: int, later_ids: list[int]) -> None:
+        for later in later_ids:
+            self._first[later] = first_id
+        while len(self._first) > self.limit:
+            self._first.popitem(last=False)
+
+    def first(self, message_id: int) -> int:
+        return self._first.get(message_id, message_id)
+
+
 @dataclass(frozen=True)
 class Route:
     """How a message is a question: ``kind``, the question's text, whether it was addressed to the bot

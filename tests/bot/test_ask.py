@@ -14,8 +14,8 @@ from bot.answering.answer_path import SECRET_WARNING
 from bot.discord_app.cogs.ask import BUSY_TEXT, ERROR_TEXT
 from bot.discord_app.rate_limits import RemarkBudget
 from storage import repo
-from storage.models import Exchange
-from tests.bot.fixtures import make_interaction
+from storage.models import Exchange, Feedback
+from tests.bot.fixtures import make_interaction, react
 from training.data.limits import MAX_ANSWER_CHARS
 
 
@@ -180,6 +180,10 @@ async def test_long_answer_is_split_into_messages_under_2000_characters(dpy, sto
     assert all("message_reference" not in p for p in dpy.sent_payloads[1:])
     [row] = exchanges_in(store)
     assert row.reply_message_id == str(pieces[0].id)
+    # A 👎 on the second message counts for the answer (it was lost: only the first is logged).
+    await react(pieces[1], dpytest.get_config().members[1], "👎")
+    with store() as session:
+        assert [f.vote for f in session.scalars(select(Feedback))] == [-1]
 
 
 async def test_a_huge_stored_answer_is_cut_to_two_or_three_messages(dpy, store, fake_generator):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +31,7 @@ from bot.answering.answer_path import SECRET_WARNING, clean_question
 from bot.answering.answerer import AnswererBusy, EmptyQuestion
 from bot.answering.chatter import is_chat, is_follow_up, looks_like_question
 from bot.answering.followups import Turn, elliptical
-from bot.discord_app import threads
+from bot.discord_app import senders, threads
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.escalation import escalate
@@ -56,9 +55,6 @@ SECRET_WARNING_EVERY_S = 60  # a member's pasted secrets are warned about at mos
 MAX_REPLY_MESSAGES = 3  # one answer is at most MAX_ANSWER_CHARS plus its quote and source lines
 ERROR_TEXT = "Sorry, something went wrong while answering. The admins can see the details in the log."
 
-# Sends the pieces of one reply (the first with ``view``, if any); returns the first message sent.
-Send = Callable[[list[str], discord.ui.View | None], Awaitable[Any]]
-
 
 @dataclass
 class Offer:
@@ -79,25 +75,11 @@ def _as_read(question: str) -> str:
 
 
 def _holds_secret_as_stored(question: str) -> bool:
-    try:
-        return holds_secret(clean_question(question))
-    except EmptyQuestion:
-        return False
+    return holds_secret(_as_read(question))
 
 
 def cooldown_notice(seconds: float) -> str:
     return f"Slow down a little — you can ask again in {max(1, round(seconds))} s."
-
-
-def _followup_sender(interaction: discord.Interaction) -> Send:
-    async def send(pieces: list[str], view: discord.ui.View | None) -> Any:
-        extra = {"view": view} if view is not None else {}
-        first = await interaction.followup.send(pieces[0], allowed_mentions=NO_PING, wait=True, **extra)
-        for piece in pieces[1:]:
-            await interaction.followup.send(piece, allowed_mentions=NO_PING)
-        return first
-
-    return send
 
 
 class Ask(commands.Cog):
@@ -213,8 +195,8 @@ class Ask(commands.Cog):
             # the exchange is logged: a plain reply would fail and lose both.
             reference = message.to_reference(fail_if_not_exists=False) if channel.id != message.id else None
             first = await channel.send(pieces[0], reference=reference, view=view, allowed_mentions=NO_PING)
-            for piece in pieces[1:]:
-                await channel.send(piece, allowed_mentions=NO_PING)
+            later = [await channel.send(piece, allowed_mentions=NO_PING) for piece in pieces[1:]]
+            senders.note_parts(self.bot, first, later)
             return first
 
         async def send(pieces: list[str], view: discord.ui.View | None) -> discord.Message:
@@ -288,7 +270,7 @@ class Ask(commands.Cog):
         self,
         answer: Any,
         asked: Asked,
-        send: Send,
+        send: senders.Send,
         *,
         prefix: str = "",
         late_reply_to: int | None,
@@ -359,7 +341,11 @@ class Ask(commands.Cog):
             explicit=True,  # a choice is always answered
         )
         await self._reply(
-            answer, chosen, _followup_sender(interaction), prefix=quoted(question) + "\n", late_reply_to=None
+            answer,
+            chosen,
+            senders.followup_sender(interaction),
+            prefix=quoted(question) + "\n",
+            late_reply_to=None,
         )
         if isinstance(interaction.channel, discord.Thread):  # in a thread, the choice is what was asked
             self.bot.conversations.note(
@@ -393,7 +379,7 @@ class Ask(commands.Cog):
             explicit=True,
         )
         # A later answer replies to the bot's own reply, which quotes the question (/ask leaves no message).
-        send = _followup_sender(interaction)
+        send = senders.followup_sender(interaction)
         await self._reply(answer, asked, send, prefix=quoted(answer.question) + "\n", late_reply_to=None)
         if answer.warning:  # to the asker alone: the reply's quote masked it, but it may be out elsewhere
             await interaction.followup.send(ASK_SECRET_WARNING, ephemeral=True, allowed_mentions=NO_PING)

@@ -83,8 +83,9 @@ class Feedback(AdminCog):
         self, payload: discord.RawReactionActionEvent, vote: int | None, *, only_if: int | None = None
     ) -> None:
         try:
+            answer_id = self.bot.answer_parts.first(payload.message_id)  # a long answer's later message
             result = await async_store.apply_vote(
-                self.bot.session_factory, payload.message_id, payload.user_id, vote, only_if=only_if
+                self.bot.session_factory, answer_id, payload.user_id, vote, only_if=only_if
             )
         except Exception:
             log.exception("could not record the vote on message %s", payload.message_id)
@@ -118,7 +119,7 @@ class Feedback(AdminCog):
             return "The correction holds a secret (a token, a key, a password). Nothing was saved."
         try:
             corrected = await async_store.record_correction(
-                self.bot.session_factory, message_id, answer, admin.id
+                self.bot.session_factory, self.bot.answer_parts.first(message_id), answer, admin.id
             )
         except NothingToCorrect as refused:
             return NO_KNOWN_QUESTION.format(words=user_text(refused.words, 200))
