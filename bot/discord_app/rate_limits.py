@@ -38,10 +38,10 @@ class UserCooldown:
 
 
 class RemarkBudget:
-    """How many open-channel messages nobody addressed to the bot it reads per user (chat aside):
-    ``burst`` at once, then one more every ``per_s`` seconds (a token bucket; unlimited when ``per_s`` is
-    0). They start no cooldown (the user's next real question must not wait), but each costs a search:
-    without a budget one member could keep the model busy for everyone with a flood of long remarks."""
+    """How many messages nobody addressed to the bot (open channels, threads, forum posts) it reads per
+    user, chat aside: ``burst`` at once, then one more every ``per_s`` seconds (a token bucket; unlimited
+    when ``per_s`` is 0). They start no cooldown (the user's next real question must not wait), but each
+    costs a search: without a budget one member could keep the model busy for everyone with a flood."""
 
     def __init__(self, per_s: float, burst: int = 5, clock=time.monotonic) -> None:
         self.per_s, self.burst, self._clock = per_s, burst, clock

@@ -108,3 +108,24 @@ async def test_a_choice_on_a_fragment_asked_alone_teaches_no_wording(dpy, store)
     await dpytest.message(f"{mention(dpy)} and how long")
     assert dpytest.get_message().content != "15 minutes."
     assert exchanges(store)[-1].zone == "suggest"
+
+
+@pytest.mark.parametrize("dpy", [{"reply_in_thread": True, "user_cooldown_s": 30}], indirect=True)
+async def test_no_cooldown_drops_a_forum_post_or_a_quick_second_question_but_a_flood_is_bounded(
+    dpy, store, monkeypatch
+):
+    """A member's mention started a 30 s window that silently dropped their forum post (its only chance)
+    and a second question in a thread; and a flood into a thread was answered message by message."""
+    from tests.bot.threads_support import make_forum, post_in_forum
+
+    thread, _ = await bots_thread(dpy, monkeypatch)  # the mention starts the cooldown
+    asker = dpytest.get_config().members[0]
+    await say(thread, asker, "how many players are on a football team?")
+    assert sent()[0].content.startswith("Eleven.")
+    forum = make_forum(dpytest.get_config().guilds[0])
+    dpy.settings.forum_channel_ids = [forum.id]
+    await post_in_forum(forum, asker, "hat trick?", "what is it")
+    assert sent()[0].content.startswith("Three goals")
+    for _ in range(8):
+        await say(thread, asker, "how long is a football match?")
+    assert len(sent()) == 3  # the budget: five at once (two spent above), then one per 30 s

@@ -152,22 +152,18 @@ class Ask(commands.Cog):
         # "thanks!", "wait what?" replying to the bot's answer (a reply pings it) ask it nothing.
         if explicit and pinged_by_reply and not looks_like_question(shown):
             return
-        # In an open channel the window starts only once the bot replies: chat it stays silent on must not
-        # make the user's next real question wait; it has a budget of its own (``RemarkBudget``).
-        wait = self.cooldown.retry_after(message.author.id, start=explicit)
+        # A question to the bot waits out the member's cooldown, and is told so.
+        wait = self.cooldown.retry_after(message.author.id) if explicit else 0.0
         if wait > 0:
-            if explicit:
-                await message.reply(cooldown_notice(wait), allowed_mentions=NO_PING)
+            await message.reply(cooldown_notice(wait), allowed_mentions=NO_PING)
             return
-        # Open-channel messages: none very long, and at most a budget per member of those that are no chat
-        # ("lol" is not counted: a question after a little chat is read); threads and posts are questions.
-        if (
-            route.kind == "open"
-            and not explicit
-            and (
-                len(question) > MAX_REMARK_CHARS
-                or (not is_chat(question) and not self.remarks.take(message.author.id))
-            )
+        # Nobody addressed the bot (an open channel, a thread, a forum post): no cooldown, whose window would
+        # silently drop a post (its only chance) or a quick second question in a thread, but a budget per
+        # member of what is no chat ("lol" is not counted: a question after a little chat is read), so a
+        # flood cannot keep the model busy for everyone; in an open channel, nothing very long.
+        if not explicit and (
+            (route.kind == "open" and len(question) > MAX_REMARK_CHARS)
+            or (not is_chat(question) and not self.remarks.take(message.author.id))
         ):
             return
         if explicit:
