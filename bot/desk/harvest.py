@@ -1,30 +1,55 @@
 """Harvest what a channel already answered: question/answer pairs found in its history, proposed to the
 review queue (``storage.candidates``, source "harvest"). No ``discord`` here: the Discord side
-(``bot.discord_app.harvest``) turns messages into ``Said`` records, in the order they were posted.
+(``bot.discord_app.harvest``) turns messages into ``Said`` records, in the order they were posted, their
+text without mentions or custom emoji (as members' answers read them).
 
 What counts as answered (``find_pairs``):
-- a forum post marked solved (a tag named like ``SOLVED_TAGS``): its title and first message, answered by
-  the message marked ✅ in it, else a trusted member's reply, else the first reply by someone else;
+- a forum post marked solved (a tag named like ``SOLVED_TAGS``, emoji aside: ``solved_name``): its title
+  and first message, answered by the message marked ✅ in it, else a trusted member's reply, else the first
+  reply by someone else;
 - a trusted member's (``TRUSTED_ROLE_IDS``) reply to someone else's message;
 - a reply marked ✅ by the person it replied to or by a trusted member.
 A marked answer is the message marked; another is its message and its author's next few messages
-(``joins_answer``: none with a link). ``harvest`` then leaves out what the
-bot already answers (``known``: the answer zone of the serving knowledge), what was proposed before (the
-same messages or, while pending, the same text: ``storage.candidates.propose``), repeats within the run,
-and pairs with a secret or past the size limits (``fit``).
+(``joins_answer``: no link, chat or question; none to a bot or replying to someone else). ``harvest`` then
+leaves out what the bot already answers (``known``: the answer zone of the serving knowledge), what was
+proposed before (the same messages or, while pending, the same text: ``storage.candidates.propose``),
+repeats within the run, and pairs with a secret or past the size limits (``fit``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.answering.chatter import CHAT_WORDS, GREETINGS, is_chat, looks_like_question
+
 CHECK = "✅"
-SOLVED_TAGS = ("answered", "solved", "resolved")  # forum tags that mark a post solved (case-insensitive)
+SOLVED_TAGS = ("answered", "solved", "resolved")  # forum tags that mark a post solved (any case, emoji aside)
 MIN_ANSWER_CHARS = 2
 MIN_QUESTION_WORDS = 3  # shorter messages ("lol", "thanks!") are chatter, not questions
 MAX_JOINED = 5  # an unmarked answer joins at most this many consecutive messages of its author
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# A question asked back (or a new one) opens like these; ``looks_like_question`` alone also takes many an
+# answer for a question ("It is a sign of respect…", "A player who can…": 94 of examples/' 444 answer lines).
+_ASKING = _word_set(
+    "what whats what's which who whos who's whom whose where wheres where's when why how hows how's"
+)
+_AUXILIARIES = _word_set(
+    """is isn't isnt are aren't arent am was were do does did don't dont doesn't doesnt didn't can can't
+    cant could couldn't should shall will would wont won't may might have has had"""
+)
+_SUBJECTS = _word_set("you u your ya it this that they he she we i there")
+_OPENERS = GREETINGS | _word_set("ok okay so but and also plus btw pls plz please quick question")
+_QUESTION_MARKS = "?？؟"
+_CLAUSE = re.compile(r"[,;:.!\n]")
+_WORD = re.compile(r"[\w']+")
 
 
 @dataclass(frozen=True)
@@ -39,6 +64,7 @@ class Said:
     author_bot: bool = False
     checked_by: frozenset[int] = frozenset()  # who reacted ✅
     url: str | None = None
+    to_bot: bool = False  # it mentions a bot
 
 
 @dataclass(frozen=True)
@@ -83,23 +109,45 @@ class HarvestResult:
         )
 
 
+def is_question(text: str) -> bool:
+    """A question (asked back, or a new one) rather than an answer: a "?", or ``looks_like_question`` and
+    its first clause that is not chat opens with an interrogative ("which league are you asking about") or
+    an auxiliary and its subject ("can you share a screenshot"); "also: no cats" or "It is a…" do not."""
+    if any(mark in text for mark in _QUESTION_MARKS):
+        return True
+    if not looks_like_question(text):
+        return False
+    clauses = (_WORD.findall(clause.lower().replace("\u2019", "'")) for clause in _CLAUSE.split(text))
+    words = next((w for w in clauses if w and not set(w) <= CHAT_WORDS), [])  # "hmm, which…"
+    while words and words[0] in _OPENERS:
+        words = words[1:]
+    if not words:
+        return False
+    return words[0] in _ASKING or (words[0] in _AUXILIARIES and words[1:2] != [] and words[1] in _SUBJECTS)
+
+
 def joins_answer(text: str) -> bool:
     """Whether a message may join the answer its author began right before it: not one with a link (a
-    phishing line sent after a good answer would be learned, and served, with it)."""
+    phishing line sent after a good answer would be learned, and served, with it), not chat ("lol") nor a
+    question (``is_question``: "btw what is a hat trick?")."""
     from training.data.filters import has_link
 
-    return not has_link(text)
+    if not text.strip():
+        return True  # an image, say: nothing to learn, and no reason to end the answer
+    return not (has_link(text) or is_chat(text) or is_question(text))
 
 
 def _answer_from(messages: Sequence[Said], start: int, marked: bool = False) -> str:
     """The answer that begins at ``messages[start]``: the message alone when someone marked it (what they
     vouched for), else it and its author's messages right after it (at most ``MAX_JOINED``, up to one
-    with a link)."""
+    that replies to someone else, mentions a bot or is no part of an answer: ``joins_answer``)."""
     first = messages[start]
+    authors = {m.id: m.author_id for m in messages}
     parts, i = [first.content.strip()], start + 1
     while not marked and i < len(messages) and len(parts) < MAX_JOINED:
         said = messages[i]
-        if said.author_id != first.author_id or said.reply_to not in (None, first.reply_to):
+        own = said.reply_to in (None, first.reply_to) or authors.get(said.reply_to) == first.author_id
+        if said.author_id != first.author_id or not own or said.to_bot:
             break
         if not joins_answer(said.content):
             break
@@ -138,9 +186,15 @@ def find_pairs(messages: Sequence[Said], trusted: Callable[[Said | int], bool]) 
     return pairs
 
 
+def solved_name(name: str) -> bool:
+    """Whether a forum tag's name says solved: ``SOLVED_TAGS`` in any case, emoji and punctuation aside
+    ("✅ Solved"), as ``bot.discord_app.forums.solved_tag`` finds the tag it applies."""
+    return "".join(c for c in name.casefold() if c.isalnum()) in SOLVED_TAGS
+
+
 def solved(tags: Iterable[str]) -> bool:
-    """Whether a forum post's tags mark it solved (``SOLVED_TAGS``)."""
-    return bool({t.casefold() for t in tags} & set(SOLVED_TAGS))
+    """Whether a forum post's tags mark it solved (``solved_name``)."""
+    return any(solved_name(t) for t in tags)
 
 
 def post_pair(post: Post, trusted: Callable[[Said | int], bool]) -> Pair | None:

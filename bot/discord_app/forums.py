@@ -15,9 +15,10 @@ from collections.abc import Collection
 
 import discord
 
+from bot.desk.harvest import solved_name
+
 log = logging.getLogger(__name__)
 
-SOLVED_TAG_NAMES = frozenset({"solved", "answered", "resolved"})
 MAX_APPLIED_TAGS = 5  # Discord's limit per forum post
 ACCEPTS = {"👍", "✅"}
 
@@ -25,7 +26,7 @@ ACCEPTS = {"👍", "✅"}
 def solved_tag(forum: discord.ForumChannel) -> discord.ForumTag | None:
     """The forum's "solved" tag, if it has one."""
     for tag in forum.available_tags:
-        if "".join(c for c in tag.name.casefold() if c.isalnum()) in SOLVED_TAG_NAMES:
+        if solved_name(tag.name):  # "✅ Solved" too
             return tag
     return None
 

@@ -39,7 +39,11 @@ class Trust:
         self.users: set[int] = set()
 
     def note(self, user: Any) -> frozenset[int]:
+        """``user``'s role ids (trusted or not), remembering the trusted. Over HTTP only (``qabot
+        harvest``) the guild is a stub without roles: ``Member.roles`` is empty, its raw ids are not."""
         ids = frozenset(r.id for r in getattr(user, "roles", ()) or ())
+        if not ids:
+            ids = frozenset(int(r) for r in getattr(user, "_roles", ()) or ())
         if ids & self.roles:
             self.users.add(user.id)
         return ids
@@ -60,10 +64,19 @@ async def said_of(message: discord.Message, trust: Trust) -> Said:
                 checked.add(user.id)
     reference = message.reference.message_id if message.reference is not None else None
     return Said(
-        id=message.id, author_id=message.author.id, content=message.content, reply_to=reference,
+        id=message.id, author_id=message.author.id, content=clean(message.content), reply_to=reference,
         author_roles=trust.note(message.author), author_bot=message.author.bot,
         checked_by=frozenset(checked), url=message.jump_url,
+        to_bot=any(getattr(user, "bot", False) for user in message.mentions),
     )  # fmt: skip
+
+
+def clean(content: str) -> str:
+    """A message's text as members' answers read it (``member_answers.answer_text``): mentions, channel
+    links and custom emoji out, its lines kept."""
+    from bot.discord_app.member_answers import answer_text
+
+    return answer_text(content)
 
 
 async def _history(
@@ -83,7 +96,7 @@ async def _history(
     for ref_id, ref in sorted(replied.items()):
         if ref_id not in seen and ref_id < (read[0].id if read else 0):
             author = ref.author
-            earlier.append(Said(ref_id, author.id, ref.content, None, trust.note(author), author.bot))
+            earlier.append(Said(ref_id, author.id, clean(ref.content), None, trust.note(author), author.bot))
     return read
 
 

@@ -4,13 +4,15 @@ Three ways a member's message becomes a candidate pair (``storage.candidates.pro
 
 - *reply*: a member with a ``TRUSTED_ROLE_IDS`` role (or an admin) replies to the question, or writes in
   a thread whose latest question is still open (a silent forum post, the bot's thread), not with chat or
-  a question back. Their next messages join it (at most ``MAX_JOINED``, up to one with a link:
-  ``harvest.joins_answer``), once someone else speaks or ``settle_s`` passed;
+  a question back (``harvest.is_question``). Their next messages join it (at most ``MAX_JOINED``, up to
+  one with a link, chat, a question, words to a bot or a reply to someone else: ``harvest.joins_answer``),
+  once someone else speaks or ``settle_s`` passed;
 - *reaction* (✅ by the asker or a trusted member) and *command* ("Mark as answer", the same people): the
   message marked alone, as it reads then (never a phishing line its author sent next).
 
-The question is the store's unanswered exchange of the replied-to message, else the latest one asked in
-the thread (``candidates.open_question``), if it was a question that stands alone (``askable``: not
+The question is the store's unanswered exchange of the replied-to message (none when that one is answered:
+a reply to the bot's answer adds to it), else, for a message that replies to nothing, the latest one asked
+in the thread (``candidates.open_question``), if it was a question that stands alone (``askable``: not
 chat, not "and in 2018?"). With ``TRUST_MEMBER_ANSWERS`` a trusted member's answer (or any an admin marks)
 is served at once; others wait for an admin's Accept (``review.py``). Only a home guild's members count.
 """
@@ -21,7 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import discord
@@ -30,7 +32,7 @@ from sqlalchemy.orm import Session
 from bot import async_store
 from bot.admin_actions import pair_problem
 from bot.answering.chatter import is_chat, is_follow_up, looks_like_question
-from bot.desk.harvest import MAX_JOINED, joins_answer
+from bot.desk.harvest import MAX_JOINED, is_question, joins_answer
 from bot.discord_app import review
 from bot.discord_app.client import QABot
 from bot.discord_app.permissions import in_community, is_admin
@@ -51,6 +53,8 @@ class Said:
     message_id: int
     author_id: int
     text: str
+    reply_to: int | None = None  # the message it replies to
+    to_bot: bool = False  # it mentions a bot
 
 
 class RecentMessages:
@@ -63,7 +67,9 @@ class RecentMessages:
     def add(self, message: discord.Message) -> None:
         said = self._by_channel.setdefault(message.channel.id, deque(maxlen=self.per_channel))
         self._by_channel.move_to_end(message.channel.id)
-        said.append(Said(message.id, message.author.id, answer_text(message.content)))
+        ref = message.reference.message_id if message.reference is not None else None
+        to_bot = any(user.bot for user in message.mentions)
+        said.append(Said(message.id, message.author.id, answer_text(message.content), ref, to_bot))
         while len(self._by_channel) > self.channels:
             self._by_channel.popitem(last=False)
 
@@ -72,7 +78,7 @@ class RecentMessages:
         said = self._by_channel.get(channel_id, ())
         for i, old in enumerate(said):
             if old.message_id == message_id:
-                said[i] = Said(message_id, old.author_id, answer_text(content))
+                said[i] = replace(old, text=answer_text(content))
 
     def deleted(self, channel_id: int, message_ids: set[int]) -> None:
         said = self._by_channel.get(channel_id)
@@ -83,14 +89,19 @@ class RecentMessages:
 
     def run_from(self, channel_id: int, message_id: int, author_id: int) -> list[Said]:
         """``message_id`` and the same author's messages right after it (nobody else in between), at most
-        ``MAX_JOINED``, up to one with a link (``harvest.joins_answer``)."""
+        ``MAX_JOINED``, up to one that is no part of an answer (``harvest.joins_answer``)."""
+        said_here = self._by_channel.get(channel_id, ())
+        authors = {said.message_id: said.author_id for said in said_here}
         run: list[Said] = []
-        for said in self._by_channel.get(channel_id, ()):
+        for said in said_here:
             if said.message_id == message_id:
                 run.append(said)
             elif run:
-                if said.author_id != author_id or len(run) >= MAX_JOINED or not joins_answer(said.text):
+                if said.author_id != author_id or len(run) >= MAX_JOINED:
                     break
+                own = said.reply_to in (None, run[0].reply_to) or authors.get(said.reply_to) == author_id
+                if not own or said.to_bot or not joins_answer(said.text):
+                    break  # a reply to someone else, words to a bot, chat, a question, a link
                 run.append(said)
         return run
 
@@ -137,15 +148,15 @@ class MemberAnswers:
         self._drafts: dict[tuple[int, int], Draft] = {}
 
     async def open_question(self, message: discord.Message) -> dict[str, Any] | None:
-        """The open question ``message`` answers: the one it replies to, else the one open in its thread."""
-        ref = message.reference.message_id if message.reference is not None else None
-        thread_id = message.channel.id if isinstance(message.channel, discord.Thread) else None
-        found = None
-        for kwargs in ({"message_id": ref}, {"thread_id": thread_id}):
-            if found is None and next(iter(kwargs.values())) is not None:
-                found = await async_store.run_in_session(
-                    self.bot.session_factory, candidates.open_question, **kwargs
-                )
+        """The open question ``message`` answers: the one it replies to (none when that one is answered: a
+        reply to the bot's answer is no answer to another question), else the one open in its thread."""
+        if message.reference is not None:
+            kwargs: dict[str, Any] = {"message_id": message.reference.message_id}
+        elif isinstance(message.channel, discord.Thread):
+            kwargs = {"thread_id": message.channel.id}
+        else:
+            return None
+        found = await async_store.run_in_session(self.bot.session_factory, candidates.open_question, **kwargs)
         return found if found is not None and askable(found) else None
 
     # -- replies by trusted members --------------------------------------------------------------------
@@ -161,8 +172,8 @@ class MemberAnswers:
         if (channel_id, author_id) in self._drafts:
             return  # the same member goes on: joined when the draft closes
         text = answer_text(message.content)
-        if is_chat(text) or text.endswith("?"):
-            return  # "thanks!" or a question back ("futsal or 11-a-side?") is no answer
+        if is_chat(text) or is_question(text):
+            return  # "thanks!" or a question back ("futsal or 11-a-side?", "which league…") is no answer
         if not await is_trusted(self.bot, message.author, message.guild):
             return
         question = await self.open_question(message)

@@ -55,6 +55,7 @@ def message(record: dict, channel_id: int) -> MagicMock:
     reply_to = record.get("reply_to")
     msg.reference = MagicMock(spec=discord.MessageReference, message_id=reply_to) if reply_to else None
     msg.jump_url = f"https://discord.com/channels/5151/{channel_id}/{record['id']}"
+    msg.mentions = [member(999, bot=True)] if record.get("to_bot") else []
     reactions = []
     if record.get("checked_by"):
         reaction = MagicMock(spec=discord.Reaction, emoji="✅")
@@ -323,3 +324,73 @@ def test_the_desk_drops_what_was_calibrated_with_an_overridden_answer_cut(tmp_pa
     assert (served.answer_score, served.strong_score, served.agree_score) == (0.45, NEVER, NEVER)
     _, calibrated = checkpoint_knowledge(tmp_path, store, {})
     assert (calibrated.strong_score, calibrated.agree_score) == (0.58, 0.5)
+
+
+async def test_harvested_pairs_lose_mentions_and_emoji_and_answers_end_at_chat_questions_and_asides(store):
+    # The answer swallowed its author's "lol", next question, words to the bot and reply to someone else;
+    # mentions and custom emoji were kept in both texts.
+    records = [
+        {"id": 1, "author": 100, "roles": [], "content": "<@999> how do I reset my account password?"},
+        {"id": 2, "author": 200, "roles": [900], "reply_to": 1,
+         "content": "<@100> Settings → Account, ask <@&555> if stuck <:pepe:123456789012345678>"},
+        {"id": 3, "author": 200, "roles": [900], "content": "lol"},
+        {"id": 4, "author": 200, "roles": [900], "content": "You get an e-mail within a minute."},
+        {"id": 5, "author": 101, "roles": [], "content": "Is there a family stand at the ground?"},
+        {"id": 6, "author": 200, "roles": [900], "content": "Yes, block C.", "reply_to": 5},
+        {"id": 7, "author": 200, "roles": [900], "content": "what time do the gates open btw"},
+        {"id": 8, "author": 102, "roles": [], "content": "Can I bring an umbrella into the ground?"},
+        {"id": 9, "author": 200, "roles": [900], "content": "Only small folding ones.", "reply_to": 8},
+        {"id": 10, "author": 200, "roles": [900], "content": "<@999> remember that one", "to_bot": True},
+        {"id": 11, "author": 103, "roles": [], "content": "Where is the away section at the ground?"},
+        {"id": 12, "author": 104, "roles": [], "content": "great game"},
+        {"id": 13, "author": 200, "roles": [900], "content": "North stand, gates 9-12.", "reply_to": 11},
+        {"id": 14, "author": 200, "roles": [900], "content": "Same as last season, yes.", "reply_to": 12},
+    ]  # fmt: skip
+    channel = text_channel()
+    channel.history = history_of(records, channel.id)
+    await harvest_channel(channel, store, known_none, TRUSTED)
+    assert proposed(store) == [
+        ("how do I reset my account password?", "Settings → Account, ask if stuck", None),
+        ("Is there a family stand at the ground?", "Yes, block C.", None),
+        ("Can I bring an umbrella into the ground?", "Only small folding ones.", None),
+        ("Where is the away section at the ground?", "North stand, gates 9-12.", None),
+    ]
+
+
+async def test_a_post_tagged_solved_with_an_emoji_is_harvested_as_the_bot_tags_it(store):
+    from bot.desk.harvest import solved
+    from bot.discord_app.forums import solved_tag
+
+    for name in ("✅ Solved", "Solved ✅", "RESOLVED!", "answered", "Unsolved", "Question", "not solved"):
+        forum = MagicMock(spec=discord.ForumChannel)
+        forum.available_tags = [MagicMock(spec=discord.ForumTag)]
+        forum.available_tags[0].name = name
+        assert solved([name]) == (solved_tag(forum) is not None), name  # one rule for both
+    forum = forum_channel()
+    [later] = [t for t in forum.threads if t.id == 5002]
+    later.applied_tags[0].name = "✅ Solved"  # as tests/bot/threads_support's forum names it
+    await harvest_channel(forum, store, known_none, TRUSTED)
+    assert any(q.startswith("Is there a family section?") for q, _, _ in proposed(store))
+
+
+async def test_qabot_harvest_over_http_knows_trusted_members_by_their_raw_role_ids():
+    # Logged in over HTTP only, the guild is an unavailable stub: Member.roles is empty.
+    from discord.guild import Guild
+
+    from bot.discord_app.harvest import Trust, said_of
+
+    state = discord.Client(intents=discord.Intents.none())._connection
+    guild = Guild._create_unavailable(state=state, guild_id=5151, data=None)
+    data = {"id": "4000", "type": 0, "name": "help", "position": 0, "guild_id": "5151"}
+    channel = discord.TextChannel(state=state, guild=guild, data=data)
+    user = {"id": "200", "username": "helper", "discriminator": "0", "avatar": None, "global_name": None}
+    data = {"id": "4002", "channel_id": "4000", "guild_id": "5151", "author": user,
+            "member": {"roles": ["900"], "joined_at": None, "deaf": False, "mute": False, "flags": 0},
+            "content": "Go to Settings.", "timestamp": "2026-01-01T00:00:00+00:00", "edited_timestamp": None,
+            "tts": False, "mention_everyone": False, "mentions": [], "mention_roles": [], "attachments": [],
+            "embeds": [], "pinned": False, "type": 0}  # fmt: skip
+    answer = discord.Message(state=state, channel=channel, data=data)
+    assert isinstance(answer.author, discord.Member) and answer.author.roles == []
+    trust = Trust(TRUSTED)
+    said = await said_of(answer, trust)
+    assert trust(said) and trust(200)
