@@ -313,3 +313,16 @@ async def test_reload_failure_keeps_the_old_model(dpy):
     interaction = admin_interaction(dpy)
     await invoke(dpy, "reload", interaction)
     assert "previous model keeps answering" in sent_text(interaction)
+
+
+def test_the_metrics_say_the_low_held_out_scores_are_the_model_alone():
+    """`/stats` and `/model` showed "exact_match 0.000, f1 0.116 … eval_loss 9.626": a newcomer read a
+    broken model, while retrieval answers those questions and the known ones score 1.000."""
+    from bot.admin_actions import format_metrics
+
+    text = format_metrics({"exact_match": 0.0, "f1": 0.116, "eval_loss": 9.626, "recall_f1": 1.0})
+    assert (
+        text
+        == "known questions f1 1.000; held out, the model alone: exact_match 0.000, f1 0.116, eval_loss 9.626"
+    )
+    assert format_metrics({"f1": 0.5}) == "f1 0.500" and format_metrics({}) == "none recorded"

@@ -93,6 +93,11 @@ def test_mask_secrets_leaves_ordinary_text(text):
             "my DATABASE_URL=postgresql+psycopg://qabot:[secret]@db/qabot fails",
         ),
         ("redis://:" + "pw@localhost:6379", "redis://:[secret]@localhost:6379"),
+        (  # a URL's token in mixed case, without a digit (shown to admins in clear in /unanswered)
+            "trade me https://steamcommunity.com/tradeoffer/new/?partner=12345678&token=" + "AbCdEfGh",
+            "trade me https://steamcommunity.com/tradeoffer/new/?partner=12345678&token=[secret]",
+        ),
+        ("https://example.com/?token=expired&team=9", "https://example.com/?token=expired&team=9"),
         (
             "https://user@host/x and https://example.com/a:b@c",
             "https://user@host/x and https://example.com/a:b@c",
