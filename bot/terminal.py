@@ -313,11 +313,9 @@ class Terminal:
         words = head.split()
         if not words:
             queued = await review.items(self.session_factory)
-            text = review_text(queued, counts=await review.waiting(self.session_factory))
-            self.say(
-                text.replace("`", "")
-                + "\nDecide with /review accept ID, /review reject ID, /review edit ID | ANSWER."
-            )
+            text = review_text(queued, counts=await review.waiting(self.session_factory)).replace("`", "")
+            hint = "\nDecide with /review accept ID, /review reject ID, /review edit ID | ANSWER."
+            self.say(text + hint if queued else text)  # nothing to decide: no hint
             return
         if len(words) != 2:
             self.say("Usage: /review, /review accept ID, /review reject ID, /review edit ID | ANSWER")

@@ -217,12 +217,16 @@ async def test_the_terminal_lists_the_queue_and_decides_an_item(answerer, store)
 
     from bot.terminal import Terminal
 
-    ids = fill_queue(store)
     out = io.StringIO()
     terminal = Terminal(
         answerer=answerer, session_factory=store, retrain_job=None, stdin=io.StringIO(), out=out
     )
+    await terminal.handle("/review")  # nothing waits: nothing to decide either
+    assert out.getvalue() == "Nothing waits for review. 🎉\n"
+    out.truncate(0), out.seek(0)
+    ids = fill_queue(store)
     await terminal.handle("/review")
+    assert "Decide with /review accept ID" in out.getvalue()
     assert out.getvalue().startswith(
         "3 item(s) to review: 1 phrasing(s), 1 👎'd answer(s), 1 member answer(s)"
     )
