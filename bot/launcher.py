@@ -184,10 +184,15 @@ def _stop_on_sigterm() -> None:
     the front ends' ``finally`` runs: a retrain's trainer is stopped (it runs in its own session and would
     outlive us, half-written), the Discord connection and the store are closed. By default the signal ended
     the process on the spot."""
-    task = asyncio.current_task()
+    task, loop = asyncio.current_task(), asyncio.get_running_loop()
+
+    def stop() -> None:  # once: a second SIGTERM must not cancel the shutdown itself
+        loop.add_signal_handler(signal.SIGTERM, lambda: log.warning("SIGTERM again: still shutting down"))
+        task.cancel()
+
     if task is not None:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no Unix; not main thread
-            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+            loop.add_signal_handler(signal.SIGTERM, stop)
 
 
 async def _run_terminal(services: Services) -> None:

@@ -165,15 +165,18 @@ def open_question(
     session: Session, *, message_id: int | str | None = None, thread_id: int | str | None = None
 ) -> dict[str, Any] | None:
     """The question a member's answer answers, as a plain dict of its exchange: the unanswered exchange of
-    message ``message_id`` (the question, or the bot's reply to it); else the latest question asked in
-    thread ``thread_id`` (its starter message, which has the thread's id, or one inside it) if the bot was
-    not sure of it. None once a member's answer to it was accepted or an admin answered it (taught,
+    message ``message_id`` (the question, or the bot's reply to it; none when it is answered); when that
+    message is no exchange's (the asker's aside), or none is given, the latest question asked in thread
+    ``thread_id`` (its starter message, which has the thread's id, or one inside it) if the bot was not
+    sure of it. None once a member's answer to it was accepted or an admin answered it (taught,
     corrected), or when there is none."""
-    if message_id is not None:  # the question, or the bot's "not sure" reply to it
-        mid = discord_id(message_id)
-        stmt = select(Exchange).where(
-            or_(Exchange.message_id == mid, Exchange.reply_message_id == mid), Exchange.unanswered.is_(True)
-        )
+    mid = discord_id(message_id)
+    of_message = or_(Exchange.message_id == mid, Exchange.reply_message_id == mid)
+    exchange = select(Exchange.id).where(of_message).limit(1)
+    if mid is not None and thread_id is not None and session.scalars(exchange).first() is None:
+        mid = None  # a reply to the asker's aside ("it was a big dog"): the thread's question
+    if mid is not None:  # the question, or the bot's "not sure" reply to it
+        stmt = select(Exchange).where(of_message, Exchange.unanswered.is_(True))
     elif thread_id is not None:  # the thread's latest question, if the bot was not sure of it
         tid = discord_id(thread_id)
         stmt = select(Exchange).where(or_(Exchange.message_id == tid, Exchange.channel_id == tid))

@@ -113,7 +113,8 @@ ADDRESSEES = _word_set("chat fam peeps ppl lads gang bot qabot bud buddy")
 
 # Laughter however long it is typed: "lmaooo", "hahahaha", "looool", "lmfaoooo", "jajaja", "kkkkk", "rsrs".
 _LAUGHTER = re.compile(
-    r"l+o+l+[lo]*|l+m+f*a+o+|r+o+f+l+|(?:h+[aeiu]+)+h*|(?:a+h+)+a*|(?:j+[aej]+)+|k{3,}|x+d+|(?:rs){2,}|bruh+"
+    r"l+o+l+[lo]*|l+m+f*a+o+|r+o+f+l+|(?:h+[aeiu]+){2,}h*|(?:a+h+){2,}a*|(?:j+[aei]+){2,}|k{3,}|x+d+|(?:rs){2,}"
+    r"|bruh+"
 )
 _STRETCHED = re.compile(r"(\w)\1{2,}")  # "heyyy", "okkk", "nooo": a letter held down
 

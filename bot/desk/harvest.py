@@ -1,7 +1,6 @@
 """Harvest what a channel already answered: question/answer pairs found in its history, proposed to the
 review queue (``storage.candidates``, source "harvest"). No ``discord`` here: the Discord side
-(``bot.discord_app.harvest``) turns messages into ``Said`` records, in the order they were posted, their
-text without mentions or custom emoji (as members' answers read them).
+(``bot.discord_app.harvest``) turns messages into ``Said`` records, in the order they were posted.
 
 What counts as answered (``find_pairs``):
 - a forum post marked solved (a tag named like ``SOLVED_TAGS``, emoji aside: ``solved_name``): its title
@@ -11,8 +10,7 @@ What counts as answered (``find_pairs``):
 - a reply marked ✅ by the person it replied to or by a trusted member.
 A marked answer is the message marked; another is its message and its author's next few messages
 (``joins_answer``: no link, chat or question; none to a bot or replying to someone else). ``harvest`` then
-leaves out what the bot already answers (``known``: the answer zone of the serving knowledge), what was
-proposed before (the same messages or, while pending, the same text: ``storage.candidates.propose``),
+leaves out what the bot already answers (``known``), what was proposed before (``candidates.propose``),
 repeats within the run, and pairs with a secret or past the size limits (``fit``).
 """
 
@@ -45,7 +43,10 @@ _AUXILIARIES = _word_set(
     """is isn't isnt are aren't arent am was were do does did don't dont doesn't doesnt didn't can can't
     cant could couldn't should shall will would wont won't may might have has had"""
 )
-_SUBJECTS = _word_set("you u your ya it this that they he she we i there")
+_SUBJECTS = _word_set("you u ya they he she we i")  # who an auxiliary asks about ("can you", "do they")
+_BE = _word_set("is isn't isnt are aren't arent was were")
+_THINGS = _word_set("it this that there")  # "is it", "was that"; "do it from the spot" orders
+_HOW_MUCH = _word_set("long many much often far old big come")  # "how long", not "how it works"
 _OPENERS = GREETINGS | _word_set("ok okay so but and also plus btw pls plz please quick question")
 _QUESTION_MARKS = "?？؟"
 _CLAUSE = re.compile(r"[,;:.!\n]")
@@ -109,10 +110,19 @@ class HarvestResult:
         )
 
 
+def _asks_of(words: list[str]) -> bool:
+    """Whether an auxiliary and its subject stand at ``words``' start: "can you", "is it", "do they"."""
+    if len(words) < 2 or words[0] not in _AUXILIARIES:
+        return False
+    return words[1] in _SUBJECTS or (words[0] in _BE and words[1] in _THINGS)
+
+
 def is_question(text: str) -> bool:
     """A question (asked back, or a new one) rather than an answer: a "?", or ``looks_like_question`` and
-    its first clause that is not chat opens with an interrogative ("which league are you asking about") or
-    an auxiliary and its subject ("can you share a screenshot"); "also: no cats" or "It is a…" do not."""
+    its first clause that is not chat asks — an auxiliary and its subject ("can you share a screenshot"),
+    or an interrogative before one ("which league are you asking about", "what is…") or before "long",
+    "many"… ("how long"). Answers that open with one do not: "When a dog runs on, play stops", "What
+    happens is…", "How it works: …", "Which means the goal stands"."""
     if any(mark in text for mark in _QUESTION_MARKS):
         return True
     if not looks_like_question(text):
@@ -123,7 +133,17 @@ def is_question(text: str) -> bool:
         words = words[1:]
     if not words:
         return False
-    return words[0] in _ASKING or (words[0] in _AUXILIARIES and words[1:2] != [] and words[1] in _SUBJECTS)
+    if _asks_of(words):
+        return True
+    if words[0] not in _ASKING or len(words) < 2:
+        return False
+    if words[0] in ("how", "hows", "how's") and words[1] in _HOW_MUCH:
+        return True
+    # "what is", "which league are you", "what time do the gates open", "what day is the final"; not "what
+    # happens is…", "which means…" (a verb, not a noun, before the auxiliary)
+    if words[1] in _AUXILIARIES or any(_asks_of(words[i:]) for i in range(2, min(4, len(words)))):
+        return True
+    return len(words) > 2 and words[2] in _AUXILIARIES and not words[1].endswith("s")
 
 
 def joins_answer(text: str) -> bool:

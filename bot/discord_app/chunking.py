@@ -58,6 +58,13 @@ def split_message(text: str, limit: int = DISCORD_MESSAGE_LIMIT, max_pieces: int
             cut = max(cut, _last_boundary(window, _WHITESPACE))
         if cut == 0:
             cut = room  # one "word" longer than a message: nothing better than a hard cut
+        in_code = room < limit and bool(_open_fence(f"{fence}\n{text[:cut]}" if fence else text[:cut]))
+        if in_code:  # inside code, a cut only between lines (a sentence end or a space breaks a line)
+            line = text.rfind("\n", 0, cut) + 1
+            cut = line if line > 0 else cut
+            opening = _FENCE.match(text, text.rfind("\n", 0, cut - 1) + 1) if cut > 0 else None
+            if opening is not None and opening.end() == cut - 1 and opening.start() > 0:
+                cut = opening.start()  # nothing of the block yet: it starts in the next piece
         piece = text[:cut].rstrip()
         if len(piece) > room:
             piece, cut = text[:room], room
@@ -65,10 +72,15 @@ def split_message(text: str, limit: int = DISCORD_MESSAGE_LIMIT, max_pieces: int
             piece = f"{fence}\n{piece}"
         fence = _open_fence(piece) if room < limit else ""  # room was kept for the closing fence
         pieces.append(piece + _CLOSE if fence else piece)
-        text = text[cut:].lstrip()
+        text = text[cut:].lstrip("\n") if fence else text[cut:].lstrip()  # code keeps its indentation
     if text:
         pieces.append(f"{fence}\n{text}" if fence else text)
     if max_pieces is not None and len(pieces) > max_pieces:
         pieces = pieces[:max_pieces]
-        pieces[-1] = pieces[-1][: limit - 1].rstrip() + "…"
+        last = pieces[-1][: limit - 1].rstrip()
+        if _open_fence(last):  # the cut took the block's closing fence: close it after the ellipsis
+            last = pieces[-1][: limit - 1 - len(_CLOSE)].rstrip() + "…" + _CLOSE
+            pieces[-1] = last if not _open_fence(last) else last[: -len(_CLOSE)]
+        else:
+            pieces[-1] = last + "…"
     return pieces

@@ -25,6 +25,7 @@ import discord
 from bot import async_store
 from bot.admin_actions import pair_problem
 from bot.answering.answer_path import Answer
+from bot.discord_app import senders
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.flood import Posted, repeat_line
@@ -249,8 +250,8 @@ async def deliver_answer(
                 message_id=reply_to, channel_id=channel_id, fail_if_not_exists=False
             )
         first = await channel.send(pieces[0], reference=reference, allowed_mentions=NOTIFY_ASKER)
-        for piece in pieces[1:]:
-            await channel.send(piece, allowed_mentions=NO_PING)
+        later = [await channel.send(piece, allowed_mentions=NO_PING) for piece in pieces[1:]]
+        senders.note_parts(bot, first, later)  # votes on a later message count for the answer
     except (discord.HTTPException, discord.InvalidData, AttributeError, ValueError):
         log.warning("could not deliver the taught answer for exchange %s", row.get("id"), exc_info=True)
         return None

@@ -10,11 +10,10 @@ Three ways a member's message becomes a candidate pair (``storage.candidates.pro
 - *reaction* (✅ by the asker or a trusted member) and *command* ("Mark as answer", the same people): the
   message marked alone, as it reads then (never a phishing line its author sent next).
 
-The question is the store's unanswered exchange of the replied-to message (none when that one is answered:
-a reply to the bot's answer adds to it), else, for a message that replies to nothing, the latest one asked
-in the thread (``candidates.open_question``), if it was a question that stands alone (``askable``: not
-chat, not "and in 2018?"). With ``TRUST_MEMBER_ANSWERS`` a trusted member's answer (or any an admin marks)
-is served at once; others wait for an admin's Accept (``review.py``). Only a home guild's members count.
+The question is the open one it replies to, else its thread's (``candidates.open_question``), if it stands
+alone (``askable``: not chat, not "and in 2018?"). With ``TRUST_MEMBER_ANSWERS`` a trusted member's answer
+(or any an admin marks) is served at once; others wait for an admin's Accept (``review.py``). Only a home
+guild's members count.
 """
 
 from __future__ import annotations
@@ -150,13 +149,13 @@ class MemberAnswers:
     async def open_question(self, message: discord.Message) -> dict[str, Any] | None:
         """The open question ``message`` answers: the one it replies to (none when that one is answered: a
         reply to the bot's answer is no answer to another question), else the one open in its thread."""
-        if message.reference is not None:
-            kwargs: dict[str, Any] = {"message_id": message.reference.message_id}
-        elif isinstance(message.channel, discord.Thread):
-            kwargs = {"thread_id": message.channel.id}
-        else:
+        ref = message.reference.message_id if message.reference is not None else None
+        thread = message.channel.id if isinstance(message.channel, discord.Thread) else None
+        if ref is None and thread is None:
             return None
-        found = await async_store.run_in_session(self.bot.session_factory, candidates.open_question, **kwargs)
+        found = await async_store.run_in_session(
+            self.bot.session_factory, candidates.open_question, message_id=ref, thread_id=thread
+        )
         return found if found is not None and askable(found) else None
 
     # -- replies by trusted members --------------------------------------------------------------------

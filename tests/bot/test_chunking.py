@@ -62,3 +62,13 @@ def test_a_code_block_cut_in_two_stays_code_on_both_sides():
         return "".join(t.replace("```python", "").replace("```", "").split())
 
     assert words("".join(pieces)) == words(text)
+
+
+def test_code_is_cut_between_lines_keeps_its_indentation_and_a_cut_closes_its_last_block():
+    code = "\n".join(f"def f{i}(x):\n    return x + {i}  # step {i}. then the next one" for i in range(80))
+    text = "Intro. " * 10 + f"\n```python\n{code}\n```\nDone."
+    pieces = split_message(text, limit=1000)
+    lines = {line for piece in pieces for line in piece.splitlines()}
+    assert lines - {"```", "```python", "Done."} <= set(text.splitlines()) | {("Intro. " * 10).strip()}
+    short = split_message(f"```\n{'z' * 3000}\n```", limit=1000, max_pieces=2)
+    assert short[-1].endswith("…\n```") and all(p.count("```") % 2 == 0 for p in short)

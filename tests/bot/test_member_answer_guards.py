@@ -119,3 +119,39 @@ def test_questions_back_read_as_questions_and_the_examples_answers_do_not():
     script = json.loads((root / "community.json").read_text(encoding="utf-8"))
     lines = [line for item in script["unknown"] for line in item["answer"].split(". ")]
     assert len(lines) > 50 and [line for line in lines if is_question(line)] == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "When a dog runs onto the pitch the referee stops play and restarts with a dropped ball.",
+        "What happens is the referee stops play and restarts with a dropped ball.",
+        "How it works: the referee stops play, then a dropped ball.",
+    ],
+)
+async def test_an_answer_opening_with_when_what_or_how_is_still_an_answer(
+    dpy, store, admins, helper, channel, answer
+):
+    """The first guard against questions back took these for questions and learned nothing."""
+    question, _ = await unsure_question(channel, admins)
+    await say(channel, helper, answer, reply_to=question)
+    await dpy.get_cog("Community").answers.flush()
+    [c] = candidates_in(store)
+    assert (c.question, c.answer) == (DOG, answer)
+
+
+async def test_a_reply_to_the_askers_aside_in_their_post_answers_its_open_question(
+    dpy, store, admins, helper, monkeypatch
+):
+    """Only a reply to an exchange that is answered is no answer; the asker's own aside is none."""
+    install_thread_routes(dpy, monkeypatch)
+    forum = make_forum(dpytest.get_config().guilds[0])
+    dpy.settings.forum_channel_ids = [forum.id]
+    asker = dpytest.get_config().members[0]
+    post = await post_in_forum(forum, asker, "Dog on the pitch", DOG)
+    sent()  # silence in the post, the admins told
+    aside = await say(post, asker, "it was a big dog, second half, our u12 game")
+    await say(post, helper, ANSWER[0], reply_to=aside)
+    await dpy.get_cog("Community").answers.flush()
+    [c] = candidates_in(store)
+    assert c.answer == ANSWER[0]

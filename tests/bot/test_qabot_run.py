@@ -84,6 +84,8 @@ def test_sigterm_stops_a_running_retrain_before_the_process_ends(monkeypatch):
 
     class Job:
         async def cancel(self):
+            os.kill(os.getpid(), signal.SIGTERM)  # impatient: a second SIGTERM must not cancel the shutdown
+            await asyncio.sleep(0.1)
             stopped.append("trainer stopped")
 
     class Terminal:

@@ -128,4 +128,56 @@ async def test_no_cooldown_drops_a_forum_post_or_a_quick_second_question_but_a_f
     assert sent()[0].content.startswith("Three goals")
     for _ in range(8):
         await say(thread, asker, "how long is a football match?")
-    assert len(sent()) == 3  # the budget: five at once (two spent above), then one per 30 s
+    assert (
+        len(sent()) == 4
+    )  # the budget: five at once (one spent above; a post takes none), then one per 30 s
+
+
+@REPLY_IN_THREAD
+async def test_a_reply_to_their_own_aside_or_to_another_bot_is_still_a_question_for_the_bot(
+    dpy, store, monkeypatch
+):
+    """The first rule took any replied-to author but the bot for "another member" and stayed silent."""
+    thread, _ = await bots_thread(dpy, monkeypatch)
+    asker = dpytest.get_config().members[0]
+    aside = await say(thread, asker, "quick rules thing for my kid's team")
+    await say(thread, asker, "how many players are on a football team?", reply_to=aside)
+    assert sent()[0].content.startswith("Eleven.")
+    from discord.ext.test import factories
+
+    score_bot = backend.get_state().store_user(
+        {**factories.make_user_dict("scorebot", "0001", None), "bot": True}
+    )
+    posted = await say(thread, score_bot, "FT: Arsenal 2-1 Spurs")
+    await say(thread, asker, "how long is a football match?", reply_to=posted)
+    assert sent()[0].content.startswith("90 minutes")
+
+
+@pytest.mark.parametrize("dpy", [{"user_cooldown_s": 60}], indirect=True)
+async def test_remarks_in_an_open_channel_never_cost_a_members_forum_post(dpy, store, monkeypatch):
+    from tests.bot.threads_support import make_forum, post_in_forum
+
+    install_thread_routes(dpy, monkeypatch)
+    channel = dpytest.get_config().channels[0]
+    dpy.settings.allowed_channel_ids = [channel.id]
+    asker = dpytest.get_config().members[0]
+    for remark in ["var is a joke today", "that ref is blind", "we need a new striker"] * 2:
+        await say(channel, asker, remark)
+    sent()
+    forum = make_forum(dpytest.get_config().guilds[0])
+    dpy.settings.forum_channel_ids = [forum.id]
+    await post_in_forum(forum, asker, "hat trick?", "what is it")
+    assert sent()[0].content.startswith("Three goals")
+
+
+async def test_votes_on_a_long_taught_answers_later_message_count_for_it(dpy, store):
+    """An admin's Teach delivered a long answer in pieces without noting them: a 👎 on the second was lost."""
+    from bot.discord_app.escalation import deliver_answer
+
+    channel = dpytest.get_config().channels[0]
+    row = {"id": 1, "channel_id": channel.id, "question": "tell me everything", "user_id": 1}
+    answer = "Football is played by two teams of eleven players. " * 60
+    first = await deliver_answer(dpy, row, None, "tell me everything", answer.strip())
+    pieces = sent()
+    assert len(pieces) == 2 and pieces[0].id == first.id
+    assert dpy.answer_parts.first(pieces[1].id) == first.id

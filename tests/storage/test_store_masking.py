@@ -99,6 +99,10 @@ def test_mask_secrets_leaves_ordinary_text(text):
         ),
         ("https://example.com/?token=expired&team=9", "https://example.com/?token=expired&team=9"),
         (
+            "https://x.com/?season_pass=GoldMember&token=Cancelled",
+            "https://x.com/?season_pass=GoldMember&token=Cancelled",
+        ),
+        (
             "https://user@host/x and https://example.com/a:b@c",
             "https://user@host/x and https://example.com/a:b@c",
         ),

@@ -30,7 +30,7 @@ from bot import async_store
 from bot.answering.answer_path import SECRET_WARNING, clean_question
 from bot.answering.answerer import AnswererBusy, EmptyQuestion
 from bot.answering.chatter import is_chat, is_follow_up, looks_like_question
-from bot.answering.followups import Turn, elliptical
+from bot.answering.followups import Turn
 from bot.discord_app import senders, threads
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
@@ -163,9 +163,9 @@ class Ask(commands.Cog):
         # flood cannot keep the model busy for everyone; in an open channel, nothing very long.
         if not explicit and (
             (route.kind == "open" and len(question) > MAX_REMARK_CHARS)
-            or (not is_chat(question) and not self.remarks.take(message.author.id))
+            or (route.kind != "post" and not is_chat(question) and not self.remarks.take(message.author.id))
         ):
-            return
+            return  # (a forum post is one per thread Discord rate-limits: its only chance, never dropped)
         if explicit:
             async with message.channel.typing():
                 answer, failure = await self._ask(question, context=route.context)
@@ -230,12 +230,15 @@ class Ask(commands.Cog):
     def _addressed_to_another(self, message: discord.Message) -> bool:
         """Whether a message the bot was not addressed in replies to, or mentions, another member: in a
         thread or an open channel that is one member asking another, not the bot."""
-        me = self.bot.user.id
-        if any(user_id != me for user_id in message.raw_mentions):
+        me, asker = self.bot.user.id, message.author.id
+        others = {u.id for u in message.mentions if not u.bot} - {me, asker}  # not a score bot, a webhook
+        if any(user_id in others for user_id in message.raw_mentions):
             return True
         reference = message.reference
         replied = None if reference is None else reference.resolved or reference.cached_message
-        return isinstance(replied, discord.Message) and replied.author.id != me
+        if not isinstance(replied, discord.Message) or replied.webhook_id is not None:
+            return False
+        return replied.author.id not in (me, asker) and not replied.author.bot  # their own aside is theirs
 
     async def _ask(self, question: str, *, context: Turn | None = None):
         """(answer, None) or (None, text to show instead). ``context``: the thread's previous question, with
@@ -320,7 +323,7 @@ class Ask(commands.Cog):
         # wording steals that question ("which team won russia 2018" answered with 2014 on the e5 model).
         # Nor a fragment shaped like one, asked alone ("and 2018?"): learned, it would answer every later
         # "and 2018?" in the answer zone, read with nobody's context.
-        fragment = is_follow_up(offer.question) or elliptical(offer.question)
+        fragment = is_follow_up(offer.question)
         if not (offer.followup or fragment) and await in_community(self.bot, asked.guild_id, asked.user_id):
             if offer.exchange_id is not None:
                 await async_store.record_choice(self.bot.session_factory, offer.exchange_id, question)
