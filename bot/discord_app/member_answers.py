@@ -3,10 +3,8 @@
 Three ways a member's message becomes a candidate pair (``storage.candidates.propose``):
 
 - *reply*: a member with a ``TRUSTED_ROLE_IDS`` role (or an admin) replies to the question, or writes in
-  a thread whose latest question is still open (a silent forum post, the bot's thread), not with chat or
-  a question back (``harvest.is_question``). Their next messages join it (at most ``MAX_JOINED``, up to
-  one with a link, chat, a question, words to a bot or a reply to someone else: ``harvest.joins_answer``),
-  once someone else speaks or ``settle_s`` passed;
+  a thread whose latest question is still open, not with chat or a question back (``harvest.is_question``).
+  Their next messages join it (``harvest.joins_answer``), once someone else speaks or ``settle_s`` passed;
 - *reaction* (✅ by the asker or a trusted member) and *command* ("Mark as answer", the same people): the
   message marked alone, as it reads then (never a phishing line its author sent next).
 
