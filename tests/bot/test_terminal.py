@@ -137,6 +137,12 @@ async def test_read_line_hands_back_the_line_and_the_end_of_input():
         await asyncio.wait_for(read_line(iter([]).__next__), timeout=10)
 
 
+def _ctrl_c_on() -> None:
+    """In the child: Ctrl-C as a terminal delivers it. A test run started in the background of a shell
+    without job control inherits SIGINT ignored, and Python then installs no KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_while_waiting_for_a_line_ends_the_program_at_once():
     """asyncio.to_thread's worker is joined at exit: Ctrl-C at the prompt did nothing until Enter."""
     script = (
@@ -144,7 +150,9 @@ def test_ctrl_c_while_waiting_for_a_line_ends_the_program_at_once():
         "print('waiting', flush=True)\n"
         "asyncio.run(read_line(threading.Event().wait))\n"  # a line that never comes
     )
-    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=_ctrl_c_on
+    )
     assert child.stdout.readline() == b"waiting\n"
     time.sleep(0.5)
     child.send_signal(signal.SIGINT)
@@ -169,6 +177,7 @@ def test_ctrl_c_at_a_readline_prompt_gives_the_terminal_back_as_it_was():
         stdout=follower,
         stderr=follower,
         start_new_session=True,
+        preexec_fn=_ctrl_c_on,
     )
     seen, deadline = b"", time.monotonic() + 60
     while b"you> " not in seen and time.monotonic() < deadline:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.training.train_support import write_dataset
-from training.checkpoint import point_current, read_manifest, resolve_model_dir, write_json
+from training.checkpoint import RETRAIN_LOCK, point_current, read_manifest, resolve_model_dir, write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,8 @@ def test_torchrun_two_processes_write_one_checkpoint(tmp_path):
     assert max(e["step"] for e in events if e["event"] == "log") == 4
     assert resolve_model_dir(tmp_path / "models" / "current") == out.resolve()
     assert read_manifest(out)["metrics"]["steps"] == 4
-    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["current", "ddp"]  # no leftovers
+    left = sorted(p.name for p in (tmp_path / "models").iterdir())
+    assert left == [RETRAIN_LOCK, "current", "ddp"]  # no leftovers (the pointer's lock file is empty)
 
 
 @pytest.mark.slow
