@@ -27,7 +27,7 @@ from bot.answering.chatter import chat_reply, not_asked
 from bot.answering.followups import follows_on, read_with_context
 from bot.answering.knowledge import LIVE_ORIGINS
 from training.retrieval.zones import MAX_SUGGESTIONS, NEVER, Decision, ZoneThresholds, decide
-from training.secret_shapes import holds_secret, mask_secrets
+from training.secret_shapes import SECRET, holds_secret, mask_secrets
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -151,6 +151,14 @@ class Routed:
     followup_of: str | None = None  # the previous question it was read with, when that was better
 
 
+def _without_secrets(question: str) -> str:
+    """``question`` with any secret it holds taken out: "my key is sk-proj-… why" searched "sk" (the
+    sweeper-keeper's abbreviation) and answered the sweeper-keeper."""
+    if not holds_secret(question):
+        return question
+    return " ".join(mask_secrets(question).replace(SECRET, " ").split())
+
+
 def route(
     knowledge: Knowledge,
     questions: list[str],
@@ -161,7 +169,8 @@ def route(
     ``contexts``: each question's conversation's previous turn (None: none), for follow-ups."""
     if not knowledge.available:
         return [Routed(q, None, q) for q in questions]
-    matched = knowledge.search_many(questions)
+    searched = [_without_secrets(q) for q in questions]  # a key's characters are no words asked
+    matched = knowledge.search_many(searched)
     cut, zones = knowledge.live_suggest, settings.zones
     live_cut = cut is not None and cut < zones.suggest_score
     contexts = contexts or [None] * len(questions)
@@ -175,7 +184,7 @@ def route(
         if d.zone == "fallback" and live_cut and _taught_ahead(matches, zones.answer_margin):
             d = decide(matches, replace(own, suggest_score=cut))  # taught since: offered from its own cut
         decisions.append(d)
-    read = read_with_context(knowledge, questions, decisions, contexts, zones)
+    read = read_with_context(knowledge, searched, decisions, contexts, zones)
     out = []
     for q, (d, followup_of) in zip(questions, read, strict=True):
         # Only a trained pair is the model's to answer: it answers the matched known question.

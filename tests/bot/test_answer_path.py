@@ -122,6 +122,15 @@ async def test_a_key_the_model_writes_is_masked_before_anyone_sees_it() -> None:
     assert answer.answered_by == "model" and key not in answer.text and "Eleven" in answer.text
 
 
+async def test_a_pasted_key_is_no_words_to_search() -> None:
+    """ "my key is sk-proj-… why" searched the key's "sk" (the sweeper-keeper's abbreviation on make run's
+    model) and answered the sweeper-keeper."""
+    key = "sk-what-does-a-yellow-card-signify-" + "a1B2c3D4e5F6"
+    async with Answerer(known_generator(), fallback="Not sure.") as answerer:
+        answer = await answerer.answer(f"my key is {key} why")
+    assert (answer.zone, answer.text) == ("fallback", "Not sure.") and answer.warning
+
+
 async def test_teaching_an_empty_answer_is_refused() -> None:
     async with Answerer(known_generator()) as answerer:
         with pytest.raises(ValueError):
