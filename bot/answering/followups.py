@@ -177,12 +177,16 @@ def read_with_context(
     # Per question: itself (scores for SUPPORT), joined to the previous text, and to the known question
     # the previous one was answered with; a turn without ``matched`` is matched here.
     queries: list[str] = []
+    swaps: dict[int, str] = {}
     for i in todo:
         turn = contexts[i]
         assert turn is not None
         before = _encodable(turn.question[-MAX_CONTEXT_CHARS:])  # a caller's own Turn may be long, or odd
         queries += [questions[i], f"{before} {questions[i]}", before]
         queries += [f"{_encodable(turn.matched)} {questions[i]}"] if turn.matched else []
+        if (swapped := year_swapped(questions[i], before)) is not None:
+            swaps[i] = swapped
+            queries.append(swapped)
     found = iter(knowledge.search_many(queries, SEARCH_K))
     for i in todo:
         turn = contexts[i]
@@ -198,6 +202,12 @@ def read_with_context(
             better = _elliptical_reading(decisions[i], alone, previous, candidates, answered, zones)
         if better is not None and better.zone == "suggest":
             better = _with_own_best(better, alone, previous, candidates, answered)
+        if i in swaps:  # the previous question asked for another year reads best as typed
+            other = [m for m in next(found) if m.question != answered]
+            swapped = decide(other[:MAX_SUGGESTIONS], zones)
+            floor = max(_RANK[decisions[i].zone], _RANK[better.zone] if better is not None else 0)
+            if swapped.zone != "fallback" and _RANK[swapped.zone] >= floor:
+                better = swapped
         if better is not None:
             out[i] = (better, turn.question[-MAX_CONTEXT_CHARS:])
     return out
@@ -333,6 +343,29 @@ def _with_own_best(
     joined = max((m.score for ms in candidates for m in ms if m.question == own.question), default=-1.0)
     related = _relates(before, joined, own.score)
     return replace(offer, suggestions=(*offer.suggestions[: MAX_SUGGESTIONS - 1], own)) if related else offer
+
+
+# A message naming a year and nothing else ("and in 2018?", "what about '66", "e em 2018?"); and a year in the
+# previous question: four digits, or two after an apostrophe, "in" or "the" ("in 66", "the 82 world cup").
+_YEAR_ONLY = re.compile(
+    r"(?i)^\W*(?:(?:and|what about|how about|or|also|y|e|et)\b\W*)?(?:(?:in|the|one|of|en|em|no|na)\s+)*"
+    r"'?(?P<year>(?:18|19|20)\d\d|\d\d)\W*$"
+)
+_YEAR = re.compile(r"(?<![\w'])(?:(?:18|19|20)\d\d|(?<=')\d\d|(?<=\bin )\d\d|(?<=\bthe )\d\d)(?![\w'])", re.I)
+
+
+def year_swapped(question: str, previous: str) -> str | None:
+    """The previous question asked again for the year ``question`` names alone: "and in 2018?" after "who
+    won the wc in 2014" is "who won the wc in 2018" (joined, the siblings of the previous question outrank
+    it). None unless ``question`` names a year and nothing else, and ``previous`` one year."""
+    asked = _YEAR_ONLY.match(question)
+    years = list(_YEAR.finditer(previous))
+    if asked is None or len(years) != 1:
+        return None
+    old, new = years[0], asked["year"]
+    if len(new) == 2 and len(old[0]) == 4:  # "and 78?" after "who won the 1974 wc"
+        new = ("20" if int(new) <= 30 else "19") + new
+    return f"{previous[: old.start()]}{new}{previous[old.end() :]}"
 
 
 def _encodable(text: str) -> str:

@@ -90,13 +90,13 @@ async def test_a_follow_up_offered_did_you_mean_has_no_known_question_to_correct
     dpy.settings.allowed_channel_ids = [channel.id]
     asker = dpytest.get_config().members[1]
     await dpytest.message(BEFORE, channel=channel, member=asker)
-    await say(dpytest.get_message().channel, asker, "what about 2018")
+    await say(dpytest.get_message().channel, asker, "what about 2018 then")  # a year alone: answered
     offer = dpytest.get_message()
-    assert offer.content == SUGGEST_TEXT and rows(store)[-1].followup_words == "what about 2018"
+    assert offer.content == SUGGEST_TEXT and rows(store)[-1].followup_words == "what about 2018 then"
     interaction = make_interaction(dpy, make_member(ADMIN_ID))
     await invoke(dpy, "correct", interaction, message_id=str(offer.id), answer=CORRECTED)
     said = interaction.followup.send.await_args.args[0]
-    assert said == NO_KNOWN_QUESTION.format(words="what about 2018")
+    assert said == NO_KNOWN_QUESTION.format(words="what about 2018 then")
     assert await async_store.live_pairs(store) == []  # nothing stored, nothing served
 
 

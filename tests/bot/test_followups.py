@@ -181,9 +181,9 @@ async def test_a_follow_ups_choice_teaches_no_wording(store):
     whole question."""
     out = io.StringIO()
     async with Answerer(generator(), batch_wait_ms=0) as answerer:
-        stdin = io.StringIO(f"{BEFORE}\nwhat about 2018\n1\n")
+        stdin = io.StringIO(f"{BEFORE}\nwhat about 2018 then\n1\n")  # a year alone: asked for it
         await Terminal(answerer=answerer, session_factory=store, retrain_job=None, stdin=stdin, out=out).run()
-        alone = await answerer.answer("what about 2018")
+        alone = await answerer.answer("what about 2018 then")
     assert out.getvalue().splitlines() == [
         "Germany.",
         "Did you mean: 1) Who won the World Cup in 2018?",
@@ -193,7 +193,11 @@ async def test_a_follow_ups_choice_teaches_no_wording(store):
     assert await async_store.learned_wordings(store) == []
     with store() as session:
         logged = session.scalars(select(Exchange.question).order_by(Exchange.id)).all()
-    assert logged == [BEFORE, f"{BEFORE} what about 2018", "Who won the World Cup in 2018?"]  # then the pick
+    assert logged == [
+        BEFORE,
+        f"{BEFORE} what about 2018 then",
+        "Who won the World Cup in 2018?",
+    ]  # then the pick
 
 
 async def test_piped_chat_reads_each_line_after_the_one_before(capsys):
@@ -290,3 +294,36 @@ async def test_the_second_opinion_does_not_answer_a_follow_up_alone():
         followed = await answerer.answer("and their hat-trick", context=memory.previous("c"))
     assert alone.zone == "answer"
     assert followed.zone != "answer" or followed.followup_of is not None  # read with the context, if at all
+
+
+@pytest.mark.parametrize(
+    ("question", "previous", "swapped"),
+    [
+        ("and 2018?", "who won the wc in 2014", "who won the wc in 2018"),
+        ("e em 2018?", "quem ganhou a copa de 2014?", "quem ganhou a copa de 2018?"),
+        ("and the one in 2024?", "who won euro 2020", "who won euro 2024"),
+        ("and 78?", "who won the 1974 wc", "who won the 1978 wc"),
+        ("what about '02", "who won the 1998 wc", "who won the 2002 wc"),
+        ("and 86?", "who won the 82 world cup", "who won the 86 world cup"),
+        ("and penalties?", "who won the wc in 2010", None),  # names no year
+        ("and in 2012?", "how many goals did messi score for barca", None),  # nothing to swap
+        ("and 2018?", "who won in 2014 and 2010", None),  # which one?
+        ("2", "what is offside", None),
+    ],
+)
+def test_a_year_alone_asks_the_previous_question_for_that_year(question, previous, swapped):
+    """Joined, "and in 2018?" after "who won the wc in 2014" ranked the 2014 final's siblings first; asked
+    as typed for 2018, the right question comes first (bench/followups.py: 2 more rightly offered on the
+    dev pairs, 1 more answered rightly on the confirmation and blind sets, no stand-alone question
+    changed)."""
+    from bot.answering.followups import year_swapped
+
+    assert year_swapped(question, previous) == swapped
+
+
+async def test_a_year_alone_is_answered_as_the_previous_question_for_it():
+    """The fake index only offers "what about 2018" read joined to the 2014 question; asked as "who won
+    the world cup in 2018" it answers, and the exchange is still the follow-up read with its context."""
+    followed, alone = await ask_after(BEFORE, "what about 2018")
+    assert (followed.zone, followed.text, followed.followup_of) == ("answer", "France.", BEFORE)
+    assert alone.zone != "answer"
