@@ -8,13 +8,11 @@ from __future__ import annotations
 import discord.ext.test as dpytest
 import pytest
 from discord.ext.test import backend
-from sqlalchemy import select
 
 from bot.answering.chatter import asks, looks_like_question
-from storage.models import Exchange
 from tests.bot.fakes import FakeGenerator
 from tests.bot.test_did_you_mean import KNOWN, click, mention
-from tests.bot.test_threads import sent
+from tests.bot.test_threads import exchanges, sent
 from tests.bot.threads_support import install_thread_routes, say
 
 REPLY_IN_THREAD = pytest.mark.parametrize("dpy", [{"reply_in_thread": True}], indirect=True)
@@ -23,18 +21,6 @@ REPLY_IN_THREAD = pytest.mark.parametrize("dpy", [{"reply_in_thread": True}], in
 @pytest.fixture
 def fake_generator() -> FakeGenerator:
     return FakeGenerator.knowing(KNOWN)
-
-
-@pytest.fixture
-def admins(dpy):
-    channel = backend.make_text_channel("qabot-admins", dpytest.get_config().guilds[0])
-    dpy.settings.escalation_channel_id = channel.id
-    return channel
-
-
-def exchanges(store) -> list[Exchange]:
-    with store() as session:
-        return list(session.scalars(select(Exchange).order_by(Exchange.id)))
 
 
 async def bots_thread(dpy, monkeypatch):
