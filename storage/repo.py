@@ -308,8 +308,7 @@ def unanswered_queue(
     session: Session, limit: int = 20, guilds: Collection[int | str] | None = None
 ) -> list[Exchange]:
     """Unanswered exchanges, oldest first, that no correction or active taught pair has answered yet (nor
-    a taught pair under another wording: ``record_choice``); with ``guilds``, only those ``Exchange.asked_in``
-    them (another server's would fill the oldest rows for good)."""
+    one under another wording: ``record_choice``); with ``guilds``, only those ``Exchange.asked_in`` them."""
     corrected = exists().where(Correction.exchange_id == Exchange.id)
     taught = exists().where(TaughtPair.question_key == Exchange.question_key, TaughtPair.active.is_(True))
     stmt = (
