@@ -162,19 +162,24 @@ def reject(session: Session, candidate_id: int, admin_id: int | str | None) -> b
 
 
 def open_question(
-    session: Session, *, message_id: int | str | None = None, thread_id: int | str | None = None
+    session: Session,
+    *,
+    message_id: int | str | None = None,
+    thread_id: int | str | None = None,
+    replied_author: int | str | None = None,
 ) -> dict[str, Any] | None:
     """The question a member's answer answers, as a plain dict of its exchange: the unanswered exchange of
     message ``message_id`` (the question, or the bot's reply to it; none when it is answered); when that
-    message is no exchange's (the asker's aside), or none is given, the latest question asked in thread
-    ``thread_id`` (its starter message, which has the thread's id, or one inside it) if the bot was not
-    sure of it. None once a member's answer to it was accepted or an admin answered it (taught,
-    corrected), or when there is none."""
+    message is no exchange's but its author's, ``replied_author``, asked that question (an aside), or none
+    is given, the latest question asked in thread ``thread_id`` (its starter message, which has the thread's
+    id, or one inside it) if the bot was not sure of it. None once a member's answer to it was accepted or
+    an admin answered it (taught, corrected), or when there is none."""
     mid = discord_id(message_id)
     of_message = or_(Exchange.message_id == mid, Exchange.reply_message_id == mid)
+    aside = None  # a reply to a message that is no exchange's: the thread's question, if its asker wrote it
     exchange = select(Exchange.id).where(of_message).limit(1)
     if mid is not None and thread_id is not None and session.scalars(exchange).first() is None:
-        mid = None  # a reply to the asker's aside ("it was a big dog"): the thread's question
+        mid, aside = None, discord_id(replied_author) or ""  # unknown author: nobody's aside
     if mid is not None:  # the question, or the bot's "not sure" reply to it
         stmt = select(Exchange).where(of_message, Exchange.unanswered.is_(True))
     elif thread_id is not None:  # the thread's latest question, if the bot was not sure of it
@@ -184,7 +189,7 @@ def open_question(
         return None
     newest = stmt.order_by(Exchange.created_at.desc(), Exchange.id.desc()).limit(1)
     row = session.scalars(newest).first()
-    if row is None or not row.unanswered:
+    if row is None or not row.unanswered or (aside is not None and row.user_id != aside):
         return None
     accepted = select(Candidate.id).where(Candidate.exchange_id == row.id, Candidate.status == "accepted")
     if session.scalars(accepted).first() is not None:

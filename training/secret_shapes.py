@@ -155,11 +155,12 @@ def _assigned(match: re.Match[str]) -> str:
     if not quoted and value.endswith(")") and value.count(")") > value.count("("):
         value = value[:-1]  # "(password=…)"
     has_letters_and_digits = any(c.isalpha() for c in value) and any(c.isdigit() for c in value)
-    # A URL's parameter ("…/tradeoffer/new/?partner=1&token=AbCdEfGh") of random case is one, digits or
+    # A URL's parameter ("…/tradeoffer/new/?partner=1&token=AbCdEfGh") in mixed case is one, digits or
     # not; words in CamelCase ("?season_pass=GoldMember", "?token=Cancelled") are none.
     in_url = match.start() > 0 and match.string[match.start() - 1] in "?&" and "=" in match[1]
-    random_case = re.fullmatch(r"(?=.*[a-z])(?=.*[A-Z])(?!.*[a-z]{3})(?!.*[A-Z]{3})[A-Za-z_-]+", value)
-    keyish = has_letters_and_digits or (in_url and random_case is not None)
+    mixed_case = any(c.isupper() for c in value) and any(c.islower() for c in value)
+    words = re.fullmatch(r"(?:[A-Z][a-z]{2,})+", value) is not None
+    keyish = has_letters_and_digits or (in_url and mixed_case and not words)
     phrase = "-" in value and not _random(value)  # "2nd-half", "1st-leg-winner"
     if len(value) < 8 or value.startswith(SECRET) or "://" in value or not keyish or phrase:
         return match[0]

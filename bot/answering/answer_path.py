@@ -173,7 +173,10 @@ def route(
     matched = knowledge.search_many(searched)
     cut, zones = knowledge.live_suggest, settings.zones
     live_cut = cut is not None and cut < zones.suggest_score
-    contexts = contexts or [None] * len(questions)
+    contexts = [
+        replace(c, question=_without_secrets(c.question)) if c is not None else None
+        for c in (contexts or [None] * len(questions))
+    ]  # a key in the previous question is no words to search either
     # A follow-up's words stand for its context ("who are their derby rivals"): the second opinion, which
     # reads the words typed, does not answer it alone; read with the context, it may be.
     partial = replace(zones, agree_score=NEVER)

@@ -47,6 +47,8 @@ _SUBJECTS = _word_set("you u ya they he she we i")  # who an auxiliary asks abou
 _BE = _word_set("is isn't isnt are aren't arent was were")
 _THINGS = _word_set("it this that there")  # "is it", "was that"; "do it from the spot" orders
 _HOW_MUCH = _word_set("long many much often far old big come")  # "how long", not "how it works"
+_CONTRACTED = _word_set("whats what's whos who's wheres where's hows how's whens")  # "whats the score"
+_WHEN = _word_set("when where whenever wherever")  # "when the ball crosses the line, it's a goal"
 _OPENERS = GREETINGS | _word_set("ok okay so but and also plus btw pls plz please quick question")
 _QUESTION_MARKS = "?？؟"
 _CLAUSE = re.compile(r"[,;:.!\n]")
@@ -119,31 +121,43 @@ def _asks_of(words: list[str]) -> bool:
 
 def is_question(text: str) -> bool:
     """A question (asked back, or a new one) rather than an answer: a "?", or ``looks_like_question`` and
-    its first clause that is not chat asks — an auxiliary and its subject ("can you share a screenshot"),
-    or an interrogative before one ("which league are you asking about", "what is…") or before "long",
-    "many"… ("how long"). Answers that open with one do not: "When a dog runs on, play stops", "What
-    happens is…", "How it works: …", "Which means the goal stands"."""
+    its first clause that is not chat asks (``_clause_asks``). Answers that open with an interrogative do
+    not: "When a dog runs on, play stops", "What happens is…", "How it works: …", "Which means…"."""
     if any(mark in text for mark in _QUESTION_MARKS):
         return True
     if not looks_like_question(text):
         return False
-    clauses = (_WORD.findall(clause.lower().replace("\u2019", "'")) for clause in _CLAUSE.split(text))
-    words = next((w for w in clauses if w and not set(w) <= CHAT_WORDS), [])  # "hmm, which…"
+    clauses = [_WORD.findall(clause.lower().replace("\u2019", "'")) for clause in _CLAUSE.split(text)]
+    at = next((i for i, w in enumerate(clauses) if w and not set(w) <= CHAT_WORDS), None)  # "hmm, which…"
+    if at is None:
+        return False
+    words = clauses[at]
     while words and words[0] in _OPENERS:
         words = words[1:]
-    if not words:
+    more = any(clauses[at + 1 :])  # "when one runs on, play stops": the clause is a condition
+    return bool(words) and (_asks_of(words) or (words[0] in _ASKING and _clause_asks(words, more)))
+
+
+def _clause_asks(words: list[str], more: bool) -> bool:
+    """Whether a clause opening with an interrogative asks: "whats the score", "what is…", "how long",
+    "which players are injured", "what time do the gates open", "what happens if…", and a short one with
+    no auxiliary ("who won the league", "who scored"); not "what happens is…", "how it works", a longer
+    "who touches it last decides…", nor "when…" followed by what then happens."""
+    first, rest = words[0], words[1:]
+    if first in _CONTRACTED:
+        return True
+    if not rest:
         return False
-    if _asks_of(words):
+    if first in ("how",):
+        return rest[0] in _HOW_MUCH or rest[0] in _AUXILIARIES
+    if rest[0] in _AUXILIARIES or "if" in rest[:2]:
         return True
-    if words[0] not in _ASKING or len(words) < 2:
+    if rest[0] in ("means", "meant", "knows"):  # "which means…", "who knows"
         return False
-    if words[0] in ("how", "hows", "how's") and words[1] in _HOW_MUCH:
-        return True
-    # "what is", "which league are you", "what time do the gates open", "what day is the final"; not "what
-    # happens is…", "which means…" (a verb, not a noun, before the auxiliary)
-    if words[1] in _AUXILIARIES or any(_asks_of(words[i:]) for i in range(2, min(4, len(words)))):
-        return True
-    return len(words) > 2 and words[2] in _AUXILIARIES and not words[1].endswith("s")
+    aux = next((i for i, w in enumerate(rest[:4]) if w in _AUXILIARIES), None)
+    if aux is not None:  # "what happens is the…": a subject clause, not a question
+        return not (rest[aux] in ("is", "was") and rest[aux - 1].endswith("s"))
+    return len(words) <= 6 and not (first in _WHEN and more)
 
 
 def joins_answer(text: str) -> bool:

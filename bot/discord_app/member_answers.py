@@ -147,12 +147,19 @@ class MemberAnswers:
     async def open_question(self, message: discord.Message) -> dict[str, Any] | None:
         """The open question ``message`` answers: the one it replies to (none when that one is answered: a
         reply to the bot's answer is no answer to another question), else the one open in its thread."""
-        ref = message.reference.message_id if message.reference is not None else None
+        reference = message.reference
+        ref = reference.message_id if reference is not None else None
+        replied = None if reference is None else reference.resolved or reference.cached_message
+        author = replied.author.id if isinstance(replied, discord.Message) else None
         thread = message.channel.id if isinstance(message.channel, discord.Thread) else None
         if ref is None and thread is None:
             return None
         found = await async_store.run_in_session(
-            self.bot.session_factory, candidates.open_question, message_id=ref, thread_id=thread
+            self.bot.session_factory,
+            candidates.open_question,
+            message_id=ref,
+            thread_id=thread,
+            replied_author=author,  # the asker's own aside leads to their question; another's does not
         )
         return found if found is not None and askable(found) else None
 

@@ -155,3 +155,41 @@ async def test_a_reply_to_the_askers_aside_in_their_post_answers_its_open_questi
     await dpy.get_cog("Community").answers.flush()
     [c] = candidates_in(store)
     assert c.answer == ANSWER[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "question"),
+    [
+        ("who won the league", True), ("who scored", True), ("which team won", True),
+        ("whats the score", True),
+        ("what happens if the ball hits the ref", True), ("which players are injured", True),
+        ("what time do the gates open btw", True), ("btw who won yesterday", True), ("how long was it", True),
+        ("Who touches it last decides the throw-in.", False), ("Which means the goal stands.", False),
+        ("When one runs on, play stops and restarts with a dropped ball.", False),
+        ("What happens is the referee stops play.", False), ("How it works: a dropped ball.", False),
+        ("Do it from the spot, 11 metres out.", False),
+    ],
+)  # fmt: skip
+def test_a_question_reads_by_its_shape(text, question):
+    """The stricter rule missed questions without a "?" ("who won the league", "whats the score"), which
+    then joined an answer or were proposed as one."""
+    from bot.desk.harvest import is_question
+
+    assert is_question(text) is question
+
+
+async def test_a_reply_to_another_members_message_answers_no_open_question(
+    dpy, store, admins, helper, monkeypatch
+):
+    """Only the asker's own aside leads to their open question: a reply to someone else's message (another
+    member's, or a later part of the bot's answer) became the answer to the thread's open question."""
+    install_thread_routes(dpy, monkeypatch)
+    forum = make_forum(dpytest.get_config().guilds[0])
+    dpy.settings.forum_channel_ids = [forum.id]
+    asker, _, other = dpytest.get_config().members
+    post = await post_in_forum(forum, asker, "Dog on the pitch", DOG)
+    sent()
+    remark = await say(post, other, "our keeper once saved a shot with his face")
+    await say(post, helper, ANSWER[0], reply_to=remark)
+    await dpy.get_cog("Community").answers.flush()
+    assert candidates_in(store) == []

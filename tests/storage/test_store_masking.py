@@ -98,6 +98,7 @@ def test_mask_secrets_leaves_ordinary_text(text):
             "trade me https://steamcommunity.com/tradeoffer/new/?partner=12345678&token=[secret]",
         ),
         ("https://example.com/?token=expired&team=9", "https://example.com/?token=expired&team=9"),
+        ("https://x.com/t?partner=1&token=" + "xYzqWerTyuIop", "https://x.com/t?partner=1&token=[secret]"),
         (
             "https://x.com/?season_pass=GoldMember&token=Cancelled",
             "https://x.com/?season_pass=GoldMember&token=Cancelled",
