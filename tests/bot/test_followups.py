@@ -326,7 +326,7 @@ def test_a_year_alone_asks_the_previous_question_for_that_year(question, previou
     as typed for 2018, the right question comes first (bench/followups.py: 2 more rightly offered on the
     dev pairs, 1 more answered rightly on the confirmation and blind sets, no stand-alone question
     changed)."""
-    from bot.answering.followups import year_swapped
+    from bot.answering.years import year_swapped
 
     assert year_swapped(question, previous) == swapped
 
@@ -343,7 +343,7 @@ def test_a_year_asked_again_never_answers_a_near_miss_of_the_question_just_answe
     """ "and in 2014?" after "how many goals did messi score in 2012": asked for 2014, its best matches are
     his Barcelona total (0.601) and the 2012 question just answered (0.584); leaving that one out first made
     the Barcelona total a clear answer. It is offered."""
-    from bot.answering.followups import _year_reading
+    from bot.answering.years import year_reading as _year_reading
     from training.retrieval.index import Match
     from training.retrieval.zones import Decision
 
