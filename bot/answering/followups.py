@@ -204,7 +204,8 @@ def read_with_context(
         if better is not None and better.zone == "suggest":
             better = _with_own_best(better, alone, previous, candidates, answered)
         if i in swaps:  # the previous question asked for another year reads best as typed
-            better = year_reading(next(found), answered, zones, better or decisions[i])
+            read = year_reading(next(found), answered, zones, better or decisions[i])
+            better = better if read is decisions[i] else read  # unchanged: not read with the context
         if better is not None:
             out[i] = (better, turn.question[-MAX_CONTEXT_CHARS:])
     return out

@@ -376,3 +376,13 @@ async def test_a_key_in_the_previous_question_is_no_words_to_search(monkeypatch)
     async with Answerer(known_generator(), batch_wait_ms=0) as answerer:
         await answerer.answer("and its role?", context=Turn(f"what is {key} for", "What is a brace?"))
     assert seen == [Turn("what is for", "What is a brace?")]
+
+
+async def test_a_year_alone_that_reads_no_better_is_not_logged_as_read_with_its_context():
+    """When the year's reading changes nothing, the follow-up stays as asked alone (no ``followup_of``)."""
+    followed, alone = await ask_after("my cat was born in 2014", "and 2018?")  # asked for 2018: nothing
+    assert (followed.zone, followed.matched_question, followed.followup_of) == (
+        alone.zone,
+        alone.matched_question,
+        None,
+    )
