@@ -13,7 +13,7 @@ from training.retrieval.zones import MAX_SUGGESTIONS, Decision, ZoneThresholds, 
 # A message naming a year and nothing else ("and in 2018?", "what about '66", "e em 2018?"); and a year in the
 # previous question: four digits, or two after an apostrophe, "in" or "the" ("in 66", "the 82 world cup").
 _LEAD_YEAR = (
-    r"(?:(?:and|what about|how about|or|also|y|e|et)\b\W*)?(?:(?:in|the|one|of|en|em|no|na|el|for)\s+)*"
+    r"(?:(?:and|what about|how about|or|also|y|e|et)\b\W*)*(?:(?:in|the|one|of|en|em|no|na|el|for)\s+)*"
     r"['’]?(?P<year>(?:18|19|20)\d\d|\d\d)"
 )
 _YEAR_ONLY = re.compile(rf"(?i)^\W*{_LEAD_YEAR}\W*$")

@@ -319,6 +319,11 @@ async def test_the_second_opinion_does_not_answer_a_follow_up_alone():
         ("and 2018?", "top scorer in the 2010-11 season", None),  # a season is no year to swap
         ("and 2018?", "who scored in 90 minutes in 2014", "who scored in 90 minutes in 2018"),
         ("and 1978?", "and 1974?", None),  # a year after a year alone: nothing to ask again
+        (
+            "and what about 2018?",
+            "who won the wc in 2014",
+            "who won the wc in 2018",
+        ),  # leads, one after another
     ],
 )
 def test_a_year_alone_asks_the_previous_question_for_that_year(question, previous, swapped):
