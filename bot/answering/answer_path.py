@@ -149,14 +149,14 @@ class Routed:
     prompt: str | None  # the known question the model answers, or the question itself (closed book)
     draft: str | None = None  # the answer it was trained on for that question (its likely answer)
     followup_of: str | None = None  # the previous question it was read with, when that was better
+    secret: bool = False  # it holds a secret (``holds_secret``): the store masks it, the asker is warned
 
 
 def _without_secrets(question: str) -> str:
     """``question`` with any secret it holds taken out: "my key is sk-proj-… why" searched "sk" (the
     sweeper-keeper's abbreviation) and answered the sweeper-keeper."""
-    if not holds_secret(question):
-        return question
-    return " ".join(mask_secrets(question).replace(SECRET, " ").split())
+    masked = mask_secrets(question)
+    return question if masked == question else " ".join(masked.replace(SECRET, " ").split())
 
 
 def route(
@@ -168,7 +168,7 @@ def route(
     """Retrieval and a zone for each question; which of them the model must answer, and on what.
     ``contexts``: each question's conversation's previous turn (None: none), for follow-ups."""
     if not knowledge.available:
-        return [Routed(q, None, q) for q in questions]
+        return [Routed(q, None, q, secret=holds_secret(q)) for q in questions]
     searched = [_without_secrets(q) for q in questions]  # a key's characters are no words asked
     matched = knowledge.search_many(searched)
     cut, zones = knowledge.live_suggest, settings.zones
@@ -189,11 +189,11 @@ def route(
         decisions.append(d)
     read = read_with_context(knowledge, searched, decisions, contexts, zones)
     out = []
-    for q, (d, followup_of) in zip(questions, read, strict=True):
+    for q, searched_q, (d, followup_of) in zip(questions, searched, read, strict=True):
         # Only a trained pair is the model's to answer: it answers the matched known question.
         trained = d.zone == "answer" and d.match is not None and d.match.origin == "trained"
         prompt, draft = (d.match.question, d.match.answer) if trained else (None, None)
-        out.append(Routed(q, d, prompt, draft, followup_of))
+        out.append(Routed(q, d, prompt, draft, followup_of, secret=searched_q is not q))
     return out
 
 
@@ -219,7 +219,7 @@ def finish(routed: Routed, gen: Generation | None, version: str, settings: Batch
         answer = replace(answer, text=mask_secrets(answer.text))
     if answer.unanswered:  # the offensive classifier runs on a few of these only (``chatter.asks``)
         answer = replace(answer, not_asked=not_asked(routed.question))
-    if holds_secret(routed.question):  # what the store masks: no warning for what it keeps
+    if routed.secret:  # what the store masks: no warning for what it keeps
         answer = replace(answer, warning=SECRET_WARNING)
     return replace(answer, followup_of=routed.followup_of) if routed.followup_of else answer
 
