@@ -74,10 +74,6 @@ def _as_read(question: str) -> str:
         return ""
 
 
-def _holds_secret_as_stored(question: str) -> bool:
-    return holds_secret(_as_read(question))
-
-
 def cooldown_notice(seconds: float) -> str:
     return f"Slow down a little — you can ask again in {max(1, round(seconds))} s."
 
@@ -134,8 +130,9 @@ class Ask(commands.Cog):
         # channel: no flood). A message deleted already still gets its answer. (``/ask`` tells its asker
         # alone: its question is shown through the reply's quote, which masks it.)
         # Read as the answer path cleans it before the store masks it: warned exactly when it is masked.
+        shown = _as_read(question)  # and "wh\u200bat is…" is read as the answer path reads it
         member_here = hash((message.author.id, message.channel.id))
-        if _holds_secret_as_stored(question) and not self.secret_warnings.retry_after(member_here):
+        if holds_secret(shown) and not self.secret_warnings.retry_after(member_here):
             try:
                 reference = message.to_reference(fail_if_not_exists=False)
                 await message.channel.send(SECRET_WARNING, reference=reference, allowed_mentions=NO_PING)
@@ -143,7 +140,6 @@ class Ask(commands.Cog):
                 log.warning("could not warn about a pasted secret in channel %s", message.channel.id)
         # People talk in threads: there only what looks like a question is one ("thanks!" gets nothing),
         # and a forum post is one unless it is only a greeting.
-        shown = _as_read(question)  # "wh\u200bat is…" is read as the answer path reads it
         if not explicit and (
             (route.kind == "thread" and not looks_like_question(shown))
             or (route.kind == "post" and is_chat(shown))
@@ -234,9 +230,8 @@ class Ask(commands.Cog):
         others = {u.id for u in message.mentions if not u.bot} - {me, asker}  # not a score bot, a webhook
         if any(user_id in others for user_id in message.raw_mentions):
             return True
-        reference = message.reference
-        replied = None if reference is None else reference.resolved or reference.cached_message
-        if not isinstance(replied, discord.Message) or replied.webhook_id is not None:
+        replied = threads.replied_message(message)
+        if replied is None or replied.webhook_id is not None:
             return False
         return replied.author.id not in (me, asker) and not replied.author.bot  # their own aside is theirs
 
@@ -364,10 +359,11 @@ class Ask(commands.Cog):
             return
         # Generation can exceed Discord's 3 s deadline for a first response: defer ("thinking…") first.
         await interaction.response.defer(thinking=True)
-        answer, failure = await self._ask(question_text(question))
+        text = question_text(question)
+        answer, failure = await self._ask(text)
         if answer is None:  # a timeout, a full queue, a failure: the pasted secret is still to be reset
             await interaction.followup.send(failure, allowed_mentions=NO_PING)
-            if _holds_secret_as_stored(question_text(question)):
+            if holds_secret(_as_read(text)):
                 await interaction.followup.send(ASK_SECRET_WARNING, ephemeral=True, allowed_mentions=NO_PING)
             return
         asked = Asked(
