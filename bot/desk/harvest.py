@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.answering.chatter import CHAT_WORDS, GREETINGS, is_chat, looks_like_question
+from bot.answering.chatter import CHAT_WORDS, GREETINGS, QUESTION_MARKS, is_chat, looks_like_question
 
 CHECK = "✅"
 SOLVED_TAGS = ("answered", "solved", "resolved")  # forum tags that mark a post solved (any case, emoji aside)
@@ -50,7 +50,6 @@ _HOW_MUCH = _word_set("long many much often far old big come")  # "how long", no
 _CONTRACTED = _word_set("whats what's whos who's wheres where's hows how's whens")  # "whats the score"
 _WHEN = _word_set("when where whenever wherever")  # "when the ball crosses the line, it's a goal"
 _OPENERS = GREETINGS | _word_set("ok okay so but and also plus btw pls plz please quick question")
-_QUESTION_MARKS = "?？؟"
 _CLAUSE = re.compile(r"[,;:.!\n]")
 _WORD = re.compile(r"[\w']+")
 
@@ -123,7 +122,7 @@ def is_question(text: str) -> bool:
     """A question (asked back, or a new one) rather than an answer: a "?", or ``looks_like_question`` and
     its first clause that is not chat asks (``_clause_asks``). Answers that open with an interrogative do
     not: "When a dog runs on, play stops", "What happens is…", "How it works: …", "Which means…"."""
-    if any(mark in text for mark in _QUESTION_MARKS):
+    if any(mark in text for mark in QUESTION_MARKS):
         return True
     if not looks_like_question(text):
         return False
@@ -171,6 +170,15 @@ def joins_answer(text: str) -> bool:
     return not (has_link(text) or is_chat(text) or is_question(text))
 
 
+def stays_in_answer(
+    reply_to: int | None, first_reply_to: int | None, replied_author: int | None, author: int
+) -> bool:
+    """Whether its author's next message, replying to ``reply_to`` (written by ``replied_author``), stays in
+    the answer they began replying to ``first_reply_to``: it replies to nothing, to the same message, or to
+    one of theirs. A reply to someone else is words to them."""
+    return reply_to in (None, first_reply_to) or replied_author == author
+
+
 def _answer_from(messages: Sequence[Said], start: int, marked: bool = False) -> str:
     """The answer that begins at ``messages[start]``: the message alone when someone marked it (what they
     vouched for), else it and its author's messages right after it (at most ``MAX_JOINED``, up to one
@@ -180,7 +188,7 @@ def _answer_from(messages: Sequence[Said], start: int, marked: bool = False) -> 
     parts, i = [first.content.strip()], start + 1
     while not marked and i < len(messages) and len(parts) < MAX_JOINED:
         said = messages[i]
-        own = said.reply_to in (None, first.reply_to) or authors.get(said.reply_to) == first.author_id
+        own = stays_in_answer(said.reply_to, first.reply_to, authors.get(said.reply_to), first.author_id)
         if said.author_id != first.author_id or not own or said.to_bot:
             break
         if not joins_answer(said.content):

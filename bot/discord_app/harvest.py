@@ -15,6 +15,7 @@ from typing import Any
 import discord
 
 from bot.desk.harvest import CHECK, HarvestResult, Post, Said, find_pairs, post_pair, propose_all, solved
+from bot.discord_app.threads import mentions_a_bot
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ async def said_of(message: discord.Message, trust: Trust) -> Said:
         id=message.id, author_id=message.author.id, content=clean(message.content), reply_to=reference,
         author_roles=trust.note(message.author), author_bot=message.author.bot,
         checked_by=frozenset(checked), url=message.jump_url,
-        to_bot=any(getattr(user, "bot", False) for user in message.mentions),
+        to_bot=mentions_a_bot(message),
     )  # fmt: skip
 
 

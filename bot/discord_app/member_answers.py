@@ -29,11 +29,12 @@ from sqlalchemy.orm import Session
 from bot import async_store
 from bot.admin_actions import pair_problem
 from bot.answering.chatter import is_chat, is_follow_up, looks_like_question
-from bot.desk.harvest import MAX_JOINED, is_question, joins_answer
+from bot.desk.harvest import MAX_JOINED, is_question, joins_answer, stays_in_answer
 from bot.discord_app import review
 from bot.discord_app.client import QABot
 from bot.discord_app.permissions import in_community, is_admin
 from bot.discord_app.replies import question_text
+from bot.discord_app.threads import mentions_a_bot, replied_message
 from storage import candidates
 from training.data.filters import is_too_short
 
@@ -65,8 +66,9 @@ class RecentMessages:
         said = self._by_channel.setdefault(message.channel.id, deque(maxlen=self.per_channel))
         self._by_channel.move_to_end(message.channel.id)
         ref = message.reference.message_id if message.reference is not None else None
-        to_bot = any(user.bot for user in message.mentions)
-        said.append(Said(message.id, message.author.id, answer_text(message.content), ref, to_bot))
+        said.append(
+            Said(message.id, message.author.id, answer_text(message.content), ref, mentions_a_bot(message))
+        )
         while len(self._by_channel) > self.channels:
             self._by_channel.popitem(last=False)
 
@@ -96,7 +98,7 @@ class RecentMessages:
             elif run:
                 if said.author_id != author_id or len(run) >= MAX_JOINED:
                     break
-                own = said.reply_to in (None, run[0].reply_to) or authors.get(said.reply_to) == author_id
+                own = stays_in_answer(said.reply_to, run[0].reply_to, authors.get(said.reply_to), author_id)
                 if not own or said.to_bot or not joins_answer(said.text):
                     break  # a reply to someone else, words to a bot, chat, a question, a link
                 run.append(said)
@@ -147,10 +149,9 @@ class MemberAnswers:
     async def open_question(self, message: discord.Message) -> dict[str, Any] | None:
         """The open question ``message`` answers: the one it replies to (none when that one is answered: a
         reply to the bot's answer is no answer to another question), else the one open in its thread."""
-        reference = message.reference
-        ref = reference.message_id if reference is not None else None
-        replied = None if reference is None else reference.resolved or reference.cached_message
-        author = replied.author.id if isinstance(replied, discord.Message) else None
+        ref = message.reference.message_id if message.reference is not None else None
+        replied = replied_message(message)
+        author = replied.author.id if replied is not None else None
         thread = message.channel.id if isinstance(message.channel, discord.Thread) else None
         if ref is None and thread is None:
             return None

@@ -89,6 +89,19 @@ class AnswerParts:
         return self._first.get(message_id, message_id)
 
 
+def replied_message(message: discord.Message) -> discord.Message | None:
+    """The message ``message`` replies to, as Discord sent it or from the cache; None when it replies to
+    nothing, or to one deleted or unknown here."""
+    reference = message.reference
+    replied = None if reference is None else reference.resolved or reference.cached_message
+    return replied if isinstance(replied, discord.Message) else None
+
+
+def mentions_a_bot(message: discord.Message) -> bool:
+    """Whether ``message`` mentions a bot (this one or another): words to a bot, not to the channel."""
+    return any(getattr(user, "bot", False) for user in message.mentions)
+
+
 @dataclass(frozen=True)
 class Route:
     """How a message is a question: ``kind``, the question's text, whether it was addressed to the bot
