@@ -69,9 +69,8 @@ def gap_questions(
         Exchange.message_id,
         Exchange.channel_id,
     ).where(~corrected, or_(unanswered, downvoted))
-    stmt = stmt.where(
-        Exchange.asked_in(guilds)
-    )  # another guild's questions are not the home community's gaps
+    # Another guild's questions are not the home community's gaps.
+    stmt = stmt.where(Exchange.asked_in(guilds))
     stmt = _period(stmt, since, until).order_by(Exchange.created_at, Exchange.id)
     return [
         {
