@@ -93,6 +93,7 @@ async def log_exchange(
     user_id: int | str | None = None,
     reply_message_id: int | str | None = None,
     followup_words: str | None = None,
+    outsider: bool = False,
 ) -> int | None:
     """Store one question/answer; return the exchange id, or None when the database failed (logged).
 
@@ -132,6 +133,7 @@ async def log_exchange(
             match_score=getattr(answer, "match_score", None),
             zone=not_asked or getattr(answer, "zone", None),
             followup_words=followup_words,
+            outsider=outsider,
         )
         session.flush()
         return row.id
@@ -329,26 +331,26 @@ async def stats(
 
 
 async def synonyms(session_factory: SessionFactory) -> list[dict[str, Any]]:
-    """The admins' synonyms, oldest change first (``storage.repo.synonyms``)."""
-    from storage import repo
+    """The admins' synonyms, oldest change first (``storage.synonyms.synonyms``)."""
+    from storage import synonyms as stored
 
-    return await run_in_session(session_factory, repo.synonyms)
+    return await run_in_session(session_factory, stored.synonyms)
 
 
 async def set_synonym(
     session_factory: SessionFactory, word: str, means: list[str], admin_id: int | str | None
 ) -> None:
-    """Store an admin's synonym (``storage.repo.set_synonym``; empty ``means``: ``word`` has none)."""
-    from storage import repo
+    """Store an admin's synonym (``storage.synonyms.set_synonym``; empty ``means``: ``word`` has none)."""
+    from storage import synonyms as stored
 
     def write(session: Session) -> None:
-        repo.set_synonym(session, word, means, admin_id)
+        stored.set_synonym(session, word, means, admin_id)
 
     await run_in_session(session_factory, write)
 
 
 async def remove_synonym(session_factory: SessionFactory, word: str) -> bool:
-    """Delete the admins' synonym for ``word`` (``storage.repo.remove_synonym``); False: there was none."""
-    from storage import repo
+    """Delete the admins' synonym for ``word`` (``storage.synonyms.remove_synonym``); False: none."""
+    from storage import synonyms as stored
 
-    return await run_in_session(session_factory, repo.remove_synonym, word)
+    return await run_in_session(session_factory, stored.remove_synonym, word)

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    and_,
     false,
     or_,
     true,
@@ -123,6 +124,9 @@ class Exchange(Base):
     # matched none in the answer zone), so exports group it with that question's other rows.
     followup_words: Mapped[str | None] = mapped_column(Text)
     followup_key: Mapped[str | None] = mapped_column(KEY)
+    # A DM from someone in none of the home guilds (revision 0010): a stranger who shares another server
+    # with the bot. Answered like anyone, but not the community's: no queue, gap or top question shows it.
+    outsider: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     feedback: Mapped[list[Feedback]] = relationship(back_populates="exchange", passive_deletes=True)
     corrections: Mapped[list[Correction]] = relationship(back_populates="exchange", passive_deletes=True)
@@ -132,12 +136,14 @@ class Exchange(Base):
 
     @classmethod
     def asked_in(cls, guilds: Collection[int | str] | None) -> ColumnElement[bool]:
-        """Asked in ``guilds`` or outside any guild (DMs, the terminal): the home community's
-        (``HOME_GUILD_IDS``); every exchange when ``guilds`` is empty or None. Another server's questions
-        are not the community's gaps, queue or top questions."""
+        """Asked in ``guilds``, or outside any guild by a member (DMs, the terminal): the home community's
+        (``HOME_GUILD_IDS``); every exchange when ``guilds`` is empty or None. Another server's questions,
+        and a stranger's DMs (``outsider``), are not the community's gaps, queue or top questions."""
         if not guilds:
             return true()
-        return or_(cls.guild_id.is_(None), cls.guild_id.in_([str(g) for g in guilds]))
+        return or_(
+            and_(cls.guild_id.is_(None), cls.outsider.is_(False)), cls.guild_id.in_([str(g) for g in guilds])
+        )
 
 
 class Feedback(Base):

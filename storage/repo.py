@@ -18,16 +18,14 @@ from sqlalchemy.orm import Session
 from storage.changes import note
 from storage.masking import mask_secrets
 from storage.models import (
-    MAX_SYNONYM_CHARS,
     NOT_ASKED,
     Correction,
     Exchange,
-    Synonym,
     TaughtPair,
     utc_now,
 )
 from storage.stats import get_stats
-from storage.text import normalize_question, question_key
+from storage.text import question_key
 
 __all__ = [
     "NOT_ASKED",
@@ -43,9 +41,6 @@ __all__ = [
     "log_exchange",
     "mark_escalated",
     "unanswered_queue",
-    "remove_synonym",
-    "set_synonym",
-    "synonyms",
 ]
 
 SOURCES = ("discord", "terminal")
@@ -85,6 +80,7 @@ def log_exchange(
     match_score: float | None = None,
     zone: str | None = None,
     followup_words: str | None = None,
+    outsider: bool = False,
 ) -> Exchange:
     """Add one question and the bot's answer (flushed: the returned row has its id).
 
@@ -92,7 +88,8 @@ def log_exchange(
     retrieval matched, its score, and the zone (one of ``ZONES``; a ``NOT_ASKED`` one is never
     ``unanswered``); all optional. ``followup_words``: a follow-up's words as typed, ``question`` being its
     reading with the question before it; answered (``zone`` "answer" with a ``matched_question``), it stands
-    for that known question (``followup_key``). Secrets in what was typed are masked before it is stored
+    for that known question (``followup_key``). ``outsider``: a DM from someone in none of the home guilds
+    (``Exchange.asked_in`` leaves it out). Secrets in what was typed are masked before it is stored
     (``storage.masking.mask_secrets``): a pasted token never reaches the database or its backups.
     """
     if source not in SOURCES:
@@ -123,6 +120,7 @@ def log_exchange(
         zone=zone,
         followup_words=followup_words,
         followup_key=question_key(known) if known else None,
+        outsider=outsider,
     )
     session.add(row)
     session.flush()
@@ -355,48 +353,3 @@ def live_pairs(session: Session, *, since: datetime | None = None) -> list[dict[
     rows += [(at, 1, i, q, a, "correction") for q, a, at, i in session.execute(corrected)]
     rows.sort(key=lambda r: r[:3])
     return [{"question": q, "answer": a, "origin": o, "created_at": at} for at, _, _, q, a, o in rows]
-
-
-def _synonym_text(value: str, what: str) -> str:
-    text = " ".join(_text(value, what).split())
-    if len(text) > MAX_SYNONYM_CHARS:
-        raise ValueError(f"{what} is {len(text)} characters; the limit is {MAX_SYNONYM_CHARS}")
-    return text
-
-
-def set_synonym(session: Session, word: str, means: list[str], admin_id: int | str | None = None) -> Synonym:
-    """Store an admin's synonym: people type ``word`` for each of ``means`` (replacing what ``word`` had;
-    an empty ``means``: ``word`` has no alterations, not even learned ones)."""
-    word = _synonym_text(word, "word")
-    means = list(dict.fromkeys(_synonym_text(m, "meaning") for m in means))
-    key = normalize_question(word)
-    row = session.scalar(select(Synonym).where(Synonym.word_key == key))
-    now = utc_now()
-    if row is None:
-        row = Synonym(word=word, word_key=key, created_at=now)
-        session.add(row)
-    row.word, row.means, row.admin_id, row.updated_at = word, means, discord_id(admin_id), now
-    session.flush()
-    note(session, "synonym")
-    return row
-
-
-def remove_synonym(session: Session, word: str) -> bool:
-    """Delete the admins' synonym for ``word``; False when there was none."""
-    row = session.scalar(select(Synonym).where(Synonym.word_key == normalize_question(word)))
-    if row is None:
-        return False
-    session.delete(row)
-    session.flush()
-    note(session, "synonym")
-    return True
-
-
-def synonyms(session: Session) -> list[dict[str, Any]]:
-    """The admins' synonyms, oldest change first (so later ones win): dicts of ``word``, ``means`` (a
-    list; empty: no alterations for ``word``), ``admin_id`` and ``updated_at``."""
-    stmt = select(Synonym).order_by(Synonym.updated_at, Synonym.id)
-    return [
-        {"word": r.word, "means": list(r.means or []), "admin_id": r.admin_id, "updated_at": r.updated_at}
-        for r in session.scalars(stmt)
-    ]

@@ -48,14 +48,14 @@ def read_knowledge(session_factory: SessionFactory, parts: Iterable[str] = ALL_P
     """What the store knows beyond the model, in one read: ``pairs`` (taught pairs and latest corrections),
     ``wordings`` (learned wordings), ``votes`` (net votes per known question), ``synonyms`` (admins' word
     alterations); only the ``parts`` asked."""
-    from storage import repo, votes
+    from storage import repo, synonyms, votes
     from storage.changes import read_session
 
     readers = {
         "pairs": repo.live_pairs,
         "wordings": repo.learned_wordings,
         "votes": votes.vote_totals,
-        "synonyms": repo.synonyms,
+        "synonyms": synonyms.synonyms,
     }
     with read_session(session_factory) as session:
         return {part: readers[part](session) for part in parts}

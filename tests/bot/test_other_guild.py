@@ -91,17 +91,24 @@ async def test_admin_user_ids_count_in_any_guild_and_in_dms(dpy):
         assert await is_admin(dpy, make_member(ADMIN_ID), guild)
 
 
-async def test_in_a_dm_rights_come_from_the_users_home_guild_membership(dpy):
+def home_guild_of(dpy, members: tuple[int, ...] = (7, 8)) -> MagicMock:
+    """The home guild as the bot sees it with no members intent: nobody cached, ``members`` found by one
+    API call each (7 with Manage Server), anyone else NotFound."""
     home = make_guild()
     home.get_member = MagicMock(return_value=None)  # not cached: one API call
     home.fetch_member = AsyncMock(
         side_effect=lambda uid: (
             make_member(uid, manage_guild=uid == 7)
-            if uid in (7, 8)
+            if uid in members
             else (_ for _ in ()).throw(discord.NotFound(MagicMock(status=404), "unknown member"))
         )
     )
     dpy.get_guild = MagicMock(side_effect=lambda gid: home if gid == HOME_GUILD_ID else None)
+    return home
+
+
+async def test_in_a_dm_rights_come_from_the_users_home_guild_membership(dpy):
+    home_guild_of(dpy)
     assert await is_admin(dpy, make_member(7), None)  # Manage Server at home
     assert not await is_admin(dpy, make_member(8), None)  # a member at home, no rights
     assert not await is_admin(dpy, other_guild_owner(), None)  # not a member at home
@@ -327,3 +334,30 @@ async def test_another_guilds_questions_never_reach_unanswered_nor_the_top_quest
     await invoke(dpy, "stats", interaction)
     description = interaction.followup.send.await_args.kwargs["embed"].description
     assert "home topic" in description and "stranger" not in description
+
+
+async def test_a_strangers_dms_are_answered_but_never_reach_unanswered_nor_the_escalation_channel(dpy, store):
+    """A public bot is DMed by people who share any server with it. A stranger's "not sure" questions (in
+    none of the home guilds) filled the admins' /unanswered and top questions like a member's DMs."""
+    from tests.bot.test_admin import sent_text
+
+    home_guild_of(dpy)
+    escalation = backend.make_text_channel("qabot-admins", dpytest.get_config().guilds[0])
+    dpy.settings.escalation_channel_id = escalation.id
+    stranger = make_interaction(dpy, make_member(666), guild=DM)
+    member = make_interaction(dpy, make_member(8), guild=DM)
+    await invoke(dpy, "ask", stranger, question="stranger topic?")
+    await invoke(dpy, "ask", member, question="member topic?")
+    assert "not sure" in sent_text(stranger).lower()  # answered all the same
+    with store() as session:
+        rows = {e.question: e.outsider for e in session.scalars(select(Exchange))}
+    assert rows == {"stranger topic?": True, "member topic?": False}
+    assert "member topic" in dpytest.get_message().content  # the one escalation posted
+    assert dpytest.verify().message().nothing()
+    listing = make_interaction(dpy, make_member(ADMIN_ID))
+    await invoke(dpy, "unanswered", listing)
+    assert "member topic" in sent_text(listing) and "stranger" not in sent_text(listing)
+    listing = make_interaction(dpy, make_member(ADMIN_ID))
+    await invoke(dpy, "stats", listing)
+    description = listing.followup.send.await_args.kwargs["embed"].description
+    assert "member topic" in description and "stranger" not in description

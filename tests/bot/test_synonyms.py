@@ -15,7 +15,7 @@ import pytest
 from bot import admin_actions
 from bot.answering.answerer import Answerer
 from bot.answering.knowledge_sync import KnowledgeSync
-from storage import repo
+from storage import repo, synonyms
 from storage.db import dispose, open_store
 from tests.bot.fakes import FakeGenerator
 from tests.bot.fixtures import ADMIN_ID, invoke, make_interaction, make_member
@@ -104,7 +104,7 @@ async def test_a_learned_alteration_is_switched_off_and_back_on(url, tmp_path):
         assert reply.startswith("Switched off “wc” → world cup (learned from the dataset (acronym))")
         assert a.knowledge.alterations.find("wc") is None
         with store() as session:
-            assert [(s["word"], s["means"]) for s in repo.synonyms(session)] == [("wc", [])]
+            assert [(s["word"], s["means"]) for s in synonyms.synonyms(session)] == [("wc", [])]
         listing = await admin_actions.synonyms_text(store, a)
         assert listing.startswith("1 admin synonym(s);") and "“wc” → (none: switched off)" in listing
         reply = await admin_actions.remove_synonym(store, a, "wc", ADMIN_ID)  # the admin's "off" goes
@@ -127,7 +127,7 @@ async def test_a_synonym_that_could_not_work_is_refused_and_not_stored(store, wo
     async with Answerer(generator(), batch_wait_ms=0) as answerer:
         assert problem in await admin_actions.add_synonym(store, answerer, word, means, ADMIN_ID)
     with store() as session:
-        assert repo.synonyms(session) == []
+        assert synonyms.synonyms(session) == []
 
 
 async def test_synonym_commands_on_discord(dpy, store):
@@ -137,7 +137,7 @@ async def test_synonym_commands_on_discord(dpy, store):
     assert "now also means: goalkeeper, keeper" in interaction.followup.send.await_args.args[0]
     assert interaction.followup.send.await_args.kwargs["ephemeral"] is True
     with store() as session:
-        assert [(s["word"], s["means"]) for s in repo.synonyms(session)] == [
+        assert [(s["word"], s["means"]) for s in synonyms.synonyms(session)] == [
             ("goalie", ["goalkeeper", "keeper"])
         ]
     assert dpy.answerer.knowledge.alterations.find("goalies").means == ("goalkeeper", "keeper")
@@ -150,7 +150,7 @@ async def test_synonym_commands_on_discord(dpy, store):
     await invoke(dpy, "synonym remove", interaction, word="goalie")
     assert interaction.followup.send.await_args.args[0].startswith("Removed “goalie”")
     with store() as session:
-        assert repo.synonyms(session) == []
+        assert synonyms.synonyms(session) == []
 
 
 async def test_synonyms_survive_a_model_swap():
@@ -203,8 +203,8 @@ async def test_a_retrain_passes_the_synonyms_to_the_trainer(store, tmp_path):
     assert data.synonyms is None  # no synonyms: no file, no option
     assert "--synonyms" not in job._train_command(data, RetrainOptions(), tmp_path / "out")
     with store.begin() as session:
-        repo.set_synonym(session, "goalie", ["goalkeeper"])
-        repo.set_synonym(session, "ref", [])
+        synonyms.set_synonym(session, "goalie", ["goalkeeper"])
+        synonyms.set_synonym(session, "ref", [])
     data = await job._export(tmp_path)
     config = parse_config(job._train_command(data, RetrainOptions(), tmp_path / "out")[3:])
     assert config.synonyms == data.synonyms
@@ -249,9 +249,9 @@ async def test_a_retrain_keeps_the_synonyms_the_serving_checkpoint_was_trained_w
     fake.index.alterations = Alterations([*learn(KNOWN), *trained])
     with store.begin() as session:
         repo.add_taught_pair(session, "What is VAR?", "The video assistant referee.")
-        repo.set_synonym(session, "ref", [])  # an admin switched one off
-        repo.set_synonym(session, "subs", ["substitutes"])
-        repo.set_synonym(session, "the box", ["penalty area"])  # stored before /synonym refused such
+        synonyms.set_synonym(session, "ref", [])  # an admin switched one off
+        synonyms.set_synonym(session, "subs", ["substitutes"])
+        synonyms.set_synonym(session, "the box", ["penalty area"])  # stored before /synonym refused such
     async with Answerer(fake, batch_wait_ms=0) as answerer:
         job = RetrainJob(answerer=answerer, session_factory=store, model_pointer=tmp_path / "none")
         data = await job._export(tmp_path)
@@ -311,8 +311,8 @@ async def test_an_admins_synonym_taken_back_after_a_retrain_is_gone_for_good(sto
     fake.index.alterations = Alterations([*learn(KNOWN), *trained])  # as the last retrain wrote them
     with store.begin() as session:
         repo.add_taught_pair(session, "What is VAR?", "The video assistant referee.")
-        repo.set_synonym(session, "goalie", ["goalkeeper"])  # the admin's, trained into the checkpoint
-        repo.set_synonym(session, "ref", ["official"])  # another meaning than the trained one
+        synonyms.set_synonym(session, "goalie", ["goalkeeper"])  # the admin's, trained into the checkpoint
+        synonyms.set_synonym(session, "ref", ["official"])  # another meaning than the trained one
     async with Answerer(fake, batch_wait_ms=0) as answerer:
         reply = await admin_actions.remove_synonym(store, answerer, "goalie", ADMIN_ID)
         assert reply.startswith("Removed “goalie”: it is searched as typed")

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from storage import changes, repo, votes
+from storage import changes, repo, synonyms, votes
 from storage.changes import ChangeFeed, note, prune
 from storage.db import engine_of
 from storage.importing import import_records
@@ -50,20 +50,20 @@ def test_every_write_that_changes_what_the_bot_knows_logs_one_change(store):
 
 def test_synonyms_are_replaced_by_word_removed_and_logged(store):
     with store.begin() as s:
-        repo.set_synonym(s, "goalie", ["goalkeeper"], admin_id=7)
-        repo.set_synonym(s, "the box", ["penalty area", "penalty area", " 18-yard  box "])
-        repo.set_synonym(s, " GOALIE ", ["goalkeeper", "keeper"])  # the same word: replaced
-        repo.set_synonym(s, "ref", [])  # "ref" has no alterations here, not even learned ones
-        assert repo.remove_synonym(s, "The Box") is True
-        assert repo.remove_synonym(s, "the box") is False  # nothing left: no change
+        synonyms.set_synonym(s, "goalie", ["goalkeeper"], admin_id=7)
+        synonyms.set_synonym(s, "the box", ["penalty area", "penalty area", " 18-yard  box "])
+        synonyms.set_synonym(s, " GOALIE ", ["goalkeeper", "keeper"])  # the same word: replaced
+        synonyms.set_synonym(s, "ref", [])  # "ref" has no alterations here, not even learned ones
+        assert synonyms.remove_synonym(s, "The Box") is True
+        assert synonyms.remove_synonym(s, "the box") is False  # nothing left: no change
     with store() as s:
-        got = [(x["word"], x["means"], x["admin_id"]) for x in repo.synonyms(s)]
+        got = [(x["word"], x["means"], x["admin_id"]) for x in synonyms.synonyms(s)]
     assert got == [("GOALIE", ["goalkeeper", "keeper"], None), ("ref", [], None)]
     assert kinds(store) == ["synonym"] * 5
     with pytest.raises(ValueError, match="word"), store.begin() as s:
-        repo.set_synonym(s, "  ", ["x"])
+        synonyms.set_synonym(s, "  ", ["x"])
     with pytest.raises(ValueError, match="limit"), store.begin() as s:
-        repo.set_synonym(s, "x", ["y" * 101])
+        synonyms.set_synonym(s, "x", ["y" * 101])
 
 
 def test_a_change_rolled_back_logs_nothing(store):

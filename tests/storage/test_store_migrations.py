@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import sessionmaker
 
-from storage import candidates, repo, votes
+from storage import candidates, repo, synonyms, votes
 from storage.db import alembic_config, engine_of, make_engine, upgrade
 from storage.models import Base, Exchange
 
@@ -185,15 +185,15 @@ def test_0006_synonyms_up_down_up_keeps_every_other_row(db_url):
         factory = sessionmaker(engine, expire_on_commit=False)
         with factory.begin() as s:
             repo.add_taught_pair(s, "What is a goalkeeper?", "The player who may handle the ball.")
-            repo.set_synonym(s, "goalie", ["goalkeeper"], admin_id=7)
+            synonyms.set_synonym(s, "goalie", ["goalkeeper"], admin_id=7)
         assert _count(engine, "synonyms") == 1 and _count(engine, "changes") == 2
         _migrate(engine, "downgrade", "0005")
         assert "synonyms" not in inspect(engine).get_table_names()
         assert _count(engine, "taught_pairs") == 1 and _count(engine, "changes") == 2
         _migrate(engine, "upgrade", "head")
         with factory.begin() as s:
-            repo.set_synonym(s, "keeper", ["goalkeeper"])
-            assert [x["word"] for x in repo.synonyms(s)] == ["keeper"]
+            synonyms.set_synonym(s, "keeper", ["goalkeeper"])
+            assert [x["word"] for x in synonyms.synonyms(s)] == ["keeper"]
     finally:
         engine.dispose()
 

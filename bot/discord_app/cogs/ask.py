@@ -289,6 +289,9 @@ class Ask(commands.Cog):
             text = prefix + self._answer_text(answer)
             pieces = split_message(text, max_pieces=MAX_REPLY_MESSAGES) or [self.bot.settings.fallback_answer]
             first = await send(pieces, None)
+        # A stranger's DM (someone in none of the home guilds) is answered, logged, and left out of what the
+        # admins review; another guild's questions are told apart by their guild.
+        member = await in_community(self.bot, asked.guild_id, asked.user_id)
         exchange_id = await async_store.log_exchange(
             self.bot.session_factory,
             answer,
@@ -298,10 +301,11 @@ class Ask(commands.Cog):
             message_id=asked.message_id,
             user_id=asked.user_id,
             reply_message_id=first.id if first is not None else None,
+            outsider=asked.guild_id is None and not member,
         )
         offer.exchange_id = exchange_id
         asked_nothing = getattr(answer, "not_asked", None)  # "thanks!", "fuck off": nothing to teach
-        if answer.unanswered and exchange_id is not None and escalate_it and not asked_nothing:
+        if answer.unanswered and exchange_id is not None and escalate_it and not asked_nothing and member:
             if late_reply_to is None and first is not None:
                 late_reply_to = first.id
             await escalate(
