@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from training.retrieval.index import Match
+from training.retrieval.lexical import MEASURES
 from training.retrieval.zones import MAX_SUGGESTIONS, Decision, ZoneThresholds, decide
 
 # A message naming a year and nothing else ("and in 2018?", "what about '66", "e em 2018?"); and a year in the
@@ -20,8 +21,7 @@ _YEAR_ONLY = re.compile(rf"(?i)^\W*{_LEAD_YEAR}\W*$")
 _CHAINED = re.compile(rf"(?i)\s+{_LEAD_YEAR}\W*$")  # a year follow-up read with the question before it
 _YEAR = re.compile(
     r"(?:(?<![\w'’])(?:18|19|20)\d\d|(?<=['’])\d\d|(?<=\bin )\d\d|(?<=\bthe )\d\d)"
-    r"(?![\w'’]|[-/–]\d|\s+(?:min|mins|minutes|seconds|secs|goals|games|matches|players|laws|yards|metres|"
-    r"meters|days|years|points|times|teams|caps)\b)",
+    rf"(?![\w'’]|[-/–]\d|\s+(?:{MEASURES})\b)",
     re.I,
 )
 

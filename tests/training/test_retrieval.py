@@ -224,6 +224,40 @@ def test_an_index_saved_with_older_terms_is_rebuilt_on_load(tmp_path, monkeypatc
     assert best.row == 6 and best.coverage == pytest.approx(1.0)
 
 
+YEARS = [
+    {"question": "How did England become world champions in 1966?", "answer": "They beat West Germany 4-2."},
+    {"question": "Who won the World Cup in 1974?", "answer": "West Germany."},
+    {"question": "Who scored the only goal of the Italia '90 final?", "answer": "Andreas Brehme."},
+    {"question": "How big is the 18-yard box?", "answer": "It is 44 yards wide and 18 yards deep."},
+]
+
+
+@pytest.mark.parametrize(
+    ("typed", "read"),
+    [
+        ("how did england win it in 66", "how did england win it in 1966"),
+        ("who beat holland in the 74 final?", "who beat holland in the 1974 final?"),
+        ("italia 90 who scored", "italia 90 who scored"),  # not after in/the/of/an apostrophe
+        ("the '90 final", "the '90 final"),  # the dataset writes it so
+        ("the 18 yard box", "the 18 yard box"),  # a measure
+        ("subbed off in 66 minutes", "subbed off in 66 minutes"),
+        ("the score was 66-0", "the score was 66-0"),
+        ("who won in 82", "who won in 82"),  # no 1982 nor 2082 in the dataset
+    ],
+)
+def test_a_year_typed_short_is_read_as_the_datasets_year(typed: str, read: str) -> None:
+    index = RetrievalIndex.build(YEARS)
+    assert lexical.full_years(typed, index.knows_term) == read
+
+
+def test_a_year_typed_short_finds_the_question_with_that_year() -> None:
+    """ "in 74" shared no term with "1974": the 1966 question's "world champions" outranked it."""
+    index = RetrievalIndex.build(YEARS)
+    [best, *_] = index.search("world champions in 74")
+    assert best.row == 1
+    assert best.score == pytest.approx(index.search("world champions in 1974")[0].score)
+
+
 def test_empty_corpus_is_an_error() -> None:
     with pytest.raises(ValueError, match="at least one record"):
         RetrievalIndex.build([])

@@ -30,6 +30,7 @@ from training.retrieval.embedder import Embedder
 from training.retrieval.lexical import (
     BM25View,
     content_terms,
+    full_years,
     gram_terms,
     stem,
     stem_terms,
@@ -208,6 +209,7 @@ class RetrievalIndex:
         if self.embedder is None:
             return None
         altered = alterations if alterations is not None else self.alterations
+        queries = [full_years(q, self.knows_term) for q in queries]  # as ``search`` reads them
         rewritten = [altered.rewrite(q, self.knows_term) if altered else None for q in queries]
         extra = [r for r in rewritten if r is not None]
         encoded = self.embedder.encode([*queries, *extra])
@@ -233,6 +235,7 @@ class RetrievalIndex:
         ``alterations``: instead of the index's own (the bot's: the checkpoint's with the admins').
         ``query_vector``: from ``encode_queries`` (two rows: a question scores the closer one)."""
         altered = alterations if alterations is not None else self.alterations
+        query = full_years(query, self.knows_term)  # "in 66" for the dataset's 1966
         slots = altered.slots(query, self.knows_term)
         if slots is None:
             terms, grams = word_terms(query), gram_terms(query)

@@ -13,7 +13,7 @@ import logging
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import bm25s
@@ -53,6 +53,33 @@ _stem = _Stems()
 # What ``word_terms`` and ``gram_terms`` make of a text; an index saved with an older version has its
 # term views rebuilt from its records on load (``training.retrieval.index``). 2: accents folded.
 TERMS_VERSION = 2
+
+
+# What a number counts or measures rather than dates ("in 90 minutes", "the 18 yard box", "the 23 players").
+MEASURES = (
+    r"min|mins|minutes|seconds|secs|goals|games|matches|players|laws|yards?|yds?|metres?|meters?|m|feet|foot|"
+    r"ft|inch|inches|km|kg|days|years|points|pts|times|teams|caps|percent"
+)
+# A year typed short, as people do in chat ("in 66", "the 98 world cup", "Italia '90"): two digits after an
+# apostrophe, "in", "the" or "of", and no count or measure.
+_SHORT_YEAR = re.compile(
+    rf"(?:(?<=['’])|(?<=\bin )|(?<=\bthe )|(?<=\bof ))(\d\d)(?![\w'’%]|[-/–:.,]\d|\s+(?:{MEASURES})\b)", re.I
+)
+
+
+def full_years(text: str, known: Callable[[str], bool]) -> str:
+    """``text`` with each year typed short written in full where the dataset has it in full, in one century
+    only, and not as typed: "how did england win it in 66" searched "66", which shares no term with
+    "1966". ``known``: whether the dataset has a term."""
+
+    def full(m: re.Match[str]) -> str:
+        short = m[1]
+        if known(short):  # the dataset writes it so ("Italia '90")
+            return short
+        options = [century + short for century in ("18", "19", "20") if known(century + short)]
+        return options[0] if len(options) == 1 else short
+
+    return _SHORT_YEAR.sub(full, text)
 
 
 def _fold(text: str) -> str:
