@@ -98,15 +98,19 @@ async def test_open_channel_invitations_are_not_escalated(dpy, store):
 @pytest.mark.parametrize(
     ("text", "kind"),
     [("thanks!", "welcome"), ("ty so much 🙏", "welcome"), ("gm everyone", "Hi"), ("gm chat", "Hi"),
-     ("yo", "Hi"), ("cya", "Bye"), ("thx bot", "welcome"), ("ty qabot", "welcome"), ("lol", None),
+     ("yo", "Hi"), ("cya", "Bye"), ("thx bot", "welcome"), ("ty qabot", "welcome"), ("lol", "😄"),
+     # an acknowledgement gets a 👍; a reaction that asks ("ok but why", "wait what?") the fallback
+     ("ok", "👍"), ("ok cool", "👍"), ("great job", "👍"), ("thats awesome", "👍"), ("makes sense", "👍"),
+     ("okkk", "👍"),
+     ("ok but why", None), ("wait what?", None), ("no", None), ("same", None), ("😂", None),
      ("thanks, who won in 2014?", None),
      ("hi what is offside", None),
      # other languages: "Danke für die Antwort" was abuse to the English classifier ("die")
      ("obrigado bot", "welcome"), ("muchas gracias", "welcome"), ("Danke für die Antwort", "welcome"),
      ("bonjour tout le monde", "Hi"), ("valeu galera", "welcome"), ("tchau", "Bye"),
      ("oi, quem ganhou a copa de 2002", None),
-     # letters held down: "heyyy" greets; laughter however long is chat with nothing to say
-     ("heyyy", "Hi"), ("thxxx bot", "welcome"), ("lmaooo", None), ("hahahaha", None)],
+     # letters held down: "heyyy" greets; laughter however long is laughter
+     ("heyyy", "Hi"), ("thxxx bot", "welcome"), ("lmaooo", "😄"), ("hahahaha lol", "😄")],
 )  # fmt: skip
 def test_chat_reply_answers_social_words_only(text: str, kind: str | None) -> None:
     reply = chat_reply(text)
