@@ -229,6 +229,10 @@ YEARS = [
     {"question": "Who won the World Cup in 1974?", "answer": "West Germany."},
     {"question": "Who scored the only goal of the Italia '90 final?", "answer": "Andreas Brehme."},
     {"question": "How big is the 18-yard box?", "answer": "It is 44 yards wide and 18 yards deep."},
+    {
+        "question": "What was the Miracle of Istanbul?",
+        "answer": "Liverpool came from 3-0 down in the 2005 final.",
+    },
 ]
 
 
@@ -243,11 +247,12 @@ YEARS = [
         ("subbed off in 66 minutes", "subbed off in 66 minutes"),
         ("the score was 66-0", "the score was 66-0"),
         ("who won in 82", "who won in 82"),  # no 1982 nor 2082 in the dataset
+        ("who won the ucl in 05", "who won the ucl in 2005"),  # an answer has it
     ],
 )
 def test_a_year_typed_short_is_read_as_the_datasets_year(typed: str, read: str) -> None:
     index = RetrievalIndex.build(YEARS)
-    assert lexical.full_years(typed, index.knows_term) == read
+    assert lexical.full_years(typed, index.knows_term, index._has_term) == read
 
 
 def test_a_year_typed_short_finds_the_question_with_that_year() -> None:

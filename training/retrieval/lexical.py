@@ -67,16 +67,18 @@ _SHORT_YEAR = re.compile(
 )
 
 
-def full_years(text: str, known: Callable[[str], bool]) -> str:
+def full_years(text: str, known: Callable[[str], bool], in_full: Callable[[str], bool] | None = None) -> str:
     """``text`` with each year typed short written in full where the dataset has it in full, in one century
     only, and not as typed: "how did england win it in 66" searched "66", which shares no term with
-    "1966". ``known``: whether the dataset has a term."""
+    "1966". ``known``: whether the dataset's questions have a term; ``in_full``: whether the dataset has a
+    year (its answers too: "who won the ucl in 05" for the Miracle of Istanbul's 2005); ``known`` if None."""
+    in_full = in_full or known
 
     def full(m: re.Match[str]) -> str:
         short = m[1]
         if known(short):  # the dataset writes it so ("Italia '90")
             return short
-        options = [century + short for century in ("18", "19", "20") if known(century + short)]
+        options = [century + short for century in ("18", "19", "20") if in_full(century + short)]
         return options[0] if len(options) == 1 else short
 
     return _SHORT_YEAR.sub(full, text)
