@@ -230,3 +230,27 @@ def test_a_corrected_answers_old_words_do_not_vouch_for_it() -> None:
     knowledge.add_live(BASE[1]["question"], "A warning to the player.", origin="correction")
     corrected = knowledge.search_many([query])[0]
     assert corrected[0].origin == "correction" and not _agrees(corrected)
+
+
+def test_a_year_typed_short_is_read_alike_by_the_checkpoint_and_what_was_taught() -> None:
+    """ "in 74" shared no term with "1974", and the year is read by both indexes alike: the checkpoint
+    reading "24" as its 2024 and the taught pairs as 1924 scored a taught 1924 question under what one
+    index holding both gives it."""
+    from tests.training.test_retrieval import YEARS
+
+    knowledge = Knowledge(RetrievalIndex.build(YEARS))
+    [best, *_] = knowledge.search_many(["world champions in 74"])[0]
+    assert best.question == "Who won the World Cup in 1974?"
+    assert best.score == pytest.approx(knowledge.search_many(["world champions in 1974"])[0][0].score)
+    taught = {"question": "Who won the football tournament at the 1924 Olympics?", "answer": "Uruguay."}
+    knowledge.set_live([{**taught, "origin": "taught"}])
+    merged = RetrievalIndex.build([*YEARS, {**taught, "origin": "taught"}])
+    query = "who won the olympic football in 24"
+    [best, *_] = knowledge.search_many([query])[0]
+    assert (
+        best.question
+        == taught["question"]
+        == merged.search("who won the olympic football in 1924")[0].question
+    )
+    # 1924 and 2024 are both known: "24" is not read as either, by either index
+    assert best.score == pytest.approx(merged.search(query)[0].score, abs=1e-5)

@@ -30,7 +30,6 @@ from training.retrieval.embedder import Embedder
 from training.retrieval.lexical import (
     BM25View,
     content_terms,
-    full_years,
     gram_terms,
     stem,
     stem_terms,
@@ -193,7 +192,7 @@ class RetrievalIndex:
         """Whether a known question has the stemmed term ``term`` (``knows`` for a typed word)."""
         return term in self._word.vocab or term in self._word.extra
 
-    def _has_term(self, term: str) -> bool:
+    def has_term(self, term: str) -> bool:
         """Whether a known question or its answer has the stemmed term ``term``."""
         return self.knows_term(term) or term in self._pair_words.vocab or term in self._pair_words.extra
 
@@ -213,9 +212,6 @@ class RetrievalIndex:
         if self.embedder is None:
             return None
         altered = alterations if alterations is not None else self.alterations
-        queries = [
-            full_years(q, self.knows_term, self._has_term) for q in queries
-        ]  # as ``search`` reads them
         rewritten = [altered.rewrite(q, self.knows_term) if altered else None for q in queries]
         extra = [r for r in rewritten if r is not None]
         encoded = self.embedder.encode([*queries, *extra])
@@ -241,7 +237,6 @@ class RetrievalIndex:
         ``alterations``: instead of the index's own (the bot's: the checkpoint's with the admins').
         ``query_vector``: from ``encode_queries`` (two rows: a question scores the closer one)."""
         altered = alterations if alterations is not None else self.alterations
-        query = full_years(query, self.knows_term, self._has_term)  # "in 66" for the dataset's 1966
         slots = altered.slots(query, self.knows_term)
         if slots is None:
             terms, grams = word_terms(query), gram_terms(query)

@@ -55,15 +55,21 @@ _stem = _Stems()
 TERMS_VERSION = 2
 
 
-# What a number counts or measures rather than dates ("in 90 minutes", "the 18 yard box", "the 23 players").
+# What a number counts or measures rather than dates ("in 90 minutes", "the 18 yard box", "the 23 man squad",
+# "in 18 months", "60 per cent", "the 11 a side game"): a regex of the word after it.
 MEASURES = (
-    r"min|mins|minutes|seconds|secs|goals|games|matches|players|laws|yards?|yds?|metres?|meters?|m|feet|foot|"
-    r"ft|inch|inches|km|kg|days|years|points|pts|times|teams|caps|percent"
+    r"(?:min|minute|hour|hr|day|week|month|year|yr|game|match|matche|goal|point|pt|team|man|men|side|player|"
+    r"kilo|pound|lb|lap|second|sec|yard|yd|metre|meter|m|foot|feet|inch|inche|km|kg|mph|percent|per|time|cap|"
+    r"law|a\s+side)s?"
 )
-# A year typed short, as people do in chat ("in 66", "the 98 world cup", "Italia '90"): two digits after an
-# apostrophe, "in", "the" or "of", and no count or measure.
+# A year typed short, as people do in chat: two digits after an apostrophe ("Italia '90", "the '66 team"),
+# "in" ("how did england win it in 66") with no measure after, or "the" before a tournament ("the 74 final");
+# not a score, a range or a large number ("66-0", "23-man", "45+2", "60 000").
 _SHORT_YEAR = re.compile(
-    rf"(?:(?<=['’])|(?<=\bin )|(?<=\bthe )|(?<=\bof ))(\d\d)(?![\w'’%]|[-/–:.,]\d|\s+(?:{MEASURES})\b)", re.I
+    r"(?<=['’])(\d\d)(?![\w'’])"
+    rf"|(?<=\bin )(\d\d)(?![\w'’%]|[-/–:.,+]\s?\d|[-–]\w|\s\d|\s+{MEASURES}\b)"
+    r"|(?<=\bthe )(\d\d)(?=\s+(?:final|finals|world|wc|cup|euro|euros|tournament|olympics|copa|season)\b)",
+    re.I,
 )
 
 
@@ -75,7 +81,7 @@ def full_years(text: str, known: Callable[[str], bool], in_full: Callable[[str],
     in_full = in_full or known
 
     def full(m: re.Match[str]) -> str:
-        short = m[1]
+        short = m[1] or m[2] or m[3]
         if known(short):  # the dataset writes it so ("Italia '90")
             return short
         options = [century + short for century in ("18", "19", "20") if in_full(century + short)]
