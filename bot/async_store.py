@@ -93,7 +93,6 @@ async def log_exchange(
     user_id: int | str | None = None,
     reply_message_id: int | str | None = None,
     followup_words: str | None = None,
-    outsider: bool = False,
 ) -> int | None:
     """Store one question/answer; return the exchange id, or None when the database failed (logged).
 
@@ -133,7 +132,6 @@ async def log_exchange(
             match_score=getattr(answer, "match_score", None),
             zone=not_asked or getattr(answer, "zone", None),
             followup_words=followup_words,
-            outsider=outsider,
         )
         session.flush()
         return row.id
@@ -303,6 +301,17 @@ async def mark_escalated(session_factory: SessionFactory, exchange_id: int) -> b
     from storage import repo
 
     return await run_in_session(session_factory, repo.mark_escalated, exchange_id)
+
+
+async def mark_outsider(session_factory: SessionFactory, exchange_id: int) -> None:
+    """Mark a stranger's DM (``storage.repo.mark_outsider``); a failure is logged, never raised: the asker
+    has their answer, and the row stays listed as a member's would."""
+    from storage import repo
+
+    try:
+        await run_in_session(session_factory, repo.mark_outsider, exchange_id)
+    except Exception:
+        log.exception("could not mark exchange %s as a stranger's DM", exchange_id)
 
 
 async def unanswered(

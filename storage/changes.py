@@ -1,9 +1,10 @@
 """The change log: every write that changes what the bot knows appends a row in its own transaction, so
 every process serving the store (``SHARD_IDS``, a second ``qabot run``) sees it and reloads.
 
-``note`` is called by ``storage.repo``'s writers (taught pairs, corrections, learned wordings, synonyms),
-``storage.votes``, ``storage.importing``, and the retrain job for a swapped model. A reader keeps a
-``ChangeFeed``: ``mark()`` where it starts, then ``read()`` returns each change committed since, once.
+``note`` is called by the writers of ``storage.repo`` (taught pairs, corrections, learned wordings),
+``storage.synonyms``, ``storage.votes``, ``storage.importing``, and the retrain job for a swapped model. A
+reader keeps a ``ChangeFeed``: ``mark()`` where it starts, then ``read()`` returns each change committed
+since, once.
 
 Why a window of ids and not just ``max(id)``: on PostgreSQL ids come from a sequence when a row is inserted,
 not when it commits, so a transaction that took id 10 may commit after one that took 11; a reader that saw

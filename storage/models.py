@@ -31,7 +31,6 @@ from sqlalchemy import (
     and_,
     false,
     or_,
-    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.sql.elements import ColumnElement
@@ -137,10 +136,11 @@ class Exchange(Base):
     @classmethod
     def asked_in(cls, guilds: Collection[int | str] | None) -> ColumnElement[bool]:
         """Asked in ``guilds``, or outside any guild by a member (DMs, the terminal): the home community's
-        (``HOME_GUILD_IDS``); every exchange when ``guilds`` is empty or None. Another server's questions,
-        and a stranger's DMs (``outsider``), are not the community's gaps, queue or top questions."""
+        (``HOME_GUILD_IDS``); with no ``guilds``, every exchange but strangers' DMs. Another server's
+        questions, and a stranger's DMs (``outsider``), are not the community's gaps, queue or top
+        questions."""
         if not guilds:
-            return true()
+            return cls.outsider.is_(False)
         return or_(
             and_(cls.guild_id.is_(None), cls.outsider.is_(False)), cls.guild_id.in_([str(g) for g in guilds])
         )

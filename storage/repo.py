@@ -40,6 +40,7 @@ __all__ = [
     "live_pairs",
     "log_exchange",
     "mark_escalated",
+    "mark_outsider",
     "unanswered_queue",
 ]
 
@@ -80,7 +81,6 @@ def log_exchange(
     match_score: float | None = None,
     zone: str | None = None,
     followup_words: str | None = None,
-    outsider: bool = False,
 ) -> Exchange:
     """Add one question and the bot's answer (flushed: the returned row has its id).
 
@@ -88,8 +88,7 @@ def log_exchange(
     retrieval matched, its score, and the zone (one of ``ZONES``; a ``NOT_ASKED`` one is never
     ``unanswered``); all optional. ``followup_words``: a follow-up's words as typed, ``question`` being its
     reading with the question before it; answered (``zone`` "answer" with a ``matched_question``), it stands
-    for that known question (``followup_key``). ``outsider``: a DM from someone in none of the home guilds
-    (``Exchange.asked_in`` leaves it out). Secrets in what was typed are masked before it is stored
+    for that known question (``followup_key``). Secrets in what was typed are masked before it is stored
     (``storage.masking.mask_secrets``): a pasted token never reaches the database or its backups.
     """
     if source not in SOURCES:
@@ -120,7 +119,6 @@ def log_exchange(
         zone=zone,
         followup_words=followup_words,
         followup_key=question_key(known) if known else None,
-        outsider=outsider,
     )
     session.add(row)
     session.flush()
@@ -157,6 +155,17 @@ def mark_escalated(session: Session, exchange_id: int, *, at: datetime | None = 
         .execution_options(synchronize_session=False)
     )
     return session.execute(stmt).rowcount == 1
+
+
+def mark_outsider(session: Session, exchange_id: int) -> None:
+    """Mark an exchange as a DM from someone in none of the home guilds (``Exchange.asked_in`` leaves it
+    out of what the admins review)."""
+    session.execute(
+        update(Exchange)
+        .where(Exchange.id == exchange_id)
+        .values(outsider=True)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def record_choice(session: Session, exchange_id: int, question: str, *, by_admin: bool = False) -> bool:

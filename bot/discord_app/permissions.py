@@ -96,6 +96,31 @@ async def in_community(client: discord.Client, guild_id: int | None, user_id: in
     return False
 
 
+async def outsider(client: discord.Client, user_id: int) -> bool:
+    """Whether ``user_id`` is surely in none of the home guilds (Discord says so of each): a stranger
+    sharing another server with the bot, whose DMs are not the community's questions. Not known (a home
+    guild not at hand, an API error, no home guild set) is no outsider: their DMs stay in the admins'
+    views, as a member's would."""
+    home = client.settings.home_guilds
+    if not home:
+        return False
+    for guild_id in sorted(home):
+        guild = client.get_guild(guild_id)
+        if guild is None or guild.get_member(user_id) is not None:
+            return False
+        try:
+            await guild.fetch_member(user_id)
+            return False
+        except discord.NotFound:
+            continue
+        except Exception:  # a timeout, a reset connection, a 5xx: not known
+            log.warning(
+                "could not tell whether user %s is in home guild %s", user_id, guild_id, exc_info=True
+            )
+            return False
+    return True
+
+
 def describe(user: discord.abc.User) -> str:
     return f"{user} ({user.id})"
 

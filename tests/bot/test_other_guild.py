@@ -104,6 +104,7 @@ def home_guild_of(dpy, members: tuple[int, ...] = (7, 8)) -> MagicMock:
         )
     )
     dpy.get_guild = MagicMock(side_effect=lambda gid: home if gid == HOME_GUILD_ID else None)
+    dpy.settings.home_guild_ids = [HOME_GUILD_ID]  # the one home guild
     return home
 
 
@@ -361,3 +362,46 @@ async def test_a_strangers_dms_are_answered_but_never_reach_unanswered_nor_the_e
     await invoke(dpy, "stats", listing)
     description = listing.followup.send.await_args.kwargs["embed"].description
     assert "member topic" in description and "stranger" not in description
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        TimeoutError(),
+        OSError(104, "Connection reset by peer"),
+        discord.DiscordServerError(MagicMock(status=503), "unavailable"),
+        discord.Forbidden(MagicMock(status=403), "missing access"),
+    ],
+    ids=["timeout", "reset", "5xx", "forbidden"],
+)
+async def test_when_discord_cannot_say_who_is_a_member_a_dm_is_logged_as_a_members(dpy, store, error):
+    """The membership lookup failing (a timeout, a reset connection, a 5xx) lost the exchange: replied to,
+    never logged, not votable, and /ask apologised after answering. Not known is no stranger either: a 5xx
+    hid a member's question from the admins for good."""
+    from tests.bot.test_admin import sent_text
+
+    home = home_guild_of(dpy)
+    home.fetch_member = AsyncMock(side_effect=error)
+    interaction = make_interaction(dpy, make_member(8), guild=DM)
+    await invoke(dpy, "ask", interaction, question="member topic?")
+    assert interaction.followup.send.await_count == 1 and "not sure" in sent_text(interaction).lower()
+    with store() as session:
+        rows = [(e.question, e.outsider) for e in session.scalars(select(Exchange))]
+    assert rows == [("member topic?", False)]
+    listing = make_interaction(dpy, make_member(ADMIN_ID))
+    await invoke(dpy, "unanswered", listing)
+    assert "member topic" in sent_text(listing)
+
+
+async def test_a_strangers_dm_is_left_out_where_no_guild_is_asked_for_too(store):
+    """The terminal's /unanswered, /gaps and /stats ask for every exchange (no guilds): a stranger's DMs
+    showed there."""
+    from bot import async_store
+    from tests.bot.test_admin import unanswered
+
+    stranger = await async_store.log_exchange(store, unanswered("stranger topic"), source="discord")
+    await async_store.mark_outsider(store, stranger)
+    await async_store.log_exchange(store, unanswered("member topic"), source="discord")
+    assert [row["question"] for row in await async_store.unanswered(store)] == ["member topic"]
+    top = (await async_store.stats(store))["top_questions"]
+    assert [q for q, _ in top] == ["member topic"]

@@ -35,7 +35,7 @@ from bot.discord_app import senders, threads
 from bot.discord_app.chunking import split_message
 from bot.discord_app.client import NO_PING, QABot
 from bot.discord_app.escalation import escalate
-from bot.discord_app.permissions import in_community, respond
+from bot.discord_app.permissions import in_community, outsider, respond
 from bot.discord_app.rate_limits import MAX_REMARK_CHARS, RemarkBudget, UserCooldown
 from bot.discord_app.replies import SUGGEST_TEXT, Asked, answer_text, question_text, quoted
 from bot.discord_app.views import SuggestionView
@@ -289,9 +289,6 @@ class Ask(commands.Cog):
             text = prefix + self._answer_text(answer)
             pieces = split_message(text, max_pieces=MAX_REPLY_MESSAGES) or [self.bot.settings.fallback_answer]
             first = await send(pieces, None)
-        # A stranger's DM (someone in none of the home guilds) is answered, logged, and left out of what the
-        # admins review; another guild's questions are told apart by their guild.
-        member = await in_community(self.bot, asked.guild_id, asked.user_id)
         exchange_id = await async_store.log_exchange(
             self.bot.session_factory,
             answer,
@@ -301,16 +298,20 @@ class Ask(commands.Cog):
             message_id=asked.message_id,
             user_id=asked.user_id,
             reply_message_id=first.id if first is not None else None,
-            outsider=asked.guild_id is None and not member,
         )
         offer.exchange_id = exchange_id
         asked_nothing = getattr(answer, "not_asked", None)  # "thanks!", "fuck off": nothing to teach
-        if answer.unanswered and exchange_id is not None and escalate_it and not asked_nothing and member:
+        if answer.unanswered and exchange_id is not None and escalate_it and not asked_nothing:
             if late_reply_to is None and first is not None:
                 late_reply_to = first.id
             await escalate(
                 self.bot, exchange_id, answer.question, asked, late_reply_to, replied=first is not None
             )
+        # A stranger's DM (someone in none of the home guilds) is answered and logged, then marked, which
+        # leaves it out of what the admins review (another guild's questions are told by their guild).
+        # After the log: a vote on the reply finds its exchange while Discord is asked.
+        if asked.guild_id is None and exchange_id is not None and await outsider(self.bot, asked.user_id):
+            await async_store.mark_outsider(self.bot.session_factory, exchange_id)
         return first is not None
 
     async def _choose(self, offer: Offer, interaction: discord.Interaction, question: str) -> None:
