@@ -150,29 +150,30 @@ CHAT_REPLIES = (
     (GREETINGS, "Hi! 👋 Ask me a question and I'll answer it if I know it."),
     (BYES, "Bye! 👋"),
 )
-# An acknowledgement ("ok", "nice one", "makes sense"), with the words around one: a 👍, not "not sure".
+# An acknowledgement ("ok", "ok cool", "makes sense"), with the words around one: a 👍, not "not sure".
 ACKS = _word_set(
     """ok okay k kk cool nice great awesome perfect amazing brilliant sweet neat gg wp agreed exactly fair
-    enough makes sense got it see works worked fixed solved helped good job well done"""
+    enough makes sense got it works worked fixed solved helped good job done"""
 )
-_ACK_FILLER = _word_set("that thats that's it its it's this is was so very one i u you mate bro dude man")
+_ACK_FILLER = _word_set("that thats that's it its it's this is was so very i u you mate bro dude man well")
 LAUGHED, ACKNOWLEDGED = "😄", "👍"
 
 
 def chat_reply(text: str) -> str | None:
     """What to say instead of "not sure" to chat addressed to the bot ("thanks!" → "You're welcome!",
-    "gm everyone" → a greeting, "lol" → 😄, "ok cool" → 👍), or None: anything else ("wait what?", "ok but
-    why") keeps the fallback."""
+    "gm everyone" → a greeting, "lol" → 😄, "ok cool" → 👍), or None: anything else keeps the fallback,
+    and so does chat that asks ("ok but why", "is it ok?": a 👍 would read as a yes)."""
     if not is_chat(text):
         return None
     typed = _words(text)
     words = _held_down(typed)  # "heyyy" greets too
     reply = next((reply for kind, reply in CHAT_REPLIES if words & kind), None)
-    if reply is not None or not typed:
+    if reply is not None or not typed or asks(text):
         return reply
-    if all(_LAUGHTER.fullmatch(w) for w in typed):
+    said = [w for w in typed if not _LAUGHTER.fullmatch(w)]  # "ok lol": the laughter goes with the ok
+    if not said:
         return LAUGHED
-    if words & ACKS and all(not (ACKS | _ACK_FILLER | ADDRESSEES).isdisjoint(_held_down([w])) for w in typed):
+    if words & ACKS and all(not (ACKS | _ACK_FILLER).isdisjoint(_held_down([w])) for w in said):
         return ACKNOWLEDGED
     return None
 

@@ -102,7 +102,11 @@ async def test_open_channel_invitations_are_not_escalated(dpy, store):
      # an acknowledgement gets a 👍; a reaction that asks ("ok but why", "wait what?") the fallback
      ("ok", "👍"), ("ok cool", "👍"), ("great job", "👍"), ("thats awesome", "👍"), ("makes sense", "👍"),
      ("okkk", "👍"),
+     ("ok lol", "👍"), ("lol ok", "👍"),
      ("ok but why", None), ("wait what?", None), ("no", None), ("same", None), ("😂", None),
+     # a yes/no question made of chat words: a 👍 would read as a yes
+     ("is it ok?", None), ("is it fixed?", None), ("ok?", None), ("good job?", None), ("lol?", None),
+     ("is this good", None), ("well", None), ("i see", None),
      ("thanks, who won in 2014?", None),
      ("hi what is offside", None),
      # other languages: "Danke für die Antwort" was abuse to the English classifier ("die")
