@@ -301,13 +301,13 @@ class Knowledge:
         # A year typed short ("in 66") is read as the year either index has in full, by both alike.
         indexes = [i for i in (self.base, self.live) if i is not None]
 
-        def asked(term: str) -> bool:  # as a known question writes it ("Italia '90")
-            return any(i.knows_term(term) for i in indexes)
+        def written_short(year: str) -> bool:  # "Italia '90"
+            return any(year in i.short_years for i in indexes)
 
         def in_full(term: str) -> bool:  # in a known question or its answer
             return any(i.has_term(term) for i in indexes)
 
-        queries = [full_years(q, asked, in_full) for q in queries]
+        queries = [full_years(q, written_short, in_full) for q in queries]
         # Both indexes use the same encoder (the live one is built with the base's): encode once.
         encoder = self.base if self.base is not None else self.live
         altered = self.alterations

@@ -20,8 +20,8 @@ _LEAD_YEAR = (
 _YEAR_ONLY = re.compile(rf"(?i)^\W*{_LEAD_YEAR}\W*$")
 _CHAINED = re.compile(rf"(?i)\s+{_LEAD_YEAR}\W*$")  # a year follow-up read with the question before it
 _YEAR = re.compile(
-    r"(?:(?<![\w'’])(?:18|19|20)\d\d|(?<=['’])\d\d|(?<=\bin )\d\d|(?<=\bthe )\d\d)"
-    rf"(?![\w'’]|[-/–]\d|\s+(?:{MEASURES})\b)",
+    r"(?<![\w'’])(?:18|19|20)\d\d(?![\w'’]|[-/–]\d)"  # "the 2014 team" names a year, "the 23 man squad" none
+    rf"|(?:(?<=['’])|(?<=\bin )|(?<=\bthe ))\d\d(?![\w'’]|[-/–]\d|\s+{MEASURES}\b)",
     re.I,
 )
 

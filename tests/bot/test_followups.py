@@ -319,6 +319,10 @@ async def test_the_second_opinion_does_not_answer_a_follow_up_alone():
         ("and 2018?", "top scorer in the 2010-11 season", None),  # a season is no year to swap
         ("and 2018?", "who scored in 90 minutes in 2014", "who scored in 90 minutes in 2018"),
         ("and 1978?", "and 1974?", None),  # a year after a year alone: nothing to ask again
+        # a measure after a four-digit year is no count ("the 2014 team"); after two digits it is
+        ("and in 2018?", "who was the captain of the 2014 team", "who was the captain of the 2018 team"),
+        ("and 2018?", "man of the match in the 2014 game", "man of the match in the 2018 game"),
+        ("and 2018?", "who scored in 90 mins in 2014", "who scored in 90 mins in 2018"),
         (
             "and what about 2018?",
             "who won the wc in 2014",

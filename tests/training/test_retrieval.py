@@ -238,6 +238,8 @@ YEARS = [
         "answer": "Canada, Mexico and the United States; 48 teams.",
     },
     {"question": "Who won Euro 2024?", "answer": "Spain, in Germany."},
+    {"question": "What does a number 10 do?", "answer": "Plays between the lines; Spain won in 2010."},
+    {"question": "Who won the 2015–16 Premier League?", "answer": "Leicester City."},
 ]
 
 
@@ -264,11 +266,18 @@ YEARS = [
         ("in 66.5 seconds", "in 66.5 seconds"),
         ("scored in 74+2", "scored in 74+2"),
         ("who wears the 74", "who wears the 74"),
+        ("he scored in 74 appearances", "he scored in 74 appearances"),
+        ("unbeaten in 74 league games", "unbeaten in 74 league games"),
+        ("who played in 74 world cup matches", "who played in 74 world cup matches"),
+        ("who were the 24 euro teams", "who were the 24 euro teams"),
+        ("they finished in 16 place", "they finished in 16 place"),
+        # a number a question has as a word, not as a year ("number 10", "2015–16"), is still a year here
+        ("who won the world cup in 10", "who won the world cup in 2010"),
     ],
 )
 def test_a_year_typed_short_is_read_as_the_datasets_year(typed: str, read: str) -> None:
     index = RetrievalIndex.build(YEARS)
-    assert lexical.full_years(typed, index.knows_term, index.has_term) == read
+    assert lexical.full_years(typed, index.short_years.__contains__, index.has_term) == read
 
 
 def test_empty_corpus_is_an_error() -> None:

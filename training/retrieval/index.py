@@ -17,6 +17,7 @@ index of pairs taught since is built ``like=`` it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,7 @@ from training.retrieval import index_files
 from training.retrieval.alterations import Alterations
 from training.retrieval.embedder import Embedder
 from training.retrieval.lexical import (
+    WRITTEN_SHORT,
     BM25View,
     content_terms,
     gram_terms,
@@ -195,6 +197,16 @@ class RetrievalIndex:
     def has_term(self, term: str) -> bool:
         """Whether a known question or its answer has the stemmed term ``term``."""
         return self.knows_term(term) or term in self._pair_words.vocab or term in self._pair_words.extra
+
+    @functools.cached_property
+    def short_years(self) -> frozenset[str]:
+        """The years its questions and answers write short ("Italia '90": "90"; ``lexical.full_years``)."""
+        return frozenset(
+            m[1]
+            for r in self.records
+            for text in (r["question"], r["answer"])
+            for m in WRITTEN_SHORT.finditer(text)
+        )
 
     @property
     def dense(self) -> bool:

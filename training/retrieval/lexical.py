@@ -56,33 +56,37 @@ TERMS_VERSION = 2
 
 
 # What a number counts or measures rather than dates ("in 90 minutes", "the 18 yard box", "the 23 man squad",
-# "in 18 months", "60 per cent", "the 11 a side game"): a regex of the word after it.
+# "in 18 months", "60 per cent", "in 34 appearances", "the 11 a side game"): a regex of the word after it.
 MEASURES = (
-    r"(?:min|minute|hour|hr|day|week|month|year|yr|game|match|matche|goal|point|pt|team|man|men|side|player|"
-    r"kilo|pound|lb|lap|second|sec|yard|yd|metre|meter|m|foot|feet|inch|inche|km|kg|mph|percent|per|time|cap|"
-    r"law|a\s+side)s?"
+    r"(?:min|minute|hour|hr|day|week|month|year|yr|season|game|match|matche|round|goal|point|pt|team|man|men|"
+    r"side|player|appearance|app|cap|kilo|pound|lb|lap|second|sec|yard|yd|metre|meter|m|mile|foot|feet|inch|"
+    r"inche|km|kg|mph|degree|percent|per|time|law|place|st|nd|rd|th|a\s+side)s?"
 )
+_TOURNAMENTS = r"(?:final|finals|world|wc|cup|euro|euros|tournament|olympics|copa|season)"
 # A year typed short, as people do in chat: two digits after an apostrophe ("Italia '90", "the '66 team"),
-# "in" ("how did england win it in 66") with no measure after, or "the" before a tournament ("the 74 final");
-# not a score, a range or a large number ("66-0", "23-man", "45+2", "60 000").
+# "in" ("how did england win it in 66") with no measure after (two words may come between: "in 38 league
+# games", "in 26 world cup matches"), or "the" before a tournament ("the 74 final", not "the 24 euro
+# teams"); not a score, a range or a large number ("66-0", "23-man", "45+2", "60 000").
 _SHORT_YEAR = re.compile(
     r"(?<=['’])(\d\d)(?![\w'’])"
-    rf"|(?<=\bin )(\d\d)(?![\w'’%]|[-/–:.,+]\s?\d|[-–]\w|\s\d|\s+{MEASURES}\b)"
-    r"|(?<=\bthe )(\d\d)(?=\s+(?:final|finals|world|wc|cup|euro|euros|tournament|olympics|copa|season)\b)",
+    rf"|(?<=\bin )(\d\d)(?![\w'’%]|[-/–:.,+]\s?\d|[-–]\w|\s\d|\s+(?:\w+\s+){{0,2}}{MEASURES}\b)"
+    rf"|(?<=\bthe )(\d\d)(?=\s+{_TOURNAMENTS}\b(?!\s+{MEASURES}\b))",
     re.I,
 )
+# A year the dataset writes short ("Italia '90", "Mexico '86"): people's "in 90" is searched as written.
+WRITTEN_SHORT = re.compile(r"['’](\d\d)(?![\w'’])")
 
 
-def full_years(text: str, known: Callable[[str], bool], in_full: Callable[[str], bool] | None = None) -> str:
+def full_years(text: str, written_short: Callable[[str], bool], in_full: Callable[[str], bool]) -> str:
     """``text`` with each year typed short written in full where the dataset has it in full, in one century
-    only, and not as typed: "how did england win it in 66" searched "66", which shares no term with
-    "1966". ``known``: whether the dataset's questions have a term; ``in_full``: whether the dataset has a
-    year (its answers too: "who won the ucl in 05" for the Miracle of Istanbul's 2005); ``known`` if None."""
-    in_full = in_full or known
+    only: "how did england win it in 66" searched "66", which shares no term with "1966". ``in_full``:
+    whether the dataset has a term (in a question or an answer: "who won the ucl in 05" for the Miracle of
+    Istanbul's 2005); ``written_short``: whether the dataset writes the year short (``WRITTEN_SHORT``),
+    then it stays as typed."""
 
     def full(m: re.Match[str]) -> str:
         short = m[1] or m[2] or m[3]
-        if known(short):  # the dataset writes it so ("Italia '90")
+        if written_short(short):
             return short
         options = [century + short for century in ("18", "19", "20") if in_full(century + short)]
         return options[0] if len(options) == 1 else short
