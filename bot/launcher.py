@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -174,7 +175,11 @@ def run(settings: Settings, *, local: bool = False, bootstrap: bool = False) -> 
     if settings.token is None and not discord_mode:
         print("No DISCORD_TOKEN set: terminal mode (/help for commands).", file=sys.stderr)
     try:
-        asyncio.run(_run_discord(settings, services) if discord_mode else _run_terminal(services))
+        asyncio.run(
+            _run_discord(settings, services)
+            if discord_mode
+            else _run_terminal(services, settings.home_guilds)
+        )
     except asyncio.CancelledError:  # SIGTERM (_stop_on_sigterm): a requested stop, done cleanly
         print("Stopped (SIGTERM).", file=sys.stderr)
 
@@ -195,7 +200,7 @@ def _stop_on_sigterm() -> None:
             loop.add_signal_handler(signal.SIGTERM, stop)
 
 
-async def _run_terminal(services: Services) -> None:
+async def _run_terminal(services: Services, guilds: Collection[int] = ()) -> None:
     from bot.terminal import Terminal
 
     if hasattr(sys.stdin, "reconfigure"):
@@ -208,6 +213,7 @@ async def _run_terminal(services: Services) -> None:
                 answerer=services.answerer,
                 session_factory=services.session_factory,
                 retrain_job=services.retrain_job,
+                guilds=guilds,
             ).run()
         finally:
             await (

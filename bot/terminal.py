@@ -17,6 +17,7 @@ import io
 import logging
 import shlex
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
@@ -76,8 +77,12 @@ class Terminal:
         retrain_job: RetrainJob | None,
         stdin: TextIO | None = None,
         out: TextIO | None = None,
+        guilds: Collection[int] = (),
     ) -> None:
         self.answerer = answerer
+        # The home community (``HOME_GUILD_IDS``): /unanswered, /gaps and /stats' top questions show its
+        # questions, as the Discord commands do, when the terminal serves the bot's store.
+        self.guilds = guilds
         self.session_factory = session_factory
         self.retrain_job = retrain_job
         # sys.stdin is None when the shell closed it (`qabot run --local 0<&-`): that is end of input.
@@ -285,7 +290,7 @@ class Terminal:
             self.say(await admin_actions.remove_synonym(self.session_factory, self.answerer, word, None))
 
     async def cmd_unanswered(self, _: str) -> None:
-        groups = await admin_actions.unanswered_groups(self.session_factory)
+        groups = await admin_actions.unanswered_groups(self.session_factory, guilds=self.guilds)
         self.say(
             admin_actions.unanswered_text(groups, teach_hint="/teach QUESTION | ANSWER").replace("`", "")
         )
@@ -301,7 +306,9 @@ class Terminal:
             return
         days = min(int(args), MAX_GAP_DAYS) if args else 30
         since = datetime.now(UTC) - timedelta(days=days)
-        report = await service.serving_gaps(self.answerer, self.session_factory, since=since)
+        report = await service.serving_gaps(
+            self.answerer, self.session_factory, since=since, guilds=self.guilds
+        )
         self.say(gaps_text(report) + "\nAnswer one with /teach QUESTION | ANSWER.")
 
     async def cmd_review(self, args: str) -> None:
@@ -339,7 +346,7 @@ class Terminal:
         self.say(decision.text.replace("`", ""))
 
     async def cmd_stats(self, _: str) -> None:
-        stats = await async_store.stats(self.session_factory, days=14)
+        stats = await async_store.stats(self.session_factory, days=14, guilds=self.guilds)
         manifest = getattr(self.answerer.generator, "manifest", None)
         self.say(admin_actions.stats_text(stats, self.answerer.model_version, manifest).replace("`", ""))
         for day, n in stats.get("per_day") or []:

@@ -360,3 +360,29 @@ async def test_a_bare_number_with_no_choice_pending_or_out_of_range_is_no_questi
         ("how long", "suggest"),
         ("How long is half-time in a football match?", "answer"),
     ]
+
+
+async def test_terminal_admin_views_show_the_home_communitys_questions_only(store, answerer):
+    """The terminal serves the bot's store too: its /unanswered and /stats showed another guild's questions
+    and a stranger's DMs, which the Discord commands leave out."""
+    from types import SimpleNamespace
+
+    def unanswered(question: str) -> SimpleNamespace:
+        return SimpleNamespace(
+            question=question, text="Not sure.", confidence=0.1, unanswered=True, latency_s=0.0,
+            model_version="v", zone="fallback", matched_question=None, match_score=None,
+        )  # fmt: skip
+
+    await async_store.log_exchange(store, unanswered("home topic"), source="discord", guild_id=1)
+    await async_store.log_exchange(store, unanswered("other guild topic"), source="discord", guild_id=2)
+    stranger = await async_store.log_exchange(store, unanswered("stranger topic"), source="discord")
+    await async_store.mark_outsider(store, stranger)
+    await async_store.log_exchange(store, unanswered("typed here"), source="terminal")
+    out = io.StringIO()
+    stdin = io.StringIO("/unanswered\n/stats\n")
+    await Terminal(
+        answerer=answerer, session_factory=store, retrain_job=None, stdin=stdin, out=out, guilds={1}
+    ).run()
+    text = out.getvalue()
+    assert "home topic" in text and "typed here" in text
+    assert "other guild" not in text and "stranger" not in text
