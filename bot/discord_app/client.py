@@ -21,6 +21,7 @@ import discord
 from discord.ext import commands
 
 from bot.discord_app.flood import EscalationLimiter
+from bot.discord_app.rate_limits import Verdicts
 from bot.discord_app.threads import AnswerParts, Conversations
 from bot.settings import Settings
 
@@ -101,6 +102,7 @@ class QABot(commands.Bot):
         self.escalations = EscalationLimiter()
         self.conversations = Conversations()  # per thread: the previous question, for follow-ups
         self.answer_parts = AnswerParts()  # a long answer's later messages → its first (the logged one)
+        self.strangers = Verdicts()  # who DMs from outside the home guilds (``permissions.outsider``)
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

@@ -104,20 +104,26 @@ async def outsider(client: discord.Client, user_id: int) -> bool:
     home = client.settings.home_guilds
     if not home:
         return False
+    known = client.strangers.get(user_id)  # Discord's answer of the last minutes
+    if known is not None:
+        return known
     for guild_id in sorted(home):
         guild = client.get_guild(guild_id)
-        if guild is None or guild.get_member(user_id) is not None:
+        if guild is None:
             return False
         try:
-            await guild.fetch_member(user_id)
-            return False
+            if guild.get_member(user_id) is None:
+                await guild.fetch_member(user_id)
         except discord.NotFound:
             continue
-        except Exception:  # a timeout, a reset connection, a 5xx: not known
+        except Exception:  # a timeout, a reset connection, a 5xx: not known (and not remembered)
             log.warning(
                 "could not tell whether user %s is in home guild %s", user_id, guild_id, exc_info=True
             )
             return False
+        client.strangers.put(user_id, False)
+        return False
+    client.strangers.put(user_id, True)
     return True
 
 

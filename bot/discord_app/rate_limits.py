@@ -66,4 +66,24 @@ class RemarkBudget:
         return True
 
 
+class Verdicts:
+    """Whether each user is a stranger (in none of the home guilds), as Discord last said, for ``ttl_s``
+    seconds: a flood of DMs costs one membership lookup per user and ``ttl_s``, not one per message."""
+
+    def __init__(self, ttl_s: float = 600.0, clock=time.monotonic) -> None:
+        self.ttl_s, self._clock = ttl_s, clock
+        self._said: dict[int, tuple[bool, float]] = {}  # user -> (stranger, when said)
+
+    def get(self, user_id: int) -> bool | None:
+        """The verdict still fresh for ``user_id``, or None."""
+        said = self._said.get(user_id)
+        return said[0] if said is not None and self._clock() - said[1] < self.ttl_s else None
+
+    def put(self, user_id: int, stranger: bool) -> None:
+        now = self._clock()
+        if len(self._said) > 10_000:  # forget stale verdicts so the dict cannot grow forever
+            self._said = {u: v for u, v in self._said.items() if now - v[1] < self.ttl_s}
+        self._said[user_id] = (stranger, now)
+
+
 MAX_REMARK_CHARS = 1_000  # longer messages nobody addressed to the bot are not read (questions are short)

@@ -405,3 +405,19 @@ async def test_a_strangers_dm_is_left_out_where_no_guild_is_asked_for_too(store)
     assert [row["question"] for row in await async_store.unanswered(store)] == ["member topic"]
     top = (await async_store.stats(store))["top_questions"]
     assert [q for q, _ in top] == ["member topic"]
+
+
+async def test_a_strangers_flood_of_dms_costs_one_lookup_not_one_per_message(dpy, store):
+    """Each stranger DM asked Discord again whether its author was a member: a flood of DMs from many
+    accounts spent the home guild's member lookups. Discord's answer is remembered for a while, and an
+    error is not."""
+    home = home_guild_of(dpy)
+    for n in range(3):
+        await invoke(dpy, "ask", make_interaction(dpy, make_member(666), guild=DM), question=f"spam {n}?")
+    assert home.fetch_member.await_count == 1
+    with store() as session:
+        assert all(e.outsider for e in session.scalars(select(Exchange)))
+    home.fetch_member = AsyncMock(side_effect=TimeoutError())
+    for n in range(2):
+        await invoke(dpy, "ask", make_interaction(dpy, make_member(8), guild=DM), question=f"member {n}?")
+    assert home.fetch_member.await_count == 2  # not known: asked again next time
