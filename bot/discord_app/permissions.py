@@ -90,6 +90,9 @@ async def in_community(client: discord.Client, guild_id: int | None, user_id: in
         return True
     if guild_id is not None:
         return guild_id in home
+    known = client.strangers.get(user_id)  # Discord said so minutes ago (``outsider``)
+    if known is not None:
+        return not known
     for home_id in sorted(home):
         if await home_member(client, home_id, user_id) is not None:
             return True
