@@ -30,7 +30,7 @@ from training.retrieval.alterations import Alterations, admin_entries
 from training.retrieval.alterations_learning import choice_pair, from_choices
 from training.retrieval.embedder import Embedder
 from training.retrieval.index import Match, RetrievalIndex
-from training.retrieval.lexical import full_years
+from training.retrieval.lexical import dataset_years
 from training.retrieval.vectors import Vectors
 from training.retrieval.zones import MAX_SUGGESTIONS, OFF_TOPIC_PASS, OFF_TOPIC_PROBES, suggest_cut
 
@@ -298,7 +298,7 @@ class Knowledge:
         """Each index's own matches per query (the checkpoint's ``k + 2``, the live one's ``k``)."""
         if self._stale:
             self._rebuild()
-        # A year typed short ("in 66") is read as the year either index has in full, by both alike.
+        # Years as the dataset writes them ("in 66": 1966; "1998": France '98), by both indexes alike.
         indexes = [i for i in (self.base, self.live) if i is not None]
 
         def written_short(year: str) -> bool:  # "Italia '90"
@@ -307,7 +307,10 @@ class Knowledge:
         def in_full(term: str) -> bool:  # in a known question or its answer
             return any(i.has_term(term) for i in indexes)
 
-        queries = [full_years(q, written_short, in_full) for q in queries]
+        def asked_in_full(term: str) -> bool:  # in a known question
+            return any(i.knows_term(term) for i in indexes)
+
+        queries = [dataset_years(q, written_short, in_full, asked_in_full) for q in queries]
         # Both indexes use the same encoder (the live one is built with the base's): encode once.
         encoder = self.base if self.base is not None else self.live
         altered = self.alterations

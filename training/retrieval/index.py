@@ -200,7 +200,7 @@ class RetrievalIndex:
 
     @functools.cached_property
     def short_years(self) -> frozenset[str]:
-        """The years its questions and answers write short ("Italia '90": "90"; ``lexical.full_years``)."""
+        """The years its questions and answers write short ("Italia '90": "90"; ``lexical.dataset_years``)."""
         return frozenset(
             m[1]
             for r in self.records

@@ -75,14 +75,22 @@ _SHORT_YEAR = re.compile(
 )
 # A year the dataset writes short ("Italia '90", "Mexico '86"): people's "in 90" is searched as written.
 WRITTEN_SHORT = re.compile(r"['’](\d\d)(?![\w'’])")
+_FULL_YEAR = re.compile(r"(?<![\w'’])(?:18|19|20)(\d\d)(?![\w'’]|[-/–]\d)")
 
 
-def full_years(text: str, written_short: Callable[[str], bool], in_full: Callable[[str], bool]) -> str:
-    """``text`` with each year typed short written in full where the dataset has it in full, in one century
-    only: "how did england win it in 66" searched "66", which shares no term with "1966". ``in_full``:
-    whether the dataset has a term (in a question or an answer: "who won the ucl in 05" for the Miracle of
-    Istanbul's 2005); ``written_short``: whether the dataset writes the year short (``WRITTEN_SHORT``),
-    then it stays as typed."""
+def dataset_years(
+    text: str,
+    written_short: Callable[[str], bool],
+    in_full: Callable[[str], bool],
+    asked_in_full: Callable[[str], bool],
+) -> str:
+    """``text`` with its years written as the dataset writes them. A year typed short is written in full
+    where the dataset has it in full, in one century only: "how did england win it in 66" searched "66",
+    which shares no term with "1966". A year typed in full that the questions write only short is written
+    short: "who won the 1998 world cup" for "Which country won France '98". ``in_full``: whether the
+    dataset has a term (in a question or an answer: "who won the ucl in 05" for the Miracle of Istanbul's
+    2005); ``asked_in_full``: whether a question has it; ``written_short``: whether the dataset writes a
+    year short (``WRITTEN_SHORT``)."""
 
     def full(m: re.Match[str]) -> str:
         short = m[1] or m[2] or m[3]
@@ -91,7 +99,10 @@ def full_years(text: str, written_short: Callable[[str], bool], in_full: Callabl
         options = [century + short for century in ("18", "19", "20") if in_full(century + short)]
         return options[0] if len(options) == 1 else short
 
-    return _SHORT_YEAR.sub(full, text)
+    def short(m: re.Match[str]) -> str:
+        return f"'{m[1]}" if written_short(m[1]) and not asked_in_full(m[0]) else m[0]
+
+    return _FULL_YEAR.sub(short, _SHORT_YEAR.sub(full, text))
 
 
 def _fold(text: str) -> str:
