@@ -42,6 +42,8 @@ def year_swapped(question: str, previous: str) -> str | None:
     old, new = years[0], asked["year"]
     if len(new) == 2 and len(old[0]) == 4:  # "and 78?" after "who won the 1974 wc": the nearer century
         new = min((c + new for c in ("18", "19", "20")), key=lambda y: abs(int(y) - int(old[0])))
+    elif len(new) == 4 and len(old[0]) == 2:  # "and 1990?" after "which team won mexico '86": as written
+        new = new[2:]
     return f"{previous[: old.start()]}{new}{previous[old.end() :]}"
 
 
