@@ -42,9 +42,10 @@ def year_swapped(question: str, previous: str) -> str | None:
     old, new = years[0], asked["year"]
     if len(new) == 2 and len(old[0]) == 4:  # "and 78?" after "who won the 1974 wc": the nearer century
         new = min((c + new for c in ("18", "19", "20")), key=lambda y: abs(int(y) - int(old[0])))
-    elif len(new) == 4 and len(old[0]) == 2:  # "and 1990?" after "which team won mexico '86": as written
-        new = new[2:]
-    return f"{previous[: old.start()]}{new}{previous[old.end() :]}"
+    start = old.start()
+    if len(new) == 4 and previous[start - 1 : start] in ("'", "’"):  # "and 1990?" after "mexico '86"
+        start -= 1  # "mexico 1990", which the search reads as the dataset writes it
+    return f"{previous[:start]}{new}{previous[old.end() :]}"
 
 
 def year_reading(

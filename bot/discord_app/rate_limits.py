@@ -67,12 +67,14 @@ class RemarkBudget:
 
 
 class Verdicts:
-    """Whether each user is a stranger (in none of the home guilds), as Discord last said, for ``ttl_s``
-    seconds: a flood of DMs costs one membership lookup per user and ``ttl_s``, not one per message."""
+    """Whether each user is a stranger (in none of the home guilds), as Discord said in the last ``ttl_s``
+    seconds: a flood of DMs costs one membership lookup per user a minute, not one per message. Short, as a
+    stranger who joins is one until it passes (their DMs are left out of the admins' views)."""
 
-    def __init__(self, ttl_s: float = 600.0, clock=time.monotonic) -> None:
+    def __init__(self, ttl_s: float = 60.0, clock=time.monotonic) -> None:
         self.ttl_s, self._clock = ttl_s, clock
         self._said: dict[int, tuple[bool, float]] = {}  # user -> (stranger, when said)
+        self._pruned = 0.0
 
     def get(self, user_id: int) -> bool | None:
         """The verdict still fresh for ``user_id``, or None."""
@@ -81,7 +83,10 @@ class Verdicts:
 
     def put(self, user_id: int, stranger: bool) -> None:
         now = self._clock()
-        if len(self._said) > 10_000:  # forget stale verdicts so the dict cannot grow forever
+        # Stale verdicts are forgotten, at most once a ``ttl_s``: pruning at every put past 10,000 users
+        # would be quadratic.
+        if len(self._said) > 10_000 and now - self._pruned >= self.ttl_s:
+            self._pruned = now
             self._said = {u: v for u, v in self._said.items() if now - v[1] < self.ttl_s}
         self._said[user_id] = (stranger, now)
 

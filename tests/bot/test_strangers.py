@@ -111,3 +111,19 @@ async def test_a_strangers_flood_of_dms_costs_one_lookup_not_one_per_message(dpy
     for n in range(2):
         await invoke(dpy, "ask", make_interaction(dpy, make_member(8), guild=DM), question=f"member {n}?")
     assert home.fetch_member.await_count == 4  # not known: asked again each time (escalation, mark)
+
+
+def test_a_verdict_is_forgotten_after_a_minute_and_a_flood_of_users_is_pruned_once_a_minute():
+    """A stranger who joins is one only until the verdict expires; past 10,000 users, pruning at every
+    verdict made a flood of 30,000 take 20 s of the event loop."""
+    from bot.discord_app.rate_limits import Verdicts
+
+    now = [0.0]
+    verdicts = Verdicts(ttl_s=60.0, clock=lambda: now[0])
+    verdicts.put(42, True)
+    assert verdicts.get(42) is True and verdicts.get(7) is None
+    now[0] = 60.0
+    assert verdicts.get(42) is None
+    for user in range(30_000):
+        verdicts.put(user, True)
+    assert verdicts._pruned == 60.0  # once, at the 10,001st, not 20,000 times

@@ -227,7 +227,7 @@ def test_an_index_saved_with_older_terms_is_rebuilt_on_load(tmp_path, monkeypatc
 YEARS = [
     {"question": "How did England become world champions in 1966?", "answer": "They beat West Germany 4-2."},
     {"question": "Who won the World Cup in 1974?", "answer": "West Germany."},
-    {"question": "Who scored the only goal of the Italia '90 final?", "answer": "Andreas Brehme."},
+    {"question": "Who scored the only goal of the Italia '90 final?", "answer": "Andreas Brehme, in 1990."},
     {"question": "How big is the 18-yard box?", "answer": "It is 44 yards wide and 18 yards deep."},
     {
         "question": "What was the Miracle of Istanbul?",
@@ -255,9 +255,12 @@ YEARS = [
         ("the '90 final", "the '90 final"),  # the dataset writes it so
         ("who won in 82", "who won in 82"),  # no 1982 nor 2082 in the dataset
         # a year typed in full that the questions write only short
-        ("who scored in the 1990 final", "who scored in the '90 final"),
+        ("who scored in the 1990 final", "who scored in the 1990 '90 final"),
+        ("who scored in the 1990 '90 final", "who scored in the 1990 '90 final"),  # read once
         ("who won in 1974", "who won in 1974"),  # written in full there
         ("who won in 2005", "who won in 2005"),  # nowhere short
+        ("who won in 1890", "who won in 1890"),  # '90 is 1990 there
+        ("he scored 1990 goals", "he scored 1990 goals"),  # a count
         # counts, measures, scores, ranges and shirt numbers
         ("the 18 yard box", "the 18 yard box"),
         ("subbed off in 66 minutes", "subbed off in 66 minutes"),

@@ -75,7 +75,9 @@ _SHORT_YEAR = re.compile(
 )
 # A year the dataset writes short ("Italia '90", "Mexico '86"): people's "in 90" is searched as written.
 WRITTEN_SHORT = re.compile(r"['’](\d\d)(?![\w'’])")
-_FULL_YEAR = re.compile(r"(?<![\w'’])(?:18|19|20)(\d\d)(?![\w'’]|[-/–]\d)")
+# A year typed in full, not a count ("1990 goals") and not already followed by its short form.
+_FULL_YEAR = re.compile(rf"(?<![\w'’])(?:18|19|20)(\d\d)(?![\w'’]|[-/–]\d|\s+['’]\d\d|\s+{MEASURES}\b)", re.I)
+_CENTURIES = ("18", "19", "20")
 
 
 def dataset_years(
@@ -84,25 +86,30 @@ def dataset_years(
     in_full: Callable[[str], bool],
     asked_in_full: Callable[[str], bool],
 ) -> str:
-    """``text`` with its years written as the dataset writes them. A year typed short is written in full
-    where the dataset has it in full, in one century only: "how did england win it in 66" searched "66",
-    which shares no term with "1966". A year typed in full that the questions write only short is written
-    short: "who won the 1998 world cup" for "Which country won France '98". ``in_full``: whether the
-    dataset has a term (in a question or an answer: "who won the ucl in 05" for the Miracle of Istanbul's
-    2005); ``asked_in_full``: whether a question has it; ``written_short``: whether the dataset writes a
-    year short (``WRITTEN_SHORT``)."""
+    """``text`` with its years as the dataset writes them. A year typed short is written in full where the
+    dataset has it in full, in one century only: "how did england win it in 66" searched "66", which
+    shares no term with "1966". A year typed in full that no question has in full, but one writes short,
+    gets its short form beside it ("who won the 1990 world cup" for "Italia '90": an answer may still say
+    1990), when the dataset's years ending so are in that one century ("1886" is no "'86" where the
+    dataset has both 1886 and 1986). ``in_full``: whether the dataset has a term (in a question or an
+    answer: "who won the ucl in 05" for the Miracle of Istanbul's 2005); ``asked_in_full``: whether a
+    question has it; ``written_short``: whether the dataset writes a year short (``WRITTEN_SHORT``)."""
 
     def full(m: re.Match[str]) -> str:
         short = m[1] or m[2] or m[3]
         if written_short(short):
             return short
-        options = [century + short for century in ("18", "19", "20") if in_full(century + short)]
+        options = [century + short for century in _CENTURIES if in_full(century + short)]
         return options[0] if len(options) == 1 else short
 
-    def short(m: re.Match[str]) -> str:
-        return f"'{m[1]}" if written_short(m[1]) and not asked_in_full(m[0]) else m[0]
+    def with_short(m: re.Match[str]) -> str:
+        year, short = m[0], m[1]
+        if not written_short(short) or asked_in_full(year):
+            return year
+        centuries = [century + short for century in _CENTURIES if in_full(century + short)]
+        return f"{year} '{short}" if centuries == [year] else year
 
-    return _FULL_YEAR.sub(short, _SHORT_YEAR.sub(full, text))
+    return _FULL_YEAR.sub(with_short, _SHORT_YEAR.sub(full, text))
 
 
 def _fold(text: str) -> str:
