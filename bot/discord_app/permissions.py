@@ -84,50 +84,54 @@ async def is_admin(client: discord.Client, user: discord.abc.User, guild: discor
 
 async def in_community(client: discord.Client, guild_id: int | None, user_id: int) -> bool:
     """Whether what ``user_id`` does in ``guild_id`` (None: a DM) may change rankings and learned wordings:
-    in a home guild, or a DM from a home guild's member. With no home guild set, everywhere."""
+    in a home guild, or a DM from a home guild's member (``_membership``; not known is no member). With no
+    home guild set, everywhere."""
     home = client.settings.home_guilds
     if not home:
         return True
     if guild_id is not None:
         return guild_id in home
-    known = client.strangers.get(user_id)  # Discord said so minutes ago (``outsider``)
-    if known is not None:
-        return not known
-    for home_id in sorted(home):
-        if await home_member(client, home_id, user_id) is not None:
-            return True
-    return False
+    return await _membership(client, user_id) is True
 
 
 async def outsider(client: discord.Client, user_id: int) -> bool:
-    """Whether ``user_id`` is surely in none of the home guilds (Discord says so of each): a stranger
-    sharing another server with the bot, whose DMs are not the community's questions. Not known (a home
-    guild not at hand, an API error, no home guild set) is no outsider: their DMs stay in the admins'
-    views, as a member's would."""
-    home = client.settings.home_guilds
-    if not home:
-        return False
-    known = client.strangers.get(user_id)  # Discord's answer of the last minutes
+    """Whether ``user_id`` is surely in none of the home guilds (``_membership``): a stranger sharing
+    another server with the bot, whose DMs are not the community's questions. Not known (a home guild not
+    at hand, an API error, no home guild set) is no outsider: their DMs stay in the admins' views, as a
+    member's would."""
+    return bool(client.settings.home_guilds) and await _membership(client, user_id) is False
+
+
+async def _membership(client: discord.Client, user_id: int) -> bool | None:
+    """Whether ``user_id`` is in a home guild (True), surely in none (False: Discord said so of each), or
+    not known (None: a home guild not at hand, an API error). What Discord said in the last minute is
+    remembered (``client.strangers``): a flood of DMs costs one lookup per user a minute."""
+    known = client.strangers.get(user_id)
     if known is not None:
-        return known
-    for guild_id in sorted(home):
+        return not known
+    unknown = False
+    for guild_id in sorted(client.settings.home_guilds):
         guild = client.get_guild(guild_id)
         if guild is None:
-            return False
+            unknown = True
+            continue
         try:
             if guild.get_member(user_id) is None:
                 await guild.fetch_member(user_id)
         except discord.NotFound:
             continue
-        except Exception:  # a timeout, a reset connection, a 5xx: not known (and not remembered)
+        except Exception:  # a timeout, a reset connection, a 5xx, no access: not known (and not remembered)
             log.warning(
                 "could not tell whether user %s is in home guild %s", user_id, guild_id, exc_info=True
             )
-            return False
+            unknown = True
+            continue
         client.strangers.put(user_id, False)
-        return False
+        return True
+    if unknown:
+        return None
     client.strangers.put(user_id, True)
-    return True
+    return False
 
 
 def describe(user: discord.abc.User) -> str:
