@@ -18,12 +18,13 @@ import re
 from collections.abc import Sequence
 
 
-def _word_set(words: str) -> frozenset[str]:
+def word_set(words: str) -> frozenset[str]:
+    """A word list written as one string ("hi hello hey"), as a set (``bot.desk.harvest``'s lists too)."""
     return frozenset(words.split())
 
 
 # Words that carry no question on their own: a message made only of them is chat.
-CHAT_WORDS = _word_set(
+CHAT_WORDS = word_set(
     """hi hello hey heya hiya yo sup hola howdy gm gn morning evening night all everyone everybody guys folks
     y'all yall
     thanks thank thx ty tysm tyvm cheers appreciated appreciate it much so very a lot lots you u ya
@@ -38,7 +39,7 @@ CHAT_WORDS = _word_set(
     tchau adiós adios chao für die antwort hilfe"""
 )
 # How a question opens (after any greeting): interrogatives, auxiliaries, requests.
-QUESTION_STARTS = _word_set(
+QUESTION_STARTS = word_set(
     """what whats what's who whos who's whom whose when whens where wheres where's why how hows how's
     which is isn't isnt are aren't arent am was were do does did don't dont doesn't doesnt didn't can
     can't cant could couldn't should shall will would wont won't may might must has have had any anyone
@@ -47,7 +48,7 @@ QUESTION_STARTS = _word_set(
 )
 # Reactions ("really?", "wait what?", "why tho?", "who cares"): a message of only these, interrogatives and
 # social words asks about nothing, "?" or not.
-REACTION_WORDS = _word_set(
+REACTION_WORDS = word_set(
     """and really wait huh tho though seriously serious real for cares care so then now me i it that this
     there again even not too what's but ok one tbh ngl fr imo honestly"""
 )
@@ -55,27 +56,27 @@ REACTION_WORDS = _word_set(
 FOLLOW_UP_STARTS = frozenset({"and", "or", "also", "what about", "how about"})
 FOLLOW_UP_MAX_WORDS = 6
 # Asked later in the message ("step over skill whats that", "wc 2002 who won", "six pointer meaning").
-ASKS_ANYWHERE = _word_set(
+ASKS_ANYWHERE = word_set(
     """what whats what's who whos who's when whens where wheres why how hows which wat wats quem qual quais
     quanto quantos quantas quando pq qué when's quién quien cuál cuántos cuántas cuánto cuándo cómo dónde quoi
     combien comment pourquoi quand qui où quel quelle quels quelles onde"""
 )
 # Italian and German interrogatives ask only opening a clause: anywhere, "chi" is tai chi's and "cosa"
 # cosa nostra's. Not "come", "dove" or "was", which open English clauses too.
-CLAUSE_ASKS = _word_set(
+CLAUSE_ASKS = word_set(
     """chi cosa perché perche quanti quante quale quali wer wann wo warum wieso weshalb wie welche welcher
     welches welchen wieviel wieviele"""
 )
-TOPIC_ENDS = _word_set("meaning explained rule rules difference definition")
+TOPIC_ENDS = word_set("meaning explained rule rules difference definition")
 # Invitations and polls ask who joins in, not something a Q&A bot knows: "anyone up for valorant", "who
 # wants to play among us", "who's watching the boxing tonight". ``ANYONE`` invites; ``WHO`` also asks
 # real questions ("who's playing tonight", "who is joining barca"), so it invites only by wanting, or by
 # watching at a time ("who is watching the var screen" asks who). Fillers between: "who else is gonna…".
-ANYONE = _word_set("anyone anybody any1 someone somebody alguém alguem alguien quelqu'un")
-WHO = _word_set("who whos who's quem quién quien")
-INVITE_FILLERS = _word_set("else here is are gonna going to u you")
-WANT_VERBS = _word_set("wanna want wants tryna quer quiere quieres veut")  # ...unless to learn something:
-LEARN_VERBS = _word_set(
+ANYONE = word_set("anyone anybody any1 someone somebody alguém alguem alguien quelqu'un")
+WHO = word_set("who whos who's quem quién quien")
+INVITE_FILLERS = word_set("else here is are gonna going to u you")
+WANT_VERBS = word_set("wanna want wants tryna quer quiere quieres veut")  # ...unless to learn something:
+LEARN_VERBS = word_set(
     """explain tell help know answer say guess settle remind confirm clarify teach explicar dizer saber
     ajudar decir ayudar expliquer dire savoir aider"""
 )
@@ -94,11 +95,11 @@ LEARN_STEMS = (
 )
 LEARN_PAIRS = {("break", "down"), ("walk", "me"), ("walk", "us"), ("walk", "through"), ("fill", "me")}
 # Between the wanting and what is wanted: "wanna quickly explain", "quer me explicar", "keen to explain".
-WANT_FILLERS = _word_set("to me us just quickly quick briefly pls please plz kindly real really nos")
+WANT_FILLERS = word_set("to me us just quickly quick briefly pls please plz kindly real really nos")
 JOIN_FOR = {("up", "for"), ("down", "for"), ("down", "to"), ("in", "for"), ("keen", "for"), ("keen", "to")}
-WATCH_VERBS = _word_set("watching watch assistir assiste regarde")
-JOIN_VERBS = _word_set("playing joining join streaming fancy joga jogar juega jugar joue jouer")  # ANYONE's
-INVITE_TIMES = _word_set("tonight today tomorrow tmrw now rn later weekend sunday saturday hoje hoy soir")
+WATCH_VERBS = word_set("watching watch assistir assiste regarde")
+JOIN_VERBS = word_set("playing joining join streaming fancy joga jogar juega jugar joue jouer")  # ANYONE's
+INVITE_TIMES = word_set("tonight today tomorrow tmrw now rn later weekend sunday saturday hoje hoy soir")
 _WORD = re.compile(r"\+\d+|[\w']+", re.UNICODE)
 
 
@@ -108,7 +109,7 @@ def _words(text: str) -> list[str]:
 
 # Discord's words for everyone, and for the bot, chat only beside a greeting, thanks or goodbye ("gm chat",
 # "ty fam", "thx bot"): alone, "chat" or "bot" may be what is asked about ("is chat working?").
-ADDRESSEES = _word_set("chat fam peeps ppl lads gang bot qabot bud buddy")
+ADDRESSEES = word_set("chat fam peeps ppl lads gang bot qabot bud buddy")
 
 
 # Laughter however long it is typed: "lmaooo", "hahahaha", "looool", "lmfaoooo", "jajaja", "kkkkk", "rsrs".
@@ -137,25 +138,25 @@ def is_chat(text: str) -> bool:
     return all(_social(w, social) or w.startswith("+") or w.isdigit() and len(w) < 3 for w in words)
 
 
-THANKS = _word_set(
+THANKS = word_set(
     "thanks thank thx ty tysm tyvm cheers appreciated appreciate obrigado obrigada brigado valeu vlw gracias "
     "merci danke grazie"
 )
-GREETINGS = _word_set(
+GREETINGS = word_set(
     "hi hello hey heya hiya yo sup hola howdy gm morning evening olá ola oi salut bonjour hallo"
 )
-BYES = _word_set("bye cya gn night tchau adiós adios chao")
+BYES = word_set("bye cya gn night tchau adiós adios chao")
 CHAT_REPLIES = (
     (THANKS, "You're welcome! 🙂"),
     (GREETINGS, "Hi! 👋 Ask me a question and I'll answer it if I know it."),
     (BYES, "Bye! 👋"),
 )
 # An acknowledgement ("ok", "ok cool", "makes sense"), with the words around one: a 👍, not "not sure".
-ACKS = _word_set(
+ACKS = word_set(
     """ok okay k kk cool nice great awesome perfect amazing brilliant sweet neat gg wp agreed exactly fair
     enough makes sense got it works worked fixed solved helped good job done"""
 )
-_ACK_FILLER = _word_set("that thats that's it its it's this is was so very i u you mate bro dude man well")
+_ACK_FILLER = word_set("that thats that's it its it's this is was so very i u you mate bro dude man well")
 LAUGHED, ACKNOWLEDGED = "😄", "👍"
 
 
@@ -290,9 +291,9 @@ _ORDER = re.compile(
     r"(?:instructions?|rules|prompts?|guidelines|directives?|programming|guardrails|restrictions)\b",
     re.IGNORECASE,
 )
-_THE_BOTS = _word_set("your all any previous prior above earlier preceding system initial original")
+_THE_BOTS = word_set("your all any previous prior above earlier preceding system initial original")
 # ...and nothing but these around them: "forget the previous handball rules" names the game's rules.
-_THE_BOTS_TOO = _THE_BOTS | _word_set("the of in everything these those my own safety security developer")
+_THE_BOTS_TOO = _THE_BOTS | word_set("the of in everything these those my own safety security developer")
 
 
 def orders_the_bot(text: str) -> bool:
@@ -305,13 +306,13 @@ def orders_the_bot(text: str) -> bool:
 
 
 # A clause opening with one of these (after a greeting) asks yes or no: "can the pk taker fake it".
-YES_NO_STARTS = _word_set(
+YES_NO_STARTS = word_set(
     """is isn't isnt are aren't arent am was were do does did don't dont doesn't doesnt didn't can can't cant
     could couldn't should shall will would wont won't may might must has have had explain define eli5
     tell name list"""
 )
 # Skipped before a clause's first word: greetings, fillers, and the slang of "wtf is a rabona" (what is).
-_OPENERS = GREETINGS | _word_set("ok okay so guys all everyone pls plz please quick question wtf wth tf")
+_OPENERS = GREETINGS | word_set("ok okay so guys all everyone pls plz please quick question wtf wth tf")
 
 
 def asks(text: str) -> bool:

@@ -21,7 +21,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.answering.chatter import CHAT_WORDS, GREETINGS, QUESTION_MARKS, is_chat, looks_like_question
+from bot.answering.chatter import (
+    CHAT_WORDS,
+    GREETINGS,
+    QUESTION_MARKS,
+    is_chat,
+    looks_like_question,
+    word_set,
+)
 
 CHECK = "✅"
 SOLVED_TAGS = ("answered", "solved", "resolved")  # forum tags that mark a post solved (any case, emoji aside)
@@ -30,26 +37,22 @@ MIN_QUESTION_WORDS = 3  # shorter messages ("lol", "thanks!") are chatter, not q
 MAX_JOINED = 5  # an unmarked answer joins at most this many consecutive messages of its author
 
 
-def _word_set(words: str) -> frozenset[str]:
-    return frozenset(words.split())
-
-
 # A question asked back (or a new one) opens like these; ``looks_like_question`` alone also takes many an
 # answer for a question ("It is a sign of respect…", "A player who can…": 94 of examples/' 444 answer lines).
-_ASKING = _word_set(
+_ASKING = word_set(
     "what whats what's which who whos who's whom whose where wheres where's when why how hows how's"
 )
-_AUXILIARIES = _word_set(
+_AUXILIARIES = word_set(
     """is isn't isnt are aren't arent am was were do does did don't dont doesn't doesnt didn't can can't
     cant could couldn't should shall will would wont won't may might have has had"""
 )
-_SUBJECTS = _word_set("you u ya they he she we i")  # who an auxiliary asks about ("can you", "do they")
-_BE = _word_set("is isn't isnt are aren't arent was were")
-_THINGS = _word_set("it this that there")  # "is it", "was that"; "do it from the spot" orders
-_HOW_MUCH = _word_set("long many much often far old big come")  # "how long", not "how it works"
-_CONTRACTED = _word_set("whats what's whos who's wheres where's hows how's whens")  # "whats the score"
-_WHEN = _word_set("when where whenever wherever")  # "when the ball crosses the line, it's a goal"
-_OPENERS = GREETINGS | _word_set("ok okay so but and also plus btw pls plz please quick question")
+_SUBJECTS = word_set("you u ya they he she we i")  # who an auxiliary asks about ("can you", "do they")
+_BE = word_set("is isn't isnt are aren't arent was were")
+_THINGS = word_set("it this that there")  # "is it", "was that"; "do it from the spot" orders
+_HOW_MUCH = word_set("long many much often far old big come")  # "how long", not "how it works"
+_CONTRACTED = word_set("whats what's whos who's wheres where's hows how's whens")  # "whats the score"
+_WHEN = word_set("when where whenever wherever")  # "when the ball crosses the line, it's a goal"
+_OPENERS = GREETINGS | word_set("ok okay so but and also plus btw pls plz please quick question")
 _CLAUSE = re.compile(r"[,;:.!\n]")
 _WORD = re.compile(r"[\w']+")
 
